@@ -1,0 +1,163 @@
+"""The `sandu` command line. Thin: parse, call one service, render."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sandu.domain.errors import SanduError
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True, help="sandu (三度): credit for technology SMEs.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+app.add_typer(db_app, name="db")
+console = Console(width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True)
+
+DEFAULT_AS_OF = "2026-10-31"
+MAX_SIM_ENTERPRISES = 5_000_000
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _runtime():
+    from sandu.runtime import make_runtime
+
+    return make_runtime(policy_path=os.environ.get("SANDU_POLICY"))
+
+
+def _parse_date(value: str, field: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        _fail(f"{field}: {value!r} is not a date (allowed: YYYY-MM-DD)")
+        raise  # unreachable
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the latest revision."""
+    from sandu.store.migrate import upgrade
+
+    rt = _runtime()
+    rev = upgrade(rt.engine)
+    console.print(f"schema at revision [bold]{rev}[/] ({rt.engine.url.render_as_string(hide_password=True)})")
+
+
+@app.command()
+def simulate(
+    enterprises: Annotated[int, typer.Option("--enterprises", "-n", help="How many enterprises to generate.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same universe.")] = 42,
+    as_of: Annotated[str, typer.Option(help="Data as-of date (YYYY-MM-DD).")] = DEFAULT_AS_OF,
+    out: Annotated[Optional[Path], typer.Option(help="Write a Parquet file instead of the store.")] = None,
+) -> None:
+    """Build the deterministic synthetic universe (plus the five story enterprises)."""
+    if not 0 <= enterprises <= MAX_SIM_ENTERPRISES:
+        _fail(f"--enterprises: must be within 0..{MAX_SIM_ENTERPRISES}, got {enterprises}")
+    day = _parse_date(as_of, "--as-of")
+    if out is not None:
+        if out.suffix != ".parquet":
+            _fail(f"--out: {out} must end in .parquet")
+        from sandu.demo.seed import universe_frame
+
+        frame = universe_frame(enterprises, seed, day)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        frame.write_parquet(out)
+        console.print(f"wrote {frame.height:,} enterprises × {frame.width} columns to {out}")
+        return
+    from sandu.demo.seed import seed_universe
+    from sandu.store.migrate import upgrade
+
+    rt = _runtime()
+    upgrade(rt.engine)
+    with Progress(TextColumn("seeding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("seed", total=enterprises)
+        added = seed_universe(rt.sessions, enterprises, seed, day, progress=lambda k: bar.advance(task, k))
+    console.print(f"added {added:,} enterprises to the store (existing USCCs kept)")
+
+
+@app.command()
+def stories(
+    as_of: Annotated[Optional[str], typer.Option(help="Business date of the replay (default: today).")] = None,
+) -> None:
+    """Replay the five stories end to end and print their table; exit 1 if one does not match."""
+    from sandu.demo.seed import seed_universe
+    from sandu.demo.stories import replay_all
+    from sandu.store.migrate import upgrade
+
+    rt = _runtime()
+    upgrade(rt.engine)
+    seed_universe(rt.sessions, 0, 0, _parse_date(DEFAULT_AS_OF, "as_of"))
+    day = _parse_date(as_of, "--as-of") if as_of else rt.today()
+    outcomes = replay_all(rt, day)
+    table = Table(title=f"sandu stories — policy {rt.bundle.label}, business date {day}")
+    for col in ("story", "enterprise", "products", "limits", "rate", "to_first_disbursement", "shape"):
+        table.add_column(col, overflow="fold")
+    for o in outcomes:
+        table.add_row(*o.row().values())
+    console.print(table)
+    if not all(o.ok for o in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command()
+def eod(date_: Annotated[Optional[str], typer.Option("--date", help="Business date (default: today).")] = None) -> None:
+    """End of day: accrue interest on every active line; post it on the 20th. Idempotent."""
+    from sandu.servicing.service import run_eod
+    from sandu.store.db import transaction
+
+    rt = _runtime()
+    day = _parse_date(date_, "--date") if date_ else rt.today()
+    with transaction(rt.sessions) as s:
+        summary = run_eod(s, business_date=day, now=rt.now())
+    console.print(f"eod {day}: {summary['lines']} lines, {summary['days_accrued']} line-days accrued, {summary['interest_posted_fen']} fen interest posted")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+) -> None:
+    """Serve the API (/api/v1, /docs) and the web pages (/app)."""
+    import uvicorn
+
+    from sandu.api.app import create_app
+
+    console.print(f"sandu is serving on [bold]http://{host}:{port}/app[/]  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo(
+    enterprises: Annotated[int, typer.Option("--enterprises", "-n")] = 2000,
+    seed: Annotated[int, typer.Option()] = 42,
+    port: Annotated[int, typer.Option()] = 8000,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the server after seeding.")] = True,
+) -> None:
+    """Set up the demo: migrate, seed the universe, then serve it."""
+    db_upgrade()
+    simulate(enterprises=enterprises, seed=seed, as_of=DEFAULT_AS_OF, out=None)
+    if serve_after:
+        serve(host="127.0.0.1", port=port)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    try:
+        app()
+    except SanduError as exc:
+        err.print(f"[bold red]error:[/] {exc.message}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

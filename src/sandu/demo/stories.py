@@ -1,0 +1,194 @@
+"""Replay the five stories of STORIES.md end to end and check their shapes.
+
+The script below is what the applicant and the bank *did* (who applied for
+what, which referred offers an officer approved, what was drawn). The limits,
+products and prices come from the policy; the checks say whether the policy's
+outcome has the shape the story needs.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sandu.domain.errors import NotFound
+from sandu.domain.money import format_cn, format_rate_pct
+from sandu.origination import service as orig
+from sandu.runtime import Runtime
+from sandu.servicing import service as svc
+from sandu.simulate.stories import STORY_ROWS
+from sandu.sources.catalog import ALL_SOURCES
+from sandu.store.db import transaction
+
+WAN = 1_000_000
+TWO_DAYS_MS = 2 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class Script:
+    story: str
+    approve: tuple[str, ...]  # referred offers an officer approves
+    draw_product: str
+    draw_fen: int
+    repay_fen: int = 0
+    requested_fen: int | None = None
+    project: orig.ProjectInput | None = None
+
+
+SCRIPTS: dict[str, Script] = {
+    "S1": Script(
+        "S1", approve=("project_loan", "keji_xinyong"), draw_product="project_loan", draw_fen=3_000 * WAN,
+        requested_fen=5_000 * WAN,
+        project=orig.ProjectInput("年产2.7万吨新能源汽车高强度紧固件建设项目", 13_600 * WAN, 1_800 * WAN, 7),
+    ),
+    "S2": Script("S2", approve=(), draw_product="jingying_kuaidai", draw_fen=300 * WAN),
+    "S3": Script("S3", approve=(), draw_product="keji_xinyong", draw_fen=400 * WAN),
+    "S4": Script("S4", approve=("wangdaitong",), draw_product="wangdaitong", draw_fen=1_000 * WAN, repay_fen=200 * WAN),
+    "S5": Script("S5", approve=("diya_xinyong",), draw_product="diya_xinyong", draw_fen=2_000 * WAN),
+}
+
+
+@dataclass
+class Outcome:
+    story: str
+    enterprise: str
+    district: str
+    has_bank_account: bool
+    decision_id: str
+    result: dict[str, Any]
+    manual_steps: int = 0
+    elapsed_ms: float | None = None
+    drawn_fen: int = 0
+    repaid_fen: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def offers(self) -> list[dict[str, Any]]:
+        return self.result["offers"]
+
+    def offer(self, product: str) -> dict[str, Any] | None:
+        return next((o for o in self.offers() if o["product"] == product), None)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def row(self) -> dict[str, str]:
+        offers = self.offers()
+        return {
+            "story": self.story,
+            "enterprise": f"{self.enterprise}（{self.district}）",
+            "products": " + ".join(o["name"] for o in offers) or "—",
+            "limits": " + ".join(_limit_text(o) for o in offers) + f" = {format_cn(self.result['comprehensive_limit_fen'])}",
+            "rate": " / ".join(format_rate_pct(Decimal(o["rate_annual"])) for o in offers) or "—",
+            "to_first_disbursement": "—" if self.elapsed_ms is None else f"{self.elapsed_ms:,.0f} ms, {self.manual_steps} manual",
+            "shape": "✓" if self.ok else "✗ " + "; ".join(self.problems),
+        }
+
+
+def _limit_text(offer: dict[str, Any]) -> str:
+    text = format_cn(offer["limit_fen"])
+    if 0 < offer["approved_fen"] < offer["limit_fen"]:
+        text += f" ({format_cn(offer['approved_fen'])} at once)"
+    return text
+
+
+def _need(o: Outcome, condition: bool, problem: str) -> None:
+    if not condition:
+        o.problems.append(problem)
+
+
+def _check_s1(o: Outcome) -> None:
+    kinds = {x["kind"] for x in o.offers()}
+    _need(o, o.result["comprehensive_limit_fen"] > 10_000 * WAN, "comprehensive credit is not above 1亿")
+    _need(o, "project" in kinds and "credit" in kinds, "not split into a project loan and a credit line")
+    _need(o, o.result["comprehensive_limit_fen"] > 5_000 * WAN, "does not exceed the owner's 5,000万 expectation")
+
+
+def _check_s2(o: Outcome) -> None:
+    credit = [x for x in o.offers() if x["kind"] == "credit" and x["revolving"] and x["approved_fen"] == x["limit_fen"]]
+    _need(o, not o.has_bank_account, "the applicant already had an account")
+    _need(o, bool(credit) and all(x["limit_fen"] <= 500 * WAN for x in credit), "no auto-approved pure-credit revolving limit ≤ 500万")
+    _need(o, o.drawn_fen == 300 * WAN, "300万 was not drawn")
+    _need(o, o.manual_steps == 0, "needed manual steps")
+    _need(o, o.elapsed_ms is not None and o.elapsed_ms < TWO_DAYS_MS, "measurement → disbursement not under 2 days")
+
+
+def _check_s3(o: Outcome) -> None:
+    credit = o.offer("keji_xinyong")
+    _need(o, o.result["tech_uplift_fen"] > 0, "tech evaluation did not lift the credit limit")
+    _need(o, credit is not None and 0 < credit["approved_fen"] < credit["limit_fen"], "no fast-tracked part with a remainder under review")
+    _need(o, o.manual_steps == 0 and o.drawn_fen > 0, "the fast-tracked part was not disbursed without manual steps")
+
+
+def _check_s4(o: Outcome) -> None:
+    w = o.offer("wangdaitong")
+    _need(o, w is not None and w["limit_fen"] >= 1_000 * WAN, "no 网贷通 of at least 1,000万")
+    _need(o, w is not None and Decimal(w["rate_annual"]) < Decimal(w["grid_rate"]), "rate is not below the standard grid")
+    _need(o, o.drawn_fen > 0 and o.repaid_fen > 0, "did not borrow and repay on the line")
+
+
+def _check_s5(o: Outcome) -> None:
+    c = o.offer("diya_xinyong")
+    comps = c["components"] if c else {}
+    _need(o, c is not None, "no 抵押+信用 offer")
+    _need(o, comps.get("residual_value_fen", 0) > 0, "no residual value (余值) of pledged collateral used")
+    _need(o, comps.get("credit_topup_fen", 0) > 0, "no credit top-up")
+    _need(o, c is not None and Decimal(c["rate_annual"]) <= Decimal(c["lpr"]), "not priced at the 专精特新 benchmark (LPR)")
+    _need(o, any(h["rule"] == "pricing.preferential" for h in o.result["rule_hits"]), "专精特新 preference did not apply")
+
+
+CHECKS: dict[str, Callable[[Outcome], None]] = {"S1": _check_s1, "S2": _check_s2, "S3": _check_s3, "S4": _check_s4, "S5": _check_s5}
+
+
+def replay_story(rt: Runtime, story_row: dict[str, Any], as_of: date) -> Outcome:
+    script = SCRIPTS[story_row["story"]]
+    uscc, rep = story_row["uscc"], story_row["legal_rep_id"]
+    run = uuid.uuid4().hex[:12]
+    with transaction(rt.sessions) as s:
+        try:
+            ent = orig.get_enterprise(s, uscc)
+        except NotFound:
+            ent = orig.register_enterprise(s, uscc=uscc, name=story_row["name"], legal_rep_id=rep, now=rt.now())
+        consent = orig.grant_consent(
+            s, uscc=uscc, scopes=list(ALL_SOURCES), purpose="credit_measurement", signer_id=rep, valid_days=30, now=rt.now()
+        )
+        district, has_account, consent_id = ent.district or "", ent.has_bank_account, consent.id
+    t0 = time.perf_counter()
+    with transaction(rt.sessions) as s:
+        d = orig.measure(
+            s, uscc=uscc, consent_id=consent_id, as_of=as_of, now=rt.now(), bundle=rt.bundle, model=rt.model,
+            requested_fen=script.requested_fen, project=script.project,
+        )
+        out = Outcome(script.story, story_row["name"], district, has_account, d.id, d.result)
+    offered = {o["product"] for o in out.offers()}
+    for product in script.approve:
+        if product in offered:
+            with transaction(rt.sessions) as s:
+                orig.approve_offer(s, decision_id=out.decision_id, product=product, officer="story-officer", now=rt.now())
+            out.manual_steps += 1
+    if script.draw_product in offered:
+        with transaction(rt.sessions) as s:
+            line = orig.accept_offer(
+                s, decision_id=out.decision_id, product=script.draw_product, signer_id=rep, as_of=as_of, now=rt.now(), bundle=rt.bundle
+            )
+            line_id = line.id
+        amount = min(script.draw_fen, line.limit_fen)
+        with transaction(rt.sessions) as s:
+            svc.draw(s, line_id=line_id, amount_fen=amount, on_date=as_of, idempotency_key=f"story:{run}:draw", now=rt.now())
+        out.elapsed_ms = (time.perf_counter() - t0) * 1000
+        out.drawn_fen = amount
+        if script.repay_fen:
+            with transaction(rt.sessions) as s:
+                svc.repay(s, line_id=line_id, amount_fen=script.repay_fen, on_date=as_of, idempotency_key=f"story:{run}:repay", now=rt.now())
+            out.repaid_fen = script.repay_fen
+    CHECKS[script.story](out)
+    return out
+
+
+def replay_all(rt: Runtime, as_of: date) -> list[Outcome]:
+    return [replay_story(rt, dict(r), as_of) for r in STORY_ROWS]

@@ -1,0 +1,318 @@
+"""Chinese identifier validation: USCC (GB 32100-2015) and resident ID (GB 11643-1999).
+
+Every validator returns its input *unchanged* when valid and raises
+:class:`~sandu.domain.errors.InvalidInput` otherwise. Input is never repaired:
+no upper-casing, no stripping of whitespace. A lowercase letter is an error that
+says letters must be uppercase.
+
+Unified Social Credit Code (统一社会信用代码), 18 characters:
+
+* position 1: registering department (any alphabet character is accepted),
+* position 2: entity type,
+* positions 3–8: administrative region code (6 digits),
+* positions 9–17: organisation code,
+* position 18: check character, ``(31 - Σ Ci·Wi mod 31) mod 31``.
+
+Resident identity card number (公民身份号码), 18 characters:
+
+* positions 1–6: address code, 7–14: birth date ``YYYYMMDD``,
+* positions 15–17: sequence (odd = male), 18: ISO 7064 MOD 11-2 check.
+
+Error messages never echo a whole resident ID (it is personal data); they name
+single characters and positions only.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+from sandu.domain.errors import InvalidInput
+
+__all__ = [
+    "USCC_ALPHABET",
+    "uscc_check_char",
+    "validate_uscc",
+    "is_valid_uscc",
+    "make_uscc",
+    "org_code_check_char",
+    "resident_id_check_char",
+    "validate_resident_id",
+    "is_valid_resident_id",
+    "make_resident_id",
+    "mask_resident_id",
+    "resident_id_gender",
+    "resident_id_birth_date",
+]
+
+_DIGITS = "0123456789"
+
+# --------------------------------------------------------------------------- USCC
+
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+"""The 31 USCC characters; a character's value is its index (0–30)."""
+
+_USCC_VALUE = {ch: i for i, ch in enumerate(USCC_ALPHABET)}
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_USCC_LENGTH = 18
+_USCC_REGION = slice(2, 8)
+_USCC_ALLOWED = (
+    "18 characters from 0-9 and uppercase A-H J-N P-R T U W-Y (no I, O, Z, S, V); "
+    "positions 3-8 digits; last character the GB 32100 check character"
+)
+
+# GB 11714 organisation code check (positions 9–17 of many USCCs).
+_ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+_ORG_ALPHABET = _DIGITS + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_ORG_VALUE = {ch: i for i, ch in enumerate(_ORG_ALPHABET)}
+
+# ------------------------------------------------------------------ resident ID
+
+_RID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_RID_CHECK_CHARS = "10X98765432"
+_RID_LENGTH = 18
+_RID_MIN_YEAR = 1850
+_RID_MAX_YEAR = 2100
+_RID_ALLOWED = (
+    "18 characters: 6-digit address, real birth date YYYYMMDD (year 1850-2100), "
+    "3-digit sequence, check digit 0-9 or uppercase X (ISO 7064 MOD 11-2)"
+)
+
+
+# ------------------------------------------------------------------- helpers
+
+
+def _require_str(value: object, field: str, allowed: str) -> str:
+    """Return ``value`` if it is a ``str``; otherwise raise ``InvalidInput``."""
+    if not isinstance(value, str):
+        raise InvalidInput(field, f"must be a string, got {type(value).__name__}", allowed)
+    return value
+
+
+def _require_length(value: str, length: int, field: str, allowed: str) -> None:
+    """Raise unless ``value`` has exactly ``length`` characters."""
+    if len(value) != length:
+        raise InvalidInput(field, f"must be {length} characters, got {len(value)}", allowed)
+
+
+def _char_error(
+    ch: str, position: int, charset: str, field: str, allowed: str, *, what: str
+) -> InvalidInput:
+    """Build the error for character ``ch`` (not in ``charset``) at 1-based ``position``."""
+    if ch.islower() and ch.upper() in charset:
+        reason = f"character {ch!r} at position {position} is lowercase; letters must be uppercase"
+    else:
+        reason = f"character {ch!r} at position {position} is not allowed; {what}"
+    return InvalidInput(field, reason, allowed)
+
+
+def _require_chars(
+    value: str, charset: str, field: str, allowed: str, *, what: str, start: int = 1
+) -> None:
+    """Raise for the first character of ``value`` not in ``charset``.
+
+    ``start`` is the 1-based position of ``value[0]`` in the whole identifier.
+    """
+    for offset, ch in enumerate(value):
+        if ch not in charset:
+            raise _char_error(ch, start + offset, charset, field, allowed, what=what)
+
+
+# ---------------------------------------------------------------------- USCC
+
+
+def uscc_check_char(first17: str, *, field: str = "uscc") -> str:
+    """Return the GB 32100 check character for the first 17 USCC characters."""
+    _require_str(first17, field, _USCC_ALLOWED)
+    _require_length(first17, _USCC_LENGTH - 1, field, "the first 17 characters of a USCC")
+    _require_chars(first17, USCC_ALPHABET, field, _USCC_ALLOWED, what="see allowed characters")
+    total = sum(_USCC_VALUE[ch] * w for ch, w in zip(first17, _USCC_WEIGHTS, strict=True))
+    return USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def _require_uscc_region(value: str, field: str) -> None:
+    """Raise unless positions 3–8 (the region code) are digits."""
+    region_start = _USCC_REGION.start + 1
+    _require_chars(
+        value[_USCC_REGION], _DIGITS, field, _USCC_ALLOWED,
+        what="the region code (positions 3-8) must be 6 digits", start=region_start,
+    )
+
+
+def validate_uscc(value: object, *, field: str = "uscc") -> str:
+    """Return ``value`` unchanged if it is a valid USCC; raise ``InvalidInput`` otherwise.
+
+    Checks only length, alphabet, digits in positions 3–8 and the check character.
+    """
+    text = _require_str(value, field, _USCC_ALLOWED)
+    _require_length(text, _USCC_LENGTH, field, _USCC_ALLOWED)
+    _require_chars(text, USCC_ALPHABET, field, _USCC_ALLOWED, what="letters I, O, Z, S, V and symbols are not used")
+    _require_uscc_region(text, field)
+    expected = uscc_check_char(text[:-1], field=field)
+    if text[-1] != expected:
+        raise InvalidInput(field, f"check character is {text[-1]!r}, expected {expected!r}", _USCC_ALLOWED)
+    return text
+
+
+def is_valid_uscc(value: object) -> bool:
+    """Return whether ``value`` is a valid USCC (never raises)."""
+    try:
+        validate_uscc(value)
+    except InvalidInput:
+        return False
+    return True
+
+
+def _require_uscc_part(value: object, length: int, charset: str, field: str, what: str) -> str:
+    """Validate one component passed to :func:`make_uscc`."""
+    allowed = f"{length} {what}"
+    text = _require_str(value, field, allowed)
+    _require_length(text, length, field, allowed)
+    _require_chars(text, charset, field, allowed, what=f"must be {what}")
+    return text
+
+
+def make_uscc(department: str, entity_type: str, region6: str, org9: str) -> str:
+    """Build a valid USCC from its parts by appending the check character.
+
+    Each part is validated; errors name the parameter (e.g. ``region6``).
+    """
+    uscc_chars = "USCC characters (0-9, A-H J-N P-R T U W-Y)"
+    parts = (
+        _require_uscc_part(department, 1, USCC_ALPHABET, "department", uscc_chars),
+        _require_uscc_part(entity_type, 1, USCC_ALPHABET, "entity_type", uscc_chars),
+        _require_uscc_part(region6, 6, _DIGITS, "region6", "digits"),
+        _require_uscc_part(org9, 9, USCC_ALPHABET, "org9", uscc_chars),
+    )
+    first17 = "".join(parts)
+    return first17 + uscc_check_char(first17)
+
+
+def org_code_check_char(first8: str, *, field: str = "org_code") -> str:
+    """Return the GB 11714 organisation-code check character for 8 characters.
+
+    Values: digits 0–9, letters A–Z 10–35; ``C9 = 11 - (Σ Ci·Wi mod 11)`` with
+    10 written as ``'X'`` and 11 as ``'0'``.
+    """
+    allowed = "8 characters from 0-9 and uppercase A-Z"
+    _require_str(first8, field, allowed)
+    _require_length(first8, len(_ORG_WEIGHTS), field, allowed)
+    _require_chars(first8, _ORG_ALPHABET, field, allowed, what="must be 0-9 or A-Z")
+    total = sum(_ORG_VALUE[ch] * w for ch, w in zip(first8, _ORG_WEIGHTS, strict=True))
+    check = 11 - total % 11
+    return {10: "X", 11: "0"}.get(check, str(check))
+
+
+# --------------------------------------------------------------- resident ID
+
+
+def resident_id_check_char(first17: str, *, field: str = "resident_id") -> str:
+    """Return the ISO 7064 MOD 11-2 check character for the first 17 digits."""
+    _require_str(first17, field, _RID_ALLOWED)
+    _require_length(first17, _RID_LENGTH - 1, field, "the first 17 digits of a resident ID")
+    _require_chars(first17, _DIGITS, field, _RID_ALLOWED, what="positions 1-17 must be digits")
+    total = sum(int(ch) * w for ch, w in zip(first17, _RID_WEIGHTS, strict=True))
+    return _RID_CHECK_CHARS[total % 11]
+
+
+def _require_rid_check_position(ch: str, field: str) -> None:
+    """Raise unless the 18th character is a digit or uppercase ``'X'``."""
+    if ch == "x":
+        raise InvalidInput(field, "check character must be uppercase 'X', got lowercase 'x'", _RID_ALLOWED)
+    if ch not in _DIGITS + "X":
+        raise InvalidInput(
+            field, f"character {ch!r} at position 18 is not allowed; must be a digit or 'X'", _RID_ALLOWED
+        )
+
+
+def _require_birth_year(year: int, field: str, allowed: str) -> None:
+    """Raise unless ``year`` is within the accepted range."""
+    if not _RID_MIN_YEAR <= year <= _RID_MAX_YEAR:
+        raise InvalidInput(
+            field, f"birth year {year} is outside {_RID_MIN_YEAR}..{_RID_MAX_YEAR}", allowed
+        )
+
+
+def _parse_birth_date(value: str, field: str) -> _dt.date:
+    """Parse positions 7–14 (already known to be digits) as a real calendar date."""
+    digits = value[6:14]
+    year, month, day = int(digits[:4]), int(digits[4:6]), int(digits[6:])
+    _require_birth_year(year, field, _RID_ALLOWED)
+    try:
+        return _dt.date(year, month, day)
+    except ValueError:
+        raise InvalidInput(
+            field, "birth date (positions 7-14) is not a real calendar date", _RID_ALLOWED
+        ) from None
+
+
+def validate_resident_id(value: object, *, field: str = "resident_id") -> str:
+    """Return ``value`` unchanged if it is a valid resident ID; raise ``InvalidInput`` otherwise."""
+    text = _require_str(value, field, _RID_ALLOWED)
+    _require_length(text, _RID_LENGTH, field, _RID_ALLOWED)
+    _require_chars(text[:-1], _DIGITS, field, _RID_ALLOWED, what="positions 1-17 must be digits")
+    _require_rid_check_position(text[-1], field)
+    _parse_birth_date(text, field)
+    expected = resident_id_check_char(text[:-1], field=field)
+    if text[-1] != expected:
+        raise InvalidInput(field, f"check character is {text[-1]!r}, expected {expected!r}", _RID_ALLOWED)
+    return text
+
+
+def is_valid_resident_id(value: object) -> bool:
+    """Return whether ``value`` is a valid resident ID (never raises)."""
+    try:
+        validate_resident_id(value)
+    except InvalidInput:
+        return False
+    return True
+
+
+def _require_birth(birth: object, field: str) -> _dt.date:
+    """Validate the ``birth`` argument of :func:`make_resident_id`."""
+    allowed = f"a datetime.date with year {_RID_MIN_YEAR}..{_RID_MAX_YEAR}"
+    if not isinstance(birth, _dt.date) or isinstance(birth, _dt.datetime):
+        raise InvalidInput(field, f"must be a datetime.date, got {type(birth).__name__}", allowed)
+    _require_birth_year(birth.year, field, allowed)
+    return birth
+
+
+def _require_digits(value: object, length: int, field: str) -> str:
+    """Validate a fixed-length string of ASCII digits."""
+    allowed = f"{length} digits"
+    text = _require_str(value, field, allowed)
+    _require_length(text, length, field, allowed)
+    _require_chars(text, _DIGITS, field, allowed, what="must be digits")
+    return text
+
+
+def make_resident_id(address6: str, birth: _dt.date, sequence3: str) -> str:
+    """Build a valid resident ID from address code, birth date and sequence."""
+    address = _require_digits(address6, 6, "address6")
+    born = _require_birth(birth, "birth")
+    sequence = _require_digits(sequence3, 3, "sequence3")
+    first17 = f"{address}{born:%Y%m%d}{sequence}"
+    return first17 + resident_id_check_char(first17)
+
+
+def mask_resident_id(value: str, *, field: str = "resident_id") -> str:
+    """Mask a resident ID as first 6 + ``'********'`` + last 4 (e.g. ``110105********002X``).
+
+    Anything that is not exactly 18 characters is masked completely
+    (``'*' * len(value)``). The check digit is not verified: masking is for display.
+    """
+    text = _require_str(value, field, "a string")
+    if len(text) != _RID_LENGTH:
+        return "*" * len(text)
+    return text[:6] + "*" * 8 + text[-4:]
+
+
+def resident_id_gender(value: object, *, field: str = "resident_id") -> str:
+    """Return ``'M'`` (odd sequence) or ``'F'`` (even sequence) for a valid resident ID."""
+    text = validate_resident_id(value, field=field)
+    return "M" if int(text[16]) % 2 == 1 else "F"
+
+
+def resident_id_birth_date(value: object, *, field: str = "resident_id") -> _dt.date:
+    """Return the birth date encoded in a valid resident ID."""
+    text = validate_resident_id(value, field=field)
+    return _parse_birth_date(text, field)
