@@ -360,3 +360,29 @@ def accept_offer(
     session.add(line)
     session.flush()
     return line
+
+
+def apply_online(
+    session: Session,
+    *,
+    uscc: str,
+    name: str,
+    legal_rep_id: str,
+    scopes: list[str],
+    as_of: date,
+    now: datetime,
+    bundle: PolicyBundle,
+    model: RiskModel,
+    requested_fen: int | None = None,
+) -> m.Decision:
+    """The mobile flow in one step: register if new (no bank account needed),
+    authorize once, measure. A returning applicant must be its legal representative."""
+    validate_uscc(uscc)
+    validate_resident_id(legal_rep_id, field="legal_rep_id")
+    ent = session.scalar(select(m.Enterprise).where(m.Enterprise.uscc == uscc))
+    if ent is None:
+        register_enterprise(session, uscc=uscc, name=name, legal_rep_id=legal_rep_id, now=now)
+    consent = grant_consent(
+        session, uscc=uscc, scopes=scopes, purpose="credit_measurement", signer_id=legal_rep_id, valid_days=30, now=now
+    )
+    return measure(session, uscc=uscc, consent_id=consent.id, as_of=as_of, now=now, bundle=bundle, model=model, requested_fen=requested_fen)

@@ -1,0 +1,32 @@
+# sandu — the two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PORT   ?= 8000
+ENTERPRISES ?= 2000
+
+.PHONY: setup run test stories bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "sandu needs Python 3.11+"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## run: set up, migrate, seed the demo universe into var/sandu.db and serve on :$(PORT)
+run: setup
+	$(BIN)/sandu demo --enterprises $(ENTERPRISES) --port $(PORT)
+
+## test: set up and run the whole suite (PostgreSQL runs are skipped without a server unless CI=true)
+test: setup
+	$(BIN)/python -m pytest -q
+
+stories: setup
+	$(BIN)/sandu stories
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis
