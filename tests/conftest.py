@@ -107,3 +107,29 @@ def rt_sqlite(sqlite_url) -> Iterator[Runtime]:
     runtime = make_rt(sqlite_url)
     yield runtime
     runtime.engine.dispose()
+
+
+@pytest.fixture
+def live_server(rt_sqlite) -> Iterator[str]:
+    """The real app on a real uvicorn server on a free loopback port."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from sandu.api.app import create_app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(rt_sqlite), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start within 15 s"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

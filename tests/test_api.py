@@ -1,0 +1,147 @@
+"""The HTTP API end to end on a real server: the thin path and its bad input."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from sandu.simulate.stories import STORY_ROWS
+from sandu.sources.catalog import ALL_SOURCES
+
+S2 = STORY_ROWS[1]
+S1 = STORY_ROWS[0]
+API = "/api/v1"
+
+
+@pytest.fixture
+def client(live_server):
+    with httpx.Client(base_url=live_server, timeout=30) as c:
+        yield c
+
+
+def _row_counts(rt) -> dict[str, int]:
+    tables = ["enterprises", "consents", "source_reads", "profiles", "decisions", "offers", "credit_lines", "drawings", "journal_entries", "postings", "interest_accruals"]
+    with rt.engine.connect() as conn:
+        return {t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one() for t in tables}
+
+
+def _error(r: httpx.Response, status: int, field: str) -> dict:
+    assert r.status_code == status, r.text
+    body = r.json()["error"]
+    assert body["field"] == field, body
+    assert body["message"]
+    return body
+
+
+def _register_and_measure(client, row=S2, scopes=ALL_SOURCES) -> dict:
+    r = client.post(f"{API}/enterprises", json={"uscc": row["uscc"], "name": row["name"], "legal_rep_id": row["legal_rep_id"]})
+    assert r.status_code == 201, r.text
+    assert r.json()["legal_rep_id_masked"] == row["legal_rep_id"][:6] + "********" + row["legal_rep_id"][-4:]
+    r = client.post(f"{API}/enterprises/{row['uscc']}/consents", json={"scopes": list(scopes), "signer_id": row["legal_rep_id"]})
+    assert r.status_code == 201, r.text
+    r = client.post(f"{API}/enterprises/{row['uscc']}/measurements", json={"consent_id": r.json()["id"]})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_thin_path_register_consent_measure_accept_draw_repay(client, rt_sqlite):
+    d = _register_and_measure(client)
+    assert d["outcome"] == "approve"
+    assert d["policy_version"] and len(d["policy_sha256"]) == 64 and len(d["profile_sha256"]) == 64
+    offer = d["offers"][0]
+    assert offer["product"] == "jingying_kuaidai" and offer["approved_fen"] == offer["limit_fen"] <= 500_000_000
+    assert offer["annualized_rate"] > offer["rate_annual"]  # 365-day annualization of a /360 rate
+    r = client.post(f"{API}/decisions/{d['id']}/offers/jingying_kuaidai/accept", json={"signer_id": S2["legal_rep_id"]})
+    assert r.status_code == 201, r.text
+    line = r.json()
+    assert line["limit_fen"] == offer["limit_fen"] and line["available_fen"] == offer["limit_fen"]
+
+    r = client.post(f"{API}/lines/{line['id']}/draws", json={"amount_fen": 300_000_000, "idempotency_key": "d1", "on_date": "2026-11-29"})
+    assert r.status_code == 201, r.text
+    again = client.post(f"{API}/lines/{line['id']}/draws", json={"amount_fen": 300_000_000, "idempotency_key": "d1", "on_date": "2026-11-29"})
+    assert again.status_code == 201 and again.json()["replayed"] is True and again.json()["drawing_id"] == r.json()["drawing_id"]
+
+    # 10 days later repay everything: interest = 300万 × rate × 10 / 360, rounded half-up once.
+    from decimal import ROUND_HALF_UP, Decimal
+
+    rate = Decimal(line["rate_annual"])
+    interest = int((Decimal(300_000_000) * rate * 10 / 360).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    r = client.post(f"{API}/lines/{line['id']}/repayments", json={"amount_fen": 300_000_000 + interest, "idempotency_key": "r1", "on_date": "2026-12-09"})
+    assert r.status_code == 201, r.text
+    assert r.json()["allocations"] == {"interest": interest, "principal": 300_000_000}
+    state = client.get(f"{API}/lines/{line['id']}").json()
+    assert state["drawn_principal_fen"] == 0 and state["available_fen"] == line["limit_fen"] and state["interest_posted_fen"] == 0
+    entries = client.get(f"{API}/lines/{line['id']}/journal").json()
+    assert [e["kind"] for e in entries] == ["draw", "interest", "repayment"]
+    assert all(sum(p["amount_fen"] for p in e["postings"]) == 0 for e in entries)
+
+
+def test_overdraw_is_refused_and_changes_nothing(client, rt_sqlite):
+    d = _register_and_measure(client)
+    line = client.post(f"{API}/decisions/{d['id']}/offers/jingying_kuaidai/accept", json={"signer_id": S2["legal_rep_id"]}).json()
+    before = _row_counts(rt_sqlite)
+    r = client.post(f"{API}/lines/{line['id']}/draws", json={"amount_fen": line["limit_fen"] + 1, "idempotency_key": "big"})
+    body = _error(r, 409, "amount_fen")
+    assert str(line["limit_fen"]) in body["message"]
+    assert _row_counts(rt_sqlite) == before
+    assert client.get(f"{API}/lines/{line['id']}").json() == line
+
+
+@pytest.mark.parametrize(
+    ("amount", "field"),
+    [(-100, "amount_fen"), (0, "amount_fen"), (1.5, "amount_fen"), ("100", "amount_fen"), (True, "amount_fen")],
+)
+def test_bad_amounts_are_refused_with_the_field(client, rt_sqlite, amount, field):
+    d = _register_and_measure(client)
+    line = client.post(f"{API}/decisions/{d['id']}/offers/jingying_kuaidai/accept", json={"signer_id": S2["legal_rep_id"]}).json()
+    before = _row_counts(rt_sqlite)
+    r = client.post(f"{API}/lines/{line['id']}/draws", json={"amount_fen": amount, "idempotency_key": "k"})
+    _error(r, 422, field)
+    assert _row_counts(rt_sqlite) == before
+
+
+def test_bad_identifiers_and_unknowns(client, rt_sqlite):
+    before = _row_counts(rt_sqlite)
+    bad_uscc = S2["uscc"][:-1] + ("0" if S2["uscc"][-1] != "0" else "1")
+    _error(client.post(f"{API}/enterprises", json={"uscc": bad_uscc, "name": "x", "legal_rep_id": S2["legal_rep_id"]}), 422, "uscc")
+    _error(client.post(f"{API}/enterprises", json={"uscc": S2["uscc"], "name": "x", "legal_rep_id": "11010519491231002Y"}), 422, "legal_rep_id")
+    _error(client.post(f"{API}/enterprises", json={"uscc": S2["uscc"].lower(), "name": "x", "legal_rep_id": S2["legal_rep_id"]}), 422, "uscc")
+    _error(client.get(f"{API}/enterprises/{S1['uscc']}"), 404, "uscc")
+    _error(client.post(f"{API}/enterprises/{S1['uscc']}/consents", json={"scopes": ["tax"], "signer_id": S1["legal_rep_id"]}), 404, "uscc")
+    _error(client.get(f"{API}/decisions/nope"), 404, "decision_id")
+    _error(client.get(f"{API}/lines/abc"), 422, "line_id")
+    _error(client.post(f"{API}/enterprises", json={"uscc": S2["uscc"], "name": "x", "legal_rep_id": S2["legal_rep_id"], "extra": 1}), 422, "extra")
+    assert _row_counts(rt_sqlite) == before
+
+
+def test_consent_must_cover_the_sources_measurement_needs(client, rt_sqlite):
+    client.post(f"{API}/enterprises", json={"uscc": S2["uscc"], "name": S2["name"], "legal_rep_id": S2["legal_rep_id"]})
+    c = client.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": ["tax", "invoices"], "signer_id": S2["legal_rep_id"]}).json()
+    before = _row_counts(rt_sqlite)
+    body = _error(client.post(f"{API}/enterprises/{S2['uscc']}/measurements", json={"consent_id": c["id"]}), 403, "consent_id")
+    assert "credit_bureau" in body["message"]
+    assert _row_counts(rt_sqlite) == before
+    r = client.post(f"{API}/consents/{c['id']}/revoke")
+    assert r.status_code == 200 and r.json()["revoked_at"]
+    _error(client.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": ["tax", "weather"], "signer_id": S2["legal_rep_id"]}), 422, "scopes")
+    _error(client.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": ["tax"], "signer_id": "11010519491231002X"}), 403, "signer_id")
+
+
+def test_referred_offer_needs_an_officer_before_signing(client, rt_sqlite):
+    d = _register_and_measure(client, row=STORY_ROWS[3])  # S4: 网贷通 is referred (mortgage registration)
+    w = next(o for o in d["offers"] if o["product"] == "wangdaitong")
+    assert w["approved_fen"] == 0 and w["status"] == "referred"
+    sign = {"signer_id": STORY_ROWS[3]["legal_rep_id"]}
+    _error(client.post(f"{API}/decisions/{d['id']}/offers/wangdaitong/accept", json=sign), 409, "product")
+    r = client.post(f"{API}/decisions/{d['id']}/offers/wangdaitong/approve", json={"officer": "龙湾支行 王经理"})
+    assert r.status_code == 200, r.text
+    w = next(o for o in r.json()["offers"] if o["product"] == "wangdaitong")
+    assert w["approved_fen"] == w["limit_fen"] and w["referred_fen"] == 0
+    assert client.post(f"{API}/decisions/{d['id']}/offers/wangdaitong/accept", json=sign).status_code == 201
+
+
+def test_openapi_documents_the_api(client):
+    spec = client.get("/openapi.json").json()
+    assert f"{API}/lines/{{line_id}}/draws" in spec["paths"]
+    assert client.get("/docs").status_code == 200

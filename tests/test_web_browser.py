@@ -1,0 +1,63 @@
+"""The applicant page in a real headless Chromium: apply on the phone, see the limit."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from sandu.simulate.stories import STORY_ROWS
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def page():
+    if CHROMIUM is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is not installed and CI=true requires the browser tests (apt-get install chromium)")
+        pytest.skip("chromium not installed: skipping the browser test (apt-get install chromium fonts-noto-cjk)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")  # a phone
+        pg = context.new_page()
+        pg.set_default_timeout(15_000)
+        yield pg
+        browser.close()
+
+
+def test_applicant_measures_a_limit_on_the_phone(page, live_server, tmp_path):
+    s2 = STORY_ROWS[1]  # 永嘉 valve maker, no account at the bank
+    page.goto(f"{live_server}/app")
+    assert "在线测额" in page.inner_text("h1")
+    page.fill("input[name=uscc]", s2["uscc"])
+    page.fill("input[name=name]", s2["name"])
+    page.fill("input[name=legal_rep_id]", s2["legal_rep_id"])
+    page.click("button[type=submit]")
+    page.wait_for_url("**/app/decisions/*")
+    assert page.inner_text("#limit") == "416.00万"
+    offer = page.locator("[data-product=jingying_kuaidai]")
+    assert "经营快贷" in offer.inner_text()
+    assert "年化利率" in offer.inner_text()
+    page.screenshot(path=str(tmp_path / "decision.png"), full_page=True)
+
+
+def test_malformed_uscc_shows_the_field_and_reason(page, live_server):
+    s2 = STORY_ROWS[1]
+    page.goto(f"{live_server}/app")
+    page.fill("input[name=uscc]", s2["uscc"][:-1] + ("0" if s2["uscc"][-1] != "0" else "1"))
+    page.fill("input[name=name]", s2["name"])
+    page.fill("input[name=legal_rep_id]", s2["legal_rep_id"])
+    page.click("button[type=submit]")
+    alert = page.locator("[role=alert]")
+    assert alert.get_attribute("data-field") == "uscc"
+    assert "check character" in alert.inner_text()
+    assert page.input_value("input[name=uscc]").startswith(s2["uscc"][:17])  # what was typed is kept
