@@ -329,13 +329,15 @@ def evaluate(
             ev.hit("secured.combined", f"抵押 {format_cn(capacity)}（其中余值 {format_cn(residual)}）+ 信用 {format_cn(topup)} → {format_cn(limit)}")
             code = sec["combined_product"]
             comps = {"collateral_fen": capacity, "residual_value_fen": residual, "credit_topup_fen": topup}
-            offers.append(ev.offer(code, limit, ev.authority(code, limit), comps))
-            credit = None  # the credit portion is the top-up of the combined product
+            if limit > 0:
+                offers.append(ev.offer(code, limit, ev.authority(code, limit), comps))
+                credit = None  # the credit portion is the top-up of the combined product
         elif capacity > 0:
             code = sec["revolving_product"]
             limit = min(_floor_to(capacity, ev.unit), int(sec["revolving_max_fen"]))
             ev.hit("secured.revolving", f"最高额抵押 {format_cn(capacity)} → {bundle.products[code].name} {format_cn(limit)}")
-            offers.append(ev.offer(code, limit, ev.authority(code, limit), {"collateral_fen": capacity}))
+            if limit > 0:
+                offers.append(ev.offer(code, limit, ev.authority(code, limit), {"collateral_fen": capacity}))
         if credit:
             code, limit, approved = credit
             approved = max(approved, ev.authority(code, limit)) if code != bundle.credit["tech_product"] else approved

@@ -1,0 +1,190 @@
+"""The store: SQLite pragmas, migrations, database constraints, exact Decimals.
+
+Runs against a real SQLite file and a real PostgreSQL database (see conftest).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from decimal import Decimal
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from conftest import BUSINESS_DATE, FIXED_NOW
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import IntegrityError, StatementError
+
+from sandu.origination import service as orig
+from sandu.simulate.stories import STORY_ROWS
+from sandu.sources.catalog import ALL_SOURCES
+from sandu.store import models as m
+from sandu.store.db import make_engine, transaction
+from sandu.store.migrate import current_revision, head_revision, upgrade
+
+S2 = STORY_ROWS[1]
+
+
+def open_s2_line(rt) -> int:
+    """Register S2, consent, measure and accept its 经营快贷: the id of the new line."""
+    with transaction(rt.sessions) as s:
+        try:
+            orig.get_enterprise(s, S2["uscc"])
+        except Exception:
+            orig.register_enterprise(s, uscc=S2["uscc"], name=S2["name"], legal_rep_id=S2["legal_rep_id"], now=FIXED_NOW)
+        consent = orig.grant_consent(
+            s, uscc=S2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement",
+            signer_id=S2["legal_rep_id"], valid_days=30, now=FIXED_NOW,
+        )
+        d = orig.measure(s, uscc=S2["uscc"], consent_id=consent.id, as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle, model=rt.model)
+        line = orig.accept_offer(
+            s, decision_id=d.id, product="jingying_kuaidai", signer_id=S2["legal_rep_id"], as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle
+        )
+        return line.id
+
+
+# --- SQLite connection settings ---------------------------------------------------------
+
+
+def test_sqlite_pragmas_in_force_on_every_connection(sqlite_url):
+    engine = make_engine(sqlite_url)
+    try:
+        # Two DBAPI connections held at once: the pragmas must be set on each,
+        # not just on the first. (Raw connections: no BEGIN is issued.)
+        raw1, raw2 = engine.raw_connection(), engine.raw_connection()
+        try:
+            assert raw1.driver_connection is not raw2.driver_connection
+            for raw in (raw1, raw2):
+                cur = raw.cursor()
+                assert cur.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+                assert cur.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+                assert cur.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+                assert cur.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
+                cur.close()
+        finally:
+            raw1.close()
+            raw2.close()
+        # And through an ordinary SQLAlchemy connection.
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_write_transaction_takes_the_write_lock_at_begin(rt_sqlite):
+    """BEGIN IMMEDIATE: as soon as a transaction has started, no other writer may begin."""
+    path = rt_sqlite.engine.url.database
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        with transaction(rt_sqlite.sessions) as s:
+            s.execute(select(1))  # only reads so far
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")  # free again once the transaction has ended
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
+def test_sqlite_foreign_keys_are_enforced(rt_sqlite):
+    with pytest.raises(IntegrityError):
+        with transaction(rt_sqlite.sessions) as s:
+            s.execute(text("INSERT INTO source_reads (consent_id, source, read_at, found) VALUES ('no-such-consent', 'tax', '2026-11-29', 1)"))
+    with transaction(rt_sqlite.sessions) as s:
+        assert s.scalar(text("SELECT count(*) FROM source_reads")) == 0
+
+
+# --- migrations ----------------------------------------------------------------------
+
+
+def test_migrations_reach_head_are_idempotent_and_match_the_models(db_url):
+    engine = make_engine(db_url)
+    try:
+        assert current_revision(engine) is None
+        head = head_revision(engine)
+        assert upgrade(engine) == head
+        assert current_revision(engine) == head
+        tables_once = set(inspect(engine).get_table_names())
+        # A second upgrade is a no-op: same revision, same tables, no error.
+        assert upgrade(engine) == head
+        assert current_revision(engine) == head
+        assert set(inspect(engine).get_table_names()) == tables_once
+        assert tables_once == set(m.Base.metadata.tables) | {"alembic_version"}
+        # The migrated schema is what the models declare (no drift).
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), m.Base.metadata) == []
+        # The safety constraints exist in the migrated schema.
+        checks = {c["name"] for c in inspect(engine).get_check_constraints("credit_lines")}
+        assert {"ck_line_no_overdraw", "ck_line_drawn_nonneg", "ck_line_status"} <= checks
+    finally:
+        engine.dispose()
+
+
+# --- database constraints ------------------------------------------------------------
+
+
+def test_check_constraint_rejects_overdraw_by_direct_update(rt):
+    line_id = open_s2_line(rt)
+    with transaction(rt.sessions) as s:
+        limit = s.get(m.CreditLine, line_id).limit_fen
+    assert limit == 416_000_000
+    with pytest.raises(IntegrityError, match="ck_line_no_overdraw|CHECK constraint failed"):
+        with transaction(rt.sessions) as s:
+            s.execute(text("UPDATE credit_lines SET drawn_principal_fen = limit_fen + 1 WHERE id = :id"), {"id": line_id})
+    # Exactly at the limit is allowed, and negative principal is not.
+    with transaction(rt.sessions) as s:
+        s.execute(text("UPDATE credit_lines SET drawn_principal_fen = limit_fen WHERE id = :id"), {"id": line_id})
+    with pytest.raises(IntegrityError, match="ck_line_drawn_nonneg|CHECK constraint failed"):
+        with transaction(rt.sessions) as s:
+            s.execute(text("UPDATE credit_lines SET drawn_principal_fen = -1 WHERE id = :id"), {"id": line_id})
+    with transaction(rt.sessions) as s:
+        assert s.scalar(text("SELECT drawn_principal_fen FROM credit_lines WHERE id = :id"), {"id": line_id}) == limit
+
+
+def test_failed_transaction_leaves_nothing_behind(rt):
+    with transaction(rt.sessions) as s:
+        before = s.scalar(select(text("count(*)")).select_from(m.Enterprise))
+    with pytest.raises(RuntimeError):
+        with transaction(rt.sessions) as s:
+            orig.register_enterprise(s, uscc=S2["uscc"], name=S2["name"], legal_rep_id=S2["legal_rep_id"], now=FIXED_NOW)
+            s.flush()
+            raise RuntimeError("boom")
+    with transaction(rt.sessions) as s:
+        assert s.scalar(select(text("count(*)")).select_from(m.Enterprise)) == before
+        assert s.scalar(select(m.Enterprise).where(m.Enterprise.uscc == S2["uscc"])) is None
+
+
+# --- exact Decimals ------------------------------------------------------------------
+
+RATES = [
+    Decimal("0.0380"),  # trailing zero kept
+    Decimal("0.123456789012345678"),  # 18 places
+    Decimal("1E-7"),
+    Decimal("0"),
+    Decimal("316666.66666666666666666666666666666666666666666667"),  # a 50-digit accrual
+    Decimal("0.0000027777777777777777777777777777777777777777777777778"),
+]
+
+
+def test_decimal_rates_round_trip_exactly(rt):
+    line_id = open_s2_line(rt)
+    for rate in RATES:
+        with transaction(rt.sessions) as s:
+            s.get(m.CreditLine, line_id).rate_annual = rate
+        with transaction(rt.sessions) as s:
+            got = s.get(m.CreditLine, line_id).rate_annual
+            raw = s.scalar(text("SELECT rate_annual FROM credit_lines WHERE id = :id"), {"id": line_id})
+        assert isinstance(got, Decimal)
+        assert got == rate and str(got) == str(rate)
+        assert raw == str(rate)
+
+
+def test_decimal_column_refuses_floats(rt_sqlite):
+    line_id = open_s2_line(rt_sqlite)
+    with pytest.raises(StatementError, match="needs a Decimal"):
+        with transaction(rt_sqlite.sessions) as s:
+            s.get(m.CreditLine, line_id).rate_annual = 0.038  # type: ignore[assignment]
+            s.flush()
+    with transaction(rt_sqlite.sessions) as s:
+        assert s.get(m.CreditLine, line_id).rate_annual == Decimal("0.0380")
