@@ -7,6 +7,8 @@ message, allowed}}; nothing reaches the user as a 500 with a traceback.
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -24,6 +26,7 @@ from sandu.store import models as m
 from sandu.store.db import transaction
 
 API_PREFIX = "/api/v1"
+log = logging.getLogger("sandu.api")
 
 
 def get_rt(request: Request) -> Runtime:
@@ -230,6 +233,13 @@ def create_app(rt: Runtime | None = None) -> FastAPI:
         first = exc.errors()[0]
         field = _field_of(tuple(first.get("loc", ())))
         return _error(422, "invalid_input", field, f"{field}: {first.get('msg', 'invalid')}", None)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        # A bug, not the user's fault: log it with an id, show no traceback.
+        incident = uuid.uuid4().hex[:12]
+        log.exception("unexpected error, incident %s", incident, exc_info=exc)
+        return _error(500, "internal", None, f"internal error (incident {incident}); nothing was changed", None)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

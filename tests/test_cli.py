@@ -1,0 +1,44 @@
+"""The `sandu` command as a user runs it: real processes, real SQLite files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SANDU = str(Path(sys.executable).with_name("sandu"))
+
+
+def run(args: list[str], tmp_path: Path, timeout: int = 180) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SANDU_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "COLUMNS": "200"}
+    return subprocess.run([SANDU, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp_path)
+
+
+def test_stories_prints_five_matching_rows(tmp_path):
+    r = run(["stories", "--as-of", "2026-11-29"], tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = [line for line in r.stdout.splitlines() if line.startswith("│ S")]
+    assert [line.split("│")[1].strip() for line in rows] == ["S1", "S2", "S3", "S4", "S5"]
+    assert all(line.rstrip().rstrip("│").strip().endswith("✓") for line in rows), r.stdout
+    assert "1.19亿" in r.stdout  # S1's comprehensive credit above 1亿
+
+
+def test_db_upgrade_eod_and_bad_input(tmp_path):
+    r = run(["db", "upgrade"], tmp_path)
+    assert r.returncode == 0 and "schema at revision 0001" in r.stdout, r.stderr
+    r = run(["eod", "--date", "2026-11-20"], tmp_path)
+    assert r.returncode == 0 and "eod 2026-11-20" in r.stdout, r.stderr
+    r = run(["eod", "--date", "2026-13-01"], tmp_path)
+    assert r.returncode == 2 and "--date" in r.stderr and "YYYY-MM-DD" in r.stderr and "Traceback" not in r.stderr
+    r = run(["simulate", "--enterprises", "-1"], tmp_path)
+    assert r.returncode == 2 and "--enterprises" in r.stderr and "Traceback" not in r.stderr
+    r = run(["simulate", "--enterprises", "10", "--out", "x.csv"], tmp_path)
+    assert r.returncode == 2 and ".parquet" in r.stderr
+
+
+def test_simulate_into_the_store_is_idempotent(tmp_path):
+    first = run(["simulate", "--enterprises", "50", "--seed", "3"], tmp_path)
+    assert first.returncode == 0 and "added 55 enterprises" in first.stdout, first.stdout + first.stderr
+    again = run(["simulate", "--enterprises", "50", "--seed", "3"], tmp_path)
+    assert again.returncode == 0 and "added 0 enterprises" in again.stdout
