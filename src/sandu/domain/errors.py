@@ -24,16 +24,20 @@ class SanduError(Exception):
         return {"code": self.code, "field": self.field, "message": self.message, "allowed": self.allowed}
 
 
-class InvalidInput(SanduError):
-    """A value is malformed or out of range."""
-
-    code = "invalid_input"
-    http_status = 422
+class FieldError(SanduError):
+    """An error about one field: `field: reason (allowed: …)`."""
 
     def __init__(self, field: str, reason: str, allowed: str | None = None):
         message = f"{field}: {reason}" + (f" (allowed: {allowed})" if allowed else "")
         super().__init__(message, field=field, allowed=allowed)
         self.reason = reason
+
+
+class InvalidInput(FieldError):
+    """A value is malformed or out of range."""
+
+    code = "invalid_input"
+    http_status = 422
 
 
 class NotFound(SanduError):
@@ -46,25 +50,15 @@ class NotFound(SanduError):
         self.key = key
 
 
-class Conflict(SanduError):
+class Conflict(FieldError):
     """The request is well-formed but the current state forbids it (e.g. overdraw)."""
 
     code = "conflict"
     http_status = 409
 
-    def __init__(self, field: str, reason: str, allowed: str | None = None):
-        message = f"{field}: {reason}" + (f" (allowed: {allowed})" if allowed else "")
-        super().__init__(message, field=field, allowed=allowed)
-        self.reason = reason
 
-
-class ConsentDenied(SanduError):
-    """No live consent covers the data source that was asked for."""
+class ConsentDenied(FieldError):
+    """No live consent covers the data source that was asked for, or the signer may not sign."""
 
     code = "consent_denied"
     http_status = 403
-
-    def __init__(self, field: str, reason: str, allowed: str | None = None):
-        message = f"{field}: {reason}" + (f" (allowed: {allowed})" if allowed else "")
-        super().__init__(message, field=field, allowed=allowed)
-        self.reason = reason

@@ -100,6 +100,19 @@ def _assert_principal(session: Session, line: m.CreditLine) -> None:
     assert 0 <= line.drawn_principal_fen <= line.limit_fen, f"line {line.id}: drawn outside 0..limit"
 
 
+def _begin(
+    op: str, session: Session, line_id: int, amount_fen: int, on_date: date, key: str
+) -> tuple[m.CreditLine, str, m.JournalEntryRow | None]:
+    """Validate a money movement's arguments, lock its line, and find an earlier
+    request with the same idempotency key (same body: replay; other body: Conflict)."""
+    require_fen(amount_fen, field="amount_fen")
+    _check_date(on_date, "on_date")
+    _check_key(key)
+    line = lock_line(session, line_id)
+    digest = _request_sha256(op=op, line=line_id, amount=amount_fen, on=on_date)
+    return line, digest, _existing(session, key, digest)
+
+
 @dataclass(frozen=True)
 class DrawResult:
     drawing: m.Drawing
@@ -108,12 +121,8 @@ class DrawResult:
 
 def draw(session: Session, *, line_id: int, amount_fen: int, on_date: date, idempotency_key: str, now: datetime) -> DrawResult:
     """Borrow any time: disburse `amount_fen` from the line's available limit."""
-    require_fen(amount_fen, field="amount_fen")
-    _check_date(on_date, "on_date")
-    _check_key(idempotency_key)
-    line = lock_line(session, line_id)
-    digest = _request_sha256(op="draw", line=line_id, amount=amount_fen, on=on_date)
-    if (prior := _existing(session, idempotency_key, digest)) is not None:
+    line, digest, prior = _begin("draw", session, line_id, amount_fen, on_date, idempotency_key)
+    if prior is not None:
         drawing = session.scalar(select(m.Drawing).where(m.Drawing.entry_id == prior.id))
         assert drawing is not None
         return DrawResult(drawing, replayed=True)
@@ -223,12 +232,8 @@ class RepayResult:
 
 def repay(session: Session, *, line_id: int, amount_fen: int, on_date: date, idempotency_key: str, now: datetime) -> RepayResult:
     """Repay any time: interest accrued to yesterday first, then principal."""
-    require_fen(amount_fen, field="amount_fen")
-    _check_date(on_date, "on_date")
-    _check_key(idempotency_key)
-    line = lock_line(session, line_id)
-    digest = _request_sha256(op="repay", line=line_id, amount=amount_fen, on=on_date)
-    if (prior := _existing(session, idempotency_key, digest)) is not None:
+    line, digest, prior = _begin("repay", session, line_id, amount_fen, on_date, idempotency_key)
+    if prior is not None:
         postings = session.scalars(select(m.PostingRow).where(m.PostingRow.entry_id == prior.id, m.PostingRow.amount_fen < 0))
         return RepayResult({p.account.rsplit(":", 1)[1]: -p.amount_fen for p in postings}, 0, replayed=True)
     _assert_principal(session, line)
