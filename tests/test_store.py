@@ -15,6 +15,7 @@ from conftest import BUSINESS_DATE, FIXED_NOW
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
+from sandu.domain.errors import NotFound
 from sandu.origination import service as orig
 from sandu.simulate.stories import STORY_ROWS
 from sandu.sources.catalog import ALL_SOURCES
@@ -30,7 +31,7 @@ def open_s2_line(rt) -> int:
     with transaction(rt.sessions) as s:
         try:
             orig.get_enterprise(s, S2["uscc"])
-        except Exception:
+        except NotFound:
             orig.register_enterprise(s, uscc=S2["uscc"], name=S2["name"], legal_rep_id=S2["legal_rep_id"], now=FIXED_NOW)
         consent = orig.grant_consent(
             s, uscc=S2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement",

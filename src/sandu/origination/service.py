@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sandu.domain.dates import add_months
@@ -73,8 +74,11 @@ def register_enterprise(session: Session, *, uscc: str, name: str, legal_rep_id:
         legal_rep_id_sha256=_sha256(legal_rep_id),
         registered_at=now,
     )
-    session.add(ent)
-    session.flush()
+    try:
+        with session.begin_nested():  # a concurrent registration of the same USCC loses here
+            session.add(ent)
+    except IntegrityError as exc:
+        raise Conflict("uscc", f"enterprise {uscc} is already registered", "a USCC not yet registered") from exc
     return ent
 
 
@@ -297,7 +301,8 @@ def offers_of(session: Session, decision_id: str) -> list[m.Offer]:
 
 def _offer(session: Session, decision_id: str, product: str) -> m.Offer:
     get_decision(session, decision_id)
-    offer = session.scalar(select(m.Offer).where(m.Offer.decision_id == decision_id, m.Offer.product == product))
+    stmt = select(m.Offer).where(m.Offer.decision_id == decision_id, m.Offer.product == product).with_for_update()
+    offer = session.scalar(stmt.execution_options(populate_existing=True))
     if offer is None:
         raise NotFound("offer", f"{product} of decision {decision_id}", field="product")
     return offer

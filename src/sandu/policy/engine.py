@@ -206,8 +206,8 @@ class _Eval:
         raw = Decimal(self.f["revenue_fen"]) * Decimal(c["tech_revenue_ratio"]) * mult
         return min(_floor_to(raw, self.unit), int(c["tech_max_fen"]))
 
-    def credit_portion(self) -> tuple[str, int, int] | None:
-        """(product, limit, approved) of the pure-credit portion, or None."""
+    def credit_portion(self) -> tuple[str, int, int, int] | None:
+        """(product, limit, approved, online measure) of the pure-credit portion, or None."""
         c = self.b.credit
         quick = self.quick_measure()
         tech = self.tech_measure(self.tech_grade)
@@ -217,10 +217,10 @@ class _Eval:
             approved = min(quick, tech) if fast else 0
             if fast:
                 self.hit("approval.fast_track", f"先行发放线上测额 {format_cn(approved)}，其余 {format_cn(tech - approved)} 提交审批")
-            return c["tech_product"], tech, approved
+            return c["tech_product"], tech, approved, quick
         if quick <= 0:
             return None
-        return c["quick_product"], quick, quick
+        return c["quick_product"], quick, quick, quick
 
     def collateral_capacity(self, assets: tuple[Collateral, ...]) -> tuple[int, int, bool]:
         """(capacity, residual value of already-pledged assets, any pledged?)"""
@@ -315,7 +315,7 @@ def evaluate(
     uplift = 0
     if ev.general_eligibility():
         credit = ev.credit_portion() if ev.credit_eligible() else None
-        neutral = ev.quick_measure() if credit else 0
+        neutral = credit[3] if credit else 0  # what the online measure alone would give
         capacity, residual, pledged = ev.collateral_capacity(collateral)
         sec = bundle.secured
         if credit:
@@ -339,7 +339,7 @@ def evaluate(
             if limit > 0:
                 offers.append(ev.offer(code, limit, ev.authority(code, limit), {"collateral_fen": capacity}))
         if credit:
-            code, limit, approved = credit
+            code, limit, approved, _ = credit
             approved = max(approved, ev.authority(code, limit)) if code != bundle.credit["tech_product"] else approved
             offers.append(ev.offer(code, limit, approved, {"credit_fen": limit}))
         if application.project is not None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from sandu.domain.dates import add_months
@@ -25,12 +25,13 @@ from sandu.domain.errors import Conflict, InvalidInput, NotFound
 from sandu.domain.money import require_fen
 from sandu.ledger import journal as jl
 from sandu.ledger.allocation import allocate
-from sandu.ledger.interest import DailyAccrual, accrue, interest_to_post_fen, settlement_dates
+from sandu.ledger.interest import DailyAccrual, accrue, interest_to_post_fen, period_containing, settlement_dates
 from sandu.store import models as m
 
 MAX_KEY_LENGTH = 200
 MAX_LINES_PER_EOD = 1_000_000
 SETTLEMENT_FREQUENCY = "monthly"
+EOD_LOCK_KEY = 0x5A4D_0000  # + the date's ordinal: one advisory lock per business date
 
 
 def _request_sha256(**fields: object) -> str:
@@ -52,7 +53,8 @@ def _check_date(value: object, field: str) -> date:
 def lock_line(session: Session, line_id: int) -> m.CreditLine:
     if isinstance(line_id, bool) or not isinstance(line_id, int):
         raise InvalidInput("line_id", f"must be an integer, got {line_id!r}")
-    line = session.scalar(select(m.CreditLine).where(m.CreditLine.id == line_id).with_for_update())
+    stmt = select(m.CreditLine).where(m.CreditLine.id == line_id).with_for_update()
+    line = session.scalar(stmt.execution_options(populate_existing=True))
     if line is None:
         raise NotFound("credit line", line_id, field="line_id")
     return line
@@ -133,9 +135,9 @@ def draw(session: Session, *, line_id: int, amount_fen: int, on_date: date, idem
         raise Conflict("on_date", f"line {line.id} is valid from {line.opened_on} until {line.expires_on}", f"{line.opened_on}..{line.expires_on - timedelta(days=1)}")
     if line.accrued_through is not None and on_date <= line.accrued_through:
         raise Conflict("on_date", f"interest is already accrued through {line.accrued_through}", f"a date after {line.accrued_through}")
-    unpaid = account_balance(session, jl.loan_account(str(line.id), "interest"))
-    if unpaid > 0 and _past_settlement(session, line, on_date):
-        raise Conflict("line_id", f"interest of {unpaid} fen is in arrears; drawing is blocked until it is paid", "repay the interest first")
+    arrears = interest_in_arrears_fen(session, line, on_date)
+    if arrears > 0:
+        raise Conflict("line_id", f"interest of {arrears} fen is in arrears; drawing is blocked until it is paid", "repay the interest first")
     available = line.limit_fen - line.drawn_principal_fen
     if amount_fen > available:
         raise Conflict("amount_fen", f"draw of {amount_fen} fen exceeds the available limit of {available} fen", f"1..{available} fen")
@@ -156,16 +158,20 @@ def draw(session: Session, *, line_id: int, amount_fen: int, on_date: date, idem
     return DrawResult(drawing, replayed=False)
 
 
-def _past_settlement(session: Session, line: m.CreditLine, on_date: date) -> bool:
-    """Interest posted on a settlement day and still unpaid after it is in arrears."""
-    posted_on = session.scalars(
-        select(m.JournalEntryRow.effective_date).where(
-            m.JournalEntryRow.line_id == line.id,
-            m.JournalEntryRow.kind == "interest",
-            m.JournalEntryRow.effective_date < on_date,
-        )
+def interest_in_arrears_fen(session: Session, line: m.CreditLine, on_date: date) -> int:
+    """Interest posted on or before the last settlement day before `on_date` and
+    still unpaid. Interest of the current period is not yet due."""
+    period_start, _ = period_containing(on_date, SETTLEMENT_FREQUENCY)
+    due_through = period_start - timedelta(days=1)
+    account = jl.loan_account(str(line.id), "interest")
+    base = (
+        select(func.coalesce(func.sum(m.PostingRow.amount_fen), 0))
+        .join(m.JournalEntryRow, m.JournalEntryRow.id == m.PostingRow.entry_id)
+        .where(m.PostingRow.account == account)
     )
-    return any(settlement_dates(d, d, SETTLEMENT_FREQUENCY) for d in posted_on)
+    due = int(session.scalar(base.where(m.PostingRow.amount_fen > 0, m.JournalEntryRow.effective_date <= due_through)) or 0)
+    paid = -int(session.scalar(base.where(m.PostingRow.amount_fen < 0)) or 0)
+    return max(0, due - paid)
 
 
 def accrue_line(session: Session, line: m.CreditLine, through: date) -> int:
@@ -235,7 +241,14 @@ def repay(session: Session, *, line_id: int, amount_fen: int, on_date: date, ide
     line, digest, prior = _begin("repay", session, line_id, amount_fen, on_date, idempotency_key)
     if prior is not None:
         postings = session.scalars(select(m.PostingRow).where(m.PostingRow.entry_id == prior.id, m.PostingRow.amount_fen < 0))
-        return RepayResult({p.account.rsplit(":", 1)[1]: -p.amount_fen for p in postings}, 0, replayed=True)
+        allocations = {p.account.rsplit(":", 1)[1]: -p.amount_fen for p in postings}
+        interest_key = f"{idempotency_key}:interest"
+        interest = session.scalar(
+            select(func.coalesce(func.sum(m.PostingRow.amount_fen), 0))
+            .join(m.JournalEntryRow, m.JournalEntryRow.id == m.PostingRow.entry_id)
+            .where(m.JournalEntryRow.idempotency_key == interest_key, m.PostingRow.amount_fen > 0)
+        )
+        return RepayResult(allocations, int(interest or 0), replayed=True)
     _assert_principal(session, line)
     if on_date < line.opened_on or (line.accrued_through is not None and on_date <= line.accrued_through):
         floor = line.opened_on if line.accrued_through is None else line.accrued_through + timedelta(days=1)
@@ -272,16 +285,20 @@ def run_eod(session: Session, *, business_date: date, now: datetime) -> dict[str
     settlement day post the period's interest. Idempotent: a second run for the
     same date changes nothing."""
     _check_date(business_date, "business_date")
-    lines = list(session.scalars(select(m.CreditLine).where(m.CreditLine.status == "active").order_by(m.CreditLine.id).limit(MAX_LINES_PER_EOD)))
+    if session.get_bind().dialect.name == "postgresql":
+        # One end of day per date at a time; SQLite's BEGIN IMMEDIATE already serialises writers.
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": EOD_LOCK_KEY + business_date.toordinal()})
+    ids = list(session.scalars(select(m.CreditLine.id).where(m.CreditLine.status == "active").order_by(m.CreditLine.id).limit(MAX_LINES_PER_EOD)))
     days = posted = 0
     settle = bool(settlement_dates(business_date, business_date, SETTLEMENT_FREQUENCY))
-    for line in lines:
-        if line.accrued_through is not None and line.accrued_through >= business_date:
+    for line_id in ids:
+        line = lock_line(session, line_id)  # waits for an in-flight draw or repayment on the line
+        if line.status != "active" or (line.accrued_through is not None and line.accrued_through >= business_date):
             continue
         days += accrue_line(session, line, business_date)
         if settle:
             posted += post_interest(session, line, business_date, f"eod:{business_date}:interest:{line.id}", now)
-    return {"lines": len(lines), "days_accrued": days, "interest_posted_fen": posted}
+    return {"lines": len(ids), "days_accrued": days, "interest_posted_fen": posted}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,469 @@
+"""Origination on a real store: register → consent → measure → decision → accept.
+
+Decisions are records (inputs hash, versions, rule hits, reasons, timings) and
+replay to the same result; bad input gets a specific SanduError naming the field
+and leaves every table unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from collections.abc import Callable
+from datetime import date, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import pytest
+from conftest import BUSINESS_DATE, FIXED_NOW, make_rt
+from sqlalchemy import func, select
+
+from sandu.domain.errors import Conflict, ConsentDenied, InvalidInput, NotFound, SanduError
+from sandu.domain.ids import make_resident_id, make_uscc, org_code_check_char
+from sandu.origination import service as orig
+from sandu.policy.bundle import load_bundle
+from sandu.simulate.stories import STORY_ROWS
+from sandu.sources.catalog import ALL_SOURCES
+from sandu.sources.profile import build_profile, canonical_sha256, profile_from_json
+from sandu.store import models as m
+from sandu.store.db import transaction
+
+S1, S2, S3, S4, S5 = STORY_ROWS
+WAN = 1_000_000
+HEX64 = re.compile(r"[0-9a-f]{64}")
+# A valid USCC and a valid resident ID that the registry does not know.
+_BODY = "12345678"
+OUTSIDER_USCC = make_uscc("9", "1", "330302", _BODY + org_code_check_char(_BODY))
+OUTSIDER_REP = make_resident_id("330302", date(1980, 1, 1), "123")
+
+
+def dump(rt) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in a stable order."""
+    out = {}
+    with transaction(rt.sessions) as s:
+        for table in m.Base.metadata.sorted_tables:
+            out[table.name] = sorted((tuple(r) for r in s.execute(table.select()).all()), key=repr)
+    return out
+
+
+def register(rt, row: dict[str, Any]) -> int:
+    with transaction(rt.sessions) as s:
+        return orig.register_enterprise(s, uscc=row["uscc"], name=row["name"], legal_rep_id=row["legal_rep_id"], now=FIXED_NOW).id
+
+
+def consent(rt, row: dict[str, Any], scopes: list[str] | None = None, valid_days: int = 30) -> str:
+    with transaction(rt.sessions) as s:
+        c = orig.grant_consent(
+            s, uscc=row["uscc"], scopes=list(ALL_SOURCES) if scopes is None else scopes, purpose="credit_measurement",
+            signer_id=row["legal_rep_id"], valid_days=valid_days, now=FIXED_NOW,
+        )
+        return c.id
+
+
+def measure(rt, row: dict[str, Any], consent_id: str, **kw: Any) -> str:
+    with transaction(rt.sessions) as s:
+        return orig.measure(
+            s, uscc=row["uscc"], consent_id=consent_id, as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, **kw
+        ).id
+
+
+# --- the happy path ------------------------------------------------------------------
+
+
+def test_non_customer_registers_consents_and_gets_a_complete_decision_record(rt_sqlite):
+    rt = rt_sqlite
+    ent_id = register(rt, S2)
+    cid = consent(rt, S2)
+    did = measure(rt, S2, cid)
+    with transaction(rt.sessions) as s:
+        ent = s.get(m.Enterprise, ent_id)
+        assert ent.has_bank_account is False  # a non-customer may apply
+        assert ent.district == S2["district"] and ent.industry == S2["industry"]
+        # The resident ID is stored masked and hashed, never in clear.
+        assert ent.legal_rep_id_masked == S2["legal_rep_id"][:6] + "********" + S2["legal_rep_id"][-4:]
+        assert ent.legal_rep_id_sha256 == hashlib.sha256(S2["legal_rep_id"].encode()).hexdigest()
+
+        d = s.get(m.Decision, did)
+        assert d.enterprise_id == ent_id and d.as_of == BUSINESS_DATE
+        # inputs
+        prof = s.get(m.Profile, d.profile_sha256)
+        assert prof is not None and prof.consent_id == cid and HEX64.fullmatch(d.profile_sha256)
+        # versions
+        assert d.policy_version == rt.bundle.label and "@" in d.policy_version
+        assert d.policy_sha256 == rt.bundle.sha256 and HEX64.fullmatch(d.policy_sha256)
+        assert d.model_versions["risk"] == rt.model.label
+        assert d.model_versions["risk_sha256"] == rt.model.sha256
+        assert d.model_versions["tech"]
+        # rule hits, reasons, scores
+        assert d.result["rule_hits"], "every rule that fired is recorded"
+        assert all(set(h) == {"rule", "detail"} and h["rule"] and h["detail"] for h in d.result["rule_hits"])
+        assert {"eligibility.general", "credit.quick", "pricing"} <= {h["rule"] for h in d.result["rule_hits"]}
+        assert isinstance(d.result["reasons"], list)
+        assert Decimal(d.result["scores"]["risk"]["pd"]) > 0
+        assert d.result["scores"]["risk"]["reasons"]
+        # timings
+        t = d.timings_ms
+        assert set(t) == {"read_sources_ms", "score_and_policy_ms", "total_ms"}
+        assert all(v >= 0 for v in t.values())
+        assert t["total_ms"] >= t["read_sources_ms"] + t["score_and_policy_ms"] - 0.01
+        # outcome and the stored offers
+        assert d.outcome == "approve" == d.result["outcome"]
+        assert d.comprehensive_limit_fen == 416 * WAN == d.result["comprehensive_limit_fen"]
+        offers = orig.offers_of(s, did)
+        assert [(o.product, o.limit_fen, o.approved_fen, o.status) for o in offers] == [
+            ("jingying_kuaidai", 416 * WAN, 416 * WAN, "offered")
+        ]
+        assert offers[0].rate_annual == Decimal(d.result["offers"][0]["rate_annual"])
+        assert d.application == {"has_bank_account": False, "requested_fen": None, "project": None}
+
+
+def test_accepting_an_offer_opens_a_line_on_the_offer_terms(rt_sqlite):
+    rt = rt_sqlite
+    register(rt, S2)
+    did = measure(rt, S2, consent(rt, S2))
+    with transaction(rt.sessions) as s:
+        line = orig.accept_offer(
+            s, decision_id=did, product="jingying_kuaidai", signer_id=S2["legal_rep_id"], as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle
+        )
+        offer = s.get(m.Offer, line.offer_id)
+        assert offer.status == "accepted"
+        assert line.limit_fen == offer.approved_fen == 416 * WAN
+        assert line.drawn_principal_fen == 0 and line.status == "active" and line.accrued_through is None
+        assert line.rate_annual == offer.rate_annual == Decimal("0.0380")
+        assert line.basis_days == 360
+        assert line.opened_on == BUSINESS_DATE and line.expires_on == date(2027, 11, 29)
+
+
+def test_source_reads_are_logged_against_the_consent_one_per_scope(rt_sqlite):
+    rt = rt_sqlite
+    register(rt, S2)
+    scopes = ["tax", "credit_bureau", "ip"]
+    cid = consent(rt, S2, scopes)
+    did = measure(rt, S2, cid)
+    with transaction(rt.sessions) as s:
+        reads = list(s.scalars(select(m.SourceRead).where(m.SourceRead.consent_id == cid)))
+        assert sorted(r.source for r in reads) == sorted(scopes)
+        assert all(r.found for r in reads)
+        assert s.scalar(select(func.count()).select_from(m.SourceRead)) == len(scopes)  # nothing read beyond the consent
+        prof = s.get(m.Profile, s.get(m.Decision, did).profile_sha256)
+        assert sorted(prof.snapshot["sources_read"]) == sorted(scopes)
+        not_read = {f.split(":")[0] for f in prof.snapshot["quality_flags"] if f.endswith(":not_read")}
+        assert not_read == set(ALL_SOURCES) - set(scopes)
+    # A second measurement under the same consent logs a second round of reads.
+    measure(rt, S2, cid)
+    with transaction(rt.sessions) as s:
+        assert s.scalar(select(func.count()).select_from(m.SourceRead).where(m.SourceRead.consent_id == cid)) == 2 * len(scopes)
+
+
+def test_enterprise_unknown_to_the_registry_may_register_and_is_declined_with_reasons(rt_sqlite):
+    rt = rt_sqlite
+    outsider = {"uscc": OUTSIDER_USCC, "name": "温州测试科技有限公司", "legal_rep_id": OUTSIDER_REP}
+    ent_id = register(rt, outsider)
+    did = measure(rt, outsider, consent(rt, outsider))
+    with transaction(rt.sessions) as s:
+        ent = s.get(m.Enterprise, ent_id)
+        assert ent.district is None and ent.has_bank_account is False
+        d = s.get(m.Decision, did)
+        assert d.outcome == "decline" and d.comprehensive_limit_fen == 0
+        assert d.result["reasons"], "every decline has reasons"
+        assert orig.offers_of(s, did) == []
+        reads = list(s.scalars(select(m.SourceRead)))
+        assert len(reads) == len(ALL_SOURCES) and not any(r.found for r in reads)
+
+
+# --- profile hash and replay ---------------------------------------------------------
+
+
+def test_profile_snapshot_hash_is_reproducible(rt_sqlite):
+    rt = rt_sqlite
+    register(rt, S2)
+    cid = consent(rt, S2)
+    d1, d2 = measure(rt, S2, cid), measure(rt, S2, cid)
+    with transaction(rt.sessions) as s:
+        a, b = s.get(m.Decision, d1), s.get(m.Decision, d2)
+        assert a.id != b.id
+        assert a.profile_sha256 == b.profile_sha256  # same data → same snapshot
+        assert s.scalar(select(func.count()).select_from(m.Profile)) == 1
+        prof = s.get(m.Profile, a.profile_sha256)
+        assert canonical_sha256(prof.snapshot) == prof.sha256
+        assert profile_from_json(prof.snapshot).sha256 == prof.sha256
+        payloads = {r.source: r.payload for r in s.scalars(select(m.SourceRecord).where(m.SourceRecord.uscc == S2["uscc"]))}
+    rebuilt = build_profile(S2["uscc"], BUSINESS_DATE, payloads)
+    assert rebuilt.sha256 == prof.sha256
+    # Another as-of date is another snapshot.
+    assert build_profile(S2["uscc"], BUSINESS_DATE - timedelta(days=1), payloads).sha256 != prof.sha256
+
+
+@pytest.mark.parametrize("story", ["S1", "S2", "S3", "S4", "S5"])
+def test_replay_of_a_stored_decision_gives_the_stored_result(rt_sqlite, story):
+    rt = rt_sqlite
+    row = next(r for r in STORY_ROWS if r["story"] == story)
+    register(rt, row)
+    kw: dict[str, Any] = {}
+    if story == "S1":  # with an application amount and a project, which must be replayed too
+        kw = {"requested_fen": 5_000 * WAN, "project": orig.ProjectInput("年产2.7万吨紧固件建设项目", 13_600 * WAN, 1_800 * WAN, 7)}
+    did = measure(rt, row, consent(rt, row), **kw)
+    with transaction(rt.sessions) as s:
+        d = s.get(m.Decision, did)
+        replayed = orig.replay(s, did, rt.bundle, rt.model).to_json()
+        stored = d.result
+        for key in ("outcome", "offers", "comprehensive_limit_fen", "tech_grade", "risk_grade", "tech_uplift_fen", "rule_hits", "reasons"):
+            assert replayed[key] == stored[key], key
+        assert replayed["outcome"] == d.outcome and replayed["comprehensive_limit_fen"] == d.comprehensive_limit_fen
+        stored_offers = {(o.product, o.limit_fen, o.approved_fen, o.rate_annual) for o in orig.offers_of(s, did)}
+        assert stored_offers == {(o["product"], o["limit_fen"], o["approved_fen"], Decimal(o["rate_annual"])) for o in replayed["offers"]}
+
+
+def test_replay_under_another_policy_or_model_version_is_refused(rt_sqlite):
+    rt = rt_sqlite
+    register(rt, S2)
+    did = measure(rt, S2, consent(rt, S2))
+    other_bundle = dataclasses.replace(load_bundle(), sha256="0" * 64)
+    other_model = dataclasses.replace(rt.model, sha256="1" * 64)
+    with transaction(rt.sessions) as s:
+        with pytest.raises(Conflict) as e:
+            orig.replay(s, did, other_bundle, rt.model)
+        assert e.value.field == "decision_id"
+        with pytest.raises(Conflict):
+            orig.replay(s, did, rt.bundle, other_model)
+        with pytest.raises(NotFound) as nf:
+            orig.replay(s, "no-such-decision", rt.bundle, rt.model)
+        assert nf.value.field == "decision_id"
+
+
+# --- bad input: the right error, the field named, nothing changed ---------------------
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """One store for all the bad-input cases (each checks the store is unchanged)."""
+    rt = make_rt(f"sqlite:///{tmp_path_factory.mktemp('orig') / 'sandu.db'}")
+    w: dict[str, Any] = {"rt": rt}
+    for row in (S2, S5):
+        register(rt, row)
+    w["consent"] = consent(rt, S2)
+    w["consent_tax_only"] = consent(rt, S2, ["tax", "invoices"])
+    w["consent_revoked"] = consent(rt, S2)
+    with transaction(rt.sessions) as s:
+        orig.revoke_consent(s, consent_id=w["consent_revoked"], now=FIXED_NOW)
+    w["consent_short"] = consent(rt, S2, valid_days=1)
+    w["consent_s5"] = consent(rt, S5)
+    w["decision_s2"] = measure(rt, S2, w["consent"])
+    w["decision_s2_accepted"] = measure(rt, S2, w["consent"])
+    with transaction(rt.sessions) as s:
+        orig.accept_offer(
+            s, decision_id=w["decision_s2_accepted"], product="jingying_kuaidai", signer_id=S2["legal_rep_id"],
+            as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle,
+        )
+    w["decision_s5"] = measure(rt, S5, w["consent_s5"])
+    with transaction(rt.sessions) as s:
+        assert [o.status for o in orig.offers_of(s, w["decision_s5"])] == ["referred"]
+    yield w
+    rt.engine.dispose()
+
+
+def _register(**over: Any) -> Callable[[Any, dict[str, Any]], Any]:
+    def call(s, w):
+        args = {"uscc": S3["uscc"], "name": S3["name"], "legal_rep_id": S3["legal_rep_id"], **over}
+        return orig.register_enterprise(s, now=FIXED_NOW, **args)
+
+    return call
+
+
+def _grant(**over: Any) -> Callable[[Any, dict[str, Any]], Any]:
+    def call(s, w):
+        args = {"uscc": S2["uscc"], "scopes": list(ALL_SOURCES), "purpose": "credit_measurement", "signer_id": S2["legal_rep_id"], "valid_days": 30, **over}
+        return orig.grant_consent(s, now=FIXED_NOW, **args)
+
+    return call
+
+
+def _measure(consent_key: str = "consent", uscc: str = S2["uscc"], now=FIXED_NOW, **kw: Any) -> Callable[[Any, dict[str, Any]], Any]:
+    def call(s, w):
+        rt = w["rt"]
+        cid = w.get(consent_key, consent_key)
+        return orig.measure(s, uscc=uscc, consent_id=cid, as_of=BUSINESS_DATE, now=now, bundle=rt.bundle, model=rt.model, **kw)
+
+    return call
+
+
+def _accept(decision_key: str = "decision_s2", product: str = "jingying_kuaidai", signer: str = S2["legal_rep_id"], as_of: date = BUSINESS_DATE):
+    def call(s, w):
+        return orig.accept_offer(
+            s, decision_id=w.get(decision_key, decision_key), product=product, signer_id=signer, as_of=as_of, now=FIXED_NOW, bundle=w["rt"].bundle
+        )
+
+    return call
+
+
+ANOTHER_PERSON = make_resident_id("330302", date(1990, 5, 17), "456")
+BAD_CHECK_USCC = S3["uscc"][:-1] + ("0" if S3["uscc"][-1] != "0" else "1")
+BAD_CHECK_RID = S3["legal_rep_id"][:-1] + ("0" if S3["legal_rep_id"][-1] != "0" else "1")
+
+CASES: list[tuple[str, Callable[[Any, dict[str, Any]], Any], type[SanduError], str | None, str | None]] = [
+    # (id, call, error class, field, text the message must contain)
+    ("register-uscc-check-char", _register(uscc=BAD_CHECK_USCC), InvalidInput, "uscc", None),
+    ("register-uscc-lowercase", _register(uscc=OUTSIDER_USCC.lower(), legal_rep_id=OUTSIDER_REP), InvalidInput, "uscc", None),
+    ("register-uscc-short", _register(uscc=S3["uscc"][:17]), InvalidInput, "uscc", None),
+    ("register-uscc-letter-O", _register(uscc="9133030O" + S3["uscc"][8:]), InvalidInput, "uscc", None),
+    ("register-uscc-not-str", _register(uscc=913303), InvalidInput, "uscc", None),
+    ("register-rep-check-char", _register(legal_rep_id=BAD_CHECK_RID), InvalidInput, "legal_rep_id", None),
+    ("register-rep-bad-birth", _register(legal_rep_id="330302198002300000"), InvalidInput, "legal_rep_id", None),
+    ("register-rep-not-registry", _register(legal_rep_id=ANOTHER_PERSON), InvalidInput, "legal_rep_id", None),
+    ("register-name-empty", _register(name="  "), InvalidInput, "name", None),
+    ("register-name-too-long", _register(name="公" * 121), InvalidInput, "name", None),
+    ("register-twice", _register(uscc=S2["uscc"], name=S2["name"], legal_rep_id=S2["legal_rep_id"]), Conflict, "uscc", None),
+    ("consent-uscc-malformed", _grant(uscc=BAD_CHECK_USCC), InvalidInput, "uscc", None),
+    ("consent-unknown-enterprise", _grant(uscc=OUTSIDER_USCC, signer_id=OUTSIDER_REP), NotFound, "uscc", None),
+    ("consent-signer-malformed", _grant(signer_id=BAD_CHECK_RID), InvalidInput, "signer_id", None),
+    ("consent-signer-not-rep", _grant(signer_id=ANOTHER_PERSON), ConsentDenied, "signer_id", None),
+    ("consent-unknown-scope", _grant(scopes=["tax", "astrology"]), InvalidInput, "scopes", "astrology"),
+    ("consent-no-scopes", _grant(scopes=[]), InvalidInput, "scopes", None),
+    ("consent-scope-twice", _grant(scopes=["tax", "tax"]), InvalidInput, "scopes", None),
+    ("consent-scopes-not-list", _grant(scopes="tax"), InvalidInput, "scopes", None),
+    ("consent-purpose", _grant(purpose="marketing"), InvalidInput, "purpose", "marketing"),
+    ("consent-days-zero", _grant(valid_days=0), InvalidInput, "valid_days", None),
+    ("consent-days-too-long", _grant(valid_days=366), InvalidInput, "valid_days", None),
+    ("consent-days-bool", _grant(valid_days=True), InvalidInput, "valid_days", None),
+    ("measure-uscc-malformed", _measure(uscc=BAD_CHECK_USCC), InvalidInput, "uscc", None),
+    ("measure-unknown-enterprise", _measure(uscc=OUTSIDER_USCC), NotFound, "uscc", None),
+    ("measure-consent-missing-bureau", _measure("consent_tax_only"), ConsentDenied, "consent_id", "'credit_bureau'"),
+    ("measure-consent-revoked", _measure("consent_revoked"), ConsentDenied, "consent_id", "revoked"),
+    ("measure-consent-expired", _measure("consent_short", now=FIXED_NOW + timedelta(days=2)), ConsentDenied, "consent_id", "expired"),
+    ("measure-consent-unknown", _measure("00000000-0000-0000-0000-000000000000"), NotFound, "consent_id", None),
+    ("measure-consent-of-another", _measure("consent_s5"), NotFound, "consent_id", None),
+    ("measure-requested-negative", _measure(requested_fen=-1), InvalidInput, "requested_fen", None),
+    ("measure-requested-zero", _measure(requested_fen=0), InvalidInput, "requested_fen", None),
+    ("measure-requested-fraction", _measure(requested_fen=Fraction(3, 2)), InvalidInput, "requested_fen", None),
+    ("measure-requested-decimal", _measure(requested_fen=Decimal("100.5")), InvalidInput, "requested_fen", None),
+    ("measure-requested-float", _measure(requested_fen=1.5), InvalidInput, "requested_fen", None),
+    ("measure-requested-whole-float", _measure(requested_fen=300_000_000.0), InvalidInput, "requested_fen", None),
+    ("measure-requested-bool", _measure(requested_fen=True), InvalidInput, "requested_fen", None),
+    ("measure-requested-str", _measure(requested_fen="300"), InvalidInput, "requested_fen", None),
+    ("measure-project-tenor", _measure(project=orig.ProjectInput("厂房", 100 * WAN, 10 * WAN, 0)), InvalidInput, "project.tenor_years", None),
+    ("measure-project-capex-float", _measure(project=orig.ProjectInput("厂房", 1.5, 10 * WAN, 5)), InvalidInput, "project.capex_fen", None),
+    ("accept-referred-offer", _accept("decision_s5", "diya_xinyong", S5["legal_rep_id"]), Conflict, "product", None),
+    ("accept-twice", _accept("decision_s2_accepted"), Conflict, "product", None),
+    ("accept-signer-not-rep", _accept(signer=ANOTHER_PERSON), ConsentDenied, "signer_id", None),
+    ("accept-signer-malformed", _accept(signer=BAD_CHECK_RID), InvalidInput, "signer_id", None),
+    ("accept-unknown-product", _accept(product="wangdaitong"), NotFound, "product", None),
+    ("accept-unknown-decision", _accept("no-such-decision"), NotFound, "decision_id", None),
+    ("accept-decision-too-old", _accept(as_of=BUSINESS_DATE + timedelta(days=31)), Conflict, "decision_id", None),
+    ("accept-before-decision", _accept(as_of=BUSINESS_DATE - timedelta(days=1)), Conflict, "decision_id", None),
+]
+
+
+@pytest.mark.parametrize(("call", "error", "field", "text"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_names_the_field_and_changes_nothing(world, call, error, field, text):
+    rt = world["rt"]
+    before = dump(rt)
+    with pytest.raises(SanduError) as info:
+        with transaction(rt.sessions) as s:
+            call(s, world)
+    err = info.value
+    assert type(err) is error, f"{type(err).__name__}: {err}"
+    assert err.field == field
+    assert err.message and err.to_dict()["field"] == field
+    if text is not None:
+        assert text in err.message
+    assert dump(rt) == before
+
+
+def test_accepting_a_referred_offer_works_once_an_officer_has_approved_it(world):
+    rt = world["rt"]
+    with transaction(rt.sessions) as s:
+        with pytest.raises(InvalidInput) as e:
+            orig.approve_offer(s, decision_id=world["decision_s5"], product="diya_xinyong", officer=" ", now=FIXED_NOW)
+        assert e.value.field == "officer"
+    with transaction(rt.sessions) as s:
+        offer = orig.approve_offer(s, decision_id=world["decision_s5"], product="diya_xinyong", officer="officer-1", now=FIXED_NOW)
+        assert offer.status == "offered" and offer.approved_fen == offer.limit_fen > 0
+    before = dump(rt)
+    with pytest.raises(Conflict) as c:
+        with transaction(rt.sessions) as s:
+            orig.approve_offer(s, decision_id=world["decision_s5"], product="diya_xinyong", officer="officer-1", now=FIXED_NOW)
+    assert c.value.field == "product"
+    assert dump(rt) == before
+    with transaction(rt.sessions) as s:
+        line = orig.accept_offer(
+            s, decision_id=world["decision_s5"], product="diya_xinyong", signer_id=S5["legal_rep_id"], as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle
+        )
+        assert line.limit_fen == offer.limit_fen
+
+
+def test_revocation_stops_reads(rt_sqlite):
+    rt = rt_sqlite
+    register(rt, S2)
+    cid = consent(rt, S2)
+    measure(rt, S2, cid)
+    with transaction(rt.sessions) as s:
+        reads = s.scalar(select(func.count()).select_from(m.SourceRead))
+        orig.revoke_consent(s, consent_id=cid, now=FIXED_NOW)
+    with pytest.raises(ConsentDenied) as e:
+        measure(rt, S2, cid)
+    assert e.value.field == "consent_id"
+    with transaction(rt.sessions) as s:
+        assert s.scalar(select(func.count()).select_from(m.SourceRead)) == reads
+        with pytest.raises(NotFound):
+            orig.revoke_consent(s, consent_id="no-such-consent", now=FIXED_NOW)
+
+
+# --- concurrent requests get clear errors, never a database error ---------------------
+
+
+def _warm_pool(rt, n: int) -> None:
+    """Open n connections once so that no thread pays for connecting while the others race."""
+    conns = [rt.engine.connect() for _ in range(n)]
+    for c in conns:
+        c.close()
+
+
+def _concurrently(rt, n: int, target) -> list[str]:
+    """Run target() in n threads started together; the class name of each outcome ('ok' on success)."""
+    import threading
+
+    _warm_pool(rt, n)
+
+    barrier = threading.Barrier(n)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        try:
+            barrier.wait(timeout=30)
+            target()
+            result = "ok"
+        except BaseException as exc:  # noqa: BLE001 - recorded and judged below
+            result = type(exc).__name__
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=worker) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return sorted(outcomes)
+
+
+def test_concurrent_acceptance_of_one_offer_opens_one_line_and_refuses_the_rest_cleanly(rt):
+    register(rt, S2)
+    did = measure(rt, S2, consent(rt, S2))
+
+    def accept() -> None:
+        with transaction(rt.sessions) as s:
+            orig.accept_offer(
+                s, decision_id=did, product="jingying_kuaidai", signer_id=S2["legal_rep_id"], as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle
+            )
+
+    assert _concurrently(rt, 4, accept) == ["Conflict", "Conflict", "Conflict", "ok"]
+    with transaction(rt.sessions) as s:
+        assert s.scalar(select(func.count()).select_from(m.CreditLine)) == 1
+
+
+def test_concurrent_registration_of_one_enterprise_registers_it_once_and_refuses_the_rest_cleanly(rt):
+    assert _concurrently(rt, 4, lambda: register(rt, S2)) == ["Conflict", "Conflict", "Conflict", "ok"]
+    with transaction(rt.sessions) as s:
+        assert s.scalar(select(func.count()).select_from(m.Enterprise)) == 1
