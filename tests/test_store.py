@@ -189,3 +189,31 @@ def test_decimal_column_refuses_floats(rt_sqlite):
             s.flush()
     with transaction(rt_sqlite.sessions) as s:
         assert s.get(m.CreditLine, line_id).rate_annual == Decimal("0.0380")
+
+
+def test_reads_do_not_wait_for_a_writer_on_sqlite(rt_sqlite):
+    """A read transaction runs deferred under WAL: it proceeds while a writer holds the lock."""
+    from sandu.store.db import transaction as tx
+
+    with tx(rt_sqlite.sessions) as writer:
+        writer.execute(text("UPDATE sim_enterprises SET name = name WHERE 1 = 0"))  # holds BEGIN IMMEDIATE
+        with tx(rt_sqlite.read_sessions) as reader:
+            assert reader.execute(text("SELECT COUNT(*) FROM sim_enterprises")).scalar_one() > 0
+
+
+@pytest.mark.postgres
+def test_read_sessions_are_read_only_transactions_on_postgres(tmp_path, pg_available):
+    import sqlalchemy.exc
+
+    from conftest import make_rt, new_db_url
+    from sandu.store.db import transaction as tx
+
+    urls = new_db_url("postgres", tmp_path, pg_available)
+    rt = make_rt(next(urls), n=0)
+    try:
+        with pytest.raises(sqlalchemy.exc.DBAPIError, match="read-only"):
+            with tx(rt.read_sessions) as reader:
+                reader.execute(text("UPDATE sim_enterprises SET name = name"))
+    finally:
+        rt.engine.dispose()
+        urls.close()

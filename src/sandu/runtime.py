@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sandu.policy.bundle import PolicyBundle, load_bundle
 from sandu.scoring.risk import RiskModel, load_model
-from sandu.store.db import make_engine, session_factory
+from sandu.store.db import make_engine, read_session_factory, session_factory
 
 
 def utc_now() -> datetime:
@@ -29,9 +29,11 @@ class Runtime:
     model: RiskModel
     clock: Callable[[], datetime] = field(default=utc_now)
     sessions: sessionmaker[Session] = field(init=False)
+    read_sessions: sessionmaker[Session] = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = session_factory(self.engine)
+        self.read_sessions = read_session_factory(self.engine)
 
     def now(self) -> datetime:
         return self.clock()

@@ -38,8 +38,14 @@ def get_session(rt: Annotated[Runtime, Depends(get_rt)]) -> Iterator[Session]:
         yield session
 
 
+def get_read_session(rt: Annotated[Runtime, Depends(get_rt)]) -> Iterator[Session]:
+    with transaction(rt.read_sessions) as session:
+        yield session
+
+
 RT = Annotated[Runtime, Depends(get_rt)]
 DB = Annotated[Session, Depends(get_session)]
+ReadDB = Annotated[Session, Depends(get_read_session)]
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": s.ErrorOut} for code in (403, 404, 409, 422)
 }
@@ -121,7 +127,7 @@ def register(body: s.EnterpriseIn, db: DB, rt: RT) -> s.EnterpriseOut:
 
 
 @router.get("/enterprises/{uscc}", response_model=s.EnterpriseOut, tags=["origination"])
-def get_enterprise(uscc: str, db: DB) -> s.EnterpriseOut:
+def get_enterprise(uscc: str, db: ReadDB) -> s.EnterpriseOut:
     return _enterprise_out(orig.get_enterprise(db, uscc))
 
 
@@ -151,7 +157,7 @@ def measure(uscc: str, body: s.MeasurementIn, db: DB, rt: RT) -> s.DecisionOut:
 
 
 @router.get("/decisions/{decision_id}", response_model=s.DecisionOut, tags=["origination"])
-def get_decision(decision_id: str, db: DB) -> s.DecisionOut:
+def get_decision(decision_id: str, db: ReadDB) -> s.DecisionOut:
     return decision_out(db, orig.get_decision(db, decision_id))
 
 
@@ -172,7 +178,7 @@ def accept_offer(decision_id: str, product: str, body: s.AcceptIn, db: DB, rt: R
 
 
 @router.get("/lines/{line_id}", response_model=s.LineOut, tags=["servicing"])
-def get_line(line_id: int, db: DB) -> s.LineOut:
+def get_line(line_id: int, db: ReadDB) -> s.LineOut:
     return line_out(db, line_id)
 
 
@@ -192,7 +198,7 @@ def repay(line_id: int, body: s.RepayIn, db: DB, rt: RT) -> s.RepayOut:
 
 
 @router.get("/lines/{line_id}/journal", response_model=list[s.EntryOut], tags=["servicing"])
-def journal(line_id: int, db: DB) -> list[s.EntryOut]:
+def journal(line_id: int, db: ReadDB) -> list[s.EntryOut]:
     svc.line_view(db, line_id)  # 404 for an unknown line
     return [
         s.EntryOut(

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_SQLITE_PATH = Path("var/sandu.db")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY_OPTION = "sandu_read_only"
 
 
 def database_url() -> str:
@@ -59,7 +60,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # pragma: no cover - exercised by every SQLite test
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front (no failed lock upgrades); readers
+        # run deferred and, under WAL, never wait for a writer.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY_OPTION) else "BEGIN IMMEDIATE")
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -68,6 +71,14 @@ def is_sqlite(engine: Engine) -> bool:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+
+
+def read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for reads: a deferred BEGIN on SQLite, a READ ONLY transaction on PostgreSQL."""
+    options = {READ_ONLY_OPTION: True}
+    if engine.dialect.name == "postgresql":
+        options["postgresql_readonly"] = True
+    return sessionmaker(bind=engine.execution_options(**options), expire_on_commit=False, autoflush=False)
 
 
 @contextmanager

@@ -79,7 +79,7 @@ def mount_web(app: FastAPI) -> None:
 
         rt = request.app.state.rt
         try:
-            with transaction(rt.sessions) as session:
+            with transaction(rt.read_sessions) as session:
                 d = decision_out(session, orig.get_decision(session, decision_id))
                 name = orig.get_enterprise(session, d.uscc).name
         except SanduError as exc:
