@@ -1,0 +1,58 @@
+"""Decision latency (速度): one measurement end to end on a real SQLite file.
+
+Prints p50 / p99 of the whole measurement (read consented sources, build the
+profile, score, apply policy, store the decision) and of the pure scoring +
+policy part. Usage: .venv/bin/python bench/decision_latency.py [N]
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from sandu.demo.seed import seed_universe
+from sandu.origination import service as orig
+from sandu.policy.bundle import load_bundle
+from sandu.runtime import Runtime
+from sandu.scoring.risk import load_model
+from sandu.simulate.stories import STORY_ROWS
+from sandu.sources.catalog import ALL_SOURCES
+from sandu.store.db import make_engine, transaction
+from sandu.store.migrate import upgrade
+
+MAX_RUNS = 100_000
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) >= 2 else values[0]
+
+
+def main(n: int) -> None:
+    assert 1 <= n <= MAX_RUNS, f"N must be 1..{MAX_RUNS}"
+    with tempfile.TemporaryDirectory() as tmp:
+        rt = Runtime(engine=make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}"), bundle=load_bundle(), model=load_model())
+        upgrade(rt.engine)
+        seed_universe(rt.sessions, 1000, 1, date(2026, 10, 31))
+        s2 = STORY_ROWS[1]
+        now = datetime(2026, 11, 29, tzinfo=timezone.utc)
+        with transaction(rt.sessions) as s:
+            orig.register_enterprise(s, uscc=s2["uscc"], name=s2["name"], legal_rep_id=s2["legal_rep_id"], now=now)
+            consent = orig.grant_consent(s, uscc=s2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer_id=s2["legal_rep_id"], valid_days=30, now=now)
+        wall, inner = [], []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            with transaction(rt.sessions) as s:
+                d = orig.measure(s, uscc=s2["uscc"], consent_id=consent.id, as_of=date(2026, 11, 29), now=now, bundle=rt.bundle, model=rt.model)
+                inner.append(d.timings_ms["score_and_policy_ms"])
+            wall.append((time.perf_counter() - t0) * 1000)
+        print(f"measurements: {n} on SQLite (synchronous=FULL), one transaction each")
+        print(f"  end to end incl. commit: latency_ms_p50={pct(wall, 50):.2f} latency_ms_p99={pct(wall, 99):.2f}")
+        print(f"  profile + scores + policy: latency_ms_p50={pct(inner, 50):.3f} latency_ms_p99={pct(inner, 99):.3f}")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 500)
