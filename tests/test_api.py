@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal
+
 import httpx
 import pytest
 from sqlalchemy import text
@@ -20,10 +23,11 @@ def client(live_server):
         yield c
 
 
-def _row_counts(rt) -> dict[str, int]:
+def _row_counts(rt) -> dict[str, list]:
+    """Every row of every table sandu writes: "changes nothing" means this is identical."""
     tables = ["enterprises", "consents", "source_reads", "profiles", "decisions", "offers", "credit_lines", "drawings", "journal_entries", "postings", "interest_accruals"]
     with rt.engine.connect() as conn:
-        return {t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one() for t in tables}
+        return {t: [tuple(r) for r in conn.execute(text(f"SELECT * FROM {t} ORDER BY 1"))] for t in tables}
 
 
 def _error(r: httpx.Response, status: int, field: str) -> dict:
@@ -51,7 +55,7 @@ def test_thin_path_register_consent_measure_accept_draw_repay(client, rt_sqlite)
     assert d["policy_version"] and len(d["policy_sha256"]) == 64 and len(d["profile_sha256"]) == 64
     offer = d["offers"][0]
     assert offer["product"] == "jingying_kuaidai" and offer["approved_fen"] == offer["limit_fen"] <= 500_000_000
-    assert offer["annualized_rate"] > offer["rate_annual"]  # 365-day annualization of a /360 rate
+    assert Decimal(offer["annualized_rate"]) > Decimal(offer["rate_annual"])  # 365-day annualization of a /360 rate
     r = client.post(f"{API}/decisions/{d['id']}/offers/jingying_kuaidai/accept", json={"signer_id": S2["legal_rep_id"]})
     assert r.status_code == 201, r.text
     line = r.json()
@@ -62,9 +66,10 @@ def test_thin_path_register_consent_measure_accept_draw_repay(client, rt_sqlite)
     again = client.post(f"{API}/lines/{line['id']}/draws", json={"amount_fen": 300_000_000, "idempotency_key": "d1", "on_date": "2026-11-29"})
     assert again.status_code == 201 and again.json()["replayed"] is True and again.json()["drawing_id"] == r.json()["drawing_id"]
 
-    # 10 days later repay everything: interest = 300万 × rate × 10 / 360, rounded half-up once.
-    from decimal import ROUND_HALF_UP, Decimal
-
+    # 10 days later (same settlement period) repay everything: interest = 300万 × rate × 10 / 360, rounded half-up once.
+    future = client.post(f"{API}/lines/{line['id']}/repayments", json={"amount_fen": 1, "idempotency_key": "early", "on_date": "2026-12-09"})
+    _error(future, 422, "on_date")
+    rt_sqlite.clock.value = datetime(2026, 12, 9, 10, 0, tzinfo=timezone.utc)
     rate = Decimal(line["rate_annual"])
     interest = int((Decimal(300_000_000) * rate * 10 / 360).quantize(Decimal(1), rounding=ROUND_HALF_UP))
     r = client.post(f"{API}/lines/{line['id']}/repayments", json={"amount_fen": 300_000_000 + interest, "idempotency_key": "r1", "on_date": "2026-12-09"})
@@ -145,3 +150,20 @@ def test_openapi_documents_the_api(client):
     spec = client.get("/openapi.json").json()
     assert f"{API}/lines/{{line_id}}/draws" in spec["paths"]
     assert client.get("/docs").status_code == 200
+
+
+def test_out_of_range_line_numbers_are_a_4xx(client):
+    for path in (f"{API}/lines/{2**70}", f"{API}/lines/{2**64}/journal", f"{API}/lines/0"):
+        _error(client.get(path), 422, "line_id")
+    _error(client.post(f"{API}/lines/{2**70}/draws", json={"amount_fen": 1, "idempotency_key": "k"}), 422, "line_id")
+    _error(client.post(f"{API}/lines/1/draws", json={"amount_fen": 2**70, "idempotency_key": "k"}), 422, "amount_fen")
+    _error(client.post(f"{API}/lines/1/draws", json={"amount_fen": 1, "idempotency_key": "k"}), 404, "line_id")
+    _error(client.post(f"{API}/eod", json={"business_date": "2999-01-01"}), 422, "business_date")
+
+
+def test_the_form_points_at_its_own_inputs(client):
+    form = {"uscc": S2["uscc"], "name": S2["name"], "legal_rep_id": S2["legal_rep_id"], "requested_wan": "-5", "scopes": list(ALL_SOURCES)}
+    r = client.post("/app/measure", data=form)
+    assert r.status_code == 422 and 'data-field="requested_wan"' in r.text
+    r = client.post("/app/measure", data={**form, "requested_wan": "", "scopes": ["tax"]})
+    assert r.status_code == 403 and 'data-field="scopes"' in r.text and "credit_bureau" in r.text

@@ -16,12 +16,15 @@ def run(args: list[str], tmp_path: Path, timeout: int = 180) -> subprocess.Compl
 
 
 def test_stories_prints_five_matching_rows(tmp_path):
-    r = run(["stories", "--as-of", "2026-11-29"], tmp_path)
+    r = run(["stories"], tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     rows = [line for line in r.stdout.splitlines() if line.startswith("│ S")]
     assert [line.split("│")[1].strip() for line in rows] == ["S1", "S2", "S3", "S4", "S5"]
     assert all(line.rstrip().rstrip("│").strip().endswith("✓") for line in rows), r.stdout
     assert "1.19亿" in r.stdout  # S1's comprehensive credit above 1亿
+    assert "10 days'" in r.stdout  # S4 runs end of day for ten days, then repays
+    future = run(["stories", "--as-of", "2999-01-01"], tmp_path)
+    assert future.returncode == 2 and "--as-of" in future.stderr and "Traceback" not in future.stderr
 
 
 def test_db_upgrade_eod_and_bad_input(tmp_path):

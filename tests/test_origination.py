@@ -125,7 +125,7 @@ def test_accepting_an_offer_opens_a_line_on_the_offer_terms(rt_sqlite):
     did = measure(rt, S2, consent(rt, S2))
     with transaction(rt.sessions) as s:
         line = orig.accept_offer(
-            s, decision_id=did, product="jingying_kuaidai", signer_id=S2["legal_rep_id"], as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle
+            s, decision_id=did, product="jingying_kuaidai", signer_id=S2["legal_rep_id"], as_of=BUSINESS_DATE, now=FIXED_NOW
         )
         offer = s.get(m.Offer, line.offer_id)
         assert offer.status == "accepted"
@@ -255,7 +255,7 @@ def world(tmp_path_factory):
     with transaction(rt.sessions) as s:
         orig.accept_offer(
             s, decision_id=w["decision_s2_accepted"], product="jingying_kuaidai", signer_id=S2["legal_rep_id"],
-            as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle,
+            as_of=BUSINESS_DATE, now=FIXED_NOW,
         )
     w["decision_s5"] = measure(rt, S5, w["consent_s5"])
     with transaction(rt.sessions) as s:
@@ -292,7 +292,7 @@ def _measure(consent_key: str = "consent", uscc: str = S2["uscc"], now=FIXED_NOW
 def _accept(decision_key: str = "decision_s2", product: str = "jingying_kuaidai", signer: str = S2["legal_rep_id"], as_of: date = BUSINESS_DATE):
     def call(s, w):
         return orig.accept_offer(
-            s, decision_id=w.get(decision_key, decision_key), product=product, signer_id=signer, as_of=as_of, now=FIXED_NOW, bundle=w["rt"].bundle
+            s, decision_id=w.get(decision_key, decision_key), product=product, signer_id=signer, as_of=as_of, now=FIXED_NOW
         )
 
     return call
@@ -388,7 +388,7 @@ def test_accepting_a_referred_offer_works_once_an_officer_has_approved_it(world)
     assert dump(rt) == before
     with transaction(rt.sessions) as s:
         line = orig.accept_offer(
-            s, decision_id=world["decision_s5"], product="diya_xinyong", signer_id=S5["legal_rep_id"], as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle
+            s, decision_id=world["decision_s5"], product="diya_xinyong", signer_id=S5["legal_rep_id"], as_of=BUSINESS_DATE, now=FIXED_NOW
         )
         assert line.limit_fen == offer.limit_fen
 
@@ -455,7 +455,7 @@ def test_concurrent_acceptance_of_one_offer_opens_one_line_and_refuses_the_rest_
     def accept() -> None:
         with transaction(rt.sessions) as s:
             orig.accept_offer(
-                s, decision_id=did, product="jingying_kuaidai", signer_id=S2["legal_rep_id"], as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle
+                s, decision_id=did, product="jingying_kuaidai", signer_id=S2["legal_rep_id"], as_of=BUSINESS_DATE, now=FIXED_NOW
             )
 
     assert _concurrently(rt, 4, accept) == ["Conflict", "Conflict", "Conflict", "ok"]

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sandu.domain.errors import InvalidInput
 from sandu.policy.bundle import PolicyError, load_bundle, parse_bundle
 from sandu.policy.engine import Application, Project, Scores, evaluate
 from sandu.sources.profile import Collateral
@@ -57,7 +58,7 @@ def test_quick_loan_is_tax_times_risk_multiplier_capped_at_500wan():
 def test_lpr_table_is_dated():
     assert BUNDLE.lpr_on(date(2025, 5, 19)).one_year == Decimal("0.0310")
     assert BUNDLE.lpr_on(date(2025, 5, 20)).one_year == Decimal("0.0300")
-    with pytest.raises(PolicyError, match="no LPR"):
+    with pytest.raises(InvalidInput, match="no LPR"):
         BUNDLE.lpr_on(date(2020, 1, 1))
 
 
@@ -128,6 +129,12 @@ def test_declines_carry_reasons():
     assert missing.outcome == "decline" and missing.reasons[0].startswith("DATA_INSUFFICIENT")
 
 
+def test_non_customers_with_pledged_collateral_still_get_pure_credit():
+    pledged = [Collateral("C1", "industrial_property", 1_000 * WAN, 300 * WAN)]
+    r = run(collateral=pledged, app=Application(False))
+    assert {o.product for o in r.offers} == {"jingying_kuaidai"} and r.outcome == "approve"
+
+
 def test_non_customers_get_only_products_open_to_them():
     r = run(collateral=[Collateral("C1", "industrial_property", 1_000 * WAN, 0)], app=Application(False))
     assert {o.product for o in r.offers} == {"jingying_kuaidai"}
@@ -176,7 +183,8 @@ def test_bundle_identity_is_its_content_hash(tmp_path: Path):
     ("old", "new", "message"),
     [
         ('min_score = "0"', 'min_score = "1"', "tech_grades"),
-        ("basis_days = 360\nauto_approve_max_fen = 500_000_000", "basis_days = 300\nauto_approve_max_fen = 500_000_000", "basis_days"),
+        ("basis_days = 360\nsettlement = \"monthly\"\nauto_approve_max_fen = 500_000_000", "basis_days = 300\nsettlement = \"monthly\"\nauto_approve_max_fen = 500_000_000", "basis_days"),
+        ('settlement = "monthly"', 'settlement = "weekly"', "settlement"),
         ('industrial_property = "0.70"', 'industrial_property = "1.70"', "secured.ltv.industrial_property"),
         ('quick_product = "jingying_kuaidai"', 'quick_product = "nope"', "credit.quick_product"),
         ('[products.jingying_kuaidai]\nname = "经营快贷"\nkind = "credit"', '[products.jingying_kuaidai]\nname = "经营快贷"\nkind = "magic"', "products.jingying_kuaidai.kind"),

@@ -39,7 +39,7 @@ def open_s2_line(rt) -> int:
         )
         d = orig.measure(s, uscc=S2["uscc"], consent_id=consent.id, as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle, model=rt.model)
         line = orig.accept_offer(
-            s, decision_id=d.id, product="jingying_kuaidai", signer_id=S2["legal_rep_id"], as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle
+            s, decision_id=d.id, product="jingying_kuaidai", signer_id=S2["legal_rep_id"], as_of=BUSINESS_DATE, now=FIXED_NOW
         )
         return line.id
 

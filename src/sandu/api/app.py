@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.orm import Session
@@ -46,6 +46,7 @@ def get_read_session(rt: Annotated[Runtime, Depends(get_rt)]) -> Iterator[Sessio
 RT = Annotated[Runtime, Depends(get_rt)]
 DB = Annotated[Session, Depends(get_session)]
 ReadDB = Annotated[Session, Depends(get_read_session)]
+LineId = Annotated[int, Path(ge=1, le=svc.MAX_LINE_ID, description="credit line number")]
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": s.ErrorOut} for code in (403, 404, 409, 422)
 }
@@ -69,7 +70,7 @@ def decision_out(session: Session, d: m.Decision) -> s.DecisionOut:
         row = status[o["product"]]
         offers.append(
             s.OfferOut(
-                **{k: o[k] for k in ("product", "name", "kind", "limit_fen", "rate_annual", "annualized_rate", "repayment_method", "revolving")},
+                **{k: o[k] for k in ("product", "name", "kind", "limit_fen", "rate_annual", "annualized_rate", "repayment_method", "revolving", "basis_days")},
                 approved_fen=row.approved_fen,
                 referred_fen=row.limit_fen - row.approved_fen,
                 status=row.status,
@@ -109,10 +110,12 @@ def line_out(session: Session, line_id: int) -> s.LineOut:
         drawn_principal_fen=ln.drawn_principal_fen,
         available_fen=v.available_fen,
         interest_posted_fen=v.interest_posted_fen,
-        interest_accrued_unposted=str(v.interest_accrued_exact),
+        interest_accrued_fen=v.interest_accrued_fen,
         rate_annual=str(ln.rate_annual),
         basis_days=ln.basis_days,
         repayment_method=ln.repayment_method,
+        revolving=ln.revolving,
+        settlement_frequency=ln.settlement_frequency,
         opened_on=ln.opened_on,
         expires_on=ln.expires_on,
         status=ln.status,
@@ -172,33 +175,33 @@ def approve_offer(decision_id: str, product: str, body: s.ApproveIn, db: DB, rt:
 def accept_offer(decision_id: str, product: str, body: s.AcceptIn, db: DB, rt: RT) -> s.LineOut:
     """The legal representative signs online; the approved part becomes a revolving line."""
     line = orig.accept_offer(
-        db, decision_id=decision_id, product=product, signer_id=body.signer_id, as_of=rt.today(), now=rt.now(), bundle=rt.bundle
+        db, decision_id=decision_id, product=product, signer_id=body.signer_id, as_of=rt.today(), now=rt.now()
     )
     return line_out(db, line.id)
 
 
 @router.get("/lines/{line_id}", response_model=s.LineOut, tags=["servicing"])
-def get_line(line_id: int, db: ReadDB) -> s.LineOut:
+def get_line(line_id: LineId, db: ReadDB) -> s.LineOut:
     return line_out(db, line_id)
 
 
 @router.post("/lines/{line_id}/draws", status_code=201, response_model=s.DrawOut, tags=["servicing"])
-def draw(line_id: int, body: s.DrawIn, db: DB, rt: RT) -> s.DrawOut:
+def draw(line_id: LineId, body: s.DrawIn, db: DB, rt: RT) -> s.DrawOut:
     """Borrow any time (随借随还). Repeating a request with the same idempotency key returns the first result."""
-    r = svc.draw(db, line_id=line_id, amount_fen=body.amount_fen, on_date=body.on_date or rt.today(), idempotency_key=body.idempotency_key, now=rt.now())
+    r = svc.draw(db, line_id=line_id, amount_fen=body.amount_fen, on_date=body.on_date, idempotency_key=body.idempotency_key, now=rt.now())
     d = r.drawing
     return s.DrawOut(drawing_id=d.id, line_id=d.line_id, amount_fen=d.amount_fen, drawn_on=d.drawn_on, maturity_on=d.maturity_on, replayed=r.replayed)
 
 
 @router.post("/lines/{line_id}/repayments", status_code=201, response_model=s.RepayOut, tags=["servicing"])
-def repay(line_id: int, body: s.RepayIn, db: DB, rt: RT) -> s.RepayOut:
+def repay(line_id: LineId, body: s.RepayIn, db: DB, rt: RT) -> s.RepayOut:
     """Repay any time: interest accrued to yesterday first, then principal."""
-    r = svc.repay(db, line_id=line_id, amount_fen=body.amount_fen, on_date=body.on_date or rt.today(), idempotency_key=body.idempotency_key, now=rt.now())
+    r = svc.repay(db, line_id=line_id, amount_fen=body.amount_fen, on_date=body.on_date, idempotency_key=body.idempotency_key, now=rt.now())
     return s.RepayOut(line_id=line_id, allocations=r.allocations, interest_posted_fen=r.interest_posted_fen, replayed=r.replayed)
 
 
 @router.get("/lines/{line_id}/journal", response_model=list[s.EntryOut], tags=["servicing"])
-def journal(line_id: int, db: ReadDB) -> list[s.EntryOut]:
+def journal(line_id: LineId, db: ReadDB) -> list[s.EntryOut]:
     svc.line_view(db, line_id)  # 404 for an unknown line
     return [
         s.EntryOut(

@@ -73,6 +73,7 @@ class OfferOut(BaseModel):
     status: str
     repayment_method: str
     revolving: bool
+    basis_days: int
 
 
 class DecisionOut(BaseModel):
@@ -112,10 +113,12 @@ class LineOut(BaseModel):
     drawn_principal_fen: int
     available_fen: int
     interest_posted_fen: int
-    interest_accrued_unposted: str
+    interest_accrued_fen: int = Field(description="accrued, not yet posted; rounded once as it would be posted now")
     rate_annual: str
     basis_days: int
     repayment_method: str
+    revolving: bool
+    settlement_frequency: str
     opened_on: date
     expires_on: date
     status: str
@@ -124,8 +127,8 @@ class LineOut(BaseModel):
 
 class DrawIn(Strict):
     amount_fen: StrictInt
-    idempotency_key: StrictStr
-    on_date: date | None = None
+    idempotency_key: StrictStr = Field(description="yours, unique per line; repeating a request with it returns the first result")
+    on_date: date | None = Field(default=None, description="value date; default today; never in the future")
 
 
 class DrawOut(BaseModel):
@@ -139,8 +142,8 @@ class DrawOut(BaseModel):
 
 class RepayIn(Strict):
     amount_fen: StrictInt
-    idempotency_key: StrictStr
-    on_date: date | None = None
+    idempotency_key: StrictStr = Field(description="yours, unique per line; repeating a request with it returns the first result")
+    on_date: date | None = Field(default=None, description="value date; default today; never in the future")
 
 
 class RepayOut(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -88,20 +88,23 @@ def simulate(
 
 @app.command()
 def stories(
-    as_of: Annotated[Optional[str], typer.Option(help="Business date of the replay (default: today).")] = None,
+    as_of: Annotated[Optional[str], typer.Option(help="Day the stories start (default: 10 days ago; the replay runs 10 business days).")] = None,
 ) -> None:
     """Replay the five stories end to end and print their table; exit 1 if one does not match."""
     from sandu.demo.seed import seed_universe
-    from sandu.demo.stories import replay_all
+    from sandu.demo.stories import REPLAY_DAYS, replay_all
     from sandu.store.migrate import upgrade
 
     rt = _runtime()
     upgrade(rt.engine)
     seed_universe(rt.sessions, 0, 0, _parse_date(DEFAULT_AS_OF, "as_of"))
-    day = _parse_date(as_of, "--as-of") if as_of else rt.today()
+    latest = rt.today() - timedelta(days=REPLAY_DAYS)
+    day = _parse_date(as_of, "--as-of") if as_of else latest
+    if day > latest:
+        _fail(f"--as-of: the replay runs {REPLAY_DAYS} business days from {day} and the ledger takes no future dates (allowed: {latest} or earlier)")
     outcomes = replay_all(rt, day)
     table = Table(title=f"sandu stories — policy {rt.bundle.label}, business date {day}")
-    for col in ("story", "enterprise", "products", "limits", "rate", "to_first_disbursement", "shape"):
+    for col in ("story", "enterprise", "products", "limits", "rate", "to_first_disbursement", "servicing", "shape"):
         table.add_column(col, overflow="fold")
     for o in outcomes:
         table.add_row(*o.row().values())

@@ -12,17 +12,20 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as dtime
 from decimal import Decimal
 from typing import Any
 
 from sandu.domain.errors import NotFound
-from sandu.domain.money import format_cn, format_rate_pct
+from sandu.ledger.interest import settlement_dates
+from sandu.domain.money import format_cn, format_rate_pct, round_half_up_fen
 from sandu.origination import service as orig
 from sandu.runtime import Runtime
 from sandu.servicing import service as svc
 from sandu.simulate.stories import STORY_ROWS
 from sandu.sources.catalog import ALL_SOURCES
+from sandu.store import models as m
 from sandu.store.db import transaction
 
 WAN = 1_000_000
@@ -36,6 +39,7 @@ class Script:
     draw_product: str
     draw_fen: int
     repay_fen: int = 0
+    repay_after_days: int = 0
     requested_fen: int | None = None
     project: orig.ProjectInput | None = None
 
@@ -48,9 +52,13 @@ SCRIPTS: dict[str, Script] = {
     ),
     "S2": Script("S2", approve=(), draw_product="jingying_kuaidai", draw_fen=300 * WAN),
     "S3": Script("S3", approve=(), draw_product="keji_xinyong", draw_fen=400 * WAN),
-    "S4": Script("S4", approve=("wangdaitong",), draw_product="wangdaitong", draw_fen=1_000 * WAN, repay_fen=200 * WAN),
+    "S4": Script("S4", approve=("wangdaitong",), draw_product="wangdaitong", draw_fen=1_000 * WAN, repay_fen=200 * WAN, repay_after_days=10),
     "S5": Script("S5", approve=("diya_xinyong",), draw_product="diya_xinyong", draw_fen=2_000 * WAN),
 }
+
+
+# How many business days the longest script runs past its first day.
+REPLAY_DAYS = max(script.repay_after_days for script in SCRIPTS.values())
 
 
 @dataclass
@@ -65,6 +73,11 @@ class Outcome:
     elapsed_ms: float | None = None
     drawn_fen: int = 0
     repaid_fen: int = 0
+    interest_fen: int = 0
+    interest_days: int = 0
+    rate: Decimal | None = None
+    basis_days: int = 360
+    drawn_on: date | None = None
     problems: list[str] = field(default_factory=list)
 
     def offers(self) -> list[dict[str, Any]]:
@@ -77,6 +90,14 @@ class Outcome:
     def ok(self) -> bool:
         return not self.problems
 
+    def _servicing_text(self) -> str:
+        if not self.drawn_fen:
+            return "—"
+        text = f"drew {format_cn(self.drawn_fen)}"
+        if self.repaid_fen:
+            text += f"; {self.interest_days} days' interest {format_cn(self.interest_fen)}; repaid {format_cn(self.repaid_fen)}"
+        return text
+
     def row(self) -> dict[str, str]:
         offers = self.offers()
         return {
@@ -86,6 +107,7 @@ class Outcome:
             "limits": " + ".join(_limit_text(o) for o in offers) + f" = {format_cn(self.result['comprehensive_limit_fen'])}",
             "rate": " / ".join(format_rate_pct(Decimal(o["rate_annual"])) for o in offers) or "—",
             "to_first_disbursement": "—" if self.elapsed_ms is None else f"{self.elapsed_ms:,.0f} ms, {self.manual_steps} manual",
+            "servicing": self._servicing_text(),
             "shape": "✓" if self.ok else "✗ " + "; ".join(self.problems),
         }
 
@@ -130,6 +152,23 @@ def _check_s4(o: Outcome) -> None:
     _need(o, w is not None and w["limit_fen"] >= 1_000 * WAN, "no 网贷通 of at least 1,000万")
     _need(o, w is not None and Decimal(w["rate_annual"]) < Decimal(w["grid_rate"]), "rate is not below the standard grid")
     _need(o, o.drawn_fen > 0 and o.repaid_fen > 0, "did not borrow and repay on the line")
+    if o.rate is not None and o.drawn_on is not None:
+        expected = _expected_interest_fen(o.drawn_fen, o.rate, o.basis_days, o.drawn_on, o.interest_days)
+        _need(o, o.interest_fen == expected, f"interest {o.interest_fen} fen ≠ {expected} fen for {o.interest_days} days")
+
+
+def _expected_interest_fen(principal_fen: int, rate: Decimal, basis_days: int, start: date, days: int) -> int:
+    """Closed form, independent of the ledger: principal × rate × days / basis for
+    each settlement period the days fall in, each rounded half-up once."""
+    end = start + timedelta(days=days - 1)
+    cuts = settlement_dates(start, end, "monthly") + [end]
+    total, first = 0, start
+    for cut in sorted(set(cuts)):
+        span = (cut - first).days + 1
+        if span > 0:
+            total += round_half_up_fen(Decimal(principal_fen) * rate * span / basis_days)
+        first = cut + timedelta(days=1)
+    return total
 
 
 def _check_s5(o: Outcome) -> None:
@@ -145,8 +184,25 @@ def _check_s5(o: Outcome) -> None:
 CHECKS: dict[str, Callable[[Outcome], None]] = {"S1": _check_s1, "S2": _check_s2, "S3": _check_s3, "S4": _check_s4, "S5": _check_s5}
 
 
+class StoryClock:
+    """Business time of a replay: starts on the measurement day and moves forward
+    only when the script says a day has passed (the ledger refuses future dates)."""
+
+    def __init__(self, day: date):
+        self.value = datetime.combine(day, dtime(9, 0), tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.value
+
+    def advance_to(self, day: date) -> None:
+        assert day >= self.value.date(), "story time never goes back"
+        self.value = datetime.combine(day, dtime(9, 0), tzinfo=timezone.utc)
+
+
 def replay_story(rt: Runtime, story_row: dict[str, Any], as_of: date) -> Outcome:
     script = SCRIPTS[story_row["story"]]
+    clock = StoryClock(as_of)
+    rt = Runtime(engine=rt.engine, bundle=rt.bundle, model=rt.model, clock=clock)
     uscc, rep = story_row["uscc"], story_row["legal_rep_id"]
     run = uuid.uuid4().hex[:12]
     with transaction(rt.sessions) as s:
@@ -171,23 +227,37 @@ def replay_story(rt: Runtime, story_row: dict[str, Any], as_of: date) -> Outcome
             with transaction(rt.sessions) as s:
                 orig.approve_offer(s, decision_id=out.decision_id, product=product, officer="story-officer", now=rt.now())
             out.manual_steps += 1
-    if script.draw_product in offered:
-        with transaction(rt.sessions) as s:
-            line = orig.accept_offer(
-                s, decision_id=out.decision_id, product=script.draw_product, signer_id=rep, as_of=as_of, now=rt.now(), bundle=rt.bundle
-            )
-            line_id = line.id
-        amount = min(script.draw_fen, line.limit_fen)
-        with transaction(rt.sessions) as s:
-            svc.draw(s, line_id=line_id, amount_fen=amount, on_date=as_of, idempotency_key=f"story:{run}:draw", now=rt.now())
-        out.elapsed_ms = (time.perf_counter() - t0) * 1000
-        out.drawn_fen = amount
-        if script.repay_fen:
-            with transaction(rt.sessions) as s:
-                svc.repay(s, line_id=line_id, amount_fen=script.repay_fen, on_date=as_of, idempotency_key=f"story:{run}:repay", now=rt.now())
-            out.repaid_fen = script.repay_fen
+    if script.draw_product not in offered:
+        CHECKS[script.story](out)
+        return out
+    with transaction(rt.sessions) as s:
+        line = orig.accept_offer(s, decision_id=out.decision_id, product=script.draw_product, signer_id=rep, as_of=as_of, now=rt.now())
+    amount = min(script.draw_fen, line.limit_fen)
+    with transaction(rt.sessions) as s:
+        svc.draw(s, line_id=line.id, amount_fen=amount, on_date=as_of, idempotency_key=f"story-{run}-draw", now=rt.now())
+    out.elapsed_ms = (time.perf_counter() - t0) * 1000
+    out.drawn_fen = amount
+    if script.repay_fen:
+        _days_pass_then_repay(rt, clock, out, line.id, as_of, script, run)
     CHECKS[script.story](out)
     return out
+
+
+def _days_pass_then_repay(rt: Runtime, clock: StoryClock, out: Outcome, line_id: int, drawn_on: date, script: Script, run: str) -> None:
+    """End of day runs on each day the money is out; then the borrower repays part."""
+    for k in range(script.repay_after_days):
+        clock.advance_to(drawn_on + timedelta(days=k))
+        with transaction(rt.sessions) as s:
+            svc.run_eod(s, business_date=clock().date(), now=rt.now())
+    clock.advance_to(drawn_on + timedelta(days=script.repay_after_days))
+    with transaction(rt.sessions) as s:
+        r = svc.repay(s, line_id=line_id, amount_fen=script.repay_fen, on_date=clock().date(), idempotency_key=f"story-{run}-repay", now=rt.now())
+        line = s.get(m.CreditLine, line_id)
+        out.rate, out.basis_days = line.rate_annual, line.basis_days
+    out.repaid_fen = script.repay_fen
+    out.drawn_on = drawn_on
+    out.interest_fen = r.allocations.get("interest", 0)
+    out.interest_days = script.repay_after_days
 
 
 def replay_all(rt: Runtime, as_of: date) -> list[Outcome]:

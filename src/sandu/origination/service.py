@@ -326,10 +326,9 @@ def approve_offer(session: Session, *, decision_id: str, product: str, officer: 
     return offer
 
 
-def accept_offer(
-    session: Session, *, decision_id: str, product: str, signer_id: str, as_of: date, now: datetime, bundle: PolicyBundle
-) -> m.CreditLine:
-    """The legal representative signs online; the approved part becomes a credit line."""
+def accept_offer(session: Session, *, decision_id: str, product: str, signer_id: str, as_of: date, now: datetime) -> m.CreditLine:
+    """The legal representative signs online; the approved part becomes a credit line
+    on the terms the decision recorded (not whatever the policy says today)."""
     offer = _offer(session, decision_id, product)
     decision = get_decision(session, decision_id)
     ent = session.get(m.Enterprise, decision.enterprise_id)
@@ -343,9 +342,9 @@ def accept_offer(
         raise Conflict("product", f"offer {product} is still under review by an officer", "an offer with an approved amount")
     if as_of > decision.as_of + timedelta(days=DECISION_VALID_DAYS) or as_of < decision.as_of:
         raise Conflict("decision_id", f"the decision of {decision.as_of} is valid for {DECISION_VALID_DAYS} days", "measure again")
-    terms = bundle.products.get(product)
-    if terms is None:
-        raise Conflict("product", f"product {product} is not in policy {bundle.label}", "a current product")
+    terms = next(o for o in decision.result["offers"] if o["product"] == product)
+    if as_of > now.date():
+        raise InvalidInput("as_of", f"{as_of} is in the future", f"{now.date()} or earlier")
     offer.status = "accepted"
     line = m.CreditLine(
         enterprise_id=ent.id,
@@ -354,11 +353,13 @@ def accept_offer(
         limit_fen=offer.approved_fen,
         drawn_principal_fen=0,
         rate_annual=offer.rate_annual,
-        basis_days=terms.basis_days,
-        repayment_method=terms.repayment_method,
-        max_drawing_months=terms.max_drawing_months,
+        basis_days=terms["basis_days"],
+        repayment_method=terms["repayment_method"],
+        revolving=terms["revolving"],
+        settlement_frequency=terms["settlement"],
+        max_drawing_months=terms["max_drawing_months"],
         opened_on=as_of,
-        expires_on=add_months(as_of, terms.validity_months),
+        expires_on=add_months(as_of, terms["validity_months"]),
         status="active",
         accrued_through=None,
     )

@@ -16,10 +16,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from sandu.domain.errors import InvalidInput
+
 DEFAULT_BUNDLE = "default.toml"
 GRADE_ORDER = ("A", "B", "C", "D", "E")
 TENORS = ("one_year", "over_five_year")
 PRODUCT_KINDS = ("credit", "secured", "project")
+SETTLEMENTS = ("monthly", "quarterly")  # interest settled on the 20th of each month / quarter-end month
 
 
 class PolicyError(ValueError):
@@ -52,6 +55,7 @@ class Product:
     validity_months: int
     max_drawing_months: int
     basis_days: int
+    settlement: str
     auto_approve_max_fen: int
     open_to_non_customers: bool
 
@@ -79,7 +83,7 @@ class PolicyBundle:
     def lpr_on(self, as_of: date) -> LprFixing:
         fixings = [f for f in self.lpr if f.published_on <= as_of]
         if not fixings:
-            raise PolicyError(f"lpr: no LPR published on or before {as_of.isoformat()}")
+            raise InvalidInput("as_of", f"policy {self.label} has no LPR published on or before {as_of.isoformat()}", f"{self.lpr[0].published_on} or later")
         return fixings[-1]
 
 
@@ -115,6 +119,9 @@ def _product(code: str, t: dict[str, Any]) -> Product:
     basis = _int(_get(t, "basis_days", p), f"{p}.basis_days")
     if basis not in (360, 365):
         raise PolicyError(f"{p}.basis_days: must be 360 or 365, got {basis}")
+    settlement = _get(t, "settlement", p)
+    if settlement not in SETTLEMENTS:
+        raise PolicyError(f"{p}.settlement: {settlement!r} is not one of {SETTLEMENTS}")
     return Product(
         code=code,
         name=str(_get(t, "name", p)),
@@ -125,6 +132,7 @@ def _product(code: str, t: dict[str, Any]) -> Product:
         validity_months=_int(_get(t, "validity_months", p), f"{p}.validity_months", 1),
         max_drawing_months=_int(_get(t, "max_drawing_months", p), f"{p}.max_drawing_months", 1),
         basis_days=basis,
+        settlement=settlement,
         auto_approve_max_fen=_int(_get(t, "auto_approve_max_fen", p), f"{p}.auto_approve_max_fen"),
         open_to_non_customers=bool(_get(t, "open_to_non_customers", p)),
     )

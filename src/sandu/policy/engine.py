@@ -68,6 +68,7 @@ class OfferTerms:
     validity_months: int
     max_drawing_months: int
     basis_days: int
+    settlement: str
     components: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -91,6 +92,7 @@ class OfferTerms:
             "validity_months": self.validity_months,
             "max_drawing_months": self.max_drawing_months,
             "basis_days": self.basis_days,
+            "settlement": self.settlement,
             "components": self.components,
         }
 
@@ -295,8 +297,17 @@ class _Eval:
             validity_months=product.validity_months,
             max_drawing_months=product.max_drawing_months,
             basis_days=product.basis_days,
+            settlement=product.settlement,
             components=components,
         )
+
+    def open_to_applicant(self, code: str) -> bool:
+        """Products that need an account at the bank are not offered online to non-customers."""
+        product = self.b.products[code]
+        if self.app.has_bank_account or product.open_to_non_customers:
+            return True
+        self.hit("channel.non_customer", f"{product.name} 需在本行开户后办理，未纳入线上授信")
+        return False
 
     def authority(self, code: str, limit: int) -> int:
         return min(limit, self.b.products[code].auto_approve_max_fen)
@@ -315,14 +326,15 @@ def evaluate(
     uplift = 0
     if ev.general_eligibility():
         credit = ev.credit_portion() if ev.credit_eligible() else None
-        neutral = credit[3] if credit else 0  # what the online measure alone would give
+        if credit and not ev.open_to_applicant(credit[0]):
+            credit = None
+        if credit:
+            uplift = max(0, credit[1] - credit[3])  # against what the online measure alone would give
+            if uplift:
+                ev.hit("tech.uplift", f"科创评价提升信用额度 {format_cn(uplift)}（无科创评价时 {format_cn(credit[3])}）")
         capacity, residual, pledged = ev.collateral_capacity(collateral)
         sec = bundle.secured
-        if credit:
-            uplift = max(0, credit[1] - neutral)
-            if uplift:
-                ev.hit("tech.uplift", f"科创评价提升信用额度 {format_cn(uplift)}（无科创评价时 {format_cn(neutral)}）")
-        if capacity > 0 and pledged:
+        if capacity > 0 and pledged and ev.open_to_applicant(sec["combined_product"]):
             topup_cap = _floor_to(Decimal(capacity) * Decimal(sec["combined_topup_max_ratio"]), ev.unit)
             topup = min(credit[1], topup_cap) if credit else 0
             limit = min(_floor_to(capacity + topup, ev.unit), int(sec["combined_max_fen"]))
@@ -332,7 +344,7 @@ def evaluate(
             if limit > 0:
                 offers.append(ev.offer(code, limit, ev.authority(code, limit), comps))
                 credit = None  # the credit portion is the top-up of the combined product
-        elif capacity > 0:
+        elif capacity > 0 and not pledged and ev.open_to_applicant(sec["revolving_product"]):
             code = sec["revolving_product"]
             limit = min(_floor_to(capacity, ev.unit), int(sec["revolving_max_fen"]))
             ev.hit("secured.revolving", f"最高额抵押 {format_cn(capacity)} → {bundle.products[code].name} {format_cn(limit)}")
@@ -342,17 +354,11 @@ def evaluate(
             code, limit, approved, _ = credit
             approved = max(approved, ev.authority(code, limit)) if code != bundle.credit["tech_product"] else approved
             offers.append(ev.offer(code, limit, approved, {"credit_fen": limit}))
-        if application.project is not None:
+        if application.project is not None and ev.open_to_applicant(bundle.project["product"]):
             code = bundle.project["product"]
             limit = ev.project_limit(application.project)
             if limit > 0:
                 offers.append(ev.offer(code, limit, ev.authority(code, limit), {"project_fen": limit}))
-    if not application.has_bank_account:
-        kept = [o for o in offers if bundle.products[o.product].open_to_non_customers]
-        for o in offers:
-            if o not in kept:
-                ev.hit("channel.non_customer", f"{o.name} 需在本行开户后办理，未纳入线上授信")
-        offers = kept
     if not offers and not ev.reasons:
         ev.refuse("NO_PRODUCT", "没有满足条件的产品")
     total = sum(o.limit_fen for o in offers)

@@ -1,21 +1,31 @@
-"""Servicing of revolving lines (随借随还) on the double-entry ledger.
+"""Servicing of credit lines (随借随还) on the double-entry ledger.
 
 Every amount that moves is a balanced journal entry with an idempotency key.
 The line row is locked (PostgreSQL: SELECT … FOR UPDATE; SQLite: the write
 transaction is BEGIN IMMEDIATE) before its balance is checked, so concurrent
 draws can never take the drawn principal above the limit; the database's check
-constraint is the last line of defence. Interest accrues by the day on the
-closing principal and is posted, rounded half-up once, on repayment and on the
-settlement day (the 20th).
+constraint is the last line of defence.
+
+Time: movements are dated (`on_date`), never in the future and never before
+the line's last movement, so the ledger is a history that only grows forward.
+Interest accrues by the day on the closing principal (算头不算尾) and is posted,
+rounded half-up once, on each settlement day (the 20th of the line's settlement
+months) and on repayment. Whatever touches a line first brings it up to date:
+accrual and every settlement day passed since (`bring_up_to_date`), so a
+missed end of day never skips a settlement.
+
+Idempotency keys are the caller's, scoped to the line: stored as
+`c:{line}:{key}`; the system's own entries use the `sys:` namespace, which no
+caller key can reach.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -28,9 +38,11 @@ from sandu.ledger.allocation import allocate
 from sandu.ledger.interest import DailyAccrual, accrue, interest_to_post_fen, period_containing, settlement_dates
 from sandu.store import models as m
 
-MAX_KEY_LENGTH = 200
+MAX_KEY_LENGTH = 120
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]+")
 MAX_LINES_PER_EOD = 1_000_000
-SETTLEMENT_FREQUENCY = "monthly"
+MAX_LINE_ID = 2**63 - 1
+MAX_AMOUNT_FEN = 10**15  # 10 trillion yuan: far above any line, far below BIGINT
 EOD_LOCK_KEY = 0x5A4D_0000  # + the date's ordinal: one advisory lock per business date
 
 
@@ -38,10 +50,10 @@ def _request_sha256(**fields: object) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _check_key(key: str) -> str:
-    if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_LENGTH:
-        raise InvalidInput("idempotency_key", "must be a non-empty string", f"1..{MAX_KEY_LENGTH} characters")
-    return key
+def _client_key(line_id: int, key: object) -> str:
+    if not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_LENGTH or not KEY_PATTERN.fullmatch(key):
+        raise InvalidInput("idempotency_key", f"got {key!r}", f"1..{MAX_KEY_LENGTH} characters of A-Z a-z 0-9 _ . : -")
+    return f"c:{line_id}:{key}"
 
 
 def _check_date(value: object, field: str) -> date:
@@ -50,9 +62,15 @@ def _check_date(value: object, field: str) -> date:
     return value
 
 
+def _not_future(day: date, field: str, now: datetime) -> date:
+    if day > now.date():
+        raise InvalidInput(field, f"{day} is in the future", f"{now.date()} or earlier")
+    return day
+
+
 def lock_line(session: Session, line_id: int) -> m.CreditLine:
-    if isinstance(line_id, bool) or not isinstance(line_id, int):
-        raise InvalidInput("line_id", f"must be an integer, got {line_id!r}")
+    if isinstance(line_id, bool) or not isinstance(line_id, int) or not 1 <= line_id <= MAX_LINE_ID:
+        raise InvalidInput("line_id", f"must be a line number, got {line_id!r}", f"1..{MAX_LINE_ID}")
     stmt = select(m.CreditLine).where(m.CreditLine.id == line_id).with_for_update()
     line = session.scalar(stmt.execution_options(populate_existing=True))
     if line is None:
@@ -60,10 +78,10 @@ def lock_line(session: Session, line_id: int) -> m.CreditLine:
     return line
 
 
-def _existing(session: Session, key: str, request_sha256: str) -> m.JournalEntryRow | None:
+def _existing(session: Session, key: str, request_sha256: str, shown_key: str) -> m.JournalEntryRow | None:
     row = session.scalar(select(m.JournalEntryRow).where(m.JournalEntryRow.idempotency_key == key))
     if row is not None and row.request_sha256 != request_sha256:
-        raise Conflict("idempotency_key", f"{key!r} was already used for a different request", "a new key for a new request")
+        raise Conflict("idempotency_key", f"{shown_key!r} was already used for a different request", "a new key for a new request")
     return row
 
 
@@ -92,27 +110,42 @@ def account_balance(session: Session, account: str, through: date | None = None)
     return int(session.scalar(q) or 0)
 
 
-def _principal_account(line: m.CreditLine) -> str:
-    return jl.loan_account(str(line.id), "principal")
+def _account(line: m.CreditLine, bucket: str) -> str:
+    return jl.loan_account(str(line.id), bucket)
 
 
 def _assert_principal(session: Session, line: m.CreditLine) -> None:
-    ledger = account_balance(session, _principal_account(line))
+    ledger = account_balance(session, _account(line, "principal"))
     assert ledger == line.drawn_principal_fen, f"line {line.id}: ledger principal {ledger} ≠ drawn {line.drawn_principal_fen}"
     assert 0 <= line.drawn_principal_fen <= line.limit_fen, f"line {line.id}: drawn outside 0..limit"
 
 
+def _earliest_allowed(session: Session, line: m.CreditLine) -> date:
+    last = session.scalar(select(func.max(m.JournalEntryRow.effective_date)).where(m.JournalEntryRow.line_id == line.id))
+    floor = line.opened_on if last is None else max(line.opened_on, last)
+    if line.accrued_through is not None:
+        floor = max(floor, line.accrued_through + timedelta(days=1))
+    return floor
+
+
 def _begin(
-    op: str, session: Session, line_id: int, amount_fen: int, on_date: date, key: str
-) -> tuple[m.CreditLine, str, m.JournalEntryRow | None]:
-    """Validate a money movement's arguments, lock its line, and find an earlier
-    request with the same idempotency key (same body: replay; other body: Conflict)."""
-    require_fen(amount_fen, field="amount_fen")
-    _check_date(on_date, "on_date")
-    _check_key(key)
+    op: str, session: Session, line_id: int, amount_fen: int, on_date: date | None, key: str, now: datetime
+) -> tuple[m.CreditLine, date, str, str, m.JournalEntryRow | None]:
+    """Validate a money movement, lock its line, and find an earlier request with
+    the same idempotency key (same body: replay; other body: Conflict).
+    Returns (line, effective day, request hash, stored key, earlier entry)."""
+    require_fen(amount_fen, field="amount_fen", max_fen=MAX_AMOUNT_FEN)
+    stored_key = _client_key(line_id, key)
+    day = _not_future(_check_date(on_date, "on_date"), "on_date", now) if on_date is not None else now.date()
     line = lock_line(session, line_id)
-    digest = _request_sha256(op=op, line=line_id, amount=amount_fen, on=on_date)
-    return line, digest, _existing(session, key, digest)
+    digest = _request_sha256(op=op, line=line_id, amount=amount_fen, on=on_date)  # hashed as sent
+    return line, day, digest, stored_key, _existing(session, stored_key, digest, key)
+
+
+def _check_not_backdated(session: Session, line: m.CreditLine, day: date) -> None:
+    floor = _earliest_allowed(session, line)
+    if day < floor:
+        raise Conflict("on_date", f"line {line.id} has movements or accrued interest through {floor - timedelta(days=1)}", f"{floor} or later")
 
 
 @dataclass(frozen=True)
@@ -121,9 +154,19 @@ class DrawResult:
     replayed: bool
 
 
-def draw(session: Session, *, line_id: int, amount_fen: int, on_date: date, idempotency_key: str, now: datetime) -> DrawResult:
+def _drawn_ever_fen(session: Session, line: m.CreditLine) -> int:
+    return int(session.scalar(select(func.coalesce(func.sum(m.Drawing.amount_fen), 0)).where(m.Drawing.line_id == line.id)) or 0)
+
+
+def available_fen(session: Session, line: m.CreditLine) -> int:
+    """Revolving: limit − principal outstanding. Non-revolving: limit − everything ever drawn."""
+    used = line.drawn_principal_fen if line.revolving else _drawn_ever_fen(session, line)
+    return max(0, line.limit_fen - used)
+
+
+def draw(session: Session, *, line_id: int, amount_fen: int, on_date: date | None, idempotency_key: str, now: datetime) -> DrawResult:
     """Borrow any time: disburse `amount_fen` from the line's available limit."""
-    line, digest, prior = _begin("draw", session, line_id, amount_fen, on_date, idempotency_key)
+    line, day, digest, key, prior = _begin("draw", session, line_id, amount_fen, on_date, idempotency_key, now)
     if prior is not None:
         drawing = session.scalar(select(m.Drawing).where(m.Drawing.entry_id == prior.id))
         assert drawing is not None
@@ -131,25 +174,24 @@ def draw(session: Session, *, line_id: int, amount_fen: int, on_date: date, idem
     _assert_principal(session, line)
     if line.status != "active":
         raise Conflict("line_id", f"line {line.id} is {line.status}", "an active line")
-    if not line.opened_on <= on_date < line.expires_on:
+    if not line.opened_on <= day < line.expires_on:
         raise Conflict("on_date", f"line {line.id} is valid from {line.opened_on} until {line.expires_on}", f"{line.opened_on}..{line.expires_on - timedelta(days=1)}")
-    if line.accrued_through is not None and on_date <= line.accrued_through:
-        raise Conflict("on_date", f"interest is already accrued through {line.accrued_through}", f"a date after {line.accrued_through}")
-    arrears = interest_in_arrears_fen(session, line, on_date)
+    _check_not_backdated(session, line, day)
+    bring_up_to_date(session, line, day - timedelta(days=1), now)
+    arrears = interest_in_arrears_fen(session, line, day)
     if arrears > 0:
         raise Conflict("line_id", f"interest of {arrears} fen is in arrears; drawing is blocked until it is paid", "repay the interest first")
-    available = line.limit_fen - line.drawn_principal_fen
+    available = available_fen(session, line)
     if amount_fen > available:
         raise Conflict("amount_fen", f"draw of {amount_fen} fen exceeds the available limit of {available} fen", f"1..{available} fen")
-    entry = jl.draw_entry(str(line.id), amount_fen, on_date, idempotency_key)
-    row = _write(session, entry, line.id, digest, now)
+    row = _write(session, jl.draw_entry(str(line.id), amount_fen, day, key), line.id, digest, now)
     line.drawn_principal_fen += amount_fen
     drawing = m.Drawing(
         line_id=line.id,
         entry_id=row.id,
         amount_fen=amount_fen,
-        drawn_on=on_date,
-        maturity_on=min(add_months(on_date, line.max_drawing_months), line.expires_on),
+        drawn_on=day,
+        maturity_on=min(add_months(day, line.max_drawing_months), line.expires_on),
         drawn_at=now,
     )
     session.add(drawing)
@@ -161,13 +203,12 @@ def draw(session: Session, *, line_id: int, amount_fen: int, on_date: date, idem
 def interest_in_arrears_fen(session: Session, line: m.CreditLine, on_date: date) -> int:
     """Interest posted on or before the last settlement day before `on_date` and
     still unpaid. Interest of the current period is not yet due."""
-    period_start, _ = period_containing(on_date, SETTLEMENT_FREQUENCY)
+    period_start, _ = period_containing(on_date, line.settlement_frequency)
     due_through = period_start - timedelta(days=1)
-    account = jl.loan_account(str(line.id), "interest")
     base = (
         select(func.coalesce(func.sum(m.PostingRow.amount_fen), 0))
         .join(m.JournalEntryRow, m.JournalEntryRow.id == m.PostingRow.entry_id)
-        .where(m.PostingRow.account == account)
+        .where(m.PostingRow.account == _account(line, "interest"))
     )
     due = int(session.scalar(base.where(m.PostingRow.amount_fen > 0, m.JournalEntryRow.effective_date <= due_through)) or 0)
     paid = -int(session.scalar(base.where(m.PostingRow.amount_fen < 0)) or 0)
@@ -180,7 +221,7 @@ def accrue_line(session: Session, line: m.CreditLine, through: date) -> int:
     end = min(through, line.expires_on - timedelta(days=1)) if line.drawn_principal_fen == 0 else through
     if end < start:
         return 0
-    principal = _principal_account(line)
+    principal = _account(line, "principal")
     opening = account_balance(session, principal, through=start - timedelta(days=1))
     rows = session.execute(
         select(m.JournalEntryRow.effective_date, m.PostingRow.amount_fen)
@@ -206,27 +247,43 @@ def accrue_line(session: Session, line: m.CreditLine, through: date) -> int:
     return len(accruals)
 
 
-def post_interest(session: Session, line: m.CreditLine, on_date: date, key: str, now: datetime) -> int:
-    """Post all unposted accruals as one interest entry, rounded half-up once."""
-    unposted = list(
+def _unposted(session: Session, line: m.CreditLine) -> list[m.InterestAccrual]:
+    return list(
         session.scalars(select(m.InterestAccrual).where(m.InterestAccrual.line_id == line.id, m.InterestAccrual.posted_entry_id.is_(None)))
     )
-    if not unposted:
-        return 0
-    amount = interest_to_post_fen(
-        DailyAccrual(a.day, a.closing_principal_fen, a.rate_annual, a.basis_days, a.interest_exact) for a in unposted
-    )
+
+
+def _to_post_fen(accruals: list[m.InterestAccrual]) -> int:
+    return interest_to_post_fen(DailyAccrual(a.day, a.closing_principal_fen, a.rate_annual, a.basis_days, a.interest_exact) for a in accruals)
+
+
+def post_interest(session: Session, line: m.CreditLine, on_date: date, key: str, now: datetime) -> int:
+    """Post all unposted accruals as one interest entry, rounded half-up once."""
+    unposted = _unposted(session, line)
+    amount = _to_post_fen(unposted)
     if amount == 0:
         return 0
     digest = _request_sha256(op="interest", line=line.id, days=[a.day for a in unposted])
-    if _existing(session, key, digest) is not None:
+    if _existing(session, key, digest, key) is not None:
         return 0
-    entry = jl.interest_posting_entry(str(line.id), amount, on_date, key)
-    row = _write(session, entry, line.id, digest, now)
+    row = _write(session, jl.interest_posting_entry(str(line.id), amount, on_date, key), line.id, digest, now)
     for a in unposted:
         a.posted_entry_id = row.id
     session.flush()
     return amount
+
+
+def bring_up_to_date(session: Session, line: m.CreditLine, through: date, now: datetime) -> tuple[int, int]:
+    """Accrue through `through`, posting interest on every settlement day passed
+    on the way (so a missed end of day never skips a settlement).
+    Returns (days accrued, fen posted)."""
+    start = line.opened_on if line.accrued_through is None else line.accrued_through + timedelta(days=1)
+    days = posted = 0
+    for settlement in settlement_dates(start, through, line.settlement_frequency) if through >= start else []:
+        days += accrue_line(session, line, settlement)
+        posted += post_interest(session, line, settlement, f"sys:settle:{line.id}:{settlement}", now)
+    days += accrue_line(session, line, through)
+    return days, posted
 
 
 @dataclass(frozen=True)
@@ -236,68 +293,55 @@ class RepayResult:
     replayed: bool
 
 
-def repay(session: Session, *, line_id: int, amount_fen: int, on_date: date, idempotency_key: str, now: datetime) -> RepayResult:
+def _replayed_repayment(session: Session, prior: m.JournalEntryRow, key: str) -> RepayResult:
+    postings = session.scalars(select(m.PostingRow).where(m.PostingRow.entry_id == prior.id, m.PostingRow.amount_fen < 0))
+    allocations = {p.account.rsplit(":", 1)[1]: -p.amount_fen for p in postings}
+    interest = session.scalar(
+        select(func.coalesce(func.sum(m.PostingRow.amount_fen), 0))
+        .join(m.JournalEntryRow, m.JournalEntryRow.id == m.PostingRow.entry_id)
+        .where(m.JournalEntryRow.idempotency_key == f"{key}#interest", m.PostingRow.amount_fen > 0)
+    )
+    return RepayResult(allocations, int(interest or 0), replayed=True)
+
+
+def repay(session: Session, *, line_id: int, amount_fen: int, on_date: date | None, idempotency_key: str, now: datetime) -> RepayResult:
     """Repay any time: interest accrued to yesterday first, then principal."""
-    line, digest, prior = _begin("repay", session, line_id, amount_fen, on_date, idempotency_key)
+    line, day, digest, key, prior = _begin("repay", session, line_id, amount_fen, on_date, idempotency_key, now)
     if prior is not None:
-        postings = session.scalars(select(m.PostingRow).where(m.PostingRow.entry_id == prior.id, m.PostingRow.amount_fen < 0))
-        allocations = {p.account.rsplit(":", 1)[1]: -p.amount_fen for p in postings}
-        interest_key = f"{idempotency_key}:interest"
-        interest = session.scalar(
-            select(func.coalesce(func.sum(m.PostingRow.amount_fen), 0))
-            .join(m.JournalEntryRow, m.JournalEntryRow.id == m.PostingRow.entry_id)
-            .where(m.JournalEntryRow.idempotency_key == interest_key, m.PostingRow.amount_fen > 0)
-        )
-        return RepayResult(allocations, int(interest or 0), replayed=True)
+        return _replayed_repayment(session, prior, key)
     _assert_principal(session, line)
-    if on_date < line.opened_on or (line.accrued_through is not None and on_date <= line.accrued_through):
-        floor = line.opened_on if line.accrued_through is None else line.accrued_through + timedelta(days=1)
-        raise Conflict("on_date", f"repayments on line {line.id} must be dated {floor} or later", f"{floor} or later")
-    accrue_line(session, line, on_date - timedelta(days=1))
-    # Check the amount against what is owed before anything is posted.
-    owed_interest = account_balance(session, jl.loan_account(str(line.id), "interest")) + _unposted_interest_fen(session, line)
+    _check_not_backdated(session, line, day)
+    bring_up_to_date(session, line, day - timedelta(days=1), now)
+    owed_interest = account_balance(session, _account(line, "interest")) + _to_post_fen(_unposted(session, line))
     owed = owed_interest + line.drawn_principal_fen
     if amount_fen > owed:
         raise Conflict("amount_fen", f"repayment of {amount_fen} fen exceeds the {owed} fen owed", f"1..{owed} fen")
-    posted = post_interest(session, line, on_date, f"{idempotency_key}:interest", now)
-    outstanding = {
-        "interest": account_balance(session, jl.loan_account(str(line.id), "interest")),
-        "principal": line.drawn_principal_fen,
-    }
+    posted = post_interest(session, line, day, f"{key}#interest", now)
+    outstanding = {"interest": account_balance(session, _account(line, "interest")), "principal": line.drawn_principal_fen}
     allocations = allocate(amount_fen, outstanding)
-    entry = jl.repayment_entry(str(line.id), allocations, on_date, idempotency_key)
-    _write(session, entry, line.id, digest, now)
+    _write(session, jl.repayment_entry(str(line.id), allocations, day, key), line.id, digest, now)
     line.drawn_principal_fen -= allocations.get("principal", 0)
     session.flush()
     _assert_principal(session, line)
     return RepayResult(allocations, posted, replayed=False)
 
 
-def _unposted_interest_fen(session: Session, line: m.CreditLine) -> int:
-    unposted = session.scalars(
-        select(m.InterestAccrual).where(m.InterestAccrual.line_id == line.id, m.InterestAccrual.posted_entry_id.is_(None))
-    )
-    return interest_to_post_fen(DailyAccrual(a.day, a.closing_principal_fen, a.rate_annual, a.basis_days, a.interest_exact) for a in unposted)
-
-
 def run_eod(session: Session, *, business_date: date, now: datetime) -> dict[str, int]:
-    """End of day: accrue every active line through `business_date`; on the
-    settlement day post the period's interest. Idempotent: a second run for the
-    same date changes nothing."""
-    _check_date(business_date, "business_date")
+    """End of day: bring every active line up to date through `business_date`
+    (accrual, and posting on settlement days). Idempotent: a second run for the
+    same date changes nothing. One run per date at a time."""
+    _not_future(_check_date(business_date, "business_date"), "business_date", now)
     if session.get_bind().dialect.name == "postgresql":
-        # One end of day per date at a time; SQLite's BEGIN IMMEDIATE already serialises writers.
+        # SQLite's BEGIN IMMEDIATE already serialises writers.
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": EOD_LOCK_KEY + business_date.toordinal()})
     ids = list(session.scalars(select(m.CreditLine.id).where(m.CreditLine.status == "active").order_by(m.CreditLine.id).limit(MAX_LINES_PER_EOD)))
     days = posted = 0
-    settle = bool(settlement_dates(business_date, business_date, SETTLEMENT_FREQUENCY))
     for line_id in ids:
         line = lock_line(session, line_id)  # waits for an in-flight draw or repayment on the line
         if line.status != "active" or (line.accrued_through is not None and line.accrued_through >= business_date):
             continue
-        days += accrue_line(session, line, business_date)
-        if settle:
-            posted += post_interest(session, line, business_date, f"eod:{business_date}:interest:{line.id}", now)
+        line_days, line_posted = bring_up_to_date(session, line, business_date, now)
+        days, posted = days + line_days, posted + line_posted
     return {"lines": len(ids), "days_accrued": days, "interest_posted_fen": posted}
 
 
@@ -307,23 +351,22 @@ class LineView:
     available_fen: int
     principal_fen: int
     interest_posted_fen: int
-    interest_accrued_exact: Decimal
+    interest_accrued_fen: int  # unposted accruals, as they would be posted now (rounded once)
 
 
 def line_view(session: Session, line_id: int) -> LineView:
-    line = session.get(m.CreditLine, line_id) if isinstance(line_id, int) and not isinstance(line_id, bool) else None
+    if isinstance(line_id, bool) or not isinstance(line_id, int) or not 1 <= line_id <= MAX_LINE_ID:
+        raise InvalidInput("line_id", f"must be a line number, got {line_id!r}", f"1..{MAX_LINE_ID}")
+    line = session.get(m.CreditLine, line_id)
     if line is None:
         raise NotFound("credit line", line_id, field="line_id")
     _assert_principal(session, line)
-    accrued = session.scalars(
-        select(m.InterestAccrual.interest_exact).where(m.InterestAccrual.line_id == line.id, m.InterestAccrual.posted_entry_id.is_(None))
-    )
     return LineView(
         line=line,
-        available_fen=line.limit_fen - line.drawn_principal_fen,
+        available_fen=available_fen(session, line),
         principal_fen=line.drawn_principal_fen,
-        interest_posted_fen=account_balance(session, jl.loan_account(str(line.id), "interest")),
-        interest_accrued_exact=sum(accrued, Decimal(0)),
+        interest_posted_fen=account_balance(session, _account(line, "interest")),
+        interest_accrued_fen=_to_post_fen(_unposted(session, line)),
     )
 
 

@@ -110,7 +110,7 @@ STORY_ROWS: tuple[dict[str, Any], ...] = (
         "S3", "乐清华创电子科技有限公司", "乐清", "电子元器件", "70810003",
         revenue_wan=(4_800, 5_400, 6_000), vat_wan=33, cit_wan=11.5, rd_ratio=0.07,
         headcount=160, tech_staff_ratio=0.32, invention=9, utility=31, software=6,
-        certs=("高新技术企业", "专精特新", "科技型中小企业"), has_account=True, loans_wan=600,
+        certs=("高新技术企业", "专精特新", "科技型中小企业"), has_account=True, loans_wan=300,
     ),
     _row(
         "S4", "温州龙湾康瑞医疗器械有限公司", "龙湾", "医疗器械", "70810004",

@@ -200,6 +200,8 @@ class CreditLine(Base):
     rate_annual: Mapped[Decimal] = mapped_column(DecimalText)
     basis_days: Mapped[int] = mapped_column(Integer)
     repayment_method: Mapped[str] = mapped_column(String(16))
+    revolving: Mapped[bool] = mapped_column(Boolean)
+    settlement_frequency: Mapped[str] = mapped_column(String(16))
     max_drawing_months: Mapped[int] = mapped_column(Integer)
     opened_on: Mapped[date] = mapped_column(Date)
     expires_on: Mapped[date] = mapped_column(Date)
@@ -210,6 +212,7 @@ class CreditLine(Base):
         CheckConstraint("drawn_principal_fen >= 0", name="ck_line_drawn_nonneg"),
         CheckConstraint("drawn_principal_fen <= limit_fen", name="ck_line_no_overdraw"),
         CheckConstraint("status IN ('active','frozen','closed')", name="ck_line_status"),
+        CheckConstraint("settlement_frequency IN ('monthly','quarterly')", name="ck_line_settlement"),
     )
 
 

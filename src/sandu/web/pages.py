@@ -26,6 +26,8 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.filters["cn"] = format_cn
 templates.env.filters["pct"] = lambda r: format_rate_pct(Decimal(str(r)))
 
+# Service fields → the form input that carries them.
+FORM_FIELDS = {"requested_fen": "requested_wan", "consent_id": "scopes", "signer_id": "legal_rep_id"}
 OUTCOME_TEXT = {
     "approve": "已为您核定额度，可立即签约用款",
     "partial": "部分额度已先行核定，其余额度正在审批",
@@ -70,6 +72,7 @@ def mount_web(app: FastAPI) -> None:
                 )
                 decision_id = d.id
         except SanduError as exc:
+            exc.field = FORM_FIELDS.get(exc.field or "", exc.field)  # point at the input the applicant sees
             return _form_page(request, values, exc, status=exc.http_status)
         return RedirectResponse(f"/app/decisions/{decision_id}", status_code=303)
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 16:51:49.569443
+Create Date: 2026-11-29
 """
 
 from alembic import op
@@ -145,11 +145,14 @@ def upgrade() -> None:
     sa.Column('rate_annual', sa.String(length=64), nullable=False),
     sa.Column('basis_days', sa.Integer(), nullable=False),
     sa.Column('repayment_method', sa.String(length=16), nullable=False),
+    sa.Column('revolving', sa.Boolean(), nullable=False),
+    sa.Column('settlement_frequency', sa.String(length=16), nullable=False),
     sa.Column('max_drawing_months', sa.Integer(), nullable=False),
     sa.Column('opened_on', sa.Date(), nullable=False),
     sa.Column('expires_on', sa.Date(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('accrued_through', sa.Date(), nullable=True),
+    sa.CheckConstraint("settlement_frequency IN ('monthly','quarterly')", name='ck_line_settlement'),
     sa.CheckConstraint("status IN ('active','frozen','closed')", name='ck_line_status'),
     sa.CheckConstraint('drawn_principal_fen <= limit_fen', name='ck_line_no_overdraw'),
     sa.CheckConstraint('drawn_principal_fen >= 0', name='ck_line_drawn_nonneg'),

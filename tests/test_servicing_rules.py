@@ -1,0 +1,114 @@
+"""Servicing rules added after review: no future or back-dated movements, settlement
+never skipped by a late end of day, caller keys that cannot reach system entries,
+non-revolving lines, and the applicant form pointing at its own inputs."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from conftest import FIXED_NOW
+from sandu.domain.errors import Conflict, InvalidInput
+from sandu.origination import service as orig
+from sandu.servicing import service as svc
+from sandu.simulate.stories import STORY_ROWS
+from sandu.sources.catalog import ALL_SOURCES
+from sandu.store import models as m
+from sandu.store.db import transaction
+from test_servicing import D0, WAN, check_ledger, draw, eod, ledger_dump, open_line, repay
+
+S1 = STORY_ROWS[0]
+
+
+def test_movements_and_end_of_day_are_never_in_the_future(rt_sqlite):
+    line_id = open_line(rt_sqlite)
+    now = datetime(2026, 12, 1, 10, tzinfo=timezone.utc)
+    before = ledger_dump(rt_sqlite)
+    with pytest.raises(InvalidInput) as e, transaction(rt_sqlite.sessions) as s:
+        svc.draw(s, line_id=line_id, amount_fen=WAN, on_date=date(2026, 12, 2), idempotency_key="k", now=now)
+    assert e.value.field == "on_date" and "future" in e.value.message
+    with pytest.raises(InvalidInput) as e, transaction(rt_sqlite.sessions) as s:
+        svc.run_eod(s, business_date=date(2026, 12, 2), now=now)
+    assert e.value.field == "business_date"
+    assert ledger_dump(rt_sqlite) == before
+
+
+def test_no_movement_is_dated_before_the_lines_last_movement(rt_sqlite):
+    line_id = open_line(rt_sqlite)
+    draw(rt_sqlite, line_id, 100 * WAN, D0 + timedelta(days=5))
+    before = ledger_dump(rt_sqlite)
+    with pytest.raises(Conflict) as e:
+        repay(rt_sqlite, line_id, 10 * WAN, D0 + timedelta(days=2))
+    assert e.value.field == "on_date" and str(D0 + timedelta(days=5)) in e.value.allowed
+    assert ledger_dump(rt_sqlite) == before
+
+
+def test_a_late_end_of_day_still_settles_on_the_20th(rt_sqlite):
+    line_id = open_line(rt_sqlite)
+    draw(rt_sqlite, line_id, 100 * WAN, D0)  # 2026-11-29
+    eod(rt_sqlite, date(2026, 12, 22))  # the runs of 11-29 … 12-21 were missed
+    with transaction(rt_sqlite.sessions) as s:
+        dates = list(s.scalars(select(m.JournalEntryRow.effective_date).where(m.JournalEntryRow.kind == "interest")))
+    assert dates == [date(2026, 12, 20)]
+    with pytest.raises(Conflict, match="arrears"):
+        draw(rt_sqlite, line_id, WAN, date(2026, 12, 23))
+    check_ledger(rt_sqlite)
+
+
+def test_caller_keys_cannot_reach_system_entries(rt_sqlite):
+    first, second = open_line(rt_sqlite), open_line(rt_sqlite)
+    draw(rt_sqlite, first, 100 * WAN, D0)
+    # A caller picking the very text of a system key on another line changes nothing for the first.
+    draw(rt_sqlite, second, WAN, D0, key=f"sys:settle:{first}:2026-12-20")
+    eod(rt_sqlite, date(2026, 12, 21))
+    with transaction(rt_sqlite.sessions) as s:
+        keys = set(s.scalars(select(m.JournalEntryRow.idempotency_key)))
+    assert f"sys:settle:{first}:2026-12-20" in keys and f"c:{second}:sys:settle:{first}:2026-12-20" in keys
+    check_ledger(rt_sqlite)
+
+
+def test_the_same_caller_key_on_two_lines_is_two_requests(rt_sqlite):
+    first, second = open_line(rt_sqlite), open_line(rt_sqlite)
+    a = draw(rt_sqlite, first, WAN, D0, key="same")
+    b = draw(rt_sqlite, second, 2 * WAN, D0, key="same")
+    assert not a.replayed and not b.replayed and a.drawing.id != b.drawing.id
+
+
+def test_a_repeated_request_without_a_date_is_a_replay_on_a_later_day(rt_sqlite):
+    line_id = open_line(rt_sqlite)
+    day1 = datetime(2026, 11, 30, 10, tzinfo=timezone.utc)
+    with transaction(rt_sqlite.sessions) as s:
+        first = svc.draw(s, line_id=line_id, amount_fen=WAN, on_date=None, idempotency_key="retry-me", now=day1)
+    with transaction(rt_sqlite.sessions) as s:
+        again = svc.draw(s, line_id=line_id, amount_fen=WAN, on_date=None, idempotency_key="retry-me", now=day1 + timedelta(days=1))
+    assert again.replayed and again.drawing.id == first.drawing.id and again.drawing.drawn_on == day1.date()
+
+
+def test_a_project_loan_does_not_revolve(rt_sqlite):
+    rt = rt_sqlite
+    with transaction(rt.sessions) as s:
+        orig.register_enterprise(s, uscc=S1["uscc"], name=S1["name"], legal_rep_id=S1["legal_rep_id"], now=FIXED_NOW)
+        c = orig.grant_consent(s, uscc=S1["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer_id=S1["legal_rep_id"], valid_days=30, now=FIXED_NOW)
+        project = orig.ProjectInput("扩产项目", 13_600 * WAN, 1_800 * WAN, 7)
+        d = orig.measure(s, uscc=S1["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, project=project)
+        orig.approve_offer(s, decision_id=d.id, product="project_loan", officer="officer-1", now=FIXED_NOW)
+        line = orig.accept_offer(s, decision_id=d.id, product="project_loan", signer_id=S1["legal_rep_id"], as_of=D0, now=FIXED_NOW)
+        assert not line.revolving and line.repayment_method == "等额本息"
+    draw(rt, line.id, line.limit_fen, D0)
+    repay(rt, line.id, 1_000 * WAN, D0 + timedelta(days=1))
+    with pytest.raises(Conflict) as e:
+        draw(rt, line.id, WAN, D0 + timedelta(days=2))
+    assert e.value.field == "amount_fen" and "available limit of 0 fen" in e.value.message
+    with transaction(rt.sessions) as s:
+        assert svc.line_view(s, line.id).available_fen == 0
+
+
+def test_line_view_shows_unposted_interest_in_whole_fen(rt_sqlite):
+    line_id = open_line(rt_sqlite)
+    draw(rt_sqlite, line_id, 100 * WAN, D0)
+    eod(rt_sqlite, D0 + timedelta(days=1))  # two days of 100万 at 3.80 % / 360 = 21,111.11… fen
+    with transaction(rt_sqlite.sessions) as s:
+        view = svc.line_view(s, line_id)
+    assert view.interest_accrued_fen == 21_111 and isinstance(view.interest_accrued_fen, int)
