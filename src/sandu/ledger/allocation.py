@@ -15,10 +15,12 @@ from collections.abc import Mapping, Sequence
 from typing import TypeGuard
 
 from sandu.domain.errors import Conflict, InvalidInput
+from sandu.ledger.journal import LOAN_BUCKETS
 
 __all__ = ["DEFAULT_ORDER", "allocate"]
 
-DEFAULT_ORDER: tuple[str, ...] = ("penalty", "overdue_interest", "overdue_principal", "interest", "principal")
+# The receivable buckets in DOMAIN.md's default allocation order; the journal lists them in the same order.
+DEFAULT_ORDER: tuple[str, ...] = LOAN_BUCKETS
 
 
 def _is_int(value: object) -> TypeGuard[int]:
