@@ -23,6 +23,7 @@ run: setup
 
 ## test: set up and run the whole suite (PostgreSQL runs are skipped without a server unless CI=true)
 test: setup
+	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest -q
 
 stories: setup

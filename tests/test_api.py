@@ -146,10 +146,17 @@ def test_referred_offer_needs_an_officer_before_signing(client, rt_sqlite):
     assert client.post(f"{API}/decisions/{d['id']}/offers/wangdaitong/accept", json=sign).status_code == 201
 
 
-def test_openapi_documents_the_api(client):
+def test_openapi_documents_the_api_and_every_page_is_offline_ready(client):
+    import re
+
     spec = client.get("/openapi.json").json()
     assert f"{API}/lines/{{line_id}}/draws" in spec["paths"]
-    assert client.get("/docs").status_code == 200
+    for page in ("/docs", "/app"):
+        html = client.get(page)
+        assert html.status_code == 200
+        assets = re.findall(r'(?:src|href)="([^"]+)"', html.text)
+        assert assets and all(a.startswith("/") for a in assets), assets  # nothing from a CDN
+        assert all(client.get(a).status_code == 200 for a in assets)
 
 
 def test_out_of_range_line_numbers_are_a_4xx(client):

@@ -7,9 +7,10 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
-
 from conftest import FIXED_NOW
+from sqlalchemy import select
+from test_servicing import D0, WAN, check_ledger, draw, eod, ledger_dump, open_line, repay
+
 from sandu.domain.errors import Conflict, InvalidInput
 from sandu.origination import service as orig
 from sandu.servicing import service as svc
@@ -17,7 +18,6 @@ from sandu.simulate.stories import STORY_ROWS
 from sandu.sources.catalog import ALL_SOURCES
 from sandu.store import models as m
 from sandu.store.db import transaction
-from test_servicing import D0, WAN, check_ledger, draw, eod, ledger_dump, open_line, repay
 
 S1 = STORY_ROWS[0]
 

@@ -204,8 +204,8 @@ def test_reads_do_not_wait_for_a_writer_on_sqlite(rt_sqlite):
 @pytest.mark.postgres
 def test_read_sessions_are_read_only_transactions_on_postgres(tmp_path, pg_available):
     import sqlalchemy.exc
-
     from conftest import make_rt, new_db_url
+
     from sandu.store.db import transaction as tx
 
     urls = new_db_url("postgres", tmp_path, pg_available)

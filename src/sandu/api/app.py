@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.orm import Session
 
 from sandu.api import schemas as s
@@ -226,7 +227,7 @@ def _field_of(loc: tuple[Any, ...]) -> str:
 def create_app(rt: Runtime | None = None) -> FastAPI:
     from sandu.web.pages import mount_web
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs serves Swagger UI from sandu itself: bank intranets have no CDN
         title="sandu API",
         version="0.1.0",
         description="sandu (三度): one authorization, many sources → tech and risk scores → limits, products and prices → revolving lines on a double-entry ledger. Money is integer fen.",

@@ -18,8 +18,8 @@ from decimal import Decimal
 from typing import Any
 
 from sandu.domain.errors import NotFound
-from sandu.ledger.interest import settlement_dates
 from sandu.domain.money import format_cn, format_rate_pct, round_half_up_fen
+from sandu.ledger.interest import settlement_dates
 from sandu.origination import service as orig
 from sandu.runtime import Runtime
 from sandu.servicing import service as svc
