@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,16 +12,22 @@ from hypothesis import strategies as st
 from sandu.domain.errors import InvalidInput
 from sandu.domain.ids import (
     USCC_ALPHABET,
+    ascii_rows,
+    digit_rows,
     is_valid_resident_id,
     is_valid_uscc,
     make_resident_id,
     make_uscc,
     mask_resident_id,
     org_code_check_char,
+    org_code_check_chars,
     resident_id_birth_date,
     resident_id_check_char,
+    resident_id_check_chars,
     resident_id_gender,
+    rows_to_str,
     uscc_check_char,
+    uscc_check_chars,
     validate_resident_id,
     validate_uscc,
 )
@@ -337,3 +344,41 @@ def test_mask_never_reveals_birth_date(rid: str) -> None:
 @given(st.text(max_size=40).filter(lambda s: len(s) != 18))
 def test_mask_reveals_nothing_when_not_18(value: str) -> None:
     assert set(mask_resident_id(value)) <= {"*"}
+
+
+# --- vector forms equal the scalar rules ------------------------------------------------
+
+_USCC17 = st.text(alphabet=USCC_ALPHABET, min_size=17, max_size=17)
+_ORG8 = st.text(alphabet="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=8, max_size=8)
+_DIGITS17 = st.text(alphabet="0123456789", min_size=17, max_size=17)
+
+
+@given(st.lists(_USCC17, min_size=1, max_size=50))
+def test_vector_uscc_check_equals_scalar(codes):
+    got = rows_to_str(uscc_check_chars(ascii_rows(codes, 17))[:, None])
+    assert list(got) == [uscc_check_char(c) for c in codes]
+
+
+@given(st.lists(_ORG8, min_size=1, max_size=50))
+def test_vector_org_code_check_equals_scalar(codes):
+    got = rows_to_str(org_code_check_chars(ascii_rows(codes, 8))[:, None])
+    assert list(got) == [org_code_check_char(c) for c in codes]
+
+
+@given(st.lists(_DIGITS17, min_size=1, max_size=50))
+def test_vector_resident_id_check_equals_scalar(codes):
+    got = rows_to_str(resident_id_check_chars(ascii_rows(codes, 17))[:, None])
+    assert list(got) == [resident_id_check_char(c) for c in codes]
+
+
+@given(st.lists(st.integers(0, 10**8 - 1), min_size=1, max_size=50))
+def test_digit_rows_zero_pad(numbers):
+    assert list(rows_to_str(digit_rows(np.array(numbers), 8))) == [f"{x:08d}" for x in numbers]
+
+
+def test_vector_forms_refuse_characters_outside_the_alphabet():
+    with pytest.raises(InvalidInput) as e:
+        uscc_check_chars(ascii_rows(["9135010OM000100Y4"], 17))  # letter O is not in the USCC alphabet
+    assert e.value.field == "uscc"
+    with pytest.raises(InvalidInput):
+        digit_rows(np.array([10**8]), 8)

@@ -25,10 +25,19 @@ single characters and positions only.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
+
+import numpy as np
 
 from sandu.domain.errors import InvalidInput
 
 __all__ = [
+    "ascii_rows",
+    "digit_rows",
+    "rows_to_str",
+    "uscc_check_chars",
+    "org_code_check_chars",
+    "resident_id_check_chars",
     "USCC_ALPHABET",
     "uscc_check_char",
     "validate_uscc",
@@ -316,3 +325,59 @@ def resident_id_birth_date(value: object, *, field: str = "resident_id") -> _dt.
     """Return the birth date encoded in a valid resident ID."""
     text = validate_resident_id(value, field=field)
     return _parse_birth_date(text, field)
+
+
+# ------------------------------------------------------------ vectorized forms
+# The same check rules over many codes at once (the synthetic universe, batch
+# work). Codes are 2-D uint8 arrays of ASCII bytes, one row per code; the tests
+# prove every function here equal to its scalar form above.
+
+
+def ascii_rows(values: Sequence[str] | np.ndarray, width: int) -> np.ndarray:
+    """Fixed-width ASCII strings → an (n, width) uint8 array."""
+    arr = np.asarray(values, dtype=f"S{width}")
+    return arr.view(np.uint8).reshape(len(arr), width)
+
+
+def digit_rows(numbers: np.ndarray, width: int) -> np.ndarray:
+    """Non-negative integers → their zero-padded decimal digits as (n, width) ASCII."""
+    numbers = np.asarray(numbers, dtype=np.int64)
+    if (numbers < 0).any() or (numbers >= 10**width).any():
+        raise InvalidInput("numbers", f"must fit in {width} decimal digits", f"0..{10**width - 1}")
+    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    return ((numbers[:, None] // powers) % 10 + ord("0")).astype(np.uint8)
+
+
+def rows_to_str(rows: np.ndarray) -> np.ndarray:
+    """(n, width) ASCII bytes → an array of Python-ready str."""
+    rows = np.ascontiguousarray(rows, dtype=np.uint8)
+    return rows.view(f"S{rows.shape[1]}").ravel().astype(f"U{rows.shape[1]}")
+
+
+def _values(rows: np.ndarray, mapping: dict[str, int], field: str, allowed: str) -> np.ndarray:
+    table = np.full(256, -1, dtype=np.int64)
+    for ch, value in mapping.items():
+        table[ord(ch)] = value
+    values = table[rows]
+    if (values < 0).any():
+        raise InvalidInput(field, "contains a character outside the alphabet", allowed)
+    return values
+
+
+def uscc_check_chars(first17: np.ndarray) -> np.ndarray:
+    """Vector form of :func:`uscc_check_char`: (n, 17) ASCII → (n,) ASCII check bytes."""
+    total = _values(first17, _USCC_VALUE, "uscc", _USCC_ALLOWED) @ np.array(_USCC_WEIGHTS, dtype=np.int64)
+    return np.frombuffer(USCC_ALPHABET.encode("ascii"), dtype=np.uint8)[(31 - total % 31) % 31]
+
+
+def org_code_check_chars(first8: np.ndarray) -> np.ndarray:
+    """Vector form of :func:`org_code_check_char`: (n, 8) ASCII → (n,) ASCII check bytes."""
+    total = _values(first8, _ORG_VALUE, "org_code", "0-9 and uppercase A-Z") @ np.array(_ORG_WEIGHTS, dtype=np.int64)
+    return np.frombuffer(b"?123456789X0", dtype=np.uint8)[11 - total % 11]  # 11 - (x mod 11) is 1..11
+
+
+def resident_id_check_chars(first17: np.ndarray) -> np.ndarray:
+    """Vector form of :func:`resident_id_check_char`: (n, 17) ASCII → (n,) ASCII check bytes."""
+    digits = _values(first17, {d: int(d) for d in _DIGITS}, "resident_id", _RID_ALLOWED)
+    total = digits @ np.array(_RID_WEIGHTS, dtype=np.int64)
+    return np.frombuffer(_RID_CHECK_CHARS.encode("ascii"), dtype=np.uint8)[total % 11]

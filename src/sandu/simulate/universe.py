@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from sandu.domain.ids import make_resident_id, make_uscc, org_code_check_char
+from sandu.domain.ids import ascii_rows, digit_rows, org_code_check_chars, resident_id_check_chars, rows_to_str, uscc_check_chars
 from sandu.simulate.geo import (
     BRAND_SYLLABLES,
     CERT_GAOXIN,
@@ -59,7 +59,8 @@ def generate(n: int, seed: int, as_of: date) -> dict[str, np.ndarray]:
     district_p = np.array([share for _, share in DISTRICTS.values()])
     industry_names = np.array(list(INDUSTRIES))
     industry_p = np.array([v[2] for v in INDUSTRIES.values()])
-    district = rng.choice(district_names, size=n, p=district_p / district_p.sum())
+    district_idx = rng.choice(len(district_names), size=n, p=district_p / district_p.sum())
+    district = district_names[district_idx]
     industry_idx = rng.choice(len(industry_names), size=n, p=industry_p / industry_p.sum())
     industry = industry_names[industry_idx]
     tech_base = np.array([v[0] for v in INDUSTRIES.values()])[industry_idx]
@@ -130,25 +131,16 @@ def generate(n: int, seed: int, as_of: date) -> dict[str, np.ndarray]:
     rep_seq = rng.integers(0, 1000, n)
     org_offset = int(rng.integers(0, 10**8))
 
-    regions = {name: code for name, (code, _) in DISTRICTS.items()}
-    industry_word = {name: v[3] for name, v in INDUSTRIES.items()}
-    uscc = np.empty(n, dtype=object)
-    names = np.empty(n, dtype=object)
-    reps = np.empty(n, dtype=object)
-    base_birth = date(1960, 1, 1).toordinal()
-    for i in range(n):
-        body = f"{(i * _ORG_MULTIPLIER + org_offset) % 10**8:08d}"
-        uscc[i] = make_uscc("9", "1", regions[district[i]], body + org_code_check_char(body))
-        names[i] = f"温州{district[i]}{brand[0, i]}{brand[1, i]}{industry_word[industry[i]]}有限公司"
-        region = regions[district[i]]
-        reps[i] = make_resident_id(region, date.fromordinal(base_birth + int(births[i])), f"{rep_seq[i]:03d}")
+    uscc, reps = _identifiers(n, district_idx, births, rep_seq, org_offset)
+    words = np.array([INDUSTRIES[i][3] for i in industry_names])[industry_idx]
+    names = np.char.add(np.char.add(np.char.add(np.char.add("温州", district), brand[0]), np.char.add(brand[1], words)), "有限公司")
 
     table: dict[str, np.ndarray] = {
-        "uscc": uscc.astype(str),
+        "uscc": uscc,
         "name": names.astype(str),
         "district": district.astype(str),
         "industry": industry.astype(str),
-        "legal_rep_id": reps.astype(str),
+        "legal_rep_id": reps,
         "has_bank_account": has_account,
         "founded_year": founded,
         "latent_risk": np.round(risk, 6),
@@ -190,6 +182,21 @@ def generate(n: int, seed: int, as_of: date) -> dict[str, np.ndarray]:
         table[f"col{k + 1}_secured_debt_fen"] = _fen(np.rint(secured_debt[k] / 1e4) * 1e4)
     table["bureau_secured_debt_fen"] = table["col1_secured_debt_fen"] + table["col2_secured_debt_fen"]
     return table
+
+
+def _identifiers(n: int, district_idx: np.ndarray, births: np.ndarray, rep_seq: np.ndarray, org_offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """Valid USCCs (91 + region + GB 11714 organisation code + check) and legal
+    representatives' resident IDs (region + birth date + sequence + check), all at once."""
+    region = ascii_rows([code for code, _ in DISTRICTS.values()], 6)[district_idx]
+    org8 = digit_rows((np.arange(n, dtype=np.int64) * _ORG_MULTIPLIER + org_offset) % 10**8, 8)
+    prefix = np.tile(np.frombuffer(b"91", dtype=np.uint8), (n, 1))
+    first17 = np.hstack([prefix, region, org8, org_code_check_chars(org8)[:, None]])
+    uscc = rows_to_str(np.hstack([first17, uscc_check_chars(first17)[:, None]]))
+    birth = (np.datetime64("1960-01-01") + births.astype("timedelta64[D]")).astype("datetime64[D]")
+    ymd = ascii_rows(np.datetime_as_string(birth, unit="D"), 10)[:, [0, 1, 2, 3, 5, 6, 8, 9]]
+    rid17 = np.hstack([region, ymd, digit_rows(rep_seq, 3)])
+    reps = rows_to_str(np.hstack([rid17, resident_id_check_chars(rid17)[:, None]]))
+    return uscc, reps
 
 
 def row(table: dict[str, np.ndarray], i: int) -> dict[str, Any]:
