@@ -77,9 +77,13 @@ def test_thin_path_register_consent_measure_accept_draw_repay(client, rt_sqlite)
     assert r.json()["allocations"] == {"interest": interest, "principal": 300_000_000}
     state = client.get(f"{API}/lines/{line['id']}").json()
     assert state["drawn_principal_fen"] == 0 and state["available_fen"] == line["limit_fen"] and state["interest_posted_fen"] == 0
-    entries = client.get(f"{API}/lines/{line['id']}/journal").json()
-    assert [e["kind"] for e in entries] == ["draw", "interest", "repayment"]
-    assert all(sum(p["amount_fen"] for p in e["postings"]) == 0 for e in entries)
+    page = client.get(f"{API}/lines/{line['id']}/journal").json()
+    assert [e["kind"] for e in page["entries"]] == ["draw", "interest", "repayment"] and page["next_after_id"] is None
+    assert all(sum(p["amount_fen"] for p in e["postings"]) == 0 for e in page["entries"])
+    first = client.get(f"{API}/lines/{line['id']}/journal", params={"limit": 2}).json()
+    rest = client.get(f"{API}/lines/{line['id']}/journal", params={"after_id": first["next_after_id"]}).json()
+    assert [e["id"] for e in first["entries"] + rest["entries"]] == [e["id"] for e in page["entries"]]
+    _error(client.get(f"{API}/lines/{line['id']}/journal", params={"limit": 501}), 422, "limit")
 
 
 def test_overdraw_is_refused_and_changes_nothing(client, rt_sqlite):

@@ -163,7 +163,7 @@ def test_draw_accrue_repay_charges_exact_interest(rt, with_eod):
         assert line.drawn_principal_fen == 0 and line.accrued_through == repay_day - timedelta(days=1)
         accruals = list(s.scalars(select(m.InterestAccrual).where(m.InterestAccrual.line_id == line_id)))
         assert len(accruals) == days and all(a.posted_entry_id is not None for a in accruals)
-        view = svc.line_view(s, line_id)
+        view = svc.line_view(s, line_id, D0)
         assert view.available_fen == LIMIT and view.interest_posted_fen == 0 and view.interest_accrued_fen == 0
     assert balance(rt, jl.INTEREST_INCOME_ACCOUNT) == -interest
     assert balance(rt, jl.loan_account(str(line_id), "interest")) == 0

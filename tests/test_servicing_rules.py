@@ -11,7 +11,7 @@ from conftest import FIXED_NOW
 from sqlalchemy import select
 from test_servicing import D0, WAN, check_ledger, draw, eod, ledger_dump, open_line, repay
 
-from sandu.domain.errors import Conflict, InvalidInput
+from sandu.domain.errors import Conflict, InvalidInput, NotFound
 from sandu.origination import service as orig
 from sandu.servicing import service as svc
 from sandu.simulate.stories import STORY_ROWS
@@ -102,7 +102,7 @@ def test_a_project_loan_does_not_revolve(rt_sqlite):
         draw(rt, line.id, WAN, D0 + timedelta(days=2))
     assert e.value.field == "amount_fen" and "available limit of 0 fen" in e.value.message
     with transaction(rt.sessions) as s:
-        assert svc.line_view(s, line.id).available_fen == 0
+        assert svc.line_view(s, line.id, D0 + timedelta(days=2)).available_fen == 0
 
 
 def test_line_view_shows_unposted_interest_in_whole_fen(rt_sqlite):
@@ -110,5 +110,67 @@ def test_line_view_shows_unposted_interest_in_whole_fen(rt_sqlite):
     draw(rt_sqlite, line_id, 100 * WAN, D0)
     eod(rt_sqlite, D0 + timedelta(days=1))  # two days of 100万 at 3.80 % / 360 = 21,111.11… fen
     with transaction(rt_sqlite.sessions) as s:
-        view = svc.line_view(s, line_id)
+        view = svc.line_view(s, line_id, D0 + timedelta(days=1))
     assert view.interest_accrued_fen == 21_111 and isinstance(view.interest_accrued_fen, int)
+
+
+def test_reads_see_one_snapshot_while_draws_commit(rt):
+    """GET /lines/{id} asserts ledger == line on read; a concurrent draw must never split its view."""
+    import threading
+
+    line_id = open_line(rt)
+    stop, errors, reads = threading.Event(), [], [0]
+
+    def drawer() -> None:
+        try:
+            for i in range(120):
+                draw(rt, line_id, 1000, D0, key=f"race-{i}")
+        except Exception as exc:  # noqa: BLE001 - any failure is the test's failure
+            errors.append(repr(exc))
+        finally:
+            stop.set()
+
+    def reader() -> None:
+        while not stop.is_set():
+            try:
+                with transaction(rt.read_sessions) as s:
+                    svc.line_view(s, line_id, D0)
+                reads[0] += 1
+            except Exception as exc:  # noqa: BLE001
+                errors.append(repr(exc))
+                stop.set()
+
+    threads = [threading.Thread(target=drawer)] + [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors[:3]
+    assert reads[0] > 0
+
+
+def test_business_dates_are_beijing_dates(rt_sqlite):
+    line_id = open_line(rt_sqlite)
+    early_morning_beijing = datetime(2026, 11, 30, 23, 0, tzinfo=timezone.utc)  # 2026-12-01 07:00 in Beijing
+    with transaction(rt_sqlite.sessions) as s:
+        d = svc.draw(s, line_id=line_id, amount_fen=WAN, on_date=None, idempotency_key="early", now=early_morning_beijing)
+    assert d.drawing.drawn_on == date(2026, 12, 1)
+    with transaction(rt_sqlite.sessions) as s:
+        svc.repay(s, line_id=line_id, amount_fen=WAN, on_date=date(2026, 12, 1), idempotency_key="same-day", now=early_morning_beijing)
+
+
+def test_nothing_is_available_outside_the_lines_validity(rt_sqlite):
+    line_id = open_line(rt_sqlite)
+    with transaction(rt_sqlite.sessions) as s:
+        line = s.get(m.CreditLine, line_id)
+        assert svc.line_view(s, line_id, line.expires_on - timedelta(days=1)).available_fen == line.limit_fen
+        assert svc.line_view(s, line_id, line.expires_on).available_fen == 0
+        assert svc.line_view(s, line_id, line.opened_on - timedelta(days=1)).available_fen == 0
+
+
+def test_line_numbers_beyond_the_id_column_are_refused(rt):
+    with pytest.raises(InvalidInput) as e, transaction(rt.sessions) as s:
+        svc.draw(s, line_id=2**31, amount_fen=1, on_date=D0, idempotency_key="k", now=FIXED_NOW)
+    assert e.value.field == "line_id"
+    with pytest.raises(NotFound), transaction(rt.read_sessions) as s:
+        svc.line_view(s, 2**31 - 1, D0)

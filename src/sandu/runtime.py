@@ -13,6 +13,7 @@ from datetime import date, datetime, timezone
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from sandu.domain.dates import business_date
 from sandu.policy.bundle import PolicyBundle, load_bundle
 from sandu.scoring.risk import RiskModel, load_model
 from sandu.store.db import make_engine, read_session_factory, session_factory
@@ -39,7 +40,7 @@ class Runtime:
         return self.clock()
 
     def today(self) -> date:
-        return self.clock().date()
+        return business_date(self.clock())
 
 
 def make_runtime(url: str | None = None, policy_path: str | None = None) -> Runtime:

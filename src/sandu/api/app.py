@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi_offline import FastAPIOffline
@@ -101,8 +102,8 @@ def decision_out(session: Session, d: m.Decision) -> s.DecisionOut:
     )
 
 
-def line_out(session: Session, line_id: int) -> s.LineOut:
-    v = svc.line_view(session, line_id)
+def line_out(session: Session, line_id: int, today: date) -> s.LineOut:
+    v = svc.line_view(session, line_id, today)
     ln = v.line
     return s.LineOut(
         id=ln.id,
@@ -178,12 +179,12 @@ def accept_offer(decision_id: str, product: str, body: s.AcceptIn, db: DB, rt: R
     line = orig.accept_offer(
         db, decision_id=decision_id, product=product, signer_id=body.signer_id, as_of=rt.today(), now=rt.now()
     )
-    return line_out(db, line.id)
+    return line_out(db, line.id, rt.today())
 
 
 @router.get("/lines/{line_id}", response_model=s.LineOut, tags=["servicing"])
-def get_line(line_id: LineId, db: ReadDB) -> s.LineOut:
-    return line_out(db, line_id)
+def get_line(line_id: LineId, db: ReadDB, rt: RT) -> s.LineOut:
+    return line_out(db, line_id, rt.today())
 
 
 @router.post("/lines/{line_id}/draws", status_code=201, response_model=s.DrawOut, tags=["servicing"])
@@ -201,16 +202,27 @@ def repay(line_id: LineId, body: s.RepayIn, db: DB, rt: RT) -> s.RepayOut:
     return s.RepayOut(line_id=line_id, allocations=r.allocations, interest_posted_fen=r.interest_posted_fen, replayed=r.replayed)
 
 
-@router.get("/lines/{line_id}/journal", response_model=list[s.EntryOut], tags=["servicing"])
-def journal(line_id: LineId, db: ReadDB) -> list[s.EntryOut]:
-    svc.line_view(db, line_id)  # 404 for an unknown line
-    return [
-        s.EntryOut(
-            id=e.id, kind=e.kind, effective_date=e.effective_date, idempotency_key=e.idempotency_key,
-            postings=[s.PostingOut(account=p.account, amount_fen=p.amount_fen) for p in ps],
-        )
-        for e, ps in svc.journal_of(db, line_id)
-    ]
+@router.get("/lines/{line_id}/journal", response_model=s.JournalPage, tags=["servicing"])
+def journal(
+    line_id: LineId,
+    db: ReadDB,
+    rt: RT,
+    after_id: Annotated[int, Query(ge=0, le=svc.MAX_LINE_ID, description="the next_after_id of the previous page")] = 0,
+    limit: Annotated[int, Query(ge=1, le=svc.MAX_JOURNAL_PAGE)] = 100,
+) -> s.JournalPage:
+    """The line's journal entries, oldest first, a page at a time."""
+    svc.line_view(db, line_id, rt.today())  # 404 for an unknown line
+    entries, next_after_id = svc.journal_of(db, line_id, after_id=after_id, limit=limit)
+    return s.JournalPage(
+        entries=[
+            s.EntryOut(
+                id=e.id, kind=e.kind, effective_date=e.effective_date, idempotency_key=e.idempotency_key,
+                postings=[s.PostingOut(account=p.account, amount_fen=p.amount_fen) for p in ps],
+            )
+            for e, ps in entries
+        ],
+        next_after_id=next_after_id,
+    )
 
 
 @router.post("/eod", tags=["servicing"])

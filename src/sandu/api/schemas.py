@@ -166,6 +166,11 @@ class EntryOut(BaseModel):
     postings: list[PostingOut]
 
 
+class JournalPage(BaseModel):
+    entries: list[EntryOut]
+    next_after_id: int | None = Field(description="pass as after_id for the next page; null on the last page")
+
+
 class EodIn(Strict):
     business_date: date
 

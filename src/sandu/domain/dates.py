@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 import calendar
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+# The bank's business calendar runs on Beijing time: value dates, end of day and
+# "today" are dates there, whatever the server's clock zone.
+BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def business_date(moment: datetime) -> date:
+    """The business date of an aware timestamp."""
+    if moment.tzinfo is None:
+        raise ValueError("business_date needs an aware datetime (sandu keeps time in UTC)")
+    return moment.astimezone(BUSINESS_TZ).date()
 
 
 def add_months(d: date, months: int) -> date:

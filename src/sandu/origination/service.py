@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from sandu.domain.dates import add_months
+from sandu.domain.dates import add_months, business_date
 from sandu.domain.errors import Conflict, ConsentDenied, InvalidInput, NotFound
 from sandu.domain.ids import mask_resident_id, validate_resident_id, validate_uscc
 from sandu.domain.money import require_fen
@@ -343,8 +343,8 @@ def accept_offer(session: Session, *, decision_id: str, product: str, signer_id:
     if as_of > decision.as_of + timedelta(days=DECISION_VALID_DAYS) or as_of < decision.as_of:
         raise Conflict("decision_id", f"the decision of {decision.as_of} is valid for {DECISION_VALID_DAYS} days", "measure again")
     terms = next(o for o in decision.result["offers"] if o["product"] == product)
-    if as_of > now.date():
-        raise InvalidInput("as_of", f"{as_of} is in the future", f"{now.date()} or earlier")
+    if as_of > business_date(now):
+        raise InvalidInput("as_of", f"{as_of} is in the future", f"{business_date(now)} or earlier")
     offer.status = "accepted"
     line = m.CreditLine(
         enterprise_id=ent.id,

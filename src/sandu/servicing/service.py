@@ -30,7 +30,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from sandu.domain.dates import add_months
+from sandu.domain.dates import add_months, business_date
 from sandu.domain.errors import Conflict, InvalidInput, NotFound
 from sandu.domain.money import require_fen
 from sandu.ledger import journal as jl
@@ -41,7 +41,7 @@ from sandu.store import models as m
 MAX_KEY_LENGTH = 120
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]+")
 MAX_LINES_PER_EOD = 1_000_000
-MAX_LINE_ID = 2**63 - 1
+MAX_LINE_ID = 2**31 - 1  # the id column is a 32-bit INTEGER on PostgreSQL
 MAX_AMOUNT_FEN = 10**15  # 10 trillion yuan: far above any line, far below BIGINT
 EOD_LOCK_KEY = 0x5A4D_0000  # + the date's ordinal: one advisory lock per business date
 
@@ -63,8 +63,9 @@ def _check_date(value: object, field: str) -> date:
 
 
 def _not_future(day: date, field: str, now: datetime) -> date:
-    if day > now.date():
-        raise InvalidInput(field, f"{day} is in the future", f"{now.date()} or earlier")
+    today = business_date(now)
+    if day > today:
+        raise InvalidInput(field, f"{day} is in the future", f"{today} or earlier")
     return day
 
 
@@ -136,7 +137,7 @@ def _begin(
     Returns (line, effective day, request hash, stored key, earlier entry)."""
     require_fen(amount_fen, field="amount_fen", max_fen=MAX_AMOUNT_FEN)
     stored_key = _client_key(line_id, key)
-    day = _not_future(_check_date(on_date, "on_date"), "on_date", now) if on_date is not None else now.date()
+    day = _not_future(_check_date(on_date, "on_date"), "on_date", now) if on_date is not None else business_date(now)
     line = lock_line(session, line_id)
     digest = _request_sha256(op=op, line=line_id, amount=amount_fen, on=on_date)  # hashed as sent
     return line, day, digest, stored_key, _existing(session, stored_key, digest, key)
@@ -158,8 +159,11 @@ def _drawn_ever_fen(session: Session, line: m.CreditLine) -> int:
     return int(session.scalar(select(func.coalesce(func.sum(m.Drawing.amount_fen), 0)).where(m.Drawing.line_id == line.id)) or 0)
 
 
-def available_fen(session: Session, line: m.CreditLine) -> int:
-    """Revolving: limit − principal outstanding. Non-revolving: limit − everything ever drawn."""
+def available_fen(session: Session, line: m.CreditLine, on: date) -> int:
+    """What may be drawn on `on`: nothing outside the line's validity; else, revolving:
+    limit − principal outstanding; non-revolving: limit − everything ever drawn."""
+    if line.status != "active" or not line.opened_on <= on < line.expires_on:
+        return 0
     used = line.drawn_principal_fen if line.revolving else _drawn_ever_fen(session, line)
     return max(0, line.limit_fen - used)
 
@@ -181,7 +185,7 @@ def draw(session: Session, *, line_id: int, amount_fen: int, on_date: date | Non
     arrears = interest_in_arrears_fen(session, line, day)
     if arrears > 0:
         raise Conflict("line_id", f"interest of {arrears} fen is in arrears; drawing is blocked until it is paid", "repay the interest first")
-    available = available_fen(session, line)
+    available = available_fen(session, line, day)
     if amount_fen > available:
         raise Conflict("amount_fen", f"draw of {amount_fen} fen exceeds the available limit of {available} fen", f"1..{available} fen")
     row = _write(session, jl.draw_entry(str(line.id), amount_fen, day, key), line.id, digest, now)
@@ -354,7 +358,7 @@ class LineView:
     interest_accrued_fen: int  # unposted accruals, as they would be posted now (rounded once)
 
 
-def line_view(session: Session, line_id: int) -> LineView:
+def line_view(session: Session, line_id: int, today: date) -> LineView:
     if isinstance(line_id, bool) or not isinstance(line_id, int) or not 1 <= line_id <= MAX_LINE_ID:
         raise InvalidInput("line_id", f"must be a line number, got {line_id!r}", f"1..{MAX_LINE_ID}")
     line = session.get(m.CreditLine, line_id)
@@ -363,20 +367,35 @@ def line_view(session: Session, line_id: int) -> LineView:
     _assert_principal(session, line)
     return LineView(
         line=line,
-        available_fen=available_fen(session, line),
+        available_fen=available_fen(session, line, today),
         principal_fen=line.drawn_principal_fen,
         interest_posted_fen=account_balance(session, _account(line, "interest")),
         interest_accrued_fen=_to_post_fen(_unposted(session, line)),
     )
 
 
-def journal_of(session: Session, line_id: int, limit: int = 500) -> list[tuple[m.JournalEntryRow, list[m.PostingRow]]]:
-    entries = list(
-        session.scalars(select(m.JournalEntryRow).where(m.JournalEntryRow.line_id == line_id).order_by(m.JournalEntryRow.id).limit(limit))
+MAX_JOURNAL_PAGE = 500
+
+
+def journal_of(
+    session: Session, line_id: int, after_id: int = 0, limit: int = 100
+) -> tuple[list[tuple[m.JournalEntryRow, list[m.PostingRow]]], int | None]:
+    """One page of a line's journal, oldest first, entries with id > `after_id`.
+    Returns (entries, the `after_id` of the next page or None on the last page)."""
+    if not 1 <= limit <= MAX_JOURNAL_PAGE:
+        raise InvalidInput("limit", f"got {limit}", f"1..{MAX_JOURNAL_PAGE}")
+    rows = list(
+        session.scalars(
+            select(m.JournalEntryRow)
+            .where(m.JournalEntryRow.line_id == line_id, m.JournalEntryRow.id > after_id)
+            .order_by(m.JournalEntryRow.id)
+            .limit(limit + 1)
+        )
     )
-    out = []
-    for e in entries:
-        postings = list(session.scalars(select(m.PostingRow).where(m.PostingRow.entry_id == e.id).order_by(m.PostingRow.id)))
-        assert sum(p.amount_fen for p in postings) == 0, f"entry {e.id} does not balance"
-        out.append((e, postings))
-    return out
+    page, more = rows[:limit], len(rows) > limit
+    postings: dict[int, list[m.PostingRow]] = {e.id: [] for e in page}
+    for p in session.scalars(select(m.PostingRow).where(m.PostingRow.entry_id.in_(list(postings))).order_by(m.PostingRow.id)):
+        postings[p.entry_id].append(p)
+    for e in page:
+        assert sum(p.amount_fen for p in postings[e.id]) == 0, f"entry {e.id} does not balance"
+    return [(e, postings[e.id]) for e in page], (page[-1].id if more else None)

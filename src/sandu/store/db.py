@@ -74,10 +74,12 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def read_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions for reads: a deferred BEGIN on SQLite, a READ ONLY transaction on PostgreSQL."""
-    options = {READ_ONLY_OPTION: True}
+    """Sessions for reads: a deferred BEGIN on SQLite (a WAL snapshot from the first
+    read), a READ ONLY REPEATABLE READ transaction on PostgreSQL."""
+    options: dict[str, object] = {READ_ONLY_OPTION: True}
     if engine.dialect.name == "postgresql":
-        options["postgresql_readonly"] = True
+        # One snapshot for the whole read, so a view never mixes before and after a concurrent write.
+        options.update(isolation_level="REPEATABLE READ", postgresql_readonly=True, postgresql_deferrable=True)
     return sessionmaker(bind=engine.execution_options(**options), expire_on_commit=False, autoflush=False)
 
 
