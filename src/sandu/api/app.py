@@ -188,7 +188,7 @@ def get_line(line_id: LineId, db: ReadDB, rt: RT) -> s.LineOut:
 
 
 @router.post("/lines/{line_id}/draws", status_code=201, response_model=s.DrawOut, tags=["servicing"])
-def draw(line_id: LineId, body: s.DrawIn, db: DB, rt: RT) -> s.DrawOut:
+def draw(line_id: LineId, body: s.MovementIn, db: DB, rt: RT) -> s.DrawOut:
     """Borrow any time (随借随还). Repeating a request with the same idempotency key returns the first result."""
     r = svc.draw(db, line_id=line_id, amount_fen=body.amount_fen, on_date=body.on_date, idempotency_key=body.idempotency_key, now=rt.now())
     d = r.drawing
@@ -196,7 +196,7 @@ def draw(line_id: LineId, body: s.DrawIn, db: DB, rt: RT) -> s.DrawOut:
 
 
 @router.post("/lines/{line_id}/repayments", status_code=201, response_model=s.RepayOut, tags=["servicing"])
-def repay(line_id: LineId, body: s.RepayIn, db: DB, rt: RT) -> s.RepayOut:
+def repay(line_id: LineId, body: s.MovementIn, db: DB, rt: RT) -> s.RepayOut:
     """Repay any time: interest accrued to yesterday first, then principal."""
     r = svc.repay(db, line_id=line_id, amount_fen=body.amount_fen, on_date=body.on_date, idempotency_key=body.idempotency_key, now=rt.now())
     return s.RepayOut(line_id=line_id, allocations=r.allocations, interest_posted_fen=r.interest_posted_fen, replayed=r.replayed)

@@ -125,7 +125,9 @@ class LineOut(BaseModel):
     accrued_through: date | None
 
 
-class DrawIn(Strict):
+class MovementIn(Strict):
+    """A draw or a repayment."""
+
     amount_fen: StrictInt
     idempotency_key: StrictStr = Field(description="yours, unique per line; repeating a request with it returns the first result")
     on_date: date | None = Field(default=None, description="value date; default today; never in the future")
@@ -138,12 +140,6 @@ class DrawOut(BaseModel):
     drawn_on: date
     maturity_on: date
     replayed: bool
-
-
-class RepayIn(Strict):
-    amount_fen: StrictInt
-    idempotency_key: StrictStr = Field(description="yours, unique per line; repeating a request with it returns the first result")
-    on_date: date | None = Field(default=None, description="value date; default today; never in the future")
 
 
 class RepayOut(BaseModel):
