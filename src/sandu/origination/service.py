@@ -208,6 +208,8 @@ def measure(
 ) -> m.Decision:
     """测额: read the consented sources, build the profile, score, apply policy, record."""
     t0 = time.perf_counter()
+    if as_of > business_date(now):
+        raise InvalidInput("as_of", f"{as_of} is in the future", f"{business_date(now)} or earlier")
     ent = get_enterprise(session, uscc)
     consent = _live_consent(session, ent, consent_id, now)
     missing = [s for s in bundle.required_sources if s not in consent.scopes]
