@@ -30,7 +30,8 @@ FIXED_NOW = datetime(2026, 11, 29, 9, 30, tzinfo=timezone.utc)
 def _pg_admin():
     import psycopg
 
-    for url in (PG_ADMIN_URL, "postgresql://root@127.0.0.1:5432/test"):
+    urls = [PG_ADMIN_URL] if "SANDU_TEST_PG_ADMIN" in os.environ else [PG_ADMIN_URL, "postgresql://root@127.0.0.1:5432/test"]
+    for url in urls:
         try:
             return psycopg.connect(url, autocommit=True, connect_timeout=3)
         except psycopg.OperationalError:
