@@ -63,6 +63,11 @@ def _enterprise_out(e: m.Enterprise) -> s.EnterpriseOut:
     return s.EnterpriseOut.model_validate(e, from_attributes=True)
 
 
+DECISION_COLUMNS = ("id", "outcome", "comprehensive_limit_fen", "profile_sha256", "policy_version", "policy_sha256",
+                    "model_versions", "timings_ms", "as_of", "decided_at")
+DECISION_RESULT_KEYS = ("reasons", "tech_grade", "risk_grade", "tech_uplift_fen", "rule_hits", "scores", "quality_flags")
+
+
 def decision_out(session: Session, d: m.Decision) -> s.DecisionOut:
     ent = session.get(m.Enterprise, d.enterprise_id)
     assert ent is not None
@@ -78,50 +83,26 @@ def decision_out(session: Session, d: m.Decision) -> s.DecisionOut:
                 status=row.status,
             )
         )
-    r = d.result
     return s.DecisionOut(
-        id=d.id,
+        **{c: getattr(d, c) for c in DECISION_COLUMNS},
+        **{k: d.result[k] for k in DECISION_RESULT_KEYS},
         uscc=ent.uscc,
-        outcome=d.outcome,
-        comprehensive_limit_fen=d.comprehensive_limit_fen,
         offers=offers,
-        reasons=r["reasons"],
-        tech_grade=r["tech_grade"],
-        risk_grade=r["risk_grade"],
-        tech_uplift_fen=r["tech_uplift_fen"],
-        rule_hits=r["rule_hits"],
-        scores=r["scores"],
-        quality_flags=r["quality_flags"],
-        profile_sha256=d.profile_sha256,
-        policy_version=d.policy_version,
-        policy_sha256=d.policy_sha256,
-        model_versions=d.model_versions,
-        timings_ms=d.timings_ms,
-        as_of=d.as_of,
-        decided_at=d.decided_at,
     )
+
+
+LINE_COLUMNS = ("id", "product", "limit_fen", "drawn_principal_fen", "basis_days", "repayment_method", "revolving",
+                "settlement_frequency", "opened_on", "expires_on", "status", "accrued_through")
 
 
 def line_out(session: Session, line_id: int, today: date) -> s.LineOut:
     v = svc.line_view(session, line_id, today)
-    ln = v.line
     return s.LineOut(
-        id=ln.id,
-        product=ln.product,
-        limit_fen=ln.limit_fen,
-        drawn_principal_fen=ln.drawn_principal_fen,
+        **{c: getattr(v.line, c) for c in LINE_COLUMNS},
+        rate_annual=str(v.line.rate_annual),
         available_fen=v.available_fen,
         interest_posted_fen=v.interest_posted_fen,
         interest_accrued_fen=v.interest_accrued_fen,
-        rate_annual=str(ln.rate_annual),
-        basis_days=ln.basis_days,
-        repayment_method=ln.repayment_method,
-        revolving=ln.revolving,
-        settlement_frequency=ln.settlement_frequency,
-        opened_on=ln.opened_on,
-        expires_on=ln.expires_on,
-        status=ln.status,
-        accrued_through=ln.accrued_through,
     )
 
 
@@ -206,12 +187,11 @@ def repay(line_id: LineId, body: s.MovementIn, db: DB, rt: RT) -> s.RepayOut:
 def journal(
     line_id: LineId,
     db: ReadDB,
-    rt: RT,
     after_id: Annotated[int, Query(ge=0, le=svc.MAX_LINE_ID, description="the next_after_id of the previous page")] = 0,
     limit: Annotated[int, Query(ge=1, le=svc.MAX_JOURNAL_PAGE)] = 100,
 ) -> s.JournalPage:
     """The line's journal entries, oldest first, a page at a time."""
-    svc.line_view(db, line_id, rt.today())  # 404 for an unknown line
+    svc.get_line(db, line_id)  # 404 for an unknown line
     entries, next_after_id = svc.journal_of(db, line_id, after_id=after_id, limit=limit)
     return s.JournalPage(
         entries=[

@@ -69,14 +69,21 @@ def _not_future(day: date, field: str, now: datetime) -> date:
     return day
 
 
-def lock_line(session: Session, line_id: int) -> m.CreditLine:
+def get_line(session: Session, line_id: int, *, lock: bool = False) -> m.CreditLine:
+    """The line, re-read from the database; `lock` takes its row lock for a write."""
     if isinstance(line_id, bool) or not isinstance(line_id, int) or not 1 <= line_id <= MAX_LINE_ID:
         raise InvalidInput("line_id", f"must be a line number, got {line_id!r}", f"1..{MAX_LINE_ID}")
-    stmt = select(m.CreditLine).where(m.CreditLine.id == line_id).with_for_update()
+    stmt = select(m.CreditLine).where(m.CreditLine.id == line_id)
+    if lock:
+        stmt = stmt.with_for_update()
     line = session.scalar(stmt.execution_options(populate_existing=True))
     if line is None:
         raise NotFound("credit line", line_id, field="line_id")
     return line
+
+
+def lock_line(session: Session, line_id: int) -> m.CreditLine:
+    return get_line(session, line_id, lock=True)
 
 
 def _existing(session: Session, key: str, request_sha256: str, shown_key: str) -> m.JournalEntryRow | None:
@@ -353,22 +360,16 @@ def run_eod(session: Session, *, business_date: date, now: datetime) -> dict[str
 class LineView:
     line: m.CreditLine
     available_fen: int
-    principal_fen: int
     interest_posted_fen: int
     interest_accrued_fen: int  # unposted accruals, as they would be posted now (rounded once)
 
 
 def line_view(session: Session, line_id: int, today: date) -> LineView:
-    if isinstance(line_id, bool) or not isinstance(line_id, int) or not 1 <= line_id <= MAX_LINE_ID:
-        raise InvalidInput("line_id", f"must be a line number, got {line_id!r}", f"1..{MAX_LINE_ID}")
-    line = session.get(m.CreditLine, line_id)
-    if line is None:
-        raise NotFound("credit line", line_id, field="line_id")
+    line = get_line(session, line_id)
     _assert_principal(session, line)
     return LineView(
         line=line,
         available_fen=available_fen(session, line, today),
-        principal_fen=line.drawn_principal_fen,
         interest_posted_fen=account_balance(session, _account(line, "interest")),
         interest_accrued_fen=_to_post_fen(_unposted(session, line)),
     )
