@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8000
 ENTERPRISES ?= 2000
 
-.PHONY: setup run test stories bench clean
+.PHONY: setup run test stories bench mutate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "sandu needs Python 3.11+"'
@@ -23,11 +23,18 @@ run: setup
 
 ## test: set up and run the whole suite (PostgreSQL runs are skipped without a server unless CI=true)
 test: setup
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench tools
 	$(BIN)/python -m pytest -q
+
+## mutate: mutation testing of the engines (mutmut, incremental under mutants/); ENGINES="ledger policy" narrows it
+ENGINES ?= domain ledger policy scoring sources
+mutate: setup
+	mkdir -p mutants/src
+	PYTHONPATH=$(CURDIR)/mutants/src $(BIN)/mutmut run --max-children 2 $(foreach e,$(ENGINES),"sandu.$(e).*")
+	$(BIN)/python tools/mutation_report.py --require ledger=90,policy=90
 
 stories: setup
 	$(BIN)/sandu stories
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .hypothesis
+	rm -rf $(VENV) var .pytest_cache .hypothesis mutants

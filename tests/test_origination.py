@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from sandu.domain.errors import Conflict, ConsentDenied, InvalidInput, NotFound, SanduError
 from sandu.domain.ids import make_resident_id, make_uscc, org_code_check_char
+from sandu.domain.project import Project, project_from
 from sandu.origination import service as orig
 from sandu.policy.bundle import load_bundle
 from sandu.simulate.stories import STORY_ROWS
@@ -31,7 +32,8 @@ from sandu.store import models as m
 from sandu.store.db import transaction
 
 S1, S2, S3, S4, S5 = STORY_ROWS
-WAN = 1_000_000
+from sandu.domain.money import FEN_PER_WAN as WAN
+
 HEX64 = re.compile(r"[0-9a-f]{64}")
 # A valid USCC and a valid resident ID that the registry does not know.
 _BODY = "12345678"
@@ -203,7 +205,7 @@ def test_replay_of_a_stored_decision_gives_the_stored_result(rt_sqlite, story):
     register(rt, row)
     kw: dict[str, Any] = {}
     if story == "S1":  # with an application amount and a project, which must be replayed too
-        kw = {"requested_fen": 5_000 * WAN, "project": orig.ProjectInput("年产2.7万吨紧固件建设项目", 13_600 * WAN, 1_800 * WAN, 7)}
+        kw = {"requested_fen": 5_000 * WAN, "project": Project("年产2.7万吨紧固件建设项目", 13_600 * WAN, 1_800 * WAN, 7)}
     did = measure(rt, row, consent(rt, row), **kw)
     with transaction(rt.sessions) as s:
         d = s.get(m.Decision, did)
@@ -342,8 +344,6 @@ CASES: list[tuple[str, Callable[[Any, dict[str, Any]], Any], type[SanduError], s
     ("measure-requested-whole-float", _measure(requested_fen=300_000_000.0), InvalidInput, "requested_fen", None),
     ("measure-requested-bool", _measure(requested_fen=True), InvalidInput, "requested_fen", None),
     ("measure-requested-str", _measure(requested_fen="300"), InvalidInput, "requested_fen", None),
-    ("measure-project-tenor", _measure(project=orig.ProjectInput("厂房", 100 * WAN, 10 * WAN, 0)), InvalidInput, "project.tenor_years", None),
-    ("measure-project-capex-float", _measure(project=orig.ProjectInput("厂房", 1.5, 10 * WAN, 5)), InvalidInput, "project.capex_fen", None),
     ("accept-referred-offer", _accept("decision_s5", "diya_xinyong", S5["legal_rep_id"]), Conflict, "product", None),
     ("accept-twice", _accept("decision_s2_accepted"), Conflict, "product", None),
     ("accept-signer-not-rep", _accept(signer=ANOTHER_PERSON), ConsentDenied, "signer_id", None),
@@ -353,6 +353,22 @@ CASES: list[tuple[str, Callable[[Any, dict[str, Any]], Any], type[SanduError], s
     ("accept-decision-too-old", _accept(as_of=BUSINESS_DATE + timedelta(days=31)), Conflict, "decision_id", None),
     ("accept-before-decision", _accept(as_of=BUSINESS_DATE - timedelta(days=1)), Conflict, "decision_id", None),
 ]
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"name": "厂房", "capex_fen": 100 * WAN, "annual_cash_flow_fen": 10 * WAN, "tenor_years": 0}, "project.tenor_years"),
+        ({"name": "厂房", "capex_fen": 1.5, "annual_cash_flow_fen": 10 * WAN, "tenor_years": 5}, "project.capex_fen"),
+        ({"name": "厂房", "capex_fen": 2**63, "annual_cash_flow_fen": 10 * WAN, "tenor_years": 5}, "project.capex_fen"),
+        ({"name": "厂\x00房", "capex_fen": 100 * WAN, "annual_cash_flow_fen": 10 * WAN, "tenor_years": 5}, "project.name"),
+        ({"name": "厂房", "capex_fen": 100 * WAN, "annual_cash_flow_fen": 10 * WAN, "tenor_years": 5, "owner": "x"}, "project.owner"),
+    ],
+)
+def test_a_project_record_refuses_bad_fields(data, field):
+    with pytest.raises(InvalidInput) as info:
+        project_from(data)
+    assert info.value.field == field
 
 
 @pytest.mark.parametrize(("call", "error", "field", "text"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])

@@ -18,7 +18,7 @@ from sandu.sources.profile import Collateral
 
 AS_OF = date(2026, 11, 29)
 BUNDLE = load_bundle()
-WAN = 1_000_000
+from sandu.domain.money import FEN_PER_WAN as WAN
 
 
 def features(**over):

@@ -33,7 +33,8 @@ from sandu.store import models as m
 from sandu.store.db import transaction
 
 S2 = STORY_ROWS[1]
-WAN = 1_000_000
+from sandu.domain.money import FEN_PER_WAN as WAN
+
 LIMIT = 416 * WAN
 RATE = Fraction(38, 1000)  # the S2 经营快贷 rate, 3.80 %
 D0 = BUSINESS_DATE  # 2026-11-29: line opened, first drawing

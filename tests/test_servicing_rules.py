@@ -12,6 +12,7 @@ from sqlalchemy import select
 from test_servicing import D0, WAN, check_ledger, draw, eod, ledger_dump, open_line, repay
 
 from sandu.domain.errors import Conflict, InvalidInput, NotFound
+from sandu.domain.project import Project
 from sandu.origination import service as orig
 from sandu.servicing import service as svc
 from sandu.simulate.stories import STORY_ROWS
@@ -91,7 +92,7 @@ def test_a_project_loan_does_not_revolve(rt_sqlite):
     with transaction(rt.sessions) as s:
         orig.register_enterprise(s, uscc=S1["uscc"], name=S1["name"], legal_rep_id=S1["legal_rep_id"], now=FIXED_NOW)
         c = orig.grant_consent(s, uscc=S1["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer_id=S1["legal_rep_id"], valid_days=30, now=FIXED_NOW)
-        project = orig.ProjectInput("扩产项目", 13_600 * WAN, 1_800 * WAN, 7)
+        project = Project("扩产项目", 13_600 * WAN, 1_800 * WAN, 7)
         d = orig.measure(s, uscc=S1["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, project=project)
         orig.approve_offer(s, decision_id=d.id, product="project_loan", officer="officer-1", now=FIXED_NOW)
         line = orig.accept_offer(s, decision_id=d.id, product="project_loan", signer_id=S1["legal_rep_id"], as_of=D0, now=FIXED_NOW)

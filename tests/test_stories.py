@@ -6,11 +6,10 @@ from conftest import BUSINESS_DATE
 from sqlalchemy import func, select
 
 from sandu.demo.stories import CHECKS, Outcome, replay_all, replay_story
+from sandu.domain.money import FEN_PER_WAN as WAN
 from sandu.simulate.stories import STORY_ROWS
 from sandu.store import models as m
 from sandu.store.db import transaction
-
-WAN = 1_000_000
 
 
 def _report(outcomes: list[Outcome]) -> str:

@@ -134,7 +134,7 @@ def revoke_consent(consent_id: str, db: DB, rt: RT) -> s.ConsentOut:
 @router.post("/enterprises/{uscc}/measurements", status_code=201, response_model=s.DecisionOut, tags=["origination"])
 def measure(uscc: str, body: s.MeasurementIn, db: DB, rt: RT) -> s.DecisionOut:
     """测额: read the consented sources, score, apply policy, record the decision."""
-    project = None if body.project is None else orig.ProjectInput(**body.project.model_dump())
+    project = body.project
     d = orig.measure(
         db, uscc=uscc, consent_id=body.consent_id, as_of=rt.today(), now=rt.now(), bundle=rt.bundle, model=rt.model,
         requested_fen=body.requested_fen, project=project,

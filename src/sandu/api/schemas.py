@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from sandu.domain.project import Project
 from sandu.sources.catalog import ALL_SOURCES
 
 
@@ -48,17 +49,10 @@ class ConsentOut(BaseModel):
     revoked_at: datetime | None
 
 
-class ProjectIn(Strict):
-    name: StrictStr
-    capex_fen: StrictInt
-    annual_cash_flow_fen: StrictInt
-    tenor_years: StrictInt
-
-
 class MeasurementIn(Strict):
     consent_id: StrictStr
     requested_fen: StrictInt | None = None
-    project: ProjectIn | None = None
+    project: Project | None = None
 
 
 class OfferOut(BaseModel):

@@ -18,7 +18,9 @@ from decimal import Decimal
 from typing import Any
 
 from sandu.domain.errors import NotFound
+from sandu.domain.money import FEN_PER_WAN as WAN
 from sandu.domain.money import format_cn, format_rate_pct, round_half_up_fen
+from sandu.domain.project import Project
 from sandu.ledger.interest import settlement_dates
 from sandu.origination import service as orig
 from sandu.runtime import Runtime
@@ -28,7 +30,6 @@ from sandu.sources.catalog import ALL_SOURCES
 from sandu.store import models as m
 from sandu.store.db import transaction
 
-WAN = 1_000_000
 TWO_DAYS_MS = 2 * 24 * 3600 * 1000
 
 
@@ -41,14 +42,14 @@ class Script:
     repay_fen: int = 0
     repay_after_days: int = 0
     requested_fen: int | None = None
-    project: orig.ProjectInput | None = None
+    project: Project | None = None
 
 
 SCRIPTS: dict[str, Script] = {
     "S1": Script(
         "S1", approve=("project_loan", "keji_xinyong"), draw_product="project_loan", draw_fen=3_000 * WAN,
         requested_fen=5_000 * WAN,
-        project=orig.ProjectInput("年产2.7万吨新能源汽车高强度紧固件建设项目", 13_600 * WAN, 1_800 * WAN, 7),
+        project=Project("年产2.7万吨新能源汽车高强度紧固件建设项目", 13_600 * WAN, 1_800 * WAN, 7),
     ),
     "S2": Script("S2", approve=(), draw_product="jingying_kuaidai", draw_fen=300 * WAN),
     "S3": Script("S3", approve=(), draw_product="keji_xinyong", draw_fen=400 * WAN),

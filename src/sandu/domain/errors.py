@@ -7,6 +7,20 @@ a transaction that is then rolled back.
 
 from __future__ import annotations
 
+MAX_SHOWN_CHARS = 50  # an error never echoes more of a rejected value than this
+
+
+def show(value: object) -> str:
+    """A short ``repr`` of a rejected value for an error message: bad input may be
+    a megabyte long, and what a user sent is never echoed back in full."""
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN_CHARS else text[: MAX_SHOWN_CHARS - 3] + "..."
+
+
+def shorten(text: str) -> str:
+    """`text` cut to `MAX_SHOWN_CHARS` characters (for keys quoted without repr)."""
+    return text if len(text) <= MAX_SHOWN_CHARS else text[: MAX_SHOWN_CHARS - 3] + "..."
+
 
 class SanduError(Exception):
     """Base of every error a user may see. `code` is stable and machine-readable."""
@@ -45,7 +59,7 @@ class NotFound(SanduError):
     http_status = 404
 
     def __init__(self, entity: str, key: object, field: str | None = None):
-        super().__init__(f"{entity} {key!s} does not exist", field=field or entity)
+        super().__init__(f"{entity} {shorten(str(key))} does not exist", field=field or entity)
         self.entity = entity
         self.key = key
 

@@ -18,12 +18,13 @@ from __future__ import annotations
 import re
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
-from sandu.domain.errors import InvalidInput
+from sandu.domain.errors import InvalidInput, show
 
 __all__ = [
     "FEN_PER_YUAN",
     "FEN_PER_WAN",
     "FEN_PER_YI",
+    "MAX_AMOUNT_FEN",
     "require_fen",
     "yuan_to_fen",
     "wan_to_fen",
@@ -39,6 +40,9 @@ __all__ = [
 FEN_PER_YUAN = 100
 FEN_PER_WAN = 1_000_000
 FEN_PER_YI = 10_000_000_000
+# The largest amount sandu accepts anywhere (10 trillion yuan): far above any credit line,
+# far below a signed 64-bit column. Requests, engines and the store share this one bound.
+MAX_AMOUNT_FEN = 10**15
 
 _FEN_EXP_YUAN = 2  # fen = yuan * 10**2
 _FEN_EXP_WAN = 6  # fen = wan * 10**6
@@ -52,12 +56,6 @@ _PLAIN_RATE = re.compile(r"[0-9]+(?:\.[0-9]+)?%?")
 # ------------------------------------------------------------------- helpers
 
 
-def _show(value: object) -> str:
-    """Short ``repr`` of a rejected value for an error message."""
-    text = repr(value)
-    return text if len(text) <= 50 else text[:47] + "..."
-
-
 def _is_int(value: object) -> bool:
     """True for ``int`` values but not ``bool``."""
     return isinstance(value, int) and not isinstance(value, bool)
@@ -66,14 +64,14 @@ def _is_int(value: object) -> bool:
 def _require_int(value: object, field: str, allowed: str) -> int:
     """Return ``value`` if it is an ``int`` (not ``bool``); raise otherwise."""
     if not _is_int(value):
-        raise InvalidInput(field, f"must be an integer, got {_show(value)}", allowed)
+        raise InvalidInput(field, f"must be an integer, got {show(value)}", allowed)
     return value  # type: ignore[return-value]
 
 
 def _require_finite_decimal(value: object, field: str, allowed: str) -> Decimal:
     """Return ``value`` if it is a finite ``Decimal``; raise otherwise."""
     if not isinstance(value, Decimal):
-        raise InvalidInput(field, f"must be a Decimal, got {_show(value)}", allowed)
+        raise InvalidInput(field, f"must be a Decimal, got {show(value)}", allowed)
     if not value.is_finite():
         raise InvalidInput(field, f"must be a finite number, got {value}", allowed)
     return value
@@ -92,7 +90,7 @@ def _reject_float(value: object, field: str, allowed: str) -> None:
     """Floats are never accepted for money or rates: they are inexact."""
     if isinstance(value, float):
         raise InvalidInput(
-            field, f"floats are not accepted (inexact), got {_show(value)}; pass a string or Decimal", allowed
+            field, f"floats are not accepted (inexact), got {show(value)}; pass a string or Decimal", allowed
         )
 
 
@@ -109,7 +107,7 @@ def require_fen(
     """
     allowed = _fen_allowed(allow_zero, max_fen)
     if not _is_int(value):
-        raise InvalidInput(field, f"must be a whole number of fen (integer), got {_show(value)}", allowed)
+        raise InvalidInput(field, f"must be a whole number of fen (integer), got {show(value)}", allowed)
     amount: int = value  # type: ignore[assignment]
     if amount < 0 or (amount == 0 and not allow_zero):
         word = "non-negative" if allow_zero else "positive"
@@ -134,11 +132,11 @@ def _parse_plain_number(text: str, field: str, allowed: str) -> Decimal:
     if len(text) > _MAX_TEXT_LENGTH:
         raise InvalidInput(field, f"is too long ({len(text)} characters)", allowed)
     if "," in text or "，" in text:
-        raise InvalidInput(field, f"thousands separators (',') are not accepted, got {_show(text)}", allowed)
+        raise InvalidInput(field, f"thousands separators (',') are not accepted, got {show(text)}", allowed)
     if text != text.strip():
-        raise InvalidInput(field, f"must not contain surrounding whitespace, got {_show(text)}", allowed)
+        raise InvalidInput(field, f"must not contain surrounding whitespace, got {show(text)}", allowed)
     if not _PLAIN_NUMBER.fullmatch(text):
-        raise InvalidInput(field, f"must be a plain decimal number like '300.50', got {_show(text)}", allowed)
+        raise InvalidInput(field, f"must be a plain decimal number like '300.50', got {show(text)}", allowed)
     return Decimal(text)
 
 
@@ -151,7 +149,7 @@ def _to_decimal(value: object, field: str, allowed: str) -> Decimal:
         return Decimal(value)  # type: ignore[arg-type]
     if isinstance(value, Decimal):
         return _require_finite_decimal(value, field, allowed)
-    raise InvalidInput(field, f"must be a string, Decimal or integer, got {_show(value)}", allowed)
+    raise InvalidInput(field, f"must be a string, Decimal or integer, got {show(value)}", allowed)
 
 
 def _decimal_to_fen(amount: Decimal, scale_exp: int, shown: str, field: str, allowed: str) -> int:
@@ -186,7 +184,7 @@ def yuan_to_fen(value: str | Decimal | int, *, field: str = "amount_yuan") -> in
     """
     allowed = "a string like '300.50', a Decimal or an int, with at most 2 decimal places"
     amount = _to_decimal(value, field, allowed)
-    return _decimal_to_fen(amount, _FEN_EXP_YUAN, _show(value), field, allowed)
+    return _decimal_to_fen(amount, _FEN_EXP_YUAN, show(value), field, allowed)
 
 
 def wan_to_fen(value: str | Decimal | int, *, field: str = "amount_wan") -> int:
@@ -196,7 +194,7 @@ def wan_to_fen(value: str | Decimal | int, *, field: str = "amount_wan") -> int:
     """
     allowed = "a string like '300.5', a Decimal or an int, with at most 6 decimal places (1 fen)"
     amount = _to_decimal(value, field, allowed)
-    return _decimal_to_fen(amount, _FEN_EXP_WAN, _show(value), field, allowed)
+    return _decimal_to_fen(amount, _FEN_EXP_WAN, show(value), field, allowed)
 
 
 def round_half_up_fen(amount: Decimal, *, field: str = "amount_fen") -> int:
@@ -211,7 +209,7 @@ def round_half_up_fen(amount: Decimal, *, field: str = "amount_fen") -> int:
         return amount  # type: ignore[return-value]
     value = _require_finite_decimal(amount, field, allowed)
     if value.adjusted() >= _MAX_FEN_DIGITS:
-        raise InvalidInput(field, f"is too large, got {_show(value)}", allowed)
+        raise InvalidInput(field, f"is too large, got {show(value)}", allowed)
     with localcontext() as ctx:
         ctx.prec = _MAX_FEN_DIGITS + 2
         return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
@@ -270,9 +268,9 @@ def _parse_rate_text(text: str, field: str, allowed: str) -> Decimal:
     if len(text) > _MAX_TEXT_LENGTH:
         raise InvalidInput(field, f"is too long ({len(text)} characters)", allowed)
     if text.startswith("-"):
-        raise InvalidInput(field, f"must not be negative, got {_show(text)}", allowed)
+        raise InvalidInput(field, f"must not be negative, got {show(text)}", allowed)
     if not _PLAIN_RATE.fullmatch(text):
-        raise InvalidInput(field, f"must look like '0.0345' or '3.45%', got {_show(text)}", allowed)
+        raise InvalidInput(field, f"must look like '0.0345' or '3.45%', got {show(text)}", allowed)
     if text.endswith("%"):
         return Decimal(text[:-1]).scaleb(-2)
     return Decimal(text)
@@ -299,7 +297,7 @@ def parse_rate(value: str | Decimal, *, field: str = "rate_annual") -> Decimal:
     elif isinstance(value, Decimal):
         rate = _require_finite_decimal(value, field, allowed)
     else:
-        raise InvalidInput(field, f"must be a string or Decimal, got {_show(value)}", allowed)
+        raise InvalidInput(field, f"must be a string or Decimal, got {show(value)}", allowed)
     return _require_rate_range(rate, field, allowed)
 
 

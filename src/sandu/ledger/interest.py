@@ -52,6 +52,7 @@ from math import lcm
 from typing import TypeGuard
 
 from sandu.domain.errors import InvalidInput
+from sandu.domain.money import MAX_AMOUNT_FEN
 
 __all__ = [
     "ALLOWED_BASIS_DAYS",
@@ -76,7 +77,7 @@ __all__ = [
 ALLOWED_BASIS_DAYS: frozenset[int] = frozenset({360, 365})
 MAX_DAYS_PER_CALL = 3660
 # Sanity bounds for a pure engine, not legal or policy caps.
-MAX_PRINCIPAL_FEN = 10**15  # 10 trillion yuan
+MAX_PRINCIPAL_FEN = MAX_AMOUNT_FEN
 MAX_RATE_ANNUAL = Decimal(1)  # 100 % a year
 MAX_RATE_PLACES = 18
 PENALTY_UPLIFT_MIN = Decimal("0.30")

@@ -11,9 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -23,7 +21,7 @@ from sqlalchemy.orm import Session
 from sandu.domain.dates import add_months, business_date
 from sandu.domain.errors import Conflict, ConsentDenied, InvalidInput, NotFound
 from sandu.domain.ids import mask_resident_id, validate_resident_id, validate_uscc
-from sandu.domain.money import require_fen
+from sandu.domain.money import MAX_AMOUNT_FEN, require_fen
 from sandu.policy.bundle import PolicyBundle
 from sandu.policy.engine import Application, PolicyResult, Project, Scores, evaluate
 from sandu.scoring.risk import RiskModel
@@ -37,7 +35,6 @@ PURPOSES = ("credit_measurement",)
 MAX_CONSENT_DAYS = 365
 MAX_NAME_LENGTH = 120
 DECISION_VALID_DAYS = 30
-MAX_PROJECT_TENOR_YEARS = 30
 
 
 def _sha256(text: str) -> str:
@@ -148,27 +145,12 @@ def _aware(ts: datetime) -> datetime:
     return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
 
 
-@dataclass(frozen=True)
-class ProjectInput:
-    name: str
-    capex_fen: int
-    annual_cash_flow_fen: int
-    tenor_years: int
-
-
-def _application(ent: m.Enterprise, requested_fen: int | None, project: ProjectInput | None) -> Application:
+def _application(ent: m.Enterprise, requested_fen: int | None, project: Project | None) -> Application:
     if requested_fen is not None:
-        require_fen(requested_fen, field="requested_fen")
-    proj = None
-    if project is not None:
-        if not project.name or len(project.name) > MAX_NAME_LENGTH:
-            raise InvalidInput("project.name", "must name the project", f"1..{MAX_NAME_LENGTH} characters")
-        require_fen(project.capex_fen, field="project.capex_fen")
-        require_fen(project.annual_cash_flow_fen, field="project.annual_cash_flow_fen")
-        if isinstance(project.tenor_years, bool) or not isinstance(project.tenor_years, int) or not 1 <= project.tenor_years <= MAX_PROJECT_TENOR_YEARS:
-            raise InvalidInput("project.tenor_years", f"got {project.tenor_years!r}", f"1..{MAX_PROJECT_TENOR_YEARS} years")
-        proj = Project(project.name, project.capex_fen, project.annual_cash_flow_fen, project.tenor_years)
-    return Application(has_bank_account=ent.has_bank_account, requested_fen=requested_fen, project=proj)
+        require_fen(requested_fen, field="requested_fen", max_fen=MAX_AMOUNT_FEN)
+    if project is not None and not isinstance(project, Project):
+        raise InvalidInput("project", "must be a Project record", "name, capex_fen, annual_cash_flow_fen, tenor_years")
+    return Application(has_bank_account=ent.has_bank_account, requested_fen=requested_fen, project=project)
 
 
 def read_sources(session: Session, ent: m.Enterprise, consent: m.Consent, now: datetime) -> dict[str, dict[str, Any] | None]:
@@ -189,7 +171,7 @@ def score_and_decide(
     tech = evaluate_tech(profile.features)
     risk = risk_score(model, profile.features)
     features = {**profile.features, "_quality_flags": profile.quality_flags}
-    scores = Scores(tech.score, tech.most_pass, Decimal(str(round(risk.pd, 6))), risk.reasons)
+    scores = Scores(tech.score, tech.most_pass, risk.pd_rounded, risk.reasons)
     result = evaluate(bundle, features, profile.collateral, scores, application, as_of)
     return {"tech": tech.to_json(), "risk": risk.to_json()}, result
 
@@ -204,7 +186,7 @@ def measure(
     bundle: PolicyBundle,
     model: RiskModel,
     requested_fen: int | None = None,
-    project: ProjectInput | None = None,
+    project: Project | None = None,
 ) -> m.Decision:
     """测额: read the consented sources, build the profile, score, apply policy, record."""
     t0 = time.perf_counter()
@@ -271,7 +253,7 @@ def _application_json(app: Application) -> dict[str, Any]:
     return {
         "has_bank_account": app.has_bank_account,
         "requested_fen": app.requested_fen,
-        "project": None if p is None else {"name": p.name, "capex_fen": p.capex_fen, "annual_cash_flow_fen": p.annual_cash_flow_fen, "tenor_years": p.tenor_years},
+        "project": None if p is None else p.to_json(),
     }
 
 

@@ -14,21 +14,12 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from sandu.domain.money import format_cn, format_rate_pct
+from sandu.domain.project import Project
 from sandu.policy.bundle import GRADE_ORDER, PolicyBundle, Product
-from sandu.sources.profile import Collateral
+from sandu.sources.profile import MAX_COLLATERAL_ASSETS, Collateral
 
-MAX_COLLATERAL = 50
+__all__ = ["Application", "PolicyResult", "Project", "Scores", "evaluate"]
 BP = Decimal("0.0001")
-
-
-@dataclass(frozen=True)
-class Project:
-    """A project the applicant asks to finance (land, construction, equipment)."""
-
-    name: str
-    capex_fen: int
-    annual_cash_flow_fen: int
-    tenor_years: int
 
 
 @dataclass(frozen=True)
@@ -229,7 +220,7 @@ class _Eval:
         ltv = self.b.secured["ltv"]
         capacity = residual = 0
         pledged = False
-        for a in assets[:MAX_COLLATERAL]:
+        for a in assets[:MAX_COLLATERAL_ASSETS]:
             if a.kind not in ltv:
                 self.hit("secured.unknown_kind", f"{a.id}: 抵押物类型 {a.kind} 不在抵押率表中，不计入")
                 continue

@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from importlib import resources
 from typing import Any
 
 from sandu.sources.profile import canonical_sha256
 
 DEFAULT_MODEL = "risk_expert_v0.json"
+PD_PLACES = Decimal("0.000001")  # a PD is recorded, graded and priced at 6 decimal places
 MAX_TERMS = 200
 
 
@@ -67,8 +69,13 @@ class RiskScore:
     points: int
     reasons: tuple[str, ...]
 
+    @property
+    def pd_rounded(self) -> Decimal:
+        """The PD as policy sees it: exact decimal, rounded half-up to `PD_PLACES`."""
+        return Decimal(repr(self.pd)).quantize(PD_PLACES, rounding=ROUND_HALF_UP)
+
     def to_json(self) -> dict[str, Any]:
-        return {"pd": round(self.pd, 6), "points": self.points, "reasons": list(self.reasons)}
+        return {"pd": float(self.pd_rounded), "points": self.points, "reasons": list(self.reasons)}
 
 
 def model_from_json(data: dict[str, Any]) -> RiskModel:

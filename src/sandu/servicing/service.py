@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from sandu.domain.dates import add_months, business_date
 from sandu.domain.errors import Conflict, InvalidInput, NotFound
-from sandu.domain.money import require_fen
+from sandu.domain.money import MAX_AMOUNT_FEN, require_fen
 from sandu.ledger import journal as jl
 from sandu.ledger.allocation import allocate
 from sandu.ledger.interest import DailyAccrual, accrue, interest_to_post_fen, period_containing, settlement_dates
@@ -42,7 +42,7 @@ MAX_KEY_LENGTH = 120
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]+")
 MAX_LINES_PER_EOD = 1_000_000
 MAX_LINE_ID = 2**31 - 1  # the id column is a 32-bit INTEGER on PostgreSQL
-MAX_AMOUNT_FEN = 10**15  # 10 trillion yuan: far above any line, far below BIGINT
+
 EOD_LOCK_KEY = 0x5A4D_0000  # + the date's ordinal: one advisory lock per business date
 
 

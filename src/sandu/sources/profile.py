@@ -16,6 +16,7 @@ from typing import Any
 from sandu.sources.catalog import ALL_SOURCES
 
 PROFILE_SCHEMA_VERSION = "profile-v1"
+MAX_COLLATERAL_ASSETS = 50  # assets read per enterprise; more are flagged, never silently dropped
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,9 @@ def _collateral(payload: dict[str, Any] | None, flags: list[str]) -> tuple[Colla
         return ()
     assets = payload.get("assets", [])
     out = []
-    for a in assets[:50] if isinstance(assets, list) else []:
+    if isinstance(assets, list) and len(assets) > MAX_COLLATERAL_ASSETS:
+        flags.append(f"collateral.assets:more_than_{MAX_COLLATERAL_ASSETS}")
+    for a in assets[:MAX_COLLATERAL_ASSETS] if isinstance(assets, list) else []:
         value = _int(a, "appraised_value_fen", flags, "collateral")
         debt = _int(a, "secured_debt_fen", flags, "collateral")
         if value is None or debt is None or not a.get("kind"):
