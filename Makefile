@@ -31,7 +31,7 @@ ENGINES ?= domain ledger policy scoring sources
 mutate: setup
 	mkdir -p mutants/src
 	PYTHONPATH=$(CURDIR)/mutants/src $(BIN)/mutmut run --max-children 2 $(foreach e,$(ENGINES),"sandu.$(e).*")
-	$(BIN)/python tools/mutation_report.py --require ledger=90,policy=90
+	$(BIN)/python tools/mutation_report.py --engines $(ENGINES) --require ledger=90,policy=90
 
 stories: setup
 	$(BIN)/sandu stories
