@@ -2,15 +2,21 @@
 
 PostgreSQL runs are skipped, with a message, when no server answers on
 127.0.0.1:5432 — unless CI=true, where they must run and a missing server fails.
-Each PostgreSQL test gets a database of its own, dropped afterwards.
+
+Migrating and seeding a store takes a few tenths of a second; a test session
+does it once per backend into a template (an SQLite file; a PostgreSQL
+template database) and each test gets a fresh copy of it: a copied file, or
+`CREATE DATABASE … TEMPLATE`. Every test's store is its own, dropped afterwards.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +24,7 @@ from sandu.demo.seed import seed_universe
 from sandu.policy.bundle import load_bundle
 from sandu.runtime import Runtime
 from sandu.scoring.risk import load_model
+from sandu.settings import Settings
 from sandu.store.db import make_engine
 from sandu.store.migrate import upgrade
 
@@ -25,6 +32,9 @@ PG_ADMIN_URL = os.environ.get("SANDU_TEST_PG_ADMIN", "postgresql://postgres@127.
 AS_OF = date(2026, 10, 31)
 BUSINESS_DATE = date(2026, 11, 29)
 FIXED_NOW = datetime(2026, 11, 29, 9, 30, tzinfo=timezone.utc)
+SEED_ENTERPRISES = 40
+SEED = 7
+TEST_SETTINGS = Settings(database_url="")  # the tests' stores are named explicitly
 
 
 def _pg_admin():
@@ -50,9 +60,53 @@ def pg_available() -> bool:
     return True
 
 
-def new_db_url(kind: str, tmp_path, pg_available: bool) -> Iterator[str]:
+def _seed(url: str, n: int) -> None:
+    engine = make_engine(url, TEST_SETTINGS)
+    try:
+        upgrade(engine)
+        rt = Runtime(engine=engine, bundle=load_bundle(), model=load_model(), settings=TEST_SETTINGS)
+        seed_universe(rt.uow, n, SEED, AS_OF)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A migrated and seeded SQLite file, made once per session (WAL checkpointed into it)."""
+    path = tmp_path_factory.mktemp("template") / "sandu.db"
+    _seed(f"sqlite:///{path}", SEED_ENTERPRISES)
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_available) -> Iterator[str | None]:
+    """The name of a migrated and seeded PostgreSQL template database, or None without a server."""
+    if not pg_available:
+        yield None
+        return
+    name = f"sandu_tpl_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin()
+    assert admin is not None
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        _seed(f"postgresql+psycopg://{admin.info.user}@127.0.0.1:5432/{name}", SEED_ENTERPRISES)
+        yield name
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def new_db_url(kind: str, tmp_path, pg_available: bool, template: str | None = None) -> Iterator[str]:
+    """A new, empty (or, with `template`, copied) store of `kind`, dropped afterwards."""
     if kind == "sqlite":
-        yield f"sqlite:///{tmp_path / 'sandu.db'}"
+        path = tmp_path / f"sandu-{uuid.uuid4().hex[:8]}.db"
+        if template is not None:
+            shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
         return
     if not pg_available:
         pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432: skipping the PostgreSQL run (set CI=true to require it)")
@@ -60,7 +114,7 @@ def new_db_url(kind: str, tmp_path, pg_available: bool) -> Iterator[str]:
     admin = _pg_admin()
     assert admin is not None
     user = admin.info.user
-    admin.execute(f'CREATE DATABASE "{name}"')
+    admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     try:
         yield f"postgresql+psycopg://{user}@127.0.0.1:5432/{name}"
     finally:
@@ -70,12 +124,24 @@ def new_db_url(kind: str, tmp_path, pg_available: bool) -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request, tmp_path, pg_available) -> Iterator[str]:
+    """A seeded store (a copy of the session's template) on each backend."""
+    if request.param == "sqlite":
+        template = str(request.getfixturevalue("sqlite_template"))
+    else:
+        template = request.getfixturevalue("pg_template") if pg_available else None
+    yield from new_db_url(request.param, tmp_path, pg_available, template)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_db_url(request, tmp_path, pg_available) -> Iterator[str]:
+    """An empty store (no schema) on each backend."""
     yield from new_db_url(request.param, tmp_path, pg_available)
 
 
 @pytest.fixture
-def sqlite_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'sandu.db'}"
+def sqlite_url(tmp_path, sqlite_template) -> str:
+    """A seeded SQLite store (a copy of the session's template)."""
+    return next(new_db_url("sqlite", tmp_path, False, str(sqlite_template)))
 
 
 class Clock:
@@ -88,43 +154,43 @@ class Clock:
         return self.value
 
 
-def make_rt(url: str, n: int = 40) -> Runtime:
-    engine = make_engine(url)
-    upgrade(engine)
-    rt = Runtime(engine=engine, bundle=load_bundle(), model=load_model(), clock=Clock())
-    seed_universe(rt.sessions, n, 7, AS_OF)
-    return rt
+def runtime_on(url: str, settings: Settings = TEST_SETTINGS) -> Runtime:
+    """A runtime on an existing store, with a settable test clock."""
+    return Runtime(engine=make_engine(url, settings), bundle=load_bundle(), model=load_model(), clock=Clock(), settings=settings)
+
+
+def make_rt(url: str, n: int = SEED_ENTERPRISES) -> Runtime:
+    """Migrate and seed the store at `url` (for tests that need their own universe size)."""
+    _seed(url, n)
+    return runtime_on(url)
 
 
 @pytest.fixture
 def rt(db_url) -> Iterator[Runtime]:
-    runtime = make_rt(db_url)
+    runtime = runtime_on(db_url)
     yield runtime
     runtime.engine.dispose()
 
 
 @pytest.fixture
 def rt_sqlite(sqlite_url) -> Iterator[Runtime]:
-    runtime = make_rt(sqlite_url)
+    runtime = runtime_on(sqlite_url)
     yield runtime
     runtime.engine.dispose()
 
 
-@pytest.fixture
-def live_server(rt_sqlite) -> Iterator[str]:
-    """The real app on a real uvicorn server on a free loopback port."""
+def serve(app) -> Iterator[str]:
+    """Run an ASGI app on a real uvicorn server on a free loopback port; yields its base URL."""
     import socket
     import threading
     import time
 
     import uvicorn
 
-    from sandu.api.app import create_app
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(rt_sqlite), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -134,3 +200,11 @@ def live_server(rt_sqlite) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(rt_sqlite) -> Iterator[str]:
+    """The real app on a real uvicorn server on a free loopback port."""
+    from sandu.api.app import create_app
+
+    yield from serve(create_app(rt_sqlite))

@@ -68,7 +68,7 @@ def test_thin_path_register_consent_measure_accept_draw_repay(client, rt_sqlite)
 
     # 10 days later (same settlement period) repay everything: interest = 300万 × rate × 10 / 360, rounded half-up once.
     future = client.post(f"{API}/lines/{line['id']}/repayments", json={"amount_fen": 1, "idempotency_key": "early", "on_date": "2026-12-09"})
-    _error(future, 422, "on_date")
+    _error(future, 409, "on_date")
     rt_sqlite.clock.value = datetime(2026, 12, 9, 10, 0, tzinfo=timezone.utc)
     rate = Decimal(line["rate_annual"])
     interest = int((Decimal(300_000_000) * rate * 10 / 360).quantize(Decimal(1), rounding=ROUND_HALF_UP))
@@ -118,7 +118,8 @@ def test_bad_identifiers_and_unknowns(client, rt_sqlite):
     _error(client.post(f"{API}/enterprises", json={"uscc": S2["uscc"].lower(), "name": "x", "legal_rep_id": S2["legal_rep_id"]}), 422, "uscc")
     _error(client.get(f"{API}/enterprises/{S1['uscc']}"), 404, "uscc")
     _error(client.post(f"{API}/enterprises/{S1['uscc']}/consents", json={"scopes": ["tax"], "signer_id": S1["legal_rep_id"]}), 404, "uscc")
-    _error(client.get(f"{API}/decisions/nope"), 404, "decision_id")
+    _error(client.get(f"{API}/decisions/nope"), 422, "decision_id")
+    _error(client.get(f"{API}/decisions/00000000-0000-0000-0000-000000000000"), 404, "decision_id")
     _error(client.get(f"{API}/lines/abc"), 422, "line_id")
     _error(client.post(f"{API}/enterprises", json={"uscc": S2["uscc"], "name": "x", "legal_rep_id": S2["legal_rep_id"], "extra": 1}), 422, "extra")
     assert _row_counts(rt_sqlite) == before
@@ -133,7 +134,7 @@ def test_consent_must_cover_the_sources_measurement_needs(client, rt_sqlite):
     assert _row_counts(rt_sqlite) == before
     r = client.post(f"{API}/consents/{c['id']}/revoke")
     assert r.status_code == 200 and r.json()["revoked_at"]
-    _error(client.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": ["tax", "weather"], "signer_id": S2["legal_rep_id"]}), 422, "scopes")
+    _error(client.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": ["tax", "weather"], "signer_id": S2["legal_rep_id"]}), 422, "scopes.1")
     _error(client.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": ["tax"], "signer_id": "11010519491231002X"}), 403, "signer_id")
 
 
@@ -169,7 +170,7 @@ def test_out_of_range_line_numbers_are_a_4xx(client):
     _error(client.post(f"{API}/lines/{2**70}/draws", json={"amount_fen": 1, "idempotency_key": "k"}), 422, "line_id")
     _error(client.post(f"{API}/lines/1/draws", json={"amount_fen": 2**70, "idempotency_key": "k"}), 422, "amount_fen")
     _error(client.post(f"{API}/lines/1/draws", json={"amount_fen": 1, "idempotency_key": "k"}), 404, "line_id")
-    _error(client.post(f"{API}/eod", json={"business_date": "2999-01-01"}), 422, "business_date")
+    _error(client.post(f"{API}/eod", json={"business_date": "2999-01-01"}), 409, "business_date")
 
 
 def test_the_form_points_at_its_own_inputs(client):

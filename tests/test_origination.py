@@ -20,7 +20,7 @@ import pytest
 from conftest import BUSINESS_DATE, FIXED_NOW, make_rt
 from sqlalchemy import func, select
 
-from sandu.domain.errors import Conflict, ConsentDenied, InvalidInput, NotFound, SanduError
+from sandu.domain.errors import Conflict, ConsentDenied, InvalidInput, NotFound, NotPermitted, SanduError
 from sandu.domain.ids import make_resident_id, make_uscc, org_code_check_char
 from sandu.domain.project import Project, project_from
 from sandu.origination import service as orig
@@ -29,7 +29,6 @@ from sandu.simulate.stories import STORY_ROWS
 from sandu.sources.catalog import ALL_SOURCES
 from sandu.sources.profile import build_profile, canonical_sha256, profile_from_json
 from sandu.store import models as m
-from sandu.store.db import transaction
 
 S1, S2, S3, S4, S5 = STORY_ROWS
 from sandu.domain.money import FEN_PER_WAN as WAN
@@ -44,19 +43,19 @@ OUTSIDER_REP = make_resident_id("330302", date(1980, 1, 1), "123")
 def dump(rt) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table, in a stable order."""
     out = {}
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         for table in m.Base.metadata.sorted_tables:
             out[table.name] = sorted((tuple(r) for r in s.execute(table.select()).all()), key=repr)
     return out
 
 
 def register(rt, row: dict[str, Any]) -> int:
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         return orig.register_enterprise(s, uscc=row["uscc"], name=row["name"], legal_rep_id=row["legal_rep_id"], now=FIXED_NOW).id
 
 
 def consent(rt, row: dict[str, Any], scopes: list[str] | None = None, valid_days: int = 30) -> str:
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         c = orig.grant_consent(
             s, uscc=row["uscc"], scopes=list(ALL_SOURCES) if scopes is None else scopes, purpose="credit_measurement",
             signer_id=row["legal_rep_id"], valid_days=valid_days, now=FIXED_NOW,
@@ -65,7 +64,7 @@ def consent(rt, row: dict[str, Any], scopes: list[str] | None = None, valid_days
 
 
 def measure(rt, row: dict[str, Any], consent_id: str, **kw: Any) -> str:
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         return orig.measure(
             s, uscc=row["uscc"], consent_id=consent_id, as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, **kw
         ).id
@@ -79,7 +78,7 @@ def test_non_customer_registers_consents_and_gets_a_complete_decision_record(rt_
     ent_id = register(rt, S2)
     cid = consent(rt, S2)
     did = measure(rt, S2, cid)
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         ent = s.get(m.Enterprise, ent_id)
         assert ent.has_bank_account is False  # a non-customer may apply
         assert ent.district == S2["district"] and ent.industry == S2["industry"]
@@ -107,9 +106,9 @@ def test_non_customer_registers_consents_and_gets_a_complete_decision_record(rt_
         assert d.result["scores"]["risk"]["reasons"]
         # timings
         t = d.timings_ms
-        assert set(t) == {"read_sources_ms", "score_and_policy_ms", "total_ms"}
+        assert set(t) == {"read_sources_ms", "score_and_policy_ms", "record_ms", "total_ms"}
         assert all(v >= 0 for v in t.values())
-        assert t["total_ms"] >= t["read_sources_ms"] + t["score_and_policy_ms"] - 0.01
+        assert t["total_ms"] >= t["read_sources_ms"] + t["score_and_policy_ms"] + t["record_ms"] - 0.01
         # outcome and the stored offers
         assert d.outcome == "approve" == d.result["outcome"]
         assert d.comprehensive_limit_fen == 416 * WAN == d.result["comprehensive_limit_fen"]
@@ -125,7 +124,7 @@ def test_accepting_an_offer_opens_a_line_on_the_offer_terms(rt_sqlite):
     rt = rt_sqlite
     register(rt, S2)
     did = measure(rt, S2, consent(rt, S2))
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         line = orig.accept_offer(
             s, decision_id=did, product="jingying_kuaidai", signer_id=S2["legal_rep_id"], as_of=BUSINESS_DATE, now=FIXED_NOW
         )
@@ -144,7 +143,7 @@ def test_source_reads_are_logged_against_the_consent_one_per_scope(rt_sqlite):
     scopes = ["tax", "credit_bureau", "ip"]
     cid = consent(rt, S2, scopes)
     did = measure(rt, S2, cid)
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         reads = list(s.scalars(select(m.SourceRead).where(m.SourceRead.consent_id == cid)))
         assert sorted(r.source for r in reads) == sorted(scopes)
         assert all(r.found for r in reads)
@@ -155,7 +154,7 @@ def test_source_reads_are_logged_against_the_consent_one_per_scope(rt_sqlite):
         assert not_read == set(ALL_SOURCES) - set(scopes)
     # A second measurement under the same consent logs a second round of reads.
     measure(rt, S2, cid)
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         assert s.scalar(select(func.count()).select_from(m.SourceRead).where(m.SourceRead.consent_id == cid)) == 2 * len(scopes)
 
 
@@ -164,7 +163,7 @@ def test_enterprise_unknown_to_the_registry_may_register_and_is_declined_with_re
     outsider = {"uscc": OUTSIDER_USCC, "name": "温州测试科技有限公司", "legal_rep_id": OUTSIDER_REP}
     ent_id = register(rt, outsider)
     did = measure(rt, outsider, consent(rt, outsider))
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         ent = s.get(m.Enterprise, ent_id)
         assert ent.district is None and ent.has_bank_account is False
         d = s.get(m.Decision, did)
@@ -183,7 +182,7 @@ def test_profile_snapshot_hash_is_reproducible(rt_sqlite):
     register(rt, S2)
     cid = consent(rt, S2)
     d1, d2 = measure(rt, S2, cid), measure(rt, S2, cid)
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         a, b = s.get(m.Decision, d1), s.get(m.Decision, d2)
         assert a.id != b.id
         assert a.profile_sha256 == b.profile_sha256  # same data → same snapshot
@@ -207,7 +206,7 @@ def test_replay_of_a_stored_decision_gives_the_stored_result(rt_sqlite, story):
     if story == "S1":  # with an application amount and a project, which must be replayed too
         kw = {"requested_fen": 5_000 * WAN, "project": Project("年产2.7万吨紧固件建设项目", 13_600 * WAN, 1_800 * WAN, 7)}
     did = measure(rt, row, consent(rt, row), **kw)
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         d = s.get(m.Decision, did)
         replayed = orig.replay(s, did, rt.bundle, rt.model).to_json()
         stored = d.result
@@ -224,7 +223,7 @@ def test_replay_under_another_policy_or_model_version_is_refused(rt_sqlite):
     did = measure(rt, S2, consent(rt, S2))
     other_bundle = dataclasses.replace(load_bundle(), sha256="0" * 64)
     other_model = dataclasses.replace(rt.model, sha256="1" * 64)
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         with pytest.raises(Conflict) as e:
             orig.replay(s, did, other_bundle, rt.model)
         assert e.value.field == "decision_id"
@@ -248,19 +247,19 @@ def world(tmp_path_factory):
     w["consent"] = consent(rt, S2)
     w["consent_tax_only"] = consent(rt, S2, ["tax", "invoices"])
     w["consent_revoked"] = consent(rt, S2)
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         orig.revoke_consent(s, consent_id=w["consent_revoked"], now=FIXED_NOW)
     w["consent_short"] = consent(rt, S2, valid_days=1)
     w["consent_s5"] = consent(rt, S5)
     w["decision_s2"] = measure(rt, S2, w["consent"])
     w["decision_s2_accepted"] = measure(rt, S2, w["consent"])
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         orig.accept_offer(
             s, decision_id=w["decision_s2_accepted"], product="jingying_kuaidai", signer_id=S2["legal_rep_id"],
             as_of=BUSINESS_DATE, now=FIXED_NOW,
         )
     w["decision_s5"] = measure(rt, S5, w["consent_s5"])
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         assert [o.status for o in orig.offers_of(s, w["decision_s5"])] == ["referred"]
     yield w
     rt.engine.dispose()
@@ -293,9 +292,8 @@ def _measure(consent_key: str = "consent", uscc: str = S2["uscc"], now=FIXED_NOW
 
 def _accept(decision_key: str = "decision_s2", product: str = "jingying_kuaidai", signer: str = S2["legal_rep_id"], as_of: date = BUSINESS_DATE):
     def call(s, w):
-        return orig.accept_offer(
-            s, decision_id=w.get(decision_key, decision_key), product=product, signer_id=signer, as_of=as_of, now=FIXED_NOW
-        )
+        now = FIXED_NOW + (as_of - BUSINESS_DATE)  # the day the signature happens
+        return orig.accept_offer(s, decision_id=w.get(decision_key, decision_key), product=product, signer_id=signer, as_of=as_of, now=now)
 
     return call
 
@@ -313,7 +311,7 @@ CASES: list[tuple[str, Callable[[Any, dict[str, Any]], Any], type[SanduError], s
     ("register-uscc-not-str", _register(uscc=913303), InvalidInput, "uscc", None),
     ("register-rep-check-char", _register(legal_rep_id=BAD_CHECK_RID), InvalidInput, "legal_rep_id", None),
     ("register-rep-bad-birth", _register(legal_rep_id="330302198002300000"), InvalidInput, "legal_rep_id", None),
-    ("register-rep-not-registry", _register(legal_rep_id=ANOTHER_PERSON), InvalidInput, "legal_rep_id", None),
+    ("register-rep-not-registry", _register(legal_rep_id=ANOTHER_PERSON), NotPermitted, "legal_rep_id", None),
     ("register-name-empty", _register(name="  "), InvalidInput, "name", None),
     ("register-name-too-long", _register(name="公" * 121), InvalidInput, "name", None),
     ("register-twice", _register(uscc=S2["uscc"], name=S2["name"], legal_rep_id=S2["legal_rep_id"]), Conflict, "uscc", None),
@@ -346,7 +344,7 @@ CASES: list[tuple[str, Callable[[Any, dict[str, Any]], Any], type[SanduError], s
     ("measure-requested-str", _measure(requested_fen="300"), InvalidInput, "requested_fen", None),
     ("accept-referred-offer", _accept("decision_s5", "diya_xinyong", S5["legal_rep_id"]), Conflict, "product", None),
     ("accept-twice", _accept("decision_s2_accepted"), Conflict, "product", None),
-    ("accept-signer-not-rep", _accept(signer=ANOTHER_PERSON), ConsentDenied, "signer_id", None),
+    ("accept-signer-not-rep", _accept(signer=ANOTHER_PERSON), NotPermitted, "signer_id", None),
     ("accept-signer-malformed", _accept(signer=BAD_CHECK_RID), InvalidInput, "signer_id", None),
     ("accept-unknown-product", _accept(product="wangdaitong"), NotFound, "product", None),
     ("accept-unknown-decision", _accept("no-such-decision"), NotFound, "decision_id", None),
@@ -376,7 +374,7 @@ def test_bad_input_names_the_field_and_changes_nothing(world, call, error, field
     rt = world["rt"]
     before = dump(rt)
     with pytest.raises(SanduError) as info:
-        with transaction(rt.sessions) as s:
+        with rt.uow.write() as s:
             call(s, world)
     err = info.value
     assert type(err) is error, f"{type(err).__name__}: {err}"
@@ -389,20 +387,20 @@ def test_bad_input_names_the_field_and_changes_nothing(world, call, error, field
 
 def test_accepting_a_referred_offer_works_once_an_officer_has_approved_it(world):
     rt = world["rt"]
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         with pytest.raises(InvalidInput) as e:
             orig.approve_offer(s, decision_id=world["decision_s5"], product="diya_xinyong", officer=" ", now=FIXED_NOW)
         assert e.value.field == "officer"
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         offer = orig.approve_offer(s, decision_id=world["decision_s5"], product="diya_xinyong", officer="officer-1", now=FIXED_NOW)
         assert offer.status == "offered" and offer.approved_fen == offer.limit_fen > 0
     before = dump(rt)
     with pytest.raises(Conflict) as c:
-        with transaction(rt.sessions) as s:
+        with rt.uow.write() as s:
             orig.approve_offer(s, decision_id=world["decision_s5"], product="diya_xinyong", officer="officer-1", now=FIXED_NOW)
     assert c.value.field == "product"
     assert dump(rt) == before
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         line = orig.accept_offer(
             s, decision_id=world["decision_s5"], product="diya_xinyong", signer_id=S5["legal_rep_id"], as_of=BUSINESS_DATE, now=FIXED_NOW
         )
@@ -414,13 +412,13 @@ def test_revocation_stops_reads(rt_sqlite):
     register(rt, S2)
     cid = consent(rt, S2)
     measure(rt, S2, cid)
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         reads = s.scalar(select(func.count()).select_from(m.SourceRead))
         orig.revoke_consent(s, consent_id=cid, now=FIXED_NOW)
     with pytest.raises(ConsentDenied) as e:
         measure(rt, S2, cid)
     assert e.value.field == "consent_id"
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         assert s.scalar(select(func.count()).select_from(m.SourceRead)) == reads
         with pytest.raises(NotFound):
             orig.revoke_consent(s, consent_id="no-such-consent", now=FIXED_NOW)
@@ -469,17 +467,17 @@ def test_concurrent_acceptance_of_one_offer_opens_one_line_and_refuses_the_rest_
     did = measure(rt, S2, consent(rt, S2))
 
     def accept() -> None:
-        with transaction(rt.sessions) as s:
+        with rt.uow.write() as s:
             orig.accept_offer(
                 s, decision_id=did, product="jingying_kuaidai", signer_id=S2["legal_rep_id"], as_of=BUSINESS_DATE, now=FIXED_NOW
             )
 
     assert _concurrently(rt, 4, accept) == ["Conflict", "Conflict", "Conflict", "ok"]
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         assert s.scalar(select(func.count()).select_from(m.CreditLine)) == 1
 
 
 def test_concurrent_registration_of_one_enterprise_registers_it_once_and_refuses_the_rest_cleanly(rt):
     assert _concurrently(rt, 4, lambda: register(rt, S2)) == ["Conflict", "Conflict", "Conflict", "ok"]
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         assert s.scalar(select(func.count()).select_from(m.Enterprise)) == 1

@@ -18,7 +18,6 @@ from sandu.servicing import service as svc
 from sandu.simulate.stories import STORY_ROWS
 from sandu.sources.catalog import ALL_SOURCES
 from sandu.store import models as m
-from sandu.store.db import transaction
 
 S1 = STORY_ROWS[0]
 
@@ -27,10 +26,10 @@ def test_movements_and_end_of_day_are_never_in_the_future(rt_sqlite):
     line_id = open_line(rt_sqlite)
     now = datetime(2026, 12, 1, 10, tzinfo=timezone.utc)
     before = ledger_dump(rt_sqlite)
-    with pytest.raises(InvalidInput) as e, transaction(rt_sqlite.sessions) as s:
+    with pytest.raises(Conflict) as e, rt_sqlite.uow.write() as s:
         svc.draw(s, line_id=line_id, amount_fen=WAN, on_date=date(2026, 12, 2), idempotency_key="k", now=now)
-    assert e.value.field == "on_date" and "future" in e.value.message
-    with pytest.raises(InvalidInput) as e, transaction(rt_sqlite.sessions) as s:
+    assert e.value.field == "on_date" and "after the business date 2026-12-01" in e.value.message
+    with pytest.raises(Conflict) as e, rt_sqlite.uow.write() as s:
         svc.run_eod(s, business_date=date(2026, 12, 2), now=now)
     assert e.value.field == "business_date"
     assert ledger_dump(rt_sqlite) == before
@@ -50,7 +49,7 @@ def test_a_late_end_of_day_still_settles_on_the_20th(rt_sqlite):
     line_id = open_line(rt_sqlite)
     draw(rt_sqlite, line_id, 100 * WAN, D0)  # 2026-11-29
     eod(rt_sqlite, date(2026, 12, 22))  # the runs of 11-29 … 12-21 were missed
-    with transaction(rt_sqlite.sessions) as s:
+    with rt_sqlite.uow.write() as s:
         dates = list(s.scalars(select(m.JournalEntryRow.effective_date).where(m.JournalEntryRow.kind == "interest")))
     assert dates == [date(2026, 12, 20)]
     with pytest.raises(Conflict, match="arrears"):
@@ -64,7 +63,7 @@ def test_caller_keys_cannot_reach_system_entries(rt_sqlite):
     # A caller picking the very text of a system key on another line changes nothing for the first.
     draw(rt_sqlite, second, WAN, D0, key=f"sys:settle:{first}:2026-12-20")
     eod(rt_sqlite, date(2026, 12, 21))
-    with transaction(rt_sqlite.sessions) as s:
+    with rt_sqlite.uow.write() as s:
         keys = set(s.scalars(select(m.JournalEntryRow.idempotency_key)))
     assert f"sys:settle:{first}:2026-12-20" in keys and f"c:{second}:sys:settle:{first}:2026-12-20" in keys
     check_ledger(rt_sqlite)
@@ -80,16 +79,16 @@ def test_the_same_caller_key_on_two_lines_is_two_requests(rt_sqlite):
 def test_a_repeated_request_without_a_date_is_a_replay_on_a_later_day(rt_sqlite):
     line_id = open_line(rt_sqlite)
     day1 = datetime(2026, 11, 30, 10, tzinfo=timezone.utc)
-    with transaction(rt_sqlite.sessions) as s:
+    with rt_sqlite.uow.write() as s:
         first = svc.draw(s, line_id=line_id, amount_fen=WAN, on_date=None, idempotency_key="retry-me", now=day1)
-    with transaction(rt_sqlite.sessions) as s:
+    with rt_sqlite.uow.write() as s:
         again = svc.draw(s, line_id=line_id, amount_fen=WAN, on_date=None, idempotency_key="retry-me", now=day1 + timedelta(days=1))
     assert again.replayed and again.drawing.id == first.drawing.id and again.drawing.drawn_on == day1.date()
 
 
 def test_a_project_loan_does_not_revolve(rt_sqlite):
     rt = rt_sqlite
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         orig.register_enterprise(s, uscc=S1["uscc"], name=S1["name"], legal_rep_id=S1["legal_rep_id"], now=FIXED_NOW)
         c = orig.grant_consent(s, uscc=S1["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer_id=S1["legal_rep_id"], valid_days=30, now=FIXED_NOW)
         project = Project("扩产项目", 13_600 * WAN, 1_800 * WAN, 7)
@@ -102,7 +101,7 @@ def test_a_project_loan_does_not_revolve(rt_sqlite):
     with pytest.raises(Conflict) as e:
         draw(rt, line.id, WAN, D0 + timedelta(days=2))
     assert e.value.field == "amount_fen" and "available limit of 0 fen" in e.value.message
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         assert svc.line_view(s, line.id, D0 + timedelta(days=2)).available_fen == 0
 
 
@@ -110,7 +109,7 @@ def test_line_view_shows_unposted_interest_in_whole_fen(rt_sqlite):
     line_id = open_line(rt_sqlite)
     draw(rt_sqlite, line_id, 100 * WAN, D0)
     eod(rt_sqlite, D0 + timedelta(days=1))  # two days of 100万 at 3.80 % / 360 = 21,111.11… fen
-    with transaction(rt_sqlite.sessions) as s:
+    with rt_sqlite.uow.write() as s:
         view = svc.line_view(s, line_id, D0 + timedelta(days=1))
     assert view.interest_accrued_fen == 21_111 and isinstance(view.interest_accrued_fen, int)
 
@@ -134,7 +133,7 @@ def test_reads_see_one_snapshot_while_draws_commit(rt):
     def reader() -> None:
         while not stop.is_set():
             try:
-                with transaction(rt.read_sessions) as s:
+                with rt.uow.read() as s:
                     svc.line_view(s, line_id, D0)
                 reads[0] += 1
             except Exception as exc:  # noqa: BLE001
@@ -153,16 +152,16 @@ def test_reads_see_one_snapshot_while_draws_commit(rt):
 def test_business_dates_are_beijing_dates(rt_sqlite):
     line_id = open_line(rt_sqlite)
     early_morning_beijing = datetime(2026, 11, 30, 23, 0, tzinfo=timezone.utc)  # 2026-12-01 07:00 in Beijing
-    with transaction(rt_sqlite.sessions) as s:
+    with rt_sqlite.uow.write() as s:
         d = svc.draw(s, line_id=line_id, amount_fen=WAN, on_date=None, idempotency_key="early", now=early_morning_beijing)
     assert d.drawing.drawn_on == date(2026, 12, 1)
-    with transaction(rt_sqlite.sessions) as s:
+    with rt_sqlite.uow.write() as s:
         svc.repay(s, line_id=line_id, amount_fen=WAN, on_date=date(2026, 12, 1), idempotency_key="same-day", now=early_morning_beijing)
 
 
 def test_nothing_is_available_outside_the_lines_validity(rt_sqlite):
     line_id = open_line(rt_sqlite)
-    with transaction(rt_sqlite.sessions) as s:
+    with rt_sqlite.uow.write() as s:
         line = s.get(m.CreditLine, line_id)
         assert svc.line_view(s, line_id, line.expires_on - timedelta(days=1)).available_fen == line.limit_fen
         assert svc.line_view(s, line_id, line.expires_on).available_fen == 0
@@ -170,8 +169,8 @@ def test_nothing_is_available_outside_the_lines_validity(rt_sqlite):
 
 
 def test_line_numbers_beyond_the_id_column_are_refused(rt):
-    with pytest.raises(InvalidInput) as e, transaction(rt.sessions) as s:
+    with pytest.raises(InvalidInput) as e, rt.uow.write() as s:
         svc.draw(s, line_id=2**31, amount_fen=1, on_date=D0, idempotency_key="k", now=FIXED_NOW)
     assert e.value.field == "line_id"
-    with pytest.raises(NotFound), transaction(rt.read_sessions) as s:
+    with pytest.raises(NotFound), rt.uow.read() as s:
         svc.line_view(s, 2**31 - 1, D0)

@@ -20,7 +20,7 @@ from sandu.origination import service as orig
 from sandu.simulate.stories import STORY_ROWS
 from sandu.sources.catalog import ALL_SOURCES
 from sandu.store import models as m
-from sandu.store.db import make_engine, transaction
+from sandu.store.db import make_engine
 from sandu.store.migrate import current_revision, head_revision, upgrade
 
 S2 = STORY_ROWS[1]
@@ -28,7 +28,7 @@ S2 = STORY_ROWS[1]
 
 def open_s2_line(rt) -> int:
     """Register S2, consent, measure and accept its 经营快贷: the id of the new line."""
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         try:
             orig.get_enterprise(s, S2["uscc"])
         except NotFound:
@@ -78,7 +78,7 @@ def test_sqlite_write_transaction_takes_the_write_lock_at_begin(rt_sqlite):
     path = rt_sqlite.engine.url.database
     other = sqlite3.connect(path, timeout=0, isolation_level=None)
     try:
-        with transaction(rt_sqlite.sessions) as s:
+        with rt_sqlite.uow.write() as s:
             s.execute(select(1))  # only reads so far
             with pytest.raises(sqlite3.OperationalError, match="locked"):
                 other.execute("BEGIN IMMEDIATE")
@@ -90,17 +90,17 @@ def test_sqlite_write_transaction_takes_the_write_lock_at_begin(rt_sqlite):
 
 def test_sqlite_foreign_keys_are_enforced(rt_sqlite):
     with pytest.raises(IntegrityError):
-        with transaction(rt_sqlite.sessions) as s:
+        with rt_sqlite.uow.write() as s:
             s.execute(text("INSERT INTO source_reads (consent_id, source, read_at, found) VALUES ('no-such-consent', 'tax', '2026-11-29', 1)"))
-    with transaction(rt_sqlite.sessions) as s:
+    with rt_sqlite.uow.write() as s:
         assert s.scalar(text("SELECT count(*) FROM source_reads")) == 0
 
 
 # --- migrations ----------------------------------------------------------------------
 
 
-def test_migrations_reach_head_are_idempotent_and_match_the_models(db_url):
-    engine = make_engine(db_url)
+def test_migrations_reach_head_are_idempotent_and_match_the_models(empty_db_url):
+    engine = make_engine(empty_db_url)
     try:
         assert current_revision(engine) is None
         head = head_revision(engine)
@@ -127,31 +127,31 @@ def test_migrations_reach_head_are_idempotent_and_match_the_models(db_url):
 
 def test_check_constraint_rejects_overdraw_by_direct_update(rt):
     line_id = open_s2_line(rt)
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         limit = s.get(m.CreditLine, line_id).limit_fen
     assert limit == 416_000_000
     with pytest.raises(IntegrityError, match="ck_line_no_overdraw|CHECK constraint failed"):
-        with transaction(rt.sessions) as s:
+        with rt.uow.write() as s:
             s.execute(text("UPDATE credit_lines SET drawn_principal_fen = limit_fen + 1 WHERE id = :id"), {"id": line_id})
     # Exactly at the limit is allowed, and negative principal is not.
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         s.execute(text("UPDATE credit_lines SET drawn_principal_fen = limit_fen WHERE id = :id"), {"id": line_id})
     with pytest.raises(IntegrityError, match="ck_line_drawn_nonneg|CHECK constraint failed"):
-        with transaction(rt.sessions) as s:
+        with rt.uow.write() as s:
             s.execute(text("UPDATE credit_lines SET drawn_principal_fen = -1 WHERE id = :id"), {"id": line_id})
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         assert s.scalar(text("SELECT drawn_principal_fen FROM credit_lines WHERE id = :id"), {"id": line_id}) == limit
 
 
 def test_failed_transaction_leaves_nothing_behind(rt):
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         before = s.scalar(select(text("count(*)")).select_from(m.Enterprise))
     with pytest.raises(RuntimeError):
-        with transaction(rt.sessions) as s:
+        with rt.uow.write() as s:
             orig.register_enterprise(s, uscc=S2["uscc"], name=S2["name"], legal_rep_id=S2["legal_rep_id"], now=FIXED_NOW)
             s.flush()
             raise RuntimeError("boom")
-    with transaction(rt.sessions) as s:
+    with rt.uow.write() as s:
         assert s.scalar(select(text("count(*)")).select_from(m.Enterprise)) == before
         assert s.scalar(select(m.Enterprise).where(m.Enterprise.uscc == S2["uscc"])) is None
 
@@ -171,9 +171,9 @@ RATES = [
 def test_decimal_rates_round_trip_exactly(rt):
     line_id = open_s2_line(rt)
     for rate in RATES:
-        with transaction(rt.sessions) as s:
+        with rt.uow.write() as s:
             s.get(m.CreditLine, line_id).rate_annual = rate
-        with transaction(rt.sessions) as s:
+        with rt.uow.write() as s:
             got = s.get(m.CreditLine, line_id).rate_annual
             raw = s.scalar(text("SELECT rate_annual FROM credit_lines WHERE id = :id"), {"id": line_id})
         assert isinstance(got, Decimal)
@@ -184,20 +184,18 @@ def test_decimal_rates_round_trip_exactly(rt):
 def test_decimal_column_refuses_floats(rt_sqlite):
     line_id = open_s2_line(rt_sqlite)
     with pytest.raises(StatementError, match="needs a Decimal"):
-        with transaction(rt_sqlite.sessions) as s:
+        with rt_sqlite.uow.write() as s:
             s.get(m.CreditLine, line_id).rate_annual = 0.038  # type: ignore[assignment]
             s.flush()
-    with transaction(rt_sqlite.sessions) as s:
+    with rt_sqlite.uow.write() as s:
         assert s.get(m.CreditLine, line_id).rate_annual == Decimal("0.0380")
 
 
 def test_reads_do_not_wait_for_a_writer_on_sqlite(rt_sqlite):
     """A read transaction runs deferred under WAL: it proceeds while a writer holds the lock."""
-    from sandu.store.db import transaction as tx
-
-    with tx(rt_sqlite.sessions) as writer:
+    with rt_sqlite.uow.write() as writer:
         writer.execute(text("UPDATE sim_enterprises SET name = name WHERE 1 = 0"))  # holds BEGIN IMMEDIATE
-        with tx(rt_sqlite.read_sessions) as reader:
+        with rt_sqlite.uow.read() as reader:
             assert reader.execute(text("SELECT COUNT(*) FROM sim_enterprises")).scalar_one() > 0
 
 
@@ -206,13 +204,11 @@ def test_read_sessions_are_read_only_transactions_on_postgres(tmp_path, pg_avail
     import sqlalchemy.exc
     from conftest import make_rt, new_db_url
 
-    from sandu.store.db import transaction as tx
-
     urls = new_db_url("postgres", tmp_path, pg_available)
     rt = make_rt(next(urls), n=0)
     try:
         with pytest.raises(sqlalchemy.exc.DBAPIError, match="read-only"):
-            with tx(rt.read_sessions) as reader:
+            with rt.uow.read() as reader:
                 reader.execute(text("UPDATE sim_enterprises SET name = name"))
     finally:
         rt.engine.dispose()

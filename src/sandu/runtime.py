@@ -1,4 +1,5 @@
-"""What an interface needs to call a service: store, policy, model, clock.
+"""What an interface needs to call a service: settings, the unit of work, the
+policy, the model and the clock.
 
 Built once per process; holds no per-request state, so API processes can be
 scaled out against one PostgreSQL.
@@ -7,16 +8,16 @@ scaled out against one PostgreSQL.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from sandu.domain.dates import business_date
 from sandu.policy.bundle import PolicyBundle, load_bundle
 from sandu.scoring.risk import RiskModel, load_model
-from sandu.store.db import make_engine, read_session_factory, session_factory
+from sandu.settings import Settings, get_settings
+from sandu.store.db import UnitOfWork, make_engine
 
 
 def utc_now() -> datetime:
@@ -29,12 +30,17 @@ class Runtime:
     bundle: PolicyBundle
     model: RiskModel
     clock: Callable[[], datetime] = field(default=utc_now)
-    sessions: sessionmaker[Session] = field(init=False)
-    read_sessions: sessionmaker[Session] = field(init=False)
+    settings: Settings = field(default_factory=get_settings)
+    uow: UnitOfWork = field(default=None)  # type: ignore[assignment]  # built from engine and settings unless shared
 
     def __post_init__(self) -> None:
-        self.sessions = session_factory(self.engine)
-        self.read_sessions = read_session_factory(self.engine)
+        if self.uow is None:
+            self.uow = UnitOfWork(self.engine, self.settings)
+        assert self.uow.engine is self.engine, "a runtime's unit of work runs on its own engine"
+
+    def with_clock(self, clock: Callable[[], datetime]) -> Runtime:
+        """The same runtime (same store, same writer queue) on another clock."""
+        return replace(self, clock=clock)
 
     def now(self) -> datetime:
         return self.clock()
@@ -42,6 +48,21 @@ class Runtime:
     def today(self) -> date:
         return business_date(self.clock())
 
+    def upgrade_schema(self) -> str:
+        """Create or migrate the schema to the latest revision; returns it."""
+        from sandu.store.migrate import upgrade
 
-def make_runtime(url: str | None = None, policy_path: str | None = None) -> Runtime:
-    return Runtime(engine=make_engine(url), bundle=load_bundle(policy_path), model=load_model())
+        return upgrade(self.engine)
+
+    def store_label(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+
+def make_runtime(settings: Settings | None = None) -> Runtime:
+    settings = settings or get_settings()
+    return Runtime(
+        engine=make_engine(settings=settings),
+        bundle=load_bundle(settings.policy),
+        model=load_model(),
+        settings=settings,
+    )

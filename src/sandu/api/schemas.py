@@ -1,168 +1,135 @@
-"""Request and response bodies of the HTTP API (strict: no silent coercion)."""
+"""Request bodies and parameters of the HTTP API: strict (no silent coercion, no
+unknown fields) and documented with the constraints the server enforces, so
+that the OpenAPI document tells a client exactly what is accepted.
+
+The rules themselves live in the domain and the services (identifier check
+characters, free-text rules, amount bounds, date layout); these types state
+them for the wire. Responses are the services' views.
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any
+import re
+from collections.abc import Callable
+from datetime import date
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from fastapi import Query
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
+from sandu.domain.dates import parse_iso_date
+from sandu.domain.errors import InvalidInput
+from sandu.domain.ids import USCC_ALPHABET
+from sandu.domain.money import MAX_AMOUNT_FEN
 from sandu.domain.project import Project
+from sandu.domain.text import MAX_NAME_LENGTH, PLAIN_TEXT_PATTERN, plain_text
+from sandu.origination.service import MAX_CONSENT_DAYS, MAX_OFFICER_LENGTH, PURPOSES
+from sandu.servicing.service import KEY_PATTERN, MAX_JOURNAL_PAGE, MAX_KEY_LENGTH, MAX_LINE_ID
 from sandu.sources.catalog import ALL_SOURCES
+
+_USCC_CHAR = "[" + re.escape(USCC_ALPHABET).replace("\\-", "-") + "]"
+USCC_PATTERN = f"^{_USCC_CHAR}{{2}}[0-9]{{6}}{_USCC_CHAR}{{10}}$"
+RESIDENT_ID_PATTERN = r"^[0-9]{17}[0-9X]$"
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+PRODUCT_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+IDEMPOTENCY_KEY_PATTERN = f"^{KEY_PATTERN.pattern}$"
+
+
+def _text(max_length: int) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        try:
+            return plain_text(value, "", max_length=max_length)
+        except InvalidInput as exc:
+            raise ValueError(f"{exc.reason} (allowed: {exc.allowed})") from None
+
+    return check
+
+
+Uscc = Annotated[
+    str,
+    Field(min_length=18, max_length=18, pattern=USCC_PATTERN, json_schema_extra={"format": "uscc"},
+          description="统一社会信用代码 (GB 32100-2015): 18 characters, the last a mod-31 check character", examples=["91350100M000100Y43"]),
+]
+ResidentId = Annotated[
+    str,
+    Field(min_length=18, max_length=18, pattern=RESIDENT_ID_PATTERN, json_schema_extra={"format": "resident-id"},
+          description="Resident ID (GB 11643-1999): 17 digits and an ISO 7064 MOD 11-2 check character", examples=["11010519491231002X"]),
+]
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_NAME_LENGTH, json_schema_extra={"pattern": PLAIN_TEXT_PATTERN},
+          description="printable text: no control or invisible characters, no leading or trailing spaces"),
+    AfterValidator(_text(MAX_NAME_LENGTH)),
+]
+OfficerName = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_OFFICER_LENGTH, json_schema_extra={"pattern": PLAIN_TEXT_PATTERN}),
+    AfterValidator(_text(MAX_OFFICER_LENGTH)),
+]
+Fen = Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT_FEN, description=f"fen (1 元 = 100 fen), 1..{MAX_AMOUNT_FEN}")]
+IsoDate = Annotated[date, BeforeValidator(parse_iso_date), Field(description="a calendar date, YYYY-MM-DD")]
+UuidText = Annotated[str, Field(min_length=36, max_length=36, pattern=UUID_PATTERN)]
+SourceName = Literal[ALL_SOURCES]  # type: ignore[valid-type]
+Purpose = Literal[PURPOSES]  # type: ignore[valid-type]
+
+
+def _unique(values: list[Any]) -> list[Any]:
+    if len(set(values)) != len(values):
+        raise ValueError("lists a data source twice (allowed: each source at most once)")
+    return values
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class EnterpriseIn(Strict):
-    uscc: StrictStr = Field(description="统一社会信用代码, 18 characters (GB 32100-2015)", examples=["91350100M000100Y43"])
-    name: StrictStr = Field(min_length=1, max_length=120)
-    legal_rep_id: StrictStr = Field(description="Legal representative's resident ID (GB 11643-1999)")
-
-
-class EnterpriseOut(BaseModel):
-    id: int
-    uscc: str
-    name: str
-    district: str | None
-    industry: str | None
-    has_bank_account: bool
-    legal_rep_id_masked: str
-    registered_at: datetime
+    uscc: Uscc
+    name: Name
+    legal_rep_id: ResidentId = Field(description="the legal representative's resident ID")
 
 
 class ConsentIn(Strict):
-    scopes: list[StrictStr] = Field(min_length=1, max_length=len(ALL_SOURCES), examples=[list(ALL_SOURCES)])
-    purpose: StrictStr = "credit_measurement"
-    signer_id: StrictStr = Field(description="The legal representative's resident ID; the signature of the consent")
-    valid_days: StrictInt = Field(default=30, description="1..365")
-
-
-class ConsentOut(BaseModel):
-    id: str
-    scopes: list[str]
-    purpose: str
-    signer_id_masked: str
-    granted_at: datetime
-    expires_at: datetime
-    revoked_at: datetime | None
+    scopes: Annotated[
+        list[SourceName], Field(min_length=1, max_length=len(ALL_SOURCES), json_schema_extra={"uniqueItems": True}, examples=[list(ALL_SOURCES)]),
+        AfterValidator(_unique),
+    ]
+    purpose: Purpose = "credit_measurement"
+    signer_id: ResidentId = Field(description="the legal representative's resident ID; the signature of the consent")
+    valid_days: Annotated[StrictInt, Field(ge=1, le=MAX_CONSENT_DAYS)] = 30
 
 
 class MeasurementIn(Strict):
-    consent_id: StrictStr
-    requested_fen: StrictInt | None = None
+    consent_id: UuidText
+    requested_fen: Fen | None = None
     project: Project | None = None
 
 
-class OfferOut(BaseModel):
-    product: str
-    name: str
-    kind: str
-    limit_fen: int
-    approved_fen: int
-    referred_fen: int
-    rate_annual: str
-    annualized_rate: str
-    status: str
-    repayment_method: str
-    revolving: bool
-    basis_days: int
-
-
-class DecisionOut(BaseModel):
-    id: str
-    uscc: str
-    outcome: str
-    comprehensive_limit_fen: int
-    offers: list[OfferOut]
-    reasons: list[str]
-    tech_grade: str
-    risk_grade: str
-    tech_uplift_fen: int
-    rule_hits: list[dict[str, str]]
-    scores: dict[str, Any]
-    quality_flags: list[str]
-    profile_sha256: str
-    policy_version: str
-    policy_sha256: str
-    model_versions: dict[str, Any]
-    timings_ms: dict[str, Any]
-    as_of: date
-    decided_at: datetime
-
-
 class ApproveIn(Strict):
-    officer: StrictStr
+    officer: OfficerName
 
 
 class AcceptIn(Strict):
-    signer_id: StrictStr
-
-
-class LineOut(BaseModel):
-    id: int
-    product: str
-    limit_fen: int
-    drawn_principal_fen: int
-    available_fen: int
-    interest_posted_fen: int
-    interest_accrued_fen: int = Field(description="accrued, not yet posted; rounded once as it would be posted now")
-    rate_annual: str
-    basis_days: int
-    repayment_method: str
-    revolving: bool
-    settlement_frequency: str
-    opened_on: date
-    expires_on: date
-    status: str
-    accrued_through: date | None
+    signer_id: ResidentId
 
 
 class MovementIn(Strict):
     """A draw or a repayment."""
 
-    amount_fen: StrictInt
-    idempotency_key: StrictStr = Field(description="yours, unique per line; repeating a request with it returns the first result")
-    on_date: date | None = Field(default=None, description="value date; default today; never in the future")
-
-
-class DrawOut(BaseModel):
-    drawing_id: int
-    line_id: int
-    amount_fen: int
-    drawn_on: date
-    maturity_on: date
-    replayed: bool
-
-
-class RepayOut(BaseModel):
-    line_id: int
-    allocations: dict[str, int]
-    interest_posted_fen: int
-    replayed: bool
-
-
-class PostingOut(BaseModel):
-    account: str
-    amount_fen: int
-
-
-class EntryOut(BaseModel):
-    id: int
-    kind: str
-    effective_date: date
-    idempotency_key: str
-    postings: list[PostingOut]
-
-
-class JournalPage(BaseModel):
-    entries: list[EntryOut]
-    next_after_id: int | None = Field(description="pass as after_id for the next page; null on the last page")
+    amount_fen: Fen
+    idempotency_key: Annotated[
+        str, Field(min_length=1, max_length=MAX_KEY_LENGTH, pattern=IDEMPOTENCY_KEY_PATTERN,
+                   description="yours, unique per line; repeating a request with it returns the first result"),
+    ]
+    on_date: IsoDate | None = Field(default=None, description="value date; default: the business date; never after it")
 
 
 class EodIn(Strict):
-    business_date: date
+    business_date: IsoDate
+
+
+JournalAfterId = Annotated[int, Query(ge=0, le=MAX_LINE_ID, description="the next_after_id of the previous page")]
+JournalLimit = Annotated[int, Query(ge=1, le=MAX_JOURNAL_PAGE, description="entries per page")]
 
 
 class ErrorBody(BaseModel):
@@ -170,6 +137,7 @@ class ErrorBody(BaseModel):
     field: str | None
     message: str
     allowed: str | None
+    incident: str | None = Field(default=None, description="for server errors: quote it to support")
 
 
 class ErrorOut(BaseModel):

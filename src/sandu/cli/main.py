@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -33,25 +32,25 @@ def _fail(message: str, code: int = 2) -> None:
 def _runtime():
     from sandu.runtime import make_runtime
 
-    return make_runtime(policy_path=os.environ.get("SANDU_POLICY"))
+    return make_runtime()
 
 
 def _parse_date(value: str, field: str) -> date:
+    from sandu.domain.dates import parse_iso_date
+
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        _fail(f"{field}: {value!r} is not a date (allowed: YYYY-MM-DD)")
+        return parse_iso_date(value)
+    except ValueError as exc:
+        _fail(f"{field}: {exc} (allowed: YYYY-MM-DD)")
         raise  # unreachable
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the schema to the latest revision."""
-    from sandu.store.migrate import upgrade
-
     rt = _runtime()
-    rev = upgrade(rt.engine)
-    console.print(f"schema at revision [bold]{rev}[/] ({rt.engine.url.render_as_string(hide_password=True)})")
+    rev = rt.upgrade_schema()
+    console.print(f"schema at revision [bold]{rev}[/] ({rt.store_label()})")
 
 
 @app.command()
@@ -76,13 +75,12 @@ def simulate(
         console.print(f"wrote {frame.height:,} enterprises × {frame.width} columns to {out}")
         return
     from sandu.demo.seed import seed_universe
-    from sandu.store.migrate import upgrade
 
     rt = _runtime()
-    upgrade(rt.engine)
+    rt.upgrade_schema()
     with Progress(TextColumn("seeding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("seed", total=enterprises)
-        added = seed_universe(rt.sessions, enterprises, seed, day, progress=lambda k: bar.advance(task, k))
+        added = seed_universe(rt.uow, enterprises, seed, day, progress=lambda k: bar.advance(task, k))
     console.print(f"added {added:,} enterprises to the store (existing USCCs kept)")
 
 
@@ -93,15 +91,14 @@ def stories(
     """Replay the five stories end to end and print their table; exit 1 if one does not match."""
     from sandu.demo.seed import seed_universe
     from sandu.demo.stories import REPLAY_DAYS, replay_all
-    from sandu.store.migrate import upgrade
 
     rt = _runtime()
-    upgrade(rt.engine)
-    seed_universe(rt.sessions, 0, 0, _parse_date(DEFAULT_AS_OF, "as_of"))
+    rt.upgrade_schema()
+    seed_universe(rt.uow, 0, 0, _parse_date(DEFAULT_AS_OF, "as_of"))
     latest = rt.today() - timedelta(days=REPLAY_DAYS)
     day = _parse_date(as_of, "--as-of") if as_of else latest
     if day > latest:
-        _fail(f"--as-of: the replay runs {REPLAY_DAYS} business days from {day} and the ledger takes no future dates (allowed: {latest} or earlier)")
+        _fail(f"--as-of: the replay runs {REPLAY_DAYS} business days from {day} and ends after the business date {rt.today()} (allowed: {latest} or earlier)")
     outcomes = replay_all(rt, day)
     table = Table(title=f"sandu stories — policy {rt.bundle.label}, business date {day}")
     for col in ("story", "enterprise", "products", "limits", "rate", "to_first_disbursement", "servicing", "shape"):
@@ -116,26 +113,32 @@ def stories(
 @app.command()
 def eod(date_: Annotated[Optional[str], typer.Option("--date", help="Business date (default: today).")] = None) -> None:
     """End of day: accrue interest on every active line; post it on the 20th. Idempotent."""
-    from sandu.servicing.service import run_eod
-    from sandu.store.db import transaction
+    from sandu.servicing.actions import end_of_day
 
     rt = _runtime()
     day = _parse_date(date_, "--date") if date_ else rt.today()
-    with transaction(rt.sessions) as s:
-        summary = run_eod(s, business_date=day, now=rt.now())
-    console.print(f"eod {day}: {summary['lines']} lines, {summary['days_accrued']} line-days accrued, {summary['interest_posted_fen']} fen interest posted")
+    v = end_of_day(rt, day)
+    console.print(f"eod {day}: {v.lines} lines in {v.batches} batches, {v.days_accrued} line-days accrued, {v.interest_posted_fen} fen interest posted")
+    if v.remaining_lines:
+        _fail(f"eod {day}: {v.remaining_lines} lines are not yet brought up to date; run it again", code=1)
 
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    host: Annotated[Optional[str], typer.Option(help="Interface to listen on (default: SANDU_HOST or 127.0.0.1).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="TCP port (default: SANDU_PORT or 8000).")] = None,
 ) -> None:
     """Serve the API (/api/v1, /docs) and the web pages (/app)."""
     import uvicorn
 
     from sandu.api.app import create_app
+    from sandu.settings import get_settings
 
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    if not 1 <= port <= 65535:
+        _fail(f"--port: must be within 1..65535, got {port}")
     console.print(f"sandu is serving on [bold]http://{host}:{port}/app[/]  (API docs: http://{host}:{port}/docs)")
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
 
@@ -144,21 +147,27 @@ def serve(
 def demo(
     enterprises: Annotated[int, typer.Option("--enterprises", "-n")] = 2000,
     seed: Annotated[int, typer.Option()] = 42,
-    port: Annotated[int, typer.Option()] = 8000,
+    port: Annotated[Optional[int], typer.Option(help="TCP port (default: SANDU_PORT or 8000).")] = None,
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the server after seeding.")] = True,
 ) -> None:
     """Set up the demo: migrate, seed the universe, then serve it."""
     db_upgrade()
     simulate(enterprises=enterprises, seed=seed, as_of=DEFAULT_AS_OF, out=None)
     if serve_after:
-        serve(host="127.0.0.1", port=port)
+        serve(host=None, port=port)
 
 
 def main() -> None:  # pragma: no cover - console entry point
+    from pydantic import ValidationError
+
     try:
         app()
     except SanduError as exc:
         err.print(f"[bold red]error:[/] {exc.message}")
+        sys.exit(2)
+    except ValidationError as exc:  # a bad SANDU_* setting
+        first = exc.errors()[0]
+        err.print(f"[bold red]error:[/] setting SANDU_{'_'.join(str(p) for p in first['loc']).upper()}: {first['msg']}")
         sys.exit(2)
 
 

@@ -7,12 +7,12 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from sandu.simulate.stories import STORY_ROWS
 from sandu.simulate.universe import generate, row, source_payloads
 from sandu.store import models as m
-from sandu.store.db import transaction
+from sandu.store.db import UnitOfWork
 
 CHUNK_ROWS = 2_000
 
@@ -47,7 +47,7 @@ def _insert_rows(session: Session, rows: list[dict[str, Any]], as_of: date) -> i
 
 
 def seed_universe(
-    sessions: sessionmaker[Session],
+    uow: UnitOfWork,
     n: int,
     seed: int,
     as_of: date,
@@ -56,13 +56,13 @@ def seed_universe(
     """Insert `n` generated enterprises plus the story enterprises; USCCs already
     present are skipped, so seeding twice adds nothing. Returns rows added."""
     added = 0
-    with transaction(sessions) as s:
+    with uow.write() as s:
         added += _insert_rows(s, [dict(r) for r in STORY_ROWS], as_of)
     table = generate(n, seed, as_of)
     for start in range(0, n, CHUNK_ROWS):
         stop = min(n, start + CHUNK_ROWS)
         chunk = [row(table, i) for i in range(start, stop)]
-        with transaction(sessions) as s:
+        with uow.write() as s:
             added += _insert_rows(s, chunk, as_of)
         if progress is not None:
             progress(stop - start)

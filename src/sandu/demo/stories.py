@@ -22,13 +22,11 @@ from sandu.domain.money import FEN_PER_WAN as WAN
 from sandu.domain.money import format_cn, format_rate_pct, round_half_up_fen
 from sandu.domain.project import Project
 from sandu.ledger.interest import settlement_dates
-from sandu.origination import service as orig
+from sandu.origination import actions as orig
 from sandu.runtime import Runtime
-from sandu.servicing import service as svc
+from sandu.servicing import actions as svc
 from sandu.simulate.stories import STORY_ROWS
 from sandu.sources.catalog import ALL_SOURCES
-from sandu.store import models as m
-from sandu.store.db import transaction
 
 TWO_DAYS_MS = 2 * 24 * 3600 * 1000
 
@@ -201,43 +199,34 @@ class StoryClock:
 
 
 def replay_story(rt: Runtime, story_row: dict[str, Any], as_of: date) -> Outcome:
+    """One story through the same actions the API and the web pages call."""
     script = SCRIPTS[story_row["story"]]
     clock = StoryClock(as_of)
-    rt = Runtime(engine=rt.engine, bundle=rt.bundle, model=rt.model, clock=clock)
+    rt = rt.with_clock(clock)
     uscc, rep = story_row["uscc"], story_row["legal_rep_id"]
     run = uuid.uuid4().hex[:12]
-    with transaction(rt.sessions) as s:
-        try:
-            ent = orig.get_enterprise(s, uscc)
-        except NotFound:
-            ent = orig.register_enterprise(s, uscc=uscc, name=story_row["name"], legal_rep_id=rep, now=rt.now())
-        consent = orig.grant_consent(
-            s, uscc=uscc, scopes=list(ALL_SOURCES), purpose="credit_measurement", signer_id=rep, valid_days=30, now=rt.now()
-        )
-        district, has_account, consent_id = ent.district or "", ent.has_bank_account, consent.id
+    try:
+        ent = orig.get_enterprise(rt, uscc)
+    except NotFound:
+        ent = orig.register(rt, uscc=uscc, name=story_row["name"], legal_rep_id=rep)
+    consent = orig.grant_consent(rt, uscc=uscc, scopes=list(ALL_SOURCES), purpose="credit_measurement", signer_id=rep, valid_days=30)
     t0 = time.perf_counter()
-    with transaction(rt.sessions) as s:
-        d = orig.measure(
-            s, uscc=uscc, consent_id=consent_id, as_of=as_of, now=rt.now(), bundle=rt.bundle, model=rt.model,
-            requested_fen=script.requested_fen, project=script.project,
-        )
-        out = Outcome(script.story, story_row["name"], district, has_account, d.id, d.result)
+    d = orig.measure(rt, uscc=uscc, consent_id=consent.id, requested_fen=script.requested_fen, project=script.project)
+    out = Outcome(script.story, story_row["name"], ent.district or "", ent.has_bank_account, d.id, d.model_dump(mode="json"))
     offered = {o["product"] for o in out.offers()}
     for product in script.approve:
         if product in offered:
-            with transaction(rt.sessions) as s:
-                orig.approve_offer(s, decision_id=out.decision_id, product=product, officer="story-officer", now=rt.now())
+            orig.approve_offer(rt, decision_id=out.decision_id, product=product, officer="story-officer")
             out.manual_steps += 1
     if script.draw_product not in offered:
         CHECKS[script.story](out)
         return out
-    with transaction(rt.sessions) as s:
-        line = orig.accept_offer(s, decision_id=out.decision_id, product=script.draw_product, signer_id=rep, as_of=as_of, now=rt.now())
+    line = orig.accept_offer(rt, decision_id=out.decision_id, product=script.draw_product, signer_id=rep)
     amount = min(script.draw_fen, line.limit_fen)
-    with transaction(rt.sessions) as s:
-        svc.draw(s, line_id=line.id, amount_fen=amount, on_date=as_of, idempotency_key=f"story-{run}-draw", now=rt.now())
+    svc.draw(rt, line_id=line.id, amount_fen=amount, on_date=as_of, idempotency_key=f"story-{run}-draw")
     out.elapsed_ms = (time.perf_counter() - t0) * 1000
     out.drawn_fen = amount
+    out.rate, out.basis_days = Decimal(line.rate_annual), line.basis_days
     if script.repay_fen:
         _days_pass_then_repay(rt, clock, out, line.id, as_of, script, run)
     CHECKS[script.story](out)
@@ -248,13 +237,9 @@ def _days_pass_then_repay(rt: Runtime, clock: StoryClock, out: Outcome, line_id:
     """End of day runs on each day the money is out; then the borrower repays part."""
     for k in range(script.repay_after_days):
         clock.advance_to(drawn_on + timedelta(days=k))
-        with transaction(rt.sessions) as s:
-            svc.run_eod(s, business_date=clock().date(), now=rt.now())
+        svc.end_of_day(rt, clock().date())
     clock.advance_to(drawn_on + timedelta(days=script.repay_after_days))
-    with transaction(rt.sessions) as s:
-        r = svc.repay(s, line_id=line_id, amount_fen=script.repay_fen, on_date=clock().date(), idempotency_key=f"story-{run}-repay", now=rt.now())
-        line = s.get(m.CreditLine, line_id)
-        out.rate, out.basis_days = line.rate_annual, line.basis_days
+    r = svc.repay(rt, line_id=line_id, amount_fen=script.repay_fen, on_date=clock().date(), idempotency_key=f"story-{run}-repay")
     out.repaid_fen = script.repay_fen
     out.drawn_on = drawn_on
     out.interest_fen = r.allocations.get("interest", 0)

@@ -71,6 +71,14 @@ class Conflict(FieldError):
     http_status = 409
 
 
+class NotPermitted(FieldError):
+    """The request is well-formed but this person may not do it (e.g. sign for an enterprise
+    whose legal representative they are not)."""
+
+    code = "not_permitted"
+    http_status = 403
+
+
 class ConsentDenied(FieldError):
     """No live consent covers the data source that was asked for, or the signer may not sign."""
 

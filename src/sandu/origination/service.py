@@ -1,9 +1,16 @@
-"""Origination: register → consent → measure (decision) → approve / accept.
+"""Origination on a session: register → consent → measure (decision) → approve / accept.
 
-Each public function is one unit of work inside the caller's transaction
-(`sandu.store.db.transaction`): it validates everything first, raises a
-`SanduError` before writing anything when the request cannot be honoured, and
-leaves the store unchanged in that case (the transaction rolls back).
+Each function works inside the caller's transaction (`UnitOfWork.write()` /
+`.read()`; `sandu.origination.actions` opens them for the interfaces): it
+validates everything first, raises a `SanduError` before writing anything when
+the request cannot be honoured, and leaves the store unchanged in that case
+(the transaction rolls back).
+
+A measurement has three steps so that its write transaction stays short:
+`prepare_measurement` (read: enterprise, live consent, the sources) →
+`compute_measurement` (pure: profile, scores, policy) → `record_measurement`
+(write: read log, profile, decision, offers). `measure` runs all three on one
+session.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -18,23 +26,27 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from sandu.domain.dates import add_months, business_date
-from sandu.domain.errors import Conflict, ConsentDenied, InvalidInput, NotFound
+from sandu.domain.dates import add_months, require_not_future
+from sandu.domain.enums import LineStatus, OfferStatus
+from sandu.domain.errors import Conflict, ConsentDenied, InvalidInput, NotFound, NotPermitted, shorten, show
 from sandu.domain.ids import mask_resident_id, validate_resident_id, validate_uscc
 from sandu.domain.money import MAX_AMOUNT_FEN, require_fen
+from sandu.domain.project import Project
+from sandu.domain.text import plain_text
 from sandu.policy.bundle import PolicyBundle
-from sandu.policy.engine import Application, PolicyResult, Project, Scores, evaluate
+from sandu.policy.engine import Application, PolicyResult, Scores, evaluate
 from sandu.scoring.risk import RiskModel
 from sandu.scoring.risk import score as risk_score
 from sandu.scoring.tech import TECH_MODEL_VERSION, evaluate_tech
 from sandu.sources.catalog import ALL_SOURCES, unknown_sources
 from sandu.sources.profile import ProfileSnapshot, build_profile, profile_from_json
 from sandu.store import models as m
+from sandu.store.db import insert_if_absent
 
 PURPOSES = ("credit_measurement",)
 MAX_CONSENT_DAYS = 365
-MAX_NAME_LENGTH = 120
 DECISION_VALID_DAYS = 30
+MAX_OFFICER_LENGTH = 64
 
 
 def _sha256(text: str) -> str:
@@ -54,16 +66,15 @@ def register_enterprise(session: Session, *, uscc: str, name: str, legal_rep_id:
     registry (here: the simulated universe) fills district and industry."""
     validate_uscc(uscc)
     validate_resident_id(legal_rep_id, field="legal_rep_id")
-    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_LENGTH:
-        raise InvalidInput("name", "must be the registered company name", f"1..{MAX_NAME_LENGTH} characters")
+    plain_text(name, "name")
     if session.scalar(select(m.Enterprise.id).where(m.Enterprise.uscc == uscc)) is not None:
         raise Conflict("uscc", f"enterprise {uscc} is already registered", "a USCC not yet registered")
     registry = session.get(m.SimEnterprise, uscc)
     if registry is not None and registry.legal_rep_id != legal_rep_id:
-        raise InvalidInput("legal_rep_id", "does not match the legal representative in the business registry", "the registered legal representative's ID")
+        raise NotPermitted("legal_rep_id", "is not the legal representative of this enterprise in the business registry", "the registered legal representative's ID")
     ent = m.Enterprise(
         uscc=uscc,
-        name=name.strip(),
+        name=name,
         district=registry.district if registry else None,
         industry=registry.industry if registry else None,
         has_bank_account=bool(registry.has_bank_account) if registry else False,
@@ -95,13 +106,13 @@ def grant_consent(
     if not isinstance(scopes, list) or not scopes:
         raise InvalidInput("scopes", "must list at least one data source", ", ".join(ALL_SOURCES))
     if bad := unknown_sources(scopes):
-        raise InvalidInput("scopes", f"unknown data source {bad[0]!r}", ", ".join(ALL_SOURCES))
+        raise InvalidInput("scopes", f"unknown data source {show(bad[0])}", ", ".join(ALL_SOURCES))
     if len(set(scopes)) != len(scopes):
         raise InvalidInput("scopes", "lists a data source twice", "each source at most once")
     if purpose not in PURPOSES:
-        raise InvalidInput("purpose", f"{purpose!r} is not a purpose sandu collects data for", ", ".join(PURPOSES))
+        raise InvalidInput("purpose", f"{show(purpose)} is not a purpose sandu collects data for", ", ".join(PURPOSES))
     if isinstance(valid_days, bool) or not isinstance(valid_days, int) or not 1 <= valid_days <= MAX_CONSENT_DAYS:
-        raise InvalidInput("valid_days", f"must be a whole number of days, got {valid_days!r}", f"1..{MAX_CONSENT_DAYS}")
+        raise InvalidInput("valid_days", f"must be a whole number of days, got {show(valid_days)}", f"1..{MAX_CONSENT_DAYS}")
     if _sha256(signer_id) != ent.legal_rep_id_sha256:
         raise ConsentDenied("signer_id", "the signer is not the enterprise's legal representative", "the legal representative's resident ID")
     consent = m.Consent(
@@ -121,7 +132,7 @@ def grant_consent(
 
 
 def revoke_consent(session: Session, *, consent_id: str, now: datetime) -> m.Consent:
-    consent = session.get(m.Consent, consent_id)
+    consent = session.get(m.Consent, consent_id) if isinstance(consent_id, str) else None
     if consent is None:
         raise NotFound("consent", consent_id, field="consent_id")
     if consent.revoked_at is None:
@@ -153,15 +164,121 @@ def _application(ent: m.Enterprise, requested_fen: int | None, project: Project 
     return Application(has_bank_account=ent.has_bank_account, requested_fen=requested_fen, project=project)
 
 
-def read_sources(session: Session, ent: m.Enterprise, consent: m.Consent, now: datetime) -> dict[str, dict[str, Any] | None]:
-    """Read every source the consent covers, logging each read against it."""
+@dataclass(frozen=True)
+class PreparedMeasurement:
+    """What a measurement read under a live consent: the inputs of the pure step."""
+
+    enterprise_id: int
+    uscc: str
+    consent_id: str
+    application: Application
+    payloads: dict[str, dict[str, Any] | None]  # each source the consent covers → its payload, None if no record
+    read_at: datetime
+    read_ms: float
+
+
+@dataclass(frozen=True)
+class ComputedMeasurement:
+    profile: ProfileSnapshot
+    scores: dict[str, Any]
+    result: PolicyResult
+    compute_ms: float
+
+
+def read_sources(session: Session, ent: m.Enterprise, consent: m.Consent) -> dict[str, dict[str, Any] | None]:
+    """Read every source the consent covers (the reads are logged when the decision is recorded)."""
     rows = {r.source: r for r in session.scalars(select(m.SourceRecord).where(m.SourceRecord.uscc == ent.uscc))}
-    payloads: dict[str, dict[str, Any] | None] = {}
-    for source in consent.scopes:
-        rec = rows.get(source)
-        payloads[source] = rec.payload if rec is not None else None
-        session.add(m.SourceRead(consent_id=consent.id, source=source, read_at=now, found=rec is not None))
-    return payloads
+    return {source: (rows[source].payload if source in rows else None) for source in consent.scopes}
+
+
+def prepare_measurement(
+    session: Session,
+    *,
+    uscc: str,
+    consent_id: str,
+    as_of: date,
+    now: datetime,
+    bundle: PolicyBundle,
+    requested_fen: int | None = None,
+    project: Project | None = None,
+) -> PreparedMeasurement:
+    """Check the request and the consent, then read the consented sources."""
+    t0 = time.perf_counter()
+    require_not_future(as_of, now, "as_of")
+    ent = get_enterprise(session, uscc)
+    consent = _live_consent(session, ent, consent_id, now)
+    missing = [s for s in bundle.required_sources if s not in consent.scopes]
+    if missing:
+        raise ConsentDenied(
+            "consent_id",
+            f"consent {shorten(consent_id)} does not cover source {missing[0]!r}, which measurement requires",
+            f"a consent whose scopes include {', '.join(bundle.required_sources)}",
+        )
+    application = _application(ent, requested_fen, project)
+    payloads = read_sources(session, ent, consent)
+    return PreparedMeasurement(ent.id, ent.uscc, consent.id, application, payloads, now, (time.perf_counter() - t0) * 1000)
+
+
+def compute_measurement(prepared: PreparedMeasurement, as_of: date, bundle: PolicyBundle, model: RiskModel) -> ComputedMeasurement:
+    """Pure: the profile, the scores and the policy result."""
+    t0 = time.perf_counter()
+    profile = build_profile(prepared.uscc, as_of, prepared.payloads)
+    scores, result = score_and_decide(profile, prepared.application, bundle, model, as_of)
+    return ComputedMeasurement(profile, scores, result, (time.perf_counter() - t0) * 1000)
+
+
+def record_measurement(
+    session: Session, prepared: PreparedMeasurement, computed: ComputedMeasurement, *, as_of: date, now: datetime, bundle: PolicyBundle, model: RiskModel
+) -> m.Decision:
+    """Write the read log, the profile (once per content hash), the decision and its offers."""
+    t0 = time.perf_counter()
+    profile, result = computed.profile, computed.result
+    session.add_all(
+        m.SourceRead(consent_id=prepared.consent_id, source=source, read_at=prepared.read_at, found=payload is not None)
+        for source, payload in prepared.payloads.items()
+    )
+    insert_if_absent(
+        session, m.Profile, key="sha256",
+        row={"sha256": profile.sha256, "enterprise_id": prepared.enterprise_id, "consent_id": prepared.consent_id,
+             "as_of": as_of, "snapshot": profile.to_json(), "created_at": now},
+    )
+    decision = m.Decision(
+        id=str(uuid.uuid4()),
+        enterprise_id=prepared.enterprise_id,
+        profile_sha256=profile.sha256,
+        policy_version=bundle.label,
+        policy_sha256=bundle.sha256,
+        model_versions={"risk": model.label, "risk_sha256": model.sha256, "tech": TECH_MODEL_VERSION},
+        application=_application_json(prepared.application),
+        outcome=result.outcome,
+        comprehensive_limit_fen=result.comprehensive_limit_fen,
+        result={**result.to_json(), "scores": computed.scores, "quality_flags": list(profile.quality_flags)},
+        timings_ms={},
+        as_of=as_of,
+        decided_at=now,
+    )
+    session.add(decision)
+    session.flush()
+    session.add_all(
+        m.Offer(
+            decision_id=decision.id,
+            product=o.product,
+            limit_fen=o.limit_fen,
+            approved_fen=o.approved_fen,
+            rate_annual=o.rate_annual,
+            status=OfferStatus.OFFERED if o.approved_fen > 0 else OfferStatus.REFERRED,
+        )
+        for o in result.offers
+    )
+    session.flush()
+    record_ms = (time.perf_counter() - t0) * 1000
+    decision.timings_ms = {
+        "read_sources_ms": round(prepared.read_ms, 3),
+        "score_and_policy_ms": round(computed.compute_ms, 3),
+        "record_ms": round(record_ms, 3),
+        "total_ms": round(prepared.read_ms + computed.compute_ms + record_ms, 3),
+    }
+    return decision
 
 
 def score_and_decide(
@@ -188,64 +305,11 @@ def measure(
     requested_fen: int | None = None,
     project: Project | None = None,
 ) -> m.Decision:
-    """测额: read the consented sources, build the profile, score, apply policy, record."""
-    t0 = time.perf_counter()
-    if as_of > business_date(now):
-        raise InvalidInput("as_of", f"{as_of} is in the future", f"{business_date(now)} or earlier")
-    ent = get_enterprise(session, uscc)
-    consent = _live_consent(session, ent, consent_id, now)
-    missing = [s for s in bundle.required_sources if s not in consent.scopes]
-    if missing:
-        raise ConsentDenied(
-            "consent_id",
-            f"consent {consent_id} does not cover source {missing[0]!r}, which measurement requires",
-            f"a consent whose scopes include {', '.join(bundle.required_sources)}",
-        )
-    application = _application(ent, requested_fen, project)
-    payloads = read_sources(session, ent, consent, now)
-    t1 = time.perf_counter()
-    profile = build_profile(ent.uscc, as_of, payloads)
-    if session.get(m.Profile, profile.sha256) is None:
-        session.add(m.Profile(sha256=profile.sha256, enterprise_id=ent.id, consent_id=consent.id, as_of=as_of, snapshot=profile.to_json(), created_at=now))
-        session.flush()
-    scores, result = score_and_decide(profile, application, bundle, model, as_of)
-    t2 = time.perf_counter()
-    decision = m.Decision(
-        id=str(uuid.uuid4()),
-        enterprise_id=ent.id,
-        profile_sha256=profile.sha256,
-        policy_version=bundle.label,
-        policy_sha256=bundle.sha256,
-        model_versions={"risk": model.label, "risk_sha256": model.sha256, "tech": TECH_MODEL_VERSION},
-        application=_application_json(application),
-        outcome=result.outcome,
-        comprehensive_limit_fen=result.comprehensive_limit_fen,
-        result={**result.to_json(), "scores": scores, "quality_flags": list(profile.quality_flags)},
-        timings_ms={},
-        as_of=as_of,
-        decided_at=now,
-    )
-    session.add(decision)
-    session.flush()
-    for o in result.offers:
-        session.add(
-            m.Offer(
-                decision_id=decision.id,
-                product=o.product,
-                limit_fen=o.limit_fen,
-                approved_fen=o.approved_fen,
-                rate_annual=o.rate_annual,
-                status="offered" if o.approved_fen > 0 else "referred",
-            )
-        )
-    session.flush()
-    t3 = time.perf_counter()
-    decision.timings_ms = {
-        "read_sources_ms": round((t1 - t0) * 1000, 3),
-        "score_and_policy_ms": round((t2 - t1) * 1000, 3),
-        "total_ms": round((t3 - t0) * 1000, 3),
-    }
-    return decision
+    """测额 on one session: read the consented sources, build the profile, score, apply policy, record."""
+    prepared = prepare_measurement(session, uscc=uscc, consent_id=consent_id, as_of=as_of, now=now, bundle=bundle,
+                                   requested_fen=requested_fen, project=project)
+    computed = compute_measurement(prepared, as_of, bundle, model)
+    return record_measurement(session, prepared, computed, as_of=as_of, now=now, bundle=bundle, model=model)
 
 
 def _application_json(app: Application) -> dict[str, Any]:
@@ -294,16 +358,15 @@ def _offer(session: Session, decision_id: str, product: str) -> m.Offer:
 
 def approve_offer(session: Session, *, decision_id: str, product: str, officer: str, now: datetime) -> m.Offer:
     """An officer approves the referred part of an offer; an accepted line grows to the full limit."""
-    if not isinstance(officer, str) or not officer.strip() or len(officer) > 64:
-        raise InvalidInput("officer", "must identify the approving officer", "1..64 characters")
+    plain_text(officer, "officer", max_length=MAX_OFFICER_LENGTH)
     offer = _offer(session, decision_id, product)
     if offer.approved_fen == offer.limit_fen:
         raise Conflict("product", f"offer {product} is already fully approved", "an offer with a referred part")
     offer.approved_fen = offer.limit_fen
-    offer.approved_by = officer.strip()
+    offer.approved_by = officer
     offer.approved_at = now
-    if offer.status == "referred":
-        offer.status = "offered"
+    if offer.status == OfferStatus.REFERRED:
+        offer.status = OfferStatus.OFFERED
     line = session.scalar(select(m.CreditLine).where(m.CreditLine.offer_id == offer.id))
     if line is not None:
         line.limit_fen = offer.limit_fen
@@ -313,23 +376,22 @@ def approve_offer(session: Session, *, decision_id: str, product: str, officer: 
 def accept_offer(session: Session, *, decision_id: str, product: str, signer_id: str, as_of: date, now: datetime) -> m.CreditLine:
     """The legal representative signs online; the approved part becomes a credit line
     on the terms the decision recorded (not whatever the policy says today)."""
+    require_not_future(as_of, now, "as_of")
     offer = _offer(session, decision_id, product)
     decision = get_decision(session, decision_id)
     ent = session.get(m.Enterprise, decision.enterprise_id)
     assert ent is not None
     validate_resident_id(signer_id, field="signer_id")
     if _sha256(signer_id) != ent.legal_rep_id_sha256:
-        raise ConsentDenied("signer_id", "only the enterprise's legal representative can sign", "the legal representative's resident ID")
-    if offer.status == "accepted":
+        raise NotPermitted("signer_id", "only the enterprise's legal representative can sign", "the legal representative's resident ID")
+    if offer.status == OfferStatus.ACCEPTED:
         raise Conflict("product", f"offer {product} was already accepted", "an offer not yet accepted")
     if offer.approved_fen == 0:
         raise Conflict("product", f"offer {product} is still under review by an officer", "an offer with an approved amount")
     if as_of > decision.as_of + timedelta(days=DECISION_VALID_DAYS) or as_of < decision.as_of:
         raise Conflict("decision_id", f"the decision of {decision.as_of} is valid for {DECISION_VALID_DAYS} days", "measure again")
     terms = next(o for o in decision.result["offers"] if o["product"] == product)
-    if as_of > business_date(now):
-        raise InvalidInput("as_of", f"{as_of} is in the future", f"{business_date(now)} or earlier")
-    offer.status = "accepted"
+    offer.status = OfferStatus.ACCEPTED
     line = m.CreditLine(
         enterprise_id=ent.id,
         offer_id=offer.id,
@@ -344,7 +406,7 @@ def accept_offer(session: Session, *, decision_id: str, product: str, signer_id:
         max_drawing_months=terms["max_drawing_months"],
         opened_on=as_of,
         expires_on=add_months(as_of, terms["validity_months"]),
-        status="active",
+        status=LineStatus.ACTIVE,
         accrued_through=None,
     )
     session.add(line)
@@ -352,27 +414,24 @@ def accept_offer(session: Session, *, decision_id: str, product: str, signer_id:
     return line
 
 
-def apply_online(
-    session: Session,
-    *,
-    uscc: str,
-    name: str,
-    legal_rep_id: str,
-    scopes: list[str],
-    as_of: date,
-    now: datetime,
-    bundle: PolicyBundle,
-    model: RiskModel,
-    requested_fen: int | None = None,
-) -> m.Decision:
-    """The mobile flow in one step: register if new (no bank account needed),
-    authorize once, measure. A returning applicant must be its legal representative."""
+def check_scopes_cover(scopes: list[str], bundle: PolicyBundle) -> None:
+    """Refuse, before anything is written, scopes that cannot support a measurement."""
+    if isinstance(scopes, list) and all(isinstance(x, str) for x in scopes):
+        missing = [x for x in bundle.required_sources if x not in scopes]
+        if missing:
+            raise ConsentDenied(
+                "scopes", f"the authorization does not cover source {missing[0]!r}, which measurement requires",
+                f"scopes that include {', '.join(bundle.required_sources)}",
+            )
+
+
+def register_if_new_and_consent(
+    session: Session, *, uscc: str, name: str, legal_rep_id: str, scopes: list[str], now: datetime
+) -> m.Consent:
+    """The first step of the mobile flow: register if new (no bank account needed)
+    and authorize once. A returning applicant must be its legal representative."""
     validate_uscc(uscc)
     validate_resident_id(legal_rep_id, field="legal_rep_id")
-    ent = session.scalar(select(m.Enterprise).where(m.Enterprise.uscc == uscc))
-    if ent is None:
+    if session.scalar(select(m.Enterprise.id).where(m.Enterprise.uscc == uscc)) is None:
         register_enterprise(session, uscc=uscc, name=name, legal_rep_id=legal_rep_id, now=now)
-    consent = grant_consent(
-        session, uscc=uscc, scopes=scopes, purpose="credit_measurement", signer_id=legal_rep_id, valid_days=30, now=now
-    )
-    return measure(session, uscc=uscc, consent_id=consent.id, as_of=as_of, now=now, bundle=bundle, model=model, requested_fen=requested_fen)
+    return grant_consent(session, uscc=uscc, scopes=scopes, purpose="credit_measurement", signer_id=legal_rep_id, valid_days=30, now=now)

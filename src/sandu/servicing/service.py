@@ -30,17 +30,18 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from sandu.domain.dates import add_months, business_date
-from sandu.domain.errors import Conflict, InvalidInput, NotFound
+from sandu.domain.dates import add_months, business_date, require_not_future
+from sandu.domain.enums import LineStatus
+from sandu.domain.errors import Conflict, InvalidInput, NotFound, show
 from sandu.domain.money import MAX_AMOUNT_FEN, require_fen
 from sandu.ledger import journal as jl
 from sandu.ledger.allocation import allocate
 from sandu.ledger.interest import DailyAccrual, accrue, interest_to_post_fen, period_containing, settlement_dates
+from sandu.servicing.views import EntryView, JournalPage, LineView, PostingView
 from sandu.store import models as m
 
 MAX_KEY_LENGTH = 120
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]+")
-MAX_LINES_PER_EOD = 1_000_000
 MAX_LINE_ID = 2**31 - 1  # the id column is a 32-bit INTEGER on PostgreSQL
 
 EOD_LOCK_KEY = 0x5A4D_0000  # + the date's ordinal: one advisory lock per business date
@@ -52,27 +53,20 @@ def _request_sha256(**fields: object) -> str:
 
 def _client_key(line_id: int, key: object) -> str:
     if not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_LENGTH or not KEY_PATTERN.fullmatch(key):
-        raise InvalidInput("idempotency_key", f"got {key!r}", f"1..{MAX_KEY_LENGTH} characters of A-Z a-z 0-9 _ . : -")
+        raise InvalidInput("idempotency_key", f"got {show(key)}", f"1..{MAX_KEY_LENGTH} characters of A-Z a-z 0-9 _ . : -")
     return f"c:{line_id}:{key}"
 
 
 def _check_date(value: object, field: str) -> date:
     if not isinstance(value, date) or isinstance(value, datetime):
-        raise InvalidInput(field, f"must be a calendar date, got {value!r}", "YYYY-MM-DD")
+        raise InvalidInput(field, f"must be a calendar date, got {show(value)}", "YYYY-MM-DD")
     return value
-
-
-def _not_future(day: date, field: str, now: datetime) -> date:
-    today = business_date(now)
-    if day > today:
-        raise InvalidInput(field, f"{day} is in the future", f"{today} or earlier")
-    return day
 
 
 def get_line(session: Session, line_id: int, *, lock: bool = False) -> m.CreditLine:
     """The line, re-read from the database; `lock` takes its row lock for a write."""
     if isinstance(line_id, bool) or not isinstance(line_id, int) or not 1 <= line_id <= MAX_LINE_ID:
-        raise InvalidInput("line_id", f"must be a line number, got {line_id!r}", f"1..{MAX_LINE_ID}")
+        raise InvalidInput("line_id", f"must be a line number, got {show(line_id)}", f"1..{MAX_LINE_ID}")
     stmt = select(m.CreditLine).where(m.CreditLine.id == line_id)
     if lock:
         stmt = stmt.with_for_update()
@@ -144,7 +138,7 @@ def _begin(
     Returns (line, effective day, request hash, stored key, earlier entry)."""
     require_fen(amount_fen, field="amount_fen", max_fen=MAX_AMOUNT_FEN)
     stored_key = _client_key(line_id, key)
-    day = _not_future(_check_date(on_date, "on_date"), "on_date", now) if on_date is not None else business_date(now)
+    day = require_not_future(_check_date(on_date, "on_date"), now, "on_date") if on_date is not None else business_date(now)
     line = lock_line(session, line_id)
     digest = _request_sha256(op=op, line=line_id, amount=amount_fen, on=on_date)  # hashed as sent
     return line, day, digest, stored_key, _existing(session, stored_key, digest, key)
@@ -169,7 +163,7 @@ def _drawn_ever_fen(session: Session, line: m.CreditLine) -> int:
 def available_fen(session: Session, line: m.CreditLine, on: date) -> int:
     """What may be drawn on `on`: nothing outside the line's validity; else, revolving:
     limit − principal outstanding; non-revolving: limit − everything ever drawn."""
-    if line.status != "active" or not line.opened_on <= on < line.expires_on:
+    if line.status != LineStatus.ACTIVE or not line.opened_on <= on < line.expires_on:
         return 0
     used = line.drawn_principal_fen if line.revolving else _drawn_ever_fen(session, line)
     return max(0, line.limit_fen - used)
@@ -183,7 +177,7 @@ def draw(session: Session, *, line_id: int, amount_fen: int, on_date: date | Non
         assert drawing is not None
         return DrawResult(drawing, replayed=True)
     _assert_principal(session, line)
-    if line.status != "active":
+    if line.status != LineStatus.ACTIVE:
         raise Conflict("line_id", f"line {line.id} is {line.status}", "an active line")
     if not line.opened_on <= day < line.expires_on:
         raise Conflict("on_date", f"line {line.id} is valid from {line.opened_on} until {line.expires_on}", f"{line.opened_on}..{line.expires_on - timedelta(days=1)}")
@@ -337,42 +331,48 @@ def repay(session: Session, *, line_id: int, amount_fen: int, on_date: date | No
     return RepayResult(allocations, posted, replayed=False)
 
 
-def run_eod(session: Session, *, business_date: date, now: datetime) -> dict[str, int]:
-    """End of day: bring every active line up to date through `business_date`
-    (accrual, and posting on settlement days). Idempotent: a second run for the
-    same date changes nothing. One run per date at a time."""
-    _not_future(_check_date(business_date, "business_date"), "business_date", now)
+@dataclass(frozen=True)
+class EodBatch:
+    lines: int  # lines brought up to date in this batch
+    days_accrued: int
+    interest_posted_fen: int
+    last_line_id: int  # resume after this line; 0 when the batch was empty
+
+
+def lines_due_for_eod(session: Session, business_date: date, after_line_id: int = 0) -> int:
+    """How many active lines with id > `after_line_id` have not been brought up to date through `business_date`."""
+    q = select(func.count()).select_from(m.CreditLine).where(m.CreditLine.id > after_line_id, *_due_for_eod(business_date))
+    return int(session.scalar(q) or 0)
+
+
+def _due_for_eod(business_date: date) -> tuple:
+    return (
+        m.CreditLine.status == LineStatus.ACTIVE,
+        (m.CreditLine.accrued_through.is_(None)) | (m.CreditLine.accrued_through < business_date),
+    )
+
+
+def run_eod(session: Session, *, business_date: date, now: datetime, after_line_id: int = 0, limit: int | None = None) -> EodBatch:
+    """End of day for the active lines with id > `after_line_id` (at most `limit`,
+    all when None): bring each up to date through `business_date` (accrual, and
+    posting on settlement days). Idempotent: a line already brought up to date
+    is not touched again, so a second run for the same date changes nothing.
+    One run per date at a time (PostgreSQL: an advisory lock; SQLite: one writer)."""
+    require_not_future(_check_date(business_date, "business_date"), now, "business_date")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise InvalidInput("limit", f"got {show(limit)}", "a positive number of lines")
     if session.get_bind().dialect.name == "postgresql":
-        # SQLite's BEGIN IMMEDIATE already serialises writers.
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": EOD_LOCK_KEY + business_date.toordinal()})
-    ids = list(session.scalars(select(m.CreditLine.id).where(m.CreditLine.status == "active").order_by(m.CreditLine.id).limit(MAX_LINES_PER_EOD)))
-    days = posted = 0
+    query = select(m.CreditLine.id).where(m.CreditLine.id > after_line_id, *_due_for_eod(business_date)).order_by(m.CreditLine.id)
+    ids = list(session.scalars(query if limit is None else query.limit(limit)))
+    days = posted = done = 0
     for line_id in ids:
         line = lock_line(session, line_id)  # waits for an in-flight draw or repayment on the line
-        if line.status != "active" or (line.accrued_through is not None and line.accrued_through >= business_date):
-            continue
+        if line.status != LineStatus.ACTIVE or (line.accrued_through is not None and line.accrued_through >= business_date):
+            continue  # changed since the query
         line_days, line_posted = bring_up_to_date(session, line, business_date, now)
-        days, posted = days + line_days, posted + line_posted
-    return {"lines": len(ids), "days_accrued": days, "interest_posted_fen": posted}
-
-
-@dataclass(frozen=True)
-class LineView:
-    line: m.CreditLine
-    available_fen: int
-    interest_posted_fen: int
-    interest_accrued_fen: int  # unposted accruals, as they would be posted now (rounded once)
-
-
-def line_view(session: Session, line_id: int, today: date) -> LineView:
-    line = get_line(session, line_id)
-    _assert_principal(session, line)
-    return LineView(
-        line=line,
-        available_fen=available_fen(session, line, today),
-        interest_posted_fen=account_balance(session, _account(line, "interest")),
-        interest_accrued_fen=_to_post_fen(_unposted(session, line)),
-    )
+        days, posted, done = days + line_days, posted + line_posted, done + 1
+    return EodBatch(done, days, posted, ids[-1] if ids else 0)
 
 
 MAX_JOURNAL_PAGE = 500
@@ -400,3 +400,36 @@ def journal_of(
     for e in page:
         assert sum(p.amount_fen for p in postings[e.id]) == 0, f"entry {e.id} does not balance"
     return [(e, postings[e.id]) for e in page], (page[-1].id if more else None)
+
+
+_LINE_COLUMNS = ("id", "product", "limit_fen", "drawn_principal_fen", "basis_days", "repayment_method", "revolving",
+                 "settlement_frequency", "opened_on", "expires_on", "status", "accrued_through")
+
+
+def line_view(session: Session, line_id: int, today: date) -> LineView:
+    """A line as its owner sees it on `today`: balances, availability, interest posted and accrued."""
+    line = get_line(session, line_id)
+    _assert_principal(session, line)
+    return LineView(
+        **{c: getattr(line, c) for c in _LINE_COLUMNS},
+        rate_annual=str(line.rate_annual),
+        available_fen=available_fen(session, line, today),
+        interest_posted_fen=account_balance(session, _account(line, "interest")),
+        interest_accrued_fen=_to_post_fen(_unposted(session, line)),
+    )
+
+
+def journal_page(session: Session, line_id: int, after_id: int = 0, limit: int = 100) -> JournalPage:
+    """One page of a line's journal as shown to its owner (404 for an unknown line)."""
+    get_line(session, line_id)
+    entries, next_after_id = journal_of(session, line_id, after_id=after_id, limit=limit)
+    return JournalPage(
+        entries=[
+            EntryView(
+                id=e.id, kind=e.kind, effective_date=e.effective_date, idempotency_key=e.idempotency_key,
+                postings=[PostingView(account=p.account, amount_fen=p.amount_fen) for p in ps],
+            )
+            for e, ps in entries
+        ],
+        next_after_id=next_after_id,
+    )

@@ -1,52 +1,71 @@
-"""Engines and transactions.
+"""Engines and the unit of work.
 
 SQLite by default (a file, WAL, foreign keys on, synchronous=FULL, every write
-transaction opened with BEGIN IMMEDIATE so writers queue instead of failing on
-upgrade); PostgreSQL when ``SANDU_DATABASE_URL`` is set. Services open exactly
-one transaction per operation with :func:`transaction`.
+transaction opened with BEGIN IMMEDIATE); PostgreSQL when the settings name it.
+
+`UnitOfWork` is the one way any part of sandu (API, web pages, CLI, demo)
+reads or writes: `with uow.write() as session:` is one transaction that has
+committed when the block ends without an exception — so an interface that
+answers after the block answers only what is durable; an exception (a failed
+commit included) rolls everything back and propagates. `uow.read()` is a
+read-only snapshot.
+
+Writers on SQLite queue in this process, first come first served, without
+busy-waiting on the file lock: SQLite admits one writer at a time anyway, and
+its busy loop (sleeping and retrying) is neither fair nor bounded. A writer
+that cannot get its turn within the configured wait, or finds the queue full,
+gets `Busy` (503, retry later) and nothing is written. On PostgreSQL writers
+go straight to the database, which serialises them on the rows they lock.
+The connection pool holds one connection per request thread, so no request
+ever waits for a connection while holding none of the locks it needs.
 """
 
 from __future__ import annotations
 
-import os
+import threading
+from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from contextlib import contextmanager, nullcontext
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-DEFAULT_SQLITE_PATH = Path("var/sandu.db")
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+from sandu.domain.errors import SanduError
+from sandu.settings import Settings, get_settings
+
 READ_ONLY_OPTION = "sandu_read_only"
+POOL_TIMEOUT_S = 30
 
 
-def database_url() -> str:
-    """``SANDU_DATABASE_URL`` or the default SQLite file under ./var."""
-    url = os.environ.get("SANDU_DATABASE_URL", "").strip()
-    if url:
-        return url
-    DEFAULT_SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+class Busy(SanduError):
+    """Too many writers are waiting; nothing was written. Retry after a moment."""
+
+    code = "busy"
+    http_status = 503
+    retry_after_s = 1
 
 
 def _normalise(url: str) -> str:
-    # Plain postgresql:// means the psycopg 3 driver we ship, not psycopg2.
+    # Plain postgresql:// means the psycopg 3 driver sandu ships, not psycopg2.
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
 
 
-def make_engine(url: str | None = None) -> Engine:
-    url = _normalise(url or database_url())
+def make_engine(url: str | None = None, settings: Settings | None = None) -> Engine:
+    """An engine whose pool has a connection for every request thread (and a few for
+    end of day and the CLI), so a thread never waits for a connection."""
+    settings = settings or get_settings()
+    url = _normalise(url or settings.store_url())
+    pool = {"pool_size": settings.worker_threads, "max_overflow": 5, "pool_timeout": POOL_TIMEOUT_S}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-        _configure_sqlite(engine)
+        engine = create_engine(url, hide_parameters=True, connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000, "check_same_thread": False}, **pool)
+        _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **pool)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # pragma: no cover - exercised by every SQLite test
         # Let SQLAlchemy issue BEGIN itself (below) instead of pysqlite's implicit one.
@@ -55,7 +74,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=FULL")
-        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # Another *process* (the CLI's end of day while the server runs) may hold the lock.
+        cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -69,26 +89,96 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+def insert_if_absent(session: Session, model: type, *, key: str, row: dict[str, object]) -> None:
+    """INSERT … ON CONFLICT (key) DO NOTHING: for content-addressed rows, where two
+    concurrent writers of the same content must both succeed and store it once."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:  # pragma: no cover - sandu runs on SQLite and PostgreSQL
+        raise RuntimeError(f"insert_if_absent: unsupported database {dialect}")
+    session.execute(insert(model).values(**row).on_conflict_do_nothing(index_elements=[key]))
 
 
-def read_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions for reads: a deferred BEGIN on SQLite (a WAL snapshot from the first
-    read), a READ ONLY REPEATABLE READ transaction on PostgreSQL."""
-    options: dict[str, object] = {READ_ONLY_OPTION: True}
-    if engine.dialect.name == "postgresql":
-        # One snapshot for the whole read, so a view never mixes before and after a concurrent write.
-        options.update(isolation_level="REPEATABLE READ", postgresql_readonly=True, postgresql_deferrable=True)
-    return sessionmaker(bind=engine.execution_options(**options), expire_on_commit=False, autoflush=False)
+class WriterQueue:
+    """First come, first served admission of one writer at a time, bounded in
+    length and in waiting time. The finishing writer hands the turn directly to
+    the next in line, so nobody can overtake a waiting writer."""
+
+    def __init__(self, max_waiting: int, wait_s: float):
+        self.max_waiting = max_waiting
+        self.wait_s = wait_s
+        self._lock = threading.Lock()
+        self._waiting: deque[threading.Event] = deque()
+        self._held = False
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def _busy(self, why: str) -> Busy:
+        return Busy(f"the store is busy ({why}); nothing was written, retry in a moment", field=None, allowed=None)
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        with self._lock:
+            if not self._held and not self._waiting:
+                self._held = True
+                ticket = None
+            elif len(self._waiting) >= self.max_waiting:
+                raise self._busy(f"{len(self._waiting)} writes already waiting")
+            else:
+                ticket = threading.Event()
+                self._waiting.append(ticket)
+        if ticket is not None and not ticket.wait(self.wait_s):
+            with self._lock:
+                if not ticket.is_set():  # not granted while we gave up: leave the line
+                    self._waiting.remove(ticket)
+                    raise self._busy(f"waited {self.wait_s:g} s for a turn")
+        try:
+            yield
+        finally:
+            with self._lock:
+                assert self._held, "a writer released a turn it did not hold"
+                if self._waiting:
+                    self._waiting.popleft().set()  # the turn passes on; _held stays True
+                else:
+                    self._held = False
 
 
-@contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any exception."""
-    session = factory()
-    try:
-        with session.begin():
-            yield session
-    finally:
-        session.close()
+class UnitOfWork:
+    """The transactions of one process against one store (see the module docstring)."""
+
+    def __init__(self, engine: Engine, settings: Settings | None = None):
+        settings = settings or get_settings()
+        self.engine = engine
+        self._writes = sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+        read_options: dict[str, object] = {READ_ONLY_OPTION: True}
+        if engine.dialect.name == "postgresql":
+            # One snapshot for the whole read, so a view never mixes before and after a concurrent write.
+            read_options.update(isolation_level="REPEATABLE READ", postgresql_readonly=True, postgresql_deferrable=True)
+        self._reads = sessionmaker(bind=engine.execution_options(**read_options), expire_on_commit=False, autoflush=False)
+        self.queue = WriterQueue(settings.write_queue_max, settings.write_wait_s) if is_sqlite(engine) else None
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One write transaction: committed when the block ends, rolled back on any exception."""
+        with self.queue.turn() if self.queue is not None else nullcontext():
+            session = self._writes()
+            try:
+                with session.begin():
+                    yield session
+            finally:
+                session.close()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only snapshot (deferred on SQLite, READ ONLY REPEATABLE READ on PostgreSQL)."""
+        session = self._reads()
+        try:
+            with session.begin():
+                yield session
+        finally:
+            session.close()

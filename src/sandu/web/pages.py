@@ -1,25 +1,26 @@
 """Web pages for applicants (/app), server-rendered, mobile-first, zh-CN.
 
 Offline-ready: every style the page needs is served by sandu from /static.
-The pages are thin like the API: parse a form, call one service, render.
+The pages are thin like the API: parse a form, call one action of a service
+(which commits before it returns), render its view. Handlers are plain `def`
+functions: the database work runs on a worker thread, never on the event loop.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from sandu.domain.errors import SanduError
 from sandu.domain.money import format_cn, format_rate_pct, wan_to_fen
-from sandu.origination import service as orig
+from sandu.origination import actions
 from sandu.sources.catalog import ALL_SOURCES, SOURCE_DESCRIPTIONS
-from sandu.store.db import transaction
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -34,6 +35,7 @@ OUTCOME_TEXT = {
     "refer": "额度已测算，等待客户经理审批",
     "decline": "暂未能为您核定额度",
 }
+MAX_FORM_TEXT = 200  # characters kept of any form value (the form's own fields are shorter)
 
 
 def _form_page(request: Request, values: dict[str, Any], error: SanduError | None, status: int = 200) -> HTMLResponse:
@@ -53,38 +55,36 @@ def mount_web(app: FastAPI) -> None:
         return _form_page(request, {"scopes": list(ALL_SOURCES)}, None)
 
     @app.post("/app/measure", response_class=HTMLResponse, include_in_schema=False)
-    async def apply_submit(request: Request):
-        form = await request.form()
+    def apply_submit(
+        request: Request,
+        uscc: Annotated[str, Form()] = "",
+        name: Annotated[str, Form()] = "",
+        legal_rep_id: Annotated[str, Form()] = "",
+        requested_wan: Annotated[str, Form()] = "",
+        scopes: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies defaults per request
+    ):
         values = {
-            "uscc": str(form.get("uscc", "")),
-            "name": str(form.get("name", "")),
-            "legal_rep_id": str(form.get("legal_rep_id", "")),
-            "requested_wan": str(form.get("requested_wan", "")),
-            "scopes": [str(v) for v in form.getlist("scopes")][: len(ALL_SOURCES) + 1],
+            "uscc": uscc[:MAX_FORM_TEXT],
+            "name": name[:MAX_FORM_TEXT],
+            "legal_rep_id": legal_rep_id[:MAX_FORM_TEXT],
+            "requested_wan": requested_wan[:MAX_FORM_TEXT],
+            "scopes": [v[:MAX_FORM_TEXT] for v in scopes[: len(ALL_SOURCES) + 1]],
         }
         rt = request.app.state.rt
         try:
             requested = wan_to_fen(values["requested_wan"], field="requested_wan") if values["requested_wan"] else None
-            with transaction(rt.sessions) as session:
-                d = orig.apply_online(
-                    session, uscc=values["uscc"], name=values["name"], legal_rep_id=values["legal_rep_id"], scopes=values["scopes"],
-                    as_of=rt.today(), now=rt.now(), bundle=rt.bundle, model=rt.model, requested_fen=requested,
-                )
-                decision_id = d.id
+            d = actions.apply_online(
+                rt, uscc=values["uscc"], name=values["name"], legal_rep_id=values["legal_rep_id"], scopes=values["scopes"], requested_fen=requested
+            )
         except SanduError as exc:
             exc.field = FORM_FIELDS.get(exc.field or "", exc.field)  # point at the input the applicant sees
             return _form_page(request, values, exc, status=exc.http_status)
-        return RedirectResponse(f"/app/decisions/{decision_id}", status_code=303)
+        return RedirectResponse(f"/app/decisions/{d.id}", status_code=303)
 
     @app.get("/app/decisions/{decision_id}", response_class=HTMLResponse, include_in_schema=False)
     def decision_page(request: Request, decision_id: str) -> HTMLResponse:
-        from sandu.api.app import decision_out
-
-        rt = request.app.state.rt
         try:
-            with transaction(rt.read_sessions) as session:
-                d = decision_out(session, orig.get_decision(session, decision_id))
-                name = orig.get_enterprise(session, d.uscc).name
+            d = actions.get_decision(request.app.state.rt, decision_id[:MAX_FORM_TEXT])
         except SanduError as exc:
             return templates.TemplateResponse(request, "error.html", {"error": exc}, status_code=exc.http_status)
-        return templates.TemplateResponse(request, "decision.html", {"d": d, "name": name, "outcome_text": OUTCOME_TEXT[d.outcome]})
+        return templates.TemplateResponse(request, "decision.html", {"d": d, "outcome_text": OUTCOME_TEXT[d.outcome]})

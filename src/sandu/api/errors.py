@@ -1,0 +1,75 @@
+"""Every error leaves the API in one format: {"error": {code, field, message, allowed}}.
+
+User errors (`SanduError`) map to their 4xx; malformed requests to 422 naming
+the field; HTTP errors of the framework (unknown path 404, wrong method 405)
+to their status; anything else — a bug, a failed commit — to 500 with an
+incident id that is also in the log, never a traceback and never a 2xx.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sandu.domain.errors import SanduError, shorten
+from sandu.store.db import Busy
+
+log = logging.getLogger("sandu.api")
+
+# pydantic's constraint names → what a client reads in "allowed"
+_ALLOWED_KEYS = {"ge": "≥ {}", "gt": "> {}", "le": "≤ {}", "lt": "< {}", "min_length": "at least {} long", "max_length": "at most {} long",
+                 "expected": "one of {}"}
+
+
+def error_body(code: str, field: str | None, message: str, allowed: str | None, incident: str | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "field": field, "message": message, "allowed": allowed, "incident": incident}}
+
+
+def _field_of(loc: tuple[Any, ...]) -> str:
+    parts = [shorten(str(p)) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or "body"
+
+
+def _allowed(ctx: dict[str, Any] | None) -> str | None:
+    if not ctx:
+        return None
+    parts = [text.format(shorten(str(ctx[k]))) for k, text in _ALLOWED_KEYS.items() if k in ctx]
+    return ", ".join(parts) or None
+
+
+def _message(err: dict[str, Any]) -> str:
+    msg = str(err.get("msg", "invalid"))
+    return msg.removeprefix("Value error, ")
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(SanduError)
+    async def _sandu_error(_request: Request, exc: SanduError) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Busy) else None
+        return JSONResponse(status_code=exc.http_status, content=error_body(exc.code, exc.field, exc.message, exc.allowed), headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        field = _field_of(tuple(first.get("loc", ())))
+        if first.get("type") == "json_invalid":
+            return JSONResponse(status_code=422, content=error_body("invalid_input", "body", "body: is not valid JSON", "a JSON object"))
+        return JSONResponse(status_code=422, content=error_body("invalid_input", field, f"{field}: {_message(first)}", _allowed(first.get("ctx"))))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(status_code=exc.status_code, content=error_body(code, None, shorten(str(exc.detail)), None), headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        # A bug or a failed commit, not the user's fault: log it with an id, show no traceback.
+        incident = uuid.uuid4().hex[:12]
+        log.error("unexpected error, incident %s: %s", incident, type(exc).__name__, exc_info=exc)
+        return JSONResponse(status_code=500, content=error_body("internal", None, f"internal error (incident {incident}); nothing was changed", None, incident))

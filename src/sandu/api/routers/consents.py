@@ -1,0 +1,16 @@
+"""Consents: revocation stops further reads at once."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from sandu.api.deps import RT, ConsentIdPath, errors
+from sandu.origination import actions
+from sandu.origination.views import ConsentView
+
+router = APIRouter(prefix="/consents", tags=["origination"])
+
+
+@router.post("/{consent_id}/revoke", response_model=ConsentView, responses=errors(404, 503))
+def revoke_consent(consent_id: ConsentIdPath, rt: RT) -> ConsentView:
+    return actions.revoke_consent(rt, consent_id)

@@ -1,0 +1,18 @@
+"""Scheduled operations: end of day."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from sandu.api import schemas as s
+from sandu.api.deps import RT, errors
+from sandu.servicing import actions
+from sandu.servicing.views import EodView
+
+router = APIRouter(tags=["servicing"])
+
+
+@router.post("/eod", response_model=EodView, responses=errors(409, 503))
+def eod(body: s.EodIn, rt: RT) -> EodView:
+    """End of day for a business date: accrue every active line; post interest on settlement days."""
+    return actions.end_of_day(rt, body.business_date)

@@ -1,0 +1,64 @@
+"""What a user can do in servicing, each in its own unit of work (see
+`sandu.origination.actions`): views are returned only after their commit."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+from sandu.domain.dates import require_not_future
+from sandu.runtime import Runtime
+from sandu.servicing import service as svc
+from sandu.servicing.views import DrawView, EodView, JournalPage, LineView, RepayView
+
+
+def get_line(rt: Runtime, line_id: int) -> LineView:
+    with rt.uow.read() as s:
+        return svc.line_view(s, line_id, rt.today())
+
+
+def draw(rt: Runtime, *, line_id: int, amount_fen: int, idempotency_key: str, on_date: date | None = None) -> DrawView:
+    """Borrow any time (随借随还); repeating a request with its idempotency key returns the first result."""
+    with rt.uow.write() as s:
+        r = svc.draw(s, line_id=line_id, amount_fen=amount_fen, on_date=on_date, idempotency_key=idempotency_key, now=rt.now())
+        d = r.drawing
+        view = DrawView(drawing_id=d.id, line_id=d.line_id, amount_fen=d.amount_fen, drawn_on=d.drawn_on, maturity_on=d.maturity_on, replayed=r.replayed)
+    return view
+
+
+def repay(rt: Runtime, *, line_id: int, amount_fen: int, idempotency_key: str, on_date: date | None = None) -> RepayView:
+    """Repay any time: interest accrued to yesterday first, then principal."""
+    with rt.uow.write() as s:
+        r = svc.repay(s, line_id=line_id, amount_fen=amount_fen, on_date=on_date, idempotency_key=idempotency_key, now=rt.now())
+        view = RepayView(line_id=line_id, allocations=r.allocations, interest_posted_fen=r.interest_posted_fen, replayed=r.replayed)
+    return view
+
+
+def journal(rt: Runtime, line_id: int, *, after_id: int = 0, limit: int = 100) -> JournalPage:
+    with rt.uow.read() as s:
+        return svc.journal_page(s, line_id, after_id=after_id, limit=limit)
+
+
+def end_of_day(rt: Runtime, business_date: date) -> EodView:
+    """End of day for `business_date`, a batch of lines per transaction (so that draws
+    and repayments are not held up for the whole run). Runs until every due line is
+    done; the number of batches is bounded by what was due at the start (plus one for
+    lines opened meanwhile), and anything left then is reported, never dropped silently."""
+    require_not_future(business_date, rt.now(), "business_date")
+    batch = rt.settings.eod_batch_lines
+    with rt.uow.read() as s:
+        due = svc.lines_due_for_eod(s, business_date)
+    max_batches = math.ceil(due / batch) + 1
+    lines = days = posted = batches = 0
+    after = 0
+    while batches < max_batches:
+        with rt.uow.write() as s:
+            b = svc.run_eod(s, business_date=business_date, now=rt.now(), after_line_id=after, limit=batch)
+        batches += 1
+        lines, days, posted = lines + b.lines, days + b.days_accrued, posted + b.interest_posted_fen
+        if b.last_line_id == 0:
+            break
+        after = b.last_line_id
+    with rt.uow.read() as s:
+        remaining = svc.lines_due_for_eod(s, business_date, after_line_id=after)  # every line up to `after` was visited
+    return EodView(business_date=business_date, lines=lines, days_accrued=days, interest_posted_fen=posted, batches=batches, remaining_lines=remaining)
