@@ -15,14 +15,13 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from sandu.demo.seed import seed_universe
-from sandu.origination import service as orig
+from sandu.origination import actions as orig
 from sandu.policy.bundle import load_bundle
 from sandu.runtime import Runtime
 from sandu.scoring.risk import load_model
 from sandu.simulate.stories import STORY_ROWS
 from sandu.sources.catalog import ALL_SOURCES
-from sandu.store.db import make_engine, transaction
-from sandu.store.migrate import upgrade
+from sandu.store.db import make_engine
 
 MAX_RUNS = 100_000
 
@@ -34,22 +33,20 @@ def pct(values: list[float], q: float) -> float:
 def main(n: int) -> None:
     assert 1 <= n <= MAX_RUNS, f"N must be 1..{MAX_RUNS}"
     with tempfile.TemporaryDirectory() as tmp:
-        rt = Runtime(engine=make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}"), bundle=load_bundle(), model=load_model())
-        upgrade(rt.engine)
-        seed_universe(rt.sessions, 1000, 1, date(2026, 10, 31))
-        s2 = STORY_ROWS[1]
         now = datetime(2026, 11, 29, tzinfo=timezone.utc)
-        with transaction(rt.sessions) as s:
-            orig.register_enterprise(s, uscc=s2["uscc"], name=s2["name"], legal_rep_id=s2["legal_rep_id"], now=now)
-            consent = orig.grant_consent(s, uscc=s2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer_id=s2["legal_rep_id"], valid_days=30, now=now)
+        rt = Runtime(engine=make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}"), bundle=load_bundle(), model=load_model(), clock=lambda: now)
+        rt.upgrade_schema()
+        seed_universe(rt.uow, 1000, 1, date(2026, 10, 31))
+        s2 = STORY_ROWS[1]
+        orig.register(rt, uscc=s2["uscc"], name=s2["name"], legal_rep_id=s2["legal_rep_id"])
+        consent = orig.grant_consent(rt, uscc=s2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer_id=s2["legal_rep_id"], valid_days=30)
         wall, inner = [], []
         for _ in range(n):
             t0 = time.perf_counter()
-            with transaction(rt.sessions) as s:
-                d = orig.measure(s, uscc=s2["uscc"], consent_id=consent.id, as_of=date(2026, 11, 29), now=now, bundle=rt.bundle, model=rt.model)
-                inner.append(d.timings_ms["score_and_policy_ms"])
+            d = orig.measure(rt, uscc=s2["uscc"], consent_id=consent.id)
+            inner.append(d.timings_ms["score_and_policy_ms"])
             wall.append((time.perf_counter() - t0) * 1000)
-        print(f"measurements: {n} on SQLite (synchronous=FULL), one transaction each")
+        print(f"measurements: {n} on SQLite (synchronous=FULL): a read, the pure step, one short write each")
         print(f"  end to end incl. commit: latency_ms_p50={pct(wall, 50):.2f} latency_ms_p99={pct(wall, 99):.2f}")
         print(f"  profile + scores + policy: latency_ms_p50={pct(inner, 50):.3f} latency_ms_p99={pct(inner, 99):.3f}")
 

@@ -14,13 +14,20 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandu.domain.errors import SanduError, shorten
 from sandu.store.db import Busy
 
 log = logging.getLogger("sandu.api")
+WEB_PREFIX = "/app"
+INCIDENT_PAGE = (
+    '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>系统繁忙 · 三度</title>'
+    '<p role="alert" data-incident="{incident}">系统出现异常，本次操作未生效，请稍后重试。如需帮助，请向客服提供事件编号 {incident}。</p>'
+    '<p><a href="/app">返回</a></p></html>'
+)
 
 # pydantic's constraint names → what a client reads in "allowed"
 _ALLOWED_KEYS = {"ge": "≥ {}", "gt": "> {}", "le": "≤ {}", "lt": "< {}", "min_length": "at least {} long", "max_length": "at most {} long",
@@ -67,9 +74,38 @@ def install(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(status_code=exc.status_code, content=error_body(code, None, shorten(str(exc.detail)), None), headers=exc.headers)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        # A bug or a failed commit, not the user's fault: log it with an id, show no traceback.
-        incident = uuid.uuid4().hex[:12]
-        log.error("unexpected error, incident %s: %s", incident, type(exc).__name__, exc_info=exc)
-        return JSONResponse(status_code=500, content=error_body("internal", None, f"internal error (incident {incident}); nothing was changed", None, incident))
+    app.add_middleware(IncidentMiddleware)
+
+
+class IncidentMiddleware:
+    """Answers an unexpected exception (a bug, a failed commit) with a 500 carrying an
+    incident id that is also in the log — and does not re-raise it, so the server keeps
+    the client's connection instead of dropping it after the response."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:  # noqa: BLE001 - every unexpected error becomes an incident
+            incident = uuid.uuid4().hex[:12]
+            log.error("unexpected error, incident %s: %s", incident, type(exc).__name__, exc_info=exc)
+            if started:  # nothing sensible can follow a started response
+                raise
+            if str(scope.get("path", "")).startswith(WEB_PREFIX):  # a page, not the API: answer in the page's language
+                response: Response = HTMLResponse(INCIDENT_PAGE.format(incident=incident), status_code=500)
+            else:
+                body = error_body("internal", None, f"internal error (incident {incident}); nothing was changed", None, incident)
+                response = JSONResponse(status_code=500, content=body)
+            await response(scope, receive, send)

@@ -175,10 +175,12 @@ class UnitOfWork:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A read-only snapshot (deferred on SQLite, READ ONLY REPEATABLE READ on PostgreSQL)."""
+        """A read-only snapshot (deferred on SQLite, READ ONLY REPEATABLE READ on PostgreSQL),
+        rolled back at the end: a read has nothing to commit."""
         session = self._reads()
         try:
-            with session.begin():
-                yield session
+            session.begin()
+            yield session
         finally:
+            session.rollback()
             session.close()

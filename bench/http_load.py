@@ -1,0 +1,84 @@
+"""HTTP under concurrent load: measurement and draw endpoints of a real `sandu serve`
+on loopback, on SQLite and (when it answers) PostgreSQL, at 4 and at 50 closed-loop
+clients. Prints throughput, p50/p99 latency, status counts and failures.
+
+Usage: .venv/bin/python bench/http_load.py [REQUESTS_PER_CLIENT]   (default 10)
+Env:   SANDU_BENCH_PG_ADMIN  (default postgresql://postgres@127.0.0.1:5432/test)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import uuid
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loadgen import closed_loop, sandu_server  # noqa: E402
+
+from sandu.demo.seed import seed_universe  # noqa: E402
+from sandu.policy.bundle import load_bundle  # noqa: E402
+from sandu.runtime import Runtime  # noqa: E402
+from sandu.scoring.risk import load_model  # noqa: E402
+from sandu.simulate.stories import STORY_ROWS  # noqa: E402
+from sandu.sources.catalog import ALL_SOURCES  # noqa: E402
+from sandu.store.db import make_engine  # noqa: E402
+
+API = "/api/v1"
+S2 = STORY_ROWS[1]
+PG_ADMIN = os.environ.get("SANDU_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def seeded(url: str) -> str:
+    engine = make_engine(url)
+    rt = Runtime(engine=engine, bundle=load_bundle(), model=load_model())
+    rt.upgrade_schema()
+    seed_universe(rt.uow, 1000, 1, date(2026, 10, 31))
+    engine.dispose()
+    return url
+
+
+@contextmanager
+def stores():
+    with tempfile.TemporaryDirectory() as tmp:
+        yield "sqlite", seeded(f"sqlite:///{Path(tmp) / 'bench.db'}")
+    try:
+        import psycopg
+
+        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
+    except Exception as exc:  # noqa: BLE001
+        print(f"postgresql: not measured ({type(exc).__name__})")
+        return
+    name = f"sandu_bench_{uuid.uuid4().hex[:8]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield "postgresql", seeded(f"postgresql+psycopg://{admin.info.user}@127.0.0.1:5432/{name}")
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def main(requests_each: int) -> None:
+    print(f"closed loop on loopback, {requests_each} requests per client, one `sandu serve` process")
+    gen = stores()
+    for store, url in gen:
+        with sandu_server(url) as base, httpx.Client(base_url=base, timeout=30) as c:
+            c.post(f"{API}/enterprises", json={k: S2[k] for k in ("uscc", "name", "legal_rep_id")}).raise_for_status()
+            cid = c.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": list(ALL_SOURCES), "signer_id": S2["legal_rep_id"]}).json()["id"]
+            did = c.post(f"{API}/enterprises/{S2['uscc']}/measurements", json={"consent_id": cid}).json()["id"]
+            line = c.post(f"{API}/decisions/{did}/offers/jingying_kuaidai/accept", json={"signer_id": S2["legal_rep_id"]}).json()["id"]
+            for clients in (4, 50):
+                m = closed_loop(base, clients, requests_each, lambda k, i: ("POST", f"{API}/enterprises/{S2['uscc']}/measurements", {"consent_id": cid}))
+                print(m.line(f"{store:10} measurement"))
+                run = uuid.uuid4().hex[:6]
+                d = closed_loop(base, clients, requests_each, lambda k, i, r=run: ("POST", f"{API}/lines/{line}/draws", {"amount_fen": 100, "idempotency_key": f"{r}-{k}-{i}"}))
+                print(d.line(f"{store:10} draw"))
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10)
