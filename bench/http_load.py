@@ -73,10 +73,10 @@ def main(requests_each: int) -> None:
             did = c.post(f"{API}/enterprises/{S2['uscc']}/measurements", json={"consent_id": cid}).json()["id"]
             line = c.post(f"{API}/decisions/{did}/offers/jingying_kuaidai/accept", json={"signer_id": S2["legal_rep_id"]}).json()["id"]
             for clients in (4, 50):
-                m = closed_loop(base, clients, requests_each, lambda k, i: ("POST", f"{API}/enterprises/{S2['uscc']}/measurements", {"consent_id": cid}))
+                m = closed_loop(base, clients, requests_each, lambda k, i, c=cid: ("POST", f"{API}/enterprises/{S2['uscc']}/measurements", {"consent_id": c}))
                 print(m.line(f"{store:10} measurement"))
                 run = uuid.uuid4().hex[:6]
-                d = closed_loop(base, clients, requests_each, lambda k, i, r=run: ("POST", f"{API}/lines/{line}/draws", {"amount_fen": 100, "idempotency_key": f"{r}-{k}-{i}"}))
+                d = closed_loop(base, clients, requests_each, lambda k, i, r=run, n=line: ("POST", f"{API}/lines/{n}/draws", {"amount_fen": 100, "idempotency_key": f"{r}-{k}-{i}"}))
                 print(d.line(f"{store:10} draw"))
 
 
