@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
+from pydantic import AfterValidator
 
 from sandu.api import schemas as s
 from sandu.runtime import Runtime
@@ -16,7 +17,7 @@ def get_rt(request: Request) -> Runtime:
 
 RT = Annotated[Runtime, Depends(get_rt)]
 
-UsccPath = Annotated[str, Path(min_length=18, max_length=18, pattern=s.USCC_PATTERN, json_schema_extra={"format": "uscc"}, description="统一社会信用代码")]
+UsccPath = Annotated[str, Path(json_schema_extra={"format": "uscc"}, description=s.USCC_DESCRIPTION), AfterValidator(s.checked_uscc)]
 ConsentIdPath = Annotated[str, Path(min_length=36, max_length=36, pattern=s.UUID_PATTERN)]
 DecisionIdPath = Annotated[str, Path(min_length=36, max_length=36, pattern=s.UUID_PATTERN)]
 ProductPath = Annotated[str, Path(min_length=1, max_length=32, pattern=s.PRODUCT_PATTERN, description="product code, e.g. jingying_kuaidai")]

@@ -71,6 +71,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # the framework could not parse the body: malformed input like any other
+            return JSONResponse(status_code=422, content=error_body("invalid_input", "body", f"body: {shorten(str(exc.detail))}", "a JSON object"))
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(status_code=exc.status_code, content=error_body(code, None, shorten(str(exc.detail)), None), headers=exc.headers)
 

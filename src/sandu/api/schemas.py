@@ -9,27 +9,24 @@ them for the wire. Responses are the services' views.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
 from sandu.domain.dates import parse_iso_date
 from sandu.domain.errors import InvalidInput
-from sandu.domain.ids import USCC_ALPHABET
+from sandu.domain.ids import validate_resident_id, validate_uscc
 from sandu.domain.money import MAX_AMOUNT_FEN
+from sandu.domain.numbers import whole_number
 from sandu.domain.project import Project
 from sandu.domain.text import MAX_NAME_LENGTH, PLAIN_TEXT_PATTERN, plain_text
 from sandu.origination.service import MAX_CONSENT_DAYS, MAX_OFFICER_LENGTH, PURPOSES
 from sandu.servicing.service import KEY_PATTERN, MAX_JOURNAL_PAGE, MAX_KEY_LENGTH, MAX_LINE_ID
 from sandu.sources.catalog import ALL_SOURCES
 
-_USCC_CHAR = "[" + re.escape(USCC_ALPHABET).replace("\\-", "-") + "]"
-USCC_PATTERN = f"^{_USCC_CHAR}{{2}}[0-9]{{6}}{_USCC_CHAR}{{10}}$"
-RESIDENT_ID_PATTERN = r"^[0-9]{17}[0-9X]$"
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 PRODUCT_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 IDEMPOTENCY_KEY_PATTERN = f"^{KEY_PATTERN.pattern}$"
@@ -45,30 +42,44 @@ def _text(max_length: int) -> Callable[[str], str]:
     return check
 
 
-Uscc = Annotated[
-    str,
-    Field(min_length=18, max_length=18, pattern=USCC_PATTERN, json_schema_extra={"format": "uscc"},
-          description="统一社会信用代码 (GB 32100-2015): 18 characters, the last a mod-31 check character", examples=["91350100M000100Y43"]),
-]
-ResidentId = Annotated[
-    str,
-    Field(min_length=18, max_length=18, pattern=RESIDENT_ID_PATTERN, json_schema_extra={"format": "resident-id"},
-          description="Resident ID (GB 11643-1999): 17 digits and an ISO 7064 MOD 11-2 check character", examples=["11010519491231002X"]),
-]
+def _checked(validate: Callable[..., str]) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        try:
+            return validate(value, field="")
+        except InvalidInput as exc:
+            raise ValueError(f"{exc.message.removeprefix(': ')}") from None
+
+    return check
+
+
+# Identifiers with check characters: JSON Schema cannot state a checksum, so the document
+# names the format (and describes it); the server checks it and says what is wrong.
+USCC_DESCRIPTION = ("统一社会信用代码 (GB 32100-2015): 18 characters of 0-9 A-H J-N P-R T U W-Y; positions 3-8 a region code; "
+                    "the 18th the mod-31 check character")
+RESIDENT_ID_DESCRIPTION = "resident ID (GB 11643-1999): 6-digit address, 8-digit birth date, 3-digit sequence, ISO 7064 MOD 11-2 check character (0-9 or X)"
+checked_uscc = _checked(validate_uscc)
+Uscc = Annotated[StrictStr, Field(json_schema_extra={"format": "uscc"}, description=USCC_DESCRIPTION, examples=["91350100M000100Y43"]),
+                 AfterValidator(checked_uscc)]
+ResidentId = Annotated[StrictStr, Field(json_schema_extra={"format": "resident-id"}, description=RESIDENT_ID_DESCRIPTION, examples=["11010519491231002X"]),
+                       AfterValidator(_checked(validate_resident_id))]
+def whole(ge: int, le: int, description: str | None = None) -> Any:
+    """An integer within ge..le that may arrive as an exact JSON number like 2.0."""
+    return Annotated[StrictInt, Field(ge=ge, le=le, description=description), BeforeValidator(whole_number)]
+
 Name = Annotated[
-    str,
+    StrictStr,
     Field(min_length=1, max_length=MAX_NAME_LENGTH, json_schema_extra={"pattern": PLAIN_TEXT_PATTERN},
           description="printable text: no control or invisible characters, no leading or trailing spaces"),
     AfterValidator(_text(MAX_NAME_LENGTH)),
 ]
 OfficerName = Annotated[
-    str,
+    StrictStr,
     Field(min_length=1, max_length=MAX_OFFICER_LENGTH, json_schema_extra={"pattern": PLAIN_TEXT_PATTERN}),
     AfterValidator(_text(MAX_OFFICER_LENGTH)),
 ]
-Fen = Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT_FEN, description=f"fen (1 元 = 100 fen), 1..{MAX_AMOUNT_FEN}")]
+Fen = whole(1, MAX_AMOUNT_FEN, f"fen (1 元 = 100 fen), 1..{MAX_AMOUNT_FEN}")
 IsoDate = Annotated[date, BeforeValidator(parse_iso_date), Field(description="a calendar date, YYYY-MM-DD")]
-UuidText = Annotated[str, Field(min_length=36, max_length=36, pattern=UUID_PATTERN)]
+UuidText = Annotated[StrictStr, Field(min_length=36, max_length=36, pattern=UUID_PATTERN)]
 SourceName = Literal[ALL_SOURCES]  # type: ignore[valid-type]
 Purpose = Literal[PURPOSES]  # type: ignore[valid-type]
 
@@ -80,7 +91,9 @@ def _unique(values: list[Any]) -> list[Any]:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    """No unknown fields; every field's type is strict on its own (no "1" for 1, no 1 for "1")."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class EnterpriseIn(Strict):
@@ -96,12 +109,12 @@ class ConsentIn(Strict):
     ]
     purpose: Purpose = "credit_measurement"
     signer_id: ResidentId = Field(description="the legal representative's resident ID; the signature of the consent")
-    valid_days: Annotated[StrictInt, Field(ge=1, le=MAX_CONSENT_DAYS)] = 30
+    valid_days: whole(1, MAX_CONSENT_DAYS) = 30  # type: ignore[valid-type]
 
 
 class MeasurementIn(Strict):
     consent_id: UuidText
-    requested_fen: Fen | None = None
+    requested_fen: Fen | None = None  # type: ignore[valid-type]
     project: Project | None = None
 
 
@@ -116,9 +129,9 @@ class AcceptIn(Strict):
 class MovementIn(Strict):
     """A draw or a repayment."""
 
-    amount_fen: Fen
+    amount_fen: Fen  # type: ignore[valid-type]
     idempotency_key: Annotated[
-        str, Field(min_length=1, max_length=MAX_KEY_LENGTH, pattern=IDEMPOTENCY_KEY_PATTERN,
+        StrictStr, Field(min_length=1, max_length=MAX_KEY_LENGTH, pattern=IDEMPOTENCY_KEY_PATTERN,
                    description="yours, unique per line; repeating a request with it returns the first result"),
     ]
     on_date: IsoDate | None = Field(default=None, description="value date; default: the business date; never after it")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 from pydantic.dataclasses import dataclass
 
 from sandu.domain.errors import InvalidInput
 from sandu.domain.money import MAX_AMOUNT_FEN
+from sandu.domain.numbers import whole_number
 from sandu.domain.text import MAX_NAME_LENGTH, PLAIN_TEXT_PATTERN, plain_text
 
 MAX_PROJECT_TENOR_YEARS = 30  # what an application may ask; the policy bundle sets what it will lend
@@ -23,17 +24,18 @@ def _name(value: str) -> str:
     return plain_text(value, "project.name")
 
 
-Fen = Annotated[int, Field(ge=1, le=MAX_AMOUNT_FEN, description=f"fen, 1..{MAX_AMOUNT_FEN}")]
+# Constraints before the validator, so that the JSON schema states them (minimum/maximum).
+Fen = Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT_FEN, description=f"fen, 1..{MAX_AMOUNT_FEN}"), BeforeValidator(whole_number)]
 
 
-@dataclass(frozen=True, config=ConfigDict(strict=True, extra="forbid"))
+@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class Project:
     """A project (land, construction, equipment) with its cost and cash flow."""
 
-    name: Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH, json_schema_extra={"pattern": PLAIN_TEXT_PATTERN}), AfterValidator(_name)]
+    name: Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME_LENGTH, json_schema_extra={"pattern": PLAIN_TEXT_PATTERN}), AfterValidator(_name)]
     capex_fen: Fen
     annual_cash_flow_fen: Fen
-    tenor_years: Annotated[int, Field(ge=1, le=MAX_PROJECT_TENOR_YEARS)]
+    tenor_years: Annotated[StrictInt, Field(ge=1, le=MAX_PROJECT_TENOR_YEARS), BeforeValidator(whole_number)]
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "capex_fen": self.capex_fen, "annual_cash_flow_fen": self.annual_cash_flow_fen, "tenor_years": self.tenor_years}

@@ -19,7 +19,7 @@ import hashlib
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -146,14 +146,9 @@ def _live_consent(session: Session, ent: m.Enterprise, consent_id: str, now: dat
         raise NotFound("consent", consent_id, field="consent_id")
     if consent.revoked_at is not None:
         raise ConsentDenied("consent_id", f"consent {consent_id} was revoked", "a live consent")
-    if _aware(consent.expires_at) <= now:
+    if consent.expires_at <= now:
         raise ConsentDenied("consent_id", f"consent {consent_id} expired on {consent.expires_at:%Y-%m-%d}", "a live consent")
     return consent
-
-
-def _aware(ts: datetime) -> datetime:
-    # SQLite returns naive datetimes; everything sandu writes is UTC.
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
 
 
 def _application(ent: m.Enterprise, requested_fen: int | None, project: Project | None) -> Application:

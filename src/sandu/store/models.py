@@ -6,7 +6,7 @@ last line of defence; services assert them before writing.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -44,6 +44,27 @@ class DecimalText(TypeDecorator):
 
     def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
         return None if value is None else Decimal(value)
+
+
+class UtcDateTime(TypeDecorator):
+    """A moment in UTC, aware on the way in and out, identical on SQLite and PostgreSQL
+    (SQLite keeps no zone: sandu writes UTC and reads it back as UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise TypeError(f"UtcDateTime column needs an aware datetime, got {value!r}")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 class Base(DeclarativeBase):
@@ -95,7 +116,7 @@ class Enterprise(Base):
     has_bank_account: Mapped[bool] = mapped_column(Boolean)
     legal_rep_id_masked: Mapped[str] = mapped_column(String(18))
     legal_rep_id_sha256: Mapped[str] = mapped_column(String(64))
-    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    registered_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class Consent(Base):
@@ -107,9 +128,9 @@ class Consent(Base):
     purpose: Mapped[str] = mapped_column(String(64))
     signer_id_masked: Mapped[str] = mapped_column(String(18))
     signer_id_sha256: Mapped[str] = mapped_column(String(64))
-    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    granted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class SourceRead(Base):
@@ -120,7 +141,7 @@ class SourceRead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     consent_id: Mapped[str] = mapped_column(ForeignKey("consents.id"), index=True)
     source: Mapped[str] = mapped_column(String(32))
-    read_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    read_at: Mapped[datetime] = mapped_column(UtcDateTime)
     found: Mapped[bool] = mapped_column(Boolean)
 
 
@@ -134,7 +155,7 @@ class Profile(Base):
     consent_id: Mapped[str] = mapped_column(ForeignKey("consents.id"))
     as_of: Mapped[date] = mapped_column(Date)
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class Decision(Base):
@@ -154,7 +175,7 @@ class Decision(Base):
     result: Mapped[dict[str, Any]] = mapped_column(JSON)
     timings_ms: Mapped[dict[str, Any]] = mapped_column(JSON)
     as_of: Mapped[date] = mapped_column(Date)
-    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (
         CheckConstraint("outcome IN ('approve','partial','refer','decline')", name="ck_decision_outcome"),
@@ -176,7 +197,7 @@ class Offer(Base):
     rate_annual: Mapped[Decimal] = mapped_column(DecimalText)
     status: Mapped[str] = mapped_column(String(16))
     approved_by: Mapped[str | None] = mapped_column(String(64))
-    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     __table_args__ = (
         UniqueConstraint("decision_id", "product", name="uq_offer_product"),
@@ -225,7 +246,7 @@ class Drawing(Base):
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     drawn_on: Mapped[date] = mapped_column(Date)
     maturity_on: Mapped[date] = mapped_column(Date)
-    drawn_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    drawn_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (CheckConstraint("amount_fen > 0", name="ck_drawing_positive"),)
 
@@ -240,7 +261,7 @@ class JournalEntryRow(Base):
     line_id: Mapped[int | None] = mapped_column(ForeignKey("credit_lines.id"), index=True)
     effective_date: Mapped[date] = mapped_column(Date)
     memo: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class PostingRow(Base):

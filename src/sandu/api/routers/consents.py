@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from sandu.api.deps import RT, ConsentIdPath, errors
+from sandu.api.routing import ExactJSONRoute
 from sandu.origination import actions
 from sandu.origination.views import ConsentView
 
-router = APIRouter(prefix="/consents", tags=["origination"])
+router = APIRouter(prefix="/consents", tags=["origination"], route_class=ExactJSONRoute)
 
 
 @router.post("/{consent_id}/revoke", response_model=ConsentView, responses=errors(404, 503))

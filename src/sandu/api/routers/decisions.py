@@ -6,11 +6,12 @@ from fastapi import APIRouter
 
 from sandu.api import schemas as s
 from sandu.api.deps import RT, DecisionIdPath, ProductPath, errors
+from sandu.api.routing import ExactJSONRoute
 from sandu.origination import actions
 from sandu.origination.views import DecisionView
 from sandu.servicing.views import LineView
 
-router = APIRouter(prefix="/decisions", tags=["origination"])
+router = APIRouter(prefix="/decisions", tags=["origination"], route_class=ExactJSONRoute)
 
 
 @router.get("/{decision_id}", response_model=DecisionView, responses=errors(404))

@@ -6,10 +6,11 @@ from fastapi import APIRouter
 
 from sandu.api import schemas as s
 from sandu.api.deps import RT, UsccPath, errors
+from sandu.api.routing import ExactJSONRoute
 from sandu.origination import actions
 from sandu.origination.views import ConsentView, DecisionView, EnterpriseView
 
-router = APIRouter(prefix="/enterprises", tags=["origination"])
+router = APIRouter(prefix="/enterprises", tags=["origination"], route_class=ExactJSONRoute)
 
 
 @router.post("", status_code=201, response_model=EnterpriseView, responses=errors(403, 409, 503))

@@ -6,10 +6,11 @@ from fastapi import APIRouter
 
 from sandu.api import schemas as s
 from sandu.api.deps import RT, LineIdPath, errors
+from sandu.api.routing import ExactJSONRoute
 from sandu.servicing import actions
 from sandu.servicing.views import DrawView, JournalPage, LineView, RepayView
 
-router = APIRouter(prefix="/lines", tags=["servicing"])
+router = APIRouter(prefix="/lines", tags=["servicing"], route_class=ExactJSONRoute)
 
 
 @router.get("/{line_id}", response_model=LineView, responses=errors(404))

@@ -6,10 +6,11 @@ from fastapi import APIRouter
 
 from sandu.api import schemas as s
 from sandu.api.deps import RT, errors
+from sandu.api.routing import ExactJSONRoute
 from sandu.servicing import actions
 from sandu.servicing.views import EodView
 
-router = APIRouter(tags=["servicing"])
+router = APIRouter(tags=["servicing"], route_class=ExactJSONRoute)
 
 
 @router.post("/eod", response_model=EodView, responses=errors(409, 503))

@@ -1,0 +1,31 @@
+"""Whole numbers as they arrive on the wire.
+
+JSON has one number type: `202` and `202.0` are the same number, and JSON Schema
+calls both an integer. sandu reads JSON numbers with a fraction as exact
+`Decimal`s (never binary floats), so `whole_number` can accept `202.0` as 202
+exactly and refuse `202.5` — and a float, which may already have lost digits,
+is refused outright.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sandu.domain.errors import show
+
+MAX_DIGITS = 30  # far above any amount sandu accepts; refuses 1e400 before it becomes an int
+
+
+def whole_number(value: object) -> object:
+    """`value` as an int when it is an exact whole number (an int, or a finite integral
+    Decimal); other values pass through unchanged for the caller's type check, except
+    floats and fractional decimals, which raise ValueError with the reason."""
+    if isinstance(value, float):
+        raise ValueError(f"must be a whole number written without a binary fraction, got {show(value)}")
+    if isinstance(value, Decimal):
+        if not value.is_finite() or value.adjusted() > MAX_DIGITS:
+            raise ValueError(f"must be a whole number of at most {MAX_DIGITS} digits, got {show(value)}")
+        if value != value.to_integral_value():
+            raise ValueError(f"must be a whole number, got {show(value)}")
+        return int(value)
+    return value
