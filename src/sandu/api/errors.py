@@ -19,7 +19,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandu.domain.errors import SanduError, shorten
-from sandu.store.db import Busy
 
 log = logging.getLogger("sandu.api")
 WEB_PREFIX = "/app"
@@ -58,7 +57,7 @@ def _message(err: dict[str, Any]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(SanduError)
     async def _sandu_error(_request: Request, exc: SanduError) -> JSONResponse:
-        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Busy) else None
+        headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
         return JSONResponse(status_code=exc.http_status, content=error_body(exc.code, exc.field, exc.message, exc.allowed), headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -27,6 +27,7 @@ class SanduError(Exception):
 
     code = "error"
     http_status = 400
+    retry_after_s: int | None = None  # when set, the request may be repeated after this many seconds
 
     def __init__(self, message: str, *, field: str | None = None, allowed: str | None = None):
         super().__init__(message)
@@ -84,3 +85,11 @@ class ConsentDenied(FieldError):
 
     code = "consent_denied"
     http_status = 403
+
+
+class Busy(SanduError):
+    """The store is too busy to take the write now; nothing was written. Retry in a moment."""
+
+    code = "busy"
+    http_status = 503
+    retry_after_s = 1

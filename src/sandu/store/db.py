@@ -30,19 +30,11 @@ from contextlib import contextmanager, nullcontext
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from sandu.domain.errors import SanduError
+from sandu.domain.errors import Busy
 from sandu.settings import Settings, get_settings
 
 READ_ONLY_OPTION = "sandu_read_only"
 POOL_TIMEOUT_S = 30
-
-
-class Busy(SanduError):
-    """Too many writers are waiting; nothing was written. Retry after a moment."""
-
-    code = "busy"
-    http_status = 503
-    retry_after_s = 1
 
 
 def _normalise(url: str) -> str:

@@ -1,0 +1,171 @@
+"""The unit of work: writers queue first come first served, bounded in length and
+in waiting time; a writer that cannot get its turn gets Busy (503, Retry-After) and
+nothing is written; end of day runs in batches and says what is left."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import httpx
+import pytest
+from conftest import FIXED_NOW, runtime_on, serve
+from sqlalchemy import func, select
+
+from sandu.api.app import create_app
+from sandu.domain.errors import Busy
+from sandu.servicing import actions
+from sandu.settings import Settings
+from sandu.simulate.stories import STORY_ROWS
+from sandu.store import models as m
+from sandu.store.db import WriterQueue
+
+S2 = STORY_ROWS[1]
+WAIT_S = 10.0  # generous: a test thread waits at most this long for its turn
+
+
+def _until(predicate, what: str, limit_s: float = WAIT_S) -> None:
+    deadline = time.monotonic() + limit_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.005)
+
+
+def test_writers_get_their_turn_in_the_order_they_asked():
+    q = WriterQueue(max_waiting=100, wait_s=WAIT_S)
+    order: list[int] = []
+    release = threading.Event()
+
+    def writer(k: int) -> None:
+        with q.turn():
+            order.append(k)
+
+    def holder() -> None:
+        with q.turn():
+            order.append(0)
+            release.wait(WAIT_S)
+
+    first = threading.Thread(target=holder)
+    first.start()
+    _until(lambda: order == [0], "the first writer")
+    threads = []
+    for k in range(1, 21):
+        t = threading.Thread(target=writer, args=(k,))
+        t.start()
+        threads.append(t)
+        _until(lambda k=k: q.waiting == k, f"writer {k} to queue")  # queued strictly one after the other
+    release.set()
+    for t in [first, *threads]:
+        t.join(WAIT_S)
+    assert order == list(range(21))
+    assert q.waiting == 0
+    with q.turn():  # free again
+        pass
+
+
+def test_a_writer_that_waits_too_long_gets_busy_and_leaves_the_line():
+    q = WriterQueue(max_waiting=10, wait_s=0.2)
+    release = threading.Event()
+    held = threading.Event()
+
+    def holder() -> None:
+        with q.turn():
+            held.set()
+            release.wait(WAIT_S)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    held.wait(WAIT_S)
+    t0 = time.monotonic()
+    with pytest.raises(Busy) as info:
+        with q.turn():
+            pytest.fail("must not get the turn while it is held")
+    assert 0.15 <= time.monotonic() - t0 < WAIT_S
+    assert info.value.http_status == 503 and info.value.retry_after_s == 1 and "waited" in info.value.message
+    assert q.waiting == 0
+    release.set()
+    t.join(WAIT_S)
+    with q.turn():
+        pass
+
+
+def test_a_full_line_refuses_at_once_and_an_error_inside_releases_the_turn():
+    q = WriterQueue(max_waiting=1, wait_s=WAIT_S)
+    release = threading.Event()
+    held = threading.Event()
+
+    def holder() -> None:
+        with q.turn():
+            held.set()
+            release.wait(WAIT_S)
+
+    def waiter() -> None:
+        with q.turn():
+            pass
+
+    h = threading.Thread(target=holder)
+    h.start()
+    held.wait(WAIT_S)
+    w = threading.Thread(target=waiter)
+    w.start()
+    _until(lambda: q.waiting == 1, "the waiter to queue")
+    t0 = time.monotonic()
+    with pytest.raises(Busy, match="1 writes already waiting"):
+        with q.turn():
+            pass
+    assert time.monotonic() - t0 < 1.0
+    release.set()
+    h.join(WAIT_S)
+    w.join(WAIT_S)
+    with pytest.raises(RuntimeError):
+        with q.turn():
+            raise RuntimeError("boom")
+    with q.turn():  # the failed writer gave its turn back
+        pass
+
+
+def test_a_busy_store_answers_503_with_retry_after_and_writes_nothing(sqlite_url):
+    rt = runtime_on(sqlite_url, Settings(database_url="", write_wait_s=0.3))
+    try:
+        for base in serve(create_app(rt)):
+            with httpx.Client(base_url=base, timeout=30) as c, rt.uow.write() as s:  # someone holds the write turn
+                before = s.scalar(select(func.count()).select_from(m.Enterprise))
+                r = c.post("/api/v1/enterprises", json={k: S2[k] for k in ("uscc", "name", "legal_rep_id")})
+                assert r.status_code == 503 and r.headers["retry-after"] == "1", r.text
+                assert r.json()["error"]["code"] == "busy"
+                assert c.get(f"/api/v1/enterprises/{S2['uscc']}").status_code == 404  # reads never wait for writers
+            with rt.uow.read() as s:
+                assert s.scalar(select(func.count()).select_from(m.Enterprise)) == before
+            with httpx.Client(base_url=base, timeout=30) as c:  # and once the turn is free, the same request succeeds
+                assert c.post("/api/v1/enterprises", json={k: S2[k] for k in ("uscc", "name", "legal_rep_id")}).status_code == 201
+    finally:
+        rt.engine.dispose()
+
+
+def _open_lines(rt, n: int) -> list[int]:
+    from sandu.origination import actions as orig
+    from sandu.sources.catalog import ALL_SOURCES
+
+    orig.register(rt, uscc=S2["uscc"], name=S2["name"], legal_rep_id=S2["legal_rep_id"])
+    lines = []
+    for _ in range(n):
+        c = orig.grant_consent(rt, uscc=S2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer_id=S2["legal_rep_id"], valid_days=30)
+        d = orig.measure(rt, uscc=S2["uscc"], consent_id=c.id)
+        lines.append(orig.accept_offer(rt, decision_id=d.id, product="jingying_kuaidai", signer_id=S2["legal_rep_id"]).id)
+    return lines
+
+
+def test_end_of_day_runs_in_batches_until_every_line_is_done(rt):
+    rt = rt.__class__(engine=rt.engine, bundle=rt.bundle, model=rt.model, clock=rt.clock, settings=Settings(database_url="", eod_batch_lines=2))
+    lines = _open_lines(rt, 5)
+    for k, line in enumerate(lines):
+        actions.draw(rt, line_id=line, amount_fen=(k + 1) * 10_000, idempotency_key="d")
+    rt.clock.value = FIXED_NOW + timedelta(days=3)
+    day = rt.today() - timedelta(days=1)
+    v = actions.end_of_day(rt, day)
+    assert (v.lines, v.batches, v.remaining_lines) == (5, 4, 0)  # 2 + 2 + 1, then an empty batch
+    assert v.days_accrued == 5 * 3
+    assert all(actions.get_line(rt, line).accrued_through == day for line in lines)
+    again = actions.end_of_day(rt, day)
+    assert (again.lines, again.days_accrued, again.interest_posted_fen, again.remaining_lines) == (0, 0, 0, 0)
