@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import httpx
@@ -30,6 +32,26 @@ def _until(predicate, what: str, limit_s: float = WAIT_S) -> None:
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.005)
+
+
+@contextmanager
+def held(q: WriterQueue) -> Iterator[None]:
+    """Another thread holds the write turn for the duration of the block."""
+    release, holding = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with q.turn():
+            holding.set()
+            release.wait(WAIT_S)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    assert holding.wait(WAIT_S)
+    try:
+        yield
+    finally:
+        release.set()
+        t.join(WAIT_S)
 
 
 def test_writers_get_their_turn_in_the_order_they_asked():
@@ -66,57 +88,34 @@ def test_writers_get_their_turn_in_the_order_they_asked():
 
 def test_a_writer_that_waits_too_long_gets_busy_and_leaves_the_line():
     q = WriterQueue(max_waiting=10, wait_s=0.2)
-    release = threading.Event()
-    held = threading.Event()
-
-    def holder() -> None:
-        with q.turn():
-            held.set()
-            release.wait(WAIT_S)
-
-    t = threading.Thread(target=holder)
-    t.start()
-    held.wait(WAIT_S)
-    t0 = time.monotonic()
-    with pytest.raises(Busy) as info:
-        with q.turn():
-            pytest.fail("must not get the turn while it is held")
-    assert 0.15 <= time.monotonic() - t0 < WAIT_S
-    assert info.value.http_status == 503 and info.value.retry_after_s == 1 and "waited" in info.value.message
-    assert q.waiting == 0
-    release.set()
-    t.join(WAIT_S)
+    with held(q):
+        t0 = time.monotonic()
+        with pytest.raises(Busy) as info:
+            with q.turn():
+                pytest.fail("must not get the turn while it is held")
+        assert 0.15 <= time.monotonic() - t0 < WAIT_S
+        assert info.value.http_status == 503 and info.value.retry_after_s == 1 and "waited" in info.value.message
+        assert q.waiting == 0
     with q.turn():
         pass
 
 
 def test_a_full_line_refuses_at_once_and_an_error_inside_releases_the_turn():
     q = WriterQueue(max_waiting=1, wait_s=WAIT_S)
-    release = threading.Event()
-    held = threading.Event()
-
-    def holder() -> None:
-        with q.turn():
-            held.set()
-            release.wait(WAIT_S)
 
     def waiter() -> None:
         with q.turn():
             pass
 
-    h = threading.Thread(target=holder)
-    h.start()
-    held.wait(WAIT_S)
-    w = threading.Thread(target=waiter)
-    w.start()
-    _until(lambda: q.waiting == 1, "the waiter to queue")
-    t0 = time.monotonic()
-    with pytest.raises(Busy, match="1 writes already waiting"):
-        with q.turn():
-            pass
-    assert time.monotonic() - t0 < 1.0
-    release.set()
-    h.join(WAIT_S)
+    with held(q):
+        w = threading.Thread(target=waiter)
+        w.start()
+        _until(lambda: q.waiting == 1, "the waiter to queue")
+        t0 = time.monotonic()
+        with pytest.raises(Busy, match="1 writes already waiting"):
+            with q.turn():
+                pass
+        assert time.monotonic() - t0 < 1.0
     w.join(WAIT_S)
     with pytest.raises(RuntimeError):
         with q.turn():
