@@ -63,7 +63,7 @@ class LoadResult:
                 f"{codes}; failures {len(self.failures)}")
 
 
-def closed_loop(base: str, clients: int, requests_each: int, make_request: RequestMaker) -> LoadResult:
+def closed_loop(base: str, clients: int, requests_each: int, make_request: RequestMaker, headers: dict[str, str] | None = None) -> LoadResult:
     if not 1 <= clients <= MAX_CLIENTS or not 1 <= requests_each <= MAX_REQUESTS_EACH:
         raise ValueError(f"clients 1..{MAX_CLIENTS} and requests_each 1..{MAX_REQUESTS_EACH}")
     result = LoadResult(clients=clients, requests=clients * requests_each, seconds=0.0)
@@ -71,7 +71,7 @@ def closed_loop(base: str, clients: int, requests_each: int, make_request: Reque
     start = threading.Barrier(clients + 1)
 
     def client(k: int) -> None:
-        with httpx.Client(base_url=base, timeout=REQUEST_TIMEOUT_S) as http:
+        with httpx.Client(base_url=base, timeout=REQUEST_TIMEOUT_S, headers=headers) as http:
             start.wait()
             for i in range(requests_each):
                 method, path, body = make_request(k, i)

@@ -34,7 +34,12 @@ BUSINESS_DATE = date(2026, 11, 29)
 FIXED_NOW = datetime(2026, 11, 29, 9, 30, tzinfo=timezone.utc)
 SEED_ENTERPRISES = 40
 SEED = 7
-TEST_SETTINGS = Settings(database_url="")  # the tests' stores are named explicitly
+TEST_SECRET = "sandu-test-secret-key-0123456789-abcdefghijklmnop"
+# The tests' stores are named explicitly; passwords hash cheaply; limits do not get in the way.
+TEST_SETTINGS = Settings(database_url="", secret_key=TEST_SECRET, argon2_time_cost=1, argon2_memory_kib=8,
+                         rate_measure_per_minute=10_000, rate_movement_per_minute=100_000, rate_signup_per_hour=10_000)
+TEST_PASSWORD = "correct horse battery staple"  # every demo user's password in the tests
+PII_KEY = TEST_SETTINGS.derived_key("pii")
 
 
 def _pg_admin():
@@ -61,11 +66,18 @@ def pg_available() -> bool:
 
 
 def _seed(url: str, n: int) -> None:
+    """Migrate, seed the universe, and create the demo users (each with TEST_PASSWORD)."""
+    from sandu.demo.users import demo_specs
+    from sandu.security import actions as security
+
     engine = make_engine(url, TEST_SETTINGS)
     try:
         upgrade(engine)
-        rt = Runtime(engine=engine, bundle=load_bundle(), model=load_model(), settings=TEST_SETTINGS)
+        rt = Runtime(engine=engine, bundle=load_bundle(), model=load_model(), settings=TEST_SETTINGS, clock=lambda: FIXED_NOW)
         seed_universe(rt.uow, n, SEED, AS_OF)
+        for spec in demo_specs():
+            security.create_user(rt, None, username=spec.username, password=TEST_PASSWORD, role=spec.role, branch=spec.branch,
+                                 authority_fen=spec.authority_fen, resident_id=spec.resident_id)
     finally:
         engine.dispose()
 
@@ -77,7 +89,7 @@ def sqlite_template(tmp_path_factory) -> Path:
     _seed(f"sqlite:///{path}", SEED_ENTERPRISES)
     import sqlite3
 
-    with sqlite3.connect(path) as conn:
+    with sqlite3.connect(path) as conn:  # everything into the main file, so that a copy is complete
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return path
 
@@ -208,3 +220,17 @@ def live_server(rt_sqlite) -> Iterator[str]:
     from sandu.api.app import create_app
 
     yield from serve(create_app(rt_sqlite))
+
+
+def actor(rt: Runtime, username: str):
+    """A seeded user (see sandu.demo.users) as an actor, acting now."""
+    from sandu.security import actions as security
+
+    return security.actor_by_username(rt, username)
+
+
+def login(client, username: str, password: str = TEST_PASSWORD) -> dict[str, str]:
+    """Authorization headers for a seeded user, through POST /api/v1/auth/token."""
+    r = client.post("/api/v1/auth/token", data={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}

@@ -9,7 +9,7 @@ from datetime import date
 
 import httpx
 import pytest
-from conftest import new_db_url, runtime_on, serve
+from conftest import login, new_db_url, runtime_on, serve
 from sqlalchemy import text
 
 from sandu.api.app import create_app
@@ -20,7 +20,7 @@ from sandu.sources.catalog import ALL_SOURCES
 API = "/api/v1"
 S2, S4 = STORY_ROWS[1], STORY_ROWS[3]
 TABLES = ("enterprises", "consents", "source_reads", "profiles", "decisions", "offers", "credit_lines", "drawings",
-          "journal_entries", "postings", "interest_accruals")
+          "journal_entries", "postings", "interest_accruals", "users", "refresh_tokens", "enterprise_members", "audit_log", "audit_head")
 MAX_MESSAGE = 400  # characters: what was sent is never echoed back in full
 NASTY = {"NUL": "\x00", "SOH": "\x01", "ESC": "\x1b", "CRLF": "\r\n", "ZWSP": "\u200b", "RLO": "\u202e", "BOM": "\ufeff", "LSEP": "\u2028"}
 BORN_2100 = make_resident_id("330302", date(2100, 1, 1), "001")
@@ -28,7 +28,7 @@ BIG_ID = "x" * 1_000_000
 
 
 def _register(**over) -> dict:
-    return {"uscc": S2["uscc"], "name": S2["name"], "legal_rep_id": S2["legal_rep_id"], **over}
+    return {"uscc": S2["uscc"], "name": S2["name"], **over}
 
 
 def probes(ctx: dict) -> list[tuple[str, str, str, dict]]:
@@ -38,10 +38,11 @@ def probes(ctx: dict) -> list[tuple[str, str, str, dict]]:
     for label, ch in NASTY.items():
         out += [
             (f"name with {label}", "POST", f"{API}/enterprises", {"json": _register(uscc=ctx["outsider"], name=f"温州{ch}阀门")}),
-            (f"officer with {label}", "POST", f"{API}/decisions/{did}/offers/wangdaitong/approve", {"json": {"officer": f"王{ch}经理"}}),
+            (f"opinion with {label}", "POST", f"{API}/decisions/{did}/offers/wangdaitong/review", {"json": {"opinion": f"同{ch}意"}, "as": "officer-longwan"}),
             (f"consent id with {label}", "POST", f"{API}/enterprises/{S2['uscc']}/measurements", {"json": {"consent_id": cid[:10] + ch + cid[11:]}}),
             (f"idempotency key with {label}", "POST", f"{API}/lines/{line}/draws", {"json": {"amount_fen": 1, "idempotency_key": f"k{ch}1"}}),
-            (f"scope with {label}", "POST", f"{API}/enterprises/{S2['uscc']}/consents", {"json": {"scopes": [f"tax{ch}"], "signer_id": S2["legal_rep_id"]}}),
+            (f"scope with {label}", "POST", f"{API}/enterprises/{S2['uscc']}/consents", {"json": {"scopes": [f"tax{ch}"]}}),
+            (f"username with {label}", "POST", f"{API}/auth/signup", {"json": {"username": f"a{ch}b", "password": "x" * 12, "resident_id": BORN_2100}}),
             (f"project name with {label}", "POST", f"{API}/enterprises/{S2['uscc']}/measurements",
              {"json": {"consent_id": cid, "project": {"name": f"厂{ch}房", "capex_fen": 1, "annual_cash_flow_fen": 1, "tenor_years": 1}}}),
         ]
@@ -51,7 +52,8 @@ def probes(ctx: dict) -> list[tuple[str, str, str, dict]]:
         ("NUL in a uscc path", "GET", f"{API}/enterprises/913303%0024708100023B", {}),
         ("placeholder USCC", "POST", f"{API}/enterprises", {"json": _register(uscc="000000000000000000")}),
         ("placeholder USCC path", "GET", f"{API}/enterprises/000000000000000000", {}),
-        ("legal rep born in 2100", "POST", f"{API}/enterprises", {"json": _register(uscc=ctx["outsider"], legal_rep_id=BORN_2100)}),
+        ("person born in 2100", "POST", f"{API}/auth/signup", {"json": {"username": "future", "password": "x" * 12, "resident_id": BORN_2100}}),
+        ("password too short", "POST", f"{API}/auth/signup", {"json": {"username": "shorty", "password": "x" * 11, "resident_id": S2["legal_rep_id"]}}),
         ("requested 2**63", "POST", f"{API}/enterprises/{S2['uscc']}/measurements", {"json": {"consent_id": cid, "requested_fen": 2**63}}),
         ("project capex 2**63", "POST", f"{API}/enterprises/{S2['uscc']}/measurements",
          {"json": {"consent_id": cid, "project": {"name": "厂房", "capex_fen": 2**63, "annual_cash_flow_fen": 1, "tenor_years": 1}}}),
@@ -64,8 +66,8 @@ def probes(ctx: dict) -> list[tuple[str, str, str, dict]]:
         ("date as 0", "POST", f"{API}/lines/{line}/draws", {"json": {"amount_fen": 1, "idempotency_key": "k", "on_date": 0}}),
         ("date as number", "POST", f"{API}/lines/{line}/draws", {"json": {"amount_fen": 1, "idempotency_key": "k", "on_date": 20261129}}),
         ("date as timestamp", "POST", f"{API}/lines/{line}/repayments", {"json": {"amount_fen": 1, "idempotency_key": "k", "on_date": "2026-11-29T00:00:00"}}),
-        ("date not a day", "POST", f"{API}/eod", {"json": {"business_date": "2026-02-30"}}),
-        ("eod date as 0", "POST", f"{API}/eod", {"json": {"business_date": 0}}),
+        ("date not a day", "POST", f"{API}/eod", {"json": {"business_date": "2026-02-30"}, "as": "ops"}),
+        ("eod date as 0", "POST", f"{API}/eod", {"json": {"business_date": 0}, "as": "ops"}),
         ("unparsable body", "POST", f"{API}/enterprises", {"content": b"{", "headers": {"content-type": "application/json"}}),
         ("not UTF-8", "POST", f"{API}/enterprises", {"content": b'{"name": "\xff\xfe"}', "headers": {"content-type": "application/json"}}),
         ("text body", "POST", f"{API}/enterprises", {"content": b"uscc=1", "headers": {"content-type": "text/plain"}}),
@@ -73,17 +75,26 @@ def probes(ctx: dict) -> list[tuple[str, str, str, dict]]:
         ("empty body", "POST", f"{API}/enterprises", {}),
         ("unknown field", "POST", f"{API}/enterprises", {"json": _register(owner="me")}),
         ("1 MB consent id", "POST", f"{API}/enterprises/{S2['uscc']}/measurements", {"json": {"consent_id": BIG_ID}}),
+        ("20 kB consent id", "POST", f"{API}/enterprises/{S2['uscc']}/measurements", {"json": {"consent_id": BIG_ID[:20_000]}}),
+        ("20 kB name", "POST", f"{API}/enterprises", {"json": _register(uscc=ctx["outsider"], name=BIG_ID[:20_000])}),
         ("1 MB name", "POST", f"{API}/enterprises", {"json": _register(uscc=ctx["outsider"], name=BIG_ID)}),
         ("10 kB path id", "GET", f"{API}/decisions/{'y' * 10_000}", {}),
-        ("scopes twice", "POST", f"{API}/enterprises/{S2['uscc']}/consents", {"json": {"scopes": ["tax", "tax"], "signer_id": S2["legal_rep_id"]}}),
-        ("scopes empty", "POST", f"{API}/enterprises/{S2['uscc']}/consents", {"json": {"scopes": [], "signer_id": S2["legal_rep_id"]}}),
-        ("valid days 0", "POST", f"{API}/enterprises/{S2['uscc']}/consents", {"json": {"scopes": list(ALL_SOURCES), "signer_id": S2["legal_rep_id"], "valid_days": 0}}),
-        ("valid days 2.5", "POST", f"{API}/enterprises/{S2['uscc']}/consents", {"json": {"scopes": list(ALL_SOURCES), "signer_id": S2["legal_rep_id"], "valid_days": 2.5}}),
+        ("scopes twice", "POST", f"{API}/enterprises/{S2['uscc']}/consents", {"json": {"scopes": ["tax", "tax"]}}),
+        ("scopes empty", "POST", f"{API}/enterprises/{S2['uscc']}/consents", {"json": {"scopes": []}}),
+        ("valid days 0", "POST", f"{API}/enterprises/{S2['uscc']}/consents", {"json": {"scopes": list(ALL_SOURCES), "valid_days": 0}}),
+        ("valid days 2.5", "POST", f"{API}/enterprises/{S2['uscc']}/consents", {"json": {"scopes": list(ALL_SOURCES), "valid_days": 2.5}}),
+        ("signer in the body", "POST", f"{API}/enterprises/{S2['uscc']}/consents", {"json": {"scopes": ["tax"], "signer_id": S2["legal_rep_id"]}}),
+        ("no token", "POST", f"{API}/enterprises", {"json": _register(), "as": None}),
+        ("a forged token", "GET", f"{API}/auth/me", {"headers": {"Authorization": "Bearer e30.e30.AAAA"}, "as": None}),
+        ("an officer's role on eod", "POST", f"{API}/eod", {"json": {"business_date": "2026-11-28"}, "as": "officer-longwan"}),
+        ("a user id 0", "POST", f"{API}/users/0/disable", {"as": "admin"}),
+        ("a role that does not exist", "POST", f"{API}/users", {"json": {"username": "who", "password": "x" * 12, "role": "king"}, "as": "admin"}),
+        ("refresh token garbage", "POST", f"{API}/auth/refresh", {"json": {"refresh_token": "nope"}, "as": None}),
         ("line id 2**70", "GET", f"{API}/lines/{2**70}", {}),
         ("line id 0", "GET", f"{API}/lines/0", {}),
         ("journal limit 501", "GET", f"{API}/lines/{line}/journal?limit=501", {}),
         ("journal after -1", "GET", f"{API}/lines/{line}/journal?after_id=-1", {}),
-        ("product not a code", "POST", f"{API}/decisions/{did}/offers/Wang%20Dai/approve", {"json": {"officer": "王经理"}}),
+        ("product not a code", "POST", f"{API}/decisions/{did}/offers/Wang%20Dai/approve", {"as": "approver-longwan"}),
         ("unknown path", "GET", f"{API}/nothing-here", {}),
         ("wrong method", "DELETE", f"{API}/lines/{line}", {}),
     ]
@@ -96,13 +107,14 @@ def _dump(rt) -> dict[str, list]:
 
 
 def _setup(c: httpx.Client) -> dict:
-    for row in (S2, S4):
-        assert c.post(f"{API}/enterprises", json={k: row[k] for k in ("uscc", "name", "legal_rep_id")}).status_code == 201
-    consent = c.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": list(ALL_SOURCES), "signer_id": S2["legal_rep_id"]}).json()["id"]
-    d2 = c.post(f"{API}/enterprises/{S2['uscc']}/measurements", json={"consent_id": consent}).json()["id"]
-    c4 = c.post(f"{API}/enterprises/{S4['uscc']}/consents", json={"scopes": list(ALL_SOURCES), "signer_id": S4["legal_rep_id"]}).json()["id"]
-    d4 = c.post(f"{API}/enterprises/{S4['uscc']}/measurements", json={"consent_id": c4}).json()["id"]
-    line = c.post(f"{API}/decisions/{d2}/offers/jingying_kuaidai/accept", json={"signer_id": S2["legal_rep_id"]}).json()["id"]
+    rep2, rep4 = login(c, "rep-s2"), login(c, "rep-s4")
+    for row, auth in ((S2, rep2), (S4, rep4)):
+        assert c.post(f"{API}/enterprises", json={k: row[k] for k in ("uscc", "name")}, headers=auth).status_code == 201
+    consent = c.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": list(ALL_SOURCES)}, headers=rep2).json()["id"]
+    d2 = c.post(f"{API}/enterprises/{S2['uscc']}/measurements", json={"consent_id": consent}, headers=rep2).json()["id"]
+    c4 = c.post(f"{API}/enterprises/{S4['uscc']}/consents", json={"scopes": list(ALL_SOURCES)}, headers=rep4).json()["id"]
+    d4 = c.post(f"{API}/enterprises/{S4['uscc']}/measurements", json={"consent_id": c4}, headers=rep4).json()["id"]
+    line = c.post(f"{API}/decisions/{d2}/offers/jingying_kuaidai/accept", headers=rep2).json()["id"]
     body = "70000000"
     return {"consent": consent, "decision4": d4, "line": line, "outsider": make_uscc("9", "1", "330302", body + org_code_check_char(body))}
 
@@ -113,9 +125,12 @@ def _answers(url: str) -> dict[str, tuple]:
         for base in serve(create_app(rt)):
             with httpx.Client(base_url=base, timeout=30) as c:
                 ctx = _setup(c)
+                tokens = {u: login(c, u) for u in ("rep-s2", "officer-longwan", "approver-longwan", "ops", "admin")}
                 before = _dump(rt)
                 answers = {}
                 for label, method, path, kw in probes(ctx):
+                    who = kw.pop("as", "rep-s2")
+                    kw["headers"] = {**(tokens[who] if who else {}), **kw.get("headers", {})}
                     r = c.request(method, path, **kw)
                     assert 400 <= r.status_code < 500, f"{label}: {r.status_code} {r.text[:300]}"
                     err = r.json()["error"]
@@ -123,7 +138,7 @@ def _answers(url: str) -> dict[str, tuple]:
                     assert len(r.text) <= MAX_MESSAGE * 3 and len(err["message"]) <= MAX_MESSAGE, f"{label}: echoes {len(err['message'])} characters"
                     answers[label] = (r.status_code, err["code"], err["field"])
                 assert _dump(rt) == before, "a refused request changed the store"
-                assert c.get(f"{API}/lines/{ctx['line']}").status_code == 200  # the connection and the server are fine
+                assert c.get(f"{API}/lines/{ctx['line']}", headers=tokens["rep-s2"]).status_code == 200  # the connection and the server are fine
         return answers
     finally:
         rt.engine.dispose()
@@ -132,10 +147,13 @@ def _answers(url: str) -> dict[str, tuple]:
 def test_the_same_bad_input_gets_the_same_4xx_on_sqlite_and_postgresql(tmp_path, sqlite_template, pg_available, request):
     on_sqlite = _answers(next(new_db_url("sqlite", tmp_path, False, str(sqlite_template))))
     expected = {
-        "placeholder USCC": (422, "invalid_input", "uscc"), "legal rep born in 2100": (422, "invalid_input", "legal_rep_id"),
+        "placeholder USCC": (422, "invalid_input", "uscc"), "person born in 2100": (422, "invalid_input", "resident_id"),
+        "no token": (401, "not_authenticated", None), "an officer's role on eod": (403, "not_permitted", None),
+        "signer in the body": (422, "invalid_input", "signer_id"), "password too short": (422, "invalid_input", "password"),
         "requested 2**63": (422, "invalid_input", "requested_fen"), "date as 0": (422, "invalid_input", "on_date"),
-        "unparsable body": (422, "invalid_input", "body"), "unknown path": (404, "not_found", None), "wrong method": (405, "method_not_allowed", None),
-        "name with NUL": (422, "invalid_input", "name"), "officer with RLO": (422, "invalid_input", "officer"),
+        "unparsable body": (422, "invalid_input", "body"), "1 MB name": (413, "too_large", "body"),
+        "20 kB name": (422, "invalid_input", "name"), "unknown path": (404, "not_found", None), "wrong method": (405, "method_not_allowed", None),
+        "name with NUL": (422, "invalid_input", "name"), "opinion with RLO": (422, "invalid_input", "opinion"),
     }
     assert {k: on_sqlite[k] for k in expected} == expected
     if not pg_available:

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import httpx
 import pytest
-from conftest import serve
+from conftest import TEST_PASSWORD, login, serve
 from sqlalchemy import event, text
 
 from sandu.api.app import create_app
@@ -18,10 +18,10 @@ from sandu.simulate.stories import STORY_ROWS
 from sandu.sources.catalog import ALL_SOURCES
 
 API = "/api/v1"
-S2, S4 = STORY_ROWS[1], STORY_ROWS[3]
+S1, S2, S4 = STORY_ROWS[0], STORY_ROWS[1], STORY_ROWS[3]
 ROUNDS = 15  # each write route, this many times: create, then read at once
 TABLES = ("enterprises", "consents", "source_reads", "profiles", "decisions", "offers", "credit_lines", "drawings",
-          "journal_entries", "postings", "interest_accruals")
+          "journal_entries", "postings", "interest_accruals", "users", "refresh_tokens", "enterprise_members", "audit_log", "audit_head")
 
 
 @pytest.fixture
@@ -32,11 +32,11 @@ def client(rt):
 
 
 def _outsider(k: int) -> dict[str, str]:
-    """A valid enterprise the business registry does not know (so anyone valid may register it)."""
+    """A valid enterprise the business registry does not know, and a person to sign up as its legal representative."""
     body = f"{70_000_000 + k:08d}"
     uscc = make_uscc("9", "1", "330302", body + org_code_check_char(body))
     rep = make_resident_id("330302", date(1980, 1, 1) + timedelta(days=k), f"{(2 * k + 1) % 1000:03d}")
-    return {"uscc": uscc, "name": f"测试科技{k}号有限公司", "legal_rep_id": rep}
+    return {"uscc": uscc, "name": f"测试科技{k}号有限公司", "username": f"outsider-{k}", "password": TEST_PASSWORD, "resident_id": rep}
 
 
 def _ok(r: httpx.Response, status: int = 201) -> dict:
@@ -49,54 +49,81 @@ def _dump(rt) -> dict[str, list]:
         return {t: [tuple(row) for row in conn.execute(text(f"SELECT * FROM {t} ORDER BY 1"))] for t in TABLES}
 
 
-def _measured(client, row, scopes=ALL_SOURCES) -> tuple[str, dict]:
-    consent = _ok(client.post(f"{API}/enterprises/{row['uscc']}/consents", json={"scopes": list(scopes), "signer_id": row["legal_rep_id"]}))
-    return consent["id"], _ok(client.post(f"{API}/enterprises/{row['uscc']}/measurements", json={"consent_id": consent["id"]}))
+def _measured(client, auth, row, scopes=ALL_SOURCES) -> tuple[str, dict]:
+    consent = _ok(client.post(f"{API}/enterprises/{row['uscc']}/consents", json={"scopes": list(scopes)}, headers=auth))
+    return consent["id"], _ok(client.post(f"{API}/enterprises/{row['uscc']}/measurements", json={"consent_id": consent["id"]}, headers=auth))
+
+
+def _register(client, auth, row) -> dict:
+    return _ok(client.post(f"{API}/enterprises", json={"uscc": row["uscc"], "name": row["name"]}, headers=auth))
 
 
 def test_every_write_is_visible_to_the_next_read(client, rt):
-    # register → read
+    # sign up → log in; register → read
     for k in range(ROUNDS):
         e = _outsider(k)
-        assert _ok(client.post(f"{API}/enterprises", json=e))["uscc"] == e["uscc"]
-        assert _ok(client.get(f"{API}/enterprises/{e['uscc']}"), 200)["name"] == e["name"]
-    _ok(client.post(f"{API}/enterprises", json={k: S2[k] for k in ("uscc", "name", "legal_rep_id")}))
-    _ok(client.post(f"{API}/enterprises", json={k: S4[k] for k in ("uscc", "name", "legal_rep_id")}))
+        assert _ok(client.post(f"{API}/auth/signup", json={x: e[x] for x in ("username", "password", "resident_id")}))["username"] == e["username"]
+        auth = login(client, e["username"])
+        assert _ok(client.get(f"{API}/auth/me", headers=auth), 200)["username"] == e["username"]
+        assert _register(client, auth, e)["uscc"] == e["uscc"]
+        assert _ok(client.get(f"{API}/enterprises/{e['uscc']}", headers=auth), 200)["name"] == e["name"]
+    rep2, rep4 = login(client, "rep-s2"), login(client, "rep-s4")
+    _register(client, rep2, S2)
+    _register(client, rep4, S4)
     # consent → measurement (which reads the consent) → decision read
     for _ in range(ROUNDS):
-        _, d = _measured(client, S2)
-        assert _ok(client.get(f"{API}/decisions/{d['id']}"), 200)["comprehensive_limit_fen"] == d["comprehensive_limit_fen"]
+        _, d = _measured(client, rep2, S2)
+        assert _ok(client.get(f"{API}/decisions/{d['id']}", headers=rep2), 200)["comprehensive_limit_fen"] == d["comprehensive_limit_fen"]
     # revoke → a measurement at once sees the revocation
     for _ in range(ROUNDS):
-        cid, _ = _measured(client, S2)
-        assert _ok(client.post(f"{API}/consents/{cid}/revoke"), 200)["revoked_at"]
-        r = client.post(f"{API}/enterprises/{S2['uscc']}/measurements", json={"consent_id": cid})
+        cid, _ = _measured(client, rep2, S2)
+        assert _ok(client.post(f"{API}/consents/{cid}/revoke", headers=rep2), 200)["revoked_at"]
+        r = client.post(f"{API}/enterprises/{S2['uscc']}/measurements", json={"consent_id": cid}, headers=rep2)
         assert r.status_code == 403 and "revoked" in r.json()["error"]["message"], r.text
-    # approve → read; accept → read the line
+    # review → read; approve → read
+    officer, approver = login(client, "officer-longwan"), login(client, "approver-longwan")
     for _ in range(ROUNDS):
-        _, d = _measured(client, S4)
-        approved = _ok(client.post(f"{API}/decisions/{d['id']}/offers/wangdaitong/approve", json={"officer": "龙湾支行 王经理"}), 200)
-        assert _ok(client.get(f"{API}/decisions/{d['id']}"), 200)["offers"] == approved["offers"]
-    _, d = _measured(client, S2)
-    line = _ok(client.post(f"{API}/decisions/{d['id']}/offers/jingying_kuaidai/accept", json={"signer_id": S2["legal_rep_id"]}))
-    assert _ok(client.get(f"{API}/lines/{line['id']}"), 200)["limit_fen"] == line["limit_fen"]
+        _, d = _measured(client, rep4, S4)
+        url = f"{API}/decisions/{d['id']}/offers/wangdaitong"
+        reviewed = _ok(client.post(f"{url}/review", json={"opinion": "押品足值，同意"}, headers=officer), 200)
+        assert _ok(client.get(f"{API}/decisions/{d['id']}", headers=officer), 200)["offers"] == reviewed["offers"]
+        approved = _ok(client.post(f"{url}/approve", headers=approver), 200)
+        assert _ok(client.get(f"{API}/decisions/{d['id']}", headers=rep4), 200)["offers"] == approved["offers"]
+    # accept → read the line
+    _, d = _measured(client, rep2, S2)
+    line = _ok(client.post(f"{API}/decisions/{d['id']}/offers/jingying_kuaidai/accept", headers=rep2))
+    assert _ok(client.get(f"{API}/lines/{line['id']}", headers=rep2), 200)["limit_fen"] == line["limit_fen"]
     # draw / repay → the line shows it at once
     drawn = 0
     for k in range(ROUNDS):
         amount = random.randint(1, 10_000)
-        _ok(client.post(f"{API}/lines/{line['id']}/draws", json={"amount_fen": amount, "idempotency_key": f"d{k}"}))
+        _ok(client.post(f"{API}/lines/{line['id']}/draws", json={"amount_fen": amount, "idempotency_key": f"d{k}"}, headers=rep2))
         drawn += amount
-        assert _ok(client.get(f"{API}/lines/{line['id']}"), 200)["drawn_principal_fen"] == drawn
-        _ok(client.post(f"{API}/lines/{line['id']}/repayments", json={"amount_fen": amount, "idempotency_key": f"r{k}"}))
+        assert _ok(client.get(f"{API}/lines/{line['id']}", headers=rep2), 200)["drawn_principal_fen"] == drawn
+        _ok(client.post(f"{API}/lines/{line['id']}/repayments", json={"amount_fen": amount, "idempotency_key": f"r{k}"}, headers=rep2))
         drawn -= amount
-        assert _ok(client.get(f"{API}/lines/{line['id']}"), 200)["drawn_principal_fen"] == drawn
+        assert _ok(client.get(f"{API}/lines/{line['id']}", headers=rep2), 200)["drawn_principal_fen"] == drawn
     # end of day → the line is accrued through that day
-    _ok(client.post(f"{API}/lines/{line['id']}/draws", json={"amount_fen": 1_000_000, "idempotency_key": "eod-draw"}))
+    _ok(client.post(f"{API}/lines/{line['id']}/draws", json={"amount_fen": 1_000_000, "idempotency_key": "eod-draw"}, headers=rep2))
     today = rt.today()
     rt.clock.value = datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc) + timedelta(hours=3)
-    eod = _ok(client.post(f"{API}/eod", json={"business_date": today.isoformat()}), 200)
+    ops = login(client, "ops")
+    eod = _ok(client.post(f"{API}/eod", json={"business_date": today.isoformat()}, headers=ops), 200)
     assert eod["lines"] >= 1 and eod["remaining_lines"] == 0
-    assert _ok(client.get(f"{API}/lines/{line['id']}"), 200)["accrued_through"] == today.isoformat()
+    assert _ok(client.get(f"{API}/lines/{line['id']}", headers=login(client, "rep-s2")), 200)["accrued_through"] == today.isoformat()
+    # delegate → the delegate reads the enterprise at once; disable → the user is refused at once
+    e = _outsider(500)
+    _ok(client.post(f"{API}/auth/signup", json={x: e[x] for x in ("username", "password", "resident_id")}))
+    rep2 = login(client, "rep-s2")
+    _ok(client.post(f"{API}/enterprises/{S2['uscc']}/delegates", json={"username": e["username"]}, headers=rep2))
+    delegate = login(client, e["username"])
+    assert _ok(client.get(f"{API}/enterprises/{S2['uscc']}", headers=delegate), 200)["uscc"] == S2["uscc"]
+    admin = login(client, "admin")
+    staff = _ok(client.post(f"{API}/users", json={"username": "officer-new", "password": TEST_PASSWORD, "role": "officer", "branch": "永嘉",
+                                                   "authority_fen": 1_000_000}, headers=admin))
+    assert login(client, "officer-new")
+    _ok(client.post(f"{API}/users/{staff['id']}/disable", headers=admin), 200)
+    assert client.post(f"{API}/auth/token", data={"username": "officer-new", "password": TEST_PASSWORD}).status_code == 401
 
 
 class _CommitFails:
@@ -118,40 +145,43 @@ class _CommitFails:
 
 
 def test_a_failed_commit_is_never_acknowledged_and_stores_nothing(client, rt):
-    # What the write routes need to exist before the commits start failing.
-    _ok(client.post(f"{API}/enterprises", json={k: S2[k] for k in ("uscc", "name", "legal_rep_id")}))
-    _ok(client.post(f"{API}/enterprises", json={k: S4[k] for k in ("uscc", "name", "legal_rep_id")}))
-    cid, d2 = _measured(client, S2)
-    _, d4 = _measured(client, S4)
-    line = _ok(client.post(f"{API}/decisions/{d2['id']}/offers/jingying_kuaidai/accept", json={"signer_id": S2["legal_rep_id"]}))
-    _ok(client.post(f"{API}/lines/{line['id']}/draws", json={"amount_fen": 5_000, "idempotency_key": "before"}))
+    # What the write routes need to exist before the commits start failing (logging in writes too).
+    rep2, rep4, officer, approver, ops, admin = (login(client, u) for u in ("rep-s2", "rep-s4", "officer-longwan", "approver-longwan", "ops", "admin"))
+    _register(client, rep2, S2)
+    _register(client, rep4, S4)
+    cid, d2 = _measured(client, rep2, S2)
+    _, d4 = _measured(client, rep4, S4)
+    _, d4b = _measured(client, rep4, S4)
+    _ok(client.post(f"{API}/decisions/{d4b['id']}/offers/wangdaitong/review", json={"opinion": "同意"}, headers=officer), 200)
+    line = _ok(client.post(f"{API}/decisions/{d2['id']}/offers/jingying_kuaidai/accept", headers=rep2))
+    _ok(client.post(f"{API}/lines/{line['id']}/draws", json={"amount_fen": 5_000, "idempotency_key": "before"}, headers=rep2))
     outsider = _outsider(999)
     writes = [
-        ("POST", f"{API}/enterprises", outsider),
-        ("POST", f"{API}/enterprises/{S2['uscc']}/consents", {"scopes": list(ALL_SOURCES), "signer_id": S2["legal_rep_id"]}),
-        ("POST", f"{API}/enterprises/{S2['uscc']}/measurements", {"consent_id": cid}),
-        ("POST", f"{API}/consents/{cid}/revoke", None),
-        ("POST", f"{API}/decisions/{d4['id']}/offers/wangdaitong/approve", {"officer": "王经理"}),
-        ("POST", f"{API}/decisions/{d4['id']}/offers/diya_xinyong/approve", {"officer": "王经理"}) if any(
-            o["product"] == "diya_xinyong" for o in d4["offers"]) else None,
-        ("POST", f"{API}/lines/{line['id']}/draws", {"amount_fen": 1_000, "idempotency_key": "during"}),
-        ("POST", f"{API}/lines/{line['id']}/repayments", {"amount_fen": 1_000, "idempotency_key": "during-r"}),
-        ("POST", f"{API}/eod", {"business_date": (rt.today() - timedelta(days=1)).isoformat()}),
+        ("POST", f"{API}/auth/signup", {x: outsider[x] for x in ("username", "password", "resident_id")}, None),
+        ("POST", f"{API}/enterprises", {"uscc": S1["uscc"], "name": S1["name"]}, login(client, "rep-s1")),
+        ("POST", f"{API}/enterprises/{S2['uscc']}/consents", {"scopes": list(ALL_SOURCES)}, rep2),
+        ("POST", f"{API}/enterprises/{S2['uscc']}/measurements", {"consent_id": cid}, rep2),
+        ("POST", f"{API}/consents/{cid}/revoke", None, rep2),
+        ("POST", f"{API}/decisions/{d4['id']}/offers/wangdaitong/review", {"opinion": "同意"}, officer),
+        ("POST", f"{API}/decisions/{d4b['id']}/offers/wangdaitong/approve", None, approver),
+        ("POST", f"{API}/lines/{line['id']}/draws", {"amount_fen": 1_000, "idempotency_key": "during"}, rep2),
+        ("POST", f"{API}/lines/{line['id']}/repayments", {"amount_fen": 1_000, "idempotency_key": "during-r"}, rep2),
+        ("POST", f"{API}/eod", {"business_date": (rt.today() - timedelta(days=1)).isoformat()}, ops),
+        ("POST", f"{API}/users", {"username": "new-auditor", "password": TEST_PASSWORD, "role": "auditor"}, admin),
     ]
     before = _dump(rt)
     with _CommitFails(rt.engine):
-        for write in filter(None, writes):
-            method, path, body = write
-            r = client.request(method, path, json=body)
+        for method, path, body, auth in writes:
+            r = client.request(method, path, json=body, headers=auth)
             assert r.status_code == 500, f"{path}: {r.status_code} {r.text}"
             err = r.json()["error"]
             assert err["code"] == "internal" and err["incident"] and err["incident"] in err["message"]
             assert "Traceback" not in r.text and "OSError" not in r.text
-        r = client.post(f"{API}/decisions/{d2['id']}/offers/jingying_kuaidai/accept", json={"signer_id": S2["legal_rep_id"]})
+        r = client.post(f"{API}/decisions/{d2['id']}/offers/jingying_kuaidai/accept", headers=rep2)
         assert r.status_code == 409  # already accepted: refused before any commit
-        page = client.post("/app/measure", data={**{k: S2[k] for k in ("uscc", "name", "legal_rep_id")}, "scopes": list(ALL_SOURCES)})
-        assert page.status_code == 500 and "data-incident" in page.text and "text/html" in page.headers["content-type"]
+        r = client.post(f"{API}/auth/token", data={"username": "rep-s2", "password": TEST_PASSWORD})
+        assert r.status_code == 500  # logging in writes (the session) and is not acknowledged either
     assert _dump(rt) == before
     # The same writes succeed once commits work again.
-    assert client.post(f"{API}/enterprises", json=outsider).status_code == 201
-    assert client.post(f"{API}/lines/{line['id']}/draws", json={"amount_fen": 1_000, "idempotency_key": "during"}).status_code == 201
+    assert client.post(f"{API}/auth/signup", json={x: outsider[x] for x in ("username", "password", "resident_id")}).status_code == 201
+    assert client.post(f"{API}/lines/{line['id']}/draws", json={"amount_fen": 1_000, "idempotency_key": "during"}, headers=rep2).status_code == 201

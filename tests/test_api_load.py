@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import TEST_SECRET, login
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from loadgen import closed_loop, sandu_server  # noqa: E402
@@ -23,26 +24,32 @@ S2 = STORY_ROWS[1]
 REQUESTS_EACH = 10
 
 
-def _setup(base: str) -> tuple[str, int]:
-    """S2 registered, authorized, measured and signed: (consent id, line id)."""
+# The server under load: the tests' key, and rate limits that do not get in the way of a load test.
+SERVER_ENV = {"SANDU_SECRET_KEY": TEST_SECRET, "SANDU_RATE_MEASURE_PER_MINUTE": "10000", "SANDU_RATE_MOVEMENT_PER_MINUTE": "100000"}
+
+
+def _setup(base: str) -> tuple[dict[str, str], str, int]:
+    """S2 registered, authorized, measured and signed by its legal representative: (auth headers, consent id, line id)."""
     with httpx.Client(base_url=base, timeout=30) as c:
-        assert c.post(f"{API}/enterprises", json={k: S2[k] for k in ("uscc", "name", "legal_rep_id")}).status_code == 201
-        consent = c.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": list(ALL_SOURCES), "signer_id": S2["legal_rep_id"]}).json()
-        d = c.post(f"{API}/enterprises/{S2['uscc']}/measurements", json={"consent_id": consent["id"]}).json()
-        line = c.post(f"{API}/decisions/{d['id']}/offers/jingying_kuaidai/accept", json={"signer_id": S2["legal_rep_id"]})
+        auth = login(c, "rep-s2")
+        assert c.post(f"{API}/enterprises", json={k: S2[k] for k in ("uscc", "name")}, headers=auth).status_code == 201
+        consent = c.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": list(ALL_SOURCES)}, headers=auth).json()
+        d = c.post(f"{API}/enterprises/{S2['uscc']}/measurements", json={"consent_id": consent["id"]}, headers=auth).json()
+        line = c.post(f"{API}/decisions/{d['id']}/offers/jingying_kuaidai/accept", headers=auth)
         assert line.status_code == 201, line.text
-        return consent["id"], line.json()["id"]
+        return auth, consent["id"], line.json()["id"]
 
 
 @pytest.mark.parametrize("clients", [4, 50])
 def test_concurrent_clients_get_no_5xx_and_no_timeout(db_url, clients):
     run = uuid.uuid4().hex[:8]
-    with sandu_server(db_url) as base:
-        consent_id, line_id = _setup(base)
-        measure = closed_loop(base, clients, REQUESTS_EACH, lambda k, i: ("POST", f"{API}/enterprises/{S2['uscc']}/measurements", {"consent_id": consent_id}))
+    with sandu_server(db_url, SERVER_ENV) as base:
+        auth, consent_id, line_id = _setup(base)
+        measure = closed_loop(base, clients, REQUESTS_EACH, lambda k, i: ("POST", f"{API}/enterprises/{S2['uscc']}/measurements", {"consent_id": consent_id}),
+                              headers=auth)
         draw = closed_loop(base, clients, REQUESTS_EACH,
-                           lambda k, i: ("POST", f"{API}/lines/{line_id}/draws", {"amount_fen": 100, "idempotency_key": f"{run}-{k}-{i}"}))
-        with httpx.Client(base_url=base, timeout=30) as c:
+                           lambda k, i: ("POST", f"{API}/lines/{line_id}/draws", {"amount_fen": 100, "idempotency_key": f"{run}-{k}-{i}"}), headers=auth)
+        with httpx.Client(base_url=base, timeout=30, headers=auth) as c:
             line = c.get(f"{API}/lines/{line_id}").json()
             journal = c.get(f"{API}/lines/{line_id}/journal", params={"limit": 500}).json()
     store = db_url.split(":", 1)[0]

@@ -7,11 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import TEST_SECRET
+
 SANDU = str(Path(sys.executable).with_name("sandu"))
 
 
 def run(args: list[str], tmp_path: Path, timeout: int = 180) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SANDU_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "COLUMNS": "200"}
+    env = {**os.environ, "SANDU_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "COLUMNS": "200", "SANDU_SECRET_KEY": TEST_SECRET}
     return subprocess.run([SANDU, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp_path)
 
 
@@ -29,7 +31,7 @@ def test_stories_prints_five_matching_rows(tmp_path):
 
 def test_db_upgrade_eod_and_bad_input(tmp_path):
     r = run(["db", "upgrade"], tmp_path)
-    assert r.returncode == 0 and "schema at revision 0001" in r.stdout, r.stderr
+    assert r.returncode == 0 and "schema at revision 0002" in r.stdout, r.stderr
     r = run(["eod", "--date", "2026-11-20"], tmp_path)
     assert r.returncode == 0 and "eod 2026-11-20" in r.stdout, r.stderr
     r = run(["eod", "--date", "2026-13-01"], tmp_path)

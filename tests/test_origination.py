@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import re
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -17,14 +18,16 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
-from conftest import BUSINESS_DATE, FIXED_NOW, make_rt
+from conftest import BUSINESS_DATE, FIXED_NOW, PII_KEY, TEST_PASSWORD, actor, make_rt
 from sqlalchemy import func, select
 
+from sandu.demo.users import story_applicant
 from sandu.domain.errors import Conflict, ConsentDenied, InvalidInput, NotFound, NotPermitted, SanduError
 from sandu.domain.ids import make_resident_id, make_uscc, org_code_check_char
 from sandu.domain.project import Project, project_from
 from sandu.origination import service as orig
 from sandu.policy.bundle import load_bundle
+from sandu.security import actions as security
 from sandu.simulate.stories import STORY_ROWS
 from sandu.sources.catalog import ALL_SOURCES
 from sandu.sources.profile import build_profile, canonical_sha256, profile_from_json
@@ -49,16 +52,27 @@ def dump(rt) -> dict[str, list[tuple[Any, ...]]]:
     return out
 
 
+def rep(row: dict[str, Any]) -> str:
+    """The username of a row's legal representative (story users are seeded; outsiders made here)."""
+    return story_applicant(row["story"]) if row.get("story") else row["username"]
+
+
+def outsider(rt) -> dict[str, Any]:
+    """An enterprise the registry does not know, and its legal representative as a new applicant."""
+    security.create_user(rt, None, username="outsider-rep", password=TEST_PASSWORD, role="applicant", resident_id=OUTSIDER_REP)
+    return {"uscc": OUTSIDER_USCC, "name": "温州测试科技有限公司", "username": "outsider-rep"}
+
+
 def register(rt, row: dict[str, Any]) -> int:
     with rt.uow.write() as s:
-        return orig.register_enterprise(s, uscc=row["uscc"], name=row["name"], legal_rep_id=row["legal_rep_id"], now=FIXED_NOW).id
+        return orig.register_enterprise(s, uscc=row["uscc"], name=row["name"], registrant=actor(rt, rep(row)), pii_key=PII_KEY, now=FIXED_NOW).id
 
 
 def consent(rt, row: dict[str, Any], scopes: list[str] | None = None, valid_days: int = 30) -> str:
     with rt.uow.write() as s:
         c = orig.grant_consent(
             s, uscc=row["uscc"], scopes=list(ALL_SOURCES) if scopes is None else scopes, purpose="credit_measurement",
-            signer_id=row["legal_rep_id"], valid_days=valid_days, now=FIXED_NOW,
+            signer=actor(rt, rep(row)), valid_days=valid_days, now=FIXED_NOW,
         )
         return c.id
 
@@ -84,7 +98,10 @@ def test_non_customer_registers_consents_and_gets_a_complete_decision_record(rt_
         assert ent.district == S2["district"] and ent.industry == S2["industry"]
         # The resident ID is stored masked and hashed, never in clear.
         assert ent.legal_rep_id_masked == S2["legal_rep_id"][:6] + "********" + S2["legal_rep_id"][-4:]
-        assert ent.legal_rep_id_sha256 == hashlib.sha256(S2["legal_rep_id"].encode()).hexdigest()
+        # looked up by a keyed hash: the mask and a plain SHA-256 cannot be combined to recover the ID
+        assert ent.legal_rep_id_hmac == hmac.new(PII_KEY, S2["legal_rep_id"].encode(), hashlib.sha256).hexdigest()
+        assert ent.legal_rep_id_hmac != hashlib.sha256(S2["legal_rep_id"].encode()).hexdigest()
+        assert ent.branch == "永嘉" and ent.registered_by == actor(rt, "rep-s2").user_id
 
         d = s.get(m.Decision, did)
         assert d.enterprise_id == ent_id and d.as_of == BUSINESS_DATE
@@ -125,9 +142,7 @@ def test_accepting_an_offer_opens_a_line_on_the_offer_terms(rt_sqlite):
     register(rt, S2)
     did = measure(rt, S2, consent(rt, S2))
     with rt.uow.write() as s:
-        line = orig.accept_offer(
-            s, decision_id=did, product="jingying_kuaidai", signer_id=S2["legal_rep_id"], as_of=BUSINESS_DATE, now=FIXED_NOW
-        )
+        line = orig.accept_offer(s, decision_id=did, product="jingying_kuaidai", signer=actor(rt, "rep-s2"), as_of=BUSINESS_DATE, now=FIXED_NOW)
         offer = s.get(m.Offer, line.offer_id)
         assert offer.status == "accepted"
         assert line.limit_fen == offer.approved_fen == 416 * WAN
@@ -160,12 +175,13 @@ def test_source_reads_are_logged_against_the_consent_one_per_scope(rt_sqlite):
 
 def test_enterprise_unknown_to_the_registry_may_register_and_is_declined_with_reasons(rt_sqlite):
     rt = rt_sqlite
-    outsider = {"uscc": OUTSIDER_USCC, "name": "温州测试科技有限公司", "legal_rep_id": OUTSIDER_REP}
-    ent_id = register(rt, outsider)
-    did = measure(rt, outsider, consent(rt, outsider))
+    row = outsider(rt)
+    ent_id = register(rt, row)
+    did = measure(rt, row, consent(rt, row))
     with rt.uow.write() as s:
         ent = s.get(m.Enterprise, ent_id)
         assert ent.district is None and ent.has_bank_account is False
+        assert ent.branch == "鹿城"  # its USCC's region code names the sub-branch
         d = s.get(m.Decision, did)
         assert d.outcome == "decline" and d.comprehensive_limit_fen == 0
         assert d.result["reasons"], "every decline has reasons"
@@ -254,10 +270,7 @@ def world(tmp_path_factory):
     w["decision_s2"] = measure(rt, S2, w["consent"])
     w["decision_s2_accepted"] = measure(rt, S2, w["consent"])
     with rt.uow.write() as s:
-        orig.accept_offer(
-            s, decision_id=w["decision_s2_accepted"], product="jingying_kuaidai", signer_id=S2["legal_rep_id"],
-            as_of=BUSINESS_DATE, now=FIXED_NOW,
-        )
+        orig.accept_offer(s, decision_id=w["decision_s2_accepted"], product="jingying_kuaidai", signer=actor(rt, "rep-s2"), as_of=BUSINESS_DATE, now=FIXED_NOW)
     w["decision_s5"] = measure(rt, S5, w["consent_s5"])
     with rt.uow.write() as s:
         assert [o.status for o in orig.offers_of(s, w["decision_s5"])] == ["referred"]
@@ -265,18 +278,18 @@ def world(tmp_path_factory):
     rt.engine.dispose()
 
 
-def _register(**over: Any) -> Callable[[Any, dict[str, Any]], Any]:
+def _register(as_user: str = "rep-s3", **over: Any) -> Callable[[Any, dict[str, Any]], Any]:
     def call(s, w):
-        args = {"uscc": S3["uscc"], "name": S3["name"], "legal_rep_id": S3["legal_rep_id"], **over}
-        return orig.register_enterprise(s, now=FIXED_NOW, **args)
+        args = {"uscc": S3["uscc"], "name": S3["name"], **over}
+        return orig.register_enterprise(s, registrant=actor(w["rt"], as_user), pii_key=PII_KEY, now=FIXED_NOW, **args)
 
     return call
 
 
-def _grant(**over: Any) -> Callable[[Any, dict[str, Any]], Any]:
+def _grant(as_user: str = "rep-s2", **over: Any) -> Callable[[Any, dict[str, Any]], Any]:
     def call(s, w):
-        args = {"uscc": S2["uscc"], "scopes": list(ALL_SOURCES), "purpose": "credit_measurement", "signer_id": S2["legal_rep_id"], "valid_days": 30, **over}
-        return orig.grant_consent(s, now=FIXED_NOW, **args)
+        args = {"uscc": S2["uscc"], "scopes": list(ALL_SOURCES), "purpose": "credit_measurement", "valid_days": 30, **over}
+        return orig.grant_consent(s, signer=actor(w["rt"], as_user), now=FIXED_NOW, **args)
 
     return call
 
@@ -290,10 +303,10 @@ def _measure(consent_key: str = "consent", uscc: str = S2["uscc"], now=FIXED_NOW
     return call
 
 
-def _accept(decision_key: str = "decision_s2", product: str = "jingying_kuaidai", signer: str = S2["legal_rep_id"], as_of: date = BUSINESS_DATE):
+def _accept(decision_key: str = "decision_s2", product: str = "jingying_kuaidai", signer: str = "rep-s2", as_of: date = BUSINESS_DATE):
     def call(s, w):
         now = FIXED_NOW + (as_of - BUSINESS_DATE)  # the day the signature happens
-        return orig.accept_offer(s, decision_id=w.get(decision_key, decision_key), product=product, signer_id=signer, as_of=as_of, now=now)
+        return orig.accept_offer(s, decision_id=w.get(decision_key, decision_key), product=product, signer=actor(w["rt"], signer), as_of=as_of, now=now)
 
     return call
 
@@ -305,20 +318,19 @@ BAD_CHECK_RID = S3["legal_rep_id"][:-1] + ("0" if S3["legal_rep_id"][-1] != "0" 
 CASES: list[tuple[str, Callable[[Any, dict[str, Any]], Any], type[SanduError], str | None, str | None]] = [
     # (id, call, error class, field, text the message must contain)
     ("register-uscc-check-char", _register(uscc=BAD_CHECK_USCC), InvalidInput, "uscc", None),
-    ("register-uscc-lowercase", _register(uscc=OUTSIDER_USCC.lower(), legal_rep_id=OUTSIDER_REP), InvalidInput, "uscc", None),
+    ("register-uscc-lowercase", _register(uscc=OUTSIDER_USCC.lower()), InvalidInput, "uscc", None),
     ("register-uscc-short", _register(uscc=S3["uscc"][:17]), InvalidInput, "uscc", None),
     ("register-uscc-letter-O", _register(uscc="9133030O" + S3["uscc"][8:]), InvalidInput, "uscc", None),
     ("register-uscc-not-str", _register(uscc=913303), InvalidInput, "uscc", None),
-    ("register-rep-check-char", _register(legal_rep_id=BAD_CHECK_RID), InvalidInput, "legal_rep_id", None),
-    ("register-rep-bad-birth", _register(legal_rep_id="330302198002300000"), InvalidInput, "legal_rep_id", None),
-    ("register-rep-not-registry", _register(legal_rep_id=ANOTHER_PERSON), NotPermitted, "legal_rep_id", None),
+    ("register-rep-not-registry", _register(as_user="rep-s5"), NotPermitted, "uscc", "another legal representative"),
+    ("register-by-staff", _register(as_user="officer-yueqing"), NotPermitted, None, "origination.register.applicant"),
     ("register-name-empty", _register(name="  "), InvalidInput, "name", None),
     ("register-name-too-long", _register(name="公" * 121), InvalidInput, "name", None),
-    ("register-twice", _register(uscc=S2["uscc"], name=S2["name"], legal_rep_id=S2["legal_rep_id"]), Conflict, "uscc", None),
+    ("register-twice", _register(as_user="rep-s2", uscc=S2["uscc"], name=S2["name"]), Conflict, "uscc", None),
     ("consent-uscc-malformed", _grant(uscc=BAD_CHECK_USCC), InvalidInput, "uscc", None),
-    ("consent-unknown-enterprise", _grant(uscc=OUTSIDER_USCC, signer_id=OUTSIDER_REP), NotFound, "uscc", None),
-    ("consent-signer-malformed", _grant(signer_id=BAD_CHECK_RID), InvalidInput, "signer_id", None),
-    ("consent-signer-not-rep", _grant(signer_id=ANOTHER_PERSON), ConsentDenied, "signer_id", None),
+    ("consent-unknown-enterprise", _grant(uscc=OUTSIDER_USCC), NotFound, "uscc", None),
+    ("consent-signer-not-rep", _grant(as_user="rep-s5"), NotPermitted, None, "origination.consent.legal_rep"),
+    ("consent-signer-staff", _grant(as_user="officer-yongjia"), NotPermitted, None, "origination.consent.legal_rep"),
     ("consent-unknown-scope", _grant(scopes=["tax", "astrology"]), InvalidInput, "scopes", "astrology"),
     ("consent-no-scopes", _grant(scopes=[]), InvalidInput, "scopes", None),
     ("consent-scope-twice", _grant(scopes=["tax", "tax"]), InvalidInput, "scopes", None),
@@ -342,10 +354,9 @@ CASES: list[tuple[str, Callable[[Any, dict[str, Any]], Any], type[SanduError], s
     ("measure-requested-whole-float", _measure(requested_fen=300_000_000.0), InvalidInput, "requested_fen", None),
     ("measure-requested-bool", _measure(requested_fen=True), InvalidInput, "requested_fen", None),
     ("measure-requested-str", _measure(requested_fen="300"), InvalidInput, "requested_fen", None),
-    ("accept-referred-offer", _accept("decision_s5", "diya_xinyong", S5["legal_rep_id"]), Conflict, "product", None),
+    ("accept-referred-offer", _accept("decision_s5", "diya_xinyong", "rep-s5"), Conflict, "product", None),
     ("accept-twice", _accept("decision_s2_accepted"), Conflict, "product", None),
-    ("accept-signer-not-rep", _accept(signer=ANOTHER_PERSON), NotPermitted, "signer_id", None),
-    ("accept-signer-malformed", _accept(signer=BAD_CHECK_RID), InvalidInput, "signer_id", None),
+    ("accept-signer-not-rep", _accept(signer="rep-s5"), NotPermitted, None, "origination.sign.legal_rep"),
     ("accept-unknown-product", _accept(product="wangdaitong"), NotFound, "product", None),
     ("accept-unknown-decision", _accept("no-such-decision"), NotFound, "decision_id", None),
     ("accept-decision-too-old", _accept(as_of=BUSINESS_DATE + timedelta(days=31)), Conflict, "decision_id", None),
@@ -381,30 +392,58 @@ def test_bad_input_names_the_field_and_changes_nothing(world, call, error, field
     assert err.field == field
     assert err.message and err.to_dict()["field"] == field
     if text is not None:
-        assert text in err.message
+        assert text in err.message or text == getattr(err, "rule", None), err.message
     assert dump(rt) == before
 
 
-def test_accepting_a_referred_offer_works_once_an_officer_has_approved_it(world):
+def test_a_referred_offer_is_reviewed_by_one_person_and_approved_by_another_within_authority(world):
+    """审贷分离: review first; the reviewer may not approve; the approval needs authority; then the legal representative signs."""
+    rt, did, product = world["rt"], world["decision_s5"], "diya_xinyong"
+
+    def refused(call, error, rule_or_field):
+        before = dump(rt)
+        with pytest.raises(error) as info:
+            with rt.uow.write() as s:
+                call(s)
+        assert rule_or_field in (getattr(info.value, "rule", None), info.value.field), info.value
+        assert dump(rt) == before
+
+    approve = lambda who: lambda s: orig.approve_offer(s, decision_id=did, product=product, approver=actor(rt, who), now=FIXED_NOW)  # noqa: E731
+    review = lambda who: lambda s: orig.review_offer(s, decision_id=did, product=product, reviewer=actor(rt, who), opinion="押品足值，同意", now=FIXED_NOW)  # noqa: E731
+    refused(approve("approver-cangnan"), Conflict, "product")  # not reviewed yet
+    refused(lambda s: orig.review_offer(s, decision_id=did, product=product, reviewer=actor(rt, "officer-cangnan"), opinion=" ", now=FIXED_NOW),
+            InvalidInput, "opinion")
+    with rt.uow.write() as s:
+        offer = review("officer-cangnan")(s)
+        assert offer.reviewed_by == actor(rt, "officer-cangnan").user_id and offer.approved_fen == 0
+    refused(review("officer-longwan"), Conflict, "product")  # reviewed once
+    refused(approve("officer-cangnan"), NotPermitted, "maker_checker.reviewer")
+    refused(approve("officer-longwan"), NotPermitted, "approval.authority")  # an officer's 500万 does not cover 6,300万
+    with rt.uow.write() as s:
+        offer = approve("approver-cangnan")(s)
+        assert offer.status == "offered" and offer.approved_fen == offer.limit_fen > 500 * WAN
+        assert offer.approved_by == actor(rt, "approver-cangnan").user_id != offer.reviewed_by
+    refused(approve("approver-cangnan"), Conflict, "product")  # nothing left to approve
+    refused(lambda s: orig.accept_offer(s, decision_id=did, product=product, signer=actor(rt, "rep-s2"), as_of=BUSINESS_DATE, now=FIXED_NOW),
+            NotPermitted, "origination.sign.legal_rep")
+    with rt.uow.write() as s:
+        line = orig.accept_offer(s, decision_id=did, product=product, signer=actor(rt, "rep-s5"), as_of=BUSINESS_DATE, now=FIXED_NOW)
+        assert line.limit_fen == offer.limit_fen and line.signed_by == actor(rt, "rep-s5").user_id
+    refused(approve("approver-cangnan"), Conflict, "product")  # signed: approving again is refused
+
+
+def test_the_initiator_of_a_decision_may_not_review_it(world):
     rt = world["rt"]
     with rt.uow.write() as s:
-        with pytest.raises(InvalidInput) as e:
-            orig.approve_offer(s, decision_id=world["decision_s5"], product="diya_xinyong", officer=" ", now=FIXED_NOW)
-        assert e.value.field == "officer"
-    with rt.uow.write() as s:
-        offer = orig.approve_offer(s, decision_id=world["decision_s5"], product="diya_xinyong", officer="officer-1", now=FIXED_NOW)
-        assert offer.status == "offered" and offer.approved_fen == offer.limit_fen > 0
+        d = orig.measure(s, uscc=S5["uscc"], consent_id=world["consent_s5"], as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle, model=rt.model,
+                         initiated_by=actor(rt, "officer-cangnan").user_id)
+        did = d.id
     before = dump(rt)
-    with pytest.raises(Conflict) as c:
+    with pytest.raises(NotPermitted) as info:
         with rt.uow.write() as s:
-            orig.approve_offer(s, decision_id=world["decision_s5"], product="diya_xinyong", officer="officer-1", now=FIXED_NOW)
-    assert c.value.field == "product"
+            orig.review_offer(s, decision_id=did, product="diya_xinyong", reviewer=actor(rt, "officer-cangnan"), opinion="同意", now=FIXED_NOW)
+    assert info.value.rule == "maker_checker.initiator"
     assert dump(rt) == before
-    with rt.uow.write() as s:
-        line = orig.accept_offer(
-            s, decision_id=world["decision_s5"], product="diya_xinyong", signer_id=S5["legal_rep_id"], as_of=BUSINESS_DATE, now=FIXED_NOW
-        )
-        assert line.limit_fen == offer.limit_fen
 
 
 def test_revocation_stops_reads(rt_sqlite):
@@ -466,11 +505,11 @@ def test_concurrent_acceptance_of_one_offer_opens_one_line_and_refuses_the_rest_
     register(rt, S2)
     did = measure(rt, S2, consent(rt, S2))
 
+    signer = actor(rt, "rep-s2")
+
     def accept() -> None:
         with rt.uow.write() as s:
-            orig.accept_offer(
-                s, decision_id=did, product="jingying_kuaidai", signer_id=S2["legal_rep_id"], as_of=BUSINESS_DATE, now=FIXED_NOW
-            )
+            orig.accept_offer(s, decision_id=did, product="jingying_kuaidai", signer=signer, as_of=BUSINESS_DATE, now=FIXED_NOW)
 
     assert _concurrently(rt, 4, accept) == ["Conflict", "Conflict", "Conflict", "ok"]
     with rt.uow.write() as s:

@@ -19,7 +19,7 @@ from math import floor
 from typing import Any
 
 import pytest
-from conftest import BUSINESS_DATE, FIXED_NOW
+from conftest import BUSINESS_DATE, FIXED_NOW, PII_KEY, actor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
@@ -50,13 +50,13 @@ def open_line(rt) -> int:
     """S2's auto-approved 经营快贷 line (416万 at 3.80 %, 360-day basis), opened on D0."""
     with rt.uow.write() as s:
         if s.scalar(select(m.Enterprise.id).where(m.Enterprise.uscc == S2["uscc"])) is None:
-            orig.register_enterprise(s, uscc=S2["uscc"], name=S2["name"], legal_rep_id=S2["legal_rep_id"], now=FIXED_NOW)
+            orig.register_enterprise(s, uscc=S2["uscc"], name=S2["name"], registrant=actor(rt, "rep-s2"), pii_key=PII_KEY, now=FIXED_NOW)
         c = orig.grant_consent(
-            s, uscc=S2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer_id=S2["legal_rep_id"], valid_days=30, now=FIXED_NOW
+            s, uscc=S2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer=actor(rt, "rep-s2"), valid_days=30, now=FIXED_NOW
         )
         d = orig.measure(s, uscc=S2["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model)
         line = orig.accept_offer(
-            s, decision_id=d.id, product="jingying_kuaidai", signer_id=S2["legal_rep_id"], as_of=D0, now=FIXED_NOW
+            s, decision_id=d.id, product="jingying_kuaidai", signer=actor(rt, "rep-s2"), as_of=D0, now=FIXED_NOW
         )
         assert (line.limit_fen, line.rate_annual, line.basis_days) == (LIMIT, Decimal("0.0380"), 360)
         return line.id

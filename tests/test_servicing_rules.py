@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from conftest import FIXED_NOW
+from conftest import FIXED_NOW, PII_KEY, actor
 from sqlalchemy import select
 from test_servicing import D0, WAN, check_ledger, draw, eod, ledger_dump, open_line, repay
 
@@ -89,12 +89,13 @@ def test_a_repeated_request_without_a_date_is_a_replay_on_a_later_day(rt_sqlite)
 def test_a_project_loan_does_not_revolve(rt_sqlite):
     rt = rt_sqlite
     with rt.uow.write() as s:
-        orig.register_enterprise(s, uscc=S1["uscc"], name=S1["name"], legal_rep_id=S1["legal_rep_id"], now=FIXED_NOW)
-        c = orig.grant_consent(s, uscc=S1["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer_id=S1["legal_rep_id"], valid_days=30, now=FIXED_NOW)
+        orig.register_enterprise(s, uscc=S1["uscc"], name=S1["name"], registrant=actor(rt, "rep-s1"), pii_key=PII_KEY, now=FIXED_NOW)
+        c = orig.grant_consent(s, uscc=S1["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer=actor(rt, "rep-s1"), valid_days=30, now=FIXED_NOW)
         project = Project("扩产项目", 13_600 * WAN, 1_800 * WAN, 7)
         d = orig.measure(s, uscc=S1["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, project=project)
-        orig.approve_offer(s, decision_id=d.id, product="project_loan", officer="officer-1", now=FIXED_NOW)
-        line = orig.accept_offer(s, decision_id=d.id, product="project_loan", signer_id=S1["legal_rep_id"], as_of=D0, now=FIXED_NOW)
+        orig.review_offer(s, decision_id=d.id, product="project_loan", reviewer=actor(rt, "officer-longwan"), opinion="同意", now=FIXED_NOW)
+        orig.approve_offer(s, decision_id=d.id, product="project_loan", approver=actor(rt, "approver-longwan"), now=FIXED_NOW)
+        line = orig.accept_offer(s, decision_id=d.id, product="project_loan", signer=actor(rt, "rep-s1"), as_of=D0, now=FIXED_NOW)
         assert not line.revolving and line.repayment_method == "等额本息"
     draw(rt, line.id, line.limit_fen, D0)
     repay(rt, line.id, 1_000 * WAN, D0 + timedelta(days=1))

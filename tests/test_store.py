@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from conftest import BUSINESS_DATE, FIXED_NOW
+from conftest import BUSINESS_DATE, FIXED_NOW, PII_KEY, actor
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
@@ -32,14 +32,14 @@ def open_s2_line(rt) -> int:
         try:
             orig.get_enterprise(s, S2["uscc"])
         except NotFound:
-            orig.register_enterprise(s, uscc=S2["uscc"], name=S2["name"], legal_rep_id=S2["legal_rep_id"], now=FIXED_NOW)
+            orig.register_enterprise(s, uscc=S2["uscc"], name=S2["name"], registrant=actor(rt, "rep-s2"), pii_key=PII_KEY, now=FIXED_NOW)
         consent = orig.grant_consent(
             s, uscc=S2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement",
-            signer_id=S2["legal_rep_id"], valid_days=30, now=FIXED_NOW,
+            signer=actor(rt, "rep-s2"), valid_days=30, now=FIXED_NOW,
         )
         d = orig.measure(s, uscc=S2["uscc"], consent_id=consent.id, as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle, model=rt.model)
         line = orig.accept_offer(
-            s, decision_id=d.id, product="jingying_kuaidai", signer_id=S2["legal_rep_id"], as_of=BUSINESS_DATE, now=FIXED_NOW
+            s, decision_id=d.id, product="jingying_kuaidai", signer=actor(rt, "rep-s2"), as_of=BUSINESS_DATE, now=FIXED_NOW
         )
         return line.id
 
@@ -148,7 +148,7 @@ def test_failed_transaction_leaves_nothing_behind(rt):
         before = s.scalar(select(text("count(*)")).select_from(m.Enterprise))
     with pytest.raises(RuntimeError):
         with rt.uow.write() as s:
-            orig.register_enterprise(s, uscc=S2["uscc"], name=S2["name"], legal_rep_id=S2["legal_rep_id"], now=FIXED_NOW)
+            orig.register_enterprise(s, uscc=S2["uscc"], name=S2["name"], registrant=actor(rt, "rep-s2"), pii_key=PII_KEY, now=FIXED_NOW)
             s.flush()
             raise RuntimeError("boom")
     with rt.uow.write() as s:

@@ -12,13 +12,12 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from conftest import FIXED_NOW, runtime_on, serve
+from conftest import FIXED_NOW, TEST_SETTINGS, actor, login, runtime_on, serve
 from sqlalchemy import func, select
 
 from sandu.api.app import create_app
 from sandu.domain.errors import Busy
 from sandu.servicing import actions
-from sandu.settings import Settings
 from sandu.simulate.stories import STORY_ROWS
 from sandu.store import models as m
 from sandu.store.db import WriterQueue
@@ -125,19 +124,21 @@ def test_a_full_line_refuses_at_once_and_an_error_inside_releases_the_turn():
 
 
 def test_a_busy_store_answers_503_with_retry_after_and_writes_nothing(sqlite_url):
-    rt = runtime_on(sqlite_url, Settings(database_url="", write_wait_s=0.3))
+    rt = runtime_on(sqlite_url, TEST_SETTINGS.model_copy(update={"write_wait_s": 0.3}))
     try:
         for base in serve(create_app(rt)):
-            with httpx.Client(base_url=base, timeout=30) as c, rt.uow.write() as s:  # someone holds the write turn
-                before = s.scalar(select(func.count()).select_from(m.Enterprise))
-                r = c.post("/api/v1/enterprises", json={k: S2[k] for k in ("uscc", "name", "legal_rep_id")})
-                assert r.status_code == 503 and r.headers["retry-after"] == "1", r.text
-                assert r.json()["error"]["code"] == "busy"
-                assert c.get(f"/api/v1/enterprises/{S2['uscc']}").status_code == 404  # reads never wait for writers
-            with rt.uow.read() as s:
-                assert s.scalar(select(func.count()).select_from(m.Enterprise)) == before
-            with httpx.Client(base_url=base, timeout=30) as c:  # and once the turn is free, the same request succeeds
-                assert c.post("/api/v1/enterprises", json={k: S2[k] for k in ("uscc", "name", "legal_rep_id")}).status_code == 201
+            body = {k: S2[k] for k in ("uscc", "name")}
+            with httpx.Client(base_url=base, timeout=30) as c:
+                auth = login(c, "rep-s2")
+                with rt.uow.write() as s:  # someone holds the write turn
+                    before = s.scalar(select(func.count()).select_from(m.Enterprise))
+                    r = c.post("/api/v1/enterprises", json=body, headers=auth)
+                    assert r.status_code == 503 and r.headers["retry-after"] == "1", r.text
+                    assert r.json()["error"]["code"] == "busy"
+                    assert c.get(f"/api/v1/enterprises/{S2['uscc']}", headers=auth).status_code == 404  # reads never wait for writers
+                with rt.uow.read() as s:
+                    assert s.scalar(select(func.count()).select_from(m.Enterprise)) == before
+                assert c.post("/api/v1/enterprises", json=body, headers=auth).status_code == 201  # the turn is free: it succeeds
     finally:
         rt.engine.dispose()
 
@@ -146,25 +147,27 @@ def _open_lines(rt, n: int) -> list[int]:
     from sandu.origination import actions as orig
     from sandu.sources.catalog import ALL_SOURCES
 
-    orig.register(rt, uscc=S2["uscc"], name=S2["name"], legal_rep_id=S2["legal_rep_id"])
+    rep = actor(rt, "rep-s2")
+    orig.register(rt, rep, uscc=S2["uscc"], name=S2["name"])
     lines = []
     for _ in range(n):
-        c = orig.grant_consent(rt, uscc=S2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer_id=S2["legal_rep_id"], valid_days=30)
-        d = orig.measure(rt, uscc=S2["uscc"], consent_id=c.id)
-        lines.append(orig.accept_offer(rt, decision_id=d.id, product="jingying_kuaidai", signer_id=S2["legal_rep_id"]).id)
+        c = orig.grant_consent(rt, rep, uscc=S2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", valid_days=30)
+        d = orig.measure(rt, rep, uscc=S2["uscc"], consent_id=c.id)
+        lines.append(orig.accept_offer(rt, rep, decision_id=d.id, product="jingying_kuaidai").id)
     return lines
 
 
 def test_end_of_day_runs_in_batches_until_every_line_is_done(rt):
-    rt = rt.__class__(engine=rt.engine, bundle=rt.bundle, model=rt.model, clock=rt.clock, settings=Settings(database_url="", eod_batch_lines=2))
+    rt = rt.__class__(engine=rt.engine, bundle=rt.bundle, model=rt.model, clock=rt.clock, settings=TEST_SETTINGS.model_copy(update={"eod_batch_lines": 2}))
     lines = _open_lines(rt, 5)
     for k, line in enumerate(lines):
-        actions.draw(rt, line_id=line, amount_fen=(k + 1) * 10_000, idempotency_key="d")
+        actions.draw(rt, actor(rt, "rep-s2"), line_id=line, amount_fen=(k + 1) * 10_000, idempotency_key="d")
     rt.clock.value = FIXED_NOW + timedelta(days=3)
     day = rt.today() - timedelta(days=1)
-    v = actions.end_of_day(rt, day)
+    ops = actor(rt, "ops")
+    v = actions.end_of_day(rt, ops, day)
     assert (v.lines, v.batches, v.remaining_lines) == (5, 4, 0)  # 2 + 2 + 1, then an empty batch
     assert v.days_accrued == 5 * 3
     assert all(actions.get_line(rt, line).accrued_through == day for line in lines)
-    again = actions.end_of_day(rt, day)
+    again = actions.end_of_day(rt, ops, day)
     assert (again.lines, again.days_accrued, again.interest_posted_fen, again.remaining_lines) == (0, 0, 0, 0)

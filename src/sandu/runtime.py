@@ -11,12 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
+from sandu.audit import service as audit
 from sandu.domain.dates import business_date
+from sandu.observability import Metrics
 from sandu.policy.bundle import PolicyBundle, load_bundle
 from sandu.scoring.risk import RiskModel, load_model
-from sandu.settings import Settings, get_settings
+from sandu.security.limits import RateLimiter
+from sandu.settings import SecretMissing, Settings, get_settings
 from sandu.store.db import UnitOfWork, make_engine
 
 
@@ -32,10 +35,12 @@ class Runtime:
     clock: Callable[[], datetime] = field(default=utc_now)
     settings: Settings = field(default_factory=get_settings)
     uow: UnitOfWork = field(default=None)  # type: ignore[assignment]  # built from engine and settings unless shared
+    limiter: RateLimiter = field(default_factory=RateLimiter)  # per process, shared by runtimes made with with_clock
+    metrics: Metrics = field(default_factory=Metrics)
 
     def __post_init__(self) -> None:
         if self.uow is None:
-            self.uow = UnitOfWork(self.engine, self.settings)
+            self.uow = UnitOfWork(self.engine, self.settings, before_commit=audit.seal)
         assert self.uow.engine is self.engine, "a runtime's unit of work runs on its own engine"
 
     def with_clock(self, clock: Callable[[], datetime]) -> Runtime:
@@ -52,7 +57,16 @@ class Runtime:
         """Create or migrate the schema to the latest revision; returns it."""
         from sandu.store.migrate import upgrade
 
-        return upgrade(self.engine)
+        try:
+            key = self.settings.derived_key("pii")
+        except SecretMissing:
+            key = None  # enough for an empty store; a store holding enterprises says it needs the key
+        return upgrade(self.engine, pii_key=key)
+
+    def check_store(self) -> None:
+        """Raises unless the store answers a query."""
+        with self.uow.read() as s:
+            s.execute(text("SELECT 1"))
 
     def store_label(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)

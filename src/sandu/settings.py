@@ -7,17 +7,30 @@ prefixed `SANDU_`, read once, validated, with the limits each part obeys.
 `SANDU_WORKER_THREADS` request threads per process; the connection pool is sized to it
 `SANDU_WRITE_WAIT_S`, `SANDU_WRITE_QUEUE_MAX`   how long and how many writers may queue
 `SANDU_EOD_BATCH_LINES`       lines per end-of-day batch
+`SANDU_SECRET_KEY` or `SANDU_SECRET_KEY_FILE`   signs tokens and keys the hashes of
+                       resident IDs; never committed, never logged (`sandu demo` writes one
+                       to var/secret.key, readable only by its owner)
+`SANDU_ACCESS_TOKEN_MINUTES`, `SANDU_REFRESH_TOKEN_DAYS`, `SANDU_REAUTH_MINUTES`
+`SANDU_LOGIN_MAX_FAILURES`, `SANDU_LOGIN_LOCK_MINUTES`, `SANDU_RATE_*`, `SANDU_MAX_BODY_BYTES`
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SQLITE_PATH = Path("var/sandu.db")
+DEFAULT_SECRET_FILE = Path("var/secret.key")
+MIN_SECRET_BYTES = 32
+
+
+class SecretMissing(RuntimeError):
+    """No secret key is configured (a setting error, reported by the CLI with its name)."""
 
 
 class Settings(BaseSettings):
@@ -33,12 +46,47 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0, le=600_000, description="wait for another process's write lock")
     eod_batch_lines: int = Field(default=1000, ge=1, le=100_000, description="lines per end-of-day batch")
 
+    secret_key: SecretStr | None = Field(default=None, description=f"at least {MIN_SECRET_BYTES} characters; signs tokens, keys ID hashes")
+    secret_key_file: Path = Field(default=DEFAULT_SECRET_FILE, description="read when SANDU_SECRET_KEY is not set")
+    access_token_minutes: int = Field(default=15, ge=1, le=60)
+    refresh_token_days: int = Field(default=7, ge=1, le=90)
+    reauth_minutes: int = Field(default=5, ge=1, le=30, description="signing and drawing need a password given this recently")
+    login_max_failures: int = Field(default=5, ge=1, le=100)
+    login_lock_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    argon2_time_cost: int = Field(default=3, ge=1, le=10)
+    argon2_memory_kib: int = Field(default=65_536, ge=8, le=1_048_576)
+    rate_measure_per_minute: int = Field(default=20, ge=1, le=10_000, description="measurements per identity per minute")
+    rate_movement_per_minute: int = Field(default=60, ge=1, le=100_000, description="draws and repayments per identity per minute")
+    rate_signup_per_hour: int = Field(default=20, ge=1, le=10_000, description="sign-ups per client address per hour")
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024, description="larger request bodies get 413")
+
     def store_url(self) -> str:
         """The database URL, creating var/ for the default SQLite file."""
         if self.database_url.strip():
             return self.database_url.strip()
         DEFAULT_SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+
+
+    def secret(self) -> bytes:
+        """The secret key: SANDU_SECRET_KEY, else the key file; refuses a missing or short one."""
+        if self.secret_key is not None:
+            raw = self.secret_key.get_secret_value().encode("utf-8")
+        elif self.secret_key_file.is_file():
+            raw = self.secret_key_file.read_bytes().strip()
+        else:
+            raise SecretMissing(
+                f"SANDU_SECRET_KEY is not set and {self.secret_key_file} does not exist "
+                "(`sandu demo` creates one for the demo; in production set it from your secret store)"
+            )
+        if len(raw) < MIN_SECRET_BYTES:
+            raise SecretMissing(f"the secret key must be at least {MIN_SECRET_BYTES} bytes, got {len(raw)}")
+        return raw
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A key for one purpose ("jwt", "pii", …), derived from the secret, so that a
+        token key can never be used to reverse an ID hash and the other way round."""
+        return hmac.new(self.secret(), f"sandu:{purpose}".encode(), hashlib.sha256).digest()
 
 
 @lru_cache(maxsize=1)

@@ -1,28 +1,107 @@
-"""The HTTP application: the API under /api/v1, the web pages, health.
+"""The HTTP application: the API under /api/v1, the web pages, health and metrics.
 
 Thin: routers (one per resource, in `sandu.api.routers`) parse, call one
 action of a service, and return its view. Every action commits before it
 returns, so a 2xx is only ever sent for a committed write. Handlers are plain
 `def` functions: FastAPI runs them on its worker threads, whose number
-(`SANDU_WORKER_THREADS`) the connection pool matches.
+(`SANDU_WORKER_THREADS`) the connection pool matches. Every API route has a
+rule in the authorization table and the admission dependency that rule needs;
+the app refuses to start otherwise.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandu.api import errors
-from sandu.api.routers import consents, decisions, enterprises, lines, operations
+from sandu.api.deps import ADMISSION
+from sandu.api.routers import audit, auth, consents, decisions, enterprises, lines, operations, users
+from sandu.api.routing import SanduRoute
+from sandu.context import reset_request_id, set_request_id
+from sandu.observability import logger
 from sandu.runtime import Runtime, make_runtime
+from sandu.security.authz import rule_for
 from sandu.web.pages import mount_web
 
 API_PREFIX = "/api/v1"
+REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
+ROUTERS = (auth, users, enterprises, consents, decisions, lines, operations, audit)
+log = logger("sandu.http")
+
+
+class RequestContextMiddleware:
+    """Gives every request an id (the caller's X-Request-ID when well-formed), answers it
+    in X-Request-ID, and counts and times the request by route for /metrics."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime):
+        self.app = app
+        self.rt = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        rid = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        token = set_request_id(rid)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode("latin-1"))]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            seconds = time.perf_counter() - started
+            route = (scope.get("state") or {}).get("route_name") or _path_group(scope.get("path", ""))
+            self.rt.metrics.request(route, scope.get("method", ""), status, seconds)
+            log.info("request", method=scope.get("method"), route=route, status=status, ms=round(seconds * 1000, 2))
+            reset_request_id(token)
+
+
+def _path_group(path: str) -> str:
+    """A bounded label for requests outside the API's named routes."""
+    for prefix in ("/static", "/app", "/docs", "/metrics", "/healthz", "/readyz"):
+        if path.startswith(prefix):
+            return prefix.strip("/")
+    return "other"
+
+
+def walk_routes(routes) -> Iterator:
+    """Every route of the app, also inside included routers (kept as branches by FastAPI)."""
+    for r in routes:
+        inner = getattr(r, "original_router", None)
+        yield from walk_routes(inner.routes) if inner is not None else [r]
+
+
+def check_routes(app: FastAPI) -> None:
+    """Every API route has a rule, and the admission dependency its rule's object needs."""
+    for route in walk_routes(app.routes):
+        if not isinstance(route, APIRoute) or not route.endpoint.__module__.startswith("sandu.api.routers."):
+            continue
+        if not isinstance(route, SanduRoute):
+            raise RuntimeError(f"API route {route.name} does not use SanduRoute (authentication before the body)")
+        rule = rule_for(route.name)
+        calls = {d.call for d in route.dependant.dependencies}
+        if not rule.public and ADMISSION[rule.object] not in calls:
+            raise RuntimeError(f"API route {route.name} needs the admission dependency {ADMISSION[rule.object].__name__}")
 
 
 def create_app(rt: Runtime | None = None) -> FastAPI:
@@ -36,25 +115,45 @@ def create_app(rt: Runtime | None = None) -> FastAPI:
 
     app = FastAPIOffline(  # /docs serves Swagger UI from sandu itself: bank intranets have no CDN
         title="sandu API",
-        version="0.1.0",
+        version="0.2.0",
         description="sandu (三度): one authorization, many sources → tech and risk scores → limits, products and prices → "
-        "revolving lines on a double-entry ledger. Money is integer fen. Every error is {\"error\": {code, field, message, allowed}}.",
+        "revolving lines on a double-entry ledger. Money is integer fen. Every error is {\"error\": {code, field, message, allowed, rule, "
+        "request_id}}. Log in with POST /api/v1/auth/token and send `Authorization: Bearer <access_token>`.",
         lifespan=lifespan,
     )
     app.state.rt = runtime
     errors.install(app)
+    app.add_middleware(errors.BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, runtime=runtime)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
+        """The process is up."""
         return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> JSONResponse:
+        """The process can serve: its store answers."""
+        try:
+            runtime.check_store()
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            log.warning("not ready", error=type(exc).__name__)
+            return JSONResponse({"status": "unavailable", "store": "not answering"}, status_code=503)
+        return JSONResponse({"status": "ok", "store": "answering"})
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus metrics (no personal data): requests, latency, decisions, ledger entries, end of day."""
+        return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
         return RedirectResponse("/app")
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (enterprises, consents, decisions, lines, operations):
+    for module in ROUTERS:
         api.include_router(module.router)
     app.include_router(api)
     mount_web(app)
+    check_routes(app)
     return app

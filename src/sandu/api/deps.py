@@ -1,14 +1,29 @@
-"""What routes depend on: the process's runtime and the documented error responses."""
+"""What routes depend on: the runtime, the admitted actor, the documented error responses.
+
+Each route declares the admission dependency of its object kind (`AsEnterpriseActor`,
+`AsLineActor`, …, or `AsActor` for a route without an object); it runs after the
+path parameters are validated and checks, against the authorization table, that the
+object is within the actor's reach (404 otherwise), that a fresh password was given
+where the route needs one, and the rate limit. `create_app` refuses to start when a
+route's dependency does not match its rule.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
+from fastapi.security import OAuth2PasswordBearer
 from pydantic import AfterValidator
 
 from sandu.api import schemas as s
 from sandu.runtime import Runtime
+from sandu.security import actions as security
+from sandu.security.actor import Actor
+from sandu.security.authz import ObjectKind
+
+# Documents the bearer scheme in OpenAPI; authentication itself happens in SanduRoute.
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
 def get_rt(request: Request) -> Runtime:
@@ -22,17 +37,54 @@ ConsentIdPath = Annotated[str, Path(min_length=36, max_length=36, pattern=s.UUID
 DecisionIdPath = Annotated[str, Path(min_length=36, max_length=36, pattern=s.UUID_PATTERN)]
 ProductPath = Annotated[str, Path(min_length=1, max_length=32, pattern=s.PRODUCT_PATTERN, description="product code, e.g. jingying_kuaidai")]
 LineIdPath = Annotated[int, Path(ge=1, le=s.MAX_LINE_ID, description="credit line number")]
+UserIdPath = Annotated[int, Path(ge=1, le=s.MAX_LINE_ID, description="user number")]
+
+
+def _admit(request: Request, key: object = None) -> Actor:
+    return security.admit(request.app.state.rt, request.state.route_name, request.state.actor, key)
+
+
+def admit_none(request: Request, _token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+    return _admit(request)
+
+
+def admit_enterprise(request: Request, uscc: UsccPath, _token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+    return _admit(request, uscc)
+
+
+def admit_consent(request: Request, consent_id: ConsentIdPath, _token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+    return _admit(request, consent_id)
+
+
+def admit_decision(request: Request, decision_id: DecisionIdPath, _token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+    return _admit(request, decision_id)
+
+
+def admit_line(request: Request, line_id: LineIdPath, _token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+    return _admit(request, line_id)
+
+
+AsActor = Annotated[Actor, Depends(admit_none)]
+AsEnterpriseActor = Annotated[Actor, Depends(admit_enterprise)]
+AsConsentActor = Annotated[Actor, Depends(admit_consent)]
+AsDecisionActor = Annotated[Actor, Depends(admit_decision)]
+AsLineActor = Annotated[Actor, Depends(admit_line)]
+ADMISSION = {None: admit_none, ObjectKind.ENTERPRISE: admit_enterprise, ObjectKind.CONSENT: admit_consent,
+             ObjectKind.DECISION: admit_decision, ObjectKind.LINE: admit_line}
 
 _DESCRIPTIONS = {
-    403: "refused: the consent, the signer or the person may not do this",
-    404: "no such object",
+    401: "no acceptable identity: no token, an invalid or expired one, a disabled account; or a fresh password is needed",
+    403: "refused: the role, the consent or the person may not do this (the rule is named)",
+    404: "no such object, or not one you may see",
     409: "well-formed, but the current state forbids it (e.g. an overdraw, a date after the business date)",
+    413: "the request body is too large",
     422: "malformed input: the field, the reason and what is allowed",
+    429: "too many requests from this identity; retry after the Retry-After seconds",
     503: "the store is busy; nothing was written; retry after the Retry-After seconds",
 }
 
 
-def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+def errors(*codes: int, public: bool = False) -> dict[int | str, dict[str, Any]]:
     """The documented error responses of a route: each in the one error format."""
-    documented = {422, *codes}
+    documented = {422, 413, *codes} | (set() if public else {401, 403})
     return {code: {"model": s.ErrorOut, "description": _DESCRIPTIONS[code]} for code in sorted(documented)}

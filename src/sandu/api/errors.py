@@ -9,6 +9,7 @@ incident id that is also in the log, never a traceback and never a 2xx.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -18,7 +19,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandu.domain.errors import SanduError, shorten
+from sandu.context import current_request_id
+from sandu.domain.errors import NotAuthenticated, SanduError, shorten
 
 log = logging.getLogger("sandu.api")
 WEB_PREFIX = "/app"
@@ -33,8 +35,9 @@ _ALLOWED_KEYS = {"ge": "≥ {}", "gt": "> {}", "le": "≤ {}", "lt": "< {}", "mi
                  "expected": "one of {}"}
 
 
-def error_body(code: str, field: str | None, message: str, allowed: str | None, incident: str | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "field": field, "message": message, "allowed": allowed, "incident": incident}}
+def error_body(code: str, field: str | None, message: str, allowed: str | None, incident: str | None = None, rule: str | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "field": field, "message": message, "allowed": allowed, "rule": rule,
+                      "request_id": current_request_id(), "incident": incident}}
 
 
 def _field_of(loc: tuple[Any, ...]) -> str:
@@ -57,8 +60,11 @@ def _message(err: dict[str, Any]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(SanduError)
     async def _sandu_error(_request: Request, exc: SanduError) -> JSONResponse:
-        headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
-        return JSONResponse(status_code=exc.http_status, content=error_body(exc.code, exc.field, exc.message, exc.allowed), headers=headers)
+        headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else {}
+        if isinstance(exc, NotAuthenticated):
+            headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if exc.code == "not_authenticated" else 'Bearer error="insufficient_user_authentication"'
+        body = error_body(exc.code, exc.field, exc.message, exc.allowed, rule=getattr(exc, "rule", None))
+        return JSONResponse(status_code=exc.http_status, content=body, headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -68,14 +74,40 @@ def install(app: FastAPI) -> None:
             return JSONResponse(status_code=422, content=error_body("invalid_input", "body", "body: is not valid JSON", "a JSON object"))
         return JSONResponse(status_code=422, content=error_body("invalid_input", field, f"{field}: {_message(first)}", _allowed(first.get("ctx"))))
 
+    allowed_methods = _AllowedMethods(app)
+
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400:  # the framework could not parse the body: malformed input like any other
             return JSONResponse(status_code=422, content=error_body("invalid_input", "body", f"body: {shorten(str(exc.detail))}", "a JSON object"))
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(status_code=exc.status_code, content=error_body(code, None, shorten(str(exc.detail)), None), headers=exc.headers)
+        if exc.status_code == 413:
+            return JSONResponse(status_code=413, content=error_body("too_large", "body", f"body: {shorten(str(exc.detail))}", None))
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not only those of the first route that matched it
+            headers["Allow"] = ", ".join(allowed_methods.of(request.url.path)) or headers.get("Allow", "")
+        return JSONResponse(status_code=exc.status_code, content=error_body(code, None, shorten(str(exc.detail)), headers.get("Allow")),
+                            headers=headers or None)
 
     app.add_middleware(IncidentMiddleware)
+
+
+class _AllowedMethods:
+    """The methods the OpenAPI document gives a path (for the Allow header of a 405)."""
+
+    def __init__(self, app: FastAPI):
+        self.app = app
+        self._table: list[tuple[re.Pattern[str], set[str]]] | None = None
+
+    def of(self, path: str) -> list[str]:
+        if self._table is None:
+            self._table = [(re.compile("^" + re.sub(r"\\{[^/]+\\}", "[^/]+", re.escape(template)) + "$"), {m.upper() for m in ops})
+                           for template, ops in self.app.openapi().get("paths", {}).items()]
+        methods: set[str] = set()
+        for pattern, ops in self._table:
+            if pattern.match(path):
+                methods |= ops
+        return sorted(methods)
 
 
 class IncidentMiddleware:
@@ -110,3 +142,39 @@ class IncidentMiddleware:
                 body = error_body("internal", None, f"internal error (incident {incident}); nothing was changed", None, incident)
                 response = JSONResponse(status_code=500, content=body)
             await response(scope, receive, send)
+
+
+class BodyTooLarge(StarletteHTTPException):
+    def __init__(self, limit: int):
+        super().__init__(status_code=413, detail=f"the request body is larger than {limit} bytes")
+
+
+class BodyLimitMiddleware:
+    """Refuses a request body larger than the limit with 413 in the one error format: at once
+    when its Content-Length says so, else as soon as the bytes read pass the limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            body = error_body("too_large", "body", f"body: larger than {self.max_bytes} bytes", f"at most {self.max_bytes} bytes")
+            await JSONResponse(status_code=413, content=body)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)  # an HTTPException: FastAPI passes it on to the handler below
+            return message
+
+        await self.app(scope, counted, send)

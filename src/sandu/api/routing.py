@@ -1,4 +1,11 @@
-"""The route class of every API router: JSON bodies are read exactly.
+"""The route class of every API router: who is asking is settled before anything is read,
+and JSON bodies are read exactly.
+
+Before the body is read or validated, the bearer token is authenticated and the role
+checked against the authorization table (`sandu.security.authz`): without a valid token
+every non-public route answers 401, a role the table does not allow answers 403. The
+actor is kept on the request for the route's admission dependency (object, freshness,
+rate limit; see `sandu.api.deps`).
 
 A number with a fraction or an exponent is parsed as a `Decimal`, never a binary
 float, so `2.0` can be accepted as the whole number 2 while `0.1` stays 0.1 and
@@ -15,6 +22,11 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+
+from sandu.security import actions as security
+
+BEARER = "bearer "
 
 
 def _no_constants(name: str) -> Any:
@@ -28,11 +40,23 @@ class ExactJSONRequest(Request):
         return self._json
 
 
-class ExactJSONRoute(APIRoute):
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header[: len(BEARER)].lower() == BEARER:
+        return header[len(BEARER):].strip() or None
+    return None
+
+
+class SanduRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        route_name = self.name
 
-        async def exact_json_handler(request: Request) -> Response:
-            return await handler(ExactJSONRequest(request.scope, request.receive))
+        async def guarded_handler(request: Request) -> Response:
+            request = ExactJSONRequest(request.scope, request.receive)
+            request.state.route_name = route_name
+            rt = request.app.state.rt
+            request.state.actor = await run_in_threadpool(security.authenticate, rt, route_name, bearer_token(request))
+            return await handler(request)
 
-        return exact_json_handler
+        return guarded_handler

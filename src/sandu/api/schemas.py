@@ -16,18 +16,23 @@ from typing import Annotated, Any, Literal
 from fastapi import Query
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
+from sandu.audit.actions import MAX_AUDIT_PAGE
 from sandu.domain.dates import parse_iso_date
+from sandu.domain.enums import Role
 from sandu.domain.errors import InvalidInput
 from sandu.domain.ids import validate_resident_id, validate_uscc
+from sandu.domain.keys import UUID_PATTERN
 from sandu.domain.money import MAX_AMOUNT_FEN
 from sandu.domain.numbers import whole_number
 from sandu.domain.project import Project
 from sandu.domain.text import MAX_NAME_LENGTH, PLAIN_TEXT_PATTERN, plain_text
-from sandu.origination.service import MAX_CONSENT_DAYS, MAX_OFFICER_LENGTH, PURPOSES
+from sandu.origination.service import MAX_CONSENT_DAYS, MAX_OPINION_LENGTH, PURPOSES
+from sandu.security.actions import MAX_USER_PAGE
+from sandu.security.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, check_new_password
+from sandu.security.service import MAX_BRANCH_LENGTH, USERNAME, USERNAME_ALLOWED
 from sandu.servicing.service import KEY_PATTERN, MAX_JOURNAL_PAGE, MAX_KEY_LENGTH, MAX_LINE_ID
 from sandu.sources.catalog import ALL_SOURCES
 
-UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 PRODUCT_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 IDEMPOTENCY_KEY_PATTERN = f"^{KEY_PATTERN.pattern}$"
 
@@ -72,11 +77,25 @@ Name = Annotated[
           description="printable text: no control or invisible characters, no leading or trailing spaces"),
     AfterValidator(_text(MAX_NAME_LENGTH)),
 ]
-OfficerName = Annotated[
+Opinion = Annotated[
     StrictStr,
-    Field(min_length=1, max_length=MAX_OFFICER_LENGTH, json_schema_extra={"pattern": PLAIN_TEXT_PATTERN}),
-    AfterValidator(_text(MAX_OFFICER_LENGTH)),
+    Field(min_length=1, max_length=MAX_OPINION_LENGTH, json_schema_extra={"pattern": PLAIN_TEXT_PATTERN}),
+    AfterValidator(_text(MAX_OPINION_LENGTH)),
 ]
+Username = Annotated[StrictStr, Field(min_length=3, max_length=64, pattern=f"^{USERNAME.pattern}$", description=USERNAME_ALLOWED)]
+Password = Annotated[StrictStr, Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH, json_schema_extra={"format": "password"},
+                                      description=f"{MIN_PASSWORD_LENGTH}..{MAX_PASSWORD_LENGTH} characters, not only spaces"),
+                     AfterValidator(lambda v: _checked_password(v))]
+RoleName = Literal[tuple(Role)]  # type: ignore[valid-type]
+Branch = Annotated[StrictStr, Field(min_length=1, max_length=MAX_BRANCH_LENGTH, json_schema_extra={"pattern": PLAIN_TEXT_PATTERN}),
+                   AfterValidator(_text(MAX_BRANCH_LENGTH))]
+
+
+def _checked_password(value: str) -> str:
+    try:
+        return check_new_password(value)
+    except InvalidInput as exc:
+        raise ValueError(exc.reason) from None
 Fen = whole(1, MAX_AMOUNT_FEN, f"fen (1 元 = 100 fen), 1..{MAX_AMOUNT_FEN}")
 IsoDate = Annotated[date, BeforeValidator(parse_iso_date), Field(description="a calendar date, YYYY-MM-DD")]
 UuidText = Annotated[StrictStr, Field(min_length=36, max_length=36, pattern=UUID_PATTERN)]
@@ -97,18 +116,20 @@ class Strict(BaseModel):
 
 
 class EnterpriseIn(Strict):
+    """The applicant registers, as its legal representative, the enterprise of this USCC."""
+
     uscc: Uscc
     name: Name
-    legal_rep_id: ResidentId = Field(description="the legal representative's resident ID")
 
 
 class ConsentIn(Strict):
+    """Signed by the authenticated legal representative in person."""
+
     scopes: Annotated[
         list[SourceName], Field(min_length=1, max_length=len(ALL_SOURCES), json_schema_extra={"uniqueItems": True}, examples=[list(ALL_SOURCES)]),
         AfterValidator(_unique),
     ]
     purpose: Purpose = "credit_measurement"
-    signer_id: ResidentId = Field(description="the legal representative's resident ID; the signature of the consent")
     valid_days: whole(1, MAX_CONSENT_DAYS) = 30  # type: ignore[valid-type]
 
 
@@ -118,12 +139,35 @@ class MeasurementIn(Strict):
     project: Project | None = None
 
 
-class ApproveIn(Strict):
-    officer: OfficerName
+class ReviewIn(Strict):
+    opinion: Opinion = Field(description="the reviewing officer's opinion (审查意见)")
 
 
-class AcceptIn(Strict):
-    signer_id: ResidentId
+class SignupIn(Strict):
+    """An applicant signs up alone: a username, a password, and who they are."""
+
+    username: Username
+    password: Password
+    resident_id: ResidentId = Field(description="the applicant's own resident ID (kept only masked and as a keyed hash)")
+
+
+class UserIn(Strict):
+    """A user an admin creates: staff with a role; officers and approvers with a sub-branch and an authority."""
+
+    username: Username
+    password: Password
+    role: RoleName
+    branch: Branch | None = None
+    authority_fen: whole(0, MAX_AMOUNT_FEN) | None = None  # type: ignore[valid-type]
+    resident_id: ResidentId | None = None
+
+
+class RefreshIn(Strict):
+    refresh_token: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+
+
+class DelegateIn(Strict):
+    username: Username
 
 
 class MovementIn(Strict):
@@ -143,6 +187,9 @@ class EodIn(Strict):
 
 JournalAfterId = Annotated[int, Query(ge=0, le=MAX_LINE_ID, description="the next_after_id of the previous page")]
 JournalLimit = Annotated[int, Query(ge=1, le=MAX_JOURNAL_PAGE, description="entries per page")]
+PageAfterId = Annotated[int, Query(ge=0, le=2**62, description="the next_after_id (or seq) of the previous page")]
+UserPageLimit = Annotated[int, Query(ge=1, le=MAX_USER_PAGE, description="users per page")]
+AuditPageLimit = Annotated[int, Query(ge=1, le=MAX_AUDIT_PAGE, description="records per page")]
 
 
 class ErrorBody(BaseModel):
@@ -150,6 +197,8 @@ class ErrorBody(BaseModel):
     field: str | None
     message: str
     allowed: str | None
+    rule: str | None = Field(default=None, description="for refusals (403): the rule that refused")
+    request_id: str | None = Field(default=None, description="the request's id, also in the logs and the audit trail")
     incident: str | None = Field(default=None, description="for server errors: quote it to support")
 
 

@@ -17,10 +17,17 @@ from sandu.domain.errors import SanduError
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True, help="sandu (三度): credit for technology SMEs.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
+users_app = typer.Typer(no_args_is_help=True, help="Users: create staff, list, disable.")
+app.add_typer(users_app, name="users")
+authz_app = typer.Typer(no_args_is_help=True, help="The authorization table.")
+app.add_typer(authz_app, name="authz")
+audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit trail.")
+app.add_typer(audit_app, name="audit")
 console = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)
 
 DEFAULT_AS_OF = "2026-10-31"
+DEMO_USERS_FILE = Path("var/demo-users.txt")
 MAX_SIM_ENTERPRISES = 5_000_000
 
 
@@ -91,10 +98,12 @@ def stories(
     """Replay the five stories end to end and print their table; exit 1 if one does not match."""
     from sandu.demo.seed import seed_universe
     from sandu.demo.stories import REPLAY_DAYS, replay_all
+    from sandu.demo.users import demo_specs, ensure_users, write_passwords
 
     rt = _runtime()
     rt.upgrade_schema()
     seed_universe(rt.uow, 0, 0, _parse_date(DEFAULT_AS_OF, "as_of"))
+    write_passwords(DEMO_USERS_FILE, ensure_users(rt, demo_specs()))
     latest = rt.today() - timedelta(days=REPLAY_DAYS)
     day = _parse_date(as_of, "--as-of") if as_of else latest
     if day > latest:
@@ -113,11 +122,12 @@ def stories(
 @app.command()
 def eod(date_: Annotated[Optional[str], typer.Option("--date", help="Business date (default: today).")] = None) -> None:
     """End of day: accrue interest on every active line; post it on the 20th. Idempotent."""
+    from sandu.security.actor import Actor
     from sandu.servicing.actions import end_of_day
 
     rt = _runtime()
     day = _parse_date(date_, "--date") if date_ else rt.today()
-    v = end_of_day(rt, day)
+    v = end_of_day(rt, Actor.system("eod"), day)
     console.print(f"eod {day}: {v.lines} lines in {v.batches} batches, {v.days_accrued} line-days accrued, {v.interest_posted_fen} fen interest posted")
     if v.remaining_lines:
         _fail(f"eod {day}: {v.remaining_lines} lines are not yet brought up to date; run it again", code=1)
@@ -132,15 +142,19 @@ def serve(
     import uvicorn
 
     from sandu.api.app import create_app
+    from sandu.observability import configure_logging
     from sandu.settings import get_settings
 
     settings = get_settings()
+    settings.secret()  # refuse to start without a key, naming the setting
+    configure_logging()
     host = host or settings.host
     port = port or settings.port
     if not 1 <= port <= 65535:
         _fail(f"--port: must be within 1..65535, got {port}")
     console.print(f"sandu is serving on [bold]http://{host}:{port}/app[/]  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning", access_log=False, timeout_keep_alive=15,
+                limit_concurrency=settings.worker_threads * 4, h11_max_incomplete_event_size=16 * 1024)
 
 
 @app.command()
@@ -150,20 +164,130 @@ def demo(
     port: Annotated[Optional[int], typer.Option(help="TCP port (default: SANDU_PORT or 8000).")] = None,
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the server after seeding.")] = True,
 ) -> None:
-    """Set up the demo: migrate, seed the universe, then serve it."""
+    """Set up the demo: a secret key, the schema, the universe and one user per role, then serve it."""
+    from sandu.demo.users import demo_specs, ensure_users, write_passwords
+    from sandu.settings import get_settings
+
+    settings = get_settings()
+    if settings.secret_key is None and not settings.secret_key_file.exists():
+        _write_secret(settings.secret_key_file)
     db_upgrade()
     simulate(enterprises=enterprises, seed=seed, as_of=DEFAULT_AS_OF, out=None)
+    rt = _runtime()
+    created = ensure_users(rt, demo_specs())
+    write_passwords(DEMO_USERS_FILE, created)
+    console.print(f"demo users: {', '.join(spec.username for spec in demo_specs())}")
+    console.print(f"their passwords are in {DEMO_USERS_FILE} (readable only by you); log in at /app/login or POST /api/v1/auth/token")
     if serve_after:
         serve(host=None, port=port)
+
+
+def _write_secret(path: Path) -> None:
+    import os
+    import secrets
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_urlsafe(48))
+    console.print(f"wrote a new secret key to {path} (readable only by you; never commit it)")
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Option(help="3..64 characters: a-z 0-9 _ . -")],
+    role: Annotated[str, typer.Option(help="applicant, officer, approver, risk, operations, admin, auditor")],
+    branch: Annotated[Optional[str], typer.Option(help="sub-branch (officers and approvers)")] = None,
+    authority_fen: Annotated[Optional[int], typer.Option("--authority-fen", help="approval authority in fen (officers and approvers)")] = None,
+    enterprise: Annotated[Optional[str], typer.Option(help="applicants: the USCC of an enterprise they act for")] = None,
+    resident_id: Annotated[Optional[str], typer.Option("--resident-id", help="applicants: their resident ID")] = None,
+) -> None:
+    """Create a user; the password is read from standard input (never from the command line)."""
+    from sandu.security import actions
+
+    password = sys.stdin.readline().rstrip("\r\n")
+    rt = _runtime()
+    user = actions.create_user(rt, None, username=username, password=password, role=role, branch=branch, authority_fen=authority_fen,
+                               resident_id=resident_id)
+    if enterprise is not None:
+        member = actions.bind_applicant(rt, None, username=username, uscc=enterprise)
+        console.print(f"{username} acts for {enterprise} as {member.relation}")
+    console.print(f"created user {user.id} {user.username} ({user.role})")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """Every user, with role, sub-branch, authority and state (personal data masked)."""
+    from sandu.security import actions
+
+    rt = _runtime()
+    table = Table(title="sandu users")
+    for col in ("id", "username", "role", "branch", "authority_fen", "person", "disabled"):
+        table.add_column(col)
+    after: int | None = 0
+    while after is not None:
+        page = actions.list_users(rt, after_id=after, limit=actions.MAX_USER_PAGE)
+        for u in page.users:
+            table.add_row(str(u.id), u.username, str(u.role), u.branch or "", "" if u.authority_fen is None else str(u.authority_fen),
+                          u.person_id_masked or "", "yes" if u.disabled else "")
+        after = page.next_after_id
+    console.print(table)
+
+
+@users_app.command("disable")
+def users_disable(username: Annotated[str, typer.Option(help="the user to disable")]) -> None:
+    """Disable a user and end all of their sessions."""
+    from sandu.security import actions
+
+    user = actions.disable_user(_runtime(), None, username=username)
+    console.print(f"disabled {user.username}; their sessions are ended")
+
+
+@authz_app.command("table")
+def authz_table() -> None:
+    """Print the authorization table: route × role × what the role may reach."""
+    from sandu.security.authz import table_rows
+
+    table = Table(title="sandu authorization (sandu/security/authz.py)")
+    for col in ("route", "role", "reach"):
+        table.add_column(col)
+    for row in table_rows():
+        table.add_row(*row)
+    console.print(table)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit hash chain; exit 1 naming the first broken link."""
+    from sandu.audit import actions
+
+    verdict = actions.verify(_runtime())
+    if not verdict.ok:
+        _fail(verdict.text(), code=1)
+    console.print(verdict.text())
+
+
+@audit_app.command("head")
+def audit_head() -> None:
+    """Print the chain's head (sequence number and hash), to anchor it outside the database."""
+    from sandu.audit import actions
+
+    seq, digest = actions.head(_runtime())
+    console.print(f"{seq} {digest}")
 
 
 def main() -> None:  # pragma: no cover - console entry point
     from pydantic import ValidationError
 
+    from sandu.settings import SecretMissing
+
     try:
         app()
     except SanduError as exc:
         err.print(f"[bold red]error:[/] {exc.message}")
+        sys.exit(2)
+    except SecretMissing as exc:
+        err.print(f"[bold red]error:[/] {exc}")
         sys.exit(2)
     except ValidationError as exc:  # a bad SANDU_* setting
         first = exc.errors()[0]

@@ -17,6 +17,7 @@ from datetime import time as dtime
 from decimal import Decimal
 from typing import Any
 
+from sandu.demo import users
 from sandu.domain.errors import NotFound
 from sandu.domain.money import FEN_PER_WAN as WAN
 from sandu.domain.money import format_cn, format_rate_pct, round_half_up_fen
@@ -203,27 +204,30 @@ def replay_story(rt: Runtime, story_row: dict[str, Any], as_of: date) -> Outcome
     script = SCRIPTS[story_row["story"]]
     clock = StoryClock(as_of)
     rt = rt.with_clock(clock)
-    uscc, rep = story_row["uscc"], story_row["legal_rep_id"]
+    uscc = story_row["uscc"]
+    applicant = users.actor(rt, users.story_applicant(script.story))
     run = uuid.uuid4().hex[:12]
     try:
         ent = orig.get_enterprise(rt, uscc)
     except NotFound:
-        ent = orig.register(rt, uscc=uscc, name=story_row["name"], legal_rep_id=rep)
-    consent = orig.grant_consent(rt, uscc=uscc, scopes=list(ALL_SOURCES), purpose="credit_measurement", signer_id=rep, valid_days=30)
+        ent = orig.register(rt, applicant, uscc=uscc, name=story_row["name"])
+    officer, approver = users.actor(rt, users.officer_of(ent.branch)), users.actor(rt, users.approver_of(ent.branch))
+    consent = orig.grant_consent(rt, applicant, uscc=uscc, scopes=list(ALL_SOURCES), purpose="credit_measurement", valid_days=30)
     t0 = time.perf_counter()
-    d = orig.measure(rt, uscc=uscc, consent_id=consent.id, requested_fen=script.requested_fen, project=script.project)
+    d = orig.measure(rt, applicant, uscc=uscc, consent_id=consent.id, requested_fen=script.requested_fen, project=script.project)
     out = Outcome(script.story, story_row["name"], ent.district or "", ent.has_bank_account, d.id, d.model_dump(mode="json"))
     offered = {o["product"] for o in out.offers()}
     for product in script.approve:
-        if product in offered:
-            orig.approve_offer(rt, decision_id=out.decision_id, product=product, officer="story-officer")
-            out.manual_steps += 1
+        if product in offered:  # 审贷分离: the sub-branch's officer reviews, its approver approves
+            orig.review_offer(rt, officer, decision_id=out.decision_id, product=product, opinion="经营稳定、押品足值，同意授信")
+            orig.approve_offer(rt, approver, decision_id=out.decision_id, product=product)
+            out.manual_steps += 2
     if script.draw_product not in offered:
         CHECKS[script.story](out)
         return out
-    line = orig.accept_offer(rt, decision_id=out.decision_id, product=script.draw_product, signer_id=rep)
+    line = orig.accept_offer(rt, applicant, decision_id=out.decision_id, product=script.draw_product)
     amount = min(script.draw_fen, line.limit_fen)
-    svc.draw(rt, line_id=line.id, amount_fen=amount, on_date=as_of, idempotency_key=f"story-{run}-draw")
+    svc.draw(rt, applicant, line_id=line.id, amount_fen=amount, on_date=as_of, idempotency_key=f"story-{run}-draw")
     out.elapsed_ms = (time.perf_counter() - t0) * 1000
     out.drawn_fen = amount
     out.rate, out.basis_days = Decimal(line.rate_annual), line.basis_days
@@ -235,11 +239,13 @@ def replay_story(rt: Runtime, story_row: dict[str, Any], as_of: date) -> Outcome
 
 def _days_pass_then_repay(rt: Runtime, clock: StoryClock, out: Outcome, line_id: int, drawn_on: date, script: Script, run: str) -> None:
     """End of day runs on each day the money is out; then the borrower repays part."""
+    ops = users.actor(rt, "ops")
     for k in range(script.repay_after_days):
         clock.advance_to(drawn_on + timedelta(days=k))
-        svc.end_of_day(rt, clock().date())
+        svc.end_of_day(rt, ops, clock().date())
     clock.advance_to(drawn_on + timedelta(days=script.repay_after_days))
-    r = svc.repay(rt, line_id=line_id, amount_fen=script.repay_fen, on_date=clock().date(), idempotency_key=f"story-{run}-repay")
+    applicant = users.actor(rt, users.story_applicant(script.story))
+    r = svc.repay(rt, applicant, line_id=line_id, amount_fen=script.repay_fen, on_date=clock().date(), idempotency_key=f"story-{run}-repay")
     out.repaid_fen = script.repay_fen
     out.drawn_on = drawn_on
     out.interest_fen = r.allocations.get("interest", 0)
@@ -247,4 +253,5 @@ def _days_pass_then_repay(rt: Runtime, clock: StoryClock, out: Outcome, line_id:
 
 
 def replay_all(rt: Runtime, as_of: date) -> list[Outcome]:
+    """Every story, through the story users (created, with passwords, if they do not exist yet)."""
     return [replay_story(rt, dict(r), as_of) for r in STORY_ROWS]

@@ -38,6 +38,27 @@ class Settlement(StrEnum):
     QUARTERLY = "quarterly"
 
 
+class Role(StrEnum):
+    """What a user is; the authorization table (sandu.security.authz) says what each may do."""
+
+    APPLICANT = "applicant"  # acts for the enterprises it is a member of
+    OFFICER = "officer"  # 客户经理: a sub-branch's customers; reviews referrals
+    APPROVER = "approver"  # 审批人: approves within an authority, in a sub-branch
+    RISK = "risk"  # portfolio and early-warning views
+    OPERATIONS = "operations"  # end of day and other scheduled jobs
+    ADMIN = "admin"  # creates and disables users
+    AUDITOR = "auditor"  # reads everything, writes nothing
+
+    @property
+    def is_staff(self) -> bool:
+        return self is not Role.APPLICANT
+
+
+class MemberRelation(StrEnum):
+    LEGAL_REP = "legal_rep"  # the legal representative (法定代表人), matched by resident ID
+    DELEGATE = "delegate"  # a person the legal representative authorized
+
+
 def sql_in(column: str, members: type[StrEnum]) -> str:
     """A CHECK constraint body: `column IN ('a','b',…)` over an enum's values."""
     return f"{column} IN (" + ",".join(f"'{m.value}'" for m in members) + ")"

@@ -36,7 +36,7 @@ class SanduError(Exception):
         self.allowed = allowed
 
     def to_dict(self) -> dict[str, str | None]:
-        return {"code": self.code, "field": self.field, "message": self.message, "allowed": self.allowed}
+        return {"code": self.code, "field": self.field, "message": self.message, "allowed": self.allowed, "rule": getattr(self, "rule", None)}
 
 
 class FieldError(SanduError):
@@ -74,10 +74,42 @@ class Conflict(FieldError):
 
 class NotPermitted(FieldError):
     """The request is well-formed but this person may not do it (e.g. sign for an enterprise
-    whose legal representative they are not)."""
+    whose legal representative they are not). `rule` names the rule that refused it."""
 
     code = "not_permitted"
     http_status = 403
+
+    def __init__(self, field: str | None, reason: str, allowed: str | None = None, *, rule: str | None = None):
+        super().__init__(field or "", reason, allowed)
+        self.field = field
+        self.rule = rule
+        if field is None:
+            self.message = reason + (f" (allowed: {allowed})" if allowed else "")
+        if rule:
+            self.message = f"{self.message} [rule {rule}]"
+        self.args = (self.message,)
+
+
+class NotAuthenticated(SanduError):
+    """No acceptable identity: no token, a bad or expired one, a disabled user, wrong password."""
+
+    code = "not_authenticated"
+    http_status = 401
+
+
+class ReauthenticationRequired(NotAuthenticated):
+    """The act needs a password given recently (signing, drawing): log in again."""
+
+    code = "reauthentication_required"
+
+
+class TooManyRequests(SanduError):
+    code = "too_many_requests"
+    http_status = 429
+
+    def __init__(self, message: str, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = max(1, retry_after_s)
 
 
 class ConsentDenied(FieldError):

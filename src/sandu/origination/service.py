@@ -15,7 +15,6 @@ session.
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from dataclasses import dataclass
@@ -27,9 +26,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sandu.domain.dates import add_months, require_not_future
-from sandu.domain.enums import LineStatus, OfferStatus
+from sandu.domain.enums import LineStatus, MemberRelation, OfferStatus, Role
 from sandu.domain.errors import Conflict, ConsentDenied, InvalidInput, NotFound, NotPermitted, shorten, show
-from sandu.domain.ids import mask_resident_id, validate_resident_id, validate_uscc
+from sandu.domain.ids import validate_uscc
+from sandu.domain.keys import is_uuid
 from sandu.domain.money import MAX_AMOUNT_FEN, require_fen
 from sandu.domain.project import Project
 from sandu.domain.text import plain_text
@@ -38,6 +38,9 @@ from sandu.policy.engine import Application, PolicyResult, Scores, evaluate
 from sandu.scoring.risk import RiskModel
 from sandu.scoring.risk import score as risk_score
 from sandu.scoring.tech import TECH_MODEL_VERSION, evaluate_tech
+from sandu.security.actor import Actor
+from sandu.security.service import add_member, is_legal_rep, pii_hmac
+from sandu.simulate.geo import DISTRICTS
 from sandu.sources.catalog import ALL_SOURCES, unknown_sources
 from sandu.sources.profile import ProfileSnapshot, build_profile, profile_from_json
 from sandu.store import models as m
@@ -46,48 +49,70 @@ from sandu.store.db import insert_if_absent
 PURPOSES = ("credit_measurement",)
 MAX_CONSENT_DAYS = 365
 DECISION_VALID_DAYS = 30
-MAX_OFFICER_LENGTH = 64
+ONLINE_BRANCH = "线上"  # the online channel serves applicants outside the sub-branches' districts
+DISTRICT_BY_REGION = {code: district for district, (code, _share) in DISTRICTS.items()}
 
 
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def find_enterprise(session: Session, uscc: str) -> m.Enterprise | None:
+    validate_uscc(uscc)
+    return session.scalar(select(m.Enterprise).where(m.Enterprise.uscc == uscc))
 
 
 def get_enterprise(session: Session, uscc: str) -> m.Enterprise:
-    validate_uscc(uscc)
-    ent = session.scalar(select(m.Enterprise).where(m.Enterprise.uscc == uscc))
+    ent = find_enterprise(session, uscc)
     if ent is None:
         raise NotFound("enterprise", uscc, field="uscc")
     return ent
 
 
-def register_enterprise(session: Session, *, uscc: str, name: str, legal_rep_id: str, now: datetime) -> m.Enterprise:
-    """Register an applicant. No bank account is needed; the public business
-    registry (here: the simulated universe) fills district and industry."""
+def branch_for(registry: m.SimEnterprise | None, uscc: str) -> str:
+    """The sub-branch (支行) that serves an enterprise: its district's, from the business
+    registry or the USCC's region code; the online channel for anyone else."""
+    if registry is not None:
+        return registry.district
+    return DISTRICT_BY_REGION.get(uscc[2:8], ONLINE_BRANCH)
+
+
+def register_enterprise(session: Session, *, uscc: str, name: str, registrant: Actor, pii_key: bytes, now: datetime) -> m.Enterprise:
+    """An applicant registers the enterprise it is the legal representative of (no bank
+    account needed) and becomes its legal-representative member. The public business
+    registry (here: the simulated universe) must name the same person, when it knows
+    the enterprise, and fills in district and industry."""
     validate_uscc(uscc)
-    validate_resident_id(legal_rep_id, field="legal_rep_id")
     plain_text(name, "name")
+    if registrant.role is not Role.APPLICANT or registrant.person_id_hmac is None or registrant.user_id is None:
+        raise NotPermitted(None, "only an applicant registers an enterprise, as its legal representative", "an applicant", rule="origination.register.applicant")
     if session.scalar(select(m.Enterprise.id).where(m.Enterprise.uscc == uscc)) is not None:
         raise Conflict("uscc", f"enterprise {uscc} is already registered", "a USCC not yet registered")
     registry = session.get(m.SimEnterprise, uscc)
-    if registry is not None and registry.legal_rep_id != legal_rep_id:
-        raise NotPermitted("legal_rep_id", "is not the legal representative of this enterprise in the business registry", "the registered legal representative's ID")
+    if registry is not None and pii_hmac(pii_key, registry.legal_rep_id) != registrant.person_id_hmac:
+        raise NotPermitted("uscc", "the business registry names another legal representative for this enterprise",
+                           "an enterprise whose legal representative you are", rule="origination.register.legal_rep")
     ent = m.Enterprise(
         uscc=uscc,
         name=name,
         district=registry.district if registry else None,
         industry=registry.industry if registry else None,
         has_bank_account=bool(registry.has_bank_account) if registry else False,
-        legal_rep_id_masked=mask_resident_id(legal_rep_id),
-        legal_rep_id_sha256=_sha256(legal_rep_id),
+        branch=branch_for(registry, uscc),
+        legal_rep_id_masked=registrant.person_id_masked or "",
+        legal_rep_id_hmac=registrant.person_id_hmac,
         registered_at=now,
+        registered_by=registrant.user_id,
     )
     try:
         with session.begin_nested():  # a concurrent registration of the same USCC loses here
             session.add(ent)
     except IntegrityError as exc:
         raise Conflict("uscc", f"enterprise {uscc} is already registered", "a USCC not yet registered") from exc
+    add_member(session, user_id=registrant.user_id, enterprise_id=ent.id, relation=MemberRelation.LEGAL_REP, granted_by=registrant.user_id, now=now)
     return ent
+
+
+def require_legal_rep(session: Session, actor: Actor, ent: m.Enterprise, act: str) -> None:
+    if not is_legal_rep(session, actor, ent):
+        raise NotPermitted(None, f"only the enterprise's legal representative, in person, may {act}", "the legal representative's own session",
+                           rule=f"origination.{act}.legal_rep")
 
 
 def grant_consent(
@@ -96,13 +121,12 @@ def grant_consent(
     uscc: str,
     scopes: list[str],
     purpose: str,
-    signer_id: str,
     valid_days: int,
+    signer: Actor,
     now: datetime,
 ) -> m.Consent:
-    """One authorization for many sources, signed by the legal representative."""
+    """One authorization for many sources, signed by the legal representative in person."""
     ent = get_enterprise(session, uscc)
-    validate_resident_id(signer_id, field="signer_id")
     if not isinstance(scopes, list) or not scopes:
         raise InvalidInput("scopes", "must list at least one data source", ", ".join(ALL_SOURCES))
     if bad := unknown_sources(scopes):
@@ -113,15 +137,14 @@ def grant_consent(
         raise InvalidInput("purpose", f"{show(purpose)} is not a purpose sandu collects data for", ", ".join(PURPOSES))
     if isinstance(valid_days, bool) or not isinstance(valid_days, int) or not 1 <= valid_days <= MAX_CONSENT_DAYS:
         raise InvalidInput("valid_days", f"must be a whole number of days, got {show(valid_days)}", f"1..{MAX_CONSENT_DAYS}")
-    if _sha256(signer_id) != ent.legal_rep_id_sha256:
-        raise ConsentDenied("signer_id", "the signer is not the enterprise's legal representative", "the legal representative's resident ID")
+    require_legal_rep(session, signer, ent, "consent")
     consent = m.Consent(
         id=str(uuid.uuid4()),
         enterprise_id=ent.id,
         scopes=sorted(scopes),
         purpose=purpose,
-        signer_id_masked=mask_resident_id(signer_id),
-        signer_id_sha256=_sha256(signer_id),
+        signer_id_masked=signer.person_id_masked or "",
+        signer_user_id=signer.user_id,
         granted_at=now,
         expires_at=now + timedelta(days=valid_days),
         revoked_at=None,
@@ -131,17 +154,23 @@ def grant_consent(
     return consent
 
 
-def revoke_consent(session: Session, *, consent_id: str, now: datetime) -> m.Consent:
-    consent = session.get(m.Consent, consent_id) if isinstance(consent_id, str) else None
+def get_consent(session: Session, consent_id: str) -> m.Consent:
+    consent = session.get(m.Consent, consent_id) if is_uuid(consent_id) else None
     if consent is None:
         raise NotFound("consent", consent_id, field="consent_id")
+    return consent
+
+
+def revoke_consent(session: Session, *, consent_id: str, now: datetime) -> m.Consent:
+    """Revocation stops further reads at once (a measurement checks the consent is live)."""
+    consent = get_consent(session, consent_id)
     if consent.revoked_at is None:
         consent.revoked_at = now
     return consent
 
 
 def _live_consent(session: Session, ent: m.Enterprise, consent_id: str, now: datetime) -> m.Consent:
-    consent = session.get(m.Consent, consent_id) if isinstance(consent_id, str) else None
+    consent = session.get(m.Consent, consent_id) if is_uuid(consent_id) else None
     if consent is None or consent.enterprise_id != ent.id:
         raise NotFound("consent", consent_id, field="consent_id")
     if consent.revoked_at is not None:
@@ -223,7 +252,8 @@ def compute_measurement(prepared: PreparedMeasurement, as_of: date, bundle: Poli
 
 
 def record_measurement(
-    session: Session, prepared: PreparedMeasurement, computed: ComputedMeasurement, *, as_of: date, now: datetime, bundle: PolicyBundle, model: RiskModel
+    session: Session, prepared: PreparedMeasurement, computed: ComputedMeasurement, *, as_of: date, now: datetime, bundle: PolicyBundle,
+    model: RiskModel, initiated_by: int | None = None,
 ) -> m.Decision:
     """Write the read log, the profile (once per content hash), the decision and its offers."""
     t0 = time.perf_counter()
@@ -251,6 +281,7 @@ def record_measurement(
         timings_ms={},
         as_of=as_of,
         decided_at=now,
+        initiated_by=initiated_by,
     )
     session.add(decision)
     session.flush()
@@ -299,12 +330,13 @@ def measure(
     model: RiskModel,
     requested_fen: int | None = None,
     project: Project | None = None,
+    initiated_by: int | None = None,
 ) -> m.Decision:
     """测额 on one session: read the consented sources, build the profile, score, apply policy, record."""
     prepared = prepare_measurement(session, uscc=uscc, consent_id=consent_id, as_of=as_of, now=now, bundle=bundle,
                                    requested_fen=requested_fen, project=project)
     computed = compute_measurement(prepared, as_of, bundle, model)
-    return record_measurement(session, prepared, computed, as_of=as_of, now=now, bundle=bundle, model=model)
+    return record_measurement(session, prepared, computed, as_of=as_of, now=now, bundle=bundle, model=model, initiated_by=initiated_by)
 
 
 def _application_json(app: Application) -> dict[str, Any]:
@@ -332,7 +364,7 @@ def replay(session: Session, decision_id: str, bundle: PolicyBundle, model: Risk
 
 
 def get_decision(session: Session, decision_id: str) -> m.Decision:
-    d = session.get(m.Decision, decision_id) if isinstance(decision_id, str) else None
+    d = session.get(m.Decision, decision_id) if is_uuid(decision_id) else None
     if d is None:
         raise NotFound("decision", decision_id, field="decision_id")
     return d
@@ -342,7 +374,8 @@ def offers_of(session: Session, decision_id: str) -> list[m.Offer]:
     return list(session.scalars(select(m.Offer).where(m.Offer.decision_id == decision_id).order_by(m.Offer.id)))
 
 
-def _offer(session: Session, decision_id: str, product: str) -> m.Offer:
+def offer_of(session: Session, decision_id: str, product: str) -> m.Offer:
+    """The offer, locked for a change (FOR UPDATE on PostgreSQL)."""
     get_decision(session, decision_id)
     stmt = select(m.Offer).where(m.Offer.decision_id == decision_id, m.Offer.product == product).with_for_update()
     offer = session.scalar(stmt.execution_options(populate_existing=True))
@@ -351,34 +384,63 @@ def _offer(session: Session, decision_id: str, product: str) -> m.Offer:
     return offer
 
 
-def approve_offer(session: Session, *, decision_id: str, product: str, officer: str, now: datetime) -> m.Offer:
-    """An officer approves the referred part of an offer; an accepted line grows to the full limit."""
-    plain_text(officer, "officer", max_length=MAX_OFFICER_LENGTH)
-    offer = _offer(session, decision_id, product)
+MAX_OPINION_LENGTH = 1000
+
+
+def _open_referral(offer: m.Offer, product: str) -> None:
+    if offer.status == OfferStatus.ACCEPTED:
+        raise Conflict("product", f"offer {product} was already signed for; measure again for a new limit", "an offer not yet accepted")
     if offer.approved_fen == offer.limit_fen:
-        raise Conflict("product", f"offer {product} is already fully approved", "an offer with a referred part")
-    offer.approved_fen = offer.limit_fen
-    offer.approved_by = officer
-    offer.approved_at = now
-    if offer.status == OfferStatus.REFERRED:
-        offer.status = OfferStatus.OFFERED
-    line = session.scalar(select(m.CreditLine).where(m.CreditLine.offer_id == offer.id))
-    if line is not None:
-        line.limit_fen = offer.limit_fen
+        raise Conflict("product", f"offer {product} has nothing left to approve", "an offer with a referred part")
+
+
+def _not_the_maker(actor: Actor, decision: m.Decision, act: str) -> None:
+    if actor.user_id is not None and actor.user_id == decision.initiated_by:
+        raise NotPermitted(None, f"you initiated this decision and may not {act} it", "another officer (审贷分离)", rule="maker_checker.initiator")
+
+
+def review_offer(session: Session, *, decision_id: str, product: str, reviewer: Actor, opinion: str, now: datetime) -> m.Offer:
+    """审: an officer reviews a referred offer and records an opinion; someone else approves it."""
+    plain_text(opinion, "opinion", max_length=MAX_OPINION_LENGTH)
+    offer = offer_of(session, decision_id, product)
+    _open_referral(offer, product)
+    if offer.reviewed_by is not None:
+        raise Conflict("product", f"offer {product} was already reviewed", "an offer not yet reviewed")
+    _not_the_maker(reviewer, get_decision(session, decision_id), "review")
+    offer.reviewed_by, offer.reviewed_at, offer.review_opinion = reviewer.user_id, now, opinion
     return offer
 
 
-def accept_offer(session: Session, *, decision_id: str, product: str, signer_id: str, as_of: date, now: datetime) -> m.CreditLine:
-    """The legal representative signs online; the approved part becomes a credit line
-    on the terms the decision recorded (not whatever the policy says today)."""
+def approve_offer(session: Session, *, decision_id: str, product: str, approver: Actor, now: datetime) -> m.Offer:
+    """贷: approve the referred part of a reviewed offer. Maker-checker: not the one who initiated
+    the decision, not the one who reviewed it, and only within the approver's authority."""
+    offer = offer_of(session, decision_id, product)
+    _open_referral(offer, product)
+    if offer.reviewed_by is None:
+        raise Conflict("product", f"offer {product} must be reviewed by an officer before it is approved", "a reviewed offer")
+    _not_the_maker(approver, get_decision(session, decision_id), "approve")
+    if approver.user_id is not None and approver.user_id == offer.reviewed_by:
+        raise NotPermitted(None, "you reviewed this offer and may not also approve it", "another officer or an approver (审贷分离)",
+                           rule="maker_checker.reviewer")
+    authority = approver.authority_fen or 0
+    if offer.limit_fen > authority:
+        raise NotPermitted(None, f"the offer of {offer.limit_fen} fen exceeds your approval authority of {authority} fen",
+                           f"an approver whose authority covers {offer.limit_fen} fen", rule="approval.authority")
+    offer.approved_fen = offer.limit_fen
+    offer.approved_by, offer.approved_at = approver.user_id, now
+    offer.status = OfferStatus.OFFERED
+    return offer
+
+
+def accept_offer(session: Session, *, decision_id: str, product: str, signer: Actor, as_of: date, now: datetime) -> m.CreditLine:
+    """The legal representative signs online, in person; the approved part becomes a credit
+    line on the terms the decision recorded (not whatever the policy says today)."""
     require_not_future(as_of, now, "as_of")
-    offer = _offer(session, decision_id, product)
+    offer = offer_of(session, decision_id, product)
     decision = get_decision(session, decision_id)
     ent = session.get(m.Enterprise, decision.enterprise_id)
     assert ent is not None
-    validate_resident_id(signer_id, field="signer_id")
-    if _sha256(signer_id) != ent.legal_rep_id_sha256:
-        raise NotPermitted("signer_id", "only the enterprise's legal representative can sign", "the legal representative's resident ID")
+    require_legal_rep(session, signer, ent, "sign")
     if offer.status == OfferStatus.ACCEPTED:
         raise Conflict("product", f"offer {product} was already accepted", "an offer not yet accepted")
     if offer.approved_fen == 0:
@@ -403,6 +465,7 @@ def accept_offer(session: Session, *, decision_id: str, product: str, signer_id:
         expires_on=add_months(as_of, terms["validity_months"]),
         status=LineStatus.ACTIVE,
         accrued_through=None,
+        signed_by=signer.user_id,
     )
     session.add(line)
     session.flush()
@@ -418,15 +481,3 @@ def check_scopes_cover(scopes: list[str], bundle: PolicyBundle) -> None:
                 "scopes", f"the authorization does not cover source {missing[0]!r}, which measurement requires",
                 f"scopes that include {', '.join(bundle.required_sources)}",
             )
-
-
-def register_if_new_and_consent(
-    session: Session, *, uscc: str, name: str, legal_rep_id: str, scopes: list[str], now: datetime
-) -> m.Consent:
-    """The first step of the mobile flow: register if new (no bank account needed)
-    and authorize once. A returning applicant must be its legal representative."""
-    validate_uscc(uscc)
-    validate_resident_id(legal_rep_id, field="legal_rep_id")
-    if session.scalar(select(m.Enterprise.id).where(m.Enterprise.uscc == uscc)) is None:
-        register_enterprise(session, uscc=uscc, name=name, legal_rep_id=legal_rep_id, now=now)
-    return grant_consent(session, uscc=uscc, scopes=scopes, purpose="credit_measurement", signer_id=legal_rep_id, valid_days=30, now=now)

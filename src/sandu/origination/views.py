@@ -20,6 +20,7 @@ class EnterpriseView(BaseModel):
     name: str
     district: str | None
     industry: str | None
+    branch: str = Field(description="the sub-branch (支行) that serves the enterprise")
     has_bank_account: bool
     legal_rep_id_masked: str
     registered_at: datetime

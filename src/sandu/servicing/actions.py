@@ -1,13 +1,17 @@
 """What a user can do in servicing, each in its own unit of work (see
-`sandu.origination.actions`): views are returned only after their commit."""
+`sandu.origination.actions`): views are returned only after their commit, and every
+change is on the audit trail in the same transaction."""
 
 from __future__ import annotations
 
 import math
+import time
 from datetime import date
 
+from sandu.audit import service as audit
 from sandu.domain.dates import require_not_future
 from sandu.runtime import Runtime
+from sandu.security.actor import Actor
 from sandu.servicing import service as svc
 from sandu.servicing.views import DrawView, EodView, JournalPage, LineView, RepayView
 
@@ -17,20 +21,31 @@ def get_line(rt: Runtime, line_id: int) -> LineView:
         return svc.line_view(s, line_id, rt.today())
 
 
-def draw(rt: Runtime, *, line_id: int, amount_fen: int, idempotency_key: str, on_date: date | None = None) -> DrawView:
+def draw(rt: Runtime, actor: Actor, *, line_id: int, amount_fen: int, idempotency_key: str, on_date: date | None = None) -> DrawView:
     """Borrow any time (随借随还); repeating a request with its idempotency key returns the first result."""
+    now = rt.now()
     with rt.uow.write() as s:
-        r = svc.draw(s, line_id=line_id, amount_fen=amount_fen, on_date=on_date, idempotency_key=idempotency_key, now=rt.now())
+        r = svc.draw(s, line_id=line_id, amount_fen=amount_fen, on_date=on_date, idempotency_key=idempotency_key, now=now, drawn_by=actor.user_id)
         d = r.drawing
+        if not r.replayed:
+            audit.note(s, actor, "line.draw", "drawing", d.id, at=now, after=d)
         view = DrawView(drawing_id=d.id, line_id=d.line_id, amount_fen=d.amount_fen, drawn_on=d.drawn_on, maturity_on=d.maturity_on, replayed=r.replayed)
+        entries = list(s.info.get(svc.ENTRIES_KEY, []))
+    rt.metrics.ledger_entries(entries)
     return view
 
 
-def repay(rt: Runtime, *, line_id: int, amount_fen: int, idempotency_key: str, on_date: date | None = None) -> RepayView:
+def repay(rt: Runtime, actor: Actor, *, line_id: int, amount_fen: int, idempotency_key: str, on_date: date | None = None) -> RepayView:
     """Repay any time: interest accrued to yesterday first, then principal."""
+    now = rt.now()
     with rt.uow.write() as s:
-        r = svc.repay(s, line_id=line_id, amount_fen=amount_fen, on_date=on_date, idempotency_key=idempotency_key, now=rt.now())
+        before = audit.state_sha256(svc.get_line(s, line_id))
+        r = svc.repay(s, line_id=line_id, amount_fen=amount_fen, on_date=on_date, idempotency_key=idempotency_key, now=now)
+        if not r.replayed:
+            audit.note(s, actor, "line.repay", "line", line_id, at=now, before=before, after=svc.get_line(s, line_id))
         view = RepayView(line_id=line_id, allocations=r.allocations, interest_posted_fen=r.interest_posted_fen, replayed=r.replayed)
+        entries = list(s.info.get(svc.ENTRIES_KEY, []))
+    rt.metrics.ledger_entries(entries)
     return view
 
 
@@ -39,12 +54,13 @@ def journal(rt: Runtime, line_id: int, *, after_id: int = 0, limit: int = 100) -
         return svc.journal_page(s, line_id, after_id=after_id, limit=limit)
 
 
-def end_of_day(rt: Runtime, business_date: date) -> EodView:
+def end_of_day(rt: Runtime, actor: Actor, business_date: date) -> EodView:
     """End of day for `business_date`, a batch of lines per transaction (so that draws
     and repayments are not held up for the whole run). Runs until every due line is
     done; the number of batches is bounded by what was due at the start (plus one for
     lines opened meanwhile), and anything left then is reported, never dropped silently."""
     require_not_future(business_date, rt.now(), "business_date")
+    started = time.perf_counter()
     batch = rt.settings.eod_batch_lines
     with rt.uow.read() as s:
         due = svc.lines_due_for_eod(s, business_date)
@@ -52,8 +68,13 @@ def end_of_day(rt: Runtime, business_date: date) -> EodView:
     lines = days = posted = batches = 0
     after = 0
     while batches < max_batches:
+        now = rt.now()
         with rt.uow.write() as s:
-            b = svc.run_eod(s, business_date=business_date, now=rt.now(), after_line_id=after, limit=batch)
+            b = svc.run_eod(s, business_date=business_date, now=now, after_line_id=after, limit=batch)
+            if b.lines:
+                audit.note(s, actor, "eod.batch", "business_date", f"{business_date.isoformat()}#{after}-{b.last_line_id}", at=now)
+            entries = list(s.info.get(svc.ENTRIES_KEY, []))
+        rt.metrics.ledger_entries(entries)
         batches += 1
         lines, days, posted = lines + b.lines, days + b.days_accrued, posted + b.interest_posted_fen
         if b.last_line_id == 0:
@@ -61,4 +82,6 @@ def end_of_day(rt: Runtime, business_date: date) -> EodView:
         after = b.last_line_id
     with rt.uow.read() as s:
         remaining = svc.lines_due_for_eod(s, business_date, after_line_id=after)  # every line up to `after` was visited
+    rt.metrics.eod_seconds.observe(time.perf_counter() - started)
+    rt.metrics.eod_lines.inc(lines)
     return EodView(business_date=business_date, lines=lines, days_accrued=days, interest_posted_fen=posted, batches=batches, remaining_lines=remaining)

@@ -44,6 +44,7 @@ MAX_KEY_LENGTH = 120
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]+")
 MAX_LINE_ID = 2**31 - 1  # the id column is a 32-bit INTEGER on PostgreSQL
 
+ENTRIES_KEY = "sandu_ledger_entries"  # the kinds of the entries a transaction wrote
 EOD_LOCK_KEY = 0x5A4D_0000  # + the date's ordinal: one advisory lock per business date
 
 
@@ -102,6 +103,7 @@ def _write(session: Session, entry: jl.JournalEntry, line_id: int, request_sha25
     session.flush()
     session.add_all(m.PostingRow(entry_id=row.id, account=p.account, amount_fen=p.amount_fen) for p in entry.postings)
     session.flush()
+    session.info.setdefault(ENTRIES_KEY, []).append(entry.kind)  # counted once committed
     return row
 
 
@@ -169,7 +171,9 @@ def available_fen(session: Session, line: m.CreditLine, on: date) -> int:
     return max(0, line.limit_fen - used)
 
 
-def draw(session: Session, *, line_id: int, amount_fen: int, on_date: date | None, idempotency_key: str, now: datetime) -> DrawResult:
+def draw(
+    session: Session, *, line_id: int, amount_fen: int, on_date: date | None, idempotency_key: str, now: datetime, drawn_by: int | None = None
+) -> DrawResult:
     """Borrow any time: disburse `amount_fen` from the line's available limit."""
     line, day, digest, key, prior = _begin("draw", session, line_id, amount_fen, on_date, idempotency_key, now)
     if prior is not None:
@@ -198,6 +202,7 @@ def draw(session: Session, *, line_id: int, amount_fen: int, on_date: date | Non
         drawn_on=day,
         maturity_on=min(add_months(day, line.max_drawing_months), line.expires_on),
         drawn_at=now,
+        drawn_by=drawn_by,
     )
     session.add(drawing)
     session.flush()

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 
 from sqlalchemy import Engine, create_engine, event
@@ -143,9 +143,10 @@ class WriterQueue:
 class UnitOfWork:
     """The transactions of one process against one store (see the module docstring)."""
 
-    def __init__(self, engine: Engine, settings: Settings | None = None):
+    def __init__(self, engine: Engine, settings: Settings | None = None, before_commit: Callable[[Session], object] | None = None):
         settings = settings or get_settings()
         self.engine = engine
+        self.before_commit = before_commit  # e.g. the audit trail, sealed in the same transaction
         self._writes = sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
         read_options: dict[str, object] = {READ_ONLY_OPTION: True}
         if engine.dialect.name == "postgresql":
@@ -162,6 +163,8 @@ class UnitOfWork:
             try:
                 with session.begin():
                     yield session
+                    if self.before_commit is not None:
+                        self.before_commit(session)
             finally:
                 session.close()
 

@@ -20,9 +20,11 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> str:
-    """Bring the schema to `revision`; returns the revision now current."""
+def upgrade(engine: Engine, revision: str = "head", pii_key: bytes | None = None) -> str:
+    """Bring the schema to `revision`; returns the revision now current. `pii_key` keys
+    the hashes of resident IDs (needed to upgrade a store that holds enterprises to 0002)."""
     cfg = alembic_config(engine)
+    cfg.attributes["pii_key"] = pii_key
     # SQLite: use a plain connection (migrations need no BEGIN IMMEDIATE hook issues).
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn

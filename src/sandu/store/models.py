@@ -28,6 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from sandu.domain.enums import LineStatus, MemberRelation, OfferStatus, Outcome, Role, Settlement, sql_in
+
 
 class DecimalText(TypeDecorator):
     """A Decimal stored as its exact text, identical on SQLite and PostgreSQL."""
@@ -114,9 +116,11 @@ class Enterprise(Base):
     district: Mapped[str | None] = mapped_column(String(16))
     industry: Mapped[str | None] = mapped_column(String(32))
     has_bank_account: Mapped[bool] = mapped_column(Boolean)
+    branch: Mapped[str] = mapped_column(String(16), index=True)  # the sub-branch (支行) that serves it
     legal_rep_id_masked: Mapped[str] = mapped_column(String(18))
-    legal_rep_id_sha256: Mapped[str] = mapped_column(String(64))
+    legal_rep_id_hmac: Mapped[str | None] = mapped_column(String(64), index=True)  # keyed hash; NULL: must register again
     registered_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    registered_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 class Consent(Base):
@@ -127,7 +131,7 @@ class Consent(Base):
     scopes: Mapped[list[Any]] = mapped_column(JSON)
     purpose: Mapped[str] = mapped_column(String(64))
     signer_id_masked: Mapped[str] = mapped_column(String(18))
-    signer_id_sha256: Mapped[str] = mapped_column(String(64))
+    signer_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # the authenticated legal representative
     granted_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -176,9 +180,10 @@ class Decision(Base):
     timings_ms: Mapped[dict[str, Any]] = mapped_column(JSON)
     as_of: Mapped[date] = mapped_column(Date)
     decided_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    initiated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # who asked for the measurement
 
     __table_args__ = (
-        CheckConstraint("outcome IN ('approve','partial','refer','decline')", name="ck_decision_outcome"),
+        CheckConstraint(sql_in("outcome", Outcome), name="ck_decision_outcome"),
         CheckConstraint("comprehensive_limit_fen >= 0", name="ck_decision_limit"),
     )
 
@@ -196,13 +201,17 @@ class Offer(Base):
     approved_fen: Mapped[int] = mapped_column(BigInteger)
     rate_annual: Mapped[Decimal] = mapped_column(DecimalText)
     status: Mapped[str] = mapped_column(String(16))
-    approved_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # 审: the officer who reviewed the referral
+    reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    review_opinion: Mapped[str | None] = mapped_column(Text)
+    approved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # 贷: someone else, within their authority
     approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     __table_args__ = (
         UniqueConstraint("decision_id", "product", name="uq_offer_product"),
         CheckConstraint("approved_fen >= 0 AND approved_fen <= limit_fen", name="ck_offer_approved"),
-        CheckConstraint("status IN ('offered','referred','accepted')", name="ck_offer_status"),
+        CheckConstraint(sql_in("status", OfferStatus), name="ck_offer_status"),
+        CheckConstraint("reviewed_by IS NULL OR approved_by IS NULL OR reviewed_by <> approved_by", name="ck_offer_four_eyes"),
     )
 
 
@@ -228,12 +237,13 @@ class CreditLine(Base):
     expires_on: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16))
     accrued_through: Mapped[date | None] = mapped_column(Date)
+    signed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # the legal representative who signed
 
     __table_args__ = (
         CheckConstraint("drawn_principal_fen >= 0", name="ck_line_drawn_nonneg"),
         CheckConstraint("drawn_principal_fen <= limit_fen", name="ck_line_no_overdraw"),
-        CheckConstraint("status IN ('active','frozen','closed')", name="ck_line_status"),
-        CheckConstraint("settlement_frequency IN ('monthly','quarterly')", name="ck_line_settlement"),
+        CheckConstraint(sql_in("status", LineStatus), name="ck_line_status"),
+        CheckConstraint(sql_in("settlement_frequency", Settlement), name="ck_line_settlement"),
     )
 
 
@@ -247,6 +257,7 @@ class Drawing(Base):
     drawn_on: Mapped[date] = mapped_column(Date)
     maturity_on: Mapped[date] = mapped_column(Date)
     drawn_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    drawn_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     __table_args__ = (CheckConstraint("amount_fen > 0", name="ck_drawing_positive"),)
 
@@ -292,3 +303,92 @@ class InterestAccrual(Base):
         CheckConstraint("closing_principal_fen >= 0", name="ck_accrual_principal"),
         Index("ix_accrual_unposted", "line_id", "posted_entry_id"),
     )
+
+
+# --- identities and the audit trail ---------------------------------------------------
+
+
+class User(Base):
+    """A person who can log in: an applicant (bound to enterprises by membership) or staff
+    (bound to a sub-branch, with an approval authority in fen)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))
+    branch: Mapped[str | None] = mapped_column(String(16))
+    authority_fen: Mapped[int | None] = mapped_column(BigInteger)
+    person_id_hmac: Mapped[str | None] = mapped_column(String(64), index=True)  # who the person is (keyed hash of the resident ID)
+    person_id_masked: Mapped[str | None] = mapped_column(String(18))
+    disabled: Mapped[bool] = mapped_column(Boolean)
+    failed_logins: Mapped[int] = mapped_column(Integer)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    __table_args__ = (
+        CheckConstraint(sql_in("role", Role), name="ck_user_role"),
+        CheckConstraint("authority_fen IS NULL OR authority_fen >= 0", name="ck_user_authority"),
+        CheckConstraint("failed_logins >= 0", name="ck_user_failed_logins"),
+    )
+
+
+class Membership(Base):
+    """An applicant's right to act for an enterprise: its legal representative, or a delegate."""
+
+    __tablename__ = "enterprise_members"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), primary_key=True, index=True)
+    relation: Mapped[str] = mapped_column(String(16))
+    granted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    granted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (CheckConstraint(sql_in("relation", MemberRelation), name="ck_member_relation"),)
+
+
+class RefreshToken(Base):
+    """A refresh token, stored only as its hash; rotated on use, revocable."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    auth_time: Mapped[datetime] = mapped_column(UtcDateTime)  # when the password was last given
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class AuditRecord(Base):
+    """One state change, chained to the one before by its hash (see sandu.audit)."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor_user_id: Mapped[int | None] = mapped_column(Integer)  # no foreign key: the trail outlives what it names
+    actor_role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    before_sha256: Mapped[str | None] = mapped_column(String(64))
+    after_sha256: Mapped[str | None] = mapped_column(String(64))
+    prev_sha256: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(Base):
+    """The last link of the chain (one row): writers lock it to append in order."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (CheckConstraint("id = 1", name="ck_audit_head_single"),)

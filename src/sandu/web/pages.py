@@ -1,8 +1,9 @@
 """Web pages for applicants (/app), server-rendered, mobile-first, zh-CN.
 
 Offline-ready: every style the page needs is served by sandu from /static.
-The pages are thin like the API: parse a form, call one action of a service
-(which commits before it returns), render its view. Handlers are plain `def`
+The pages are thin like the API: parse a form, authorize through the same guard
+and table as the API (`sandu.security`), call one action of a service (which
+commits before it returns), render its view. Handlers are plain `def`
 functions: the database work runs on a worker thread, never on the event loop.
 """
 
@@ -13,14 +14,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from sandu.domain.errors import SanduError
+from sandu.domain.errors import NotAuthenticated, SanduError
 from sandu.domain.money import format_cn, format_rate_pct, wan_to_fen
 from sandu.origination import actions
+from sandu.security import actions as security
 from sandu.sources.catalog import ALL_SOURCES, SOURCE_DESCRIPTIONS
+from sandu.web import session as web
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -28,7 +31,7 @@ templates.env.filters["cn"] = format_cn
 templates.env.filters["pct"] = lambda r: format_rate_pct(Decimal(str(r)))
 
 # Service fields → the form input that carries them.
-FORM_FIELDS = {"requested_fen": "requested_wan", "consent_id": "scopes", "signer_id": "legal_rep_id"}
+FORM_FIELDS = {"requested_fen": "requested_wan", "consent_id": "scopes"}
 OUTCOME_TEXT = {
     "approve": "已为您核定额度，可立即签约用款",
     "partial": "部分额度已先行核定，其余额度正在审批",
@@ -38,53 +41,129 @@ OUTCOME_TEXT = {
 MAX_FORM_TEXT = 200  # characters kept of any form value (the form's own fields are shorter)
 
 
-def _form_page(request: Request, values: dict[str, Any], error: SanduError | None, status: int = 200) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request,
-        "apply.html",
-        {"values": values, "error": error, "sources": SOURCE_DESCRIPTIONS, "all_sources": ALL_SOURCES},
-        status_code=status,
-    )
+def _page(request: Request, template: str, context: dict[str, Any], status: int = 200, sess: web.WebSession | None = None) -> HTMLResponse:
+    response = templates.TemplateResponse(request, template, {"session": sess, **context}, status_code=status)
+    if sess is not None and sess.renewed is not None:
+        web.set_session(response, request, sess.renewed, sess.csrf)
+    return response
+
+
+def _to_login(request: Request) -> RedirectResponse:
+    return RedirectResponse("/app/login", status_code=303)
+
+
+def _form_page(request: Request, sess: web.WebSession, values: dict[str, Any], error: SanduError | None, status: int = 200) -> HTMLResponse:
+    return _page(request, "apply.html", {"values": values, "error": error, "sources": SOURCE_DESCRIPTIONS, "all_sources": ALL_SOURCES},
+                 status, sess)
+
+
+def _clip(value: str) -> str:
+    return value[:MAX_FORM_TEXT]
 
 
 def mount_web(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
+    @app.get("/app/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_page(request: Request) -> HTMLResponse:
+        return _page(request, "login.html", {"error": None, "values": {}})
+
+    @app.post("/app/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_submit(request: Request, username: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "") -> Response:
+        try:
+            tokens = security.login(request.app.state.rt, username=_clip(username), password=password[:MAX_FORM_TEXT])
+        except SanduError as exc:
+            return _page(request, "login.html", {"error": exc, "values": {"username": _clip(username)}}, exc.http_status)
+        response = RedirectResponse("/app", status_code=303)
+        web.set_session(response, request, tokens)
+        return response
+
+    @app.get("/app/signup", response_class=HTMLResponse, include_in_schema=False)
+    def signup_page(request: Request) -> HTMLResponse:
+        return _page(request, "signup.html", {"error": None, "values": {}})
+
+    @app.post("/app/signup", response_class=HTMLResponse, include_in_schema=False)
+    def signup_submit(request: Request, username: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
+                      resident_id: Annotated[str, Form()] = "") -> Response:
+        rt = request.app.state.rt
+        values = {"username": _clip(username), "resident_id": _clip(resident_id)}
+        try:
+            client = request.client.host if request.client else "unknown"
+            security.signup(rt, username=values["username"], password=password[:MAX_FORM_TEXT], resident_id=values["resident_id"], client=client)
+            tokens = security.login(rt, username=values["username"], password=password[:MAX_FORM_TEXT])
+        except SanduError as exc:
+            return _page(request, "signup.html", {"error": exc, "values": values}, exc.http_status)
+        response = RedirectResponse("/app", status_code=303)
+        web.set_session(response, request, tokens)
+        return response
+
+    @app.post("/app/logout", include_in_schema=False)
+    def logout_submit(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+        rt = request.app.state.rt
+        sess = web.current(rt, request, "web.apply")
+        if sess is not None:
+            try:
+                web.check_form(request, sess, csrf)
+                if request.cookies.get(web.REFRESH):
+                    security.logout(rt, refresh_token=request.cookies[web.REFRESH])
+            except SanduError as exc:
+                return _page(request, "error.html", {"error": exc}, exc.http_status, sess)
+        response = RedirectResponse("/app/login", status_code=303)
+        web.clear_session(response)
+        return response
+
     @app.get("/app", response_class=HTMLResponse, include_in_schema=False)
-    def apply_page(request: Request) -> HTMLResponse:
-        return _form_page(request, {"scopes": list(ALL_SOURCES)}, None)
+    def apply_page(request: Request) -> Response:
+        try:
+            sess = web.current(request.app.state.rt, request, "web.apply")
+        except SanduError as exc:  # e.g. a staff member: this page is for applicants
+            return _page(request, "error.html", {"error": exc}, exc.http_status)
+        if sess is None:
+            return _to_login(request)
+        return _form_page(request, sess, {"scopes": list(ALL_SOURCES)}, None)
 
     @app.post("/app/measure", response_class=HTMLResponse, include_in_schema=False)
     def apply_submit(
         request: Request,
         uscc: Annotated[str, Form()] = "",
         name: Annotated[str, Form()] = "",
-        legal_rep_id: Annotated[str, Form()] = "",
         requested_wan: Annotated[str, Form()] = "",
         scopes: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies defaults per request
-    ):
-        values = {
-            "uscc": uscc[:MAX_FORM_TEXT],
-            "name": name[:MAX_FORM_TEXT],
-            "legal_rep_id": legal_rep_id[:MAX_FORM_TEXT],
-            "requested_wan": requested_wan[:MAX_FORM_TEXT],
-            "scopes": [v[:MAX_FORM_TEXT] for v in scopes[: len(ALL_SOURCES) + 1]],
-        }
+        csrf: Annotated[str, Form()] = "",
+    ) -> Response:
         rt = request.app.state.rt
         try:
+            sess = web.current(rt, request, "web.apply")
+        except SanduError as exc:
+            return _page(request, "error.html", {"error": exc}, exc.http_status)
+        if sess is None:
+            return _to_login(request)
+        values = {"uscc": _clip(uscc), "name": _clip(name), "requested_wan": _clip(requested_wan),
+                  "scopes": [_clip(v) for v in scopes[: len(ALL_SOURCES) + 1]]}
+        try:
+            web.check_form(request, sess, csrf)
+            actor = security.admit(rt, "web.apply", sess.actor)
             requested = wan_to_fen(values["requested_wan"], field="requested_wan") if values["requested_wan"] else None
-            d = actions.apply_online(
-                rt, uscc=values["uscc"], name=values["name"], legal_rep_id=values["legal_rep_id"], scopes=values["scopes"], requested_fen=requested
-            )
+            d = actions.apply_online(rt, actor, uscc=values["uscc"], name=values["name"], scopes=values["scopes"], requested_fen=requested)
         except SanduError as exc:
             exc.field = FORM_FIELDS.get(exc.field or "", exc.field)  # point at the input the applicant sees
-            return _form_page(request, values, exc, status=exc.http_status)
-        return RedirectResponse(f"/app/decisions/{d.id}", status_code=303)
+            return _form_page(request, sess, values, exc, status=exc.http_status)
+        response = RedirectResponse(f"/app/decisions/{d.id}", status_code=303)
+        if sess.renewed is not None:
+            web.set_session(response, request, sess.renewed, sess.csrf)
+        return response
 
     @app.get("/app/decisions/{decision_id}", response_class=HTMLResponse, include_in_schema=False)
-    def decision_page(request: Request, decision_id: str) -> HTMLResponse:
+    def decision_page(request: Request, decision_id: str) -> Response:
+        rt = request.app.state.rt
         try:
-            d = actions.get_decision(request.app.state.rt, decision_id[:MAX_FORM_TEXT])
+            sess = web.current(rt, request, "web.decision")
+            if sess is None:
+                return _to_login(request)
+            security.admit(rt, "web.decision", sess.actor, _clip(decision_id))
+            d = actions.get_decision(rt, _clip(decision_id))
+        except NotAuthenticated:
+            return _to_login(request)
         except SanduError as exc:
-            return templates.TemplateResponse(request, "error.html", {"error": exc}, status_code=exc.http_status)
-        return templates.TemplateResponse(request, "decision.html", {"d": d, "outcome_text": OUTCOME_TEXT[d.outcome]})
+            return _page(request, "error.html", {"error": exc}, exc.http_status)
+        return _page(request, "decision.html", {"d": d, "outcome_text": OUTCOME_TEXT[d.outcome]}, sess=sess)

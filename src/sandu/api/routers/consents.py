@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from sandu.api.deps import RT, ConsentIdPath, errors
-from sandu.api.routing import ExactJSONRoute
+from sandu.api.deps import RT, AsConsentActor, ConsentIdPath, errors
+from sandu.api.routing import SanduRoute
 from sandu.origination import actions
 from sandu.origination.views import ConsentView
 
-router = APIRouter(prefix="/consents", tags=["origination"], route_class=ExactJSONRoute)
+router = APIRouter(prefix="/consents", tags=["origination"], route_class=SanduRoute)
 
 
-@router.post("/{consent_id}/revoke", response_model=ConsentView, responses=errors(404, 503))
-def revoke_consent(consent_id: ConsentIdPath, rt: RT) -> ConsentView:
-    return actions.revoke_consent(rt, consent_id)
+@router.post("/{consent_id}/revoke", name="consents.revoke", response_model=ConsentView, responses=errors(404, 503))
+def revoke_consent(consent_id: ConsentIdPath, actor: AsConsentActor, rt: RT) -> ConsentView:
+    return actions.revoke_consent(rt, actor, consent_id)

@@ -1,31 +1,39 @@
-"""Decisions: read one, an officer approves a referred offer, the applicant signs."""
+"""Decisions: read one; an officer reviews a referred offer, someone else approves it
+within their authority (审贷分离); the legal representative signs."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
 from sandu.api import schemas as s
-from sandu.api.deps import RT, DecisionIdPath, ProductPath, errors
-from sandu.api.routing import ExactJSONRoute
+from sandu.api.deps import RT, AsDecisionActor, DecisionIdPath, ProductPath, errors
+from sandu.api.routing import SanduRoute
 from sandu.origination import actions
 from sandu.origination.views import DecisionView
 from sandu.servicing.views import LineView
 
-router = APIRouter(prefix="/decisions", tags=["origination"], route_class=ExactJSONRoute)
+router = APIRouter(prefix="/decisions", tags=["origination"], route_class=SanduRoute)
 
 
-@router.get("/{decision_id}", response_model=DecisionView, responses=errors(404))
-def get_decision(decision_id: DecisionIdPath, rt: RT) -> DecisionView:
+@router.get("/{decision_id}", name="decisions.get", response_model=DecisionView, responses=errors(404))
+def get_decision(decision_id: DecisionIdPath, actor: AsDecisionActor, rt: RT) -> DecisionView:
     return actions.get_decision(rt, decision_id)
 
 
-@router.post("/{decision_id}/offers/{product}/approve", response_model=DecisionView, responses=errors(404, 409, 503))
-def approve_offer(decision_id: DecisionIdPath, product: ProductPath, body: s.ApproveIn, rt: RT) -> DecisionView:
-    """An officer approves the referred part of an offer."""
-    return actions.approve_offer(rt, decision_id=decision_id, product=product, officer=body.officer)
+@router.post("/{decision_id}/offers/{product}/review", name="decisions.review", response_model=DecisionView, responses=errors(404, 409, 503))
+def review_offer(decision_id: DecisionIdPath, product: ProductPath, body: s.ReviewIn, actor: AsDecisionActor, rt: RT) -> DecisionView:
+    """审: an officer of the enterprise's sub-branch reviews a referred offer (not one they initiated)."""
+    return actions.review_offer(rt, actor, decision_id=decision_id, product=product, opinion=body.opinion)
 
 
-@router.post("/{decision_id}/offers/{product}/accept", status_code=201, response_model=LineView, responses=errors(403, 404, 409, 503))
-def accept_offer(decision_id: DecisionIdPath, product: ProductPath, body: s.AcceptIn, rt: RT) -> LineView:
-    """The legal representative signs online; the approved part becomes a credit line."""
-    return actions.accept_offer(rt, decision_id=decision_id, product=product, signer_id=body.signer_id)
+@router.post("/{decision_id}/offers/{product}/approve", name="decisions.approve", response_model=DecisionView, responses=errors(404, 409, 503))
+def approve_offer(decision_id: DecisionIdPath, product: ProductPath, actor: AsDecisionActor, rt: RT) -> DecisionView:
+    """贷: approve a reviewed offer — not the initiator, not the reviewer, within your authority."""
+    return actions.approve_offer(rt, actor, decision_id=decision_id, product=product)
+
+
+@router.post("/{decision_id}/offers/{product}/accept", name="decisions.accept", status_code=201, response_model=LineView,
+             responses=errors(404, 409, 503))
+def accept_offer(decision_id: DecisionIdPath, product: ProductPath, actor: AsDecisionActor, rt: RT) -> LineView:
+    """The legal representative signs online, with a password given in the last minutes; the approved part becomes a credit line."""
+    return actions.accept_offer(rt, actor, decision_id=decision_id, product=product)

@@ -5,32 +5,33 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from sandu.api import schemas as s
-from sandu.api.deps import RT, LineIdPath, errors
-from sandu.api.routing import ExactJSONRoute
+from sandu.api.deps import RT, AsLineActor, LineIdPath, errors
+from sandu.api.routing import SanduRoute
 from sandu.servicing import actions
 from sandu.servicing.views import DrawView, JournalPage, LineView, RepayView
 
-router = APIRouter(prefix="/lines", tags=["servicing"], route_class=ExactJSONRoute)
+router = APIRouter(prefix="/lines", tags=["servicing"], route_class=SanduRoute)
 
 
-@router.get("/{line_id}", response_model=LineView, responses=errors(404))
-def get_line(line_id: LineIdPath, rt: RT) -> LineView:
+@router.get("/{line_id}", name="lines.get", response_model=LineView, responses=errors(404))
+def get_line(line_id: LineIdPath, actor: AsLineActor, rt: RT) -> LineView:
     return actions.get_line(rt, line_id)
 
 
-@router.post("/{line_id}/draws", status_code=201, response_model=DrawView, responses=errors(404, 409, 503))
-def draw(line_id: LineIdPath, body: s.MovementIn, rt: RT) -> DrawView:
-    """Borrow any time (随借随还). Repeating a request with the same idempotency key returns the first result."""
-    return actions.draw(rt, line_id=line_id, amount_fen=body.amount_fen, idempotency_key=body.idempotency_key, on_date=body.on_date)
+@router.post("/{line_id}/draws", name="lines.draw", status_code=201, response_model=DrawView, responses=errors(404, 409, 429, 503))
+def draw(line_id: LineIdPath, body: s.MovementIn, actor: AsLineActor, rt: RT) -> DrawView:
+    """Borrow any time (随借随还), with a password given in the last minutes.
+    Repeating a request with the same idempotency key returns the first result."""
+    return actions.draw(rt, actor, line_id=line_id, amount_fen=body.amount_fen, idempotency_key=body.idempotency_key, on_date=body.on_date)
 
 
-@router.post("/{line_id}/repayments", status_code=201, response_model=RepayView, responses=errors(404, 409, 503))
-def repay(line_id: LineIdPath, body: s.MovementIn, rt: RT) -> RepayView:
+@router.post("/{line_id}/repayments", name="lines.repay", status_code=201, response_model=RepayView, responses=errors(404, 409, 429, 503))
+def repay(line_id: LineIdPath, body: s.MovementIn, actor: AsLineActor, rt: RT) -> RepayView:
     """Repay any time: interest accrued to yesterday first, then principal."""
-    return actions.repay(rt, line_id=line_id, amount_fen=body.amount_fen, idempotency_key=body.idempotency_key, on_date=body.on_date)
+    return actions.repay(rt, actor, line_id=line_id, amount_fen=body.amount_fen, idempotency_key=body.idempotency_key, on_date=body.on_date)
 
 
-@router.get("/{line_id}/journal", response_model=JournalPage, responses=errors(404))
-def journal(line_id: LineIdPath, rt: RT, after_id: s.JournalAfterId = 0, limit: s.JournalLimit = 100) -> JournalPage:
+@router.get("/{line_id}/journal", name="lines.journal", response_model=JournalPage, responses=errors(404))
+def journal(line_id: LineIdPath, actor: AsLineActor, rt: RT, after_id: s.JournalAfterId = 0, limit: s.JournalLimit = 100) -> JournalPage:
     """The line's journal entries, oldest first, a page at a time."""
     return actions.journal(rt, line_id, after_id=after_id, limit=limit)

@@ -1,0 +1,101 @@
+"""The audit trail in the store: every state change noted by a service is appended to
+the hash chain in the same transaction as the change (sealed just before commit,
+under a lock on the chain's head so that appends are in order on any store)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session
+
+from sandu.audit.chain import FIELDS, Verdict, record_sha256, verify
+from sandu.context import current_request_id
+from sandu.security.actor import Actor
+from sandu.store import models as m
+
+NOTES_KEY = "sandu_audit_notes"
+HEAD_ID = 1
+VERIFY_BATCH = 5_000
+
+
+@dataclass(frozen=True)
+class Note:
+    at: datetime
+    actor: Actor
+    action: str
+    object_type: str
+    object_id: str
+    before_sha256: str | None
+    after_sha256: str | None
+    request_id: str | None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def state_sha256(row: Any) -> str | None:
+    """The hash of a row's stored state (every column), or None for no row."""
+    if row is None:
+        return None
+    state = {attr.key: _plain(getattr(row, attr.key)) for attr in inspect(row).mapper.column_attrs}
+    return hashlib.sha256(json.dumps(state, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")).hexdigest()
+
+
+def note(session: Session, actor: Actor, action: str, object_type: str, object_id: object, *, at: datetime,
+         before: str | None = None, after: Any = None) -> None:
+    """Record that `actor` did `action` to an object; `before` is the state hash taken
+    before the change, `after` the row now (hashed when the chain is sealed)."""
+    session.info.setdefault(NOTES_KEY, []).append((
+        Note(at, actor, action, object_type, str(object_id)[:64], before, None, current_request_id()), after))
+
+
+def seal(session: Session) -> int:
+    """Append the transaction's notes to the chain (called by the unit of work before commit)."""
+    pending = session.info.pop(NOTES_KEY, [])
+    if not pending:
+        return 0
+    session.flush()
+    head = session.scalar(select(m.AuditHead).where(m.AuditHead.id == HEAD_ID).with_for_update())
+    assert head is not None, "the audit head row is created by the migration"
+    seq, prev = head.seq, head.sha256
+    for n, after_row in pending:
+        seq += 1
+        fields = {"seq": seq, "at": n.at, "actor_user_id": n.actor.user_id, "actor_role": str(n.actor.role), "action": n.action,
+                  "object_type": n.object_type, "object_id": n.object_id, "request_id": n.request_id,
+                  "before_sha256": n.before_sha256, "after_sha256": state_sha256(after_row), "prev_sha256": prev}
+        prev = record_sha256(fields)
+        session.add(m.AuditRecord(**fields, sha256=prev))
+    head.seq, head.sha256 = seq, prev
+    session.flush()
+    return len(pending)
+
+
+def _records(session: Session) -> Iterator[dict[str, Any]]:
+    q = select(m.AuditRecord).order_by(m.AuditRecord.seq).execution_options(yield_per=VERIFY_BATCH)
+    for rec in session.scalars(q):
+        yield {**{k: getattr(rec, k) for k in FIELDS}, "sha256": rec.sha256}
+
+
+def verify_chain(session: Session) -> Verdict:
+    head = session.get(m.AuditHead, HEAD_ID)
+    if head is None:
+        return Verdict(False, 0, 0, "the audit head is missing")
+    return verify(_records(session), head.seq, head.sha256)
+
+
+def head_of(session: Session) -> tuple[int, str]:
+    head = session.get(m.AuditHead, HEAD_ID)
+    assert head is not None, "the audit head row is created by the migration"
+    return head.seq, head.sha256

@@ -1,0 +1,78 @@
+"""What the running service tells about itself: Prometheus metrics (prometheus-client)
+and structured JSON logs (structlog) that carry the request id.
+
+Each runtime has its own metrics registry (several apps in one test process do not
+mix their counts); `/metrics` renders it. Logs never carry a resident ID, a phone
+number, a password or a token: request bodies and headers are not logged, error
+logs name the exception type, and the database driver hides SQL parameters.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+from sandu.context import current_request_id
+
+LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("sandu_http_requests_total", "HTTP requests by route template, method and status", ("route", "method", "status"),
+                                registry=self.registry)
+        self.latency = Histogram("sandu_http_request_duration_seconds", "HTTP request latency by route template and method", ("route", "method"),
+                                 buckets=LATENCY_BUCKETS_S, registry=self.registry)
+        self.decisions = Counter("sandu_decisions_total", "decisions recorded, by outcome", ("outcome",), registry=self.registry)
+        self.postings = Counter("sandu_ledger_entries_total", "journal entries committed, by kind", ("kind",), registry=self.registry)
+        self.eod_seconds = Histogram("sandu_eod_duration_seconds", "end-of-day run time", buckets=(0.1, 1, 5, 15, 60, 300, 1800),
+                                     registry=self.registry)
+        self.eod_lines = Counter("sandu_eod_lines_total", "lines brought up to date by end of day", registry=self.registry)
+
+    def request(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route, method).observe(seconds)
+
+    def decision(self, outcome: str) -> None:
+        self.decisions.labels(str(outcome)).inc()
+
+    def ledger_entries(self, kinds: Iterable[str]) -> None:
+        for kind in kinds:
+            self.postings.labels(kind).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def _add_request_id(_logger, _method, event: dict) -> dict:
+    rid = current_request_id()
+    if rid is not None:
+        event.setdefault("request_id", rid)
+    return event
+
+
+def configure_logging(level: int = logging.INFO, stream=None) -> None:
+    """JSON lines on stderr: time, level, logger, event and its fields, the request id."""
+    processors = [
+        structlog.contextvars.merge_contextvars,
+        _add_request_id,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        structlog.processors.JSONRenderer(ensure_ascii=False),
+    ]
+    structlog.configure(
+        processors=processors,
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        cache_logger_on_first_use=False,
+    )
+
+
+def logger(name: str):
+    return structlog.get_logger(name)

@@ -1,0 +1,308 @@
+"""Identities on a session: users, passwords with login throttling, tokens, memberships,
+and the guard that turns a bearer token into an authorized `Actor`.
+
+Personal identifiers are never stored in the clear where they are looked up: a
+resident ID is kept as its mask (for display) and an HMAC keyed with the store's
+secret (for matching), so the mask and a plain hash cannot be combined to recover it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from sandu.domain.enums import MemberRelation, Role
+from sandu.domain.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, NotPermitted, ReauthenticationRequired, show
+from sandu.domain.ids import is_valid_uscc, mask_resident_id, validate_resident_id
+from sandu.domain.keys import is_uuid
+from sandu.domain.money import MAX_AMOUNT_FEN
+from sandu.security import passwords, tokens
+from sandu.security.actor import Actor
+from sandu.security.authz import PATH_PARAM, ObjectKind, Reach, Rule
+from sandu.settings import Settings
+from sandu.store import models as m
+
+USERNAME = re.compile(r"[a-z0-9][a-z0-9_.\-]{2,63}")
+USERNAME_ALLOWED = "3..64 characters: a-z 0-9 _ . - (starting with a letter or digit)"
+BRANCH_ROLES = (Role.OFFICER, Role.APPROVER)  # bound to a sub-branch, with an approval authority
+MAX_BRANCH_LENGTH = 16
+MAX_ROW_ID = 2**31 - 1  # integer keys are 32-bit on PostgreSQL
+
+
+def pii_hmac(key: bytes, resident_id: str) -> str:
+    """The keyed hash by which a resident ID is looked up."""
+    return hmac.new(key, resident_id.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _password_hasher(settings: Settings):
+    return passwords.hasher(settings.argon2_time_cost, settings.argon2_memory_kib)
+
+
+def create_user(
+    session: Session, settings: Settings, *, username: str, password: str, role: str, now: datetime,
+    branch: str | None = None, authority_fen: int | None = None, resident_id: str | None = None, created_by: int | None = None,
+) -> m.User:
+    """A new user. Applicants name the person (resident ID, one account per person); officers
+    and approvers a sub-branch and an approval authority; other staff neither."""
+    if not isinstance(username, str) or not USERNAME.fullmatch(username):
+        raise InvalidInput("username", f"got {show(username)}", USERNAME_ALLOWED)
+    passwords.check_new_password(password)
+    try:
+        role = Role(role)
+    except ValueError:
+        raise InvalidInput("role", f"unknown role {show(role)}", ", ".join(Role)) from None
+    if role in BRANCH_ROLES:
+        if not isinstance(branch, str) or not 1 <= len(branch) <= MAX_BRANCH_LENGTH:
+            raise InvalidInput("branch", f"a {role} belongs to a sub-branch", f"the sub-branch name, 1..{MAX_BRANCH_LENGTH} characters")
+        if isinstance(authority_fen, bool) or not isinstance(authority_fen, int) or not 0 <= authority_fen <= MAX_AMOUNT_FEN:
+            raise InvalidInput("authority_fen", f"a {role} has an approval authority, got {show(authority_fen)}", f"0..{MAX_AMOUNT_FEN} fen")
+    elif branch is not None or authority_fen is not None:
+        raise InvalidInput("branch", f"a {role} has no sub-branch and no approval authority", "only officers and approvers have them")
+    person_hmac = person_mask = None
+    if role is Role.APPLICANT:
+        if resident_id is None:
+            raise InvalidInput("resident_id", "an applicant is a person: give their resident ID", "a resident ID (GB 11643-1999)")
+        validate_resident_id(resident_id, field="resident_id")
+        person_hmac, person_mask = pii_hmac(settings.derived_key("pii"), resident_id), mask_resident_id(resident_id)
+        taken = session.scalar(select(m.User.id).where(m.User.person_id_hmac == person_hmac, m.User.role == Role.APPLICANT))
+        if taken is not None:
+            raise Conflict("resident_id", "this person already has an applicant account", "log in to it instead")
+    elif resident_id is not None:
+        raise InvalidInput("resident_id", "only applicants are identified by a resident ID", "omit it for staff")
+    if session.scalar(select(m.User.id).where(m.User.username == username)) is not None:
+        raise Conflict("username", "is taken", "another username")
+    user = m.User(
+        username=username, password_hash=passwords.hash_password(_password_hasher(settings), password), role=role, branch=branch,
+        authority_fen=authority_fen, person_id_hmac=person_hmac, person_id_masked=person_mask, disabled=False, failed_logins=0,
+        locked_until=None, created_at=now, created_by=created_by,
+    )
+    try:
+        with session.begin_nested():  # a concurrent sign-up of the same name loses here
+            session.add(user)
+    except IntegrityError:
+        raise Conflict("username", "is taken", "another username") from None
+    return user
+
+
+def get_user(session: Session, user_id: int) -> m.User:
+    user = session.get(m.User, user_id) if isinstance(user_id, int) and not isinstance(user_id, bool) else None
+    if user is None:
+        raise NotFound("user", user_id, field="user_id")
+    return user
+
+
+def find_user(session: Session, username: str) -> m.User:
+    user = session.scalar(select(m.User).where(m.User.username == username)) if isinstance(username, str) else None
+    if user is None:
+        raise NotFound("user", username, field="username")
+    return user
+
+
+WRONG_LOGIN = "wrong username or password"
+
+
+def authenticate(session: Session, settings: Settings, *, username: str, password: str, now: datetime) -> m.User:
+    """The user whose password this is. Every failure is the same 401 (an unknown name
+    costs a password check too); `SANDU_LOGIN_MAX_FAILURES` failures in a row lock the
+    account for `SANDU_LOGIN_LOCK_MINUTES`, and a locked account says until when."""
+    if not isinstance(username, str) or not isinstance(password, str) or len(password) > passwords.MAX_PASSWORD_LENGTH:
+        raise NotAuthenticated(WRONG_LOGIN)
+    user = session.scalar(select(m.User).where(m.User.username == username).with_for_update())
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        raise NotAuthenticated(f"too many failed logins: the account is locked until {user.locked_until:%Y-%m-%d %H:%M} UTC")
+    ok = passwords.verify_password(_password_hasher(settings), user.password_hash if user else None, password)
+    if user is None:
+        raise NotAuthenticated(WRONG_LOGIN)
+    if not ok or user.disabled:
+        if not ok:
+            user.failed_logins += 1
+            if user.failed_logins >= settings.login_max_failures:
+                user.locked_until, user.failed_logins = now + timedelta(minutes=settings.login_lock_minutes), 0
+        raise NotAuthenticated(WRONG_LOGIN)
+    user.failed_logins, user.locked_until = 0, None
+    return user
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    expires_at: datetime
+    refresh_token: str
+    refresh_expires_at: datetime
+
+
+def issue_tokens(session: Session, settings: Settings, user: m.User, *, now: datetime, auth_time: datetime) -> TokenPair:
+    access, expires = tokens.issue_access(settings.derived_key("jwt"), user_id=user.id, role=user.role, now=now, auth_time=auth_time,
+                                         minutes=settings.access_token_minutes)
+    refresh, digest = tokens.new_refresh_token()
+    refresh_expires = now + timedelta(days=settings.refresh_token_days)
+    session.add(m.RefreshToken(id=str(uuid.uuid4()), user_id=user.id, token_sha256=digest, issued_at=now, expires_at=refresh_expires,
+                               auth_time=auth_time, revoked_at=None))
+    session.flush()
+    return TokenPair(access, expires, refresh, refresh_expires)
+
+
+def _refresh_row(session: Session, refresh_token: object) -> m.RefreshToken:
+    if not isinstance(refresh_token, str) or not 1 <= len(refresh_token) <= 200:
+        raise NotAuthenticated("unknown refresh token")
+    row = session.scalar(select(m.RefreshToken).where(m.RefreshToken.token_sha256 == tokens.refresh_digest(refresh_token)).with_for_update())
+    if row is None:
+        raise NotAuthenticated("unknown refresh token")
+    return row
+
+
+def refresh(session: Session, settings: Settings, *, refresh_token: str, now: datetime) -> TokenPair:
+    """New tokens for a live refresh token, which is used up (rotation). Presenting a used
+    or revoked one again revokes every token of its user: it was stolen, or leaked."""
+    row = _refresh_row(session, refresh_token)
+    if row.revoked_at is not None:
+        session.execute(update(m.RefreshToken).where(m.RefreshToken.user_id == row.user_id, m.RefreshToken.revoked_at.is_(None)).values(revoked_at=now))
+        raise NotAuthenticated("this refresh token was already used or revoked; every session of the account has been ended")
+    if row.expires_at <= now:
+        raise NotAuthenticated("the refresh token has expired; log in again")
+    user = session.get(m.User, row.user_id)
+    if user is None or user.disabled:
+        raise NotAuthenticated("the account is disabled")
+    row.revoked_at = now
+    return issue_tokens(session, settings, user, now=now, auth_time=row.auth_time)
+
+
+def logout(session: Session, *, refresh_token: str, now: datetime) -> None:
+    row = _refresh_row(session, refresh_token)
+    if row.revoked_at is None:
+        row.revoked_at = now
+
+
+def disable_user(session: Session, *, user_id: int, now: datetime) -> m.User:
+    """Disable a user and end all of their sessions."""
+    user = get_user(session, user_id)
+    user.disabled = True
+    session.execute(update(m.RefreshToken).where(m.RefreshToken.user_id == user.id, m.RefreshToken.revoked_at.is_(None)).values(revoked_at=now))
+    return user
+
+
+def actor_of(user: m.User, auth_time: datetime | None) -> Actor:
+    return Actor(user_id=user.id, username=user.username, role=Role(user.role), branch=user.branch, authority_fen=user.authority_fen,
+                 person_id_hmac=user.person_id_hmac, person_id_masked=user.person_id_masked, auth_time=auth_time)
+
+
+# --- memberships ----------------------------------------------------------------------
+
+
+def relation_of(session: Session, user_id: int | None, enterprise_id: int) -> MemberRelation | None:
+    if user_id is None:
+        return None
+    row = session.get(m.Membership, (user_id, enterprise_id))
+    return None if row is None else MemberRelation(row.relation)
+
+
+def add_member(session: Session, *, user_id: int, enterprise_id: int, relation: MemberRelation, granted_by: int | None, now: datetime) -> m.Membership:
+    if relation_of(session, user_id, enterprise_id) is not None:
+        raise Conflict("username", "is already a member of this enterprise", "someone who is not yet a member")
+    row = m.Membership(user_id=user_id, enterprise_id=enterprise_id, relation=relation, granted_by=granted_by, granted_at=now)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def add_delegate(session: Session, actor: Actor, *, enterprise_id: int, username: str, now: datetime) -> m.Membership:
+    """The legal representative lets another applicant act for the enterprise (measure, draw,
+    repay, read) — not sign, consent or revoke, which stay with the legal representative."""
+    user = session.scalar(select(m.User).where(m.User.username == username)) if isinstance(username, str) else None
+    if user is None or user.role != Role.APPLICANT or user.disabled:
+        raise NotFound("applicant", username, field="username")
+    return add_member(session, user_id=user.id, enterprise_id=enterprise_id, relation=MemberRelation.DELEGATE, granted_by=actor.user_id, now=now)
+
+
+# --- the guard --------------------------------------------------------------------------
+
+
+def authenticate_token(session: Session, settings: Settings, token: str | None, now: datetime) -> Actor:
+    """The actor behind a bearer token: signed by sandu, unexpired, for a user who is still
+    enabled and still has the role the token names."""
+    if not token:
+        raise NotAuthenticated("this needs a bearer token (POST /api/v1/auth/token)")
+    try:
+        claims = tokens.decode_access(settings.derived_key("jwt"), token, now)
+    except tokens.TokenInvalid as exc:
+        raise NotAuthenticated(exc.reason) from None
+    user = session.get(m.User, claims.user_id)
+    if user is None or user.disabled or user.role != claims.role:
+        raise NotAuthenticated("the account behind this token is disabled or has changed")
+    return actor_of(user, claims.auth_time)
+
+
+def check_role(rule: Rule, route: str, actor: Actor) -> Reach:
+    reach = rule.roles.get(actor.role)
+    if reach is None:
+        allowed = ", ".join(str(r) for r in rule.roles)
+        raise NotPermitted(None, f"a {actor.role} may not do {route}", f"roles {allowed}", rule=f"authz.{route}")
+    return reach
+
+
+def check_fresh(rule: Rule, actor: Actor, settings: Settings, now: datetime) -> None:
+    if not rule.fresh:
+        return
+    limit = timedelta(minutes=settings.reauth_minutes)
+    if actor.auth_time is None or now - actor.auth_time > limit:
+        raise ReauthenticationRequired(
+            f"signing and drawing need your password given within the last {settings.reauth_minutes} minutes: log in again (POST /api/v1/auth/token)"
+        )
+
+
+def enterprise_of(session: Session, kind: ObjectKind, key: object) -> m.Enterprise | None:
+    """The enterprise an object belongs to (None when the object does not exist)."""
+    if kind is ObjectKind.ENTERPRISE:
+        return session.scalar(select(m.Enterprise).where(m.Enterprise.uscc == key)) if is_valid_uscc(key) else None
+    if kind is ObjectKind.LINE:
+        valid = isinstance(key, int) and not isinstance(key, bool) and 1 <= key <= MAX_ROW_ID
+    else:
+        valid = is_uuid(key)
+    if not valid:
+        return None
+    model = {ObjectKind.CONSENT: m.Consent, ObjectKind.DECISION: m.Decision, ObjectKind.LINE: m.CreditLine}[kind]
+    row = session.get(model, key)
+    return None if row is None else session.get(m.Enterprise, row.enterprise_id)
+
+
+def is_member(session: Session, actor: Actor, ent: m.Enterprise) -> bool:
+    return actor.role is Role.APPLICANT and relation_of(session, actor.user_id, ent.id) is not None
+
+
+def is_legal_rep(session: Session, actor: Actor, ent: m.Enterprise) -> bool:
+    """The enterprise's legal representative in person: the membership says so, and the
+    person (their resident ID's keyed hash) is the one the enterprise names."""
+    return (
+        actor.role is Role.APPLICANT
+        and relation_of(session, actor.user_id, ent.id) is MemberRelation.LEGAL_REP
+        and actor.person_id_hmac is not None
+        and actor.person_id_hmac == ent.legal_rep_id_hmac
+    )
+
+
+def reaches(session: Session, actor: Actor, reach: Reach, ent: m.Enterprise) -> bool:
+    if reach is Reach.ANY or reach is Reach.NONE:
+        return reach is Reach.ANY
+    if reach is Reach.BRANCH:
+        return actor.role.is_staff and actor.branch is not None and actor.branch == ent.branch
+    if reach is Reach.MEMBER:
+        return is_member(session, actor, ent)
+    return is_legal_rep(session, actor, ent)
+
+
+def check_object(session: Session, rule: Rule, route: str, actor: Actor, reach: Reach, key: object) -> m.Enterprise:
+    """The enterprise behind the route's object, if the actor may reach it; else 404, the
+    same answer as for an object that does not exist."""
+    assert rule.object is not None, f"{route}: no object kind in its rule"
+    ent = enterprise_of(session, rule.object, key)
+    if ent is None or not reaches(session, actor, reach, ent):
+        raise NotFound(str(rule.object), key, field=PATH_PARAM[rule.object])
+    return ent
