@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TypeGuard
 
-from sandu.domain.errors import Conflict, InvalidInput
+from sandu.domain.errors import Conflict, InvalidInput, shorten, show
 from sandu.ledger.journal import LOAN_BUCKETS
 
 __all__ = ["DEFAULT_ORDER", "allocate"]
@@ -28,11 +28,12 @@ def _is_int(value: object) -> TypeGuard[int]:
 
 
 def _check_order(order: Sequence[str]) -> tuple[str, ...]:
-    if isinstance(order, str) or not all(isinstance(b, str) and b for b in order):
-        raise InvalidInput("order", "order must be a sequence of bucket names", "e.g. DEFAULT_ORDER")
+    # A sequence, so that the order is the caller's: a set would pay buckets in hash order.
+    if not isinstance(order, (list, tuple)) or not all(isinstance(b, str) and b for b in order):
+        raise InvalidInput("order", "order must be a list or tuple of bucket names", "e.g. DEFAULT_ORDER")
     buckets = tuple(order)
     if len(set(buckets)) != len(buckets):
-        raise InvalidInput("order", f"order repeats a bucket: {buckets}", "each bucket at most once")
+        raise InvalidInput("order", f"order repeats a bucket: {shorten(str(buckets))}", "each bucket at most once")
     return buckets
 
 
@@ -41,10 +42,10 @@ def _check_outstanding(outstanding: Mapping[str, int], order: tuple[str, ...]) -
         raise InvalidInput("outstanding", "outstanding must map bucket names to fen", "Mapping[str, int]")
     unknown = sorted(str(b) for b in outstanding if b not in order)
     if unknown:
-        raise InvalidInput("outstanding", f"unknown bucket(s) {', '.join(unknown)}", ", ".join(order))
+        raise InvalidInput("outstanding", f"unknown bucket(s) {shorten(', '.join(unknown))}", ", ".join(order))
     for bucket, owed in outstanding.items():
         if not _is_int(owed) or owed < 0:
-            raise InvalidInput("outstanding", f"{bucket} owes {owed!r}", "int >= 0 fen")
+            raise InvalidInput("outstanding", f"{shorten(str(bucket))} owes {show(owed)}", "int >= 0 fen")
 
 
 def allocate(
@@ -56,7 +57,7 @@ def allocate(
     `amount_fen`. Buckets in `order` missing from `outstanding` owe nothing.
     """
     if not _is_int(amount_fen) or amount_fen <= 0:
-        raise InvalidInput("amount_fen", f"repayment must be a positive int in fen, got {amount_fen!r}",
+        raise InvalidInput("amount_fen", f"repayment must be a positive int in fen, got {show(amount_fen)}",
                            "int >= 1 fen")
     buckets = _check_order(order)
     _check_outstanding(outstanding, buckets)

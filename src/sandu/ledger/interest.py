@@ -51,7 +51,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from math import lcm
 from typing import TypeGuard
 
-from sandu.domain.errors import InvalidInput
+from sandu.domain.errors import InvalidInput, shorten, show
 from sandu.domain.money import MAX_AMOUNT_FEN
 
 __all__ = [
@@ -117,7 +117,7 @@ def _check_date(value: object, field: str) -> date:
 
 def _check_principal(value: object, field: str) -> int:
     if not _is_int(value) or not 0 <= value <= MAX_PRINCIPAL_FEN:
-        raise InvalidInput(field, f"principal must be an int in fen, got {value!r}", f"0..{MAX_PRINCIPAL_FEN} fen")
+        raise InvalidInput(field, f"principal must be an int in fen, got {show(value)}", f"0..{MAX_PRINCIPAL_FEN} fen")
     return value
 
 
@@ -132,29 +132,29 @@ def _decimal_places(value: Decimal) -> int:
 def _check_rate(value: object, field: str = "rate_annual", places: int = MAX_RATE_PLACES) -> Decimal:
     allowed = f"Decimal in 0..{MAX_RATE_ANNUAL} with at most {places} decimal places"
     if not isinstance(value, Decimal) or not value.is_finite():
-        raise InvalidInput(field, f"rate must be a finite Decimal, got {value!r}", allowed)
+        raise InvalidInput(field, f"rate must be a finite Decimal, got {show(value)}", allowed)
     if not Decimal(0) <= value <= MAX_RATE_ANNUAL:
-        raise InvalidInput(field, f"rate {value} is out of range", allowed)
+        raise InvalidInput(field, f"rate {shorten(str(value))} is out of range", allowed)
     if _decimal_places(value) > places:
-        raise InvalidInput(field, f"rate {value} has too many decimal places", allowed)
+        raise InvalidInput(field, f"rate {shorten(str(value))} has too many decimal places", allowed)
     return value
 
 
 def _check_basis(value: object) -> int:
     if not _is_int(value) or value not in ALLOWED_BASIS_DAYS:
-        raise InvalidInput("basis_days", f"unsupported day-count basis {value!r}", "360 or 365")
+        raise InvalidInput("basis_days", f"unsupported day-count basis {show(value)}", "360 or 365")
     return value
 
 
 def _check_frequency(value: object) -> int:
-    if value not in FREQUENCIES:
-        raise InvalidInput("frequency", f"unknown settlement frequency {value!r}", "'monthly' or 'quarterly'")
+    if not isinstance(value, str) or value not in FREQUENCIES:
+        raise InvalidInput("frequency", f"unknown settlement frequency {show(value)}", "'monthly' or 'quarterly'")
     return FREQUENCIES[value]
 
 
 def _check_settlement_day(value: object) -> int:
     if not _is_int(value) or not 1 <= value <= 28:
-        raise InvalidInput("day", f"settlement day {value!r} does not exist in every month", "1..28")
+        raise InvalidInput("day", f"settlement day {show(value)} does not exist in every month", "1..28")
     return value
 
 
@@ -242,6 +242,9 @@ def _check_range(start: date, end: date) -> int:
 
 def _deltas_by_offset(events: Sequence[tuple[date, int]], start: date, days: int) -> list[int]:
     """Net principal change per day offset from `start`; events after the range are ignored."""
+    if not isinstance(events, Iterable):
+        raise InvalidInput("events", f"expected a sequence of (date, delta_fen) pairs, got {type(events).__name__}",
+                           "(date, int) pairs")
     deltas = [0] * days
     for index, event in enumerate(events):
         if not isinstance(event, tuple) or len(event) != 2:
@@ -249,7 +252,7 @@ def _deltas_by_offset(events: Sequence[tuple[date, int]], start: date, days: int
         when, delta = event
         _check_date(when, "events")
         if not _is_int(delta):
-            raise InvalidInput("events", f"event #{index} delta {delta!r} is not an int", "int fen")
+            raise InvalidInput("events", f"event #{index} delta {show(delta)} is not an int", "int fen")
         if when < start:
             raise InvalidInput("events", f"event #{index} on {when} is before start {start}",
                                "fold earlier events into opening_principal_fen")
@@ -314,6 +317,8 @@ def interest_to_post_fen(accruals: Iterable[DailyAccrual]) -> int:
     Numerators are summed exactly per basis, then brought over the least
     common multiple of the bases present, so mixing 360 and 365 stays exact.
     """
+    if not isinstance(accruals, Iterable):
+        raise InvalidInput("accruals", f"expected DailyAccrual records, got {type(accruals).__name__}")
     by_basis: dict[int, Decimal] = {}
     for accrual in accruals:
         if not isinstance(accrual, DailyAccrual):
@@ -336,7 +341,7 @@ def period_interest_closed_form_fen(
     _check_rate(rate_annual)
     _check_basis(basis_days)
     if not _is_int(days) or not 0 <= days <= MAX_DAYS_PER_CALL:
-        raise InvalidInput("days", f"day count {days!r} is out of range", f"0..{MAX_DAYS_PER_CALL}")
+        raise InvalidInput("days", f"day count {show(days)} is out of range", f"0..{MAX_DAYS_PER_CALL}")
     numerator = _EXACT.multiply(_numerator(principal_fen, rate_annual), Decimal(days))
     return _round_half_up_div(numerator, basis_days)
 
@@ -416,10 +421,10 @@ def penalty_rate(contract_rate: Decimal, uplift: Decimal) -> Decimal:
     _check_rate(contract_rate, "contract_rate", MAX_RATE_PLACES - _UPLIFT_PLACES)
     allowed = f"Decimal in {PENALTY_UPLIFT_MIN}..{PENALTY_UPLIFT_MAX}"
     if not isinstance(uplift, Decimal) or not uplift.is_finite():
-        raise InvalidInput("uplift", f"uplift must be a finite Decimal, got {uplift!r}", allowed)
+        raise InvalidInput("uplift", f"uplift must be a finite Decimal, got {show(uplift)}", allowed)
     if not PENALTY_UPLIFT_MIN <= uplift <= PENALTY_UPLIFT_MAX:
-        raise InvalidInput("uplift", f"uplift {uplift} is out of range", allowed)
+        raise InvalidInput("uplift", f"uplift {shorten(str(uplift))} is out of range", allowed)
     if _decimal_places(uplift) > _UPLIFT_PLACES:
-        raise InvalidInput("uplift", f"uplift {uplift} has too many decimal places", f"at most {_UPLIFT_PLACES}")
+        raise InvalidInput("uplift", f"uplift {shorten(str(uplift))} has too many decimal places", f"at most {_UPLIFT_PLACES}")
     return _EXACT.multiply(contract_rate, _EXACT.add(Decimal(1), uplift))
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TypeGuard
 
-from sandu.domain.errors import InvalidInput
+from sandu.domain.errors import InvalidInput, shorten, show
 
 __all__ = [
     "DISBURSEMENT_ACCOUNT",
@@ -69,7 +69,7 @@ def _is_int(value: object) -> TypeGuard[int]:
 
 def _check_amount(value: object) -> int:
     if not _is_int(value) or value <= 0:
-        raise InvalidInput("amount_fen", f"amount must be a positive int in fen, got {value!r}", "int >= 1 fen")
+        raise InvalidInput("amount_fen", f"amount must be a positive int in fen, got {show(value)}", "int >= 1 fen")
     return value
 
 
@@ -83,10 +83,10 @@ class Posting:
     def __post_init__(self) -> None:
         if not isinstance(self.account, str) or not 0 < len(self.account) <= MAX_ACCOUNT_LENGTH \
                 or not ACCOUNT_PATTERN.fullmatch(self.account):
-            raise InvalidInput("account", f"malformed account {self.account!r}",
+            raise InvalidInput("account", f"malformed account {show(self.account)}",
                                f"[a-z_]+(:[A-Za-z0-9_-]+)*, at most {MAX_ACCOUNT_LENGTH} chars")
         if not _is_int(self.amount_fen) or self.amount_fen == 0:
-            raise InvalidInput("amount_fen", f"posting amount must be a non-zero int, got {self.amount_fen!r}",
+            raise InvalidInput("amount_fen", f"posting amount must be a non-zero int, got {show(self.amount_fen)}",
                                "int != 0 (debit > 0, credit < 0)")
 
 
@@ -111,12 +111,12 @@ class JournalEntry:
     def _check_header(self) -> None:
         key = self.idempotency_key
         if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_LENGTH:
-            raise InvalidInput("idempotency_key", f"malformed idempotency key {key!r}",
+            raise InvalidInput("idempotency_key", f"malformed idempotency key {show(key)}",
                                f"non-empty string of at most {MAX_KEY_LENGTH} chars")
         if not isinstance(self.kind, str) or not KIND_PATTERN.fullmatch(self.kind):
-            raise InvalidInput("kind", f"malformed entry kind {self.kind!r}", "[a-z_]+")
+            raise InvalidInput("kind", f"malformed entry kind {show(self.kind)}", "[a-z_]+")
         if not isinstance(self.effective_date, date) or isinstance(self.effective_date, datetime):
-            raise InvalidInput("effective_date", f"expected a date, got {self.effective_date!r}", "datetime.date")
+            raise InvalidInput("effective_date", f"expected a date, got {show(self.effective_date)}", "datetime.date")
         if not isinstance(self.memo, str):
             raise InvalidInput("memo", f"memo must be a string, got {type(self.memo).__name__}")
 
@@ -133,6 +133,8 @@ class JournalEntry:
 
 def balances(entries: Iterable[JournalEntry]) -> dict[str, int]:
     """Net balance per account (debit positive), over every account touched."""
+    if not isinstance(entries, Iterable):
+        raise InvalidInput("entries", f"expected JournalEntry records, got {type(entries).__name__}")
     totals: dict[str, int] = {}
     for entry in entries:
         if not isinstance(entry, JournalEntry):
@@ -155,9 +157,9 @@ def trial_balance_ok(balances: Mapping[str, int]) -> bool:
 def loan_account(line_id: str, bucket: str) -> str:
     """The receivable account ``loan:{line_id}:{bucket}``."""
     if not isinstance(line_id, str) or not LINE_ID_PATTERN.fullmatch(line_id):
-        raise InvalidInput("line_id", f"malformed credit line id {line_id!r}", "[A-Za-z0-9_-]+")
+        raise InvalidInput("line_id", f"malformed credit line id {show(line_id)}", "[A-Za-z0-9_-]+")
     if bucket not in LOAN_BUCKETS:
-        raise InvalidInput("bucket", f"unknown bucket {bucket!r}", ", ".join(LOAN_BUCKETS))
+        raise InvalidInput("bucket", f"unknown bucket {show(bucket)}", ", ".join(LOAN_BUCKETS))
     return f"loan:{line_id}:{bucket}"
 
 
@@ -208,7 +210,7 @@ def repayment_entry(
         raise InvalidInput("allocations", "a repayment needs at least one bucket", ", ".join(LOAN_BUCKETS))
     unknown = sorted(str(b) for b in allocations if b not in LOAN_BUCKETS)
     if unknown:
-        raise InvalidInput("allocations", f"unknown bucket(s) {', '.join(unknown)}", ", ".join(LOAN_BUCKETS))
+        raise InvalidInput("allocations", f"unknown bucket(s) {shorten(', '.join(unknown))}", ", ".join(LOAN_BUCKETS))
     credits = [
         Posting(loan_account(line_id, bucket), -_check_amount(allocations[bucket]))
         for bucket in LOAN_BUCKETS
