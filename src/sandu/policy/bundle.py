@@ -21,7 +21,8 @@ What the models guarantee, so that the engine never meets a surprise:
 - every reference resolves: the products named by ``credit``, ``secured`` and
   ``project`` exist and are of the right kind; every product has a spread and
   a quick-loan multiplier exists for every risk grade that is not declined;
-  every grade named anywhere is a grade of its table.
+  every grade named anywhere is a grade of its table; a price floor above the
+  LPR is refused while preferential certifications are priced at the LPR.
 """
 
 from __future__ import annotations
@@ -375,6 +376,8 @@ def _check_references(b: BundleFile) -> None:
     for grade in allowed:
         if grade not in b.credit.quick_tax_multiplier:
             raise _Refused(f"credit.quick_tax_multiplier.{grade}", "missing (every risk grade that is not declined needs a multiplier)")
+    if b.pricing.floor_bp_vs_lpr > 0 and b.pricing.preferential_certifications:
+        raise _Refused("pricing.floor_bp_vs_lpr", "must be ≤ 0 while preferential_certifications are priced at the LPR (a floor above the LPR contradicts them)")
     for code, spreads in b.pricing.spread_bp.items():
         if code not in b.products:
             raise _Refused(f"pricing.spread_bp.{code}", f"{show(code)} is not a product of this bundle (products: {', '.join(b.products)})")
