@@ -27,7 +27,7 @@ from sandu.domain.errors import InvalidInput
 from sandu.domain.money import FEN_PER_WAN as WAN
 from sandu.policy.bundle import GRADE_ORDER, PolicyError, bundle_from_document, load_bundle, parse_bundle
 from sandu.policy.engine import Application, OfferTerms, PolicyResult, Project, RuleHit, Scores, evaluate, risk_grade, tech_grade
-from sandu.policy.kernel import read_features
+from sandu.policy.kernel import CreditEligibility, Price, ProjectSizing, QuickMeasure, SecuredPortion, TechMeasure, decide, read_features
 from sandu.sources.profile import MAX_COLLATERAL_ASSETS, Collateral
 
 AS_OF = date(2026, 11, 29)
@@ -599,8 +599,10 @@ def test_tech_grade_is_the_first_whose_min_score_is_reached(score, grade):
 def test_scores_out_of_range_are_refused_with_the_field(field, sc):
     with pytest.raises(InvalidInput) as e:
         run(sc=sc)
-    assert e.value.field == field
-    assert ("0..1" if field.endswith("pd") else "0..100") in str(e.value)
+    value = sc.risk_pd if field.endswith("pd") else sc.tech_score
+    bounds = "0..1" if field.endswith("pd") else "0..100"
+    assert e.value.field == field and e.value.allowed == bounds
+    assert str(e.value) == f"{field}: must be a Decimal within {bounds}, got {value!r} (allowed: {bounds})"
 
 
 @pytest.mark.parametrize(
@@ -615,6 +617,7 @@ def test_scores_out_of_range_are_refused_with_the_field(field, sc):
         ("tax_credit_grade", 1),
         ("certifications", "专精特新"),
         ("certifications", [1]),
+        ("certifications", {"专精特新": True}),
         ("_quality_flags", "tax:not_read"),
     ],
 )
@@ -622,6 +625,13 @@ def test_features_of_the_wrong_type_are_refused_with_the_field(key, value):
     with pytest.raises(InvalidInput) as e:
         run(features(**{key: value}))
     assert e.value.field == f"features.{key}"
+    if key in ("certifications", "_quality_flags"):
+        reason, allowed = f"must be a list of strings, got {value!r}", "a list of strings"
+    elif key == "tax_credit_grade":
+        reason, allowed = f"must be a string or absent, got {value!r}", "A/B/M/C/D or None"
+    else:
+        reason, allowed = f"must be an integer ≥ 0 or absent, got {value!r}", "a non-negative integer or None"
+    assert str(e.value) == f"features.{key}: {reason} (allowed: {allowed})" and e.value.allowed == allowed
 
 
 def test_features_are_read_into_a_typed_record():
@@ -672,6 +682,23 @@ def test_authority_approves_up_to_the_product_limit(auto_wan, approved_wan, outc
     assert r.outcome == outcome
 
 
+def test_one_fen_approved_is_partial_not_refer():
+    b = bundle_with(products__wangdaitong__auto_approve_max_fen=1)
+    r = run(features(tax_credit_grade="C"), collateral=[pledged(1_000, 0)], bundle=b)
+    assert products(r) == ["wangdaitong"] and offer(r, "wangdaitong").approved_fen == 1 and r.outcome == Outcome.PARTIAL
+
+
+def test_with_a_one_fen_unit_limits_are_exact_to_the_fen():
+    b = bundle_with(credit__round_down_fen=1)
+    # 143 fen × 0.70 = 100.1 → 100 fen (to the yuan) − 99 fen of debt = 1 fen of capacity
+    r = run(features(tax_credit_grade="C"), collateral=[Collateral("C1", "industrial_property", 143, 99)], bundle=b)
+    assert [(o.product, o.limit_fen) for o in r.offers] == [("diya_xinyong", 1)]
+    assert hits(r, "secured.combined") == ["抵押 0.01元（其中余值 0.01元）+ 信用 0.00元 → 0.01元"]
+    assert offer(run(features(tax_total_fen=40 * WAN + 7), bundle=b), "jingying_kuaidai").limit_fen == 360 * WAN + 63
+    one = run(features(tax_credit_grade="C"), collateral=[Collateral("C1", "industrial_property", 143, 100)], bundle=b)
+    assert one.offers == () and hits(one, "secured.combined") == []  # no capacity at all: no secured step
+
+
 def test_authority_for_combined_and_project():
     b = bundle_with(products__diya_xinyong__auto_approve_max_fen=100 * WAN, products__project_loan__auto_approve_max_fen=5_000 * WAN)
     r = run(collateral=[pledged(1_000, 300)], app=Application(True, None, project()), bundle=b)
@@ -689,6 +716,120 @@ def test_the_requested_amount_is_recorded_last():
     r = run(app=Application(True, 123 * WAN))
     assert r.rule_hits[-1] == RuleHit("application.requested", "申请 123.00万，综合授信 360.00万")
     assert hits(run(), "application.requested") == []
+
+
+# -- the kernel's records ----------------------------------------------------------------------------
+
+
+def test_the_kernel_keeps_every_number():
+    f = read_features(features(certifications=["专精特新"]))
+    collateral = (pledged(1_000, 300), Collateral("C3", "boat", 50 * WAN, 5 * WAN))
+    d = decide(BUNDLE, f, collateral, scores("88", "0.02", True), Application(True, None, project()), AS_OF)
+    g = d.general
+    assert g.eligible and (g.tech_grade, g.risk_grade, g.risk_pd) == ("A", "B", Decimal("0.02"))
+    assert (g.overdue_count_24m, g.max_overdue_count_24m, g.overdue_days_24m, g.max_overdue_days_24m) == (0, 2, 0, 30)
+    assert d.credit_eligibility == CreditEligibility(40 * WAN, 3 * WAN, False, "A", ("A", "B"), False)
+    assert d.credit is not None
+    assert d.credit.quick == QuickMeasure(tax_total_fen=40 * WAN, risk_grade="B", multiplier=Decimal("8"), max_fen=500 * WAN, limit_fen=320 * WAN)
+    assert d.credit.tech == TechMeasure(
+        qualifies=True, revenue_fen=5_000 * WAN, revenue_ratio=Decimal("0.10"), tech_grade="A", multiplier=Decimal("1.15"), limit_fen=575 * WAN
+    )
+    c = d.credit
+    assert (c.product and c.product.code, c.tech_line, c.fast_track, c.limit_fen, c.approved_fen, c.open_to_applicant, c.uplift_fen) == (
+        "keji_xinyong",
+        True,
+        True,
+        575 * WAN,
+        320 * WAN,
+        True,
+        255 * WAN,
+    )
+    assert d.collateral is not None
+    assert [(r.ltv, r.value_fen, r.capacity_fen, r.pledged) for r in d.collateral.assets] == [(Decimal("0.70"), 700 * WAN, 400 * WAN, True), (None, 0, 0, False)]
+    assert (d.collateral.capacity_fen, d.collateral.residual_fen, d.collateral.pledged) == (400 * WAN, 400 * WAN, True)
+    assert d.secured == SecuredPortion(
+        product=BUNDLE.products["diya_xinyong"],
+        combined=True,
+        open_to_applicant=True,
+        capacity_fen=400 * WAN,
+        residual_fen=400 * WAN,
+        topup_cap_fen=240 * WAN,
+        topup_fen=240 * WAN,
+        max_fen=10_000 * WAN,
+        limit_fen=640 * WAN,
+        approved_fen=0,
+    )
+    assert d.credit_offer is None  # carried by the combined offer
+    assert d.project == ProjectSizing(
+        project=project(),
+        product=BUNDLE.products["project_loan"],
+        open_to_applicant=True,
+        tenor_refused=False,
+        max_tenor_years=10,
+        min_equity_ratio=Decimal("0.30"),
+        min_dscr=Decimal("1.25"),
+        by_equity_fen=7_000 * WAN,
+        by_cash_flow_fen=4_000 * WAN,
+        max_fen=50_000 * WAN,
+        limit_fen=4_000 * WAN,
+        approved_fen=0,
+    )
+    assert d.secured_offer is not None and d.project_offer is not None
+    assert d.secured_offer.price == Price(
+        lpr=LPR_1Y,
+        spread_bp=60,
+        discount_bp=40,
+        grid_rate=Decimal("0.0360"),
+        floor_rate=Decimal("0.0270"),
+        base_rate=Decimal("0.0320"),
+        preferred=("专精特新",),
+        preference_applied=True,
+        rate_annual=LPR_1Y,
+        annualized_rate=Decimal("0.030417"),
+    )
+    assert d.project_offer.price.floor_rate == LPR_5Y - 30 * BP and d.project_offer.price.base_rate == LPR_5Y + 30 * BP
+    assert d.offers == (d.secured_offer, d.project_offer)
+    assert (d.comprehensive_limit_fen, d.approved_fen, d.outcome, d.requested_fen) == (4_640 * WAN, 0, Outcome.REFER, None)
+    partial = decide(BUNDLE, read_features(features()), (), scores(), Application(True, 9), AS_OF)
+    assert (partial.approved_fen, partial.comprehensive_limit_fen, partial.requested_fen) == (360 * WAN, 360 * WAN, 9)
+
+
+def test_closed_or_refused_steps_carry_zero_amounts():
+    f = read_features(features())
+    closed = decide(BUNDLE, f, (pledged(1_000, 300),), scores(), Application(False, None, project(tenor=11)), AS_OF)
+    assert closed.secured == SecuredPortion(
+        product=BUNDLE.products["diya_xinyong"],
+        combined=True,
+        open_to_applicant=False,
+        capacity_fen=400 * WAN,
+        residual_fen=400 * WAN,
+        topup_cap_fen=0,
+        topup_fen=0,
+        max_fen=10_000 * WAN,
+        limit_fen=0,
+        approved_fen=0,
+    )
+    p = closed.project
+    assert p is not None and not p.open_to_applicant and not p.tenor_refused  # closed first: the tenor is not judged
+    assert (p.by_equity_fen, p.by_cash_flow_fen, p.limit_fen, p.approved_fen, p.max_fen) == (0, 0, 0, 0, 50_000 * WAN)
+    free = decide(BUNDLE, f, (pledged(1_000, 0),), scores(), Application(False), AS_OF)
+    assert free.secured is not None and not free.secured.combined and free.secured.max_fen == 5_000 * WAN
+    assert (free.secured.limit_fen, free.secured.approved_fen, free.secured.topup_cap_fen) == (0, 0, 0)
+    refused = decide(BUNDLE, f, (), scores(), Application(True, None, project(tenor=11)), AS_OF)
+    p = refused.project
+    assert p is not None and p.open_to_applicant and p.tenor_refused and p.max_tenor_years == 10
+    assert (p.by_equity_fen, p.by_cash_flow_fen, p.limit_fen, p.approved_fen) == (0, 0, 0, 0)
+    plain = decide(BUNDLE, f, (), scores(tech="95", most=False), Application(True), AS_OF)
+    assert plain.credit is not None and plain.credit.tech == TechMeasure(False, 5_000 * WAN, Decimal("0.10"), "A", Decimal("1.15"), 0)
+    assert not plain.credit.tech_line and not plain.credit.fast_track and plain.credit.uplift_fen == 0
+    declined = decide(BUNDLE, read_features(features(revenue_fen=None)), (pledged(1_000, 0),), scores(), Application(True, None, project()), AS_OF)
+    assert declined.credit_eligibility is None and declined.credit is None and declined.collateral is None
+    assert declined.secured is None and declined.project is None and declined.offers == () and declined.outcome == Outcome.DECLINE
+
+
+def test_a_non_customer_project_beyond_the_tenor_is_a_channel_matter_not_a_refusal():
+    r = run(app=Application(False, None, project(tenor=11)))
+    assert codes(r) == [] and hits(r, "channel.non_customer") == ["项目/固定资产贷款 需在本行开户后办理，未纳入线上授信"]
 
 
 # -- one decision, word for word ------------------------------------------------------------------------
@@ -875,7 +1016,7 @@ def test_invariants_hold_for_any_profile(case):
 
 
 def test_default_bundle_is_typed():
-    b = BUNDLE
+    b = load_bundle()
     assert (b.name, b.version, b.label) == ("wenzhou-tech-default", "2026.11.1", "wenzhou-tech-default@2026.11.1")
     assert b.required_sources == ("tax", "credit_bureau")
     assert b.credit.quick_product == "jingying_kuaidai" and b.credit.tech_revenue_ratio == Decimal("0.10")
@@ -898,9 +1039,16 @@ def test_bundle_identity_is_its_content_hash(tmp_path: Path):
     assert a.sha256 == hashlib.sha256(RAW).hexdigest() == BUNDLE.sha256
     # the shipped file is part of every stored decision: its hash must not drift
     assert BUNDLE.sha256 == "c0e6529fc5710674c8752d850a68ca31f771b356ef2ef5aee112b9a10fe32c00"
+    assert load_bundle() == BUNDLE
+    edited = RAW.replace(b'version = "2026.11.1"', b'version = "2026.11.2"')
     copy_path = tmp_path / "p.toml"
-    copy_path.write_bytes(RAW)
-    assert load_bundle(copy_path) == BUNDLE and load_bundle(str(copy_path)).sha256 == BUNDLE.sha256
+    copy_path.write_bytes(edited)
+    other = load_bundle(copy_path)
+    assert other.version == "2026.11.2" and other.sha256 == hashlib.sha256(edited).hexdigest()
+    assert load_bundle(str(copy_path)) == other != BUNDLE
+    assert bundle_from_document(DOC, "abc").sha256 == "abc"
+    with pytest.raises(FileNotFoundError):
+        load_bundle(tmp_path / "missing.toml")
 
 
 def test_a_policy_change_changes_the_outcome_without_code():
@@ -1083,6 +1231,30 @@ def test_lpr_dates_may_be_toml_dates_but_not_datetimes():
     b = bundle_from_document(doc_with({"lpr.1.published_on": date(2025, 5, 20)}), "x")
     assert b.lpr_on(date(2025, 5, 20)).one_year == LPR_1Y
     assert refusal(doc_with({"lpr.1.published_on": datetime(2025, 5, 20)})).path == "lpr[1].published_on"
+
+
+def test_unknown_keys_list_what_the_table_allows():
+    e = refusal(doc_with({"products.keji_xinyong.colour": "red"}))
+    assert str(e) == (
+        "products.keji_xinyong.colour: unknown key (allowed: name, kind, revolving, repayment_method, tenor, validity_months, "
+        "max_drawing_months, basis_days, settlement, auto_approve_max_fen, open_to_non_customers)"
+    )
+    assert str(refusal(doc_with({"tech_grades.2.colour": 1}))) == "tech_grades[2].colour: unknown key (allowed: grade, min_score, limit_multiplier, discount_bp)"
+    assert str(refusal(doc_with({"colour": 1}))) == (
+        "colour: unknown key (allowed: bundle, lpr, sources, tech_grades, risk_grades, eligibility, credit, secured, project, pricing, products)"
+    )
+    assert str(refusal(doc_with({"pricing.colour": 1}))) == "pricing.colour: unknown key (allowed: floor_bp_vs_lpr, preferential_certifications, spread_bp)"
+
+
+def test_a_refusal_lists_five_problems_then_counts_the_rest():
+    five = refusal(doc_with({}, drop=("bundle", "lpr", "sources", "tech_grades", "risk_grades")))
+    assert str(five) == "bundle: missing; lpr: missing; sources: missing; tech_grades: missing; risk_grades: missing"
+    six = refusal(doc_with({}, drop=("bundle", "lpr", "sources", "tech_grades", "risk_grades", "eligibility")))
+    assert str(six) == "bundle: missing; lpr: missing; sources: missing; tech_grades: missing; risk_grades: missing (and 1 more)"
+    assert six.problems[-1] == ("eligibility", "missing") and len(six.problems) == 6
+    one = PolicyError("a.b", "why")
+    assert (str(one), one.path, one.reason, one.problems) == ("a.b: why", "a.b", "why", (("a.b", "why"),))
+    assert str(PolicyError("", "not TOML")) == "not TOML"
 
 
 def test_not_a_bundle_at_all():

@@ -78,12 +78,7 @@ class PolicyError(ValueError):
 
 
 class _Refused(ValueError):
-    """Raised inside a model validator: a problem at `path` below the model being validated."""
-
-    def __init__(self, path: str, reason: str):
-        super().__init__(f"{path}: {reason}")
-        self.path = path
-        self.reason = reason
+    """Raised by the bundle's own checks as ``_Refused(path, reason)``; `path` starts at the top."""
 
 
 # -- field types -----------------------------------------------------------------------
@@ -403,27 +398,17 @@ def _dotted(loc: Iterable[int | str]) -> str:
     return path
 
 
-def _unwrap(tp: Any) -> Any:
-    """The type behind `Annotated[...]` wrappers."""
-    while get_origin(tp) is Annotated:
-        tp = get_args(tp)[0]
-    return tp
-
-
 def _allowed_keys(loc: Sequence[int | str]) -> list[str]:
-    """The keys the table at `loc` accepts (for 'unknown key' messages); [] when it is open."""
+    """The keys of the table at `loc` (for 'unknown key' messages; only tables forbid extra keys)."""
     tp: Any = BundleFile
     for part in loc:
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            fields = {f.alias or n: f for n, f in tp.model_fields.items()}
-            tp = _unwrap(fields[str(part)].annotation)
-        elif get_origin(tp) is tuple:  # tuple[Table, ...], indexed by position
-            tp = _unwrap(get_args(tp)[0])
-        else:  # dict[str, Table], by key
-            tp = _unwrap(get_args(tp)[1])
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return [f.alias or n for n, f in tp.model_fields.items() if not (tp is Product and n == "code")]
-    return []
+        if get_origin(tp) is tuple:  # tuple[Table, ...], indexed by position
+            tp = get_args(tp)[0]
+        elif get_origin(tp) is dict:  # dict[str, Table], by key
+            tp = get_args(tp)[1]
+        else:
+            tp = {f.alias or n: f for n, f in tp.model_fields.items()}[str(part)].annotation
+    return [f.alias or n for n, f in tp.model_fields.items() if not (tp is Product and n == "code")]
 
 
 _OWN_MESSAGES = ("decimal_string", "date_string", "unique", "source", "basis_days")  # they quote the value already
@@ -437,14 +422,13 @@ def _problem(err: Any) -> tuple[str, str]:
     if key_error:
         loc.pop()
     cause = err.get("ctx", {}).get("error")
-    if isinstance(cause, _Refused):  # raised by the bundle's own checks, whose paths start at the top
-        return cause.path, cause.reason
+    if isinstance(cause, _Refused):
+        return cause.args[0], cause.args[1]
     path = _dotted(loc)
     if kind == "missing":
         return path, "missing"
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1])
-        return path, "unknown key" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
+        return path, f"unknown key (allowed: {', '.join(_allowed_keys(loc[:-1]))})"
     reason = err["msg"]
     if key_error:
         return path, f"the key {show(loc[-1])} is not allowed: {reason}"
@@ -479,7 +463,7 @@ def bundle_from_document(doc: dict[str, Any], sha256: str) -> PolicyBundle:
 
 def parse_bundle(raw: bytes) -> PolicyBundle:
     try:
-        doc = tomllib.loads(raw.decode("utf-8"))
+        doc = tomllib.loads(raw.decode())
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise PolicyError("", f"policy file is not valid TOML: {exc}") from exc
     return bundle_from_document(doc, hashlib.sha256(raw).hexdigest())

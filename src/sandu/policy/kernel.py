@@ -123,9 +123,7 @@ def read_features(features: dict[str, Any]) -> PolicyFeatures:
 
 def floor_to(amount: Decimal | int, unit: int) -> int:
     """`amount` rounded down to a multiple of `unit` (0 for amounts ≤ 0)."""
-    if amount <= 0:
-        return 0
-    return int((Decimal(amount) / unit).to_integral_value(rounding=ROUND_FLOOR)) * unit
+    return max(0, int((Decimal(amount) / unit).to_integral_value(rounding=ROUND_FLOOR)) * unit)
 
 
 def tech_grade(bundle: PolicyBundle, score: Decimal) -> str:
@@ -300,7 +298,7 @@ def open_to_applicant(product: Product, app: Application) -> bool:
 
 def credit_portion(bundle: PolicyBundle, f: PolicyFeatures, g: GeneralEligibility, scores: Scores, app: Application) -> CreditPortion:
     """Only for applicants that passed general and credit eligibility (tax and revenue known)."""
-    assert f.tax_total_fen is not None and f.revenue_fen is not None, "credit eligibility requires tax and revenue"
+    assert f.tax_total_fen is not None and f.revenue_fen is not None  # credit eligibility requires both
     c = bundle.credit
     quick = quick_measure(bundle, f.tax_total_fen, g.risk_grade)
     tech = tech_measure(bundle, f.revenue_fen, g.tech_grade, scores.tech_most_pass)
@@ -359,7 +357,7 @@ def collateral_capacity(bundle: PolicyBundle, assets: tuple[Collateral, ...]) ->
     for a in assets[:MAX_COLLATERAL_ASSETS]:
         rate = ltv.get(a.kind)
         value = 0 if rate is None else floor_to(Decimal(a.appraised_value_fen) * rate, YUAN_FEN)
-        rows.append(AssetCapacity(asset=a, ltv=rate, value_fen=value, capacity_fen=max(0, value - a.secured_debt_fen) if rate is not None else 0))
+        rows.append(AssetCapacity(asset=a, ltv=rate, value_fen=value, capacity_fen=max(0, value - a.secured_debt_fen)))
     return CollateralCapacity(
         assets=tuple(rows),
         capacity_fen=sum(r.capacity_fen for r in rows),
@@ -541,7 +539,7 @@ class PricedOffer:
     price: Price
 
     def __post_init__(self) -> None:
-        assert 0 <= self.approved_fen <= self.limit_fen and self.limit_fen > 0, "an offer has a positive limit and approves within it"
+        assert 0 <= self.approved_fen <= self.limit_fen and self.limit_fen > 0  # a positive limit, approved within it
 
 
 # -- the whole decision --------------------------------------------------------------------
