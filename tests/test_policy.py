@@ -695,6 +695,9 @@ def test_with_a_one_fen_unit_limits_are_exact_to_the_fen():
     assert [(o.product, o.limit_fen) for o in r.offers] == [("diya_xinyong", 1)]
     assert hits(r, "secured.combined") == ["抵押 0.01元（其中余值 0.01元）+ 信用 0.00元 → 0.01元"]
     assert offer(run(features(tax_total_fen=40 * WAN + 7), bundle=b), "jingying_kuaidai").limit_fen == 360 * WAN + 63
+    tiny = bundle_with(credit__round_down_fen=1, eligibility__min_annual_tax_fen=0, credit__quick_tax_multiplier={"A": "1", "B": "1", "C": "1", "D": "1"})
+    assert [(o.product, o.limit_fen, o.approved_fen) for o in run(features(tax_total_fen=1), bundle=tiny).offers] == [("jingying_kuaidai", 1, 1)]
+    assert run(features(tax_total_fen=0), bundle=tiny).reasons == ("NO_PRODUCT: 没有满足条件的产品",)
     one = run(features(tax_credit_grade="C"), collateral=[Collateral("C1", "industrial_property", 143, 100)], bundle=b)
     assert one.offers == () and hits(one, "secured.combined") == []  # no capacity at all: no secured step
 
