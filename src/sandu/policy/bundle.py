@@ -45,6 +45,20 @@ from sandu.domain.errors import InvalidInput, show
 from sandu.domain.money import MAX_AMOUNT_FEN
 from sandu.sources.catalog import ALL_SOURCES
 
+__all__ = [
+    "GRADE_ORDER",
+    "BundleFile",
+    "LprFixing",
+    "PolicyBundle",
+    "PolicyError",
+    "Product",
+    "TechGrade",
+    "RiskGrade",
+    "bundle_from_document",
+    "load_bundle",
+    "parse_bundle",
+]
+
 DEFAULT_BUNDLE = "default.toml"
 GRADE_ORDER = ("A", "B", "C", "D", "E")
 BASIS_DAYS = (360, 365)
@@ -476,18 +490,3 @@ def load_bundle(path: str | Path | None = None) -> PolicyBundle:
     else:
         raw = Path(path).read_bytes()
     return parse_bundle(raw)
-
-
-__all__ = [  # pragma: no mutate
-    "GRADE_ORDER",
-    "BundleFile",
-    "LprFixing",
-    "PolicyBundle",
-    "PolicyError",
-    "Product",
-    "TechGrade",
-    "RiskGrade",
-    "bundle_from_document",
-    "load_bundle",
-    "parse_bundle",
-]

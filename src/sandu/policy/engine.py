@@ -22,7 +22,7 @@ from sandu.policy.explain import RuleHit, explain
 from sandu.policy.kernel import Application, PricedOffer, Scores, decide, read_features, risk_grade, tech_grade
 from sandu.sources.profile import Collateral
 
-__all__ = [  # pragma: no mutate
+__all__ = [
     "Application",
     "OfferTerms",
     "PolicyResult",

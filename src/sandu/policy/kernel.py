@@ -118,7 +118,7 @@ def read_features(features: dict[str, Any]) -> PolicyFeatures:
     )
 
 
-# -- grades ------------------------------------------------------------------------------
+# -- rounding and grades ------------------------------------------------------------------------------
 
 
 def floor_to(amount: Decimal | int, unit: int) -> int:
