@@ -1,28 +1,49 @@
-"""The policy engine and bundle: limits, split, prices and authority come from the bundle."""
+"""The policy engine and bundle: limits, split, prices and authority come from the bundle.
+
+Every boundary is tested on both sides (a flipped `<`/`<=` fails a test), the
+explanations are asserted word for word where they carry numbers, and hypothesis
+breaks the bundle at random places (the refusal must name the place) and feeds
+the engine random profiles (the invariants must hold). Mutation testing
+(`make mutate ENGINES=policy`) runs this file only, so every policy test lives here.
+"""
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import tomllib
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from sandu.domain.enums import Outcome
 from sandu.domain.errors import InvalidInput
-from sandu.policy.bundle import PolicyError, load_bundle, parse_bundle
-from sandu.policy.engine import Application, Project, Scores, evaluate
-from sandu.sources.profile import Collateral
+from sandu.domain.money import FEN_PER_WAN as WAN
+from sandu.policy.bundle import GRADE_ORDER, PolicyError, bundle_from_document, load_bundle, parse_bundle
+from sandu.policy.engine import Application, OfferTerms, PolicyResult, Project, RuleHit, Scores, evaluate, risk_grade, tech_grade
+from sandu.policy.kernel import CreditEligibility, Price, ProjectSizing, QuickMeasure, SecuredPortion, TechMeasure, decide, read_features
+from sandu.sources.profile import MAX_COLLATERAL_ASSETS, Collateral
 
 AS_OF = date(2026, 11, 29)
 BUNDLE = load_bundle()
-from sandu.domain.money import FEN_PER_WAN as WAN
+BUNDLE_PATH = Path(__file__).parents[1] / "src/sandu/policy/bundles/default.toml"
+RAW = BUNDLE_PATH.read_bytes()
+DOC = tomllib.loads(RAW.decode("utf-8"))
+LPR_1Y, LPR_5Y = Decimal("0.0300"), Decimal("0.0350")
+BP = Decimal("0.0001")
 
 
-def features(**over):
-    f = {
+# -- helpers -------------------------------------------------------------------------------
+
+
+def features(**over: Any) -> dict[str, Any]:
+    f: dict[str, Any] = {
         "revenue_fen": 5_000 * WAN,
         "tax_total_fen": 40 * WAN,
         "tax_credit_grade": "A",
@@ -35,47 +56,106 @@ def features(**over):
     return f
 
 
-def scores(tech="50", pd="0.005", most=False):
-    return Scores(Decimal(tech), most, Decimal(pd))
+def scores(tech: str = "50", pd: str = "0.005", most: bool = False, reasons: tuple[str, ...] = ()) -> Scores:
+    return Scores(Decimal(tech), most, Decimal(pd), reasons)
 
 
-def run(f=None, collateral=(), sc=None, app=None, bundle=BUNDLE):
-    return evaluate(bundle, f or features(), tuple(collateral), sc or scores(), app or Application(True), AS_OF)
+def run(f=None, collateral=(), sc=None, app=None, bundle=None, as_of=AS_OF) -> PolicyResult:
+    return evaluate(bundle or BUNDLE, f or features(), tuple(collateral), sc or scores(), app or Application(True), as_of)
 
 
-def offer(result, product):
+def offer(result: PolicyResult, product: str) -> OfferTerms:
     return next(o for o in result.offers if o.product == product)
+
+
+def products(result: PolicyResult) -> list[str]:
+    return [o.product for o in result.offers]
+
+
+def hits(result: PolicyResult, rule: str) -> list[str]:
+    return [h.detail for h in result.rule_hits if h.rule == rule]
+
+
+def codes(result: PolicyResult) -> list[str]:
+    return [reason.split(":")[0] for reason in result.reasons]
+
+
+def doc_with(changes: dict[str, Any], drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A copy of the default document with dotted keys set (or dropped)."""
+    doc = copy.deepcopy(DOC)
+    for path, value in changes.items():
+        *parents, last = path.split(".")
+        table = doc
+        for p in parents:
+            table = table[int(p)] if isinstance(table, list) else table[p]
+        if isinstance(table, list):
+            table[int(last)] = value
+        else:
+            table[last] = value
+    for path in drop:
+        *parents, last = path.split(".")
+        table = doc
+        for p in parents:
+            table = table[int(p)] if isinstance(table, list) else table[p]
+        del table[last]
+    return doc
+
+
+def bundle_with(**changes: Any) -> Any:
+    """The default bundle with `section__key=value` changes (``__`` for dots)."""
+    return bundle_from_document(doc_with({k.replace("__", "."): v for k, v in changes.items()}), "test")
+
+
+def refusal(doc: dict[str, Any]) -> PolicyError:
+    with pytest.raises(PolicyError) as e:
+        bundle_from_document(doc, "test")
+    return e.value
+
+
+def pledged(value_wan: int, debt_wan: int, kind: str = "industrial_property", id: str = "C1") -> Collateral:
+    return Collateral(id, kind, value_wan * WAN, debt_wan * WAN)
+
+
+# -- the quick loan and the tech line --------------------------------------------------------
 
 
 def test_quick_loan_is_tax_times_risk_multiplier_capped_at_500wan():
     r = run()
     q = offer(r, "jingying_kuaidai")
-    assert q.limit_fen == 40 * WAN * 9 == q.approved_fen and r.outcome == "approve"
-    big = run(features(tax_total_fen=100 * WAN))
-    assert offer(big, "jingying_kuaidai").limit_fen == 500 * WAN
+    assert q.limit_fen == 40 * WAN * 9 == q.approved_fen and r.outcome == Outcome.APPROVE
+    assert hits(r, "credit.quick") == ["年纳税 40.00万 × 9 (风险 A) → 360.00万，上限 500.00万"]
+    assert q.components == {"credit_fen": 360 * WAN} and r.tech_uplift_fen == 0
+    for pd, mult in (("0.02", 8), ("0.04", 7), ("0.08", 5)):
+        assert offer(run(sc=scores(pd=pd)), "jingying_kuaidai").limit_fen == 40 * WAN * mult
 
 
-def test_lpr_table_is_dated():
-    assert BUNDLE.lpr_on(date(2025, 5, 19)).one_year == Decimal("0.0310")
-    assert BUNDLE.lpr_on(date(2025, 5, 20)).one_year == Decimal("0.0300")
-    with pytest.raises(InvalidInput, match="no LPR"):
-        BUNDLE.lpr_on(date(2020, 1, 1))
+@pytest.mark.parametrize(
+    ("tax_fen", "limit_fen"),
+    [
+        (55_555_555, 499 * WAN),  # × 9 = 499.9999955万 → rounded down to whole 万
+        (55_555_556, 500 * WAN),  # × 9 = 500.000004万 → 500万: the measure meets the cap
+        (56 * WAN, 500 * WAN),  # 504万 → capped
+        (3 * WAN, 27 * WAN),
+        (40 * WAN + 111_111, 360 * WAN),  # 360.999999万 → 360万 (rounded down, never up)
+    ],
+)
+def test_quick_loan_rounds_down_to_whole_wan_and_caps(tax_fen, limit_fen):
+    assert offer(run(features(tax_total_fen=tax_fen)), "jingying_kuaidai").limit_fen == limit_fen
 
 
-def test_price_is_lpr_plus_spread_minus_tech_discount_with_floor():
-    q = offer(run(), "jingying_kuaidai")  # risk A (pd 0.5%), tech D
-    assert q.rate_annual == Decimal("0.0300") + Decimal("0.0050")
-    assert q.annualized_rate == (q.rate_annual * 365 / 360).quantize(Decimal("0.000001"))
-    strong = offer(run(sc=scores(tech="95", most=True)), "keji_xinyong")  # tech A: 40bp off 40bp spread
-    assert strong.rate_annual == Decimal("0.0300")
-    assert strong.grid_rate == Decimal("0.0340")
+def test_quick_cap_is_read_from_the_bundle_on_both_sides():
+    at = bundle_with(credit__quick_max_fen=360 * WAN)
+    below = bundle_with(credit__quick_max_fen=359 * WAN)
+    assert offer(run(bundle=at), "jingying_kuaidai").limit_fen == 360 * WAN
+    assert offer(run(bundle=below), "jingying_kuaidai").limit_fen == 359 * WAN
 
 
-def test_zhuanjingtexin_is_priced_at_most_at_lpr():
-    r = run(features(certifications=["专精特新"]), sc=scores(pd="0.04"))  # risk C
-    q = offer(r, "jingying_kuaidai")
-    assert q.rate_annual == Decimal("0.0300") < q.grid_rate
-    assert any(h.rule == "pricing.preferential" for h in r.rule_hits)
+def test_no_credit_product_when_the_quick_measure_is_zero_says_no_product():
+    r = run(bundle=bundle_with(credit__quick_max_fen=0))
+    assert r.outcome == Outcome.DECLINE and not r.offers
+    assert r.reasons == ("NO_PRODUCT: 没有满足条件的产品",)
+    assert hits(r, "refuse.NO_PRODUCT") == ["没有满足条件的产品"]
+    assert hits(r, "credit.quick") == ["年纳税 40.00万 × 9 (风险 A) → 0.00元，上限 0.00元"]
 
 
 def test_tech_grade_lifts_the_credit_limit_and_fast_tracks_the_online_part():
@@ -85,121 +165,1190 @@ def test_tech_grade_lifts_the_credit_limit_and_fast_tracks_the_online_part():
     assert k.limit_fen == 5_000 * WAN * 10 // 100 * 115 // 100  # revenue × 10% × 1.15
     assert k.approved_fen == offer(plain, "jingying_kuaidai").limit_fen  # fast track = the online measure
     assert tech.tech_uplift_fen == k.limit_fen - k.approved_fen > 0
-    assert tech.outcome == "partial"
+    assert tech.outcome == Outcome.PARTIAL
+    assert products(tech) == ["keji_xinyong"] and k.components == {"credit_fen": 575 * WAN}
+    assert hits(tech, "credit.tech") == ["营收 5,000.00万 × 0.10 × 科创等级 A 系数 → 575.00万"]
+    assert hits(tech, "approval.fast_track") == ["先行发放线上测额 360.00万，其余 215.00万 提交审批"]
+    assert hits(tech, "tech.uplift") == ["科创评价提升信用额度 215.00万（无科创评价时 360.00万）"]
     no_fast = run(sc=scores(tech="90", pd="0.04", most=True))  # risk C: no fast track
-    assert offer(no_fast, "keji_xinyong").approved_fen == 0 and no_fast.outcome == "refer"
+    assert offer(no_fast, "keji_xinyong").approved_fen == 0 and no_fast.outcome == Outcome.REFER
+    assert hits(no_fast, "approval.fast_track") == [] and no_fast.tech_uplift_fen == 575 * WAN - 280 * WAN
+
+
+@pytest.mark.parametrize(
+    ("tech", "pd", "fast"),
+    [("85", "0.010", True), ("70", "0.025", True), ("69.9", "0.010", False), ("85", "0.0251", False), ("60", "0.050", False)],
+)
+def test_fast_track_needs_both_grades_in_the_fast_track_lists(tech, pd, fast):
+    r = run(features(revenue_fen=10_000 * WAN), sc=scores(tech=tech, pd=pd, most=True))
+    k = offer(r, "keji_xinyong")
+    quick = offer(run(features(revenue_fen=10_000 * WAN), sc=scores(pd=pd)), "jingying_kuaidai").limit_fen
+    assert k.approved_fen == (quick if fast else 0)
+    assert bool(hits(r, "approval.fast_track")) is fast
+
+
+@pytest.mark.parametrize(
+    ("tech", "most", "tech_line"),
+    [("60", True, True), ("59.9", True, False), ("95", False, False), ("100", True, True), ("0", True, False)],
+)
+def test_the_tech_line_needs_the_minimum_grade_and_the_most_test(tech, most, tech_line):
+    r = run(features(revenue_fen=10_000 * WAN), sc=scores(tech=tech, most=most))
+    assert products(r) == (["keji_xinyong"] if tech_line else ["jingying_kuaidai"])
+
+
+def test_tech_line_replaces_the_quick_loan_only_when_strictly_larger():
+    # grade C (multiplier 1.00): revenue × 10 % against tax 40万 × 9 = 360万
+    equal = run(features(revenue_fen=3_600 * WAN), sc=scores(tech="65", most=True))
+    above = run(features(revenue_fen=3_610 * WAN), sc=scores(tech="65", most=True))
+    assert products(equal) == ["jingying_kuaidai"] and equal.tech_uplift_fen == 0
+    assert hits(equal, "credit.tech") == [] and hits(equal, "tech.uplift") == []
+    k = offer(above, "keji_xinyong")
+    assert k.limit_fen == 361 * WAN and above.tech_uplift_fen == WAN
+    assert k.approved_fen == 0  # tech C is not on the fast track
+
+
+def test_tech_line_is_capped_on_both_sides_and_rounded_down():
+    cap = BUNDLE.credit.tech_max_fen
+    assert cap == 3_000 * WAN
+    # tech B (1.10): revenue × 0.11
+    at = run(features(revenue_fen=cap * 100 // 11), sc=scores(tech="75", most=True))
+    assert offer(at, "keji_xinyong").limit_fen == 2_999 * WAN  # 2,999.99…万 rounded down
+    over = run(features(revenue_fen=cap * 100 // 11 + 10 * WAN), sc=scores(tech="75", most=True))
+    assert offer(over, "keji_xinyong").limit_fen == cap
+    lower = bundle_with(credit__tech_max_fen=1_000 * WAN)
+    assert offer(run(features(revenue_fen=10_000 * WAN), sc=scores(tech="75", most=True), bundle=lower), "keji_xinyong").limit_fen == 1_000 * WAN
+    assert offer(run(features(revenue_fen=9_090 * WAN), sc=scores(tech="75", most=True), bundle=lower), "keji_xinyong").limit_fen == 999 * WAN
+
+
+def test_tech_min_grade_comes_from_the_bundle():
+    r = run(sc=scores(tech="65", most=True), bundle=bundle_with(credit__tech_min_grade="B"))
+    assert products(r) == ["jingying_kuaidai"]
+    r = run(sc=scores(tech="72", most=True), bundle=bundle_with(credit__tech_min_grade="B"))
+    assert products(r) == ["keji_xinyong"]
+
+
+# -- pricing -------------------------------------------------------------------------------------
+
+
+def test_price_is_lpr_plus_spread_minus_tech_discount_with_floor():
+    r = run()
+    q = offer(r, "jingying_kuaidai")  # risk A (pd 0.5%), tech D
+    assert q.rate_annual == LPR_1Y + 50 * BP == q.grid_rate and q.lpr == LPR_1Y
+    assert q.annualized_rate == (q.rate_annual * 365 / 360).quantize(Decimal("0.000001")) == Decimal("0.035486")
+    assert hits(r, "pricing") == ["经营快贷: LPR 3.00% + 50bp − 科创优惠 0bp = 3.50%"]
+    strong = run(sc=scores(tech="95", most=True))  # tech A: 40bp off a 40bp spread
+    k = offer(strong, "keji_xinyong")
+    assert k.rate_annual == LPR_1Y and k.grid_rate == Decimal("0.0340")
+    assert hits(strong, "pricing") == ["科创信用额度: LPR 3.00% + 40bp − 科创优惠 40bp = 3.00%"]
+
+
+@pytest.mark.parametrize(
+    ("floor_bp", "rate_bp"),
+    [(-30, 0), (-1, 0), (0, 0), (1, 1), (25, 25)],  # grid − discount = LPR + 0bp (keji, risk A, tech A)
+)
+def test_price_floor_binds_only_above_the_discounted_grid(floor_bp, rate_bp):
+    b = bundle_with(pricing__floor_bp_vs_lpr=floor_bp, pricing__preferential_certifications=[])
+    r = run(sc=scores(tech="95", most=True), bundle=b)
+    k = offer(r, "keji_xinyong")
+    assert k.rate_annual == LPR_1Y + rate_bp * BP
+    assert k.grid_rate == LPR_1Y + 40 * BP
+
+
+def test_a_floor_above_the_lpr_contradicts_preferential_pricing():
+    assert bundle_with(pricing__floor_bp_vs_lpr=0).pricing.floor_bp_vs_lpr == 0
+    assert bundle_with(pricing__floor_bp_vs_lpr=1, pricing__preferential_certifications=[]).pricing.floor_bp_vs_lpr == 1
+    e = refusal(doc_with({"pricing.floor_bp_vs_lpr": 1}))
+    assert str(e) == "pricing.floor_bp_vs_lpr: must be ≤ 0 while preferential_certifications are priced at the LPR (a floor above the LPR contradicts them)"
+
+
+def test_price_floor_with_the_default_floor_of_minus_30bp():
+    # 网贷通 risk A: 30bp spread − 40bp tech A discount = LPR − 10bp, above the floor (−30bp)
+    r = run(collateral=[pledged(1_000, 0)], sc=scores(tech="95", most=True))
+    assert offer(r, "wangdaitong").rate_annual == LPR_1Y - 10 * BP
+    # a bigger discount is stopped by the floor
+    big = bundle_with(tech_grades__0__discount_bp=100)
+    assert offer(run(collateral=[pledged(1_000, 0)], sc=scores(tech="95", most=True), bundle=big), "wangdaitong").rate_annual == LPR_1Y - 30 * BP
+
+
+def test_zhuanjingtexin_is_priced_at_most_at_lpr():
+    r = run(features(certifications=["专精特新"]), sc=scores(pd="0.04"))  # risk C
+    q = offer(r, "jingying_kuaidai")
+    assert q.rate_annual == LPR_1Y < q.grid_rate == LPR_1Y + 120 * BP
+    assert hits(r, "pricing.preferential") == ["jingying_kuaidai: 专精特新 → LPR"]
+    assert hits(r, "pricing") == ["经营快贷: LPR 3.00% + 120bp − 科创优惠 0bp = 4.20%；专精特新 优惠：执行基准利率 LPR 3.00%"]
+    both = run(features(certifications=["小巨人", "高新技术企业", "专精特新"]))
+    assert hits(both, "pricing.preferential") == ["jingying_kuaidai: 专精特新/小巨人 → LPR"]
+    other = run(features(certifications=["高新技术企业"]))
+    assert offer(other, "jingying_kuaidai").rate_annual == LPR_1Y + 50 * BP and hits(other, "pricing.preferential") == []
+
+
+def test_preference_applies_only_above_the_lpr():
+    at_lpr = run(features(certifications=["专精特新"]), sc=scores(tech="95", most=True))  # keji A/A: exactly LPR
+    assert offer(at_lpr, "keji_xinyong").rate_annual == LPR_1Y and hits(at_lpr, "pricing.preferential") == []
+    assert hits(at_lpr, "pricing") == ["科创信用额度: LPR 3.00% + 40bp − 科创优惠 40bp = 3.00%"]
+    below = run(features(certifications=["专精特新"]), collateral=[pledged(1_000, 0)], sc=scores(tech="95", most=True))
+    assert offer(below, "wangdaitong").rate_annual == LPR_1Y - 10 * BP  # already below the LPR: kept
+    one_bp = bundle_with(tech_grades__0__discount_bp=39)
+    above = run(features(certifications=["专精特新"]), sc=scores(tech="95", most=True), bundle=one_bp)
+    assert offer(above, "keji_xinyong").rate_annual == LPR_1Y and hits(above, "pricing.preferential") == ["keji_xinyong: 专精特新 → LPR"]
+
+
+def test_annualized_rate_follows_the_basis_days():
+    b365 = bundle_with(products__jingying_kuaidai__basis_days=365)
+    q = offer(run(bundle=b365), "jingying_kuaidai")
+    assert q.annualized_rate == Decimal("0.035000") and q.basis_days == 365
+
+
+def test_lpr_table_is_dated():
+    assert BUNDLE.lpr_on(date(2025, 5, 19)).one_year == Decimal("0.0310")
+    assert BUNDLE.lpr_on(date(2025, 5, 20)).one_year == Decimal("0.0300")
+    assert BUNDLE.lpr_on(date(2024, 10, 21)).over_five_year == Decimal("0.0360")
+    with pytest.raises(InvalidInput, match="no LPR") as e:
+        BUNDLE.lpr_on(date(2024, 10, 20))
+    assert e.value.field == "as_of"
+    assert str(e.value) == "as_of: policy wenzhou-tech-default@2026.11.1 has no LPR published on or before 2024-10-20 (allowed: 2024-10-21 or later)"
+
+
+@pytest.mark.parametrize(("as_of", "lpr"), [(date(2025, 5, 19), Decimal("0.0310")), (date(2025, 5, 20), LPR_1Y), (date(2024, 10, 21), Decimal("0.0310"))])
+def test_offers_price_off_the_lpr_published_on_or_before_the_day(as_of, lpr):
+    q = offer(run(as_of=as_of), "jingying_kuaidai")
+    assert q.lpr == lpr and q.rate_annual == lpr + 50 * BP
+
+
+def test_no_lpr_before_the_table_is_a_clear_error_only_when_something_is_priced():
+    with pytest.raises(InvalidInput) as e:
+        run(as_of=date(2024, 10, 20))
+    assert e.value.field == "as_of"
+    assert run(features(revenue_fen=None), as_of=date(2024, 10, 20)).outcome == Outcome.DECLINE
+
+
+# -- collateral ---------------------------------------------------------------------------------
 
 
 def test_unencumbered_collateral_gives_wangdaitong_and_pledged_gives_combined_with_residual_value():
-    free = run(collateral=[Collateral("C1", "industrial_property", 1_000 * WAN, 0)])
+    free = run(collateral=[pledged(1_000, 0)])
     w = offer(free, "wangdaitong")
-    assert w.limit_fen == 700 * WAN and w.approved_fen == 0
-    assert {o.product for o in free.offers} == {"wangdaitong", "jingying_kuaidai"}
-    pledged = run(collateral=[Collateral("C1", "industrial_property", 1_000 * WAN, 300 * WAN)])
-    c = offer(pledged, "diya_xinyong")
-    assert c.components["residual_value_fen"] == 400 * WAN
-    assert c.components["credit_topup_fen"] == min(360 * WAN, 400 * WAN * 60 // 100)
-    assert c.limit_fen == 400 * WAN + c.components["credit_topup_fen"]
-    assert {o.product for o in pledged.offers} == {"diya_xinyong"}  # the credit portion is its top-up
+    assert w.limit_fen == 700 * WAN and w.approved_fen == 0 and w.components == {"collateral_fen": 700 * WAN}
+    assert products(free) == ["wangdaitong", "jingying_kuaidai"] and free.outcome == Outcome.PARTIAL
+    assert hits(free, "secured.revolving") == ["最高额抵押 700.00万 → 网贷通 700.00万"]
+    assert hits(free, "secured.asset") == ["C1: 评估 1,000.00万 × 0.70 − 已担保债务 0.00元 = 700.00万"]
+    r = run(collateral=[pledged(1_000, 300)])
+    c = offer(r, "diya_xinyong")
+    assert c.components == {"collateral_fen": 400 * WAN, "residual_value_fen": 400 * WAN, "credit_topup_fen": 240 * WAN}
+    assert c.limit_fen == 640 * WAN and c.approved_fen == 0
+    assert products(r) == ["diya_xinyong"]  # the credit portion is its top-up
+    assert hits(r, "secured.combined") == ["抵押 400.00万（其中余值 400.00万）+ 信用 240.00万 → 640.00万"]
+    assert r.outcome == Outcome.REFER and r.comprehensive_limit_fen == 640 * WAN
+
+
+def test_topup_is_the_smaller_of_the_credit_line_and_the_ratio_of_the_capacity():
+    # credit 360万; capacity 1,000万 × 0.7 − 100万 = 600万 → cap 360万: equal
+    equal = offer(run(collateral=[pledged(1_000, 100)]), "diya_xinyong")
+    assert equal.components["credit_topup_fen"] == 360 * WAN and equal.limit_fen == 960 * WAN
+    # capacity 610万 → cap 366万 > credit 360万
+    more = offer(run(collateral=[pledged(1_000, 90)]), "diya_xinyong")
+    assert more.components["credit_topup_fen"] == 360 * WAN
+    # capacity 590万 → cap 354万 < credit
+    less = offer(run(collateral=[pledged(1_000, 110)]), "diya_xinyong")
+    assert less.components["credit_topup_fen"] == 354 * WAN and less.limit_fen == 944 * WAN
+    # capacity 599.99万 × 0.6 = 359.994万 → 359万 (rounded down)
+    odd = offer(run(collateral=[Collateral("C1", "industrial_property", 1_000 * WAN, 100 * WAN + 10_000)]), "diya_xinyong")
+    assert odd.components["credit_topup_fen"] == 359 * WAN and odd.components["collateral_fen"] == 600 * WAN - 10_000
+    assert odd.limit_fen == 958 * WAN  # 599.99万 + 359万, rounded down
+
+
+def test_combined_without_credit_has_no_topup():
+    r = run(features(tax_credit_grade="C"), collateral=[pledged(1_000, 300)])
+    c = offer(r, "diya_xinyong")
+    assert c.components["credit_topup_fen"] == 0 and c.limit_fen == 400 * WAN
+    assert codes(r) == ["TAX_GRADE"] and r.outcome == Outcome.REFER
+
+
+def test_combined_and_revolving_caps_on_both_sides():
+    b = bundle_with(secured__combined_max_fen=640 * WAN, secured__revolving_max_fen=700 * WAN)
+    assert offer(run(collateral=[pledged(1_000, 300)], bundle=b), "diya_xinyong").limit_fen == 640 * WAN
+    assert offer(run(collateral=[pledged(1_000, 0)], bundle=b), "wangdaitong").limit_fen == 700 * WAN
+    b = bundle_with(secured__combined_max_fen=639 * WAN, secured__revolving_max_fen=699 * WAN)
+    assert offer(run(collateral=[pledged(1_000, 300)], bundle=b), "diya_xinyong").limit_fen == 639 * WAN
+    assert offer(run(collateral=[pledged(1_000, 0)], bundle=b), "wangdaitong").limit_fen == 699 * WAN
+    big = run(collateral=[pledged(100_000, 0)])
+    assert offer(big, "wangdaitong").limit_fen == 5_000 * WAN
+    assert hits(big, "secured.revolving") == ["最高额抵押 7.00亿 → 网贷通 5,000.00万"]
+    assert offer(run(collateral=[pledged(100_000, 1)]), "diya_xinyong").limit_fen == 10_000 * WAN
+
+
+def test_collateral_value_is_taken_to_the_yuan_and_debt_beyond_it_counts_nothing():
+    r = run(collateral=[Collateral("C1", "land_use_right", 1_000 * WAN + 199, 0)])  # × 0.60 = 600万 + 119.4 fen
+    assert hits(r, "secured.asset") == ["C1: 评估 1,000.00万 × 0.60 − 已担保债务 0.00元 = 600.00万"]
+    assert offer(r, "wangdaitong").components["collateral_fen"] == 600 * WAN + 100
+    under = run(collateral=[pledged(1_000, 800)])  # 700万 − 800万: pledged, no capacity
+    assert products(under) == ["jingying_kuaidai"]
+    assert hits(under, "secured.asset") == ["C1: 评估 1,000.00万 × 0.70 − 已担保债务 800.00万 = 0.00元"]
+    assert hits(under, "secured.combined") == [] and hits(under, "secured.revolving") == []
+
+
+def test_a_small_capacity_below_one_unit_gives_no_secured_offer_and_keeps_the_credit_offer():
+    tiny = [Collateral("C1", "industrial_property", 100_000 * 100, 60_000 * 100)]  # 7万 − 6万 = 1万 capacity
+    assert products(run(collateral=tiny)) == ["diya_xinyong"]
+    tinier = [Collateral("C1", "industrial_property", 100_000 * 100, 63_000 * 100)]  # 0.7万 capacity
+    r = run(features(tax_credit_grade="C"), collateral=tinier)
+    assert products(r) == [] and hits(r, "secured.combined") == ["抵押 7,000.00元（其中余值 7,000.00元）+ 信用 0.00元 → 0.00元"]
+    r = run(collateral=tinier)  # the top-up (min(credit, 0.42万 → 0)) cannot lift it either
+    assert products(r) == ["jingying_kuaidai"]
+    free = run(collateral=[Collateral("C1", "industrial_property", 10_000 * 100, 0)])  # 0.7万
+    assert products(free) == ["jingying_kuaidai"] and hits(free, "secured.revolving") == ["最高额抵押 7,000.00元 → 网贷通 0.00元"]
+
+
+def test_residual_value_counts_only_assets_that_already_secure_debt():
+    r = run(collateral=[pledged(1_000, 300, id="C1"), pledged(200, 0, kind="residential", id="C2")])
+    c = offer(r, "diya_xinyong")
+    assert c.components == {"collateral_fen": 540 * WAN, "residual_value_fen": 400 * WAN, "credit_topup_fen": 324 * WAN}
 
 
 def test_unknown_collateral_kind_is_not_counted():
     r = run(collateral=[Collateral("C9", "spaceship", 10_000 * WAN, 0)])
     assert all(o.kind != "secured" for o in r.offers)
-    assert any(h.rule == "secured.unknown_kind" for h in r.rule_hits)
+    assert hits(r, "secured.unknown_kind") == ["C9: 抵押物类型 spaceship 不在抵押率表中，不计入"]
+    # an unknown asset's debt does not make the known ones 'pledged'
+    r = run(collateral=[Collateral("C9", "spaceship", 10_000 * WAN, 5 * WAN), pledged(1_000, 0)])
+    assert products(r) == ["wangdaitong", "jingying_kuaidai"]
+
+
+def test_only_the_first_max_collateral_assets_are_read():
+    assets = [Collateral(f"C{k}", "industrial_property", 10 * WAN, 0) for k in range(MAX_COLLATERAL_ASSETS + 1)]
+    r = run(collateral=assets)
+    assert len(hits(r, "secured.asset")) == MAX_COLLATERAL_ASSETS
+    assert offer(r, "wangdaitong").components["collateral_fen"] == 7 * WAN * MAX_COLLATERAL_ASSETS
+
+
+# -- project -------------------------------------------------------------------------------------
+
+
+def project(capex_wan: int = 10_000, cash_wan: int = 1_000, tenor: int = 5) -> Project:
+    return Project("扩产项目", capex_fen=capex_wan * WAN, annual_cash_flow_fen=cash_wan * WAN, tenor_years=tenor)
 
 
 def test_project_loan_is_sized_on_equity_and_cash_flow():
-    p = Project("扩产项目", capex_fen=10_000 * WAN, annual_cash_flow_fen=1_000 * WAN, tenor_years=5)
-    r = run(app=Application(True, 5_000 * WAN, p))
+    r = run(app=Application(True, 5_000 * WAN, project()))
     pl = offer(r, "project_loan")
     assert pl.limit_fen == min(7_000 * WAN, 4_000 * WAN)  # capex × 70% vs 1,000万 × 5 / 1.25
-    assert pl.approved_fen == 0 and pl.lpr == Decimal("0.0350")  # over-5-year LPR for the project tenor
+    assert pl.approved_fen == 0 and pl.lpr == LPR_5Y and pl.rate_annual == LPR_5Y + 40 * BP
+    assert pl.components == {"project_fen": 4_000 * WAN}
+    assert hits(r, "project.sizing") == [
+        "扩产项目: 总投资 1.00亿 × (1 − 资本金 0.30) = 7,000.00万; 年现金流 1,000.00万 × 5 年 ÷ DSCR 1.25 = 4,000.00万 → 4,000.00万"
+    ]
+    assert hits(r, "application.requested") == ["申请 5,000.00万，综合授信 4,360.00万"]
+
+
+@pytest.mark.parametrize(
+    ("capex_wan", "cash_wan", "tenor", "limit_wan"),
+    [
+        (10_000, 1_400, 5, 5_600),  # cash: 1,400 × 5 / 1.25 = 5,600 < 7,000
+        (10_000, 1_750, 5, 7_000),  # both 7,000
+        (10_000, 1_751, 5, 7_000),  # cash 7,004 > equity 7,000
+        (10_001, 1_751, 5, 7_000),  # equity 7,000.7 → 7,000
+        (10_003, 1_800, 5, 7_002),  # equity 7,002.1 → 7,002
+        (1, 1, 1, 0),  # tiny: nothing to lend, no offer
+        (5_000, 1_000, 1, 800),  # one year: 1,000 / 1.25
+    ],
+)
+def test_project_sizing_takes_the_smaller_measure_rounded_down(capex_wan, cash_wan, tenor, limit_wan):
+    r = run(app=Application(True, None, project(capex_wan, cash_wan, tenor)))
+    assert [o.limit_fen for o in r.offers if o.product == "project_loan"] == ([limit_wan * WAN] if limit_wan else [])
+
+
+def test_project_tenor_and_amount_caps_on_both_sides():
+    at = run(app=Application(True, None, project(tenor=10)))
+    assert offer(at, "project_loan").limit_fen == 7_000 * WAN
+    over = run(app=Application(True, None, project(tenor=11)))
+    assert products(over) == ["jingying_kuaidai"] and codes(over) == ["PROJECT_TENOR"]
+    assert hits(over, "refuse.PROJECT_TENOR") == ["项目期限 11 年超过 10 年"] and hits(over, "project.sizing") == []
+    assert over.outcome == Outcome.APPROVE
+    capped = run(app=Application(True, None, project(capex_wan=1_000_000, cash_wan=100_000, tenor=10)))
+    assert offer(capped, "project_loan").limit_fen == BUNDLE.project.max_fen == 50_000 * WAN
+    one_less = bundle_with(project__max_fen=4_000 * WAN - 1)
+    assert offer(run(app=Application(True, None, project()), bundle=one_less), "project_loan").limit_fen == 4_000 * WAN - 1
+    equal = bundle_with(project__max_fen=4_000 * WAN)
+    assert offer(run(app=Application(True, None, project()), bundle=equal), "project_loan").limit_fen == 4_000 * WAN
+
+
+def test_project_equity_and_dscr_come_from_the_bundle():
+    b = bundle_with(project__min_equity_ratio="0.50", project__min_dscr="2")
+    r = run(app=Application(True, None, project()), bundle=b)
+    assert offer(r, "project_loan").limit_fen == 2_500 * WAN  # min(5,000, 1,000 × 5 / 2)
+    assert hits(r, "project.sizing") == [
+        "扩产项目: 总投资 1.00亿 × (1 − 资本金 0.50) = 5,000.00万; 年现金流 1,000.00万 × 5 年 ÷ DSCR 2 = 2,500.00万 → 2,500.00万"
+    ]
+
+
+def test_project_is_offered_without_credit_eligibility():
+    r = run(features(tax_credit_grade="D"), app=Application(True, None, project()))
+    assert products(r) == ["project_loan"] and codes(r) == ["TAX_GRADE"] and r.outcome == Outcome.REFER
+
+
+# -- eligibility and refusals ------------------------------------------------------------------------
 
 
 def test_declines_carry_reasons():
-    r = run(features(tax_total_fen=1 * WAN, tax_credit_grade="C", overdue_count_24m=5, max_overdue_days_24m=90), sc=scores(pd="0.2"))
-    assert r.outcome == "decline" and not r.offers and r.comprehensive_limit_fen == 0
-    codes = {reason.split(":")[0] for reason in r.reasons}
-    assert {"RISK_GRADE", "OVERDUE_COUNT", "OVERDUE_DAYS"} <= codes
+    r = run(
+        features(tax_total_fen=1 * WAN, tax_credit_grade="C", overdue_count_24m=5, max_overdue_days_24m=90),
+        sc=scores(pd="0.2", reasons=("r1", "r2", "r3", "r4")),
+    )
+    assert r.outcome == Outcome.DECLINE and not r.offers and r.comprehensive_limit_fen == 0
+    assert r.reasons == (
+        "RISK_GRADE: 风险等级 E (PD 20.00%) 超出准入 — r1; r2; r3",
+        "OVERDUE_COUNT: 近24个月逾期 5 次，上限 2 次",
+        "OVERDUE_DAYS: 近24个月最长逾期 90 天，上限 30 天",
+    )
+    assert [h.rule for h in r.rule_hits] == ["refuse.RISK_GRADE", "refuse.OVERDUE_COUNT", "refuse.OVERDUE_DAYS"]
     low_tax = run(features(tax_total_fen=2 * WAN, tax_credit_grade="C"))
-    assert low_tax.outcome == "decline"
-    assert [reason.split(":")[0] for reason in low_tax.reasons] == ["TAX_BELOW_MIN", "TAX_GRADE"]
-    missing = run(features(revenue_fen=None))
-    assert missing.outcome == "decline" and missing.reasons[0].startswith("DATA_INSUFFICIENT")
+    assert low_tax.outcome == Outcome.DECLINE
+    assert low_tax.reasons == ("TAX_BELOW_MIN: 年纳税 2.00万 低于信用贷款准入 3.00万", "TAX_GRADE: 纳税信用等级 C，信用贷款要求 A/B")
+    assert [h.rule for h in low_tax.rule_hits] == ["eligibility.general", "refuse.TAX_BELOW_MIN", "refuse.TAX_GRADE"]
+    assert hits(low_tax, "eligibility.general") == ["risk grade A, tech grade D"]
+
+
+@pytest.mark.parametrize(
+    ("over", "flags", "declined"),
+    [
+        ({"revenue_fen": None}, (), True),
+        ({"overdue_count_24m": None}, (), True),
+        ({}, ("tax:not_read",), True),
+        ({}, ("credit_bureau:not_read",), True),
+        ({}, ("ip:not_read", "tax.years:missing", "tax:no_record"), False),
+        ({"max_overdue_days_24m": None}, (), False),
+    ],
+)
+def test_missing_data_declines_before_anything_else(over, flags, declined):
+    r = run(features(_quality_flags=flags, **over), sc=scores(pd="0.5"))  # risk E as well
+    if declined:
+        assert r.reasons == ("DATA_INSUFFICIENT: 税务或征信数据缺失，无法测额 (tax or credit-bureau data missing)",)
+        assert [h.rule for h in r.rule_hits] == ["refuse.DATA_INSUFFICIENT"]
+    else:
+        assert codes(r) == ["RISK_GRADE"]
+
+
+@pytest.mark.parametrize(
+    ("count", "days", "refused"),
+    [(2, 30, []), (3, 30, ["OVERDUE_COUNT"]), (2, 31, ["OVERDUE_DAYS"]), (0, None, []), (3, 31, ["OVERDUE_COUNT", "OVERDUE_DAYS"])],
+)
+def test_overdue_thresholds_on_both_sides(count, days, refused):
+    r = run(features(overdue_count_24m=count, max_overdue_days_24m=days))
+    assert codes(r) == refused
+    assert (r.outcome == Outcome.DECLINE) is bool(refused)
+    assert bool(hits(r, "eligibility.general")) is not refused
+
+
+def test_overdue_thresholds_of_zero_refuse_a_single_day():
+    b = bundle_with(eligibility__max_overdue_count_24m=0, eligibility__max_overdue_days_24m=0)
+    assert codes(run(features(overdue_count_24m=1, max_overdue_days_24m=0), bundle=b)) == ["OVERDUE_COUNT"]
+    assert codes(run(features(overdue_count_24m=0, max_overdue_days_24m=1), bundle=b)) == ["OVERDUE_DAYS"]
+    assert codes(run(features(overdue_count_24m=0, max_overdue_days_24m=None), bundle=b)) == []
+
+
+@pytest.mark.parametrize(("tax_fen", "ok"), [(3 * WAN, True), (3 * WAN - 1, False), (None, False), (0, False)])
+def test_minimum_annual_tax_on_both_sides(tax_fen, ok):
+    r = run(features(tax_total_fen=tax_fen))
+    assert codes(r) == ([] if ok else ["TAX_BELOW_MIN"])
+    if not ok:
+        shown = "0.00元" if not tax_fen else "3.00万"
+        assert r.reasons[0] == f"TAX_BELOW_MIN: 年纳税 {shown} 低于信用贷款准入 3.00万"
+
+
+@pytest.mark.parametrize(("grade", "ok"), [("A", True), ("B", True), ("M", False), ("C", False), ("D", False), (None, False)])
+def test_tax_credit_grades(grade, ok):
+    r = run(features(tax_credit_grade=grade))
+    assert products(r) == (["jingying_kuaidai"] if ok else [])
+    if not ok:
+        assert r.reasons == (f"TAX_GRADE: 纳税信用等级 {grade or '无'}，信用贷款要求 A/B",)
+
+
+# -- grades -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pd", "grade"),
+    [("0", "A"), ("0.010", "A"), ("0.0101", "B"), ("0.025", "B"), ("0.0251", "C"), ("0.05", "C"), ("0.0501", "D"), ("0.1", "D"), ("0.1001", "E"), ("1", "E")],
+)
+def test_risk_grade_is_the_first_whose_max_pd_is_not_exceeded(pd, grade):
+    assert risk_grade(BUNDLE, Decimal(pd)) == grade
+    assert run(sc=scores(pd=pd)).risk_grade == grade
+
+
+@pytest.mark.parametrize(
+    ("score", "grade"),
+    [("100", "A"), ("85", "A"), ("84.9", "B"), ("70", "B"), ("69.99", "C"), ("60", "C"), ("59.9", "D"), ("0", "D")],
+)
+def test_tech_grade_is_the_first_whose_min_score_is_reached(score, grade):
+    assert tech_grade(BUNDLE, Decimal(score)) == grade
+    assert run(sc=scores(tech=score)).tech_grade == grade
+
+
+@pytest.mark.parametrize(
+    ("field", "sc"),
+    [
+        ("scores.risk_pd", Scores(Decimal("50"), False, Decimal("1.0001"))),
+        ("scores.risk_pd", Scores(Decimal("50"), False, Decimal("-0.0001"))),
+        ("scores.risk_pd", Scores(Decimal("50"), False, Decimal("NaN"))),
+        ("scores.risk_pd", Scores(Decimal("50"), False, 0.01)),  # type: ignore[arg-type]
+        ("scores.tech_score", Scores(Decimal("100.1"), False, Decimal("0.01"))),
+        ("scores.tech_score", Scores(Decimal("-0.1"), False, Decimal("0.01"))),
+        ("scores.tech_score", Scores(50, False, Decimal("0.01"))),  # type: ignore[arg-type]
+    ],
+)
+def test_scores_out_of_range_are_refused_with_the_field(field, sc):
+    with pytest.raises(InvalidInput) as e:
+        run(sc=sc)
+    value = sc.risk_pd if field.endswith("pd") else sc.tech_score
+    bounds = "0..1" if field.endswith("pd") else "0..100"
+    assert e.value.field == field and e.value.allowed == bounds
+    assert str(e.value) == f"{field}: must be a Decimal within {bounds}, got {value!r} (allowed: {bounds})"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("revenue_fen", 1.5),
+        ("revenue_fen", True),
+        ("revenue_fen", -1),
+        ("tax_total_fen", "40"),
+        ("overdue_count_24m", 0.0),
+        ("max_overdue_days_24m", False),
+        ("tax_credit_grade", 1),
+        ("certifications", "专精特新"),
+        ("certifications", [1]),
+        ("certifications", {"专精特新": True}),
+        ("_quality_flags", "tax:not_read"),
+    ],
+)
+def test_features_of_the_wrong_type_are_refused_with_the_field(key, value):
+    with pytest.raises(InvalidInput) as e:
+        run(features(**{key: value}))
+    assert e.value.field == f"features.{key}"
+    if key in ("certifications", "_quality_flags"):
+        reason, allowed = f"must be a list of strings, got {value!r}", "a list of strings"
+    elif key == "tax_credit_grade":
+        reason, allowed = f"must be a string or absent, got {value!r}", "A/B/M/C/D or None"
+    else:
+        reason, allowed = f"must be an integer ≥ 0 or absent, got {value!r}", "a non-negative integer or None"
+    assert str(e.value) == f"features.{key}: {reason} (allowed: {allowed})" and e.value.allowed == allowed
+
+
+def test_features_are_read_into_a_typed_record():
+    f = read_features({"revenue_fen": 7, "certifications": ["b", "a"], "_quality_flags": ["tax:not_read", "ip:no_record", "x:not_read"]})
+    assert f.revenue_fen == 7 and f.tax_total_fen is None and f.tax_credit_grade is None
+    assert f.certifications == frozenset({"a", "b"}) and f.sources_not_read == frozenset({"tax", "x"})
+    empty = read_features({})
+    assert empty.certifications == frozenset() and empty.sources_not_read == frozenset() and empty.overdue_count_24m is None
+    assert read_features({"tax_total_fen": 0, "max_overdue_days_24m": 0}).tax_total_fen == 0
+
+
+# -- channels, authority, outcome ---------------------------------------------------------------------
 
 
 def test_non_customers_with_pledged_collateral_still_get_pure_credit():
-    pledged = [Collateral("C1", "industrial_property", 1_000 * WAN, 300 * WAN)]
-    r = run(collateral=pledged, app=Application(False))
-    assert {o.product for o in r.offers} == {"jingying_kuaidai"} and r.outcome == "approve"
+    r = run(collateral=[pledged(1_000, 300)], app=Application(False))
+    assert products(r) == ["jingying_kuaidai"] and r.outcome == Outcome.APPROVE
+    assert hits(r, "channel.non_customer") == ["抵押+信用 需在本行开户后办理，未纳入线上授信"]
+    assert hits(r, "secured.combined") == []
 
 
 def test_non_customers_get_only_products_open_to_them():
-    r = run(collateral=[Collateral("C1", "industrial_property", 1_000 * WAN, 0)], app=Application(False))
-    assert {o.product for o in r.offers} == {"jingying_kuaidai"}
-    assert any(h.rule == "channel.non_customer" for h in r.rule_hits)
+    r = run(collateral=[pledged(1_000, 0)], app=Application(False, None, project()))
+    assert products(r) == ["jingying_kuaidai"]
+    assert hits(r, "channel.non_customer") == ["网贷通 需在本行开户后办理，未纳入线上授信", "项目/固定资产贷款 需在本行开户后办理，未纳入线上授信"]
+    assert hits(r, "secured.revolving") == [] and hits(r, "project.sizing") == []
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    revenue=st.integers(0, 10**12),
-    tax=st.integers(0, 10**10),
-    pd=st.decimals("0.0001", "0.5", places=4),
-    tech=st.decimals("0", "100", places=1),
-    appraised=st.integers(0, 10**11),
-    debt=st.integers(0, 10**11),
-    grade=st.sampled_from(["A", "B", "M", "C", "D"]),
+def test_a_credit_product_closed_to_non_customers_gives_no_credit_and_no_topup():
+    b = bundle_with(products__jingying_kuaidai__open_to_non_customers=False, products__diya_xinyong__open_to_non_customers=True)
+    r = run(collateral=[pledged(1_000, 300)], app=Application(False), bundle=b)
+    assert products(r) == ["diya_xinyong"] and offer(r, "diya_xinyong").components["credit_topup_fen"] == 0
+    assert hits(r, "channel.non_customer") == ["经营快贷 需在本行开户后办理，未纳入线上授信"]
+    assert r.tech_uplift_fen == 0
+    k = bundle_with(products__keji_xinyong__open_to_non_customers=False)
+    r = run(sc=scores(tech="90", most=True), app=Application(False), bundle=k)
+    assert products(r) == [] and r.tech_uplift_fen == 0 and hits(r, "tech.uplift") == []
+    assert r.reasons == ("NO_PRODUCT: 没有满足条件的产品",)
+    assert run(sc=scores(tech="90", most=True), app=Application(True), bundle=k).tech_uplift_fen == 215 * WAN
+
+
+@pytest.mark.parametrize(("auto_wan", "approved_wan", "outcome"), [(0, 0, Outcome.PARTIAL), (300, 300, Outcome.PARTIAL), (700, 700, Outcome.APPROVE), (701, 700, Outcome.APPROVE)])
+def test_authority_approves_up_to_the_product_limit(auto_wan, approved_wan, outcome):
+    b = bundle_with(products__wangdaitong__auto_approve_max_fen=auto_wan * WAN)
+    r = run(collateral=[pledged(1_000, 0)], bundle=b)
+    w = offer(r, "wangdaitong")
+    assert w.approved_fen == approved_wan * WAN and w.referred_fen == (700 - approved_wan) * WAN
+    assert r.outcome == outcome
+
+
+def test_one_fen_approved_is_partial_not_refer():
+    b = bundle_with(products__wangdaitong__auto_approve_max_fen=1)
+    r = run(features(tax_credit_grade="C"), collateral=[pledged(1_000, 0)], bundle=b)
+    assert products(r) == ["wangdaitong"] and offer(r, "wangdaitong").approved_fen == 1 and r.outcome == Outcome.PARTIAL
+
+
+def test_with_a_one_fen_unit_limits_are_exact_to_the_fen():
+    b = bundle_with(credit__round_down_fen=1)
+    # 143 fen × 0.70 = 100.1 → 100 fen (to the yuan) − 99 fen of debt = 1 fen of capacity
+    r = run(features(tax_credit_grade="C"), collateral=[Collateral("C1", "industrial_property", 143, 99)], bundle=b)
+    assert [(o.product, o.limit_fen) for o in r.offers] == [("diya_xinyong", 1)]
+    assert hits(r, "secured.combined") == ["抵押 0.01元（其中余值 0.01元）+ 信用 0.00元 → 0.01元"]
+    assert offer(run(features(tax_total_fen=40 * WAN + 7), bundle=b), "jingying_kuaidai").limit_fen == 360 * WAN + 63
+    tiny = bundle_with(credit__round_down_fen=1, eligibility__min_annual_tax_fen=0, credit__quick_tax_multiplier={"A": "1", "B": "1", "C": "1", "D": "1"})
+    assert [(o.product, o.limit_fen, o.approved_fen) for o in run(features(tax_total_fen=1), bundle=tiny).offers] == [("jingying_kuaidai", 1, 1)]
+    assert run(features(tax_total_fen=0), bundle=tiny).reasons == ("NO_PRODUCT: 没有满足条件的产品",)
+    one = run(features(tax_credit_grade="C"), collateral=[Collateral("C1", "industrial_property", 143, 100)], bundle=b)
+    assert one.offers == () and hits(one, "secured.combined") == []  # no capacity at all: no secured step
+
+
+def test_authority_for_combined_and_project():
+    b = bundle_with(products__diya_xinyong__auto_approve_max_fen=100 * WAN, products__project_loan__auto_approve_max_fen=5_000 * WAN)
+    r = run(collateral=[pledged(1_000, 300)], app=Application(True, None, project()), bundle=b)
+    assert offer(r, "diya_xinyong").approved_fen == 100 * WAN
+    assert offer(r, "project_loan").approved_fen == 4_000 * WAN
+    assert r.outcome == Outcome.PARTIAL
+
+
+def test_outcome_refer_when_nothing_is_approved():
+    r = run(collateral=[pledged(1_000, 300)])
+    assert r.outcome == Outcome.REFER and r.outcome.value == "refer" and r.to_json()["outcome"] == "refer"
+
+
+def test_the_requested_amount_is_recorded_last():
+    r = run(app=Application(True, 123 * WAN))
+    assert r.rule_hits[-1] == RuleHit("application.requested", "申请 123.00万，综合授信 360.00万")
+    assert hits(run(), "application.requested") == []
+
+
+# -- the kernel's records ----------------------------------------------------------------------------
+
+
+def test_the_kernel_keeps_every_number():
+    f = read_features(features(certifications=["专精特新"]))
+    collateral = (pledged(1_000, 300), Collateral("C3", "boat", 50 * WAN, 5 * WAN))
+    d = decide(BUNDLE, f, collateral, scores("88", "0.02", True), Application(True, None, project()), AS_OF)
+    g = d.general
+    assert g.eligible and (g.tech_grade, g.risk_grade, g.risk_pd) == ("A", "B", Decimal("0.02"))
+    assert (g.overdue_count_24m, g.max_overdue_count_24m, g.overdue_days_24m, g.max_overdue_days_24m) == (0, 2, 0, 30)
+    assert d.credit_eligibility == CreditEligibility(40 * WAN, 3 * WAN, False, "A", ("A", "B"), False)
+    assert d.credit is not None
+    assert d.credit.quick == QuickMeasure(tax_total_fen=40 * WAN, risk_grade="B", multiplier=Decimal("8"), max_fen=500 * WAN, limit_fen=320 * WAN)
+    assert d.credit.tech == TechMeasure(
+        qualifies=True, revenue_fen=5_000 * WAN, revenue_ratio=Decimal("0.10"), tech_grade="A", multiplier=Decimal("1.15"), limit_fen=575 * WAN
+    )
+    c = d.credit
+    assert (c.product and c.product.code, c.tech_line, c.fast_track, c.limit_fen, c.approved_fen, c.open_to_applicant, c.uplift_fen) == (
+        "keji_xinyong",
+        True,
+        True,
+        575 * WAN,
+        320 * WAN,
+        True,
+        255 * WAN,
+    )
+    assert d.collateral is not None
+    assert [(r.ltv, r.value_fen, r.capacity_fen, r.pledged) for r in d.collateral.assets] == [(Decimal("0.70"), 700 * WAN, 400 * WAN, True), (None, 0, 0, False)]
+    assert (d.collateral.capacity_fen, d.collateral.residual_fen, d.collateral.pledged) == (400 * WAN, 400 * WAN, True)
+    assert d.secured == SecuredPortion(
+        product=BUNDLE.products["diya_xinyong"],
+        combined=True,
+        open_to_applicant=True,
+        capacity_fen=400 * WAN,
+        residual_fen=400 * WAN,
+        topup_cap_fen=240 * WAN,
+        topup_fen=240 * WAN,
+        max_fen=10_000 * WAN,
+        limit_fen=640 * WAN,
+        approved_fen=0,
+    )
+    assert d.credit_offer is None  # carried by the combined offer
+    assert d.project == ProjectSizing(
+        project=project(),
+        product=BUNDLE.products["project_loan"],
+        open_to_applicant=True,
+        tenor_refused=False,
+        max_tenor_years=10,
+        min_equity_ratio=Decimal("0.30"),
+        min_dscr=Decimal("1.25"),
+        by_equity_fen=7_000 * WAN,
+        by_cash_flow_fen=4_000 * WAN,
+        max_fen=50_000 * WAN,
+        limit_fen=4_000 * WAN,
+        approved_fen=0,
+    )
+    assert d.secured_offer is not None and d.project_offer is not None
+    assert d.secured_offer.price == Price(
+        lpr=LPR_1Y,
+        spread_bp=60,
+        discount_bp=40,
+        grid_rate=Decimal("0.0360"),
+        floor_rate=Decimal("0.0270"),
+        base_rate=Decimal("0.0320"),
+        preferred=("专精特新",),
+        preference_applied=True,
+        rate_annual=LPR_1Y,
+        annualized_rate=Decimal("0.030417"),
+    )
+    assert d.project_offer.price.floor_rate == LPR_5Y - 30 * BP and d.project_offer.price.base_rate == LPR_5Y + 30 * BP
+    assert d.offers == (d.secured_offer, d.project_offer)
+    assert (d.comprehensive_limit_fen, d.approved_fen, d.outcome, d.requested_fen) == (4_640 * WAN, 0, Outcome.REFER, None)
+    partial = decide(BUNDLE, read_features(features()), (), scores(), Application(True, 9), AS_OF)
+    assert (partial.approved_fen, partial.comprehensive_limit_fen, partial.requested_fen) == (360 * WAN, 360 * WAN, 9)
+
+
+def test_closed_or_refused_steps_carry_zero_amounts():
+    f = read_features(features())
+    closed = decide(BUNDLE, f, (pledged(1_000, 300),), scores(), Application(False, None, project(tenor=11)), AS_OF)
+    assert closed.secured == SecuredPortion(
+        product=BUNDLE.products["diya_xinyong"],
+        combined=True,
+        open_to_applicant=False,
+        capacity_fen=400 * WAN,
+        residual_fen=400 * WAN,
+        topup_cap_fen=0,
+        topup_fen=0,
+        max_fen=10_000 * WAN,
+        limit_fen=0,
+        approved_fen=0,
+    )
+    p = closed.project
+    assert p is not None and not p.open_to_applicant and not p.tenor_refused  # closed first: the tenor is not judged
+    assert (p.by_equity_fen, p.by_cash_flow_fen, p.limit_fen, p.approved_fen, p.max_fen) == (0, 0, 0, 0, 50_000 * WAN)
+    free = decide(BUNDLE, f, (pledged(1_000, 0),), scores(), Application(False), AS_OF)
+    assert free.secured is not None and not free.secured.combined and free.secured.max_fen == 5_000 * WAN
+    assert (free.secured.limit_fen, free.secured.approved_fen, free.secured.topup_cap_fen) == (0, 0, 0)
+    refused = decide(BUNDLE, f, (), scores(), Application(True, None, project(tenor=11)), AS_OF)
+    p = refused.project
+    assert p is not None and p.open_to_applicant and p.tenor_refused and p.max_tenor_years == 10
+    assert (p.by_equity_fen, p.by_cash_flow_fen, p.limit_fen, p.approved_fen) == (0, 0, 0, 0)
+    plain = decide(BUNDLE, f, (), scores(tech="95", most=False), Application(True), AS_OF)
+    assert plain.credit is not None and plain.credit.tech == TechMeasure(False, 5_000 * WAN, Decimal("0.10"), "A", Decimal("1.15"), 0)
+    assert not plain.credit.tech_line and not plain.credit.fast_track and plain.credit.uplift_fen == 0
+    declined = decide(BUNDLE, read_features(features(revenue_fen=None)), (pledged(1_000, 0),), scores(), Application(True, None, project()), AS_OF)
+    assert declined.credit_eligibility is None and declined.credit is None and declined.collateral is None
+    assert declined.secured is None and declined.project is None and declined.offers == () and declined.outcome == Outcome.DECLINE
+
+
+def test_a_non_customer_project_beyond_the_tenor_is_a_channel_matter_not_a_refusal():
+    r = run(app=Application(False, None, project(tenor=11)))
+    assert codes(r) == [] and hits(r, "channel.non_customer") == ["项目/固定资产贷款 需在本行开户后办理，未纳入线上授信"]
+
+
+# -- one decision, word for word ------------------------------------------------------------------------
+
+
+def test_a_full_decision_word_for_word():
+    f = features(certifications=["专精特新", "高新技术企业"])
+    collateral = (pledged(1_000, 300, id="C1"), pledged(200, 0, kind="residential", id="C2"), Collateral("C3", "boat", 50 * WAN, 0))
+    r = run(f, collateral, scores("88", "0.02", True, ("r1", "r2", "r3", "r4")), Application(True, 2_000 * WAN, project()))
+    secured = {
+        "product": "diya_xinyong",
+        "name": "抵押+信用",
+        "kind": "secured",
+        "limit_fen": 864 * WAN,
+        "approved_fen": 0,
+        "referred_fen": 864 * WAN,
+        "rate_annual": "0.0300",
+        "annualized_rate": "0.030417",
+        "grid_rate": "0.0360",
+        "lpr": "0.0300",
+        "repayment_method": "按月付息到期还本",
+        "revolving": True,
+        "validity_months": 12,
+        "max_drawing_months": 12,
+        "basis_days": 360,
+        "settlement": "monthly",
+        "components": {"collateral_fen": 540 * WAN, "residual_value_fen": 400 * WAN, "credit_topup_fen": 324 * WAN},
+    }
+    project_offer = {
+        "product": "project_loan",
+        "name": "项目/固定资产贷款",
+        "kind": "project",
+        "limit_fen": 4_000 * WAN,
+        "approved_fen": 0,
+        "referred_fen": 4_000 * WAN,
+        "rate_annual": "0.0350",
+        "annualized_rate": "0.035486",
+        "grid_rate": "0.0420",
+        "lpr": "0.0350",
+        "repayment_method": "等额本息",
+        "revolving": False,
+        "validity_months": 24,
+        "max_drawing_months": 12,
+        "basis_days": 360,
+        "settlement": "monthly",
+        "components": {"project_fen": 4_000 * WAN},
+    }
+    assert r.to_json() == {
+        "outcome": "refer",
+        "tech_grade": "A",
+        "risk_grade": "B",
+        "offers": [secured, project_offer],
+        "comprehensive_limit_fen": 4_864 * WAN,
+        "tech_uplift_fen": 255 * WAN,
+        "rule_hits": [
+            {"rule": "eligibility.general", "detail": "risk grade B, tech grade A"},
+            {"rule": "credit.quick", "detail": "年纳税 40.00万 × 8 (风险 B) → 320.00万，上限 500.00万"},
+            {"rule": "credit.tech", "detail": "营收 5,000.00万 × 0.10 × 科创等级 A 系数 → 575.00万"},
+            {"rule": "approval.fast_track", "detail": "先行发放线上测额 320.00万，其余 255.00万 提交审批"},
+            {"rule": "tech.uplift", "detail": "科创评价提升信用额度 255.00万（无科创评价时 320.00万）"},
+            {"rule": "secured.asset", "detail": "C1: 评估 1,000.00万 × 0.70 − 已担保债务 300.00万 = 400.00万"},
+            {"rule": "secured.asset", "detail": "C2: 评估 200.00万 × 0.70 − 已担保债务 0.00元 = 140.00万"},
+            {"rule": "secured.unknown_kind", "detail": "C3: 抵押物类型 boat 不在抵押率表中，不计入"},
+            {"rule": "secured.combined", "detail": "抵押 540.00万（其中余值 400.00万）+ 信用 324.00万 → 864.00万"},
+            {"rule": "pricing.preferential", "detail": "diya_xinyong: 专精特新 → LPR"},
+            {"rule": "pricing", "detail": "抵押+信用: LPR 3.00% + 60bp − 科创优惠 40bp = 3.20%；专精特新 优惠：执行基准利率 LPR 3.00%"},
+            {
+                "rule": "project.sizing",
+                "detail": "扩产项目: 总投资 1.00亿 × (1 − 资本金 0.30) = 7,000.00万; 年现金流 1,000.00万 × 5 年 ÷ DSCR 1.25 = 4,000.00万 → 4,000.00万",
+            },
+            {"rule": "pricing.preferential", "detail": "project_loan: 专精特新 → LPR"},
+            {"rule": "pricing", "detail": "项目/固定资产贷款: LPR 3.50% + 70bp − 科创优惠 40bp = 3.80%；专精特新 优惠：执行基准利率 LPR 3.50%"},
+            {"rule": "application.requested", "detail": "申请 2,000.00万，综合授信 4,864.00万"},
+        ],
+        "reasons": [],
+    }
+
+
+def test_offers_come_in_order_secured_credit_project_with_pricing_after_each():
+    r = run(collateral=[pledged(1_000, 0)], app=Application(True, None, project()))
+    assert products(r) == ["wangdaitong", "jingying_kuaidai", "project_loan"]
+    assert [h.rule for h in r.rule_hits] == [
+        "eligibility.general",
+        "credit.quick",
+        "secured.asset",
+        "secured.revolving",
+        "pricing",
+        "pricing",
+        "project.sizing",
+        "pricing",
+    ]
+    assert [d.split(":")[0] for d in hits(r, "pricing")] == ["网贷通", "经营快贷", "项目/固定资产贷款"]
+
+
+# -- invariants over random profiles ------------------------------------------------------------------
+
+ASSET_KINDS = ["industrial_property", "residential", "land_use_right", "boat"]
+
+
+@st.composite
+def cases(draw):
+    f = features(
+        revenue_fen=draw(st.one_of(st.none(), st.integers(0, 10**12))),
+        tax_total_fen=draw(st.one_of(st.none(), st.integers(0, 10**10))),
+        tax_credit_grade=draw(st.sampled_from(["A", "B", "M", "C", "D", None])),
+        overdue_count_24m=draw(st.one_of(st.none(), st.integers(0, 5))),
+        max_overdue_days_24m=draw(st.one_of(st.none(), st.integers(0, 60))),
+        certifications=draw(st.lists(st.sampled_from(["专精特新", "小巨人", "高新技术企业"]), unique=True)),
+    )
+    collateral = draw(
+        st.lists(
+            st.builds(Collateral, st.text("C0123", min_size=1, max_size=3), st.sampled_from(ASSET_KINDS), st.integers(0, 10**11), st.integers(0, 10**11)),
+            max_size=4,
+        )
+    )
+    sc = Scores(draw(st.decimals("0", "100", places=1)), draw(st.booleans()), draw(st.decimals("0", "1", places=4)))
+    proj = draw(st.one_of(st.none(), st.builds(Project, st.just("P"), st.integers(1, 10**12), st.integers(1, 10**11), st.integers(1, 12))))
+    app = Application(draw(st.booleans()), draw(st.one_of(st.none(), st.integers(1, 10**12))), proj)
+    bundle = draw(st.sampled_from([BUNDLE, VARIANT]))
+    return f, collateral, sc, app, bundle
+
+
+VARIANT = bundle_with(
+    credit__round_down_fen=100_000,
+    pricing__floor_bp_vs_lpr=0,
+    products__wangdaitong__auto_approve_max_fen=300 * WAN,
+    products__project_loan__auto_approve_max_fen=1_000 * WAN,
+    credit__fast_track_risk_grades=["A", "B", "C", "D"],
 )
-def test_invariants_hold_for_any_profile(revenue, tax, pd, tech, appraised, debt, grade):
-    r = run(
-        features(revenue_fen=revenue, tax_total_fen=tax, tax_credit_grade=grade),
-        collateral=[Collateral("C1", "industrial_property", appraised, debt)] if appraised else [],
-        sc=Scores(tech, True, pd),
-    )
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_invariants_hold_for_any_profile(case):
+    f, collateral, sc, app, bundle = case
+    r = evaluate(bundle, f, tuple(collateral), sc, app, AS_OF)
+    unit = bundle.credit.round_down_fen
     assert r.comprehensive_limit_fen == sum(o.limit_fen for o in r.offers)
+    approved = sum(o.approved_fen for o in r.offers)
     for o in r.offers:
+        p = bundle.products[o.product]
         assert 0 <= o.approved_fen <= o.limit_fen and o.limit_fen > 0
-        assert o.limit_fen % WAN == 0  # whole 万元
-        assert o.rate_annual >= o.lpr - Decimal("0.0030")
-        if o.kind == "credit":
-            assert o.limit_fen <= 3_000 * WAN
-    if r.outcome == "decline":
-        assert r.reasons and not r.offers
-    assert r == run(  # deterministic
-        features(revenue_fen=revenue, tax_total_fen=tax, tax_credit_grade=grade),
-        collateral=[Collateral("C1", "industrial_property", appraised, debt)] if appraised else [],
-        sc=Scores(tech, True, pd),
+        assert o.limit_fen % unit == 0
+        assert o.rate_annual >= o.lpr + bundle.pricing.floor_bp_vs_lpr * BP
+        assert o.rate_annual <= o.grid_rate
+        assert o.lpr == (LPR_1Y if p.tenor == "one_year" else LPR_5Y)
+        assert o.annualized_rate == (o.rate_annual * 365 / p.basis_days).quantize(Decimal("0.000001"))
+        assert app.has_bank_account or p.open_to_non_customers
+        assert o.name == p.name and o.kind == p.kind
+        cap = {
+            "jingying_kuaidai": bundle.credit.quick_max_fen,
+            "keji_xinyong": bundle.credit.tech_max_fen,
+            "wangdaitong": bundle.secured.revolving_max_fen,
+            "diya_xinyong": bundle.secured.combined_max_fen,
+            "project_loan": bundle.project.max_fen,
+        }[o.product]
+        assert o.limit_fen <= cap
+        assert any(d.startswith(f"{o.name}: LPR ") for d in hits(r, "pricing"))
+    assert len(set(products(r))) == len(r.offers)
+    assert not {"jingying_kuaidai", "keji_xinyong"} <= set(products(r))
+    assert not ({"jingying_kuaidai", "keji_xinyong"} & set(products(r)) and "diya_xinyong" in products(r))
+    expected = (
+        Outcome.DECLINE
+        if not r.offers
+        else Outcome.APPROVE
+        if approved == r.comprehensive_limit_fen
+        else Outcome.PARTIAL
+        if approved > 0
+        else Outcome.REFER
     )
+    assert r.outcome == expected
+    if r.outcome == Outcome.DECLINE:
+        assert r.reasons and r.comprehensive_limit_fen == 0
+    assert [h for h in r.rule_hits if h.rule.startswith("refuse.")] == [RuleHit(f"refuse.{c}", t.split(": ", 1)[1]) for c, t in zip(codes(r), r.reasons, strict=True)]
+    if r.tech_uplift_fen:
+        assert r.tech_grade in "ABC" and sc.tech_most_pass
+    assert r.risk_grade == risk_grade(bundle, sc.risk_pd) and r.tech_grade == tech_grade(bundle, sc.tech_score)
+    if r.risk_grade == "E":
+        assert not r.offers
+    assert r == evaluate(bundle, f, tuple(collateral), sc, app, AS_OF)  # deterministic
+
+
+# -- the bundle ---------------------------------------------------------------------------------------
+
+
+def test_default_bundle_is_typed():
+    b = load_bundle()
+    assert (b.name, b.version, b.label) == ("wenzhou-tech-default", "2026.11.1", "wenzhou-tech-default@2026.11.1")
+    assert b.required_sources == ("tax", "credit_bureau")
+    assert b.credit.quick_product == "jingying_kuaidai" and b.credit.tech_revenue_ratio == Decimal("0.10")
+    assert b.credit.quick_tax_multiplier == {"A": Decimal("9"), "B": Decimal("8"), "C": Decimal("7"), "D": Decimal("5")}
+    assert isinstance(b.credit.quick_max_fen, int) and b.credit.round_down_fen == WAN
+    assert b.secured.ltv == {"industrial_property": Decimal("0.70"), "residential": Decimal("0.70"), "land_use_right": Decimal("0.60")}
+    assert [g.grade for g in b.tech_grades] == ["A", "B", "C", "D"] and [g.grade for g in b.risk_grades] == list(GRADE_ORDER)
+    assert b.non_declined_risk_grades == ("A", "B", "C", "D")
+    assert b.tech_grade("B").limit_multiplier == Decimal("1.10") and b.tech_grade("A").discount_bp == 40
+    assert b.products["project_loan"].tenor == "over_five_year" and b.products["project_loan"].code == "project_loan"
+    assert b.products["wangdaitong"].settlement == "monthly" and b.products["jingying_kuaidai"].basis_days == 360
+    assert list(b.products) == ["jingying_kuaidai", "keji_xinyong", "wangdaitong", "diya_xinyong", "project_loan"]
+    assert b.eligibility.allowed_tax_credit_grades == ("A", "B") and b.pricing.preferential_certifications == ("专精特新", "小巨人")
+    assert b.project.min_dscr == Decimal("1.25") and b.project.max_tenor_years == 10
 
 
 def test_bundle_identity_is_its_content_hash(tmp_path: Path):
-    raw = (Path(__file__).parents[1] / "src/sandu/policy/bundles/default.toml").read_bytes()
-    a, b = parse_bundle(raw), parse_bundle(raw + b"\n# a comment\n")
+    a, b = parse_bundle(RAW), parse_bundle(RAW + b"\n# a comment\n")
     assert a.version == b.version and a.sha256 != b.sha256
+    assert a.sha256 == hashlib.sha256(RAW).hexdigest() == BUNDLE.sha256
+    # the shipped file is part of every stored decision: its hash must not drift
+    assert BUNDLE.sha256 == "c0e6529fc5710674c8752d850a68ca31f771b356ef2ef5aee112b9a10fe32c00"
+    assert load_bundle() == BUNDLE
+    edited = RAW.replace(b'version = "2026.11.1"', b'version = "2026.11.2"')
+    copy_path = tmp_path / "p.toml"
+    copy_path.write_bytes(edited)
+    other = load_bundle(copy_path)
+    assert other.version == "2026.11.2" and other.sha256 == hashlib.sha256(edited).hexdigest()
+    assert load_bundle(str(copy_path)) == other != BUNDLE
+    assert bundle_from_document(DOC, "abc").sha256 == "abc"
+    with pytest.raises(FileNotFoundError):
+        load_bundle(tmp_path / "missing.toml")
+
+
+def test_a_policy_change_changes_the_outcome_without_code():
+    raw = RAW.decode("utf-8")
+    looser = parse_bundle(raw.replace('quick_tax_multiplier = { A = "9"', 'quick_tax_multiplier = { A = "7"').encode())
+    assert offer(run(bundle=looser), "jingying_kuaidai").limit_fen == 40 * WAN * 7
+    assert replace(BUNDLE).sha256 != looser.sha256
 
 
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ('min_score = "0"', 'min_score = "1"', "tech_grades"),
-        ("basis_days = 360\nsettlement = \"monthly\"\nauto_approve_max_fen = 500_000_000", "basis_days = 300\nsettlement = \"monthly\"\nauto_approve_max_fen = 500_000_000", "basis_days"),
-        ('settlement = "monthly"', 'settlement = "weekly"', "settlement"),
-        ('industrial_property = "0.70"', 'industrial_property = "1.70"', "secured.ltv.industrial_property"),
-        ('quick_product = "jingying_kuaidai"', 'quick_product = "nope"', "credit.quick_product"),
-        ('[products.jingying_kuaidai]\nname = "经营快贷"\nkind = "credit"', '[products.jingying_kuaidai]\nname = "经营快贷"\nkind = "magic"', "products.jingying_kuaidai.kind"),
-        ("keji_xinyong = { A = 40, B = 70, C = 110, D = 160 }", "keji_xinyong = { A = 40, B = 70, C = 110 }", "pricing.spread_bp.keji_xinyong.D"),
+        ('min_score = "0"', 'min_score = "1"', 'tech_grades[3].min_score: the last grade must have min_score "0" so that every value has a grade'),
+        ('max_pd = "1"', 'max_pd = "0.5"', 'risk_grades[4].max_pd: the last grade must have max_pd "1" so that every value has a grade'),
+        (
+            'basis_days = 360\nsettlement = "monthly"\nauto_approve_max_fen = 500_000_000',
+            'basis_days = 300\nsettlement = "monthly"\nauto_approve_max_fen = 500_000_000',
+            "products.jingying_kuaidai.basis_days: must be 360 or 365 (days in the interest year), got 300",
+        ),
+        ('settlement = "monthly"', 'settlement = "weekly"', "products.jingying_kuaidai.settlement: Input should be 'monthly' or 'quarterly', got 'weekly'"),
+        ('industrial_property = "0.70"', 'industrial_property = "1.70"', "secured.ltv.industrial_property: Input should be less than or equal to 1, got '1.70'"),
+        (
+            'quick_product = "jingying_kuaidai"',
+            'quick_product = "nope"',
+            "credit.quick_product: 'nope' is not a product of this bundle (products: jingying_kuaidai, keji_xinyong, wangdaitong, diya_xinyong, project_loan)",
+        ),
+        ('tech_product = "keji_xinyong"', 'tech_product = "project_loan"', "credit.tech_product: 'project_loan' is a project product; a credit product is needed here"),
+        (
+            '[products.jingying_kuaidai]\nname = "经营快贷"\nkind = "credit"',
+            '[products.jingying_kuaidai]\nname = "经营快贷"\nkind = "magic"',
+            "products.jingying_kuaidai.kind: Input should be 'credit', 'secured' or 'project', got 'magic'",
+        ),
+        (
+            "keji_xinyong = { A = 40, B = 70, C = 110, D = 160 }",
+            "keji_xinyong = { A = 40, B = 70, C = 110 }",
+            "pricing.spread_bp.keji_xinyong.D: missing (every product needs a spread for each risk grade that is not declined)",
+        ),
+        ('tech_revenue_ratio = "0.10"\n', "", "credit.tech_revenue_ratio: missing"),
+        ('tech_revenue_ratio = "0.10"', "tech_revenue_ratio = 0.10", 'credit.tech_revenue_ratio: must be a decimal string like "0.70", got 0.1'),
+        ('tech_revenue_ratio = "0.10"', 'tech_revenue_ratio = "ten"', "credit.tech_revenue_ratio: 'ten' is not a decimal number"),
+        ('tech_revenue_ratio = "0.10"', 'tech_revenue_ratio = "NaN"', "credit.tech_revenue_ratio: must be a finite decimal number, got 'NaN'"),
+        ('tech_revenue_ratio = "0.10"', 'tech_revenue_ratio = "-0.1"', "credit.tech_revenue_ratio: Input should be greater than or equal to 0, got '-0.1'"),
+        ("quick_max_fen = 500_000_000", "quick_max_fen = 5.0e8", "credit.quick_max_fen: Input should be a valid integer, got 500000000.0"),
+        ("quick_max_fen = 500_000_000", "quick_max_fen = -1", "credit.quick_max_fen: Input should be greater than or equal to 0, got -1"),
+        ("quick_max_fen = 500_000_000", "quick_max_fen = 1_000_000_000_000_001", "credit.quick_max_fen: Input should be less than or equal to 1000000000000000, got 1000000000000001"),
+        ("round_down_fen = 1_000_000", "round_down_fen = 0", "credit.round_down_fen: Input should be greater than or equal to 1, got 0"),
+        ('min_dscr = "1.25"', 'min_dscr = "0"', "project.min_dscr: Input should be greater than 0, got '0'"),
+        ("[bundle]\n", "[bundle]\nauthor = 1\n", "bundle.author: unknown key (allowed: name, version, description)"),
+        ('one_year = "0.0300"', 'one_year = "0.0300"\nten_year = "0.04"', "lpr[1].ten_year: unknown key (allowed: published_on, one_year, over_five_year)"),
+        ('one_year = "0.0300"', 'one_year = "0"', "lpr[1].one_year: Input should be greater than 0, got '0'"),
+        ('one_year = "0.0300"', 'one_year = "1"', "lpr[1].one_year: Input should be less than 1, got '1'"),
+        ('published_on = "2025-05-20"', 'published_on = "2025-13-20"', "lpr[1].published_on: must be a date like \"2025-05-20\", got '2025-13-20'"),
+        ('published_on = "2025-05-20"', "published_on = 20250520", 'lpr[1].published_on: must be a date like "2025-05-20", got 20250520'),
+        (
+            'published_on = "2025-05-20"',
+            'published_on = "2024-10-21"',
+            "lpr[1].published_on: fixings must be listed by publication date, oldest first, each date once; '2024-10-21' follows '2024-10-21'",
+        ),
+        ('required = ["tax", "credit_bureau"]', 'required = ["tax", "tax"]', "sources.required: 'tax' is listed twice"),
+        ('required = ["tax", "credit_bureau"]', "required = []", "sources.required: Tuple should have at least 1 item after validation, not 0, got []"),
+        (
+            'required = ["tax", "credit_bureau"]',
+            'required = ["tax", "weather"]',
+            "sources.required: 'weather' is not a data source (allowed: tax, invoices, social_insurance, utilities, ip, credit_bureau, bank_flows, collateral)",
+        ),
+        ('declined_risk_grades = ["E"]', 'declined_risk_grades = ["A", "B", "C", "D", "E"]', "eligibility.declined_risk_grades: declines every risk grade; at least one must remain"),
+        ('declined_risk_grades = ["E"]', 'declined_risk_grades = ["F"]', "eligibility.declined_risk_grades[0]: Input should be 'A', 'B', 'C', 'D' or 'E', got 'F'"),
+        ('tech_min_grade = "C"', 'tech_min_grade = "E"', "credit.tech_min_grade: E is not a grade of tech_grades (A/B/C/D)"),
+        ('fast_track_tech_grades = ["A", "B"]', 'fast_track_tech_grades = ["A", "E"]', "credit.fast_track_tech_grades: E is not a grade of tech_grades (A/B/C/D)"),
+        ('fast_track_risk_grades = ["A", "B"]', 'fast_track_risk_grades = ["A", "B", "B"]', "credit.fast_track_risk_grades: 'B' is listed twice"),
+        ('allowed_tax_credit_grades = ["A", "B"]', 'allowed_tax_credit_grades = ["A", "X"]', "eligibility.allowed_tax_credit_grades[1]: Input should be 'A', 'B', 'M', 'C' or 'D', got 'X'"),
+        (
+            'quick_tax_multiplier = { A = "9",',
+            'quick_tax_multiplier = { a = "9",',
+            "credit.quick_tax_multiplier.a: the key 'a' is not allowed: Input should be 'A', 'B', 'C', 'D' or 'E'",
+        ),
+        (', D = "5" }', " }", "credit.quick_tax_multiplier.D: missing (every risk grade that is not declined needs a multiplier)"),
+        ('repayment_method = "随借随还"', 'repayment_method = "whenever"', "products.jingying_kuaidai.repayment_method: Input should be '随借随还', '按月付息到期还本', '等额本息' or '等额本金', got 'whenever'"),
+        ("revolving = true", "revolving = 1", "products.jingying_kuaidai.revolving: Input should be a valid boolean, got 1"),
+        ("validity_months = 12", "validity_months = 0", "products.jingying_kuaidai.validity_months: Input should be greater than or equal to 1, got 0"),
+        ('name = "经营快贷"', 'name = ""', "products.jingying_kuaidai.name: String should have at least 1 character, got ''"),
+        ("[products.jingying_kuaidai]\n", '[products.jingying_kuaidai]\ncode = "other"\n', "products.jingying_kuaidai.code: must be the table's key 'jingying_kuaidai' (or be left out), got 'other'"),
+        ("floor_bp_vs_lpr = -30", "floor_bp_vs_lpr = -10001", "pricing.floor_bp_vs_lpr: Input should be greater than or equal to -10000, got -10001"),
+        ("[pricing.spread_bp]\n", "[pricing.spread_bp]\ncredit_card = { A = 1 }\n", "pricing.spread_bp.credit_card: 'credit_card' is not a product of this bundle (products: jingying_kuaidai, keji_xinyong, wangdaitong, diya_xinyong, project_loan)"),
+        ("[pricing.spread_bp]\n", "[pricing.spread_bp]\nkeji_xinyong = { A = 1, F = 2 }\n", None),  # TOML refuses the duplicate table
     ],
 )
 def test_a_broken_bundle_is_refused_with_the_key(old, new, message):
-    raw = (Path(__file__).parents[1] / "src/sandu/policy/bundles/default.toml").read_text(encoding="utf-8")
+    raw = RAW.decode("utf-8")
     assert old in raw, old
-    with pytest.raises(PolicyError, match=message.replace(".", r"\.")):
+    with pytest.raises(PolicyError) as e:
         parse_bundle(raw.replace(old, new, 1).encode())
+    if message is None:
+        assert e.value.path == "" and str(e.value).startswith("policy file is not valid TOML: ")
+    else:
+        assert str(e.value) == message
+        assert e.value.path == message.split(": ")[0] and e.value.reason == message.split(": ", 1)[1]
 
 
-def test_a_policy_change_changes_the_outcome_without_code():
-    raw = (Path(__file__).parents[1] / "src/sandu/policy/bundles/default.toml").read_text(encoding="utf-8")
-    looser = parse_bundle(raw.replace('quick_tax_multiplier = { A = "9"', 'quick_tax_multiplier = { A = "7"').encode())
-    assert offer(run(bundle=looser), "jingying_kuaidai").limit_fen == 40 * WAN * 7
-    assert replace(BUNDLE).sha256 != looser.sha256
+def test_grade_tables_must_read_in_order():
+    tech = [{"grade": g, "min_score": s, "limit_multiplier": "1", "discount_bp": 0} for g, s in (("A", "80"), ("B", "80"), ("C", "0"))]
+    assert str(refusal(doc_with({"tech_grades": tech}))) == (
+        "tech_grades[1].min_score: must be listed from the best grade down, strictly decreasing; '80' follows '80'"
+    )
+    tech[1]["min_score"] = "79.9"
+    assert len(bundle_from_document(doc_with({"tech_grades": tech, "credit.fast_track_tech_grades": ["A"]}), "x").tech_grades) == 3
+    swapped = [{"grade": g, "min_score": s, "limit_multiplier": "1", "discount_bp": 0} for g, s in (("B", "80"), ("A", "50"), ("C", "0"))]
+    assert str(refusal(doc_with({"tech_grades": swapped}))) == "tech_grades[1].grade: grades must be listed in the order A/B/C/D/E, each once; A follows B"
+    risk = [{"grade": g, "max_pd": p} for g, p in (("A", "0.01"), ("B", "0.01"), ("E", "1"))]
+    assert str(refusal(doc_with({"risk_grades": risk}))) == "risk_grades[1].max_pd: must be listed from the best grade up, strictly increasing; '0.01' follows '0.01'"
+    risk = [{"grade": g, "max_pd": p} for g, p in (("A", "0.01"), ("A", "0.02"), ("E", "1"))]
+    assert str(refusal(doc_with({"risk_grades": risk}))) == "risk_grades[1].grade: grades must be listed in the order A/B/C/D/E, each once; A follows A"
+
+
+def test_a_shorter_grade_table_is_checked_against_its_own_grades():
+    risk = [{"grade": g, "max_pd": p} for g, p in (("A", "0.02"), ("C", "0.1"), ("E", "1"))]
+    e = refusal(doc_with({"risk_grades": risk}))
+    assert str(e) == "credit.fast_track_risk_grades: B is not a grade of risk_grades (A/C/E)"
+    ok = doc_with({"risk_grades": risk, "credit.fast_track_risk_grades": ["A"]})
+    e = refusal(ok)
+    assert str(e) == "credit.quick_tax_multiplier: B is not a grade of risk_grades (A/C/E)"
+    ok = doc_with({"risk_grades": risk, "credit.fast_track_risk_grades": ["A"], "credit.quick_tax_multiplier": {"A": "9", "C": "7"}})
+    assert str(refusal(ok)) == "pricing.spread_bp.jingying_kuaidai: B is not a grade of risk_grades (A/C/E)"
+    spreads = {code: {"A": 1, "C": 2} for code in DOC["products"]}
+    b = bundle_from_document(doc_with({"risk_grades": risk, "credit.fast_track_risk_grades": ["A"], "credit.quick_tax_multiplier": {"A": "9", "C": "7"}, "pricing.spread_bp": spreads}), "x")
+    assert b.non_declined_risk_grades == ("A", "C") and risk_grade(b, Decimal("0.03")) == "C"
+    assert str(refusal(doc_with({"eligibility.declined_risk_grades": ["D", "E"], "risk_grades": risk}))) == "eligibility.declined_risk_grades: D is not a grade of risk_grades (A/C/E)"
+
+
+def test_every_non_declined_grade_needs_a_multiplier_and_spreads_but_declined_ones_do_not():
+    doc = doc_with({"eligibility.declined_risk_grades": ["D", "E"]}, drop=("credit.quick_tax_multiplier.D", "pricing.spread_bp.keji_xinyong.D"))
+    assert bundle_from_document(doc, "x").non_declined_risk_grades == ("A", "B", "C")
+    e = refusal(doc_with({}, drop=("pricing.spread_bp.project_loan",)))
+    assert str(e) == "pricing.spread_bp.project_loan: missing (every product needs a spread for each risk grade that is not declined)"
+
+
+def test_a_product_table_removed_is_named_where_it_is_referenced():
+    assert str(refusal(doc_with({}, drop=("products.wangdaitong",)))).startswith("secured.revolving_product: 'wangdaitong' is not a product of this bundle")
+    assert str(refusal(doc_with({}, drop=("products.diya_xinyong",)))).startswith("secured.combined_product: 'diya_xinyong' is not a product")
+    assert str(refusal(doc_with({}, drop=("products.project_loan",)))).startswith("project.product: 'project_loan' is not a product")
+    assert str(refusal(doc_with({}, drop=("products.keji_xinyong",)))).startswith("credit.tech_product: 'keji_xinyong' is not a product")
+    e = refusal(doc_with({"products.extra": dict(DOC["products"]["wangdaitong"])}))
+    assert str(e) == "pricing.spread_bp.extra: missing (every product needs a spread for each risk grade that is not declined)"
+    assert str(refusal(doc_with({"secured.combined_product": "wangdaitong", "secured.revolving_product": "jingying_kuaidai"}))) == (
+        "secured.revolving_product: 'jingying_kuaidai' is a credit product; a secured product is needed here"
+    )
+    assert str(refusal(doc_with({"secured.combined_product": "project_loan"}))).startswith("secured.combined_product: 'project_loan' is a project product")
+    assert str(refusal(doc_with({"project.product": "wangdaitong"}))).startswith("project.product: 'wangdaitong' is a secured product; a project product")
+    assert str(refusal(doc_with({"credit.quick_product": "wangdaitong"}))).startswith("credit.quick_product: 'wangdaitong' is a secured product")
+
+
+def test_open_tables_take_new_entries():
+    b = bundle_from_document(doc_with({"secured.ltv.vessel": "0.40"}, drop=("secured.ltv.residential",)), "x")
+    assert b.secured.ltv == {"industrial_property": Decimal("0.70"), "land_use_right": Decimal("0.60"), "vessel": Decimal("0.40")}
+    r = run(collateral=[pledged(1_000, 0, kind="vessel")], bundle=b)
+    assert offer(r, "wangdaitong").limit_fen == 400 * WAN
+
+
+@pytest.mark.parametrize(("ltv", "ok"), [("0", True), ("1", True), ("1.0001", False), ("-0.0001", False)])
+def test_ltv_range_on_both_sides(ltv, ok):
+    doc = doc_with({"secured.ltv.residential": ltv})
+    if ok:
+        assert bundle_from_document(doc, "x").secured.ltv["residential"] == Decimal(ltv)
+    else:
+        assert refusal(doc).path == "secured.ltv.residential"
+
+
+@pytest.mark.parametrize(("days", "ok"), [(360, True), (365, True), (364, False), (366, False), (360.0, False), (True, False)])
+def test_basis_days_are_360_or_365(days, ok):
+    doc = doc_with({"products.keji_xinyong.basis_days": days})
+    if ok:
+        assert bundle_from_document(doc, "x").products["keji_xinyong"].basis_days == days
+    else:
+        assert refusal(doc).path == "products.keji_xinyong.basis_days"
+
+
+def test_lpr_dates_may_be_toml_dates_but_not_datetimes():
+    from datetime import datetime
+
+    b = bundle_from_document(doc_with({"lpr.1.published_on": date(2025, 5, 20)}), "x")
+    assert b.lpr_on(date(2025, 5, 20)).one_year == LPR_1Y
+    assert refusal(doc_with({"lpr.1.published_on": datetime(2025, 5, 20)})).path == "lpr[1].published_on"
+
+
+def test_unknown_keys_list_what_the_table_allows():
+    e = refusal(doc_with({"products.keji_xinyong.colour": "red"}))
+    assert str(e) == (
+        "products.keji_xinyong.colour: unknown key (allowed: name, kind, revolving, repayment_method, tenor, validity_months, "
+        "max_drawing_months, basis_days, settlement, auto_approve_max_fen, open_to_non_customers)"
+    )
+    assert str(refusal(doc_with({"tech_grades.2.colour": 1}))) == "tech_grades[2].colour: unknown key (allowed: grade, min_score, limit_multiplier, discount_bp)"
+    assert str(refusal(doc_with({"colour": 1}))) == (
+        "colour: unknown key (allowed: bundle, lpr, sources, tech_grades, risk_grades, eligibility, credit, secured, project, pricing, products)"
+    )
+    assert str(refusal(doc_with({"pricing.colour": 1}))) == "pricing.colour: unknown key (allowed: floor_bp_vs_lpr, preferential_certifications, spread_bp)"
+
+
+def test_a_refusal_lists_five_problems_then_counts_the_rest():
+    five = refusal(doc_with({}, drop=("bundle", "lpr", "sources", "tech_grades", "risk_grades")))
+    assert str(five) == "bundle: missing; lpr: missing; sources: missing; tech_grades: missing; risk_grades: missing"
+    six = refusal(doc_with({}, drop=("bundle", "lpr", "sources", "tech_grades", "risk_grades", "eligibility")))
+    assert str(six) == "bundle: missing; lpr: missing; sources: missing; tech_grades: missing; risk_grades: missing (and 1 more)"
+    assert six.problems[-1] == ("eligibility", "missing") and len(six.problems) == 6
+    one = PolicyError("a.b", "why")
+    assert (str(one), one.path, one.reason, one.problems) == ("a.b: why", "a.b", "why", (("a.b", "why"),))
+    assert str(PolicyError("", "not TOML")) == "not TOML"
+
+
+def test_not_a_bundle_at_all():
+    with pytest.raises(PolicyError) as e:
+        parse_bundle(b"x = ")
+    assert e.value.path == "" and str(e.value).startswith("policy file is not valid TOML: ")
+    with pytest.raises(PolicyError) as e:
+        parse_bundle(b"\xff\xfe")
+    assert str(e.value).startswith("policy file is not valid TOML: ")
+    with pytest.raises(PolicyError) as e:
+        parse_bundle(b"")
+    assert str(e.value) == "bundle: missing; lpr: missing; sources: missing; tech_grades: missing; risk_grades: missing (and 6 more)"
+    assert len(e.value.problems) == 11 and e.value.path == "bundle" and e.value.reason == "missing"
+    with pytest.raises(PolicyError) as e:
+        parse_bundle(RAW.replace(b'name = "wenzhou-tech-default"', b"name = 1").replace(b'version = "2026.11.1"', b"version = 2"))
+    assert str(e.value) == "bundle.name: Input should be a valid string, got 1; bundle.version: Input should be a valid string, got 2"
+    assert e.value.problems == (("bundle.name", "Input should be a valid string, got 1"), ("bundle.version", "Input should be a valid string, got 2"))
+    with pytest.raises(PolicyError) as e:
+        bundle_from_document(doc_with({"products": {"Bad-Code": {}}}), "x")
+    assert str(e.value).startswith("products.Bad-Code: the key 'Bad-Code' is not allowed: String should match pattern")
+
+
+# -- hypothesis: break the bundle anywhere, the refusal names the place -----------------------------------
+
+
+def _paths(node: Any, prefix: str = "", keys: str = "") -> list[tuple[str, str]]:
+    """(dotted path as PolicyError names it, dotted path for doc_with) of every key and array item."""
+    out = []
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+    for k, v in items:
+        shown = f"{prefix}[{k}]" if isinstance(k, int) else f"{prefix}.{k}" if prefix else k
+        out.append((shown, f"{keys}.{k}" if keys else str(k)))
+        out.extend(_paths(v, shown, f"{keys}.{k}" if keys else str(k)))
+    return out
+
+
+def _get(path: str) -> Any:
+    node: Any = DOC
+    for p in path.split("."):
+        node = node[int(p)] if isinstance(node, list) else node[p]
+    return node
+
+
+ALL_PATHS = _paths(DOC)
+KEY_PATHS = [(shown, keys) for shown, keys in ALL_PATHS if not shown.endswith("]")]
+OPEN_TABLE_ENTRIES = ("secured.ltv.",)  # kinds may come and go
+TABLES = [("", "")] + [(shown, keys) for shown, keys in ALL_PATHS if isinstance(_get(keys), dict)]
+
+
+@pytest.mark.parametrize(("shown", "keys"), KEY_PATHS, ids=[s for s, _ in KEY_PATHS])
+def test_removing_any_key_is_refused_naming_it(shown, keys):
+    doc = doc_with({}, drop=(keys,))
+    if shown.startswith(OPEN_TABLE_ENTRIES):
+        bundle_from_document(doc, "x")
+        return
+    e = refusal(doc)
+    if shown.startswith("products.") and shown.count(".") == 1:  # a whole product: named where it is referenced
+        assert shown.split(".")[1] in str(e)
+    else:
+        assert e.path == shown and e.reason.startswith("missing")
+
+
+SCALARS = [7, 7.5, True, "x", [], {}, [1], {"k": 1}]
+
+
+def _kind(v: Any) -> str:
+    return type(v).__name__
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.sampled_from(ALL_PATHS), st.sampled_from(SCALARS))
+def test_a_value_of_another_type_anywhere_is_refused_naming_it(path, value):
+    shown, keys = path
+    assume(_kind(value) != _kind(_get(keys)))
+    e = refusal(doc_with({keys: value}))
+    assert e.path == shown, str(e)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.sampled_from(TABLES), st.from_regex(r"[a-z][a-z_]{0,10}", fullmatch=True), st.sampled_from([1, True, [1], 2.5]))
+def test_an_unknown_key_anywhere_is_refused_naming_it(table, key, value):
+    shown, keys = table
+    assume(key not in (_get(keys) if keys else DOC))
+    e = refusal(doc_with({f"{keys}.{key}" if keys else key: value}))
+    assert e.path == (f"{shown}.{key}" if shown else key), str(e)
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(st.binary(max_size=200))
+def test_any_bytes_give_a_bundle_or_a_policy_error(raw):
+    try:
+        parse_bundle(raw)
+    except PolicyError as e:
+        assert str(e)

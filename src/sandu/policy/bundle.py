@@ -1,225 +1,486 @@
-"""Load and validate a versioned policy bundle (TOML).
+"""Load and validate a versioned policy bundle (TOML) into typed, frozen models.
 
 The bundle's identity is its content hash: two decisions made under the same
-hash used exactly the same rules. Loading fails loudly, naming the key, when
-the file is not a well-formed bundle — a bad policy never reaches a decision.
+hash used exactly the same rules. Loading fails loudly when the file is not a
+well-formed bundle — a bad policy never reaches a decision. Every refusal is a
+`PolicyError` whose message starts with the dotted path of the offending key
+(`credit.tech_revenue_ratio: missing`, `lpr[1].one_year: …`) and says why.
+
+What the models guarantee, so that the engine never meets a surprise:
+
+- every key is present and no unknown key is accepted (``extra="forbid"``);
+- types are exact: decimals are written as strings (``"0.70"``) and become
+  `Decimal`; integers stay integers (a float or a bool is refused); closed sets
+  (grades, tenors, kinds, settlement, repayment methods) are checked;
+- values are in range: LTVs and ratios within 0..1, rates within 0..1, basis
+  days 360 or 365, amounts within 0..`MAX_AMOUNT_FEN`, a rounding unit ≥ 1 fen;
+- the tables are ordered as they read: LPR fixings by date, tech grades from
+  the best (highest ``min_score``) down to a grade with ``min_score = "0"``, risk
+  grades from the best (lowest ``max_pd``) up to a grade with ``max_pd = "1"``,
+  grade letters following `GRADE_ORDER`;
+- every reference resolves: the products named by ``credit``, ``secured`` and
+  ``project`` exist and are of the right kind; every product has a spread and
+  a quick-loan multiplier exists for every risk grade that is not declined;
+  every grade named anywhere is a grade of its table; a price floor above the
+  LPR is refused while preferential certifications are priced at the LPR.
 """
 
 from __future__ import annotations
 
 import hashlib
 import tomllib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args, get_origin
 
-from sandu.domain.errors import InvalidInput
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+from sandu.domain.enums import Settlement
+from sandu.domain.errors import InvalidInput, show
+from sandu.domain.money import MAX_AMOUNT_FEN
+from sandu.sources.catalog import ALL_SOURCES
+
+__all__ = [
+    "GRADE_ORDER",
+    "BundleFile",
+    "LprFixing",
+    "PolicyBundle",
+    "PolicyError",
+    "Product",
+    "TechGrade",
+    "RiskGrade",
+    "bundle_from_document",
+    "load_bundle",
+    "parse_bundle",
+]
 
 DEFAULT_BUNDLE = "default.toml"
 GRADE_ORDER = ("A", "B", "C", "D", "E")
-TENORS = ("one_year", "over_five_year")
-PRODUCT_KINDS = ("credit", "secured", "project")
-SETTLEMENTS = ("monthly", "quarterly")  # interest settled on the 20th of each month / quarter-end month
+BASIS_DAYS = (360, 365)
+MAX_LPR_FIXINGS = 1_200  # a century of monthly fixings
+MAX_PRODUCTS = 100
+MAX_TABLE_KEYS = 100  # collateral kinds, certifications
+MAX_SHOWN_ERRORS = 5  # a refusal lists this many problems, then says how many more
+
+Grade = Literal["A", "B", "C", "D", "E"]
+TaxCreditGrade = Literal["A", "B", "M", "C", "D"]
+Tenor = Literal["one_year", "over_five_year"]  # which LPR a product prices off
+ProductKind = Literal["credit", "secured", "project"]
+RepaymentMethod = Literal["随借随还", "按月付息到期还本", "等额本息", "等额本金"]
+TENORS: tuple[str, ...] = get_args(Tenor)
+PRODUCT_KINDS: tuple[str, ...] = get_args(ProductKind)
 
 
 class PolicyError(ValueError):
-    """The policy file is not a valid bundle (names the key and the reason)."""
+    """The policy file is not a valid bundle. `path` is the dotted key of the first
+    problem (``""`` for the file as a whole), `reason` says why; the message is
+    ``"<path>: <reason>"`` and lists a few further problems when there are any."""
+
+    def __init__(self, path: str, reason: str, more: Sequence[tuple[str, str]] = ()):
+        problems = [(path, reason), *more]
+        shown = "; ".join(f"{p}: {r}" if p else r for p, r in problems[:MAX_SHOWN_ERRORS])
+        hidden = len(problems) - MAX_SHOWN_ERRORS
+        super().__init__(shown + (f" (and {hidden} more)" if hidden > 0 else ""))
+        self.path = path
+        self.reason = reason
+        self.problems = tuple(problems)
 
 
-@dataclass(frozen=True)
-class LprFixing:
-    published_on: date
-    one_year: Decimal
-    over_five_year: Decimal
+class _Refused(ValueError):
+    """Raised by the bundle's own checks as ``_Refused(path, reason)``; `path` starts at the top."""
 
 
-@dataclass(frozen=True)
-class TechGrade:
-    grade: str
-    min_score: Decimal
-    limit_multiplier: Decimal
-    discount_bp: int
+# -- field types -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Product:
-    code: str
-    name: str
-    kind: str
+def _decimal_string(value: Any) -> Decimal:
+    if not isinstance(value, str):
+        raise PydanticCustomError("decimal_string", 'must be a decimal string like "0.70", got {got}', {"got": show(value)})
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise PydanticCustomError("decimal_string", "{got} is not a decimal number", {"got": show(value)}) from None
+    if not number.is_finite():
+        raise PydanticCustomError("decimal_string", "must be a finite decimal number, got {got}", {"got": show(value)})
+    return number
+
+
+def _iso_date(value: Any) -> date:
+    if type(value) is date:
+        return value
+    if not isinstance(value, str):
+        raise PydanticCustomError("date_string", 'must be a date like "2025-05-20", got {got}', {"got": show(value)})
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise PydanticCustomError("date_string", 'must be a date like "2025-05-20", got {got}', {"got": show(value)}) from None
+
+
+def _unique(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    seen = set()
+    for v in values:
+        if v in seen:
+            raise PydanticCustomError("unique", "{got} is listed twice", {"got": show(v)})
+        seen.add(v)
+    return values
+
+
+def _basis_days(value: int) -> int:
+    if value not in BASIS_DAYS:
+        raise PydanticCustomError("basis_days", "must be 360 or 365 (days in the interest year), got {got}", {"got": show(value)})
+    return value
+
+
+def _known_source(values: tuple[str, ...]) -> tuple[str, ...]:
+    for v in values:
+        if v not in ALL_SOURCES:
+            raise PydanticCustomError("source", "{got} is not a data source (allowed: {allowed})", {"got": show(v), "allowed": ", ".join(ALL_SOURCES)})
+    return values
+
+
+Fraction = Annotated[Decimal, BeforeValidator(_decimal_string), Field(ge=0, le=1)]  # LTV, ratios
+Rate = Annotated[Decimal, BeforeValidator(_decimal_string), Field(gt=0, lt=1)]
+Multiplier = Annotated[Decimal, BeforeValidator(_decimal_string), Field(ge=0, le=100)]
+Fen = Annotated[int, Field(ge=0, le=MAX_AMOUNT_FEN)]
+Bp = Annotated[int, Field(ge=-10_000, le=10_000)]  # basis points, within ±100 %
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=50)]
+Grades = Annotated[tuple[Grade, ...], Strict(False), AfterValidator(_unique)]  # TOML arrays are lists
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+# -- the sections ----------------------------------------------------------------------
+
+
+class BundleMeta(_Model):
+    name: Name
+    version: Name
+    description: Annotated[str, StringConstraints(max_length=2_000)]
+
+
+class LprFixing(_Model):
+    published_on: IsoDate
+    one_year: Rate
+    over_five_year: Rate
+
+
+class Sources(_Model):
+    required: Annotated[tuple[str, ...], Strict(False), Field(min_length=1), AfterValidator(_known_source), AfterValidator(_unique)]
+
+
+class TechGrade(_Model):
+    grade: Grade
+    min_score: Annotated[Decimal, BeforeValidator(_decimal_string), Field(ge=0, le=100)]
+    limit_multiplier: Annotated[Decimal, BeforeValidator(_decimal_string), Field(gt=0, le=10)]
+    discount_bp: Annotated[int, Field(ge=0, le=10_000)]
+
+
+class RiskGrade(_Model):
+    grade: Grade
+    max_pd: Fraction
+
+
+class Eligibility(_Model):
+    declined_risk_grades: Grades
+    min_annual_tax_fen: Fen
+    allowed_tax_credit_grades: Annotated[tuple[TaxCreditGrade, ...], Strict(False), AfterValidator(_unique)]
+    max_overdue_count_24m: Annotated[int, Field(ge=0)]
+    max_overdue_days_24m: Annotated[int, Field(ge=0)]
+
+
+class Credit(_Model):
+    quick_product: Code
+    quick_tax_multiplier: dict[Grade, Multiplier]
+    quick_max_fen: Fen
+    tech_product: Code
+    tech_min_grade: Grade
+    tech_revenue_ratio: Fraction
+    tech_max_fen: Fen
+    fast_track_tech_grades: Grades
+    fast_track_risk_grades: Grades
+    round_down_fen: Annotated[int, Field(ge=1, le=MAX_AMOUNT_FEN)]
+
+
+class Secured(_Model):
+    ltv: Annotated[dict[Code, Fraction], Field(max_length=MAX_TABLE_KEYS)]
+    revolving_product: Code
+    revolving_max_fen: Fen
+    combined_product: Code
+    combined_topup_max_ratio: Fraction
+    combined_max_fen: Fen
+
+
+class ProjectPolicy(_Model):
+    product: Code
+    min_equity_ratio: Fraction
+    min_dscr: Annotated[Decimal, BeforeValidator(_decimal_string), Field(gt=0, le=100)]
+    max_tenor_years: Annotated[int, Field(ge=1, le=50)]
+    max_fen: Fen
+
+
+class Pricing(_Model):
+    floor_bp_vs_lpr: Bp
+    preferential_certifications: Annotated[tuple[Name, ...], Strict(False), Field(max_length=MAX_TABLE_KEYS), AfterValidator(_unique)]
+    spread_bp: Annotated[dict[Code, dict[Grade, Bp]], Field(max_length=MAX_PRODUCTS)]
+
+
+class Product(_Model):
+    code: str  # the key of its table (checked there), filled in by the bundle
+    name: Name
+    kind: ProductKind
     revolving: bool
-    repayment_method: str
-    tenor: str
-    validity_months: int
-    max_drawing_months: int
-    basis_days: int
-    settlement: str
-    auto_approve_max_fen: int
+    repayment_method: RepaymentMethod
+    tenor: Tenor
+    validity_months: Annotated[int, Field(ge=1, le=600)]
+    max_drawing_months: Annotated[int, Field(ge=1, le=600)]
+    basis_days: Annotated[int, AfterValidator(_basis_days)]
+    settlement: Annotated[Settlement, Strict(False)]
+    auto_approve_max_fen: Fen
     open_to_non_customers: bool
+
+
+# -- the bundle ------------------------------------------------------------------------
+
+
+class BundleFile(_Model):
+    """The TOML document, validated; `parse_bundle` turns it into a `PolicyBundle`."""
+
+    meta: BundleMeta = Field(alias="bundle")
+    lpr: Annotated[tuple[LprFixing, ...], Strict(False), Field(min_length=1, max_length=MAX_LPR_FIXINGS)]
+    sources: Sources
+    tech_grades: Annotated[tuple[TechGrade, ...], Strict(False), Field(min_length=1, max_length=len(GRADE_ORDER))]
+    risk_grades: Annotated[tuple[RiskGrade, ...], Strict(False), Field(min_length=1, max_length=len(GRADE_ORDER))]
+    eligibility: Eligibility
+    credit: Credit
+    secured: Secured
+    project: ProjectPolicy
+    pricing: Pricing
+    products: Annotated[dict[Code, Product], Field(min_length=1, max_length=MAX_PRODUCTS)]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _product_codes(cls, data: Any) -> Any:
+        """Each product table is keyed by its code; the code becomes the product's `code`."""
+        if isinstance(data, dict) and isinstance(data.get("products"), dict):
+            products = {code: {"code": code, **t} if isinstance(t, dict) else t for code, t in data["products"].items()}
+            return {**data, "products": products}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BundleFile:
+        _check_tables(self)
+        _check_references(self)
+        return self
+
+
+def _non_declined(risk_grades: Sequence[RiskGrade], eligibility: Eligibility) -> tuple[str, ...]:
+    return tuple(g.grade for g in risk_grades if g.grade not in eligibility.declined_risk_grades)
 
 
 @dataclass(frozen=True)
 class PolicyBundle:
+    """A validated bundle, identified by the hash of the bytes it was parsed from.
+    Build one with `parse_bundle` / `load_bundle`."""
+
     name: str
     version: str
     sha256: str
-    lpr: tuple[LprFixing, ...]
+    lpr: tuple[LprFixing, ...]  # by publication date, oldest first
     required_sources: tuple[str, ...]
-    tech_grades: tuple[TechGrade, ...]
-    risk_grades: tuple[tuple[str, Decimal], ...]
-    eligibility: dict[str, Any]
-    credit: dict[str, Any]
-    secured: dict[str, Any]
-    project: dict[str, Any]
-    pricing: dict[str, Any]
+    tech_grades: tuple[TechGrade, ...]  # best (highest min_score) first; the last has min_score 0
+    risk_grades: tuple[RiskGrade, ...]  # best (lowest max_pd) first; the last has max_pd 1
+    eligibility: Eligibility
+    credit: Credit
+    secured: Secured
+    project: ProjectPolicy
+    pricing: Pricing
     products: dict[str, Product]
 
     @property
     def label(self) -> str:
         return f"{self.name}@{self.version}"
 
+    @property
+    def non_declined_risk_grades(self) -> tuple[str, ...]:
+        """The risk grades that may receive an offer, best first."""
+        return _non_declined(self.risk_grades, self.eligibility)
+
+    def tech_grade(self, grade: str) -> TechGrade:
+        """The row of the tech grade table for `grade` (a grade of this bundle)."""
+        return next(g for g in self.tech_grades if g.grade == grade)
+
     def lpr_on(self, as_of: date) -> LprFixing:
+        """The latest fixing published on or before `as_of`."""
         fixings = [f for f in self.lpr if f.published_on <= as_of]
         if not fixings:
             raise InvalidInput("as_of", f"policy {self.label} has no LPR published on or before {as_of.isoformat()}", f"{self.lpr[0].published_on} or later")
         return fixings[-1]
 
 
-def _dec(value: Any, key: str) -> Decimal:
-    if not isinstance(value, str):
-        raise PolicyError(f"{key}: must be a decimal string like \"0.70\", got {value!r}")
+def _ordered(values: Sequence[Any], path: str, field: str, what: str, descending: bool = False) -> None:
+    """Refuse a table whose `field` values do not strictly increase (or decrease)."""
+    for i in range(1, len(values)):
+        before, now = getattr(values[i - 1], field), getattr(values[i], field)
+        if (now >= before) if descending else (now <= before):
+            raise _Refused(f"{path}[{i}].{field}", f"{what}; {show(str(now))} follows {show(str(before))}")
+
+
+def _check_tables(b: BundleFile) -> None:
+    _ordered(b.lpr, "lpr", "published_on", "fixings must be listed by publication date, oldest first, each date once")
+    for table, path, field, descending, last in (
+        (b.tech_grades, "tech_grades", "min_score", True, 0),
+        (b.risk_grades, "risk_grades", "max_pd", False, 1),
+    ):
+        order = [GRADE_ORDER.index(g.grade) for g in table]
+        for i in range(1, len(order)):
+            if order[i] <= order[i - 1]:
+                raise _Refused(f"{path}[{i}].grade", f"grades must be listed in the order {'/'.join(GRADE_ORDER)}, each once; {table[i].grade} follows {table[i - 1].grade}")
+        what = "must be listed from the best grade down, strictly decreasing" if descending else "must be listed from the best grade up, strictly increasing"
+        _ordered(table, path, field, what, descending)
+        if getattr(table[-1], field) != last:
+            raise _Refused(f"{path}[{len(table) - 1}].{field}", f'the last grade must have {field} "{last}" so that every value has a grade')
+
+
+def _product_ref(b: BundleFile, path: str, code: str, kind: str) -> None:
+    product = b.products.get(code)
+    if product is None:
+        raise _Refused(path, f"{show(code)} is not a product of this bundle (products: {', '.join(b.products)})")
+    if product.kind != kind:
+        raise _Refused(path, f"{show(code)} is a {product.kind} product; a {kind} product is needed here")
+
+
+def _grades_in(values: Iterable[str], table: Sequence[TechGrade] | Sequence[RiskGrade], table_name: str, path: str) -> None:
+    known = [g.grade for g in table]
+    for v in values:
+        if v not in known:
+            raise _Refused(path, f"{v} is not a grade of {table_name} ({'/'.join(known)})")
+
+
+def _check_references(b: BundleFile) -> None:
+    for code, product in b.products.items():
+        if product.code != code:
+            raise _Refused(f"products.{code}.code", f"must be the table's key {code!r} (or be left out), got {show(product.code)}")
+    _product_ref(b, "credit.quick_product", b.credit.quick_product, "credit")
+    _product_ref(b, "credit.tech_product", b.credit.tech_product, "credit")
+    _product_ref(b, "secured.revolving_product", b.secured.revolving_product, "secured")
+    _product_ref(b, "secured.combined_product", b.secured.combined_product, "secured")
+    _product_ref(b, "project.product", b.project.product, "project")
+    _grades_in(b.eligibility.declined_risk_grades, b.risk_grades, "risk_grades", "eligibility.declined_risk_grades")
+    _grades_in(b.credit.fast_track_risk_grades, b.risk_grades, "risk_grades", "credit.fast_track_risk_grades")
+    _grades_in(b.credit.fast_track_tech_grades, b.tech_grades, "tech_grades", "credit.fast_track_tech_grades")
+    _grades_in([b.credit.tech_min_grade], b.tech_grades, "tech_grades", "credit.tech_min_grade")
+    allowed = _non_declined(b.risk_grades, b.eligibility)
+    if not allowed:
+        raise _Refused("eligibility.declined_risk_grades", "declines every risk grade; at least one must remain")
+    _grades_in(b.credit.quick_tax_multiplier, b.risk_grades, "risk_grades", "credit.quick_tax_multiplier")
+    for grade in allowed:
+        if grade not in b.credit.quick_tax_multiplier:
+            raise _Refused(f"credit.quick_tax_multiplier.{grade}", "missing (every risk grade that is not declined needs a multiplier)")
+    if b.pricing.floor_bp_vs_lpr > 0 and b.pricing.preferential_certifications:
+        raise _Refused("pricing.floor_bp_vs_lpr", "must be ≤ 0 while preferential_certifications are priced at the LPR (a floor above the LPR contradicts them)")
+    for code, spreads in b.pricing.spread_bp.items():
+        if code not in b.products:
+            raise _Refused(f"pricing.spread_bp.{code}", f"{show(code)} is not a product of this bundle (products: {', '.join(b.products)})")
+        _grades_in(spreads, b.risk_grades, "risk_grades", f"pricing.spread_bp.{code}")
+    for code in b.products:
+        if code not in b.pricing.spread_bp:
+            raise _Refused(f"pricing.spread_bp.{code}", "missing (every product needs a spread for each risk grade that is not declined)")
+        for grade in allowed:
+            if grade not in b.pricing.spread_bp[code]:
+                raise _Refused(f"pricing.spread_bp.{code}.{grade}", "missing (every product needs a spread for each risk grade that is not declined)")
+
+
+# -- errors as dotted paths --------------------------------------------------------------
+
+
+def _dotted(loc: Iterable[int | str]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def _allowed_keys(loc: Sequence[int | str]) -> list[str]:
+    """The keys of the table at `loc` (for 'unknown key' messages; only tables forbid extra keys)."""
+    tp: Any = BundleFile
+    for part in loc:
+        if get_origin(tp) is tuple:  # tuple[Table, ...], indexed by position
+            tp = get_args(tp)[0]
+        elif get_origin(tp) is dict:  # dict[str, Table], by key
+            tp = get_args(tp)[1]
+        else:
+            tp = {f.alias or n: f for n, f in tp.model_fields.items()}[str(part)].annotation
+    return [f.alias or n for n, f in tp.model_fields.items() if not (tp is Product and n == "code")]
+
+
+_OWN_MESSAGES = ("decimal_string", "date_string", "unique", "source", "basis_days")  # they quote the value already
+
+
+def _problem(err: Any) -> tuple[str, str]:
+    """(dotted path, reason) for one pydantic error."""
+    loc = list(err["loc"])
+    kind = err["type"]
+    key_error = bool(loc) and loc[-1] == "[key]"
+    if key_error:
+        loc.pop()
+    cause = err.get("ctx", {}).get("error")
+    if isinstance(cause, _Refused):
+        return cause.args[0], cause.args[1]
+    path = _dotted(loc)
+    if kind == "missing":
+        return path, "missing"
+    if kind == "extra_forbidden":
+        return path, f"unknown key (allowed: {', '.join(_allowed_keys(loc[:-1]))})"
+    reason = err["msg"]
+    if key_error:
+        return path, f"the key {show(loc[-1])} is not allowed: {reason}"
+    if kind not in _OWN_MESSAGES:
+        reason += f", got {show(err.get('input'))}"
+    return path, reason
+
+
+def bundle_from_document(doc: dict[str, Any], sha256: str) -> PolicyBundle:
+    """Validate a parsed TOML document; `PolicyError` names the first bad key."""
     try:
-        return Decimal(value)
-    except InvalidOperation as exc:
-        raise PolicyError(f"{key}: {value!r} is not a decimal number") from exc
-
-
-def _int(value: Any, key: str, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise PolicyError(f"{key}: must be an integer ≥ {minimum}, got {value!r}")
-    return value
-
-
-def _get(table: dict[str, Any], key: str, path: str) -> Any:
-    if key not in table:
-        raise PolicyError(f"{path}.{key}: missing")
-    return table[key]
-
-
-def _product(code: str, t: dict[str, Any]) -> Product:
-    p = f"products.{code}"
-    kind = _get(t, "kind", p)
-    if kind not in PRODUCT_KINDS:
-        raise PolicyError(f"{p}.kind: {kind!r} is not one of {PRODUCT_KINDS}")
-    tenor = _get(t, "tenor", p)
-    if tenor not in TENORS:
-        raise PolicyError(f"{p}.tenor: {tenor!r} is not one of {TENORS}")
-    basis = _int(_get(t, "basis_days", p), f"{p}.basis_days")
-    if basis not in (360, 365):
-        raise PolicyError(f"{p}.basis_days: must be 360 or 365, got {basis}")
-    settlement = _get(t, "settlement", p)
-    if settlement not in SETTLEMENTS:
-        raise PolicyError(f"{p}.settlement: {settlement!r} is not one of {SETTLEMENTS}")
-    return Product(
-        code=code,
-        name=str(_get(t, "name", p)),
-        kind=kind,
-        revolving=bool(_get(t, "revolving", p)),
-        repayment_method=str(_get(t, "repayment_method", p)),
-        tenor=tenor,
-        validity_months=_int(_get(t, "validity_months", p), f"{p}.validity_months", 1),
-        max_drawing_months=_int(_get(t, "max_drawing_months", p), f"{p}.max_drawing_months", 1),
-        basis_days=basis,
-        settlement=settlement,
-        auto_approve_max_fen=_int(_get(t, "auto_approve_max_fen", p), f"{p}.auto_approve_max_fen"),
-        open_to_non_customers=bool(_get(t, "open_to_non_customers", p)),
+        f = BundleFile.model_validate(doc)
+    except ValidationError as exc:
+        problems = [_problem(e) for e in exc.errors()]
+        raise PolicyError(*problems[0], more=problems[1:]) from None
+    return PolicyBundle(
+        name=f.meta.name,
+        version=f.meta.version,
+        sha256=sha256,
+        lpr=f.lpr,
+        required_sources=f.sources.required,
+        tech_grades=f.tech_grades,
+        risk_grades=f.risk_grades,
+        eligibility=f.eligibility,
+        credit=f.credit,
+        secured=f.secured,
+        project=f.project,
+        pricing=f.pricing,
+        products=f.products,
     )
 
 
 def parse_bundle(raw: bytes) -> PolicyBundle:
     try:
-        doc = tomllib.loads(raw.decode("utf-8"))
+        doc = tomllib.loads(raw.decode())
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise PolicyError(f"policy file is not valid TOML: {exc}") from exc
-    meta = _get(doc, "bundle", "policy")
-    lpr = tuple(
-        sorted(
-            (
-                LprFixing(
-                    published_on=date.fromisoformat(_get(f, "published_on", "lpr")),
-                    one_year=_dec(_get(f, "one_year", "lpr"), "lpr.one_year"),
-                    over_five_year=_dec(_get(f, "over_five_year", "lpr"), "lpr.over_five_year"),
-                )
-                for f in _get(doc, "lpr", "policy")
-            ),
-            key=lambda f: f.published_on,
-        )
-    )
-    tech = tuple(
-        sorted(
-            (
-                TechGrade(
-                    grade=_get(g, "grade", "tech_grades"),
-                    min_score=_dec(_get(g, "min_score", "tech_grades"), "tech_grades.min_score"),
-                    limit_multiplier=_dec(_get(g, "limit_multiplier", "tech_grades"), "tech_grades.limit_multiplier"),
-                    discount_bp=_int(_get(g, "discount_bp", "tech_grades"), "tech_grades.discount_bp"),
-                )
-                for g in _get(doc, "tech_grades", "policy")
-            ),
-            key=lambda g: -g.min_score,
-        )
-    )
-    if not tech or tech[-1].min_score != 0:
-        raise PolicyError("tech_grades: the lowest grade must have min_score \"0\" so every score has a grade")
-    risk = tuple(
-        sorted(
-            ((_get(g, "grade", "risk_grades"), _dec(_get(g, "max_pd", "risk_grades"), "risk_grades.max_pd")) for g in _get(doc, "risk_grades", "policy")),
-            key=lambda g: g[1],
-        )
-    )
-    if not risk or risk[-1][1] != 1:
-        raise PolicyError("risk_grades: the highest grade must have max_pd \"1\" so every PD has a grade")
-    products = {code: _product(code, t) for code, t in _get(doc, "products", "policy").items()}
-    bundle = PolicyBundle(
-        name=str(_get(meta, "name", "bundle")),
-        version=str(_get(meta, "version", "bundle")),
-        sha256=hashlib.sha256(raw).hexdigest(),
-        lpr=lpr,
-        required_sources=tuple(_get(_get(doc, "sources", "policy"), "required", "sources")),
-        tech_grades=tech,
-        risk_grades=risk,
-        eligibility=_get(doc, "eligibility", "policy"),
-        credit=_get(doc, "credit", "policy"),
-        secured=_get(doc, "secured", "policy"),
-        project=_get(doc, "project", "policy"),
-        pricing=_get(doc, "pricing", "policy"),
-        products=products,
-    )
-    _check_references(bundle)
-    return bundle
-
-
-def _check_references(b: PolicyBundle) -> None:
-    for key in ("quick_product", "tech_product"):
-        if b.credit.get(key) not in b.products:
-            raise PolicyError(f"credit.{key}: {b.credit.get(key)!r} is not a product of this bundle")
-    for key in ("revolving_product", "combined_product"):
-        if b.secured.get(key) not in b.products:
-            raise PolicyError(f"secured.{key}: {b.secured.get(key)!r} is not a product of this bundle")
-    if b.project.get("product") not in b.products:
-        raise PolicyError(f"project.product: {b.project.get('product')!r} is not a product of this bundle")
-    spreads = b.pricing.get("spread_bp", {})
-    for code in b.products:
-        for grade in GRADE_ORDER[:4]:
-            if grade not in spreads.get(code, {}):
-                raise PolicyError(f"pricing.spread_bp.{code}.{grade}: missing")
-    for key, value in b.credit.get("quick_tax_multiplier", {}).items():
-        _dec(value, f"credit.quick_tax_multiplier.{key}")
-    for key, value in b.secured.get("ltv", {}).items():
-        if not Decimal(0) <= _dec(value, f"secured.ltv.{key}") <= 1:
-            raise PolicyError(f"secured.ltv.{key}: must be within 0..1")
+        raise PolicyError("", f"policy file is not valid TOML: {exc}") from exc
+    return bundle_from_document(doc, hashlib.sha256(raw).hexdigest())
 
 
 def load_bundle(path: str | Path | None = None) -> PolicyBundle:

@@ -1,0 +1,139 @@
+"""The explanation of a decision: rule hits and reasons, from the kernel's numbers only.
+
+Every text a credit officer or an applicant reads about a decision is written
+here, in the order the kernel's steps ran; nothing is computed here that the
+kernel did not compute. A refusal is both a reason (``CODE: text``) and a rule
+hit (``refuse.CODE``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sandu.domain.money import format_cn, format_rate_pct
+from sandu.policy.kernel import CollateralCapacity, CreditEligibility, CreditPortion, Decision, GeneralEligibility, PricedOffer, ProjectSizing, SecuredPortion
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    rule: str
+    detail: str
+
+
+class _Notes:
+    """Rule hits and reasons, in the order they are written."""
+
+    def __init__(self) -> None:
+        self.hits: list[RuleHit] = []
+        self.reasons: list[str] = []
+
+    def hit(self, rule: str, detail: str) -> None:
+        self.hits.append(RuleHit(rule, detail))
+
+    def refuse(self, code: str, text: str) -> None:
+        self.reasons.append(f"{code}: {text}")
+        self.hit(f"refuse.{code}", text)
+
+    def channel(self, name: str) -> None:
+        self.hit("channel.non_customer", f"{name} 需在本行开户后办理，未纳入线上授信")
+
+
+def _general(n: _Notes, g: GeneralEligibility) -> None:
+    if g.data_missing:
+        n.refuse("DATA_INSUFFICIENT", "税务或征信数据缺失，无法测额 (tax or credit-bureau data missing)")
+        return
+    if g.risk_declined:
+        n.refuse("RISK_GRADE", f"风险等级 {g.risk_grade} (PD {g.risk_pd:.2%}) 超出准入 — " + "; ".join(g.risk_reasons))
+    if g.overdue_count_exceeded:
+        n.refuse("OVERDUE_COUNT", f"近24个月逾期 {g.overdue_count_24m} 次，上限 {g.max_overdue_count_24m} 次")
+    if g.overdue_days_exceeded:
+        n.refuse("OVERDUE_DAYS", f"近24个月最长逾期 {g.overdue_days_24m} 天，上限 {g.max_overdue_days_24m} 天")
+    if g.eligible:
+        n.hit("eligibility.general", f"risk grade {g.risk_grade}, tech grade {g.tech_grade}")
+
+
+def _credit_eligibility(n: _Notes, c: CreditEligibility) -> None:
+    if c.tax_below_min:
+        n.refuse("TAX_BELOW_MIN", f"年纳税 {format_cn(c.tax_total_fen or 0)} 低于信用贷款准入 {format_cn(c.min_annual_tax_fen)}")
+    if c.tax_grade_refused:
+        n.refuse("TAX_GRADE", f"纳税信用等级 {c.tax_credit_grade or '无'}，信用贷款要求 {'/'.join(c.allowed_tax_credit_grades)}")
+
+
+def _credit(n: _Notes, c: CreditPortion) -> None:
+    q, t = c.quick, c.tech
+    n.hit("credit.quick", f"年纳税 {format_cn(q.tax_total_fen)} × {q.multiplier} (风险 {q.risk_grade}) → {format_cn(q.limit_fen)}，上限 {format_cn(q.max_fen)}")
+    if c.tech_line:
+        n.hit("credit.tech", f"营收 {format_cn(t.revenue_fen)} × {t.revenue_ratio} × 科创等级 {t.tech_grade} 系数 → {format_cn(t.limit_fen)}")
+        if c.fast_track:
+            n.hit("approval.fast_track", f"先行发放线上测额 {format_cn(c.approved_fen)}，其余 {format_cn(c.limit_fen - c.approved_fen)} 提交审批")
+    if c.product is not None and not c.open_to_applicant:
+        n.channel(c.product.name)
+    if c.uplift_fen:
+        n.hit("tech.uplift", f"科创评价提升信用额度 {format_cn(c.uplift_fen)}（无科创评价时 {format_cn(c.quick.limit_fen)}）")
+
+
+def _collateral(n: _Notes, cap: CollateralCapacity) -> None:
+    for row in cap.assets:
+        a = row.asset
+        if row.ltv is None:
+            n.hit("secured.unknown_kind", f"{a.id}: 抵押物类型 {a.kind} 不在抵押率表中，不计入")
+        else:
+            n.hit("secured.asset", f"{a.id}: 评估 {format_cn(a.appraised_value_fen)} × {row.ltv} − 已担保债务 {format_cn(a.secured_debt_fen)} = {format_cn(row.capacity_fen)}")
+
+
+def _secured(n: _Notes, s: SecuredPortion) -> None:
+    if not s.open_to_applicant:
+        n.channel(s.product.name)
+    elif s.combined:
+        n.hit("secured.combined", f"抵押 {format_cn(s.capacity_fen)}（其中余值 {format_cn(s.residual_fen)}）+ 信用 {format_cn(s.topup_fen)} → {format_cn(s.limit_fen)}")
+    else:
+        n.hit("secured.revolving", f"最高额抵押 {format_cn(s.capacity_fen)} → {s.product.name} {format_cn(s.limit_fen)}")
+
+
+def _project(n: _Notes, p: ProjectSizing) -> None:
+    if not p.open_to_applicant:
+        n.channel(p.product.name)
+    elif p.tenor_refused:
+        n.refuse("PROJECT_TENOR", f"项目期限 {p.project.tenor_years} 年超过 {p.max_tenor_years} 年")
+    else:
+        n.hit(
+            "project.sizing",
+            f"{p.project.name}: 总投资 {format_cn(p.project.capex_fen)} × (1 − 资本金 {p.min_equity_ratio}) = {format_cn(p.by_equity_fen)}; "
+            f"年现金流 {format_cn(p.project.annual_cash_flow_fen)} × {p.project.tenor_years} 年 ÷ DSCR {p.min_dscr} = {format_cn(p.by_cash_flow_fen)} → {format_cn(p.limit_fen)}",
+        )
+
+
+def _pricing(n: _Notes, o: PricedOffer | None) -> None:
+    if o is None:
+        return
+    p, product = o.price, o.product
+    detail = f"{product.name}: LPR {format_rate_pct(p.lpr)} + {p.spread_bp}bp − 科创优惠 {p.discount_bp}bp = {format_rate_pct(p.base_rate)}"
+    if p.preference_applied:
+        names = "/".join(p.preferred)
+        detail += f"；{names} 优惠：执行基准利率 LPR {format_rate_pct(p.lpr)}"
+        n.hit("pricing.preferential", f"{product.code}: {names} → LPR")
+    n.hit("pricing", detail)
+
+
+def explain(d: Decision) -> tuple[tuple[RuleHit, ...], tuple[str, ...]]:
+    """(rule hits, reasons) of a decision, in the order its steps ran."""
+    n = _Notes()
+    _general(n, d.general)
+    if d.credit_eligibility is not None:
+        _credit_eligibility(n, d.credit_eligibility)
+    if d.credit is not None:
+        _credit(n, d.credit)
+    if d.collateral is not None:
+        _collateral(n, d.collateral)
+    if d.secured is not None:
+        _secured(n, d.secured)
+    _pricing(n, d.secured_offer)
+    _pricing(n, d.credit_offer)
+    if d.project is not None:
+        _project(n, d.project)
+    _pricing(n, d.project_offer)
+    if not d.offers and not n.reasons:
+        n.refuse("NO_PRODUCT", "没有满足条件的产品")
+    if d.requested_fen is not None:
+        n.hit("application.requested", f"申请 {format_cn(d.requested_fen)}，综合授信 {format_cn(d.comprehensive_limit_fen)}")
+    return tuple(n.hits), tuple(n.reasons)
