@@ -74,5 +74,13 @@ def configure_logging(level: int = logging.INFO, stream=None) -> None:
     )
 
 
+def ensure_logging() -> None:
+    """JSON logging unless the process configured logging already. Never structlog's
+    development default: its rich tracebacks print every frame's local variables —
+    passwords and tokens among them — and take seconds to render."""
+    if not structlog.is_configured():
+        configure_logging()
+
+
 def logger(name: str):
     return structlog.get_logger(name)

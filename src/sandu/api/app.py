@@ -29,7 +29,7 @@ from sandu.api.deps import ADMISSION
 from sandu.api.routers import audit, auth, consents, decisions, enterprises, lines, operations, users
 from sandu.api.routing import SanduRoute
 from sandu.context import reset_request_id, set_request_id
-from sandu.observability import logger
+from sandu.observability import ensure_logging, logger
 from sandu.runtime import Runtime, make_runtime
 from sandu.security.authz import rule_for
 from sandu.web.pages import mount_web
@@ -105,6 +105,7 @@ def check_routes(app: FastAPI) -> None:
 
 
 def create_app(rt: Runtime | None = None) -> FastAPI:
+    ensure_logging()
     runtime = rt or make_runtime()
 
     @asynccontextmanager
@@ -120,6 +121,7 @@ def create_app(rt: Runtime | None = None) -> FastAPI:
         "revolving lines on a double-entry ledger. Money is integer fen. Every error is {\"error\": {code, field, message, allowed, rule, "
         "request_id}}. Log in with POST /api/v1/auth/token and send `Authorization: Bearer <access_token>`.",
         lifespan=lifespan,
+        generate_unique_id_function=lambda route: route.name,  # operationId = the route's name in the authorization table
     )
     app.state.rt = runtime
     errors.install(app)

@@ -8,7 +8,6 @@ incident id that is also in the log, never a traceback and never a 2xx.
 
 from __future__ import annotations
 
-import logging
 import re
 import uuid
 from typing import Any
@@ -21,8 +20,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandu.context import current_request_id
 from sandu.domain.errors import NotAuthenticated, SanduError, shorten
+from sandu.observability import logger
 
-log = logging.getLogger("sandu.api")
+log = logger("sandu.api")
 WEB_PREFIX = "/app"
 INCIDENT_PAGE = (
     '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>系统繁忙 · 三度</title>'
@@ -133,7 +133,7 @@ class IncidentMiddleware:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:  # noqa: BLE001 - every unexpected error becomes an incident
             incident = uuid.uuid4().hex[:12]
-            log.error("unexpected error, incident %s: %s", incident, type(exc).__name__, exc_info=exc)
+            log.error("unexpected error", incident=incident, error=type(exc).__name__, exc_info=exc)
             if started:  # nothing sensible can follow a started response
                 raise
             if str(scope.get("path", "")).startswith(WEB_PREFIX):  # a page, not the API: answer in the page's language

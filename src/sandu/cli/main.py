@@ -147,7 +147,7 @@ def serve(
 
     settings = get_settings()
     settings.secret()  # refuse to start without a key, naming the setting
-    configure_logging()
+    configure_logging()  # JSON lines on stderr
     host = host or settings.host
     port = port or settings.port
     if not 1 <= port <= 65535:
