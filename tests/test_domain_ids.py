@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 from sandu.domain.errors import InvalidInput
 from sandu.domain.ids import (
+    PROVINCE_CODES,
     USCC_ALPHABET,
+    USCC_DEPARTMENTS,
     ascii_rows,
     digit_rows,
     is_valid_resident_id,
@@ -39,17 +41,24 @@ PUBLISHED_RESIDENT_IDS = ["11010519491231002X", "440524188001010014"]
 # ------------------------------------------------------------------ strategies
 
 alphabet_char = st.sampled_from(USCC_ALPHABET)
+# GB 32100 departments and GB/T 2260 province-level codes, written out here independently of ids.py
+DEPARTMENTS = "123456789ANY"
+PROVINCES = ["11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
+             "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71", "81", "82"]
+NOT_PROVINCES = sorted({f"{n:02d}" for n in range(100)} - set(PROVINCES))
+department_char = st.sampled_from(DEPARTMENTS)
+regions = st.one_of(
+    st.builds(lambda p, rest: p + rest, st.sampled_from(PROVINCES), st.text(DIGITS, min_size=4, max_size=4)),
+    st.just("100000"),
+)
+addresses = st.builds(lambda p, rest: p + rest, st.sampled_from(PROVINCES), st.text(DIGITS, min_size=4, max_size=4))
+org_codes = st.text(USCC_ALPHABET, min_size=9, max_size=9).filter(lambda s: s != "0" * 9)
 
 
 @st.composite
 def valid_usccs(draw: st.DrawFn) -> str:
-    """A valid USCC: any department/entity char, 6 digits, 9 alphabet chars, check char."""
-    first17 = (
-        draw(alphabet_char)
-        + draw(alphabet_char)
-        + draw(st.text(DIGITS, min_size=6, max_size=6))
-        + draw(st.text(USCC_ALPHABET, min_size=9, max_size=9))
-    )
+    """A valid USCC: a department code, any entity char, a plausible region, a non-zero organisation code, check char."""
+    first17 = draw(department_char) + draw(alphabet_char) + draw(regions) + draw(org_codes)
     return first17 + uscc_check_char(first17)
 
 
@@ -57,11 +66,7 @@ def valid_usccs(draw: st.DrawFn) -> str:
 def valid_resident_ids(draw: st.DrawFn) -> str:
     """A valid resident ID built independently of make_resident_id."""
     birth = draw(st.dates(min_value=dt.date(1850, 1, 1), max_value=dt.date(2100, 12, 31)))
-    first17 = (
-        draw(st.text(DIGITS, min_size=6, max_size=6))
-        + birth.strftime("%Y%m%d")
-        + draw(st.text(DIGITS, min_size=3, max_size=3))
-    )
+    first17 = draw(addresses) + birth.strftime("%Y%m%d") + draw(st.text(DIGITS, min_size=3, max_size=3))
     return first17 + resident_id_check_char(first17)
 
 
@@ -115,8 +120,7 @@ def test_region_digit_substitution_fails_uscc(code: str) -> None:
             assert not is_valid_uscc(code[:pos] + digit + code[pos + 1 :])
 
 
-@given(alphabet_char, alphabet_char, st.text(DIGITS, min_size=6, max_size=6),
-       st.text(USCC_ALPHABET, min_size=9, max_size=9))
+@given(department_char, alphabet_char, regions, org_codes)
 def test_make_uscc_builds_valid_codes(dept: str, kind: str, region: str, org: str) -> None:
     code = make_uscc(dept, kind, region, org)
     assert code[:17] == dept + kind + region + org
@@ -234,7 +238,7 @@ def test_every_single_change_fails_resident_id(rid: str) -> None:
 
 
 @given(
-    st.text(DIGITS, min_size=6, max_size=6),
+    addresses,
     st.dates(min_value=dt.date(1850, 1, 1), max_value=dt.date(2100, 12, 31)),
     st.text(DIGITS, min_size=3, max_size=3),
 )
@@ -382,3 +386,148 @@ def test_vector_forms_refuse_characters_outside_the_alphabet():
     assert e.value.field == "uscc"
     with pytest.raises(InvalidInput):
         digit_rows(np.array([10**8]), 8)
+
+
+# --- plausibility: department, region, organisation code, address, birth not in the future --
+
+
+def with_check(first17: str) -> str:
+    return first17 + uscc_check_char(first17)
+
+
+def rid_with_check(first17: str) -> str:
+    return first17 + resident_id_check_char(first17)
+
+
+def test_the_code_lists_are_gb_32100_and_gb_t_2260():
+    assert USCC_DEPARTMENTS == DEPARTMENTS
+    assert PROVINCE_CODES == frozenset(PROVINCES) and len(PROVINCES) == 34
+
+
+def test_an_all_zero_placeholder_is_not_a_uscc() -> None:
+    assert uscc_check_char("0" * 17) == "0"  # the placeholder's check character happens to be right
+    err = raises_invalid(validate_uscc, "0" * 18)
+    assert "registering department '0' is not a GB 32100 department code (1-9, A, N, Y)" in err.message
+    assert not is_valid_uscc("0" * 18)
+
+
+@pytest.mark.parametrize("dept", list(DEPARTMENTS))
+def test_every_department_code_is_accepted(dept: str) -> None:
+    assert is_valid_uscc(with_check(dept + "1330302MA2H8TQ3X"))
+
+
+@pytest.mark.parametrize("dept", [c for c in USCC_ALPHABET if c not in DEPARTMENTS])
+def test_other_characters_are_not_department_codes(dept: str) -> None:
+    err = raises_invalid(validate_uscc, with_check(dept + "1330302MA2H8TQ3X"), field="borrower")
+    assert err.field == "borrower"
+    assert err.reason == f"registering department {dept!r} is not a GB 32100 department code (1-9, A, N, Y)"
+    assert "position 1 a registering department 1-9, A, N or Y" in err.allowed
+
+
+@pytest.mark.parametrize("province", PROVINCES)
+def test_every_province_level_region_is_accepted(province: str) -> None:
+    assert is_valid_uscc(with_check("91" + province + "0000" + "MA2H8TQ3X"))
+    assert is_valid_uscc(with_check("91" + province + "9999" + "MA2H8TQ3X"))
+
+
+@pytest.mark.parametrize("prefix", NOT_PROVINCES)
+def test_regions_outside_the_provinces_are_refused(prefix: str) -> None:
+    region = prefix + "0302"
+    err = raises_invalid(validate_uscc, with_check("91" + region + "MA2H8TQ3X"))
+    assert err.reason == (
+        f"region code {region!r} does not start with a province-level code "
+        "(11-15, 21-23, 31-37, 41-46, 50-54, 61-65, 71, 81, 82) and is not 100000"
+    )
+
+
+@pytest.mark.parametrize(("region", "ok"), [("100000", True), ("100001", False), ("100100", False), ("000000", False), ("110000", True)])
+def test_the_national_region_is_exactly_100000(region: str, ok: bool) -> None:
+    assert is_valid_uscc(with_check("91" + region + "MA2H8TQ3X")) is ok
+
+
+@pytest.mark.parametrize(("org", "ok"), [("000000000", False), ("000000001", True), ("100000000", True), ("00000000X", True), ("0000A0000", True)])
+def test_the_organisation_code_is_not_all_zeros(org: str, ok: bool) -> None:
+    code = with_check("91330302" + org)
+    assert is_valid_uscc(code) is ok
+    if not ok:
+        assert raises_invalid(validate_uscc, code).reason == "organisation code is all zeros (a placeholder, not a code)"
+
+
+def test_the_first_broken_rule_is_named():
+    assert "registering department" in raises_invalid(validate_uscc, with_check("0" + "1000000" + "000000000")).reason
+    assert "region code '000000'" in raises_invalid(validate_uscc, with_check("9" + "1000000" + "000000000")).reason
+    assert "organisation code" in raises_invalid(validate_uscc, with_check("9" + "1330302" + "000000000")).reason
+    # and the check character only after the code is plausible
+    assert "check character" in raises_invalid(validate_uscc, "91330302MA2H8TQ3X" + ("0" if uscc_check_char("91330302MA2H8TQ3X") != "0" else "1")).reason
+
+
+@pytest.mark.parametrize(
+    ("args", "field", "allowed"),
+    [
+        (("0", "1", "330302", "MA2H8TQ3X"), "department", "1-9, A, N or Y"),
+        (("B", "1", "330302", "MA2H8TQ3X"), "department", "1-9, A, N or Y"),
+        (("9", "1", "993302", "MA2H8TQ3X"), "region6", "6 digits starting with 11-15, 21-23, 31-37, 41-46, 50-54, 61-65, 71, 81, 82, or 100000"),
+        (("9", "1", "330302", "000000000"), "org9", "9 USCC characters (0-9, A-H J-N P-R T U W-Y), not all 0"),
+    ],
+)
+def test_make_uscc_refuses_implausible_parts(args: tuple[str, str, str, str], field: str, allowed: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        make_uscc(*args)
+    assert info.value.field == field and info.value.allowed == allowed
+
+
+def test_make_uscc_accepts_the_national_region():
+    assert validate_uscc(make_uscc("9", "1", "100000", "MA2H8TQ3X")) == make_uscc("9", "1", "100000", "MA2H8TQ3X")
+
+
+@pytest.mark.parametrize("province", PROVINCES)
+def test_resident_ids_of_every_province_pass(province: str) -> None:
+    assert is_valid_resident_id(rid_with_check(province + "0101" + "19800101" + "123"))
+
+
+@pytest.mark.parametrize("prefix", NOT_PROVINCES)
+def test_resident_id_addresses_outside_the_provinces_are_refused(prefix: str) -> None:
+    err = raises_invalid(validate_resident_id, rid_with_check(prefix + "0101" + "19800101" + "123"), field="signer_id")
+    assert err.field == "signer_id"
+    assert err.reason == "address code (positions 1-2) is not a GB/T 2260 province-level code (11-15, 21-23, 31-37, 41-46, 50-54, 61-65, 71, 81, 82)"
+    assert "address starting with a province-level code" in err.allowed
+
+
+def test_make_resident_id_refuses_an_address_outside_the_provinces():
+    with pytest.raises(InvalidInput) as info:
+        make_resident_id("000000", dt.date(1980, 1, 1), "001")
+    assert info.value.field == "address6" and "province-level" in info.value.reason
+    assert info.value.allowed == "6 digits starting with a province-level code (11-15, 21-23, 31-37, 41-46, 50-54, 61-65, 71, 81, 82)"
+
+
+TODAY = dt.date(2026, 11, 29)
+
+
+@pytest.mark.parametrize(
+    ("born", "ok"),
+    [(TODAY, True), (TODAY - dt.timedelta(days=1), True), (TODAY + dt.timedelta(days=1), False), (dt.date(2100, 12, 31), False), (dt.date(1850, 1, 1), True)],
+)
+def test_with_today_a_birth_date_in_the_future_is_refused(born: dt.date, ok: bool) -> None:
+    rid = make_resident_id("330302", born, "021")
+    assert is_valid_resident_id(rid, today=TODAY) is ok
+    assert is_valid_resident_id(rid)  # without today only the year range applies
+    if not ok:
+        err = raises_invalid(validate_resident_id, rid, field="legal_rep_id", today=TODAY)
+        assert err.field == "legal_rep_id"
+        assert err.reason == "birth date (positions 7-14) is after today (2026-11-29); nobody is born in the future"
+        assert born.strftime("%Y%m%d") not in err.message  # personal data is not echoed
+        assert "not in the future" in err.allowed
+    else:
+        assert validate_resident_id(rid, today=TODAY) is rid
+
+
+@pytest.mark.parametrize("today", [dt.datetime(2026, 11, 29, 9, 30), "2026-11-29", 20261129])
+def test_today_must_be_a_date(today: object) -> None:
+    with pytest.raises(TypeError, match="today must be a datetime.date or None, got "):
+        validate_resident_id("11010519491231002X", today=today)  # type: ignore[arg-type]
+
+
+@settings(max_examples=100)
+@given(valid_resident_ids(), st.dates(min_value=dt.date(1850, 1, 1), max_value=dt.date(2100, 12, 31)))
+def test_a_resident_id_is_valid_on_a_day_exactly_when_its_holder_is_born_by_then(rid: str, today: dt.date) -> None:
+    assert is_valid_resident_id(rid, today=today) is (resident_id_birth_date(rid) <= today)

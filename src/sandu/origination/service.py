@@ -53,7 +53,7 @@ def register_enterprise(session: Session, *, uscc: str, name: str, legal_rep_id:
     """Register an applicant. No bank account is needed; the public business
     registry (here: the simulated universe) fills district and industry."""
     validate_uscc(uscc)
-    validate_resident_id(legal_rep_id, field="legal_rep_id")
+    validate_resident_id(legal_rep_id, field="legal_rep_id", today=business_date(now))
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_LENGTH:
         raise InvalidInput("name", "must be the registered company name", f"1..{MAX_NAME_LENGTH} characters")
     if session.scalar(select(m.Enterprise.id).where(m.Enterprise.uscc == uscc)) is not None:
@@ -91,7 +91,7 @@ def grant_consent(
 ) -> m.Consent:
     """One authorization for many sources, signed by the legal representative."""
     ent = get_enterprise(session, uscc)
-    validate_resident_id(signer_id, field="signer_id")
+    validate_resident_id(signer_id, field="signer_id", today=business_date(now))
     if not isinstance(scopes, list) or not scopes:
         raise InvalidInput("scopes", "must list at least one data source", ", ".join(ALL_SOURCES))
     if bad := unknown_sources(scopes):
@@ -316,7 +316,7 @@ def accept_offer(session: Session, *, decision_id: str, product: str, signer_id:
     decision = get_decision(session, decision_id)
     ent = session.get(m.Enterprise, decision.enterprise_id)
     assert ent is not None
-    validate_resident_id(signer_id, field="signer_id")
+    validate_resident_id(signer_id, field="signer_id", today=business_date(now))
     if _sha256(signer_id) != ent.legal_rep_id_sha256:
         raise ConsentDenied("signer_id", "only the enterprise's legal representative can sign", "the legal representative's resident ID")
     if offer.status == "accepted":
@@ -367,7 +367,7 @@ def apply_online(
     """The mobile flow in one step: register if new (no bank account needed),
     authorize once, measure. A returning applicant must be its legal representative."""
     validate_uscc(uscc)
-    validate_resident_id(legal_rep_id, field="legal_rep_id")
+    validate_resident_id(legal_rep_id, field="legal_rep_id", today=business_date(now))
     ent = session.scalar(select(m.Enterprise).where(m.Enterprise.uscc == uscc))
     if ent is None:
         register_enterprise(session, uscc=uscc, name=name, legal_rep_id=legal_rep_id, now=now)
