@@ -531,3 +531,85 @@ def test_today_must_be_a_date(today: object) -> None:
 @given(valid_resident_ids(), st.dates(min_value=dt.date(1850, 1, 1), max_value=dt.date(2100, 12, 31)))
 def test_a_resident_id_is_valid_on_a_day_exactly_when_its_holder_is_born_by_then(rid: str, today: dt.date) -> None:
     assert is_valid_resident_id(rid, today=today) is (resident_id_birth_date(rid) <= today)
+
+
+# --- every error names its field, says why and what is allowed (user-facing text) -------
+
+USCC_ALLOWED = (
+    "18 characters from 0-9 and uppercase A-H J-N P-R T U W-Y (no I, O, Z, S, V); "
+    "position 1 a registering department 1-9, A, N or Y; positions 3-8 a GB/T 2260 region "
+    "(province-level first two digits) or 100000; positions 9-17 not all 0; "
+    "last character the GB 32100 check character"
+)
+RID_ALLOWED = (
+    "18 characters: 6-digit address starting with a province-level code, real birth date "
+    "YYYYMMDD (year 1850-2100, not in the future), 3-digit sequence, check digit 0-9 or "
+    "uppercase X (ISO 7064 MOD 11-2)"
+)
+USCC_PART = "USCC characters (0-9, A-H J-N P-R T U W-Y)"
+BIRTH_ALLOWED = "a datetime.date with year 1850..2100"
+ORG_ALLOWED = "8 characters from 0-9 and uppercase A-Z"
+
+ERROR_CASES = [
+    (uscc_check_char, (5,), {}, "uscc", "must be a string, got int", USCC_ALLOWED),
+    (uscc_check_char, ("123",), {"field": "f"}, "f", "must be 17 characters, got 3", "the first 17 characters of a USCC"),
+    (uscc_check_char, ("9135010OM000100Y4",), {}, "uscc", "character 'O' at position 8 is not allowed; see allowed characters", USCC_ALLOWED),
+    (uscc_check_char, ("91350100m000100Y4",), {}, "uscc", "character 'm' at position 9 is lowercase; letters must be uppercase", USCC_ALLOWED),
+    (validate_uscc, (None,), {}, "uscc", "must be a string, got NoneType", USCC_ALLOWED),
+    (validate_uscc, ("1" * 17,), {}, "uscc", "must be 18 characters, got 17", USCC_ALLOWED),
+    (validate_uscc, ("91350100I000100Y43",), {}, "uscc", "character 'I' at position 9 is not allowed; letters I, O, Z, S, V and symbols are not used", USCC_ALLOWED),
+    (validate_uscc, ("91A50100M000100Y43",), {}, "uscc", "character 'A' at position 3 is not allowed; the region code (positions 3-8) must be 6 digits", USCC_ALLOWED),
+    (validate_uscc, ("9135010AM000100Y43",), {}, "uscc", "character 'A' at position 8 is not allowed; the region code (positions 3-8) must be 6 digits", USCC_ALLOWED),
+    (validate_uscc, ("913501a0M000100Y43",), {}, "uscc", "character 'a' at position 7 is lowercase; letters must be uppercase", USCC_ALLOWED),
+    (validate_uscc, ("91350100M000100Y4K",), {"field": "u"}, "u", "check character is 'K', expected '3'", USCC_ALLOWED),
+    (make_uscc, ("", "1", "110000", "600037341"), {}, "department", "must be 1 characters, got 0", f"1 {USCC_PART}"),
+    (make_uscc, ("9", 5, "110000", "600037341"), {}, "entity_type", "must be a string, got int", f"1 {USCC_PART}"),
+    (make_uscc, ("9", "1", "11000A", "600037341"), {}, "region6", "character 'A' at position 6 is not allowed; must be digits", "6 digits"),
+    (make_uscc, ("9", "1", "110000", "60003734i"), {}, "org9", f"character 'i' at position 9 is not allowed; must be {USCC_PART}", f"9 {USCC_PART}"),
+    (make_uscc, ("9", "1", "110000", "60003734"), {}, "org9", "must be 9 characters, got 8", f"9 {USCC_PART}"),
+    (org_code_check_char, (5,), {}, "org_code", "must be a string, got int", ORG_ALLOWED),
+    (org_code_check_char, ("M000100",), {}, "org_code", "must be 8 characters, got 7", ORG_ALLOWED),
+    (org_code_check_char, ("M00010-Y",), {}, "org_code", "character '-' at position 7 is not allowed; must be 0-9 or A-Z", ORG_ALLOWED),
+    (org_code_check_char, ("m000100Y",), {"field": "org"}, "org", "character 'm' at position 1 is lowercase; letters must be uppercase", ORG_ALLOWED),
+    (resident_id_check_char, (None,), {}, "resident_id", "must be a string, got NoneType", RID_ALLOWED),
+    (resident_id_check_char, ("123",), {"field": "r"}, "r", "must be 17 characters, got 3", "the first 17 digits of a resident ID"),
+    (resident_id_check_char, ("1101051949123100X",), {}, "resident_id", "character 'X' at position 17 is not allowed; positions 1-17 must be digits", RID_ALLOWED),
+    (validate_resident_id, (None,), {}, "resident_id", "must be a string, got NoneType", RID_ALLOWED),
+    (validate_resident_id, ("1101051949123100",), {}, "resident_id", "must be 18 characters, got 16", RID_ALLOWED),
+    (validate_resident_id, ("1101051949123100X2",), {}, "resident_id", "character 'X' at position 17 is not allowed; positions 1-17 must be digits", RID_ALLOWED),
+    (validate_resident_id, ("11010519491231002x",), {}, "resident_id", "check character must be uppercase 'X', got lowercase 'x'", RID_ALLOWED),
+    (validate_resident_id, ("11010519491231002Y",), {}, "resident_id", "character 'Y' at position 18 is not allowed; must be a digit or 'X'", RID_ALLOWED),
+    (validate_resident_id, ("110105184912310021",), {}, "resident_id", "birth year 1849 is outside 1850..2100", RID_ALLOWED),
+    (validate_resident_id, ("110105210101010021",), {}, "resident_id", "birth year 2101 is outside 1850..2100", RID_ALLOWED),
+    (validate_resident_id, ("110105194902300021",), {"field": "x"}, "x", "birth date (positions 7-14) is not a real calendar date", RID_ALLOWED),
+    (validate_resident_id, ("110105194912310021",), {}, "resident_id", "check character is '1', expected 'X'", RID_ALLOWED),
+    (make_resident_id, (110105, dt.date(1990, 1, 1), "001"), {}, "address6", "must be a string, got int", "6 digits"),
+    (make_resident_id, ("11010", dt.date(1990, 1, 1), "001"), {}, "address6", "must be 6 characters, got 5", "6 digits"),
+    (make_resident_id, ("11010X", dt.date(1990, 1, 1), "001"), {}, "address6", "character 'X' at position 6 is not allowed; must be digits", "6 digits"),
+    (make_resident_id, ("110105", dt.datetime(1990, 1, 1), "001"), {}, "birth", "must be a datetime.date, got datetime", BIRTH_ALLOWED),
+    (make_resident_id, ("110105", "1990-01-01", "001"), {}, "birth", "must be a datetime.date, got str", BIRTH_ALLOWED),
+    (make_resident_id, ("110105", dt.date(1849, 12, 31), "001"), {}, "birth", "birth year 1849 is outside 1850..2100", BIRTH_ALLOWED),
+    (make_resident_id, ("110105", dt.date(2101, 1, 1), "001"), {}, "birth", "birth year 2101 is outside 1850..2100", BIRTH_ALLOWED),
+    (make_resident_id, ("110105", dt.date(1990, 1, 1), "1234"), {}, "sequence3", "must be 3 characters, got 4", "3 digits"),
+    (make_resident_id, ("110105", dt.date(1990, 1, 1), "0a1"), {}, "sequence3", "character 'a' at position 2 is not allowed; must be digits", "3 digits"),
+    (mask_resident_id, (5,), {}, "resident_id", "must be a string, got int", "a string"),
+    (mask_resident_id, (None,), {"field": "signer_id"}, "signer_id", "must be a string, got NoneType", "a string"),
+    (resident_id_gender, ("110105194912310021",), {}, "resident_id", "check character is '1', expected 'X'", RID_ALLOWED),
+    (resident_id_gender, ("110105194912310021",), {"field": "g"}, "g", "check character is '1', expected 'X'", RID_ALLOWED),
+    (resident_id_birth_date, ("110105194912310021",), {}, "resident_id", "check character is '1', expected 'X'", RID_ALLOWED),
+    (resident_id_birth_date, ("110105194912310021",), {"field": "b"}, "b", "check character is '1', expected 'X'", RID_ALLOWED),
+    (digit_rows, (np.array([-1]), 8), {}, "numbers", "must fit in 8 decimal digits", "0..99999999"),
+    (digit_rows, (np.array([5, 10**3]), 3), {}, "numbers", "must fit in 3 decimal digits", "0..999"),
+    (uscc_check_chars, (ascii_rows(["9135010OM000100Y4"], 17),), {}, "uscc", "contains a character outside the alphabet", USCC_ALLOWED),
+    (org_code_check_chars, (ascii_rows(["M00010-Y"], 8),), {}, "org_code", "contains a character outside the alphabet", "0-9 and uppercase A-Z"),
+    (resident_id_check_chars, (ascii_rows(["1101051949123100X"], 17),), {}, "resident_id", "contains a character outside the alphabet", RID_ALLOWED),
+]
+
+
+@pytest.mark.parametrize(("func", "args", "kwargs", "field", "reason", "allowed"), ERROR_CASES)
+def test_errors_name_the_field_the_reason_and_what_is_allowed(func, args, kwargs, field, reason, allowed) -> None:
+    with pytest.raises(InvalidInput) as info:
+        func(*args, **kwargs)
+    e = info.value
+    assert (e.field, e.reason, e.allowed) == (field, reason, allowed)
+    assert e.message == f"{field}: {reason} (allowed: {allowed})"

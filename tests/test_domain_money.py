@@ -359,3 +359,100 @@ def test_bp() -> None:
         bp(1.5)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput):
         bp(True)  # type: ignore[arg-type]
+
+
+# ------------------------------------- every error names the field, why, and what is allowed
+
+YUAN = "a string like '300.50', a Decimal or an int, with at most 2 decimal places"
+WAN = "a string like '300.5', a Decimal or an int, with at most 6 decimal places (1 fen)"
+RATE = "a fraction 0..1 like '0.0345', a percent like '3.45%', or a Decimal"
+FEN_DEC = "a finite Decimal amount in fen"
+FEN_INT = "an integer amount of fen"
+PLACES = "an integer 0..10"
+
+MONEY_ERRORS = [
+    (require_fen, (1.5,), {}, "amount_fen", "must be a whole number of fen (integer), got 1.5", "integer fen 1 or more"),
+    (require_fen, (None,), {"field": "p", "allow_zero": True, "max_fen": 9}, "p", "must be a whole number of fen (integer), got None", "integer fen 0..9"),
+    (require_fen, (-1,), {}, "amount_fen", "must be positive, got -1", "integer fen 1 or more"),
+    (require_fen, (0,), {}, "amount_fen", "must be positive, got 0", "integer fen 1 or more"),
+    (require_fen, (-1,), {"allow_zero": True}, "amount_fen", "must be non-negative, got -1", "integer fen 0 or more"),
+    (require_fen, (501,), {"max_fen": 500}, "amount_fen", "must be at most 500 fen (¥5.00), got 501", "integer fen 1..500"),
+    (require_fen, (1,), {"max_fen": 0}, "amount_fen", "must be at most 0 fen (¥0.00), got 1", "integer fen 1..0"),
+    (yuan_to_fen, ("0" * 40 + "1",), {}, "amount_yuan", "is too long (41 characters)", YUAN),
+    (yuan_to_fen, ("1,000",), {}, "amount_yuan", "thousands separators (',') are not accepted, got '1,000'", YUAN),
+    (yuan_to_fen, ("1，000",), {}, "amount_yuan", "thousands separators (',') are not accepted, got '1，000'", YUAN),
+    (yuan_to_fen, (" 1",), {}, "amount_yuan", "must not contain surrounding whitespace, got ' 1'", YUAN),
+    (yuan_to_fen, ("1e3",), {}, "amount_yuan", "must be a plain decimal number like '300.50', got '1e3'", YUAN),
+    (yuan_to_fen, (1.5,), {}, "amount_yuan", "floats are not accepted (inexact), got 1.5; pass a string or Decimal", YUAN),
+    (yuan_to_fen, (None,), {}, "amount_yuan", "must be a string, Decimal or integer, got None", YUAN),
+    (yuan_to_fen, (Decimal("NaN"),), {}, "amount_yuan", "must be a finite number, got NaN", YUAN),
+    (yuan_to_fen, ("1.001",), {}, "amount_yuan", "has a fraction smaller than 1 fen (fractional fen), got '1.001'", YUAN),
+    (yuan_to_fen, ("-1.001",), {}, "amount_yuan", "has a fraction smaller than 1 fen (fractional fen), got '-1.001'", YUAN),
+    (yuan_to_fen, (Decimal("1E+28"),), {}, "amount_yuan", "is too large, got Decimal('1E+28')", YUAN),
+    (yuan_to_fen, (Decimal("1E-999999999"),), {}, "amount_yuan", "has a fraction smaller than 1 fen (fractional fen), got Decimal('1E-999999999')", YUAN),
+    (yuan_to_fen, (Decimal("0.001"),), {}, "amount_yuan", "has a fraction smaller than 1 fen (fractional fen), got Decimal('0.001')", YUAN),
+    (wan_to_fen, ("0.0000001",), {}, "amount_wan", "has a fraction smaller than 1 fen (fractional fen), got '0.0000001'", WAN),
+    (wan_to_fen, ("1,0",), {"field": "w"}, "w", "thousands separators (',') are not accepted, got '1,0'", WAN),
+    (wan_to_fen, (Decimal("1E+24"),), {}, "amount_wan", "is too large, got Decimal('1E+24')", WAN),
+    (round_half_up_fen, (2.5,), {}, "amount_fen", "floats are not accepted (inexact), got 2.5; pass a string or Decimal", FEN_DEC),
+    (round_half_up_fen, ("2.5",), {"field": "interest_fen"}, "interest_fen", "must be a Decimal, got '2.5'", FEN_DEC),
+    (round_half_up_fen, (Decimal("Infinity"),), {}, "amount_fen", "must be a finite number, got Infinity", FEN_DEC),
+    (round_half_up_fen, (Decimal("1E+30"),), {}, "amount_fen", "is too large, got Decimal('1E+30')", FEN_DEC),
+    (round_half_up_fen, (Decimal("-1E+30"),), {}, "amount_fen", "is too large, got Decimal('-1E+30')", FEN_DEC),
+    (format_yuan, (1.5,), {}, "fen", "must be an integer, got 1.5", FEN_INT),
+    (format_wan, (True,), {}, "fen", "must be an integer, got True", FEN_INT),
+    (format_wan, (1, -1), {}, "places", "must be between 0 and 10, got -1", PLACES),
+    (format_wan, (1, 11), {}, "places", "must be between 0 and 10, got 11", PLACES),
+    (format_wan, (1, 2.0), {}, "places", "must be an integer, got 2.0", PLACES),
+    (format_cn, ("1",), {}, "fen", "must be an integer, got '1'", FEN_INT),
+    (parse_rate, ("0." + "0" * 38 + "1",), {}, "rate_annual", "is too long (41 characters)", RATE),
+    (parse_rate, ("-1",), {}, "rate_annual", "must not be negative, got '-1'", RATE),
+    (parse_rate, ("1.5%%",), {}, "rate_annual", "must look like '0.0345' or '3.45%', got '1.5%%'", RATE),
+    (parse_rate, ("2",), {}, "rate_annual", "must be at most 1 (100%), got 2; write percentages as '3.45%'", RATE),
+    (parse_rate, ("100.1%",), {}, "rate_annual", "must be at most 1 (100%), got 1.001; write percentages as '3.45%'", RATE),
+    (parse_rate, (Decimal("-0.1"),), {}, "rate_annual", "must not be negative, got -0.1", RATE),
+    (parse_rate, (3,), {}, "rate_annual", "must be a string or Decimal, got 3", RATE),
+    (parse_rate, (0.1,), {}, "rate_annual", "floats are not accepted (inexact), got 0.1; pass a string or Decimal", RATE),
+    (parse_rate, (Decimal("NaN"),), {}, "rate_annual", "must be a finite number, got NaN", RATE),
+    (format_rate_pct, (0.1,), {}, "rate", "must be a Decimal, got 0.1", "a finite Decimal fraction"),
+    (format_rate_pct, (Decimal("Infinity"),), {}, "rate", "must be a finite number, got Infinity", "a finite Decimal fraction"),
+    (format_rate_pct, (Decimal("0.1"), 11), {}, "places", "must be between 0 and 10, got 11", PLACES),
+    (bp, (1.5,), {}, "bp", "must be an integer, got 1.5", "an integer number of basis points"),
+]
+
+
+@pytest.mark.parametrize(("func", "args", "kwargs", "field", "reason", "allowed"), MONEY_ERRORS)
+def test_money_errors_name_the_field_the_reason_and_what_is_allowed(func, args, kwargs, field, reason, allowed) -> None:
+    with pytest.raises(InvalidInput) as info:
+        func(*args, **kwargs)
+    e = info.value
+    assert (e.field, e.reason, e.allowed) == (field, reason, allowed)
+    assert e.message == f"{field}: {reason} (allowed: {allowed})"
+
+
+def test_bounds_are_inclusive():
+    assert yuan_to_fen("0" * 39 + "1") == 100  # 40 characters
+    assert parse_rate("0." + "0" * 37 + "1") == Decimal("1E-38")  # 40 characters
+    assert yuan_to_fen(Decimal("1E+27")) == 10**29  # 30 digits of fen
+    assert wan_to_fen(Decimal("1E+23")) == 10**29
+    assert round_half_up_fen(Decimal("9.4E+29")) == 94 * 10**28
+    assert round_half_up_fen(Decimal("-1E+29")) == -(10**29)
+    assert format_wan(1, 10) == "0.0000010000万" and format_wan(1, 0) == "0万"
+    assert format_rate_pct(Decimal("0.1"), 10) == "10.0000000000%" and format_rate_pct(Decimal("0.123"), 0) == "12%"
+    assert require_fen(500, max_fen=500) == 500 and require_fen(10**30) == 10**30
+    assert parse_rate("1") == 1 and parse_rate("0") == 0 and parse_rate(Decimal(1)) == 1 and parse_rate("100%") == 1
+
+
+def test_zero_has_no_sign():
+    assert yuan_to_fen("-0.00") == 0 and yuan_to_fen(Decimal("-0")) == 0 and wan_to_fen("0") == 0
+    assert format_cn(-1) == "-0.01元" and format_wan(-1, 1) == "0.0万" and format_rate_pct(Decimal("-0.0000001"), 2) == "0.00%"
+
+
+def test_exact_conversions_use_every_digit():
+    assert yuan_to_fen("12345678901234567890.12") == 1234567890123456789012
+    assert yuan_to_fen("-0.10") == -10 and yuan_to_fen("1.1") == 110 and yuan_to_fen("1.20") == 120
+    assert wan_to_fen("0.000010") == 10 and wan_to_fen("-2.5") == -2_500_000
+    assert yuan_to_fen(Decimal("1.00E+2")) == 10_000
+    assert format_wan(10**18, 6) == "1,000,000,000,000.000000万"
+    assert format_cn(-(10**18)) == "-100,000,000.00亿"
+    assert format_rate_pct(Decimal("123456789.123456789"), 9) == "12,345,678,912.345678900%".replace(",", "")

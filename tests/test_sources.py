@@ -149,7 +149,7 @@ def test_the_briefs_example_invoices_list():
 
 
 def test_payloads_must_be_a_mapping_of_catalog_sources():
-    with pytest.raises(ValueError, match="payloads must map source names"):
+    with pytest.raises(ValueError, match=r"payloads must map source names to payloads, got \[\('tax', \{\}\)\]"):
         build_profile(USCC, AS_OF, [("tax", {})])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"'weather' is not a data source \(allowed: tax, invoices"):
         build_profile(USCC, AS_OF, {"tax": None, "weather": {}})
@@ -196,6 +196,8 @@ def test_ratios_with_zero_or_missing_denominators_are_absent():
     })
     f = p.features
     assert f["tech_staff_ratio"] == 0.333333 and f["headcount_growth"] == 0.5 and f["electricity_growth"] == -0.666667
+    one = build_profile(USCC, AS_OF, {"social_insurance": {"headcount": 1, "tech_staff": 1, "headcount_12m_ago": 1, "arrears_months": 0}})
+    assert one.features["tech_staff_ratio"] == 1.0 and one.features["headcount_growth"] == 0.0
     assert f["si_arrears_months"] == 1 and f["utility_arrears"] is False
     p = build_profile(USCC, AS_OF, {"social_insurance": {"headcount": None, "tech_staff": 1, "headcount_12m_ago": 2, "arrears_months": 0},
                                     "utilities": {"electricity_kwh_12m": None, "electricity_kwh_prev_12m": 3, "arrears": False}})
@@ -248,10 +250,20 @@ def test_tax_years_are_read_up_to_the_limit():
 
 
 def test_latest_three_years_are_used_whatever_the_order():
-    years = [tax_year(2025, 30), tax_year(2021, 10), tax_year(2023, 10), tax_year(2024, 20), tax_year(2022, 10)]
+    years = [tax_year(2025, 30), tax_year(2021, 1), tax_year(2023, 10), tax_year(2024, 20), tax_year(2022, 2)]
     flags, f = tax_flags(years)
     assert flags == ()
     assert (f["revenue_fen_y1"], f["revenue_fen_y2"], f["revenue_fen_y3"]) == (10, 20, 30)
+    assert sorted(k for k in f if k.startswith("revenue_fen_")) == ["revenue_fen_y1", "revenue_fen_y2", "revenue_fen_y3"]
+
+
+@pytest.mark.parametrize("key", ["revenue_fen", "vat_fen", "cit_fen", "rd_expense_fen"])
+def test_a_malformed_amount_of_the_latest_year_is_flagged(key: str) -> None:
+    flags, f = tax_flags([tax_year(2023), tax_year(2024), {**tax_year(2025), key: -1}])
+    assert flags == (f"tax.{key}:invalid",)
+    assert f["revenue_fen" if key == "revenue_fen" else key] is None
+    flags, f = tax_flags([{**tax_year(2023), key: "1"}, tax_year(2024), tax_year(2025)])
+    assert flags == (("tax.revenue_fen:invalid",) if key == "revenue_fen" else ())  # only the latest year's taxes are read
 
 
 @pytest.mark.parametrize(
@@ -531,7 +543,7 @@ def test_an_unexpected_field_is_refused():
         ("as_of", "2026-02-30", "as_of", "must be an ISO date"),
         ("features", [], "features", "must be an object, got []"),
         ("collateral", {}, "collateral", "must be a list of assets"),
-        ("collateral", [{"id": "C1"}], "collateral[0]", "must be an object with exactly id, kind, appraised_value_fen, secured_debt_fen"),
+        ("collateral", [{"id": "C1"}], "collateral[0]", "must be an object with exactly id, kind, appraised_value_fen, secured_debt_fen, got {'id': 'C1'}"),
         ("collateral", ["C1"], "collateral[0]", "must be an object with exactly"),
         ("collateral", [{"id": 1, "kind": "k", "appraised_value_fen": 1, "secured_debt_fen": 1}], "collateral[0].id", "must be a string, got 1"),
         ("collateral", [{"id": "C", "kind": None, "appraised_value_fen": 1, "secured_debt_fen": 1}], "collateral[0].kind", "must be a string"),
@@ -578,7 +590,7 @@ def test_a_snapshot_that_is_not_an_object_is_refused():
 def test_the_expected_hash_must_be_a_sha256(sha: Any) -> None:
     data, _ = stored_s5()
     e = refused(data, sha)
-    assert e.field == "expected_sha256" and "must be 64 lowercase hex digits" in str(e)
+    assert e.field == "expected_sha256" and f"must be 64 lowercase hex digits, got {sha!r}"[:60] in str(e)
 
 
 def test_a_hash_that_differs_is_refused_naming_both():

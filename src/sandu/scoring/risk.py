@@ -197,8 +197,8 @@ def model_from_json(data: dict[str, Any]) -> RiskModel:
 
 
 def load_model(name: str = DEFAULT_MODEL) -> RiskModel:
-    text = resources.files("sandu.scoring.models").joinpath(name).read_text(encoding="utf-8")
-    return model_from_json(json.loads(text))
+    blob = resources.files("sandu.scoring.models").joinpath(name).read_bytes()
+    return model_from_json(json.loads(blob))  # JSON is UTF-8; json.loads reads the bytes as such
 
 
 # ---------------------------------------------------------------------- scoring

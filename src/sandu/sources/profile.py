@@ -87,7 +87,7 @@ class ProfileSnapshot:
 
 def canonical_sha256(obj: Any) -> str:
     blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    return hashlib.sha256(blob.encode()).hexdigest()  # UTF-8
 
 
 def _is_count(value: object, low: int, high: int) -> bool:
@@ -354,8 +354,9 @@ def profile_from_json(data: dict[str, Any], expected_sha256: str) -> ProfileSnap
     if as_of is None or as_of.isoformat() != as_of_text:
         raise ProfileIntegrityError("as_of", f"must be an ISO date YYYY-MM-DD, got {show(as_of_text)}")
     features = _stored(data, "features", dict, "an object")
-    if bad := [k for k in features if not isinstance(k, str)][:1]:
-        raise ProfileIntegrityError("features", f"keys must be strings, got {show(bad[0])}")
+    for key in features:  # at most MAX_STORED_LIST
+        if not isinstance(key, str):
+            raise ProfileIntegrityError("features", f"keys must be strings, got {show(key)}")
     collateral = _stored(data, "collateral", list, "a list of assets")
     snap = ProfileSnapshot(
         uscc=_stored(data, "uscc", str, "a string"),
