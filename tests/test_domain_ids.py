@@ -474,6 +474,11 @@ def test_make_uscc_refuses_implausible_parts(args: tuple[str, str, str, str], fi
     with pytest.raises(InvalidInput) as info:
         make_uscc(*args)
     assert info.value.field == field and info.value.allowed == allowed
+    assert info.value.reason == {
+        "department": f"registering department {args[0]!r} is not a GB 32100 department code (1-9, A, N, Y)",
+        "region6": f"region code {args[2]!r} does not start with a province-level code (11-15, 21-23, 31-37, 41-46, 50-54, 61-65, 71, 81, 82) and is not 100000",
+        "org9": "organisation code is all zeros (a placeholder, not a code)",
+    }[field]
 
 
 def test_make_uscc_accepts_the_national_region():
@@ -521,10 +526,11 @@ def test_with_today_a_birth_date_in_the_future_is_refused(born: dt.date, ok: boo
         assert validate_resident_id(rid, today=TODAY) is rid
 
 
-@pytest.mark.parametrize("today", [dt.datetime(2026, 11, 29, 9, 30), "2026-11-29", 20261129])
-def test_today_must_be_a_date(today: object) -> None:
-    with pytest.raises(TypeError, match="today must be a datetime.date or None, got "):
+@pytest.mark.parametrize(("today", "kind"), [(dt.datetime(2026, 11, 29, 9, 30), "datetime"), ("2026-11-29", "str"), (20261129, "int")])
+def test_today_must_be_a_date(today: object, kind: str) -> None:
+    with pytest.raises(TypeError) as e:
         validate_resident_id("11010519491231002X", today=today)  # type: ignore[arg-type]
+    assert str(e.value) == f"today must be a datetime.date or None, got {kind}"
 
 
 @settings(max_examples=100)
@@ -583,6 +589,7 @@ ERROR_CASES = [
     (validate_resident_id, ("110105210101010021",), {}, "resident_id", "birth year 2101 is outside 1850..2100", RID_ALLOWED),
     (validate_resident_id, ("110105194902300021",), {"field": "x"}, "x", "birth date (positions 7-14) is not a real calendar date", RID_ALLOWED),
     (validate_resident_id, ("110105194912310021",), {}, "resident_id", "check character is '1', expected 'X'", RID_ALLOWED),
+    (validate_resident_id, ("110105194912310029",), {}, "resident_id", "check character is '9', expected 'X'", RID_ALLOWED),
     (make_resident_id, (110105, dt.date(1990, 1, 1), "001"), {}, "address6", "must be a string, got int", "6 digits"),
     (make_resident_id, ("11010", dt.date(1990, 1, 1), "001"), {}, "address6", "must be 6 characters, got 5", "6 digits"),
     (make_resident_id, ("11010X", dt.date(1990, 1, 1), "001"), {}, "address6", "character 'X' at position 6 is not allowed; must be digits", "6 digits"),
@@ -613,3 +620,27 @@ def test_errors_name_the_field_the_reason_and_what_is_allowed(func, args, kwargs
     e = info.value
     assert (e.field, e.reason, e.allowed) == (field, reason, allowed)
     assert e.message == f"{field}: {reason} (allowed: {allowed})"
+
+
+def test_digit_rows_are_exact_for_wide_numbers():
+    big = 123_456_789_012_345_678  # beyond float precision: the digits come from integer division
+    assert list(rows_to_str(digit_rows(np.array([big, 0]), 18))) == ["123456789012345678", "000000000000000000"]
+    assert list(rows_to_str(digit_rows([7, 999], 3))) == ["007", "999"]
+
+
+def test_rows_to_str_reads_any_integer_array_as_bytes():
+    assert list(rows_to_str(np.array([[49, 50], [65, 89]], dtype=np.int64))) == ["12", "AY"]
+    assert list(rows_to_str(ascii_rows(["91", "Y0"], 2))) == ["91", "Y0"]
+
+
+def test_vector_check_forms_reject_a_bad_character_anywhere_in_any_row():
+    good = "91350100M000100Y4"
+    for i in range(17):
+        bad = good[:i] + "O" + good[i + 1 :]
+        with pytest.raises(InvalidInput):
+            uscc_check_chars(ascii_rows([good, bad], 17))
+    assert rows_to_str(uscc_check_chars(ascii_rows([good, "00000000000000000"], 17))[:, None]).tolist() == ["3", "0"]
+    with pytest.raises(InvalidInput):
+        resident_id_check_chars(ascii_rows(["11010519491231002", "1101051949123100/"], 17))
+    with pytest.raises(InvalidInput):
+        org_code_check_chars(ascii_rows(["60003734", "6000373a"], 8))

@@ -160,7 +160,12 @@ def uscc_check_char(first17: str, *, field: str = "uscc") -> str:
     _require_str(first17, field, _USCC_ALLOWED)
     _require_length(first17, _USCC_LENGTH - 1, field, "the first 17 characters of a USCC")
     _require_chars(first17, USCC_ALPHABET, field, _USCC_ALLOWED, what="see allowed characters")
-    total = sum(_USCC_VALUE[ch] * w for ch, w in zip(first17, _USCC_WEIGHTS, strict=True))
+    return _uscc_check(first17)
+
+
+def _uscc_check(first17: str) -> str:
+    """The check character of 17 alphabet characters (already validated)."""
+    total = sum(_USCC_VALUE[first17[i]] * w for i, w in enumerate(_USCC_WEIGHTS))
     return USCC_ALPHABET[(31 - total % 31) % 31]
 
 
@@ -207,7 +212,7 @@ def validate_uscc(value: object, *, field: str = "uscc") -> str:
     problem = _department_problem(text[0]) or _region_problem(text[_USCC_REGION]) or _org_problem(text[_USCC_ORG])
     if problem is not None:
         raise InvalidInput(field, problem, _USCC_ALLOWED)
-    expected = uscc_check_char(text[:-1], field=field)
+    expected = _uscc_check(text[:-1])
     if text[-1] != expected:
         raise InvalidInput(field, f"check character is {text[-1]!r}, expected {expected!r}", _USCC_ALLOWED)
     return text
@@ -264,7 +269,7 @@ def org_code_check_char(first8: str, *, field: str = "org_code") -> str:
     _require_str(first8, field, allowed)
     _require_length(first8, len(_ORG_WEIGHTS), field, allowed)
     _require_chars(first8, _ORG_ALPHABET, field, allowed, what="must be 0-9 or A-Z")
-    total = sum(_ORG_VALUE[ch] * w for ch, w in zip(first8, _ORG_WEIGHTS, strict=True))
+    total = sum(_ORG_VALUE[first8[i]] * w for i, w in enumerate(_ORG_WEIGHTS))
     check = 11 - total % 11
     return {10: "X", 11: "0"}.get(check, str(check))
 
@@ -277,7 +282,12 @@ def resident_id_check_char(first17: str, *, field: str = "resident_id") -> str:
     _require_str(first17, field, _RID_ALLOWED)
     _require_length(first17, _RID_LENGTH - 1, field, "the first 17 digits of a resident ID")
     _require_chars(first17, _DIGITS, field, _RID_ALLOWED, what="positions 1-17 must be digits")
-    total = sum(int(ch) * w for ch, w in zip(first17, _RID_WEIGHTS, strict=True))
+    return _rid_check(first17)
+
+
+def _rid_check(first17: str) -> str:
+    """The MOD 11-2 check character of 17 digits (already validated)."""
+    total = sum(int(first17[i]) * w for i, w in enumerate(_RID_WEIGHTS))
     return _RID_CHECK_CHARS[total % 11]
 
 
@@ -285,7 +295,7 @@ def _require_rid_check_position(ch: str, field: str) -> None:
     """Raise unless the 18th character is a digit or uppercase ``'X'``."""
     if ch == "x":
         raise InvalidInput(field, "check character must be uppercase 'X', got lowercase 'x'", _RID_ALLOWED)
-    if ch not in _DIGITS + "X":
+    if ch not in _RID_CHECK_CHARS:  # the digits and X
         raise InvalidInput(
             field, f"character {ch!r} at position 18 is not allowed; must be a digit or 'X'", _RID_ALLOWED
         )
@@ -340,7 +350,7 @@ def validate_resident_id(value: object, *, field: str = "resident_id", today: _d
     born = _parse_birth_date(text, field)
     if day is not None and born > day:
         raise InvalidInput(field, f"birth date (positions 7-14) is after today ({day.isoformat()}); nobody is born in the future", _RID_ALLOWED)
-    expected = resident_id_check_char(text[:-1], field=field)
+    expected = _rid_check(text[:-1])
     if text[-1] != expected:
         raise InvalidInput(field, f"check character is {text[-1]!r}, expected {expected!r}", _RID_ALLOWED)
     return text
@@ -404,7 +414,7 @@ def resident_id_gender(value: object, *, field: str = "resident_id") -> str:
 def resident_id_birth_date(value: object, *, field: str = "resident_id") -> _dt.date:
     """Return the birth date encoded in a valid resident ID."""
     text = validate_resident_id(value, field=field)
-    return _parse_birth_date(text, field)
+    return _dt.date(int(text[6:10]), int(text[10:12]), int(text[12:14]))
 
 
 # ------------------------------------------------------------ vectorized forms
@@ -424,7 +434,7 @@ def digit_rows(numbers: np.ndarray, width: int) -> np.ndarray:
     numbers = np.asarray(numbers, dtype=np.int64)
     if (numbers < 0).any() or (numbers >= 10**width).any():
         raise InvalidInput("numbers", f"must fit in {width} decimal digits", f"0..{10**width - 1}")
-    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    powers = 10 ** np.arange(width - 1, -1, -1)  # int64
     return ((numbers[:, None] // powers) % 10 + ord("0")).astype(np.uint8)
 
 
@@ -434,10 +444,19 @@ def rows_to_str(rows: np.ndarray) -> np.ndarray:
     return rows.view(f"S{rows.shape[1]}").ravel().astype(f"U{rows.shape[1]}")
 
 
-def _values(rows: np.ndarray, mapping: dict[str, int], field: str, allowed: str) -> np.ndarray:
-    table = np.full(256, -1, dtype=np.int64)
-    for ch, value in mapping.items():
-        table[ord(ch)] = value
+# byte → character value (-1 outside the alphabet), weights and check characters as arrays
+_USCC_TABLE = np.array([_USCC_VALUE.get(chr(b), -1) for b in range(256)], dtype=np.int64)
+_ORG_TABLE = np.array([_ORG_VALUE.get(chr(b), -1) for b in range(256)], dtype=np.int64)
+_RID_TABLE = np.array([_DIGITS.find(chr(b)) for b in range(256)], dtype=np.int64)
+_USCC_WEIGHT_ARRAY = np.array(_USCC_WEIGHTS, dtype=np.int64)
+_ORG_WEIGHT_ARRAY = np.array(_ORG_WEIGHTS, dtype=np.int64)
+_RID_WEIGHT_ARRAY = np.array(_RID_WEIGHTS, dtype=np.int64)
+_USCC_CHECK_BYTES = np.frombuffer(USCC_ALPHABET.encode("ascii"), dtype=np.uint8)
+_ORG_CHECK_BYTES = np.frombuffer(b"?123456789X0", dtype=np.uint8)  # indexed by 11 - (x mod 11), which is 1..11
+_RID_CHECK_BYTES = np.frombuffer(_RID_CHECK_CHARS.encode("ascii"), dtype=np.uint8)
+
+
+def _values(rows: np.ndarray, table: np.ndarray, field: str, allowed: str) -> np.ndarray:
     values = table[rows]
     if (values < 0).any():
         raise InvalidInput(field, "contains a character outside the alphabet", allowed)
@@ -446,18 +465,17 @@ def _values(rows: np.ndarray, mapping: dict[str, int], field: str, allowed: str)
 
 def uscc_check_chars(first17: np.ndarray) -> np.ndarray:
     """Vector form of :func:`uscc_check_char`: (n, 17) ASCII → (n,) ASCII check bytes."""
-    total = _values(first17, _USCC_VALUE, "uscc", _USCC_ALLOWED) @ np.array(_USCC_WEIGHTS, dtype=np.int64)
-    return np.frombuffer(USCC_ALPHABET.encode("ascii"), dtype=np.uint8)[(31 - total % 31) % 31]
+    total = _values(first17, _USCC_TABLE, "uscc", _USCC_ALLOWED) @ _USCC_WEIGHT_ARRAY
+    return _USCC_CHECK_BYTES[(31 - total % 31) % 31]
 
 
 def org_code_check_chars(first8: np.ndarray) -> np.ndarray:
     """Vector form of :func:`org_code_check_char`: (n, 8) ASCII → (n,) ASCII check bytes."""
-    total = _values(first8, _ORG_VALUE, "org_code", "0-9 and uppercase A-Z") @ np.array(_ORG_WEIGHTS, dtype=np.int64)
-    return np.frombuffer(b"?123456789X0", dtype=np.uint8)[11 - total % 11]  # 11 - (x mod 11) is 1..11
+    total = _values(first8, _ORG_TABLE, "org_code", "0-9 and uppercase A-Z") @ _ORG_WEIGHT_ARRAY
+    return _ORG_CHECK_BYTES[11 - total % 11]
 
 
 def resident_id_check_chars(first17: np.ndarray) -> np.ndarray:
     """Vector form of :func:`resident_id_check_char`: (n, 17) ASCII → (n,) ASCII check bytes."""
-    digits = _values(first17, {d: int(d) for d in _DIGITS}, "resident_id", _RID_ALLOWED)
-    total = digits @ np.array(_RID_WEIGHTS, dtype=np.int64)
-    return np.frombuffer(_RID_CHECK_CHARS.encode("ascii"), dtype=np.uint8)[total % 11]
+    total = _values(first17, _RID_TABLE, "resident_id", _RID_ALLOWED) @ _RID_WEIGHT_ARRAY
+    return _RID_CHECK_BYTES[total % 11]
