@@ -205,7 +205,7 @@ def test_profile_snapshot_hash_is_reproducible(rt_sqlite):
         assert s.scalar(select(func.count()).select_from(m.Profile)) == 1
         prof = s.get(m.Profile, a.profile_sha256)
         assert canonical_sha256(prof.snapshot) == prof.sha256
-        assert profile_from_json(prof.snapshot).sha256 == prof.sha256
+        assert profile_from_json(prof.snapshot, prof.sha256).sha256 == prof.sha256
         payloads = {r.source: r.payload for r in s.scalars(select(m.SourceRecord).where(m.SourceRecord.uscc == S2["uscc"]))}
     rebuilt = build_profile(S2["uscc"], BUSINESS_DATE, payloads)
     assert rebuilt.sha256 == prof.sha256

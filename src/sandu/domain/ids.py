@@ -7,16 +7,24 @@ says letters must be uppercase.
 
 Unified Social Credit Code (统一社会信用代码), 18 characters:
 
-* position 1: registering department (any alphabet character is accepted),
+* position 1: registering department, a GB 32100 code: 1–9, A, N or Y
+  (letters are department codes too),
 * position 2: entity type,
-* positions 3–8: administrative region code (6 digits),
-* positions 9–17: organisation code,
+* positions 3–8: administrative region code (GB/T 2260): 6 digits whose first two
+  are a province-level code (`PROVINCE_CODES`), or ``100000`` for a national registration,
+* positions 9–17: organisation code, never all zeros (a placeholder, not a code),
 * position 18: check character, ``(31 - Σ Ci·Wi mod 31) mod 31``.
 
 Resident identity card number (公民身份号码), 18 characters:
 
-* positions 1–6: address code, 7–14: birth date ``YYYYMMDD``,
+* positions 1–6: address code, whose first two digits are a province-level code,
+* positions 7–14: birth date ``YYYYMMDD`` (a real date, year 1850–2100, and not
+  after ``today`` when the caller says what day it is),
 * positions 15–17: sequence (odd = male), 18: ISO 7064 MOD 11-2 check.
+
+These plausibility rules are the scalar validators' alone; the vectorized forms
+below compute check characters only and are proven equal to the scalar check
+character functions.
 
 Error messages never echo a whole resident ID (it is personal data); they name
 single characters and positions only.
@@ -39,6 +47,8 @@ __all__ = [
     "org_code_check_chars",
     "resident_id_check_chars",
     "USCC_ALPHABET",
+    "USCC_DEPARTMENTS",
+    "PROVINCE_CODES",
     "uscc_check_char",
     "validate_uscc",
     "is_valid_uscc",
@@ -60,14 +70,29 @@ _DIGITS = "0123456789"
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 """The 31 USCC characters; a character's value is its index (0–30)."""
 
+USCC_DEPARTMENTS = "123456789ANY"
+"""Registering-department codes of GB 32100 (position 1 of a USCC)."""
+
+PROVINCE_CODES = frozenset(
+    ["11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
+     "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65",
+     "71", "81", "82"]
+)
+"""GB/T 2260 province-level codes: the first two digits of a region or address code."""
+
 _USCC_VALUE = {ch: i for i, ch in enumerate(USCC_ALPHABET)}
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 _USCC_LENGTH = 18
 _USCC_REGION = slice(2, 8)
+_USCC_ORG = slice(8, 17)
+_NATIONAL_REGION = "100000"
 _USCC_ALLOWED = (
     "18 characters from 0-9 and uppercase A-H J-N P-R T U W-Y (no I, O, Z, S, V); "
-    "positions 3-8 digits; last character the GB 32100 check character"
+    "position 1 a registering department 1-9, A, N or Y; positions 3-8 a GB/T 2260 region "
+    "(province-level first two digits) or 100000; positions 9-17 not all 0; "
+    "last character the GB 32100 check character"
 )
+_PROVINCES_TEXT = "11-15, 21-23, 31-37, 41-46, 50-54, 61-65, 71, 81, 82"
 
 # GB 11714 organisation code check (positions 9–17 of many USCCs).
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
@@ -82,8 +107,9 @@ _RID_LENGTH = 18
 _RID_MIN_YEAR = 1850
 _RID_MAX_YEAR = 2100
 _RID_ALLOWED = (
-    "18 characters: 6-digit address, real birth date YYYYMMDD (year 1850-2100), "
-    "3-digit sequence, check digit 0-9 or uppercase X (ISO 7064 MOD 11-2)"
+    "18 characters: 6-digit address starting with a province-level code, real birth date "
+    "YYYYMMDD (year 1850-2100, not in the future), 3-digit sequence, check digit 0-9 or "
+    "uppercase X (ISO 7064 MOD 11-2)"
 )
 
 
@@ -134,7 +160,12 @@ def uscc_check_char(first17: str, *, field: str = "uscc") -> str:
     _require_str(first17, field, _USCC_ALLOWED)
     _require_length(first17, _USCC_LENGTH - 1, field, "the first 17 characters of a USCC")
     _require_chars(first17, USCC_ALPHABET, field, _USCC_ALLOWED, what="see allowed characters")
-    total = sum(_USCC_VALUE[ch] * w for ch, w in zip(first17, _USCC_WEIGHTS, strict=True))
+    return _uscc_check(first17)
+
+
+def _uscc_check(first17: str) -> str:
+    """The check character of 17 alphabet characters (already validated)."""
+    total = sum(_USCC_VALUE[first17[i]] * w for i, w in enumerate(_USCC_WEIGHTS))
     return USCC_ALPHABET[(31 - total % 31) % 31]
 
 
@@ -147,16 +178,41 @@ def _require_uscc_region(value: str, field: str) -> None:
     )
 
 
+def _department_problem(department: str) -> str | None:
+    """Why ``department`` (one alphabet character) is not a GB 32100 department code, or None."""
+    if department in USCC_DEPARTMENTS:
+        return None
+    return f"registering department {department!r} is not a GB 32100 department code (1-9, A, N, Y)"
+
+
+def _region_problem(region6: str) -> str | None:
+    """Why six digits are not a plausible GB/T 2260 region, or None."""
+    if region6 == _NATIONAL_REGION or region6[:2] in PROVINCE_CODES:
+        return None
+    return f"region code {region6!r} does not start with a province-level code ({_PROVINCES_TEXT}) and is not 100000"
+
+
+def _org_problem(org9: str) -> str | None:
+    """Why nine characters are not an organisation code, or None."""
+    if org9.strip("0"):
+        return None
+    return "organisation code is all zeros (a placeholder, not a code)"
+
+
 def validate_uscc(value: object, *, field: str = "uscc") -> str:
     """Return ``value`` unchanged if it is a valid USCC; raise ``InvalidInput`` otherwise.
 
-    Checks only length, alphabet, digits in positions 3–8 and the check character.
+    Checks length, alphabet, the department code, the region (digits, a province-level
+    code or national), an organisation code that is not all zeros, and the check character.
     """
     text = _require_str(value, field, _USCC_ALLOWED)
     _require_length(text, _USCC_LENGTH, field, _USCC_ALLOWED)
     _require_chars(text, USCC_ALPHABET, field, _USCC_ALLOWED, what="letters I, O, Z, S, V and symbols are not used")
     _require_uscc_region(text, field)
-    expected = uscc_check_char(text[:-1], field=field)
+    problem = _department_problem(text[0]) or _region_problem(text[_USCC_REGION]) or _org_problem(text[_USCC_ORG])
+    if problem is not None:
+        raise InvalidInput(field, problem, _USCC_ALLOWED)
+    expected = _uscc_check(text[:-1])
     if text[-1] != expected:
         raise InvalidInput(field, f"check character is {text[-1]!r}, expected {expected!r}", _USCC_ALLOWED)
     return text
@@ -192,6 +248,13 @@ def make_uscc(department: str, entity_type: str, region6: str, org9: str) -> str
         _require_uscc_part(region6, 6, _DIGITS, "region6", "digits"),
         _require_uscc_part(org9, 9, USCC_ALPHABET, "org9", uscc_chars),
     )
+    for name, problem, allowed in (
+        ("department", _department_problem(parts[0]), "1-9, A, N or Y"),
+        ("region6", _region_problem(parts[2]), f"6 digits starting with {_PROVINCES_TEXT}, or 100000"),
+        ("org9", _org_problem(parts[3]), f"9 {uscc_chars}, not all 0"),
+    ):
+        if problem is not None:
+            raise InvalidInput(name, problem, allowed)
     first17 = "".join(parts)
     return first17 + uscc_check_char(first17)
 
@@ -206,7 +269,7 @@ def org_code_check_char(first8: str, *, field: str = "org_code") -> str:
     _require_str(first8, field, allowed)
     _require_length(first8, len(_ORG_WEIGHTS), field, allowed)
     _require_chars(first8, _ORG_ALPHABET, field, allowed, what="must be 0-9 or A-Z")
-    total = sum(_ORG_VALUE[ch] * w for ch, w in zip(first8, _ORG_WEIGHTS, strict=True))
+    total = sum(_ORG_VALUE[first8[i]] * w for i, w in enumerate(_ORG_WEIGHTS))
     check = 11 - total % 11
     return {10: "X", 11: "0"}.get(check, str(check))
 
@@ -219,7 +282,12 @@ def resident_id_check_char(first17: str, *, field: str = "resident_id") -> str:
     _require_str(first17, field, _RID_ALLOWED)
     _require_length(first17, _RID_LENGTH - 1, field, "the first 17 digits of a resident ID")
     _require_chars(first17, _DIGITS, field, _RID_ALLOWED, what="positions 1-17 must be digits")
-    total = sum(int(ch) * w for ch, w in zip(first17, _RID_WEIGHTS, strict=True))
+    return _rid_check(first17)
+
+
+def _rid_check(first17: str) -> str:
+    """The MOD 11-2 check character of 17 digits (already validated)."""
+    total = sum(int(first17[i]) * w for i, w in enumerate(_RID_WEIGHTS))
     return _RID_CHECK_CHARS[total % 11]
 
 
@@ -227,7 +295,7 @@ def _require_rid_check_position(ch: str, field: str) -> None:
     """Raise unless the 18th character is a digit or uppercase ``'X'``."""
     if ch == "x":
         raise InvalidInput(field, "check character must be uppercase 'X', got lowercase 'x'", _RID_ALLOWED)
-    if ch not in _DIGITS + "X":
+    if ch not in _RID_CHECK_CHARS:  # the digits and X
         raise InvalidInput(
             field, f"character {ch!r} at position 18 is not allowed; must be a digit or 'X'", _RID_ALLOWED
         )
@@ -254,23 +322,44 @@ def _parse_birth_date(value: str, field: str) -> _dt.date:
         ) from None
 
 
-def validate_resident_id(value: object, *, field: str = "resident_id") -> str:
-    """Return ``value`` unchanged if it is a valid resident ID; raise ``InvalidInput`` otherwise."""
+def _require_today(today: object) -> _dt.date | None:
+    """``today`` is None or a ``datetime.date`` (not a datetime): the caller's business date."""
+    if today is not None and (not isinstance(today, _dt.date) or isinstance(today, _dt.datetime)):
+        raise TypeError(f"today must be a datetime.date or None, got {type(today).__name__}")
+    return today
+
+
+def _require_province(address6: str, field: str, allowed: str) -> None:
+    """Raise unless the first two digits of an address code are a province-level code."""
+    if address6[:2] not in PROVINCE_CODES:
+        raise InvalidInput(
+            field, f"address code (positions 1-2) is not a GB/T 2260 province-level code ({_PROVINCES_TEXT})", allowed
+        )
+
+
+def validate_resident_id(value: object, *, field: str = "resident_id", today: _dt.date | None = None) -> str:
+    """Return ``value`` unchanged if it is a valid resident ID; raise ``InvalidInput`` otherwise.
+
+    With ``today`` (the business date), a birth date after it is refused too."""
+    day = _require_today(today)
     text = _require_str(value, field, _RID_ALLOWED)
     _require_length(text, _RID_LENGTH, field, _RID_ALLOWED)
     _require_chars(text[:-1], _DIGITS, field, _RID_ALLOWED, what="positions 1-17 must be digits")
     _require_rid_check_position(text[-1], field)
-    _parse_birth_date(text, field)
-    expected = resident_id_check_char(text[:-1], field=field)
+    _require_province(text, field, _RID_ALLOWED)
+    born = _parse_birth_date(text, field)
+    if day is not None and born > day:
+        raise InvalidInput(field, f"birth date (positions 7-14) is after today ({day.isoformat()}); nobody is born in the future", _RID_ALLOWED)
+    expected = _rid_check(text[:-1])
     if text[-1] != expected:
         raise InvalidInput(field, f"check character is {text[-1]!r}, expected {expected!r}", _RID_ALLOWED)
     return text
 
 
-def is_valid_resident_id(value: object) -> bool:
-    """Return whether ``value`` is a valid resident ID (never raises)."""
+def is_valid_resident_id(value: object, *, today: _dt.date | None = None) -> bool:
+    """Return whether ``value`` is a valid resident ID (never raises on ``value``)."""
     try:
-        validate_resident_id(value)
+        validate_resident_id(value, today=today)
     except InvalidInput:
         return False
     return True
@@ -297,6 +386,7 @@ def _require_digits(value: object, length: int, field: str) -> str:
 def make_resident_id(address6: str, birth: _dt.date, sequence3: str) -> str:
     """Build a valid resident ID from address code, birth date and sequence."""
     address = _require_digits(address6, 6, "address6")
+    _require_province(address, "address6", f"6 digits starting with a province-level code ({_PROVINCES_TEXT})")
     born = _require_birth(birth, "birth")
     sequence = _require_digits(sequence3, 3, "sequence3")
     first17 = f"{address}{born:%Y%m%d}{sequence}"
@@ -324,7 +414,7 @@ def resident_id_gender(value: object, *, field: str = "resident_id") -> str:
 def resident_id_birth_date(value: object, *, field: str = "resident_id") -> _dt.date:
     """Return the birth date encoded in a valid resident ID."""
     text = validate_resident_id(value, field=field)
-    return _parse_birth_date(text, field)
+    return _dt.date(int(text[6:10]), int(text[10:12]), int(text[12:14]))
 
 
 # ------------------------------------------------------------ vectorized forms
@@ -344,7 +434,7 @@ def digit_rows(numbers: np.ndarray, width: int) -> np.ndarray:
     numbers = np.asarray(numbers, dtype=np.int64)
     if (numbers < 0).any() or (numbers >= 10**width).any():
         raise InvalidInput("numbers", f"must fit in {width} decimal digits", f"0..{10**width - 1}")
-    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    powers = 10 ** np.arange(width - 1, -1, -1)  # int64
     return ((numbers[:, None] // powers) % 10 + ord("0")).astype(np.uint8)
 
 
@@ -354,10 +444,19 @@ def rows_to_str(rows: np.ndarray) -> np.ndarray:
     return rows.view(f"S{rows.shape[1]}").ravel().astype(f"U{rows.shape[1]}")
 
 
-def _values(rows: np.ndarray, mapping: dict[str, int], field: str, allowed: str) -> np.ndarray:
-    table = np.full(256, -1, dtype=np.int64)
-    for ch, value in mapping.items():
-        table[ord(ch)] = value
+# byte → character value (-1 outside the alphabet), weights and check characters as arrays
+_USCC_TABLE = np.array([_USCC_VALUE.get(chr(b), -1) for b in range(256)], dtype=np.int64)
+_ORG_TABLE = np.array([_ORG_VALUE.get(chr(b), -1) for b in range(256)], dtype=np.int64)
+_RID_TABLE = np.array([_DIGITS.find(chr(b)) for b in range(256)], dtype=np.int64)
+_USCC_WEIGHT_ARRAY = np.array(_USCC_WEIGHTS, dtype=np.int64)
+_ORG_WEIGHT_ARRAY = np.array(_ORG_WEIGHTS, dtype=np.int64)
+_RID_WEIGHT_ARRAY = np.array(_RID_WEIGHTS, dtype=np.int64)
+_USCC_CHECK_BYTES = np.frombuffer(USCC_ALPHABET.encode("ascii"), dtype=np.uint8)
+_ORG_CHECK_BYTES = np.frombuffer(b"?123456789X0", dtype=np.uint8)  # indexed by 11 - (x mod 11), which is 1..11
+_RID_CHECK_BYTES = np.frombuffer(_RID_CHECK_CHARS.encode("ascii"), dtype=np.uint8)
+
+
+def _values(rows: np.ndarray, table: np.ndarray, field: str, allowed: str) -> np.ndarray:
     values = table[rows]
     if (values < 0).any():
         raise InvalidInput(field, "contains a character outside the alphabet", allowed)
@@ -366,18 +465,17 @@ def _values(rows: np.ndarray, mapping: dict[str, int], field: str, allowed: str)
 
 def uscc_check_chars(first17: np.ndarray) -> np.ndarray:
     """Vector form of :func:`uscc_check_char`: (n, 17) ASCII → (n,) ASCII check bytes."""
-    total = _values(first17, _USCC_VALUE, "uscc", _USCC_ALLOWED) @ np.array(_USCC_WEIGHTS, dtype=np.int64)
-    return np.frombuffer(USCC_ALPHABET.encode("ascii"), dtype=np.uint8)[(31 - total % 31) % 31]
+    total = _values(first17, _USCC_TABLE, "uscc", _USCC_ALLOWED) @ _USCC_WEIGHT_ARRAY
+    return _USCC_CHECK_BYTES[(31 - total % 31) % 31]
 
 
 def org_code_check_chars(first8: np.ndarray) -> np.ndarray:
     """Vector form of :func:`org_code_check_char`: (n, 8) ASCII → (n,) ASCII check bytes."""
-    total = _values(first8, _ORG_VALUE, "org_code", "0-9 and uppercase A-Z") @ np.array(_ORG_WEIGHTS, dtype=np.int64)
-    return np.frombuffer(b"?123456789X0", dtype=np.uint8)[11 - total % 11]  # 11 - (x mod 11) is 1..11
+    total = _values(first8, _ORG_TABLE, "org_code", "0-9 and uppercase A-Z") @ _ORG_WEIGHT_ARRAY
+    return _ORG_CHECK_BYTES[11 - total % 11]
 
 
 def resident_id_check_chars(first17: np.ndarray) -> np.ndarray:
     """Vector form of :func:`resident_id_check_char`: (n, 17) ASCII → (n,) ASCII check bytes."""
-    digits = _values(first17, {d: int(d) for d in _DIGITS}, "resident_id", _RID_ALLOWED)
-    total = digits @ np.array(_RID_WEIGHTS, dtype=np.int64)
-    return np.frombuffer(_RID_CHECK_CHARS.encode("ascii"), dtype=np.uint8)[total % 11]
+    total = _values(first17, _RID_TABLE, "resident_id", _RID_ALLOWED) @ _RID_WEIGHT_ARRAY
+    return _RID_CHECK_BYTES[total % 11]

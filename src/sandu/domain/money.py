@@ -210,9 +210,7 @@ def round_half_up_fen(amount: Decimal, *, field: str = "amount_fen") -> int:
     value = _require_finite_decimal(amount, field, allowed)
     if value.adjusted() >= _MAX_FEN_DIGITS:
         raise InvalidInput(field, f"is too large, got {show(value)}", allowed)
-    with localcontext() as ctx:
-        ctx.prec = _MAX_FEN_DIGITS + 2
-        return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return int(value.to_integral_value(rounding=ROUND_HALF_UP))  # exact, whatever the context precision
 
 
 # ----------------------------------------------------------------- formatting
@@ -222,8 +220,7 @@ def _scaled(fen: int, unit_fen: int, places: int) -> str:
     """``fen / unit_fen`` rounded half-up to ``places``, with thousands separators."""
     with localcontext() as ctx:
         ctx.prec = len(str(abs(fen))) + places + 12
-        quantum = Decimal(1).scaleb(-places)
-        value = (Decimal(fen) / unit_fen).quantize(quantum, rounding=ROUND_HALF_UP)
+        value = (Decimal(fen) / unit_fen).quantize(Decimal(10) ** -places, rounding=ROUND_HALF_UP)
     if value == 0:
         value = abs(value)  # never show "-0.00"
     return f"{value:,.{places}f}"
@@ -307,7 +304,7 @@ def format_rate_pct(rate: Decimal, places: int = 2) -> str:
     count = _require_places(places)
     with localcontext() as ctx:
         ctx.prec = max(28, value.adjusted() + count + 12)
-        pct = value.scaleb(2).quantize(Decimal(1).scaleb(-count), rounding=ROUND_HALF_UP)
+        pct = value.scaleb(2).quantize(Decimal(10) ** -count, rounding=ROUND_HALF_UP)
     if pct == 0:
         pct = abs(pct)
     return f"{pct:.{count}f}%"

@@ -355,8 +355,7 @@ def replay(session: Session, decision_id: str, bundle: PolicyBundle, model: Risk
         raise Conflict("decision_id", "the decision was made under another policy or model version", f"policy {d.policy_version}, model {d.model_versions.get('risk')}")
     prof = session.get(m.Profile, d.profile_sha256)
     assert prof is not None, "a decision always references its profile"
-    snapshot = profile_from_json(prof.snapshot)
-    assert snapshot.sha256 == prof.sha256, "stored profile does not match its hash"
+    snapshot = profile_from_json(prof.snapshot, d.profile_sha256)  # ProfileIntegrityError if it was altered
     a = d.application
     p = a["project"]
     app = Application(a["has_bank_account"], a["requested_fen"], Project(**p) if p else None)

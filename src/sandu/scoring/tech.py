@@ -85,7 +85,7 @@ def evaluate_tech(features: dict[str, Any]) -> TechEvaluation:
     bonus_items = [(c, CERT_BONUS[c]) for c in sorted(certs) if c in CERT_BONUS]
     depth = PATENT_DEPTH_BONUS if invention >= PATENT_DEPTH_MIN else 0
     bonus = min(BANK_BONUS_CAP, sum(p for _, p in bonus_items) + depth)
-    score = min(Decimal(100), (MOST_WEIGHT * most + bonus).quantize(Decimal("0.1")))
+    score = (MOST_WEIGHT * most + bonus).quantize(Decimal("0.1"))  # ≤ 100: MOST ≤ 100 weighs ≤ 70, the bonus ≤ 30
 
     indicators = (
         Indicator("tech_staff_ratio", _pct(staff), staff_pts, 20, f"科技人员占比 {_pct(staff)}: {staff_pts}/20"),

@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from sandu.domain.dates import business_date
 from sandu.domain.enums import MemberRelation, Role
 from sandu.domain.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, NotPermitted, ReauthenticationRequired, show
 from sandu.domain.ids import is_valid_uscc, mask_resident_id, validate_resident_id
@@ -70,7 +71,7 @@ def create_user(
     if role is Role.APPLICANT:
         if resident_id is None:
             raise InvalidInput("resident_id", "an applicant is a person: give their resident ID", "a resident ID (GB 11643-1999)")
-        validate_resident_id(resident_id, field="resident_id")
+        validate_resident_id(resident_id, field="resident_id", today=business_date(now))
         person_hmac, person_mask = pii_hmac(settings.derived_key("pii"), resident_id), mask_resident_id(resident_id)
         taken = session.scalar(select(m.User.id).where(m.User.person_id_hmac == person_hmac, m.User.role == Role.APPLICANT))
         if taken is not None:

@@ -2,7 +2,22 @@
 
 Pure: payloads in, a frozen snapshot out. A payload that is missing or malformed
 does not stop the profile: it becomes a data-quality flag, and its features are
-absent (None), which the policy treats as "not evidenced".
+absent (None), which the policy treats as "not evidenced". `build_profile`
+never raises on what a source returned, whatever its shape; the flags are
+
+* ``{source}:not_read`` — the consent did not cover the source;
+* ``{source}:no_record`` — the source knows nothing of the enterprise (payload None);
+* ``{source}:invalid`` — the payload is not a JSON object;
+* ``{source}.{key}:invalid`` — a field is absent, of the wrong type or out of range
+  (amounts and counts are integers 0..`MAX_SOURCE_INT`, never bool or float;
+  texts 1..`MAX_SOURCE_TEXT` characters);
+* ``tax.years:missing``, ``tax.years:fewer_than_3``, ``tax.year:duplicate``,
+  ``{source}.{list}:more_than_{n}`` — about the lists a payload holds.
+
+Every list is read up to a limit; more items are flagged, never silently dropped.
+
+`profile_from_json` is the way back from a stored snapshot: it checks the schema,
+every field and the hash, and raises `ProfileIntegrityError` when any of them is off.
 """
 
 from __future__ import annotations
@@ -13,10 +28,31 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from sandu.domain.errors import show
+from sandu.domain.money import MAX_AMOUNT_FEN
 from sandu.sources.catalog import ALL_SOURCES
 
 PROFILE_SCHEMA_VERSION = "profile-v1"
 MAX_COLLATERAL_ASSETS = 50  # assets read per enterprise; more are flagged, never silently dropped
+MAX_TAX_YEARS = 10  # a longer tax history is refused whole (flagged): its latest 3 years are not read from a guess
+MAX_CERTIFICATIONS = 20  # certifications read per enterprise; more are flagged
+MAX_SOURCE_INT = MAX_AMOUNT_FEN  # the largest amount (fen) or count a source may report
+MAX_SOURCE_TEXT = 64  # characters of an asset id or kind, or of a certification's name
+MIN_TAX_YEAR, MAX_TAX_YEAR = 1949, 9999  # a tax year is a calendar year of the People's Republic
+TAX_GRADES = ("A", "B", "M", "C", "D")  # 纳税信用等级
+_SHA256_HEX = frozenset("0123456789abcdef")
+
+
+class ProfileIntegrityError(Exception):
+    """A stored profile snapshot cannot be trusted: unknown schema, a missing or
+    malformed field, or content that does not hash to the expected sha256.
+
+    A data-integrity failure of the store, not a user error (hence not a `SanduError`)."""
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"stored profile snapshot refused: {field}: {reason}")
+        self.field = field
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -51,15 +87,24 @@ class ProfileSnapshot:
 
 def canonical_sha256(obj: Any) -> str:
     blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    return hashlib.sha256(blob.encode()).hexdigest()  # UTF-8
+
+
+def _is_count(value: object, low: int, high: int) -> bool:
+    """True for an ``int`` (not ``bool``) within ``low..high``."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def _int(payload: dict[str, Any], key: str, flags: list[str], source: str) -> int | None:
     value = payload.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if not _is_count(value, 0, MAX_SOURCE_INT):
         flags.append(f"{source}.{key}:invalid")
         return None
-    return value
+    return value  # type: ignore[return-value]
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_SOURCE_TEXT
 
 
 def _ratio(num: int | None, den: int | None, places: int = 6) -> float | None:
@@ -68,17 +113,42 @@ def _ratio(num: int | None, den: int | None, places: int = 6) -> float | None:
     return round(num / den, places)
 
 
-def _tax(p: dict[str, Any], flags: list[str]) -> dict[str, Any]:
+def _tax_years(p: dict[str, Any], flags: list[str]) -> list[dict[str, Any]]:
+    """The payload's yearly records with a valid, distinct year, oldest first."""
     years = p.get("years")
-    if not isinstance(years, list) or not years:
+    if years is None or years == []:
         flags.append("tax.years:missing")
+        return []
+    if not isinstance(years, list):
+        flags.append("tax.years:invalid")
+        return []
+    if len(years) > MAX_TAX_YEARS:
+        flags.append(f"tax.years:more_than_{MAX_TAX_YEARS}")
+        return []
+    kept: dict[int, dict[str, Any]] = {}
+    for item in years:  # at most MAX_TAX_YEARS
+        if not isinstance(item, dict):
+            flags.append("tax.years:invalid")
+        elif not _is_count(year := item.get("year"), MIN_TAX_YEAR, MAX_TAX_YEAR):
+            flags.append("tax.year:invalid")
+        elif year in kept:
+            flags.append("tax.year:duplicate")
+        else:
+            kept[year] = item
+    if not kept:
+        flags.append("tax.years:missing")
+    return [kept[y] for y in sorted(kept)]
+
+
+def _tax(p: dict[str, Any], flags: list[str]) -> dict[str, Any]:
+    years = _tax_years(p, flags)[-3:]
+    if not years:
         return {}
-    years = sorted(years, key=lambda y: y.get("year", 0))[-3:]
     latest = years[-1]
-    out: dict[str, Any] = {"tax_credit_grade": p.get("tax_credit_grade")}
-    if out["tax_credit_grade"] not in ("A", "B", "M", "C", "D"):
+    grade = p.get("tax_credit_grade")
+    out: dict[str, Any] = {"tax_credit_grade": grade if grade in TAX_GRADES else None}
+    if out["tax_credit_grade"] is None:
         flags.append("tax.tax_credit_grade:invalid")
-        out["tax_credit_grade"] = None
     for k in range(len(years)):
         out[f"revenue_fen_y{3 - len(years) + k + 1}"] = _int(years[k], "revenue_fen", flags, "tax")
     vat = _int(latest, "vat_fen", flags, "tax")
@@ -97,7 +167,29 @@ def _tax(p: dict[str, Any], flags: list[str]) -> dict[str, Any]:
     return out
 
 
-def _features(payloads: dict[str, dict[str, Any] | None], flags: list[str]) -> dict[str, Any]:
+def _certifications(p: dict[str, Any], flags: list[str]) -> list[str] | None:
+    certs = p.get("certifications")
+    if not isinstance(certs, list):
+        flags.append("ip.certifications:invalid")
+        return None
+    if len(certs) > MAX_CERTIFICATIONS:
+        flags.append(f"ip.certifications:more_than_{MAX_CERTIFICATIONS}")
+    read = certs[:MAX_CERTIFICATIONS]
+    names = [c for c in read if _is_text(c)]
+    if len(names) < len(read):
+        flags.append("ip.certifications:invalid")
+    return sorted(names)
+
+
+def _utility_arrears(p: dict[str, Any], flags: list[str]) -> bool | None:
+    arrears = p.get("arrears")
+    if not isinstance(arrears, bool):
+        flags.append("utilities.arrears:invalid")
+        return None
+    return arrears
+
+
+def _features(payloads: dict[str, dict[str, Any]], flags: list[str]) -> dict[str, Any]:
     f: dict[str, Any] = {}
     if (p := payloads.get("tax")) is not None:
         f.update(_tax(p, flags))
@@ -115,12 +207,11 @@ def _features(payloads: dict[str, dict[str, Any] | None], flags: list[str]) -> d
         now = _int(p, "electricity_kwh_12m", flags, "utilities")
         prev = _int(p, "electricity_kwh_prev_12m", flags, "utilities")
         f["electricity_growth"] = None if now is None or not prev else round(now / prev - 1, 6)
-        f["utility_arrears"] = bool(p.get("arrears", False))
+        f["utility_arrears"] = _utility_arrears(p, flags)
     if (p := payloads.get("ip")) is not None:
         for key in ("invention_patents", "utility_models", "software_copyrights"):
             f[key] = _int(p, key, flags, "ip")
-        certs = p.get("certifications", [])
-        f["certifications"] = sorted(c for c in certs if isinstance(c, str)) if isinstance(certs, list) else []
+        f["certifications"] = _certifications(p, flags)
     if (p := payloads.get("credit_bureau")) is not None:
         for key in ("loans_outstanding_fen", "secured_debt_fen", "overdue_count_24m", "max_overdue_days_24m", "queries_3m"):
             f[key] = _int(p, key, flags, "credit_bureau")
@@ -134,32 +225,61 @@ def _features(payloads: dict[str, dict[str, Any] | None], flags: list[str]) -> d
     return f
 
 
+def _asset(a: object, flags: list[str]) -> Collateral | None:
+    if not isinstance(a, dict):
+        flags.append("collateral.assets:invalid")
+        return None
+    value = _int(a, "appraised_value_fen", flags, "collateral")
+    debt = _int(a, "secured_debt_fen", flags, "collateral")
+    kind, ident = a.get("kind"), a.get("id", "")
+    kind_ok, ident_ok = _is_text(kind), ident == "" or _is_text(ident)  # an asset's id may be absent (empty)
+    if not kind_ok:
+        flags.append("collateral.kind:invalid")
+    if not ident_ok:
+        flags.append("collateral.id:invalid")
+    if value is None or debt is None or not kind_ok or not ident_ok:
+        return None
+    return Collateral(id=ident, kind=kind, appraised_value_fen=value, secured_debt_fen=debt)
+
+
 def _collateral(payload: dict[str, Any] | None, flags: list[str]) -> tuple[Collateral, ...]:
     if payload is None:
         return ()
-    assets = payload.get("assets", [])
-    out = []
-    if isinstance(assets, list) and len(assets) > MAX_COLLATERAL_ASSETS:
+    assets = payload.get("assets")
+    if not isinstance(assets, list):
+        flags.append("collateral.assets:invalid")
+        return ()
+    if len(assets) > MAX_COLLATERAL_ASSETS:
         flags.append(f"collateral.assets:more_than_{MAX_COLLATERAL_ASSETS}")
-    for a in assets[:MAX_COLLATERAL_ASSETS] if isinstance(assets, list) else []:
-        value = _int(a, "appraised_value_fen", flags, "collateral")
-        debt = _int(a, "secured_debt_fen", flags, "collateral")
-        if value is None or debt is None or not a.get("kind"):
-            continue
-        out.append(Collateral(id=str(a.get("id", "")), kind=str(a["kind"]), appraised_value_fen=value, secured_debt_fen=debt))
+    out = []
+    for a in assets[:MAX_COLLATERAL_ASSETS]:
+        if (c := _asset(a, flags)) is not None:
+            out.append(c)
     return tuple(out)
 
 
-def build_profile(uscc: str, as_of: date, payloads: dict[str, dict[str, Any] | None]) -> ProfileSnapshot:
+def build_profile(uscc: str, as_of: date, payloads: dict[str, Any]) -> ProfileSnapshot:
     """`payloads` maps each source that was read to its payload, or None when the
-    source had no record of the enterprise. Sources not in `payloads` were not read."""
+    source had no record of the enterprise. Sources not in `payloads` were not read.
+
+    A payload may be any JSON value: what is not as expected becomes a flag. A key of
+    `payloads` that is not a source of the catalog is the caller's error (`ValueError`)."""
+    if not isinstance(payloads, dict):
+        raise ValueError(f"payloads must map source names to payloads, got {show(payloads)}")
+    for source in payloads:  # no more keys than a dict holds; stops at the first unknown
+        if source not in ALL_SOURCES:
+            raise ValueError(f"payloads: {show(source)} is not a data source (allowed: {', '.join(ALL_SOURCES)})")
     flags: list[str] = []
+    present: dict[str, dict[str, Any]] = {}
     for source in ALL_SOURCES:
         if source not in payloads:
             flags.append(f"{source}:not_read")
         elif payloads[source] is None:
             flags.append(f"{source}:no_record")
-    present = {k: v for k, v in payloads.items() if v is not None}
+        elif not isinstance(payloads[source], dict):
+            flags.append(f"{source}:invalid")
+        else:
+            present[source] = payloads[source]
     features = _features(present, flags)
     collateral = _collateral(present.get("collateral"), flags)
     snap = ProfileSnapshot(
@@ -173,16 +293,83 @@ def build_profile(uscc: str, as_of: date, payloads: dict[str, dict[str, Any] | N
     return ProfileSnapshot(**{**snap.__dict__, "sha256": canonical_sha256(snap.to_json())})
 
 
-def profile_from_json(data: dict[str, Any]) -> ProfileSnapshot:
-    """Rebuild a stored snapshot (for replay); verifies its hash."""
-    assert data.get("schema") == PROFILE_SCHEMA_VERSION, f"unknown profile schema {data.get('schema')!r}"
+# ------------------------------------------------------------------ replay
+
+_SNAPSHOT_KEYS = ("schema", "uscc", "as_of", "features", "collateral", "quality_flags", "sources_read")
+_COLLATERAL_KEYS = ("id", "kind", "appraised_value_fen", "secured_debt_fen")
+MAX_STORED_LIST = 1_000  # items in any list or object of a stored snapshot (far above what build_profile writes)
+
+
+def _stored(data: dict[str, Any], key: str, kind: type, what: str) -> Any:
+    if key not in data:
+        raise ProfileIntegrityError(key, "is missing")
+    value = data[key]
+    if not isinstance(value, kind):
+        raise ProfileIntegrityError(key, f"must be {what}, got {show(value)}")
+    if isinstance(value, (list, dict)) and len(value) > MAX_STORED_LIST:
+        raise ProfileIntegrityError(key, f"has {len(value)} items, more than {MAX_STORED_LIST}")
+    return value
+
+
+def _stored_strings(data: dict[str, Any], key: str) -> tuple[str, ...]:
+    items = _stored(data, key, list, "a list of strings")
+    for i, item in enumerate(items):  # at most MAX_STORED_LIST
+        if not isinstance(item, str):
+            raise ProfileIntegrityError(f"{key}[{i}]", f"must be a string, got {show(item)}")
+    return tuple(items)
+
+
+def _stored_collateral(i: int, c: object) -> Collateral:
+    where = f"collateral[{i}]"
+    if not isinstance(c, dict) or sorted(c) != sorted(_COLLATERAL_KEYS):
+        raise ProfileIntegrityError(where, f"must be an object with exactly {', '.join(_COLLATERAL_KEYS)}, got {show(c)}")
+    for key in ("id", "kind"):
+        if not isinstance(c[key], str):
+            raise ProfileIntegrityError(f"{where}.{key}", f"must be a string, got {show(c[key])}")
+    for key in ("appraised_value_fen", "secured_debt_fen"):
+        if not _is_count(c[key], 0, MAX_SOURCE_INT):
+            raise ProfileIntegrityError(f"{where}.{key}", f"must be integer fen 0..{MAX_SOURCE_INT}, got {show(c[key])}")
+    return Collateral(**c)
+
+
+def profile_from_json(data: dict[str, Any], expected_sha256: str) -> ProfileSnapshot:
+    """Rebuild a stored snapshot (for replay) and prove it is the one that was hashed.
+
+    Raises `ProfileIntegrityError` naming what is wrong: an unknown schema version,
+    a missing, unexpected or malformed field, or a recomputed hash that differs
+    from `expected_sha256` (the hash the decision recorded)."""
+    if not isinstance(expected_sha256, str) or len(expected_sha256) != 64 or not set(expected_sha256) <= _SHA256_HEX:
+        raise ProfileIntegrityError("expected_sha256", f"must be 64 lowercase hex digits, got {show(expected_sha256)}")
+    if not isinstance(data, dict):
+        raise ProfileIntegrityError("snapshot", f"must be an object, got {show(data)}")
+    if data.get("schema") != PROFILE_SCHEMA_VERSION:
+        raise ProfileIntegrityError("schema", f"unknown profile schema {show(data.get('schema'))}, expected {PROFILE_SCHEMA_VERSION!r}")
+    if extra := sorted(str(k) for k in data if k not in _SNAPSHOT_KEYS):
+        raise ProfileIntegrityError(show(extra[0]), f"is not a field of {PROFILE_SCHEMA_VERSION}")
+    as_of_text = _stored(data, "as_of", str, "an ISO date YYYY-MM-DD")
+    try:
+        as_of = date.fromisoformat(as_of_text)
+    except ValueError:
+        as_of = None
+    if as_of is None or as_of.isoformat() != as_of_text:
+        raise ProfileIntegrityError("as_of", f"must be an ISO date YYYY-MM-DD, got {show(as_of_text)}")
+    features = _stored(data, "features", dict, "an object")
+    for key in features:  # at most MAX_STORED_LIST
+        if not isinstance(key, str):
+            raise ProfileIntegrityError("features", f"keys must be strings, got {show(key)}")
+    collateral = _stored(data, "collateral", list, "a list of assets")
     snap = ProfileSnapshot(
-        uscc=data["uscc"],
-        as_of=date.fromisoformat(data["as_of"]),
-        features=data["features"],
-        collateral=tuple(Collateral(**c) for c in data["collateral"]),
-        quality_flags=tuple(data["quality_flags"]),
-        sources_read=tuple(data["sources_read"]),
+        uscc=_stored(data, "uscc", str, "a string"),
+        as_of=as_of,
+        features=features,
+        collateral=tuple(_stored_collateral(i, c) for i, c in enumerate(collateral)),
+        quality_flags=_stored_strings(data, "quality_flags"),
+        sources_read=_stored_strings(data, "sources_read"),
     )
-    digest = canonical_sha256(snap.to_json())
+    try:
+        digest = canonical_sha256(snap.to_json())
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ProfileIntegrityError("features", f"are not JSON ({type(exc).__name__})") from None
+    if digest != expected_sha256:
+        raise ProfileIntegrityError("sha256", f"content hashes to {digest[:16]}…, not the expected {expected_sha256[:16]}…")
     return ProfileSnapshot(**{**snap.__dict__, "sha256": digest})
