@@ -86,7 +86,6 @@ Username = Annotated[StrictStr, Field(min_length=3, max_length=64, pattern=f"^{U
 Password = Annotated[StrictStr, Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH, json_schema_extra={"format": "password"},
                                       description=f"{MIN_PASSWORD_LENGTH}..{MAX_PASSWORD_LENGTH} characters, not only spaces"),
                      AfterValidator(lambda v: _checked_password(v))]
-RoleName = Literal[tuple(Role)]  # type: ignore[valid-type]
 Branch = Annotated[StrictStr, Field(min_length=1, max_length=MAX_BRANCH_LENGTH, json_schema_extra={"pattern": PLAIN_TEXT_PATTERN}),
                    AfterValidator(_text(MAX_BRANCH_LENGTH))]
 
@@ -151,15 +150,33 @@ class SignupIn(Strict):
     resident_id: ResidentId = Field(description="the applicant's own resident ID (kept only masked and as a keyed hash)")
 
 
-class UserIn(Strict):
-    """A user an admin creates: staff with a role; officers and approvers with a sub-branch and an authority."""
-
+class _NewUser(Strict):
     username: Username
     password: Password
-    role: RoleName
-    branch: Branch | None = None
-    authority_fen: whole(0, MAX_AMOUNT_FEN) | None = None  # type: ignore[valid-type]
-    resident_id: ResidentId | None = None
+
+
+class StaffIn(_NewUser):
+    """Staff without a sub-branch: risk, operations, admin, auditor."""
+
+    role: Literal[Role.RISK, Role.OPERATIONS, Role.ADMIN, Role.AUDITOR]
+
+
+class BranchStaffIn(_NewUser):
+    """Officers and approvers belong to a sub-branch and approve within an authority."""
+
+    role: Literal[Role.OFFICER, Role.APPROVER]
+    branch: Branch
+    authority_fen: whole(0, MAX_AMOUNT_FEN)  # type: ignore[valid-type]
+
+
+class ApplicantIn(_NewUser):
+    """An applicant is a person, named by their resident ID."""
+
+    role: Literal[Role.APPLICANT]
+    resident_id: ResidentId
+
+
+UserIn = Annotated[StaffIn | BranchStaffIn | ApplicantIn, Field(discriminator="role")]
 
 
 class RefreshIn(Strict):

@@ -15,8 +15,9 @@ router = APIRouter(prefix="/users", tags=["identities"], route_class=SanduRoute)
 
 @router.post("", name="users.create", status_code=201, response_model=UserView, responses=errors(409, 503))
 def create_user(body: s.UserIn, actor: AsActor, rt: RT) -> UserView:
-    return actions.create_user(rt, actor, username=body.username, password=body.password, role=body.role, branch=body.branch,
-                               authority_fen=body.authority_fen, resident_id=body.resident_id)
+    """Create a user: staff by role; officers and approvers with a sub-branch and an authority; applicants with their resident ID."""
+    return actions.create_user(rt, actor, username=body.username, password=body.password, role=body.role, branch=getattr(body, "branch", None),
+                               authority_fen=getattr(body, "authority_fen", None), resident_id=getattr(body, "resident_id", None))
 
 
 @router.get("", name="users.list", response_model=UserPage, responses=errors())
