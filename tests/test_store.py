@@ -213,3 +213,38 @@ def test_read_sessions_are_read_only_transactions_on_postgres(tmp_path, pg_avail
     finally:
         rt.engine.dispose()
         urls.close()
+
+
+def test_a_store_with_enterprises_upgrades_to_keyed_hashes_of_resident_ids(empty_db_url):
+    """0001 → 0002 on a store that holds enterprises (and their consents, offers): the keyed
+    hash comes from the registry's ID, the sub-branch from the district, nothing is lost,
+    and without the key the upgrade is refused with the setting named."""
+    import hashlib
+    import hmac as hmac_
+
+    from sandu.settings import SecretMissing
+
+    engine = make_engine(empty_db_url)
+    try:
+        upgrade(engine, "0001")
+        rep = S2["legal_rep_id"]
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO sim_enterprises (uscc, name, district, industry, legal_rep_id, has_bank_account, story, latent_risk, default_12m) "
+                              "VALUES (:u, :n, '永嘉', '阀门泵业', :r, false, 'S2', 0.1, false)"), {"u": S2["uscc"], "n": S2["name"], "r": rep})
+            conn.execute(text("INSERT INTO enterprises (uscc, name, district, industry, has_bank_account, legal_rep_id_masked, legal_rep_id_sha256, registered_at) "
+                              "VALUES (:u, :n, '永嘉', '阀门泵业', false, :m, :h, :t)"),
+                         {"u": S2["uscc"], "n": S2["name"], "m": rep[:6] + "********" + rep[-4:], "h": hashlib.sha256(rep.encode()).hexdigest(), "t": FIXED_NOW})
+            ent_id = conn.execute(text("SELECT id FROM enterprises")).scalar_one()
+            conn.execute(text("INSERT INTO consents (id, enterprise_id, scopes, purpose, signer_id_masked, signer_id_sha256, granted_at, expires_at) "
+                              "VALUES ('c-1', :e, '[\"tax\"]', 'credit_measurement', 'x', 'y', :t, :t)"), {"e": ent_id, "t": FIXED_NOW})
+        with pytest.raises(SecretMissing, match="SANDU_SECRET_KEY"):
+            upgrade(engine)
+        assert current_revision(engine) == "0001"  # refused as a whole
+        assert upgrade(engine, pii_key=PII_KEY) == head_revision(engine)
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT branch, legal_rep_id_hmac, legal_rep_id_masked FROM enterprises")).one()
+            assert row == ("永嘉", hmac_.new(PII_KEY, rep.encode(), hashlib.sha256).hexdigest(), rep[:6] + "********" + rep[-4:])
+            assert conn.execute(text("SELECT enterprise_id, signer_user_id FROM consents")).one() == (ent_id, None)
+            assert conn.execute(text("SELECT seq FROM audit_head")).scalar_one() == 0
+    finally:
+        engine.dispose()

@@ -25,10 +25,25 @@ def upgrade(engine: Engine, revision: str = "head", pii_key: bytes | None = None
     the hashes of resident IDs (needed to upgrade a store that holds enterprises to 0002)."""
     cfg = alembic_config(engine)
     cfg.attributes["pii_key"] = pii_key
-    # SQLite: use a plain connection (migrations need no BEGIN IMMEDIATE hook issues).
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+        return current_revision(engine) or ""
+    # SQLite alters a table by copying it (batch mode): foreign keys are switched off for
+    # the copy — outside the transaction, where SQLite allows it — and checked afterwards.
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+            broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"the migration left {len(broken)} rows that break a foreign key, e.g. {broken[0]}")
+        finally:
+            raw.execute("PRAGMA foreign_keys=ON")
     return current_revision(engine) or ""
 
 

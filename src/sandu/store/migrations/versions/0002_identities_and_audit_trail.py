@@ -124,7 +124,9 @@ def upgrade() -> None:
     if rows:
         key = op.get_context().config.attributes.get("pii_key")
         if not key:
-            raise RuntimeError("this store holds enterprises: upgrading it needs SANDU_SECRET_KEY (to key the hashes of resident IDs)")
+            from sandu.settings import SecretMissing
+
+            raise SecretMissing("this store holds enterprises: upgrading it needs SANDU_SECRET_KEY (to key the hashes of resident IDs)")
         for enterprise_id, rid in rows:
             digest = hmac.new(key, rid.encode("utf-8"), hashlib.sha256).hexdigest()
             conn.execute(sa.text("UPDATE enterprises SET legal_rep_id_hmac = :h WHERE id = :id"), {"h": digest, "id": enterprise_id})
