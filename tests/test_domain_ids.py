@@ -450,7 +450,7 @@ def test_the_organisation_code_is_not_all_zeros(org: str, ok: bool) -> None:
     code = with_check("91330302" + org)
     assert is_valid_uscc(code) is ok
     if not ok:
-        assert raises_invalid(validate_uscc, code).reason == "organisation code is all zeros (a placeholder, not a code)"
+        assert raises_invalid(validate_uscc, code).reason == "organisation code is all zeros (a filler, not an issued code)"
 
 
 def test_the_first_broken_rule_is_named():
@@ -477,7 +477,7 @@ def test_make_uscc_refuses_implausible_parts(args: tuple[str, str, str, str], fi
     assert info.value.reason == {
         "department": f"registering department {args[0]!r} is not a GB 32100 department code (1-9, A, N, Y)",
         "region6": f"region code {args[2]!r} does not start with a province-level code (11-15, 21-23, 31-37, 41-46, 50-54, 61-65, 71, 81, 82) and is not 100000",
-        "org9": "organisation code is all zeros (a placeholder, not a code)",
+        "org9": "organisation code is all zeros (a filler, not an issued code)",
     }[field]
 
 

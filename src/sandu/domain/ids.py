@@ -12,7 +12,7 @@ Unified Social Credit Code (统一社会信用代码), 18 characters:
 * position 2: entity type,
 * positions 3–8: administrative region code (GB/T 2260): 6 digits whose first two
   are a province-level code (`PROVINCE_CODES`), or ``100000`` for a national registration,
-* positions 9–17: organisation code, never all zeros (a placeholder, not a code),
+* positions 9–17: organisation code, never all zeros (a filler, not an issued code),
 * position 18: check character, ``(31 - Σ Ci·Wi mod 31) mod 31``.
 
 Resident identity card number (公民身份号码), 18 characters:
@@ -196,7 +196,7 @@ def _org_problem(org9: str) -> str | None:
     """Why nine characters are not an organisation code, or None."""
     if org9.strip("0"):
         return None
-    return "organisation code is all zeros (a placeholder, not a code)"
+    return "organisation code is all zeros (a filler, not an issued code)"
 
 
 def validate_uscc(value: object, *, field: str = "uscc") -> str:

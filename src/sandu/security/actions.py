@@ -19,6 +19,7 @@ from sandu.security.authz import rule_for
 from sandu.security.limits import Limit
 from sandu.security.views import MemberView, TokenView, UserPage, UserView, user_view
 from sandu.store import models as m
+from sandu.store.db import keyset_page
 
 MAX_USER_PAGE = 200
 
@@ -123,12 +124,9 @@ def disable_user(rt: Runtime, actor: Actor | None, *, user_id: int | None = None
 
 
 def list_users(rt: Runtime, *, after_id: int = 0, limit: int = 100) -> UserPage:
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_USER_PAGE:
-        raise InvalidInput("limit", f"got {limit!r}", f"1..{MAX_USER_PAGE}")
     with rt.uow.read() as s:
-        rows = list(s.scalars(select(m.User).where(m.User.id > after_id).order_by(m.User.id).limit(limit + 1)))
-        page = [user_view(u) for u in rows[:limit]]
-    return UserPage(users=page, next_after_id=page[-1].id if len(rows) > limit else None)
+        rows, next_after = keyset_page(s, select(m.User), m.User.id, after=after_id, limit=limit, max_limit=MAX_USER_PAGE)
+        return UserPage(users=[user_view(u) for u in rows], next_after_id=next_after)
 
 
 def bind_applicant(rt: Runtime, actor: Actor | None, *, username: str, uscc: str) -> MemberView:

@@ -38,9 +38,9 @@ def hash_password(ph: PasswordHasher, password: str) -> str:
 
 
 def verify_password(ph: PasswordHasher, stored_hash: str | None, password: str) -> bool:
-    """Whether `password` matches; with no stored hash (unknown user) a dummy hash is
+    """Whether `password` matches; with no stored hash (unknown user) a decoy hash is
     checked anyway, so both cases cost the same."""
-    target = stored_hash if stored_hash is not None else _dummy_hash(ph)
+    target = stored_hash if stored_hash is not None else _decoy_hash(ph)
     try:
         ok = ph.verify(target, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
@@ -48,10 +48,10 @@ def verify_password(ph: PasswordHasher, stored_hash: str | None, password: str) 
     return ok and stored_hash is not None
 
 
-def _dummy_hash(ph: PasswordHasher) -> str:
-    return _dummy_for(ph.time_cost, ph.memory_cost)
+def _decoy_hash(ph: PasswordHasher) -> str:
+    return _decoy_for(ph.time_cost, ph.memory_cost)
 
 
 @lru_cache(maxsize=4)
-def _dummy_for(time_cost: int, memory_kib: int) -> str:
+def _decoy_for(time_cost: int, memory_kib: int) -> str:
     return hasher(time_cost, memory_kib).hash("sandu: a password no account has")

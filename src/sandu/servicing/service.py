@@ -39,6 +39,7 @@ from sandu.ledger.allocation import allocate
 from sandu.ledger.interest import DailyAccrual, accrue, interest_to_post_fen, period_containing, settlement_dates
 from sandu.servicing.views import EntryView, JournalPage, LineView, PostingView
 from sandu.store import models as m
+from sandu.store.db import keyset_page
 
 MAX_KEY_LENGTH = 120
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]+")
@@ -388,23 +389,14 @@ def journal_of(
 ) -> tuple[list[tuple[m.JournalEntryRow, list[m.PostingRow]]], int | None]:
     """One page of a line's journal, oldest first, entries with id > `after_id`.
     Returns (entries, the `after_id` of the next page or None on the last page)."""
-    if not 1 <= limit <= MAX_JOURNAL_PAGE:
-        raise InvalidInput("limit", f"got {limit}", f"1..{MAX_JOURNAL_PAGE}")
-    rows = list(
-        session.scalars(
-            select(m.JournalEntryRow)
-            .where(m.JournalEntryRow.line_id == line_id, m.JournalEntryRow.id > after_id)
-            .order_by(m.JournalEntryRow.id)
-            .limit(limit + 1)
-        )
-    )
-    page, more = rows[:limit], len(rows) > limit
+    page, next_after = keyset_page(session, select(m.JournalEntryRow).where(m.JournalEntryRow.line_id == line_id), m.JournalEntryRow.id,
+                                   after=after_id, limit=limit, max_limit=MAX_JOURNAL_PAGE)
     postings: dict[int, list[m.PostingRow]] = {e.id: [] for e in page}
     for p in session.scalars(select(m.PostingRow).where(m.PostingRow.entry_id.in_(list(postings))).order_by(m.PostingRow.id)):
         postings[p.entry_id].append(p)
     for e in page:
         assert sum(p.amount_fen for p in postings[e.id]) == 0, f"entry {e.id} does not balance"
-    return [(e, postings[e.id]) for e in page], (page[-1].id if more else None)
+    return [(e, postings[e.id]) for e in page], next_after
 
 
 _LINE_COLUMNS = ("id", "product", "limit_fen", "drawn_principal_fen", "basis_days", "repayment_method", "revolving",

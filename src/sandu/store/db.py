@@ -26,11 +26,12 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Select, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from sandu.domain.errors import Busy
+from sandu.domain.errors import Busy, InvalidInput, show
 from sandu.settings import Settings, get_settings
 
 READ_ONLY_OPTION = "sandu_read_only"
@@ -79,6 +80,17 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def keyset_page(session: Session, query: Select, key: Any, *, after: int, limit: int, max_limit: int) -> tuple[list[Any], int | None]:
+    """One page of `query`'s rows with `key` > `after`, in key order: (rows, the `after` of the
+    next page, or None on the last page). Every list sandu serves is paged this way, bounded
+    by `max_limit`; a limit outside 1..max_limit is refused naming the field `limit`."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= max_limit:
+        raise InvalidInput("limit", f"got {show(limit)}", f"1..{max_limit}")
+    rows = list(session.scalars(query.where(key > after).order_by(key).limit(limit + 1)))
+    page = rows[:limit]
+    return page, (getattr(page[-1], key.key) if len(rows) > limit else None)
 
 
 def insert_if_absent(session: Session, model: type, *, key: str, row: dict[str, object]) -> None:
