@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     write_wait_s: float = Field(default=30.0, gt=0, le=600, description="a writer waits this long for its turn, then gets 503 busy")
     write_queue_max: int = Field(default=1000, ge=1, le=100_000, description="writers that may wait at once; more get 503 busy")
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0, le=600_000, description="wait for another process's write lock")
+    statement_timeout_ms: int = Field(default=60_000, ge=100, le=3_600_000, description="PostgreSQL: the longest one statement may run")
     eod_batch_lines: int = Field(default=1000, ge=1, le=100_000, description="lines per end-of-day batch")
 
     secret_key: SecretStr | None = Field(default=None, description=f"at least {MIN_SECRET_BYTES} characters; signs tokens, keys ID hashes")

@@ -17,6 +17,7 @@ from fastapi.security import OAuth2PasswordBearer
 from pydantic import AfterValidator
 
 from sandu.api import schemas as s
+from sandu.domain.keys import MAX_ROW_ID
 from sandu.runtime import Runtime
 from sandu.security import actions as security
 from sandu.security.actor import Actor
@@ -36,8 +37,8 @@ UsccPath = Annotated[str, Path(json_schema_extra={"format": "uscc"}, description
 ConsentIdPath = Annotated[str, Path(min_length=36, max_length=36, pattern=s.UUID_PATTERN)]
 DecisionIdPath = Annotated[str, Path(min_length=36, max_length=36, pattern=s.UUID_PATTERN)]
 ProductPath = Annotated[str, Path(min_length=1, max_length=32, pattern=s.PRODUCT_PATTERN, description="product code, e.g. jingying_kuaidai")]
-LineIdPath = Annotated[int, Path(ge=1, le=s.MAX_LINE_ID, description="credit line number")]
-UserIdPath = Annotated[int, Path(ge=1, le=s.MAX_LINE_ID, description="user number")]
+LineIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="credit line number")]
+UserIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="user number")]
 
 
 def _admit(request: Request, key: object = None) -> Actor:

@@ -21,7 +21,7 @@ from sandu.domain.dates import parse_iso_date
 from sandu.domain.enums import Role
 from sandu.domain.errors import InvalidInput
 from sandu.domain.ids import validate_resident_id, validate_uscc
-from sandu.domain.keys import UUID_PATTERN
+from sandu.domain.keys import MAX_ROW_ID, UUID_PATTERN
 from sandu.domain.money import MAX_AMOUNT_FEN
 from sandu.domain.numbers import whole_number
 from sandu.domain.project import Project
@@ -30,7 +30,7 @@ from sandu.origination.service import MAX_CONSENT_DAYS, MAX_OPINION_LENGTH, PURP
 from sandu.security.actions import MAX_USER_PAGE
 from sandu.security.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, check_new_password
 from sandu.security.service import MAX_BRANCH_LENGTH, USERNAME, USERNAME_ALLOWED
-from sandu.servicing.service import KEY_PATTERN, MAX_JOURNAL_PAGE, MAX_KEY_LENGTH, MAX_LINE_ID
+from sandu.servicing.service import KEY_PATTERN, MAX_JOURNAL_PAGE, MAX_KEY_LENGTH
 from sandu.sources.catalog import ALL_SOURCES
 
 PRODUCT_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
@@ -202,7 +202,7 @@ class EodIn(Strict):
     business_date: IsoDate
 
 
-JournalAfterId = Annotated[int, Query(ge=0, le=MAX_LINE_ID, description="the next_after_id of the previous page")]
+JournalAfterId = Annotated[int, Query(ge=0, le=MAX_ROW_ID, description="the next_after_id of the previous page")]
 JournalLimit = Annotated[int, Query(ge=1, le=MAX_JOURNAL_PAGE, description="entries per page")]
 PageAfterId = Annotated[int, Query(ge=0, le=2**62, description="the next_after_id (or seq) of the previous page")]
 UserPageLimit = Annotated[int, Query(ge=1, le=MAX_USER_PAGE, description="users per page")]

@@ -23,7 +23,7 @@ from sandu.domain.dates import business_date
 from sandu.domain.enums import MemberRelation, Role
 from sandu.domain.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, NotPermitted, ReauthenticationRequired, show
 from sandu.domain.ids import is_valid_uscc, mask_resident_id, validate_resident_id
-from sandu.domain.keys import is_uuid
+from sandu.domain.keys import is_row_id, is_uuid
 from sandu.domain.money import MAX_AMOUNT_FEN
 from sandu.security import passwords, tokens
 from sandu.security.actor import Actor
@@ -35,7 +35,6 @@ USERNAME = re.compile(r"[a-z0-9][a-z0-9_.\-]{2,63}")
 USERNAME_ALLOWED = "3..64 characters: a-z 0-9 _ . - (starting with a letter or digit)"
 BRANCH_ROLES = (Role.OFFICER, Role.APPROVER)  # bound to a sub-branch, with an approval authority
 MAX_BRANCH_LENGTH = 16
-MAX_ROW_ID = 2**31 - 1  # integer keys are 32-bit on PostgreSQL
 
 
 def pii_hmac(key: bytes, resident_id: str) -> str:
@@ -264,7 +263,7 @@ def enterprise_of(session: Session, kind: ObjectKind, key: object) -> m.Enterpri
     if kind is ObjectKind.ENTERPRISE:
         return session.scalar(select(m.Enterprise).where(m.Enterprise.uscc == key)) if is_valid_uscc(key) else None
     if kind is ObjectKind.LINE:
-        valid = isinstance(key, int) and not isinstance(key, bool) and 1 <= key <= MAX_ROW_ID
+        valid = is_row_id(key)
     else:
         valid = is_uuid(key)
     if not valid:

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from sandu.domain.dates import add_months, business_date, require_not_future
 from sandu.domain.enums import LineStatus
 from sandu.domain.errors import Conflict, InvalidInput, NotFound, show
+from sandu.domain.keys import MAX_ROW_ID, is_row_id
 from sandu.domain.money import MAX_AMOUNT_FEN, require_fen
 from sandu.ledger import journal as jl
 from sandu.ledger.allocation import allocate
@@ -43,7 +44,6 @@ from sandu.store.db import keyset_page
 
 MAX_KEY_LENGTH = 120
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]+")
-MAX_LINE_ID = 2**31 - 1  # the id column is a 32-bit INTEGER on PostgreSQL
 
 ENTRIES_KEY = "sandu_ledger_entries"  # the kinds of the entries a transaction wrote
 EOD_LOCK_KEY = 0x5A4D_0000  # + the date's ordinal: one advisory lock per business date
@@ -67,8 +67,8 @@ def _check_date(value: object, field: str) -> date:
 
 def get_line(session: Session, line_id: int, *, lock: bool = False) -> m.CreditLine:
     """The line, re-read from the database; `lock` takes its row lock for a write."""
-    if isinstance(line_id, bool) or not isinstance(line_id, int) or not 1 <= line_id <= MAX_LINE_ID:
-        raise InvalidInput("line_id", f"must be a line number, got {show(line_id)}", f"1..{MAX_LINE_ID}")
+    if not is_row_id(line_id):
+        raise InvalidInput("line_id", f"must be a line number, got {show(line_id)}", f"1..{MAX_ROW_ID}")
     stmt = select(m.CreditLine).where(m.CreditLine.id == line_id)
     if lock:
         stmt = stmt.with_for_update()

@@ -55,7 +55,9 @@ def make_engine(url: str | None = None, settings: Settings | None = None) -> Eng
         engine = create_engine(url, hide_parameters=True, connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000, "check_same_thread": False}, **pool)
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **pool)
+    # No statement runs for ever: a stuck query or lock wait ends with an error (a 500 with an incident), not a hung request.
+    timeouts = {"options": f"-c statement_timeout={settings.statement_timeout_ms}"}
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args=timeouts, **pool)
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
