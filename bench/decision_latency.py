@@ -7,6 +7,8 @@ policy part. Usage: .venv/bin/python bench/decision_latency.py [N]
 
 from __future__ import annotations
 
+import os
+import secrets
 import statistics
 import sys
 import tempfile
@@ -14,7 +16,10 @@ import time
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from sandu.demo.seed import seed_universe
+os.environ.setdefault("SANDU_SECRET_KEY", secrets.token_urlsafe(48))  # the bench's own store and key
+
+from sandu.demo.seed import seed_universe  # noqa: E402
+from sandu.demo.users import actor, demo_specs, ensure_users
 from sandu.origination import actions as orig
 from sandu.policy.bundle import load_bundle
 from sandu.runtime import Runtime
@@ -38,12 +43,14 @@ def main(n: int) -> None:
         rt.upgrade_schema()
         seed_universe(rt.uow, 1000, 1, date(2026, 10, 31))
         s2 = STORY_ROWS[1]
-        orig.register(rt, uscc=s2["uscc"], name=s2["name"], legal_rep_id=s2["legal_rep_id"])
-        consent = orig.grant_consent(rt, uscc=s2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer_id=s2["legal_rep_id"], valid_days=30)
+        ensure_users(rt, demo_specs())
+        rep = actor(rt, "rep-s2")
+        orig.register(rt, rep, uscc=s2["uscc"], name=s2["name"])
+        consent = orig.grant_consent(rt, rep, uscc=s2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", valid_days=30)
         wall, inner = [], []
         for _ in range(n):
             t0 = time.perf_counter()
-            d = orig.measure(rt, uscc=s2["uscc"], consent_id=consent.id)
+            d = orig.measure(rt, rep, uscc=s2["uscc"], consent_id=consent.id)
             inner.append(d.timings_ms["score_and_policy_ms"])
             wall.append((time.perf_counter() - t0) * 1000)
         print(f"measurements: {n} on SQLite (synchronous=FULL): a read, the pure step, one short write each")

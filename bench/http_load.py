@@ -9,19 +9,23 @@ Env:   SANDU_BENCH_PG_ADMIN  (default postgresql://postgres@127.0.0.1:5432/test)
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import tempfile
 import uuid
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 import httpx
 
+# The bench's own store, key and limits (the server it starts inherits them).
+os.environ.setdefault("SANDU_SECRET_KEY", secrets.token_urlsafe(48))
+os.environ.update(SANDU_RATE_MEASURE_PER_MINUTE="10000", SANDU_RATE_MOVEMENT_PER_MINUTE="100000")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import closed_loop, sandu_server  # noqa: E402
 
 from sandu.demo.seed import seed_universe  # noqa: E402
+from sandu.demo.users import demo_specs, ensure_users  # noqa: E402
 from sandu.policy.bundle import load_bundle  # noqa: E402
 from sandu.runtime import Runtime  # noqa: E402
 from sandu.scoring.risk import load_model  # noqa: E402
@@ -34,16 +38,17 @@ S2 = STORY_ROWS[1]
 PG_ADMIN = os.environ.get("SANDU_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-def seeded(url: str) -> str:
+def seeded(url: str) -> tuple[str, str]:
+    """(url, the password of S2's legal representative) of a migrated, seeded store with the demo users."""
     engine = make_engine(url)
     rt = Runtime(engine=engine, bundle=load_bundle(), model=load_model())
     rt.upgrade_schema()
     seed_universe(rt.uow, 1000, 1, date(2026, 10, 31))
+    password = dict((spec.username, pw) for spec, pw in ensure_users(rt, demo_specs()))["rep-s2"]
     engine.dispose()
-    return url
+    return url, password
 
 
-@contextmanager
 def stores():
     with tempfile.TemporaryDirectory() as tmp:
         yield "sqlite", seeded(f"sqlite:///{Path(tmp) / 'bench.db'}")
@@ -65,18 +70,22 @@ def stores():
 
 def main(requests_each: int) -> None:
     print(f"closed loop on loopback, {requests_each} requests per client, one `sandu serve` process")
-    gen = stores()
-    for store, url in gen:
+    for store, (url, password) in stores():
         with sandu_server(url) as base, httpx.Client(base_url=base, timeout=30) as c:
-            c.post(f"{API}/enterprises", json={k: S2[k] for k in ("uscc", "name", "legal_rep_id")}).raise_for_status()
-            cid = c.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": list(ALL_SOURCES), "signer_id": S2["legal_rep_id"]}).json()["id"]
-            did = c.post(f"{API}/enterprises/{S2['uscc']}/measurements", json={"consent_id": cid}).json()["id"]
-            line = c.post(f"{API}/decisions/{did}/offers/jingying_kuaidai/accept", json={"signer_id": S2["legal_rep_id"]}).json()["id"]
+            token = c.post(f"{API}/auth/token", data={"username": "rep-s2", "password": password}).json()["access_token"]
+            auth = {"Authorization": f"Bearer {token}"}
+            c.post(f"{API}/enterprises", json={k: S2[k] for k in ("uscc", "name")}, headers=auth).raise_for_status()
+            cid = c.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": list(ALL_SOURCES)}, headers=auth).json()["id"]
+            did = c.post(f"{API}/enterprises/{S2['uscc']}/measurements", json={"consent_id": cid}, headers=auth).json()["id"]
+            line = c.post(f"{API}/decisions/{did}/offers/jingying_kuaidai/accept", headers=auth).json()["id"]
             for clients in (4, 50):
-                m = closed_loop(base, clients, requests_each, lambda k, i, c=cid: ("POST", f"{API}/enterprises/{S2['uscc']}/measurements", {"consent_id": c}))
+                m = closed_loop(base, clients, requests_each, lambda k, i, c=cid: ("POST", f"{API}/enterprises/{S2['uscc']}/measurements", {"consent_id": c}),
+                                headers=auth)
                 print(m.line(f"{store:10} measurement"))
                 run = uuid.uuid4().hex[:6]
-                d = closed_loop(base, clients, requests_each, lambda k, i, r=run, n=line: ("POST", f"{API}/lines/{n}/draws", {"amount_fen": 100, "idempotency_key": f"{r}-{k}-{i}"}))
+                d = closed_loop(base, clients, requests_each,
+                                lambda k, i, r=run, n=line: ("POST", f"{API}/lines/{n}/draws", {"amount_fen": 100, "idempotency_key": f"{r}-{k}-{i}"}),
+                                headers=auth)
                 print(d.line(f"{store:10} draw"))
 
 
