@@ -31,7 +31,12 @@ def test_stories_prints_five_matching_rows(tmp_path):
 
 def test_db_upgrade_eod_and_bad_input(tmp_path):
     r = run(["db", "upgrade"], tmp_path)
-    assert r.returncode == 0 and "schema at revision 0002" in r.stdout, r.stderr
+    from alembic.script import ScriptDirectory
+
+    from sandu.store.migrate import MIGRATIONS_DIR
+
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    assert r.returncode == 0 and f"schema at revision {head}" in r.stdout, r.stderr
     r = run(["eod", "--date", "2026-11-20"], tmp_path)
     assert r.returncode == 0 and "eod 2026-11-20" in r.stdout, r.stderr
     r = run(["eod", "--date", "2026-13-01"], tmp_path)

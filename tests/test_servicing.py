@@ -19,12 +19,13 @@ from math import floor
 from typing import Any
 
 import pytest
-from conftest import BUSINESS_DATE, FIXED_NOW, PII_KEY, actor
+from conftest import BUSINESS_DATE, FIXED_NOW, PII_KEY, actor, new_db_url, runtime_on
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
 from sandu.domain.errors import Conflict, InvalidInput, SanduError
+from sandu.domain.project import Project
 from sandu.ledger import journal as jl
 from sandu.origination import service as orig
 from sandu.servicing import service as svc
@@ -46,19 +47,20 @@ LEDGER_TABLES = (m.CreditLine, m.JournalEntryRow, m.PostingRow, m.Drawing, m.Int
 # --- helpers ---------------------------------------------------------------------------
 
 
-def open_line(rt) -> int:
-    """S2's auto-approved 经营快贷 line (416万 at 3.80 %, 360-day basis), opened on D0."""
+def open_line(rt, row: dict[str, Any] | None = None, product: str = "jingying_kuaidai") -> int:
+    """A story enterprise's line opened on D0 by its legal representative: by default S2's
+    auto-approved 经营快贷 line (416万 at 3.80 %, 360-day basis); one line per enterprise
+    (its comprehensive limit is taken by it)."""
+    row = row or S2
+    rep = actor(rt, f"rep-{row['story'].lower()}")
     with rt.uow.write() as s:
-        if s.scalar(select(m.Enterprise.id).where(m.Enterprise.uscc == S2["uscc"])) is None:
-            orig.register_enterprise(s, uscc=S2["uscc"], name=S2["name"], registrant=actor(rt, "rep-s2"), pii_key=PII_KEY, now=FIXED_NOW)
-        c = orig.grant_consent(
-            s, uscc=S2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer=actor(rt, "rep-s2"), valid_days=30, now=FIXED_NOW
-        )
-        d = orig.measure(s, uscc=S2["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model)
-        line = orig.accept_offer(
-            s, decision_id=d.id, product="jingying_kuaidai", signer=actor(rt, "rep-s2"), as_of=D0, now=FIXED_NOW
-        )
-        assert (line.limit_fen, line.rate_annual, line.basis_days) == (LIMIT, Decimal("0.0380"), 360)
+        if s.scalar(select(m.Enterprise.id).where(m.Enterprise.uscc == row["uscc"])) is None:
+            orig.register_enterprise(s, uscc=row["uscc"], name=row["name"], registrant=rep, pii_key=PII_KEY, now=FIXED_NOW)
+        c = orig.grant_consent(s, uscc=row["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer=rep, valid_days=30, now=FIXED_NOW)
+        d = orig.measure(s, uscc=row["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model)
+        line = orig.accept_offer(s, decision_id=d.id, product=product, signer=rep, as_of=D0, now=FIXED_NOW)
+        if row is S2:
+            assert (line.limit_fen, line.rate_annual, line.basis_days) == (LIMIT, Decimal("0.0380"), 360)
         return line.id
 
 
@@ -604,9 +606,17 @@ class LineModel:
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(ops=OPS)
-def test_random_draws_and_repayments_keep_the_ledger_invariants(rt_sqlite, ops):
-    rt = rt_sqlite
-    line_id = open_line(rt)  # a fresh line of its own for every example
+def test_random_draws_and_repayments_keep_the_ledger_invariants(tmp_path, sqlite_template, ops):
+    url = next(new_db_url("sqlite", tmp_path, False, str(sqlite_template)))  # a fresh store for every example
+    rt = runtime_on(url)
+    try:
+        _random_ops(rt, ops)
+    finally:
+        rt.engine.dispose()
+
+
+def _random_ops(rt, ops) -> None:
+    line_id = open_line(rt)
     model = LineModel()
     on = D0
     for n, (kind, gap, amount) in enumerate(ops):
@@ -668,4 +678,101 @@ def test_unpaid_interest_of_the_current_period_does_not_block_drawing(rt_sqlite)
     # That interest is not due before the 20th: drawing on 01-06 must be allowed.
     result = draw(rt, line_id, WAN, date(2027, 1, 6))
     assert result.drawing.amount_fen == WAN
+    check_ledger(rt)
+
+
+# --- one comprehensive limit per enterprise ---------------------------------------------------
+
+
+def _s1_lines(rt) -> tuple[int, int, str]:
+    """S1's two lines (project loan 9,520万 and 科创信用额度 2,420万 = its comprehensive limit),
+    reviewed by the 龙湾 officer, approved by the 龙湾 approver, signed by S1's legal representative."""
+    s1 = STORY_ROWS[0]
+    rep, officer, approver = actor(rt, "rep-s1"), actor(rt, "officer-longwan"), actor(rt, "approver-longwan")
+    with rt.uow.write() as s:
+        orig.register_enterprise(s, uscc=s1["uscc"], name=s1["name"], registrant=rep, pii_key=PII_KEY, now=FIXED_NOW)
+        c = orig.grant_consent(s, uscc=s1["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer=rep, valid_days=30, now=FIXED_NOW)
+        d = orig.measure(s, uscc=s1["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model,
+                         project=Project("年产2.7万吨紧固件建设项目", 13_600 * WAN, 1_800 * WAN, 7))
+        lines = []
+        for product in ("project_loan", "keji_xinyong"):
+            orig.review_offer(s, decision_id=d.id, product=product, reviewer=officer, opinion="同意", now=FIXED_NOW)
+            orig.approve_offer(s, decision_id=d.id, product=product, approver=approver, now=FIXED_NOW)
+            lines.append(orig.accept_offer(s, decision_id=d.id, product=product, signer=rep, as_of=D0, now=FIXED_NOW).id)
+        assert d.comprehensive_limit_fen == 11_940 * WAN
+        return lines[0], lines[1], c.id
+
+
+def test_a_new_decision_supersedes_the_last_and_its_offers_can_no_longer_be_signed(rt_sqlite):
+    rt = rt_sqlite
+    rep = actor(rt, "rep-s2")
+    with rt.uow.write() as s:
+        orig.register_enterprise(s, uscc=S2["uscc"], name=S2["name"], registrant=rep, pii_key=PII_KEY, now=FIXED_NOW)
+        c = orig.grant_consent(s, uscc=S2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer=rep, valid_days=30, now=FIXED_NOW)
+        old = orig.measure(s, uscc=S2["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model).id
+        new = orig.measure(s, uscc=S2["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model).id
+        assert s.get(m.Decision, old).superseded_at == FIXED_NOW and s.get(m.Decision, new).superseded_at is None
+    before = ledger_dump(rt)
+    with pytest.raises(Conflict) as info:
+        with rt.uow.write() as s:
+            orig.accept_offer(s, decision_id=old, product="jingying_kuaidai", signer=rep, as_of=D0, now=FIXED_NOW)
+    assert info.value.field == "decision_id" and "superseded" in info.value.message
+    assert ledger_dump(rt) == before
+    with rt.uow.write() as s:
+        assert orig.accept_offer(s, decision_id=new, product="jingying_kuaidai", signer=rep, as_of=D0, now=FIXED_NOW).limit_fen == LIMIT
+    # a third decision, and its offer would take a second 416万 line: refused, the first line holds the limit
+    with rt.uow.write() as s:
+        third = orig.measure(s, uscc=S2["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model).id
+    with pytest.raises(Conflict) as info:
+        with rt.uow.write() as s:
+            orig.accept_offer(s, decision_id=third, product="jingying_kuaidai", signer=rep, as_of=D0, now=FIXED_NOW)
+    assert info.value.field == "product" and "at most 0 fen" in info.value.allowed
+
+
+def test_the_sum_of_an_enterprises_lines_and_of_its_drawn_principal_stay_within_its_comprehensive_limit(rt_sqlite):
+    rt = rt_sqlite
+    project, credit, consent = _s1_lines(rt)
+    draw(rt, project, 3_000 * WAN, D0)
+    # A newer decision without the project: the comprehensive limit falls to the credit line alone (2,420万),
+    # below what is drawn — so nothing more may be drawn on either line, while repayments still work.
+    with rt.uow.write() as s:
+        d = orig.measure(s, uscc=STORY_ROWS[0]["uscc"], consent_id=consent, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model)
+        assert d.comprehensive_limit_fen == 2_420 * WAN
+    for line in (project, credit):
+        before = ledger_dump(rt)
+        with pytest.raises(Conflict) as info:
+            draw(rt, line, WAN, D0)
+        assert info.value.field == "amount_fen" and "comprehensive limit: 0 fen left" in info.value.message
+        assert ledger_dump(rt) == before
+    repay(rt, project, 1_000 * WAN, D0)
+    # 3,000万 − 1,000万 = 2,000万 drawn: 420万 of headroom, on any of the enterprise's lines
+    draw(rt, credit, 420 * WAN, D0)
+    with pytest.raises(Conflict):
+        draw(rt, credit, 1, D0)
+    check_ledger(rt)
+
+
+def test_concurrent_draws_on_two_lines_never_take_the_enterprise_above_its_limit(rt):
+    project, credit, consent = _s1_lines(rt)
+    with rt.uow.write() as s:
+        orig.measure(s, uscc=STORY_ROWS[0]["uscc"], consent_id=consent, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model)  # limit 2,420万
+    n, amount = 8, 100 * WAN
+    per_worker = 25
+
+    def worker(i: int) -> int:
+        done = 0
+        for k in range(per_worker):
+            try:
+                draw(rt, project if (i + k) % 2 else credit, amount, D0, key=f"e:{i}:{k}")
+                done += 1
+            except Conflict as exc:
+                assert exc.field == "amount_fen"
+        return done
+
+    results, refused, crashed = _run_threads(rt, n, worker)
+    assert crashed == [] and refused == [], ([repr(c) for c in crashed], refused)
+    assert sum(results) == 2_420 * WAN // amount == 24  # exactly what the limit allows, of 200 tries
+    with rt.uow.read() as s:
+        drawn = s.scalar(select(func.sum(m.CreditLine.drawn_principal_fen)).where(m.CreditLine.id.in_([project, credit])))
+    assert drawn == 24 * amount
     check_ledger(rt)

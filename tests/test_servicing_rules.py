@@ -58,7 +58,7 @@ def test_a_late_end_of_day_still_settles_on_the_20th(rt_sqlite):
 
 
 def test_caller_keys_cannot_reach_system_entries(rt_sqlite):
-    first, second = open_line(rt_sqlite), open_line(rt_sqlite)
+    first, second = open_line(rt_sqlite), open_line(rt_sqlite, STORY_ROWS[2], "keji_xinyong")  # S2's and S3's lines
     draw(rt_sqlite, first, 100 * WAN, D0)
     # A caller picking the very text of a system key on another line changes nothing for the first.
     draw(rt_sqlite, second, WAN, D0, key=f"sys:settle:{first}:2026-12-20")
@@ -70,7 +70,7 @@ def test_caller_keys_cannot_reach_system_entries(rt_sqlite):
 
 
 def test_the_same_caller_key_on_two_lines_is_two_requests(rt_sqlite):
-    first, second = open_line(rt_sqlite), open_line(rt_sqlite)
+    first, second = open_line(rt_sqlite), open_line(rt_sqlite, STORY_ROWS[2], "keji_xinyong")
     a = draw(rt_sqlite, first, WAN, D0, key="same")
     b = draw(rt_sqlite, second, 2 * WAN, D0, key="same")
     assert not a.replayed and not b.replayed and a.drawing.id != b.drawing.id

@@ -37,19 +37,23 @@ def test_all_five_stories_have_their_shape(rt_sqlite):
         assert drawn == sum(o.drawn_fen for o in outcomes)
 
 
-def test_stories_replay_again_on_the_same_store(rt_sqlite):
+def test_a_second_replay_on_the_same_store_decides_the_same_but_cannot_sign_again(rt_sqlite):
+    """Measuring again gives the same decisions (new records that supersede the first); signing
+    again is refused: the lines of the first replay already take each enterprise's comprehensive limit."""
     first = replay_all(rt_sqlite, BUSINESS_DATE)
     second = replay_all(rt_sqlite, BUSINESS_DATE)
     assert all(o.ok for o in first), _report(first)
-    assert all(o.ok for o in second), _report(second)
-    # Same data, same policy: the same decisions (new records, identical results).
     record_only = ("id", "timings_ms", "decided_at")
     for a, b in zip(first, second, strict=True):
         assert a.decision_id != b.decision_id
         assert {k: v for k, v in a.result.items() if k not in record_only} == {k: v for k, v in b.result.items() if k not in record_only}
+        assert not b.ok and any("comprehensive limit" in p for p in b.problems), b.problems
+        assert b.row()["shape"].startswith("✗")
     with rt_sqlite.uow.write() as s:
         assert s.scalar(select(func.count()).select_from(m.Enterprise)) == 5  # registered once
         assert s.scalar(select(func.count()).select_from(m.Decision)) == 10
+        assert s.scalar(select(func.count()).select_from(m.Decision).where(m.Decision.superseded_at.is_not(None))) == 5
+        assert s.scalar(select(func.count()).select_from(m.CreditLine)) == 5  # nothing signed twice
         assert s.scalar(select(func.count()).select_from(m.Profile)) == 5  # identical snapshots are stored once
 
 

@@ -12,10 +12,11 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from conftest import FIXED_NOW, TEST_SETTINGS, actor, login, runtime_on, serve
+from conftest import BUSINESS_DATE, TEST_SETTINGS, actor, login, runtime_on, serve
 from sqlalchemy import func, select
 
 from sandu.api.app import create_app
+from sandu.demo.stories import replay_all
 from sandu.domain.errors import Busy
 from sandu.servicing import actions
 from sandu.simulate.stories import STORY_ROWS
@@ -143,31 +144,19 @@ def test_a_busy_store_answers_503_with_retry_after_and_writes_nothing(sqlite_url
         rt.engine.dispose()
 
 
-def _open_lines(rt, n: int) -> list[int]:
-    from sandu.origination import actions as orig
-    from sandu.sources.catalog import ALL_SOURCES
-
-    rep = actor(rt, "rep-s2")
-    orig.register(rt, rep, uscc=S2["uscc"], name=S2["name"])
-    lines = []
-    for _ in range(n):
-        c = orig.grant_consent(rt, rep, uscc=S2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", valid_days=30)
-        d = orig.measure(rt, rep, uscc=S2["uscc"], consent_id=c.id)
-        lines.append(orig.accept_offer(rt, rep, decision_id=d.id, product="jingying_kuaidai").id)
-    return lines
-
-
 def test_end_of_day_runs_in_batches_until_every_line_is_done(rt):
     rt = rt.__class__(engine=rt.engine, bundle=rt.bundle, model=rt.model, clock=rt.clock, settings=TEST_SETTINGS.model_copy(update={"eod_batch_lines": 2}))
-    lines = _open_lines(rt, 5)
-    for k, line in enumerate(lines):
-        actions.draw(rt, actor(rt, "rep-s2"), line_id=line, amount_fen=(k + 1) * 10_000, idempotency_key="d")
-    rt.clock.value = FIXED_NOW + timedelta(days=3)
+    outcomes = replay_all(rt, BUSINESS_DATE - timedelta(days=20))  # five enterprises, a line each, drawn, and ten days of end of day
+    assert all(o.ok for o in outcomes)
+    with rt.uow.read() as s:
+        lines = list(s.scalars(select(m.CreditLine.id)))
+    assert len(lines) == 5
     day = rt.today() - timedelta(days=1)
     ops = actor(rt, "ops")
     v = actions.end_of_day(rt, ops, day)
     assert (v.lines, v.batches, v.remaining_lines) == (5, 4, 0)  # 2 + 2 + 1, then an empty batch
-    assert v.days_accrued == 5 * 3
+    # S1–S4 were brought up to date by the replay's ten days of end of day; S5's line, opened after them, was not
+    assert v.days_accrued == 4 * 10 + 20
     assert all(actions.get_line(rt, line).accrued_through == day for line in lines)
     again = actions.end_of_day(rt, ops, day)
     assert (again.lines, again.days_accrued, again.interest_posted_fen, again.remaining_lines) == (0, 0, 0, 0)

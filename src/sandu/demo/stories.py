@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from sandu.demo import users
-from sandu.domain.errors import NotFound
+from sandu.domain.errors import NotFound, SanduError
 from sandu.domain.money import FEN_PER_WAN as WAN
 from sandu.domain.money import format_cn, format_rate_pct, round_half_up_fen
 from sandu.domain.project import Project
@@ -225,9 +225,13 @@ def replay_story(rt: Runtime, story_row: dict[str, Any], as_of: date) -> Outcome
     if script.draw_product not in offered:
         CHECKS[script.story](out)
         return out
-    line = orig.accept_offer(rt, applicant, decision_id=out.decision_id, product=script.draw_product)
-    amount = min(script.draw_fen, line.limit_fen)
-    svc.draw(rt, applicant, line_id=line.id, amount_fen=amount, on_date=as_of, idempotency_key=f"story-{run}-draw")
+    try:
+        line = orig.accept_offer(rt, applicant, decision_id=out.decision_id, product=script.draw_product)
+        amount = min(script.draw_fen, line.limit_fen)
+        svc.draw(rt, applicant, line_id=line.id, amount_fen=amount, on_date=as_of, idempotency_key=f"story-{run}-draw")
+    except SanduError as exc:  # e.g. the enterprise's comprehensive limit is already taken by an earlier replay's line
+        out.problems.append(f"could not sign and draw: {exc.message}")
+        return out
     out.elapsed_ms = (time.perf_counter() - t0) * 1000
     out.drawn_fen = amount
     out.rate, out.basis_days = Decimal(line.rate_annual), line.basis_days

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -51,6 +51,22 @@ MAX_CONSENT_DAYS = 365
 DECISION_VALID_DAYS = 30
 ONLINE_BRANCH = "线上"  # the online channel serves applicants outside the sub-branches' districts
 DISTRICT_BY_REGION = {code: district for district, (code, _share) in DISTRICTS.items()}
+
+
+def lock_enterprise(session: Session, enterprise_id: int) -> m.Enterprise:
+    """The enterprise, locked for a change of what it may borrow (FOR UPDATE on PostgreSQL;
+    SQLite's writer already holds the store). Taken before any of its lines, always."""
+    stmt = select(m.Enterprise).where(m.Enterprise.id == enterprise_id).with_for_update()
+    ent = session.scalar(stmt.execution_options(populate_existing=True))
+    assert ent is not None, f"enterprise {enterprise_id} exists"
+    return ent
+
+
+def committed_limit_fen(session: Session, enterprise_id: int) -> int:
+    """The sum of the limits of the enterprise's lines that are not closed."""
+    q = select(func.coalesce(func.sum(m.CreditLine.limit_fen), 0)).where(
+        m.CreditLine.enterprise_id == enterprise_id, m.CreditLine.status != LineStatus.CLOSED)
+    return int(session.scalar(q) or 0)
 
 
 def find_enterprise(session: Session, uscc: str) -> m.Enterprise | None:
@@ -255,9 +271,11 @@ def record_measurement(
     session: Session, prepared: PreparedMeasurement, computed: ComputedMeasurement, *, as_of: date, now: datetime, bundle: PolicyBundle,
     model: RiskModel, initiated_by: int | None = None,
 ) -> m.Decision:
-    """Write the read log, the profile (once per content hash), the decision and its offers."""
+    """Write the read log, the profile (once per content hash), the decision and its offers;
+    the new decision is the enterprise's decision in force and supersedes the one before."""
     t0 = time.perf_counter()
     profile, result = computed.profile, computed.result
+    ent = lock_enterprise(session, prepared.enterprise_id)
     session.add_all(
         m.SourceRead(consent_id=prepared.consent_id, source=source, read_at=prepared.read_at, found=payload is not None)
         for source, payload in prepared.payloads.items()
@@ -285,6 +303,11 @@ def record_measurement(
     )
     session.add(decision)
     session.flush()
+    if ent.live_decision_id is not None:
+        previous = session.get(m.Decision, ent.live_decision_id)
+        assert previous is not None, "the decision in force exists"
+        previous.superseded_at = now
+    ent.live_decision_id = decision.id
     session.add_all(
         m.Offer(
             decision_id=decision.id,
@@ -435,10 +458,9 @@ def accept_offer(session: Session, *, decision_id: str, product: str, signer: Ac
     """The legal representative signs online, in person; the approved part becomes a credit
     line on the terms the decision recorded (not whatever the policy says today)."""
     require_not_future(as_of, now, "as_of")
-    offer = offer_of(session, decision_id, product)
     decision = get_decision(session, decision_id)
-    ent = session.get(m.Enterprise, decision.enterprise_id)
-    assert ent is not None
+    ent = lock_enterprise(session, decision.enterprise_id)
+    offer = offer_of(session, decision_id, product)
     require_legal_rep(session, signer, ent, "sign")
     if offer.status == OfferStatus.ACCEPTED:
         raise Conflict("product", f"offer {product} was already accepted", "an offer not yet accepted")
@@ -446,6 +468,13 @@ def accept_offer(session: Session, *, decision_id: str, product: str, signer: Ac
         raise Conflict("product", f"offer {product} is still under review by an officer", "an offer with an approved amount")
     if as_of > decision.as_of + timedelta(days=DECISION_VALID_DAYS) or as_of < decision.as_of:
         raise Conflict("decision_id", f"the decision of {decision.as_of} is valid for {DECISION_VALID_DAYS} days", "measure again")
+    if ent.live_decision_id != decision.id:
+        raise Conflict("decision_id", "a newer decision of the enterprise has superseded this one", "an offer of the enterprise's latest decision")
+    committed = committed_limit_fen(session, ent.id)
+    if committed + offer.approved_fen > decision.comprehensive_limit_fen:
+        raise Conflict("product", f"the enterprise's lines already hold {committed} fen of its comprehensive limit of "
+                       f"{decision.comprehensive_limit_fen} fen; this offer needs {offer.approved_fen} fen more",
+                       f"at most {decision.comprehensive_limit_fen - committed} fen: reduce or close a line first")
     terms = next(o for o in decision.result["offers"] if o["product"] == product)
     offer.status = OfferStatus.ACCEPTED
     line = m.CreditLine(

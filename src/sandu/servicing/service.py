@@ -38,6 +38,7 @@ from sandu.domain.money import MAX_AMOUNT_FEN, require_fen
 from sandu.ledger import journal as jl
 from sandu.ledger.allocation import allocate
 from sandu.ledger.interest import DailyAccrual, accrue, interest_to_post_fen, period_containing, settlement_dates
+from sandu.origination.service import lock_enterprise
 from sandu.servicing.views import EntryView, JournalPage, LineView, PostingView
 from sandu.store import models as m
 from sandu.store.db import keyset_page
@@ -134,7 +135,7 @@ def _earliest_allowed(session: Session, line: m.CreditLine) -> date:
 
 
 def _begin(
-    op: str, session: Session, line_id: int, amount_fen: int, on_date: date | None, key: str, now: datetime
+    op: str, session: Session, line_id: int, amount_fen: int, on_date: date | None, key: str, now: datetime, lock_enterprise_first: bool = False
 ) -> tuple[m.CreditLine, date, str, str, m.JournalEntryRow | None]:
     """Validate a money movement, lock its line, and find an earlier request with
     the same idempotency key (same body: replay; other body: Conflict).
@@ -142,6 +143,8 @@ def _begin(
     require_fen(amount_fen, field="amount_fen", max_fen=MAX_AMOUNT_FEN)
     stored_key = _client_key(line_id, key)
     day = require_not_future(_check_date(on_date, "on_date"), now, "on_date") if on_date is not None else business_date(now)
+    if lock_enterprise_first:  # the enterprise before the line, always: no two writers wait on each other
+        lock_enterprise(session, get_line(session, line_id).enterprise_id)
     line = lock_line(session, line_id)
     digest = _request_sha256(op=op, line=line_id, amount=amount_fen, on=on_date)  # hashed as sent
     return line, day, digest, stored_key, _existing(session, stored_key, digest, key)
@@ -176,7 +179,7 @@ def draw(
     session: Session, *, line_id: int, amount_fen: int, on_date: date | None, idempotency_key: str, now: datetime, drawn_by: int | None = None
 ) -> DrawResult:
     """Borrow any time: disburse `amount_fen` from the line's available limit."""
-    line, day, digest, key, prior = _begin("draw", session, line_id, amount_fen, on_date, idempotency_key, now)
+    line, day, digest, key, prior = _begin("draw", session, line_id, amount_fen, on_date, idempotency_key, now, lock_enterprise_first=True)
     if prior is not None:
         drawing = session.scalar(select(m.Drawing).where(m.Drawing.entry_id == prior.id))
         assert drawing is not None
@@ -194,6 +197,10 @@ def draw(
     available = available_fen(session, line, day)
     if amount_fen > available:
         raise Conflict("amount_fen", f"draw of {amount_fen} fen exceeds the available limit of {available} fen", f"1..{available} fen")
+    headroom = enterprise_headroom_fen(session, line.enterprise_id)
+    if headroom is not None and amount_fen > headroom:
+        raise Conflict("amount_fen", f"draw of {amount_fen} fen would take the enterprise above its comprehensive limit: {headroom} fen left",
+                       f"1..{headroom} fen")
     row = _write(session, jl.draw_entry(str(line.id), amount_fen, day, key), line.id, digest, now)
     line.drawn_principal_fen += amount_fen
     drawing = m.Drawing(
@@ -209,6 +216,19 @@ def draw(
     session.flush()
     _assert_principal(session, line)
     return DrawResult(drawing, replayed=False)
+
+
+def enterprise_headroom_fen(session: Session, enterprise_id: int) -> int | None:
+    """What the enterprise may still draw across all its lines under the comprehensive limit of
+    its decision in force (None for an enterprise without one, e.g. lines older than decisions)."""
+    ent = session.get(m.Enterprise, enterprise_id)
+    assert ent is not None, "a line's enterprise exists"
+    if ent.live_decision_id is None:
+        return None
+    decision = session.get(m.Decision, ent.live_decision_id)
+    assert decision is not None, "the decision in force exists"
+    drawn = session.scalar(select(func.coalesce(func.sum(m.CreditLine.drawn_principal_fen), 0)).where(m.CreditLine.enterprise_id == enterprise_id))
+    return max(0, decision.comprehensive_limit_fen - int(drawn or 0))
 
 
 def interest_in_arrears_fen(session: Session, line: m.CreditLine, on_date: date) -> int:

@@ -121,6 +121,9 @@ class Enterprise(Base):
     legal_rep_id_hmac: Mapped[str | None] = mapped_column(String(64), index=True)  # keyed hash; NULL: must register again
     registered_at: Mapped[datetime] = mapped_column(UtcDateTime)
     registered_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The decision in force: its comprehensive limit (综合授信) caps the sum of the enterprise's
+    # line limits and of its drawn principal. A newer decision supersedes it.
+    live_decision_id: Mapped[str | None] = mapped_column(ForeignKey("decisions.id", use_alter=True, name="fk_enterprises_live_decision_id"))
 
 
 class Consent(Base):
@@ -181,6 +184,7 @@ class Decision(Base):
     as_of: Mapped[date] = mapped_column(Date)
     decided_at: Mapped[datetime] = mapped_column(UtcDateTime)
     initiated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # who asked for the measurement
+    superseded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # when a newer decision of the enterprise replaced it
 
     __table_args__ = (
         CheckConstraint(sql_in("outcome", Outcome), name="ck_decision_outcome"),
