@@ -29,6 +29,8 @@ EXPECTED: dict[str, frozenset[Role] | None] = {
     "enterprises.consents.grant": frozenset({A}), "enterprises.measure": frozenset({A, O}), "consents.revoke": frozenset({A}),
     "decisions.get": READERS, "decisions.review": frozenset({O}), "decisions.approve": frozenset({O, P}), "decisions.accept": frozenset({A}),
     "lines.get": READERS, "lines.journal": READERS, "lines.draw": frozenset({A}), "lines.repay": frozenset({A}),
+    "lines.freeze": frozenset({O, K}), "lines.unfreeze": frozenset({O, K}), "lines.reduce": frozenset({O, P, K}),
+    "lines.renew": frozenset({P}), "lines.close": frozenset({O}),
     "operations.eod": frozenset({X}), "audit.list": frozenset({U}),
 }
 # A user of each role whose reach covers S2's objects (永嘉), and one whose reach does not (S3 is in 乐清, another tenant).
@@ -90,6 +92,11 @@ def request_for(name: str, ids: dict, tenant: str = "own") -> tuple[str, str, di
         "lines.journal": ("GET", f"{ln}/journal", {}),
         "lines.draw": ("POST", f"{ln}/draws", {"json": {"amount_fen": 100, "idempotency_key": "matrix"}}),
         "lines.repay": ("POST", f"{ln}/repayments", {"json": {"amount_fen": 1, "idempotency_key": "matrix-r"}}),
+        "lines.freeze": ("POST", f"{ln}/freeze", {}),
+        "lines.unfreeze": ("POST", f"{ln}/unfreeze", {}),
+        "lines.reduce": ("POST", f"{ln}/reduce", {"json": {"limit_fen": 10**12}}),
+        "lines.renew": ("POST", f"{ln}/renew", {}),
+        "lines.close": ("POST", f"{ln}/close", {}),
         "operations.eod": ("POST", f"{API}/eod", {"json": {"business_date": "2026-11-28"}}),
         "audit.list": ("GET", f"{API}/audit", {}),
     }[name]

@@ -561,9 +561,9 @@ def test_add_months_lands_in_the_right_month_on_the_nearest_day(d: _dt.date, mon
 def test_the_closed_sets_of_states():
     assert [m.value for m in Outcome] == ["approve", "partial", "refer", "decline"]
     assert [m.value for m in OfferStatus] == ["offered", "referred", "accepted"]
-    assert [m.value for m in LineStatus] == ["active", "frozen", "closed"]
+    assert [m.value for m in LineStatus] == ["active", "frozen", "expired", "closed"]
     assert [m.value for m in Settlement] == ["monthly", "quarterly"]
-    assert sql_in("status", LineStatus) == "status IN ('active','frozen','closed')"
+    assert sql_in("status", LineStatus) == "status IN ('active','frozen','expired','closed')"
 
 
 PROJECT = {"name": "年产2.7万吨紧固件建设项目", "capex_fen": 13_600 * FEN_PER_WAN, "annual_cash_flow_fen": 1_800 * FEN_PER_WAN, "tenor_years": 7}

@@ -198,6 +198,10 @@ class MovementIn(Strict):
     on_date: IsoDate | None = Field(default=None, description="value date; default: the business date; never after it")
 
 
+class ReduceIn(Strict):
+    limit_fen: whole(0, MAX_AMOUNT_FEN) = Field(description="the new, lower limit; never below what is drawn")  # type: ignore[valid-type]
+
+
 class EodIn(Strict):
     business_date: IsoDate
 

@@ -26,9 +26,12 @@ class OfferStatus(StrEnum):
 
 
 class LineStatus(StrEnum):
-    ACTIVE = "active"
-    FROZEN = "frozen"
-    CLOSED = "closed"
+    """A credit line's state; the transitions between them are the table in sandu.servicing.states."""
+
+    ACTIVE = "active"  # may be drawn on
+    FROZEN = "frozen"  # drawing blocked (by an officer or risk), repaying allowed
+    EXPIRED = "expired"  # past its term: drawing blocked, what is drawn is repaid by its maturity
+    CLOSED = "closed"  # nothing owed, nothing more to draw
 
 
 class Settlement(StrEnum):

@@ -83,6 +83,11 @@ TABLE: dict[str, Rule] = {
     "lines.journal": Rule(READ_ENTERPRISE, ObjectKind.LINE, writes=False),
     "lines.draw": Rule({A: Reach.MEMBER}, ObjectKind.LINE, fresh=True, limit="movement"),
     "lines.repay": Rule({A: Reach.MEMBER}, ObjectKind.LINE, limit="movement"),
+    "lines.freeze": Rule({O: Reach.BRANCH, K: Reach.ANY}, ObjectKind.LINE),
+    "lines.unfreeze": Rule({O: Reach.BRANCH, K: Reach.ANY}, ObjectKind.LINE),
+    "lines.reduce": Rule({O: Reach.BRANCH, P: Reach.BRANCH, K: Reach.ANY}, ObjectKind.LINE),
+    "lines.renew": Rule({P: Reach.BRANCH}, ObjectKind.LINE),
+    "lines.close": Rule({O: Reach.BRANCH}, ObjectKind.LINE),
     "operations.eod": Rule({X: Reach.NONE}),
     # the trail
     "audit.list": Rule({U: Reach.NONE}, writes=False),

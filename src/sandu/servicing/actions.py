@@ -85,3 +85,37 @@ def end_of_day(rt: Runtime, actor: Actor, business_date: date) -> EodView:
     rt.metrics.eod_seconds.observe(time.perf_counter() - started)
     rt.metrics.eod_lines.inc(lines)
     return EodView(business_date=business_date, lines=lines, days_accrued=days, interest_posted_fen=posted, batches=batches, remaining_lines=remaining)
+
+
+def _line_change(rt: Runtime, actor: Actor, action: str, line_id: int, change) -> LineView:
+    now, today = rt.now(), rt.today()
+    with rt.uow.write() as s:
+        before = audit.state_sha256(svc.get_line(s, line_id))
+        line = change(s)
+        audit.note(s, actor, f"line.{action}", "line", line.id, at=now, before=before, after=line)
+        view = svc.line_view(s, line.id, today)
+    return view
+
+
+def freeze(rt: Runtime, actor: Actor, *, line_id: int) -> LineView:
+    """Block drawing on a line (repaying stays allowed)."""
+    return _line_change(rt, actor, "freeze", line_id, lambda s: svc.freeze_line(s, line_id=line_id))
+
+
+def unfreeze(rt: Runtime, actor: Actor, *, line_id: int) -> LineView:
+    return _line_change(rt, actor, "unfreeze", line_id, lambda s: svc.unfreeze_line(s, line_id=line_id))
+
+
+def reduce_limit(rt: Runtime, actor: Actor, *, line_id: int, limit_fen: int) -> LineView:
+    """Lower a line's limit, never below what is drawn on it."""
+    return _line_change(rt, actor, "reduce", line_id, lambda s: svc.reduce_limit(s, line_id=line_id, limit_fen=limit_fen))
+
+
+def renew(rt: Runtime, actor: Actor, *, line_id: int) -> LineView:
+    """Renew a line into a new term, within the enterprise's decision in force."""
+    return _line_change(rt, actor, "renew", line_id, lambda s: svc.renew_line(s, line_id=line_id, today=rt.today()))
+
+
+def close(rt: Runtime, actor: Actor, *, line_id: int) -> LineView:
+    """Close a line on which nothing is owed."""
+    return _line_change(rt, actor, "close", line_id, lambda s: svc.close_line(s, line_id=line_id))

@@ -38,7 +38,8 @@ from sandu.domain.money import MAX_AMOUNT_FEN, require_fen
 from sandu.ledger import journal as jl
 from sandu.ledger.allocation import allocate
 from sandu.ledger.interest import DailyAccrual, accrue, interest_to_post_fen, period_containing, settlement_dates
-from sandu.origination.service import lock_enterprise
+from sandu.origination.service import committed_limit_fen, lock_enterprise
+from sandu.servicing.states import LineAction, next_state
 from sandu.servicing.views import EntryView, JournalPage, LineView, PostingView
 from sandu.store import models as m
 from sandu.store.db import keyset_page
@@ -185,8 +186,7 @@ def draw(
         assert drawing is not None
         return DrawResult(drawing, replayed=True)
     _assert_principal(session, line)
-    if line.status != LineStatus.ACTIVE:
-        raise Conflict("line_id", f"line {line.id} is {line.status}", "an active line")
+    next_state(line.status, LineAction.DRAW, line.id)
     if not line.opened_on <= day < line.expires_on:
         raise Conflict("on_date", f"line {line.id} is valid from {line.opened_on} until {line.expires_on}", f"{line.opened_on}..{line.expires_on - timedelta(days=1)}")
     _check_not_backdated(session, line, day)
@@ -341,6 +341,7 @@ def repay(session: Session, *, line_id: int, amount_fen: int, on_date: date | No
     if prior is not None:
         return _replayed_repayment(session, prior, key)
     _assert_principal(session, line)
+    next_state(line.status, LineAction.REPAY, line.id)
     _check_not_backdated(session, line, day)
     bring_up_to_date(session, line, day - timedelta(days=1), now)
     owed_interest = account_balance(session, _account(line, "interest")) + _to_post_fen(_unposted(session, line))
@@ -372,9 +373,13 @@ def lines_due_for_eod(session: Session, business_date: date, after_line_id: int 
 
 
 def _due_for_eod(business_date: date) -> tuple:
+    """Lines end of day has work on: not brought up to date through the date, or to be expired —
+    open lines, and expired ones while principal is still drawn on them."""
+    open_states = (LineStatus.ACTIVE, LineStatus.FROZEN)
     return (
-        m.CreditLine.status == LineStatus.ACTIVE,
-        (m.CreditLine.accrued_through.is_(None)) | (m.CreditLine.accrued_through < business_date),
+        m.CreditLine.status.in_(open_states) | ((m.CreditLine.status == LineStatus.EXPIRED) & (m.CreditLine.drawn_principal_fen > 0)),
+        (m.CreditLine.accrued_through.is_(None)) | (m.CreditLine.accrued_through < business_date)
+        | (m.CreditLine.status.in_(open_states) & (m.CreditLine.expires_on <= business_date + timedelta(days=1))),
     )
 
 
@@ -394,10 +399,15 @@ def run_eod(session: Session, *, business_date: date, now: datetime, after_line_
     days = posted = done = 0
     for line_id in ids:
         line = lock_line(session, line_id)  # waits for an in-flight draw or repayment on the line
-        if line.status != LineStatus.ACTIVE or (line.accrued_through is not None and line.accrued_through >= business_date):
+        if line.status == LineStatus.CLOSED:
             continue  # changed since the query
-        line_days, line_posted = bring_up_to_date(session, line, business_date, now)
-        days, posted, done = days + line_days, posted + line_posted, done + 1
+        if line.accrued_through is None or line.accrued_through < business_date:
+            line_days, line_posted = bring_up_to_date(session, line, business_date, now)
+            days, posted = days + line_days, posted + line_posted
+        if line.status in (LineStatus.ACTIVE, LineStatus.FROZEN) and business_date + timedelta(days=1) >= line.expires_on:
+            line.status = next_state(line.status, LineAction.EXPIRE, line.id)  # its last valid day is over
+        done += 1
+    session.flush()
     return EodBatch(done, days, posted, ids[-1] if ids else 0)
 
 
@@ -450,3 +460,69 @@ def journal_page(session: Session, line_id: int, after_id: int = 0, limit: int =
         ],
         next_after_id=next_after_id,
     )
+
+
+# --- the life of a line: freeze, unfreeze, renew, reduce, close --------------------------------
+
+
+def _locked_for_change(session: Session, line_id: int) -> m.CreditLine:
+    line = get_line(session, line_id)
+    lock_enterprise(session, line.enterprise_id)  # the enterprise before the line, always
+    return lock_line(session, line_id)
+
+
+def freeze_line(session: Session, *, line_id: int) -> m.CreditLine:
+    """Block drawing (repaying stays allowed), e.g. on an early-warning signal."""
+    line = _locked_for_change(session, line_id)
+    line.status = next_state(line.status, LineAction.FREEZE, line.id)
+    return line
+
+
+def unfreeze_line(session: Session, *, line_id: int) -> m.CreditLine:
+    line = _locked_for_change(session, line_id)
+    line.status = next_state(line.status, LineAction.UNFREEZE, line.id)
+    return line
+
+
+def reduce_limit(session: Session, *, line_id: int, limit_fen: int) -> m.CreditLine:
+    """Lower a line's limit, never below the principal drawn on it."""
+    require_fen(limit_fen, field="limit_fen", allow_zero=True, max_fen=MAX_AMOUNT_FEN)
+    line = _locked_for_change(session, line_id)
+    next_state(line.status, LineAction.REDUCE, line.id)
+    if limit_fen >= line.limit_fen:
+        raise Conflict("limit_fen", f"{limit_fen} fen is not below the line's limit of {line.limit_fen} fen", f"less than {line.limit_fen} fen")
+    if limit_fen < line.drawn_principal_fen:
+        raise Conflict("limit_fen", f"{line.drawn_principal_fen} fen is drawn on the line", f"{line.drawn_principal_fen}..{line.limit_fen - 1} fen")
+    line.limit_fen = limit_fen
+    _assert_principal(session, line)
+    return line
+
+
+def renew_line(session: Session, *, line_id: int, today: date) -> m.CreditLine:
+    """Renew into a new term of the product's validity, from today or the end of the current
+    term, whichever is later — when the enterprise's decision in force still covers the line."""
+    line = _locked_for_change(session, line_id)
+    line.status = next_state(line.status, LineAction.RENEW, line.id)
+    ent = session.get(m.Enterprise, line.enterprise_id)
+    offer = session.get(m.Offer, line.offer_id)
+    assert ent is not None and offer is not None, "a line has its enterprise and offer"
+    decision = session.get(m.Decision, offer.decision_id)
+    assert decision is not None, "an offer has its decision"
+    live = session.get(m.Decision, ent.live_decision_id) if ent.live_decision_id else None
+    if live is None or committed_limit_fen(session, ent.id) > live.comprehensive_limit_fen:
+        raise Conflict("line_id", "the enterprise's decision in force does not cover its lines: measure again first", "a line within the comprehensive limit")
+    terms = next(o for o in decision.result["offers"] if o["product"] == line.product)
+    line.expires_on = add_months(max(today, line.expires_on), terms["validity_months"])
+    return line
+
+
+def close_line(session: Session, *, line_id: int) -> m.CreditLine:
+    """Close a line on which nothing is owed: no principal, no interest posted or accrued."""
+    line = _locked_for_change(session, line_id)
+    next_state(line.status, LineAction.CLOSE, line.id)
+    owed_interest = account_balance(session, _account(line, "interest")) + _to_post_fen(_unposted(session, line))
+    if line.drawn_principal_fen or owed_interest:
+        raise Conflict("line_id", f"{line.drawn_principal_fen} fen of principal and {owed_interest} fen of interest are owed on the line",
+                       "a line on which nothing is owed")
+    line.status = LineStatus.CLOSED
+    return line

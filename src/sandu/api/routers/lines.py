@@ -35,3 +35,32 @@ def repay(line_id: LineIdPath, body: s.MovementIn, actor: AsLineActor, rt: RT) -
 def journal(line_id: LineIdPath, actor: AsLineActor, rt: RT, after_id: s.JournalAfterId = 0, limit: s.JournalLimit = 100) -> JournalPage:
     """The line's journal entries, oldest first, a page at a time."""
     return actions.journal(rt, line_id, after_id=after_id, limit=limit)
+
+
+@router.post("/{line_id}/freeze", name="lines.freeze", response_model=LineView, responses=errors(404, 409, 503))
+def freeze(line_id: LineIdPath, actor: AsLineActor, rt: RT) -> LineView:
+    """Block drawing on a line (an early-warning signal, a dispute); repaying stays allowed."""
+    return actions.freeze(rt, actor, line_id=line_id)
+
+
+@router.post("/{line_id}/unfreeze", name="lines.unfreeze", response_model=LineView, responses=errors(404, 409, 503))
+def unfreeze(line_id: LineIdPath, actor: AsLineActor, rt: RT) -> LineView:
+    return actions.unfreeze(rt, actor, line_id=line_id)
+
+
+@router.post("/{line_id}/reduce", name="lines.reduce", response_model=LineView, responses=errors(404, 409, 503))
+def reduce_limit(line_id: LineIdPath, body: s.ReduceIn, actor: AsLineActor, rt: RT) -> LineView:
+    """Lower the line's limit, never below what is drawn on it."""
+    return actions.reduce_limit(rt, actor, line_id=line_id, limit_fen=body.limit_fen)
+
+
+@router.post("/{line_id}/renew", name="lines.renew", response_model=LineView, responses=errors(404, 409, 503))
+def renew(line_id: LineIdPath, actor: AsLineActor, rt: RT) -> LineView:
+    """Renew the line into a new term of its product, within the enterprise's decision in force."""
+    return actions.renew(rt, actor, line_id=line_id)
+
+
+@router.post("/{line_id}/close", name="lines.close", response_model=LineView, responses=errors(404, 409, 503))
+def close(line_id: LineIdPath, actor: AsLineActor, rt: RT) -> LineView:
+    """Close a line on which nothing is owed."""
+    return actions.close(rt, actor, line_id=line_id)
