@@ -314,6 +314,13 @@ def test_overdue_amounts(principal_paid: int, interest_paid: int, today: date, g
     assert (result.principal_fen, result.interest_fen, result.oldest_unpaid_due_on) == expected
 
 
+def test_same_day_instalments_fall_overdue_together() -> None:
+    same_day = [(DUE, 300, 0), (DUE, 100, 7), (DUE - timedelta(days=31), 50, 5)]
+    assert overdue_amounts(same_day, 50, 5, DUE, 0) == (0, 0, DUE)
+    assert overdue_amounts(same_day, 250, 5, DUE + timedelta(days=1), 0) == (200, 7, DUE)
+    assert overdue_amounts(same_day, 450, 11, DUE + timedelta(days=1), 0) == (0, 1, DUE)
+
+
 def test_overdue_amounts_refusals() -> None:
     today = date(2026, 3, 21)
     shape = "a list of (due_on, principal_due_fen, interest_due_fen)"

@@ -206,7 +206,7 @@ class OverduePolicy:
 
     def __post_init__(self) -> None:
         try:
-            penalty_rate(Decimal(0), self.penalty_uplift)
+            penalty_rate(Decimal(1), self.penalty_uplift)  # any contract rate: this checks the uplift
         except InvalidInput as error:
             raise InvalidInput("penalty_uplift", error.reason, error.allowed) from error
         _check_grace(self.grace_days)
@@ -277,7 +277,7 @@ def _check_instalments(instalments_due: object) -> list[tuple[date, int, int]]:
                 raise InvalidInput("instalments_due", f"instalment #{index} amount {show(amount)} is out of range",
                                    f"int 0..{MAX_PRINCIPAL_FEN} fen")
         result.append((due_on, principal, interest))
-    result.sort(key=lambda item: item[0])  # oldest first; same-day instalments keep their order
+    result.sort()  # oldest first; same-day instalments fall due, and become overdue, together
     return result
 
 
@@ -349,7 +349,7 @@ def _accrue_overdue(
     try:
         deltas = _deltas_by_offset(events, start, days)
     except InvalidInput as error:  # the same check, told in this function's parameter names
-        allowed = (error.allowed or "").replace("opening_principal_fen", "opening_fen")
+        allowed = error.allowed and error.allowed.replace("opening_principal_fen", "opening_fen")
         raise InvalidInput(field, error.reason, allowed) from error
     for offset, delta in enumerate(deltas):
         balance += delta
