@@ -872,6 +872,12 @@ def test_annualized_rate_limit() -> None:
     assert annualized_rate(1_012, date(2026, 1, 1), schedule, 1_000) == D("1000.000000")
     invalid(lambda: annualized_rate(1_012, date(2026, 1, 1), schedule, 1_001), "fees_fen", "the annualized rate is above 100000%",
             "cash flows whose annualized rate is at most 100000%")
+    # one step beyond: 1,012,000,001 fen repaid after a month on 12,000,000 received is y = 1,000.000001 exactly;
+    # 12,000,001 received gives y = 12 × 1,000,000,000 / 12,000,001 = 999.99991666… → 999.999917
+    beyond = build_schedule(INTEREST_ONLY, 1_012_000_001, D(0), date(2026, 1, 1), date(2026, 2, 1))
+    assert annualized_rate(1_012_000_001, date(2026, 1, 1), beyond, 1_000_000_000) == D("999.999917")
+    invalid(lambda: annualized_rate(1_012_000_001, date(2026, 1, 1), beyond, 1_000_000_001), "fees_fen", "the annualized rate is above 100000%",
+            "cash flows whose annualized rate is at most 100000%")
     greedy = (Instalment(1, date(2026, 2, 1), 1, 10**6, 1, date(2026, 1, 1), True),)
     invalid(lambda: annualized_rate(1, date(2026, 1, 1), greedy), "schedule", "the annualized rate is above 100000%",
             "cash flows whose annualized rate is at most 100000%")

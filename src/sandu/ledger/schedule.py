@@ -82,7 +82,7 @@ this is 12 × the monthly IRR, so ``等额本息`` without fees gives back its n
 rate up to the fen rounding, and a broken period priced on a 360-day basis
 gives ``rate × 365 / 360``. The result is rounded half-up to 6 decimal places,
 exactly: an integer bisection over the candidates, each compared with exact
-integer arithmetic, at most 31 steps.
+integer arithmetic, at most 30 steps.
 """
 
 from __future__ import annotations
@@ -139,7 +139,8 @@ _MONTHS_PER_YEAR = 12
 _IRR_DAYS_PER_YEAR = 365
 _IRR_STEPS = 10**ANNUALIZED_RATE_PLACES  # candidates per unit of rate
 _IRR_MAX_STEP = int(MAX_ANNUALIZED_RATE) * _IRR_STEPS
-_IRR_MAX_ITERATIONS = _IRR_MAX_STEP.bit_length() + 1
+# Bisection over the _IRR_MAX_STEP + 1 candidates 0.._IRR_MAX_STEP: ⌈log2(_IRR_MAX_STEP + 1)⌉ halvings.
+_IRR_MAX_ITERATIONS = _IRR_MAX_STEP.bit_length()
 
 
 # --------------------------------------------------------------------------
@@ -351,7 +352,7 @@ def _amortize(method: str, principal_fen: int, rate_annual: Decimal, periods: Se
               basis_days: int, first_seq: int) -> tuple[Instalment, ...]:
     """Instalments repaying `principal_fen` over `periods` by `method`, numbered from `first_seq`."""
     count = len(periods)
-    annuity = _annuity_fen(principal_fen, rate_annual, count) if method == EQUAL_INSTALMENT else 0
+    annuity = _annuity_fen(principal_fen, rate_annual, count)  # 等额本息 only; a few big-int products
     num, den = rate_annual.as_integer_ratio()
     opening = principal_fen
     result: list[Instalment] = []
@@ -525,18 +526,16 @@ def annualized_rate(principal_fen: int, drawn_on: date, schedule: Sequence[Insta
     # The rate y* solves PV(y*) = received, PV decreasing; rounded half-up it is the largest
     # step k with y* ≥ (k − ½)/10**6, i.e. PV((k − ½)/10**6) ≥ received. Step 0 always holds
     # (the instalments total at least the principal).
-    if _discounts_to_at_least(items, received, _IRR_MAX_STEP + 1):
+    low, high = 0, _IRR_MAX_STEP + 1  # the predicate holds at low; it must fail at high
+    if _discounts_to_at_least(items, received, high):
         raise InvalidInput("fees_fen" if fees_fen else "schedule", f"the annualized rate is above {MAX_ANNUALIZED_RATE:%}",
                            f"cash flows whose annualized rate is at most {MAX_ANNUALIZED_RATE:%}")
-    low, high = 0, _IRR_MAX_STEP + 1  # the predicate holds at low, fails at high
     for _ in range(_IRR_MAX_ITERATIONS):
-        if high - low == 1:
-            break
         middle = (low + high) // 2
         if _discounts_to_at_least(items, received, middle):
             low = middle
         else:
             high = middle
-    if high - low != 1:
-        raise AssertionError(f"bisection did not converge in {_IRR_MAX_ITERATIONS} steps")
-    return Decimal(low).scaleb(-ANNUALIZED_RATE_PLACES)
+        if high - low == 1:
+            return Decimal(low).scaleb(-ANNUALIZED_RATE_PLACES)
+    raise AssertionError(f"bisection did not converge in {_IRR_MAX_ITERATIONS} steps")
