@@ -96,6 +96,7 @@ from typing import TypeGuard
 
 from sandu.domain.errors import InvalidInput, shorten, show
 from sandu.ledger.interest import (
+    ALLOWED_BASIS_DAYS,
     MAX_PRINCIPAL_FEN,
     MAX_RATE_ANNUAL,
     MAX_RATE_PLACES,
@@ -188,7 +189,7 @@ def _check_rate(value: object) -> Decimal:
 
 
 def _check_basis(value: object) -> int:
-    if not _is_int(value) or value not in (360, 365):
+    if not _is_int(value) or value not in ALLOWED_BASIS_DAYS:
         raise InvalidInput("basis_days", f"unsupported day-count basis {show(value)}", "360 or 365")
     return value
 
