@@ -21,9 +21,11 @@ from pathlib import Path
 import pytest
 
 from sandu.demo.seed import seed_universe
+from sandu.domain.enums import StoreKind
 from sandu.policy.bundle import load_bundle
 from sandu.runtime import Runtime
 from sandu.scoring.risk import load_model
+from sandu.servicing.calendar import mark_store
 from sandu.settings import Settings
 from sandu.store.db import make_engine
 from sandu.store.migrate import upgrade
@@ -75,6 +77,8 @@ def _seed(url: str, n: int) -> None:
         upgrade(engine)
         rt = Runtime(engine=engine, bundle=load_bundle(), model=load_model(), settings=TEST_SETTINGS, clock=lambda: FIXED_NOW)
         seed_universe(rt.uow, n, SEED, AS_OF)
+        with rt.uow.write() as s:
+            mark_store(s, StoreKind.TEST)  # a test store: it may run on the simulated clock
         for spec in demo_specs():
             security.create_user(rt, None, username=spec.username, password=TEST_PASSWORD, role=spec.role, branch=spec.branch,
                                  authority_fen=spec.authority_fen, resident_id=spec.resident_id)

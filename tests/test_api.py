@@ -26,7 +26,7 @@ def client(live_server):
 def _row_counts(rt) -> dict[str, list]:
     """Every row of every table sandu writes: "changes nothing" means this is identical."""
     tables = ["enterprises", "consents", "source_reads", "profiles", "decisions", "offers", "credit_lines", "drawings", "journal_entries",
-              "postings", "interest_accruals", "audit_log"]
+              "postings", "drawings", "instalments", "dues", "classification_changes", "business_calendar", "eod_runs", "audit_log"]
     with rt.engine.connect() as conn:
         return {t: [tuple(r) for r in conn.execute(text(f"SELECT * FROM {t} ORDER BY 1"))] for t in tables}
 
@@ -68,23 +68,31 @@ def test_thin_path_register_consent_measure_accept_draw_repay(client, rt_sqlite)
     again = client.post(f"{API}/lines/{line['id']}/draws", json={"amount_fen": 300_000_000, "idempotency_key": "d1", "on_date": "2026-11-29"}, headers=rep)
     assert again.status_code == 201 and again.json()["replayed"] is True and again.json()["drawing_id"] == r.json()["drawing_id"]
 
-    # 10 days later (same settlement period) repay everything: interest = 300万 × rate × 10 / 360, rounded half-up once.
+    # 10 days later (same settlement period) repay the principal: the interest (300万 × rate × 10 / 360, rounded
+    # half-up once) is settled on the 20th and not due before the 21st, so it is not part of what is owed now.
     future = client.post(f"{API}/lines/{line['id']}/repayments", json={"amount_fen": 1, "idempotency_key": "early", "on_date": "2026-12-09"}, headers=rep)
     _error(future, 409, "on_date")
     rt_sqlite.clock.value = datetime(2026, 12, 9, 10, 0, tzinfo=timezone.utc)
     rep = login(client, "rep-s2")  # ten days on, the first session has long expired
     rate = Decimal(line["rate_annual"])
     interest = int((Decimal(300_000_000) * rate * 10 / 360).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    r = client.post(f"{API}/lines/{line['id']}/repayments", json={"amount_fen": 300_000_000 + interest, "idempotency_key": "r1", "on_date": "2026-12-09"},
+    over = client.post(f"{API}/lines/{line['id']}/repayments", json={"amount_fen": 300_000_000 + interest, "idempotency_key": "r0",
+                                                                      "on_date": "2026-12-09"}, headers=rep)
+    assert "300000000 fen owed now" in _error(over, 409, "amount_fen")["message"]
+    r = client.post(f"{API}/lines/{line['id']}/repayments", json={"amount_fen": 300_000_000, "idempotency_key": "r1", "on_date": "2026-12-09"},
                     headers=rep)
     assert r.status_code == 201, r.text
-    assert r.json()["allocations"] == {"interest": interest, "principal": 300_000_000}
+    assert r.json()["allocations"] == {"principal": 300_000_000}
     state = client.get(f"{API}/lines/{line['id']}", headers=rep).json()
-    assert state["drawn_principal_fen"] == 0 and state["available_fen"] == line["limit_fen"] and state["interest_posted_fen"] == 0
+    assert state["drawn_principal_fen"] == 0 and state["available_fen"] == line["limit_fen"]
+    assert state["balances"]["interest_fen"] == 0 and state["balances"]["interest_accrued_fen"] == interest
+    drawings = client.get(f"{API}/lines/{line['id']}/drawings", headers=rep).json()["drawings"]
+    assert [(x["id"], x["status"], x["balances"]["principal_fen"]) for x in drawings] == [(r_id := drawings[0]["id"], "open", 0)]
+    assert client.get(f"{API}/lines/{line['id']}/drawings/{r_id}", headers=rep).json()["balances"]["interest_accrued_fen"] == interest
     page = client.get(f"{API}/lines/{line['id']}/journal", headers=rep).json()
-    assert [e["kind"] for e in page["entries"]] == ["draw", "interest", "repayment"] and page["next_after_id"] is None
+    assert [e["kind"] for e in page["entries"]] == ["draw", "repayment"] and page["next_after_id"] is None
     assert all(sum(p["amount_fen"] for p in e["postings"]) == 0 for e in page["entries"])
-    first = client.get(f"{API}/lines/{line['id']}/journal", params={"limit": 2}, headers=rep).json()
+    first = client.get(f"{API}/lines/{line['id']}/journal", params={"limit": 1}, headers=rep).json()
     rest = client.get(f"{API}/lines/{line['id']}/journal", params={"after_id": first["next_after_id"]}, headers=rep).json()
     assert [e["id"] for e in first["entries"] + rest["entries"]] == [e["id"] for e in page["entries"]]
     _error(client.get(f"{API}/lines/{line['id']}/journal", params={"limit": 501}, headers=rep), 422, "limit")

@@ -21,7 +21,7 @@ API = "/api/v1"
 S1, S2, S4 = STORY_ROWS[0], STORY_ROWS[1], STORY_ROWS[3]
 ROUNDS = 15  # each write route, this many times: create, then read at once
 TABLES = ("enterprises", "consents", "source_reads", "profiles", "decisions", "offers", "credit_lines", "drawings",
-          "journal_entries", "postings", "interest_accruals", "users", "refresh_tokens", "enterprise_members", "audit_log", "audit_head")
+          "journal_entries", "postings", "drawings", "instalments", "dues", "classification_changes", "business_calendar", "eod_runs", "users", "refresh_tokens", "enterprise_members", "audit_log", "audit_head")
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_every_write_is_visible_to_the_next_read(client, rt):
     rt.clock.value = datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc) + timedelta(hours=3)
     ops = login(client, "ops")
     eod = _ok(client.post(f"{API}/eod", json={"business_date": today.isoformat()}, headers=ops), 200)
-    assert eod["lines"] >= 1 and eod["remaining_lines"] == 0
+    assert eod["last_closed_on"] == today.isoformat() and eod["days"][-1]["lines"] >= 1
     assert _ok(client.get(f"{API}/lines/{line['id']}", headers=login(client, "rep-s2")), 200)["accrued_through"] == today.isoformat()
     # delegate → the delegate reads the enterprise at once; disable → the user is refused at once
     e = _outsider(500)

@@ -31,6 +31,8 @@ EXPECTED: dict[str, frozenset[Role] | None] = {
     "lines.get": READERS, "lines.journal": READERS, "lines.draw": frozenset({A}), "lines.repay": frozenset({A}),
     "lines.freeze": frozenset({O, K}), "lines.unfreeze": frozenset({O, K}), "lines.reduce": frozenset({O, P, K}),
     "lines.renew": frozenset({P}), "lines.close": frozenset({O}),
+    "lines.drawings": READERS, "lines.drawing": READERS, "lines.statement": READERS, "lines.prepay": frozenset({A}),
+    "lines.classify": frozenset({O, K}),
     "operations.eod": frozenset({X}), "audit.list": frozenset({U}),
 }
 # A user of each role whose reach covers S2's objects (永嘉), and one whose reach does not (S3 is in 乐清, another tenant).
@@ -97,6 +99,11 @@ def request_for(name: str, ids: dict, tenant: str = "own") -> tuple[str, str, di
         "lines.reduce": ("POST", f"{ln}/reduce", {"json": {"limit_fen": 10**12}}),
         "lines.renew": ("POST", f"{ln}/renew", {}),
         "lines.close": ("POST", f"{ln}/close", {}),
+        "lines.drawings": ("GET", f"{ln}/drawings", {}),
+        "lines.drawing": ("GET", f"{ln}/drawings/1", {}),
+        "lines.statement": ("GET", f"{ln}/statement", {"params": {"from": "2026-11-01", "to": "2026-11-29"}}),
+        "lines.prepay": ("POST", f"{ln}/drawings/1/prepayments", {"json": {"principal_fen": 1, "idempotency_key": "matrix-p"}}),
+        "lines.classify": ("POST", f"{ln}/drawings/1/classification", {"json": {"risk_class": "loss", "note": "矩阵"}}),
         "operations.eod": ("POST", f"{API}/eod", {"json": {"business_date": "2026-11-28"}}),
         "audit.list": ("GET", f"{API}/audit", {}),
     }[name]

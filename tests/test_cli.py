@@ -24,7 +24,7 @@ def test_stories_prints_five_matching_rows(tmp_path):
     assert [line.split("│")[1].strip() for line in rows] == ["S1", "S2", "S3", "S4", "S5"]
     assert all(line.rstrip().rstrip("│").strip().endswith("✓") for line in rows), r.stdout
     assert "1.19亿" in r.stdout  # S1's comprehensive credit above 1亿
-    assert "10 days'" in r.stdout  # S4 runs end of day for ten days, then repays
+    assert "repaid" in r.stdout and "accrued" in r.stdout  # S4 repays ten days after drawing (its ✓ checks the interest)
     future = run(["stories", "--as-of", "2999-01-01"], tmp_path)
     assert future.returncode == 2 and "--as-of" in future.stderr and "Traceback" not in future.stderr
 
@@ -38,7 +38,13 @@ def test_db_upgrade_eod_and_bad_input(tmp_path):
     head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
     assert r.returncode == 0 and f"schema at revision {head}" in r.stdout, r.stderr
     r = run(["eod", "--date", "2026-11-20"], tmp_path)
-    assert r.returncode == 0 and "eod 2026-11-20" in r.stdout, r.stderr
+    assert r.returncode == 0 and "end of day through 2026-11-20" in r.stdout and "last closed 2026-11-20" in r.stdout, r.stderr
+    r = run(["eod", "--date", "2026-11-20"], tmp_path)  # idempotent
+    assert r.returncode == 0 and "already closed" in r.stdout, r.stderr
+    r = run(["eod", "--date", "2026-11-19"], tmp_path)  # never a date before the last closed
+    assert r.returncode != 0 and "business_date" in r.stdout + r.stderr
+    r = run(["ledger", "check"], tmp_path)
+    assert r.returncode == 0 and "every balance kept on a row equals the journal" in r.stdout, r.stdout + r.stderr
     r = run(["eod", "--date", "2026-13-01"], tmp_path)
     assert r.returncode == 2 and "--date" in r.stderr and "YYYY-MM-DD" in r.stderr and "Traceback" not in r.stderr
     r = run(["simulate", "--enterprises", "-1"], tmp_path)

@@ -17,7 +17,7 @@ from sandu.domain.errors import MAX_SHOWN_CHARS, Conflict, FieldError, InvalidIn
 from sandu.ledger.allocation import DEFAULT_ORDER, allocate
 
 OWED = {"penalty": 7, "overdue_interest": 20, "overdue_principal": 300, "interest": 50, "principal": 1000}
-ORDER_ALLOWED = "penalty, overdue_interest, overdue_principal, interest, principal"
+ORDER_ALLOWED = "penalty, compound, overdue_interest, overdue_principal, interest, principal"
 
 
 def rejected(kind: type[FieldError], call: Callable[[], object], field: str, reason: str, allowed: str | None) -> None:
@@ -28,7 +28,7 @@ def rejected(kind: type[FieldError], call: Callable[[], object], field: str, rea
 
 
 def test_default_order_is_the_documented_one() -> None:
-    assert DEFAULT_ORDER == ("penalty", "overdue_interest", "overdue_principal", "interest", "principal")
+    assert DEFAULT_ORDER == ("penalty", "compound", "overdue_interest", "overdue_principal", "interest", "principal")
 
 
 @pytest.mark.parametrize(

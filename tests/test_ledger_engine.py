@@ -25,6 +25,7 @@ from sandu.ledger.interest import (
 )
 from sandu.ledger.journal import (
     LOAN_BUCKETS,
+    MAX_POSTINGS,
     JournalEntry,
     Posting,
     balances,
@@ -351,7 +352,7 @@ def test_unbalanced_entry_raises() -> None:
         (lambda: Posting("loan:x", 0), "amount_fen"),
         (lambda: Posting("loan:x", 1.0), "amount_fen"),
         (lambda: JournalEntry("k", "manual", START, (Posting("a", 1),)), "postings"),
-        (lambda: JournalEntry("k", "manual", START, tuple(Posting("a", (-1) ** i) for i in range(66))), "postings"),
+        (lambda: JournalEntry("k", "manual", START, tuple(Posting("a", (-1) ** i) for i in range(MAX_POSTINGS + 1))), "postings"),
         (lambda: JournalEntry("", "manual", START, (Posting("a", 1), Posting("b", -1))), "idempotency_key"),
         (lambda: JournalEntry("k" * 201, "manual", START, (Posting("a", 1), Posting("b", -1))), "idempotency_key"),
         (lambda: draw_entry("L1", 0, START, "k"), "amount_fen"),
@@ -370,9 +371,12 @@ def test_journal_rejects_malformed_input(build, field: str) -> None:  # type: ig
     assert info.value.field == field
 
 
-def test_entry_accepts_64_postings() -> None:
-    entry = JournalEntry("k", "manual", START, [Posting("a", (-1) ** i) for i in range(64)])  # type: ignore[arg-type]
-    assert isinstance(entry.postings, tuple) and len(entry.postings) == 64
+def test_entry_accepts_the_most_postings_and_not_one_more() -> None:
+    postings = [Posting("a", 1)] * (MAX_POSTINGS - 1) + [Posting("b", 1 - MAX_POSTINGS)]
+    entry = JournalEntry("k", "manual", START, postings)  # type: ignore[arg-type]
+    assert isinstance(entry.postings, tuple) and len(entry.postings) == MAX_POSTINGS
+    with pytest.raises(InvalidInput, match="postings"):
+        JournalEntry("k", "manual", START, [Posting("a", 1)] * MAX_POSTINGS + [Posting("b", -MAX_POSTINGS)])  # type: ignore[arg-type]
 
 
 @st.composite
@@ -413,11 +417,11 @@ def test_balances_always_sum_to_zero(entries: list[JournalEntry]) -> None:
 
 
 def test_allocate_respects_default_order() -> None:
-    owed = {"principal": 1000, "interest": 50, "penalty": 7, "overdue_interest": 20, "overdue_principal": 300}
-    assert allocate(30, owed) == {"penalty": 7, "overdue_interest": 20, "overdue_principal": 3}
-    assert allocate(400, owed) == {"penalty": 7, "overdue_interest": 20, "overdue_principal": 300, "interest": 50,
+    owed = {"principal": 1000, "interest": 50, "penalty": 7, "compound": 2, "overdue_interest": 20, "overdue_principal": 300}
+    assert allocate(32, owed) == {"penalty": 7, "compound": 2, "overdue_interest": 20, "overdue_principal": 3}
+    assert allocate(402, owed) == {"penalty": 7, "compound": 2, "overdue_interest": 20, "overdue_principal": 300, "interest": 50,
                                    "principal": 23}
-    assert list(allocate(1377, owed)) == list(DEFAULT_ORDER)
+    assert list(allocate(1379, owed)) == list(DEFAULT_ORDER)
     assert allocate(5, {"interest": 0, "principal": 10}) == {"principal": 5}
     assert allocate(5, {"principal": 10, "interest": 10}, order=("principal", "interest")) == {"principal": 5}
 

@@ -18,13 +18,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sandu.domain.errors import MAX_SHOWN_CHARS, InvalidInput
+from sandu.ledger import interest as interest_module
 from sandu.ledger.interest import (
     MAX_DAYS_PER_CALL,
+    MAX_FEN_DAYS,
     MAX_PRINCIPAL_FEN,
     DailyAccrual,
     accrue,
     closing_principals,
     daily_interest_exact,
+    interest_on_fen_days,
     interest_to_post_fen,
     penalty_rate,
     period_containing,
@@ -463,6 +466,167 @@ def test_errors_echo_at_most_a_short_part_of_bad_input() -> None:
         lambda: penalty_rate(D("0.04"), D("9" * 500)),
     ]
     for call in calls:
+        with pytest.raises(InvalidInput) as info:
+            call()  # type: ignore[no-untyped-call]
+        assert len(info.value.message) < 120 + MAX_SHOWN_CHARS, info.value.message
+
+
+# --------------------------------------------------------------------------
+# interest on fen-days: accruals kept as one integer
+# --------------------------------------------------------------------------
+
+FEN_DAYS_ALLOWED = f"0..{MAX_FEN_DAYS}"
+
+
+def rates(max_places: int = 18) -> st.SearchStrategy[Decimal]:
+    """Rates in 0..1 with 0..`max_places` decimal places, the range `_check_rate` accepts."""
+    return st.integers(0, max_places).flatmap(lambda places: st.integers(0, 10**places).map(lambda n: Decimal(n).scaleb(-places)))
+
+
+def test_max_fen_days_is_the_largest_principal_over_the_longest_range() -> None:
+    assert MAX_FEN_DAYS == MAX_PRINCIPAL_FEN * MAX_DAYS_PER_CALL == 3_660 * 10**15
+    assert {"MAX_FEN_DAYS", "interest_on_fen_days"} <= set(interest_module.__all__)
+
+
+@st.composite
+def principal_histories(draw: st.DrawFn) -> tuple[list[tuple[date, int]], date, int]:
+    """(events, end, opening principal) from START: drawings and repayments that never take the principal below 0."""
+    days = draw(st.integers(1, 400))
+    principal = opening = draw(st.integers(0, 10**11))
+    events = []
+    for offset in sorted(draw(st.lists(st.integers(0, days + 5), max_size=12))):  # a few events after the range: ignored
+        delta = draw(st.integers(-principal, 10**11))
+        principal += delta
+        events.append((START + timedelta(days=offset), delta))
+    return events, START + timedelta(days=days - 1), opening
+
+
+@settings(max_examples=300)
+@given(history=principal_histories(), rate=rates(), basis=st.sampled_from([360, 365]))
+def test_fen_days_give_the_interest_of_posting_the_daily_accruals(
+        history: tuple[list[tuple[date, int]], date, int], rate: Decimal, basis: int) -> None:
+    events, end, opening = history
+    accruals = accrue(events, START, end, rate, basis, opening)
+    fen_days = sum(a.closing_principal_fen for a in accruals)
+    assert interest_on_fen_days(fen_days, rate, basis) == interest_to_post_fen(accruals)
+    assert interest_on_fen_days(fen_days, rate, basis) == round_half_up(fen_days * Fraction(rate) / basis)
+
+
+@settings(max_examples=300)
+@given(principal=st.integers(0, MAX_PRINCIPAL_FEN), days=st.integers(0, MAX_DAYS_PER_CALL), rate=rates(), basis=st.sampled_from([360, 365]))
+def test_fen_days_of_a_constant_principal_give_the_closed_form(principal: int, days: int, rate: Decimal, basis: int) -> None:
+    expected = period_interest_closed_form_fen(principal, rate, days, basis)
+    assert interest_on_fen_days(principal * days, rate, basis) == expected
+    assert expected == round_half_up(principal * days * Fraction(rate) / basis)
+
+
+@pytest.mark.parametrize("principal", [1800, 1799, 5400, 1, 10**6])
+def test_fen_days_of_a_constant_principal_match_accrue_over_a_month(principal: int) -> None:
+    accruals = accrue([], START, date(2026, 1, 31), D("0.0345"), 360, principal)
+    assert interest_on_fen_days(31 * principal, D("0.0345")) == interest_to_post_fen(accruals)
+
+
+@pytest.mark.parametrize(
+    ("fen_days", "rate", "basis", "expected"),
+    [
+        (1799, D("0.1"), 360, 0),  # 1799 / 3600 = 0.49972: just below half
+        (1800, D("0.1"), 360, 1),  # 0.5 exactly: half rounds up
+        (1801, D("0.1"), 360, 1),
+        (5399, D("0.1"), 360, 1),  # 1.49972
+        (5400, D("0.1"), 360, 2),  # 1.5
+        (1824, D("0.1"), 365, 0),  # 1824 / 3650 = 0.49973
+        (1825, D("0.1"), 365, 1),  # 0.5 exactly
+        (182, D(1), 365, 0),  # 0.49863
+        (183, D(1), 365, 1),  # 0.50137
+        (179, D(1), 360, 0),  # 0.49722
+        (180, D(1), 360, 1),  # 0.5 exactly
+        # a half at the top of the range, where a float would have lost the last fen-day long ago
+        (3_659_999_999_999_999_399, D("0.1"), 360, 1_016_666_666_666_666),
+        (3_659_999_999_999_999_400, D("0.1"), 360, 1_016_666_666_666_667),
+        # rates of 18 places: 3.6E-16 / 360 is 1E-18 fen per fen-day
+        (MAX_FEN_DAYS, D("1E-18"), 360, 0),  # 0.0102 fen
+        (25 * 10**17 - 1, D("3.60E-16"), 360, 2),  # 2.499999999999999999
+        (25 * 10**17, D("3.60E-16"), 360, 3),  # 2.5 exactly
+        # 1 / (360 × 10^18) fen on either side of a half: only exact arithmetic (here 35+ digits) sees it
+        (9_900_990_099_009_901, D("0.999999999999999899"), 360, 27_502_750_275_027),  # …027.5 − 1/(360e18)
+        (510_022_271_714_922_049, D("0.999999999999999551"), 360, 1_416_728_532_541_449),  # …449.5 − 1/(360e18)
+        (2_902_268_760_907_504_363, D("0.999999999999999427"), 360, 8_061_857_669_187_508),  # …507.5 + 1/(360e18)
+    ],
+)
+def test_fen_days_round_half_up_at_the_boundaries(fen_days: int, rate: Decimal, basis: int, expected: int) -> None:
+    assert fen_days <= MAX_FEN_DAYS
+    assert round_half_up(fen_days * Fraction(rate) / basis) == expected
+    assert interest_on_fen_days(fen_days, rate, basis) == expected
+
+
+def test_fen_days_limits_are_inclusive() -> None:
+    assert interest_on_fen_days(MAX_FEN_DAYS, D(1), 360) == round_half_up(Fraction(MAX_FEN_DAYS, 360)) == 10_166_666_666_666_667
+    assert interest_on_fen_days(MAX_FEN_DAYS, D(1), 365) == round_half_up(Fraction(MAX_FEN_DAYS, 365))
+    assert interest_on_fen_days(MAX_FEN_DAYS, D("0.123456789012345678"), 365) == round_half_up(
+        MAX_FEN_DAYS * Fraction(D("0.123456789012345678")) / 365)
+    assert interest_on_fen_days(1, D(1), 360) == 0
+    assert interest_on_fen_days(0, D(1), 360) == 0
+    assert interest_on_fen_days(10**6, D(0), 365) == 0
+
+
+@given(rate=rates(), basis=st.sampled_from([360, 365]))
+def test_zero_fen_days_is_zero_interest(rate: Decimal, basis: int) -> None:
+    assert interest_on_fen_days(0, rate, basis) == 0
+
+
+def test_fen_days_basis_defaults_to_360() -> None:
+    assert interest_on_fen_days(1800, D("0.1")) == 1  # 0.5 on 360 days; on 365 it would be 0.49315 → 0
+    assert interest_on_fen_days(1800, D("0.1"), 365) == 0
+
+
+@pytest.mark.parametrize("fen_days", [-1, MAX_FEN_DAYS + 1, 10**30, True, False, 1.0, 0.0, "5", D(5), None])
+def test_fen_days_rejected(fen_days: object) -> None:
+    invalid(lambda: interest_on_fen_days(fen_days, D("0.1"), 360), "fen_days",  # type: ignore[arg-type]
+            f"fen-days must be an int, got {fen_days!r}", FEN_DAYS_ALLOWED)
+
+
+def test_fen_days_are_checked_before_the_rate_and_the_basis() -> None:
+    invalid(lambda: interest_on_fen_days(-1, D(2), 366), "fen_days", "fen-days must be an int, got -1", FEN_DAYS_ALLOWED)
+    invalid(lambda: interest_on_fen_days(1, D(2), 366), "rate_annual", "rate 2 is out of range", RATE_ALLOWED)
+
+
+@pytest.mark.parametrize(
+    ("rate", "reason"),
+    [
+        (D("1.000000000000000001"), "rate 1.000000000000000001 is out of range"),
+        (D("-0.000000000000000001"), "rate -1E-18 is out of range"),
+        (D("0.1234567890123456789"), "rate 0.1234567890123456789 has too many decimal places"),
+        (D("5E-19"), "rate 5E-19 has too many decimal places"),
+        (0.0345, "rate must be a finite Decimal, got 0.0345"),
+        ("0.0345", "rate must be a finite Decimal, got '0.0345'"),
+        (None, "rate must be a finite Decimal, got None"),
+        (D("NaN"), "rate must be a finite Decimal, got Decimal('NaN')"),
+        (D("Infinity"), "rate must be a finite Decimal, got Decimal('Infinity')"),
+    ],
+)
+def test_fen_days_rate_rejected(rate: object, reason: str) -> None:
+    invalid(lambda: interest_on_fen_days(100, rate), "rate_annual", reason, RATE_ALLOWED)  # type: ignore[arg-type]
+    invalid(lambda: interest_on_fen_days(0, rate), "rate_annual", reason, RATE_ALLOWED)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("rate", [D(1), D("1.000000000000000000000"), D("0.123456789012345678"), D("5E-18"), D("0E-40")])
+def test_fen_days_rate_accepted_at_the_limits(rate: Decimal) -> None:
+    assert interest_on_fen_days(10**12, rate) == round_half_up(10**12 * Fraction(rate) / 360)
+
+
+@pytest.mark.parametrize("basis", [366, 364, 0, -360, "360", True, 360.0, None])
+def test_fen_days_basis_rejected(basis: object) -> None:
+    invalid(lambda: interest_on_fen_days(100, D("0.1"), basis), "basis_days",  # type: ignore[arg-type]
+            f"unsupported day-count basis {basis!r}", "360 or 365")
+
+
+def test_fen_days_errors_echo_at_most_a_short_part_of_bad_input() -> None:
+    for call in (
+        lambda: interest_on_fen_days("x" * 10_000, D("0.1")),
+        lambda: interest_on_fen_days(10**1_000, D("0.1")),
+        lambda: interest_on_fen_days(1, D("0." + "1" * 500)),
+        lambda: interest_on_fen_days(1, D("0.1"), "x" * 10_000),
+    ):
         with pytest.raises(InvalidInput) as info:
             call()  # type: ignore[no-untyped-call]
         assert len(info.value.message) < 120 + MAX_SHOWN_CHARS, info.value.message

@@ -146,7 +146,10 @@ def test_accepting_an_offer_opens_a_line_on_the_offer_terms(rt_sqlite):
         offer = s.get(m.Offer, line.offer_id)
         assert offer.status == "accepted"
         assert line.limit_fen == offer.approved_fen == 416 * WAN
-        assert line.drawn_principal_fen == 0 and line.status == "active" and line.accrued_through is None
+        assert line.drawn_principal_fen == 0 and line.status == "active"
+        assert line.accrued_through == BUSINESS_DATE - timedelta(days=1)  # nothing closed for it yet
+        assert (line.penalty_uplift, line.grace_days, line.interest_with_principal, line.term_within_validity) == (Decimal("0.50"), 0, False, True)
+        assert line.allocation_order == "penalty,compound,overdue_interest,overdue_principal,interest,principal" and line.risk_class == "normal"
         assert line.rate_annual == offer.rate_annual == Decimal("0.0380")
         assert line.basis_days == 360
         assert line.opened_on == BUSINESS_DATE and line.expires_on == date(2027, 11, 29)

@@ -25,6 +25,8 @@ from hypothesis import strategies as st
 from sandu.domain.enums import Outcome
 from sandu.domain.errors import InvalidInput
 from sandu.domain.money import FEN_PER_WAN as WAN
+from sandu.ledger.journal import LOAN_BUCKETS
+from sandu.ledger.overdue import OverduePolicy
 from sandu.policy.bundle import GRADE_ORDER, PolicyError, bundle_from_document, load_bundle, parse_bundle
 from sandu.policy.engine import Application, OfferTerms, PolicyResult, Project, RuleHit, Scores, evaluate, risk_grade, tech_grade
 from sandu.policy.kernel import CreditEligibility, Price, ProjectSizing, QuickMeasure, SecuredPortion, TechMeasure, decide, read_features
@@ -857,8 +859,13 @@ def test_a_full_decision_word_for_word():
         "revolving": True,
         "validity_months": 12,
         "max_drawing_months": 12,
+        "term_within_validity": True,
         "basis_days": 360,
         "settlement": "monthly",
+        "interest_with_principal": False,
+        "penalty_uplift": "0.50",
+        "grace_days": 0,
+        "allocation_order": ["penalty", "compound", "overdue_interest", "overdue_principal", "interest", "principal"],
         "components": {"collateral_fen": 540 * WAN, "residual_value_fen": 400 * WAN, "credit_topup_fen": 324 * WAN},
     }
     project_offer = {
@@ -875,9 +882,14 @@ def test_a_full_decision_word_for_word():
         "repayment_method": "等额本息",
         "revolving": False,
         "validity_months": 24,
-        "max_drawing_months": 12,
+        "max_drawing_months": 5 * 12,  # the project's tenor, not the product's 12 months
+        "term_within_validity": False,
         "basis_days": 360,
         "settlement": "monthly",
+        "interest_with_principal": False,
+        "penalty_uplift": "0.50",
+        "grace_days": 0,
+        "allocation_order": ["penalty", "compound", "overdue_interest", "overdue_principal", "interest", "principal"],
         "components": {"project_fen": 4_000 * WAN},
     }
     assert r.to_json() == {
@@ -1041,7 +1053,7 @@ def test_bundle_identity_is_its_content_hash(tmp_path: Path):
     assert a.version == b.version and a.sha256 != b.sha256
     assert a.sha256 == hashlib.sha256(RAW).hexdigest() == BUNDLE.sha256
     # the shipped file is part of every stored decision: its hash must not drift
-    assert BUNDLE.sha256 == "c0e6529fc5710674c8752d850a68ca31f771b356ef2ef5aee112b9a10fe32c00"
+    assert BUNDLE.sha256 == "fe1e2e65542062bb1ec724eb9fbb0b469cca6a19e06279456b84b2bd9ec24666"
     assert load_bundle() == BUNDLE
     edited = RAW.replace(b'version = "2026.11.1"', b'version = "2026.11.2"')
     copy_path = tmp_path / "p.toml"
@@ -1240,11 +1252,12 @@ def test_unknown_keys_list_what_the_table_allows():
     e = refusal(doc_with({"products.keji_xinyong.colour": "red"}))
     assert str(e) == (
         "products.keji_xinyong.colour: unknown key (allowed: name, kind, revolving, repayment_method, tenor, validity_months, "
-        "max_drawing_months, basis_days, settlement, auto_approve_max_fen, open_to_non_customers)"
+        "max_drawing_months, basis_days, settlement, auto_approve_max_fen, open_to_non_customers, "
+        "interest_with_principal, penalty_uplift, grace_days, allocation_order)"
     )
     assert str(refusal(doc_with({"tech_grades.2.colour": 1}))) == "tech_grades[2].colour: unknown key (allowed: grade, min_score, limit_multiplier, discount_bp)"
     assert str(refusal(doc_with({"colour": 1}))) == (
-        "colour: unknown key (allowed: bundle, lpr, sources, tech_grades, risk_grades, eligibility, credit, secured, project, pricing, products)"
+        "colour: unknown key (allowed: bundle, lpr, sources, tech_grades, risk_grades, eligibility, credit, secured, project, pricing, products, classification)"
     )
     assert str(refusal(doc_with({"pricing.colour": 1}))) == "pricing.colour: unknown key (allowed: floor_bp_vs_lpr, preferential_certifications, spread_bp)"
 
@@ -1269,8 +1282,8 @@ def test_not_a_bundle_at_all():
     assert str(e.value).startswith("policy file is not valid TOML: ")
     with pytest.raises(PolicyError) as e:
         parse_bundle(b"")
-    assert str(e.value) == "bundle: missing; lpr: missing; sources: missing; tech_grades: missing; risk_grades: missing (and 6 more)"
-    assert len(e.value.problems) == 11 and e.value.path == "bundle" and e.value.reason == "missing"
+    assert str(e.value) == "bundle: missing; lpr: missing; sources: missing; tech_grades: missing; risk_grades: missing (and 7 more)"
+    assert len(e.value.problems) == 12 and e.value.path == "bundle" and e.value.reason == "missing"
     with pytest.raises(PolicyError) as e:
         parse_bundle(RAW.replace(b'name = "wenzhou-tech-default"', b"name = 1").replace(b'version = "2026.11.1"', b"version = 2"))
     assert str(e.value) == "bundle.name: Input should be a valid string, got 1; bundle.version: Input should be a valid string, got 2"
@@ -1352,3 +1365,258 @@ def test_any_bytes_give_a_bundle_or_a_policy_error(raw):
         parse_bundle(raw)
     except PolicyError as e:
         assert str(e)
+
+
+# -- overdue rules: product fields and the classification table ---------------------------------------
+
+PRODUCT_CODES = list(DOC["products"])
+ORDER = ["penalty", "compound", "overdue_interest", "overdue_principal", "interest", "principal"]
+ORDER_REASON = "must list each of penalty, compound, overdue_interest, overdue_principal, interest, principal exactly once"
+
+
+def test_default_bundle_overdue_rules():
+    for code in PRODUCT_CODES:
+        p = BUNDLE.products[code]
+        assert (p.interest_with_principal, p.penalty_uplift, p.grace_days, p.allocation_order) == (False, Decimal("0.50"), 0, tuple(ORDER))
+        assert isinstance(p.allocation_order, tuple) and p.allocation_order == LOAN_BUCKETS
+        assert BUNDLE.overdue_policy(code) == OverduePolicy(Decimal("0.50"), 0, (0, 90, 270, 360), 90)
+    assert BUNDLE.classification.thresholds_dpd == (0, 90, 270, 360) and BUNDLE.classification.upgrade_after_days == 90
+
+
+@pytest.mark.parametrize(
+    ("uplift", "ok"),
+    [
+        ("0.29", False),
+        ("0.299999", False),  # the last 6-place value below the floor
+        ("0.30", True),
+        ("0.3", True),
+        ("0.300001", True),
+        ("0.4", True),
+        ("0.499999", True),
+        ("0.50", True),
+        ("0.500000", True),
+        ("0.500001", False),
+        ("0.51", False),
+        ("0", False),
+        ("-0.40", False),
+        ("0.3000001", False),  # seven places
+        ("0.4000001", False),
+    ],
+)
+def test_penalty_uplift_range_on_both_sides(uplift, ok):
+    doc = doc_with({"products.keji_xinyong.penalty_uplift": uplift})
+    if ok:
+        b = bundle_from_document(doc, "x")
+        assert b.products["keji_xinyong"].penalty_uplift == Decimal(uplift)
+        assert b.overdue_policy("keji_xinyong").penalty_uplift == Decimal(uplift)
+        assert b.products["jingying_kuaidai"].penalty_uplift == Decimal("0.50")  # the other products keep theirs
+    else:
+        e = refusal(doc)
+        assert e.path == "products.keji_xinyong.penalty_uplift" and len(e.problems) == 1, str(e)
+
+
+@pytest.mark.parametrize(
+    ("uplift", "message"),
+    [
+        ("0.29", "Input should be greater than or equal to Decimal('0.30'), got '0.29'"),
+        ("0.51", "Input should be less than or equal to Decimal('0.50'), got '0.51'"),
+        ("0.3000001", "Decimal input should have no more than 6 decimal places, got '0.3000001'"),
+        (0.4, 'must be a decimal string like "0.70", got 0.4'),
+        (True, 'must be a decimal string like "0.70", got True'),
+        ("NaN", "must be a finite decimal number, got 'NaN'"),
+        ("forty", "'forty' is not a decimal number"),
+    ],
+)
+def test_penalty_uplift_refusals_word_for_word(uplift, message):
+    for code in ("jingying_kuaidai", "project_loan"):
+        assert str(refusal(doc_with({f"products.{code}.penalty_uplift": uplift}))) == f"products.{code}.penalty_uplift: {message}"
+
+
+@pytest.mark.parametrize(
+    ("days", "ok"),
+    [(0, True), (1, True), (29, True), (30, True), (31, False), (-1, False), (1000, False), (7.0, False), (True, False), ("7", False)],
+)
+def test_grace_days_range_on_both_sides(days, ok):
+    doc = doc_with({"products.wangdaitong.grace_days": days})
+    if ok:
+        b = bundle_from_document(doc, "x")
+        assert b.products["wangdaitong"].grace_days == days and b.overdue_policy("wangdaitong").grace_days == days
+    else:
+        assert refusal(doc).path == "products.wangdaitong.grace_days"
+
+
+def test_grace_days_refusals_word_for_word():
+    assert str(refusal(doc_with({"products.wangdaitong.grace_days": 31}))) == (
+        "products.wangdaitong.grace_days: Input should be less than or equal to 30, got 31")
+    assert str(refusal(doc_with({"products.wangdaitong.grace_days": -1}))) == (
+        "products.wangdaitong.grace_days: Input should be greater than or equal to 0, got -1")
+
+
+@pytest.mark.parametrize(("value", "ok"), [(True, True), (False, True), (1, False), (0, False), ("true", False), ([True], False)])
+def test_interest_with_principal_is_a_boolean(value, ok):
+    doc = doc_with({"products.diya_xinyong.interest_with_principal": value})
+    if ok:
+        assert bundle_from_document(doc, "x").products["diya_xinyong"].interest_with_principal is value
+    else:
+        assert refusal(doc).path == "products.diya_xinyong.interest_with_principal"
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        ORDER[::-1],
+        ["principal", "interest", "penalty", "compound", "overdue_interest", "overdue_principal"],
+        ORDER[1:] + ORDER[:1],
+    ],
+)
+def test_allocation_order_may_be_any_permutation_of_the_buckets(order):
+    b = bundle_from_document(doc_with({"products.jingying_kuaidai.allocation_order": order}), "x")
+    assert b.products["jingying_kuaidai"].allocation_order == tuple(order)
+    assert b.products["keji_xinyong"].allocation_order == tuple(ORDER)
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        ORDER[:-1],  # principal missing
+        ORDER[1:],  # penalty missing
+        ORDER + ["principal"],  # principal twice
+        ORDER[:-1] + ["penalty"],  # penalty twice, principal missing
+        ORDER[:-1] + ["fees"],  # an unknown bucket instead of principal
+        ORDER + ["fees"],  # an unknown bucket besides all six
+        [b.upper() for b in ORDER],
+        [],
+    ],
+)
+def test_allocation_order_that_is_not_a_permutation_is_refused(order):
+    e = refusal(doc_with({"products.jingying_kuaidai.allocation_order": order}))
+    assert e.path == "products.jingying_kuaidai.allocation_order", str(e)
+    assert e.reason.startswith(ORDER_REASON + ", got ")
+
+
+@pytest.mark.parametrize(("value", "path"), [("penalty", ""), ({"penalty": 1}, ""), ([1, 2, 3, 4, 5, 6], "[0]"), (ORDER[:5] + [None], "[5]")])
+def test_allocation_order_of_another_type_is_refused_naming_it(value, path):
+    assert refusal(doc_with({"products.project_loan.allocation_order": value})).path == "products.project_loan.allocation_order" + path
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from([*ORDER, "fees"]), max_size=8))
+def test_allocation_order_is_accepted_exactly_when_it_is_a_permutation(order):
+    doc = doc_with({"products.keji_xinyong.allocation_order": order})
+    if sorted(order) == sorted(ORDER):
+        assert bundle_from_document(doc, "x").products["keji_xinyong"].allocation_order == tuple(order)
+    else:
+        assert refusal(doc).path == "products.keji_xinyong.allocation_order"
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "ok"),
+    [
+        ([0, 90, 270, 360], True),
+        ([0, 1, 2, 3], True),
+        ([30, 60, 90, 180], True),
+        ([3647, 3648, 3649, 3650], True),  # the top of the range
+        ([0, 0, 270, 360], False),  # equal neighbours at each place
+        ([0, 90, 90, 360], False),
+        ([0, 90, 270, 270], False),
+        ([90, 0, 270, 360], False),  # a decrease at each place
+        ([0, 270, 90, 360], False),
+        ([0, 90, 360, 270], False),
+        ([360, 270, 90, 0], False),
+    ],
+)
+def test_classification_thresholds_must_increase_strictly(thresholds, ok):
+    doc = doc_with({"classification.thresholds_dpd": thresholds})
+    if ok:
+        b = bundle_from_document(doc, "x")
+        assert b.classification.thresholds_dpd == tuple(thresholds)
+        assert all(b.overdue_policy(code).thresholds == tuple(thresholds) for code in PRODUCT_CODES)
+    else:
+        e = refusal(doc)
+        assert e.path == "classification.thresholds_dpd", str(e)
+        assert e.reason.startswith(f"must increase strictly (关注, 次级, 可疑, 损失), got {thresholds}")
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "path"),
+    [
+        ([0, 90, 270], "classification.thresholds_dpd[3]"),  # three of four: the fourth is missing
+        ([0, 90, 270, 360, 720], "classification.thresholds_dpd"),
+        ([], "classification.thresholds_dpd[0]"),
+        ([0, 90, 270, 360.0], "classification.thresholds_dpd[3]"),
+        ([0, True, 270, 360], "classification.thresholds_dpd[1]"),
+        ([0, 90, "270", 360], "classification.thresholds_dpd[2]"),
+        (90, "classification.thresholds_dpd"),
+    ],
+)
+def test_classification_needs_four_integer_thresholds(thresholds, path):
+    assert refusal(doc_with({"classification.thresholds_dpd": thresholds})).path == path
+
+
+@pytest.mark.parametrize("thresholds", [[-1, 90, 270, 360], [3647, 3648, 3649, 3651], [0, 90, 270, 10**6]])
+def test_classification_thresholds_out_of_range_are_refused(thresholds):
+    e = refusal(doc_with({"classification.thresholds_dpd": thresholds}))
+    assert e.path.startswith("classification.thresholds") and "is out of range" in e.reason
+    assert "4 strictly increasing ints in 0..3650" in e.reason
+
+
+@pytest.mark.parametrize("thresholds", [[-1, 90, 270, 360], [3647, 3648, 3649, 3651]])
+def test_classification_thresholds_out_of_range_name_the_key(thresholds):
+    assert refusal(doc_with({"classification.thresholds_dpd": thresholds})).path == "classification.thresholds_dpd"
+
+
+@pytest.mark.parametrize(("path", "value"), [("products.keji_xinyong.allocation_order", ORDER[:-1]), ("classification.thresholds_dpd", [0, 9, 9, 10])])
+def test_own_validators_quote_the_value_once(path, value):
+    assert refusal(doc_with({path: value})).reason.count(", got ") == 1
+
+
+@pytest.mark.parametrize(("days", "ok"), [(0, False), (1, True), (2, True), (90, True), (3650, True), (3651, False), (-1, False), (90.0, False), (True, False)])
+def test_upgrade_after_days_range_on_both_sides(days, ok):
+    doc = doc_with({"classification.upgrade_after_days": days})
+    if ok:
+        b = bundle_from_document(doc, "x")
+        assert b.classification.upgrade_after_days == days and b.overdue_policy("keji_xinyong").upgrade_after_days == days
+    else:
+        assert refusal(doc).path == "classification.upgrade_after_days"
+
+
+def test_upgrade_after_days_refusals_word_for_word():
+    assert str(refusal(doc_with({"classification.upgrade_after_days": 0}))) == (
+        "classification.upgrade_after_days: Input should be greater than or equal to 1, got 0")
+    assert str(refusal(doc_with({"classification.upgrade_after_days": 3651}))) == (
+        "classification.upgrade_after_days: Input should be less than or equal to 3650, got 3651")
+
+
+def test_the_classification_table_is_required_and_closed():
+    assert str(refusal(doc_with({}, drop=("classification",)))) == "classification: missing"
+    assert str(refusal(doc_with({}, drop=("classification.upgrade_after_days",)))) == "classification.upgrade_after_days: missing"
+    assert str(refusal(doc_with({"classification.colour": 1}))) == "classification.colour: unknown key (allowed: thresholds_dpd, upgrade_after_days)"
+    for key in ("interest_with_principal", "penalty_uplift", "grace_days", "allocation_order"):
+        assert str(refusal(doc_with({}, drop=(f"products.wangdaitong.{key}",)))) == f"products.wangdaitong.{key}: missing"
+
+
+def test_overdue_policy_takes_the_products_uplift_and_grace_with_the_bundles_classification():
+    b = bundle_with(
+        products__jingying_kuaidai__penalty_uplift="0.30",
+        products__jingying_kuaidai__grace_days=3,
+        products__keji_xinyong__penalty_uplift="0.45",
+        products__keji_xinyong__grace_days=30,
+        classification__thresholds_dpd=[5, 60, 180, 365],
+        classification__upgrade_after_days=120,
+    )
+    assert b.overdue_policy("jingying_kuaidai") == OverduePolicy(Decimal("0.30"), 3, (5, 60, 180, 365), 120)
+    assert b.overdue_policy("keji_xinyong") == OverduePolicy(Decimal("0.45"), 30, (5, 60, 180, 365), 120)
+    assert b.overdue_policy("wangdaitong") == OverduePolicy(Decimal("0.50"), 0, (5, 60, 180, 365), 120)
+    policy = b.overdue_policy("jingying_kuaidai")
+    assert isinstance(policy, OverduePolicy) and isinstance(policy.penalty_uplift, Decimal)
+
+
+def test_the_overdue_terms_reach_the_offer():
+    b = bundle_with(
+        products__jingying_kuaidai__interest_with_principal=True,
+        products__jingying_kuaidai__penalty_uplift="0.35",
+        products__jingying_kuaidai__grace_days=5,
+        products__jingying_kuaidai__allocation_order=ORDER[::-1],
+    )
+    o = offer(run(bundle=b), "jingying_kuaidai")
+    assert (o.interest_with_principal, o.penalty_uplift, o.grace_days, o.allocation_order) == (True, Decimal("0.35"), 5, tuple(ORDER[::-1]))

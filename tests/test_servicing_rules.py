@@ -8,10 +8,11 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from conftest import FIXED_NOW, PII_KEY, actor
+from servicing_support import D0, check_ledger, draw, eod, ledger_dump, open_line, prepay, repay, rules
 from sqlalchemy import select
-from test_servicing import D0, WAN, check_ledger, draw, eod, ledger_dump, open_line, repay
 
 from sandu.domain.errors import Conflict, InvalidInput, NotFound
+from sandu.domain.money import FEN_PER_WAN as WAN
 from sandu.domain.project import Project
 from sandu.origination import service as orig
 from sandu.servicing import service as svc
@@ -27,10 +28,10 @@ def test_movements_and_end_of_day_are_never_in_the_future(rt_sqlite):
     now = datetime(2026, 12, 1, 10, tzinfo=timezone.utc)
     before = ledger_dump(rt_sqlite)
     with pytest.raises(Conflict) as e, rt_sqlite.uow.write() as s:
-        svc.draw(s, line_id=line_id, amount_fen=WAN, on_date=date(2026, 12, 2), idempotency_key="k", now=now)
+        svc.draw(s, line_id=line_id, amount_fen=WAN, on_date=date(2026, 12, 2), idempotency_key="k", now=now, rules=rules(rt_sqlite))
     assert e.value.field == "on_date" and "after the business date 2026-12-01" in e.value.message
-    with pytest.raises(Conflict) as e, rt_sqlite.uow.write() as s:
-        svc.run_eod(s, business_date=date(2026, 12, 2), now=now)
+    with pytest.raises(Conflict) as e:
+        eod(rt_sqlite, date(2026, 12, 2), now=now)
     assert e.value.field == "business_date"
     assert ledger_dump(rt_sqlite) == before
 
@@ -52,7 +53,7 @@ def test_a_late_end_of_day_still_settles_on_the_20th(rt_sqlite):
     with rt_sqlite.uow.write() as s:
         dates = list(s.scalars(select(m.JournalEntryRow.effective_date).where(m.JournalEntryRow.kind == "interest")))
     assert dates == [date(2026, 12, 20)]
-    with pytest.raises(Conflict, match="arrears"):
+    with pytest.raises(Conflict, match="overdue"):
         draw(rt_sqlite, line_id, WAN, date(2026, 12, 23))
     check_ledger(rt_sqlite)
 
@@ -61,11 +62,12 @@ def test_caller_keys_cannot_reach_system_entries(rt_sqlite):
     first, second = open_line(rt_sqlite), open_line(rt_sqlite, STORY_ROWS[2], "keji_xinyong")  # S2's and S3's lines
     draw(rt_sqlite, first, 100 * WAN, D0)
     # A caller picking the very text of a system key on another line changes nothing for the first.
-    draw(rt_sqlite, second, WAN, D0, key=f"sys:settle:{first}:2026-12-20")
+    system_key = f"sys:eod:2026-12-20:interest:{first}-{second}:0"  # end of day's key for the settlement of both lines
+    draw(rt_sqlite, second, WAN, D0, key=system_key)
     eod(rt_sqlite, date(2026, 12, 21))
     with rt_sqlite.uow.write() as s:
         keys = set(s.scalars(select(m.JournalEntryRow.idempotency_key)))
-    assert f"sys:settle:{first}:2026-12-20" in keys and f"c:{second}:sys:settle:{first}:2026-12-20" in keys
+    assert system_key in keys and f"c:{second}:{system_key}" in keys
     check_ledger(rt_sqlite)
 
 
@@ -80,9 +82,10 @@ def test_a_repeated_request_without_a_date_is_a_replay_on_a_later_day(rt_sqlite)
     line_id = open_line(rt_sqlite)
     day1 = datetime(2026, 11, 30, 10, tzinfo=timezone.utc)
     with rt_sqlite.uow.write() as s:
-        first = svc.draw(s, line_id=line_id, amount_fen=WAN, on_date=None, idempotency_key="retry-me", now=day1)
+        first = svc.draw(s, line_id=line_id, amount_fen=WAN, on_date=None, idempotency_key="retry-me", now=day1, rules=rules(rt_sqlite))
     with rt_sqlite.uow.write() as s:
-        again = svc.draw(s, line_id=line_id, amount_fen=WAN, on_date=None, idempotency_key="retry-me", now=day1 + timedelta(days=1))
+        again = svc.draw(s, line_id=line_id, amount_fen=WAN, on_date=None, idempotency_key="retry-me", now=day1 + timedelta(days=1),
+                         rules=rules(rt_sqlite))
     assert again.replayed and again.drawing.id == first.drawing.id and again.drawing.drawn_on == day1.date()
 
 
@@ -97,8 +100,9 @@ def test_a_project_loan_does_not_revolve(rt_sqlite):
         orig.approve_offer(s, decision_id=d.id, product="project_loan", approver=actor(rt, "approver-longwan"), now=FIXED_NOW)
         line = orig.accept_offer(s, decision_id=d.id, product="project_loan", signer=actor(rt, "rep-s1"), as_of=D0, now=FIXED_NOW)
         assert not line.revolving and line.repayment_method == "等额本息"
-    draw(rt, line.id, line.limit_fen, D0)
-    repay(rt, line.id, 1_000 * WAN, D0 + timedelta(days=1))
+    d = draw(rt, line.id, line.limit_fen, D0).drawing
+    assert d.maturity_on == date(2033, 11, 29)  # the project's 7-year tenor, not the 12-month revolving rule
+    prepay(rt, d.id, 1_000 * WAN, D0 + timedelta(days=1))
     with pytest.raises(Conflict) as e:
         draw(rt, line.id, WAN, D0 + timedelta(days=2))
     assert e.value.field == "amount_fen" and "available limit of 0 fen" in e.value.message
@@ -106,13 +110,13 @@ def test_a_project_loan_does_not_revolve(rt_sqlite):
         assert svc.line_view(s, line.id, D0 + timedelta(days=2)).available_fen == 0
 
 
-def test_line_view_shows_unposted_interest_in_whole_fen(rt_sqlite):
+def test_line_view_shows_accrued_interest_in_whole_fen(rt_sqlite):
     line_id = open_line(rt_sqlite)
     draw(rt_sqlite, line_id, 100 * WAN, D0)
     eod(rt_sqlite, D0 + timedelta(days=1))  # two days of 100万 at 3.80 % / 360 = 21,111.11… fen
     with rt_sqlite.uow.write() as s:
         view = svc.line_view(s, line_id, D0 + timedelta(days=1))
-    assert view.interest_accrued_fen == 21_111 and isinstance(view.interest_accrued_fen, int)
+    assert view.balances.interest_accrued_fen == 21_111 and isinstance(view.balances.interest_accrued_fen, int)
 
 
 def test_reads_see_one_snapshot_while_draws_commit(rt):
@@ -154,10 +158,11 @@ def test_business_dates_are_beijing_dates(rt_sqlite):
     line_id = open_line(rt_sqlite)
     early_morning_beijing = datetime(2026, 11, 30, 23, 0, tzinfo=timezone.utc)  # 2026-12-01 07:00 in Beijing
     with rt_sqlite.uow.write() as s:
-        d = svc.draw(s, line_id=line_id, amount_fen=WAN, on_date=None, idempotency_key="early", now=early_morning_beijing)
+        d = svc.draw(s, line_id=line_id, amount_fen=WAN, on_date=None, idempotency_key="early", now=early_morning_beijing, rules=rules(rt_sqlite))
     assert d.drawing.drawn_on == date(2026, 12, 1)
     with rt_sqlite.uow.write() as s:
-        svc.repay(s, line_id=line_id, amount_fen=WAN, on_date=date(2026, 12, 1), idempotency_key="same-day", now=early_morning_beijing)
+        svc.repay(s, line_id=line_id, amount_fen=WAN, on_date=date(2026, 12, 1), idempotency_key="same-day", now=early_morning_beijing,
+                  rules=rules(rt_sqlite))
 
 
 def test_nothing_is_available_outside_the_lines_validity(rt_sqlite):
@@ -171,7 +176,7 @@ def test_nothing_is_available_outside_the_lines_validity(rt_sqlite):
 
 def test_line_numbers_beyond_the_id_column_are_refused(rt):
     with pytest.raises(InvalidInput) as e, rt.uow.write() as s:
-        svc.draw(s, line_id=2**31, amount_fen=1, on_date=D0, idempotency_key="k", now=FIXED_NOW)
+        svc.draw(s, line_id=2**31, amount_fen=1, on_date=D0, idempotency_key="k", now=FIXED_NOW, rules=rules(rt))
     assert e.value.field == "line_id"
     with pytest.raises(NotFound), rt.uow.read() as s:
         svc.line_view(s, 2**31 - 1, D0)

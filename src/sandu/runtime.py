@@ -73,10 +73,17 @@ class Runtime:
 
 
 def make_runtime(settings: Settings | None = None) -> Runtime:
+    """The runtime of `settings`; on `SANDU_CLOCK=simulated` its clock stands on the business calendar
+    (`servicing.calendar.simulated_clock`), which refuses a store not marked as a demo or test store."""
     settings = settings or get_settings()
-    return Runtime(
+    rt = Runtime(
         engine=make_engine(settings=settings),
         bundle=load_bundle(settings.policy),
         model=load_model(),
         settings=settings,
     )
+    if settings.clock == "simulated":
+        from sandu.servicing.calendar import simulated_clock
+
+        rt = rt.with_clock(simulated_clock(rt.uow, utc_now))
+    return rt

@@ -20,6 +20,7 @@ import hashlib
 import hmac
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,6 +47,9 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0, le=600_000, description="wait for another process's write lock")
     statement_timeout_ms: int = Field(default=60_000, ge=100, le=3_600_000, description="PostgreSQL: the longest one statement may run")
     eod_batch_lines: int = Field(default=1000, ge=1, le=100_000, description="lines per end-of-day batch")
+    clock: Literal["real", "simulated"] = Field(
+        default="real", description="simulated: the business date moves only with end of day, which may run ahead of the calendar "
+        "(demo and test stores only)")
 
     secret_key: SecretStr | None = Field(default=None, description=f"at least {MIN_SECRET_BYTES} characters; signs tokens, keys ID hashes")
     secret_key_file: Path = Field(default=DEFAULT_SECRET_FILE, description="read when SANDU_SECRET_KEY is not set")

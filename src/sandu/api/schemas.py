@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import Query
+from fastapi import Path, Query
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
 from sandu.audit.actions import MAX_AUDIT_PAGE
@@ -198,6 +198,23 @@ class MovementIn(Strict):
     on_date: IsoDate | None = Field(default=None, description="value date; default: the business date; never after it")
 
 
+class PrepayIn(Strict):
+    """A prepayment of a scheduled drawing's principal not yet due."""
+
+    principal_fen: Fen  # type: ignore[valid-type]
+    idempotency_key: Annotated[
+        StrictStr, Field(min_length=1, max_length=MAX_KEY_LENGTH, pattern=IDEMPOTENCY_KEY_PATTERN,
+                   description="yours, unique per line; repeating a request with it returns the first result"),
+    ]
+    on_date: IsoDate | None = Field(default=None, description="value date; default: the business date; never after it")
+
+
+class ClassifyIn(Strict):
+    risk_class: Literal["normal", "special_mention", "substandard", "doubtful", "loss"] = Field(
+        description="正常, 关注, 次级, 可疑, 损失; never better than the rules classify the drawing")
+    note: Annotated[StrictStr, Field(min_length=1, max_length=500, description="the reason, kept in the classification history")]
+
+
 class ReduceIn(Strict):
     limit_fen: whole(0, MAX_AMOUNT_FEN) = Field(description="the new, lower limit; never below what is drawn")  # type: ignore[valid-type]
 
@@ -206,6 +223,10 @@ class EodIn(Strict):
     business_date: IsoDate
 
 
+DrawingIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="drawing (借据) number")]
+DrawingIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ROW_ID, description="one drawing of the line; default: all")]
+StatementFrom = Annotated[IsoDate, Query(alias="from", description="first day of the period, YYYY-MM-DD")]
+StatementTo = Annotated[IsoDate, Query(alias="to", description="last day of the period, YYYY-MM-DD")]
 JournalAfterId = Annotated[int, Query(ge=0, le=MAX_ROW_ID, description="the next_after_id of the previous page")]
 JournalLimit = Annotated[int, Query(ge=1, le=MAX_JOURNAL_PAGE, description="entries per page")]
 PageAfterId = Annotated[int, Query(ge=0, le=2**62, description="the next_after_id (or seq) of the previous page")]

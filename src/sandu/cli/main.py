@@ -120,17 +120,55 @@ def stories(
 
 
 @app.command()
-def eod(date_: Annotated[Optional[str], typer.Option("--date", help="Business date (default: today).")] = None) -> None:
-    """End of day: accrue interest on every active line; post it on the 20th. Idempotent."""
+def eod(date_: Annotated[Optional[str], typer.Option("--date", help="Close through this business date (default: today).")] = None) -> None:
+    """End of day: close every business date after the last one closed through --date, in order — accrue interest,
+    penalty and compound interest, settle on the 20th, age overdue, classify, expire lines. Idempotent per date;
+    an interrupted run resumes from its checkpoint."""
     from sandu.security.actor import Actor
     from sandu.servicing.actions import end_of_day
 
     rt = _runtime()
     day = _parse_date(date_, "--date") if date_ else rt.today()
-    v = end_of_day(rt, Actor.system("eod"), day)
-    console.print(f"eod {day}: {v.lines} lines in {v.batches} batches, {v.days_accrued} line-days accrued, {v.interest_posted_fen} fen interest posted")
-    if v.remaining_lines:
-        _fail(f"eod {day}: {v.remaining_lines} lines are not yet brought up to date; run it again", code=1)
+    tasks: dict[date, int] = {}
+    with Progress(TextColumn("eod {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                  disable=not err.is_terminal) as bar:
+        def progress(on: date, done: int, total: int) -> None:
+            if on not in tasks:
+                tasks[on] = bar.add_task(on.isoformat(), total=total)
+            bar.update(tasks[on], completed=done, total=total)
+
+        v = end_of_day(rt, Actor.system("eod"), day, progress=progress)
+    if not v.days:
+        console.print(f"eod {day}: already closed (last closed: {v.last_closed_on})")
+        return
+    table = Table(title=f"end of day through {day} — last closed {v.last_closed_on}")
+    for col in ("date", "lines", "batches", "drawings accrued", "interest", "penalty", "compound", "overdue", "fell due", "reclassified",
+                "repaid", "expired"):
+        table.add_column(col, justify="right")
+    for d in v.days:
+        table.add_row(d.business_date.isoformat() + (" (resumed)" if d.resumed else ""), str(d.lines), str(d.batches), str(d.drawings_accrued),
+                      *(str(d.charged_fen[k]) for k in ("interest", "penalty", "compound")), str(d.overdue_fen), str(d.raised_fen),
+                      str(d.reclassified), str(d.repaid), str(d.expired))
+    console.print(table)
+
+
+ledger_app = typer.Typer(no_args_is_help=True, help="The ledger.")
+app.add_typer(ledger_app, name="ledger")
+
+
+@ledger_app.command("check")
+def ledger_check() -> None:
+    """Prove the balances kept on rows equal the journal (every entry balances, each drawing's buckets equal their
+    accounts, dues add up, each line's drawn principal is its drawings'). Exits 1 on any difference."""
+    from sandu.servicing.actions import ledger_check as check
+
+    r = check(_runtime())
+    console.print(f"ledger check: {r.entries} entries, {r.postings} postings, {r.drawings} drawings, {r.lines} lines")
+    for problem in r.problems:
+        err.print(f"[red]✗[/] {problem}")
+    if not r.ok:
+        raise typer.Exit(1)
+    console.print("[green]✓[/] every balance kept on a row equals the journal")
 
 
 @app.command()
@@ -172,6 +210,7 @@ def demo(
     if settings.secret_key is None and not settings.secret_key_file.exists():
         _write_secret(settings.secret_key_file)
     db_upgrade()
+    _mark_demo()
     simulate(enterprises=enterprises, seed=seed, as_of=DEFAULT_AS_OF, out=None)
     rt = _runtime()
     created = ensure_users(rt, demo_specs())
@@ -180,6 +219,15 @@ def demo(
     console.print(f"their passwords are in {DEMO_USERS_FILE} (readable only by you); log in at /app/login or POST /api/v1/auth/token")
     if serve_after:
         serve(host=None, port=port)
+
+
+def _mark_demo() -> None:
+    """A demo store: it may run on the simulated clock (SANDU_CLOCK=simulated)."""
+    from sandu.domain.enums import StoreKind
+    from sandu.servicing.calendar import mark_store
+
+    with _runtime().uow.write() as s:
+        mark_store(s, StoreKind.DEMO)
 
 
 def _write_secret(path: Path) -> None:
@@ -274,6 +322,60 @@ def audit_head() -> None:
 
     seq, digest = actions.head(_runtime())
     console.print(f"{seq} {digest}")
+
+
+STATEMENT_FLAGS = {"line_id": "--line", "drawing_id": "--drawing", "from": "--from", "to": "--to"}
+
+
+@app.command()
+def statement(
+    line: Annotated[int, typer.Option("--line", help="The credit line.")],
+    from_: Annotated[str, typer.Option("--from", help="First day of the period (YYYY-MM-DD).")],
+    to: Annotated[str, typer.Option("--to", help="Last day of the period (YYYY-MM-DD).")],
+    drawing: Annotated[Optional[int], typer.Option("--drawing", help="One drawing (借据) of the line (default: all).")] = None,
+    format_: Annotated[str, typer.Option("--format", help="table, csv (UTF-8 with BOM, for Excel), xlsx (needs --out) or json.")] = "table",
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write to this file instead of the terminal.")] = None,
+) -> None:
+    """The statement (对账单) of a line or one of its drawings for a period: opening balances, every movement, interest
+    charged by kind, closing balances and what falls due next; amounts in 元."""
+    from sandu.domain.errors import FieldError
+    from sandu.servicing import statement_files
+    from sandu.servicing.actions import statement as build
+
+    if format_ not in statement_files.FORMATS:
+        _fail(f"--format: must be one of {', '.join(statement_files.FORMATS)}, got {format_!r}")
+    if format_ == "xlsx" and out is None:
+        _fail("--out: a spreadsheet is not written to the terminal; give --out FILE.xlsx")
+    start, end = _parse_date(from_, "--from"), _parse_date(to, "--to")
+    rt = _runtime()
+    try:
+        st = build(rt, line, start=start, end=end, drawing_id=drawing)
+    except SanduError as exc:
+        flag = STATEMENT_FLAGS.get(exc.field or "", exc.field)
+        reason = exc.message if not isinstance(exc, FieldError) else exc.reason + (f" (allowed: {exc.allowed})" if exc.allowed else "")
+        _fail(f"{flag}: {reason}" if flag else reason)
+        raise  # unreachable
+    product = rt.bundle.products.get(st.product)
+    rendered = statement_files.render(st, format_, product.name if product else None)
+    if out is None:
+        if isinstance(rendered, (str, bytes)):
+            typer.echo(rendered, nl=False)
+        else:
+            console.print(rendered)
+        return
+    if isinstance(rendered, str):
+        data = rendered.encode("utf-8")
+    elif isinstance(rendered, bytes):
+        data = rendered
+    else:
+        import io
+
+        buffer = io.StringIO()
+        Console(file=buffer, width=200, color_system=None).print(rendered)
+        data = buffer.getvalue().encode("utf-8")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    console.print(f"wrote the statement of line {st.line_id} for {st.period_from}..{st.period_to} ({format_}, {len(data):,} bytes) to {out}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -73,7 +73,8 @@ class Outcome:
     elapsed_ms: float | None = None
     drawn_fen: int = 0
     repaid_fen: int = 0
-    interest_fen: int = 0
+    interest_fen: int = 0  # interest settled on a 20th within the days and paid with the repayment
+    accrued_fen: int = 0  # interest accrued since the last 20th, not yet due
     interest_days: int = 0
     rate: Decimal | None = None
     basis_days: int = 360
@@ -95,7 +96,8 @@ class Outcome:
             return "—"
         text = f"drew {format_cn(self.drawn_fen)}"
         if self.repaid_fen:
-            text += f"; {self.interest_days} days' interest {format_cn(self.interest_fen)}; repaid {format_cn(self.repaid_fen)}"
+            text += (f"; after {self.interest_days} days repaid {format_cn(self.repaid_fen)}, of which interest due {format_cn(self.interest_fen)}; "
+                     f"{format_cn(self.accrued_fen)} accrued, due after the next 20th")
         return text
 
     def row(self) -> dict[str, str]:
@@ -153,22 +155,22 @@ def _check_s4(o: Outcome) -> None:
     _need(o, w is not None and Decimal(w["rate_annual"]) < Decimal(w["grid_rate"]), "rate is not below the standard grid")
     _need(o, o.drawn_fen > 0 and o.repaid_fen > 0, "did not borrow and repay on the line")
     if o.rate is not None and o.drawn_on is not None:
-        expected = _expected_interest_fen(o.drawn_fen, o.rate, o.basis_days, o.drawn_on, o.interest_days)
-        _need(o, o.interest_fen == expected, f"interest {o.interest_fen} fen ≠ {expected} fen for {o.interest_days} days")
+        due, accrued = _expected_interest_fen(o.drawn_fen, o.rate, o.basis_days, o.drawn_on, o.interest_days)
+        _need(o, o.interest_fen == due, f"interest paid {o.interest_fen} fen ≠ {due} fen settled on the 20th within {o.interest_days} days")
+        _need(o, o.accrued_fen == accrued, f"interest accrued {o.accrued_fen} fen ≠ {accrued} fen since the last 20th")
 
 
-def _expected_interest_fen(principal_fen: int, rate: Decimal, basis_days: int, start: date, days: int) -> int:
-    """Closed form, independent of the ledger: principal × rate × days / basis for
-    each settlement period the days fall in, each rounded half-up once."""
+def _expected_interest_fen(principal_fen: int, rate: Decimal, basis_days: int, start: date, days: int) -> tuple[int, int]:
+    """Closed form, independent of the ledger, of `days` days' interest from `start`: (settled on a 20th within
+    them, so due by the day after; accrued since the last 20th, not yet due), each period principal × rate × days /
+    basis rounded half-up once."""
     end = start + timedelta(days=days - 1)
-    cuts = settlement_dates(start, end, "monthly") + [end]
-    total, first = 0, start
-    for cut in sorted(set(cuts)):
-        span = (cut - first).days + 1
-        if span > 0:
-            total += round_half_up_fen(Decimal(principal_fen) * rate * span / basis_days)
+    due, first = 0, start
+    for cut in settlement_dates(start, end, "monthly"):
+        due += round_half_up_fen(Decimal(principal_fen) * rate * ((cut - first).days + 1) / basis_days)
         first = cut + timedelta(days=1)
-    return total
+    accrued = round_half_up_fen(Decimal(principal_fen) * rate * ((end - first).days + 1) / basis_days) if end >= first else 0
+    return due, accrued
 
 
 def _check_s5(o: Outcome) -> None:
@@ -242,17 +244,14 @@ def replay_story(rt: Runtime, story_row: dict[str, Any], as_of: date) -> Outcome
 
 
 def _days_pass_then_repay(rt: Runtime, clock: StoryClock, out: Outcome, line_id: int, drawn_on: date, script: Script, run: str) -> None:
-    """End of day runs on each day the money is out; then the borrower repays part."""
-    ops = users.actor(rt, "ops")
-    for k in range(script.repay_after_days):
-        clock.advance_to(drawn_on + timedelta(days=k))
-        svc.end_of_day(rt, ops, clock().date())
+    """Days pass with the money out (the repayment first closes each of them for the line); then the borrower repays part."""
     clock.advance_to(drawn_on + timedelta(days=script.repay_after_days))
     applicant = users.actor(rt, users.story_applicant(script.story))
     r = svc.repay(rt, applicant, line_id=line_id, amount_fen=script.repay_fen, on_date=clock().date(), idempotency_key=f"story-{run}-repay")
     out.repaid_fen = script.repay_fen
     out.drawn_on = drawn_on
-    out.interest_fen = r.allocations.get("interest", 0)
+    out.interest_fen = r.allocations.get("interest", 0) + r.allocations.get("overdue_interest", 0)
+    out.accrued_fen = svc.get_line(rt, line_id).balances.interest_accrued_fen
     out.interest_days = script.repay_after_days
 
 

@@ -7,6 +7,7 @@ and nowhere else.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -32,6 +33,26 @@ class LineStatus(StrEnum):
     FROZEN = "frozen"  # drawing blocked (by an officer or risk), repaying allowed
     EXPIRED = "expired"  # past its term: drawing blocked, what is drawn is repaid by its maturity
     CLOSED = "closed"  # nothing owed, nothing more to draw
+
+
+class DrawingStatus(StrEnum):
+    """A drawing (借据): open while anything is owed or accruing on it."""
+
+    OPEN = "open"
+    REPAID = "repaid"  # principal, interest, penalty and compound all paid, nothing accruing
+
+
+class StoreKind(StrEnum):
+    """What a store holds; only a demo or test store may run on the simulated clock."""
+
+    PRODUCTION = "production"
+    DEMO = "demo"
+    TEST = "test"
+
+
+class EodStatus(StrEnum):
+    RUNNING = "running"  # batches are being closed (the checkpoint says how far)
+    DONE = "done"  # every line closed the date; the business calendar moved on
 
 
 class Settlement(StrEnum):
@@ -62,6 +83,6 @@ class MemberRelation(StrEnum):
     DELEGATE = "delegate"  # a person the legal representative authorized
 
 
-def sql_in(column: str, members: type[StrEnum]) -> str:
-    """A CHECK constraint body: `column IN ('a','b',…)` over an enum's values."""
-    return f"{column} IN (" + ",".join(f"'{m.value}'" for m in members) + ")"
+def sql_in(column: str, members: Iterable[str]) -> str:
+    """A CHECK constraint body: `column IN ('a','b',…)` over an enum's values (or any strings)."""
+    return f"{column} IN (" + ",".join(f"'{str(m)}'" for m in members) + ")"

@@ -58,6 +58,7 @@ __all__ = [
     "ALLOWED_BASIS_DAYS",
     "FREQUENCIES",
     "MAX_DAYS_PER_CALL",
+    "MAX_FEN_DAYS",
     "MAX_PRINCIPAL_FEN",
     "MAX_RATE_ANNUAL",
     "MAX_RATE_PLACES",
@@ -67,6 +68,7 @@ __all__ = [
     "accrue",
     "closing_principals",
     "daily_interest_exact",
+    "interest_on_fen_days",
     "interest_to_post_fen",
     "penalty_rate",
     "period_containing",
@@ -344,6 +346,24 @@ def period_interest_closed_form_fen(
         raise InvalidInput("days", f"day count {show(days)} is out of range", f"0..{MAX_DAYS_PER_CALL}")
     numerator = _EXACT.multiply(_numerator(principal_fen, rate_annual), Decimal(days))
     return _round_half_up_div(numerator, basis_days)
+
+
+MAX_FEN_DAYS = MAX_PRINCIPAL_FEN * MAX_DAYS_PER_CALL
+
+
+def interest_on_fen_days(fen_days: int, rate_annual: Decimal, basis_days: int = 360) -> int:
+    """round_half_up(fen_days × rate / basis), exactly: the interest to charge for accruals
+    kept as one integer, the sum over days of each day's closing balance (fen-days).
+
+    For one rate and basis this equals `interest_to_post_fen` of the matching daily
+    accruals (Σ closing × rate / basis is (Σ closing) × rate / basis), and for a
+    constant balance over `days` days `period_interest_closed_form_fen`.
+    """
+    if not _is_int(fen_days) or not 0 <= fen_days <= MAX_FEN_DAYS:
+        raise InvalidInput("fen_days", f"fen-days must be an int, got {show(fen_days)}", f"0..{MAX_FEN_DAYS}")
+    _check_rate(rate_annual)
+    _check_basis(basis_days)
+    return _round_half_up_div(_EXACT.multiply(Decimal(fen_days), rate_annual), basis_days)
 
 
 # --------------------------------------------------------------------------

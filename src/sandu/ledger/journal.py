@@ -11,16 +11,17 @@ Conventions
 * Every entry carries an idempotency key; a store must record an entry at most
   once per key. This module only builds and checks entries.
 
-Accounts of a credit line ``line_id``
--------------------------------------
-``loan:{id}:principal``          principal receivable (asset)
-``loan:{id}:interest``           interest receivable
-``loan:{id}:penalty``            penalty interest receivable (罚息)
-``loan:{id}:overdue_interest``   overdue interest receivable
-``loan:{id}:overdue_principal``  overdue principal receivable
-``income:interest``              interest income
-``clearing:disbursement``        money sent to the borrower
-``clearing:repayment``           money received from the borrower
+Accounts of a loan ``owner`` (a drawing: ``{line}-{drawing}``)
+-------------------------------------------------------------
+``loan:{owner}:principal``          principal receivable not overdue (asset)
+``loan:{owner}:interest``           interest charged and due, not overdue
+``loan:{owner}:penalty``            penalty interest receivable (罚息)
+``loan:{owner}:compound``           compound interest receivable (复利)
+``loan:{owner}:overdue_interest``   overdue interest receivable
+``loan:{owner}:overdue_principal``  overdue principal receivable
+``income:interest|penalty|compound`` income of each kind of interest
+``clearing:disbursement``           money sent to the borrower
+``clearing:repayment``              money received from the borrower
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ from typing import TypeGuard
 from sandu.domain.errors import InvalidInput, shorten, show
 
 __all__ = [
+    "CHARGE_KINDS",
     "DISBURSEMENT_ACCOUNT",
+    "INCOME_ACCOUNTS",
     "INTEREST_INCOME_ACCOUNT",
     "LOAN_BUCKETS",
     "MAX_POSTINGS",
@@ -42,10 +45,13 @@ __all__ = [
     "JournalEntry",
     "Posting",
     "balances",
+    "charge_entry",
     "draw_entry",
     "interest_posting_entry",
     "loan_account",
+    "overdue_entry",
     "repayment_entry",
+    "repayments_entry",
     "trial_balance_ok",
 ]
 
@@ -54,13 +60,16 @@ LINE_ID_PATTERN = re.compile(r"[A-Za-z0-9_\-]+")
 KIND_PATTERN = re.compile(r"[a-z_]+")
 MAX_ACCOUNT_LENGTH = 120
 MAX_KEY_LENGTH = 200
-MAX_POSTINGS = 64
+MAX_POSTINGS = 2001  # a batch entry of end of day: up to 1,000 loans, two postings each, and one total
 
-INTEREST_INCOME_ACCOUNT = "income:interest"
+# The kinds of interest charged to a loan; each is also the bucket it is receivable in.
+CHARGE_KINDS: tuple[str, ...] = ("interest", "penalty", "compound")
+INCOME_ACCOUNTS: dict[str, str] = {kind: f"income:{kind}" for kind in CHARGE_KINDS}
+INTEREST_INCOME_ACCOUNT = INCOME_ACCOUNTS["interest"]
 DISBURSEMENT_ACCOUNT = "clearing:disbursement"
 REPAYMENT_ACCOUNT = "clearing:repayment"
 # Receivable buckets of a credit line; each is the last segment of its account.
-LOAN_BUCKETS: tuple[str, ...] = ("penalty", "overdue_interest", "overdue_principal", "interest", "principal")
+LOAN_BUCKETS: tuple[str, ...] = ("penalty", "compound", "overdue_interest", "overdue_principal", "interest", "principal")
 
 
 def _is_int(value: object) -> TypeGuard[int]:
@@ -92,7 +101,7 @@ class Posting:
 
 @dataclass(frozen=True)
 class JournalEntry:
-    """A balanced set of 2..64 postings recorded once under `idempotency_key`."""
+    """A balanced set of 2..`MAX_POSTINGS` postings recorded once under `idempotency_key`."""
 
     idempotency_key: str
     kind: str
@@ -223,3 +232,52 @@ def repayment_entry(
         effective_date=effective_date,
         postings=(Posting(REPAYMENT_ACCOUNT, total), *credits),
     )
+
+
+def _check_owner_amounts(amounts: object, field: str) -> list[tuple[str, int]]:
+    if not isinstance(amounts, Mapping) or not amounts:
+        raise InvalidInput(field, "needs at least one loan", "a mapping of loan id to fen")
+    return [(owner, _check_amount(amounts[owner])) for owner in amounts]
+
+
+def charge_entry(kind: str, amounts: Mapping[str, int], effective_date: date, idempotency_key: str) -> JournalEntry:
+    """Interest of `kind` (interest, penalty or compound) charged to one or more loans:
+    Dr loan:{owner}:{kind} for each / Cr income:{kind} (the total). Zero amounts are not
+    charged: callers leave them out."""
+    if kind not in CHARGE_KINDS:
+        raise InvalidInput("kind", f"unknown kind of interest {show(kind)}", ", ".join(CHARGE_KINDS))
+    debits = [Posting(loan_account(owner, kind), amount) for owner, amount in _check_owner_amounts(amounts, "amounts")]
+    total = sum(p.amount_fen for p in debits)
+    return JournalEntry(idempotency_key=idempotency_key, kind=kind, effective_date=effective_date,
+                        postings=(*debits, Posting(INCOME_ACCOUNTS[kind], -total)))
+
+
+def overdue_entry(moves: Mapping[str, tuple[int, int]], effective_date: date, idempotency_key: str) -> JournalEntry:
+    """Amounts that fell due and were not paid become overdue: for each loan,
+    (principal, interest) moved from principal to overdue_principal and from interest
+    to overdue_interest. A zero part is not moved; each loan moves something."""
+    if not isinstance(moves, Mapping) or not moves:
+        raise InvalidInput("moves", "needs at least one loan", "a mapping of loan id to (principal, interest) fen")
+    postings: list[Posting] = []
+    for owner, pair in moves.items():
+        if not isinstance(pair, tuple) or len(pair) != 2 or not all(_is_int(x) and x >= 0 for x in pair) or sum(pair) == 0:
+            raise InvalidInput("moves", f"loan {shorten(str(owner))} moves {show(pair)}", "(principal, interest) fen, each >= 0, not both 0")
+        for (bucket, amount) in zip(("principal", "interest"), pair, strict=True):
+            if amount:
+                postings += [Posting(loan_account(owner, f"overdue_{bucket}"), amount), Posting(loan_account(owner, bucket), -amount)]
+    return JournalEntry(idempotency_key=idempotency_key, kind="overdue", effective_date=effective_date, postings=tuple(postings))
+
+
+def repayments_entry(
+    allocations: Mapping[str, Mapping[str, int]], effective_date: date, idempotency_key: str
+) -> JournalEntry:
+    """One repayment across loans: Dr clearing:repayment (total) / Cr each loan's buckets,
+    loans in the mapping's order, buckets in `LOAN_BUCKETS` order."""
+    if not isinstance(allocations, Mapping) or not allocations:
+        raise InvalidInput("allocations", "a repayment needs at least one loan", "a mapping of loan id to bucket amounts")
+    credits: list[Posting] = []
+    for owner, buckets in allocations.items():
+        credits += repayment_entry(owner, buckets, effective_date, idempotency_key).postings[1:]
+    total = -sum(p.amount_fen for p in credits)
+    return JournalEntry(idempotency_key=idempotency_key, kind="repayment", effective_date=effective_date,
+                        postings=(Posting(REPAYMENT_ACCOUNT, total), *credits))

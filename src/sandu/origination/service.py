@@ -19,6 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -33,6 +34,7 @@ from sandu.domain.keys import is_uuid
 from sandu.domain.money import MAX_AMOUNT_FEN, require_fen
 from sandu.domain.project import Project
 from sandu.domain.text import plain_text
+from sandu.ledger.journal import LOAN_BUCKETS
 from sandu.policy.bundle import PolicyBundle
 from sandu.policy.engine import Application, PolicyResult, Scores, evaluate
 from sandu.scoring.risk import RiskModel
@@ -477,6 +479,8 @@ def accept_offer(session: Session, *, decision_id: str, product: str, signer: Ac
                        f"at most {decision.comprehensive_limit_fen - committed} fen: reduce or close a line first")
     terms = next(o for o in decision.result["offers"] if o["product"] == product)
     offer.status = OfferStatus.ACCEPTED
+    closed = session.scalar(select(m.BusinessCalendar.last_closed_on))
+    opened_on = as_of if closed is None or as_of > closed else closed + timedelta(days=1)  # after the last date end of day closed
     line = m.CreditLine(
         enterprise_id=ent.id,
         offer_id=offer.id,
@@ -489,10 +493,17 @@ def accept_offer(session: Session, *, decision_id: str, product: str, signer: Ac
         revolving=terms["revolving"],
         settlement_frequency=terms["settlement"],
         max_drawing_months=terms["max_drawing_months"],
-        opened_on=as_of,
-        expires_on=add_months(as_of, terms["validity_months"]),
+        # terms of decisions recorded before these were part of an offer: the defaults of DOMAIN.md
+        term_within_validity=terms.get("term_within_validity", terms.get("kind") != "project"),
+        interest_with_principal=terms.get("interest_with_principal", False),
+        penalty_uplift=Decimal(terms.get("penalty_uplift", "0.5")),
+        grace_days=terms.get("grace_days", 0),
+        allocation_order=",".join(terms.get("allocation_order", LOAN_BUCKETS)),
+        opened_on=opened_on,
+        expires_on=add_months(opened_on, terms["validity_months"]),
         status=LineStatus.ACTIVE,
-        accrued_through=None,
+        accrued_through=opened_on - timedelta(days=1),
+        risk_class="normal",
         signed_by=signer.user_id,
     )
     session.add(line)

@@ -43,6 +43,8 @@ from pydantic_core import PydanticCustomError
 from sandu.domain.enums import Settlement
 from sandu.domain.errors import InvalidInput, show
 from sandu.domain.money import MAX_AMOUNT_FEN
+from sandu.ledger.journal import LOAN_BUCKETS
+from sandu.ledger.overdue import MAX_GRACE_DAYS, MAX_THRESHOLD_DAYS, OverduePolicy
 from sandu.sources.catalog import ALL_SOURCES
 
 __all__ = [
@@ -154,6 +156,22 @@ Grades = Annotated[tuple[Grade, ...], Strict(False), AfterValidator(_unique)]  #
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
+def _allocation_order(values: tuple[str, ...]) -> tuple[str, ...]:
+    if sorted(values) != sorted(LOAN_BUCKETS):
+        raise PydanticCustomError("allocation_order", "must list each of {allowed} exactly once, got {got}",
+                                  {"allowed": ", ".join(LOAN_BUCKETS), "got": show(list(values))})
+    return values
+
+
+def _thresholds(values: tuple[int, ...]) -> tuple[int, ...]:
+    if any(b <= a for a, b in zip(values, values[1:], strict=False)):
+        raise PydanticCustomError("thresholds", "must increase strictly (关注, 次级, 可疑, 损失), got {got}", {"got": show(list(values))})
+    return values
+
+
+Uplift = Annotated[Decimal, BeforeValidator(_decimal_string), Field(ge=Decimal("0.30"), le=Decimal("0.50"), decimal_places=6)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
@@ -246,6 +264,18 @@ class Product(_Model):
     settlement: Annotated[Settlement, Strict(False)]
     auto_approve_max_fen: Fen
     open_to_non_customers: bool
+    interest_with_principal: bool  # 利随本清: a repayment first settles the interest accrued to the day before
+    penalty_uplift: Uplift  # penalty rate = contract rate × (1 + uplift), on overdue principal and (复利) overdue interest
+    grace_days: Annotated[int, Field(ge=0, le=MAX_GRACE_DAYS)]  # days after a due date before an unpaid amount is overdue
+    allocation_order: Annotated[tuple[str, ...], Strict(False), AfterValidator(_allocation_order)]  # 还款冲抵顺序
+
+
+class Classification(_Model):
+    """五级分类 by days past due: the DPD above which a drawing is at least 关注, 次级, 可疑, 损失,
+    and the days at DPD 0 that earn a one-step improvement."""
+
+    thresholds_dpd: Annotated[tuple[int, int, int, int], Strict(False), AfterValidator(_thresholds)]
+    upgrade_after_days: Annotated[int, Field(ge=1, le=MAX_THRESHOLD_DAYS)]
 
 
 # -- the bundle ------------------------------------------------------------------------
@@ -265,6 +295,7 @@ class BundleFile(_Model):
     project: ProjectPolicy
     pricing: Pricing
     products: Annotated[dict[Code, Product], Field(min_length=1, max_length=MAX_PRODUCTS)]
+    classification: Classification
 
     @model_validator(mode="before")
     @classmethod
@@ -304,6 +335,7 @@ class PolicyBundle:
     project: ProjectPolicy
     pricing: Pricing
     products: dict[str, Product]
+    classification: Classification
 
     @property
     def label(self) -> str:
@@ -313,6 +345,10 @@ class PolicyBundle:
     def non_declined_risk_grades(self) -> tuple[str, ...]:
         """The risk grades that may receive an offer, best first."""
         return _non_declined(self.risk_grades, self.eligibility)
+
+    def overdue_policy(self, product: str) -> OverduePolicy:
+        """The overdue rules of `product` with the bundle's classification thresholds."""
+        return overdue_policy_of(self.products[product], self.classification)
 
     def tech_grade(self, grade: str) -> TechGrade:
         """The row of the tech grade table for `grade` (a grade of this bundle)."""
@@ -365,7 +401,19 @@ def _grades_in(values: Iterable[str], table: Sequence[TechGrade] | Sequence[Risk
             raise _Refused(path, f"{v} is not a grade of {table_name} ({'/'.join(known)})")
 
 
+def overdue_policy_of(product: Product, classification: Classification) -> OverduePolicy:
+    return OverduePolicy(penalty_uplift=product.penalty_uplift, grace_days=product.grace_days,
+                         thresholds=classification.thresholds_dpd, upgrade_after_days=classification.upgrade_after_days)
+
+
 def _check_references(b: BundleFile) -> None:
+    for code, product in b.products.items():
+        try:
+            overdue_policy_of(product, b.classification)
+        except InvalidInput as error:
+            field = {"thresholds": "thresholds_dpd"}.get(error.field, error.field)  # OverduePolicy's names → the bundle's keys
+            where = f"products.{code}.{field}" if field in Product.model_fields else f"classification.{field}"
+            raise _Refused(where, f"{error.reason} (allowed: {error.allowed})") from None
     for code, product in b.products.items():
         if product.code != code:
             raise _Refused(f"products.{code}.code", f"must be the table's key {code!r} (or be left out), got {show(product.code)}")
@@ -425,7 +473,7 @@ def _allowed_keys(loc: Sequence[int | str]) -> list[str]:
     return [f.alias or n for n, f in tp.model_fields.items() if not (tp is Product and n == "code")]
 
 
-_OWN_MESSAGES = ("decimal_string", "date_string", "unique", "source", "basis_days")  # they quote the value already
+_OWN_MESSAGES = ("decimal_string", "date_string", "unique", "source", "basis_days", "allocation_order", "thresholds")  # they quote the value already
 
 
 def _problem(err: Any) -> tuple[str, str]:
@@ -472,6 +520,7 @@ def bundle_from_document(doc: dict[str, Any], sha256: str) -> PolicyBundle:
         project=f.project,
         pricing=f.pricing,
         products=f.products,
+        classification=f.classification,
     )
 
 

@@ -49,9 +49,14 @@ class OfferTerms:
     repayment_method: str
     revolving: bool
     validity_months: int
-    max_drawing_months: int
+    max_drawing_months: int  # the term of a drawing: the product's, or a project loan's project tenor
+    term_within_validity: bool  # a drawing never matures after the line expires (not for project loans)
     basis_days: int
     settlement: str
+    interest_with_principal: bool
+    penalty_uplift: Decimal
+    grace_days: int
+    allocation_order: tuple[str, ...]
     components: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -74,8 +79,13 @@ class OfferTerms:
             "revolving": self.revolving,
             "validity_months": self.validity_months,
             "max_drawing_months": self.max_drawing_months,
+            "term_within_validity": self.term_within_validity,
             "basis_days": self.basis_days,
             "settlement": self.settlement,
+            "interest_with_principal": self.interest_with_principal,
+            "penalty_uplift": str(self.penalty_uplift),
+            "grace_days": self.grace_days,
+            "allocation_order": list(self.allocation_order),
             "components": self.components,
         }
 
@@ -104,8 +114,12 @@ class PolicyResult:
         }
 
 
-def _terms(o: PricedOffer) -> OfferTerms:
+def _terms(o: PricedOffer, application: Application) -> OfferTerms:
+    """An offer's terms. A project loan's drawings follow the project's tenor, not the
+    product's 12-month rule, and may mature after the line's drawing period ends."""
     p = o.product
+    project = application.project if p.kind == "project" else None
+    drawing_months = project.tenor_years * 12 if project is not None else p.max_drawing_months
     return OfferTerms(
         product=p.code,
         name=p.name,
@@ -119,9 +133,14 @@ def _terms(o: PricedOffer) -> OfferTerms:
         repayment_method=p.repayment_method,
         revolving=p.revolving,
         validity_months=p.validity_months,
-        max_drawing_months=p.max_drawing_months,
+        max_drawing_months=drawing_months,
+        term_within_validity=project is None,
         basis_days=p.basis_days,
         settlement=p.settlement.value,
+        interest_with_principal=p.interest_with_principal,
+        penalty_uplift=p.penalty_uplift,
+        grace_days=p.grace_days,
+        allocation_order=p.allocation_order,
         components=o.components,
     )
 
@@ -140,7 +159,7 @@ def evaluate(
         outcome=d.outcome,
         tech_grade=d.general.tech_grade,
         risk_grade=d.general.risk_grade,
-        offers=tuple(_terms(o) for o in d.offers),
+        offers=tuple(_terms(o, application) for o in d.offers),
         comprehensive_limit_fen=d.comprehensive_limit_fen,
         tech_uplift_fen=d.credit.uplift_fen if d.credit is not None else 0,
         rule_hits=hits,

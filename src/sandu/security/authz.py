@@ -88,6 +88,11 @@ TABLE: dict[str, Rule] = {
     "lines.reduce": Rule({O: Reach.BRANCH, P: Reach.BRANCH, K: Reach.ANY}, ObjectKind.LINE),
     "lines.renew": Rule({P: Reach.BRANCH}, ObjectKind.LINE),
     "lines.close": Rule({O: Reach.BRANCH}, ObjectKind.LINE),
+    "lines.drawings": Rule(READ_ENTERPRISE, ObjectKind.LINE, writes=False),
+    "lines.drawing": Rule(READ_ENTERPRISE, ObjectKind.LINE, writes=False),
+    "lines.statement": Rule(READ_ENTERPRISE, ObjectKind.LINE, writes=False),
+    "lines.prepay": Rule({A: Reach.MEMBER}, ObjectKind.LINE, limit="movement"),
+    "lines.classify": Rule({O: Reach.BRANCH, K: Reach.ANY}, ObjectKind.LINE),  # an officer's or risk's 五级分类, never better than the rule
     "operations.eod": Rule({X: Reach.NONE}),
     # the trail
     "audit.list": Rule({U: Reach.NONE}, writes=False),

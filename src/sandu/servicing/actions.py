@@ -6,14 +6,33 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from datetime import date
 
 from sandu.audit import service as audit
-from sandu.domain.dates import require_not_future
 from sandu.runtime import Runtime
 from sandu.security.actor import Actor
+from sandu.servicing import eod, statements
 from sandu.servicing import service as svc
-from sandu.servicing.views import DrawView, EodView, JournalPage, LineView, RepayView
+from sandu.servicing.calendar import calendar_row
+from sandu.servicing.close import ClassRules, CloseStats, class_rules
+from sandu.servicing.statements import Statement
+from sandu.servicing.views import (
+    ClassifyView,
+    DrawingPage,
+    DrawingView,
+    DrawView,
+    EodDayView,
+    EodView,
+    JournalPage,
+    LineView,
+    PrepayView,
+    RepayView,
+)
+
+
+def _rules(rt: Runtime) -> ClassRules:
+    return class_rules(rt.bundle.classification)
 
 
 def get_line(rt: Runtime, line_id: int) -> LineView:
@@ -21,31 +40,83 @@ def get_line(rt: Runtime, line_id: int) -> LineView:
         return svc.line_view(s, line_id, rt.today())
 
 
+def get_drawing(rt: Runtime, line_id: int, drawing_id: int) -> DrawingView:
+    with rt.uow.read() as s:
+        svc.get_drawing(s, drawing_id, line_id=line_id)
+        return svc.drawing_view(s, drawing_id)
+
+
+def drawings(rt: Runtime, line_id: int, *, after_id: int = 0, limit: int = 100) -> DrawingPage:
+    with rt.uow.read() as s:
+        page, next_after = svc.drawings_of(s, line_id, after_id=after_id, limit=limit)
+        return DrawingPage(drawings=page, next_after_id=next_after)
+
+
+def statement(rt: Runtime, line_id: int, *, start: date, end: date, drawing_id: int | None = None) -> Statement:
+    with rt.uow.read() as s:
+        return statements.statement(s, line_id=line_id, start=start, end=end, drawing_id=drawing_id)
+
+
+def _committed(rt: Runtime, entries: list[str]) -> None:
+    rt.metrics.ledger_entries(entries)
+
+
 def draw(rt: Runtime, actor: Actor, *, line_id: int, amount_fen: int, idempotency_key: str, on_date: date | None = None) -> DrawView:
-    """Borrow any time (随借随还); repeating a request with its idempotency key returns the first result."""
+    """Borrow: a drawing (借据) with its own term, rate and repayment method; repeating a request with its
+    idempotency key returns the first result."""
     now = rt.now()
     with rt.uow.write() as s:
-        r = svc.draw(s, line_id=line_id, amount_fen=amount_fen, on_date=on_date, idempotency_key=idempotency_key, now=now, drawn_by=actor.user_id)
+        r = svc.draw(s, line_id=line_id, amount_fen=amount_fen, on_date=on_date, idempotency_key=idempotency_key, now=now, rules=_rules(rt),
+                     drawn_by=actor.user_id)
         d = r.drawing
         if not r.replayed:
             audit.note(s, actor, "line.draw", "drawing", d.id, at=now, after=d)
-        view = DrawView(drawing_id=d.id, line_id=d.line_id, amount_fen=d.amount_fen, drawn_on=d.drawn_on, maturity_on=d.maturity_on, replayed=r.replayed)
+        view = DrawView(drawing_id=d.id, line_id=d.line_id, amount_fen=d.amount_fen, drawn_on=d.drawn_on, maturity_on=d.maturity_on,
+                        repayment_method=d.repayment_method, rate_annual=str(d.rate_annual), replayed=r.replayed)
         entries = list(s.info.get(svc.ENTRIES_KEY, []))
-    rt.metrics.ledger_entries(entries)
+    _committed(rt, entries)
     return view
 
 
 def repay(rt: Runtime, actor: Actor, *, line_id: int, amount_fen: int, idempotency_key: str, on_date: date | None = None) -> RepayView:
-    """Repay any time: interest accrued to yesterday first, then principal."""
+    """Repay what is due on a line, in the product's allocation order."""
     now = rt.now()
     with rt.uow.write() as s:
         before = audit.state_sha256(svc.get_line(s, line_id))
-        r = svc.repay(s, line_id=line_id, amount_fen=amount_fen, on_date=on_date, idempotency_key=idempotency_key, now=now)
+        r = svc.repay(s, line_id=line_id, amount_fen=amount_fen, on_date=on_date, idempotency_key=idempotency_key, now=now, rules=_rules(rt))
         if not r.replayed:
             audit.note(s, actor, "line.repay", "line", line_id, at=now, before=before, after=svc.get_line(s, line_id))
-        view = RepayView(line_id=line_id, allocations=r.allocations, interest_posted_fen=r.interest_posted_fen, replayed=r.replayed)
+        view = RepayView(line_id=line_id, allocations=r.allocations, by_drawing=r.by_drawing, interest_settled_fen=r.interest_settled_fen,
+                         replayed=r.replayed)
         entries = list(s.info.get(svc.ENTRIES_KEY, []))
-    rt.metrics.ledger_entries(entries)
+    _committed(rt, entries)
+    return view
+
+
+def prepay(rt: Runtime, actor: Actor, *, line_id: int, drawing_id: int, principal_fen: int, idempotency_key: str, on_date: date | None = None) -> PrepayView:
+    """Prepay principal of a scheduled drawing; its schedule is re-computed."""
+    now = rt.now()
+    with rt.uow.write() as s:
+        svc.get_drawing(s, drawing_id, line_id=line_id)
+        r = svc.prepay(s, drawing_id=drawing_id, principal_fen=principal_fen, on_date=on_date, idempotency_key=idempotency_key, now=now,
+                       rules=_rules(rt))
+        if not r.replayed:
+            audit.note(s, actor, "drawing.prepay", "drawing", drawing_id, at=now, after=r.drawing)
+        view = PrepayView(drawing_id=drawing_id, principal_fen=r.principal_fen, interest_fen=r.interest_fen, schedule_version=r.schedule_version,
+                          replayed=r.replayed)
+        entries = list(s.info.get(svc.ENTRIES_KEY, []))
+    _committed(rt, entries)
+    return view
+
+
+def classify(rt: Runtime, actor: Actor, *, line_id: int, drawing_id: int, risk_class: str, note: str) -> ClassifyView:
+    """An officer's five-category classification of a drawing: worse than the rules, never better."""
+    now = rt.now()
+    with rt.uow.write() as s:
+        before = audit.state_sha256(svc.get_drawing(s, drawing_id, line_id=line_id))
+        d = svc.classify(s, drawing_id=drawing_id, risk_class=risk_class, note=note, on=rt.today(), by_user=actor.user_id, rules=_rules(rt))
+        audit.note(s, actor, "drawing.classify", "drawing", d.id, at=now, before=before, after=d)
+        view = ClassifyView(drawing_id=d.id, risk_class=d.risk_class, officer_class=d.officer_class)
     return view
 
 
@@ -54,37 +125,70 @@ def journal(rt: Runtime, line_id: int, *, after_id: int = 0, limit: int = 100) -
         return svc.journal_page(s, line_id, after_id=after_id, limit=limit)
 
 
-def end_of_day(rt: Runtime, actor: Actor, business_date: date) -> EodView:
-    """End of day for `business_date`, a batch of lines per transaction (so that draws
-    and repayments are not held up for the whole run). Runs until every due line is
-    done; the number of batches is bounded by what was due at the start (plus one for
-    lines opened meanwhile), and anything left then is reported, never dropped silently."""
-    require_not_future(business_date, rt.now(), "business_date")
+def ledger_check(rt: Runtime) -> svc.LedgerCheck:
+    with rt.uow.read() as s:
+        return svc.ledger_check(s)
+
+
+EodProgress = Callable[[date, int, int], None]  # (date, lines closed so far, lines to close)
+
+
+def end_of_day(rt: Runtime, actor: Actor, business_date: date, progress: EodProgress | None = None) -> EodView:
+    """Close every date after the last one closed through `business_date`, in order; each date in batches of
+    lines, one transaction each, resumable from its checkpoint (`servicing.eod`)."""
     started = time.perf_counter()
-    batch = rt.settings.eod_batch_lines
+    owner = eod.new_owner()
+    limit = rt.settings.eod_batch_lines
     with rt.uow.read() as s:
-        due = svc.lines_due_for_eod(s, business_date)
-    max_batches = math.ceil(due / batch) + 1
-    lines = days = posted = batches = 0
-    after = 0
-    while batches < max_batches:
-        now = rt.now()
+        dates = eod.plan(s, business_date, rt.now(), simulated=rt.settings.clock == "simulated")
+    days: list[EodDayView] = []
+    for day in dates:
         with rt.uow.write() as s:
-            b = svc.run_eod(s, business_date=business_date, now=now, after_line_id=after, limit=batch)
-            if b.lines:
-                audit.note(s, actor, "eod.batch", "business_date", f"{business_date.isoformat()}#{after}-{b.last_line_id}", at=now)
-            entries = list(s.info.get(svc.ENTRIES_KEY, []))
-        rt.metrics.ledger_entries(entries)
-        batches += 1
-        lines, days, posted = lines + b.lines, days + b.days_accrued, posted + b.interest_posted_fen
-        if b.last_line_id == 0:
-            break
-        after = b.last_line_id
-    with rt.uow.read() as s:
-        remaining = svc.lines_due_for_eod(s, business_date, after_line_id=after)  # every line up to `after` was visited
+            p = eod.begin(s, day, owner, rt.now())
+        if p.done:
+            continue
+        stats, batches = CloseStats(), 0
+        max_batches = math.ceil(p.lines_left / limit) + 10  # lines opened meanwhile are few: a run that keeps going is reported
+        while True:
+            if batches >= max_batches:
+                raise RuntimeError(f"end of day for {day} did not finish in {max_batches} batches; run it again to resume")
+            now = rt.now()
+            with rt.uow.write() as s:
+                b = eod.batch(s, day, owner, now, _rules(rt), limit)
+                if b is not None:
+                    audit.note(s, actor, "eod.batch", "business_date", f"{day.isoformat()}#{batches}", at=now)
+                entries = list(s.info.get(svc.ENTRIES_KEY, []))
+            _committed(rt, entries)
+            if b is None:
+                break
+            batches += 1
+            stats.add(b)
+            if progress:
+                progress(day, stats.lines, max(p.lines_left, stats.lines))
+        while True:
+            if batches >= max_batches:
+                raise RuntimeError(f"end of day for {day} did not finish in {max_batches} batches; run it again to resume")
+            now = rt.now()
+            with rt.uow.write() as s:
+                b = eod.finish(s, day, owner, now, _rules(rt), limit)
+                if b is not None:
+                    audit.note(s, actor, "eod.close", "business_date", day.isoformat(), at=now)
+                entries = list(s.info.get(svc.ENTRIES_KEY, []))
+            _committed(rt, entries)
+            batches += 1
+            if b is not None:
+                stats.add(b)
+                break
+        rt.metrics.eod_lines.inc(stats.lines)
+        days.append(EodDayView(business_date=day, lines=stats.lines, batches=batches, drawings_accrued=stats.drawings_accrued,
+                               charged_fen=stats.charged_fen, overdue_fen=stats.overdue_fen, raised_fen=stats.raised_fen,
+                               reclassified=stats.reclassified, repaid=stats.repaid, expired=stats.expired, resumed=p.resumed))
+        if progress:
+            progress(day, stats.lines, stats.lines)
     rt.metrics.eod_seconds.observe(time.perf_counter() - started)
-    rt.metrics.eod_lines.inc(lines)
-    return EodView(business_date=business_date, lines=lines, days_accrued=days, interest_posted_fen=posted, batches=batches, remaining_lines=remaining)
+    with rt.uow.read() as s:
+        last = calendar_row(s).last_closed_on
+    return EodView(business_date=business_date, days=days, last_closed_on=last)
 
 
 def _line_change(rt: Runtime, actor: Actor, action: str, line_id: int, change) -> LineView:

@@ -1,22 +1,25 @@
-"""Servicing of credit lines (随借随还) on the double-entry ledger.
+"""Servicing of credit lines and their drawings (借据) on the double-entry ledger.
 
-Every amount that moves is a balanced journal entry with an idempotency key.
-The line row is locked (PostgreSQL: SELECT … FOR UPDATE; SQLite: the write
-transaction is BEGIN IMMEDIATE) before its balance is checked, so concurrent
-draws can never take the drawn principal above the limit; the database's check
-constraint is the last line of defence.
+Every amount that moves is a balanced journal entry with an idempotency key. A movement
+locks the enterprise (a draw) and the line (SELECT … FOR UPDATE on PostgreSQL; SQLite's
+writer holds the store) before it reads the balances it checks; the balances a write
+needs are kept on the rows (`Drawing` per bucket, `CreditLine.drawn_principal_fen`) and
+proven equal to the journal by `ledger_check` — never summed from the history on a write.
 
-Time: movements are dated (`on_date`), never in the future and never before
-the line's last movement, so the ledger is a history that only grows forward.
-Interest accrues by the day on the closing principal (算头不算尾) and is posted,
-rounded half-up once, on each settlement day (the 20th of the line's settlement
-months) and on repayment. Whatever touches a line first brings it up to date:
-accrual and every settlement day passed since (`bring_up_to_date`), so a
-missed end of day never skips a settlement.
+Time (see `servicing.calendar`): a movement is value-dated on the business date or earlier,
+never on or before the last date closed for its line (`CreditLine.accrued_through`). A line
+that end of day has not reached yet is first closed through the day before the movement
+(`catch_up`), day by day, by the same `close.close_day` end of day runs.
 
-Idempotency keys are the caller's, scoped to the line: stored as
-`c:{line}:{key}`; the system's own entries use the `sys:` namespace, which no
-caller key can reach.
+Interest of a 随借随还 drawing accrues by the day and is settled on the settlement days
+(the 20th), due the next day; a repayment on another day pays principal and what is already
+due — not interest that is not due yet, unless the product is 利随本清
+(`interest_with_principal`). Scheduled drawings (按月付息到期还本, 等额本息, 等额本金) pay their
+instalments; principal not yet due is repaid by a prepayment (`prepay`), which re-computes
+the schedule (`ledger.schedule.reschedule_after_prepayment`).
+
+Idempotency keys are the caller's, scoped to the line: stored as `c:{line}:{key}`; the
+system's own entries use the `sys:` namespace, which no caller key can reach.
 """
 
 from __future__ import annotations
@@ -24,31 +27,51 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import case, func, insert, select
 from sqlalchemy.orm import Session
 
-from sandu.domain.dates import add_months, business_date, require_not_future
-from sandu.domain.enums import LineStatus
+from sandu.domain.dates import add_months
+from sandu.domain.enums import DrawingStatus, LineStatus
 from sandu.domain.errors import Conflict, InvalidInput, NotFound, show
 from sandu.domain.keys import MAX_ROW_ID, is_row_id
 from sandu.domain.money import MAX_AMOUNT_FEN, require_fen
 from sandu.ledger import journal as jl
 from sandu.ledger.allocation import allocate
-from sandu.ledger.interest import DailyAccrual, accrue, interest_to_post_fen, period_containing, settlement_dates
+from sandu.ledger.interest import interest_on_fen_days, penalty_rate
+from sandu.ledger.overdue import RiskClass, rule_class
+from sandu.ledger.schedule import REVOLVING, build_schedule, prepayment_interest_fen, reschedule_after_prepayment
+from sandu.ledger.schedule import Instalment as ScheduleItem
 from sandu.origination.service import committed_limit_fen, lock_enterprise
+from sandu.servicing.calendar import business_today, calendar_row, require_value_date
+from sandu.servicing.close import ENTRIES_KEY, ClassRules, close_day, entry_header, owner, refresh_line_class, write_entry, write_postings
 from sandu.servicing.states import LineAction, next_state
-from sandu.servicing.views import EntryView, JournalPage, LineView, PostingView
+from sandu.servicing.views import (
+    Balances,
+    DrawingView,
+    DueView,
+    EntryView,
+    InstalmentView,
+    JournalPage,
+    LineView,
+    PostingView,
+)
 from sandu.store import models as m
 from sandu.store.db import keyset_page
 
+__all__ = ["ENTRIES_KEY"]
+
 MAX_KEY_LENGTH = 120
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]+")
-
-ENTRIES_KEY = "sandu_ledger_entries"  # the kinds of the entries a transaction wrote
-EOD_LOCK_KEY = 0x5A4D_0000  # + the date's ordinal: one advisory lock per business date
+MAX_CATCH_UP_DAYS = 3660  # a line is brought up to date over at most ten years in one movement
+MAX_OPEN_DRAWINGS = 1000  # open drawings on one line; a draw beyond it is refused
+BUCKET_COLUMNS: dict[str, str] = {  # receivable bucket → the Drawing column that keeps its balance
+    "penalty": "penalty_fen", "compound": "compound_fen", "overdue_interest": "overdue_interest_fen",
+    "overdue_principal": "overdue_principal_fen", "interest": "interest_fen", "principal": "principal_fen",
+}
 
 
 def _request_sha256(**fields: object) -> str:
@@ -59,12 +82,6 @@ def _client_key(line_id: int, key: object) -> str:
     if not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_LENGTH or not KEY_PATTERN.fullmatch(key):
         raise InvalidInput("idempotency_key", f"got {show(key)}", f"1..{MAX_KEY_LENGTH} characters of A-Z a-z 0-9 _ . : -")
     return f"c:{line_id}:{key}"
-
-
-def _check_date(value: object, field: str) -> date:
-    if not isinstance(value, date) or isinstance(value, datetime):
-        raise InvalidInput(field, f"must be a calendar date, got {show(value)}", "YYYY-MM-DD")
-    return value
 
 
 def get_line(session: Session, line_id: int, *, lock: bool = False) -> m.CreditLine:
@@ -84,6 +101,16 @@ def lock_line(session: Session, line_id: int) -> m.CreditLine:
     return get_line(session, line_id, lock=True)
 
 
+def get_drawing(session: Session, drawing_id: int, *, line_id: int | None = None) -> m.Drawing:
+    """The drawing, re-read; NotFound also when it is not a drawing of `line_id` (when given)."""
+    if not is_row_id(drawing_id):
+        raise InvalidInput("drawing_id", f"must be a drawing number, got {show(drawing_id)}", f"1..{MAX_ROW_ID}")
+    drawing = session.scalar(select(m.Drawing).where(m.Drawing.id == drawing_id).execution_options(populate_existing=True))
+    if drawing is None or (line_id is not None and drawing.line_id != line_id):
+        raise NotFound("drawing", drawing_id, field="drawing_id")
+    return drawing
+
+
 def _existing(session: Session, key: str, request_sha256: str, shown_key: str) -> m.JournalEntryRow | None:
     row = session.scalar(select(m.JournalEntryRow).where(m.JournalEntryRow.idempotency_key == key))
     if row is not None and row.request_sha256 != request_sha256:
@@ -91,70 +118,50 @@ def _existing(session: Session, key: str, request_sha256: str, shown_key: str) -
     return row
 
 
-def _write(session: Session, entry: jl.JournalEntry, line_id: int, request_sha256: str, now: datetime) -> m.JournalEntryRow:
-    assert sum(p.amount_fen for p in entry.postings) == 0, "journal entry must balance"
-    row = m.JournalEntryRow(
-        idempotency_key=entry.idempotency_key,
-        request_sha256=request_sha256,
-        kind=entry.kind,
-        line_id=line_id,
-        effective_date=entry.effective_date,
-        memo=entry.memo,
-        created_at=now,
-    )
-    session.add(row)
-    session.flush()
-    session.add_all(m.PostingRow(entry_id=row.id, account=p.account, amount_fen=p.amount_fen) for p in entry.postings)
-    session.flush()
-    session.info.setdefault(ENTRIES_KEY, []).append(entry.kind)  # counted once committed
-    return row
+def _hold_calendar(session: Session) -> None:
+    """Share-lock the business calendar (PostgreSQL): end of day cannot close a date under a movement."""
+    session.execute(select(m.BusinessCalendar.id).where(m.BusinessCalendar.id == 1).with_for_update(read=True))
 
 
-def account_balance(session: Session, account: str, through: date | None = None) -> int:
-    q = select(func.coalesce(func.sum(m.PostingRow.amount_fen), 0)).where(m.PostingRow.account == account)
-    if through is not None:
-        q = q.join(m.JournalEntryRow, m.JournalEntryRow.id == m.PostingRow.entry_id).where(m.JournalEntryRow.effective_date <= through)
-    return int(session.scalar(q) or 0)
+def _value_day(session: Session, line: m.CreditLine, on_date: object, now: datetime) -> date:
+    """The movement's value date: `on_date` (default: the business date), after the last date closed for the line."""
+    today = business_today(session, now)
+    day = today if on_date is None else require_value_date(on_date, today)
+    if day <= line.accrued_through:
+        first = line.accrued_through + timedelta(days=1)
+        raise Conflict("on_date", f"end of day has closed {line.accrued_through.isoformat()} for line {line.id}",
+                       f"{first.isoformat()}..{today.isoformat()}" if first <= today else "the next business date")
+    return day
 
 
-def _account(line: m.CreditLine, bucket: str) -> str:
-    return jl.loan_account(str(line.id), bucket)
+def catch_up(session: Session, line: m.CreditLine, through: date, now: datetime, rules: ClassRules) -> m.CreditLine:
+    """Close each day after the line's last closed date through `through` for this line alone
+    (the line is locked by the caller); returns the line re-read."""
+    gap = (through - line.accrued_through).days
+    if gap <= 0:
+        return line
+    if gap > MAX_CATCH_UP_DAYS:
+        raise Conflict("on_date", f"line {line.id} was last closed on {line.accrued_through}, {gap} days before", "run end of day first")
+    for k in range(1, gap + 1):
+        close_day(session, day=line.accrued_through + timedelta(days=k), line_ids=[line.id], now=now, rules=rules)
+    return get_line(session, line.id)
 
 
-def _assert_principal(session: Session, line: m.CreditLine) -> None:
-    ledger = account_balance(session, _account(line, "principal"))
-    assert ledger == line.drawn_principal_fen, f"line {line.id}: ledger principal {ledger} ≠ drawn {line.drawn_principal_fen}"
+def _open_drawings(session: Session, line_id: int) -> list[m.Drawing]:
+    """The line's open drawings, oldest first (the order a repayment pays them in)."""
+    return list(session.scalars(
+        select(m.Drawing).where(m.Drawing.line_id == line_id, m.Drawing.status == DrawingStatus.OPEN)
+        .order_by(m.Drawing.drawn_on, m.Drawing.id).limit(MAX_OPEN_DRAWINGS + 1).execution_options(populate_existing=True)))
+
+
+def _assert_line(line: m.CreditLine, drawings: list[m.Drawing]) -> None:
+    """What the line's row keeps equals its drawings' rows (read and written together)."""
+    principal = sum(d.principal_fen + d.overdue_principal_fen for d in drawings)
+    assert principal == line.drawn_principal_fen, f"line {line.id}: drawings hold {principal} fen of principal, the line {line.drawn_principal_fen}"
     assert 0 <= line.drawn_principal_fen <= line.limit_fen, f"line {line.id}: drawn outside 0..limit"
 
 
-def _earliest_allowed(session: Session, line: m.CreditLine) -> date:
-    last = session.scalar(select(func.max(m.JournalEntryRow.effective_date)).where(m.JournalEntryRow.line_id == line.id))
-    floor = line.opened_on if last is None else max(line.opened_on, last)
-    if line.accrued_through is not None:
-        floor = max(floor, line.accrued_through + timedelta(days=1))
-    return floor
-
-
-def _begin(
-    op: str, session: Session, line_id: int, amount_fen: int, on_date: date | None, key: str, now: datetime, lock_enterprise_first: bool = False
-) -> tuple[m.CreditLine, date, str, str, m.JournalEntryRow | None]:
-    """Validate a money movement, lock its line, and find an earlier request with
-    the same idempotency key (same body: replay; other body: Conflict).
-    Returns (line, effective day, request hash, stored key, earlier entry)."""
-    require_fen(amount_fen, field="amount_fen", max_fen=MAX_AMOUNT_FEN)
-    stored_key = _client_key(line_id, key)
-    day = require_not_future(_check_date(on_date, "on_date"), now, "on_date") if on_date is not None else business_date(now)
-    if lock_enterprise_first:  # the enterprise before the line, always: no two writers wait on each other
-        lock_enterprise(session, get_line(session, line_id).enterprise_id)
-    line = lock_line(session, line_id)
-    digest = _request_sha256(op=op, line=line_id, amount=amount_fen, on=on_date)  # hashed as sent
-    return line, day, digest, stored_key, _existing(session, stored_key, digest, key)
-
-
-def _check_not_backdated(session: Session, line: m.CreditLine, day: date) -> None:
-    floor = _earliest_allowed(session, line)
-    if day < floor:
-        raise Conflict("on_date", f"line {line.id} has movements or accrued interest through {floor - timedelta(days=1)}", f"{floor} or later")
+# --- draw --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -168,54 +175,12 @@ def _drawn_ever_fen(session: Session, line: m.CreditLine) -> int:
 
 
 def available_fen(session: Session, line: m.CreditLine, on: date) -> int:
-    """What may be drawn on `on`: nothing outside the line's validity; else, revolving:
-    limit − principal outstanding; non-revolving: limit − everything ever drawn."""
+    """What may be drawn on `on`: nothing outside the line's validity or unless it is active; else,
+    revolving: limit − principal outstanding; non-revolving: limit − everything ever drawn."""
     if line.status != LineStatus.ACTIVE or not line.opened_on <= on < line.expires_on:
         return 0
     used = line.drawn_principal_fen if line.revolving else _drawn_ever_fen(session, line)
     return max(0, line.limit_fen - used)
-
-
-def draw(
-    session: Session, *, line_id: int, amount_fen: int, on_date: date | None, idempotency_key: str, now: datetime, drawn_by: int | None = None
-) -> DrawResult:
-    """Borrow any time: disburse `amount_fen` from the line's available limit."""
-    line, day, digest, key, prior = _begin("draw", session, line_id, amount_fen, on_date, idempotency_key, now, lock_enterprise_first=True)
-    if prior is not None:
-        drawing = session.scalar(select(m.Drawing).where(m.Drawing.entry_id == prior.id))
-        assert drawing is not None
-        return DrawResult(drawing, replayed=True)
-    _assert_principal(session, line)
-    next_state(line.status, LineAction.DRAW, line.id)
-    if not line.opened_on <= day < line.expires_on:
-        raise Conflict("on_date", f"line {line.id} is valid from {line.opened_on} until {line.expires_on}", f"{line.opened_on}..{line.expires_on - timedelta(days=1)}")
-    _check_not_backdated(session, line, day)
-    bring_up_to_date(session, line, day - timedelta(days=1), now)
-    arrears = interest_in_arrears_fen(session, line, day)
-    if arrears > 0:
-        raise Conflict("line_id", f"interest of {arrears} fen is in arrears; drawing is blocked until it is paid", "repay the interest first")
-    available = available_fen(session, line, day)
-    if amount_fen > available:
-        raise Conflict("amount_fen", f"draw of {amount_fen} fen exceeds the available limit of {available} fen", f"1..{available} fen")
-    headroom = enterprise_headroom_fen(session, line.enterprise_id)
-    if headroom is not None and amount_fen > headroom:
-        raise Conflict("amount_fen", f"draw of {amount_fen} fen would take the enterprise above its comprehensive limit: {headroom} fen left",
-                       f"1..{headroom} fen")
-    row = _write(session, jl.draw_entry(str(line.id), amount_fen, day, key), line.id, digest, now)
-    line.drawn_principal_fen += amount_fen
-    drawing = m.Drawing(
-        line_id=line.id,
-        entry_id=row.id,
-        amount_fen=amount_fen,
-        drawn_on=day,
-        maturity_on=min(add_months(day, line.max_drawing_months), line.expires_on),
-        drawn_at=now,
-        drawn_by=drawn_by,
-    )
-    session.add(drawing)
-    session.flush()
-    _assert_principal(session, line)
-    return DrawResult(drawing, replayed=False)
 
 
 def enterprise_headroom_fen(session: Session, enterprise_id: int) -> int | None:
@@ -231,235 +196,338 @@ def enterprise_headroom_fen(session: Session, enterprise_id: int) -> int | None:
     return max(0, decision.comprehensive_limit_fen - int(drawn or 0))
 
 
-def interest_in_arrears_fen(session: Session, line: m.CreditLine, on_date: date) -> int:
-    """Interest posted on or before the last settlement day before `on_date` and
-    still unpaid. Interest of the current period is not yet due."""
-    period_start, _ = period_containing(on_date, line.settlement_frequency)
-    due_through = period_start - timedelta(days=1)
-    base = (
-        select(func.coalesce(func.sum(m.PostingRow.amount_fen), 0))
-        .join(m.JournalEntryRow, m.JournalEntryRow.id == m.PostingRow.entry_id)
-        .where(m.PostingRow.account == _account(line, "interest"))
-    )
-    due = int(session.scalar(base.where(m.PostingRow.amount_fen > 0, m.JournalEntryRow.effective_date <= due_through)) or 0)
-    paid = -int(session.scalar(base.where(m.PostingRow.amount_fen < 0)) or 0)
-    return max(0, due - paid)
+def arrears_fen(drawings: list[m.Drawing]) -> int:
+    """Overdue principal and interest, penalty and compound interest on the drawings: while any is owed, drawing is blocked."""
+    return sum(d.overdue_principal_fen + d.overdue_interest_fen + d.penalty_fen + d.compound_fen for d in drawings)
 
 
-def accrue_line(session: Session, line: m.CreditLine, through: date) -> int:
-    """Accrue each day up to `through` on that day's closing principal; returns days accrued."""
-    start = line.opened_on if line.accrued_through is None else line.accrued_through + timedelta(days=1)
-    end = min(through, line.expires_on - timedelta(days=1)) if line.drawn_principal_fen == 0 else through
-    if end < start:
-        return 0
-    principal = _account(line, "principal")
-    opening = account_balance(session, principal, through=start - timedelta(days=1))
-    rows = session.execute(
-        select(m.JournalEntryRow.effective_date, m.PostingRow.amount_fen)
-        .join(m.PostingRow, m.PostingRow.entry_id == m.JournalEntryRow.id)
-        .where(m.PostingRow.account == principal, m.JournalEntryRow.effective_date >= start, m.JournalEntryRow.effective_date <= end)
-    ).all()
-    accruals = accrue([(d, a) for d, a in rows], start, end, line.rate_annual, line.basis_days, opening_principal_fen=opening)
-    session.add_all(
-        m.InterestAccrual(
-            line_id=line.id,
-            day=a.day,
-            closing_principal_fen=a.closing_principal_fen,
-            rate_annual=a.rate_annual,
-            basis_days=a.basis_days,
-            interest_exact=a.interest_fen_exact,
-            posted_entry_id=None,
-        )
-        for a in accruals
-        if a.closing_principal_fen > 0
+def maturity_of(line: m.CreditLine, drawn_on: date) -> date:
+    """A drawing's maturity: the product's drawing term (a project loan's: the project's tenor), never after the
+    line expires unless the product allows it."""
+    maturity = add_months(drawn_on, line.max_drawing_months)
+    return min(maturity, line.expires_on) if line.term_within_validity else maturity
+
+
+def draw(
+    session: Session, *, line_id: int, amount_fen: int, on_date: date | None, idempotency_key: str, now: datetime, rules: ClassRules,
+    drawn_by: int | None = None,
+) -> DrawResult:
+    """Borrow: a drawing (借据) of `amount_fen` from the line's available limit, with its own term, rate and method."""
+    require_fen(amount_fen, field="amount_fen", max_fen=MAX_AMOUNT_FEN)
+    key = _client_key(line_id, idempotency_key)
+    _hold_calendar(session)
+    lock_enterprise(session, get_line(session, line_id).enterprise_id)  # the enterprise before the line, always
+    line = lock_line(session, line_id)
+    digest = _request_sha256(op="draw", line=line_id, amount=amount_fen, on=on_date)  # hashed as sent
+    prior = _existing(session, key, digest, idempotency_key)
+    if prior is not None:
+        drawing = session.scalar(select(m.Drawing).where(m.Drawing.entry_id == prior.id))
+        assert drawing is not None, "a draw's entry has its drawing"
+        return DrawResult(drawing, replayed=True)
+    next_state(line.status, LineAction.DRAW, line.id)
+    day = _value_day(session, line, on_date, now)
+    if not line.opened_on <= day < line.expires_on:
+        raise Conflict("on_date", f"line {line.id} is valid from {line.opened_on} until {line.expires_on}",
+                       f"{line.opened_on}..{line.expires_on - timedelta(days=1)}")
+    line = catch_up(session, line, day - timedelta(days=1), now, rules)
+    drawings = _open_drawings(session, line.id)
+    _assert_line(line, drawings)
+    if len(drawings) >= MAX_OPEN_DRAWINGS:
+        raise Conflict("line_id", f"line {line.id} has {len(drawings)} open drawings", f"at most {MAX_OPEN_DRAWINGS}: repay one first")
+    arrears = arrears_fen(drawings)
+    if arrears > 0:
+        raise Conflict("line_id", f"{arrears} fen is overdue on line {line.id} (principal, interest, penalty and compound interest); "
+                       "drawing is blocked until it is paid", "repay what is overdue first")
+    available = available_fen(session, line, day)
+    if amount_fen > available:
+        raise Conflict("amount_fen", f"draw of {amount_fen} fen exceeds the available limit of {available} fen", f"1..{available} fen")
+    headroom = enterprise_headroom_fen(session, line.enterprise_id)
+    if headroom is not None and amount_fen > headroom:
+        raise Conflict("amount_fen", f"draw of {amount_fen} fen would take the enterprise above its comprehensive limit: {headroom} fen left",
+                       f"1..{headroom} fen")
+    maturity = maturity_of(line, day)
+    scheduled = line.repayment_method != REVOLVING
+    schedule = build_schedule(line.repayment_method, amount_fen, line.rate_annual, day, maturity, basis_days=line.basis_days) if scheduled else ()
+    header = entry_header(session, kind="draw", key=key, day=day, line_id=line.id, now=now, request_sha256=digest)
+    drawing = m.Drawing(
+        line_id=line.id, entry_id=header.id, amount_fen=amount_fen, drawn_on=day, maturity_on=maturity, drawn_at=now, drawn_by=drawn_by,
+        repayment_method=line.repayment_method, rate_annual=line.rate_annual, penalty_rate_annual=penalty_rate(line.rate_annual, line.penalty_uplift),
+        basis_days=line.basis_days, settlement_frequency=line.settlement_frequency, daily_interest=not scheduled,
+        schedule_version=1 if scheduled else 0, status=DrawingStatus.OPEN, repaid_on=None,
+        principal_fen=amount_fen, due_principal_fen=0, overdue_principal_fen=0, interest_fen=0, overdue_interest_fen=0, penalty_fen=0,
+        compound_fen=0, interest_fen_days=0, penalty_fen_days=0, compound_fen_days=0, oldest_due_on=None, dpd=0, days_current=0,
+        risk_class=RiskClass.NORMAL.value, officer_class=None,
     )
-    line.accrued_through = end
+    session.add(drawing)
     session.flush()
-    return len(accruals)
-
-
-def _unposted(session: Session, line: m.CreditLine) -> list[m.InterestAccrual]:
-    return list(
-        session.scalars(select(m.InterestAccrual).where(m.InterestAccrual.line_id == line.id, m.InterestAccrual.posted_entry_id.is_(None)))
-    )
-
-
-def _to_post_fen(accruals: list[m.InterestAccrual]) -> int:
-    return interest_to_post_fen(DailyAccrual(a.day, a.closing_principal_fen, a.rate_annual, a.basis_days, a.interest_exact) for a in accruals)
-
-
-def post_interest(session: Session, line: m.CreditLine, on_date: date, key: str, now: datetime) -> int:
-    """Post all unposted accruals as one interest entry, rounded half-up once."""
-    unposted = _unposted(session, line)
-    amount = _to_post_fen(unposted)
-    if amount == 0:
-        return 0
-    digest = _request_sha256(op="interest", line=line.id, days=[a.day for a in unposted])
-    if _existing(session, key, digest, key) is not None:
-        return 0
-    row = _write(session, jl.interest_posting_entry(str(line.id), amount, on_date, key), line.id, digest, now)
-    for a in unposted:
-        a.posted_entry_id = row.id
+    entry = jl.draw_entry(owner(line.id, drawing.id), amount_fen, day, key)
+    header.memo = entry.memo
+    write_postings(session, header, entry)
+    if schedule:
+        session.execute(insert(m.Instalment), [_instalment_row(drawing.id, 1, item) for item in schedule])
+    line.drawn_principal_fen += amount_fen
     session.flush()
-    return amount
+    _assert_line(line, [*drawings, drawing])
+    return DrawResult(drawing, replayed=False)
 
 
-def bring_up_to_date(session: Session, line: m.CreditLine, through: date, now: datetime) -> tuple[int, int]:
-    """Accrue through `through`, posting interest on every settlement day passed
-    on the way (so a missed end of day never skips a settlement).
-    Returns (days accrued, fen posted)."""
-    start = line.opened_on if line.accrued_through is None else line.accrued_through + timedelta(days=1)
-    days = posted = 0
-    for settlement in settlement_dates(start, through, line.settlement_frequency) if through >= start else []:
-        days += accrue_line(session, line, settlement)
-        posted += post_interest(session, line, settlement, f"sys:settle:{line.id}:{settlement}", now)
-    days += accrue_line(session, line, through)
-    return days, posted
+def _instalment_row(drawing_id: int, version: int, item: ScheduleItem) -> dict:
+    return {"drawing_id": drawing_id, "version": version, "seq": item.seq, "start_on": item.start_on, "due_on": item.due_on,
+            "full_month": item.full_month, "opening_principal_fen": item.opening_principal_fen, "principal_fen": item.principal_fen,
+            "interest_fen": item.interest_fen}
+
+
+def schedule_of(session: Session, drawing: m.Drawing) -> tuple[ScheduleItem, ...]:
+    """The drawing's schedule in force (its latest version)."""
+    rows = session.scalars(select(m.Instalment).where(m.Instalment.drawing_id == drawing.id, m.Instalment.version == drawing.schedule_version)
+                           .order_by(m.Instalment.seq))
+    return tuple(ScheduleItem(seq=r.seq, due_on=r.due_on, principal_fen=r.principal_fen, interest_fen=r.interest_fen,
+                              opening_principal_fen=r.opening_principal_fen, start_on=r.start_on, full_month=r.full_month) for r in rows)
+
+
+# --- repay and prepay --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class RepayResult:
-    allocations: dict[str, int]
-    interest_posted_fen: int
+    allocations: dict[str, int]  # bucket → fen, over all drawings
+    by_drawing: dict[int, dict[str, int]]
+    interest_settled_fen: int  # 利随本清: interest accrued to the day before, settled with the repayment
     replayed: bool
 
 
-def _replayed_repayment(session: Session, prior: m.JournalEntryRow, key: str) -> RepayResult:
-    postings = session.scalars(select(m.PostingRow).where(m.PostingRow.entry_id == prior.id, m.PostingRow.amount_fen < 0))
-    allocations = {p.account.rsplit(":", 1)[1]: -p.amount_fen for p in postings}
-    interest = session.scalar(
-        select(func.coalesce(func.sum(m.PostingRow.amount_fen), 0))
-        .join(m.JournalEntryRow, m.JournalEntryRow.id == m.PostingRow.entry_id)
-        .where(m.JournalEntryRow.idempotency_key == f"{key}#interest", m.PostingRow.amount_fen > 0)
-    )
-    return RepayResult(allocations, int(interest or 0), replayed=True)
+def _owed(d: m.Drawing) -> dict[str, int]:
+    """What a repayment may pay on a drawing now, by bucket: everything due, and the principal of a
+    随借随还 drawing (repayable any time); a scheduled drawing's principal not yet due is prepaid instead."""
+    owed = {bucket: getattr(d, column) for bucket, column in BUCKET_COLUMNS.items()}
+    if not d.daily_interest:
+        owed["principal"] = d.due_principal_fen
+    return owed
 
 
-def repay(session: Session, *, line_id: int, amount_fen: int, on_date: date | None, idempotency_key: str, now: datetime) -> RepayResult:
-    """Repay any time: interest accrued to yesterday first, then principal."""
-    line, day, digest, key, prior = _begin("repay", session, line_id, amount_fen, on_date, idempotency_key, now)
-    if prior is not None:
-        return _replayed_repayment(session, prior, key)
-    _assert_principal(session, line)
-    next_state(line.status, LineAction.REPAY, line.id)
-    _check_not_backdated(session, line, day)
-    bring_up_to_date(session, line, day - timedelta(days=1), now)
-    owed_interest = account_balance(session, _account(line, "interest")) + _to_post_fen(_unposted(session, line))
-    owed = owed_interest + line.drawn_principal_fen
-    if amount_fen > owed:
-        raise Conflict("amount_fen", f"repayment of {amount_fen} fen exceeds the {owed} fen owed", f"1..{owed} fen")
-    posted = post_interest(session, line, day, f"{key}#interest", now)
-    outstanding = {"interest": account_balance(session, _account(line, "interest")), "principal": line.drawn_principal_fen}
-    allocations = allocate(amount_fen, outstanding)
-    _write(session, jl.repayment_entry(str(line.id), allocations, day, key), line.id, digest, now)
-    line.drawn_principal_fen -= allocations.get("principal", 0)
+def _entry_allocations(session: Session, entry_id: int) -> tuple[dict[str, int], dict[int, dict[str, int]]]:
+    """A repayment entry's credits by bucket and by drawing (accounts loan:{line}-{drawing}:{bucket})."""
+    totals: dict[str, int] = defaultdict(int)
+    by_drawing: dict[int, dict[str, int]] = defaultdict(dict)
+    for p in session.scalars(select(m.PostingRow).where(m.PostingRow.entry_id == entry_id, m.PostingRow.amount_fen < 0)):
+        _, loan, bucket = p.account.split(":")
+        drawing_id = int(loan.split("-")[1])
+        totals[bucket] += -p.amount_fen
+        by_drawing[drawing_id][bucket] = by_drawing[drawing_id].get(bucket, 0) - p.amount_fen
+    return dict(totals), dict(by_drawing)
+
+
+def _settled_fen(session: Session, key: str) -> int:
+    row = session.scalar(select(m.JournalEntryRow.id).where(m.JournalEntryRow.idempotency_key == key))
+    if row is None:
+        return 0
+    return int(session.scalar(select(func.coalesce(func.sum(m.PostingRow.amount_fen), 0))
+                              .where(m.PostingRow.entry_id == row, m.PostingRow.amount_fen > 0)) or 0)
+
+
+def _settle_with_principal(session: Session, line: m.CreditLine, drawings: list[m.Drawing], day: date, key: str, now: datetime) -> int:
+    """利随本清: charge the interest each 随借随还 drawing accrued through the day before; due on `day`."""
+    charged: dict[str, int] = {}
+    dues = []
+    for d in drawings:
+        if not d.daily_interest or d.interest_fen_days == 0:
+            continue
+        fen = interest_on_fen_days(d.interest_fen_days, d.rate_annual, d.basis_days)
+        d.interest_fen_days = 0
+        if fen:
+            d.interest_fen += fen
+            d.oldest_due_on = day if d.oldest_due_on is None else min(d.oldest_due_on, day)
+            charged[owner(line.id, d.id)] = fen
+            dues.append({"drawing_id": d.id, "due_on": day, "kind": "repayment", "raised_principal_fen": 0, "raised_interest_fen": fen,
+                         "principal_fen": 0, "interest_fen": fen, "overdue": False, "grace_principal_fen_days": 0, "grace_interest_fen_days": 0})
+    if charged:
+        write_entry(session, jl.charge_entry("interest", charged, day, key), line_id=line.id, now=now)
+        session.execute(insert(m.Due), dues)
     session.flush()
-    _assert_principal(session, line)
-    return RepayResult(allocations, posted, replayed=False)
+    return sum(charged.values())
+
+
+def _pay_dues(session: Session, d: m.Drawing, paid: dict[str, int]) -> None:
+    """Reduce what is unpaid on the drawing's dues, oldest first, by what `paid` put into each bucket; keep
+    `oldest_due_on` the oldest due date with anything unpaid."""
+    dues = list(session.scalars(select(m.Due).where(m.Due.drawing_id == d.id, (m.Due.principal_fen + m.Due.interest_fen) > 0)
+                                .order_by(m.Due.due_on, m.Due.id).limit(10_000)))
+    left = {
+        (True, "principal_fen"): paid.get("overdue_principal", 0), (True, "interest_fen"): paid.get("overdue_interest", 0),
+        # principal of a 随借随还 drawing not yet due is paid after what is due
+        (False, "principal_fen"): min(paid.get("principal", 0), sum(x.principal_fen for x in dues if not x.overdue)),
+        (False, "interest_fen"): paid.get("interest", 0),
+    }
+    for due in dues:
+        for column in ("principal_fen", "interest_fen"):
+            take = min(left[(due.overdue, column)], getattr(due, column))
+            setattr(due, column, getattr(due, column) - take)
+            left[(due.overdue, column)] -= take
+    assert not any(left.values()), f"drawing {d.id}: a payment to a due bucket matches no unpaid due ({left})"
+    unpaid = [x.due_on for x in dues if x.principal_fen + x.interest_fen > 0]
+    d.oldest_due_on = min(unpaid) if unpaid else None
+
+
+def _apply(d: m.Drawing, paid: dict[str, int]) -> None:
+    for bucket, fen in paid.items():
+        column = BUCKET_COLUMNS[bucket]
+        setattr(d, column, getattr(d, column) - fen)
+    if paid.get("principal"):
+        d.due_principal_fen -= min(d.due_principal_fen, paid["principal"])  # due principal is paid first
+    d.due_principal_fen = min(d.due_principal_fen, d.principal_fen)
+
+
+def _finish_drawings(session: Session, line: m.CreditLine, drawings: list[m.Drawing], day: date) -> None:
+    changed = False
+    for d in drawings:
+        if all(getattr(d, c) == 0 for c in (*BUCKET_COLUMNS.values(), "interest_fen_days", "penalty_fen_days", "compound_fen_days")):
+            d.status, d.repaid_on, d.oldest_due_on = DrawingStatus.REPAID, day, None
+            changed = True
+    session.flush()
+    if changed:
+        refresh_line_class(session, [line.id])
+
+
+def repay(session: Session, *, line_id: int, amount_fen: int, on_date: date | None, idempotency_key: str, now: datetime,
+          rules: ClassRules) -> RepayResult:
+    """Repay on a line: what is due across its drawings in the product's allocation order (penalty and compound →
+    overdue interest → overdue principal → interest due → principal), oldest drawing first within each bucket."""
+    require_fen(amount_fen, field="amount_fen", max_fen=MAX_AMOUNT_FEN)
+    key = _client_key(line_id, idempotency_key)
+    _hold_calendar(session)
+    line = lock_line(session, line_id)
+    digest = _request_sha256(op="repay", line=line_id, amount=amount_fen, on=on_date)
+    prior = _existing(session, key, digest, idempotency_key)
+    if prior is not None:
+        totals, by_drawing = _entry_allocations(session, prior.id)
+        return RepayResult(totals, by_drawing, _settled_fen(session, f"{key}#interest"), replayed=True)
+    next_state(line.status, LineAction.REPAY, line.id)
+    day = _value_day(session, line, on_date, now)
+    line = catch_up(session, line, day - timedelta(days=1), now, rules)
+    drawings = _open_drawings(session, line.id)
+    _assert_line(line, drawings)
+    settled = _settle_with_principal(session, line, drawings, day, f"{key}#interest", now) if line.interest_with_principal else 0
+    order = line.allocation_order.split(",")
+    outstanding = {f"{d.id}:{bucket}": _owed(d)[bucket] for bucket in order for d in drawings}
+    owed = sum(outstanding.values())
+    if amount_fen > owed:
+        not_due = sum(d.principal_fen - d.due_principal_fen for d in drawings if not d.daily_interest)
+        hint = f"; {not_due} fen of scheduled principal is not due yet: prepay it on its drawing" if not_due else ""
+        raise Conflict("amount_fen", f"repayment of {amount_fen} fen exceeds the {owed} fen owed now{hint}",
+                       f"1..{owed} fen" if owed else "nothing is owed now")
+    allocations = allocate(amount_fen, outstanding, [f"{d.id}:{bucket}" for bucket in order for d in drawings])
+    by_drawing: dict[int, dict[str, int]] = defaultdict(dict)
+    for composite, fen in allocations.items():
+        drawing_id, bucket = composite.split(":")
+        by_drawing[int(drawing_id)][bucket] = fen
+    entry = jl.repayments_entry({owner(line.id, d_id): paid for d_id, paid in by_drawing.items()}, day, key)
+    write_entry(session, entry, line_id=line.id, now=now, request_sha256=digest)
+    index = {d.id: d for d in drawings}
+    for d_id, paid in by_drawing.items():
+        d = index[d_id]
+        _apply(d, paid)
+        if any(paid.get(b) for b in ("overdue_principal", "overdue_interest", "interest", "principal")):
+            _pay_dues(session, d, paid)
+        line.drawn_principal_fen -= paid.get("principal", 0) + paid.get("overdue_principal", 0)
+    _finish_drawings(session, line, drawings, day)
+    _assert_line(line, drawings)
+    totals: dict[str, int] = defaultdict(int)
+    for paid in by_drawing.values():
+        for bucket, fen in paid.items():
+            totals[bucket] += fen
+    return RepayResult(dict(totals), dict(by_drawing), settled, replayed=False)
 
 
 @dataclass(frozen=True)
-class EodBatch:
-    lines: int  # lines brought up to date in this batch
-    days_accrued: int
-    interest_posted_fen: int
-    last_line_id: int  # resume after this line; 0 when the batch was empty
+class PrepayResult:
+    drawing: m.Drawing
+    principal_fen: int
+    interest_fen: int  # the prepaid principal's interest from the start of the current period
+    schedule_version: int
+    replayed: bool
 
 
-def lines_due_for_eod(session: Session, business_date: date, after_line_id: int = 0) -> int:
-    """How many active lines with id > `after_line_id` have not been brought up to date through `business_date`."""
-    q = select(func.count()).select_from(m.CreditLine).where(m.CreditLine.id > after_line_id, *_due_for_eod(business_date))
-    return int(session.scalar(q) or 0)
+def prepay(session: Session, *, drawing_id: int, principal_fen: int, on_date: date | None, idempotency_key: str, now: datetime,
+           rules: ClassRules) -> PrepayResult:
+    """Prepay principal of a scheduled drawing not yet due (提前还本), partly or wholly: the prepaid principal's interest
+    for the current period is paid with it, and the instalments not yet due are re-computed on what is left, keeping
+    their due dates (`ledger.schedule.reschedule_after_prepayment`), as the drawing's next schedule version."""
+    require_fen(principal_fen, field="principal_fen", max_fen=MAX_AMOUNT_FEN)
+    d0 = get_drawing(session, drawing_id)
+    key = _client_key(d0.line_id, idempotency_key)
+    _hold_calendar(session)
+    line = lock_line(session, d0.line_id)
+    digest = _request_sha256(op="prepay", drawing=drawing_id, amount=principal_fen, on=on_date)
+    prior = _existing(session, key, digest, idempotency_key)
+    d = get_drawing(session, drawing_id)
+    if prior is not None:
+        _, by_drawing = _entry_allocations(session, prior.id)
+        paid = by_drawing.get(d.id, {})
+        return PrepayResult(d, paid.get("principal", 0), paid.get("interest", 0), d.schedule_version, replayed=True)
+    if d.daily_interest:
+        raise InvalidInput("drawing_id", f"drawing {d.id} is 随借随还: it has no schedule, and its principal is repaid any time by a repayment",
+                           "a drawing repaid by 按月付息到期还本, 等额本息 or 等额本金")
+    next_state(line.status, LineAction.REPAY, line.id)
+    day = _value_day(session, line, on_date, now)
+    line = catch_up(session, line, day - timedelta(days=1), now, rules)
+    d = get_drawing(session, drawing_id)
+    if d.status != DrawingStatus.OPEN:
+        raise Conflict("drawing_id", f"drawing {d.id} is {d.status}", "an open drawing")
+    due = d.due_principal_fen + d.interest_fen + arrears_fen([d])
+    if due:
+        raise Conflict("drawing_id", f"{due} fen is due on drawing {d.id}", "repay what is due first, then prepay")
+    not_due = d.principal_fen - d.due_principal_fen
+    if principal_fen > not_due:
+        raise Conflict("principal_fen", f"prepayment of {principal_fen} fen exceeds the {not_due} fen not yet due",
+                       f"1..{not_due} fen" if not_due else "nothing is left to prepay")
+    schedule = schedule_of(session, d)
+    assert sum(i.principal_fen for i in schedule if i.due_on > day) == not_due, f"drawing {d.id}: schedule and balance agree"
+    interest = prepayment_interest_fen(schedule, paid_on=day, prepaid_principal_fen=principal_fen, rate_annual=d.rate_annual,
+                                       basis_days=d.basis_days)
+    rescheduled = reschedule_after_prepayment(schedule, paid_on=day, prepaid_principal_fen=principal_fen, method=d.repayment_method,
+                                              rate_annual=d.rate_annual, basis_days=d.basis_days)
+    name = owner(line.id, d.id)
+    if interest:
+        write_entry(session, jl.charge_entry("interest", {name: interest}, day, f"{key}#interest"), line_id=line.id, now=now)
+    paid = {"interest": interest, "principal": principal_fen} if interest else {"principal": principal_fen}
+    write_entry(session, jl.repayments_entry({name: paid}, day, key), line_id=line.id, now=now, request_sha256=digest)
+    d.principal_fen -= principal_fen
+    d.schedule_version += 1
+    session.execute(insert(m.Instalment), [_instalment_row(d.id, d.schedule_version, item) for item in rescheduled])
+    line.drawn_principal_fen -= principal_fen
+    _finish_drawings(session, line, [d], day)
+    _assert_line(line, _open_drawings(session, line.id) + ([d] if d.status == DrawingStatus.REPAID else []))
+    return PrepayResult(d, principal_fen, interest, d.schedule_version, replayed=False)
 
 
-def _due_for_eod(business_date: date) -> tuple:
-    """Lines end of day has work on: not brought up to date through the date, or to be expired —
-    open lines, and expired ones while principal is still drawn on them."""
-    open_states = (LineStatus.ACTIVE, LineStatus.FROZEN)
-    return (
-        m.CreditLine.status.in_(open_states) | ((m.CreditLine.status == LineStatus.EXPIRED) & (m.CreditLine.drawn_principal_fen > 0)),
-        (m.CreditLine.accrued_through.is_(None)) | (m.CreditLine.accrued_through < business_date)
-        | (m.CreditLine.status.in_(open_states) & (m.CreditLine.expires_on <= business_date + timedelta(days=1))),
-    )
+# --- the five categories: an officer's classification ------------------------------------------
 
 
-def run_eod(session: Session, *, business_date: date, now: datetime, after_line_id: int = 0, limit: int | None = None) -> EodBatch:
-    """End of day for the active lines with id > `after_line_id` (at most `limit`,
-    all when None): bring each up to date through `business_date` (accrual, and
-    posting on settlement days). Idempotent: a line already brought up to date
-    is not touched again, so a second run for the same date changes nothing.
-    One run per date at a time (PostgreSQL: an advisory lock; SQLite: one writer)."""
-    require_not_future(_check_date(business_date, "business_date"), now, "business_date")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise InvalidInput("limit", f"got {show(limit)}", "a positive number of lines")
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": EOD_LOCK_KEY + business_date.toordinal()})
-    query = select(m.CreditLine.id).where(m.CreditLine.id > after_line_id, *_due_for_eod(business_date)).order_by(m.CreditLine.id)
-    ids = list(session.scalars(query if limit is None else query.limit(limit)))
-    days = posted = done = 0
-    for line_id in ids:
-        line = lock_line(session, line_id)  # waits for an in-flight draw or repayment on the line
-        if line.status == LineStatus.CLOSED:
-            continue  # changed since the query
-        if line.accrued_through is None or line.accrued_through < business_date:
-            line_days, line_posted = bring_up_to_date(session, line, business_date, now)
-            days, posted = days + line_days, posted + line_posted
-        if line.status in (LineStatus.ACTIVE, LineStatus.FROZEN) and business_date + timedelta(days=1) >= line.expires_on:
-            line.status = next_state(line.status, LineAction.EXPIRE, line.id)  # its last valid day is over
-        done += 1
+def classify(session: Session, *, drawing_id: int, risk_class: object, note: object, on: date, by_user: int | None,
+             rules: ClassRules) -> m.Drawing:
+    """An officer classifies a drawing: worse than the rules say, or back to what they say — never better. The class
+    stays a floor (end of day never classifies better) until an officer sets another; the change is kept in the history."""
+    if not isinstance(risk_class, str) or risk_class not in {c.value for c in RiskClass}:
+        raise InvalidInput("risk_class", f"got {show(risk_class)}", ", ".join(f"{c.value} ({c.label_zh})" for c in RiskClass))
+    if not isinstance(note, str) or not 1 <= len(note.strip()) <= 500:
+        raise InvalidInput("note", "an officer's classification needs its reason", "1..500 characters")
+    d = get_drawing(session, drawing_id)
+    line = lock_line(session, d.line_id)
+    d = get_drawing(session, drawing_id)
+    if d.status != DrawingStatus.OPEN:
+        raise Conflict("drawing_id", f"drawing {d.id} is {d.status}", "an open drawing")
+    wanted = RiskClass(risk_class)
+    by_rule = rule_class(d.dpd, rules.policy(line))
+    if wanted < by_rule:
+        raise Conflict("risk_class", f"at {d.dpd} days past due the rules classify drawing {d.id} at least {by_rule.value} ({by_rule.label_zh})",
+                       ", ".join(c.value for c in RiskClass if c >= by_rule))
+    before = d.risk_class
+    d.officer_class, d.risk_class = wanted.value, wanted.value
+    session.add(m.ClassificationChange(drawing_id=d.id, on_date=on, from_class=before, to_class=wanted.value, officer_class=wanted.value,
+                                       dpd=d.dpd, cause="officer", by_user=by_user, note=note.strip()))
     session.flush()
-    return EodBatch(done, days, posted, ids[-1] if ids else 0)
-
-
-MAX_JOURNAL_PAGE = 500
-
-
-def journal_of(
-    session: Session, line_id: int, after_id: int = 0, limit: int = 100
-) -> tuple[list[tuple[m.JournalEntryRow, list[m.PostingRow]]], int | None]:
-    """One page of a line's journal, oldest first, entries with id > `after_id`.
-    Returns (entries, the `after_id` of the next page or None on the last page)."""
-    page, next_after = keyset_page(session, select(m.JournalEntryRow).where(m.JournalEntryRow.line_id == line_id), m.JournalEntryRow.id,
-                                   after=after_id, limit=limit, max_limit=MAX_JOURNAL_PAGE)
-    postings: dict[int, list[m.PostingRow]] = {e.id: [] for e in page}
-    for p in session.scalars(select(m.PostingRow).where(m.PostingRow.entry_id.in_(list(postings))).order_by(m.PostingRow.id)):
-        postings[p.entry_id].append(p)
-    for e in page:
-        assert sum(p.amount_fen for p in postings[e.id]) == 0, f"entry {e.id} does not balance"
-    return [(e, postings[e.id]) for e in page], next_after
-
-
-_LINE_COLUMNS = ("id", "product", "limit_fen", "drawn_principal_fen", "basis_days", "repayment_method", "revolving",
-                 "settlement_frequency", "opened_on", "expires_on", "status", "accrued_through")
-
-
-def line_view(session: Session, line_id: int, today: date) -> LineView:
-    """A line as its owner sees it on `today`: balances, availability, interest posted and accrued."""
-    line = get_line(session, line_id)
-    _assert_principal(session, line)
-    return LineView(
-        **{c: getattr(line, c) for c in _LINE_COLUMNS},
-        rate_annual=str(line.rate_annual),
-        available_fen=available_fen(session, line, today),
-        interest_posted_fen=account_balance(session, _account(line, "interest")),
-        interest_accrued_fen=_to_post_fen(_unposted(session, line)),
-    )
-
-
-def journal_page(session: Session, line_id: int, after_id: int = 0, limit: int = 100) -> JournalPage:
-    """One page of a line's journal as shown to its owner (404 for an unknown line)."""
-    get_line(session, line_id)
-    entries, next_after_id = journal_of(session, line_id, after_id=after_id, limit=limit)
-    return JournalPage(
-        entries=[
-            EntryView(
-                id=e.id, kind=e.kind, effective_date=e.effective_date, idempotency_key=e.idempotency_key,
-                postings=[PostingView(account=p.account, amount_fen=p.amount_fen) for p in ps],
-            )
-            for e, ps in entries
-        ],
-        next_after_id=next_after_id,
-    )
+    refresh_line_class(session, [line.id])
+    return d
 
 
 # --- the life of a line: freeze, unfreeze, renew, reduce, close --------------------------------
@@ -494,7 +562,6 @@ def reduce_limit(session: Session, *, line_id: int, limit_fen: int) -> m.CreditL
     if limit_fen < line.drawn_principal_fen:
         raise Conflict("limit_fen", f"{line.drawn_principal_fen} fen is drawn on the line", f"{line.drawn_principal_fen}..{line.limit_fen - 1} fen")
     line.limit_fen = limit_fen
-    _assert_principal(session, line)
     return line
 
 
@@ -517,12 +584,191 @@ def renew_line(session: Session, *, line_id: int, today: date) -> m.CreditLine:
 
 
 def close_line(session: Session, *, line_id: int) -> m.CreditLine:
-    """Close a line on which nothing is owed: no principal, no interest posted or accrued."""
+    """Close a line on which nothing is owed: every drawing repaid, nothing accruing."""
     line = _locked_for_change(session, line_id)
     next_state(line.status, LineAction.CLOSE, line.id)
-    owed_interest = account_balance(session, _account(line, "interest")) + _to_post_fen(_unposted(session, line))
-    if line.drawn_principal_fen or owed_interest:
-        raise Conflict("line_id", f"{line.drawn_principal_fen} fen of principal and {owed_interest} fen of interest are owed on the line",
-                       "a line on which nothing is owed")
+    drawings = _open_drawings(session, line.id)
+    if drawings:
+        principal = sum(d.principal_fen + d.overdue_principal_fen for d in drawings)
+        interest = sum(d.interest_fen + d.overdue_interest_fen + d.penalty_fen + d.compound_fen for d in drawings)
+        raise Conflict("line_id", f"{principal} fen of principal and {interest} fen of interest are owed on {len(drawings)} open drawing(s), "
+                       "and interest accrued is not yet settled", "a line whose drawings are all repaid")
     line.status = LineStatus.CLOSED
     return line
+
+
+# --- what is shown ------------------------------------------------------------------------------
+
+
+def balances_of(drawings: list[m.Drawing]) -> Balances:
+    """Balances summed over drawings; accruals rounded per drawing, as end of day would charge them."""
+    total = {c: sum(getattr(d, c) for d in drawings) for c in ("principal_fen", "due_principal_fen", "overdue_principal_fen", "interest_fen",
+                                                                 "overdue_interest_fen", "penalty_fen", "compound_fen")}
+    return Balances(
+        **total,
+        interest_accrued_fen=sum(interest_on_fen_days(d.interest_fen_days, d.rate_annual, d.basis_days) for d in drawings),
+        penalty_accrued_fen=sum(interest_on_fen_days(d.penalty_fen_days, d.penalty_rate_annual, d.basis_days) for d in drawings),
+        compound_accrued_fen=sum(interest_on_fen_days(d.compound_fen_days, d.penalty_rate_annual, d.basis_days) for d in drawings),
+    )
+
+
+_LINE_COLUMNS = ("id", "product", "limit_fen", "drawn_principal_fen", "basis_days", "repayment_method", "revolving", "settlement_frequency",
+                 "interest_with_principal", "grace_days", "opened_on", "expires_on", "status", "accrued_through", "risk_class")
+
+
+def line_view(session: Session, line_id: int, today: date) -> LineView:
+    """A line as its owner sees it on `today`: balances over its open drawings, availability, class."""
+    line = get_line(session, line_id)
+    drawings = _open_drawings(session, line.id)
+    _assert_line(line, drawings)
+    return LineView(
+        **{c: getattr(line, c) for c in _LINE_COLUMNS},
+        rate_annual=str(line.rate_annual),
+        penalty_uplift=str(line.penalty_uplift),
+        allocation_order=line.allocation_order.split(","),
+        available_fen=available_fen(session, line, today),
+        balances=balances_of(drawings),
+        open_drawings=len(drawings),
+    )
+
+
+def drawing_view(session: Session, drawing_id: int) -> DrawingView:
+    d = get_drawing(session, drawing_id)
+    dues = session.scalars(select(m.Due).where(m.Due.drawing_id == d.id, (m.Due.principal_fen + m.Due.interest_fen) > 0)
+                           .order_by(m.Due.due_on, m.Due.id).limit(1000))
+    return DrawingView(
+        id=d.id, line_id=d.line_id, amount_fen=d.amount_fen, drawn_on=d.drawn_on, maturity_on=d.maturity_on, repayment_method=d.repayment_method,
+        rate_annual=str(d.rate_annual), penalty_rate_annual=str(d.penalty_rate_annual), status=d.status, repaid_on=d.repaid_on,
+        balances=balances_of([d]), days_past_due=d.dpd, risk_class=d.risk_class, officer_class=d.officer_class, schedule_version=d.schedule_version,
+        schedule=[InstalmentView(seq=i.seq, start_on=i.start_on, due_on=i.due_on, principal_fen=i.principal_fen, interest_fen=i.interest_fen,
+                                 opening_principal_fen=i.opening_principal_fen) for i in schedule_of(session, d)],
+        unpaid_dues=[DueView(due_on=x.due_on, kind=x.kind, raised_principal_fen=x.raised_principal_fen, raised_interest_fen=x.raised_interest_fen,
+                             unpaid_principal_fen=x.principal_fen, unpaid_interest_fen=x.interest_fen, overdue=x.overdue) for x in dues],
+    )
+
+
+def drawings_of(session: Session, line_id: int, after_id: int = 0, limit: int = 100) -> tuple[list[DrawingView], int | None]:
+    get_line(session, line_id)
+    page, next_after = keyset_page(session, select(m.Drawing).where(m.Drawing.line_id == line_id), m.Drawing.id, after=after_id, limit=limit,
+                                   max_limit=MAX_JOURNAL_PAGE)
+    return [drawing_view(session, d.id) for d in page], next_after
+
+
+MAX_JOURNAL_PAGE = 500
+
+
+def _line_entries(line_id: int):
+    """The entries of a line: its own, and end of day's batch entries that post to its drawings."""
+    prefix = f"loan:{line_id}-"
+    batch = select(m.PostingRow.entry_id).where(m.PostingRow.account.like(prefix + "%"))
+    return select(m.JournalEntryRow).where((m.JournalEntryRow.line_id == line_id)
+                                           | (m.JournalEntryRow.line_id.is_(None) & m.JournalEntryRow.id.in_(batch)))
+
+
+def _postings_of(session: Session, entry_ids: list[int], line_id: int) -> dict[int, list[m.PostingRow]]:
+    """The postings of each entry; of a batch entry only the line's own (a batch balances as a whole)."""
+    out: dict[int, list[m.PostingRow]] = {i: [] for i in entry_ids}
+    for p in session.scalars(select(m.PostingRow).where(m.PostingRow.entry_id.in_(entry_ids)).order_by(m.PostingRow.id)):
+        out[p.entry_id].append(p)
+    return out
+
+
+def journal_page(session: Session, line_id: int, after_id: int = 0, limit: int = 100) -> JournalPage:
+    """One page of a line's journal as shown to its owner, oldest first: each entry with its postings — of end of
+    day's batch entries (shared by many lines) only those to this line's drawings (404 for an unknown line)."""
+    get_line(session, line_id)
+    page, next_after = keyset_page(session, _line_entries(line_id), m.JournalEntryRow.id, after=after_id, limit=limit, max_limit=MAX_JOURNAL_PAGE)
+    postings = _postings_of(session, [e.id for e in page], line_id)
+    entries = []
+    prefix = f"loan:{line_id}-"
+    for e in page:
+        ps = postings[e.id]
+        if e.line_id is None:
+            ps = [p for p in ps if p.account.startswith(prefix)]
+        else:
+            assert sum(p.amount_fen for p in ps) == 0, f"entry {e.id} does not balance"
+        entries.append(EntryView(id=e.id, kind=e.kind, effective_date=e.effective_date, idempotency_key=e.idempotency_key,
+                                 postings=[PostingView(account=p.account, amount_fen=p.amount_fen) for p in ps]))
+    return JournalPage(entries=entries, next_after_id=next_after)
+
+
+# --- the ledger checked against the rows that keep its balances ----------------------------------
+
+
+@dataclass
+class LedgerCheck:
+    entries: int = 0
+    postings: int = 0
+    drawings: int = 0
+    lines: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+MAX_PROBLEMS = 100
+
+
+def ledger_check(session: Session) -> LedgerCheck:
+    """Prove the balances kept on rows equal the journal: every entry balances; each drawing's bucket columns equal
+    its accounts; its unpaid dues add up to its due and overdue balances; each line's drawn principal is its drawings';
+    no open line is closed through a date before the calendar's last closed date. Set-based: a few statements."""
+    out = LedgerCheck()
+
+    def problem(text: str) -> None:
+        if len(out.problems) < MAX_PROBLEMS:
+            out.problems.append(text)
+
+    out.entries = int(session.scalar(select(func.count()).select_from(m.JournalEntryRow)) or 0)
+    out.postings = int(session.scalar(select(func.count()).select_from(m.PostingRow)) or 0)
+    for entry_id, total in session.execute(select(m.PostingRow.entry_id, func.sum(m.PostingRow.amount_fen)).group_by(m.PostingRow.entry_id)
+                                           .having(func.sum(m.PostingRow.amount_fen) != 0).limit(MAX_PROBLEMS)):
+        problem(f"entry {entry_id} does not balance: {total} fen")
+    empty = session.scalar(select(func.count()).select_from(m.JournalEntryRow).where(~m.JournalEntryRow.id.in_(select(m.PostingRow.entry_id))))
+    if empty:
+        problem(f"{empty} journal entries have no postings")
+    journal: dict[tuple[str, str], int] = {}
+    for account, total in session.execute(select(m.PostingRow.account, func.sum(m.PostingRow.amount_fen))
+                                          .where(m.PostingRow.account.like("loan:%")).group_by(m.PostingRow.account)):
+        _, loan, bucket = account.split(":")
+        journal[(loan, bucket)] = int(total)
+    seen: set[tuple[str, str]] = set()
+    d = m.Drawing
+    for row in session.execute(select(d.id, d.line_id, *(getattr(d, c) for c in BUCKET_COLUMNS.values()))).mappings():
+        out.drawings += 1
+        for bucket, column in BUCKET_COLUMNS.items():
+            key = (owner(row["line_id"], row["id"]), bucket)
+            seen.add(key)
+            if journal.get(key, 0) != row[column]:
+                problem(f"drawing {row['id']}: {column} is {row[column]} fen, the journal's loan:{key[0]}:{bucket} {journal.get(key, 0)} fen")
+    for key, total in journal.items():
+        if key not in seen and total != 0:
+            problem(f"account loan:{key[0]}:{key[1]} holds {total} fen and belongs to no drawing")
+    due = m.Due
+    sums = {r.drawing_id: r for r in session.execute(
+        select(due.drawing_id,
+               func.sum(sql_case(due.overdue, due.principal_fen)).label("overdue_p"), func.sum(sql_case(due.overdue, due.interest_fen)).label("overdue_i"),
+               func.sum(sql_case(~due.overdue, due.principal_fen)).label("due_p"), func.sum(sql_case(~due.overdue, due.interest_fen)).label("due_i"))
+        .group_by(due.drawing_id))}
+    for row in session.execute(select(d.id, d.due_principal_fen, d.overdue_principal_fen, d.interest_fen, d.overdue_interest_fen)):
+        s = sums.get(row.id)
+        got = (int(s.due_p or 0), int(s.overdue_p or 0), int(s.due_i or 0), int(s.overdue_i or 0)) if s else (0, 0, 0, 0)
+        want = (row.due_principal_fen, row.overdue_principal_fen, row.interest_fen, row.overdue_interest_fen)
+        if got != want:
+            problem(f"drawing {row.id}: unpaid dues (due principal, overdue principal, due interest, overdue interest) {got} ≠ balances {want}")
+    drawn = dict(session.execute(select(d.line_id, func.sum(d.principal_fen + d.overdue_principal_fen)).group_by(d.line_id)).all())
+    closed = calendar_row(session).last_closed_on
+    for line in session.execute(select(m.CreditLine.id, m.CreditLine.drawn_principal_fen, m.CreditLine.limit_fen, m.CreditLine.status,
+                                       m.CreditLine.accrued_through)):
+        out.lines += 1
+        if int(drawn.get(line.id) or 0) != line.drawn_principal_fen:
+            problem(f"line {line.id}: drawn {line.drawn_principal_fen} fen, its drawings {int(drawn.get(line.id) or 0)} fen")
+        if closed is not None and line.status != LineStatus.CLOSED and line.accrued_through < closed:
+            problem(f"line {line.id} is closed through {line.accrued_through}, before the calendar's {closed}")
+    return out
+
+
+def sql_case(condition, value):
+    return case((condition, value), else_=0)

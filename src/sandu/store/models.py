@@ -28,7 +28,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from sandu.domain.enums import LineStatus, MemberRelation, OfferStatus, Outcome, Role, Settlement, sql_in
+from sandu.domain.enums import DrawingStatus, EodStatus, LineStatus, MemberRelation, OfferStatus, Outcome, Role, Settlement, StoreKind, sql_in
+from sandu.ledger.overdue import RiskClass
+from sandu.ledger.schedule import METHODS
 
 
 class DecimalText(TypeDecorator):
@@ -223,6 +225,10 @@ class Offer(Base):
 
 
 class CreditLine(Base):
+    """A credit line: its limit and terms (fixed when signed), what is drawn on it across its
+    drawings (kept here for the limit checks, equal to the drawings' principal), and the
+    last business date end of day closed for it (`accrued_through`)."""
+
     __tablename__ = "credit_lines"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -237,10 +243,16 @@ class CreditLine(Base):
     revolving: Mapped[bool] = mapped_column(Boolean)
     settlement_frequency: Mapped[str] = mapped_column(String(16))
     max_drawing_months: Mapped[int] = mapped_column(Integer)
+    term_within_validity: Mapped[bool] = mapped_column(Boolean)  # no drawing matures after the line expires
+    interest_with_principal: Mapped[bool] = mapped_column(Boolean)  # 利随本清
+    penalty_uplift: Mapped[Decimal] = mapped_column(DecimalText)
+    grace_days: Mapped[int] = mapped_column(Integer)
+    allocation_order: Mapped[str] = mapped_column(String(200))  # buckets, comma-separated, paid first to last
     opened_on: Mapped[date] = mapped_column(Date)
     expires_on: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16))
-    accrued_through: Mapped[date | None] = mapped_column(Date)
+    accrued_through: Mapped[date] = mapped_column(Date)  # the last business date closed for the line
+    risk_class: Mapped[str] = mapped_column(String(16))  # the worst class of its open drawings
     signed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # the legal representative who signed
 
     __table_args__ = (
@@ -248,10 +260,17 @@ class CreditLine(Base):
         CheckConstraint("drawn_principal_fen <= limit_fen", name="ck_line_no_overdraw"),
         CheckConstraint(sql_in("status", LineStatus), name="ck_line_status"),
         CheckConstraint(sql_in("settlement_frequency", Settlement), name="ck_line_settlement"),
+        CheckConstraint(sql_in("risk_class", RiskClass), name="ck_line_risk_class"),
+        CheckConstraint("grace_days >= 0", name="ck_line_grace"),
+        Index("ix_line_eod", "accrued_through", "id"),
     )
 
 
 class Drawing(Base):
+    """A drawing (借据): its own term, rate and repayment method, and its balances, one column
+    per receivable bucket of the journal (each equal to its account, see `sandu ledger check`),
+    with the exact accruals not yet charged as integer fen-days (Σ closing balance per day)."""
+
     __tablename__ = "drawings"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -262,8 +281,116 @@ class Drawing(Base):
     maturity_on: Mapped[date] = mapped_column(Date)
     drawn_at: Mapped[datetime] = mapped_column(UtcDateTime)
     drawn_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    repayment_method: Mapped[str] = mapped_column(String(16))
+    rate_annual: Mapped[Decimal] = mapped_column(DecimalText)
+    penalty_rate_annual: Mapped[Decimal] = mapped_column(DecimalText)
+    basis_days: Mapped[int] = mapped_column(Integer)
+    settlement_frequency: Mapped[str] = mapped_column(String(16))
+    daily_interest: Mapped[bool] = mapped_column(Boolean)  # 随借随还: interest by the day, settled on the 20th
+    schedule_version: Mapped[int] = mapped_column(Integer)  # 0: no schedule
+    status: Mapped[str] = mapped_column(String(16))
+    repaid_on: Mapped[date | None] = mapped_column(Date)
+    # balances (fen), one per receivable account; principal_fen includes due_principal_fen
+    principal_fen: Mapped[int] = mapped_column(BigInteger)
+    due_principal_fen: Mapped[int] = mapped_column(BigInteger)  # fallen due, not (yet) overdue
+    overdue_principal_fen: Mapped[int] = mapped_column(BigInteger)
+    interest_fen: Mapped[int] = mapped_column(BigInteger)  # charged and due, not (yet) overdue
+    overdue_interest_fen: Mapped[int] = mapped_column(BigInteger)
+    penalty_fen: Mapped[int] = mapped_column(BigInteger)
+    compound_fen: Mapped[int] = mapped_column(BigInteger)
+    # accrued, not yet charged: Σ over days of the closing balance the rate applies to
+    interest_fen_days: Mapped[int] = mapped_column(BigInteger)
+    penalty_fen_days: Mapped[int] = mapped_column(BigInteger)
+    compound_fen_days: Mapped[int] = mapped_column(BigInteger)
+    # ageing and the five categories
+    oldest_due_on: Mapped[date | None] = mapped_column(Date)  # the oldest due date with anything unpaid
+    dpd: Mapped[int] = mapped_column(Integer)
+    days_current: Mapped[int] = mapped_column(Integer)  # consecutive closed days at DPD 0
+    risk_class: Mapped[str] = mapped_column(String(16))
+    officer_class: Mapped[str | None] = mapped_column(String(16))  # an officer's floor: the class is never better
 
-    __table_args__ = (CheckConstraint("amount_fen > 0", name="ck_drawing_positive"),)
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", name="ck_drawing_positive"),
+        CheckConstraint("maturity_on > drawn_on", name="ck_drawing_term"),
+        CheckConstraint(sql_in("repayment_method", METHODS), name="ck_drawing_method"),
+        CheckConstraint(sql_in("status", DrawingStatus), name="ck_drawing_status"),
+        CheckConstraint(sql_in("risk_class", RiskClass), name="ck_drawing_risk_class"),
+        CheckConstraint("officer_class IS NULL OR " + sql_in("officer_class", RiskClass), name="ck_drawing_officer_class"),
+        CheckConstraint("principal_fen >= 0 AND due_principal_fen >= 0 AND due_principal_fen <= principal_fen AND overdue_principal_fen >= 0 "
+                        "AND interest_fen >= 0 AND overdue_interest_fen >= 0 AND penalty_fen >= 0 AND compound_fen >= 0 "
+                        "AND interest_fen_days >= 0 AND penalty_fen_days >= 0 AND compound_fen_days >= 0 AND dpd >= 0 AND days_current >= 0",
+                        name="ck_drawing_balances"),
+        CheckConstraint("principal_fen + overdue_principal_fen <= amount_fen", name="ck_drawing_principal"),
+        Index("ix_drawing_line_status", "line_id", "status"),
+    )
+
+
+class Instalment(Base):
+    """One instalment of a drawing's schedule; a prepayment writes the next version."""
+
+    __tablename__ = "instalments"
+
+    drawing_id: Mapped[int] = mapped_column(ForeignKey("drawings.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    start_on: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date] = mapped_column(Date)
+    full_month: Mapped[bool] = mapped_column(Boolean)
+    opening_principal_fen: Mapped[int] = mapped_column(BigInteger)
+    principal_fen: Mapped[int] = mapped_column(BigInteger)
+    interest_fen: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        CheckConstraint("principal_fen >= 0 AND interest_fen >= 0 AND principal_fen <= opening_principal_fen", name="ck_instalment_amounts"),
+        Index("ix_instalment_due", "due_on", "drawing_id"),
+    )
+
+
+class Due(Base):
+    """An amount that fell due on `due_on` (an instalment, a settlement's interest, a maturity)
+    and what of it is still unpaid; `overdue` once the grace period is over. While in grace,
+    `grace_*_fen_days` collect the unpaid balance per day, charged as penalty and compound
+    interest from the day after the due date if the grace is lost."""
+
+    __tablename__ = "dues"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    drawing_id: Mapped[int] = mapped_column(ForeignKey("drawings.id"))
+    due_on: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(16))
+    raised_principal_fen: Mapped[int] = mapped_column(BigInteger)
+    raised_interest_fen: Mapped[int] = mapped_column(BigInteger)
+    principal_fen: Mapped[int] = mapped_column(BigInteger)  # unpaid
+    interest_fen: Mapped[int] = mapped_column(BigInteger)  # unpaid
+    overdue: Mapped[bool] = mapped_column(Boolean)
+    grace_principal_fen_days: Mapped[int] = mapped_column(BigInteger)
+    grace_interest_fen_days: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        CheckConstraint("principal_fen >= 0 AND principal_fen <= raised_principal_fen AND interest_fen >= 0 "
+                        "AND interest_fen <= raised_interest_fen", name="ck_due_amounts"),
+        CheckConstraint("kind IN ('instalment','settlement','maturity','repayment')", name="ck_due_kind"),
+        Index("ix_due_drawing", "drawing_id", "due_on"),
+    )
+
+
+class ClassificationChange(Base):
+    """The five-category history of a drawing: every change, by the rules or an officer."""
+
+    __tablename__ = "classification_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    drawing_id: Mapped[int] = mapped_column(ForeignKey("drawings.id"), index=True)
+    on_date: Mapped[date] = mapped_column(Date)
+    from_class: Mapped[str] = mapped_column(String(16))
+    to_class: Mapped[str] = mapped_column(String(16))
+    officer_class: Mapped[str | None] = mapped_column(String(16))
+    dpd: Mapped[int] = mapped_column(Integer)
+    cause: Mapped[str] = mapped_column(String(16))  # rule | officer
+    by_user: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (CheckConstraint("cause IN ('rule','officer')", name="ck_classification_cause"),)
 
 
 class JournalEntryRow(Base):
@@ -273,7 +400,7 @@ class JournalEntryRow(Base):
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     request_sha256: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(32))
-    line_id: Mapped[int | None] = mapped_column(ForeignKey("credit_lines.id"), index=True)
+    line_id: Mapped[int | None] = mapped_column(ForeignKey("credit_lines.id"), index=True)  # None for a batch of end of day
     effective_date: Mapped[date] = mapped_column(Date)
     memo: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -288,25 +415,6 @@ class PostingRow(Base):
     amount_fen: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (CheckConstraint("amount_fen <> 0", name="ck_posting_nonzero"),)
-
-
-class InterestAccrual(Base):
-    """One day's exact accrual on the line's closing principal (算头不算尾)."""
-
-    __tablename__ = "interest_accruals"
-
-    line_id: Mapped[int] = mapped_column(ForeignKey("credit_lines.id"), primary_key=True)
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    closing_principal_fen: Mapped[int] = mapped_column(BigInteger)
-    rate_annual: Mapped[Decimal] = mapped_column(DecimalText)
-    basis_days: Mapped[int] = mapped_column(Integer)
-    interest_exact: Mapped[Decimal] = mapped_column(DecimalText)
-    posted_entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"))
-
-    __table_args__ = (
-        CheckConstraint("closing_principal_fen >= 0", name="ck_accrual_principal"),
-        Index("ix_accrual_unposted", "line_id", "posted_entry_id"),
-    )
 
 
 # --- identities and the audit trail ---------------------------------------------------
@@ -396,3 +504,42 @@ class AuditHead(Base):
     sha256: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (CheckConstraint("id = 1", name="ck_audit_head_single"),)
+
+
+# --- the business calendar and end of day ---------------------------------------------------
+
+
+class BusinessCalendar(Base):
+    """One row: the last business date end of day has closed, and what kind of store this is
+    (only a demo or test store may run on the simulated clock)."""
+
+    __tablename__ = "business_calendar"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_closed_on: Mapped[date | None] = mapped_column(Date)
+    store_kind: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (
+        CheckConstraint("id = 1", name="ck_calendar_single"),
+        CheckConstraint(sql_in("store_kind", StoreKind), name="ck_calendar_store_kind"),
+    )
+
+
+class EodRun(Base):
+    """End of day for one business date: who runs it (a lease, renewed by every batch), how far
+    it got (the checkpoint: the last line done), and whether it is done."""
+
+    __tablename__ = "eod_runs"
+
+    business_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    last_line_id: Mapped[int] = mapped_column(Integer)
+    lines_done: Mapped[int] = mapped_column(Integer)
+    days_accrued: Mapped[int] = mapped_column(Integer)
+    interest_posted_fen: Mapped[int] = mapped_column(BigInteger)
+    owner: Mapped[str] = mapped_column(String(36))
+    lease_until: Mapped[datetime] = mapped_column(UtcDateTime)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (CheckConstraint(sql_in("status", EodStatus), name="ck_eod_status"),)

@@ -1,4 +1,4 @@
-"""Credit lines: read, draw, repay (随借随还), the journal."""
+"""Credit lines and their drawings (借据): read, draw, repay, prepay, classify, the journal, statements."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from sandu.api import schemas as s
 from sandu.api.deps import RT, AsLineActor, LineIdPath, errors
 from sandu.api.routing import SanduRoute
 from sandu.servicing import actions
-from sandu.servicing.views import DrawView, JournalPage, LineView, RepayView
+from sandu.servicing.statements import Statement
+from sandu.servicing.views import ClassifyView, DrawingPage, DrawingView, DrawView, JournalPage, LineView, PrepayView, RepayView
 
 router = APIRouter(prefix="/lines", tags=["servicing"], route_class=SanduRoute)
 
@@ -20,14 +21,16 @@ def get_line(line_id: LineIdPath, actor: AsLineActor, rt: RT) -> LineView:
 
 @router.post("/{line_id}/draws", name="lines.draw", status_code=201, response_model=DrawView, responses=errors(404, 409, 429, 503))
 def draw(line_id: LineIdPath, body: s.MovementIn, actor: AsLineActor, rt: RT) -> DrawView:
-    """Borrow any time (随借随还), with a password given in the last minutes.
-    Repeating a request with the same idempotency key returns the first result."""
+    """Borrow: a drawing (借据) with its own term, the line's rate and repayment method, with a password given in the
+    last minutes. Repeating a request with the same idempotency key returns the first result."""
     return actions.draw(rt, actor, line_id=line_id, amount_fen=body.amount_fen, idempotency_key=body.idempotency_key, on_date=body.on_date)
 
 
 @router.post("/{line_id}/repayments", name="lines.repay", status_code=201, response_model=RepayView, responses=errors(404, 409, 429, 503))
 def repay(line_id: LineIdPath, body: s.MovementIn, actor: AsLineActor, rt: RT) -> RepayView:
-    """Repay any time: interest accrued to yesterday first, then principal."""
+    """Repay what is due across the line's drawings, in the product's allocation order (penalty and compound →
+    overdue interest → overdue principal → interest → principal); a 随借随还 drawing's principal any time. Interest
+    not yet settled is not due (unless the product is 利随本清)."""
     return actions.repay(rt, actor, line_id=line_id, amount_fen=body.amount_fen, idempotency_key=body.idempotency_key, on_date=body.on_date)
 
 
@@ -64,3 +67,38 @@ def renew(line_id: LineIdPath, actor: AsLineActor, rt: RT) -> LineView:
 def close(line_id: LineIdPath, actor: AsLineActor, rt: RT) -> LineView:
     """Close a line on which nothing is owed."""
     return actions.close(rt, actor, line_id=line_id)
+
+
+@router.get("/{line_id}/drawings", name="lines.drawings", response_model=DrawingPage, responses=errors(404))
+def drawings(line_id: LineIdPath, actor: AsLineActor, rt: RT, after_id: s.JournalAfterId = 0, limit: s.JournalLimit = 100) -> DrawingPage:
+    """The line's drawings, oldest first, with balances, class, schedule and unpaid dues."""
+    return actions.drawings(rt, line_id, after_id=after_id, limit=limit)
+
+
+@router.get("/{line_id}/drawings/{drawing_id}", name="lines.drawing", response_model=DrawingView, responses=errors(404))
+def drawing(line_id: LineIdPath, drawing_id: s.DrawingIdPath, actor: AsLineActor, rt: RT) -> DrawingView:
+    return actions.get_drawing(rt, line_id, drawing_id)
+
+
+@router.post("/{line_id}/drawings/{drawing_id}/prepayments", name="lines.prepay", status_code=201, response_model=PrepayView,
+             responses=errors(404, 409, 429, 503))
+def prepay(line_id: LineIdPath, drawing_id: s.DrawingIdPath, body: s.PrepayIn, actor: AsLineActor, rt: RT) -> PrepayView:
+    """Prepay principal of a scheduled drawing not yet due, with its interest for the current period; the
+    schedule is re-computed on what is left, keeping its due dates."""
+    return actions.prepay(rt, actor, line_id=line_id, drawing_id=drawing_id, principal_fen=body.principal_fen,
+                          idempotency_key=body.idempotency_key, on_date=body.on_date)
+
+
+@router.post("/{line_id}/drawings/{drawing_id}/classification", name="lines.classify", response_model=ClassifyView,
+             responses=errors(404, 409, 503))
+def classify(line_id: LineIdPath, drawing_id: s.DrawingIdPath, body: s.ClassifyIn, actor: AsLineActor, rt: RT) -> ClassifyView:
+    """五级分类 by an officer: worse than the rules classify the drawing, never better; kept in its history."""
+    return actions.classify(rt, actor, line_id=line_id, drawing_id=drawing_id, risk_class=body.risk_class, note=body.note)
+
+
+@router.get("/{line_id}/statement", name="lines.statement", response_model=Statement, responses=errors(404))
+def statement(line_id: LineIdPath, actor: AsLineActor, rt: RT, start: s.StatementFrom, end: s.StatementTo,
+              drawing_id: s.DrawingIdQuery = None) -> Statement:
+    """The line's (or one drawing's) statement for a period: opening balances, every movement, interest by kind,
+    closing balances, what falls due next."""
+    return actions.statement(rt, line_id, start=start, end=end, drawing_id=drawing_id)
