@@ -693,3 +693,131 @@ def test_concurrent_draws_on_two_lines_never_take_the_enterprise_above_its_limit
         drawn = s.scalar(select(func.sum(m.CreditLine.drawn_principal_fen)).where(m.CreditLine.id.in_([project, credit])))
     assert drawn == 24 * amount
     check_ledger(rt)
+
+
+# --- product settings held as data: 利随本清, allocation order, grace ------------------------------
+
+
+def _set_line(rt, line_id: int, **values) -> None:
+    """A product setting as the bundle would have put it on the line when it was signed."""
+    with rt.uow.write() as s:
+        row = s.get(m.CreditLine, line_id)
+        for k, v in values.items():
+            setattr(row, k, v)
+
+
+def test_interest_with_principal_settles_the_interest_accrued_with_a_repayment(rt):
+    line_id = open_line(rt)
+    _set_line(rt, line_id, interest_with_principal=True)
+    d = draw(rt, line_id, 300 * WAN, D0).drawing
+    interest = expected_interest(300 * WAN, 10)
+    before = ledger_dump(rt)
+    with pytest.raises(Conflict) as e:  # the settled interest is owed too, and nothing more
+        repay(rt, line_id, 300 * WAN + interest + 1, D0 + timedelta(days=10))
+    assert str(300 * WAN + interest) in e.value.message
+    assert ledger_dump(rt) == before  # not even the settlement of the refused repayment remains
+    res = repay(rt, line_id, 300 * WAN + interest, D0 + timedelta(days=10))
+    assert res.interest_settled_fen == interest
+    assert res.allocations == {"interest": interest, "principal": 300 * WAN}
+    after = drawing(rt, d.id)
+    assert (after.status, after.interest_fen_days, after.interest_fen) == ("repaid", 0, 0)
+    check_ledger(rt)
+
+
+def test_the_allocation_order_is_the_products(rt_sqlite):
+    rt = rt_sqlite
+    line_id = open_line(rt)
+    _set_line(rt, line_id, allocation_order="principal,interest,overdue_principal,overdue_interest,compound,penalty")
+    draw(rt, line_id, 100 * WAN, D0)
+    eod(rt, date(2026, 12, 20))
+    interest = expected_interest(100 * WAN, 22)
+    res = repay(rt, line_id, WAN, date(2026, 12, 21))
+    assert res.allocations == {"principal": WAN}  # principal first, as this product says; the interest due stays
+    res = repay(rt, line_id, 99 * WAN + interest, date(2026, 12, 21))
+    assert res.allocations == {"principal": 99 * WAN, "interest": interest}
+    check_ledger(rt)
+
+
+@pytest.mark.parametrize("grace", [0, 3])
+def test_a_grace_period_keeps_days_past_due_at_zero_then_charges_from_the_due_date(rt_sqlite, grace):
+    rt = rt_sqlite
+    line_id = open_line(rt)
+    _set_line(rt, line_id, grace_days=grace)
+    d = draw(rt, line_id, 100 * WAN, D0).drawing
+    interest = expected_interest(100 * WAN, 22)  # charged 12-20, due 12-21
+    eod(rt, date(2026, 12, 20) + timedelta(days=grace))  # the day before the last day of grace (the 20th itself without grace)
+    assert (drawing(rt, d.id).interest_fen, drawing(rt, d.id).overdue_interest_fen) == (interest, 0)
+    eod(rt, date(2026, 12, 21) + timedelta(days=grace))  # the last day of grace: unpaid at its close, overdue from the next day
+    last = drawing(rt, d.id)
+    assert (last.dpd, last.risk_class, last.overdue_interest_fen, last.interest_fen) == (0, "normal", interest, 0)
+    eod(rt, date(2026, 12, 22) + timedelta(days=grace))  # grace lost: DPD counts from the due date
+    after = drawing(rt, d.id)
+    assert (after.dpd, after.risk_class, after.overdue_interest_fen) == (grace + 1, "special_mention", interest)
+    assert after.compound_fen_days == interest * (grace + 1)  # compound interest from the day after the due date
+    check_ledger(rt)
+
+
+def test_a_payment_within_grace_charges_no_compound_interest(rt_sqlite):
+    rt = rt_sqlite
+    line_id = open_line(rt)
+    _set_line(rt, line_id, grace_days=3)
+    d = draw(rt, line_id, 100 * WAN, D0).drawing
+    eod(rt, date(2026, 12, 23))
+    repay(rt, line_id, expected_interest(100 * WAN, 22), date(2026, 12, 24))  # the last day of grace
+    eod(rt, date(2027, 1, 20))
+    after = drawing(rt, d.id)
+    assert (after.dpd, after.compound_fen, after.penalty_fen, after.overdue_interest_fen) == (0, 0, 0, 0)
+    with rt.uow.read() as s:
+        assert s.scalar(select(func.count()).select_from(m.ClassificationChange)) == 0
+    check_ledger(rt)
+
+
+# --- scheduled drawings ------------------------------------------------------------------------
+
+
+def test_a_scheduled_drawing_pays_its_instalments_and_is_prepaid_with_a_new_schedule(rt_sqlite):
+    rt = rt_sqlite
+    s5 = STORY_ROWS[4]
+    line_id = open_line(rt, s5, "diya_xinyong", approve=True)
+    d = draw(rt, line_id, 1_000 * WAN, D0).drawing
+    assert d.repayment_method == "按月付息到期还本" and d.schedule_version == 1
+    with rt.uow.read() as s:
+        plan = svc.schedule_of(s, svc.get_drawing(s, d.id))
+    assert sum(i.principal_fen for i in plan) == 1_000 * WAN and plan[0].due_on == date(2026, 12, 29)
+    with pytest.raises(Conflict) as e:  # nothing is due before the first instalment, and principal is prepaid, not repaid
+        repay(rt, line_id, WAN, date(2026, 12, 1))
+    assert "prepay" in e.value.message
+    eod(rt, date(2026, 12, 28))  # the first instalment is raised for 12-29: its interest charged
+    assert drawing(rt, d.id).interest_fen == plan[0].interest_fen
+    with pytest.raises(Conflict) as e:  # something is due: pay it before prepaying
+        prepay(rt, d.id, WAN, date(2026, 12, 29))
+    assert e.value.field == "drawing_id"
+    assert repay(rt, line_id, plan[0].interest_fen, date(2026, 12, 29)).allocations == {"interest": plan[0].interest_fen}
+    before = ledger_dump(rt)
+    with pytest.raises(Conflict) as e:
+        prepay(rt, d.id, 1_000 * WAN + 1, date(2027, 1, 8))
+    assert e.value.field == "principal_fen" and str(1_000 * WAN) in e.value.allowed
+    with pytest.raises(InvalidInput) as e:
+        prepay(rt, d.id, 0, date(2027, 1, 8))
+    assert e.value.field == "principal_fen"
+    assert ledger_dump(rt) == before
+    res = prepay(rt, d.id, 400 * WAN, date(2027, 1, 8))  # 10 days into the second period
+    assert res.interest_fen == expected_interest(400 * WAN, 10, Fraction(plan[0].interest_fen * 12, 1_000 * WAN))  # its own days
+    assert res.schedule_version == 2
+    with rt.uow.read() as s:
+        new = svc.schedule_of(s, svc.get_drawing(s, d.id))
+    assert [i.due_on for i in new] == [i.due_on for i in plan]  # due dates kept
+    assert sum(i.principal_fen for i in new if i.due_on > date(2027, 1, 8)) == 600 * WAN
+    assert drawing(rt, d.id).principal_fen == 600 * WAN and line(rt, line_id).drawn_principal_fen == 600 * WAN
+    check_ledger(rt)
+
+
+def test_a_revolving_drawing_has_no_schedule_to_prepay(rt_sqlite):
+    rt = rt_sqlite
+    line_id = open_line(rt)
+    d = draw(rt, line_id, WAN, D0).drawing
+    before = ledger_dump(rt)
+    with pytest.raises(InvalidInput) as e:
+        prepay(rt, d.id, WAN, D0 + timedelta(days=1))
+    assert e.value.field == "drawing_id" and "随借随还" in e.value.message
+    assert ledger_dump(rt) == before

@@ -185,6 +185,8 @@ def serve(
 
     settings = get_settings()
     settings.secret()  # refuse to start without a key, naming the setting
+    if settings.clock == "simulated":
+        _runtime().now()  # refuse to start a store that is not a demo or test store on the simulated clock
     configure_logging()  # JSON lines on stderr
     host = host or settings.host
     port = port or settings.port
@@ -381,10 +383,14 @@ def statement(
 def main() -> None:  # pragma: no cover - console entry point
     from pydantic import ValidationError
 
+    from sandu.servicing.calendar import SimulatedClockRefused
     from sandu.settings import SecretMissing
 
     try:
         app()
+    except SimulatedClockRefused as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        sys.exit(2)
     except SanduError as exc:
         err.print(f"[bold red]error:[/] {exc.message}")
         sys.exit(2)

@@ -1,0 +1,96 @@
+"""Migration 0005 carries a store's lines over to drawings: each line's principal is split across its drawings
+(oldest repaid first), the interest posted and unpaid and the interest accrued and not posted go to its oldest open
+drawing, one balanced `migrate` entry moves the balances to the drawings' accounts — and the store then services on."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from conftest import AS_OF, FIXED_NOW, PII_KEY, SEED, TEST_PASSWORD, TEST_SETTINGS, Clock, new_db_url
+from servicing_support import D0, S2, SERVICE_NOW, check_ledger, eod, repay
+from sqlalchemy import select, text
+
+from sandu.demo.seed import seed_universe
+from sandu.demo.users import demo_specs
+from sandu.domain.money import FEN_PER_WAN as WAN
+from sandu.origination import service as orig
+from sandu.policy.bundle import load_bundle
+from sandu.runtime import Runtime
+from sandu.scoring.risk import load_model
+from sandu.security import actions as security
+from sandu.servicing import service as svc
+from sandu.sources.catalog import ALL_SOURCES
+from sandu.store import models as m
+from sandu.store.db import make_engine
+from sandu.store.migrate import current_revision, upgrade
+
+
+def _old_line(conn, line_id_row: dict) -> None:
+    conn.execute(text(
+        "INSERT INTO credit_lines (id, enterprise_id, offer_id, product, limit_fen, drawn_principal_fen, rate_annual, basis_days, repayment_method, "
+        "revolving, settlement_frequency, max_drawing_months, opened_on, expires_on, status, accrued_through, signed_by) VALUES "
+        "(:id, :e, :o, 'jingying_kuaidai', :limit, :drawn, '0.0380', 360, '随借随还', :t, 'monthly', 12, :opened, :expires, 'active', :through, NULL)"),
+        line_id_row)
+
+
+def _entry(conn, key: str, kind: str, line_id: int, day: date, postings: list[tuple[str, int]]) -> int:
+    entry = conn.execute(text("INSERT INTO journal_entries (idempotency_key, request_sha256, kind, line_id, effective_date, memo, created_at) "
+                              "VALUES (:k, :h, :kind, :l, :d, '', :t) RETURNING id"),
+                         {"k": key, "h": "0" * 64, "kind": kind, "l": line_id, "d": day, "t": FIXED_NOW}).scalar_one()
+    for account, amount in postings:
+        conn.execute(text("INSERT INTO postings (entry_id, account, amount_fen) VALUES (:e, :a, :x)"), {"e": entry, "a": account, "x": amount})
+    return entry
+
+
+def test_a_store_with_lines_upgrades_to_drawings_and_services_on(tmp_path):
+    url = next(new_db_url("sqlite", tmp_path, False))
+    engine = make_engine(url, TEST_SETTINGS)
+    upgrade(engine, "0004")
+    rt = Runtime(engine=engine, bundle=load_bundle(), model=load_model(), settings=TEST_SETTINGS, clock=lambda: FIXED_NOW)
+    seed_universe(rt.uow, 40, SEED, AS_OF)
+    for spec in demo_specs():
+        if spec.username == "rep-s2":
+            security.create_user(rt, None, username=spec.username, password=TEST_PASSWORD, role=spec.role, branch=spec.branch,
+                                 authority_fen=spec.authority_fen, resident_id=spec.resident_id)
+    rep = security.actor_by_username(rt, "rep-s2")
+    with rt.uow.write() as s:
+        orig.register_enterprise(s, uscc=S2["uscc"], name=S2["name"], registrant=rep, pii_key=PII_KEY, now=FIXED_NOW)
+        c = orig.grant_consent(s, uscc=S2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer=rep, valid_days=30, now=FIXED_NOW)
+        d = orig.measure(s, uscc=S2["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model)
+        offer_id, ent_id = s.scalar(select(m.Offer.id).where(m.Offer.decision_id == d.id)), d.enterprise_id
+    # the old shape: a line with two drawings (300万 on 11-29, 100万 on 12-01), 50万 repaid, interest posted on 12-20 and
+    # unpaid, and accruals of 12-21 .. 12-25 not yet posted
+    a, b, repaid, posted = 300 * WAN, 100 * WAN, 50 * WAN, 123_456
+    with engine.begin() as conn:
+        _old_line(conn, {"id": 1, "e": ent_id, "o": offer_id, "limit": 416 * WAN, "drawn": a + b - repaid, "t": True, "opened": D0,
+                         "expires": date(2027, 11, 29), "through": date(2026, 12, 25)})
+        for n, (amount, day) in enumerate(((a, D0), (b, date(2026, 12, 1))), start=1):
+            entry = _entry(conn, f"c:1:d{n}", "draw", 1, day, [("loan:1:principal", amount), ("clearing:disbursement", -amount)])
+            conn.execute(text("INSERT INTO drawings (id, line_id, entry_id, amount_fen, drawn_on, maturity_on, drawn_at, drawn_by) "
+                              "VALUES (:id, 1, :e, :x, :d, :m, :t, NULL)"), {"id": n, "e": entry, "x": amount, "d": day, "m": date(2027, 11, 29), "t": FIXED_NOW})
+        _entry(conn, "c:1:r1", "repayment", 1, date(2026, 12, 5), [("clearing:repayment", repaid), ("loan:1:principal", -repaid)])
+        _entry(conn, "sys:settle:1:2026-12-20", "interest", 1, date(2026, 12, 20), [("loan:1:interest", posted), ("income:interest", -posted)])
+        for k in range(5):
+            conn.execute(text("INSERT INTO interest_accruals (line_id, day, closing_principal_fen, rate_annual, basis_days, interest_exact, posted_entry_id) "
+                              "VALUES (1, :d, :p, '0.0380', 360, '1', NULL)"), {"d": date(2026, 12, 21) + timedelta(days=k), "p": a + b - repaid})
+    assert upgrade(engine, pii_key=PII_KEY) == "0005" == current_revision(engine)
+    rt = rt.with_clock(Clock(SERVICE_NOW))
+    with rt.uow.read() as s:
+        first, second = s.get(m.Drawing, 1), s.get(m.Drawing, 2)
+        # the oldest drawing was repaid first; the interest and the accrued fen-days went to it
+        assert (first.principal_fen, first.interest_fen, first.interest_fen_days, first.status) == (a - repaid, posted, 5 * (a + b - repaid), "open")
+        assert (second.principal_fen, second.interest_fen, second.status) == (b, 0, "open")
+        assert (first.rate_annual, first.penalty_rate_annual, first.repayment_method) == (Decimal("0.0380"), Decimal("0.057"), "随借随还")
+        line = s.get(m.CreditLine, 1)
+        assert (line.accrued_through, line.penalty_uplift, line.grace_days, line.risk_class) == (date(2026, 12, 25), Decimal("0.50"), 0, "normal")
+        assert s.scalar(select(m.BusinessCalendar.store_kind)) == "production"
+    check_ledger(rt)
+    # and it services on: the posted interest is due, then principal; end of day settles the accrued interest on 01-20
+    res = repay(rt, 1, posted + WAN, date(2026, 12, 26))
+    assert res.allocations == {"interest": posted, "principal": WAN} and res.by_drawing == {1: {"interest": posted, "principal": WAN}}
+    eod(rt, date(2027, 1, 20))
+    with rt.uow.read() as s:
+        assert s.get(m.Drawing, 1).interest_fen > 0 and s.get(m.Drawing, 2).interest_fen > 0
+        assert svc.ledger_check(s).ok
+    engine.dispose()
