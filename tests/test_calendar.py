@@ -117,3 +117,35 @@ def test_sandu_eod_on_a_simulated_demo_store_replays_dates_in_order(tmp_path):
     assert second.returncode == 0, second.stderr
     assert all(day in second.stdout for day in ("2030-01-02", "2030-01-03", "2030-01-04"))
     assert sandu("eod", "--date", "2030-01-04", clock="real").returncode == 2  # the real clock: a future date
+
+
+def test_while_end_of_day_runs_a_line_it_has_closed_takes_movements_on_the_next_date(rt_sqlite):
+    from sandu.servicing import eod as eod_run
+    from sandu.servicing.close import class_rules
+
+    rt = rt_sqlite
+    line_id = open_line(rt)
+    draw(rt, line_id, WAN, D0)
+    evening = datetime(2026, 11, 29, 15, 0, tzinfo=timezone.utc)  # 23:00 in Beijing
+    owner = eod_run.new_owner()
+    with rt.uow.write() as s:  # end of day for the 29th has closed this line's batch, and not yet the date
+        eod_run.begin(s, D0, owner, evening)
+    with rt.uow.write() as s:
+        assert eod_run.batch(s, D0, owner, evening, class_rules(rt.bundle.classification), 1000) is not None
+    with rt.uow.read() as s:
+        assert calendar_row(s).last_closed_on is None
+    moved = draw(rt, line_id, WAN, None, now=evening)
+    assert moved.drawing.drawn_on == D0 + timedelta(days=1)
+    with pytest.raises(Conflict):  # the 29th is closed for the line
+        draw(rt, line_id, WAN, D0, now=evening)
+    rt.clock.value = evening
+    with pytest.raises(Conflict) as e:  # a second run while the first one's lease is live
+        actions.end_of_day(rt, Actor.system("eod"), D0)
+    assert e.value.field == "business_date" and "running elsewhere" in e.value.message
+    with rt.uow.write() as s:
+        assert eod_run.finish(s, D0, owner, evening, class_rules(rt.bundle.classification), 1000) is not None
+    with rt.uow.read() as s:
+        assert calendar_row(s).last_closed_on == D0
+    rt.clock.value = evening + eod_run.LEASE
+    assert actions.end_of_day(rt, Actor.system("eod"), D0).days == []  # done: nothing to do
+    check_ledger(rt)

@@ -124,8 +124,9 @@ def _hold_calendar(session: Session) -> None:
 
 
 def _value_day(session: Session, line: m.CreditLine, on_date: object, now: datetime) -> date:
-    """The movement's value date: `on_date` (default: the business date), after the last date closed for the line."""
-    today = business_today(session, now)
+    """The movement's value date: `on_date` (default: the business date), after the last date closed for the line.
+    While end of day is closing date D, a line it has already closed takes movements on D + 1, as after the run."""
+    today = max(business_today(session, now), line.accrued_through + timedelta(days=1))
     day = today if on_date is None else require_value_date(on_date, today)
     if day <= line.accrued_through:
         first = line.accrued_through + timedelta(days=1)
