@@ -44,7 +44,7 @@ both inclusive: the 21st through the 20th.
 from __future__ import annotations
 
 import decimal
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -68,6 +68,7 @@ __all__ = [
     "accrue",
     "closing_principals",
     "daily_interest_exact",
+    "fen_days_charge",
     "interest_on_fen_days",
     "interest_to_post_fen",
     "penalty_rate",
@@ -359,11 +360,28 @@ def interest_on_fen_days(fen_days: int, rate_annual: Decimal, basis_days: int = 
     accruals (Σ closing × rate / basis is (Σ closing) × rate / basis), and for a
     constant balance over `days` days `period_interest_closed_form_fen`.
     """
+    fen_days = _check_fen_days(fen_days)
+    return fen_days_charge(rate_annual, basis_days)(fen_days)
+
+
+def _check_fen_days(fen_days: object) -> int:
     if not _is_int(fen_days) or not 0 <= fen_days <= MAX_FEN_DAYS:
         raise InvalidInput("fen_days", f"fen-days must be an int, got {show(fen_days)}", f"0..{MAX_FEN_DAYS}")
+    return fen_days
+
+
+def fen_days_charge(rate_annual: Decimal, basis_days: int = 360) -> Callable[[int], int]:
+    """`interest_on_fen_days` at one rate and basis, checked once: for end of day, which charges
+    many drawings at a few rates. The rate is an exact integer ratio, so the result is exact."""
     _check_rate(rate_annual)
     _check_basis(basis_days)
-    return _round_half_up_div(_EXACT.multiply(Decimal(fen_days), rate_annual), basis_days)
+    numerator, denominator = rate_annual.as_integer_ratio()
+    denominator *= basis_days
+
+    def charge(fen_days: int) -> int:
+        return _round_half_up_ratio(_check_fen_days(fen_days) * numerator, denominator)
+
+    return charge
 
 
 # --------------------------------------------------------------------------

@@ -32,17 +32,17 @@ Every journal entry of a batch carries one posting per drawing and a total, at m
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from sandu.domain.enums import DrawingStatus, LineStatus, Settlement
 from sandu.ledger import journal as jl
-from sandu.ledger.interest import interest_on_fen_days, settlement_dates
+from sandu.ledger.interest import fen_days_charge, settlement_dates
 from sandu.ledger.overdue import OverduePolicy, RiskClass, days_past_due, next_class
 from sandu.servicing.states import LineAction, next_state
 from sandu.store import models as m
@@ -113,7 +113,7 @@ def write_postings(session: Session, header: m.JournalEntryRow, entry: jl.Journa
     """The postings of `entry` under its `header` (one statement)."""
     assert sum(p.amount_fen for p in entry.postings) == 0, "a journal entry balances"
     assert (header.idempotency_key, header.kind, header.effective_date) == (entry.idempotency_key, entry.kind, entry.effective_date)
-    session.execute(insert(m.PostingRow), [{"entry_id": header.id, "account": p.account, "amount_fen": p.amount_fen} for p in entry.postings])
+    session.execute(insert(m.PostingRow.__table__), [{"entry_id": header.id, "account": p.account, "amount_fen": p.amount_fen} for p in entry.postings])
     session.info.setdefault(ENTRIES_KEY, []).append(entry.kind)
 
 
@@ -143,6 +143,11 @@ _BALANCES = (m.Drawing.id, m.Drawing.line_id, m.Drawing.principal_fen, m.Drawing
              m.Drawing.interest_fen_days, m.Drawing.penalty_fen_days, m.Drawing.compound_fen_days, m.Drawing.oldest_due_on)
 
 
+_SAVED = tuple(c.key for c in _BALANCES if c.key not in ("id", "line_id"))
+_DRAWINGS = m.Drawing.__table__
+_SAVE = _DRAWINGS.update().where(_DRAWINGS.c.id == bindparam("b_id")).values({c: bindparam(c) for c in _SAVED})
+
+
 class _Changes:
     """Drawing rows read once, changed in memory, written back in one statement."""
 
@@ -151,7 +156,7 @@ class _Changes:
         self.rows: dict[int, dict] = {}
 
     def load(self, ids: Iterable[int]) -> None:
-        missing = [i for i in set(ids) if i not in self.rows]
+        missing = sorted({i for i in ids if i not in self.rows})
         for part in _chunks(missing, 5000):
             for r in self.session.execute(select(*_BALANCES).where(m.Drawing.id.in_(part))).mappings():
                 self.rows[r["id"]] = dict(r)
@@ -161,7 +166,8 @@ class _Changes:
 
     def save(self) -> None:
         if self.rows:
-            self.session.execute(update(m.Drawing), list(self.rows.values()))
+            rows = [{**{c: r[c] for c in _SAVED}, "b_id": r["id"]} for _, r in sorted(self.rows.items())]
+            self.session.execute(_SAVE, rows)  # one executemany, by primary key, in id order
             self.rows.clear()
 
 
@@ -219,13 +225,21 @@ def close_day(session: Session, *, day: date, line_ids: Sequence[int], now: date
         to_settle = session.execute(
             select(m.Drawing.id, m.Drawing.line_id, m.Drawing.rate_annual, m.Drawing.penalty_rate_annual, m.Drawing.basis_days)
             .where(open_drawing, m.Drawing.settlement_frequency.in_(frequencies),
-                   or_(m.Drawing.interest_fen_days > 0, m.Drawing.penalty_fen_days > 0, m.Drawing.compound_fen_days > 0))).all()
+                   or_(m.Drawing.interest_fen_days > 0, m.Drawing.penalty_fen_days > 0, m.Drawing.compound_fen_days > 0))
+            .order_by(m.Drawing.id)).all()
         changes.load(r.id for r in to_settle)
         charged: dict[str, dict[str, int]] = {k: {} for k in jl.CHARGE_KINDS}
+        charges: dict[tuple[Decimal, int], Callable[[int], int]] = {}  # one checked charge per rate and basis
         for r in to_settle:
             row = changes[r.id]
             for kind, rate in (("interest", r.rate_annual), ("penalty", r.penalty_rate_annual), ("compound", r.penalty_rate_annual)):
-                fen = interest_on_fen_days(row[f"{kind}_fen_days"], rate, r.basis_days)
+                fen_days = row[f"{kind}_fen_days"]
+                if not fen_days:
+                    continue
+                charge = charges.get((rate, r.basis_days))
+                if charge is None:
+                    charge = charges[(rate, r.basis_days)] = fen_days_charge(rate, r.basis_days)
+                fen = charge(fen_days)
                 row[f"{kind}_fen_days"] = 0
                 if fen:
                     charged[kind][owner(r.line_id, r.id)] = fen
@@ -244,7 +258,8 @@ def close_day(session: Session, *, day: date, line_ids: Sequence[int], now: date
         select(m.Due.id, m.Due.drawing_id, m.Due.due_on, m.Due.principal_fen, m.Due.interest_fen, m.Due.grace_principal_fen_days,
                m.Due.grace_interest_fen_days, m.Drawing.line_id)
         .join(m.Drawing, m.Drawing.id == m.Due.drawing_id)
-        .where(open_drawing, m.Due.overdue.is_(False), m.Due.due_on <= day, m.Due.principal_fen + m.Due.interest_fen > 0)).all()
+        .where(open_drawing, m.Due.overdue.is_(False), m.Due.due_on <= day, m.Due.principal_fen + m.Due.interest_fen > 0)
+        .order_by(m.Due.id)).all()
         if r.due_on + timedelta(days=lines[r.line_id].grace_days) <= day]
     if aging:
         changes.load(r.drawing_id for r in aging)
@@ -264,17 +279,17 @@ def close_day(session: Session, *, day: date, line_ids: Sequence[int], now: date
             p, i = moves.get(owner(r.line_id, r.drawing_id), (0, 0))
             moves[owner(r.line_id, r.drawing_id)] = (p + r.principal_fen, i + r.interest_fen)
             stats.overdue_fen += r.principal_fen + r.interest_fen
-        session.execute(update(m.Due), [{"id": r.id, "overdue": True} for r in aging])
+        session.execute(update(m.Due).where(m.Due.id.in_([r.id for r in aging])).values(overdue=True).execution_options(synchronize_session=False))
         _write_batch(session, jl.overdue_entry, moves, day, f"sys:eod:{tag.format(kind='overdue')}", now, per_owner=4)
 
     # 4. raise what falls due tomorrow
     instalments = session.execute(
         select(m.Instalment.drawing_id, m.Instalment.principal_fen, m.Instalment.interest_fen, m.Drawing.line_id)
         .join(m.Drawing, and_(m.Drawing.id == m.Instalment.drawing_id, m.Drawing.schedule_version == m.Instalment.version))
-        .where(open_drawing, m.Instalment.due_on == next_day)).all()
+        .where(open_drawing, m.Instalment.due_on == next_day).order_by(m.Instalment.drawing_id)).all()
     maturing = session.execute(
         select(m.Drawing.id, m.Drawing.line_id)
-        .where(open_drawing, m.Drawing.daily_interest, m.Drawing.maturity_on == next_day, not_due > 0)).all()
+        .where(open_drawing, m.Drawing.daily_interest, m.Drawing.maturity_on == next_day, not_due > 0).order_by(m.Drawing.id)).all()
     changes.load([r.drawing_id for r in instalments] + [r.id for r in maturing])
     instalment_interest: dict[str, int] = {}
     for r in instalments:
@@ -299,7 +314,7 @@ def close_day(session: Session, *, day: date, line_ids: Sequence[int], now: date
         _write_batch(session, lambda a, d, k: jl.charge_entry("interest", a, d, k), instalment_interest, day,
                      f"sys:eod:{tag.format(kind='instalment')}", now)
     if dues:
-        session.execute(insert(m.Due), dues)
+        session.execute(insert(m.Due.__table__), dues)
     changes.save()
 
     # 5. classify
@@ -327,28 +342,42 @@ def nothing_owed() -> tuple:
             d.compound_fen == 0, d.interest_fen_days == 0, d.penalty_fen_days == 0, d.compound_fen_days == 0)
 
 
+_CLASSIFY = _DRAWINGS.update().where(_DRAWINGS.c.id == bindparam("b_id")).values(
+    dpd=bindparam("dpd"), days_current=bindparam("days_current"), risk_class=bindparam("risk_class"))
+
+
 def _classify(session: Session, day: date, lines: dict, open_drawing, rules: ClassRules) -> int:
-    """DPD and the five categories for the drawings being watched; returns how many changed class."""
+    """DPD and the five categories for the drawings that can change: something fallen due before today, days past
+    due, a class worse than 正常 or an officer's floor. Returns how many changed class. A drawing at 正常 keeps
+    days_current at 0: the count of days at DPD 0 only earns an improvement from a worse class."""
     d = m.Drawing
     watched = session.execute(
         select(d.id, d.line_id, d.oldest_due_on, d.dpd, d.days_current, d.risk_class, d.officer_class)
-        .where(open_drawing, or_(d.oldest_due_on.is_not(None), d.risk_class != RiskClass.NORMAL.value, d.officer_class.is_not(None)))).all()
+        .where(open_drawing, or_(and_(d.oldest_due_on.is_not(None), d.oldest_due_on < day), d.dpd > 0,
+                                 d.risk_class != RiskClass.NORMAL.value, d.officer_class.is_not(None)))
+        .order_by(d.id)).all()
     updates, history = [], []
+    policies: dict[tuple[Decimal, int], OverduePolicy] = {}
     for r in watched:
         line = lines[r.line_id]
-        policy = rules.policy(LineTerms(line.penalty_uplift, line.grace_days))
+        policy = policies.get((line.penalty_uplift, line.grace_days))
+        if policy is None:
+            policy = policies[(line.penalty_uplift, line.grace_days)] = rules.policy(LineTerms(line.penalty_uplift, line.grace_days))
         dpd = days_past_due(r.oldest_due_on, day, line.grace_days)
         days_current = 0 if dpd else r.days_current + 1
         officer = RiskClass(r.officer_class) if r.officer_class else None
         new = next_class(RiskClass(r.risk_class), dpd, days_current, officer, policy)
-        updates.append({"id": r.id, "dpd": dpd, "days_current": days_current, "risk_class": new.value})
+        if new == RiskClass.NORMAL:
+            days_current = 0
+        if (dpd, days_current, new.value) != (r.dpd, r.days_current, r.risk_class):
+            updates.append({"b_id": r.id, "dpd": dpd, "days_current": days_current, "risk_class": new.value})
         if new.value != r.risk_class:
             history.append({"drawing_id": r.id, "on_date": day, "from_class": r.risk_class, "to_class": new.value, "officer_class": r.officer_class,
                             "dpd": dpd, "cause": "rule", "by_user": None, "note": f"{dpd} days past due"})
     if updates:
-        session.execute(update(m.Drawing), updates)
+        session.execute(_CLASSIFY, updates)
     if history:
-        session.execute(insert(m.ClassificationChange), history)
+        session.execute(insert(m.ClassificationChange.__table__), history)
     return len(history)
 
 
@@ -359,5 +388,6 @@ def refresh_line_class(session: Session, line_ids: Sequence[int]) -> None:
     worst = {line_id: r for line_id, r in session.execute(
         select(d.line_id, func.max(rank)).where(d.line_id.in_(line_ids), d.status == DrawingStatus.OPEN).group_by(d.line_id))}
     by_rank = {c.rank: c.value for c in RiskClass}
-    rows = [{"id": line_id, "risk_class": by_rank[worst.get(line_id) or 0]} for line_id in line_ids]
-    session.execute(update(m.CreditLine), rows)
+    lines = m.CreditLine.__table__
+    rows = [{"b_id": line_id, "risk_class": by_rank[worst.get(line_id) or 0]} for line_id in sorted(line_ids)]
+    session.execute(lines.update().where(lines.c.id == bindparam("b_id")).values(risk_class=bindparam("risk_class")), rows)
