@@ -53,9 +53,13 @@ def last_closed_on(session: Session) -> date | None:
 
 def business_today(session: Session, now: datetime) -> date:
     """The business date of a movement made at `now` (the module's one rule)."""
-    closed = last_closed_on(session)
+    return business_day(now, last_closed_on(session))
+
+
+def business_day(now: datetime, last_closed: date | None) -> date:
+    """The later of the calendar date of `now` in Beijing and the day after the last date closed."""
     today = business_date(now)
-    return today if closed is None else max(today, closed + timedelta(days=1))
+    return today if last_closed is None else max(today, last_closed + timedelta(days=1))
 
 
 def require_value_date(day: object, today: date, field: str = "on_date") -> date:

@@ -9,7 +9,7 @@ lines behind it are caught up day by day on the way.
 For each date, `begin` opens (or resumes) its run in `eod_runs`. The run row is the lock:
 whoever holds its lease runs the date; another process asking while the lease is live gets a
 `Conflict`, and a run whose holder died (its lease ran out) is taken over from its checkpoint.
-Each `batch` is one transaction: it locks the run row, takes the next lines after the checkpoint
+A holder on the same host whose process is gone (killed) is taken over at once. Each `batch` is one transaction: it locks the run row, takes the next lines after the checkpoint
 that are not yet closed through the date (at most `limit`, locked in id order), closes them
 (`close.close_day`, set-based), and moves the checkpoint — all committed together, so a crash
 loses at most the batch in flight and nothing half done. `finish` locks the calendar, closes any
@@ -18,6 +18,8 @@ line left behind (opened meanwhile below the checkpoint), and records the date a
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -38,7 +40,24 @@ LEASE = timedelta(minutes=5)  # a run's holder renews it with every batch
 
 
 def new_owner() -> str:
-    return str(uuid.uuid4())
+    """A run's holder: this host and process, and a unique id (so that a successor on the same host can tell
+    that the holder died, e.g. killed, and take over without waiting for its lease to run out)."""
+    return f"{socket.gethostname()[:16]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _holder_is_gone(holder: str) -> bool:
+    """Whether `holder` ran on this host in a process that no longer exists (never true for another host's)."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname()[:16] or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def plan(session: Session, target: object, now: datetime, *, simulated: bool) -> list[date]:
@@ -80,7 +99,7 @@ def begin(session: Session, day: date, owner: str, now: datetime) -> Progress:
         return Progress(day, 0, resumed=False, done=True)
     resumed = run.owner != owner or run.lines_done > 0
     if run.owner != owner:
-        if run.lease_until > now:
+        if run.lease_until > now and not _holder_is_gone(run.owner):
             raise Conflict("business_date", f"end of day for {day} is running elsewhere (its lease runs until {run.lease_until:%H:%M:%S} UTC)",
                            "wait for it to finish, or run again after the lease ends")
         run.owner = owner

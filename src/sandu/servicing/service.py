@@ -31,7 +31,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import bindparam, case, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from sandu.domain.dates import add_months
@@ -42,11 +42,11 @@ from sandu.domain.money import MAX_AMOUNT_FEN, require_fen
 from sandu.ledger import journal as jl
 from sandu.ledger.allocation import allocate
 from sandu.ledger.interest import interest_on_fen_days, penalty_rate
-from sandu.ledger.overdue import RiskClass, rule_class
+from sandu.ledger.overdue import RiskClass, rule_class, worst
 from sandu.ledger.schedule import REVOLVING, build_schedule, prepayment_interest_fen, reschedule_after_prepayment
 from sandu.ledger.schedule import Instalment as ScheduleItem
-from sandu.origination.service import committed_limit_fen, lock_enterprise
-from sandu.servicing.calendar import business_today, calendar_row, require_value_date
+from sandu.origination.service import committed_limit_fen, lock_enterprise, lock_enterprise_of_line
+from sandu.servicing.calendar import business_day, calendar_row, require_value_date
 from sandu.servicing.close import ENTRIES_KEY, ClassRules, close_day, entry_header, owner, refresh_line_class, write_entry, write_postings
 from sandu.servicing.states import LineAction, next_state
 from sandu.servicing.views import (
@@ -88,13 +88,16 @@ def get_line(session: Session, line_id: int, *, lock: bool = False) -> m.CreditL
     """The line, re-read from the database; `lock` takes its row lock for a write."""
     if not is_row_id(line_id):
         raise InvalidInput("line_id", f"must be a line number, got {show(line_id)}", f"1..{MAX_ROW_ID}")
-    stmt = select(m.CreditLine).where(m.CreditLine.id == line_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    line = session.scalar(stmt.execution_options(populate_existing=True))
+    line = session.scalar(_LINE_FOR_UPDATE if lock else _LINE, {"id": line_id})
     if line is None:
         raise NotFound("credit line", line_id, field="line_id")
     return line
+
+
+_LINE = select(m.CreditLine).where(m.CreditLine.id == bindparam("id")).execution_options(populate_existing=True)
+_LINE_FOR_UPDATE = _LINE.with_for_update()
+_LINE_AND_CALENDAR = (select(m.CreditLine, select(m.BusinessCalendar.last_closed_on).where(m.BusinessCalendar.id == 1).scalar_subquery())
+                      .where(m.CreditLine.id == bindparam("id")).with_for_update(of=m.CreditLine).execution_options(populate_existing=True))
 
 
 def lock_line(session: Session, line_id: int) -> m.CreditLine:
@@ -111,22 +114,32 @@ def get_drawing(session: Session, drawing_id: int, *, line_id: int | None = None
     return drawing
 
 
-def _existing(session: Session, key: str, request_sha256: str, shown_key: str) -> m.JournalEntryRow | None:
-    row = session.scalar(select(m.JournalEntryRow).where(m.JournalEntryRow.idempotency_key == key))
+_ENTRY_BY_KEY = select(m.JournalEntryRow.id, m.JournalEntryRow.request_sha256).where(m.JournalEntryRow.idempotency_key == bindparam("key"))
+
+
+def _existing(session: Session, key: str, request_sha256: str, shown_key: str) -> int | None:
+    """The id of the entry an earlier request with this key wrote (the same request: a replay), or None."""
+    row = session.execute(_ENTRY_BY_KEY, {"key": key}).one_or_none()
     if row is not None and row.request_sha256 != request_sha256:
         raise Conflict("idempotency_key", f"{shown_key!r} was already used for a different request", "a new key for a new request")
-    return row
+    return None if row is None else row.id
 
 
-def _hold_calendar(session: Session) -> None:
-    """Share-lock the business calendar (PostgreSQL): end of day cannot close a date under a movement."""
-    session.execute(select(m.BusinessCalendar.id).where(m.BusinessCalendar.id == 1).with_for_update(read=True))
+def _lock_for_movement(session: Session, line_id: int) -> tuple[m.CreditLine, date | None]:
+    """The line, locked, and the last date end of day closed, in one statement. The calendar needs no lock: end of day
+    closes a date for a line under the line's lock, and a movement is dated after the date closed for its line."""
+    if not is_row_id(line_id):
+        raise InvalidInput("line_id", f"must be a line number, got {show(line_id)}", f"1..{MAX_ROW_ID}")
+    row = session.execute(_LINE_AND_CALENDAR, {"id": line_id}).one_or_none()
+    if row is None:
+        raise NotFound("credit line", line_id, field="line_id")
+    return row[0], row[1]
 
 
-def _value_day(session: Session, line: m.CreditLine, on_date: object, now: datetime) -> date:
+def _value_day(line: m.CreditLine, on_date: object, now: datetime, last_closed_on: date | None) -> date:
     """The movement's value date: `on_date` (default: the business date), after the last date closed for the line.
     While end of day is closing date D, a line it has already closed takes movements on D + 1, as after the run."""
-    today = max(business_today(session, now), line.accrued_through + timedelta(days=1))
+    today = max(business_day(now, last_closed_on), line.accrued_through + timedelta(days=1))
     day = today if on_date is None else require_value_date(on_date, today)
     if day <= line.accrued_through:
         first = line.accrued_through + timedelta(days=1)
@@ -150,9 +163,11 @@ def catch_up(session: Session, line: m.CreditLine, through: date, now: datetime,
 
 def _open_drawings(session: Session, line_id: int) -> list[m.Drawing]:
     """The line's open drawings, oldest first (the order a repayment pays them in)."""
-    return list(session.scalars(
-        select(m.Drawing).where(m.Drawing.line_id == line_id, m.Drawing.status == DrawingStatus.OPEN)
-        .order_by(m.Drawing.drawn_on, m.Drawing.id).limit(MAX_OPEN_DRAWINGS + 1).execution_options(populate_existing=True)))
+    return list(session.scalars(_OPEN_DRAWINGS, {"line_id": line_id}))
+
+
+_OPEN_DRAWINGS = (select(m.Drawing).where(m.Drawing.line_id == bindparam("line_id"), m.Drawing.status == DrawingStatus.OPEN)
+                  .order_by(m.Drawing.drawn_on, m.Drawing.id).limit(MAX_OPEN_DRAWINGS + 1).execution_options(populate_existing=True))
 
 
 def _assert_line(line: m.CreditLine, drawings: list[m.Drawing]) -> None:
@@ -187,14 +202,11 @@ def available_fen(session: Session, line: m.CreditLine, on: date) -> int:
 def enterprise_headroom_fen(session: Session, enterprise_id: int) -> int | None:
     """What the enterprise may still draw across all its lines under the comprehensive limit of
     its decision in force (None for an enterprise without one, e.g. lines older than decisions)."""
-    ent = session.get(m.Enterprise, enterprise_id)
-    assert ent is not None, "a line's enterprise exists"
-    if ent.live_decision_id is None:
-        return None
-    decision = session.get(m.Decision, ent.live_decision_id)
-    assert decision is not None, "the decision in force exists"
-    drawn = session.scalar(select(func.coalesce(func.sum(m.CreditLine.drawn_principal_fen), 0)).where(m.CreditLine.enterprise_id == enterprise_id))
-    return max(0, decision.comprehensive_limit_fen - int(drawn or 0))
+    drawn = select(func.coalesce(func.sum(m.CreditLine.drawn_principal_fen), 0)).where(m.CreditLine.enterprise_id == m.Enterprise.id)
+    row = session.execute(select(m.Decision.comprehensive_limit_fen, drawn.scalar_subquery())
+                          .select_from(m.Enterprise).outerjoin(m.Decision, m.Decision.id == m.Enterprise.live_decision_id)
+                          .where(m.Enterprise.id == enterprise_id)).one()
+    return None if row[0] is None else max(0, row[0] - int(row[1]))
 
 
 def arrears_fen(drawings: list[m.Drawing]) -> int:
@@ -216,17 +228,17 @@ def draw(
     """Borrow: a drawing (借据) of `amount_fen` from the line's available limit, with its own term, rate and method."""
     require_fen(amount_fen, field="amount_fen", max_fen=MAX_AMOUNT_FEN)
     key = _client_key(line_id, idempotency_key)
-    _hold_calendar(session)
-    lock_enterprise(session, get_line(session, line_id).enterprise_id)  # the enterprise before the line, always
-    line = lock_line(session, line_id)
+    if is_row_id(line_id):
+        lock_enterprise_of_line(session, line_id)  # the enterprise before the line, always
+    line, closed = _lock_for_movement(session, line_id)
     digest = _request_sha256(op="draw", line=line_id, amount=amount_fen, on=on_date)  # hashed as sent
     prior = _existing(session, key, digest, idempotency_key)
     if prior is not None:
-        drawing = session.scalar(select(m.Drawing).where(m.Drawing.entry_id == prior.id))
+        drawing = session.scalar(select(m.Drawing).where(m.Drawing.entry_id == prior))
         assert drawing is not None, "a draw's entry has its drawing"
         return DrawResult(drawing, replayed=True)
     next_state(line.status, LineAction.DRAW, line.id)
-    day = _value_day(session, line, on_date, now)
+    day = _value_day(line, on_date, now, closed)
     if not line.opened_on <= day < line.expires_on:
         raise Conflict("on_date", f"line {line.id} is valid from {line.opened_on} until {line.expires_on}",
                        f"{line.opened_on}..{line.expires_on - timedelta(days=1)}")
@@ -378,15 +390,13 @@ def _apply(d: m.Drawing, paid: dict[str, int]) -> None:
     d.due_principal_fen = min(d.due_principal_fen, d.principal_fen)
 
 
-def _finish_drawings(session: Session, line: m.CreditLine, drawings: list[m.Drawing], day: date) -> None:
-    changed = False
+def _finish_drawings(line: m.CreditLine, drawings: list[m.Drawing], day: date) -> None:
+    """Drawings on which nothing is owed or accruing are repaid; the line takes the worst class of those still open
+    (`drawings` are all its open drawings)."""
     for d in drawings:
         if all(getattr(d, c) == 0 for c in (*BUCKET_COLUMNS.values(), "interest_fen_days", "penalty_fen_days", "compound_fen_days")):
             d.status, d.repaid_on, d.oldest_due_on = DrawingStatus.REPAID, day, None
-            changed = True
-    session.flush()
-    if changed:
-        refresh_line_class(session, [line.id])
+    line.risk_class = worst([RiskClass.NORMAL, *(RiskClass(d.risk_class) for d in drawings if d.status == DrawingStatus.OPEN)]).value
 
 
 def repay(session: Session, *, line_id: int, amount_fen: int, on_date: date | None, idempotency_key: str, now: datetime,
@@ -395,15 +405,14 @@ def repay(session: Session, *, line_id: int, amount_fen: int, on_date: date | No
     overdue interest → overdue principal → interest due → principal), oldest drawing first within each bucket."""
     require_fen(amount_fen, field="amount_fen", max_fen=MAX_AMOUNT_FEN)
     key = _client_key(line_id, idempotency_key)
-    _hold_calendar(session)
-    line = lock_line(session, line_id)
+    line, closed = _lock_for_movement(session, line_id)
     digest = _request_sha256(op="repay", line=line_id, amount=amount_fen, on=on_date)
     prior = _existing(session, key, digest, idempotency_key)
     if prior is not None:
-        totals, by_drawing = _entry_allocations(session, prior.id)
+        totals, by_drawing = _entry_allocations(session, prior)
         return RepayResult(totals, by_drawing, _settled_fen(session, f"{key}#interest"), replayed=True)
     next_state(line.status, LineAction.REPAY, line.id)
-    day = _value_day(session, line, on_date, now)
+    day = _value_day(line, on_date, now, closed)
     line = catch_up(session, line, day - timedelta(days=1), now, rules)
     drawings = _open_drawings(session, line.id)
     _assert_line(line, drawings)
@@ -426,11 +435,12 @@ def repay(session: Session, *, line_id: int, amount_fen: int, on_date: date | No
     index = {d.id: d for d in drawings}
     for d_id, paid in by_drawing.items():
         d = index[d_id]
+        due_principal = d.due_principal_fen  # principal fallen due: paid first, and kept on its dues
         _apply(d, paid)
-        if any(paid.get(b) for b in ("overdue_principal", "overdue_interest", "interest", "principal")):
+        if any(paid.get(b) for b in ("overdue_principal", "overdue_interest", "interest")) or (paid.get("principal") and due_principal):
             _pay_dues(session, d, paid)
         line.drawn_principal_fen -= paid.get("principal", 0) + paid.get("overdue_principal", 0)
-    _finish_drawings(session, line, drawings, day)
+    _finish_drawings(line, drawings, day)
     _assert_line(line, drawings)
     totals: dict[str, int] = defaultdict(int)
     for paid in by_drawing.values():
@@ -456,20 +466,19 @@ def prepay(session: Session, *, drawing_id: int, principal_fen: int, on_date: da
     require_fen(principal_fen, field="principal_fen", max_fen=MAX_AMOUNT_FEN)
     d0 = get_drawing(session, drawing_id)
     key = _client_key(d0.line_id, idempotency_key)
-    _hold_calendar(session)
-    line = lock_line(session, d0.line_id)
+    line, closed = _lock_for_movement(session, d0.line_id)
     digest = _request_sha256(op="prepay", drawing=drawing_id, amount=principal_fen, on=on_date)
     prior = _existing(session, key, digest, idempotency_key)
     d = get_drawing(session, drawing_id)
     if prior is not None:
-        _, by_drawing = _entry_allocations(session, prior.id)
+        _, by_drawing = _entry_allocations(session, prior)
         paid = by_drawing.get(d.id, {})
         return PrepayResult(d, paid.get("principal", 0), paid.get("interest", 0), d.schedule_version, replayed=True)
     if d.daily_interest:
         raise InvalidInput("drawing_id", f"drawing {d.id} is 随借随还: it has no schedule, and its principal is repaid any time by a repayment",
                            "a drawing repaid by 按月付息到期还本, 等额本息 or 等额本金")
     next_state(line.status, LineAction.REPAY, line.id)
-    day = _value_day(session, line, on_date, now)
+    day = _value_day(line, on_date, now, closed)
     line = catch_up(session, line, day - timedelta(days=1), now, rules)
     d = get_drawing(session, drawing_id)
     if d.status != DrawingStatus.OPEN:
@@ -496,8 +505,9 @@ def prepay(session: Session, *, drawing_id: int, principal_fen: int, on_date: da
     d.schedule_version += 1
     session.execute(insert(m.Instalment), [_instalment_row(d.id, d.schedule_version, item) for item in rescheduled])
     line.drawn_principal_fen -= principal_fen
-    _finish_drawings(session, line, [d], day)
-    _assert_line(line, _open_drawings(session, line.id) + ([d] if d.status == DrawingStatus.REPAID else []))
+    others = [x for x in _open_drawings(session, line.id) if x.id != d.id]
+    _finish_drawings(line, [*others, d], day)
+    _assert_line(line, [*others, d])
     return PrepayResult(d, principal_fen, interest, d.schedule_version, replayed=False)
 
 
@@ -727,7 +737,8 @@ def ledger_check(session: Session) -> LedgerCheck:
     for entry_id, total in session.execute(select(m.PostingRow.entry_id, func.sum(m.PostingRow.amount_fen)).group_by(m.PostingRow.entry_id)
                                            .having(func.sum(m.PostingRow.amount_fen) != 0).limit(MAX_PROBLEMS)):
         problem(f"entry {entry_id} does not balance: {total} fen")
-    empty = session.scalar(select(func.count()).select_from(m.JournalEntryRow).where(~m.JournalEntryRow.id.in_(select(m.PostingRow.entry_id))))
+    empty = session.scalar(select(func.count()).select_from(m.JournalEntryRow)
+                           .where(~exists().where(m.PostingRow.entry_id == m.JournalEntryRow.id)))  # an anti-join, not NOT IN
     if empty:
         problem(f"{empty} journal entries have no postings")
     journal: dict[tuple[str, str], int] = {}
