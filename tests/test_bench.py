@@ -13,3 +13,16 @@ def test_decision_latency_runs_and_prints_its_figures():
     r = subprocess.run([sys.executable, str(BENCH / "decision_latency.py"), "3"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "latency_ms_p50=" in r.stdout and "latency_ms_p99=" in r.stdout
+
+
+def test_ledger_throughput_runs_and_prints_its_figures():
+    r = subprocess.run([sys.executable, str(BENCH / "ledger_throughput.py"), "10", "--journal", "100", "--rounds", "1"], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "service/floor" in r.stdout and "against the empty journal" in r.stdout
+
+
+def test_eod_speed_runs_and_prints_its_figures():
+    r = subprocess.run([sys.executable, str(BENCH / "eod_speed.py"), "--drawings", "50"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "settlement date" in r.stdout and "ledger check ok" in r.stdout
