@@ -26,7 +26,7 @@ def client(live_server):
 def _row_counts(rt) -> dict[str, list]:
     """Every row of every table sandu writes: "changes nothing" means this is identical."""
     tables = ["enterprises", "consents", "source_reads", "profiles", "decisions", "offers", "credit_lines", "drawings", "journal_entries",
-              "postings", "drawings", "instalments", "dues", "classification_changes", "business_calendar", "eod_runs", "audit_log"]
+              "postings", "instalments", "dues", "classification_changes", "business_calendar", "eod_runs", "audit_log"]
     with rt.engine.connect() as conn:
         return {t: [tuple(r) for r in conn.execute(text(f"SELECT * FROM {t} ORDER BY 1"))] for t in tables}
 

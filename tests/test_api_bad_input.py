@@ -20,7 +20,7 @@ from sandu.sources.catalog import ALL_SOURCES
 API = "/api/v1"
 S2, S4 = STORY_ROWS[1], STORY_ROWS[3]
 TABLES = ("enterprises", "consents", "source_reads", "profiles", "decisions", "offers", "credit_lines", "drawings",
-          "journal_entries", "postings", "drawings", "instalments", "dues", "classification_changes", "business_calendar", "eod_runs", "users", "refresh_tokens", "enterprise_members", "audit_log", "audit_head")
+          "journal_entries", "postings", "instalments", "dues", "classification_changes", "business_calendar", "eod_runs", "users", "refresh_tokens", "enterprise_members", "audit_log", "audit_head")
 MAX_MESSAGE = 400  # characters: what was sent is never echoed back in full
 NASTY = {"NUL": "\x00", "SOH": "\x01", "ESC": "\x1b", "CRLF": "\r\n", "ZWSP": "\u200b", "RLO": "\u202e", "BOM": "\ufeff", "LSEP": "\u2028"}
 BORN_2100 = make_resident_id("330302", date(2100, 1, 1), "001")
