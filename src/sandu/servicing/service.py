@@ -96,8 +96,17 @@ def get_line(session: Session, line_id: int, *, lock: bool = False) -> m.CreditL
 
 _LINE = select(m.CreditLine).where(m.CreditLine.id == bindparam("id")).execution_options(populate_existing=True)
 _LINE_FOR_UPDATE = _LINE.with_for_update()
-_LINE_AND_CALENDAR = (select(m.CreditLine, select(m.BusinessCalendar.last_closed_on).where(m.BusinessCalendar.id == 1).scalar_subquery())
+_LAST_CLOSED = select(m.BusinessCalendar.last_closed_on).where(m.BusinessCalendar.id == 1).scalar_subquery()
+_LINE_AND_CALENDAR = (select(m.CreditLine, _LAST_CLOSED)
                       .where(m.CreditLine.id == bindparam("id")).with_for_update(of=m.CreditLine).execution_options(populate_existing=True))
+_OTHER = m.CreditLine.__table__.alias("other")
+_LINE_CALENDAR_HEADROOM = (
+    select(m.CreditLine, _LAST_CLOSED,
+           select(m.Decision.comprehensive_limit_fen).join(m.Enterprise, m.Enterprise.live_decision_id == m.Decision.id)
+           .where(m.Enterprise.id == m.CreditLine.enterprise_id).scalar_subquery(),
+           select(func.coalesce(func.sum(_OTHER.c.drawn_principal_fen), 0)).where(_OTHER.c.enterprise_id == m.CreditLine.enterprise_id)
+           .scalar_subquery())
+    .where(m.CreditLine.id == bindparam("id")).with_for_update(of=m.CreditLine).execution_options(populate_existing=True))
 
 
 def lock_line(session: Session, line_id: int) -> m.CreditLine:
@@ -125,15 +134,19 @@ def _existing(session: Session, key: str, request_sha256: str, shown_key: str) -
     return None if row is None else row.id
 
 
-def _lock_for_movement(session: Session, line_id: int) -> tuple[m.CreditLine, date | None]:
+def _lock_for_movement(session: Session, line_id: int, *, headroom: bool = False) -> tuple[m.CreditLine, date | None, int | None]:
     """The line, locked, and the last date end of day closed, in one statement. The calendar needs no lock: end of day
-    closes a date for a line under the line's lock, and a movement is dated after the date closed for its line."""
+    closes a date for a line under the line's lock, and a movement is dated after the date closed for its line.
+    `headroom`: also what the enterprise may still draw under the comprehensive limit of its decision in force (None
+    without one) — read under the enterprise's lock, which every draw and every change of the decision takes first, so
+    nothing can raise what is drawn meanwhile (a repayment elsewhere only lowers it: the figure errs on the safe side)."""
     if not is_row_id(line_id):
         raise InvalidInput("line_id", f"must be a line number, got {show(line_id)}", f"1..{MAX_ROW_ID}")
-    row = session.execute(_LINE_AND_CALENDAR, {"id": line_id}).one_or_none()
+    row = session.execute(_LINE_CALENDAR_HEADROOM if headroom else _LINE_AND_CALENDAR, {"id": line_id}).one_or_none()
     if row is None:
         raise NotFound("credit line", line_id, field="line_id")
-    return row[0], row[1]
+    room = None if not headroom or row[2] is None else max(0, row[2] - int(row[3]))
+    return row[0], row[1], room
 
 
 def _value_day(line: m.CreditLine, on_date: object, now: datetime, last_closed_on: date | None) -> date:
@@ -199,16 +212,6 @@ def available_fen(session: Session, line: m.CreditLine, on: date) -> int:
     return max(0, line.limit_fen - used)
 
 
-def enterprise_headroom_fen(session: Session, enterprise_id: int) -> int | None:
-    """What the enterprise may still draw across all its lines under the comprehensive limit of
-    its decision in force (None for an enterprise without one, e.g. lines older than decisions)."""
-    drawn = select(func.coalesce(func.sum(m.CreditLine.drawn_principal_fen), 0)).where(m.CreditLine.enterprise_id == m.Enterprise.id)
-    row = session.execute(select(m.Decision.comprehensive_limit_fen, drawn.scalar_subquery())
-                          .select_from(m.Enterprise).outerjoin(m.Decision, m.Decision.id == m.Enterprise.live_decision_id)
-                          .where(m.Enterprise.id == enterprise_id)).one()
-    return None if row[0] is None else max(0, row[0] - int(row[1]))
-
-
 def arrears_fen(drawings: list[m.Drawing]) -> int:
     """Overdue principal and interest, penalty and compound interest on the drawings: while any is owed, drawing is blocked."""
     return sum(d.overdue_principal_fen + d.overdue_interest_fen + d.penalty_fen + d.compound_fen for d in drawings)
@@ -230,7 +233,7 @@ def draw(
     key = _client_key(line_id, idempotency_key)
     if is_row_id(line_id):
         lock_enterprise_of_line(session, line_id)  # the enterprise before the line, always
-    line, closed = _lock_for_movement(session, line_id)
+    line, closed, headroom = _lock_for_movement(session, line_id, headroom=True)
     digest = _request_sha256(op="draw", line=line_id, amount=amount_fen, on=on_date)  # hashed as sent
     prior = _existing(session, key, digest, idempotency_key)
     if prior is not None:
@@ -242,7 +245,7 @@ def draw(
     if not line.opened_on <= day < line.expires_on:
         raise Conflict("on_date", f"line {line.id} is valid from {line.opened_on} until {line.expires_on}",
                        f"{line.opened_on}..{line.expires_on - timedelta(days=1)}")
-    line = catch_up(session, line, day - timedelta(days=1), now, rules)
+    line = catch_up(session, line, day - timedelta(days=1), now, rules)  # (what is drawn does not change: the headroom holds)
     drawings = _open_drawings(session, line.id)
     _assert_line(line, drawings)
     if len(drawings) >= MAX_OPEN_DRAWINGS:
@@ -254,7 +257,6 @@ def draw(
     available = available_fen(session, line, day)
     if amount_fen > available:
         raise Conflict("amount_fen", f"draw of {amount_fen} fen exceeds the available limit of {available} fen", f"1..{available} fen")
-    headroom = enterprise_headroom_fen(session, line.enterprise_id)
     if headroom is not None and amount_fen > headroom:
         raise Conflict("amount_fen", f"draw of {amount_fen} fen would take the enterprise above its comprehensive limit: {headroom} fen left",
                        f"1..{headroom} fen")
@@ -405,7 +407,7 @@ def repay(session: Session, *, line_id: int, amount_fen: int, on_date: date | No
     overdue interest → overdue principal → interest due → principal), oldest drawing first within each bucket."""
     require_fen(amount_fen, field="amount_fen", max_fen=MAX_AMOUNT_FEN)
     key = _client_key(line_id, idempotency_key)
-    line, closed = _lock_for_movement(session, line_id)
+    line, closed, _ = _lock_for_movement(session, line_id)
     digest = _request_sha256(op="repay", line=line_id, amount=amount_fen, on=on_date)
     prior = _existing(session, key, digest, idempotency_key)
     if prior is not None:
@@ -466,7 +468,7 @@ def prepay(session: Session, *, drawing_id: int, principal_fen: int, on_date: da
     require_fen(principal_fen, field="principal_fen", max_fen=MAX_AMOUNT_FEN)
     d0 = get_drawing(session, drawing_id)
     key = _client_key(d0.line_id, idempotency_key)
-    line, closed = _lock_for_movement(session, d0.line_id)
+    line, closed, _ = _lock_for_movement(session, d0.line_id)
     digest = _request_sha256(op="prepay", drawing=drawing_id, amount=principal_fen, on=on_date)
     prior = _existing(session, key, digest, idempotency_key)
     d = get_drawing(session, drawing_id)
