@@ -505,7 +505,8 @@ def prepay(session: Session, *, drawing_id: int, principal_fen: int, on_date: da
     write_entry(session, jl.repayments_entry({name: paid}, day, key), line_id=line.id, now=now, request_sha256=digest)
     d.principal_fen -= principal_fen
     d.schedule_version += 1
-    session.execute(insert(m.Instalment), [_instalment_row(d.id, d.schedule_version, item) for item in rescheduled])
+    if rescheduled:  # empty when everything is prepaid before the first instalment falls due
+        session.execute(insert(m.Instalment), [_instalment_row(d.id, d.schedule_version, item) for item in rescheduled])
     line.drawn_principal_fen -= principal_fen
     others = [x for x in _open_drawings(session, line.id) if x.id != d.id]
     _finish_drawings(line, [*others, d], day)
