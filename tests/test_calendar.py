@@ -143,7 +143,7 @@ def test_while_end_of_day_runs_a_line_it_has_closed_takes_movements_on_the_next_
         actions.end_of_day(rt, Actor.system("eod"), D0)
     assert e.value.field == "business_date" and "running elsewhere" in e.value.message
     with rt.uow.write() as s:
-        assert eod_run.finish(s, D0, owner, evening, class_rules(rt.bundle.classification), 1000) is not None
+        assert eod_run.finish(s, D0, owner, evening, class_rules(rt.bundle.classification), 1000)[1]  # the date is closed
     with rt.uow.read() as s:
         assert calendar_row(s).last_closed_on == D0
     rt.clock.value = evening + eod_run.LEASE

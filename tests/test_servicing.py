@@ -473,16 +473,14 @@ def test_concurrent_retries_of_one_draw_disburse_once(rt):
     check_ledger(rt)
 
 
-def test_eight_workers_drawing_two_hundred_times_never_overdraw(rt):
-    """8 workers × 200 draws on one line: the number of successes is exactly what the limit allows."""
-    line_id = open_line(rt)
-    amount = 2 * WAN + 37  # 416万 holds 207 of them
+def _eight_workers_drawing(rt, line_id: int, amount: int, tag: str) -> int:
+    """8 workers × 25 draws of `amount` on one line, all at once; returns how many succeeded (the others: amount_fen)."""
 
     def worker(i: int) -> int:
         done = 0
         for k in range(25):
             try:
-                draw(rt, line_id, amount, D0, key=f"w{i}:{k}")
+                draw(rt, line_id, amount, D0, key=f"{tag}{i}:{k}")
                 done += 1
             except Conflict as exc:
                 assert exc.field == "amount_fen"
@@ -490,29 +488,23 @@ def test_eight_workers_drawing_two_hundred_times_never_overdraw(rt):
 
     results, refused, crashed = _run_threads(rt, 8, worker)
     assert crashed == [] and refused == [], ([repr(c) for c in crashed], refused)
-    fits = LIMIT // amount
-    assert sum(results) == min(fits, 200)
-    assert line(rt, line_id).drawn_principal_fen == sum(results) * amount <= LIMIT
+    return sum(results)
+
+
+def test_eight_workers_drawing_two_hundred_times_never_overdraw(rt):
+    """8 workers × 200 draws on one line: the number of successes is exactly what the limit allows."""
+    line_id = open_line(rt)
+    amount = 2 * WAN + 37  # 416万 holds 207 of them: all 200 succeed
+    succeeded = _eight_workers_drawing(rt, line_id, amount, "w")
+    assert succeeded == min(LIMIT // amount, 200) == 200
+    assert line(rt, line_id).drawn_principal_fen == succeeded * amount <= LIMIT
     check_ledger(rt)
 
 
 def test_eight_workers_drawing_two_hundred_times_stop_exactly_at_the_limit(rt):
     line_id = open_line(rt)
     amount = 3 * WAN  # 416万 holds 138 of 200 tries
-
-    def worker(i: int) -> int:
-        done = 0
-        for k in range(25):
-            try:
-                draw(rt, line_id, amount, D0, key=f"x{i}:{k}")
-                done += 1
-            except Conflict as exc:
-                assert exc.field == "amount_fen"
-        return done
-
-    results, refused, crashed = _run_threads(rt, 8, worker)
-    assert crashed == [] and refused == [], ([repr(c) for c in crashed], refused)
-    assert sum(results) == LIMIT // amount == 138
+    assert _eight_workers_drawing(rt, line_id, amount, "x") == LIMIT // amount == 138
     assert line(rt, line_id).drawn_principal_fen == 138 * amount
     check_ledger(rt)
 

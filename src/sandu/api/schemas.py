@@ -187,26 +187,26 @@ class DelegateIn(Strict):
     username: Username
 
 
-class MovementIn(Strict):
+class _Keyed(Strict):
+    """A movement of money: the caller's idempotency key and an optional value date."""
+
+    idempotency_key: Annotated[
+        StrictStr, Field(min_length=1, max_length=MAX_KEY_LENGTH, pattern=IDEMPOTENCY_KEY_PATTERN,
+                   description="yours, unique per line; repeating a request with it returns the first result"),
+    ]
+    on_date: IsoDate | None = Field(default=None, description="value date; default: the business date; never after it")
+
+
+class MovementIn(_Keyed):
     """A draw or a repayment."""
 
     amount_fen: Fen  # type: ignore[valid-type]
-    idempotency_key: Annotated[
-        StrictStr, Field(min_length=1, max_length=MAX_KEY_LENGTH, pattern=IDEMPOTENCY_KEY_PATTERN,
-                   description="yours, unique per line; repeating a request with it returns the first result"),
-    ]
-    on_date: IsoDate | None = Field(default=None, description="value date; default: the business date; never after it")
 
 
-class PrepayIn(Strict):
+class PrepayIn(_Keyed):
     """A prepayment of a scheduled drawing's principal not yet due."""
 
     principal_fen: Fen  # type: ignore[valid-type]
-    idempotency_key: Annotated[
-        StrictStr, Field(min_length=1, max_length=MAX_KEY_LENGTH, pattern=IDEMPOTENCY_KEY_PATTERN,
-                   description="yours, unique per line; repeating a request with it returns the first result"),
-    ]
-    on_date: IsoDate | None = Field(default=None, description="value date; default: the business date; never after it")
 
 
 class ClassifyIn(Strict):

@@ -138,7 +138,7 @@ def end_of_day(rt: Runtime, actor: Actor, business_date: date, progress: EodProg
     lines, one transaction each, resumable from its checkpoint (`servicing.eod`)."""
     started = time.perf_counter()
     owner = eod.new_owner()
-    limit = rt.settings.eod_batch_lines
+    limit, rules = rt.settings.eod_batch_lines, _rules(rt)
     with rt.uow.read() as s:
         dates = eod.plan(s, business_date, rt.now(), simulated=rt.settings.clock == "simulated")
     days: list[EodDayView] = []
@@ -147,38 +147,23 @@ def end_of_day(rt: Runtime, actor: Actor, business_date: date, progress: EodProg
             p = eod.begin(s, day, owner, rt.now())
         if p.done:
             continue
-        stats, batches = CloseStats(), 0
+        stats, batches, done = CloseStats(), 0, False
         max_batches = math.ceil(p.lines_left / limit) + 10  # lines opened meanwhile are few: a run that keeps going is reported
-        while True:
+        while not done:
             if batches >= max_batches:
                 raise RuntimeError(f"end of day for {day} did not finish in {max_batches} batches; run it again to resume")
             now = rt.now()
             with rt.uow.write() as s:
-                b = eod.batch(s, day, owner, now, _rules(rt), limit)
-                if b is not None:
-                    audit.note(s, actor, "eod.batch", "business_date", f"{day.isoformat()}#{batches}", at=now)
+                b = eod.batch(s, day, owner, now, rules, limit)
+                if b is None:  # every line after the checkpoint is closed: close the date
+                    b, done = eod.finish(s, day, owner, now, rules, limit)
+                audit.note(s, actor, "eod.close" if done else "eod.batch", "business_date", f"{day.isoformat()}#{batches}", at=now)
                 entries = list(s.info.get(svc.ENTRIES_KEY, []))
             _committed(rt, entries)
-            if b is None:
-                break
             batches += 1
             stats.add(b)
             if progress:
                 progress(day, stats.lines, max(p.lines_left, stats.lines))
-        while True:
-            if batches >= max_batches:
-                raise RuntimeError(f"end of day for {day} did not finish in {max_batches} batches; run it again to resume")
-            now = rt.now()
-            with rt.uow.write() as s:
-                b = eod.finish(s, day, owner, now, _rules(rt), limit)
-                if b is not None:
-                    audit.note(s, actor, "eod.close", "business_date", day.isoformat(), at=now)
-                entries = list(s.info.get(svc.ENTRIES_KEY, []))
-            _committed(rt, entries)
-            batches += 1
-            if b is not None:
-                stats.add(b)
-                break
         rt.metrics.eod_lines.inc(stats.lines)
         days.append(EodDayView(business_date=day, lines=stats.lines, batches=batches, drawings_accrued=stats.drawings_accrued,
                                charged_fen=stats.charged_fen, overdue_fen=stats.overdue_fen, raised_fen=stats.raised_fen,

@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sandu.domain.dates import business_date
@@ -160,18 +160,17 @@ def batch(session: Session, day: date, owner: str, now: datetime, rules: ClassRu
     return stats
 
 
-def finish(session: Session, day: date, owner: str, now: datetime, rules: ClassRules, limit: int) -> CloseStats | None:
-    """Close the lines left behind the checkpoint and record `day` as closed; None when more than `limit` lines
-    are left (call again)."""
-    calendar = calendar_row(session, lock=True)  # no movement is value-dated while the date closes
+def finish(session: Session, day: date, owner: str, now: datetime, rules: ClassRules, limit: int) -> tuple[CloseStats, bool]:
+    """Close the lines left behind the checkpoint (at most `limit`) and, when none is left, record `day` as closed.
+    Returns (what was closed, whether the date is closed)."""
+    calendar = calendar_row(session, lock=True)  # one date closes at a time
     run = _hold(session, day, owner, now)
     ids = list(session.scalars(select(m.CreditLine.id).where(*_open_lines(day)).order_by(m.CreditLine.id).limit(limit + 1).with_for_update()))
     stats = _close_lines(session, day, ids[:limit], now, rules) if ids else CloseStats()
     run.lines_done += stats.lines
     if len(ids) > limit:
-        return None
+        return stats, False
     assert calendar.last_closed_on is None or calendar.last_closed_on < day, "a date is closed once"
-    run.status, run.finished_at = EodStatus.DONE.value, now
+    run.status, run.finished_at, run.lease_until = EodStatus.DONE.value, now, now
     calendar.last_closed_on = day
-    session.execute(update(m.EodRun).where(m.EodRun.business_date == day).values(lease_until=now).execution_options(synchronize_session=False))
-    return stats
+    return stats, True
