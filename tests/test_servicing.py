@@ -473,12 +473,13 @@ def test_concurrent_retries_of_one_draw_disburse_once(rt):
     check_ledger(rt)
 
 
-def _eight_workers_drawing(rt, line_id: int, amount: int, tag: str) -> int:
-    """8 workers × 25 draws of `amount` on one line, all at once; returns how many succeeded (the others: amount_fen)."""
+def _eight_workers_drawing(rt, line_id: int, amount: int, tag: str, per_worker: int) -> int:
+    """8 workers × `per_worker` draws of `amount` on one line, all at once; returns how many succeeded (the others:
+    amount_fen)."""
 
     def worker(i: int) -> int:
         done = 0
-        for k in range(25):
+        for k in range(per_worker):
             try:
                 draw(rt, line_id, amount, D0, key=f"{tag}{i}:{k}")
                 done += 1
@@ -491,21 +492,21 @@ def _eight_workers_drawing(rt, line_id: int, amount: int, tag: str) -> int:
     return sum(results)
 
 
-def test_eight_workers_drawing_two_hundred_times_never_overdraw(rt):
-    """8 workers × 200 draws on one line: the number of successes is exactly what the limit allows."""
+def test_two_hundred_concurrent_draws_that_fit_all_succeed(rt):
     line_id = open_line(rt)
-    amount = 2 * WAN + 37  # 416万 holds 207 of them: all 200 succeed
-    succeeded = _eight_workers_drawing(rt, line_id, amount, "w")
+    amount = 2 * WAN + 37  # 416万 holds 207 of them: all 8 × 25 succeed
+    succeeded = _eight_workers_drawing(rt, line_id, amount, "w", 25)
     assert succeeded == min(LIMIT // amount, 200) == 200
     assert line(rt, line_id).drawn_principal_fen == succeeded * amount <= LIMIT
     check_ledger(rt)
 
 
-def test_eight_workers_drawing_two_hundred_times_stop_exactly_at_the_limit(rt):
+def test_eight_workers_drawing_two_hundred_times_each_stop_exactly_at_the_limit(rt):
+    """8 workers × 200 draws on one line: never an overdraw, and exactly as many successes as the limit allows."""
     line_id = open_line(rt)
-    amount = 3 * WAN  # 416万 holds 138 of 200 tries
-    assert _eight_workers_drawing(rt, line_id, amount, "x") == LIMIT // amount == 138
-    assert line(rt, line_id).drawn_principal_fen == 138 * amount
+    amount = LIMIT // 800  # 416万 holds exactly 800 of the 1,600 tries (a line holds at most 1,000 open drawings)
+    assert _eight_workers_drawing(rt, line_id, amount, "x", 200) == 800
+    assert line(rt, line_id).drawn_principal_fen == LIMIT
     check_ledger(rt)
 
 

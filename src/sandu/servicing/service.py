@@ -31,7 +31,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import bindparam, case, exists, func, insert, select
+from sqlalchemy import and_, bindparam, case, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from sandu.domain.dates import add_months
@@ -72,6 +72,7 @@ BUCKET_COLUMNS: dict[str, str] = {  # receivable bucket → the Drawing column t
     "penalty": "penalty_fen", "compound": "compound_fen", "overdue_interest": "overdue_interest_fen",
     "overdue_principal": "overdue_principal_fen", "interest": "interest_fen", "principal": "principal_fen",
 }
+ARREARS_BUCKETS = ("overdue_principal", "overdue_interest", "penalty", "compound")  # while any is owed, drawing is blocked
 
 
 def _request_sha256(**fields: object) -> str:
@@ -134,6 +135,15 @@ def _existing(session: Session, key: str, request_sha256: str, shown_key: str) -
     return None if row is None else row.id
 
 
+def sum_columns(model, columns):
+    """model.c1 + model.c2 + … (SQL) over the named columns."""
+    names = list(columns)
+    expr = getattr(model, names[0])
+    for name in names[1:]:
+        expr = expr + getattr(model, name)
+    return expr
+
+
 def _lock_for_movement(session: Session, line_id: int, *, headroom: bool = False) -> tuple[m.CreditLine, date | None, int | None]:
     """The line, locked, and the last date end of day closed, in one statement. The calendar needs no lock: end of day
     closes a date for a line under the line's lock, and a movement is dated after the date closed for its line.
@@ -174,6 +184,32 @@ def catch_up(session: Session, line: m.CreditLine, through: date, now: datetime,
     return get_line(session, line.id)
 
 
+def _prior_and_open_drawings(session: Session, line_id: int, key: str, request_sha256: str, shown_key: str) -> tuple[int | None, list[m.Drawing]]:
+    """`_existing` and `_open_drawings` in one statement, run after the line's lock (so it sees whatever an earlier
+    request with the key committed while this one waited for the lock)."""
+    rows = session.execute(_PRIOR_AND_OPEN, {"line_id": line_id, "key": key}).all()
+    prior_id, prior_sha256 = rows[0][0], rows[0][1]
+    if prior_id is not None and prior_sha256 != request_sha256:
+        raise Conflict("idempotency_key", f"{shown_key!r} was already used for a different request", "a new key for a new request")
+    return prior_id, [r[2] for r in rows if r[2] is not None]
+
+
+@dataclass(frozen=True)
+class _OpenTotals:
+    count: int
+    principal_fen: int  # principal and overdue principal
+    arrears_fen: int  # `arrears_fen` of the open drawings
+
+
+def _prior_and_open_totals(session: Session, line_id: int, key: str, request_sha256: str, shown_key: str) -> tuple[int | None, _OpenTotals]:
+    """`_existing` and the totals of the line's open drawings a draw checks, in one statement (after the line's lock),
+    without loading the drawings."""
+    row = session.execute(_PRIOR_AND_TOTALS, {"line_id": line_id, "key": key}).one()
+    if row[0] is not None and row[1] != request_sha256:
+        raise Conflict("idempotency_key", f"{shown_key!r} was already used for a different request", "a new key for a new request")
+    return row[0], _OpenTotals(int(row[2]), int(row[3]), int(row[4]))
+
+
 def _open_drawings(session: Session, line_id: int) -> list[m.Drawing]:
     """The line's open drawings, oldest first (the order a repayment pays them in)."""
     return list(session.scalars(_OPEN_DRAWINGS, {"line_id": line_id}))
@@ -181,6 +217,20 @@ def _open_drawings(session: Session, line_id: int) -> list[m.Drawing]:
 
 _OPEN_DRAWINGS = (select(m.Drawing).where(m.Drawing.line_id == bindparam("line_id"), m.Drawing.status == DrawingStatus.OPEN)
                   .order_by(m.Drawing.drawn_on, m.Drawing.id).limit(MAX_OPEN_DRAWINGS + 1).execution_options(populate_existing=True))
+_PRIOR = m.JournalEntryRow.idempotency_key == bindparam("key")
+_D = m.Drawing
+_PRIOR_AND_TOTALS = select(
+    select(m.JournalEntryRow.id).where(_PRIOR).scalar_subquery(), select(m.JournalEntryRow.request_sha256).where(_PRIOR).scalar_subquery(),
+    func.count(_D.id), func.coalesce(func.sum(_D.principal_fen + _D.overdue_principal_fen), 0),
+    func.coalesce(func.sum(sum_columns(_D, (BUCKET_COLUMNS[b] for b in ARREARS_BUCKETS))), 0),
+).where(_D.line_id == bindparam("line_id"), _D.status == DrawingStatus.OPEN)
+_PRIOR_AND_OPEN = (
+    select(select(m.JournalEntryRow.id).where(_PRIOR).scalar_subquery(), select(m.JournalEntryRow.request_sha256).where(_PRIOR).scalar_subquery(),
+           m.Drawing)
+    .select_from(m.CreditLine)
+    .outerjoin(m.Drawing, and_(m.Drawing.line_id == m.CreditLine.id, m.Drawing.status == DrawingStatus.OPEN))
+    .where(m.CreditLine.id == bindparam("line_id"))
+    .order_by(m.Drawing.drawn_on, m.Drawing.id).limit(MAX_OPEN_DRAWINGS + 1).execution_options(populate_existing=True))
 
 
 def _assert_line(line: m.CreditLine, drawings: list[m.Drawing]) -> None:
@@ -213,8 +263,8 @@ def available_fen(session: Session, line: m.CreditLine, on: date) -> int:
 
 
 def arrears_fen(drawings: list[m.Drawing]) -> int:
-    """Overdue principal and interest, penalty and compound interest on the drawings: while any is owed, drawing is blocked."""
-    return sum(d.overdue_principal_fen + d.overdue_interest_fen + d.penalty_fen + d.compound_fen for d in drawings)
+    """Overdue principal and interest, penalty and compound interest on the drawings (`ARREARS_BUCKETS`)."""
+    return sum(getattr(d, BUCKET_COLUMNS[b]) for d in drawings for b in ARREARS_BUCKETS)
 
 
 def maturity_of(line: m.CreditLine, drawn_on: date) -> date:
@@ -235,7 +285,7 @@ def draw(
         lock_enterprise_of_line(session, line_id)  # the enterprise before the line, always
     line, closed, headroom = _lock_for_movement(session, line_id, headroom=True)
     digest = _request_sha256(op="draw", line=line_id, amount=amount_fen, on=on_date)  # hashed as sent
-    prior = _existing(session, key, digest, idempotency_key)
+    prior, totals = _prior_and_open_totals(session, line.id, key, digest, idempotency_key)
     if prior is not None:
         drawing = session.scalar(select(m.Drawing).where(m.Drawing.entry_id == prior))
         assert drawing is not None, "a draw's entry has its drawing"
@@ -245,12 +295,13 @@ def draw(
     if not line.opened_on <= day < line.expires_on:
         raise Conflict("on_date", f"line {line.id} is valid from {line.opened_on} until {line.expires_on}",
                        f"{line.opened_on}..{line.expires_on - timedelta(days=1)}")
-    line = catch_up(session, line, day - timedelta(days=1), now, rules)  # (what is drawn does not change: the headroom holds)
-    drawings = _open_drawings(session, line.id)
-    _assert_line(line, drawings)
-    if len(drawings) >= MAX_OPEN_DRAWINGS:
-        raise Conflict("line_id", f"line {line.id} has {len(drawings)} open drawings", f"at most {MAX_OPEN_DRAWINGS}: repay one first")
-    arrears = arrears_fen(drawings)
+    if day - timedelta(days=1) > line.accrued_through:  # (what is drawn does not change: the headroom holds)
+        line = catch_up(session, line, day - timedelta(days=1), now, rules)
+        _, totals = _prior_and_open_totals(session, line.id, key, digest, idempotency_key)
+    assert totals.principal_fen == line.drawn_principal_fen, f"line {line.id}: drawings hold {totals.principal_fen} fen, the line {line.drawn_principal_fen}"
+    if totals.count >= MAX_OPEN_DRAWINGS:
+        raise Conflict("line_id", f"line {line.id} has {totals.count} open drawings", f"at most {MAX_OPEN_DRAWINGS}: repay one first")
+    arrears = totals.arrears_fen
     if arrears > 0:
         raise Conflict("line_id", f"{arrears} fen is overdue on line {line.id} (principal, interest, penalty and compound interest); "
                        "drawing is blocked until it is paid", "repay what is overdue first")
@@ -281,8 +332,7 @@ def draw(
     if schedule:
         session.execute(insert(m.Instalment), [_instalment_row(drawing.id, 1, item) for item in schedule])
     line.drawn_principal_fen += amount_fen
-    session.flush()
-    _assert_line(line, [*drawings, drawing])
+    assert 0 < line.drawn_principal_fen <= line.limit_fen, f"line {line.id}: drawn outside 0..limit"
     return DrawResult(drawing, replayed=False)
 
 
@@ -409,14 +459,15 @@ def repay(session: Session, *, line_id: int, amount_fen: int, on_date: date | No
     key = _client_key(line_id, idempotency_key)
     line, closed, _ = _lock_for_movement(session, line_id)
     digest = _request_sha256(op="repay", line=line_id, amount=amount_fen, on=on_date)
-    prior = _existing(session, key, digest, idempotency_key)
+    prior, drawings = _prior_and_open_drawings(session, line.id, key, digest, idempotency_key)
     if prior is not None:
         totals, by_drawing = _entry_allocations(session, prior)
         return RepayResult(totals, by_drawing, _settled_fen(session, f"{key}#interest"), replayed=True)
     next_state(line.status, LineAction.REPAY, line.id)
     day = _value_day(line, on_date, now, closed)
-    line = catch_up(session, line, day - timedelta(days=1), now, rules)
-    drawings = _open_drawings(session, line.id)
+    if day - timedelta(days=1) > line.accrued_through:
+        line = catch_up(session, line, day - timedelta(days=1), now, rules)
+        drawings = _open_drawings(session, line.id)
     _assert_line(line, drawings)
     settled = _settle_with_principal(session, line, drawings, day, f"{key}#interest", now) if line.interest_with_principal else 0
     order = line.allocation_order.split(",")
