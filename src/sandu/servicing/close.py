@@ -99,31 +99,32 @@ def owner(line_id: int, drawing_id: int) -> str:
     return f"{line_id}-{drawing_id}"
 
 
-def entry_header(session: Session, *, kind: str, key: str, day: date, line_id: int | None, now: datetime, request_sha256: str,
-                 memo: str = "") -> m.JournalEntryRow:
-    """The header of a journal entry, flushed (its id known) before its postings are written."""
-    row = m.JournalEntryRow(idempotency_key=key, request_sha256=request_sha256, kind=kind, line_id=line_id, effective_date=day, memo=memo,
-                            created_at=now)
-    session.add(row)
-    session.flush()
-    return row
+_JOURNAL, _POSTINGS = m.JournalEntryRow.__table__, m.PostingRow.__table__
+INSERT_HEADER = insert(_JOURNAL).values({c: bindparam(c) for c in ("idempotency_key", "request_sha256", "kind", "line_id", "effective_date", "memo",
+                                                                    "created_at")}).returning(_JOURNAL.c.id)
 
 
-def write_postings(session: Session, header: m.JournalEntryRow, entry: jl.JournalEntry) -> None:
-    """The postings of `entry` under its `header` (one statement)."""
+def write_header(session: Session, *, kind: str, key: str, day: date, line_id: int | None, now: datetime, request_sha256: str,
+                 memo: str = "") -> int:
+    """Insert a journal entry's header (a Core statement compiled once); returns its id, for its postings."""
+    return session.execute(INSERT_HEADER, {"idempotency_key": key, "request_sha256": request_sha256, "kind": kind, "line_id": line_id,
+                                           "effective_date": day, "memo": memo, "created_at": now}).scalar_one()
+
+
+def write_postings(session: Session, entry_id: int, entry: jl.JournalEntry) -> None:
+    """The postings of `entry` under its header (one statement); counted once the transaction commits."""
     assert sum(p.amount_fen for p in entry.postings) == 0, "a journal entry balances"
-    assert (header.idempotency_key, header.kind, header.effective_date) == (entry.idempotency_key, entry.kind, entry.effective_date)
-    session.execute(insert(m.PostingRow.__table__), [{"entry_id": header.id, "account": p.account, "amount_fen": p.amount_fen} for p in entry.postings])
+    session.execute(insert(_POSTINGS), [{"entry_id": entry_id, "account": p.account, "amount_fen": p.amount_fen} for p in entry.postings])
     session.info.setdefault(ENTRIES_KEY, []).append(entry.kind)
 
 
 def write_entry(session: Session, entry: jl.JournalEntry, *, line_id: int | None, now: datetime, request_sha256: str | None = None) -> int:
-    """Store a balanced entry (header, then its postings in one statement); returns its id."""
+    """Store a balanced entry: its header, then its postings in one statement; returns its id."""
     digest = request_sha256 or hashlib.sha256(repr((entry.kind, entry.effective_date, entry.postings)).encode()).hexdigest()
-    header = entry_header(session, kind=entry.kind, key=entry.idempotency_key, day=entry.effective_date, line_id=line_id, now=now,
-                          request_sha256=digest, memo=entry.memo)
-    write_postings(session, header, entry)
-    return header.id
+    entry_id = write_header(session, kind=entry.kind, key=entry.idempotency_key, day=entry.effective_date, line_id=line_id, now=now,
+                            request_sha256=digest, memo=entry.memo)
+    write_postings(session, entry_id, entry)
+    return entry_id
 
 
 def _chunks(items: Sequence, size: int) -> Iterable[Sequence]:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, bindparam, case, exists, func, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from sandu.domain.dates import add_months
 from sandu.domain.enums import DrawingStatus, LineStatus
@@ -47,7 +47,7 @@ from sandu.ledger.schedule import REVOLVING, build_schedule, prepayment_interest
 from sandu.ledger.schedule import Instalment as ScheduleItem
 from sandu.origination.service import committed_limit_fen, lock_enterprise, lock_enterprise_of_line
 from sandu.servicing.calendar import business_day, calendar_row, require_value_date
-from sandu.servicing.close import ENTRIES_KEY, ClassRules, close_day, entry_header, owner, refresh_line_class, write_entry, write_postings
+from sandu.servicing.close import ENTRIES_KEY, ClassRules, close_day, owner, refresh_line_class, write_entry, write_header, write_postings
 from sandu.servicing.states import LineAction, next_state
 from sandu.servicing.views import (
     Balances,
@@ -314,26 +314,33 @@ def draw(
     maturity = maturity_of(line, day)
     scheduled = line.repayment_method != REVOLVING
     schedule = build_schedule(line.repayment_method, amount_fen, line.rate_annual, day, maturity, basis_days=line.basis_days) if scheduled else ()
-    header = entry_header(session, kind="draw", key=key, day=day, line_id=line.id, now=now, request_sha256=digest)
-    drawing = m.Drawing(
-        line_id=line.id, entry_id=header.id, amount_fen=amount_fen, drawn_on=day, maturity_on=maturity, drawn_at=now, drawn_by=drawn_by,
+    values = dict(
+        line_id=line.id, amount_fen=amount_fen, drawn_on=day, maturity_on=maturity, drawn_at=now, drawn_by=drawn_by,
         repayment_method=line.repayment_method, rate_annual=line.rate_annual, penalty_rate_annual=penalty_rate(line.rate_annual, line.penalty_uplift),
         basis_days=line.basis_days, settlement_frequency=line.settlement_frequency, daily_interest=not scheduled,
-        schedule_version=1 if scheduled else 0, status=DrawingStatus.OPEN, repaid_on=None,
+        schedule_version=1 if scheduled else 0, status=DrawingStatus.OPEN.value, repaid_on=None,
         principal_fen=amount_fen, due_principal_fen=0, overdue_principal_fen=0, interest_fen=0, overdue_interest_fen=0, penalty_fen=0,
         compound_fen=0, interest_fen_days=0, penalty_fen_days=0, compound_fen_days=0, oldest_due_on=None, dpd=0, days_current=0,
         risk_class=RiskClass.NORMAL.value, officer_class=None,
     )
+    # header, drawing, postings: the drawing needs the header's id, the postings the drawing's (its accounts); written
+    # with Core statements that compile once, the drawing then attached to the session as the row it is
+    values["entry_id"] = write_header(session, kind="draw", key=key, day=day, line_id=line.id, now=now, request_sha256=digest)
+    values["id"] = session.execute(_INSERT_DRAWING, values).scalar_one()
+    entry = jl.draw_entry(owner(line.id, values["id"]), amount_fen, day, key)
+    assert (entry.memo, entry.kind) == ("", "draw"), "the header written is the entry's"
+    write_postings(session, values["entry_id"], entry)
+    drawing = m.Drawing(**values)
+    make_transient_to_detached(drawing)
     session.add(drawing)
-    session.flush()
-    entry = jl.draw_entry(owner(line.id, drawing.id), amount_fen, day, key)
-    header.memo = entry.memo
-    write_postings(session, header, entry)
     if schedule:
         session.execute(insert(m.Instalment), [_instalment_row(drawing.id, 1, item) for item in schedule])
     line.drawn_principal_fen += amount_fen
     assert 0 < line.drawn_principal_fen <= line.limit_fen, f"line {line.id}: drawn outside 0..limit"
     return DrawResult(drawing, replayed=False)
+
+
+_INSERT_DRAWING = insert(m.Drawing.__table__).returning(m.Drawing.__table__.c.id)
 
 
 def _instalment_row(drawing_id: int, version: int, item: ScheduleItem) -> dict:
