@@ -1620,3 +1620,9 @@ def test_the_overdue_terms_reach_the_offer():
     )
     o = offer(run(bundle=b), "jingying_kuaidai")
     assert (o.interest_with_principal, o.penalty_uplift, o.grace_days, o.allocation_order) == (True, Decimal("0.35"), 5, tuple(ORDER[::-1]))
+
+
+def test_the_overdue_rules_of_an_unknown_product_are_refused_naming_the_products():
+    with pytest.raises(InvalidInput) as e:
+        BUNDLE.overdue_policy("no_such_product")
+    assert e.value.field == "product" and "jingying_kuaidai" in e.value.allowed

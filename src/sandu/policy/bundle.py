@@ -348,6 +348,8 @@ class PolicyBundle:
 
     def overdue_policy(self, product: str) -> OverduePolicy:
         """The overdue rules of `product` with the bundle's classification thresholds."""
+        if product not in self.products:
+            raise InvalidInput("product", f"{show(product)} is not a product of this bundle", ", ".join(self.products))
         return overdue_policy_of(self.products[product], self.classification)
 
     def tech_grade(self, grade: str) -> TechGrade:
