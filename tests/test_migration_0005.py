@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
+from fractions import Fraction
+from math import floor
 
-from conftest import AS_OF, FIXED_NOW, PII_KEY, SEED, TEST_PASSWORD, TEST_SETTINGS, Clock, new_db_url
+from conftest import AS_OF, FIXED_NOW, PII_KEY, SEED, TEST_PASSWORD, TEST_SETTINGS, Clock
 from servicing_support import D0, S2, SERVICE_NOW, check_ledger, eod, repay
 from sqlalchemy import select, text
 
@@ -23,7 +25,7 @@ from sandu.servicing import service as svc
 from sandu.sources.catalog import ALL_SOURCES
 from sandu.store import models as m
 from sandu.store.db import make_engine
-from sandu.store.migrate import current_revision, upgrade
+from sandu.store.migrate import current_revision, downgrade, upgrade
 
 
 def _old_line(conn, line_id_row: dict) -> None:
@@ -43,9 +45,8 @@ def _entry(conn, key: str, kind: str, line_id: int, day: date, postings: list[tu
     return entry
 
 
-def test_a_store_with_lines_upgrades_to_drawings_and_services_on(tmp_path):
-    url = next(new_db_url("sqlite", tmp_path, False))
-    engine = make_engine(url, TEST_SETTINGS)
+def test_a_store_with_lines_upgrades_to_drawings_services_on_and_goes_back(empty_db_url):
+    engine = make_engine(empty_db_url, TEST_SETTINGS)
     upgrade(engine, "0004")
     rt = Runtime(engine=engine, bundle=load_bundle(), model=load_model(), settings=TEST_SETTINGS, clock=lambda: FIXED_NOW)
     seed_universe(rt.uow, 40, SEED, AS_OF)
@@ -89,8 +90,36 @@ def test_a_store_with_lines_upgrades_to_drawings_and_services_on(tmp_path):
     # and it services on: the posted interest is due, then principal; end of day settles the accrued interest on 01-20
     res = repay(rt, 1, posted + WAN, date(2026, 12, 26))
     assert res.allocations == {"interest": posted, "principal": WAN} and res.by_drawing == {1: {"interest": posted, "principal": WAN}}
-    eod(rt, date(2027, 1, 20))
+    eod(rt, date(2027, 1, 25))
     with rt.uow.read() as s:
-        assert s.get(m.Drawing, 1).interest_fen > 0 and s.get(m.Drawing, 2).interest_fen > 0
+        assert s.get(m.Drawing, 1).overdue_interest_fen > 0 and s.get(m.Drawing, 2).overdue_interest_fen > 0  # 01-20's, unpaid
         assert svc.ledger_check(s).ok
+        drawings = [s.get(m.Drawing, i) for i in (1, 2)]
+        principal = sum(d.principal_fen + d.overdue_principal_fen for d in drawings)
+        owed = sum(d.interest_fen + d.overdue_interest_fen + d.penalty_fen + d.compound_fen for d in drawings)
+        accrued = sum(round_half_up(Fraction(d.interest_fen_days) * Fraction(d.rate_annual) / d.basis_days)
+                      + round_half_up(Fraction(d.penalty_fen_days) * Fraction(d.penalty_rate_annual) / d.basis_days)
+                      + round_half_up(Fraction(d.compound_fen_days) * Fraction(d.penalty_rate_annual) / d.basis_days) for d in drawings)
+        assert accrued > 0 and any(d.compound_fen_days for d in drawings)  # 01-21..01-25 accrued, overdue interest compounding
+    # back to 0004: the line's two accounts hold what the drawings held, the accruals charged; every entry balances
+    assert downgrade(engine, "0004") == "0004" == current_revision(engine)
+    with engine.connect() as conn:
+        tables = set(conn.dialect.get_table_names(conn))
+        assert "interest_accruals" in tables and not tables & {"dues", "instalments", "business_calendar", "eod_runs", "classification_changes"}
+        balance = dict(conn.execute(text("SELECT account, SUM(amount_fen) FROM postings WHERE account LIKE 'loan:%' GROUP BY account")).all())
+        assert {a: int(x) for a, x in balance.items() if x} == {"loan:1:principal": principal, "loan:1:interest": owed + accrued}
+        assert conn.execute(text("SELECT drawn_principal_fen FROM credit_lines WHERE id = 1")).scalar_one() == principal
+        assert conn.execute(text("SELECT COUNT(*) FROM (SELECT entry_id FROM postings GROUP BY entry_id HAVING SUM(amount_fen) <> 0) x")).scalar_one() == 0
+        columns = {c["name"] for c in conn.dialect.get_columns(conn, "drawings")}
+        assert columns == {"id", "line_id", "entry_id", "amount_fen", "drawn_on", "maturity_on", "drawn_at", "drawn_by"}
+    # and up again: carried over once more, the ledger proven
+    assert upgrade(engine, pii_key=PII_KEY) == "0005"
+    with rt.uow.read() as s:
+        assert svc.ledger_check(s).ok
+        drawings = [s.get(m.Drawing, i) for i in (1, 2)]
+        assert sum(d.principal_fen for d in drawings) == principal and sum(d.interest_fen for d in drawings) == owed + accrued
     engine.dispose()
+
+
+def round_half_up(x: Fraction) -> int:
+    return floor(x + Fraction(1, 2))

@@ -23,12 +23,21 @@ def alembic_config(engine: Engine) -> Config:
 def upgrade(engine: Engine, revision: str = "head", pii_key: bytes | None = None) -> str:
     """Bring the schema to `revision`; returns the revision now current. `pii_key` keys
     the hashes of resident IDs (needed to upgrade a store that holds enterprises to 0002)."""
+    return _migrate(engine, command.upgrade, revision, pii_key)
+
+
+def downgrade(engine: Engine, revision: str) -> str:
+    """Take the schema back to `revision` (each migration's downgrade says what is lost); returns the revision now current."""
+    return _migrate(engine, command.downgrade, revision, None)
+
+
+def _migrate(engine: Engine, step, revision: str, pii_key: bytes | None) -> str:
     cfg = alembic_config(engine)
     cfg.attributes["pii_key"] = pii_key
     if engine.dialect.name != "sqlite":
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
+            step(cfg, revision)
         return current_revision(engine) or ""
     # SQLite alters a table by copying it (batch mode): foreign keys are switched off for
     # the copy — outside the transaction, where SQLite allows it — and checked afterwards.
@@ -38,7 +47,7 @@ def upgrade(engine: Engine, revision: str = "head", pii_key: bytes | None = None
         try:
             with conn.begin():
                 cfg.attributes["connection"] = conn
-                command.upgrade(cfg, revision)
+                step(cfg, revision)
             broken = raw.execute("PRAGMA foreign_key_check").fetchall()
             if broken:
                 raise RuntimeError(f"the migration left {len(broken)} rows that break a foreign key, e.g. {broken[0]}")

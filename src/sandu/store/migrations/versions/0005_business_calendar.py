@@ -232,7 +232,7 @@ def _carry_over() -> None:
         entry = conn.execute(sa.text(
             "INSERT INTO journal_entries (idempotency_key, request_sha256, kind, line_id, effective_date, memo, created_at) "
             "VALUES (:k, :h, 'migrate', :l, :d, :m, :t) RETURNING id"),
-            {"k": f"sys:migrate-0005:{line_id}", "h": "0" * 64, "l": line_id, "d": _as_date(accrued_through) + timedelta(days=1),
+            {"k": f"sys:migrate-0005:{line_id}:{now.isoformat()}", "h": "0" * 64, "l": line_id, "d": _as_date(accrued_through) + timedelta(days=1),
              "m": "line balances moved to the drawings' accounts (migration 0005)", "t": stamp}).scalar_one()
         postings = [(account, amount) for account, amount in moves]
         postings += [(f"loan:{line_id}:principal", -principal)] if principal else []
@@ -242,5 +242,96 @@ def _carry_over() -> None:
             conn.execute(sa.text("INSERT INTO postings (entry_id, account, amount_fen) VALUES (:e, :a, :x)"), {"e": entry, "a": account, "x": amount})
 
 
+# Back to 0004, where a line kept two balances: principal and interest. Overdue principal goes back to principal;
+# interest due, overdue interest, penalty and compound interest to interest (what 0004 could collect).
+_BACK = {"principal": "principal", "overdue_principal": "principal", "interest": "interest", "overdue_interest": "interest",
+         "penalty": "interest", "compound": "interest"}
+_FEN_DAYS = (("interest", "rate_annual"), ("penalty", "penalty_rate_annual"), ("compound", "penalty_rate_annual"))
+
+
+def _charge_fen(fen_days: int, rate: Decimal, basis_days: int) -> int:
+    """round_half_up(fen_days × rate / basis), exactly (as sandu.ledger.interest charges accrued fen-days)."""
+    numerator, denominator = rate.as_integer_ratio()
+    return (2 * fen_days * numerator + denominator * basis_days) // (2 * denominator * basis_days)
+
+
 def downgrade() -> None:
-    raise NotImplementedError("0005 moves balances from lines to drawings; restore a backup taken before the upgrade to go back")
+    """Back to 0004's shape. The accruals not yet charged are charged (each kind rounded half-up once per drawing, as
+    end of day would on the 20th), and each line's drawing balances move back to the line's two accounts, in one
+    balanced `migrate` entry per line. Lost: schedules, dues, the five-category history, end-of-day runs, the
+    calendar, the drawings' own terms (0004 services every line 随借随还 at its rate), the split of what is owed by
+    kind. 0004's accruals start afresh from the day after the line's last closed date."""
+    op.create_table(
+        "interest_accruals",
+        sa.Column("line_id", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("closing_principal_fen", sa.BigInteger(), nullable=False),
+        sa.Column("rate_annual", sa.String(length=64), nullable=False),
+        sa.Column("basis_days", sa.Integer(), nullable=False),
+        sa.Column("interest_exact", sa.String(length=64), nullable=False),
+        sa.Column("posted_entry_id", sa.Integer(), nullable=True),
+        sa.CheckConstraint("closing_principal_fen >= 0", name="ck_accrual_principal"),
+        sa.ForeignKeyConstraint(["line_id"], ["credit_lines.id"]),
+        sa.ForeignKeyConstraint(["posted_entry_id"], ["journal_entries.id"]),
+        sa.PrimaryKeyConstraint("line_id", "day"),
+    )
+    op.create_index("ix_accrual_unposted", "interest_accruals", ["line_id", "posted_entry_id"])
+    _carry_back()
+    for table in ("classification_changes", "dues", "instalments", "eod_runs", "business_calendar"):
+        op.drop_table(table)
+    with op.batch_alter_table("drawings") as batch:
+        batch.drop_index("ix_drawing_line_status")
+        for name in ("ck_drawing_term", "ck_drawing_method", "ck_drawing_status", "ck_drawing_risk_class", "ck_drawing_officer_class",
+                     "ck_drawing_balances", "ck_drawing_principal"):
+            batch.drop_constraint(name, type_="check")
+        for column in ("repayment_method", "rate_annual", "penalty_rate_annual", "basis_days", "settlement_frequency", "daily_interest",
+                       "schedule_version", "status", "repaid_on", *BALANCE_COLUMNS, "oldest_due_on", "dpd", "days_current", "risk_class",
+                       "officer_class"):
+            batch.drop_column(column)
+    with op.batch_alter_table("credit_lines") as batch:
+        batch.drop_index("ix_line_eod")
+        for name in ("ck_line_risk_class", "ck_line_grace"):
+            batch.drop_constraint(name, type_="check")
+        for column in ("term_within_validity", "interest_with_principal", "penalty_uplift", "grace_days", "allocation_order", "risk_class"):
+            batch.drop_column(column)
+        batch.alter_column("accrued_through", existing_type=sa.Date(), nullable=True)
+
+
+def _carry_back() -> None:
+    conn = op.get_bind()
+    now = datetime.now(timezone.utc)
+    stamp = now.replace(tzinfo=None) if conn.dialect.name == "sqlite" else now
+    for line_id, accrued_through in conn.execute(sa.text("SELECT id, accrued_through FROM credit_lines ORDER BY id")).all():
+        balances: dict[str, int] = {}
+        for account, total in conn.execute(sa.text("SELECT account, SUM(amount_fen) FROM postings WHERE account LIKE :p GROUP BY account"),
+                                           {"p": f"loan:{line_id}-%"}).all():
+            if total:
+                balances[account] = int(total)
+        charged: dict[str, int] = {}
+        for row in conn.execute(sa.text("SELECT interest_fen_days, penalty_fen_days, compound_fen_days, rate_annual, penalty_rate_annual, basis_days "
+                                        "FROM drawings WHERE line_id = :l"), {"l": line_id}).mappings():
+            for kind, rate_column in _FEN_DAYS:
+                fen = _charge_fen(int(row[f"{kind}_fen_days"]), Decimal(row[rate_column]), int(row["basis_days"]))
+                if fen:
+                    charged[kind] = charged.get(kind, 0) + fen
+        moves: dict[str, int] = {}
+        for account, total in balances.items():
+            back = f"loan:{line_id}:{_BACK[account.rsplit(':', 1)[1]]}"
+            moves[back] = moves.get(back, 0) + total
+        if charged:
+            moves[f"loan:{line_id}:interest"] = moves.get(f"loan:{line_id}:interest", 0) + sum(charged.values())
+        postings = ([(account, -total) for account, total in balances.items()] + [(f"income:{k}", -x) for k, x in charged.items()]
+                    + [(a, x) for a, x in moves.items() if x])
+        if postings:
+            assert sum(x for _, x in postings) == 0, f"line {line_id}: the carry-back entry must balance"
+            entry = conn.execute(sa.text(
+                "INSERT INTO journal_entries (idempotency_key, request_sha256, kind, line_id, effective_date, memo, created_at) "
+                "VALUES (:k, :h, 'migrate', :l, :d, :m, :t) RETURNING id"),
+                {"k": f"sys:migrate-0005-down:{line_id}:{now.isoformat()}", "h": "0" * 64, "l": line_id,
+                 "d": _as_date(accrued_through), "m": "drawings' balances moved back to the line (downgrade from 0005)", "t": stamp}).scalar_one()
+            for account, amount in postings:
+                conn.execute(sa.text("INSERT INTO postings (entry_id, account, amount_fen) VALUES (:e, :a, :x)"),
+                             {"e": entry, "a": account, "x": amount})
+        # what 0004 checks: the line's principal account equals its drawn principal
+        conn.execute(sa.text("UPDATE credit_lines SET drawn_principal_fen = :p WHERE id = :id"),
+                     {"p": moves.get(f"loan:{line_id}:principal", 0), "id": line_id})
