@@ -55,7 +55,7 @@ def world(tmp_path_factory, sqlite_template):
             for row, key in ((S2, "own"), (S3, "foreign")):
                 rep = login(c, f"rep-{row['story'].lower()}")
                 assert c.post(f"{API}/enterprises", json={"uscc": row["uscc"], "name": row["name"]}, headers=rep).status_code == 201
-                cid = c.post(f"{API}/enterprises/{row['uscc']}/consents", json={"scopes": ["tax", "credit_bureau", "ip"]}, headers=rep).json()["id"]
+                cid = c.post(f"{API}/enterprises/{row['uscc']}/consents", json={"scopes": ["tax", "credit_bureau", "ip", "social_insurance"]}, headers=rep).json()["id"]
                 d = c.post(f"{API}/enterprises/{row['uscc']}/measurements", json={"consent_id": cid}, headers=rep).json()
                 product = next(o["product"] for o in d["offers"] if o["approved_fen"] > 0)
                 line = c.post(f"{API}/decisions/{d['id']}/offers/{product}/accept", headers=rep).json()["id"]

@@ -26,3 +26,11 @@ def test_eod_speed_runs_and_prints_its_figures():
     r = subprocess.run([sys.executable, str(BENCH / "eod_speed.py"), "--drawings", "50"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "settlement date" in r.stdout and "ledger check ok" in r.stdout
+
+
+def test_scorecard_quality_runs_and_prints_its_figures():
+    r = subprocess.run([sys.executable, str(BENCH / "scorecard_quality.py"), "--rows", "5000", "--rounds", "1", "--universe", "2000"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for words in ("| sandu |", "| optbinning Scorecard |", "| toad (chi-merge + WOE + LR) |", "expert scorecard (challenger)", "rows/s"):
+        assert words in r.stdout, r.stdout

@@ -23,7 +23,7 @@ def test_stories_prints_five_matching_rows(tmp_path):
     rows = [line for line in r.stdout.splitlines() if line.startswith("│ S")]
     assert [line.split("│")[1].strip() for line in rows] == ["S1", "S2", "S3", "S4", "S5"]
     assert all(line.rstrip().rstrip("│").strip().endswith("✓") for line in rows), r.stdout
-    assert "1.19亿" in r.stdout  # S1's comprehensive credit above 1亿
+    assert "1.00亿" in r.stdout  # S1's comprehensive credit above 1亿 (9,520万 project loan + 500万 经营快贷)
     assert "repaid" in r.stdout and "accrued" in r.stdout  # S4 repays ten days after drawing (its ✓ checks the interest)
     future = run(["stories", "--as-of", "2999-01-01"], tmp_path)
     assert future.returncode == 2 and "--as-of" in future.stderr and "Traceback" not in future.stderr

@@ -58,7 +58,7 @@ EOD_LINES = 48
 EOD_BATCH_LINES = 10
 EOD_FIRST = D0 + timedelta(days=3)  # the first end of day, before the kills: the starting store
 EOD_LAST_AT_LEAST = date(2027, 1, 22)  # past the settlement of 12-20, its due date, overdue, and the settlement of 01-20
-TEMPLATE_LINES = ((STORY_ROWS[0], "keji_xinyong", False), (STORY_ROWS[1], "jingying_kuaidai", False), (STORY_ROWS[2], "keji_xinyong", False),
+TEMPLATE_LINES = ((STORY_ROWS[0], "jingying_kuaidai", False), (STORY_ROWS[1], "jingying_kuaidai", False), (STORY_ROWS[2], "keji_xinyong", False),
                   (STORY_ROWS[3], "keji_xinyong", False), (STORY_ROWS[4], "diya_xinyong", True))
 LEDGER_MODELS = (m.CreditLine, m.Drawing, m.Due, m.Instalment, m.ClassificationChange, m.JournalEntryRow, m.PostingRow, m.BusinessCalendar,
                  m.EodRun)

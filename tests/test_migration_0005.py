@@ -58,7 +58,7 @@ def test_a_store_with_lines_upgrades_to_drawings_services_on_and_goes_back(empty
     with rt.uow.write() as s:
         orig.register_enterprise(s, uscc=S2["uscc"], name=S2["name"], registrant=rep, pii_key=PII_KEY, now=FIXED_NOW)
         c = orig.grant_consent(s, uscc=S2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer=rep, valid_days=30, now=FIXED_NOW)
-        d = orig.measure(s, uscc=S2["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model)
+        d = orig.measure(s, uscc=S2["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, tech=rt.tech)
         offer_id, ent_id = s.scalar(select(m.Offer.id).where(m.Offer.decision_id == d.id)), d.enterprise_id
     # the old shape: a line with two drawings (300万 on 11-29, 100万 on 12-01), 50万 repaid, interest posted on 12-20 and
     # unpaid, and accruals of 12-21 .. 12-25 not yet posted

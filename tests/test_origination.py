@@ -80,7 +80,7 @@ def consent(rt, row: dict[str, Any], scopes: list[str] | None = None, valid_days
 def measure(rt, row: dict[str, Any], consent_id: str, **kw: Any) -> str:
     with rt.uow.write() as s:
         return orig.measure(
-            s, uscc=row["uscc"], consent_id=consent_id, as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, **kw
+            s, uscc=row["uscc"], consent_id=consent_id, as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, tech=rt.tech, **kw
         ).id
 
 
@@ -113,7 +113,18 @@ def test_non_customer_registers_consents_and_gets_a_complete_decision_record(rt_
         assert d.policy_sha256 == rt.bundle.sha256 and HEX64.fullmatch(d.policy_sha256)
         assert d.model_versions["risk"] == rt.model.label
         assert d.model_versions["risk_sha256"] == rt.model.sha256
-        assert d.model_versions["tech"]
+        assert rt.model.label == "risk-scorecard@1.0.0" and d.model_versions["risk_challenger"] == "risk-expert@0.1.0"
+        risk, challenger = d.result["scores"]["risk"], d.result["scores"]["risk_challenger"]
+        assert challenger["model"] == "risk-expert@0.1.0" and 0 < challenger["pd"] < 1 and challenger["pd"] != risk["pd"]
+        grades = {g.grade: g.max_pd for g in rt.bundle.risk_grades}  # the production model's PD decides the grade
+        assert Decimal(str(risk["pd"])) <= grades[d.result["risk_grade"]]
+        assert d.model_versions["tech"] == rt.tech.label == "sandu-tech@2026.1"
+        assert d.model_versions["tech_sha256"] == rt.tech.sha256 and HEX64.fullmatch(d.model_versions["tech_sha256"])
+        tech = d.result["scores"]["tech"]
+        assert (tech["model"], tech["sha256"], tech["grade"]) == (rt.tech.label, rt.tech.sha256, d.result["tech_grade"])
+        assert set(tech["most"]) >= {"passed", "rule", "points"} and set(tech["innovative"]) >= {"passed", "rule", "points"}
+        assert 1 <= len(tech["strengths"]) <= 3 and 1 <= len(tech["weaknesses"]) <= 3
+        assert all(set(t) == {"zh", "en"} for t in tech["strengths"] + tech["weaknesses"])
         # rule hits, reasons, scores
         assert d.result["rule_hits"], "every rule that fired is recorded"
         assert all(set(h) == {"rule", "detail"} and h["rule"] and h["detail"] for h in d.result["rule_hits"])
@@ -227,7 +238,7 @@ def test_replay_of_a_stored_decision_gives_the_stored_result(rt_sqlite, story):
     did = measure(rt, row, consent(rt, row), **kw)
     with rt.uow.write() as s:
         d = s.get(m.Decision, did)
-        replayed = orig.replay(s, did, rt.bundle, rt.model).to_json()
+        replayed = orig.replay(s, did, rt.bundle, rt.model, rt.tech).to_json()
         stored = d.result
         for key in ("outcome", "offers", "comprehensive_limit_fen", "tech_grade", "risk_grade", "tech_uplift_fen", "rule_hits", "reasons"):
             assert replayed[key] == stored[key], key
@@ -242,14 +253,18 @@ def test_replay_under_another_policy_or_model_version_is_refused(rt_sqlite):
     did = measure(rt, S2, consent(rt, S2))
     other_bundle = dataclasses.replace(load_bundle(), sha256="0" * 64)
     other_model = dataclasses.replace(rt.model, sha256="1" * 64)
+    other_tech = dataclasses.replace(rt.tech, sha256="2" * 64)
     with rt.uow.write() as s:
         with pytest.raises(Conflict) as e:
-            orig.replay(s, did, other_bundle, rt.model)
+            orig.replay(s, did, other_bundle, rt.model, rt.tech)
         assert e.value.field == "decision_id"
         with pytest.raises(Conflict):
-            orig.replay(s, did, rt.bundle, other_model)
+            orig.replay(s, did, rt.bundle, other_model, rt.tech)
+        with pytest.raises(Conflict) as tech:
+            orig.replay(s, did, rt.bundle, rt.model, other_tech)
+        assert tech.value.field == "decision_id" and f"tech {rt.tech.label}" in tech.value.allowed and "tech config" in tech.value.message
         with pytest.raises(NotFound) as nf:
-            orig.replay(s, "no-such-decision", rt.bundle, rt.model)
+            orig.replay(s, "no-such-decision", rt.bundle, rt.model, rt.tech)
         assert nf.value.field == "decision_id"
 
 
@@ -301,7 +316,7 @@ def _measure(consent_key: str = "consent", uscc: str = S2["uscc"], now=FIXED_NOW
     def call(s, w):
         rt = w["rt"]
         cid = w.get(consent_key, consent_key)
-        return orig.measure(s, uscc=uscc, consent_id=cid, as_of=BUSINESS_DATE, now=now, bundle=rt.bundle, model=rt.model, **kw)
+        return orig.measure(s, uscc=uscc, consent_id=cid, as_of=BUSINESS_DATE, now=now, bundle=rt.bundle, model=rt.model, tech=rt.tech, **kw)
 
     return call
 
@@ -438,7 +453,7 @@ def test_a_referred_offer_is_reviewed_by_one_person_and_approved_by_another_with
 def test_the_initiator_of_a_decision_may_not_review_it(world):
     rt = world["rt"]
     with rt.uow.write() as s:
-        d = orig.measure(s, uscc=S5["uscc"], consent_id=world["consent_s5"], as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle, model=rt.model,
+        d = orig.measure(s, uscc=S5["uscc"], consent_id=world["consent_s5"], as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, tech=rt.tech,
                          initiated_by=actor(rt, "officer-cangnan").user_id)
         did = d.id
     before = dump(rt)

@@ -29,7 +29,7 @@ from sandu.ledger.journal import LOAN_BUCKETS
 from sandu.ledger.overdue import OverduePolicy
 from sandu.policy.bundle import GRADE_ORDER, PolicyError, bundle_from_document, load_bundle, parse_bundle
 from sandu.policy.engine import Application, OfferTerms, PolicyResult, Project, RuleHit, Scores, evaluate, risk_grade, tech_grade
-from sandu.policy.kernel import CreditEligibility, Price, ProjectSizing, QuickMeasure, SecuredPortion, TechMeasure, decide, read_features
+from sandu.policy.kernel import CreditEligibility, Price, ProjectSizing, QuickMeasure, SecuredPortion, TechMeasure, decide, read_features, require_tech_grades
 from sandu.sources.profile import MAX_COLLATERAL_ASSETS, Collateral
 
 AS_OF = date(2026, 11, 29)
@@ -58,8 +58,9 @@ def features(**over: Any) -> dict[str, Any]:
     return f
 
 
-def scores(tech: str = "50", pd: str = "0.005", most: bool = False, reasons: tuple[str, ...] = ()) -> Scores:
-    return Scores(Decimal(tech), most, Decimal(pd), reasons)
+def scores(tech: str = "D", pd: str = "0.005", most: bool = False, reasons: tuple[str, ...] = ()) -> Scores:
+    """`tech` is the tech grade the evaluation gave (its score bands live in the tech config)."""
+    return Scores(tech, most, Decimal(pd), reasons)
 
 
 def run(f=None, collateral=(), sc=None, app=None, bundle=None, as_of=AS_OF) -> PolicyResult:
@@ -162,7 +163,7 @@ def test_no_credit_product_when_the_quick_measure_is_zero_says_no_product():
 
 def test_tech_grade_lifts_the_credit_limit_and_fast_tracks_the_online_part():
     plain = run()
-    tech = run(sc=scores(tech="90", most=True))
+    tech = run(sc=scores(tech="A", most=True))
     k = offer(tech, "keji_xinyong")
     assert k.limit_fen == 5_000 * WAN * 10 // 100 * 115 // 100  # revenue × 10% × 1.15
     assert k.approved_fen == offer(plain, "jingying_kuaidai").limit_fen  # fast track = the online measure
@@ -172,14 +173,14 @@ def test_tech_grade_lifts_the_credit_limit_and_fast_tracks_the_online_part():
     assert hits(tech, "credit.tech") == ["营收 5,000.00万 × 0.10 × 科创等级 A 系数 → 575.00万"]
     assert hits(tech, "approval.fast_track") == ["先行发放线上测额 360.00万，其余 215.00万 提交审批"]
     assert hits(tech, "tech.uplift") == ["科创评价提升信用额度 215.00万（无科创评价时 360.00万）"]
-    no_fast = run(sc=scores(tech="90", pd="0.04", most=True))  # risk C: no fast track
+    no_fast = run(sc=scores(tech="A", pd="0.04", most=True))  # risk C: no fast track
     assert offer(no_fast, "keji_xinyong").approved_fen == 0 and no_fast.outcome == Outcome.REFER
     assert hits(no_fast, "approval.fast_track") == [] and no_fast.tech_uplift_fen == 575 * WAN - 280 * WAN
 
 
 @pytest.mark.parametrize(
     ("tech", "pd", "fast"),
-    [("85", "0.010", True), ("70", "0.025", True), ("69.9", "0.010", False), ("85", "0.0251", False), ("60", "0.050", False)],
+    [("A", "0.010", True), ("B", "0.025", True), ("C", "0.010", False), ("A", "0.0251", False), ("C", "0.050", False)],
 )
 def test_fast_track_needs_both_grades_in_the_fast_track_lists(tech, pd, fast):
     r = run(features(revenue_fen=10_000 * WAN), sc=scores(tech=tech, pd=pd, most=True))
@@ -191,7 +192,7 @@ def test_fast_track_needs_both_grades_in_the_fast_track_lists(tech, pd, fast):
 
 @pytest.mark.parametrize(
     ("tech", "most", "tech_line"),
-    [("60", True, True), ("59.9", True, False), ("95", False, False), ("100", True, True), ("0", True, False)],
+    [("C", True, True), ("D", True, False), ("A", False, False), ("A", True, True), ("B", True, True)],
 )
 def test_the_tech_line_needs_the_minimum_grade_and_the_most_test(tech, most, tech_line):
     r = run(features(revenue_fen=10_000 * WAN), sc=scores(tech=tech, most=most))
@@ -200,8 +201,8 @@ def test_the_tech_line_needs_the_minimum_grade_and_the_most_test(tech, most, tec
 
 def test_tech_line_replaces_the_quick_loan_only_when_strictly_larger():
     # grade C (multiplier 1.00): revenue × 10 % against tax 40万 × 9 = 360万
-    equal = run(features(revenue_fen=3_600 * WAN), sc=scores(tech="65", most=True))
-    above = run(features(revenue_fen=3_610 * WAN), sc=scores(tech="65", most=True))
+    equal = run(features(revenue_fen=3_600 * WAN), sc=scores(tech="C", most=True))
+    above = run(features(revenue_fen=3_610 * WAN), sc=scores(tech="C", most=True))
     assert products(equal) == ["jingying_kuaidai"] and equal.tech_uplift_fen == 0
     assert hits(equal, "credit.tech") == [] and hits(equal, "tech.uplift") == []
     k = offer(above, "keji_xinyong")
@@ -213,19 +214,19 @@ def test_tech_line_is_capped_on_both_sides_and_rounded_down():
     cap = BUNDLE.credit.tech_max_fen
     assert cap == 3_000 * WAN
     # tech B (1.10): revenue × 0.11
-    at = run(features(revenue_fen=cap * 100 // 11), sc=scores(tech="75", most=True))
+    at = run(features(revenue_fen=cap * 100 // 11), sc=scores(tech="B", most=True))
     assert offer(at, "keji_xinyong").limit_fen == 2_999 * WAN  # 2,999.99…万 rounded down
-    over = run(features(revenue_fen=cap * 100 // 11 + 10 * WAN), sc=scores(tech="75", most=True))
+    over = run(features(revenue_fen=cap * 100 // 11 + 10 * WAN), sc=scores(tech="B", most=True))
     assert offer(over, "keji_xinyong").limit_fen == cap
     lower = bundle_with(credit__tech_max_fen=1_000 * WAN)
-    assert offer(run(features(revenue_fen=10_000 * WAN), sc=scores(tech="75", most=True), bundle=lower), "keji_xinyong").limit_fen == 1_000 * WAN
-    assert offer(run(features(revenue_fen=9_090 * WAN), sc=scores(tech="75", most=True), bundle=lower), "keji_xinyong").limit_fen == 999 * WAN
+    assert offer(run(features(revenue_fen=10_000 * WAN), sc=scores(tech="B", most=True), bundle=lower), "keji_xinyong").limit_fen == 1_000 * WAN
+    assert offer(run(features(revenue_fen=9_090 * WAN), sc=scores(tech="B", most=True), bundle=lower), "keji_xinyong").limit_fen == 999 * WAN
 
 
 def test_tech_min_grade_comes_from_the_bundle():
-    r = run(sc=scores(tech="65", most=True), bundle=bundle_with(credit__tech_min_grade="B"))
+    r = run(sc=scores(tech="C", most=True), bundle=bundle_with(credit__tech_min_grade="B"))
     assert products(r) == ["jingying_kuaidai"]
-    r = run(sc=scores(tech="72", most=True), bundle=bundle_with(credit__tech_min_grade="B"))
+    r = run(sc=scores(tech="B", most=True), bundle=bundle_with(credit__tech_min_grade="B"))
     assert products(r) == ["keji_xinyong"]
 
 
@@ -238,7 +239,7 @@ def test_price_is_lpr_plus_spread_minus_tech_discount_with_floor():
     assert q.rate_annual == LPR_1Y + 50 * BP == q.grid_rate and q.lpr == LPR_1Y
     assert q.annualized_rate == (q.rate_annual * 365 / 360).quantize(Decimal("0.000001")) == Decimal("0.035486")
     assert hits(r, "pricing") == ["经营快贷: LPR 3.00% + 50bp − 科创优惠 0bp = 3.50%"]
-    strong = run(sc=scores(tech="95", most=True))  # tech A: 40bp off a 40bp spread
+    strong = run(sc=scores(tech="A", most=True))  # tech A: 40bp off a 40bp spread
     k = offer(strong, "keji_xinyong")
     assert k.rate_annual == LPR_1Y and k.grid_rate == Decimal("0.0340")
     assert hits(strong, "pricing") == ["科创信用额度: LPR 3.00% + 40bp − 科创优惠 40bp = 3.00%"]
@@ -250,7 +251,7 @@ def test_price_is_lpr_plus_spread_minus_tech_discount_with_floor():
 )
 def test_price_floor_binds_only_above_the_discounted_grid(floor_bp, rate_bp):
     b = bundle_with(pricing__floor_bp_vs_lpr=floor_bp, pricing__preferential_certifications=[])
-    r = run(sc=scores(tech="95", most=True), bundle=b)
+    r = run(sc=scores(tech="A", most=True), bundle=b)
     k = offer(r, "keji_xinyong")
     assert k.rate_annual == LPR_1Y + rate_bp * BP
     assert k.grid_rate == LPR_1Y + 40 * BP
@@ -265,11 +266,11 @@ def test_a_floor_above_the_lpr_contradicts_preferential_pricing():
 
 def test_price_floor_with_the_default_floor_of_minus_30bp():
     # 网贷通 risk A: 30bp spread − 40bp tech A discount = LPR − 10bp, above the floor (−30bp)
-    r = run(collateral=[pledged(1_000, 0)], sc=scores(tech="95", most=True))
+    r = run(collateral=[pledged(1_000, 0)], sc=scores(tech="A", most=True))
     assert offer(r, "wangdaitong").rate_annual == LPR_1Y - 10 * BP
     # a bigger discount is stopped by the floor
     big = bundle_with(tech_grades__0__discount_bp=100)
-    assert offer(run(collateral=[pledged(1_000, 0)], sc=scores(tech="95", most=True), bundle=big), "wangdaitong").rate_annual == LPR_1Y - 30 * BP
+    assert offer(run(collateral=[pledged(1_000, 0)], sc=scores(tech="A", most=True), bundle=big), "wangdaitong").rate_annual == LPR_1Y - 30 * BP
 
 
 def test_zhuanjingtexin_is_priced_at_most_at_lpr():
@@ -285,13 +286,13 @@ def test_zhuanjingtexin_is_priced_at_most_at_lpr():
 
 
 def test_preference_applies_only_above_the_lpr():
-    at_lpr = run(features(certifications=["专精特新"]), sc=scores(tech="95", most=True))  # keji A/A: exactly LPR
+    at_lpr = run(features(certifications=["专精特新"]), sc=scores(tech="A", most=True))  # keji A/A: exactly LPR
     assert offer(at_lpr, "keji_xinyong").rate_annual == LPR_1Y and hits(at_lpr, "pricing.preferential") == []
     assert hits(at_lpr, "pricing") == ["科创信用额度: LPR 3.00% + 40bp − 科创优惠 40bp = 3.00%"]
-    below = run(features(certifications=["专精特新"]), collateral=[pledged(1_000, 0)], sc=scores(tech="95", most=True))
+    below = run(features(certifications=["专精特新"]), collateral=[pledged(1_000, 0)], sc=scores(tech="A", most=True))
     assert offer(below, "wangdaitong").rate_annual == LPR_1Y - 10 * BP  # already below the LPR: kept
     one_bp = bundle_with(tech_grades__0__discount_bp=39)
-    above = run(features(certifications=["专精特新"]), sc=scores(tech="95", most=True), bundle=one_bp)
+    above = run(features(certifications=["专精特新"]), sc=scores(tech="A", most=True), bundle=one_bp)
     assert offer(above, "keji_xinyong").rate_annual == LPR_1Y and hits(above, "pricing.preferential") == ["keji_xinyong: 专精特新 → LPR"]
 
 
@@ -308,7 +309,7 @@ def test_lpr_table_is_dated():
     with pytest.raises(InvalidInput, match="no LPR") as e:
         BUNDLE.lpr_on(date(2024, 10, 20))
     assert e.value.field == "as_of"
-    assert str(e.value) == "as_of: policy wenzhou-tech-default@2026.11.1 has no LPR published on or before 2024-10-20 (allowed: 2024-10-21 or later)"
+    assert str(e.value) == "as_of: policy wenzhou-tech-default@2026.12.1 has no LPR published on or before 2024-10-20 (allowed: 2024-10-21 or later)"
 
 
 @pytest.mark.parametrize(("as_of", "lpr"), [(date(2025, 5, 19), Decimal("0.0310")), (date(2025, 5, 20), LPR_1Y), (date(2024, 10, 21), Decimal("0.0310"))])
@@ -577,34 +578,40 @@ def test_risk_grade_is_the_first_whose_max_pd_is_not_exceeded(pd, grade):
     assert run(sc=scores(pd=pd)).risk_grade == grade
 
 
-@pytest.mark.parametrize(
-    ("score", "grade"),
-    [("100", "A"), ("85", "A"), ("84.9", "B"), ("70", "B"), ("69.99", "C"), ("60", "C"), ("59.9", "D"), ("0", "D")],
-)
-def test_tech_grade_is_the_first_whose_min_score_is_reached(score, grade):
-    assert tech_grade(BUNDLE, Decimal(score)) == grade
-    assert run(sc=scores(tech=score)).tech_grade == grade
+@pytest.mark.parametrize("grade", ["A", "B", "C", "D"])
+def test_the_tech_grade_is_the_evaluations_and_must_be_priced_by_the_bundle(grade):
+    assert tech_grade(BUNDLE, grade) == grade
+    assert run(sc=scores(tech=grade)).tech_grade == grade
+
+
+def test_a_tech_config_whose_grades_the_bundle_does_not_price_is_refused():
+    require_tech_grades(BUNDLE, ("A", "B", "C", "D"), "t@1")
+    with pytest.raises(InvalidInput) as e:
+        require_tech_grades(BUNDLE, ("A", "B", "C", "D", "E"), "t@1")
+    assert str(e.value) == f"tech_grades: tech config t@1 gives grade E, which policy {BUNDLE.label} does not price (allowed: A/B/C/D)"
 
 
 @pytest.mark.parametrize(
     ("field", "sc"),
     [
-        ("scores.risk_pd", Scores(Decimal("50"), False, Decimal("1.0001"))),
-        ("scores.risk_pd", Scores(Decimal("50"), False, Decimal("-0.0001"))),
-        ("scores.risk_pd", Scores(Decimal("50"), False, Decimal("NaN"))),
-        ("scores.risk_pd", Scores(Decimal("50"), False, 0.01)),  # type: ignore[arg-type]
-        ("scores.tech_score", Scores(Decimal("100.1"), False, Decimal("0.01"))),
-        ("scores.tech_score", Scores(Decimal("-0.1"), False, Decimal("0.01"))),
-        ("scores.tech_score", Scores(50, False, Decimal("0.01"))),  # type: ignore[arg-type]
+        ("scores.risk_pd", Scores("D", False, Decimal("1.0001"))),
+        ("scores.risk_pd", Scores("D", False, Decimal("-0.0001"))),
+        ("scores.risk_pd", Scores("D", False, Decimal("NaN"))),
+        ("scores.risk_pd", Scores("D", False, 0.01)),  # type: ignore[arg-type]
+        ("scores.tech_grade", Scores("E", False, Decimal("0.01"))),
+        ("scores.tech_grade", Scores("a", False, Decimal("0.01"))),
+        ("scores.tech_grade", Scores(Decimal("50"), False, Decimal("0.01"))),  # type: ignore[arg-type]
     ],
 )
 def test_scores_out_of_range_are_refused_with_the_field(field, sc):
     with pytest.raises(InvalidInput) as e:
         run(sc=sc)
-    value = sc.risk_pd if field.endswith("pd") else sc.tech_score
-    bounds = "0..1" if field.endswith("pd") else "0..100"
-    assert e.value.field == field and e.value.allowed == bounds
-    assert str(e.value) == f"{field}: must be a Decimal within {bounds}, got {value!r} (allowed: {bounds})"
+    if field.endswith("pd"):
+        assert e.value.field == field and e.value.allowed == "0..1"
+        assert str(e.value) == f"{field}: must be a Decimal within 0..1, got {sc.risk_pd!r} (allowed: 0..1)"
+    else:
+        assert e.value.field == field and e.value.allowed == "A/B/C/D"
+        assert str(e.value) == f"{field}: must be a grade of policy {BUNDLE.label}'s tech_grades, got {sc.tech_grade!r} (allowed: A/B/C/D)"
 
 
 @pytest.mark.parametrize(
@@ -669,10 +676,10 @@ def test_a_credit_product_closed_to_non_customers_gives_no_credit_and_no_topup()
     assert hits(r, "channel.non_customer") == ["经营快贷 需在本行开户后办理，未纳入线上授信"]
     assert r.tech_uplift_fen == 0
     k = bundle_with(products__keji_xinyong__open_to_non_customers=False)
-    r = run(sc=scores(tech="90", most=True), app=Application(False), bundle=k)
+    r = run(sc=scores(tech="A", most=True), app=Application(False), bundle=k)
     assert products(r) == [] and r.tech_uplift_fen == 0 and hits(r, "tech.uplift") == []
     assert r.reasons == ("NO_PRODUCT: 没有满足条件的产品",)
-    assert run(sc=scores(tech="90", most=True), app=Application(True), bundle=k).tech_uplift_fen == 215 * WAN
+    assert run(sc=scores(tech="A", most=True), app=Application(True), bundle=k).tech_uplift_fen == 215 * WAN
 
 
 @pytest.mark.parametrize(("auto_wan", "approved_wan", "outcome"), [(0, 0, Outcome.PARTIAL), (300, 300, Outcome.PARTIAL), (700, 700, Outcome.APPROVE), (701, 700, Outcome.APPROVE)])
@@ -729,7 +736,7 @@ def test_the_requested_amount_is_recorded_last():
 def test_the_kernel_keeps_every_number():
     f = read_features(features(certifications=["专精特新"]))
     collateral = (pledged(1_000, 300), Collateral("C3", "boat", 50 * WAN, 5 * WAN))
-    d = decide(BUNDLE, f, collateral, scores("88", "0.02", True), Application(True, None, project()), AS_OF)
+    d = decide(BUNDLE, f, collateral, scores("A", "0.02", True), Application(True, None, project()), AS_OF)
     g = d.general
     assert g.eligible and (g.tech_grade, g.risk_grade, g.risk_pd) == ("A", "B", Decimal("0.02"))
     assert (g.overdue_count_24m, g.max_overdue_count_24m, g.overdue_days_24m, g.max_overdue_days_24m) == (0, 2, 0, 30)
@@ -824,7 +831,7 @@ def test_closed_or_refused_steps_carry_zero_amounts():
     p = refused.project
     assert p is not None and p.open_to_applicant and p.tenor_refused and p.max_tenor_years == 10
     assert (p.by_equity_fen, p.by_cash_flow_fen, p.limit_fen, p.approved_fen) == (0, 0, 0, 0)
-    plain = decide(BUNDLE, f, (), scores(tech="95", most=False), Application(True), AS_OF)
+    plain = decide(BUNDLE, f, (), scores(tech="A", most=False), Application(True), AS_OF)
     assert plain.credit is not None and plain.credit.tech == TechMeasure(False, 5_000 * WAN, Decimal("0.10"), "A", Decimal("1.15"), 0)
     assert not plain.credit.tech_line and not plain.credit.fast_track and plain.credit.uplift_fen == 0
     declined = decide(BUNDLE, read_features(features(revenue_fen=None)), (pledged(1_000, 0),), scores(), Application(True, None, project()), AS_OF)
@@ -843,7 +850,7 @@ def test_a_non_customer_project_beyond_the_tenor_is_a_channel_matter_not_a_refus
 def test_a_full_decision_word_for_word():
     f = features(certifications=["专精特新", "高新技术企业"])
     collateral = (pledged(1_000, 300, id="C1"), pledged(200, 0, kind="residential", id="C2"), Collateral("C3", "boat", 50 * WAN, 0))
-    r = run(f, collateral, scores("88", "0.02", True, ("r1", "r2", "r3", "r4")), Application(True, 2_000 * WAN, project()))
+    r = run(f, collateral, scores("A", "0.02", True, ("r1", "r2", "r3", "r4")), Application(True, 2_000 * WAN, project()))
     secured = {
         "product": "diya_xinyong",
         "name": "抵押+信用",
@@ -960,7 +967,7 @@ def cases(draw):
             max_size=4,
         )
     )
-    sc = Scores(draw(st.decimals("0", "100", places=1)), draw(st.booleans()), draw(st.decimals("0", "1", places=4)))
+    sc = Scores(draw(st.sampled_from("ABCD")), draw(st.booleans()), draw(st.decimals("0", "1", places=4)))
     proj = draw(st.one_of(st.none(), st.builds(Project, st.just("P"), st.integers(1, 10**12), st.integers(1, 10**11), st.integers(1, 12))))
     app = Application(draw(st.booleans()), draw(st.one_of(st.none(), st.integers(1, 10**12))), proj)
     bundle = draw(st.sampled_from([BUNDLE, VARIANT]))
@@ -1021,7 +1028,7 @@ def test_invariants_hold_for_any_profile(case):
     assert [h for h in r.rule_hits if h.rule.startswith("refuse.")] == [RuleHit(f"refuse.{c}", t.split(": ", 1)[1]) for c, t in zip(codes(r), r.reasons, strict=True)]
     if r.tech_uplift_fen:
         assert r.tech_grade in "ABC" and sc.tech_most_pass
-    assert r.risk_grade == risk_grade(bundle, sc.risk_pd) and r.tech_grade == tech_grade(bundle, sc.tech_score)
+    assert r.risk_grade == risk_grade(bundle, sc.risk_pd) and r.tech_grade == sc.tech_grade
     if r.risk_grade == "E":
         assert not r.offers
     assert r == evaluate(bundle, f, tuple(collateral), sc, app, AS_OF)  # deterministic
@@ -1032,7 +1039,7 @@ def test_invariants_hold_for_any_profile(case):
 
 def test_default_bundle_is_typed():
     b = load_bundle()
-    assert (b.name, b.version, b.label) == ("wenzhou-tech-default", "2026.11.1", "wenzhou-tech-default@2026.11.1")
+    assert (b.name, b.version, b.label) == ("wenzhou-tech-default", "2026.12.1", "wenzhou-tech-default@2026.12.1")
     assert b.required_sources == ("tax", "credit_bureau")
     assert b.credit.quick_product == "jingying_kuaidai" and b.credit.tech_revenue_ratio == Decimal("0.10")
     assert b.credit.quick_tax_multiplier == {"A": Decimal("9"), "B": Decimal("8"), "C": Decimal("7"), "D": Decimal("5")}
@@ -1053,9 +1060,9 @@ def test_bundle_identity_is_its_content_hash(tmp_path: Path):
     assert a.version == b.version and a.sha256 != b.sha256
     assert a.sha256 == hashlib.sha256(RAW).hexdigest() == BUNDLE.sha256
     # the shipped file is part of every stored decision: its hash must not drift
-    assert BUNDLE.sha256 == "fe1e2e65542062bb1ec724eb9fbb0b469cca6a19e06279456b84b2bd9ec24666"
+    assert BUNDLE.sha256 == "8cdbfe3c1ce32d326f9909749784db786277310c59e4e99777b7d6c97dd6f1d0"
     assert load_bundle() == BUNDLE
-    edited = RAW.replace(b'version = "2026.11.1"', b'version = "2026.11.2"')
+    edited = RAW.replace(b'version = "2026.12.1"', b'version = "2026.11.2"')
     copy_path = tmp_path / "p.toml"
     copy_path.write_bytes(edited)
     other = load_bundle(copy_path)
@@ -1076,7 +1083,6 @@ def test_a_policy_change_changes_the_outcome_without_code():
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ('min_score = "0"', 'min_score = "1"', 'tech_grades[3].min_score: the last grade must have min_score "0" so that every value has a grade'),
         ('max_pd = "1"', 'max_pd = "0.5"', 'risk_grades[4].max_pd: the last grade must have max_pd "1" so that every value has a grade'),
         (
             'basis_days = 360\nsettlement = "monthly"\nauto_approve_max_fen = 500_000_000',
@@ -1164,13 +1170,11 @@ def test_a_broken_bundle_is_refused_with_the_key(old, new, message):
 
 
 def test_grade_tables_must_read_in_order():
-    tech = [{"grade": g, "min_score": s, "limit_multiplier": "1", "discount_bp": 0} for g, s in (("A", "80"), ("B", "80"), ("C", "0"))]
-    assert str(refusal(doc_with({"tech_grades": tech}))) == (
-        "tech_grades[1].min_score: must be listed from the best grade down, strictly decreasing; '80' follows '80'"
-    )
-    tech[1]["min_score"] = "79.9"
+    tech = [{"grade": g, "limit_multiplier": "1", "discount_bp": 0} for g in ("A", "B", "B")]
+    assert str(refusal(doc_with({"tech_grades": tech}))) == "tech_grades[2].grade: grades must be listed in the order A/B/C/D/E, each once; B follows B"
+    tech[2]["grade"] = "C"
     assert len(bundle_from_document(doc_with({"tech_grades": tech, "credit.fast_track_tech_grades": ["A"]}), "x").tech_grades) == 3
-    swapped = [{"grade": g, "min_score": s, "limit_multiplier": "1", "discount_bp": 0} for g, s in (("B", "80"), ("A", "50"), ("C", "0"))]
+    swapped = [{"grade": g, "limit_multiplier": "1", "discount_bp": 0} for g in ("B", "A", "C")]
     assert str(refusal(doc_with({"tech_grades": swapped}))) == "tech_grades[1].grade: grades must be listed in the order A/B/C/D/E, each once; A follows B"
     risk = [{"grade": g, "max_pd": p} for g, p in (("A", "0.01"), ("B", "0.01"), ("E", "1"))]
     assert str(refusal(doc_with({"risk_grades": risk}))) == "risk_grades[1].max_pd: must be listed from the best grade up, strictly increasing; '0.01' follows '0.01'"
@@ -1255,7 +1259,7 @@ def test_unknown_keys_list_what_the_table_allows():
         "max_drawing_months, basis_days, settlement, auto_approve_max_fen, open_to_non_customers, "
         "interest_with_principal, penalty_uplift, grace_days, allocation_order)"
     )
-    assert str(refusal(doc_with({"tech_grades.2.colour": 1}))) == "tech_grades[2].colour: unknown key (allowed: grade, min_score, limit_multiplier, discount_bp)"
+    assert str(refusal(doc_with({"tech_grades.2.colour": 1}))) == "tech_grades[2].colour: unknown key (allowed: grade, limit_multiplier, discount_bp)"
     assert str(refusal(doc_with({"colour": 1}))) == (
         "colour: unknown key (allowed: bundle, lpr, sources, tech_grades, risk_grades, eligibility, credit, secured, project, pricing, products, classification)"
     )
@@ -1285,7 +1289,7 @@ def test_not_a_bundle_at_all():
     assert str(e.value) == "bundle: missing; lpr: missing; sources: missing; tech_grades: missing; risk_grades: missing (and 7 more)"
     assert len(e.value.problems) == 12 and e.value.path == "bundle" and e.value.reason == "missing"
     with pytest.raises(PolicyError) as e:
-        parse_bundle(RAW.replace(b'name = "wenzhou-tech-default"', b"name = 1").replace(b'version = "2026.11.1"', b"version = 2"))
+        parse_bundle(RAW.replace(b'name = "wenzhou-tech-default"', b"name = 1").replace(b'version = "2026.12.1"', b"version = 2"))
     assert str(e.value) == "bundle.name: Input should be a valid string, got 1; bundle.version: Input should be a valid string, got 2"
     assert e.value.problems == (("bundle.name", "Input should be a valid string, got 1"), ("bundle.version", "Input should be a valid string, got 2"))
     with pytest.raises(PolicyError) as e:

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sandu.scoring.risk import (
+    CHALLENGER_MODEL,
     MAX_LOGIT,
     MAX_MAP_ENTRIES,
     MAX_NAME_LENGTH,
@@ -29,54 +30,12 @@ from sandu.scoring.risk import (
     model_from_json,
     score,
 )
-from sandu.scoring.tech import evaluate_tech
 from sandu.simulate.universe import generate, row, source_payloads
 from sandu.sources.profile import build_profile, canonical_sha256
 
 
-@pytest.mark.parametrize(
-    ("staff", "points"),
-    [(0.30, 20), (0.2999, 16), (0.25, 16), (0.20, 12), (0.15, 8), (0.10, 4), (0.0999, 0), (None, 0)],
-)
-def test_tech_staff_ratio_bands(staff, points):
-    ev = evaluate_tech({"tech_staff_ratio": staff})
-    assert next(i for i in ev.indicators if i.name == "tech_staff_ratio").points == points
-
-
-@pytest.mark.parametrize(("rd", "points"), [(0.06, 50), (0.05, 40), (0.04, 30), (0.03, 20), (0.02, 10), (0.0199, 0)])
-def test_rd_ratio_bands(rd, points):
-    assert evaluate_tech({"rd_ratio": rd}).most_points == points
-
-
-@pytest.mark.parametrize(
-    ("invention", "class_ii", "points"),
-    [(1, 0, 30), (0, 4, 24), (0, 9, 24), (0, 3, 18), (0, 2, 12), (0, 1, 6), (0, 0, 0)],
-)
-def test_intellectual_property_classes(invention, class_ii, points):
-    ev = evaluate_tech({"invention_patents": invention, "utility_models": class_ii, "software_copyrights": 0})
-    assert ev.most_points == points
-
-
-def test_most_pass_at_60_or_automatically_with_gaoxin():
-    passing = evaluate_tech({"tech_staff_ratio": 0.2, "rd_ratio": 0.05, "invention_patents": 0, "utility_models": 2})
-    assert passing.most_points == 12 + 40 + 12 and passing.most_pass and passing.auto_pass_reason is None
-    fail = evaluate_tech({"tech_staff_ratio": 0.1, "rd_ratio": 0.02, "invention_patents": 0})
-    assert fail.most_points == 14 and not fail.most_pass
-    auto = evaluate_tech({"tech_staff_ratio": 0.1, "rd_ratio": 0.02, "invention_patents": 0, "certifications": ["高新技术企业"]})
-    assert auto.most_pass and auto.auto_pass_reason
-
-
-def test_bank_view_adds_certifications_and_patent_depth_capped():
-    base = {"tech_staff_ratio": 0.3, "rd_ratio": 0.06, "invention_patents": 6}
-    plain = evaluate_tech(base)
-    assert plain.score == Decimal("75.0")  # 0.7 × 100 + patent depth 5
-    full = evaluate_tech({**base, "certifications": ["高新技术企业", "专精特新", "小巨人", "科技型中小企业"]})
-    assert full.bank_bonus == 30 and full.score == Decimal(100)
-    assert all(i.explanation for i in full.indicators)
-
-
 def test_risk_model_artifact_scores_without_training_libraries():
-    m = load_model()
+    m = load_model(CHALLENGER_MODEL)
     assert len(m.sha256) == 64 and m.label == "risk-expert@0.1.0"
     good = score(m, {"overdue_count_24m": 0, "tax_credit_grade": "A", "revenue_growth": 0.2, "cit_margin": 0.03, "debt_to_revenue": 0.05})
     bad = score(m, {"overdue_count_24m": 4, "tax_credit_grade": "D", "revenue_growth": -0.3, "cit_margin": 0.0, "debt_to_revenue": 1.2, "utility_arrears": True})
@@ -88,7 +47,7 @@ def test_risk_model_artifact_scores_without_training_libraries():
 
 
 def test_points_follow_pdo_scale():
-    m = load_model()
+    m = load_model(CHALLENGER_MODEL)
     s = score(m, {})
     odds = (1 - s.pd) / s.pd
     assert s.points == round(600 + 20 / math.log(2) * math.log(odds / 50))
@@ -98,7 +57,7 @@ def test_risk_score_ranks_the_hidden_truth_of_the_universe():
     """On the simulated universe the expert scorecard must rank default better than chance."""
     as_of = date(2026, 10, 31)
     table = generate(4000, 11, as_of)
-    m = load_model()
+    m = load_model(CHALLENGER_MODEL)
     pds = np.array([score(m, build_profile(r["uscc"], as_of, source_payloads(r, as_of)).features).pd for r in (row(table, i) for i in range(4000))])
     y = table["default_12m"]
     # AUC by the rank-sum formula
@@ -140,7 +99,7 @@ def edited(path: tuple[Any, ...], value: Any = None, *, delete: bool = False) ->
 
 
 def test_the_shipped_model_reads_as_written():
-    m = load_model()
+    m = load_model(CHALLENGER_MODEL)
     assert (m.name, m.version, m.intercept, m.base_score, m.base_odds, m.pdo) == ("risk-expert", "0.1.0", -4.3, 600.0, 50.0, 20.0)
     assert m.sha256 == canonical_sha256(SHIPPED) and m.label == "risk-expert@0.1.0"
     first, grade, arrears = m.terms[0], m.terms[1], m.terms[6]
@@ -313,7 +272,7 @@ def test_text_of_the_longest_length_is_accepted():
 
 # --- scoring: any features, a PD strictly within (0, 1) ---------------------------------
 
-MODEL = load_model()
+MODEL = load_model(CHALLENGER_MODEL)
 CLIP_TERMS = [t for t in MODEL.terms if t.transform == "clip"]
 
 feature_values = st.one_of(
@@ -454,130 +413,3 @@ def test_pd_rounding_is_half_up_at_6_places(pd: float, rounded: str) -> None:
 def test_a_score_serialises_its_rounded_pd():
     s = RiskScore(pd=0.0123456789, points=612, reasons=("A", "B"))
     assert s.to_json() == {"pd": 0.012346, "points": 612, "reasons": ["A", "B"]}
-
-
-# --- tech evaluation: every MOST band on both sides --------------------------------------
-
-# (floor, points at the floor, points just below it) — 科技型中小企业评价办法 as DOMAIN.md states it
-STAFF_BANDS = [("0.30", 20, 16), ("0.25", 16, 12), ("0.20", 12, 8), ("0.15", 8, 4), ("0.10", 4, 0)]
-RD_BANDS = [("0.06", 50, 40), ("0.05", 40, 30), ("0.04", 30, 20), ("0.03", 20, 10), ("0.02", 10, 0)]
-
-
-def indicator(ev, name: str):
-    return next(i for i in ev.indicators if i.name == name)
-
-
-@pytest.mark.parametrize(("floor", "at", "below"), STAFF_BANDS)
-def test_tech_staff_band_floor_on_both_sides(floor: str, at: int, below: int) -> None:
-    f = float(floor)
-    assert indicator(evaluate_tech({"tech_staff_ratio": f}), "tech_staff_ratio").points == at
-    assert indicator(evaluate_tech({"tech_staff_ratio": round(f - 0.000001, 6)}), "tech_staff_ratio").points == below
-    assert evaluate_tech({"tech_staff_ratio": f}).most_points == at
-
-
-@pytest.mark.parametrize(("floor", "at", "below"), RD_BANDS)
-def test_rd_band_floor_on_both_sides(floor: str, at: int, below: int) -> None:
-    f = float(floor)
-    assert indicator(evaluate_tech({"rd_ratio": f}), "rd_ratio").points == at
-    assert indicator(evaluate_tech({"rd_ratio": round(f - 0.000001, 6)}), "rd_ratio").points == below
-
-
-def test_bands_above_the_top_and_absent_values():
-    assert indicator(evaluate_tech({"tech_staff_ratio": 0.8}), "tech_staff_ratio").points == 20
-    assert indicator(evaluate_tech({"rd_ratio": 0.2}), "rd_ratio").points == 50
-    ev = evaluate_tech({"tech_staff_ratio": None, "rd_ratio": None, "certifications": None})
-    assert ev.most_points == 0 and indicator(ev, "tech_staff_ratio").value == "n/a" and indicator(ev, "rd_ratio").value == "n/a"
-    assert evaluate_tech({}).most_points == 0 and evaluate_tech({"tech_staff_ratio": 0.0, "rd_ratio": 0.0}).most_points == 0
-
-
-@pytest.mark.parametrize(
-    ("invention", "utility", "software", "points"),
-    [(1, 0, 0, 30), (0, 0, 0, 0), (7, 9, 9, 30), (0, 4, 0, 24), (0, 2, 2, 24), (0, 0, 5, 24), (0, 3, 0, 18), (0, 1, 1, 12), (0, 0, 1, 6),
-     (None, None, None, 0), (0, None, 3, 18)],
-)
-def test_ip_class_i_and_class_ii_counts_on_both_sides(invention, utility, software, points) -> None:
-    ev = evaluate_tech({"invention_patents": invention, "utility_models": utility, "software_copyrights": software})
-    assert indicator(ev, "intellectual_property").points == points == ev.most_points
-
-
-def test_most_passes_at_exactly_60_and_fails_below():
-    # MOST points are sums of 4s, 10s and 6s: always even, so the score below 60 is 58.
-    at_60 = evaluate_tech({"tech_staff_ratio": 0.10, "rd_ratio": 0.06, "utility_models": 1})
-    assert at_60.most_points == 4 + 50 + 6 == 60 and at_60.most_pass and at_60.auto_pass_reason is None
-    at_58 = evaluate_tech({"tech_staff_ratio": 0.20, "rd_ratio": 0.05, "utility_models": 1})
-    assert at_58.most_points == 12 + 40 + 6 == 58 and not at_58.most_pass
-    assert at_60.score == Decimal("42.0") and at_58.score == Decimal("40.6")
-
-
-def test_a_gaoxin_certificate_passes_automatically_and_other_certificates_do_not():
-    auto = evaluate_tech({"certifications": ["高新技术企业"]})
-    assert auto.most_points == 0 and auto.most_pass and auto.auto_pass_reason == "holds a valid 高新技术企业 certificate"
-    for cert in ("专精特新", "小巨人", "科技型中小企业"):
-        ev = evaluate_tech({"certifications": [cert]})
-        assert not ev.most_pass and ev.auto_pass_reason is None
-
-
-@pytest.mark.parametrize(
-    ("certs", "invention", "bonus"),
-    [
-        ([], 4, 0),
-        ([], 5, 5),  # patent depth starts at 5 invention patents
-        (["科技型中小企业"], 0, 5),
-        (["高新技术企业"], 0, 10),
-        (["专精特新"], 0, 10),
-        (["小巨人"], 0, 15),
-        (["高新技术企业", "专精特新", "科技型中小企业"], 4, 25),
-        (["高新技术企业", "专精特新", "科技型中小企业"], 5, 30),  # exactly at the cap
-        (["高新技术企业", "小巨人", "专精特新"], 0, 30),  # 35 capped
-        (["高新技术企业", "小巨人", "专精特新", "科技型中小企业"], 9, 30),
-        (["其他资质"], 0, 0),
-    ],
-)
-def test_bank_view_bonus_and_its_cap(certs: list[str], invention: int, bonus: int) -> None:
-    ev = evaluate_tech({"certifications": certs, "invention_patents": invention})
-    assert ev.bank_bonus == bonus == indicator(ev, "bank_view").points
-    most = 30 if invention >= 1 else 0
-    assert ev.score == (Decimal("0.7") * most + bonus).quantize(Decimal("0.1"))
-
-
-def test_the_top_score_is_100():
-    ev = evaluate_tech({"tech_staff_ratio": 0.3, "rd_ratio": 0.06, "invention_patents": 5, "certifications": ["小巨人", "高新技术企业"]})
-    assert ev.most_points == 100 and ev.bank_bonus == 30 and ev.score == Decimal("100.0")
-
-
-def test_indicators_explain_themselves():
-    ev = evaluate_tech({"tech_staff_ratio": 0.2106, "rd_ratio": 0.041, "invention_patents": 6, "utility_models": 30, "software_copyrights": 2,
-                        "certifications": ["专精特新", "高新技术企业", "其他"]})
-    assert [(i.name, i.value, i.points, i.max_points, i.explanation) for i in ev.indicators] == [
-        ("tech_staff_ratio", "21.1%", 12, 20, "科技人员占比 21.1%: 12/20"),
-        ("rd_ratio", "4.1%", 30, 50, "研发投入占销售收入 4.1%: 30/50"),
-        ("intellectual_property", "6 invention, 32 class-II", 30, 30, "知识产权: 6 项一类 (发明专利), 32 项二类: 30/30"),
-        ("bank_view", "专精特新, 高新技术企业", 25, 30, "资质与专利深度加分 25/30 (发明专利 ≥ 5: +5)"),
-    ]
-    plain = evaluate_tech({})
-    assert indicator(plain, "bank_view").value == "none" and indicator(plain, "bank_view").explanation == "资质与专利深度加分 0/30"
-    assert ev.to_json() == {
-        "model": "tech-most2022+bank-v1",
-        "score": "75.4",
-        "most_points": 72,
-        "most_pass": True,
-        "auto_pass_reason": "holds a valid 高新技术企业 certificate",
-        "bank_bonus": 25,
-        "indicators": [i.__dict__ for i in ev.indicators],
-    }
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    st.fixed_dictionaries({}, optional={
-        "tech_staff_ratio": st.floats(0, 1) | st.none(), "rd_ratio": st.floats(0, 1) | st.none(),
-        "invention_patents": st.integers(0, 10**6) | st.none(), "utility_models": st.integers(0, 10**6) | st.none(),
-        "software_copyrights": st.integers(0, 10**6) | st.none(),
-        "certifications": st.lists(st.sampled_from(["高新技术企业", "专精特新", "小巨人", "科技型中小企业", "其他"]), max_size=6) | st.none(),
-    })
-)
-def test_a_tech_score_is_within_0_and_100(features: dict[str, Any]) -> None:
-    ev = evaluate_tech(features)
-    assert 0 <= ev.score <= 100 and ev.score == ev.score.quantize(Decimal("0.1"))
-    assert 0 <= ev.most_points <= 100 and 0 <= ev.bank_bonus <= 30
-    assert ev.most_pass == (ev.most_points >= 60 or "高新技术企业" in (features.get("certifications") or []))

@@ -589,21 +589,21 @@ def test_concurrent_end_of_day_runs_close_a_date_once(rt):
 
 
 def _s1_lines(rt) -> tuple[int, int, str]:
-    """S1's two lines (project loan 9,520万 and 科创信用额度 2,420万 = its comprehensive limit),
-    reviewed by the 龙湾 officer, approved by the 龙湾 approver, signed by S1's legal representative."""
+    """S1's two lines (project loan 9,520万 and 经营快贷 500万 = its comprehensive limit: with sales of
+    2.2亿 S1 is above the 科技型中小企业 size limit of 2亿, so no 科创信用额度), the project loan reviewed by
+    the 龙湾 officer and approved by the 龙湾 approver, both signed by S1's legal representative."""
     s1 = STORY_ROWS[0]
     rep, officer, approver = actor(rt, "rep-s1"), actor(rt, "officer-longwan"), actor(rt, "approver-longwan")
     with rt.uow.write() as s:
         orig.register_enterprise(s, uscc=s1["uscc"], name=s1["name"], registrant=rep, pii_key=PII_KEY, now=FIXED_NOW)
         c = orig.grant_consent(s, uscc=s1["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer=rep, valid_days=30, now=FIXED_NOW)
-        d = orig.measure(s, uscc=s1["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model,
+        d = orig.measure(s, uscc=s1["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, tech=rt.tech,
                          project=Project("年产2.7万吨紧固件建设项目", 13_600 * WAN, 1_800 * WAN, 7))
-        lines = []
-        for product in ("project_loan", "keji_xinyong"):
-            orig.review_offer(s, decision_id=d.id, product=product, reviewer=officer, opinion="同意", now=FIXED_NOW)
-            orig.approve_offer(s, decision_id=d.id, product=product, approver=approver, now=FIXED_NOW)
-            lines.append(orig.accept_offer(s, decision_id=d.id, product=product, signer=rep, as_of=D0, now=FIXED_NOW).id)
-        assert d.comprehensive_limit_fen == 11_940 * WAN
+        orig.review_offer(s, decision_id=d.id, product="project_loan", reviewer=officer, opinion="同意", now=FIXED_NOW)
+        orig.approve_offer(s, decision_id=d.id, product="project_loan", approver=approver, now=FIXED_NOW)
+        lines = [orig.accept_offer(s, decision_id=d.id, product=product, signer=rep, as_of=D0, now=FIXED_NOW).id
+                 for product in ("project_loan", "jingying_kuaidai")]
+        assert d.comprehensive_limit_fen == 10_020 * WAN
         return lines[0], lines[1], c.id
 
 
@@ -613,8 +613,8 @@ def test_a_new_decision_supersedes_the_last_and_its_offers_can_no_longer_be_sign
     with rt.uow.write() as s:
         orig.register_enterprise(s, uscc=S2["uscc"], name=S2["name"], registrant=rep, pii_key=PII_KEY, now=FIXED_NOW)
         c = orig.grant_consent(s, uscc=S2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer=rep, valid_days=30, now=FIXED_NOW)
-        old = orig.measure(s, uscc=S2["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model).id
-        new = orig.measure(s, uscc=S2["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model).id
+        old = orig.measure(s, uscc=S2["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, tech=rt.tech).id
+        new = orig.measure(s, uscc=S2["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, tech=rt.tech).id
         assert s.get(m.Decision, old).superseded_at == FIXED_NOW and s.get(m.Decision, new).superseded_at is None
     before = ledger_dump(rt)
     with pytest.raises(Conflict) as info:
@@ -626,7 +626,7 @@ def test_a_new_decision_supersedes_the_last_and_its_offers_can_no_longer_be_sign
         assert orig.accept_offer(s, decision_id=new, product="jingying_kuaidai", signer=rep, as_of=D0, now=FIXED_NOW).limit_fen == LIMIT
     # a third decision, and its offer would take a second 416万 line: refused, the first line holds the limit
     with rt.uow.write() as s:
-        third = orig.measure(s, uscc=S2["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model).id
+        third = orig.measure(s, uscc=S2["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, tech=rt.tech).id
     with pytest.raises(Conflict) as info:
         with rt.uow.write() as s:
             orig.accept_offer(s, decision_id=third, product="jingying_kuaidai", signer=rep, as_of=D0, now=FIXED_NOW)
@@ -637,11 +637,11 @@ def test_the_sum_of_an_enterprises_lines_and_of_its_drawn_principal_stay_within_
     rt = rt_sqlite
     project, credit, consent = _s1_lines(rt)
     draw(rt, project, 3_000 * WAN, D0)
-    # A newer decision without the project: the comprehensive limit falls to the credit line alone (2,420万),
+    # A newer decision without the project: the comprehensive limit falls to the credit line alone (500万),
     # below what is drawn — so nothing more may be drawn on either line, while repayments still work.
     with rt.uow.write() as s:
-        d = orig.measure(s, uscc=STORY_ROWS[0]["uscc"], consent_id=consent, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model)
-        assert d.comprehensive_limit_fen == 2_420 * WAN
+        d = orig.measure(s, uscc=STORY_ROWS[0]["uscc"], consent_id=consent, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, tech=rt.tech)
+        assert d.comprehensive_limit_fen == 500 * WAN
     for line_id in (project, credit):
         before = ledger_dump(rt)
         with pytest.raises(Conflict) as info:
@@ -653,10 +653,10 @@ def test_the_sum_of_an_enterprises_lines_and_of_its_drawn_principal_stay_within_
     assert info.value.field == "amount_fen" and "prepay" in info.value.message
     with rt.uow.read() as s:
         drawing_id = s.scalar(select(m.Drawing.id).where(m.Drawing.line_id == project))
-    prepaid = prepay(rt, drawing_id, 1_000 * WAN, D0)
-    assert (prepaid.principal_fen, prepaid.interest_fen, prepaid.schedule_version) == (1_000 * WAN, 0, 2)
-    # 3,000万 − 1,000万 = 2,000万 drawn: 420万 of headroom, on any of the enterprise's lines
-    draw(rt, credit, 420 * WAN, D0)
+    prepaid = prepay(rt, drawing_id, 2_600 * WAN, D0)
+    assert (prepaid.principal_fen, prepaid.interest_fen, prepaid.schedule_version) == (2_600 * WAN, 0, 2)
+    # 3,000万 − 2,600万 = 400万 drawn: 100万 of headroom, on any of the enterprise's lines
+    draw(rt, credit, 100 * WAN, D0)
     with pytest.raises(Conflict):
         draw(rt, credit, 1, D0)
     check_ledger(rt)
@@ -665,7 +665,7 @@ def test_the_sum_of_an_enterprises_lines_and_of_its_drawn_principal_stay_within_
 def test_concurrent_draws_on_two_lines_never_take_the_enterprise_above_its_limit(rt):
     project, credit, consent = _s1_lines(rt)
     with rt.uow.write() as s:
-        orig.measure(s, uscc=STORY_ROWS[0]["uscc"], consent_id=consent, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model)  # limit 2,420万
+        orig.measure(s, uscc=STORY_ROWS[0]["uscc"], consent_id=consent, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, tech=rt.tech)  # limit 500万
     n, amount = 8, 100 * WAN
     per_worker = 25
 
@@ -681,10 +681,10 @@ def test_concurrent_draws_on_two_lines_never_take_the_enterprise_above_its_limit
 
     results, refused, crashed = _run_threads(rt, n, worker)
     assert crashed == [] and refused == [], ([repr(c) for c in crashed], refused)
-    assert sum(results) == 2_420 * WAN // amount == 24  # exactly what the limit allows, of 200 tries
+    assert sum(results) == 500 * WAN // amount == 5  # exactly what the limit allows, of 200 tries
     with rt.uow.read() as s:
         drawn = s.scalar(select(func.sum(m.CreditLine.drawn_principal_fen)).where(m.CreditLine.id.in_([project, credit])))
-    assert drawn == 24 * amount
+    assert drawn == 5 * amount
     check_ledger(rt)
 
 

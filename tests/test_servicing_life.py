@@ -90,7 +90,7 @@ def open_line_on(rt, row: dict, product: str, as_of: date) -> int:
         if s.scalar(select(m.Enterprise.id).where(m.Enterprise.uscc == row["uscc"])) is None:
             orig.register_enterprise(s, uscc=row["uscc"], name=row["name"], registrant=rep, pii_key=PII_KEY, now=now)
         c = orig.grant_consent(s, uscc=row["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer=rep, valid_days=30, now=now)
-        d = orig.measure(s, uscc=row["uscc"], consent_id=c.id, as_of=as_of, now=now, bundle=rt.bundle, model=rt.model)
+        d = orig.measure(s, uscc=row["uscc"], consent_id=c.id, as_of=as_of, now=now, bundle=rt.bundle, model=rt.model, tech=rt.tech)
         offer = orig.offer_of(s, d.id, product)
         if offer.approved_fen < offer.limit_fen:  # referred: 审 by the branch's officer, 贷 by its approver
             branch = s.scalar(select(m.Enterprise.branch).where(m.Enterprise.uscc == row["uscc"]))
@@ -573,13 +573,13 @@ REPAYMENTS = st.lists(st.tuples(st.integers(0, 400), st.integers(1, 900)), max_s
        repayments=REPAYMENTS, tail=st.integers(0, 12))
 def test_interest_penalty_and_compound_over_400_days_spanning_a_leap_day_equal_the_closed_form(tmp_path, sqlite_template, opened, lines,
                                                                                              repayments, tail):
-    """Four lines opened on `opened` (S2's 经营快贷 and S1's, S3's, S4's 科创信用额度), 1–3 drawings each, each
+    """Four lines opened on `opened` (S2's and S1's 经营快贷, S3's and S4's 科创信用额度), 1–3 drawings each, each
     drawing with its own rate, basis, term and amount; S2's line repays on random dates. End of day runs through
     400 days after the last drawing (first in one call, which closes only its date and catches the lines up, then
     the last `tail` dates one by one). Every drawing not repaid equals the closed form; S2's the day-by-day model."""
     rt, path = fresh_rt(tmp_path, sqlite_template)
     try:
-        stories = [(S2, "jingying_kuaidai"), (S1, "keji_xinyong"), (S3, "keji_xinyong"), (S4, "keji_xinyong")]
+        stories = [(S2, "jingying_kuaidai"), (S1, "jingying_kuaidai"), (S3, "keji_xinyong"), (S4, "keji_xinyong")]
         models: list[tuple[int, LineModel]] = []
         params: dict[int, tuple] = {}
         for (row, product), specs in zip(stories, lines, strict=True):

@@ -266,6 +266,17 @@ def test_a_malformed_amount_of_the_latest_year_is_flagged(key: str) -> None:
     assert flags == (("tax.revenue_fen:invalid",) if key == "revenue_fen" else ())  # only the latest year's taxes are read
 
 
+def test_rd_growth_compares_the_latest_two_years_and_a_bad_previous_year_is_flagged() -> None:
+    flags, f = tax_flags([tax_year(2023), {**tax_year(2024), "rd_expense_fen": 24}, tax_year(2025)])
+    assert flags == () and (f["rd_expense_fen_prev"], f["rd_expense_fen"], f["rd_growth"]) == (24, 30, 0.25)
+    flags, f = tax_flags([tax_year(2023), {**tax_year(2024), "rd_expense_fen": -1}, tax_year(2025)])
+    assert flags == ("tax.rd_expense_fen_prev:invalid",) and f["rd_expense_fen_prev"] is None and f["rd_growth"] is None
+    _, f = tax_flags([tax_year(2023), {**tax_year(2024), "rd_expense_fen": 0}, tax_year(2025)])
+    assert f["rd_expense_fen_prev"] == 0 and f["rd_growth"] is None  # growth from nothing is not a number
+    flags, f = tax_flags([tax_year(2025)])
+    assert flags == ("tax.years:fewer_than_3",) and f["rd_expense_fen_prev"] is None and f["rd_growth"] is None
+
+
 @pytest.mark.parametrize(
     ("year", "ok"), [(1949, True), (1948, False), (9999, True), (10_000, False), (True, False), (2025.0, False), ("2025", False), (None, False)]
 )

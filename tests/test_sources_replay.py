@@ -31,7 +31,7 @@ def measured_decision(rt) -> str:
         c = orig.grant_consent(
             s, uscc=S2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer=actor(rt, "rep-s2"), valid_days=30, now=FIXED_NOW
         )
-        return orig.measure(s, uscc=S2["uscc"], consent_id=c.id, as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle, model=rt.model).id
+        return orig.measure(s, uscc=S2["uscc"], consent_id=c.id, as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, tech=rt.tech).id
 
 
 def store_snapshot(rt, decision_id: str, edit) -> None:
@@ -45,7 +45,7 @@ def store_snapshot(rt, decision_id: str, edit) -> None:
 
 def replay(rt, decision_id: str):
     with rt.uow.write() as s:
-        return orig.replay(s, decision_id, rt.bundle, rt.model)
+        return orig.replay(s, decision_id, rt.bundle, rt.model, rt.tech)
 
 
 def _set(path: tuple[Any, ...], value: Any):

@@ -79,7 +79,7 @@ class Life:
 
 
 def live(rt: Runtime, *, other: bool, midway=None) -> Life:
-    """The life above; `other`: S1 also opens a 科创信用额度 line and draws on it; `midway(line, a, b)` runs once the first
+    """The life above; `other`: S1 also opens its 经营快贷 line and draws on it; `midway(line, a, b)` runs once the first
     repayment is made (the line is then closed through 2027-01-04)."""
     line = open_line(rt)
     a = draw(rt, line, A_FEN, D0).drawing
@@ -87,7 +87,7 @@ def live(rt: Runtime, *, other: bool, midway=None) -> Life:
     assert (a.maturity_on, b.maturity_on) == (MATURITY, MATURITY)
     other_line = other_drawing = 0
     if other:
-        other_line = open_line(rt, STORY_ROWS[0], "keji_xinyong", approve=True)
+        other_line = open_line(rt, STORY_ROWS[0], "jingying_kuaidai")
         other_drawing = draw(rt, other_line, 10 * WAN, D0).drawing.id
     r1 = repay(rt, line, R1_FEN, R1_ON)
     assert r1.by_drawing == {a.id: {"overdue_interest": R1_FEN}}  # the oldest drawing's overdue interest first

@@ -37,7 +37,7 @@ def open_s2_line(rt) -> int:
             s, uscc=S2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement",
             signer=actor(rt, "rep-s2"), valid_days=30, now=FIXED_NOW,
         )
-        d = orig.measure(s, uscc=S2["uscc"], consent_id=consent.id, as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle, model=rt.model)
+        d = orig.measure(s, uscc=S2["uscc"], consent_id=consent.id, as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, tech=rt.tech)
         line = orig.accept_offer(
             s, decision_id=d.id, product="jingying_kuaidai", signer=actor(rt, "rep-s2"), as_of=BUSINESS_DATE, now=FIXED_NOW
         )

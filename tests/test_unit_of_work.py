@@ -145,7 +145,7 @@ def test_a_busy_store_answers_503_with_retry_after_and_writes_nothing(sqlite_url
 
 
 def test_end_of_day_runs_in_batches_until_every_line_is_done(rt):
-    rt = rt.__class__(engine=rt.engine, bundle=rt.bundle, model=rt.model, clock=rt.clock, settings=TEST_SETTINGS.model_copy(update={"eod_batch_lines": 2}))
+    rt = rt.__class__(engine=rt.engine, bundle=rt.bundle, model=rt.model, tech=rt.tech, clock=rt.clock, settings=TEST_SETTINGS.model_copy(update={"eod_batch_lines": 2}))
     outcomes = replay_all(rt, BUSINESS_DATE - timedelta(days=20))  # five enterprises, a line each, drawn, and ten days of end of day
     assert all(o.ok for o in outcomes)
     with rt.uow.read() as s:

@@ -1,5 +1,5 @@
 """What an interface needs to call a service: settings, the unit of work, the
-policy, the model and the clock.
+policy, the risk model, the tech-evaluation config and the clock.
 
 Built once per process; holds no per-request state, so API processes can be
 scaled out against one PostgreSQL.
@@ -17,7 +17,9 @@ from sandu.audit import service as audit
 from sandu.domain.dates import business_date
 from sandu.observability import Metrics
 from sandu.policy.bundle import PolicyBundle, load_bundle
-from sandu.scoring.risk import RiskModel, load_model
+from sandu.policy.kernel import require_tech_grades
+from sandu.scoring.risk import AnyRiskModel, load_model
+from sandu.scoring.tech_config import TechConfig, load_tech_config
 from sandu.security.limits import RateLimiter
 from sandu.settings import SecretMissing, Settings, get_settings
 from sandu.store.db import UnitOfWork, make_engine
@@ -31,7 +33,8 @@ def utc_now() -> datetime:
 class Runtime:
     engine: Engine
     bundle: PolicyBundle
-    model: RiskModel
+    model: AnyRiskModel
+    tech: TechConfig = field(default_factory=load_tech_config)  # the shipped config unless given
     clock: Callable[[], datetime] = field(default=utc_now)
     settings: Settings = field(default_factory=get_settings)
     uow: UnitOfWork = field(default=None)  # type: ignore[assignment]  # built from engine and settings unless shared
@@ -39,6 +42,7 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
 
     def __post_init__(self) -> None:
+        require_tech_grades(self.bundle, self.tech.grade_names, self.tech.label)  # every grade the evaluation gives has a price
         if self.uow is None:
             self.uow = UnitOfWork(self.engine, self.settings, before_commit=audit.seal)
         assert self.uow.engine is self.engine, "a runtime's unit of work runs on its own engine"
@@ -80,6 +84,7 @@ def make_runtime(settings: Settings | None = None) -> Runtime:
         engine=make_engine(settings=settings),
         bundle=load_bundle(settings.policy),
         model=load_model(),
+        tech=load_tech_config(settings.tech_config),
         settings=settings,
     )
     if settings.clock == "simulated":

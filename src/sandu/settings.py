@@ -3,6 +3,7 @@ prefixed `SANDU_`, read once, validated, with the limits each part obeys.
 
 `SANDU_DATABASE_URL`   the store (default: the SQLite file var/sandu.db)
 `SANDU_POLICY`         a policy bundle file (default: the bundle shipped with sandu)
+`SANDU_TECH_CONFIG`    a tech-evaluation config file (default: scoring/models/tech_v1.toml)
 `SANDU_HOST`, `SANDU_PORT`   where `sandu serve` listens
 `SANDU_WORKER_THREADS` request threads per process; the connection pool is sized to it
 `SANDU_WRITE_WAIT_S`, `SANDU_WRITE_QUEUE_MAX`   how long and how many writers may queue
@@ -39,6 +40,7 @@ class Settings(BaseSettings):
 
     database_url: str = Field(default="", description="SQLAlchemy URL; empty means the SQLite file var/sandu.db")
     policy: Path | None = Field(default=None, description="policy bundle file; default: the shipped bundle")
+    tech_config: Path | None = Field(default=None, description="tech-evaluation config file (科创评价); default: the shipped config")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     worker_threads: int = Field(default=40, ge=1, le=512, description="request threads; the connection pool has as many connections")

@@ -66,11 +66,27 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same universe.")] = 42,
     as_of: Annotated[str, typer.Option(help="Data as-of date (YYYY-MM-DD).")] = DEFAULT_AS_OF,
     out: Annotated[Optional[Path], typer.Option(help="Write a Parquet file instead of the store.")] = None,
+    history: Annotated[Optional[Path], typer.Option(help="Write a scorecard's training history instead: profile features + default_12m (CSV or Parquet).")] = None,
 ) -> None:
     """Build the deterministic synthetic universe (plus the five story enterprises)."""
     if not 0 <= enterprises <= MAX_SIM_ENTERPRISES:
         _fail(f"--enterprises: must be within 0..{MAX_SIM_ENTERPRISES}, got {enterprises}")
     day = _parse_date(as_of, "--as-of")
+    if history is not None:
+        from sandu.demo.seed import history_frame
+        from sandu.scoring.tables import TableError, write_table
+
+        if out is not None:
+            _fail("--history: give either --out or --history")
+        with Progress(TextColumn("profiles"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err) as bar:
+            task = bar.add_task("profiles", total=enterprises)
+            frame = history_frame(enterprises, seed, day, progress=lambda k: bar.advance(task, k))
+        try:
+            write_table(frame, history, "--history")
+        except TableError as exc:
+            _fail(str(exc))
+        console.print(f"wrote the history of {frame.height:,} enterprises ({frame['default_12m'].sum():,} defaults) to {history}")
+        return
     if out is not None:
         if out.suffix != ".parquet":
             _fail(f"--out: {out} must end in .parquet")
@@ -89,6 +105,188 @@ def simulate(
         task = bar.add_task("seed", total=enterprises)
         added = seed_universe(rt.uow, enterprises, seed, day, progress=lambda k: bar.advance(task, k))
     console.print(f"added {added:,} enterprises to the store (existing USCCs kept)")
+
+
+model_app = typer.Typer(no_args_is_help=True, help="Risk scorecards: train on history, score a file, report on performance.")
+app.add_typer(model_app, name="model")
+
+
+def _columns(value: Optional[str]) -> tuple[str, ...]:
+    return tuple(c.strip() for c in value.split(",") if c.strip()) if value else ()
+
+
+def _model_errors():
+    """The model commands' own errors, each printed as one clear line (never a traceback)."""
+    from sandu.scoring.scorecard import ArtifactError, ScoringInputError
+    from sandu.scoring.tables import TableError
+
+    return (ArtifactError, ScoringInputError, TableError)
+
+
+@model_app.command("train")
+def model_train(
+    data: Annotated[Path, typer.Option(help="History to train on: a CSV or Parquet file, one row per borrower.")],
+    target: Annotated[str, typer.Option(help="The outcome column.")],
+    bad: Annotated[str, typer.Option(help="The outcome value that marks a bad (compared as text, e.g. 1, true, bad).")],
+    out: Annotated[Path, typer.Option(help="Where to write the JSON artifact.")],
+    features: Annotated[Optional[str], typer.Option(help="Comma-separated candidate columns (default: all but the target).")] = None,
+    exclude: Annotated[Optional[str], typer.Option(help="Comma-separated columns to leave out (ids, leaks).")] = None,
+    monotonic: Annotated[str, typer.Option(help="auto: bad rate monotonic (or peaked) over a numeric feature; none: free bins.")] = "auto",
+    special: Annotated[Optional[str], typer.Option(help="Comma-separated numeric codes binned apart (e.g. -999).")] = None,
+    pdo: Annotated[float, typer.Option(help="Points to double the odds.")] = 20.0,
+    base_odds: Annotated[float, typer.Option(help="Good:bad odds at the base score.")] = 50.0,
+    base_score: Annotated[float, typer.Option(help="Score at the base odds.")] = 600.0,
+    min_iv: Annotated[float, typer.Option(help="Drop features with a lower information value.")] = 0.02,
+    max_corr: Annotated[float, typer.Option(help="Drop a feature whose WOE correlates more with a stronger one.")] = 0.7,
+    min_bin_share: Annotated[float, typer.Option(help="Each bin holds at least this share of the rows.")] = 0.02,
+    name: Annotated[str, typer.Option(help="The model's name.")] = "risk-scorecard",
+    version: Annotated[str, typer.Option(help="The model's version.")] = "1",
+    labels: Annotated[Optional[Path], typer.Option(help="JSON object feature → words, used in reasons.")] = None,
+) -> None:
+    """Train a WOE logistic-regression scorecard and write its deterministic JSON artifact."""
+    import json as _json
+
+    from sandu.scoring.tables import read_table
+    from sandu.scoring.train import TrainingError, TrainOptions, dumps, train
+
+    try:
+        specials = tuple(float(v) for v in _columns(special))
+    except ValueError:
+        _fail(f"--special: {special!r} must be comma-separated numbers")
+    words: dict[str, str] = {}
+    if labels is not None:
+        try:
+            words = _json.loads(labels.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            _fail(f"--labels: cannot read {labels} as JSON: {exc}")
+        if not isinstance(words, dict) or not all(isinstance(k, str) and isinstance(v, str) and 0 < len(v) <= 200 for k, v in words.items()):
+            _fail("--labels: must be a JSON object of feature name → words (1..200 characters)")
+    opts = TrainOptions(target=target, bad=bad, features=_columns(features), exclude=_columns(exclude), monotonic=monotonic,
+                        special_values=specials, min_iv=min_iv, max_corr=max_corr, min_bin_share=min_bin_share, pdo=pdo,
+                        base_odds=base_odds, base_score=base_score, name=name, version=version, labels=words)
+    try:
+        frame, digest = read_table(data)
+        with Progress(TextColumn("binning {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err) as bar:
+            task = bar.add_task("", total=None)
+
+            def step(feature: str, done: int, total: int) -> None:
+                bar.update(task, description=feature, completed=done, total=total)
+
+            artifact = train(frame, opts, data_hash=digest, progress=step)
+    except (TrainingError, *_model_errors()) as exc:
+        _fail(str(exc))
+        raise  # unreachable
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(dumps(artifact), encoding="utf-8")
+    except OSError as exc:
+        _fail(f"--out: cannot write {out}: {exc.strerror or exc}")
+    t = Table(title=f"{artifact['name']}@{artifact['version']} · {len(artifact['features'])} features")
+    for col in ("feature", "IV", "coef", "bins", "points range"):
+        t.add_column(col, justify="left" if col == "feature" else "right")
+    for f in artifact["features"]:
+        pts = [b["points"] for b in f["bins"]]
+        t.add_row(f["name"], f"{f['iv']:.4f}", f"{f['coef']:.4f}", str(len(f["bins"])), f"{min(pts):.1f} … {max(pts):.1f}")
+    console.print(t)
+    for d in artifact["selection"]["dropped"]:
+        console.print(f"  dropped {d['feature']}: {d['reason']}")
+    m_ = artifact["metrics"]["train"]
+    console.print(f"train AUC {m_['auc']:.4f} · Gini {m_['gini']:.4f} · KS {m_['ks']:.4f} on {m_['rows']:,} rows ({m_['bad']:,} bad)")
+    console.print(f"wrote {out} (sha256 {artifact['sha256'][:16]}…)")
+
+
+@model_app.command("score")
+def model_score(
+    model: Annotated[Path, typer.Option(help="The scorecard artifact (JSON).")],
+    data: Annotated[Optional[Path], typer.Option(help="Records to score: CSV or Parquet.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Where to write the records with score, pd and reason_1..3 (CSV or Parquet).")] = None,
+    record: Annotated[Optional[str], typer.Option(help="Or one record as a JSON object of feature → value; prints its score.")] = None,
+) -> None:
+    """Score a file (or one record) with the artifact alone; rows keep their order."""
+    import json as _json
+
+    from sandu.scoring.scorecard import read_scorecard, score_frame, score_record
+    from sandu.scoring.tables import read_table, write_table
+
+    if (record is None) == (data is None) or (data is not None and out is None) or (record is not None and out is not None):
+        _fail("give either --data FILE --out FILE, or --record JSON")
+    try:
+        card = read_scorecard(model)
+        if record is not None:
+            try:
+                values = _json.loads(record)
+            except ValueError as exc:
+                _fail(f"--record: not JSON: {exc}")
+            if not isinstance(values, dict):
+                _fail("--record: must be a JSON object of feature → value")
+            r = score_record(card, values)
+            console.print_json(_json.dumps({"model": card.label, "score": r.points, "pd": r.pd, "reasons": list(r.reasons)}, ensure_ascii=False))
+            return
+        assert data is not None and out is not None
+        frame, _ = read_table(data)
+        scored = score_frame(card, frame)
+        write_table(scored, out)
+    except _model_errors() as exc:
+        _fail(str(exc))
+        raise  # unreachable
+    console.print(f"scored {scored.height:,} rows with {card.label} → {out}")
+
+
+@model_app.command("report")
+def model_report(
+    model: Annotated[Path, typer.Option(help="The scorecard artifact (JSON).")],
+    data: Annotated[Path, typer.Option(help="Records with their outcome: CSV or Parquet.")],
+    baseline: Annotated[Optional[Path], typer.Option(help="Records to compare stability with (PSI), e.g. the training data.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Also write a self-contained HTML report here.")] = None,
+) -> None:
+    """Discrimination, calibration, distribution and stability of a scorecard on a file."""
+    from sandu.scoring.report import build_report, render_html
+    from sandu.scoring.scorecard import read_scorecard
+    from sandu.scoring.tables import read_table
+
+    if out is not None and out.suffix.lower() not in (".html", ".htm"):
+        _fail(f"--out: {out} must end in .html")
+    try:
+        card = read_scorecard(model)
+        frame, _ = read_table(data)
+        base = read_table(baseline, "--baseline")[0] if baseline is not None else None
+        r = build_report(card, frame, base)
+    except _model_errors() as exc:
+        _fail(str(exc))
+        raise  # unreachable
+    console.print(f"[bold]{r.model}[/] on {r.rows:,} rows")
+    for note in r.notes:
+        console.print(f"  {note}")
+    if r.discrimination:
+        d = r.discrimination
+        console.print(f"AUC {d.auc:.4f} · Gini {d.gini:.4f} · KS {d.ks:.4f} ({d.bad:,} bad of {d.rows:,})")
+    if r.calibration:
+        t = Table(title="calibration by score band")
+        for col in ("score band", "rows", "bad", "bad rate", "mean PD"):
+            t.add_column(col, justify="right")
+        for b in r.calibration:
+            t.add_row(f"{b.low:g}–{b.high:g}", f"{b.count:,}", f"{b.bad:,}", f"{b.bad_rate:.2%}", f"{b.pd_mean:.2%}")
+        console.print(t)
+    t = Table(title="score distribution")
+    t.add_column("score band", justify="right")
+    t.add_column("rows", justify="right")
+    for lo, hi, c in r.histogram:
+        t.add_row(f"{lo:.0f}–{hi:.0f}", f"{c:,}")
+    console.print(t)
+    if r.score_stability:
+        t = Table(title="stability against the baseline")
+        for col in ("", "PSI", "verdict"):
+            t.add_column(col, justify="right" if col == "PSI" else "left")
+        for s in (r.score_stability, *r.feature_stability):
+            t.add_row(s.name, f"{s.psi:.4f}", s.verdict)
+        console.print(t)
+    if out is not None:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(render_html(r), encoding="utf-8")
+        except OSError as exc:
+            _fail(f"--out: cannot write {out}: {exc.strerror or exc}")
+        console.print(f"wrote {out}")
 
 
 @app.command()

@@ -81,3 +81,32 @@ def universe_frame(n: int, seed: int, as_of: date, include_stories: bool = True)
     assert frame.height == n + (len(STORY_ROWS) if include_stories else 0)
     assert frame["uscc"].n_unique() == frame.height, "USCCs must be unique"
     return frame
+
+
+HISTORY_TARGET = "default_12m"
+HISTORY_KEY = "uscc"
+
+
+def history_frame(n: int, seed: int, as_of: date, progress: Callable[[int], None] | None = None):  # -> polars.DataFrame
+    """A scorecard's training history: one row per simulated enterprise, holding the profile
+    features exactly as a decision sees them (`build_profile` over the sources' payloads)
+    and the 12-month default that followed (`default_12m`). Lists (certifications) stay out:
+    a scorecard scores numbers and categories. The five story enterprises are not in it."""
+    import polars as pl
+
+    from sandu.sources.profile import build_profile
+
+    table = generate(n, seed, as_of)
+    rows: list[dict[str, Any]] = []
+    for i in range(n):
+        r = row(table, i)
+        features = build_profile(r["uscc"], as_of, source_payloads(r, as_of)).features
+        rows.append({HISTORY_KEY: r["uscc"], **{k: v for k, v in features.items() if not isinstance(v, (list, tuple, dict))},
+                     HISTORY_TARGET: bool(r["default_12m"])})
+        if progress and (i + 1) % 1000 == 0:
+            progress(1000)
+    if progress and n % 1000:
+        progress(n % 1000)
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    assert frame.height == n
+    return frame

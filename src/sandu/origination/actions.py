@@ -66,9 +66,9 @@ def measure(rt: Runtime, actor: Actor, *, uscc: str, consent_id: str, requested_
         prepared = svc.prepare_measurement(
             s, uscc=uscc, consent_id=consent_id, as_of=as_of, now=now, bundle=rt.bundle, requested_fen=requested_fen, project=project
         )
-    computed = svc.compute_measurement(prepared, as_of, rt.bundle, rt.model)
+    computed = svc.compute_measurement(prepared, as_of, rt.bundle, rt.model, rt.tech)
     with rt.uow.write() as s:
-        decision = svc.record_measurement(s, prepared, computed, as_of=as_of, now=now, bundle=rt.bundle, model=rt.model, initiated_by=actor.user_id)
+        decision = svc.record_measurement(s, prepared, computed, as_of=as_of, now=now, bundle=rt.bundle, model=rt.model, tech=rt.tech, initiated_by=actor.user_id)
         audit.note(s, actor, "decision.record", "decision", decision.id, at=now, after=decision)
         view = decision_view(s, decision, svc.offers_of(s, decision.id))
     rt.metrics.decision(view.outcome)

@@ -37,9 +37,11 @@ from sandu.domain.text import plain_text
 from sandu.ledger.journal import LOAN_BUCKETS
 from sandu.policy.bundle import PolicyBundle
 from sandu.policy.engine import Application, PolicyResult, Scores, evaluate
-from sandu.scoring.risk import RiskModel
+from sandu.scoring.risk import AnyRiskModel as RiskModel
+from sandu.scoring.risk import challenger_model
 from sandu.scoring.risk import score as risk_score
-from sandu.scoring.tech import TECH_MODEL_VERSION, evaluate_tech
+from sandu.scoring.tech import evaluate_tech
+from sandu.scoring.tech_config import TechConfig
 from sandu.security.actor import Actor
 from sandu.security.service import add_member, is_legal_rep, pii_hmac
 from sandu.simulate.geo import DISTRICTS
@@ -271,17 +273,17 @@ def prepare_measurement(
     return PreparedMeasurement(ent.id, ent.uscc, consent.id, application, payloads, now, (time.perf_counter() - t0) * 1000)
 
 
-def compute_measurement(prepared: PreparedMeasurement, as_of: date, bundle: PolicyBundle, model: RiskModel) -> ComputedMeasurement:
+def compute_measurement(prepared: PreparedMeasurement, as_of: date, bundle: PolicyBundle, model: RiskModel, tech: TechConfig) -> ComputedMeasurement:
     """Pure: the profile, the scores and the policy result."""
     t0 = time.perf_counter()
     profile = build_profile(prepared.uscc, as_of, prepared.payloads)
-    scores, result = score_and_decide(profile, prepared.application, bundle, model, as_of)
+    scores, result = score_and_decide(profile, prepared.application, bundle, model, tech, as_of)
     return ComputedMeasurement(profile, scores, result, (time.perf_counter() - t0) * 1000)
 
 
 def record_measurement(
     session: Session, prepared: PreparedMeasurement, computed: ComputedMeasurement, *, as_of: date, now: datetime, bundle: PolicyBundle,
-    model: RiskModel, initiated_by: int | None = None,
+    model: RiskModel, tech: TechConfig, initiated_by: int | None = None,
 ) -> m.Decision:
     """Write the read log, the profile (once per content hash), the decision and its offers;
     the new decision is the enterprise's decision in force and supersedes the one before."""
@@ -303,7 +305,8 @@ def record_measurement(
         profile_sha256=profile.sha256,
         policy_version=bundle.label,
         policy_sha256=bundle.sha256,
-        model_versions={"risk": model.label, "risk_sha256": model.sha256, "tech": TECH_MODEL_VERSION},
+        model_versions={"risk": model.label, "risk_sha256": model.sha256, "risk_challenger": challenger_model().label,
+                        "tech": tech.label, "tech_sha256": tech.sha256},
         application=_application_json(prepared.application),
         outcome=result.outcome,
         comprehensive_limit_fen=result.comprehensive_limit_fen,
@@ -343,15 +346,18 @@ def record_measurement(
 
 
 def score_and_decide(
-    profile: ProfileSnapshot, application: Application, bundle: PolicyBundle, model: RiskModel, as_of: date
+    profile: ProfileSnapshot, application: Application, bundle: PolicyBundle, model: RiskModel, tech_config: TechConfig, as_of: date
 ) -> tuple[dict[str, Any], PolicyResult]:
-    """Pure: the scores and the policy result for a profile (also used to replay)."""
-    tech = evaluate_tech(profile.features)
+    """Pure: the scores and the policy result for a profile (also used to replay).
+    The tech evaluation gives the grade; the policy prices it."""
+    tech = evaluate_tech(profile.features, tech_config)
     risk = risk_score(model, profile.features)
+    challenger = challenger_model()
     features = {**profile.features, "_quality_flags": profile.quality_flags}
-    scores = Scores(tech.score, tech.most_pass, risk.pd_rounded, risk.reasons)
+    scores = Scores(tech.grade, tech.most_pass, risk.pd_rounded, risk.reasons)
     result = evaluate(bundle, features, profile.collateral, scores, application, as_of)
-    return {"tech": tech.to_json(), "risk": risk.to_json()}, result
+    challenged = {**risk_score(challenger, profile.features).to_json(), "model": challenger.label}  # recorded, never decides
+    return {"tech": tech.to_json(), "risk": risk.to_json(), "risk_challenger": challenged}, result
 
 
 def measure(
@@ -363,6 +369,7 @@ def measure(
     now: datetime,
     bundle: PolicyBundle,
     model: RiskModel,
+    tech: TechConfig,
     requested_fen: int | None = None,
     project: Project | None = None,
     initiated_by: int | None = None,
@@ -370,8 +377,8 @@ def measure(
     """测额 on one session: read the consented sources, build the profile, score, apply policy, record."""
     prepared = prepare_measurement(session, uscc=uscc, consent_id=consent_id, as_of=as_of, now=now, bundle=bundle,
                                    requested_fen=requested_fen, project=project)
-    computed = compute_measurement(prepared, as_of, bundle, model)
-    return record_measurement(session, prepared, computed, as_of=as_of, now=now, bundle=bundle, model=model, initiated_by=initiated_by)
+    computed = compute_measurement(prepared, as_of, bundle, model, tech)
+    return record_measurement(session, prepared, computed, as_of=as_of, now=now, bundle=bundle, model=model, tech=tech, initiated_by=initiated_by)
 
 
 def _application_json(app: Application) -> dict[str, Any]:
@@ -383,18 +390,21 @@ def _application_json(app: Application) -> dict[str, Any]:
     }
 
 
-def replay(session: Session, decision_id: str, bundle: PolicyBundle, model: RiskModel) -> PolicyResult:
-    """Re-run a stored decision from its stored profile; versions must match."""
+def replay(session: Session, decision_id: str, bundle: PolicyBundle, model: RiskModel, tech: TechConfig) -> PolicyResult:
+    """Re-run a stored decision from its stored profile; versions (policy, risk model, tech config) must match."""
     d = get_decision(session, decision_id)
-    if d.policy_sha256 != bundle.sha256 or d.model_versions.get("risk_sha256") != model.sha256:
-        raise Conflict("decision_id", "the decision was made under another policy or model version", f"policy {d.policy_version}, model {d.model_versions.get('risk')}")
+    v = d.model_versions
+    if d.policy_sha256 != bundle.sha256 or v.get("risk_sha256") != model.sha256 or v.get("tech_sha256") != tech.sha256:
+        raise Conflict("decision_id", f"the decision was made under another policy, model or tech config version than policy {bundle.label}, "
+                                      f"model {model.label}, tech {tech.label}",
+                       f"policy {d.policy_version}, model {v.get('risk')}, tech {v.get('tech')}")
     prof = session.get(m.Profile, d.profile_sha256)
     assert prof is not None, "a decision always references its profile"
     snapshot = profile_from_json(prof.snapshot, d.profile_sha256)  # ProfileIntegrityError if it was altered
     a = d.application
     p = a["project"]
     app = Application(a["has_bank_account"], a["requested_fen"], Project(**p) if p else None)
-    return score_and_decide(snapshot, app, bundle, model, d.as_of)[1]
+    return score_and_decide(snapshot, app, bundle, model, tech, d.as_of)[1]
 
 
 def get_decision(session: Session, decision_id: str) -> m.Decision:

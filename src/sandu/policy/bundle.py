@@ -14,10 +14,11 @@ What the models guarantee, so that the engine never meets a surprise:
   (grades, tenors, kinds, settlement, repayment methods) are checked;
 - values are in range: LTVs and ratios within 0..1, rates within 0..1, basis
   days 360 or 365, amounts within 0..`MAX_AMOUNT_FEN`, a rounding unit ≥ 1 fen;
-- the tables are ordered as they read: LPR fixings by date, tech grades from
-  the best (highest ``min_score``) down to a grade with ``min_score = "0"``, risk
-  grades from the best (lowest ``max_pd``) up to a grade with ``max_pd = "1"``,
-  grade letters following `GRADE_ORDER`;
+- the tables are ordered as they read: LPR fixings by date, tech grades in the
+  order of `GRADE_ORDER` (which score earns which grade is the tech config's
+  business, `sandu.scoring.tech_config`: here a grade earns a limit multiplier and
+  a price discount), risk grades from the best (lowest ``max_pd``) up to a grade
+  with ``max_pd = "1"``, grade letters following `GRADE_ORDER`;
 - every reference resolves: the products named by ``credit``, ``secured`` and
   ``project`` exist and are of the right kind; every product has a spread and
   a quick-loan multiplier exists for every risk grade that is not declined;
@@ -196,8 +197,9 @@ class Sources(_Model):
 
 
 class TechGrade(_Model):
+    """What a tech grade earns; the grade itself comes from the tech evaluation (its config's bands)."""
+
     grade: Grade
-    min_score: Annotated[Decimal, BeforeValidator(_decimal_string), Field(ge=0, le=100)]
     limit_multiplier: Annotated[Decimal, BeforeValidator(_decimal_string), Field(gt=0, le=10)]
     discount_bp: Annotated[int, Field(ge=0, le=10_000)]
 
@@ -327,7 +329,7 @@ class PolicyBundle:
     sha256: str
     lpr: tuple[LprFixing, ...]  # by publication date, oldest first
     required_sources: tuple[str, ...]
-    tech_grades: tuple[TechGrade, ...]  # best (highest min_score) first; the last has min_score 0
+    tech_grades: tuple[TechGrade, ...]  # best first, in GRADE_ORDER
     risk_grades: tuple[RiskGrade, ...]  # best (lowest max_pd) first; the last has max_pd 1
     eligibility: Eligibility
     credit: Credit
@@ -364,28 +366,24 @@ class PolicyBundle:
         return fixings[-1]
 
 
-def _ordered(values: Sequence[Any], path: str, field: str, what: str, descending: bool = False) -> None:
-    """Refuse a table whose `field` values do not strictly increase (or decrease)."""
+def _ordered(values: Sequence[Any], path: str, field: str, what: str) -> None:
+    """Refuse a table whose `field` values do not strictly increase."""
     for i in range(1, len(values)):
         before, now = getattr(values[i - 1], field), getattr(values[i], field)
-        if (now >= before) if descending else (now <= before):
+        if now <= before:
             raise _Refused(f"{path}[{i}].{field}", f"{what}; {show(str(now))} follows {show(str(before))}")
 
 
 def _check_tables(b: BundleFile) -> None:
     _ordered(b.lpr, "lpr", "published_on", "fixings must be listed by publication date, oldest first, each date once")
-    for table, path, field, descending, last in (
-        (b.tech_grades, "tech_grades", "min_score", True, 0),
-        (b.risk_grades, "risk_grades", "max_pd", False, 1),
-    ):
+    for table, path in ((b.tech_grades, "tech_grades"), (b.risk_grades, "risk_grades")):
         order = [GRADE_ORDER.index(g.grade) for g in table]
         for i in range(1, len(order)):
             if order[i] <= order[i - 1]:
                 raise _Refused(f"{path}[{i}].grade", f"grades must be listed in the order {'/'.join(GRADE_ORDER)}, each once; {table[i].grade} follows {table[i - 1].grade}")
-        what = "must be listed from the best grade down, strictly decreasing" if descending else "must be listed from the best grade up, strictly increasing"
-        _ordered(table, path, field, what, descending)
-        if getattr(table[-1], field) != last:
-            raise _Refused(f"{path}[{len(table) - 1}].{field}", f'the last grade must have {field} "{last}" so that every value has a grade')
+    _ordered(b.risk_grades, "risk_grades", "max_pd", "must be listed from the best grade up, strictly increasing")
+    if b.risk_grades[-1].max_pd != 1:
+        raise _Refused(f"risk_grades[{len(b.risk_grades) - 1}].max_pd", 'the last grade must have max_pd "1" so that every value has a grade')
 
 
 def _product_ref(b: BundleFile, path: str, code: str, kind: str) -> None:

@@ -8,7 +8,9 @@ same steps column by column. Nothing here formats text.
 
 The steps, in the order `decide` runs them:
 
-1. grades — tech grade from the tech score, risk grade from the PD;
+1. grades — the tech grade as the tech evaluation gave it (checked to be a grade
+   of the bundle's table: its score bands live in the tech config, not here), the
+   risk grade from the PD;
 2. general eligibility — data present, risk grade not declined, overdue
    history within limits; nothing else runs when it fails;
 3. credit eligibility — annual tax and tax credit grade; the credit portion
@@ -65,7 +67,7 @@ class Application:
 
 @dataclass(frozen=True)
 class Scores:
-    tech_score: Decimal
+    tech_grade: str  # the tech evaluation's grade (`sandu.scoring.tech`), a grade of the bundle's tech_grades
     tech_most_pass: bool
     risk_pd: Decimal
     risk_reasons: tuple[str, ...] = ()
@@ -126,11 +128,21 @@ def floor_to(amount: Decimal | int, unit: int) -> int:
     return max(0, int((Decimal(amount) / unit).to_integral_value(rounding=ROUND_FLOOR)) * unit)
 
 
-def tech_grade(bundle: PolicyBundle, score: Decimal) -> str:
-    """The best tech grade whose `min_score` the score reaches."""
-    if not isinstance(score, Decimal) or not score.is_finite() or not 0 <= score <= 100:
-        raise InvalidInput("scores.tech_score", f"must be a Decimal within 0..100, got {show(score)}", "0..100")
-    return next(g.grade for g in bundle.tech_grades if score >= g.min_score)
+def tech_grade(bundle: PolicyBundle, grade: str) -> str:
+    """The tech grade of the scores, refused unless the bundle's tech_grades price it."""
+    known = [g.grade for g in bundle.tech_grades]
+    if not isinstance(grade, str) or grade not in known:
+        raise InvalidInput("scores.tech_grade", f"must be a grade of policy {bundle.label}'s tech_grades, got {show(grade)}", "/".join(known))
+    return grade
+
+
+def require_tech_grades(bundle: PolicyBundle, grades: tuple[str, ...], source: str) -> None:
+    """Refuse a pairing of policy and tech evaluation in which the evaluation (`source`)
+    can give a grade that the bundle's tech_grades do not price."""
+    known = [g.grade for g in bundle.tech_grades]
+    missing = [g for g in grades if g not in known]
+    if missing:
+        raise InvalidInput("tech_grades", f"tech config {source} gives grade {'/'.join(missing)}, which policy {bundle.label} does not price", "/".join(known))
 
 
 def risk_grade(bundle: PolicyBundle, pd: Decimal) -> str:
@@ -181,7 +193,7 @@ def general_eligibility(bundle: PolicyBundle, f: PolicyFeatures, scores: Scores)
     missing = f.revenue_fen is None or f.overdue_count_24m is None or any(s in f.sources_not_read for s in bundle.required_sources)
     checked = not missing  # with data missing, nothing else is checked
     return GeneralEligibility(
-        tech_grade=tech_grade(bundle, scores.tech_score),
+        tech_grade=tech_grade(bundle, scores.tech_grade),
         risk_grade=risk,
         risk_pd=scores.risk_pd,
         risk_reasons=tuple(scores.risk_reasons[:MAX_RISK_REASONS]),

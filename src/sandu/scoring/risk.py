@@ -4,12 +4,15 @@ Scoring needs only the artifact (no training library): log-odds of default =
 intercept + Σ coefficient × transformed feature; PD = sigmoid(log-odds); points
 on the PDO scale (base score at base odds, `pdo` points to double the odds).
 Reason codes are the terms that push the PD up most against their reference
-value. The foundation ships an expert-set artifact (`risk_expert_v0.json`);
-`sandu model train` replaces it with a fitted one of the same format.
+value. This is the expert-set artifact of the foundation (`risk_expert_v0.json`),
+kept as the challenger; the model in production is a WOE scorecard trained by
+`sandu model train` (`sandu.scoring.scorecard`). `load_model` reads either kind and
+`score` scores with either, so the policy sees one `RiskScore`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -18,9 +21,11 @@ from importlib import resources
 from typing import Any
 
 from sandu.domain.errors import show
+from sandu.scoring.scorecard import Scorecard, is_scorecard_artifact, score_record, scorecard_from_json
 from sandu.sources.profile import canonical_sha256
 
-DEFAULT_MODEL = "risk_expert_v0.json"
+DEFAULT_MODEL = "risk_scorecard_v1.json"  # trained on the synthetic universe's history (see README)
+CHALLENGER_MODEL = "risk_expert_v0.json"
 PD_PLACES = Decimal("0.000001")  # a PD is recorded, graded and priced at 6 decimal places
 MAX_TERMS = 200
 MAX_MAP_ENTRIES = 100  # categories of one `map` term
@@ -196,20 +201,34 @@ def model_from_json(data: dict[str, Any]) -> RiskModel:
     )
 
 
-def load_model(name: str = DEFAULT_MODEL) -> RiskModel:
+AnyRiskModel = RiskModel | Scorecard
+
+
+@functools.cache
+def challenger_model() -> AnyRiskModel:
+    """The challenger (`CHALLENGER_MODEL`), loaded once: each decision records its score beside the production model's."""
+    return load_model(CHALLENGER_MODEL)
+
+
+def load_model(name: str = DEFAULT_MODEL) -> AnyRiskModel:
+    """A model shipped in `sandu.scoring.models`: a trained scorecard or an expert logistic model."""
     blob = resources.files("sandu.scoring.models").joinpath(name).read_bytes()
-    return model_from_json(json.loads(blob))  # JSON is UTF-8; json.loads reads the bytes as such
+    data = json.loads(blob)  # JSON is UTF-8; json.loads reads the bytes as such
+    return scorecard_from_json(data) if is_scorecard_artifact(data) else model_from_json(data)
 
 
 # ---------------------------------------------------------------------- scoring
 
 
-def score(model: RiskModel, features: dict[str, Any], max_reasons: int = 4) -> RiskScore:
-    """Score one enterprise. Any value of any feature is accepted (see `Term.value`);
-    the PD is strictly within (0, 1) and the reasons are the at most `max_reasons`
-    terms that push the PD up most against their reference, largest first."""
+def score(model: AnyRiskModel, features: dict[str, Any], max_reasons: int = 4) -> RiskScore:
+    """Score one enterprise. Any value of any feature is accepted (see `Term.value` and
+    `sandu.scoring.scorecard`); the PD is strictly within (0, 1) and the reasons are the at
+    most `max_reasons` terms (features) that push the PD up most, largest first."""
     if isinstance(max_reasons, bool) or not isinstance(max_reasons, int) or not 0 <= max_reasons <= MAX_TERMS:
         raise ValueError(f"max_reasons must be an integer 0..{MAX_TERMS}, got {show(max_reasons)}")
+    if isinstance(model, Scorecard):
+        r = score_record(model, features, max_reasons=min(max_reasons, len(model.features)))
+        return RiskScore(pd=r.pd, points=r.points, reasons=r.reasons)
     values = [(t, t.value(features.get(t.feature))) for t in model.terms]
     logit = min(MAX_LOGIT, max(-MAX_LOGIT, model.intercept + sum(t.coef * v for t, v in values)))
     pd = 1.0 / (1.0 + math.exp(-logit))

@@ -11,6 +11,8 @@ never raises on what a source returned, whatever its shape; the flags are
 * ``{source}.{key}:invalid`` — a field is absent, of the wrong type or out of range
   (amounts and counts are integers 0..`MAX_SOURCE_INT`, never bool or float;
   texts 1..`MAX_SOURCE_TEXT` characters);
+* ``tax.rd_expense_fen_prev:invalid`` — the year before the latest has no valid R&D
+  expense (``rd_growth`` is then absent);
 * ``tax.years:missing``, ``tax.years:fewer_than_3``, ``tax.year:duplicate``,
   ``{source}.{list}:more_than_{n}`` — about the lists a payload holds.
 
@@ -162,6 +164,12 @@ def _tax(p: dict[str, Any], flags: list[str]) -> dict[str, Any]:
     out["revenue_growth"] = None if rev2 in (None, 0) or rev3 is None else round(rev3 / rev2 - 1, 6)
     out["revenue_growth_prev"] = None if rev1 in (None, 0) or rev2 is None else round(rev2 / rev1 - 1, 6)
     out["cit_margin"] = _ratio(cit, rev3)
+    prev_rd = years[-2].get("rd_expense_fen") if len(years) >= 2 else None
+    if len(years) >= 2 and not _is_count(prev_rd, 0, MAX_SOURCE_INT):
+        flags.append("tax.rd_expense_fen_prev:invalid")
+        prev_rd = None
+    out["rd_expense_fen_prev"] = prev_rd
+    out["rd_growth"] = None if rd is None or not prev_rd else round(rd / prev_rd - 1, 6)
     if len(years) < 3:
         flags.append("tax.years:fewer_than_3")
     return out
