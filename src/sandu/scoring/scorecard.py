@@ -121,8 +121,14 @@ class Scorecard:
         return f"{self.name}@{self.version}"
 
     def pd_of_points(self, points: np.ndarray | float) -> np.ndarray | float:
+        """The PD of (unrounded) points. The exponential is libm's `math.exp`, value by value: numpy's
+        vectorized exp may differ from the scalar one in the last bit, and one record must score
+        exactly as it does in a whole file."""
         logit = np.clip((self.offset - np.asarray(points, dtype=np.float64)) / self.factor, -MAX_LOGIT, MAX_LOGIT)
-        return 1.0 / (1.0 + np.exp(-logit))
+        if logit.ndim == 0:
+            return 1.0 / (1.0 + math.exp(-float(logit)))
+        e = np.fromiter((math.exp(-x) for x in logit.tolist()), dtype=np.float64, count=logit.size)
+        return 1.0 / (1.0 + e)
 
 
 # ------------------------------------------------------------ reading an artifact
@@ -366,7 +372,7 @@ def score_record(card: Scorecard, record: dict[str, Any], max_reasons: int = MAX
         pts.append(p)
         costs.append((f.best_points - p, f, raw, i))
     subtotal = 0.0
-    for p in pts:  # in feature order, as numpy sums the rows of `score_frame`
+    for p in pts:  # in feature order, as `score_frame` adds the columns
         subtotal += p
     total = card.base_points + subtotal
     order = sorted(range(len(costs)), key=lambda k: (-costs[k][0], k))
@@ -434,7 +440,10 @@ def score_frame(card: Scorecard, frame: pl.DataFrame, max_reasons: int = MAX_REA
     idx = np.empty((len(card.features), n), dtype=np.int64)
     for j, f in enumerate(card.features):
         pts[j], idx[j] = read_column(f, frame.get_column(f.name))
-    total = card.base_points + pts.sum(axis=0) if n else np.empty(0)
+    subtotal = np.zeros(n, dtype=np.float64)
+    for j in range(len(card.features)):  # in feature order, one addition per feature, as `score_record` adds
+        subtotal += pts[j]  # (numpy's sum may add pairwise, which rounds differently)
+    total = card.base_points + subtotal
     score = np.floor(np.round(total, 9) + 0.5).astype(np.int64)  # as `round_half_up`
     out = frame.with_columns(pl.Series("score", score), pl.Series("pd", np.asarray(card.pd_of_points(total), dtype=np.float64)))
     if max_reasons == 0 or n == 0:
