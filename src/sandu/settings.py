@@ -13,6 +13,12 @@ prefixed `SANDU_`, read once, validated, with the limits each part obeys.
                        to var/secret.key, readable only by its owner)
 `SANDU_ACCESS_TOKEN_MINUTES`, `SANDU_REFRESH_TOKEN_DAYS`, `SANDU_REAUTH_MINUTES`
 `SANDU_LOGIN_MAX_FAILURES`, `SANDU_LOGIN_LOCK_MINUTES`, `SANDU_RATE_*`, `SANDU_MAX_BODY_BYTES`
+`SANDU_SOURCES_ADAPTER`  which adapter reads the data sources: simulated (default), file or http
+`SANDU_SOURCE_ADAPTERS`  per-source overrides, JSON: '{"credit_bureau": "http"}'
+`SANDU_SOURCES_HTTP_URL`, `SANDU_SOURCES_FILE_DIR`   where the http and file adapters read
+`SANDU_SOURCES_DEADLINE_MS`, `SANDU_SOURCE_DEADLINES_MS` (JSON, per source), `SANDU_SOURCES_OVERALL_DEADLINE_MS`
+`SANDU_SOURCES_HTTP_CONNECT_MS`, `SANDU_SOURCES_HTTP_RETRIES`, `SANDU_SOURCES_HTTP_BACKOFF_MS`,
+`SANDU_SOURCES_BREAKER_FAILURES`, `SANDU_SOURCES_BREAKER_COOLDOWN_S`   (sandu.intake)
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import hashlib
 import hmac
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +35,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_SQLITE_PATH = Path("var/sandu.db")
 DEFAULT_SECRET_FILE = Path("var/secret.key")
 MIN_SECRET_BYTES = 32
+SourceAdapterKind = Literal["simulated", "file", "http"]
 
 
 class SecretMissing(RuntimeError):
@@ -66,6 +73,22 @@ class Settings(BaseSettings):
     rate_movement_per_minute: int = Field(default=60, ge=1, le=100_000, description="draws and repayments per identity per minute")
     rate_signup_per_hour: int = Field(default=20, ge=1, le=10_000, description="sign-ups per client address per hour")
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024, description="larger request bodies get 413")
+
+    # data sources (sandu.intake): which adapter serves which source, and the deadlines of a read
+    sources_adapter: SourceAdapterKind = Field(default="simulated", description="the adapter of every source without an override")
+    source_adapters: dict[str, SourceAdapterKind] = Field(default_factory=dict, description="per-source overrides, e.g. {\"credit_bureau\": \"http\"}")
+    sources_http_url: str = Field(default="", description="base URL of the http adapter: GET {url}/{source}/{uscc}?as_of=YYYY-MM-DD")
+    sources_file_dir: Path | None = Field(default=None, description="the file adapter's drop folder: {dir}/{source}.csv|.parquet|.json")
+    sources_deadline_ms: int = Field(default=2000, ge=10, le=60_000, description="one source's read, retries included")
+    source_deadlines_ms: dict[str, Annotated[int, Field(ge=10, le=60_000)]] = Field(default_factory=dict, description="per-source deadlines overriding sources_deadline_ms")
+    sources_overall_deadline_ms: int = Field(default=5000, ge=10, le=120_000, description="all the sources of one application")
+    sources_http_connect_ms: int = Field(default=1000, ge=10, le=60_000, description="http adapter: connect timeout of one attempt")
+    sources_http_retries: int = Field(default=2, ge=0, le=5, description="http adapter: retries of a transient failure")
+    sources_http_backoff_ms: int = Field(default=50, ge=1, le=10_000, description="http adapter: the first retry's back-off (doubling, jittered)")
+    sources_breaker_failures: int = Field(default=5, ge=1, le=1000, description="failed reads in a row that open a source's breaker")
+    sources_breaker_cooldown_s: float = Field(default=30.0, gt=0, le=3600, description="how long an open breaker stays open")
+    sources_retention_days: int = Field(default=90, ge=0, le=3650, description="days a source's raw payload is kept after its read (0: not kept)")
+    source_retention_days: dict[str, Annotated[int, Field(ge=0, le=3650)]] = Field(default_factory=dict, description="per-source retention overriding sources_retention_days")
 
     def store_url(self) -> str:
         """The database URL, creating var/ for the default SQLite file."""
