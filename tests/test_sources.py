@@ -123,7 +123,7 @@ def test_missing_and_malformed_sources_become_flags():
     p = build_profile(USCC, AS_OF, payloads)
     assert "utilities:not_read" in p.quality_flags
     assert "ip:no_record" in p.quality_flags
-    assert "tax.vat_fen:invalid" in p.quality_flags and p.features["vat_fen"] is None and p.features["tax_total_fen"] is None
+    assert "tax.vat_fen:negative" in p.quality_flags and p.features["vat_fen"] is None and p.features["tax_total_fen"] is None
     assert "credit_bureau.queries_3m:invalid" in p.quality_flags
     assert "collateral.appraised_value_fen:invalid" in p.quality_flags and len(p.collateral) == 1
     assert "invention_patents" not in p.features
@@ -170,13 +170,14 @@ def test_counts_and_amounts_are_whole_numbers_within_bounds(value: Any, ok: bool
     p = build_profile(USCC, AS_OF, {"bank_flows": {"inflow_fen": value, "outflow_fen": 7}})
     assert p.features["inflow_fen_12m"] == (value if ok else None)
     assert p.features["outflow_fen_12m"] == 7
-    assert ("bank_flows.inflow_fen:invalid" in p.quality_flags) is not ok
+    reason = "negative" if value == -1 else "invalid"  # the reason is recorded (sandu.sources.schemas)
+    assert (f"bank_flows.inflow_fen:{reason}" in p.quality_flags) is not ok
 
 
 def test_an_absent_field_is_flagged_and_none():
     p = build_profile(USCC, AS_OF, {"invoices": {"customer_count": 3}})
     assert p.features == {"sales_invoice_fen_12m": None, "customer_count_12m": 3}
-    assert p.quality_flags[-1] == "invoices.sales_invoice_fen:invalid"
+    assert p.quality_flags[-1] == "invoices.sales_invoice_fen:missing"
 
 
 # --- ratios and growth: no division by zero, rounded to 6 places -------------------------
@@ -260,17 +261,18 @@ def test_latest_three_years_are_used_whatever_the_order():
 @pytest.mark.parametrize("key", ["revenue_fen", "vat_fen", "cit_fen", "rd_expense_fen"])
 def test_a_malformed_amount_of_the_latest_year_is_flagged(key: str) -> None:
     flags, f = tax_flags([tax_year(2023), tax_year(2024), {**tax_year(2025), key: -1}])
-    assert flags == (f"tax.{key}:invalid",)
+    assert flags == (f"tax.{key}:negative",)
     assert f["revenue_fen" if key == "revenue_fen" else key] is None
     flags, f = tax_flags([{**tax_year(2023), key: "1"}, tax_year(2024), tax_year(2025)])
-    assert flags == (("tax.revenue_fen:invalid",) if key == "revenue_fen" else ())  # only the latest year's taxes are read
+    assert flags == (f"tax.{key}:invalid",)  # every year's record is checked, though only the latest year's taxes are read
+    assert f["vat_fen"] == 10 and (f["revenue_fen_y1"] is None) is (key == "revenue_fen")
 
 
 def test_rd_growth_compares_the_latest_two_years_and_a_bad_previous_year_is_flagged() -> None:
     flags, f = tax_flags([tax_year(2023), {**tax_year(2024), "rd_expense_fen": 24}, tax_year(2025)])
     assert flags == () and (f["rd_expense_fen_prev"], f["rd_expense_fen"], f["rd_growth"]) == (24, 30, 0.25)
     flags, f = tax_flags([tax_year(2023), {**tax_year(2024), "rd_expense_fen": -1}, tax_year(2025)])
-    assert flags == ("tax.rd_expense_fen_prev:invalid",) and f["rd_expense_fen_prev"] is None and f["rd_growth"] is None
+    assert flags == ("tax.rd_expense_fen:negative",) and f["rd_expense_fen_prev"] is None and f["rd_growth"] is None
     _, f = tax_flags([tax_year(2023), {**tax_year(2024), "rd_expense_fen": 0}, tax_year(2025)])
     assert f["rd_expense_fen_prev"] == 0 and f["rd_growth"] is None  # growth from nothing is not a number
     flags, f = tax_flags([tax_year(2025)])
@@ -278,24 +280,29 @@ def test_rd_growth_compares_the_latest_two_years_and_a_bad_previous_year_is_flag
 
 
 @pytest.mark.parametrize(
-    ("year", "ok"), [(1949, True), (1948, False), (9999, True), (10_000, False), (True, False), (2025.0, False), ("2025", False), (None, False)]
+    ("year", "reason"),
+    [(1949, None), (1948, "invalid"), (2025, None), (2026, "future"), (9999, "future"), (True, "invalid"), (2025.0, "invalid"), ("2025", "invalid"), (None, "invalid")],
 )
-def test_a_tax_year_is_a_calendar_year(year: Any, ok: bool) -> None:
+def test_a_tax_year_is_a_closed_calendar_year(year: Any, reason: str | None) -> None:
     flags, f = tax_flags([{**tax_year(2001, 7), "year": year}])
-    if ok:
+    if reason is None:
         assert flags == ("tax.years:fewer_than_3",) and f["revenue_fen"] == 7
-    else:
-        assert (flags, f) == (("tax.year:invalid", "tax.years:missing"), {})
+    else:  # AS_OF is in 2026: that year is not closed
+        assert (flags, f) == ((f"tax.year:{reason}", "tax.years:missing"), {})
 
 
 def test_malformed_year_items_are_flagged_and_skipped():
     flags, f = tax_flags([tax_year(2023, 1), "2024", [1], tax_year(2025, 3), {"revenue_fen": 9}])
-    assert flags == ("tax.years:invalid", "tax.years:invalid", "tax.year:invalid", "tax.years:fewer_than_3")
-    assert (f["revenue_fen_y2"], f["revenue_fen_y3"]) == (1, 3) and "revenue_fen_y1" not in f
+    assert flags == ("tax.years:invalid", "tax.years:invalid", "tax.year:invalid", "tax.years:gap", "tax.years:fewer_than_3")
+    assert (f["revenue_fen_y1"], f["revenue_fen_y3"]) == (1, 3) and "revenue_fen_y2" not in f  # 2024 is not held
+    assert f["revenue_growth"] is None and f["revenue_growth_prev"] is None
 
 
-def test_a_duplicated_year_is_flagged_and_the_first_is_kept():
+def test_a_year_given_twice_differently_is_rejected_and_identically_kept_once():
     flags, f = tax_flags([tax_year(2024, 1), tax_year(2025, 2), tax_year(2025, 99)])
+    assert flags == ("tax.year:conflict", "tax.years:fewer_than_3")
+    assert f["revenue_fen"] == 1 and "revenue_fen_y2" not in f
+    flags, f = tax_flags([tax_year(2024, 1), tax_year(2025, 2), tax_year(2025, 2)])
     assert flags == ("tax.year:duplicate", "tax.years:fewer_than_3")
     assert f["revenue_fen"] == 2
 
@@ -351,7 +358,7 @@ def test_certifications_that_are_not_a_list_are_invalid(certs: Any) -> None:
 
 def test_absent_certifications_are_invalid():
     flags, f = ip()
-    assert flags == ("ip.certifications:invalid",) and f["certifications"] is None
+    assert flags == ("ip.certifications:missing",) and f["certifications"] is None
 
 
 def test_certifications_that_are_not_names_are_flagged_and_the_rest_kept():
@@ -375,7 +382,7 @@ def test_utility_arrears_is_a_yes_or_no(arrears: Any, ok: bool) -> None:
     assert p.features["utility_arrears"] == (arrears if ok else None)
     assert ("utilities.arrears:invalid" in p.quality_flags) is not ok
     p = build_profile(USCC, AS_OF, {"utilities": {"electricity_kwh_12m": 1, "electricity_kwh_prev_12m": 1}})
-    assert p.features["utility_arrears"] is None and "utilities.arrears:invalid" in p.quality_flags
+    assert p.features["utility_arrears"] is None and "utilities.arrears:missing" in p.quality_flags
 
 
 # --- collateral ----------------------------------------------------------------------
@@ -408,7 +415,7 @@ def test_an_asset_without_id_has_an_empty_id():
 def test_assets_that_are_not_a_list_are_invalid(assets: Any) -> None:
     assert collateral(assets) == (("collateral.assets:invalid",), ())
     p = build_profile(USCC, AS_OF, {"collateral": {}})
-    assert "collateral.assets:invalid" in p.quality_flags
+    assert "collateral.assets:missing" in p.quality_flags
 
 
 @pytest.mark.parametrize(
@@ -420,7 +427,7 @@ def test_assets_that_are_not_a_list_are_invalid(assets: Any) -> None:
         (asset(kind="k" * (MAX_SOURCE_TEXT + 1)), "collateral.kind:invalid"),
         (asset(id=7), "collateral.id:invalid"),
         (asset(id="i" * (MAX_SOURCE_TEXT + 1)), "collateral.id:invalid"),
-        (asset(appraised_value_fen=-1), "collateral.appraised_value_fen:invalid"),
+        (asset(appraised_value_fen=-1), "collateral.appraised_value_fen:negative"),
         (asset(secured_debt_fen=True), "collateral.secured_debt_fen:invalid"),
         ("C1", "collateral.assets:invalid"),
         ([asset()], "collateral.assets:invalid"),
@@ -450,7 +457,9 @@ def test_assets_are_read_up_to_the_limit():
 
 # --- property: whatever the sources return, a profile (never an exception) -------------
 
-_FLAG = re.compile(r"[a-z_]+(\.[a-z0-9_]+)?:(not_read|no_record|invalid|missing|fewer_than_3|duplicate|more_than_\d+)")
+_FLAG = re.compile(
+    r"[a-z_]+(\.[a-z0-9_]+)?:(not_read|no_record|invalid|missing|negative|fraction|unsupported|future|period|duplicate|conflict|gap|fewer_than_3|more_than_\d+)"
+)
 
 json_leaves = (
     st.none() | st.booleans() | st.integers() | st.integers(-3, MAX_SOURCE_INT + 3)
@@ -637,3 +646,15 @@ def test_a_stored_snapshot_with_one_field_edited_is_refused(path: tuple[Any, ...
     holder[path[-1]] = new
     with pytest.raises(ProfileIntegrityError):
         profile_from_json(data, STORED_SHA)
+
+
+def test_a_source_that_did_not_answer_is_a_flagged_gap_not_a_missing_read():
+    payloads = {"tax": None, "invoices": None}
+    p = build_profile("91330300MA2AXXXX0X", date(2026, 10, 31), payloads, unavailable={"credit_bureau", "ip"})
+    assert "credit_bureau:unavailable" in p.quality_flags and "ip:unavailable" in p.quality_flags
+    assert "credit_bureau:not_read" not in p.quality_flags and "utilities:not_read" in p.quality_flags
+    assert p.sources_read == ("credit_bureau", "invoices", "ip", "tax")
+    with pytest.raises(ValueError, match="also has a payload"):
+        build_profile("91330300MA2AXXXX0X", date(2026, 10, 31), payloads, unavailable={"tax"})
+    with pytest.raises(ValueError, match="is not a data source"):
+        build_profile("91330300MA2AXXXX0X", date(2026, 10, 31), payloads, unavailable={"weather"})

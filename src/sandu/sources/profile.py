@@ -1,20 +1,26 @@
 """Turn what the sources returned into one validated, hashed profile snapshot.
 
-Pure: payloads in, a frozen snapshot out. A payload that is missing or malformed
-does not stop the profile: it becomes a data-quality flag, and its features are
-absent (None), which the policy treats as "not evidenced". `build_profile`
-never raises on what a source returned, whatever its shape; the flags are
+Pure: payloads in, a frozen snapshot out. Every payload that is present is first
+checked and normalized by `sandu.sources.schemas.validate` (the declared schema of
+each source, `SCHEMA_VERSION`; the rules and the issue vocabulary are written there,
+in one place); features are then computed from the normalized payload only. A payload
+that is missing or malformed does not stop the profile: it becomes a data-quality
+flag, and its features are absent (None), which the policy treats as "not evidenced".
+`build_profile` never raises on what a source returned, whatever its shape; the flags are
 
 * ``{source}:not_read`` — the consent did not cover the source;
 * ``{source}:no_record`` — the source knows nothing of the enterprise (payload None);
 * ``{source}:invalid`` — the payload is not a JSON object;
-* ``{source}.{key}:invalid`` — a field is absent, of the wrong type or out of range
-  (amounts and counts are integers 0..`MAX_SOURCE_INT`, never bool or float;
-  texts 1..`MAX_SOURCE_TEXT` characters);
-* ``tax.rd_expense_fen_prev:invalid`` — the year before the latest has no valid R&D
-  expense (``rd_growth`` is then absent);
-* ``tax.years:missing``, ``tax.years:fewer_than_3``, ``tax.year:duplicate``,
-  ``{source}.{list}:more_than_{n}`` — about the lists a payload holds.
+* ``{source}:unavailable`` — the source was asked and did not answer usefully in time
+  (a timeout, an error, a malformed answer, an open circuit: the read log says which);
+* ``{source}.{field}:{reason}`` — the issues `validate` found, in the order of the
+  sources and of their declared fields (``invalid``, ``missing``, ``negative``,
+  ``fraction``, ``unsupported``, ``future``, ``period``, ``duplicate``, ``conflict``,
+  ``gap``, ``fewer_than_3``, ``more_than_{n}``).
+
+Tax features compare calendar years: ``revenue_fen_y3`` is the latest year held,
+``_y2`` and ``_y1`` the one and two years before it, each present only when that year
+is held (a gap leaves its slot, and the growth that needs it, absent).
 
 Every list is read up to a limit; more items are flagged, never silently dropped.
 
@@ -31,17 +37,18 @@ from datetime import date
 from typing import Any
 
 from sandu.domain.errors import show
-from sandu.domain.money import MAX_AMOUNT_FEN
 from sandu.sources.catalog import ALL_SOURCES
+from sandu.sources.schemas import MAX_CERTIFICATIONS as MAX_CERTIFICATIONS  # the limits are the schemas', re-exported
+from sandu.sources.schemas import MAX_COLLATERAL_ASSETS as MAX_COLLATERAL_ASSETS
+from sandu.sources.schemas import MAX_SOURCE_INT as MAX_SOURCE_INT
+from sandu.sources.schemas import MAX_SOURCE_TEXT as MAX_SOURCE_TEXT
+from sandu.sources.schemas import MAX_TAX_YEARS as MAX_TAX_YEARS
+from sandu.sources.schemas import MIN_TAX_YEAR as MIN_TAX_YEAR
+from sandu.sources.schemas import SCHEMA_VERSION as SCHEMA_VERSION
+from sandu.sources.schemas import TAX_GRADES as TAX_GRADES
+from sandu.sources.schemas import validate
 
 PROFILE_SCHEMA_VERSION = "profile-v1"
-MAX_COLLATERAL_ASSETS = 50  # assets read per enterprise; more are flagged, never silently dropped
-MAX_TAX_YEARS = 10  # a longer tax history is refused whole (flagged): its latest 3 years are not read from a guess
-MAX_CERTIFICATIONS = 20  # certifications read per enterprise; more are flagged
-MAX_SOURCE_INT = MAX_AMOUNT_FEN  # the largest amount (fen) or count a source may report
-MAX_SOURCE_TEXT = 64  # characters of an asset id or kind, or of a certification's name
-MIN_TAX_YEAR, MAX_TAX_YEAR = 1949, 9999  # a tax year is a calendar year of the People's Republic
-TAX_GRADES = ("A", "B", "M", "C", "D")  # 纳税信用等级
 _SHA256_HEX = frozenset("0123456789abcdef")
 
 
@@ -97,135 +104,67 @@ def _is_count(value: object, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
-def _int(payload: dict[str, Any], key: str, flags: list[str], source: str) -> int | None:
-    value = payload.get(key)
-    if not _is_count(value, 0, MAX_SOURCE_INT):
-        flags.append(f"{source}.{key}:invalid")
-        return None
-    return value  # type: ignore[return-value]
-
-
-def _is_text(value: object) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= MAX_SOURCE_TEXT
-
-
 def _ratio(num: int | None, den: int | None, places: int = 6) -> float | None:
     if num is None or den is None or den <= 0:
         return None
     return round(num / den, places)
 
 
-def _tax_years(p: dict[str, Any], flags: list[str]) -> list[dict[str, Any]]:
-    """The payload's yearly records with a valid, distinct year, oldest first."""
-    years = p.get("years")
-    if years is None or years == []:
-        flags.append("tax.years:missing")
-        return []
-    if not isinstance(years, list):
-        flags.append("tax.years:invalid")
-        return []
-    if len(years) > MAX_TAX_YEARS:
-        flags.append(f"tax.years:more_than_{MAX_TAX_YEARS}")
-        return []
-    kept: dict[int, dict[str, Any]] = {}
-    for item in years:  # at most MAX_TAX_YEARS
-        if not isinstance(item, dict):
-            flags.append("tax.years:invalid")
-        elif not _is_count(year := item.get("year"), MIN_TAX_YEAR, MAX_TAX_YEAR):
-            flags.append("tax.year:invalid")
-        elif year in kept:
-            flags.append("tax.year:duplicate")
-        else:
-            kept[year] = item
-    if not kept:
-        flags.append("tax.years:missing")
-    return [kept[y] for y in sorted(kept)]
+def _growth(now: int | None, before: int | None) -> float | None:
+    return None if now is None or not before else round(now / before - 1, 6)
 
 
-def _tax(p: dict[str, Any], flags: list[str]) -> dict[str, Any]:
-    years = _tax_years(p, flags)[-3:]
-    if not years:
+def _tax(p: dict[str, Any]) -> dict[str, Any]:
+    """Features of the normalized tax payload (years distinct, oldest first)."""
+    if not p["years"]:
         return {}
-    latest = years[-1]
-    grade = p.get("tax_credit_grade")
-    out: dict[str, Any] = {"tax_credit_grade": grade if grade in TAX_GRADES else None}
-    if out["tax_credit_grade"] is None:
-        flags.append("tax.tax_credit_grade:invalid")
-    for k in range(len(years)):
-        out[f"revenue_fen_y{3 - len(years) + k + 1}"] = _int(years[k], "revenue_fen", flags, "tax")
-    vat = _int(latest, "vat_fen", flags, "tax")
-    cit = _int(latest, "cit_fen", flags, "tax")
-    rd = _int(latest, "rd_expense_fen", flags, "tax")
+    by_year = {y["year"]: y for y in p["years"]}
+    latest = p["years"][-1]
+    prev, first = by_year.get(latest["year"] - 1), by_year.get(latest["year"] - 2)
+    out: dict[str, Any] = {"tax_credit_grade": p["tax_credit_grade"]}
+    for k, record in ((1, first), (2, prev), (3, latest)):
+        if record is not None:
+            out[f"revenue_fen_y{k}"] = record["revenue_fen"]
+    vat, cit, rd = latest["vat_fen"], latest["cit_fen"], latest["rd_expense_fen"]
     out.update(vat_fen=vat, cit_fen=cit, rd_expense_fen=rd)
     out["tax_total_fen"] = None if vat is None or cit is None else vat + cit
     rev3, rev2, rev1 = out.get("revenue_fen_y3"), out.get("revenue_fen_y2"), out.get("revenue_fen_y1")
     out["revenue_fen"] = rev3
     out["rd_ratio"] = _ratio(rd, rev3)
-    out["revenue_growth"] = None if rev2 in (None, 0) or rev3 is None else round(rev3 / rev2 - 1, 6)
-    out["revenue_growth_prev"] = None if rev1 in (None, 0) or rev2 is None else round(rev2 / rev1 - 1, 6)
+    out["revenue_growth"] = _growth(rev3, rev2)
+    out["revenue_growth_prev"] = _growth(rev2, rev1)
     out["cit_margin"] = _ratio(cit, rev3)
-    prev_rd = years[-2].get("rd_expense_fen") if len(years) >= 2 else None
-    if len(years) >= 2 and not _is_count(prev_rd, 0, MAX_SOURCE_INT):
-        flags.append("tax.rd_expense_fen_prev:invalid")
-        prev_rd = None
-    out["rd_expense_fen_prev"] = prev_rd
-    out["rd_growth"] = None if rd is None or not prev_rd else round(rd / prev_rd - 1, 6)
-    if len(years) < 3:
-        flags.append("tax.years:fewer_than_3")
+    out["rd_expense_fen_prev"] = prev_rd = None if prev is None else prev["rd_expense_fen"]
+    out["rd_growth"] = _growth(rd, prev_rd)
     return out
 
 
-def _certifications(p: dict[str, Any], flags: list[str]) -> list[str] | None:
-    certs = p.get("certifications")
-    if not isinstance(certs, list):
-        flags.append("ip.certifications:invalid")
-        return None
-    if len(certs) > MAX_CERTIFICATIONS:
-        flags.append(f"ip.certifications:more_than_{MAX_CERTIFICATIONS}")
-    read = certs[:MAX_CERTIFICATIONS]
-    names = [c for c in read if _is_text(c)]
-    if len(names) < len(read):
-        flags.append("ip.certifications:invalid")
-    return sorted(names)
-
-
-def _utility_arrears(p: dict[str, Any], flags: list[str]) -> bool | None:
-    arrears = p.get("arrears")
-    if not isinstance(arrears, bool):
-        flags.append("utilities.arrears:invalid")
-        return None
-    return arrears
-
-
-def _features(payloads: dict[str, dict[str, Any]], flags: list[str]) -> dict[str, Any]:
+def _features(payloads: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Features of the normalized payloads (a rejected field is None)."""
     f: dict[str, Any] = {}
     if (p := payloads.get("tax")) is not None:
-        f.update(_tax(p, flags))
+        f.update(_tax(p))
     if (p := payloads.get("invoices")) is not None:
-        f["sales_invoice_fen_12m"] = _int(p, "sales_invoice_fen", flags, "invoices")
-        f["customer_count_12m"] = _int(p, "customer_count", flags, "invoices")
+        f["sales_invoice_fen_12m"] = p["sales_invoice_fen"]
+        f["customer_count_12m"] = p["customer_count"]
     if (p := payloads.get("social_insurance")) is not None:
-        head = _int(p, "headcount", flags, "social_insurance")
-        tech = _int(p, "tech_staff", flags, "social_insurance")
-        prev = _int(p, "headcount_12m_ago", flags, "social_insurance")
+        head, tech = p["headcount"], p["tech_staff"]
         f.update(headcount=head, tech_staff=tech, tech_staff_ratio=_ratio(tech, head))
-        f["headcount_growth"] = None if head is None or not prev else round(head / prev - 1, 6)
-        f["si_arrears_months"] = _int(p, "arrears_months", flags, "social_insurance")
+        f["headcount_growth"] = _growth(head, p["headcount_12m_ago"])
+        f["si_arrears_months"] = p["arrears_months"]
     if (p := payloads.get("utilities")) is not None:
-        now = _int(p, "electricity_kwh_12m", flags, "utilities")
-        prev = _int(p, "electricity_kwh_prev_12m", flags, "utilities")
-        f["electricity_growth"] = None if now is None or not prev else round(now / prev - 1, 6)
-        f["utility_arrears"] = _utility_arrears(p, flags)
+        f["electricity_growth"] = _growth(p["electricity_kwh_12m"], p["electricity_kwh_prev_12m"])
+        f["utility_arrears"] = p["arrears"]
     if (p := payloads.get("ip")) is not None:
         for key in ("invention_patents", "utility_models", "software_copyrights"):
-            f[key] = _int(p, key, flags, "ip")
-        f["certifications"] = _certifications(p, flags)
+            f[key] = p[key]
+        f["certifications"] = None if p["certifications"] is None else sorted(p["certifications"])
     if (p := payloads.get("credit_bureau")) is not None:
         for key in ("loans_outstanding_fen", "secured_debt_fen", "overdue_count_24m", "max_overdue_days_24m", "queries_3m"):
-            f[key] = _int(p, key, flags, "credit_bureau")
+            f[key] = p[key]
     if (p := payloads.get("bank_flows")) is not None:
-        f["inflow_fen_12m"] = _int(p, "inflow_fen", flags, "bank_flows")
-        f["outflow_fen_12m"] = _int(p, "outflow_fen", flags, "bank_flows")
+        f["inflow_fen_12m"] = p["inflow_fen"]
+        f["outflow_fen_12m"] = p["outflow_fen"]
     if f.get("revenue_fen") and f.get("loans_outstanding_fen") is not None:
         f["debt_to_revenue"] = _ratio(f["loans_outstanding_fen"], f["revenue_fen"])
     if f.get("revenue_fen") and f.get("inflow_fen_12m") is not None:
@@ -233,54 +172,27 @@ def _features(payloads: dict[str, dict[str, Any]], flags: list[str]) -> dict[str
     return f
 
 
-def _asset(a: object, flags: list[str]) -> Collateral | None:
-    if not isinstance(a, dict):
-        flags.append("collateral.assets:invalid")
-        return None
-    value = _int(a, "appraised_value_fen", flags, "collateral")
-    debt = _int(a, "secured_debt_fen", flags, "collateral")
-    kind, ident = a.get("kind"), a.get("id", "")
-    kind_ok, ident_ok = _is_text(kind), ident == "" or _is_text(ident)  # an asset's id may be absent (empty)
-    if not kind_ok:
-        flags.append("collateral.kind:invalid")
-    if not ident_ok:
-        flags.append("collateral.id:invalid")
-    if value is None or debt is None or not kind_ok or not ident_ok:
-        return None
-    return Collateral(id=ident, kind=kind, appraised_value_fen=value, secured_debt_fen=debt)
-
-
-def _collateral(payload: dict[str, Any] | None, flags: list[str]) -> tuple[Collateral, ...]:
-    if payload is None:
-        return ()
-    assets = payload.get("assets")
-    if not isinstance(assets, list):
-        flags.append("collateral.assets:invalid")
-        return ()
-    if len(assets) > MAX_COLLATERAL_ASSETS:
-        flags.append(f"collateral.assets:more_than_{MAX_COLLATERAL_ASSETS}")
-    out = []
-    for a in assets[:MAX_COLLATERAL_ASSETS]:
-        if (c := _asset(a, flags)) is not None:
-            out.append(c)
-    return tuple(out)
-
-
-def build_profile(uscc: str, as_of: date, payloads: dict[str, Any]) -> ProfileSnapshot:
+def build_profile(uscc: str, as_of: date, payloads: dict[str, Any], unavailable: frozenset[str] | set[str] = frozenset()) -> ProfileSnapshot:
     """`payloads` maps each source that was read to its payload, or None when the
-    source had no record of the enterprise. Sources not in `payloads` were not read.
+    source had no record of the enterprise. Sources not in `payloads` were not read;
+    sources in `unavailable` were asked and gave no usable answer (a gap, flagged).
 
     A payload may be any JSON value: what is not as expected becomes a flag. A key of
-    `payloads` that is not a source of the catalog is the caller's error (`ValueError`)."""
+    `payloads` or `unavailable` that is not a source of the catalog, or a source in both,
+    is the caller's error (`ValueError`)."""
     if not isinstance(payloads, dict):
         raise ValueError(f"payloads must map source names to payloads, got {show(payloads)}")
-    for source in payloads:  # no more keys than a dict holds; stops at the first unknown
+    for source in (*payloads, *sorted(unavailable)):  # no more keys than a dict holds; stops at the first unknown
         if source not in ALL_SOURCES:
             raise ValueError(f"payloads: {show(source)} is not a data source (allowed: {', '.join(ALL_SOURCES)})")
+    if both := sorted(set(payloads) & set(unavailable)):
+        raise ValueError(f"unavailable: {show(both[0])} also has a payload; a source either answered or did not")
     flags: list[str] = []
     present: dict[str, dict[str, Any]] = {}
     for source in ALL_SOURCES:
-        if source not in payloads:
+        if source in unavailable:
+            flags.append(f"{source}:unavailable")
+        elif source not in payloads:
             flags.append(f"{source}:not_read")
         elif payloads[source] is None:
             flags.append(f"{source}:no_record")
@@ -288,15 +200,22 @@ def build_profile(uscc: str, as_of: date, payloads: dict[str, Any]) -> ProfileSn
             flags.append(f"{source}:invalid")
         else:
             present[source] = payloads[source]
-    features = _features(present, flags)
-    collateral = _collateral(present.get("collateral"), flags)
+    normalized: dict[str, dict[str, Any]] = {}
+    for source, payload in present.items():  # in catalog order: the issues follow the sources
+        read, issues = validate(source, payload, as_of)
+        flags.extend(issues)
+        if read is not None:
+            normalized[source] = read
+    features = _features(normalized)
+    assets = normalized["collateral"]["assets"] if "collateral" in normalized else []
+    collateral = tuple(Collateral(**a) for a in assets)
     snap = ProfileSnapshot(
         uscc=uscc,
         as_of=as_of,
         features=features,
         collateral=collateral,
         quality_flags=tuple(flags),
-        sources_read=tuple(sorted(payloads)),
+        sources_read=tuple(sorted({*payloads, *unavailable})),
     )
     return ProfileSnapshot(**{**snap.__dict__, "sha256": canonical_sha256(snap.to_json())})
 
