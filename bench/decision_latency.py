@@ -46,7 +46,7 @@ def main(n: int) -> None:
         ensure_users(rt, demo_specs())
         rep = actor(rt, "rep-s2")
         orig.register(rt, rep, uscc=s2["uscc"], name=s2["name"])
-        consent = orig.grant_consent(rt, rep, uscc=s2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", valid_days=30)
+        consent = orig.grant_consent(rt, rep, uscc=s2["uscc"], scopes=list(ALL_SOURCES), bureau_authorization=True, purpose="credit_measurement", valid_days=30)
         wall, inner = [], []
         for _ in range(n):
             t0 = time.perf_counter()

@@ -75,7 +75,7 @@ def main(requests_each: int) -> None:
             token = c.post(f"{API}/auth/token", data={"username": "rep-s2", "password": password}).json()["access_token"]
             auth = {"Authorization": f"Bearer {token}"}
             c.post(f"{API}/enterprises", json={k: S2[k] for k in ("uscc", "name")}, headers=auth).raise_for_status()
-            cid = c.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": list(ALL_SOURCES)}, headers=auth).json()["id"]
+            cid = c.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": list(ALL_SOURCES), "bureau_authorization": True}, headers=auth).json()["id"]
             did = c.post(f"{API}/enterprises/{S2['uscc']}/measurements", json={"consent_id": cid}, headers=auth).json()["id"]
             line = c.post(f"{API}/decisions/{did}/offers/jingying_kuaidai/accept", headers=auth).json()["id"]
             for clients in (4, 50):

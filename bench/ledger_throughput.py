@@ -68,7 +68,7 @@ def open_line(rt: Runtime) -> int:
     """S2's 经营快贷 line (随借随还), opened through origination by its legal representative."""
     rep = actor(rt, "rep-s2")
     orig.register(rt, rep, uscc=S2["uscc"], name=S2["name"])
-    consent = orig.grant_consent(rt, rep, uscc=S2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", valid_days=30)
+    consent = orig.grant_consent(rt, rep, uscc=S2["uscc"], scopes=list(ALL_SOURCES), bureau_authorization=True, purpose="credit_measurement", valid_days=30)
     decision = orig.measure(rt, rep, uscc=S2["uscc"], consent_id=consent.id)
     return orig.accept_offer(rt, rep, decision_id=decision.id, product="jingying_kuaidai").id
 

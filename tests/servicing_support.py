@@ -44,7 +44,7 @@ def open_line(rt, row: dict[str, Any] | None = None, product: str = "jingying_ku
     with rt.uow.write() as s:
         if s.scalar(select(m.Enterprise.id).where(m.Enterprise.uscc == row["uscc"])) is None:
             orig.register_enterprise(s, uscc=row["uscc"], name=row["name"], registrant=rep, pii_key=PII_KEY, now=FIXED_NOW)
-        c = orig.grant_consent(s, uscc=row["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer=rep, valid_days=30, now=FIXED_NOW)
+        c = orig.grant_consent(s, uscc=row["uscc"], scopes=list(ALL_SOURCES), bureau_authorization=True, purpose="credit_measurement", signer=rep, valid_days=30, now=FIXED_NOW)
         d = orig.measure(s, uscc=row["uscc"], consent_id=c.id, as_of=as_of, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, tech=rt.tech, project=project)
         decision_id = d.id
     if approve:

@@ -43,7 +43,7 @@ def _register_and_measure(client, auth, row=S2, scopes=ALL_SOURCES) -> dict:
     r = client.post(f"{API}/enterprises", json={"uscc": row["uscc"], "name": row["name"]}, headers=auth)
     assert r.status_code == 201, r.text
     assert r.json()["legal_rep_id_masked"] == row["legal_rep_id"][:6] + "********" + row["legal_rep_id"][-4:]
-    r = client.post(f"{API}/enterprises/{row['uscc']}/consents", json={"scopes": list(scopes)}, headers=auth)
+    r = client.post(f"{API}/enterprises/{row['uscc']}/consents", json={"scopes": list(scopes), "bureau_authorization": "credit_bureau" in scopes}, headers=auth)
     assert r.status_code == 201, r.text
     r = client.post(f"{API}/enterprises/{row['uscc']}/measurements", json={"consent_id": r.json()["id"]}, headers=auth)
     assert r.status_code == 201, r.text

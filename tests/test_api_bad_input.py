@@ -81,8 +81,8 @@ def probes(ctx: dict) -> list[tuple[str, str, str, dict]]:
         ("10 kB path id", "GET", f"{API}/decisions/{'y' * 10_000}", {}),
         ("scopes twice", "POST", f"{API}/enterprises/{S2['uscc']}/consents", {"json": {"scopes": ["tax", "tax"]}}),
         ("scopes empty", "POST", f"{API}/enterprises/{S2['uscc']}/consents", {"json": {"scopes": []}}),
-        ("valid days 0", "POST", f"{API}/enterprises/{S2['uscc']}/consents", {"json": {"scopes": list(ALL_SOURCES), "valid_days": 0}}),
-        ("valid days 2.5", "POST", f"{API}/enterprises/{S2['uscc']}/consents", {"json": {"scopes": list(ALL_SOURCES), "valid_days": 2.5}}),
+        ("valid days 0", "POST", f"{API}/enterprises/{S2['uscc']}/consents", {"json": {"scopes": list(ALL_SOURCES), "bureau_authorization": True, "valid_days": 0}}),
+        ("valid days 2.5", "POST", f"{API}/enterprises/{S2['uscc']}/consents", {"json": {"scopes": list(ALL_SOURCES), "bureau_authorization": True, "valid_days": 2.5}}),
         ("signer in the body", "POST", f"{API}/enterprises/{S2['uscc']}/consents", {"json": {"scopes": ["tax"], "signer_id": S2["legal_rep_id"]}}),
         ("no token", "POST", f"{API}/enterprises", {"json": _register(), "as": None}),
         ("a forged token", "GET", f"{API}/auth/me", {"headers": {"Authorization": "Bearer e30.e30.AAAA"}, "as": None}),
@@ -110,9 +110,9 @@ def _setup(c: httpx.Client) -> dict:
     rep2, rep4 = login(c, "rep-s2"), login(c, "rep-s4")
     for row, auth in ((S2, rep2), (S4, rep4)):
         assert c.post(f"{API}/enterprises", json={k: row[k] for k in ("uscc", "name")}, headers=auth).status_code == 201
-    consent = c.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": list(ALL_SOURCES)}, headers=rep2).json()["id"]
+    consent = c.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": list(ALL_SOURCES), "bureau_authorization": True}, headers=rep2).json()["id"]
     d2 = c.post(f"{API}/enterprises/{S2['uscc']}/measurements", json={"consent_id": consent}, headers=rep2).json()["id"]
-    c4 = c.post(f"{API}/enterprises/{S4['uscc']}/consents", json={"scopes": list(ALL_SOURCES)}, headers=rep4).json()["id"]
+    c4 = c.post(f"{API}/enterprises/{S4['uscc']}/consents", json={"scopes": list(ALL_SOURCES), "bureau_authorization": True}, headers=rep4).json()["id"]
     d4 = c.post(f"{API}/enterprises/{S4['uscc']}/measurements", json={"consent_id": c4}, headers=rep4).json()["id"]
     line = c.post(f"{API}/decisions/{d2}/offers/jingying_kuaidai/accept", headers=rep2).json()["id"]
     body = "70000000"

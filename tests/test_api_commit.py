@@ -50,7 +50,7 @@ def _dump(rt) -> dict[str, list]:
 
 
 def _measured(client, auth, row, scopes=ALL_SOURCES) -> tuple[str, dict]:
-    consent = _ok(client.post(f"{API}/enterprises/{row['uscc']}/consents", json={"scopes": list(scopes)}, headers=auth))
+    consent = _ok(client.post(f"{API}/enterprises/{row['uscc']}/consents", json={"scopes": list(scopes), "bureau_authorization": "credit_bureau" in scopes}, headers=auth))
     return consent["id"], _ok(client.post(f"{API}/enterprises/{row['uscc']}/measurements", json={"consent_id": consent["id"]}, headers=auth))
 
 
@@ -159,7 +159,7 @@ def test_a_failed_commit_is_never_acknowledged_and_stores_nothing(client, rt):
     writes = [
         ("POST", f"{API}/auth/signup", {x: outsider[x] for x in ("username", "password", "resident_id")}, None),
         ("POST", f"{API}/enterprises", {"uscc": S1["uscc"], "name": S1["name"]}, login(client, "rep-s1")),
-        ("POST", f"{API}/enterprises/{S2['uscc']}/consents", {"scopes": list(ALL_SOURCES)}, rep2),
+        ("POST", f"{API}/enterprises/{S2['uscc']}/consents", {"scopes": list(ALL_SOURCES), "bureau_authorization": True}, rep2),
         ("POST", f"{API}/enterprises/{S2['uscc']}/measurements", {"consent_id": cid}, rep2),
         ("POST", f"{API}/consents/{cid}/revoke", None, rep2),
         ("POST", f"{API}/decisions/{d4['id']}/offers/wangdaitong/review", {"opinion": "同意"}, officer),

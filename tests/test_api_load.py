@@ -33,7 +33,7 @@ def _setup(base: str) -> tuple[dict[str, str], str, int]:
     with httpx.Client(base_url=base, timeout=30) as c:
         auth = login(c, "rep-s2")
         assert c.post(f"{API}/enterprises", json={k: S2[k] for k in ("uscc", "name")}, headers=auth).status_code == 201
-        consent = c.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": list(ALL_SOURCES)}, headers=auth).json()
+        consent = c.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": list(ALL_SOURCES), "bureau_authorization": True}, headers=auth).json()
         d = c.post(f"{API}/enterprises/{S2['uscc']}/measurements", json={"consent_id": consent["id"]}, headers=auth).json()
         line = c.post(f"{API}/decisions/{d['id']}/offers/jingying_kuaidai/accept", headers=auth)
         assert line.status_code == 201, line.text

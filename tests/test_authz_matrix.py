@@ -27,6 +27,7 @@ EXPECTED: dict[str, frozenset[Role] | None] = {
     "users.create": frozenset({D}), "users.list": frozenset({D, U}), "users.disable": frozenset({D}),
     "enterprises.register": frozenset({A}), "enterprises.get": READERS, "enterprises.delegates.add": frozenset({A}),
     "enterprises.consents.grant": frozenset({A}), "enterprises.measure": frozenset({A, O}), "consents.revoke": frozenset({A}),
+    "enterprises.consents.history": READERS, "enterprises.refresh": frozenset({O, K}), "consents.scopes": ALL, "consents.get": READERS, "consents.reads": READERS,
     "decisions.get": READERS, "decisions.review": frozenset({O}), "decisions.approve": frozenset({O, P}), "decisions.accept": frozenset({A}),
     "lines.get": READERS, "lines.journal": READERS, "lines.draw": frozenset({A}), "lines.repay": frozenset({A}),
     "lines.freeze": frozenset({O, K}), "lines.unfreeze": frozenset({O, K}), "lines.reduce": frozenset({O, P, K}),
@@ -55,7 +56,7 @@ def world(tmp_path_factory, sqlite_template):
             for row, key in ((S2, "own"), (S3, "foreign")):
                 rep = login(c, f"rep-{row['story'].lower()}")
                 assert c.post(f"{API}/enterprises", json={"uscc": row["uscc"], "name": row["name"]}, headers=rep).status_code == 201
-                cid = c.post(f"{API}/enterprises/{row['uscc']}/consents", json={"scopes": ["tax", "credit_bureau", "ip", "social_insurance"]}, headers=rep).json()["id"]
+                cid = c.post(f"{API}/enterprises/{row['uscc']}/consents", json={"scopes": ["tax", "credit_bureau", "ip", "social_insurance"], "bureau_authorization": True}, headers=rep).json()["id"]
                 d = c.post(f"{API}/enterprises/{row['uscc']}/measurements", json={"consent_id": cid}, headers=rep).json()
                 product = next(o["product"] for o in d["offers"] if o["approved_fen"] > 0)
                 line = c.post(f"{API}/decisions/{d['id']}/offers/{product}/accept", headers=rep).json()["id"]
@@ -86,6 +87,11 @@ def request_for(name: str, ids: dict, tenant: str = "own") -> tuple[str, str, di
         "enterprises.consents.grant": ("POST", f"{e}/consents", {"json": {"scopes": ["tax"]}}),
         "enterprises.measure": ("POST", f"{e}/measurements", {"json": {"consent_id": o["consent"]}}),
         "consents.revoke": ("POST", f"{API}/consents/{o['consent']}/revoke", {}),
+        "enterprises.consents.history": ("GET", f"{e}/consents", {}),
+        "enterprises.refresh": ("POST", f"{e}/refresh", {"json": {}}),
+        "consents.scopes": ("GET", f"{API}/consents/scopes", {"params": {"lang": "en"}}),
+        "consents.get": ("GET", f"{API}/consents/{o['consent']}", {}),
+        "consents.reads": ("GET", f"{API}/consents/{o['consent']}/reads", {}),
         "decisions.get": ("GET", d, {}),
         "decisions.review": ("POST", f"{d}/offers/{o['product']}/review", {"json": {"opinion": "同意"}}),
         "decisions.approve": ("POST", f"{d}/offers/{o['product']}/approve", {}),

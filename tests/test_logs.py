@@ -36,7 +36,7 @@ def test_a_full_run_logs_no_personal_data_and_no_secret(rt_sqlite, caplog):
                     secrets += [tokens["access_token"], tokens["refresh_token"]]
                     auth = {"Authorization": f"Bearer {tokens['access_token']}"}
                     c.post(f"{API}/enterprises", json={"uscc": row["uscc"], "name": row["name"]}, headers=auth)
-                    cid = c.post(f"{API}/enterprises/{row['uscc']}/consents", json={"scopes": ["tax", "credit_bureau", "collateral"]}, headers=auth).json()["id"]
+                    cid = c.post(f"{API}/enterprises/{row['uscc']}/consents", json={"scopes": ["tax", "credit_bureau", "collateral"], "bureau_authorization": True}, headers=auth).json()["id"]
                     d = c.post(f"{API}/enterprises/{row['uscc']}/measurements", json={"consent_id": cid}, headers=auth).json()
                     for o in d["offers"]:
                         if o["approved_fen"]:

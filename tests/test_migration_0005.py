@@ -47,7 +47,7 @@ def _entry(conn, key: str, kind: str, line_id: int, day: date, postings: list[tu
 
 def test_a_store_with_lines_upgrades_to_drawings_services_on_and_goes_back(empty_db_url):
     engine = make_engine(empty_db_url, TEST_SETTINGS)
-    upgrade(engine, "0004")
+    upgrade(engine)  # today's services write the enterprise, its consent and a decision; then back to 0004 for the old lines
     rt = Runtime(engine=engine, bundle=load_bundle(), model=load_model(), settings=TEST_SETTINGS, clock=lambda: FIXED_NOW)
     seed_universe(rt.uow, 40, SEED, AS_OF)
     for spec in demo_specs():
@@ -57,9 +57,10 @@ def test_a_store_with_lines_upgrades_to_drawings_services_on_and_goes_back(empty
     rep = security.actor_by_username(rt, "rep-s2")
     with rt.uow.write() as s:
         orig.register_enterprise(s, uscc=S2["uscc"], name=S2["name"], registrant=rep, pii_key=PII_KEY, now=FIXED_NOW)
-        c = orig.grant_consent(s, uscc=S2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer=rep, valid_days=30, now=FIXED_NOW)
+        c = orig.grant_consent(s, uscc=S2["uscc"], scopes=list(ALL_SOURCES), bureau_authorization=True, purpose="credit_measurement", signer=rep, valid_days=30, now=FIXED_NOW)
         d = orig.measure(s, uscc=S2["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, tech=rt.tech)
         offer_id, ent_id = s.scalar(select(m.Offer.id).where(m.Offer.decision_id == d.id)), d.enterprise_id
+    assert downgrade(engine, "0004") == "0004"
     # the old shape: a line with two drawings (300万 on 11-29, 100万 on 12-01), 50万 repaid, interest posted on 12-20 and
     # unpaid, and accruals of 12-21 .. 12-25 not yet posted
     a, b, repaid, posted = 300 * WAN, 100 * WAN, 50 * WAN, 123_456
@@ -75,7 +76,7 @@ def test_a_store_with_lines_upgrades_to_drawings_services_on_and_goes_back(empty
         for k in range(5):
             conn.execute(text("INSERT INTO interest_accruals (line_id, day, closing_principal_fen, rate_annual, basis_days, interest_exact, posted_entry_id) "
                               "VALUES (1, :d, :p, '0.0380', 360, '1', NULL)"), {"d": date(2026, 12, 21) + timedelta(days=k), "p": a + b - repaid})
-    assert upgrade(engine, pii_key=PII_KEY) == "0005" == current_revision(engine)
+    assert upgrade(engine, "0005", pii_key=PII_KEY) == "0005" == current_revision(engine)
     rt = rt.with_clock(Clock(SERVICE_NOW))
     with rt.uow.read() as s:
         first, second = s.get(m.Drawing, 1), s.get(m.Drawing, 2)
@@ -113,7 +114,7 @@ def test_a_store_with_lines_upgrades_to_drawings_services_on_and_goes_back(empty
         columns = {c["name"] for c in conn.dialect.get_columns(conn, "drawings")}
         assert columns == {"id", "line_id", "entry_id", "amount_fen", "drawn_on", "maturity_on", "drawn_at", "drawn_by"}
     # and up again: carried over once more, the ledger proven
-    assert upgrade(engine, pii_key=PII_KEY) == "0005"
+    assert upgrade(engine, "0005", pii_key=PII_KEY) == "0005"
     with rt.uow.read() as s:
         assert svc.ledger_check(s).ok
         drawings = [s.get(m.Drawing, i) for i in (1, 2)]

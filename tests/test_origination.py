@@ -72,7 +72,7 @@ def consent(rt, row: dict[str, Any], scopes: list[str] | None = None, valid_days
     with rt.uow.write() as s:
         c = orig.grant_consent(
             s, uscc=row["uscc"], scopes=list(ALL_SOURCES) if scopes is None else scopes, purpose="credit_measurement",
-            signer=actor(rt, rep(row)), valid_days=valid_days, now=FIXED_NOW,
+            signer=actor(rt, rep(row)), valid_days=valid_days, now=FIXED_NOW, bureau_authorization=scopes is None or "credit_bureau" in scopes,
         )
         return c.id
 
@@ -174,9 +174,13 @@ def test_source_reads_are_logged_against_the_consent_one_per_scope(rt_sqlite):
     did = measure(rt, S2, cid)
     with rt.uow.write() as s:
         reads = list(s.scalars(select(m.SourceRead).where(m.SourceRead.consent_id == cid)))
-        assert sorted(r.source for r in reads) == sorted(scopes)
-        assert all(r.found for r in reads)
-        assert s.scalar(select(func.count()).select_from(m.SourceRead)) == len(scopes)  # nothing read beyond the consent
+        made = [r for r in reads if r.outcome != "refused"]
+        assert sorted(r.source for r in made) == sorted(scopes)
+        assert all(r.found for r in made)
+        # nothing read beyond the consent: every other source is logged as refused, never found
+        refused = [r for r in reads if r.outcome == "refused"]
+        assert sorted(r.source for r in refused) == sorted(set(ALL_SOURCES) - set(scopes)) and not any(r.found for r in refused)
+        assert s.scalar(select(func.count()).select_from(m.SourceRead)) == len(ALL_SOURCES)
         prof = s.get(m.Profile, s.get(m.Decision, did).profile_sha256)
         assert sorted(prof.snapshot["sources_read"]) == sorted(scopes)
         not_read = {f.split(":")[0] for f in prof.snapshot["quality_flags"] if f.endswith(":not_read")}
@@ -184,7 +188,7 @@ def test_source_reads_are_logged_against_the_consent_one_per_scope(rt_sqlite):
     # A second measurement under the same consent logs a second round of reads.
     measure(rt, S2, cid)
     with rt.uow.write() as s:
-        assert s.scalar(select(func.count()).select_from(m.SourceRead).where(m.SourceRead.consent_id == cid)) == 2 * len(scopes)
+        assert s.scalar(select(func.count()).select_from(m.SourceRead).where(m.SourceRead.consent_id == cid)) == 2 * len(ALL_SOURCES)
 
 
 def test_enterprise_unknown_to_the_registry_may_register_and_is_declined_with_reasons(rt_sqlite):
@@ -306,7 +310,7 @@ def _register(as_user: str = "rep-s3", **over: Any) -> Callable[[Any, dict[str, 
 
 def _grant(as_user: str = "rep-s2", **over: Any) -> Callable[[Any, dict[str, Any]], Any]:
     def call(s, w):
-        args = {"uscc": S2["uscc"], "scopes": list(ALL_SOURCES), "purpose": "credit_measurement", "valid_days": 30, **over}
+        args = {"uscc": S2["uscc"], "scopes": list(ALL_SOURCES), "purpose": "credit_measurement", "valid_days": 30, "bureau_authorization": True, **over}
         return orig.grant_consent(s, signer=actor(w["rt"], as_user), now=FIXED_NOW, **args)
 
     return call

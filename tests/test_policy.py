@@ -309,7 +309,7 @@ def test_lpr_table_is_dated():
     with pytest.raises(InvalidInput, match="no LPR") as e:
         BUNDLE.lpr_on(date(2024, 10, 20))
     assert e.value.field == "as_of"
-    assert str(e.value) == "as_of: policy wenzhou-tech-default@2026.12.1 has no LPR published on or before 2024-10-20 (allowed: 2024-10-21 or later)"
+    assert str(e.value) == "as_of: policy wenzhou-tech-default@2026.12.2 has no LPR published on or before 2024-10-20 (allowed: 2024-10-21 or later)"
 
 
 @pytest.mark.parametrize(("as_of", "lpr"), [(date(2025, 5, 19), Decimal("0.0310")), (date(2025, 5, 20), LPR_1Y), (date(2024, 10, 21), Decimal("0.0310"))])
@@ -1039,7 +1039,7 @@ def test_invariants_hold_for_any_profile(case):
 
 def test_default_bundle_is_typed():
     b = load_bundle()
-    assert (b.name, b.version, b.label) == ("wenzhou-tech-default", "2026.12.1", "wenzhou-tech-default@2026.12.1")
+    assert (b.name, b.version, b.label) == ("wenzhou-tech-default", "2026.12.2", "wenzhou-tech-default@2026.12.2")
     assert b.required_sources == ("tax", "credit_bureau")
     assert b.credit.quick_product == "jingying_kuaidai" and b.credit.tech_revenue_ratio == Decimal("0.10")
     assert b.credit.quick_tax_multiplier == {"A": Decimal("9"), "B": Decimal("8"), "C": Decimal("7"), "D": Decimal("5")}
@@ -1060,9 +1060,9 @@ def test_bundle_identity_is_its_content_hash(tmp_path: Path):
     assert a.version == b.version and a.sha256 != b.sha256
     assert a.sha256 == hashlib.sha256(RAW).hexdigest() == BUNDLE.sha256
     # the shipped file is part of every stored decision: its hash must not drift
-    assert BUNDLE.sha256 == "8cdbfe3c1ce32d326f9909749784db786277310c59e4e99777b7d6c97dd6f1d0"
+    assert BUNDLE.sha256 == "2dcf86e4863df0d4370c295067612ed76461b80b0c4c6cfabaf85f4570bfc47b"
     assert load_bundle() == BUNDLE
-    edited = RAW.replace(b'version = "2026.12.1"', b'version = "2026.11.2"')
+    edited = RAW.replace(b'version = "2026.12.2"', b'version = "2026.11.2"')
     copy_path = tmp_path / "p.toml"
     copy_path.write_bytes(edited)
     other = load_bundle(copy_path)
@@ -1289,7 +1289,7 @@ def test_not_a_bundle_at_all():
     assert str(e.value) == "bundle: missing; lpr: missing; sources: missing; tech_grades: missing; risk_grades: missing (and 7 more)"
     assert len(e.value.problems) == 12 and e.value.path == "bundle" and e.value.reason == "missing"
     with pytest.raises(PolicyError) as e:
-        parse_bundle(RAW.replace(b'name = "wenzhou-tech-default"', b"name = 1").replace(b'version = "2026.12.1"', b"version = 2"))
+        parse_bundle(RAW.replace(b'name = "wenzhou-tech-default"', b"name = 1").replace(b'version = "2026.12.2"', b"version = 2"))
     assert str(e.value) == "bundle.name: Input should be a valid string, got 1; bundle.version: Input should be a valid string, got 2"
     assert e.value.problems == (("bundle.name", "Input should be a valid string, got 1"), ("bundle.version", "Input should be a valid string, got 2"))
     with pytest.raises(PolicyError) as e:
@@ -1630,3 +1630,38 @@ def test_the_overdue_rules_of_an_unknown_product_are_refused_naming_the_products
     with pytest.raises(InvalidInput) as e:
         BUNDLE.overdue_policy("no_such_product")
     assert e.value.field == "product" and "jingying_kuaidai" in e.value.allowed
+
+
+# -- gaps: a source asked that gave no usable answer in time ----------------------------------
+
+
+def test_a_required_source_gap_refers_the_application_with_its_reason_and_nothing_else_is_checked():
+    r = run(features(overdue_count_24m=None, _quality_flags=("credit_bureau:unavailable",)))
+    assert r.outcome == Outcome.REFER and r.offers == ()
+    assert codes(r) == ["DATA_GAP_REFERRED"] and "credit_bureau" in r.reasons[0]
+    declining = bundle_with(sources__on_required_gap="decline")
+    d = run(features(_quality_flags=("tax:unavailable", "credit_bureau:unavailable")), bundle=declining)
+    assert d.outcome == Outcome.DECLINE and codes(d) == ["DATA_GAP"] and "tax、credit_bureau" in d.reasons[0]
+
+
+def test_a_required_source_not_read_is_still_missing_data_not_a_gap():
+    r = run(features(overdue_count_24m=None, _quality_flags=("credit_bureau:not_read",)))
+    assert r.outcome == Outcome.DECLINE and codes(r) == ["DATA_INSUFFICIENT"]
+
+
+def test_an_optional_source_gap_adds_the_bundles_gap_spread_to_every_offer():
+    base = run()
+    gapped = run(features(_quality_flags=("utilities:unavailable", "ip:unavailable")))
+    assert products(base) == products(gapped) and base.offers
+    for a, b in zip(base.offers, gapped.offers, strict=True):
+        assert b.rate_annual - a.rate_annual == BUNDLE.gap_spread_bp * BP == 20 * BP
+    assert any("数据缺口 20bp (ip、utilities)" in h for h in hits(gapped, "pricing"))
+    free = run(features(_quality_flags=("utilities:unavailable",)), bundle=bundle_with(sources__gap_spread_bp=0))
+    assert [o.rate_annual for o in free.offers] == [o.rate_annual for o in base.offers]
+
+
+@pytest.mark.parametrize(("key", "value", "words"), [("on_required_gap", "wait", "refer"), ("gap_spread_bp", -1, "greater than or equal"),
+                                                     ("gap_spread_bp", 1001, "less than or equal")])
+def test_gap_rules_are_checked_when_the_bundle_is_read(key, value, words):
+    e = refusal(doc_with({f"sources.{key}": value}))
+    assert f"sources.{key}" in str(e) and words in str(e)

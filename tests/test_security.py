@@ -145,7 +145,7 @@ def test_five_failed_logins_lock_the_account_for_a_while(client, app_rt):
 def test_signing_and_drawing_need_a_fresh_password(client, app_rt):
     rep = login(client, "rep-s2")
     client.post(f"{API}/enterprises", json={"uscc": S2["uscc"], "name": S2["name"]}, headers=rep)
-    cid = client.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": ["tax", "credit_bureau"]}, headers=rep).json()["id"]
+    cid = client.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": ["tax", "credit_bureau"], "bureau_authorization": True}, headers=rep).json()["id"]
     did = client.post(f"{API}/enterprises/{S2['uscc']}/measurements", json={"consent_id": cid}, headers=rep).json()["id"]
     refresh = client.post(f"{API}/auth/token", data={"username": "rep-s2", "password": TEST_PASSWORD}).json()["refresh_token"]
     app_rt.clock.value = FIXED_NOW + timedelta(minutes=TEST_SETTINGS.reauth_minutes + 1)
@@ -161,7 +161,7 @@ def test_signing_and_drawing_need_a_fresh_password(client, app_rt):
 def test_measurements_are_rate_limited_per_identity(client, app_rt):
     rep = login(client, "rep-s2")
     client.post(f"{API}/enterprises", json={"uscc": S2["uscc"], "name": S2["name"]}, headers=rep)
-    cid = client.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": ["tax", "credit_bureau"]}, headers=rep).json()["id"]
+    cid = client.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": ["tax", "credit_bureau"], "bureau_authorization": True}, headers=rep).json()["id"]
     codes = [client.post(f"{API}/enterprises/{S2['uscc']}/measurements", json={"consent_id": cid}, headers=rep) for _ in range(4)]
     assert [r.status_code for r in codes] == [201, 201, 201, 429]
     assert int(codes[-1].headers["retry-after"]) >= 1

@@ -596,7 +596,7 @@ def _s1_lines(rt) -> tuple[int, int, str]:
     rep, officer, approver = actor(rt, "rep-s1"), actor(rt, "officer-longwan"), actor(rt, "approver-longwan")
     with rt.uow.write() as s:
         orig.register_enterprise(s, uscc=s1["uscc"], name=s1["name"], registrant=rep, pii_key=PII_KEY, now=FIXED_NOW)
-        c = orig.grant_consent(s, uscc=s1["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer=rep, valid_days=30, now=FIXED_NOW)
+        c = orig.grant_consent(s, uscc=s1["uscc"], scopes=list(ALL_SOURCES), bureau_authorization=True, purpose="credit_measurement", signer=rep, valid_days=30, now=FIXED_NOW)
         d = orig.measure(s, uscc=s1["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, tech=rt.tech,
                          project=Project("年产2.7万吨紧固件建设项目", 13_600 * WAN, 1_800 * WAN, 7))
         orig.review_offer(s, decision_id=d.id, product="project_loan", reviewer=officer, opinion="同意", now=FIXED_NOW)
@@ -612,7 +612,7 @@ def test_a_new_decision_supersedes_the_last_and_its_offers_can_no_longer_be_sign
     rep = actor(rt, "rep-s2")
     with rt.uow.write() as s:
         orig.register_enterprise(s, uscc=S2["uscc"], name=S2["name"], registrant=rep, pii_key=PII_KEY, now=FIXED_NOW)
-        c = orig.grant_consent(s, uscc=S2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer=rep, valid_days=30, now=FIXED_NOW)
+        c = orig.grant_consent(s, uscc=S2["uscc"], scopes=list(ALL_SOURCES), bureau_authorization=True, purpose="credit_measurement", signer=rep, valid_days=30, now=FIXED_NOW)
         old = orig.measure(s, uscc=S2["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, tech=rt.tech).id
         new = orig.measure(s, uscc=S2["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, tech=rt.tech).id
         assert s.get(m.Decision, old).superseded_at == FIXED_NOW and s.get(m.Decision, new).superseded_at is None

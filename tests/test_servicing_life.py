@@ -89,7 +89,7 @@ def open_line_on(rt, row: dict, product: str, as_of: date) -> int:
     with rt.uow.write() as s:
         if s.scalar(select(m.Enterprise.id).where(m.Enterprise.uscc == row["uscc"])) is None:
             orig.register_enterprise(s, uscc=row["uscc"], name=row["name"], registrant=rep, pii_key=PII_KEY, now=now)
-        c = orig.grant_consent(s, uscc=row["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer=rep, valid_days=30, now=now)
+        c = orig.grant_consent(s, uscc=row["uscc"], scopes=list(ALL_SOURCES), bureau_authorization=True, purpose="credit_measurement", signer=rep, valid_days=30, now=now)
         d = orig.measure(s, uscc=row["uscc"], consent_id=c.id, as_of=as_of, now=now, bundle=rt.bundle, model=rt.model, tech=rt.tech)
         offer = orig.offer_of(s, d.id, product)
         if offer.approved_fen < offer.limit_fen:  # referred: 审 by the branch's officer, 贷 by its approver

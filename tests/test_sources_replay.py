@@ -29,7 +29,7 @@ def measured_decision(rt) -> str:
     with rt.uow.write() as s:
         orig.register_enterprise(s, uscc=S2["uscc"], name=S2["name"], registrant=actor(rt, "rep-s2"), pii_key=PII_KEY, now=FIXED_NOW)
         c = orig.grant_consent(
-            s, uscc=S2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", signer=actor(rt, "rep-s2"), valid_days=30, now=FIXED_NOW
+            s, uscc=S2["uscc"], scopes=list(ALL_SOURCES), bureau_authorization=True, purpose="credit_measurement", signer=actor(rt, "rep-s2"), valid_days=30, now=FIXED_NOW
         )
         return orig.measure(s, uscc=S2["uscc"], consent_id=c.id, as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, tech=rt.tech).id
 

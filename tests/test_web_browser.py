@@ -51,6 +51,10 @@ def test_applicant_measures_a_limit_on_the_phone(page, live_server, tmp_path):
     assert s2["legal_rep_id"][-4:] in page.inner_text("main")  # the legal representative is the one logged in (masked)
     page.fill("input[name=uscc]", s2["uscc"])
     page.fill("input[name=name]", s2["name"])
+    assert "读取什么" in page.inner_text("[data-scope=tax]")  # each scope explained before signing
+    page.click("form.card button[type=submit]")  # the credit-bureau authorization (征信授权书) is not ticked in advance
+    assert page.locator("[role=alert]").get_attribute("data-field") == "bureau_authorization"
+    page.check("input[name=bureau_authorization]")
     page.click("form.card button[type=submit]")
     page.wait_for_url("**/app/decisions/*")
     assert page.inner_text("#limit") == "416.00万"

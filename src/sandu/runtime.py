@@ -11,10 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 
 from sandu.audit import service as audit
 from sandu.domain.dates import business_date
+from sandu.intake.config import IntakeConfigError, adapters_from_settings, deadlines_s
+from sandu.intake.outcome import ReadOutcome, SourceAdapter
+from sandu.intake.reader import read_all
+from sandu.intake.simulated import SimulatedAdapter
 from sandu.observability import Metrics
 from sandu.policy.bundle import PolicyBundle, load_bundle
 from sandu.policy.kernel import require_tech_grades
@@ -22,6 +26,8 @@ from sandu.scoring.risk import AnyRiskModel, load_model
 from sandu.scoring.tech_config import TechConfig, load_tech_config
 from sandu.security.limits import RateLimiter
 from sandu.settings import SecretMissing, Settings, get_settings
+from sandu.sources.catalog import ALL_SOURCES
+from sandu.store import models as m
 from sandu.store.db import UnitOfWork, make_engine
 
 
@@ -40,12 +46,38 @@ class Runtime:
     uow: UnitOfWork = field(default=None)  # type: ignore[assignment]  # built from engine and settings unless shared
     limiter: RateLimiter = field(default_factory=RateLimiter)  # per process, shared by runtimes made with with_clock
     metrics: Metrics = field(default_factory=Metrics)
+    adapters: dict[str, SourceAdapter] = field(default=None)  # type: ignore[assignment]  # source → adapter; the settings' unless given
 
     def __post_init__(self) -> None:
         require_tech_grades(self.bundle, self.tech.grade_names, self.tech.label)  # every grade the evaluation gives has a price
         if self.uow is None:
             self.uow = UnitOfWork(self.engine, self.settings, before_commit=audit.seal)
         assert self.uow.engine is self.engine, "a runtime's unit of work runs on its own engine"
+        if unknown := sorted(set(self.settings.source_retention_days) - set(ALL_SOURCES)):
+            raise IntakeConfigError(f"SANDU_SOURCE_RETENTION_DAYS names {', '.join(unknown)}, which are not data sources (allowed: {', '.join(ALL_SOURCES)})")
+        if self.adapters is None:  # built once: the http adapter's connections and circuit breakers live for the process
+            self.adapters = adapters_from_settings(self.settings, self._simulated_lookup)
+
+    def _simulated_lookup(self, uscc: str, source: str) -> object:
+        """The simulated universe's payload of one source (its own short read: adapters run on reader threads)."""
+        with self.uow.read() as s:
+            return s.scalar(select(m.SourceRecord.payload).where(m.SourceRecord.uscc == uscc, m.SourceRecord.source == source))
+
+    def read_sources(self, sources: tuple[str, ...], uscc: str, as_of: date) -> dict[str, ReadOutcome]:
+        """Read `sources` about `uscc` concurrently through the adapters, within the settings' deadlines.
+
+        The simulated sources are fetched from the store in one query first (one short session, not
+        one per source: under load, a session per source per measurement would drain the pool) and
+        served by a simulated adapter over what that query returned."""
+        per_source, overall = deadlines_s(self.settings)
+        adapters = dict(self.adapters)
+        simulated = [s for s in sources if isinstance(adapters.get(s), SimulatedAdapter)]
+        if simulated:
+            with self.uow.read() as s:
+                rows = {r.source: r.payload for r in s.scalars(select(m.SourceRecord).where(m.SourceRecord.uscc == uscc, m.SourceRecord.source.in_(simulated)))}
+            fetched = SimulatedAdapter(lambda _uscc, source: rows.get(source))
+            adapters.update(dict.fromkeys(simulated, fetched))
+        return read_all(adapters, sources, uscc, as_of, per_source_deadline_s=per_source, overall_deadline_s=overall)
 
     def with_clock(self, clock: Callable[[], datetime]) -> Runtime:
         """The same runtime (same store, same writer queue) on another clock."""

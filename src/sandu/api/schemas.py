@@ -14,7 +14,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from sandu.audit.actions import MAX_AUDIT_PAGE
 from sandu.domain.dates import parse_iso_date
@@ -32,6 +32,7 @@ from sandu.security.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, c
 from sandu.security.service import MAX_BRANCH_LENGTH, USERNAME, USERNAME_ALLOWED
 from sandu.servicing.service import KEY_PATTERN, MAX_JOURNAL_PAGE, MAX_KEY_LENGTH
 from sandu.sources.catalog import ALL_SOURCES
+from sandu.sources.consent_text import LANGUAGES
 
 PRODUCT_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 IDEMPOTENCY_KEY_PATTERN = f"^{KEY_PATTERN.pattern}$"
@@ -100,6 +101,7 @@ IsoDate = Annotated[date, BeforeValidator(parse_iso_date), Field(description="a 
 UuidText = Annotated[StrictStr, Field(min_length=36, max_length=36, pattern=UUID_PATTERN)]
 SourceName = Literal[ALL_SOURCES]  # type: ignore[valid-type]
 Purpose = Literal[PURPOSES]  # type: ignore[valid-type]
+Language = Literal[LANGUAGES]  # type: ignore[valid-type]
 
 
 def _unique(values: list[Any]) -> list[Any]:
@@ -130,12 +132,19 @@ class ConsentIn(Strict):
     ]
     purpose: Purpose = "credit_measurement"
     valid_days: whole(1, MAX_CONSENT_DAYS) = 30  # type: ignore[valid-type]
+    bureau_authorization: StrictBool = Field(False, description="the separate credit-bureau authorization (征信授权书), signed in the same "
+                                                                "request: required exactly when scopes include credit_bureau")
+    language: Language = Field("zh", description="the language of the consent text shown and signed: zh (default) or en")
 
 
 class MeasurementIn(Strict):
     consent_id: UuidText
     requested_fen: Fen | None = None  # type: ignore[valid-type]
     project: Project | None = None
+
+
+class ProfileRefreshIn(Strict):
+    consent_id: UuidText | None = Field(default=None, description="read under this consent (default: the enterprise's latest live one)")
 
 
 class ReviewIn(Strict):

@@ -289,6 +289,71 @@ def model_report(
         console.print(f"wrote {out}")
 
 
+sources_app = typer.Typer(no_args_is_help=True, help="Data sources: refresh a customer's profile.")
+app.add_typer(sources_app, name="sources")
+
+
+@sources_app.command("refresh")
+def sources_refresh(
+    enterprise: Annotated[str, typer.Option("--enterprise", help="The USCC of an existing customer.")],
+    consent: Annotated[Optional[str], typer.Option(help="Read under this consent (default: the enterprise's latest live one).")] = None,
+) -> None:
+    """Re-read the sources under a live consent, keep the new snapshot, print what changed since the last."""
+    from sandu.origination.actions import refresh_sources
+    from sandu.security.actor import Actor
+
+    rt = _runtime()
+    v = refresh_sources(rt, Actor.system("sources-refresh"), uscc=enterprise, consent_id=consent)
+    console.print(f"[bold]{v.uscc}[/] under consent {v.consent_id}: snapshot {v.profile_sha256[:16]}… "
+                  f"(before: {v.previous_sha256[:16] + '…' if v.previous_sha256 else 'none'}), read in {v.read_ms:.0f} ms")
+    for source, why in sorted(v.gaps.items()):
+        console.print(f"  [yellow]gap[/] {source}: {why}")
+    if v.previous_sha256 is None:
+        console.print("  first snapshot of this enterprise: nothing to compare with")
+    elif not v.changes:
+        console.print("  no change since the last snapshot")
+    for c in v.changes:
+        console.print(f"  {c.text}")
+
+
+@sources_app.command("purge")
+def sources_purge() -> None:
+    """Delete the raw source payloads whose retention date has come (run daily; `sandu eod` runs it too)."""
+    from sandu.origination.actions import purge_payloads
+    from sandu.security.actor import Actor
+
+    done = purge_payloads(_runtime(), Actor.system("purge"))
+    _print_purge(done)
+
+
+def _print_purge(done: dict) -> None:
+    total = sum(done["deleted"].values())
+    detail = ", ".join(f"{k} {v:,}" for k, v in done["deleted"].items())
+    console.print(f"purged {total:,} raw payloads past their retention date" + (f" ({detail})" if detail else "")
+                  + (f"; {done['left']:,} more are due: run again" if done["left"] else ""))
+
+
+privacy_app = typer.Typer(no_args_is_help=True, help="Personal information (PIPL): erasure requests.")
+app.add_typer(privacy_app, name="privacy")
+
+
+@privacy_app.command("erase")
+def privacy_erase(
+    enterprise: Annotated[str, typer.Option("--enterprise", help="The USCC of the enterprise whose data is to be erased.")],
+    reason: Annotated[str, typer.Option(help="The request's reference (who asked, when, how).")],
+) -> None:
+    """Carry out an erasure request: stop reads, delete what the law does not require the bank to keep, say what was kept and why."""
+    from sandu.origination.actions import erase_enterprise
+    from sandu.security.actor import Actor
+
+    out = erase_enterprise(_runtime(), Actor.system("privacy"), uscc=enterprise, reason=reason)
+    console.print(f"erasure {out['id']} for {out['uscc']} done at {out['done_at']}")
+    for what, n in out["removed"].items():
+        console.print(f"  removed {what}: {n:,}")
+    for k in out["kept"]:
+        console.print(f"  kept {k['what']} ({k['rows']:,}): {k['why']}")
+
+
 @app.command()
 def stories(
     as_of: Annotated[Optional[str], typer.Option(help="Day the stories start (default: 10 days ago; the replay runs 10 business days).")] = None,
@@ -336,6 +401,9 @@ def eod(date_: Annotated[Optional[str], typer.Option("--date", help="Close throu
             bar.update(tasks[on], completed=done, total=total)
 
         v = end_of_day(rt, Actor.system("eod"), day, progress=progress)
+    from sandu.origination.actions import purge_payloads
+
+    _print_purge(purge_payloads(rt, Actor.system("purge")))  # the scheduled purge of raw payloads rides on the daily close
     if not v.days:
         console.print(f"eod {day}: already closed (last closed: {v.last_closed_on})")
         return
@@ -522,6 +590,75 @@ def audit_head() -> None:
 
     seq, digest = actions.head(_runtime())
     console.print(f"{seq} {digest}")
+
+
+consent_app = typer.Typer(no_args_is_help=True, help="Consents: what was agreed to, and what was read under it.")
+app.add_typer(consent_app, name="consent")
+
+
+def _consent_table(title: str, consents) -> Table:
+    table = Table(title=title)
+    for col in ("consent", "status", "granted", "expires", "revoked", "scopes", "征信授权书", "text sha256", "verified"):
+        table.add_column(col)
+    for c in consents:
+        table.add_row(c.id, c.status, f"{c.granted_at:%Y-%m-%d %H:%M}", f"{c.expires_at:%Y-%m-%d}",
+                      "-" if c.revoked_at is None else f"{c.revoked_at:%Y-%m-%d %H:%M}", ", ".join(c.scopes),
+                      "-" if c.bureau_authorized_at is None else f"{c.bureau_authorized_at:%Y-%m-%d %H:%M}",
+                      c.text_sha256 or "-", "yes" if c.text_verified and c.problem is None else "NO")
+    return table
+
+
+@consent_app.command("show")
+def consent_show(consent_id: Annotated[str, typer.Argument(help="The consent id.")]) -> None:
+    """A consent: its text hash and whether the stored text still verifies, its scopes explained, its status,
+    and every read made under it (source, adapter, time, duration, outcome, payload hash). Exits 1 when the text
+    does not verify."""
+    from sandu.origination import actions
+
+    rt = _runtime()
+    try:
+        c = actions.get_consent(rt, consent_id)
+        reads = actions.consent_reads(rt, consent_id)
+    except SanduError as exc:
+        _fail(exc.message)
+        raise  # unreachable
+    console.print(f"consent {c.id} of {c.uscc} — [bold]{c.status}[/]")
+    console.print(f"purpose {c.purpose} · signed by {c.signer_id_masked} · granted {c.granted_at:%Y-%m-%d %H:%M:%S%z} · "
+                  f"expires {c.expires_at:%Y-%m-%d %H:%M:%S%z}" + ("" if c.revoked_at is None else f" · revoked {c.revoked_at:%Y-%m-%d %H:%M:%S%z}"))
+    console.print(f"text {c.text_version or '-'} ({c.language}) sha256 {c.text_sha256 or '-'}: "
+                  + ("[green]verified[/]" if c.text_verified else "[red]NOT verified[/]"))
+    if c.bureau_authorized_at is not None:
+        console.print(f"征信授权书 signed {c.bureau_authorized_at:%Y-%m-%d %H:%M:%S%z} sha256 {c.bureau_text_sha256}: "
+                      + ("[green]verified[/]" if c.bureau_text_verified else "[red]NOT verified[/]"))
+    scopes = Table(title="scopes")
+    for col in ("source", "", "读取什么" if c.language == "zh" else "what is read", "用于什么" if c.language == "zh" else "what for",
+                "保存多久" if c.language == "zh" else "kept for"):
+        scopes.add_column(col)
+    for x in c.scopes_explained:
+        scopes.add_row(x.source, x.title, x.what, x.purpose, x.retention)
+    console.print(scopes)
+    table = Table(title=f"reads under consent {c.id} ({len(reads.reads)})")
+    for col in ("#", "source", "adapter", "read at", "duration ms", "outcome", "reason", "payload sha256"):
+        table.add_column(col)
+    for r in reads.reads:
+        table.add_row(str(r.id), r.source, r.adapter, f"{r.read_at:%Y-%m-%d %H:%M:%S}", "-" if r.duration_ms is None else f"{r.duration_ms:.3f}",
+                      r.outcome, r.reason or "", r.payload_sha256 or "-")
+    console.print(table)
+    if c.problem is not None:
+        _fail(c.problem, code=1)
+
+
+@consent_app.command("history")
+def consent_history(enterprise: Annotated[str, typer.Option("--enterprise", help="The enterprise's USCC.")]) -> None:
+    """Every consent of an enterprise: live, revoked or expired, with its scopes and whether its text verifies."""
+    from sandu.origination import actions
+
+    try:
+        h = actions.consent_history(_runtime(), enterprise)
+    except SanduError as exc:
+        _fail(exc.message)
+        raise  # unreachable
+    console.print(_consent_table(f"consents of {h.uscc} ({len(h.consents)})", h.consents))
 
 
 STATEMENT_FLAGS = {"line_id": "--line", "drawing_id": "--drawing", "from": "--from", "to": "--to"}

@@ -214,7 +214,7 @@ def replay_story(rt: Runtime, story_row: dict[str, Any], as_of: date) -> Outcome
     except NotFound:
         ent = orig.register(rt, applicant, uscc=uscc, name=story_row["name"])
     officer, approver = users.actor(rt, users.officer_of(ent.branch)), users.actor(rt, users.approver_of(ent.branch))
-    consent = orig.grant_consent(rt, applicant, uscc=uscc, scopes=list(ALL_SOURCES), purpose="credit_measurement", valid_days=30)
+    consent = orig.grant_consent(rt, applicant, uscc=uscc, scopes=list(ALL_SOURCES), bureau_authorization=True, purpose="credit_measurement", valid_days=30)
     t0 = time.perf_counter()
     d = orig.measure(rt, applicant, uscc=uscc, consent_id=consent.id, requested_fen=script.requested_fen, project=script.project)
     out = Outcome(script.story, story_row["name"], ent.district or "", ent.has_bank_account, d.id, d.model_dump(mode="json"))

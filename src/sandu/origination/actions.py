@@ -12,12 +12,31 @@ from __future__ import annotations
 from sandu.audit import service as audit
 from sandu.domain.money import MAX_AMOUNT_FEN, require_fen
 from sandu.domain.project import Project
+from sandu.origination import privacy
 from sandu.origination import service as svc
-from sandu.origination.views import ConsentView, DecisionView, EnterpriseView, consent_view, decision_view, enterprise_view
+from sandu.origination.views import (
+    ConsentDetailView,
+    ConsentHistoryView,
+    ConsentReadsView,
+    ConsentView,
+    DecisionView,
+    EnterpriseView,
+    RefreshView,
+    ScopesView,
+    consent_detail_view,
+    consent_view,
+    decision_view,
+    enterprise_view,
+    refresh_view,
+    scopes_view,
+    source_read_view,
+)
 from sandu.runtime import Runtime
 from sandu.security.actor import Actor
 from sandu.servicing.service import line_view
 from sandu.servicing.views import LineView
+
+APPLY_CONSENT_DAYS = 30  # the validity of the consent the online application signs
 
 
 def register(rt: Runtime, actor: Actor, *, uscc: str, name: str) -> EnterpriseView:
@@ -35,11 +54,14 @@ def get_enterprise(rt: Runtime, uscc: str) -> EnterpriseView:
         return enterprise_view(svc.get_enterprise(s, uscc))
 
 
-def grant_consent(rt: Runtime, actor: Actor, *, uscc: str, scopes: list[str], purpose: str, valid_days: int) -> ConsentView:
-    """One authorization (一次授权) for many data sources, signed by the legal representative."""
+def grant_consent(rt: Runtime, actor: Actor, *, uscc: str, scopes: list[str], purpose: str, valid_days: int,
+                  bureau_authorization: bool = False, language: str = "zh") -> ConsentView:
+    """One authorization (一次授权) for many data sources, signed by the legal representative; the
+    credit bureau with its own authorization (征信授权书) in the same request."""
     now = rt.now()
     with rt.uow.write() as s:
-        consent = svc.grant_consent(s, uscc=uscc, scopes=scopes, purpose=purpose, valid_days=valid_days, signer=actor, now=now)
+        consent = svc.grant_consent(s, uscc=uscc, scopes=scopes, purpose=purpose, valid_days=valid_days, signer=actor, now=now,
+                                    bureau_authorization=bureau_authorization, language=language)
         audit.note(s, actor, "consent.grant", "consent", consent.id, at=now, after=consent)
         view = consent_view(consent)
     return view
@@ -57,22 +79,64 @@ def revoke_consent(rt: Runtime, actor: Actor, consent_id: str) -> ConsentView:
 
 
 def measure(rt: Runtime, actor: Actor, *, uscc: str, consent_id: str, requested_fen: int | None = None, project: Project | None = None) -> DecisionView:
-    """测额: read the consented sources (a read transaction), build the profile,
-    score and apply the policy (no transaction), then record the decision in one
-    short write transaction."""
+    """测额: check the consent and read the consented sources through the runtime's adapters,
+    concurrently and within their deadlines (a read transaction); build the profile, score and
+    apply the policy (no transaction); then record the decision and the read log in one short
+    write transaction."""
     now = rt.now()
     as_of = rt.today()
     with rt.uow.read() as s:
         prepared = svc.prepare_measurement(
-            s, uscc=uscc, consent_id=consent_id, as_of=as_of, now=now, bundle=rt.bundle, requested_fen=requested_fen, project=project
+            s, uscc=uscc, consent_id=consent_id, as_of=as_of, now=now, bundle=rt.bundle, requested_fen=requested_fen, project=project,
+            reader=rt.read_sources,
         )
     computed = svc.compute_measurement(prepared, as_of, rt.bundle, rt.model, rt.tech)
+    lapsed: svc.ConsentLapsed | None = None
     with rt.uow.write() as s:
-        decision = svc.record_measurement(s, prepared, computed, as_of=as_of, now=now, bundle=rt.bundle, model=rt.model, tech=rt.tech, initiated_by=actor.user_id)
-        audit.note(s, actor, "decision.record", "decision", decision.id, at=now, after=decision)
-        view = decision_view(s, decision, svc.offers_of(s, decision.id))
+        try:
+            decision = svc.record_measurement(s, prepared, computed, as_of=as_of, now=now, bundle=rt.bundle, model=rt.model, tech=rt.tech,
+                                              initiated_by=actor.user_id)
+        except svc.ConsentLapsed as exc:  # revoked while reading: only the read log is written, and committed
+            lapsed = exc
+        else:
+            privacy.keep_payloads(s, prepared, retention_days=_retention(rt))
+            audit.note(s, actor, "decision.record", "decision", decision.id, at=now, after=decision)
+            view = decision_view(s, decision, svc.offers_of(s, decision.id))
+    if lapsed is not None:
+        raise lapsed
     rt.metrics.decision(view.outcome)
     return view
+
+
+def consent_scopes(language: str = "zh") -> ScopesView:
+    """Each scope explained (what is read, what for, how long it is kept), shown before signing."""
+    return scopes_view(language)
+
+
+def get_consent(rt: Runtime, consent_id: str) -> ConsentDetailView:
+    """A consent, its exact text verified against the hash stored with it, its scopes explained."""
+    now = rt.now()
+    with rt.uow.read() as s:
+        c = svc.get_consent(s, consent_id)
+        return consent_detail_view(s, c, svc.consent_status(c, now), svc.consent_text(s, consent_id))
+
+
+def consent_reads(rt: Runtime, consent_id: str) -> ConsentReadsView:
+    """Every read logged under a consent: source, adapter, time, duration, outcome, reason, payload hash."""
+    now = rt.now()
+    with rt.uow.read() as s:
+        c = svc.get_consent(s, consent_id)
+        ent = svc.enterprise_of_consent(s, c)
+        return ConsentReadsView(consent_id=c.id, uscc=ent.uscc, status=svc.consent_status(c, now),
+                                reads=[source_read_view(r) for r in svc.reads_of(s, consent_id)])
+
+
+def consent_history(rt: Runtime, uscc: str) -> ConsentHistoryView:
+    """Every consent of an enterprise, live, revoked or expired."""
+    now = rt.now()
+    with rt.uow.read() as s:
+        return ConsentHistoryView(uscc=uscc, consents=[consent_detail_view(s, c, svc.consent_status(c, now), svc.consent_text(s, c.id))
+                                                       for c in svc.consent_history(s, uscc)])
 
 
 def get_decision(rt: Runtime, decision_id: str) -> DecisionView:
@@ -114,7 +178,8 @@ def accept_offer(rt: Runtime, actor: Actor, *, decision_id: str, product: str) -
     return view
 
 
-def apply_online(rt: Runtime, actor: Actor, *, uscc: str, name: str, scopes: list[str], requested_fen: int | None = None) -> DecisionView:
+def apply_online(rt: Runtime, actor: Actor, *, uscc: str, name: str, scopes: list[str], requested_fen: int | None = None,
+                 bureau_authorization: bool = False) -> DecisionView:
     """The mobile flow: register if new, authorize once, measure. Everything a request
     can get wrong is checked before the first write; registration and consent commit
     first (a consent must exist before any source is read), then the measurement."""
@@ -126,7 +191,56 @@ def apply_online(rt: Runtime, actor: Actor, *, uscc: str, name: str, scopes: lis
         if svc.find_enterprise(s, uscc) is None:
             ent = svc.register_enterprise(s, uscc=uscc, name=name, registrant=actor, pii_key=rt.settings.derived_key("pii"), now=now)
             audit.note(s, actor, "enterprise.register", "enterprise", ent.uscc, at=now, after=ent)
-        consent = svc.grant_consent(s, uscc=uscc, scopes=scopes, purpose="credit_measurement", valid_days=30, signer=actor, now=now)
+        consent = svc.grant_consent(s, uscc=uscc, scopes=scopes, purpose="credit_measurement", valid_days=APPLY_CONSENT_DAYS, signer=actor,
+                                    now=now, bureau_authorization=bureau_authorization)
         audit.note(s, actor, "consent.grant", "consent", consent.id, at=now, after=consent)
         consent_id = consent.id
     return measure(rt, actor, uscc=uscc, consent_id=consent_id, requested_fen=requested_fen)
+
+
+def refresh_sources(rt: Runtime, actor: Actor, *, uscc: str, consent_id: str | None = None) -> RefreshView:
+    """Read an existing customer's sources again under a live consent (the adapters, outside any
+    write), keep the new snapshot and the read log in one short write, and say what changed."""
+    from sandu.origination import refresh
+
+    now = rt.now()
+    as_of = rt.today()
+    with rt.uow.read() as s:
+        prepared = refresh.prepare_refresh(s, uscc=uscc, consent_id=consent_id, as_of=as_of, now=now, reader=rt.read_sources)
+    profile = refresh.build_refresh(prepared, as_of)
+    lapsed: svc.ConsentLapsed | None = None
+    with rt.uow.write() as s:
+        try:
+            done = refresh.record_refresh(s, prepared, profile, as_of=as_of, now=now)
+        except svc.ConsentLapsed as exc:  # revoked while reading: only the read log is written, and committed
+            lapsed = exc
+        else:
+            privacy.keep_payloads(s, prepared, retention_days=_retention(rt))
+            audit.note(s, actor, "profile.refresh", "profile", done.profile_sha256, at=now, after=refresh.profile_row(s, done.profile_sha256))
+    if lapsed is not None:
+        raise lapsed
+    return refresh_view(done)
+
+
+def _retention(rt: Runtime) -> dict[str, int]:
+    return privacy.retention_of(rt.settings.sources_retention_days, rt.settings.source_retention_days)
+
+
+def purge_payloads(rt: Runtime, actor: Actor) -> dict:
+    """Delete the raw payloads whose retention date has come (the scheduled purge)."""
+    now = rt.now()
+    with rt.uow.write() as s:
+        done = privacy.purge_expired(s, now)
+        if done["deleted"]:
+            audit.note(s, actor, "payloads.purge", "source_payloads", f"{sum(done['deleted'].values())} rows", at=now)
+    return done
+
+
+def erase_enterprise(rt: Runtime, actor: Actor, *, uscc: str, reason: str) -> dict:
+    """Carry out an applicant's erasure request (PIPL art. 47): what was removed, what was kept and why."""
+    now = rt.now()
+    with rt.uow.write() as s:
+        e = privacy.erase_enterprise(s, uscc=uscc, reason=reason, requested_by=actor.user_id, now=now)
+        audit.note(s, actor, "enterprise.erase", "erasure", e.id, at=now, after=e)
+        out = {"id": e.id, "uscc": uscc, "done_at": e.done_at.isoformat(), "removed": e.removed, "kept": e.kept}
+    return out

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -34,6 +35,8 @@ from sandu.domain.keys import is_uuid
 from sandu.domain.money import MAX_AMOUNT_FEN, require_fen
 from sandu.domain.project import Project
 from sandu.domain.text import plain_text
+from sandu.intake.outcome import ReadOutcome, payloads_for_profile
+from sandu.intake.simulated import SimulatedAdapter
 from sandu.ledger.journal import LOAN_BUCKETS
 from sandu.policy.bundle import PolicyBundle
 from sandu.policy.engine import Application, PolicyResult, Scores, evaluate
@@ -46,7 +49,8 @@ from sandu.security.actor import Actor
 from sandu.security.service import add_member, is_legal_rep, pii_hmac
 from sandu.simulate.geo import DISTRICTS
 from sandu.sources.catalog import ALL_SOURCES, unknown_sources
-from sandu.sources.profile import ProfileSnapshot, build_profile, profile_from_json
+from sandu.sources.consent_text import BUREAU_SOURCE, LANGUAGES, TEXT_VERSION, render_bureau_authorization, render_consent, sha256_text
+from sandu.sources.profile import ProfileSnapshot, build_profile, canonical_sha256, profile_from_json
 from sandu.store import models as m
 from sandu.store.db import insert_if_absent
 
@@ -154,10 +158,19 @@ def grant_consent(
     valid_days: int,
     signer: Actor,
     now: datetime,
+    bureau_authorization: bool = False,
+    language: str = "zh",
 ) -> m.Consent:
-    """One authorization for many sources, signed by the legal representative in person."""
+    """One authorization for many sources, signed by the legal representative in person.
+
+    The text the signer was shown is rendered from the current template (`sandu.sources.consent_text`)
+    for these scopes, purpose, validity and enterprise, kept once in `consent_texts` and its sha256
+    stored with the consent. The credit bureau (征信) needs its own authorization (征信授权书) in the
+    same request: scopes that include `credit_bureau` without `bureau_authorization` are refused
+    (field `bureau_authorization`), and so is a bureau authorization without that scope — never a
+    consent that lists the bureau and cannot read it. Every field is checked before anything is written."""
     ent = get_enterprise(session, uscc)
-    if not isinstance(scopes, list) or not scopes:
+    if not isinstance(scopes, list) or not scopes or not all(isinstance(x, str) for x in scopes):
         raise InvalidInput("scopes", "must list at least one data source", ", ".join(ALL_SOURCES))
     if bad := unknown_sources(scopes):
         raise InvalidInput("scopes", f"unknown data source {show(bad[0])}", ", ".join(ALL_SOURCES))
@@ -167,7 +180,23 @@ def grant_consent(
         raise InvalidInput("purpose", f"{show(purpose)} is not a purpose sandu collects data for", ", ".join(PURPOSES))
     if isinstance(valid_days, bool) or not isinstance(valid_days, int) or not 1 <= valid_days <= MAX_CONSENT_DAYS:
         raise InvalidInput("valid_days", f"must be a whole number of days, got {show(valid_days)}", f"1..{MAX_CONSENT_DAYS}")
+    if language not in LANGUAGES:
+        raise InvalidInput("language", f"{show(language)} is not a language the consent text is written in", ", ".join(LANGUAGES))
+    if not isinstance(bureau_authorization, bool):
+        raise InvalidInput("bureau_authorization", f"must be true or false, got {show(bureau_authorization)}", "true, false")
+    if BUREAU_SOURCE in scopes and not bureau_authorization:
+        raise InvalidInput("bureau_authorization", "the credit bureau (征信) is read only with its own authorization (征信授权书), "
+                           "signed in the same request", f"true when scopes include {BUREAU_SOURCE}")
+    if bureau_authorization and BUREAU_SOURCE not in scopes:
+        raise InvalidInput("bureau_authorization", f"authorizes a credit-bureau query, but scopes do not include {BUREAU_SOURCE}",
+                           f"false, or add {BUREAU_SOURCE} to scopes")
     require_legal_rep(session, signer, ent, "consent")
+    text = render_consent(enterprise_name=ent.name, uscc=ent.uscc, scopes=scopes, purpose=purpose, valid_days=valid_days, language=language)
+    text_sha256 = _keep_text(session, text)
+    bureau_sha256 = None
+    if bureau_authorization:
+        bureau_sha256 = _keep_text(session, render_bureau_authorization(enterprise_name=ent.name, uscc=ent.uscc, purpose=purpose,
+                                                                       valid_days=valid_days, language=language))
     consent = m.Consent(
         id=str(uuid.uuid4()),
         enterprise_id=ent.id,
@@ -178,10 +207,22 @@ def grant_consent(
         granted_at=now,
         expires_at=now + timedelta(days=valid_days),
         revoked_at=None,
+        text_sha256=text_sha256,
+        text_version=TEXT_VERSION,
+        language=language,
+        bureau_authorized_at=now if bureau_authorization else None,
+        bureau_text_sha256=bureau_sha256,
     )
     session.add(consent)
     session.flush()
     return consent
+
+
+def _keep_text(session: Session, text: str) -> str:
+    """Store a consent text once (content-addressed); its sha256."""
+    digest = sha256_text(text)
+    insert_if_absent(session, m.ConsentText, key="sha256", row={"sha256": digest, "text": text})
+    return digest
 
 
 def get_consent(session: Session, consent_id: str) -> m.Consent:
@@ -192,22 +233,134 @@ def get_consent(session: Session, consent_id: str) -> m.Consent:
 
 
 def revoke_consent(session: Session, *, consent_id: str, now: datetime) -> m.Consent:
-    """Revocation stops further reads at once (a measurement checks the consent is live)."""
+    """Revocation stops further reads at once: a measurement checks the consent is live before
+    it reads, and again — under the enterprise lock, the consent row locked — before it records."""
     consent = get_consent(session, consent_id)
     if consent.revoked_at is None:
         consent.revoked_at = now
     return consent
 
 
+def consent_status(consent: m.Consent, now: datetime) -> str:
+    """live, revoked or expired (revoked wins: it is what the signer did)."""
+    if consent.revoked_at is not None:
+        return "revoked"
+    return "expired" if consent.expires_at <= now else "live"
+
+
+def _lapse(consent: m.Consent, now: datetime) -> str | None:
+    """Why the consent no longer allows reads (None when it does)."""
+    if consent.revoked_at is not None:
+        return f"consent {consent.id} was revoked at {consent.revoked_at:%Y-%m-%d %H:%M:%S}"
+    if consent.expires_at <= now:
+        return f"consent {consent.id} expired on {consent.expires_at:%Y-%m-%d}"
+    return None
+
+
 def _live_consent(session: Session, ent: m.Enterprise, consent_id: str, now: datetime) -> m.Consent:
     consent = session.get(m.Consent, consent_id) if is_uuid(consent_id) else None
     if consent is None or consent.enterprise_id != ent.id:
         raise NotFound("consent", consent_id, field="consent_id")
-    if consent.revoked_at is not None:
-        raise ConsentDenied("consent_id", f"consent {consent_id} was revoked", "a live consent")
-    if consent.expires_at <= now:
-        raise ConsentDenied("consent_id", f"consent {consent_id} expired on {consent.expires_at:%Y-%m-%d}", "a live consent")
+    if (why := _lapse(consent, now)) is not None:
+        raise ConsentDenied("consent_id", why, "a live consent")
+    if BUREAU_SOURCE in consent.scopes and consent.bureau_authorized_at is None:  # granted before bureau authorizations were kept
+        raise ConsentDenied("consent_id", f"consent {consent_id} covers the credit bureau without its own authorization (征信授权书); "
+                            "the bureau is not read under it", "a consent granted with bureau_authorization")
     return consent
+
+
+class ConsentLapsed(ConsentDenied):
+    """The consent was revoked (or expired) after a measurement read under it and before it was
+    recorded: no decision is recorded; the reads that were made are logged."""
+
+
+@dataclass(frozen=True)
+class ConsentTextCheck:
+    """A consent's stored texts and whether each still hashes to the sha256 stored with the consent."""
+
+    text: str | None
+    text_sha256: str | None
+    verified: bool
+    bureau_text: str | None
+    bureau_text_sha256: str | None
+    bureau_verified: bool | None  # None: no bureau authorization
+
+    @property
+    def problem(self) -> str | None:
+        if self.text_sha256 is None:
+            return "no text was kept for this consent (granted before consent texts were stored)"
+        if not self.verified:
+            return "the stored consent text does not hash to the consent's text_sha256: it was altered"
+        if self.bureau_verified is False:
+            return "the stored credit-bureau authorization text does not hash to bureau_text_sha256: it was altered"
+        return None
+
+
+def _stored_text(session: Session, digest: str | None) -> tuple[str | None, bool]:
+    if digest is None:
+        return None, False
+    row = session.get(m.ConsentText, digest)
+    if row is None:
+        return None, False
+    return row.text, sha256_text(row.text) == digest
+
+
+def consent_text(session: Session, consent_id: str) -> ConsentTextCheck:
+    """The exact wording agreed to, reproduced from the store and verified against its hash."""
+    consent = get_consent(session, consent_id)
+    text, ok = _stored_text(session, consent.text_sha256)
+    bureau_text, bureau_ok = _stored_text(session, consent.bureau_text_sha256)
+    return ConsentTextCheck(text, consent.text_sha256, ok, bureau_text, consent.bureau_text_sha256,
+                            None if consent.bureau_text_sha256 is None else bureau_ok)
+
+
+def enterprise_of_consent(session: Session, consent: m.Consent) -> m.Enterprise:
+    ent = session.get(m.Enterprise, consent.enterprise_id)
+    assert ent is not None, "a consent always has its enterprise"
+    return ent
+
+
+def consent_history(session: Session, uscc: str) -> list[m.Consent]:
+    """Every consent of an enterprise, oldest first (live, revoked and expired alike)."""
+    ent = get_enterprise(session, uscc)
+    return list(session.scalars(select(m.Consent).where(m.Consent.enterprise_id == ent.id).order_by(m.Consent.granted_at, m.Consent.id)))
+
+
+def reads_of(session: Session, consent_id: str) -> list[m.SourceRead]:
+    """Every read logged under a consent, in the order they were logged."""
+    get_consent(session, consent_id)
+    return list(session.scalars(select(m.SourceRead).where(m.SourceRead.consent_id == consent_id).order_by(m.SourceRead.id)))
+
+
+OUTSIDE_SCOPE = "outside the consent's scopes: not read"
+
+
+def _read_rows(prepared: PreparedMeasurement, lapse: str | None) -> list[m.SourceRead]:
+    """The read log of a measurement: each read as the adapter reported it (`prepared.reads`, when the
+    reading step reports them), else from the payloads (the simulated adapter, found or no record);
+    and every catalog source the consent did not cover, refused. A measurement whose consent lapsed
+    before it was recorded logs its reads all the same, saying they were not used."""
+    reads = getattr(prepared, "reads", None)
+    rows: list[m.SourceRead] = []
+    if reads:
+        for source, r in reads.items():
+            outcome = str(getattr(r, "outcome", "found"))
+            rows.append(m.SourceRead(source=source, adapter=str(getattr(r, "adapter", "simulated")), outcome=outcome,
+                                     found=outcome == "found", reason=str(getattr(r, "reason", "") or ""),
+                                     duration_ms=getattr(r, "duration_ms", None), payload_sha256=getattr(r, "payload_sha256", None)))
+    else:
+        for source, payload in prepared.payloads.items():
+            rows.append(m.SourceRead(source=source, adapter="simulated", outcome="found" if payload is not None else "no_record",
+                                     found=payload is not None, reason="", duration_ms=None,
+                                     payload_sha256=None if payload is None else canonical_sha256(payload)))
+    logged = {r.source for r in rows}
+    rows += [m.SourceRead(source=source, adapter="none", outcome="refused", found=False, reason=OUTSIDE_SCOPE, duration_ms=None, payload_sha256=None)
+             for source in ALL_SOURCES if source not in logged]
+    for row in rows:
+        row.consent_id, row.read_at = prepared.consent_id, prepared.read_at
+        if lapse is not None and row.outcome != "refused":
+            row.reason = (row.reason + "; " if row.reason else "") + f"not used: {lapse} before the decision was recorded"
+    return rows
 
 
 def _application(ent: m.Enterprise, requested_fen: int | None, project: Project | None) -> Application:
@@ -226,9 +379,15 @@ class PreparedMeasurement:
     uscc: str
     consent_id: str
     application: Application
-    payloads: dict[str, dict[str, Any] | None]  # each source the consent covers → its payload, None if no record
+    payloads: dict[str, dict[str, Any] | None]  # each source that answered → its payload, None if no record
     read_at: datetime
     read_ms: float
+    reads: dict[str, ReadOutcome] = field(default_factory=dict)  # each source the consent covers → how its read went
+
+    @property
+    def unavailable(self) -> frozenset[str]:
+        """The sources asked that gave no usable answer (gaps the profile flags and the policy weighs)."""
+        return frozenset(s for s, r in self.reads.items() if not r.ok)
 
 
 @dataclass(frozen=True)
@@ -239,10 +398,25 @@ class ComputedMeasurement:
     compute_ms: float
 
 
-def read_sources(session: Session, ent: m.Enterprise, consent: m.Consent) -> dict[str, dict[str, Any] | None]:
-    """Read every source the consent covers (the reads are logged when the decision is recorded)."""
-    rows = {r.source: r for r in session.scalars(select(m.SourceRecord).where(m.SourceRecord.uscc == ent.uscc))}
-    return {source: (rows[source].payload if source in rows else None) for source in consent.scopes}
+# Reads the consented sources of one enterprise: (sources, uscc, as_of) → source → outcome.
+SourceReader = Callable[[tuple[str, ...], str, date], dict[str, ReadOutcome]]
+
+
+def store_reader(session: Session) -> SourceReader:
+    """The simulated universe read on the caller's session, one query for all sources (no
+    threads, no deadlines: the store answers or the transaction fails). What a measurement
+    made with a session alone reads; the runtime reads through its adapters (`read_all`)."""
+
+    def read(sources: tuple[str, ...], uscc: str, as_of: date) -> dict[str, ReadOutcome]:
+        t0 = time.perf_counter()
+        rows = {r.source: r.payload for r in session.scalars(select(m.SourceRecord).where(m.SourceRecord.uscc == uscc, m.SourceRecord.source.in_(sources)))}
+        ms = (time.perf_counter() - t0) * 1000
+        return {s: ReadOutcome(s, SimulatedAdapter.name, "found", rows[s], duration_ms=ms) if isinstance(rows.get(s), dict)
+                else ReadOutcome(s, SimulatedAdapter.name, "no_record", duration_ms=ms) if s not in rows
+                else ReadOutcome(s, SimulatedAdapter.name, "invalid", reason=f"the stored payload is {type(rows[s]).__name__}, not an object", duration_ms=ms)
+                for s in sources}
+
+    return read
 
 
 def prepare_measurement(
@@ -255,8 +429,10 @@ def prepare_measurement(
     bundle: PolicyBundle,
     requested_fen: int | None = None,
     project: Project | None = None,
+    reader: SourceReader | None = None,
 ) -> PreparedMeasurement:
-    """Check the request and the consent, then read the consented sources."""
+    """Check the request and the consent, then read the consented sources with `reader`
+    (default: the store, on this session). A source that does not answer is a gap, never a failure."""
     t0 = time.perf_counter()
     require_not_future(as_of, now, "as_of")
     ent = get_enterprise(session, uscc)
@@ -269,14 +445,16 @@ def prepare_measurement(
             f"a consent whose scopes include {', '.join(bundle.required_sources)}",
         )
     application = _application(ent, requested_fen, project)
-    payloads = read_sources(session, ent, consent)
-    return PreparedMeasurement(ent.id, ent.uscc, consent.id, application, payloads, now, (time.perf_counter() - t0) * 1000)
+    sources = tuple(sorted(consent.scopes))
+    reads = (reader or store_reader(session))(sources, ent.uscc, as_of)
+    assert set(reads) == set(sources), "a reader answers for every source it was asked, and only those"
+    return PreparedMeasurement(ent.id, ent.uscc, consent.id, application, payloads_for_profile(reads), now, (time.perf_counter() - t0) * 1000, reads)
 
 
 def compute_measurement(prepared: PreparedMeasurement, as_of: date, bundle: PolicyBundle, model: RiskModel, tech: TechConfig) -> ComputedMeasurement:
     """Pure: the profile, the scores and the policy result."""
     t0 = time.perf_counter()
-    profile = build_profile(prepared.uscc, as_of, prepared.payloads)
+    profile = build_profile(prepared.uscc, as_of, prepared.payloads, prepared.unavailable)
     scores, result = score_and_decide(profile, prepared.application, bundle, model, tech, as_of)
     return ComputedMeasurement(profile, scores, result, (time.perf_counter() - t0) * 1000)
 
@@ -290,10 +468,15 @@ def record_measurement(
     t0 = time.perf_counter()
     profile, result = computed.profile, computed.result
     ent = lock_enterprise(session, prepared.enterprise_id)
-    session.add_all(
-        m.SourceRead(consent_id=prepared.consent_id, source=source, read_at=prepared.read_at, found=payload is not None)
-        for source, payload in prepared.payloads.items()
-    )
+    consent = session.scalar(select(m.Consent).where(m.Consent.id == prepared.consent_id).with_for_update()
+                             .execution_options(populate_existing=True))  # a revocation committing now waits for this decision, or is seen
+    assert consent is not None, "a prepared measurement has its consent"
+    lapse = _lapse(consent, now)
+    session.add_all(_read_rows(prepared, lapse))  # the reads were made: logged whatever happens next
+    if lapse is not None:
+        session.flush()
+        raise ConsentLapsed("consent_id", f"{lapse} while the measurement was reading; no decision was recorded, "
+                            f"the reads made under it are logged", "a live consent: grant a new one and measure again")
     insert_if_absent(
         session, m.Profile, key="sha256",
         row={"sha256": profile.sha256, "enterprise_id": prepared.enterprise_id, "consent_id": prepared.consent_id,

@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from sandu.domain.enums import OfferStatus, Outcome
+from sandu.sources.catalog import ALL_SOURCES
+from sandu.sources.consent_text import BUREAU_SOURCE, TEXT_VERSION, scope_text
 from sandu.store import models as m
 
 
@@ -34,6 +36,60 @@ class ConsentView(BaseModel):
     granted_at: datetime
     expires_at: datetime
     revoked_at: datetime | None
+    text_sha256: str | None = Field(None, description="sha256 of the exact consent text shown and agreed to (UTF-8); null: granted before texts were kept")
+    text_version: str | None = Field(None, description="the template the text was rendered from")
+    language: str = Field("zh", description="zh, or en when the signer chose English")
+    bureau_authorized_at: datetime | None = Field(None, description="when the separate credit-bureau authorization (征信授权书) was signed")
+    bureau_text_sha256: str | None = Field(None, description="sha256 of the credit-bureau authorization text")
+
+
+class ScopeExplanation(BaseModel):
+    source: str
+    title: str
+    what: str = Field(description="读取什么: what is read")
+    purpose: str = Field(description="用于什么: what it is used for")
+    retention: str = Field(description="保存多久: how long it is kept")
+    needs_own_authorization: bool = Field(description="the credit bureau needs its own authorization (征信授权书) in the same request")
+
+
+class ScopesView(BaseModel):
+    language: str
+    text_version: str
+    scopes: list[ScopeExplanation]
+
+
+class ConsentDetailView(ConsentView):
+    uscc: str
+    status: str = Field(description="live, revoked or expired")
+    scopes_explained: list[ScopeExplanation]
+    text: str | None = Field(description="the exact text agreed to, as stored")
+    text_verified: bool = Field(description="the stored text hashes to text_sha256")
+    bureau_text: str | None
+    bureau_text_verified: bool | None
+    problem: str | None = Field(description="why the text cannot be trusted, if it cannot")
+
+
+class SourceReadView(BaseModel):
+    id: int
+    source: str
+    adapter: str
+    read_at: datetime
+    duration_ms: float | None
+    outcome: str = Field(description="found, no_record, timeout, error, invalid, circuit_open or refused")
+    reason: str
+    payload_sha256: str | None = Field(description="sha256 of the canonical JSON of what the source returned")
+
+
+class ConsentReadsView(BaseModel):
+    consent_id: str
+    uscc: str
+    status: str
+    reads: list[SourceReadView]
+
+
+class ConsentHistoryView(BaseModel):
+    uscc: str
+    consents: list[ConsentDetailView]
 
 
 class OfferView(BaseModel):
@@ -85,6 +141,32 @@ def consent_view(c: m.Consent) -> ConsentView:
     return ConsentView.model_validate(c, from_attributes=True)
 
 
+def scopes_view(language: str) -> ScopesView:
+    return ScopesView(language=language, text_version=TEXT_VERSION, scopes=[_explain(source, language) for source in ALL_SOURCES])
+
+
+def _explain(source: str, language: str) -> ScopeExplanation:
+    t = scope_text(source, language)
+    return ScopeExplanation(source=source, title=t.title, what=t.what, purpose=t.purpose, retention=t.retention,
+                            needs_own_authorization=source == BUREAU_SOURCE)
+
+
+def consent_detail_view(session: Session, c: m.Consent, status: str, check: Any) -> ConsentDetailView:
+    """A consent with its scopes explained in the language it was signed in, and its texts verified."""
+    ent = session.get(m.Enterprise, c.enterprise_id)
+    assert ent is not None, "a consent always has its enterprise"
+    return ConsentDetailView(
+        **consent_view(c).model_dump(), uscc=ent.uscc, status=status,
+        scopes_explained=[_explain(source, c.language) for source in ALL_SOURCES if source in c.scopes],
+        text=check.text, text_verified=check.verified, bureau_text=check.bureau_text, bureau_text_verified=check.bureau_verified,
+        problem=check.problem,
+    )
+
+
+def source_read_view(r: m.SourceRead) -> SourceReadView:
+    return SourceReadView.model_validate(r, from_attributes=True)
+
+
 _DECISION_COLUMNS = ("id", "outcome", "comprehensive_limit_fen", "profile_sha256", "policy_version", "policy_sha256",
                      "model_versions", "timings_ms", "as_of", "decided_at")
 _DECISION_RESULT_KEYS = ("reasons", "tech_grade", "risk_grade", "tech_uplift_fen", "rule_hits", "scores", "quality_flags")
@@ -109,4 +191,34 @@ def decision_view(session: Session, d: m.Decision, offers: list[m.Offer]) -> Dec
         uscc=ent.uscc,
         enterprise_name=ent.name,
         offers=views,
+    )
+
+
+class ChangeView(BaseModel):
+    what: str  # feature | flag | collateral
+    name: str
+    kind: str  # changed | added | removed
+    before: Any
+    after: Any
+    delta: float | int | None
+    relative: float | None
+    text: str
+
+
+class RefreshView(BaseModel):
+    """A refreshed profile: the snapshot kept, the one before, what changed and which sources were gaps."""
+
+    uscc: str
+    consent_id: str
+    profile_sha256: str
+    previous_sha256: str | None
+    changes: list[ChangeView]
+    gaps: dict[str, str]
+    read_ms: float
+
+
+def refresh_view(r: Any) -> RefreshView:
+    return RefreshView(
+        uscc=r.uscc, consent_id=r.consent_id, profile_sha256=r.profile_sha256, previous_sha256=r.previous_sha256,
+        changes=[ChangeView(**c.to_json(), text=c.text()) for c in r.changes], gaps=r.gaps, read_ms=round(r.read_ms, 3),
     )

@@ -194,6 +194,10 @@ class LprFixing(_Model):
 
 class Sources(_Model):
     required: Annotated[tuple[str, ...], Strict(False), Field(min_length=1), AfterValidator(_known_source), AfterValidator(_unique)]
+    # A source asked that gave no usable answer in time (a gap): a required one refers the
+    # application to an officer (or declines it); any other gap adds this spread to the price.
+    on_required_gap: Literal["refer", "decline"]
+    gap_spread_bp: Annotated[int, Field(ge=0, le=1_000)]
 
 
 class TechGrade(_Model):
@@ -329,6 +333,8 @@ class PolicyBundle:
     sha256: str
     lpr: tuple[LprFixing, ...]  # by publication date, oldest first
     required_sources: tuple[str, ...]
+    on_required_gap: str  # "refer" | "decline"
+    gap_spread_bp: int
     tech_grades: tuple[TechGrade, ...]  # best first, in GRADE_ORDER
     risk_grades: tuple[RiskGrade, ...]  # best (lowest max_pd) first; the last has max_pd 1
     eligibility: Eligibility
@@ -512,6 +518,8 @@ def bundle_from_document(doc: dict[str, Any], sha256: str) -> PolicyBundle:
         sha256=sha256,
         lpr=f.lpr,
         required_sources=f.sources.required,
+        on_required_gap=f.sources.on_required_gap,
+        gap_spread_bp=f.sources.gap_spread_bp,
         tech_grades=f.tech_grades,
         risk_grades=f.risk_grades,
         eligibility=f.eligibility,

@@ -39,6 +39,13 @@ class _Notes:
 
 
 def _general(n: _Notes, g: GeneralEligibility) -> None:
+    if g.required_gaps:
+        names = "、".join(g.required_gaps)
+        if g.on_required_gap == "refer":
+            n.refuse("DATA_GAP_REFERRED", f"数据源 {names} 未能及时返回，转人工审核，可待数据源恢复后重新测额 (source did not answer in time: referred to an officer)")
+        else:
+            n.refuse("DATA_GAP", f"数据源 {names} 未能及时返回，无法测额 (source did not answer in time)")
+        return
     if g.data_missing:
         n.refuse("DATA_INSUFFICIENT", "税务或征信数据缺失，无法测额 (tax or credit-bureau data missing)")
         return
@@ -107,7 +114,8 @@ def _pricing(n: _Notes, o: PricedOffer | None) -> None:
     if o is None:
         return
     p, product = o.price, o.product
-    detail = f"{product.name}: LPR {format_rate_pct(p.lpr)} + {p.spread_bp}bp − 科创优惠 {p.discount_bp}bp = {format_rate_pct(p.base_rate)}"
+    gap = f" + 数据缺口 {p.gap_bp}bp ({'、'.join(p.gaps)})" if p.gap_bp else ""
+    detail = f"{product.name}: LPR {format_rate_pct(p.lpr)} + {p.spread_bp}bp{gap} − 科创优惠 {p.discount_bp}bp = {format_rate_pct(p.base_rate)}"
     if p.preference_applied:
         names = "/".join(p.preferred)
         detail += f"；{names} 优惠：执行基准利率 LPR {format_rate_pct(p.lpr)}"

@@ -53,6 +53,7 @@ YUAN_FEN = 100  # collateral values are taken to the whole yuan
 ANNUALIZED_PLACES = Decimal("0.000001")
 MAX_RISK_REASONS = 3  # risk reasons quoted in a refusal
 NOT_READ = ":not_read"  # quality flag of a source the consent did not cover
+UNAVAILABLE = ":unavailable"  # quality flag of a source asked that gave no usable answer in time (a gap)
 
 
 # -- inputs ------------------------------------------------------------------------------
@@ -84,6 +85,7 @@ class PolicyFeatures:
     max_overdue_days_24m: int | None
     certifications: frozenset[str]
     sources_not_read: frozenset[str]
+    sources_unavailable: frozenset[str] = frozenset()
 
 
 def _count(features: dict[str, Any], key: str) -> int | None:
@@ -117,6 +119,7 @@ def read_features(features: dict[str, Any]) -> PolicyFeatures:
         max_overdue_days_24m=_count(features, "max_overdue_days_24m"),
         certifications=_strings(features, "certifications"),
         sources_not_read=frozenset(f.removesuffix(NOT_READ) for f in flags if f.endswith(NOT_READ)),
+        sources_unavailable=frozenset(f.removesuffix(UNAVAILABLE) for f in flags if f.endswith(UNAVAILABLE)),
     )
 
 
@@ -162,13 +165,16 @@ def grade_at_least(grade: str, minimum: str) -> bool:
 
 @dataclass(frozen=True)
 class GeneralEligibility:
-    """Checks every applicant must pass. When data is missing nothing else is checked."""
+    """Checks every applicant must pass. When data is missing, or a required source did not
+    answer (a gap), nothing else is checked."""
 
     tech_grade: str
     risk_grade: str
     risk_pd: Decimal
     risk_reasons: tuple[str, ...]  # the first few, quoted when the grade is declined
     data_missing: bool
+    required_gaps: tuple[str, ...]  # required sources asked that gave no usable answer, in the bundle's order
+    on_required_gap: str  # what the bundle does about them: "refer" | "decline"
     risk_declined: bool
     overdue_count_24m: int | None
     max_overdue_count_24m: int
@@ -179,7 +185,7 @@ class GeneralEligibility:
 
     @property
     def eligible(self) -> bool:
-        return not (self.data_missing or self.risk_declined or self.overdue_count_exceeded or self.overdue_days_exceeded)
+        return not (self.data_missing or self.required_gaps or self.risk_declined or self.overdue_count_exceeded or self.overdue_days_exceeded)
 
 
 def _exceeds(value: int | None, limit: int) -> bool:
@@ -190,14 +196,17 @@ def _exceeds(value: int | None, limit: int) -> bool:
 def general_eligibility(bundle: PolicyBundle, f: PolicyFeatures, scores: Scores) -> GeneralEligibility:
     e = bundle.eligibility
     risk = risk_grade(bundle, scores.risk_pd)
-    missing = f.revenue_fen is None or f.overdue_count_24m is None or any(s in f.sources_not_read for s in bundle.required_sources)
-    checked = not missing  # with data missing, nothing else is checked
+    gaps = tuple(s for s in bundle.required_sources if s in f.sources_unavailable)
+    missing = not gaps and (f.revenue_fen is None or f.overdue_count_24m is None or any(s in f.sources_not_read for s in bundle.required_sources))
+    checked = not missing and not gaps  # with data missing or a required source silent, nothing else is checked
     return GeneralEligibility(
         tech_grade=tech_grade(bundle, scores.tech_grade),
         risk_grade=risk,
         risk_pd=scores.risk_pd,
         risk_reasons=tuple(scores.risk_reasons[:MAX_RISK_REASONS]),
         data_missing=missing,
+        required_gaps=gaps,
+        on_required_gap=bundle.on_required_gap,
         risk_declined=checked and risk in e.declined_risk_grades,
         overdue_count_24m=f.overdue_count_24m,
         max_overdue_count_24m=e.max_overdue_count_24m,
@@ -507,22 +516,26 @@ class Price:
     lpr: Decimal
     spread_bp: int
     discount_bp: int
-    grid_rate: Decimal  # LPR + spread
+    grid_rate: Decimal  # LPR + spread + gap spread
     floor_rate: Decimal  # LPR + floor
     base_rate: Decimal  # max(floor, grid − discount), before preferences
     preferred: tuple[str, ...]  # certifications that earn the preference, sorted
     preference_applied: bool
     rate_annual: Decimal
     annualized_rate: Decimal  # 年化利率 on a 365-day year (no fees)
+    gap_bp: int = 0  # the bundle's gap spread, when a source other than the required ones did not answer
+    gaps: tuple[str, ...] = ()  # those sources, sorted
 
 
-def price(bundle: PolicyBundle, product: Product, risk: str, tech: str, certifications: frozenset[str], as_of: date) -> Price:
+def price(bundle: PolicyBundle, product: Product, risk: str, tech: str, certifications: frozenset[str], as_of: date,
+          gaps: frozenset[str] = frozenset()) -> Price:
     pr = bundle.pricing
     fixing = bundle.lpr_on(as_of)
     lpr = fixing.one_year if product.tenor == "one_year" else fixing.over_five_year
     spread = pr.spread_bp[product.code][risk]
     discount = bundle.tech_grade(tech).discount_bp
-    grid = lpr + spread * BP
+    gap_bp = bundle.gap_spread_bp if gaps else 0
+    grid = lpr + (spread + gap_bp) * BP
     floor = lpr + pr.floor_bp_vs_lpr * BP
     base = max(floor, grid - discount * BP)
     preferred = tuple(sorted(certifications & set(pr.preferential_certifications)))
@@ -539,6 +552,8 @@ def price(bundle: PolicyBundle, product: Product, risk: str, tech: str, certific
         preference_applied=applied,
         rate_annual=rate,
         annualized_rate=(rate * 365 / product.basis_days).quantize(ANNUALIZED_PLACES),
+        gap_bp=gap_bp,
+        gaps=tuple(sorted(gaps)),
     )
 
 
@@ -594,7 +609,7 @@ def decide(bundle: PolicyBundle, f: PolicyFeatures, collateral: tuple[Collateral
     secured_offer = credit_offer = project_offer = None
 
     def priced(product: Product, limit: int, approved: int, components: dict[str, int]) -> PricedOffer:
-        p = price(bundle, product, general.risk_grade, general.tech_grade, f.certifications, as_of)
+        p = price(bundle, product, general.risk_grade, general.tech_grade, f.certifications, as_of, f.sources_unavailable)
         return PricedOffer(product=product, limit_fen=limit, approved_fen=approved, components=components, price=p)
 
     if general.eligible:
@@ -630,6 +645,6 @@ def decide(bundle: PolicyBundle, f: PolicyFeatures, collateral: tuple[Collateral
         offers=offers,
         comprehensive_limit_fen=sum(o.limit_fen for o in offers),
         approved_fen=sum(o.approved_fen for o in offers),
-        outcome=outcome(offers),
+        outcome=Outcome.REFER if general.required_gaps and bundle.on_required_gap == "refer" else outcome(offers),
         requested_fen=app.requested_fen,
     )

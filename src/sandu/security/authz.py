@@ -56,6 +56,7 @@ class Rule:
 A, O, P, K, X, D, U = Role.APPLICANT, Role.OFFICER, Role.APPROVER, Role.RISK, Role.OPERATIONS, Role.ADMIN, Role.AUDITOR
 READ_ENTERPRISE = {A: Reach.MEMBER, O: Reach.BRANCH, P: Reach.BRANCH, K: Reach.ANY, D: Reach.ANY, U: Reach.ANY}
 EVERYONE = {role: Reach.NONE for role in Role}
+READ_CONSENT = {**READ_ENTERPRISE, A: Reach.LEGAL_REP}  # a consent is the legal representative's act: delegates do not read it
 
 TABLE: dict[str, Rule] = {
     # identities
@@ -73,6 +74,11 @@ TABLE: dict[str, Rule] = {
     "enterprises.delegates.add": Rule({A: Reach.LEGAL_REP}, ObjectKind.ENTERPRISE),
     "enterprises.consents.grant": Rule({A: Reach.LEGAL_REP}, ObjectKind.ENTERPRISE),
     "enterprises.measure": Rule({A: Reach.MEMBER, O: Reach.BRANCH}, ObjectKind.ENTERPRISE, limit="measure"),
+    "enterprises.consents.history": Rule(READ_CONSENT, ObjectKind.ENTERPRISE, writes=False),
+    "enterprises.refresh": Rule({O: Reach.BRANCH, K: Reach.ANY}, ObjectKind.ENTERPRISE),  # monitoring: re-read under the customer's live consent
+    "consents.scopes": Rule(EVERYONE, writes=False),  # what each scope means, shown before signing
+    "consents.get": Rule(READ_CONSENT, ObjectKind.CONSENT, writes=False),
+    "consents.reads": Rule(READ_CONSENT, ObjectKind.CONSENT, writes=False),
     "consents.revoke": Rule({A: Reach.LEGAL_REP}, ObjectKind.CONSENT),
     "decisions.get": Rule(READ_ENTERPRISE, ObjectKind.DECISION, writes=False),
     "decisions.review": Rule({O: Reach.BRANCH}, ObjectKind.DECISION),

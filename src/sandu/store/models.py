@@ -140,10 +140,36 @@ class Consent(Base):
     granted_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The exact text shown and agreed to (its sha256; the text itself in consent_texts), its template version and language.
+    # NULL text_sha256: a consent granted before texts were kept (revision 0006).
+    text_sha256: Mapped[str | None] = mapped_column(ForeignKey("consent_texts.sha256"))
+    text_version: Mapped[str | None] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(8), default="zh")
+    # The separate credit-bureau authorization (征信授权书), signed in the same flow, with its own text.
+    bureau_authorized_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    bureau_text_sha256: Mapped[str | None] = mapped_column(ForeignKey("consent_texts.sha256"))
+
+    __table_args__ = (
+        CheckConstraint("language IN ('zh','en')", name="ck_consent_language"),
+        CheckConstraint("(bureau_authorized_at IS NULL) = (bureau_text_sha256 IS NULL)", name="ck_consent_bureau_text"),
+    )
+
+
+class ConsentText(Base):
+    """Each distinct consent or bureau-authorization text shown to a signer, once, keyed by its sha256."""
+
+    __tablename__ = "consent_texts"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+
+
+READ_OUTCOMES = ("found", "no_record", "timeout", "error", "invalid", "circuit_open", "refused")
 
 
 class SourceRead(Base):
-    """Every read of a data source, logged against the consent that allowed it."""
+    """Every read of a data source, logged against the consent that allowed it (or refused it):
+    which adapter answered, how long it took, the outcome, why, and the sha256 of what came back."""
 
     __tablename__ = "source_reads"
 
@@ -152,6 +178,46 @@ class SourceRead(Base):
     source: Mapped[str] = mapped_column(String(32))
     read_at: Mapped[datetime] = mapped_column(UtcDateTime)
     found: Mapped[bool] = mapped_column(Boolean)
+    adapter: Mapped[str] = mapped_column(String(32), default="simulated")
+    duration_ms: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    payload_sha256: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        CheckConstraint(sql_in("outcome", READ_OUTCOMES), name="ck_source_read_outcome"),
+    )
+
+
+class SourcePayload(Base):
+    """What a source sent, kept as it came only until `keep_until` (its source's retention
+    period, `SANDU_SOURCE_RETENTION_DAYS`): the purge job deletes it then, and an erasure at
+    once. Snapshots keep their features and hashes; the read log keeps the payload's sha256."""
+
+    __tablename__ = "source_payloads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    consent_id: Mapped[str] = mapped_column(ForeignKey("consents.id"))
+    source: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    read_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    keep_until: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class Erasure(Base):
+    """An erasure request (PIPL art. 47) carried out: what was removed, what was kept and why."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    done_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    removed: Mapped[dict[str, Any]] = mapped_column(JSON)  # kind → rows removed
+    kept: Mapped[list[Any]] = mapped_column(JSON)  # [{what, rows, why}]
 
 
 class Profile(Base):

@@ -22,7 +22,8 @@ from sandu.domain.errors import NotAuthenticated, SanduError
 from sandu.domain.money import format_cn, format_rate_pct, wan_to_fen
 from sandu.origination import actions
 from sandu.security import actions as security
-from sandu.sources.catalog import ALL_SOURCES, SOURCE_DESCRIPTIONS
+from sandu.sources.catalog import ALL_SOURCES
+from sandu.sources.consent_text import BUREAU_SOURCE
 from sandu.web import session as web
 
 HERE = Path(__file__).parent
@@ -53,8 +54,10 @@ def _to_login(request: Request) -> RedirectResponse:
 
 
 def _form_page(request: Request, sess: web.WebSession, values: dict[str, Any], error: SanduError | None, status: int = 200) -> HTMLResponse:
-    return _page(request, "apply.html", {"values": values, "error": error, "sources": SOURCE_DESCRIPTIONS, "all_sources": ALL_SOURCES},
-                 status, sess)
+    """The application form: each scope explained in plain Chinese (读取什么, 用于什么, 保存多久) before the applicant
+    signs, and the separate credit-bureau authorization (征信授权书), never ticked in advance."""
+    return _page(request, "apply.html", {"values": values, "error": error, "scopes": actions.consent_scopes("zh").scopes,
+                                         "bureau_source": BUREAU_SOURCE, "valid_days": actions.APPLY_CONSENT_DAYS}, status, sess)
 
 
 def _clip(value: str) -> str:
@@ -129,6 +132,7 @@ def mount_web(app: FastAPI) -> None:
         name: Annotated[str, Form()] = "",
         requested_wan: Annotated[str, Form()] = "",
         scopes: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies defaults per request
+        bureau_authorization: Annotated[str, Form()] = "",
         csrf: Annotated[str, Form()] = "",
     ) -> Response:
         rt = request.app.state.rt
@@ -139,12 +143,13 @@ def mount_web(app: FastAPI) -> None:
         if sess is None:
             return _to_login(request)
         values = {"uscc": _clip(uscc), "name": _clip(name), "requested_wan": _clip(requested_wan),
-                  "scopes": [_clip(v) for v in scopes[: len(ALL_SOURCES) + 1]]}
+                  "scopes": [_clip(v) for v in scopes[: len(ALL_SOURCES) + 1]], "bureau_authorization": bureau_authorization == "yes"}
         try:
             web.check_form(request, sess, csrf)
             actor = security.admit(rt, "web.apply", sess.actor)
             requested = wan_to_fen(values["requested_wan"], field="requested_wan") if values["requested_wan"] else None
-            d = actions.apply_online(rt, actor, uscc=values["uscc"], name=values["name"], scopes=values["scopes"], requested_fen=requested)
+            d = actions.apply_online(rt, actor, uscc=values["uscc"], name=values["name"], scopes=values["scopes"], requested_fen=requested,
+                                     bureau_authorization=values["bureau_authorization"])
         except SanduError as exc:
             exc.field = FORM_FIELDS.get(exc.field or "", exc.field)  # point at the input the applicant sees
             return _form_page(request, sess, values, exc, status=exc.http_status)

@@ -8,7 +8,7 @@ from sandu.api import schemas as s
 from sandu.api.deps import RT, AsActor, AsEnterpriseActor, UsccPath, errors
 from sandu.api.routing import SanduRoute
 from sandu.origination import actions
-from sandu.origination.views import ConsentView, DecisionView, EnterpriseView
+from sandu.origination.views import ConsentHistoryView, ConsentView, DecisionView, EnterpriseView, RefreshView
 from sandu.security import actions as security
 from sandu.security.views import MemberView
 
@@ -35,10 +35,23 @@ def add_delegate(uscc: UsccPath, body: s.DelegateIn, actor: AsEnterpriseActor, r
 @router.post("/{uscc}/consents", name="enterprises.consents.grant", status_code=201, response_model=ConsentView, responses=errors(404, 503))
 def grant_consent(uscc: UsccPath, body: s.ConsentIn, actor: AsEnterpriseActor, rt: RT) -> ConsentView:
     """One authorization (一次授权) covering many data sources, by the legal representative."""
-    return actions.grant_consent(rt, actor, uscc=uscc, scopes=body.scopes, purpose=body.purpose, valid_days=body.valid_days)
+    return actions.grant_consent(rt, actor, uscc=uscc, scopes=body.scopes, purpose=body.purpose, valid_days=body.valid_days,
+                                 bureau_authorization=body.bureau_authorization, language=body.language)
+
+
+@router.get("/{uscc}/consents", name="enterprises.consents.history", response_model=ConsentHistoryView, responses=errors(404))
+def consent_history(uscc: UsccPath, actor: AsEnterpriseActor, rt: RT) -> ConsentHistoryView:
+    """Every consent of the enterprise (live, revoked, expired), each with its text verified and its scopes explained."""
+    return actions.consent_history(rt, uscc)
 
 
 @router.post("/{uscc}/measurements", name="enterprises.measure", status_code=201, response_model=DecisionView, responses=errors(404, 409, 429, 503))
 def measure(uscc: UsccPath, body: s.MeasurementIn, actor: AsEnterpriseActor, rt: RT) -> DecisionView:
     """测额: read the consented sources, score, apply policy, record the decision."""
     return actions.measure(rt, actor, uscc=uscc, consent_id=body.consent_id, requested_fen=body.requested_fen, project=body.project)
+
+
+@router.post("/{uscc}/refresh", name="enterprises.refresh", response_model=RefreshView, responses=errors(403, 404, 503))
+def refresh(uscc: UsccPath, body: s.ProfileRefreshIn, actor: AsEnterpriseActor, rt: RT) -> RefreshView:
+    """Re-read an existing customer's sources under a live consent, keep the new snapshot, say what changed since the last one."""
+    return actions.refresh_sources(rt, actor, uscc=uscc, consent_id=body.consent_id)

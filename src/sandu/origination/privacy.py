@@ -1,0 +1,113 @@
+"""What sandu keeps of what the sources sent, for how long, and what an erasure removes (PIPL).
+
+- **Raw payloads** (`source_payloads`) are kept from their read until their source's retention
+  date (`SANDU_SOURCES_RETENTION_DAYS`, per source `SANDU_SOURCE_RETENTION_DAYS`; 0 keeps none),
+  only when the read was used (a live consent at record time). `purge_expired` deletes the ones
+  due; it runs after each end of day (`sandu eod`) and on demand (`sandu sources purge`).
+- **Snapshots** keep their features and hashes; **decisions** stay replayable from them; the
+  **read log** keeps each payload's sha256 — the proof of what was read, under which consent.
+- **Erasure** (`erase_enterprise`, an applicant's request carried out by staff): every live
+  consent of the enterprise is revoked (reads stop at once), every raw payload and every snapshot
+  no decision refers to is deleted; what the law requires the bank to keep is kept, and the
+  record of the erasure (`erasures`) lists both, with the reason for each thing kept.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from sandu.domain.errors import InvalidInput, show
+from sandu.domain.text import plain_text
+from sandu.origination import service as svc
+from sandu.sources.catalog import ALL_SOURCES
+from sandu.store import models as m
+
+MAX_PURGE_ROWS = 100_000  # rows one purge deletes; the next run takes the rest (it says how many are left)
+MAX_REASON_CHARS = 500
+
+# What an erasure keeps, and why (the law that requires it). Each: (what, table, why).
+KEPT_BY_LAW: tuple[tuple[str, str, str], ...] = (
+    ("decisions and the snapshots they were made on", "decisions",
+     "credit decisions are kept as the bank's credit file and must stay explainable and replayable (PIPL art. 24; 商业银行授信工作尽职指引)"),
+    ("the read log (source, time, outcome, payload sha256)", "source_reads",
+     "proof that each read had a live consent covering it (PIPL art. 13–14 accountability); it holds hashes, not the data"),
+    ("consents and the texts agreed to", "consents",
+     "proof of what the applicant agreed to, and when it was revoked"),
+    ("credit lines, drawings and the journal", "credit_lines",
+     "accounting records (会计档案管理办法: 30 years) and contracts in force"),
+)
+
+
+def retention_of(default_days: int, per_source: Mapping[str, int]) -> dict[str, int]:
+    """source → days a raw payload is kept (0: not kept)."""
+    unknown = sorted(set(per_source) - set(ALL_SOURCES))
+    if unknown:
+        raise InvalidInput("SANDU_SOURCE_RETENTION_DAYS", f"{show(unknown[0])} is not a data source", ", ".join(ALL_SOURCES))
+    return {s: per_source.get(s, default_days) for s in ALL_SOURCES}
+
+
+def keep_payloads(session: Session, prepared: svc.PreparedMeasurement, *, retention_days: Mapping[str, int] | None) -> int:
+    """Keep the raw payloads a used read brought back, each until its source's retention date; how many."""
+    if not retention_days:
+        return 0
+    rows = [
+        m.SourcePayload(enterprise_id=prepared.enterprise_id, consent_id=prepared.consent_id, source=source, payload=r.payload,
+                        payload_sha256=r.payload_sha256, read_at=prepared.read_at,
+                        keep_until=prepared.read_at + timedelta(days=retention_days[source]))
+        for source, r in sorted(prepared.reads.items())
+        if r.payload is not None and retention_days.get(source, 0) > 0
+    ]
+    session.add_all(rows)
+    return len(rows)
+
+
+def purge_expired(session: Session, now: datetime) -> dict[str, Any]:
+    """Delete the raw payloads whose retention date has come (at most `MAX_PURGE_ROWS`):
+    {"deleted": {source: rows}, "left": rows still due}."""
+    due = select(m.SourcePayload.id, m.SourcePayload.source).where(m.SourcePayload.keep_until <= now).order_by(m.SourcePayload.id).limit(MAX_PURGE_ROWS)
+    rows = session.execute(due).all()
+    deleted: dict[str, int] = {}
+    for _, source in rows:
+        deleted[source] = deleted.get(source, 0) + 1
+    ids = [i for i, _ in rows]
+    for k in range(0, len(ids), 1000):
+        session.execute(delete(m.SourcePayload).where(m.SourcePayload.id.in_(ids[k:k + 1000])))
+    left = session.scalar(select(func.count()).select_from(m.SourcePayload).where(m.SourcePayload.keep_until <= now)) or 0
+    return {"deleted": dict(sorted(deleted.items())), "left": int(left)}
+
+
+def erase_enterprise(session: Session, *, uscc: str, reason: str, requested_by: int | None, now: datetime) -> m.Erasure:
+    """Carry out an erasure request: stop reads, delete what the law does not require the bank
+    to keep, record what was removed and what was kept and why."""
+    reason = plain_text(reason, "reason", max_length=MAX_REASON_CHARS)  # why: the request's reference
+    ent = svc.lock_enterprise(session, svc.get_enterprise(session, uscc).id)
+    revoked = 0
+    for c in session.scalars(select(m.Consent).where(m.Consent.enterprise_id == ent.id, m.Consent.revoked_at.is_(None))):
+        c.revoked_at = now
+        revoked += 1
+    payloads = session.execute(delete(m.SourcePayload).where(m.SourcePayload.enterprise_id == ent.id)).rowcount or 0
+    referenced = select(m.Decision.profile_sha256).where(m.Decision.enterprise_id == ent.id)
+    snapshots = session.execute(
+        delete(m.Profile).where(m.Profile.enterprise_id == ent.id, m.Profile.sha256.not_in(referenced)).execution_options(synchronize_session=False)
+    ).rowcount or 0
+    counts = {
+        "decisions": session.scalar(select(func.count()).select_from(m.Decision).where(m.Decision.enterprise_id == ent.id)) or 0,
+        "source_reads": session.scalar(select(func.count()).select_from(m.SourceRead).join(m.Consent, m.Consent.id == m.SourceRead.consent_id)
+                                       .where(m.Consent.enterprise_id == ent.id)) or 0,
+        "consents": session.scalar(select(func.count()).select_from(m.Consent).where(m.Consent.enterprise_id == ent.id)) or 0,
+        "credit_lines": session.scalar(select(func.count()).select_from(m.CreditLine).where(m.CreditLine.enterprise_id == ent.id)) or 0,
+    }
+    erasure = m.Erasure(
+        id=str(uuid.uuid4()), enterprise_id=ent.id, requested_by=requested_by, reason=reason, done_at=now,
+        removed={"source_payloads": int(payloads), "unreferenced_snapshots": int(snapshots), "live_consents_revoked": revoked},
+        kept=[{"what": what, "rows": int(counts[table]), "why": why} for what, table, why in KEPT_BY_LAW if counts[table]],
+    )
+    session.add(erasure)
+    session.flush()
+    return erasure

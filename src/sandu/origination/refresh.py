@@ -1,0 +1,103 @@
+"""Refresh an existing customer's profile: read its sources again under a live consent,
+keep the new snapshot, and say what changed since the last one (the input of early warning).
+
+A refresh records no decision: it writes the read log and the snapshot (once per content
+hash) in one short transaction, after the sources were read (their reads take time; the
+write does not wait for them). The consent is the one given, or the enterprise's most
+recent live consent; a lapsed consent refuses the refresh, and a consent revoked while
+the sources were read logs the reads and keeps no snapshot — as a measurement does.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sandu.domain.errors import ConsentDenied
+from sandu.origination import service as svc
+from sandu.policy.kernel import Application
+from sandu.sources.diff import Change, diff_profiles
+from sandu.sources.profile import ProfileSnapshot, build_profile, profile_from_json
+from sandu.store import models as m
+from sandu.store.db import insert_if_absent
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    uscc: str
+    consent_id: str
+    profile_sha256: str
+    previous_sha256: str | None
+    changes: tuple[Change, ...]
+    gaps: dict[str, str]  # source → "outcome: reason" of the sources that did not answer
+    read_ms: float
+
+
+def _latest_live_consent(session: Session, ent: m.Enterprise, now: datetime) -> m.Consent:
+    consents = session.scalars(
+        select(m.Consent).where(m.Consent.enterprise_id == ent.id, m.Consent.revoked_at.is_(None), m.Consent.expires_at > now)
+        .order_by(m.Consent.granted_at.desc(), m.Consent.id).limit(1)
+    ).all()
+    if not consents:
+        raise ConsentDenied("consent_id", f"enterprise {ent.uscc} has no live consent to read its sources under", "a live consent: the legal representative grants one")
+    return consents[0]
+
+
+def prepare_refresh(session: Session, *, uscc: str, consent_id: str | None, as_of: date, now: datetime,
+                    reader: svc.SourceReader | None = None) -> svc.PreparedMeasurement:
+    """Check the enterprise and the consent, then read every source the consent covers."""
+    t0 = time.perf_counter()
+    svc.require_not_future(as_of, now, "as_of")
+    ent = svc.get_enterprise(session, uscc)
+    consent = _latest_live_consent(session, ent, now) if consent_id is None else svc._live_consent(session, ent, consent_id, now)
+    sources = tuple(sorted(consent.scopes))
+    reads = (reader or svc.store_reader(session))(sources, ent.uscc, as_of)
+    assert set(reads) == set(sources), "a reader answers for every source it was asked, and only those"
+    return svc.PreparedMeasurement(ent.id, ent.uscc, consent.id, Application(ent.has_bank_account), svc.payloads_for_profile(reads), now,
+                                   (time.perf_counter() - t0) * 1000, reads)
+
+
+def build_refresh(prepared: svc.PreparedMeasurement, as_of: date) -> ProfileSnapshot:
+    """Pure: the new snapshot."""
+    return build_profile(prepared.uscc, as_of, prepared.payloads, prepared.unavailable)
+
+
+def profile_row(session: Session, sha256: str) -> m.Profile:
+    row = session.get(m.Profile, sha256)
+    assert row is not None, "a refreshed profile is kept"
+    return row
+
+
+def latest_profile(session: Session, enterprise_id: int) -> m.Profile | None:
+    return session.scalars(
+        select(m.Profile).where(m.Profile.enterprise_id == enterprise_id).order_by(m.Profile.created_at.desc(), m.Profile.sha256).limit(1)
+    ).first()
+
+
+def record_refresh(session: Session, prepared: svc.PreparedMeasurement, profile: ProfileSnapshot, *, as_of: date, now: datetime) -> Refreshed:
+    """Write the read log and the snapshot; the changes since the enterprise's previous snapshot."""
+    svc.lock_enterprise(session, prepared.enterprise_id)
+    consent = session.scalar(select(m.Consent).where(m.Consent.id == prepared.consent_id).with_for_update()
+                             .execution_options(populate_existing=True))
+    assert consent is not None, "a prepared refresh has its consent"
+    lapse = svc._lapse(consent, now)
+    session.add_all(svc._read_rows(prepared, lapse))  # the reads were made: logged whatever happens next
+    if lapse is not None:
+        session.flush()
+        raise svc.ConsentLapsed("consent_id", f"{lapse} while the refresh was reading; no snapshot was kept, the reads are logged",
+                                "a live consent: grant a new one and refresh again")
+    previous = latest_profile(session, prepared.enterprise_id)
+    before = None if previous is None else profile_from_json(previous.snapshot, previous.sha256)
+    insert_if_absent(
+        session, m.Profile, key="sha256",
+        row={"sha256": profile.sha256, "enterprise_id": prepared.enterprise_id, "consent_id": prepared.consent_id,
+             "as_of": as_of, "snapshot": profile.to_json(), "created_at": now},
+    )
+    session.flush()
+    gaps = {s: f"{r.outcome}: {r.reason}" for s, r in prepared.reads.items() if not r.ok}
+    return Refreshed(prepared.uscc, prepared.consent_id, profile.sha256, None if previous is None else previous.sha256,
+                     tuple(diff_profiles(before, profile)) if before is not None else (), gaps, prepared.read_ms)

@@ -1,0 +1,117 @@
+"""Retention and erasure (PIPL): raw payloads are kept until their source's retention date and then
+purged; an erasure stops reads, removes what the law does not require the bank to keep, and records
+what it kept and why. Snapshots and decisions stay (a decision replays after the purge)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from conftest import FIXED_NOW, TEST_SECRET, actor
+from sqlalchemy import func, select
+from test_origination import S2, consent, register
+
+from sandu.domain.errors import ConsentDenied, InvalidInput
+from sandu.origination import actions
+from sandu.origination import service as orig
+from sandu.runtime import Runtime
+from sandu.store import models as m
+
+
+def _count(rt, model, **where) -> int:
+    with rt.uow.read() as s:
+        q = select(func.count()).select_from(model)
+        for k, v in where.items():
+            q = q.where(getattr(model, k) == v)
+        return s.scalar(q)
+
+
+def _rt(rt, days: int = 90, **per_source: int):
+    return replace(rt, settings=rt.settings.model_copy(update={"sources_retention_days": days, "source_retention_days": per_source}))
+
+
+def test_payloads_are_kept_until_their_sources_retention_date_then_purged(rt_sqlite):
+    rt = _rt(rt_sqlite, 90, credit_bureau=30, utilities=0)
+    register(rt, S2)
+    cid = consent(rt, S2)
+    v = actions.measure(rt, actor(rt, "rep-s2"), uscc=S2["uscc"], consent_id=cid)
+    with rt.uow.read() as s:
+        kept = {p.source: (p.keep_until, p.payload_sha256) for p in s.scalars(select(m.SourcePayload))}
+        reads = {r.source: r.payload_sha256 for r in s.scalars(select(m.SourceRead).where(m.SourceRead.consent_id == cid))}
+    assert "utilities" not in kept  # retention 0: not kept
+    assert kept["credit_bureau"][0] == FIXED_NOW + timedelta(days=30) and kept["tax"][0] == FIXED_NOW + timedelta(days=90)
+    assert all(sha == reads[s] for s, (_, sha) in kept.items())  # the log's hash is the payload's
+    # the day before the bureau's date nothing goes; on it the bureau's payload goes, the rest stay
+    assert actions.purge_payloads(rt.with_clock(lambda: FIXED_NOW + timedelta(days=30) - timedelta(seconds=1)), actor(rt, "ops"))["deleted"] == {}
+    done = actions.purge_payloads(rt.with_clock(lambda: FIXED_NOW + timedelta(days=30)), actor(rt, "ops"))
+    assert done == {"deleted": {"credit_bureau": 1}, "left": 0}
+    assert _count(rt, m.SourcePayload) == len(kept) - 1
+    actions.purge_payloads(rt.with_clock(lambda: FIXED_NOW + timedelta(days=91)), actor(rt, "ops"))
+    assert _count(rt, m.SourcePayload) == 0
+    with rt.uow.read() as s:  # the decision still replays from its snapshot
+        assert orig.replay(s, v.id, rt.bundle, rt.model, rt.tech).outcome == v.outcome
+
+
+def test_an_unknown_source_in_the_retention_setting_stops_the_runtime(rt_sqlite):
+    from sandu.intake.config import IntakeConfigError
+
+    with pytest.raises(IntakeConfigError, match="SANDU_SOURCE_RETENTION_DAYS names weather"):
+        Runtime(engine=rt_sqlite.engine, bundle=rt_sqlite.bundle, model=rt_sqlite.model,
+                settings=rt_sqlite.settings.model_copy(update={"source_retention_days": {"weather": 3}}))
+
+
+def test_erasure_stops_reads_removes_payloads_and_loose_snapshots_and_says_what_it_kept(rt_sqlite):
+    rt = _rt(rt_sqlite)
+    register(rt, S2)
+    cid = consent(rt, S2)
+    v = actions.measure(rt, actor(rt, "rep-s2"), uscc=S2["uscc"], consent_id=cid)
+    with rt.uow.write() as s:  # a refresh snapshot no decision refers to
+        s.add(m.Profile(sha256="f" * 64, enterprise_id=s.get(m.Decision, v.id).enterprise_id, consent_id=cid, as_of=FIXED_NOW.date(),
+                        snapshot={}, created_at=FIXED_NOW))
+    payloads = _count(rt, m.SourcePayload)
+    assert payloads > 0
+    out = actions.erase_enterprise(rt, actor(rt, "ops"), uscc=S2["uscc"], reason="申请人书面申请 2026-11-30 第12号")
+    assert out["removed"] == {"source_payloads": payloads, "unreferenced_snapshots": 1, "live_consents_revoked": 1}
+    kept = {k["what"]: k for k in out["kept"]}
+    assert kept["decisions and the snapshots they were made on"]["rows"] == 1 and "PIPL art. 24" in kept["decisions and the snapshots they were made on"]["why"]
+    assert kept["the read log (source, time, outcome, payload sha256)"]["rows"] == 8
+    assert _count(rt, m.SourcePayload) == 0 and _count(rt, m.Profile, sha256="f" * 64) == 0
+    with rt.uow.read() as s:
+        assert s.get(m.Profile, s.get(m.Decision, v.id).profile_sha256) is not None
+        assert orig.replay(s, v.id, rt.bundle, rt.model, rt.tech).outcome == v.outcome
+        e = s.scalar(select(m.Erasure))
+        assert e.reason.startswith("申请人书面申请") and e.removed == out["removed"]
+    with pytest.raises(ConsentDenied, match="revoked"):  # reads stop at once
+        actions.measure(rt, actor(rt, "rep-s2"), uscc=S2["uscc"], consent_id=cid)
+
+
+@pytest.mark.parametrize("reason", ["", " leading space", "x" * 501, 7])
+def test_an_erasure_without_a_proper_reason_is_refused_and_changes_nothing(rt_sqlite, reason):
+    rt = _rt(rt_sqlite)
+    register(rt, S2)
+    cid = consent(rt, S2)
+    actions.measure(rt, actor(rt, "rep-s2"), uscc=S2["uscc"], consent_id=cid)
+    before = _count(rt, m.SourcePayload)
+    with pytest.raises(InvalidInput) as e:
+        actions.erase_enterprise(rt, actor(rt, "ops"), uscc=S2["uscc"], reason=reason)
+    assert e.value.field == "reason"
+    assert _count(rt, m.SourcePayload) == before and _count(rt, m.Erasure) == 0
+
+
+def test_cli_purge_and_erase(tmp_path, sqlite_template):
+    import shutil
+
+    db = tmp_path / "p.db"
+    shutil.copy(sqlite_template, db)
+    env = {**os.environ, "SANDU_DATABASE_URL": f"sqlite:///{db}", "SANDU_SECRET_KEY": TEST_SECRET, "COLUMNS": "200"}
+    sandu = str(Path(sys.executable).with_name("sandu"))
+    r = subprocess.run([sandu, "sources", "purge"], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0 and "purged 0 raw payloads" in r.stdout, r.stderr
+    r = subprocess.run([sandu, "privacy", "erase", "--enterprise", S2["uscc"], "--reason", "ref 12"], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr  # the template store holds no registered enterprise
+    assert S2["uscc"] in r.stderr and "enterprise" in r.stderr, r.stderr
