@@ -286,7 +286,8 @@ def test_read_all_of_eight_sources_ends_within_the_overall_deadline_with_the_gap
         "tax": "found", "invoices": "no_record", "social_insurance": "timeout", "utilities": "timeout", "ip": "invalid",
         "credit_bureau": "error", "bank_flows": "found", "collateral": "timeout",
     }
-    assert out["bank_flows"].attempts == 2
+    # the first attempt fails (500); a retry recovers it — on a busy machine the second may time out and the third (the bound) succeed
+    assert 2 <= out["bank_flows"].attempts <= 3
     assert stub.count("credit_bureau") == 3
 
 
@@ -294,10 +295,11 @@ def test_read_all_names_the_overall_deadline_when_it_comes_first(stub):
     stub.behaviour.update({s: "hang" for s in ("tax", "ip")})
     a = adapter(stub)
     t0 = time.monotonic()
-    out = read_all({s: a for s in ALL_SOURCES}, ALL_SOURCES, USCC, AS_OF, per_source_deadline_s=5.0, overall_deadline_s=0.4)
-    assert time.monotonic() - t0 < 0.4 + 0.3
+    # 1.5 s: room for the sources that answer even on a busy machine (at 0.4 s they could miss it too)
+    out = read_all({s: a for s in ALL_SOURCES}, ALL_SOURCES, USCC, AS_OF, per_source_deadline_s=5.0, overall_deadline_s=1.5)
+    assert time.monotonic() - t0 < 1.5 + 0.5
     for s in ("tax", "ip"):
-        assert out[s].outcome == "timeout" and "overall deadline of 400 ms" in out[s].reason
+        assert out[s].outcome == "timeout" and "overall deadline of 1500 ms" in out[s].reason
     assert {o.outcome for s, o in out.items() if s not in ("tax", "ip")} == {"found"}
 
 

@@ -111,3 +111,30 @@ def test_read_all_through_the_runtime_matches_the_store_reader(rt_sqlite):
     assert {k: (v.outcome, v.payload_sha256) for k, v in through_adapters.items()} == {k: (v.outcome, v.payload_sha256) for k, v in on_session.items()}
     assert all(v.adapter == "simulated" for v in through_adapters.values())
     assert read_all({}, ("tax",), S2["uscc"], date(2026, 10, 31), per_source_deadline_s=0.1, overall_deadline_s=0.2)["tax"].outcome == "refused"
+
+
+def test_an_application_reading_real_http_sources_that_hang_fail_or_send_garbage_completes_in_time(rt_sqlite):
+    from test_intake_http import StubSource
+
+    from sandu.intake import HttpAdapter
+
+    stub = StubSource()
+    try:
+        stub.behaviour.update(credit_bureau="hang", utilities="500", ip="garbage")
+        http = HttpAdapter(stub.url, connect_timeout_s=0.3, read_timeout_s=0.4, retries=1, backoff_s=0.01, breaker_failures=100)
+        rt = _with(rt_sqlite, credit_bureau=http, utilities=http, ip=http)
+        rt.settings = rt.settings.model_copy(update={"sources_overall_deadline_ms": 800, "sources_deadline_ms": 500})
+        register(rt, S2)
+        cid = consent(rt, S2)
+        t0 = time.monotonic()
+        v = actions.measure(rt, actor(rt, "rep-s2"), uscc=S2["uscc"], consent_id=cid)
+        assert time.monotonic() - t0 < 0.8 + 2.0  # bounded by the overall deadline, not by the hung server
+        assert v.outcome == Outcome.REFER and any("DATA_GAP_REFERRED" in r for r in v.reasons)  # the bureau is required
+        assert {"credit_bureau:unavailable", "utilities:unavailable", "ip:unavailable"} <= set(v.quality_flags)
+        with rt.uow.read() as s:
+            log = {r.source: (r.adapter, r.outcome) for r in s.scalars(select(m.SourceRead).where(m.SourceRead.consent_id == cid))}
+        assert log["credit_bureau"] == ("http", "timeout") and log["utilities"] == ("http", "error") and log["ip"] == ("http", "invalid")
+        assert log["tax"] == ("simulated", "found")
+        http.close()
+    finally:
+        stub.close()

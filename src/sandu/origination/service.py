@@ -51,6 +51,7 @@ from sandu.simulate.geo import DISTRICTS
 from sandu.sources.catalog import ALL_SOURCES, unknown_sources
 from sandu.sources.consent_text import BUREAU_SOURCE, LANGUAGES, TEXT_VERSION, render_bureau_authorization, render_consent, sha256_text
 from sandu.sources.profile import ProfileSnapshot, build_profile, canonical_sha256, profile_from_json
+from sandu.sources.schemas import SCHEMA_VERSION
 from sandu.store import models as m
 from sandu.store.db import insert_if_absent
 
@@ -489,7 +490,7 @@ def record_measurement(
         policy_version=bundle.label,
         policy_sha256=bundle.sha256,
         model_versions={"risk": model.label, "risk_sha256": model.sha256, "risk_challenger": challenger_model().label,
-                        "tech": tech.label, "tech_sha256": tech.sha256},
+                        "tech": tech.label, "tech_sha256": tech.sha256, "source_schemas": SCHEMA_VERSION},
         application=_application_json(prepared.application),
         outcome=result.outcome,
         comprehensive_limit_fen=result.comprehensive_limit_fen,
