@@ -63,6 +63,12 @@ def test_an_unknown_source_in_the_retention_setting_stops_the_runtime(rt_sqlite)
     with pytest.raises(IntakeConfigError, match="SANDU_SOURCE_RETENTION_DAYS names weather"):
         Runtime(engine=rt_sqlite.engine, bundle=rt_sqlite.bundle, model=rt_sqlite.model,
                 settings=rt_sqlite.settings.model_copy(update={"source_retention_days": {"weather": 3}}))
+    for days in (91, {"tax": 91}):  # longer than the consent text promises: refused; 90 is the longest allowed
+        update = {"sources_retention_days": days} if isinstance(days, int) else {"source_retention_days": days}
+        with pytest.raises(IntakeConfigError, match="longer than the consent text promises"):
+            Runtime(engine=rt_sqlite.engine, bundle=rt_sqlite.bundle, model=rt_sqlite.model, settings=rt_sqlite.settings.model_copy(update=update))
+    Runtime(engine=rt_sqlite.engine, bundle=rt_sqlite.bundle, model=rt_sqlite.model,
+            settings=rt_sqlite.settings.model_copy(update={"sources_retention_days": 90, "source_retention_days": {"tax": 90}}))
 
 
 def test_erasure_stops_reads_removes_payloads_and_loose_snapshots_and_says_what_it_kept(rt_sqlite):

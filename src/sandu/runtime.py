@@ -27,6 +27,7 @@ from sandu.scoring.tech_config import TechConfig, load_tech_config
 from sandu.security.limits import RateLimiter
 from sandu.settings import SecretMissing, Settings, get_settings
 from sandu.sources.catalog import ALL_SOURCES
+from sandu.sources.consent_text import RAW_RETENTION_MAX_DAYS
 from sandu.store import models as m
 from sandu.store.db import UnitOfWork, make_engine
 
@@ -55,6 +56,9 @@ class Runtime:
         assert self.uow.engine is self.engine, "a runtime's unit of work runs on its own engine"
         if unknown := sorted(set(self.settings.source_retention_days) - set(ALL_SOURCES)):
             raise IntakeConfigError(f"SANDU_SOURCE_RETENTION_DAYS names {', '.join(unknown)}, which are not data sources (allowed: {', '.join(ALL_SOURCES)})")
+        if (longest := max([self.settings.sources_retention_days, *self.settings.source_retention_days.values()])) > RAW_RETENTION_MAX_DAYS:
+            raise IntakeConfigError(f"SANDU_SOURCES_RETENTION_DAYS / SANDU_SOURCE_RETENTION_DAYS: {longest} days is longer than the consent text "
+                                    f"promises (at most {RAW_RETENTION_MAX_DAYS} days after a read; allowed: 0..{RAW_RETENTION_MAX_DAYS})")
         if self.adapters is None:  # built once: the http adapter's connections and circuit breakers live for the process
             self.adapters = adapters_from_settings(self.settings, self._simulated_lookup)
 

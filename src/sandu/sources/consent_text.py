@@ -18,10 +18,13 @@ from dataclasses import dataclass
 
 from sandu.sources.catalog import ALL_SOURCES
 
-TEXT_VERSION = "consent-text@2026.1"
+TEXT_VERSION = "consent-text@2026.2"  # 2026.2: raw data kept at most RAW_RETENTION_MAX_DAYS (2026.1 said not kept)
 LANGUAGES = ("zh", "en")
 BUREAU_SOURCE = "credit_bureau"  # the scope that needs its own authorization (征信授权书) in the same flow
 PROFILE_RETENTION_YEARS = 5  # the profile snapshot a decision rests on is kept with the credit file
+# The longest a source's raw payload may be kept after its read: the text promises it, and the runtime
+# refuses a retention setting (SANDU_SOURCES_RETENTION_DAYS / SANDU_SOURCE_RETENTION_DAYS) beyond it.
+RAW_RETENTION_MAX_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -32,9 +35,11 @@ class ScopeText:
     retention: str  # 保存多久
 
 
-_KEEP_ZH = f"原始数据只在本次测算中使用，不单独保存；测算用到的数据摘要随授信决定保存{PROFILE_RETENTION_YEARS}年，以便复核和您申请人工复查"
-_KEEP_EN = (f"the raw data is used for this measurement only and not kept on its own; the summary the decision rests on is kept with "
-            f"the decision for {PROFILE_RETENTION_YEARS} years, for review and for a human re-examination you may ask for")
+_KEEP_ZH = (f"原始数据只用于本次授权的用途，自读取之日起最长保存{RAW_RETENTION_MAX_DAYS}天后删除；测算用到的数据摘要随授信决定保存"
+            f"{PROFILE_RETENTION_YEARS}年，以便复核和您申请人工复查")
+_KEEP_EN = (f"the raw data is used for the purpose of this authorization only and deleted at most {RAW_RETENTION_MAX_DAYS} days after "
+            f"it was read; the summary the decision rests on is kept with the decision for {PROFILE_RETENTION_YEARS} years, for review "
+            f"and for a human re-examination you may ask for")
 
 SCOPE_TEXTS: dict[str, dict[str, ScopeText]] = {
     "tax": {
