@@ -9,7 +9,11 @@ is refused outright.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic_core import PydanticCustomError
 
 from sandu.domain.errors import show
 
@@ -29,3 +33,21 @@ def whole_number(value: object) -> object:
             raise ValueError(f"must be a whole number, got {show(value)}")
         return int(value)
     return value
+
+
+def decimal_string(example: str) -> Callable[[Any], Decimal]:
+    """A pydantic before-validator reading a config file's decimal string (``"0.30"``) into a finite
+    `Decimal`; a number, a bool or text that is not a finite decimal is refused, quoting `example`."""
+
+    def read(value: Any) -> Decimal:
+        if not isinstance(value, str):
+            raise PydanticCustomError("decimal_string", f'must be a decimal string like "{example}", got {{got}}', {"got": show(value)})
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise PydanticCustomError("decimal_string", "{got} is not a decimal number", {"got": show(value)}) from None
+        if not number.is_finite():
+            raise PydanticCustomError("decimal_string", "must be a finite decimal number, got {got}", {"got": show(value)})
+        return number
+
+    return read

@@ -33,7 +33,7 @@ import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -44,6 +44,7 @@ from pydantic_core import PydanticCustomError
 from sandu.domain.enums import Settlement
 from sandu.domain.errors import InvalidInput, show
 from sandu.domain.money import MAX_AMOUNT_FEN
+from sandu.domain.numbers import decimal_string
 from sandu.ledger.journal import LOAN_BUCKETS
 from sandu.ledger.overdue import MAX_GRACE_DAYS, MAX_THRESHOLD_DAYS, OverduePolicy
 from sandu.sources.catalog import ALL_SOURCES
@@ -101,16 +102,7 @@ class _Refused(ValueError):
 # -- field types -----------------------------------------------------------------------
 
 
-def _decimal_string(value: Any) -> Decimal:
-    if not isinstance(value, str):
-        raise PydanticCustomError("decimal_string", 'must be a decimal string like "0.70", got {got}', {"got": show(value)})
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise PydanticCustomError("decimal_string", "{got} is not a decimal number", {"got": show(value)}) from None
-    if not number.is_finite():
-        raise PydanticCustomError("decimal_string", "must be a finite decimal number, got {got}", {"got": show(value)})
-    return number
+_decimal_string = decimal_string("0.70")
 
 
 def _iso_date(value: Any) -> date:

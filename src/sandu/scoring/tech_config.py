@@ -29,15 +29,15 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints, ValidationError, model_validator
-from pydantic_core import PydanticCustomError
 
 from sandu.domain.errors import show
+from sandu.domain.numbers import decimal_string
 from sandu.sources.profile import canonical_sha256
 
 __all__ = [
@@ -81,16 +81,7 @@ class _Refused(ValueError):
     """Raised by the config's own checks as ``_Refused(path, reason)``; `path` starts at the top."""
 
 
-def _decimal_string(value: Any) -> Decimal:
-    if not isinstance(value, str):
-        raise PydanticCustomError("decimal_string", 'must be a decimal string like "0.30", got {got}', {"got": show(value)})
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise PydanticCustomError("decimal_string", "{got} is not a decimal number", {"got": show(value)}) from None
-    if not number.is_finite():
-        raise PydanticCustomError("decimal_string", "must be a finite decimal number, got {got}", {"got": show(value)})
-    return number
+_decimal_string = decimal_string("0.30")
 
 
 Threshold = Annotated[Decimal, BeforeValidator(_decimal_string), Field(ge=-1_000_000, le=1_000_000)]
