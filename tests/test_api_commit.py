@@ -21,7 +21,7 @@ API = "/api/v1"
 S1, S2, S4 = STORY_ROWS[0], STORY_ROWS[1], STORY_ROWS[3]
 ROUNDS = 15  # each write route, this many times: create, then read at once
 TABLES = ("enterprises", "consents", "source_reads", "profiles", "decisions", "offers", "credit_lines", "drawings",
-          "journal_entries", "postings", "instalments", "dues", "classification_changes", "business_calendar", "eod_runs", "users", "refresh_tokens", "enterprise_members", "audit_log", "audit_head")
+          "journal_entries", "postings", "instalments", "dues", "classification_changes", "business_calendar", "eod_runs", "users", "refresh_tokens", "enterprise_members", "audit_log", "audit_head", "source_payloads", "erasures")
 
 
 @pytest.fixture
@@ -124,6 +124,19 @@ def test_every_write_is_visible_to_the_next_read(client, rt):
     assert login(client, "officer-new")
     _ok(client.post(f"{API}/users/{staff['id']}/disable", headers=admin), 200)
     assert client.post(f"{API}/auth/token", data={"username": "officer-new", "password": TEST_PASSWORD}).status_code == 401
+    # refresh → the next refresh sees the snapshot it kept; erasure → the enterprise's erasure list shows it at once
+    risk, previous = login(client, "risk"), None
+    for _ in range(3):
+        done = _ok(client.post(f"{API}/enterprises/{S4['uscc']}/refresh", json={}, headers=risk), 200)
+        assert previous is None or done["previous_sha256"] == previous
+        previous = done["profile_sha256"]
+    for k in range(3):
+        rt.clock.value += timedelta(minutes=1)  # newest first: each request a minute after the last
+        erased = _ok(client.post(f"{API}/enterprises/{S4['uscc']}/erasures", json={"reason": f"申请人书面申请 第{k}号"}, headers=admin))
+        listed = _ok(client.get(f"{API}/enterprises/{S4['uscc']}/erasures", headers=admin), 200)["erasures"]
+        assert [e["id"] for e in listed][0] == erased["id"] and len(listed) == k + 1
+    r = client.post(f"{API}/enterprises/{S4['uscc']}/refresh", json={}, headers=risk)
+    assert r.status_code == 403 and "no live consent" in r.json()["error"]["message"], r.text  # erasure stopped the reads
 
 
 class _CommitFails:
@@ -168,6 +181,8 @@ def test_a_failed_commit_is_never_acknowledged_and_stores_nothing(client, rt):
         ("POST", f"{API}/lines/{line['id']}/repayments", {"amount_fen": 1_000, "idempotency_key": "during-r"}, rep2),
         ("POST", f"{API}/eod", {"business_date": (rt.today() - timedelta(days=1)).isoformat()}, ops),
         ("POST", f"{API}/users", {"username": "new-auditor", "password": TEST_PASSWORD, "role": "auditor"}, admin),
+        ("POST", f"{API}/enterprises/{S2['uscc']}/refresh", {}, login(client, "risk")),
+        ("POST", f"{API}/enterprises/{S2['uscc']}/erasures", {"reason": "申请人书面申请"}, admin),
     ]
     before = _dump(rt)
     with _CommitFails(rt.engine):

@@ -51,4 +51,4 @@ def test_payloads_and_erasures_up_down_and_up_again(empty_db_url):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM source_payloads")).scalar_one() == 0  # what was kept went with the table
     out = actions.erase_enterprise(rt, security.actor_by_username(rt, "rep-s2"), uscc=S2["uscc"], reason="ref 7")
-    assert out["removed"]["live_consents_revoked"] == 1
+    assert out.removed["live_consents_revoked"] == 1

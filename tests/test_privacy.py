@@ -82,16 +82,16 @@ def test_erasure_stops_reads_removes_payloads_and_loose_snapshots_and_says_what_
     payloads = _count(rt, m.SourcePayload)
     assert payloads > 0
     out = actions.erase_enterprise(rt, actor(rt, "ops"), uscc=S2["uscc"], reason="申请人书面申请 2026-11-30 第12号")
-    assert out["removed"] == {"source_payloads": payloads, "unreferenced_snapshots": 1, "live_consents_revoked": 1}
-    kept = {k["what"]: k for k in out["kept"]}
-    assert kept["decisions and the snapshots they were made on"]["rows"] == 1 and "PIPL art. 24" in kept["decisions and the snapshots they were made on"]["why"]
-    assert kept["the read log (source, time, outcome, payload sha256)"]["rows"] == 8
+    assert out.removed == {"source_payloads": payloads, "unreferenced_snapshots": 1, "live_consents_revoked": 1}
+    kept = {k.what: k for k in out.kept}
+    assert kept["decisions and the snapshots they were made on"].rows == 1 and "PIPL art. 24" in kept["decisions and the snapshots they were made on"].why
+    assert kept["the read log (source, time, outcome, payload sha256)"].rows == 8
     assert _count(rt, m.SourcePayload) == 0 and _count(rt, m.Profile, sha256="f" * 64) == 0
     with rt.uow.read() as s:
         assert s.get(m.Profile, s.get(m.Decision, v.id).profile_sha256) is not None
         assert orig.replay(s, v.id, rt.bundle, rt.model, rt.tech).outcome == v.outcome
         e = s.scalar(select(m.Erasure))
-        assert e.reason.startswith("申请人书面申请") and e.removed == out["removed"]
+        assert e.reason.startswith("申请人书面申请") and e.removed == out.removed
     with pytest.raises(ConsentDenied, match="revoked"):  # reads stop at once
         actions.measure(rt, actor(rt, "rep-s2"), uscc=S2["uscc"], consent_id=cid)
 

@@ -147,6 +147,10 @@ class ProfileRefreshIn(Strict):
     consent_id: UuidText | None = Field(default=None, description="read under this consent (default: the enterprise's latest live one)")
 
 
+class ErasureIn(Strict):
+    reason: Opinion = Field(description="the erasure request's reference: who asked, when, how (PIPL art. 47)")
+
+
 class ReviewIn(Strict):
     opinion: Opinion = Field(description="the reviewing officer's opinion (审查意见)")
 

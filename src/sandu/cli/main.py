@@ -347,11 +347,11 @@ def privacy_erase(
     from sandu.security.actor import Actor
 
     out = erase_enterprise(_runtime(), Actor.system("privacy"), uscc=enterprise, reason=reason)
-    console.print(f"erasure {out['id']} for {out['uscc']} done at {out['done_at']}")
-    for what, n in out["removed"].items():
+    console.print(f"erasure {out.id} for {out.uscc} done at {out.done_at.isoformat()}")
+    for what, n in out.removed.items():
         console.print(f"  removed {what}: {n:,}")
-    for k in out["kept"]:
-        console.print(f"  kept {k['what']} ({k['rows']:,}): {k['why']}")
+    for k in out.kept:
+        console.print(f"  kept {k.what} ({k.rows:,}): {k.why}")
 
 
 @app.command()

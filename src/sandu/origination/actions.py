@@ -21,12 +21,15 @@ from sandu.origination.views import (
     ConsentView,
     DecisionView,
     EnterpriseView,
+    ErasureHistoryView,
+    ErasureView,
     RefreshView,
     ScopesView,
     consent_detail_view,
     consent_view,
     decision_view,
     enterprise_view,
+    erasure_view,
     refresh_view,
     scopes_view,
     source_read_view,
@@ -236,11 +239,17 @@ def purge_payloads(rt: Runtime, actor: Actor) -> dict:
     return done
 
 
-def erase_enterprise(rt: Runtime, actor: Actor, *, uscc: str, reason: str) -> dict:
+def erase_enterprise(rt: Runtime, actor: Actor, *, uscc: str, reason: str) -> ErasureView:
     """Carry out an applicant's erasure request (PIPL art. 47): what was removed, what was kept and why."""
     now = rt.now()
     with rt.uow.write() as s:
         e = privacy.erase_enterprise(s, uscc=uscc, reason=reason, requested_by=actor.user_id, now=now)
         audit.note(s, actor, "enterprise.erase", "erasure", e.id, at=now, after=e)
-        out = {"id": e.id, "uscc": uscc, "done_at": e.done_at.isoformat(), "removed": e.removed, "kept": e.kept}
-    return out
+        view = erasure_view(e, uscc)
+    return view
+
+
+def erasure_history(rt: Runtime, uscc: str) -> ErasureHistoryView:
+    """The erasure requests carried out for an enterprise, newest first."""
+    with rt.uow.read() as s:
+        return ErasureHistoryView(uscc=uscc, erasures=[erasure_view(e, uscc) for e in privacy.erasures_of(s, uscc)])

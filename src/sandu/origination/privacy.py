@@ -28,6 +28,7 @@ from sandu.origination import service as svc
 from sandu.sources.catalog import ALL_SOURCES
 from sandu.store import models as m
 
+MAX_ERASURES_LISTED = 100  # an enterprise's erasure records listed, newest first
 MAX_PURGE_ROWS = 100_000  # rows one purge deletes; the next run takes the rest (it says how many are left)
 MAX_REASON_CHARS = 500
 
@@ -111,3 +112,10 @@ def erase_enterprise(session: Session, *, uscc: str, reason: str, requested_by: 
     session.add(erasure)
     session.flush()
     return erasure
+
+
+def erasures_of(session: Session, uscc: str) -> list[m.Erasure]:
+    """The erasure records of an enterprise, newest first (at most `MAX_ERASURES_LISTED`)."""
+    ent = svc.get_enterprise(session, uscc)
+    return list(session.scalars(select(m.Erasure).where(m.Erasure.enterprise_id == ent.id)
+                                .order_by(m.Erasure.done_at.desc(), m.Erasure.id).limit(MAX_ERASURES_LISTED)))

@@ -17,7 +17,6 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sandu.domain.errors import ConsentDenied
 from sandu.origination import service as svc
 from sandu.policy.kernel import Application
 from sandu.sources.diff import Change, diff_profiles
@@ -37,23 +36,13 @@ class Refreshed:
     read_ms: float
 
 
-def _latest_live_consent(session: Session, ent: m.Enterprise, now: datetime) -> m.Consent:
-    consents = session.scalars(
-        select(m.Consent).where(m.Consent.enterprise_id == ent.id, m.Consent.revoked_at.is_(None), m.Consent.expires_at > now)
-        .order_by(m.Consent.granted_at.desc(), m.Consent.id).limit(1)
-    ).all()
-    if not consents:
-        raise ConsentDenied("consent_id", f"enterprise {ent.uscc} has no live consent to read its sources under", "a live consent: the legal representative grants one")
-    return consents[0]
-
-
 def prepare_refresh(session: Session, *, uscc: str, consent_id: str | None, as_of: date, now: datetime,
                     reader: svc.SourceReader | None = None) -> svc.PreparedMeasurement:
     """Check the enterprise and the consent, then read every source the consent covers."""
     t0 = time.perf_counter()
     svc.require_not_future(as_of, now, "as_of")
     ent = svc.get_enterprise(session, uscc)
-    consent = _latest_live_consent(session, ent, now) if consent_id is None else svc._live_consent(session, ent, consent_id, now)
+    consent = svc.latest_live_consent(session, ent, now) if consent_id is None else svc.live_consent(session, ent, consent_id, now)
     sources = tuple(sorted(consent.scopes))
     reads = (reader or svc.store_reader(session))(sources, ent.uscc, as_of)
     assert set(reads) == set(sources), "a reader answers for every source it was asked, and only those"
@@ -80,16 +69,7 @@ def latest_profile(session: Session, enterprise_id: int) -> m.Profile | None:
 
 def record_refresh(session: Session, prepared: svc.PreparedMeasurement, profile: ProfileSnapshot, *, as_of: date, now: datetime) -> Refreshed:
     """Write the read log and the snapshot; the changes since the enterprise's previous snapshot."""
-    svc.lock_enterprise(session, prepared.enterprise_id)
-    consent = session.scalar(select(m.Consent).where(m.Consent.id == prepared.consent_id).with_for_update()
-                             .execution_options(populate_existing=True))
-    assert consent is not None, "a prepared refresh has its consent"
-    lapse = svc._lapse(consent, now)
-    session.add_all(svc._read_rows(prepared, lapse))  # the reads were made: logged whatever happens next
-    if lapse is not None:
-        session.flush()
-        raise svc.ConsentLapsed("consent_id", f"{lapse} while the refresh was reading; no snapshot was kept, the reads are logged",
-                                "a live consent: grant a new one and refresh again")
+    svc.log_reads(session, prepared, now, kept="no snapshot was kept", again="refresh again")
     previous = latest_profile(session, prepared.enterprise_id)
     before = None if previous is None else profile_from_json(previous.snapshot, previous.sha256)
     insert_if_absent(

@@ -249,7 +249,7 @@ def consent_status(consent: m.Consent, now: datetime) -> str:
     return "expired" if consent.expires_at <= now else "live"
 
 
-def _lapse(consent: m.Consent, now: datetime) -> str | None:
+def consent_lapse(consent: m.Consent, now: datetime) -> str | None:
     """Why the consent no longer allows reads (None when it does)."""
     if consent.revoked_at is not None:
         return f"consent {consent.id} was revoked at {consent.revoked_at:%Y-%m-%d %H:%M:%S}"
@@ -258,11 +258,11 @@ def _lapse(consent: m.Consent, now: datetime) -> str | None:
     return None
 
 
-def _live_consent(session: Session, ent: m.Enterprise, consent_id: str, now: datetime) -> m.Consent:
+def live_consent(session: Session, ent: m.Enterprise, consent_id: str, now: datetime) -> m.Consent:
     consent = session.get(m.Consent, consent_id) if is_uuid(consent_id) else None
     if consent is None or consent.enterprise_id != ent.id:
         raise NotFound("consent", consent_id, field="consent_id")
-    if (why := _lapse(consent, now)) is not None:
+    if (why := consent_lapse(consent, now)) is not None:
         raise ConsentDenied("consent_id", why, "a live consent")
     if BUREAU_SOURCE in consent.scopes and consent.bureau_authorized_at is None:  # granted before bureau authorizations were kept
         raise ConsentDenied("consent_id", f"consent {consent_id} covers the credit bureau without its own authorization (征信授权书); "
@@ -273,6 +273,37 @@ def _live_consent(session: Session, ent: m.Enterprise, consent_id: str, now: dat
 class ConsentLapsed(ConsentDenied):
     """The consent was revoked (or expired) after a measurement read under it and before it was
     recorded: no decision is recorded; the reads that were made are logged."""
+
+
+def latest_live_consent(session: Session, ent: m.Enterprise, now: datetime) -> m.Consent:
+    """The enterprise's most recently granted consent that still allows reads."""
+    consents = session.scalars(
+        select(m.Consent).where(m.Consent.enterprise_id == ent.id, m.Consent.revoked_at.is_(None), m.Consent.expires_at > now)
+        .order_by(m.Consent.granted_at.desc(), m.Consent.id).limit(1)
+    ).all()
+    if not consents:
+        raise ConsentDenied("consent_id", f"enterprise {ent.uscc} has no live consent to read its sources under",
+                            "a live consent: the legal representative grants one")
+    return live_consent(session, ent, consents[0].id, now)
+
+
+def log_reads(session: Session, prepared: PreparedMeasurement, now: datetime, *, kept: str, again: str) -> m.Enterprise:
+    """The first step of recording what was read under a consent (a measurement, a refresh): lock
+    the enterprise, then the consent (a revocation committing now waits for this record, or is
+    seen), and log every read — the reads were made, so they are logged whatever happens next.
+    Raises `ConsentLapsed` (the log flushed, nothing else written) when the consent lapsed while
+    the sources were read; `kept` says what was not written, `again` what to do."""
+    ent = lock_enterprise(session, prepared.enterprise_id)
+    consent = session.scalar(select(m.Consent).where(m.Consent.id == prepared.consent_id).with_for_update()
+                             .execution_options(populate_existing=True))
+    assert consent is not None, "a prepared read has its consent"
+    lapse = consent_lapse(consent, now)
+    session.add_all(read_log_rows(prepared, lapse))
+    if lapse is not None:
+        session.flush()
+        raise ConsentLapsed("consent_id", f"{lapse} while the sources were being read; {kept}, the reads made under it are logged",
+                            f"a live consent: grant a new one and {again}")
+    return ent
 
 
 @dataclass(frozen=True)
@@ -336,7 +367,7 @@ def reads_of(session: Session, consent_id: str) -> list[m.SourceRead]:
 OUTSIDE_SCOPE = "outside the consent's scopes: not read"
 
 
-def _read_rows(prepared: PreparedMeasurement, lapse: str | None) -> list[m.SourceRead]:
+def read_log_rows(prepared: PreparedMeasurement, lapse: str | None) -> list[m.SourceRead]:
     """The read log of a measurement: each read as the adapter reported it (`prepared.reads`, when the
     reading step reports them), else from the payloads (the simulated adapter, found or no record);
     and every catalog source the consent did not cover, refused. A measurement whose consent lapsed
@@ -437,7 +468,7 @@ def prepare_measurement(
     t0 = time.perf_counter()
     require_not_future(as_of, now, "as_of")
     ent = get_enterprise(session, uscc)
-    consent = _live_consent(session, ent, consent_id, now)
+    consent = live_consent(session, ent, consent_id, now)
     missing = [s for s in bundle.required_sources if s not in consent.scopes]
     if missing:
         raise ConsentDenied(
@@ -468,16 +499,7 @@ def record_measurement(
     the new decision is the enterprise's decision in force and supersedes the one before."""
     t0 = time.perf_counter()
     profile, result = computed.profile, computed.result
-    ent = lock_enterprise(session, prepared.enterprise_id)
-    consent = session.scalar(select(m.Consent).where(m.Consent.id == prepared.consent_id).with_for_update()
-                             .execution_options(populate_existing=True))  # a revocation committing now waits for this decision, or is seen
-    assert consent is not None, "a prepared measurement has its consent"
-    lapse = _lapse(consent, now)
-    session.add_all(_read_rows(prepared, lapse))  # the reads were made: logged whatever happens next
-    if lapse is not None:
-        session.flush()
-        raise ConsentLapsed("consent_id", f"{lapse} while the measurement was reading; no decision was recorded, "
-                            f"the reads made under it are logged", "a live consent: grant a new one and measure again")
+    ent = log_reads(session, prepared, now, kept="no decision was recorded", again="measure again")
     insert_if_absent(
         session, m.Profile, key="sha256",
         row={"sha256": profile.sha256, "enterprise_id": prepared.enterprise_id, "consent_id": prepared.consent_id,

@@ -222,3 +222,31 @@ def refresh_view(r: Any) -> RefreshView:
         uscc=r.uscc, consent_id=r.consent_id, profile_sha256=r.profile_sha256, previous_sha256=r.previous_sha256,
         changes=[ChangeView(**c.to_json(), text=c.text()) for c in r.changes], gaps=r.gaps, read_ms=round(r.read_ms, 3),
     )
+
+
+class KeptView(BaseModel):
+    what: str
+    rows: int
+    why: str = Field(description="the law or duty that requires the bank to keep it")
+
+
+class ErasureView(BaseModel):
+    """An erasure request carried out (PIPL art. 47): what was removed, what was kept and why."""
+
+    id: str
+    uscc: str
+    reason: str = Field(description="the request's reference: who asked, when, how")
+    requested_by: int | None
+    done_at: datetime
+    removed: dict[str, int] = Field(description="kind → rows removed (raw payloads, snapshots no decision rests on, live consents revoked)")
+    kept: list[KeptView]
+
+
+class ErasureHistoryView(BaseModel):
+    uscc: str
+    erasures: list[ErasureView]
+
+
+def erasure_view(e: m.Erasure, uscc: str) -> ErasureView:
+    return ErasureView(id=e.id, uscc=uscc, reason=e.reason, requested_by=e.requested_by, done_at=e.done_at,
+                       removed={k: int(v) for k, v in e.removed.items()}, kept=[KeptView(**k) for k in e.kept])

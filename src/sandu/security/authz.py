@@ -76,6 +76,8 @@ TABLE: dict[str, Rule] = {
     "enterprises.measure": Rule({A: Reach.MEMBER, O: Reach.BRANCH}, ObjectKind.ENTERPRISE, limit="measure"),
     "enterprises.consents.history": Rule(READ_CONSENT, ObjectKind.ENTERPRISE, writes=False),
     "enterprises.refresh": Rule({O: Reach.BRANCH, K: Reach.ANY}, ObjectKind.ENTERPRISE),  # monitoring: re-read under the customer's live consent
+    "enterprises.erase": Rule({O: Reach.BRANCH, D: Reach.ANY}, ObjectKind.ENTERPRISE, fresh=True),  # an applicant's request, carried out by staff
+    "enterprises.erasures": Rule(READ_CONSENT, ObjectKind.ENTERPRISE, writes=False),
     "consents.scopes": Rule(EVERYONE, writes=False),  # what each scope means, shown before signing
     "consents.get": Rule(READ_CONSENT, ObjectKind.CONSENT, writes=False),
     "consents.reads": Rule(READ_CONSENT, ObjectKind.CONSENT, writes=False),

@@ -8,7 +8,7 @@ from sandu.api import schemas as s
 from sandu.api.deps import RT, AsActor, AsEnterpriseActor, UsccPath, errors
 from sandu.api.routing import SanduRoute
 from sandu.origination import actions
-from sandu.origination.views import ConsentHistoryView, ConsentView, DecisionView, EnterpriseView, RefreshView
+from sandu.origination.views import ConsentHistoryView, ConsentView, DecisionView, EnterpriseView, ErasureHistoryView, ErasureView, RefreshView
 from sandu.security import actions as security
 from sandu.security.views import MemberView
 
@@ -55,3 +55,16 @@ def measure(uscc: UsccPath, body: s.MeasurementIn, actor: AsEnterpriseActor, rt:
 def refresh(uscc: UsccPath, body: s.ProfileRefreshIn, actor: AsEnterpriseActor, rt: RT) -> RefreshView:
     """Re-read an existing customer's sources under a live consent, keep the new snapshot, say what changed since the last one."""
     return actions.refresh_sources(rt, actor, uscc=uscc, consent_id=body.consent_id)
+
+
+@router.post("/{uscc}/erasures", name="enterprises.erase", status_code=201, response_model=ErasureView, responses=errors(404, 503))
+def erase(uscc: UsccPath, body: s.ErasureIn, actor: AsEnterpriseActor, rt: RT) -> ErasureView:
+    """Carry out an applicant's erasure request (PIPL art. 47): reads stop at once, raw payloads and snapshots no decision
+    rests on are deleted; what the law requires the bank to keep is kept, each with the reason."""
+    return actions.erase_enterprise(rt, actor, uscc=uscc, reason=body.reason)
+
+
+@router.get("/{uscc}/erasures", name="enterprises.erasures", response_model=ErasureHistoryView, responses=errors(404))
+def erasures(uscc: UsccPath, actor: AsEnterpriseActor, rt: RT) -> ErasureHistoryView:
+    """The erasure requests carried out for the enterprise, newest first: what was removed, what was kept and why."""
+    return actions.erasure_history(rt, uscc)
