@@ -41,6 +41,7 @@ class StubSource:
         self.behaviour: dict[str, str] = {}
         self.requests: dict[str, int] = {}
         self.queries: list[dict[str, list[str]]] = []
+        self.headers: list[tuple[str, dict[str, str]]] = []  # (source, the request's headers, names lower-case)
         self.release = threading.Event()
         self._lock = threading.Lock()
         stub = self
@@ -62,6 +63,7 @@ class StubSource:
                 with stub._lock:
                     n = stub.requests[source] = stub.requests.get(source, 0) + 1
                     stub.queries.append(parse_qs(parts.query))
+                    stub.headers.append((source, {k.lower(): v for k, v in self.headers.items()}))
                 what = stub.behaviour.get(source, "ok")
                 try:
                     if what == "ok":
@@ -331,3 +333,36 @@ def test_any_body_from_the_server_is_an_outcome_never_an_exception(stub, body):
     o = adapter(stub).read("utilities", USCC, AS_OF, 2.0)
     assert o.outcome in ("found", "invalid")
     assert (o.outcome == "found") == (parse_body(body)[0] is not None)
+
+
+def test_the_headers_the_settings_name_go_with_each_read_and_stay_secret(stub, monkeypatch):
+    from sandu.intake.config import IntakeConfigError, adapters_from_settings
+    from sandu.settings import Settings
+
+    monkeypatch.setenv("SANDU_SOURCES_ADAPTER", "http")
+    monkeypatch.setenv("SANDU_SOURCES_HTTP_URL", stub.url)
+    monkeypatch.setenv("SANDU_SOURCES_HTTP_HEADERS", '{"Authorization": "Bearer gateway-token-1", "X-Channel": "sandu"}')
+    monkeypatch.setenv("SANDU_SOURCE_HTTP_HEADERS", '{"credit_bureau": {"Authorization": "Bearer bureau-token-2", "X-Org": "ZJ001"}}')
+    settings = Settings()
+    assert "gateway-token-1" not in repr(settings) and "bureau-token-2" not in repr(settings)
+    adapters = adapters_from_settings(settings, lambda uscc, source: None)
+    for source in ("tax", "credit_bureau"):
+        assert adapters[source].read(source, USCC, AS_OF, 2.0).outcome == "found"
+    seen = dict(stub.headers)
+    assert seen["tax"]["authorization"] == "Bearer gateway-token-1" and seen["tax"]["x-channel"] == "sandu" and "x-org" not in seen["tax"]
+    assert seen["credit_bureau"]["authorization"] == "Bearer bureau-token-2"  # the source's own credential over the common one
+    assert seen["credit_bureau"]["x-channel"] == "sandu" and seen["credit_bureau"]["x-org"] == "ZJ001"
+    adapters["tax"].close()
+    for common, per_source, words in [
+        ({"Bad Name": "v"}, {}, "SANDU_SOURCES_HTTP_HEADERS: 'Bad Name' is not a header"),
+        ({"Host": "evil.example"}, {}, "'Host' is not a header sandu may send"),
+        ({"Authorization": "Bearer secret-x\r\nX-Injected: 1"}, {}, "the value of Authorization must be"),
+        ({"X-Empty": ""}, {}, "the value of X-Empty must be"),
+        ({}, {"weather": {"A": "b"}}, "SANDU_SOURCE_HTTP_HEADERS names weather"),
+        ({}, {"tax": {"X-Key": "secret-y\n"}}, "SANDU_SOURCE_HTTP_HEADERS[tax]: the value of X-Key"),
+    ]:
+        bad = Settings(sources_adapter="http", sources_http_url=stub.url, sources_http_headers=common, source_http_headers=per_source)
+        with pytest.raises(IntakeConfigError) as e:
+            adapters_from_settings(bad, lambda uscc, source: None)
+        assert words in str(e.value) and "secret-" not in str(e.value), str(e.value)
+    assert stub.count("weather") == 0

@@ -19,6 +19,9 @@ prefixed `SANDU_`, read once, validated, with the limits each part obeys.
 `SANDU_SOURCES_DEADLINE_MS`, `SANDU_SOURCE_DEADLINES_MS` (JSON, per source), `SANDU_SOURCES_OVERALL_DEADLINE_MS`
 `SANDU_SOURCES_HTTP_CONNECT_MS`, `SANDU_SOURCES_HTTP_RETRIES`, `SANDU_SOURCES_HTTP_BACKOFF_MS`,
 `SANDU_SOURCES_BREAKER_FAILURES`, `SANDU_SOURCES_BREAKER_COOLDOWN_S`   (sandu.intake)
+`SANDU_SOURCES_HTTP_HEADERS` (JSON) and `SANDU_SOURCE_HTTP_HEADERS` (JSON, per source, over the common ones):
+                       what the http adapter sends with each read — a gateway's credential, say
+                       '{"Authorization": "Bearer …"}'; the values are secrets, never shown or logged
 """
 
 from __future__ import annotations
@@ -85,6 +88,8 @@ class Settings(BaseSettings):
     sources_http_connect_ms: int = Field(default=1000, ge=10, le=60_000, description="http adapter: connect timeout of one attempt")
     sources_http_retries: int = Field(default=2, ge=0, le=5, description="http adapter: retries of a transient failure")
     sources_http_backoff_ms: int = Field(default=50, ge=1, le=10_000, description="http adapter: the first retry's back-off (doubling, jittered)")
+    sources_http_headers: dict[str, SecretStr] = Field(default_factory=dict, description="http adapter: headers sent with every read (values are secret)")
+    source_http_headers: dict[str, dict[str, SecretStr]] = Field(default_factory=dict, description="http adapter: per-source headers over sources_http_headers")
     sources_breaker_failures: int = Field(default=5, ge=1, le=1000, description="failed reads in a row that open a source's breaker")
     sources_breaker_cooldown_s: float = Field(default=30.0, gt=0, le=3600, description="how long an open breaker stays open")
     sources_retention_days: int = Field(default=90, ge=0, le=3650, description="days a source's raw payload is kept after its read (0: not kept)")

@@ -8,10 +8,12 @@ the process: the http adapter's connection pool and circuit breakers live in it.
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from sandu.domain.errors import show
 from sandu.intake.files import FileAdapter
 from sandu.intake.http import HttpAdapter
 from sandu.intake.outcome import SourceAdapter
@@ -43,6 +45,34 @@ def deadlines_s(settings: Settings) -> tuple[dict[str, float], float]:
     return per, settings.sources_overall_deadline_ms / 1000
 
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")  # an HTTP token (RFC 9110)
+_HEADER_VALUE = re.compile(r"[\x20-\x7e]{1,4096}")  # visible ASCII and spaces: no CR, LF or other control character
+_RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})  # set by the client itself
+
+
+def http_headers(settings: Settings) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """(headers sent with every read, source → headers of that source over them), checked. An error
+    names the setting and the header, never the value (a credential)."""
+    unknown = sorted(set(settings.source_http_headers) - set(ALL_SOURCES))
+    if unknown:
+        raise IntakeConfigError(f"SANDU_SOURCE_HTTP_HEADERS names {', '.join(unknown)}, which are not data sources (allowed: {', '.join(ALL_SOURCES)})")
+
+    def checked(setting: str, headers: dict[str, Any]) -> dict[str, str]:
+        out = {}
+        for name, secret in headers.items():
+            value = secret.get_secret_value()
+            if not _HEADER_NAME.fullmatch(name) or name.lower() in _RESERVED_HEADERS:
+                raise IntakeConfigError(f"{setting}: {show(name)} is not a header sandu may send (allowed: an HTTP token of at most 64 "
+                                        f"characters, not {', '.join(sorted(_RESERVED_HEADERS))})")
+            if not _HEADER_VALUE.fullmatch(value):
+                raise IntakeConfigError(f"{setting}: the value of {name} must be 1..4096 visible ASCII characters or spaces (no line breaks)")
+            out[name] = value
+        return out
+
+    common = checked("SANDU_SOURCES_HTTP_HEADERS", settings.sources_http_headers)
+    return common, {s: checked(f"SANDU_SOURCE_HTTP_HEADERS[{s}]", h) for s, h in settings.source_http_headers.items()}
+
+
 def adapters_from_settings(
     settings: Settings,
     lookup: Lookup,
@@ -64,6 +94,7 @@ def adapters_from_settings(
     if "http" in kinds.values():
         if not settings.sources_http_url.strip():
             raise IntakeConfigError("SANDU_SOURCES_HTTP_URL must be set for the http adapter")
+        common, per_source = http_headers(settings)
         try:
             built["http"] = HttpAdapter(
                 settings.sources_http_url.strip(),
@@ -74,6 +105,8 @@ def adapters_from_settings(
                 breaker_failures=settings.sources_breaker_failures,
                 breaker_cooldown_s=settings.sources_breaker_cooldown_s,
                 breaker_clock=breaker_clock,
+                headers=common,
+                source_headers=per_source,
                 rng=rng,
             )
         except ValueError as e:

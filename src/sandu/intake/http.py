@@ -22,6 +22,9 @@ made) → half-open after `breaker_cooldown_s`, when one read (and only one at a
 goes through → closed when it succeeds (found or no record), open again for another
 cool-down when it fails. While open, a read answers ``circuit_open`` at once, without
 a request. ``refused`` counts neither way. The breaker's clock is injectable.
+
+Headers (a gateway's credential): `headers` go with every read, `source_headers[source]`
+with that source's reads, over them.
 """
 
 from __future__ import annotations
@@ -151,6 +154,7 @@ class HttpAdapter:
         breaker_cooldown_s: float = 30.0,
         breaker_clock: Callable[[], float] = time.monotonic,
         headers: dict[str, str] | None = None,
+        source_headers: dict[str, dict[str, str]] | None = None,
         transport: httpx.BaseTransport | None = None,
         rng: random.Random | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -174,6 +178,7 @@ class HttpAdapter:
         self._rng = rng or random.Random()
         self._rng_lock = threading.Lock()
         self._sleep = sleep
+        self._source_headers = dict(source_headers or {})  # source → headers sent with its reads, over `headers`
         self._client = httpx.Client(
             headers=headers, transport=transport, follow_redirects=False,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
@@ -233,7 +238,8 @@ class HttpAdapter:
         timeout = httpx.Timeout(connect=min(self.connect_timeout_s, left), read=min(self.read_timeout_s, left), write=left, pool=left)
         url = f"{self.base_url}/{source}/{uscc}"
         try:
-            with self._client.stream("GET", url, params={"as_of": as_of.isoformat()}, timeout=timeout) as r:
+            with self._client.stream("GET", url, params={"as_of": as_of.isoformat()}, headers=self._source_headers.get(source),
+                                     timeout=timeout) as r:
                 status = r.status_code
                 if status == 404:
                     return "no_record", None, "", False
