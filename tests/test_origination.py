@@ -118,7 +118,7 @@ def test_non_customer_registers_consents_and_gets_a_complete_decision_record(rt_
         assert challenger["model"] == "risk-expert@0.1.0" and 0 < challenger["pd"] < 1 and challenger["pd"] != risk["pd"]
         grades = {g.grade: g.max_pd for g in rt.bundle.risk_grades}  # the production model's PD decides the grade
         assert Decimal(str(risk["pd"])) <= grades[d.result["risk_grade"]]
-        assert d.model_versions["source_schemas"] == "sources@2026.1"  # the payload schemas the profile was validated by
+        assert d.model_versions["source_schemas"] == "sources@2026.2"  # the payload schemas the profile was validated by
         assert d.model_versions["tech"] == rt.tech.label == "sandu-tech@2026.1"
         assert d.model_versions["tech_sha256"] == rt.tech.sha256 and HEX64.fullmatch(d.model_versions["tech_sha256"])
         tech = d.result["scores"]["tech"]

@@ -123,7 +123,7 @@ def test_missing_and_malformed_sources_become_flags():
     p = build_profile(USCC, AS_OF, payloads)
     assert "utilities:not_read" in p.quality_flags
     assert "ip:no_record" in p.quality_flags
-    assert "tax.vat_fen:negative" in p.quality_flags and p.features["vat_fen"] is None and p.features["tax_total_fen"] is None
+    assert "tax.years[2025].vat_fen:negative" in p.quality_flags and p.features["vat_fen"] is None and p.features["tax_total_fen"] is None
     assert "credit_bureau.queries_3m:invalid" in p.quality_flags
     assert "collateral.appraised_value_fen:invalid" in p.quality_flags and len(p.collateral) == 1
     assert "invention_patents" not in p.features
@@ -261,10 +261,10 @@ def test_latest_three_years_are_used_whatever_the_order():
 @pytest.mark.parametrize("key", ["revenue_fen", "vat_fen", "cit_fen", "rd_expense_fen"])
 def test_a_malformed_amount_of_the_latest_year_is_flagged(key: str) -> None:
     flags, f = tax_flags([tax_year(2023), tax_year(2024), {**tax_year(2025), key: -1}])
-    assert flags == (f"tax.{key}:negative",)
+    assert flags == (f"tax.years[2025].{key}:negative",)
     assert f["revenue_fen" if key == "revenue_fen" else key] is None
     flags, f = tax_flags([{**tax_year(2023), key: "1"}, tax_year(2024), tax_year(2025)])
-    assert flags == (f"tax.{key}:invalid",)  # every year's record is checked, though only the latest year's taxes are read
+    assert flags == (f"tax.years[2023].{key}:invalid",)  # every year's record is checked, though only the latest year's taxes are read
     assert f["vat_fen"] == 10 and (f["revenue_fen_y1"] is None) is (key == "revenue_fen")
 
 
@@ -272,7 +272,7 @@ def test_rd_growth_compares_the_latest_two_years_and_a_bad_previous_year_is_flag
     flags, f = tax_flags([tax_year(2023), {**tax_year(2024), "rd_expense_fen": 24}, tax_year(2025)])
     assert flags == () and (f["rd_expense_fen_prev"], f["rd_expense_fen"], f["rd_growth"]) == (24, 30, 0.25)
     flags, f = tax_flags([tax_year(2023), {**tax_year(2024), "rd_expense_fen": -1}, tax_year(2025)])
-    assert flags == ("tax.rd_expense_fen:negative",) and f["rd_expense_fen_prev"] is None and f["rd_growth"] is None
+    assert flags == ("tax.years[2024].rd_expense_fen:negative",) and f["rd_expense_fen_prev"] is None and f["rd_growth"] is None
     _, f = tax_flags([tax_year(2023), {**tax_year(2024), "rd_expense_fen": 0}, tax_year(2025)])
     assert f["rd_expense_fen_prev"] == 0 and f["rd_growth"] is None  # growth from nothing is not a number
     flags, f = tax_flags([tax_year(2025)])
@@ -288,7 +288,8 @@ def test_a_tax_year_is_a_closed_calendar_year(year: Any, reason: str | None) -> 
     if reason is None:
         assert flags == ("tax.years:fewer_than_3",) and f["revenue_fen"] == 7
     else:  # AS_OF is in 2026: that year is not closed
-        assert (flags, f) == ((f"tax.year:{reason}", "tax.years:missing"), {})
+        named = f"tax.years[{year}]" if reason == "future" else "tax.year"  # a year that is a year is named
+        assert (flags, f) == ((f"{named}:{reason}", "tax.years:missing"), {})
 
 
 def test_malformed_year_items_are_flagged_and_skipped():
@@ -300,10 +301,10 @@ def test_malformed_year_items_are_flagged_and_skipped():
 
 def test_a_year_given_twice_differently_is_rejected_and_identically_kept_once():
     flags, f = tax_flags([tax_year(2024, 1), tax_year(2025, 2), tax_year(2025, 99)])
-    assert flags == ("tax.year:conflict", "tax.years:fewer_than_3")
+    assert flags == ("tax.years[2025]:conflict", "tax.years:fewer_than_3")
     assert f["revenue_fen"] == 1 and "revenue_fen_y2" not in f
     flags, f = tax_flags([tax_year(2024, 1), tax_year(2025, 2), tax_year(2025, 2)])
-    assert flags == ("tax.year:duplicate", "tax.years:fewer_than_3")
+    assert flags == ("tax.years[2025]:duplicate", "tax.years:fewer_than_3")
     assert f["revenue_fen"] == 2
 
 
@@ -458,7 +459,7 @@ def test_assets_are_read_up_to_the_limit():
 # --- property: whatever the sources return, a profile (never an exception) -------------
 
 _FLAG = re.compile(
-    r"[a-z_]+(\.[a-z0-9_]+)?:(not_read|no_record|invalid|missing|negative|fraction|unsupported|future|period|duplicate|conflict|gap|fewer_than_3|more_than_\d+)"
+    r"[a-z_]+(\.years\[\d{4}\])?(\.[a-z0-9_]+)?:(not_read|no_record|invalid|missing|negative|fraction|unsupported|future|period|duplicate|conflict|gap|fewer_than_3|more_than_\d+)"
 )
 
 json_leaves = (

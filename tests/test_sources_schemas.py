@@ -38,7 +38,7 @@ def flows(**kw: Any) -> dict[str, Any]:
 
 
 def test_one_model_per_source_under_one_version_label():
-    assert SCHEMA_VERSION == "sources@2026.1"
+    assert SCHEMA_VERSION == "sources@2026.2"
     assert tuple(MODELS) == ALL_SOURCES
 
 
@@ -227,7 +227,7 @@ def test_a_source_date_that_is_not_iso_is_flagged(day: Any) -> None:
 def test_a_tax_year_must_be_closed_at_the_profiles_date(as_of: date, year: int, ok: bool) -> None:
     out, issues = validate("tax", tax(tax_year(year)), as_of)
     assert out is not None and len(out["years"]) == (1 if ok else 0)
-    assert issues == (["tax.years:fewer_than_3"] if ok else ["tax.year:future", "tax.years:missing"])
+    assert issues == (["tax.years:fewer_than_3"] if ok else [f"tax.years[{year}]:future", "tax.years:missing"])
 
 
 def test_the_simulated_years_are_the_three_closed_ones():
@@ -256,30 +256,30 @@ def test_a_gap_before_the_latest_three_years_is_flagged_but_their_growth_read():
 
 def test_a_year_given_twice_identically_is_kept_once_and_differently_rejected():
     out, issues = validate("tax", tax(tax_year(2023), tax_year(2024), tax_year(2025), tax_year(2025)), AS_OF)
-    assert issues == ["tax.year:duplicate"] and out is not None and [y["year"] for y in out["years"]] == [2023, 2024, 2025]
+    assert issues == ["tax.years[2025]:duplicate"] and out is not None and [y["year"] for y in out["years"]] == [2023, 2024, 2025]
     out, issues = validate("tax", tax(tax_year(2023), tax_year(2024), tax_year(2025), tax_year(2025, 7)), AS_OF)
-    assert issues == ["tax.year:conflict", "tax.years:fewer_than_3"] and out is not None
+    assert issues == ["tax.years[2025]:conflict", "tax.years:fewer_than_3"] and out is not None
     assert [y["year"] for y in out["years"]] == [2023, 2024]  # neither version of 2025 is trusted
     out, issues = validate("tax", tax(tax_year(2024), tax_year(2023), tax_year(2024, 7), tax_year(2024), tax_year(2025)), AS_OF)
-    assert issues == ["tax.year:conflict", "tax.year:conflict", "tax.years:gap", "tax.years:fewer_than_3"] and out is not None
+    assert issues == ["tax.years[2024]:conflict", "tax.years[2024]:conflict", "tax.years:gap", "tax.years:fewer_than_3"] and out is not None
     assert [y["year"] for y in out["years"]] == [2023, 2025]
 
 
 def test_the_same_year_in_another_unit_is_the_same_record():
     out, issues = validate("tax", tax(tax_year(2023), tax_year(2024), tax_year(2025, "1"), tax_year(2025, 1), unit="yuan"), AS_OF)
-    assert issues == ["tax.year:duplicate"] and out is not None and out["years"][-1]["revenue_fen"] == 100
+    assert issues == ["tax.years[2025]:duplicate"] and out is not None and out["years"][-1]["revenue_fen"] == 100
 
 
 def test_every_years_fields_are_checked_and_named():
     out, issues = validate("tax", tax(tax_year(2023, -1), tax_year(2024, cit_fen=None), tax_year(2025, vat_fen=1.5)), AS_OF)
-    assert issues == ["tax.revenue_fen:negative", "tax.cit_fen:invalid", "tax.vat_fen:invalid"]
+    assert issues == ["tax.years[2023].revenue_fen:negative", "tax.years[2024].cit_fen:invalid", "tax.years[2025].vat_fen:invalid"]
     assert out is not None and [y["year"] for y in out["years"]] == [2023, 2024, 2025]
 
 
 # --- garbage: never raises; every issue names its source and field ----------------------
 
 ISSUE = re.compile(
-    r"(?P<source>[a-z_]+)(\.(?P<field>[a-z0-9_]+))?:"
+    r"(?P<source>[a-z_]+)(\.years\[(?P<year>\d{4})\])?(\.(?P<field>[a-z0-9_]+))?:"
     r"(invalid|missing|negative|fraction|unsupported|future|period|duplicate|conflict|gap|fewer_than_3|more_than_\d+)"
 )
 leaves = (
@@ -313,7 +313,7 @@ def test_any_payload_is_read_or_flagged_never_raised(case: tuple[str, Any]) -> N
     for issue in issues:
         m = ISSUE.fullmatch(issue)
         assert m and m["source"] == source, issue
-        assert m["field"] is not None or issue == f"{source}:invalid", issue
+        assert m["field"] is not None or m["year"] is not None or issue == f"{source}:invalid", issue  # names a field, a year, or the payload
     assert (out is None) is (not isinstance(payload, dict) or f"{source}.as_of:future" in issues)
     if out is not None:
         assert validate(source, out, AS_OF)[0] == out  # a normalized payload reads as itself

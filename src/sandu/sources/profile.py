@@ -13,7 +13,8 @@ flag, and its features are absent (None), which the policy treats as "not eviden
 * ``{source}:invalid`` — the payload is not a JSON object;
 * ``{source}:unavailable`` — the source was asked and did not answer usefully in time
   (a timeout, an error, a malformed answer, an open circuit: the read log says which);
-* ``{source}.{field}:{reason}`` — the issues `validate` found, in the order of the
+* ``{source}.{field}:{reason}`` (a tax year's: ``tax.years[{year}].{field}:{reason}``,
+  ``tax.years[{year}]:{reason}``) — the issues `validate` found, in the order of the
   sources and of their declared fields (``invalid``, ``missing``, ``negative``,
   ``fraction``, ``unsupported``, ``future``, ``period``, ``duplicate``, ``conflict``,
   ``gap``, ``fewer_than_3``, ``more_than_{n}``).

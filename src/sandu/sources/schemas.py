@@ -30,9 +30,10 @@ What a payload may hold (one pydantic model per source, fields in the order they
       is never silently annualised);
     * tax ``years`` are calendar years ``MIN_TAX_YEAR`` .. ``as_of.year - 1``: the year of
       ``as_of`` is not closed (its annual settlement, 汇算清缴, is due by 31 May of the next
-      year), so it and any later year are ``tax.year:future``. A record repeated
-      identically is kept once (``tax.year:duplicate``); records of one year that differ
-      reject that year (``tax.year:conflict``). Held years that are not consecutive are
+      year), so it and any later year are ``tax.years[{year}]:future``. A record repeated
+      identically is kept once (``tax.years[{year}]:duplicate``); records of one year that
+      differ reject that year (``tax.years[{year}]:conflict``); a field of a year's record
+      is flagged with its year (``tax.years[2024].vat_fen:negative``). Held years that are not consecutive are
       ``tax.years:gap``; fewer than 3 of the latest three calendar years are
       ``tax.years:fewer_than_3``. At most `MAX_TAX_YEARS` records (more refuse the list).
       A record without a valid year cannot be placed: ``tax.year:invalid`` (also when the
@@ -63,7 +64,7 @@ from pydantic_core import PydanticCustomError
 
 from sandu.domain.money import MAX_AMOUNT_FEN
 
-SCHEMA_VERSION = "sources@2026.1"  # bump on any change of a model or a rule below
+SCHEMA_VERSION = "sources@2026.2"  # bump on any change of a model or a rule below (2026.2: a tax year's issues name the year)
 
 MAX_SOURCE_INT = MAX_AMOUNT_FEN  # the largest amount (fen) or count a source may report
 MAX_SOURCE_TEXT = 64  # characters of an asset id or kind, or of a certification's name
@@ -347,20 +348,23 @@ def _tax_years(raw: dict[str, Any], context: dict[str, Any], issues: list[str], 
             issues.append("tax.years:invalid")
             continue
         year, reason = _field(TaxYear, "year", item, context)
+        if reason == "future":  # a closed-year check: the year itself is known and named
+            issues.append(f"tax.years[{item['year']}]:future")
+            continue
         if reason is not None:
-            issues.append(f"tax.year:{'invalid' if reason == 'missing' else reason}")
+            issues.append(f"tax.year:{'invalid' if reason == 'missing' else reason}")  # no year to name
             continue
         record, rejected = _fields(TaxYear, item, context, (*skip, "year"))
         record["year"] = year  # read above
-        field_issues = [f"tax.{n}:{r}" for n, r in rejected]
+        field_issues = [f"tax.years[{year}].{n}:{r}" for n, r in rejected]
         if year in conflicting:
-            issues.append("tax.year:conflict")
+            issues.append(f"tax.years[{year}]:conflict")
         elif year not in kept:
             kept[year] = (record, field_issues)
         elif kept[year] == (record, field_issues):
-            issues.append("tax.year:duplicate")  # the same record again: kept once
+            issues.append(f"tax.years[{year}]:duplicate")  # the same record again: kept once
         else:
-            issues.append("tax.year:conflict")  # two versions of one year: neither is trusted
+            issues.append(f"tax.years[{year}]:conflict")  # two versions of one year: neither is trusted
             conflicting.add(year)
             del kept[year]
     if not kept:
