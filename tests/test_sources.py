@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import re
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -25,6 +26,7 @@ from sandu.sources.profile import (
     MAX_STORED_LIST,
     MAX_TAX_YEARS,
     PROFILE_SCHEMA_VERSION,
+    SCHEMA_VERSION,
     Collateral,
     ProfileIntegrityError,
     build_profile,
@@ -106,7 +108,7 @@ def test_canonical_hash_ignores_key_order_and_keeps_text_unescaped():
 def test_to_json_is_the_stored_form():
     p = build_profile(USCC, AS_OF, {"collateral": {"assets": [{"id": "C9", "kind": "land_use_right", "appraised_value_fen": 5, "secured_debt_fen": 1}]}})
     j = p.to_json()
-    assert j["schema"] == PROFILE_SCHEMA_VERSION == "profile-v1"
+    assert j["schema"] == PROFILE_SCHEMA_VERSION == "profile-v2" and j["source_schema"] == SCHEMA_VERSION == "sources@2026.2"
     assert j["as_of"] == "2026-10-31" and j["uscc"] == USCC
     assert j["collateral"] == [{"id": "C9", "kind": "land_use_right", "appraised_value_fen": 5, "secured_debt_fen": 1}]
     assert j["sources_read"] == ["collateral"] and j["features"] == {}
@@ -534,10 +536,28 @@ def test_a_stored_snapshot_is_rebuilt_with_its_hash():
 
 def test_an_unknown_schema_is_refused():
     data, sha = stored_s5()
-    e = refused({**data, "schema": "profile-v2"}, sha)
-    assert e.field == "schema" and "unknown profile schema 'profile-v2', expected 'profile-v1'" in str(e)
+    e = refused({**data, "schema": "profile-v3"}, sha)
+    assert e.field == "schema" and "unknown profile schema 'profile-v3', expected one of 'profile-v1', 'profile-v2'" in str(e)
+    assert refused({**data, "schema": ["profile-v2"]}, sha).field == "schema"
+    e = refused({k: v for k, v in data.items() if k != "source_schema"}, sha)  # v2 names its payload schemas
+    assert (e.field, e.reason) == ("source_schema", "is missing")
+    assert refused({**data, "source_schema": 2026}, sha).field == "source_schema"
+    e = refused({**data, "schema": "profile-v1"}, sha)  # v1 had no such field
+    assert e.field == "'source_schema'" and "is not a field of profile-v1" in str(e)
     del data["schema"]
     assert refused(data, sha).field == "schema"
+
+
+def test_a_profile_v1_snapshot_stored_before_v2_is_read_as_it_was_hashed():
+    v2 = build_profile(USCC, AS_OF, s5_payloads())
+    v1 = replace(v2, source_schema=None, sha256="")
+    data = v1.to_json()
+    assert data["schema"] == "profile-v1" and "source_schema" not in data
+    sha = canonical_sha256(data)
+    assert sha != v2.sha256  # the version is part of what is hashed
+    back = profile_from_json(data, sha)
+    assert back.source_schema is None and back.sha256 == sha and back.features == v2.features and back.to_json() == data
+    assert refused({**data, "uscc": "x"}, sha).field == "sha256"
 
 
 @pytest.mark.parametrize("key", ["uscc", "as_of", "features", "collateral", "quality_flags", "sources_read"])
@@ -552,7 +572,7 @@ def test_a_missing_field_is_refused(key: str) -> None:
 def test_an_unexpected_field_is_refused():
     data, sha = stored_s5()
     e = refused({**data, "note": "x"}, sha)
-    assert e.field == "'note'" and "is not a field of profile-v1" in str(e)
+    assert e.field == "'note'" and "is not a field of profile-v2" in str(e)
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from sandu.simulate.stories import STORY_ROWS
 from sandu.simulate.universe import generate, row, source_payloads
 from sandu.sources.catalog import ALL_SOURCES
-from sandu.sources.profile import build_profile
+from sandu.sources.profile import build_profile, canonical_sha256
 from sandu.sources.schemas import MAX_SOURCE_INT, MODELS, SCHEMA_VERSION, validate
 
 AS_OF = date(2026, 10, 31)
@@ -44,8 +45,9 @@ def test_one_model_per_source_under_one_version_label():
 
 # --- canonical payloads normalize to themselves: the profile is what it was -------------
 
-# sha256 of the profiles as built before the schemas existed (fen only, no envelope):
-# the five stories, and one digest over 200 rows of generate(200, 20261031, AS_OF).
+# sha256 of the profiles as built before the schemas existed (fen only, no envelope), in the
+# profile-v1 form (without `source_schema`): the five stories, and one digest over 200 rows of
+# generate(200, 20261031, AS_OF). The content is pinned; profile-v2 adds only the schema label.
 STORY_SHA256 = {
     "913303037081000153": "b12d7d1d055138c8a601f4df66488c55729580e4c5bb1b0e1850c8c2c11cd7fc",
     "91330324708100023B": "16f20320aeb43a3cad52ad536136d810d4f812f0fc8399c82c926d136a8e545c",
@@ -57,6 +59,11 @@ UNIVERSE_DIGEST = "b5c95f13d191f51502bddb20ea68119ed449f7f204b4a45e5131b99b00da0
 UNIVERSE_FIRST = "3650f339a7d0a8c50d3d6f1291d2536965032877053d8dced1b9290083d10aaf"
 
 
+def _v1_sha256(p) -> str:
+    """The hash of the profile's content in the profile-v1 form."""
+    return canonical_sha256(replace(p, source_schema=None).to_json())
+
+
 def test_canonical_payloads_of_200_rows_normalize_to_themselves_and_hash_as_before():
     table = generate(200, 20261031, AS_OF)
     shas = []
@@ -65,7 +72,7 @@ def test_canonical_payloads_of_200_rows_normalize_to_themselves_and_hash_as_befo
         payloads = source_payloads(r, AS_OF)
         for source, payload in payloads.items():
             assert validate(source, payload, AS_OF) == (payload, []), (i, source)
-        shas.append(build_profile(r["uscc"], AS_OF, payloads).sha256)
+        shas.append(_v1_sha256(build_profile(r["uscc"], AS_OF, payloads)))
     assert shas[0] == UNIVERSE_FIRST
     assert hashlib.sha256("".join(shas).encode()).hexdigest() == UNIVERSE_DIGEST
 
@@ -73,7 +80,8 @@ def test_canonical_payloads_of_200_rows_normalize_to_themselves_and_hash_as_befo
 @pytest.mark.parametrize("story", STORY_ROWS, ids=lambda s: s["uscc"])
 def test_the_stories_profiles_hash_as_before(story: dict[str, Any]) -> None:
     p = build_profile(story["uscc"], AS_OF, source_payloads(dict(story), AS_OF))
-    assert p.sha256 == STORY_SHA256[story["uscc"]] and p.quality_flags == ()
+    assert _v1_sha256(p) == STORY_SHA256[story["uscc"]] and p.quality_flags == ()
+    assert p.source_schema == SCHEMA_VERSION and p.sha256 == canonical_sha256(p.to_json()) != STORY_SHA256[story["uscc"]]
 
 
 def _in_unit(payload: Any, unit: str) -> Any:

@@ -27,6 +27,8 @@ Every list is read up to a limit; more items are flagged, never silently dropped
 
 `profile_from_json` is the way back from a stored snapshot: it checks the schema,
 every field and the hash, and raises `ProfileIntegrityError` when any of them is off.
+A snapshot says which payload schemas it was validated by (``source_schema``, profile-v2);
+one stored before that (profile-v1) is read as it was hashed.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ from sandu.sources.schemas import SCHEMA_VERSION as SCHEMA_VERSION
 from sandu.sources.schemas import TAX_GRADES as TAX_GRADES
 from sandu.sources.schemas import validate
 
-PROFILE_SCHEMA_VERSION = "profile-v1"
+PROFILE_SCHEMA_VERSION = "profile-v2"  # v2: the snapshot names the payload schemas it was validated by (`source_schema`)
+PROFILE_SCHEMA_V1 = "profile-v1"  # stored before v2: read (and replayed) as it was hashed, never written again
 _SHA256_HEX = frozenset("0123456789abcdef")
 
 
@@ -81,11 +84,12 @@ class ProfileSnapshot:
     collateral: tuple[Collateral, ...]
     quality_flags: tuple[str, ...]
     sources_read: tuple[str, ...]
+    source_schema: str | None = None  # the `SCHEMA_VERSION` its payloads were validated by; None: a profile-v1 snapshot
     sha256: str = field(default="")
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "schema": PROFILE_SCHEMA_VERSION,
+        out = {
+            "schema": PROFILE_SCHEMA_V1 if self.source_schema is None else PROFILE_SCHEMA_VERSION,
             "uscc": self.uscc,
             "as_of": self.as_of.isoformat(),
             "features": self.features,
@@ -93,6 +97,9 @@ class ProfileSnapshot:
             "quality_flags": list(self.quality_flags),
             "sources_read": list(self.sources_read),
         }
+        if self.source_schema is not None:
+            out["source_schema"] = self.source_schema
+        return out
 
 
 def canonical_sha256(obj: Any) -> str:
@@ -217,13 +224,15 @@ def build_profile(uscc: str, as_of: date, payloads: dict[str, Any], unavailable:
         collateral=collateral,
         quality_flags=tuple(flags),
         sources_read=tuple(sorted({*payloads, *unavailable})),
+        source_schema=SCHEMA_VERSION,
     )
     return ProfileSnapshot(**{**snap.__dict__, "sha256": canonical_sha256(snap.to_json())})
 
 
 # ------------------------------------------------------------------ replay
 
-_SNAPSHOT_KEYS = ("schema", "uscc", "as_of", "features", "collateral", "quality_flags", "sources_read")
+_SNAPSHOT_KEYS_V1 = ("schema", "uscc", "as_of", "features", "collateral", "quality_flags", "sources_read")
+_SNAPSHOT_KEYS = {PROFILE_SCHEMA_V1: _SNAPSHOT_KEYS_V1, PROFILE_SCHEMA_VERSION: (*_SNAPSHOT_KEYS_V1, "source_schema")}
 _COLLATERAL_KEYS = ("id", "kind", "appraised_value_fen", "secured_debt_fen")
 MAX_STORED_LIST = 1_000  # items in any list or object of a stored snapshot (far above what build_profile writes)
 
@@ -270,10 +279,12 @@ def profile_from_json(data: dict[str, Any], expected_sha256: str) -> ProfileSnap
         raise ProfileIntegrityError("expected_sha256", f"must be 64 lowercase hex digits, got {show(expected_sha256)}")
     if not isinstance(data, dict):
         raise ProfileIntegrityError("snapshot", f"must be an object, got {show(data)}")
-    if data.get("schema") != PROFILE_SCHEMA_VERSION:
-        raise ProfileIntegrityError("schema", f"unknown profile schema {show(data.get('schema'))}, expected {PROFILE_SCHEMA_VERSION!r}")
-    if extra := sorted(str(k) for k in data if k not in _SNAPSHOT_KEYS):
-        raise ProfileIntegrityError(show(extra[0]), f"is not a field of {PROFILE_SCHEMA_VERSION}")
+    version = data.get("schema")
+    if not isinstance(version, str) or version not in _SNAPSHOT_KEYS:
+        raise ProfileIntegrityError("schema", f"unknown profile schema {show(version)}, expected one of {', '.join(map(repr, _SNAPSHOT_KEYS))}")
+    if extra := sorted(str(k) for k in data if k not in _SNAPSHOT_KEYS[version]):
+        raise ProfileIntegrityError(show(extra[0]), f"is not a field of {version}")
+    source_schema = _stored(data, "source_schema", str, "a string") if version == PROFILE_SCHEMA_VERSION else None
     as_of_text = _stored(data, "as_of", str, "an ISO date YYYY-MM-DD")
     try:
         as_of = date.fromisoformat(as_of_text)
@@ -293,6 +304,7 @@ def profile_from_json(data: dict[str, Any], expected_sha256: str) -> ProfileSnap
         collateral=tuple(_stored_collateral(i, c) for i, c in enumerate(collateral)),
         quality_flags=_stored_strings(data, "quality_flags"),
         sources_read=_stored_strings(data, "sources_read"),
+        source_schema=source_schema,
     )
     try:
         digest = canonical_sha256(snap.to_json())
