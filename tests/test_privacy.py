@@ -49,7 +49,7 @@ def test_payloads_are_kept_until_their_sources_retention_date_then_purged(rt_sql
     # the day before the bureau's date nothing goes; on it the bureau's payload goes, the rest stay
     assert actions.purge_payloads(rt.with_clock(lambda: FIXED_NOW + timedelta(days=30) - timedelta(seconds=1)), actor(rt, "ops"))["deleted"] == {}
     done = actions.purge_payloads(rt.with_clock(lambda: FIXED_NOW + timedelta(days=30)), actor(rt, "ops"))
-    assert done == {"deleted": {"credit_bureau": 1}, "left": 0}
+    assert done == {"deleted": {"credit_bureau": 1}, "left": 0, "snapshots": 0, "snapshots_left": 0}
     assert _count(rt, m.SourcePayload) == len(kept) - 1
     actions.purge_payloads(rt.with_clock(lambda: FIXED_NOW + timedelta(days=91)), actor(rt, "ops"))
     assert _count(rt, m.SourcePayload) == 0
@@ -96,6 +96,32 @@ def test_erasure_stops_reads_removes_payloads_and_loose_snapshots_and_says_what_
         actions.measure(rt, actor(rt, "rep-s2"), uscc=S2["uscc"], consent_id=cid)
 
 
+def test_snapshots_no_decision_rests_on_are_kept_five_years_then_purged(rt_sqlite):
+    from sandu.origination.privacy import snapshot_keep_from
+    from sandu.sources.consent_text import PROFILE_RETENTION_YEARS
+
+    rt = _rt(rt_sqlite)
+    register(rt, S2)
+    cid = consent(rt, S2)
+    v = actions.measure(rt, actor(rt, "rep-s2"), uscc=S2["uscc"], consent_id=cid)
+    with rt.uow.write() as s:  # two refresh snapshots, and the decision's own, all made at FIXED_NOW
+        ent_id = s.get(m.Decision, v.id).enterprise_id
+        for sha in ("a" * 64, "b" * 64):
+            s.add(m.Profile(sha256=sha, enterprise_id=ent_id, consent_id=cid, as_of=FIXED_NOW.date(), snapshot={}, created_at=FIXED_NOW))
+    five_years_on = FIXED_NOW.replace(year=FIXED_NOW.year + PROFILE_RETENTION_YEARS)
+    assert snapshot_keep_from(five_years_on) == FIXED_NOW
+    done = actions.purge_payloads(rt.with_clock(lambda: five_years_on), actor(rt, "ops"))  # exactly five years: still kept
+    assert done["snapshots"] == 0 and _count(rt, m.Profile) == 3
+    done = actions.purge_payloads(rt.with_clock(lambda: five_years_on + timedelta(seconds=1)), actor(rt, "ops"))
+    assert (done["snapshots"], done["snapshots_left"]) == (2, 0)
+    with rt.uow.read() as s:  # the decision's snapshot is the credit file's, and the decision still replays
+        assert [p.sha256 for p in s.scalars(select(m.Profile))] == [s.get(m.Decision, v.id).profile_sha256]
+        assert orig.replay(s, v.id, rt.bundle, rt.model, rt.tech).outcome == v.outcome
+        assert s.scalar(select(func.count()).select_from(m.AuditRecord).where(m.AuditRecord.action == "snapshots.purge")) == 1
+    leap = FIXED_NOW.replace(year=2028, month=2, day=29)
+    assert snapshot_keep_from(leap) == leap.replace(year=2023, day=28)
+
+
 @pytest.mark.parametrize("reason", ["", " leading space", "x" * 501, 7])
 def test_an_erasure_without_a_proper_reason_is_refused_and_changes_nothing(rt_sqlite, reason):
     rt = _rt(rt_sqlite)
@@ -117,7 +143,7 @@ def test_cli_purge_and_erase(tmp_path, sqlite_template):
     env = {**os.environ, "SANDU_DATABASE_URL": f"sqlite:///{db}", "SANDU_SECRET_KEY": TEST_SECRET, "COLUMNS": "200"}
     sandu = str(Path(sys.executable).with_name("sandu"))
     r = subprocess.run([sandu, "sources", "purge"], capture_output=True, text=True, env=env, timeout=120)
-    assert r.returncode == 0 and "purged 0 raw payloads" in r.stdout, r.stderr
+    assert r.returncode == 0 and "purged 0 raw payloads" in r.stdout and "purged 0 snapshots no decision rests on" in r.stdout, r.stderr
     r = subprocess.run([sandu, "privacy", "erase", "--enterprise", S2["uscc"], "--reason", "ref 12"], capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr  # the template store holds no registered enterprise
     assert S2["uscc"] in r.stderr and "enterprise" in r.stderr, r.stderr

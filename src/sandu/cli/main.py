@@ -327,10 +327,14 @@ def sources_purge() -> None:
 
 
 def _print_purge(done: dict) -> None:
+    from sandu.sources.consent_text import PROFILE_RETENTION_YEARS
+
     total = sum(done["deleted"].values())
     detail = ", ".join(f"{k} {v:,}" for k, v in done["deleted"].items())
     console.print(f"purged {total:,} raw payloads past their retention date" + (f" ({detail})" if detail else "")
                   + (f"; {done['left']:,} more are due: run again" if done["left"] else ""))
+    console.print(f"purged {done['snapshots']:,} snapshots no decision rests on, older than {PROFILE_RETENTION_YEARS} years"
+                  + (f"; {done['snapshots_left']:,} more are due: run again" if done["snapshots_left"] else ""))
 
 
 privacy_app = typer.Typer(no_args_is_help=True, help="Personal information (PIPL): erasure requests.")

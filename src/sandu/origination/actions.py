@@ -230,12 +230,14 @@ def _retention(rt: Runtime) -> dict[str, int]:
 
 
 def purge_payloads(rt: Runtime, actor: Actor) -> dict:
-    """Delete the raw payloads whose retention date has come (the scheduled purge)."""
+    """Delete the raw payloads and loose snapshots whose retention has run out (the scheduled purge)."""
     now = rt.now()
     with rt.uow.write() as s:
         done = privacy.purge_expired(s, now)
         if done["deleted"]:
             audit.note(s, actor, "payloads.purge", "source_payloads", f"{sum(done['deleted'].values())} rows", at=now)
+        if done["snapshots"]:
+            audit.note(s, actor, "snapshots.purge", "profiles", f"{done['snapshots']} rows", at=now)
     return done
 
 

@@ -4,7 +4,9 @@
   date (`SANDU_SOURCES_RETENTION_DAYS`, per source `SANDU_SOURCE_RETENTION_DAYS`; 0 keeps none),
   only when the read was used (a live consent at record time). `purge_expired` deletes the ones
   due; it runs after each end of day (`sandu eod`) and on demand (`sandu sources purge`).
-- **Snapshots** keep their features and hashes; **decisions** stay replayable from them; the
+- **Snapshots** keep their features and hashes; **decisions** stay replayable from them. A
+  snapshot no decision rests on (a refresh's) is kept `PROFILE_RETENTION_YEARS` from its
+  creation, as the consent text promises, and then purged by the same job; the
   **read log** keeps each payload's sha256 — the proof of what was read, under which consent.
 - **Erasure** (`erase_enterprise`, an applicant's request carried out by staff): every live
   consent of the enterprise is revoked (reads stop at once), every raw payload and every snapshot
@@ -26,6 +28,7 @@ from sandu.domain.errors import InvalidInput, show
 from sandu.domain.text import plain_text
 from sandu.origination import service as svc
 from sandu.sources.catalog import ALL_SOURCES
+from sandu.sources.consent_text import PROFILE_RETENTION_YEARS
 from sandu.store import models as m
 
 MAX_ERASURES_LISTED = 100  # an enterprise's erasure records listed, newest first
@@ -68,9 +71,19 @@ def keep_payloads(session: Session, prepared: svc.PreparedMeasurement, *, retent
     return len(rows)
 
 
+def snapshot_keep_from(now: datetime) -> datetime:
+    """Snapshots no decision rests on that were created before this are due (29 February → 28th)."""
+    try:
+        return now.replace(year=now.year - PROFILE_RETENTION_YEARS)
+    except ValueError:
+        return now.replace(year=now.year - PROFILE_RETENTION_YEARS, day=28)
+
+
 def purge_expired(session: Session, now: datetime) -> dict[str, Any]:
-    """Delete the raw payloads whose retention date has come (at most `MAX_PURGE_ROWS`):
-    {"deleted": {source: rows}, "left": rows still due}."""
+    """Delete the raw payloads whose retention date has come, and the snapshots no decision rests
+    on that are older than `PROFILE_RETENTION_YEARS` (each at most `MAX_PURGE_ROWS`):
+    {"deleted": {source: rows}, "left": payloads still due, "snapshots": snapshots deleted,
+    "snapshots_left": snapshots still due}."""
     due = select(m.SourcePayload.id, m.SourcePayload.source).where(m.SourcePayload.keep_until <= now).order_by(m.SourcePayload.id).limit(MAX_PURGE_ROWS)
     rows = session.execute(due).all()
     deleted: dict[str, int] = {}
@@ -80,7 +93,13 @@ def purge_expired(session: Session, now: datetime) -> dict[str, Any]:
     for k in range(0, len(ids), 1000):
         session.execute(delete(m.SourcePayload).where(m.SourcePayload.id.in_(ids[k:k + 1000])))
     left = session.scalar(select(func.count()).select_from(m.SourcePayload).where(m.SourcePayload.keep_until <= now)) or 0
-    return {"deleted": dict(sorted(deleted.items())), "left": int(left)}
+    loose = (m.Profile.created_at < snapshot_keep_from(now),
+             ~select(m.Decision.id).where(m.Decision.profile_sha256 == m.Profile.sha256).exists())
+    shas = list(session.scalars(select(m.Profile.sha256).where(*loose).order_by(m.Profile.sha256).limit(MAX_PURGE_ROWS)))
+    for k in range(0, len(shas), 1000):
+        session.execute(delete(m.Profile).where(m.Profile.sha256.in_(shas[k:k + 1000])).execution_options(synchronize_session=False))
+    snapshots_left = session.scalar(select(func.count()).select_from(m.Profile).where(*loose)) or 0
+    return {"deleted": dict(sorted(deleted.items())), "left": int(left), "snapshots": len(shas), "snapshots_left": int(snapshots_left)}
 
 
 def erase_enterprise(session: Session, *, uscc: str, reason: str, requested_by: int | None, now: datetime) -> m.Erasure:
