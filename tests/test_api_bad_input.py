@@ -20,7 +20,7 @@ from sandu.sources.catalog import ALL_SOURCES
 API = "/api/v1"
 S2, S4 = STORY_ROWS[1], STORY_ROWS[3]
 TABLES = ("enterprises", "consents", "source_reads", "profiles", "decisions", "offers", "credit_lines", "drawings",
-          "journal_entries", "postings", "instalments", "dues", "classification_changes", "business_calendar", "eod_runs", "users", "refresh_tokens", "enterprise_members", "audit_log", "audit_head")
+          "journal_entries", "postings", "instalments", "dues", "classification_changes", "business_calendar", "eod_runs", "users", "refresh_tokens", "enterprise_members", "audit_log", "audit_head", "source_payloads", "erasures")
 MAX_MESSAGE = 400  # characters: what was sent is never echoed back in full
 NASTY = {"NUL": "\x00", "SOH": "\x01", "ESC": "\x1b", "CRLF": "\r\n", "ZWSP": "\u200b", "RLO": "\u202e", "BOM": "\ufeff", "LSEP": "\u2028"}
 BORN_2100 = make_resident_id("330302", date(2100, 1, 1), "001")
@@ -43,6 +43,7 @@ def probes(ctx: dict) -> list[tuple[str, str, str, dict]]:
             (f"idempotency key with {label}", "POST", f"{API}/lines/{line}/draws", {"json": {"amount_fen": 1, "idempotency_key": f"k{ch}1"}}),
             (f"scope with {label}", "POST", f"{API}/enterprises/{S2['uscc']}/consents", {"json": {"scopes": [f"tax{ch}"]}}),
             (f"username with {label}", "POST", f"{API}/auth/signup", {"json": {"username": f"a{ch}b", "password": "x" * 12, "resident_id": BORN_2100}}),
+            (f"erasure reason with {label}", "POST", f"{API}/enterprises/{S4['uscc']}/erasures", {"json": {"reason": f"申请{ch}人"}, "as": "admin"}),
             (f"project name with {label}", "POST", f"{API}/enterprises/{S2['uscc']}/measurements",
              {"json": {"consent_id": cid, "project": {"name": f"厂{ch}房", "capex_fen": 1, "annual_cash_flow_fen": 1, "tenor_years": 1}}}),
         ]
@@ -90,6 +91,15 @@ def probes(ctx: dict) -> list[tuple[str, str, str, dict]]:
         ("a user id 0", "POST", f"{API}/users/0/disable", {"as": "admin"}),
         ("a role that does not exist", "POST", f"{API}/users", {"json": {"username": "who", "password": "x" * 12, "role": "king"}, "as": "admin"}),
         ("refresh token garbage", "POST", f"{API}/auth/refresh", {"json": {"refresh_token": "nope"}, "as": None}),
+        ("refresh under another enterprise's consent", "POST", f"{API}/enterprises/{S4['uscc']}/refresh", {"json": {"consent_id": cid}, "as": "officer-longwan"}),
+        ("refresh consent id not a uuid", "POST", f"{API}/enterprises/{S4['uscc']}/refresh", {"json": {"consent_id": "c-1"}, "as": "officer-longwan"}),
+        ("refresh of an unregistered enterprise", "POST", f"{API}/enterprises/{ctx['outsider']}/refresh", {"json": {}, "as": "officer-longwan"}),
+        ("refresh by the applicant", "POST", f"{API}/enterprises/{S2['uscc']}/refresh", {"json": {}}),
+        ("erasure without a reason", "POST", f"{API}/enterprises/{S4['uscc']}/erasures", {"json": {}, "as": "admin"}),
+        ("erasure reason empty", "POST", f"{API}/enterprises/{S4['uscc']}/erasures", {"json": {"reason": ""}, "as": "admin"}),
+        ("erasure reason 501 characters", "POST", f"{API}/enterprises/{S4['uscc']}/erasures", {"json": {"reason": "x" * 501}, "as": "admin"}),
+        ("erasure of an unregistered enterprise", "POST", f"{API}/enterprises/{ctx['outsider']}/erasures", {"json": {"reason": "申请"}, "as": "admin"}),
+        ("erasure by the applicant", "POST", f"{API}/enterprises/{S2['uscc']}/erasures", {"json": {"reason": "申请"}}),
         ("line id 2**70", "GET", f"{API}/lines/{2**70}", {}),
         ("line id 0", "GET", f"{API}/lines/0", {}),
         ("journal limit 501", "GET", f"{API}/lines/{line}/journal?limit=501", {}),
@@ -154,6 +164,11 @@ def test_the_same_bad_input_gets_the_same_4xx_on_sqlite_and_postgresql(tmp_path,
         "unparsable body": (422, "invalid_input", "body"), "1 MB name": (413, "too_large", "body"),
         "20 kB name": (422, "invalid_input", "name"), "unknown path": (404, "not_found", None), "wrong method": (405, "method_not_allowed", None),
         "name with NUL": (422, "invalid_input", "name"), "opinion with RLO": (422, "invalid_input", "opinion"),
+        "refresh under another enterprise's consent": (404, "not_found", "consent_id"), "refresh consent id not a uuid": (422, "invalid_input", "consent_id"),
+        "refresh of an unregistered enterprise": (404, "not_found", "uscc"), "refresh by the applicant": (403, "not_permitted", None),
+        "erasure without a reason": (422, "invalid_input", "reason"), "erasure reason 501 characters": (422, "invalid_input", "reason"),
+        "erasure reason with CRLF": (422, "invalid_input", "reason"), "erasure of an unregistered enterprise": (404, "not_found", "uscc"),
+        "erasure by the applicant": (403, "not_permitted", None),
     }
     assert {k: on_sqlite[k] for k in expected} == expected
     if not pg_available:
