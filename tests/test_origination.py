@@ -486,6 +486,30 @@ def test_revocation_stops_reads(rt_sqlite):
             orig.revoke_consent(s, consent_id="no-such-consent", now=FIXED_NOW)
 
 
+def test_a_measurement_after_the_lpr_tables_valid_through_date_reads_nothing_and_stores_nothing(rt_sqlite):
+    from datetime import datetime, time, timedelta, timezone
+
+    from sandu.domain.errors import PolicyOutdated
+    from sandu.origination import actions
+
+    rt = rt_sqlite
+    register(rt, S2)
+    cid = consent(rt, S2, valid_days=365)
+    after = datetime.combine(rt.bundle.pricing.lpr_valid_through + timedelta(days=1), time(9), tzinfo=timezone.utc)
+
+    def counts() -> tuple[int, int, int]:
+        with rt.uow.read() as s:
+            return tuple(s.scalar(select(func.count()).select_from(t)) for t in (m.SourceRead, m.Profile, m.Decision))
+
+    before = counts()
+    with pytest.raises(PolicyOutdated) as e:
+        actions.measure(rt.with_clock(lambda: after), actor(rt, rep(S2)), uscc=S2["uscc"], consent_id=cid)
+    assert e.value.field == "as_of" and e.value.http_status == 503 and "valid through 2027-06-30" in e.value.message
+    assert counts() == before  # refused before any source was read
+    last_day = datetime.combine(rt.bundle.pricing.lpr_valid_through, time(9), tzinfo=timezone.utc)
+    assert actions.measure(rt.with_clock(lambda: last_day), actor(rt, rep(S2)), uscc=S2["uscc"], consent_id=cid).offers
+
+
 # --- concurrent requests get clear errors, never a database error ---------------------
 
 

@@ -13,7 +13,7 @@ import copy
 import hashlib
 import tomllib
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -238,11 +238,11 @@ def test_price_is_lpr_plus_spread_minus_tech_discount_with_floor():
     q = offer(r, "jingying_kuaidai")  # risk A (pd 0.5%), tech D
     assert q.rate_annual == LPR_1Y + 50 * BP == q.grid_rate and q.lpr == LPR_1Y
     assert q.annualized_rate == (q.rate_annual * 365 / 360).quantize(Decimal("0.000001")) == Decimal("0.035486")
-    assert hits(r, "pricing") == ["经营快贷: LPR 3.00% + 50bp − 科创优惠 0bp = 3.50%"]
+    assert hits(r, "pricing") == ["经营快贷: 1年期LPR 3.00%（期限12个月） + 50bp − 科创优惠 0bp = 3.50%"]
     strong = run(sc=scores(tech="A", most=True))  # tech A: 40bp off a 40bp spread
     k = offer(strong, "keji_xinyong")
     assert k.rate_annual == LPR_1Y and k.grid_rate == Decimal("0.0340")
-    assert hits(strong, "pricing") == ["科创信用额度: LPR 3.00% + 40bp − 科创优惠 40bp = 3.00%"]
+    assert hits(strong, "pricing") == ["科创信用额度: 1年期LPR 3.00%（期限12个月） + 40bp − 科创优惠 40bp = 3.00%"]
 
 
 @pytest.mark.parametrize(
@@ -261,7 +261,7 @@ def test_a_floor_above_the_lpr_contradicts_preferential_pricing():
     assert bundle_with(pricing__floor_bp_vs_lpr=0).pricing.floor_bp_vs_lpr == 0
     assert bundle_with(pricing__floor_bp_vs_lpr=1, pricing__preferential_certifications=[]).pricing.floor_bp_vs_lpr == 1
     e = refusal(doc_with({"pricing.floor_bp_vs_lpr": 1}))
-    assert str(e) == "pricing.floor_bp_vs_lpr: must be ≤ 0 while preferential_certifications are priced at the LPR (a floor above the LPR contradicts them)"
+    assert str(e) == "pricing.floor_bp_vs_lpr: must be ≤ preferential_max_bp_vs_lpr (0) while preferential_certifications are priced at most there (a floor above their price level contradicts them)"
 
 
 def test_price_floor_with_the_default_floor_of_minus_30bp():
@@ -277,10 +277,10 @@ def test_zhuanjingtexin_is_priced_at_most_at_lpr():
     r = run(features(certifications=["专精特新"]), sc=scores(pd="0.04"))  # risk C
     q = offer(r, "jingying_kuaidai")
     assert q.rate_annual == LPR_1Y < q.grid_rate == LPR_1Y + 120 * BP
-    assert hits(r, "pricing.preferential") == ["jingying_kuaidai: 专精特新 → LPR"]
-    assert hits(r, "pricing") == ["经营快贷: LPR 3.00% + 120bp − 科创优惠 0bp = 4.20%；专精特新 优惠：执行基准利率 LPR 3.00%"]
+    assert hits(r, "pricing.preferential") == ["jingying_kuaidai: 专精特新 → 3.00%"]
+    assert hits(r, "pricing") == ["经营快贷: 1年期LPR 3.00%（期限12个月） + 120bp − 科创优惠 0bp = 4.20%；专精特新 优惠：执行 3.00%（不高于 LPR 3.00% + 优惠上限）"]
     both = run(features(certifications=["小巨人", "高新技术企业", "专精特新"]))
-    assert hits(both, "pricing.preferential") == ["jingying_kuaidai: 专精特新/小巨人 → LPR"]
+    assert hits(both, "pricing.preferential") == ["jingying_kuaidai: 专精特新/小巨人 → 3.00%"]
     other = run(features(certifications=["高新技术企业"]))
     assert offer(other, "jingying_kuaidai").rate_annual == LPR_1Y + 50 * BP and hits(other, "pricing.preferential") == []
 
@@ -288,12 +288,12 @@ def test_zhuanjingtexin_is_priced_at_most_at_lpr():
 def test_preference_applies_only_above_the_lpr():
     at_lpr = run(features(certifications=["专精特新"]), sc=scores(tech="A", most=True))  # keji A/A: exactly LPR
     assert offer(at_lpr, "keji_xinyong").rate_annual == LPR_1Y and hits(at_lpr, "pricing.preferential") == []
-    assert hits(at_lpr, "pricing") == ["科创信用额度: LPR 3.00% + 40bp − 科创优惠 40bp = 3.00%"]
+    assert hits(at_lpr, "pricing") == ["科创信用额度: 1年期LPR 3.00%（期限12个月） + 40bp − 科创优惠 40bp = 3.00%"]
     below = run(features(certifications=["专精特新"]), collateral=[pledged(1_000, 0)], sc=scores(tech="A", most=True))
     assert offer(below, "wangdaitong").rate_annual == LPR_1Y - 10 * BP  # already below the LPR: kept
     one_bp = bundle_with(tech_grades__0__discount_bp=39)
     above = run(features(certifications=["专精特新"]), sc=scores(tech="A", most=True), bundle=one_bp)
-    assert offer(above, "keji_xinyong").rate_annual == LPR_1Y and hits(above, "pricing.preferential") == ["keji_xinyong: 专精特新 → LPR"]
+    assert offer(above, "keji_xinyong").rate_annual == LPR_1Y and hits(above, "pricing.preferential") == ["keji_xinyong: 专精特新 → 3.00%"]
 
 
 def test_annualized_rate_follows_the_basis_days():
@@ -309,7 +309,45 @@ def test_lpr_table_is_dated():
     with pytest.raises(InvalidInput, match="no LPR") as e:
         BUNDLE.lpr_on(date(2024, 10, 20))
     assert e.value.field == "as_of"
-    assert str(e.value) == "as_of: policy wenzhou-tech-default@2026.12.2 has no LPR published on or before 2024-10-20 (allowed: 2024-10-21 or later)"
+    assert str(e.value) == "as_of: policy wenzhou-tech-default@2026.12.3 has no LPR published on or before 2024-10-20 (allowed: 2024-10-21 or later)"
+
+
+def test_a_decision_after_the_lpr_tables_valid_through_date_is_refused_until_the_table_is_updated():
+    from sandu.domain.errors import PolicyOutdated
+
+    last = BUNDLE.pricing.lpr_valid_through
+    assert BUNDLE.lpr_on(last).one_year == LPR_1Y  # the last day it is known current: priced
+    with pytest.raises(PolicyOutdated) as e:
+        BUNDLE.lpr_on(last + timedelta(days=1))
+    assert e.value.field == "as_of" and e.value.http_status == 503 and "valid through 2027-06-30" in str(e.value)
+    assert "update the policy's LPR table" in str(e.value)
+    with pytest.raises(PolicyOutdated):
+        run(as_of=last + timedelta(days=1))
+    updated = bundle_with(pricing__lpr_valid_through=date(2027, 7, 31))
+    assert offer(run(as_of=last + timedelta(days=1), bundle=updated), "jingying_kuaidai").lpr == LPR_1Y
+    e2 = refusal(doc_with({"pricing.lpr_valid_through": date(2025, 5, 19)}))  # before the latest fixing: never current
+    assert e2.path == "pricing.lpr_valid_through" and "2025-05-20" in str(e2)
+    assert refusal(doc_with({"pricing.lpr_valid_through": "2027-06-31"})).path == "pricing.lpr_valid_through"
+
+
+@pytest.mark.parametrize(("tenor_years", "lpr_tenor"), [(1, "one_year"), (5, "one_year"), (6, "over_five_year"), (10, "over_five_year")])
+def test_the_lpr_follows_the_loans_term(tenor_years, lpr_tenor):
+    pl = offer(run(app=Application(True, None, project(tenor=tenor_years))), "project_loan")
+    assert (pl.lpr_tenor, pl.max_drawing_months) == (lpr_tenor, tenor_years * 12)
+    assert pl.lpr == (LPR_1Y if lpr_tenor == "one_year" else LPR_5Y) and pl.rate_annual == pl.lpr + 40 * BP
+    assert BUNDLE.lpr_tenor(60) == "one_year" and BUNDLE.lpr_tenor(61) == "over_five_year"
+    shorter = bundle_with(pricing__one_year_lpr_max_term_months=48)  # the bound is policy data
+    assert offer(run(app=Application(True, None, project(tenor=5)), bundle=shorter), "project_loan").lpr == LPR_5Y
+    q = offer(run(), "jingying_kuaidai")  # a revolving line's term is its product's 12 months
+    assert (q.lpr_tenor, q.max_drawing_months) == ("one_year", 12)
+
+
+def test_the_preferential_price_level_is_policy_data():
+    r = run(features(certifications=["专精特新"]), sc=scores(pd="0.04"), bundle=bundle_with(pricing__preferential_max_bp_vs_lpr=20))
+    q = offer(r, "jingying_kuaidai")
+    assert q.rate_annual == LPR_1Y + 20 * BP and hits(r, "pricing.preferential") == ["jingying_kuaidai: 专精特新 → 3.20%"]
+    e = refusal(doc_with({"pricing.preferential_max_bp_vs_lpr": -40}))  # below the floor of −30: contradicts it
+    assert e.path == "pricing.floor_bp_vs_lpr"
 
 
 @pytest.mark.parametrize(("as_of", "lpr"), [(date(2025, 5, 19), Decimal("0.0310")), (date(2025, 5, 20), LPR_1Y), (date(2024, 10, 21), Decimal("0.0310"))])
@@ -435,8 +473,8 @@ def test_project_loan_is_sized_on_equity_and_cash_flow():
     r = run(app=Application(True, 5_000 * WAN, project()))
     pl = offer(r, "project_loan")
     assert pl.limit_fen == min(7_000 * WAN, 4_000 * WAN)  # capex × 70% vs 1,000万 × 5 / 1.25
-    assert pl.approved_fen == 0 and pl.lpr == LPR_5Y and pl.rate_annual == LPR_5Y + 40 * BP
-    assert pl.components == {"project_fen": 4_000 * WAN}
+    assert pl.approved_fen == 0 and pl.lpr == LPR_1Y and pl.rate_annual == LPR_1Y + 40 * BP  # 60 months: the 1-year LPR
+    assert pl.components == {"project_fen": 4_000 * WAN} and (pl.lpr_tenor, pl.max_drawing_months) == ("one_year", 60)
     assert hits(r, "project.sizing") == [
         "扩产项目: 总投资 1.00亿 × (1 − 资本金 0.30) = 7,000.00万; 年现金流 1,000.00万 × 5 年 ÷ DSCR 1.25 = 4,000.00万 → 4,000.00万"
     ]
@@ -789,6 +827,8 @@ def test_the_kernel_keeps_every_number():
     assert d.secured_offer is not None and d.project_offer is not None
     assert d.secured_offer.price == Price(
         lpr=LPR_1Y,
+        lpr_tenor="one_year",
+        term_months=12,
         spread_bp=60,
         discount_bp=40,
         grid_rate=Decimal("0.0360"),
@@ -799,7 +839,7 @@ def test_the_kernel_keeps_every_number():
         rate_annual=LPR_1Y,
         annualized_rate=Decimal("0.030417"),
     )
-    assert d.project_offer.price.floor_rate == LPR_5Y - 30 * BP and d.project_offer.price.base_rate == LPR_5Y + 30 * BP
+    assert d.project_offer.price.floor_rate == LPR_1Y - 30 * BP and d.project_offer.price.base_rate == LPR_1Y + 30 * BP
     assert d.offers == (d.secured_offer, d.project_offer)
     assert (d.comprehensive_limit_fen, d.approved_fen, d.outcome, d.requested_fen) == (4_640 * WAN, 0, Outcome.REFER, None)
     partial = decide(BUNDLE, read_features(features()), (), scores(), Application(True, 9), AS_OF)
@@ -862,6 +902,7 @@ def test_a_full_decision_word_for_word():
         "annualized_rate": "0.030417",
         "grid_rate": "0.0360",
         "lpr": "0.0300",
+        "lpr_tenor": "one_year",
         "repayment_method": "按月付息到期还本",
         "revolving": True,
         "validity_months": 12,
@@ -882,10 +923,11 @@ def test_a_full_decision_word_for_word():
         "limit_fen": 4_000 * WAN,
         "approved_fen": 0,
         "referred_fen": 4_000 * WAN,
-        "rate_annual": "0.0350",
-        "annualized_rate": "0.035486",
-        "grid_rate": "0.0420",
-        "lpr": "0.0350",
+        "rate_annual": "0.0300",
+        "annualized_rate": "0.030417",
+        "grid_rate": "0.0370",
+        "lpr": "0.0300",
+        "lpr_tenor": "one_year",  # five years: still the 1-year LPR (up to 60 months)
         "repayment_method": "等额本息",
         "revolving": False,
         "validity_months": 24,
@@ -916,14 +958,14 @@ def test_a_full_decision_word_for_word():
             {"rule": "secured.asset", "detail": "C2: 评估 200.00万 × 0.70 − 已担保债务 0.00元 = 140.00万"},
             {"rule": "secured.unknown_kind", "detail": "C3: 抵押物类型 boat 不在抵押率表中，不计入"},
             {"rule": "secured.combined", "detail": "抵押 540.00万（其中余值 400.00万）+ 信用 324.00万 → 864.00万"},
-            {"rule": "pricing.preferential", "detail": "diya_xinyong: 专精特新 → LPR"},
-            {"rule": "pricing", "detail": "抵押+信用: LPR 3.00% + 60bp − 科创优惠 40bp = 3.20%；专精特新 优惠：执行基准利率 LPR 3.00%"},
+            {"rule": "pricing.preferential", "detail": "diya_xinyong: 专精特新 → 3.00%"},
+            {"rule": "pricing", "detail": "抵押+信用: 1年期LPR 3.00%（期限12个月） + 60bp − 科创优惠 40bp = 3.20%；专精特新 优惠：执行 3.00%（不高于 LPR 3.00% + 优惠上限）"},
             {
                 "rule": "project.sizing",
                 "detail": "扩产项目: 总投资 1.00亿 × (1 − 资本金 0.30) = 7,000.00万; 年现金流 1,000.00万 × 5 年 ÷ DSCR 1.25 = 4,000.00万 → 4,000.00万",
             },
-            {"rule": "pricing.preferential", "detail": "project_loan: 专精特新 → LPR"},
-            {"rule": "pricing", "detail": "项目/固定资产贷款: LPR 3.50% + 70bp − 科创优惠 40bp = 3.80%；专精特新 优惠：执行基准利率 LPR 3.50%"},
+            {"rule": "pricing.preferential", "detail": "project_loan: 专精特新 → 3.00%"},
+            {"rule": "pricing", "detail": "项目/固定资产贷款: 1年期LPR 3.00%（期限60个月） + 70bp − 科创优惠 40bp = 3.30%；专精特新 优惠：执行 3.00%（不高于 LPR 3.00% + 优惠上限）"},
             {"rule": "application.requested", "detail": "申请 2,000.00万，综合授信 4,864.00万"},
         ],
         "reasons": [],
@@ -997,7 +1039,8 @@ def test_invariants_hold_for_any_profile(case):
         assert o.limit_fen % unit == 0
         assert o.rate_annual >= o.lpr + bundle.pricing.floor_bp_vs_lpr * BP
         assert o.rate_annual <= o.grid_rate
-        assert o.lpr == (LPR_1Y if p.tenor == "one_year" else LPR_5Y)
+        assert o.lpr_tenor == ("one_year" if o.max_drawing_months <= 60 else "over_five_year")
+        assert o.lpr == (LPR_1Y if o.lpr_tenor == "one_year" else LPR_5Y)
         assert o.annualized_rate == (o.rate_annual * 365 / p.basis_days).quantize(Decimal("0.000001"))
         assert app.has_bank_account or p.open_to_non_customers
         assert o.name == p.name and o.kind == p.kind
@@ -1009,7 +1052,7 @@ def test_invariants_hold_for_any_profile(case):
             "project_loan": bundle.project.max_fen,
         }[o.product]
         assert o.limit_fen <= cap
-        assert any(d.startswith(f"{o.name}: LPR ") for d in hits(r, "pricing"))
+        assert any(d.startswith(f"{o.name}: {'1年期' if o.lpr_tenor == 'one_year' else '5年期以上'}LPR ") for d in hits(r, "pricing"))
     assert len(set(products(r))) == len(r.offers)
     assert not {"jingying_kuaidai", "keji_xinyong"} <= set(products(r))
     assert not ({"jingying_kuaidai", "keji_xinyong"} & set(products(r)) and "diya_xinyong" in products(r))
@@ -1039,7 +1082,7 @@ def test_invariants_hold_for_any_profile(case):
 
 def test_default_bundle_is_typed():
     b = load_bundle()
-    assert (b.name, b.version, b.label) == ("wenzhou-tech-default", "2026.12.2", "wenzhou-tech-default@2026.12.2")
+    assert (b.name, b.version, b.label) == ("wenzhou-tech-default", "2026.12.3", "wenzhou-tech-default@2026.12.3")
     assert b.required_sources == ("tax", "credit_bureau")
     assert b.credit.quick_product == "jingying_kuaidai" and b.credit.tech_revenue_ratio == Decimal("0.10")
     assert b.credit.quick_tax_multiplier == {"A": Decimal("9"), "B": Decimal("8"), "C": Decimal("7"), "D": Decimal("5")}
@@ -1048,7 +1091,8 @@ def test_default_bundle_is_typed():
     assert [g.grade for g in b.tech_grades] == ["A", "B", "C", "D"] and [g.grade for g in b.risk_grades] == list(GRADE_ORDER)
     assert b.non_declined_risk_grades == ("A", "B", "C", "D")
     assert b.tech_grade("B").limit_multiplier == Decimal("1.10") and b.tech_grade("A").discount_bp == 40
-    assert b.products["project_loan"].tenor == "over_five_year" and b.products["project_loan"].code == "project_loan"
+    assert b.products["project_loan"].code == "project_loan" and b.pricing.one_year_lpr_max_term_months == 60
+    assert b.pricing.lpr_valid_through == date(2027, 6, 30) and b.pricing.preferential_max_bp_vs_lpr == 0
     assert b.products["wangdaitong"].settlement == "monthly" and b.products["jingying_kuaidai"].basis_days == 360
     assert list(b.products) == ["jingying_kuaidai", "keji_xinyong", "wangdaitong", "diya_xinyong", "project_loan"]
     assert b.eligibility.allowed_tax_credit_grades == ("A", "B") and b.pricing.preferential_certifications == ("专精特新", "小巨人")
@@ -1060,9 +1104,9 @@ def test_bundle_identity_is_its_content_hash(tmp_path: Path):
     assert a.version == b.version and a.sha256 != b.sha256
     assert a.sha256 == hashlib.sha256(RAW).hexdigest() == BUNDLE.sha256
     # the shipped file is part of every stored decision: its hash must not drift
-    assert BUNDLE.sha256 == "2dcf86e4863df0d4370c295067612ed76461b80b0c4c6cfabaf85f4570bfc47b"
+    assert BUNDLE.sha256 == "9ed84bfcebd30e001393db862d77f5616f297ebeafe66c975a895bc11408a521"
     assert load_bundle() == BUNDLE
-    edited = RAW.replace(b'version = "2026.12.2"', b'version = "2026.11.2"')
+    edited = RAW.replace(b'version = "2026.12.3"', b'version = "2026.11.2"')
     copy_path = tmp_path / "p.toml"
     copy_path.write_bytes(edited)
     other = load_bundle(copy_path)
@@ -1255,7 +1299,7 @@ def test_lpr_dates_may_be_toml_dates_but_not_datetimes():
 def test_unknown_keys_list_what_the_table_allows():
     e = refusal(doc_with({"products.keji_xinyong.colour": "red"}))
     assert str(e) == (
-        "products.keji_xinyong.colour: unknown key (allowed: name, kind, revolving, repayment_method, tenor, validity_months, "
+        "products.keji_xinyong.colour: unknown key (allowed: name, kind, revolving, repayment_method, validity_months, "
         "max_drawing_months, basis_days, settlement, auto_approve_max_fen, open_to_non_customers, "
         "interest_with_principal, penalty_uplift, grace_days, allocation_order)"
     )
@@ -1263,7 +1307,7 @@ def test_unknown_keys_list_what_the_table_allows():
     assert str(refusal(doc_with({"colour": 1}))) == (
         "colour: unknown key (allowed: bundle, lpr, sources, tech_grades, risk_grades, eligibility, credit, secured, project, pricing, products, classification)"
     )
-    assert str(refusal(doc_with({"pricing.colour": 1}))) == "pricing.colour: unknown key (allowed: floor_bp_vs_lpr, preferential_certifications, spread_bp)"
+    assert str(refusal(doc_with({"pricing.colour": 1}))) == "pricing.colour: unknown key (allowed: lpr_valid_through, one_year_lpr_max_term_months, floor_bp_vs_lpr, preferential_certifications, preferential_max_bp_vs_lpr, spread_bp)"
 
 
 def test_a_refusal_lists_five_problems_then_counts_the_rest():
@@ -1289,7 +1333,7 @@ def test_not_a_bundle_at_all():
     assert str(e.value) == "bundle: missing; lpr: missing; sources: missing; tech_grades: missing; risk_grades: missing (and 7 more)"
     assert len(e.value.problems) == 12 and e.value.path == "bundle" and e.value.reason == "missing"
     with pytest.raises(PolicyError) as e:
-        parse_bundle(RAW.replace(b'name = "wenzhou-tech-default"', b"name = 1").replace(b'version = "2026.12.2"', b"version = 2"))
+        parse_bundle(RAW.replace(b'name = "wenzhou-tech-default"', b"name = 1").replace(b'version = "2026.12.3"', b"version = 2"))
     assert str(e.value) == "bundle.name: Input should be a valid string, got 1; bundle.version: Input should be a valid string, got 2"
     assert e.value.problems == (("bundle.name", "Input should be a valid string, got 1"), ("bundle.version", "Input should be a valid string, got 2"))
     with pytest.raises(PolicyError) as e:

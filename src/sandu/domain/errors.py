@@ -119,6 +119,14 @@ class ConsentDenied(FieldError):
     http_status = 403
 
 
+class PolicyOutdated(FieldError):
+    """The policy in force cannot decide on this date (its LPR table is not known to be current
+    then); nothing was decided or stored. The bank updates the policy bundle, then asks again."""
+
+    code = "policy_outdated"
+    http_status = 503
+
+
 class Busy(SanduError):
     """The store is too busy to take the write now; nothing was written. Retry in a moment."""
 

@@ -467,6 +467,7 @@ def prepare_measurement(
     (default: the store, on this session). A source that does not answer is a gap, never a failure."""
     t0 = time.perf_counter()
     require_not_future(as_of, now, "as_of")
+    bundle.lpr_on(as_of)  # the policy can price on this day (its LPR table is current), or nothing is read
     ent = get_enterprise(session, uscc)
     consent = live_consent(session, ent, consent_id, now)
     missing = [s for s in bundle.required_sources if s not in consent.scopes]

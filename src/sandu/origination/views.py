@@ -103,6 +103,8 @@ class OfferView(BaseModel):
     annualized_rate: str = Field(description="年化利率: IRR of the loan's cash flows on a 365-day year")
     grid_rate: str = Field(description="LPR + spread of the pricing grid, before tech discount and preferences")
     lpr: str = Field(description="the loan prime rate the price is built on")
+    lpr_tenor: str | None = Field(None, description="which LPR, by the loan's term: one_year (terms up to 5 years) or over_five_year; null: decided before it was recorded")
+    term_months: int | None = Field(None, description="the term of a drawing in months (a project loan's: the project's tenor)")
     components: dict[str, int] = Field(description="how the limit is made up (collateral, residual value 余值, credit top-up …), fen")
     status: OfferStatus
     repayment_method: str
@@ -183,7 +185,8 @@ def decision_view(session: Session, d: m.Decision, offers: list[m.Offer]) -> Dec
     views = []
     for terms in d.result["offers"]:
         row = state[terms["product"]]
-        views.append(OfferView(**{k: terms[k] for k in _OFFER_TERMS}, approved_fen=row.approved_fen,
+        views.append(OfferView(**{k: terms[k] for k in _OFFER_TERMS}, lpr_tenor=terms.get("lpr_tenor"), term_months=terms.get("max_drawing_months"),
+                               approved_fen=row.approved_fen,
                                referred_fen=row.limit_fen - row.approved_fen, status=row.status))
     return DecisionView(
         **{c: getattr(d, c) for c in _DECISION_COLUMNS},

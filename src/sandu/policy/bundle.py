@@ -23,7 +23,8 @@ What the models guarantee, so that the engine never meets a surprise:
   ``project`` exist and are of the right kind; every product has a spread and
   a quick-loan multiplier exists for every risk grade that is not declined;
   every grade named anywhere is a grade of its table; a price floor above the
-  LPR is refused while preferential certifications are priced at the LPR.
+  preferential price level is refused while preferential certifications exist;
+  the LPR table's valid-through date is not before its latest fixing.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticCustomError
 
 from sandu.domain.enums import Settlement
-from sandu.domain.errors import InvalidInput, show
+from sandu.domain.errors import InvalidInput, PolicyOutdated, show
 from sandu.domain.money import MAX_AMOUNT_FEN
 from sandu.domain.numbers import decimal_string
 from sandu.ledger.journal import LOAN_BUCKETS
@@ -73,7 +74,7 @@ MAX_SHOWN_ERRORS = 5  # a refusal lists this many problems, then says how many m
 
 Grade = Literal["A", "B", "C", "D", "E"]
 TaxCreditGrade = Literal["A", "B", "M", "C", "D"]
-Tenor = Literal["one_year", "over_five_year"]  # which LPR a product prices off
+Tenor = Literal["one_year", "over_five_year"]  # which LPR a loan prices off (by its term: `PolicyBundle.lpr_tenor`)
 ProductKind = Literal["credit", "secured", "project"]
 RepaymentMethod = Literal["随借随还", "按月付息到期还本", "等额本息", "等额本金"]
 TENORS: tuple[str, ...] = get_args(Tenor)
@@ -244,8 +245,14 @@ class ProjectPolicy(_Model):
 
 
 class Pricing(_Model):
+    # The LPR table is known current through this day; a decision after it is refused until the table is updated.
+    lpr_valid_through: IsoDate
+    # A loan whose term is at most this many months prices off the 1-year LPR; a longer one off the over-5-year LPR.
+    one_year_lpr_max_term_months: Annotated[int, Field(ge=1, le=600)]
     floor_bp_vs_lpr: Bp
     preferential_certifications: Annotated[tuple[Name, ...], Strict(False), Field(max_length=MAX_TABLE_KEYS), AfterValidator(_unique)]
+    # The preferential certifications' price level: at most LPR + this (0: at the LPR).
+    preferential_max_bp_vs_lpr: Bp
     spread_bp: Annotated[dict[Code, dict[Grade, Bp]], Field(max_length=MAX_PRODUCTS)]
 
 
@@ -255,7 +262,6 @@ class Product(_Model):
     kind: ProductKind
     revolving: bool
     repayment_method: RepaymentMethod
-    tenor: Tenor
     validity_months: Annotated[int, Field(ge=1, le=600)]
     max_drawing_months: Annotated[int, Field(ge=1, le=600)]
     basis_days: Annotated[int, AfterValidator(_basis_days)]
@@ -357,11 +363,21 @@ class PolicyBundle:
         return next(g for g in self.tech_grades if g.grade == grade)
 
     def lpr_on(self, as_of: date) -> LprFixing:
-        """The latest fixing published on or before `as_of`."""
+        """The latest fixing published on or before `as_of`; refused after the table's valid-through date."""
+        valid_through = self.pricing.lpr_valid_through
+        if as_of > valid_through:
+            raise PolicyOutdated("as_of", f"the LPR table of policy {self.label} is valid through {valid_through.isoformat()}, and a decision on "
+                                 f"{as_of.isoformat()} may need a fixing published after it; the bank must update the policy's LPR table first",
+                                 f"{self.lpr[0].published_on.isoformat()} .. {valid_through.isoformat()}")
         fixings = [f for f in self.lpr if f.published_on <= as_of]
         if not fixings:
             raise InvalidInput("as_of", f"policy {self.label} has no LPR published on or before {as_of.isoformat()}", f"{self.lpr[0].published_on} or later")
         return fixings[-1]
+
+    def lpr_tenor(self, term_months: int) -> Tenor:
+        """Which LPR a loan of `term_months` prices off: the 1-year LPR up to the bundle's bound, the over-5-year LPR above it."""
+        assert term_months >= 1, "a loan has a term"
+        return "one_year" if term_months <= self.pricing.one_year_lpr_max_term_months else "over_five_year"
 
 
 def _ordered(values: Sequence[Any], path: str, field: str, what: str) -> None:
@@ -431,8 +447,13 @@ def _check_references(b: BundleFile) -> None:
     for grade in allowed:
         if grade not in b.credit.quick_tax_multiplier:
             raise _Refused(f"credit.quick_tax_multiplier.{grade}", "missing (every risk grade that is not declined needs a multiplier)")
-    if b.pricing.floor_bp_vs_lpr > 0 and b.pricing.preferential_certifications:
-        raise _Refused("pricing.floor_bp_vs_lpr", "must be ≤ 0 while preferential_certifications are priced at the LPR (a floor above the LPR contradicts them)")
+    pr = b.pricing
+    if pr.floor_bp_vs_lpr > pr.preferential_max_bp_vs_lpr and pr.preferential_certifications:
+        raise _Refused("pricing.floor_bp_vs_lpr", f"must be ≤ preferential_max_bp_vs_lpr ({pr.preferential_max_bp_vs_lpr}) while preferential_certifications "
+                       "are priced at most there (a floor above their price level contradicts them)")
+    if pr.lpr_valid_through < b.lpr[-1].published_on:
+        raise _Refused("pricing.lpr_valid_through", f"must not be before the latest LPR fixing ({b.lpr[-1].published_on.isoformat()}): "
+                       f"the table would be out of date for every day it holds")
     for code, spreads in b.pricing.spread_bp.items():
         if code not in b.products:
             raise _Refused(f"pricing.spread_bp.{code}", f"{show(code)} is not a product of this bundle (products: {', '.join(b.products)})")

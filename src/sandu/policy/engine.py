@@ -46,6 +46,7 @@ class OfferTerms:
     annualized_rate: Decimal  # 年化利率 incl. fees (none), on a 365-day year
     grid_rate: Decimal  # LPR + spread before tech discount and preferences
     lpr: Decimal
+    lpr_tenor: str  # which LPR the price is built on, by the loan's term: "one_year" | "over_five_year"
     repayment_method: str
     revolving: bool
     validity_months: int
@@ -75,6 +76,7 @@ class OfferTerms:
             "annualized_rate": str(self.annualized_rate),
             "grid_rate": str(self.grid_rate),
             "lpr": str(self.lpr),
+            "lpr_tenor": self.lpr_tenor,
             "repayment_method": self.repayment_method,
             "revolving": self.revolving,
             "validity_months": self.validity_months,
@@ -119,7 +121,6 @@ def _terms(o: PricedOffer, application: Application) -> OfferTerms:
     product's 12-month rule, and may mature after the line's drawing period ends."""
     p = o.product
     project = application.project if p.kind == "project" else None
-    drawing_months = project.tenor_years * 12 if project is not None else p.max_drawing_months
     return OfferTerms(
         product=p.code,
         name=p.name,
@@ -130,10 +131,11 @@ def _terms(o: PricedOffer, application: Application) -> OfferTerms:
         annualized_rate=o.price.annualized_rate,
         grid_rate=o.price.grid_rate,
         lpr=o.price.lpr,
+        lpr_tenor=o.price.lpr_tenor,
         repayment_method=p.repayment_method,
         revolving=p.revolving,
         validity_months=p.validity_months,
-        max_drawing_months=drawing_months,
+        max_drawing_months=o.price.term_months,
         term_within_validity=project is None,
         basis_days=p.basis_days,
         settlement=p.settlement.value,

@@ -115,11 +115,13 @@ def _pricing(n: _Notes, o: PricedOffer | None) -> None:
         return
     p, product = o.price, o.product
     gap = f" + 数据缺口 {p.gap_bp}bp ({'、'.join(p.gaps)})" if p.gap_bp else ""
-    detail = f"{product.name}: LPR {format_rate_pct(p.lpr)} + {p.spread_bp}bp{gap} − 科创优惠 {p.discount_bp}bp = {format_rate_pct(p.base_rate)}"
+    tenor = "1年期" if p.lpr_tenor == "one_year" else "5年期以上"
+    detail = (f"{product.name}: {tenor}LPR {format_rate_pct(p.lpr)}（期限{p.term_months}个月） + {p.spread_bp}bp{gap} − 科创优惠 "
+              f"{p.discount_bp}bp = {format_rate_pct(p.base_rate)}")
     if p.preference_applied:
         names = "/".join(p.preferred)
-        detail += f"；{names} 优惠：执行基准利率 LPR {format_rate_pct(p.lpr)}"
-        n.hit("pricing.preferential", f"{product.code}: {names} → LPR")
+        detail += f"；{names} 优惠：执行 {format_rate_pct(p.rate_annual)}（不高于 LPR {format_rate_pct(p.lpr)} + 优惠上限）"
+        n.hit("pricing.preferential", f"{product.code}: {names} → {format_rate_pct(p.rate_annual)}")
     n.hit("pricing", detail)
 
 

@@ -25,8 +25,9 @@ The steps, in the order `decide` runs them:
    unencumbered ones the revolving product (网贷通);
 6. project sizing — the smaller of capex × (1 − equity ratio) and cash flow ×
    tenor ÷ DSCR, capped; refused beyond the longest tenor;
-7. pricing of each offer — LPR of the tenor + spread − tech discount, not below
-   the floor; preferential certifications price at most at the LPR;
+7. pricing of each offer — LPR of the loan's term (1-year up to the bundle's bound,
+   over-5-year above) + spread − tech discount, not below the floor; preferential
+   certifications price at most at LPR + the bundle's preferential level;
 8. outcome — decline without offers, approve when all is approved, partial when
    some is, refer otherwise.
 
@@ -508,12 +509,22 @@ def project_sizing(bundle: PolicyBundle, p: Project, app: Application) -> Projec
 # -- pricing -------------------------------------------------------------------------------
 
 
+def term_months(product: Product, app: Application) -> int:
+    """The term of a loan under `product`: a project loan's is the project's tenor; any other's
+    is the product's drawing term (a revolving line's 12-month rule)."""
+    if product.kind == "project" and app.project is not None:
+        return app.project.tenor_years * 12
+    return product.max_drawing_months
+
+
 @dataclass(frozen=True)
 class Price:
-    """LPR of the tenor + spread(product, risk grade) − tech discount, not below LPR + floor;
-    a preferential certification caps the rate at the LPR."""
+    """LPR of the loan's term + spread(product, risk grade) − tech discount, not below LPR + floor;
+    a preferential certification caps the rate at LPR + the bundle's preferential level."""
 
     lpr: Decimal
+    lpr_tenor: str  # "one_year" | "over_five_year": which LPR, by the term
+    term_months: int
     spread_bp: int
     discount_bp: int
     grid_rate: Decimal  # LPR + spread + gap spread
@@ -528,10 +539,11 @@ class Price:
 
 
 def price(bundle: PolicyBundle, product: Product, risk: str, tech: str, certifications: frozenset[str], as_of: date,
-          gaps: frozenset[str] = frozenset()) -> Price:
+          gaps: frozenset[str] = frozenset(), *, months: int) -> Price:
     pr = bundle.pricing
     fixing = bundle.lpr_on(as_of)
-    lpr = fixing.one_year if product.tenor == "one_year" else fixing.over_five_year
+    tenor = bundle.lpr_tenor(months)
+    lpr = fixing.one_year if tenor == "one_year" else fixing.over_five_year
     spread = pr.spread_bp[product.code][risk]
     discount = bundle.tech_grade(tech).discount_bp
     gap_bp = bundle.gap_spread_bp if gaps else 0
@@ -539,10 +551,13 @@ def price(bundle: PolicyBundle, product: Product, risk: str, tech: str, certific
     floor = lpr + pr.floor_bp_vs_lpr * BP
     base = max(floor, grid - discount * BP)
     preferred = tuple(sorted(certifications & set(pr.preferential_certifications)))
-    applied = bool(preferred) and base > lpr
-    rate = lpr if applied else base
+    level = lpr + pr.preferential_max_bp_vs_lpr * BP
+    applied = bool(preferred) and base > level
+    rate = level if applied else base
     return Price(
         lpr=lpr,
+        lpr_tenor=tenor,
+        term_months=months,
         spread_bp=spread,
         discount_bp=discount,
         grid_rate=grid,
@@ -609,7 +624,8 @@ def decide(bundle: PolicyBundle, f: PolicyFeatures, collateral: tuple[Collateral
     secured_offer = credit_offer = project_offer = None
 
     def priced(product: Product, limit: int, approved: int, components: dict[str, int]) -> PricedOffer:
-        p = price(bundle, product, general.risk_grade, general.tech_grade, f.certifications, as_of, f.sources_unavailable)
+        p = price(bundle, product, general.risk_grade, general.tech_grade, f.certifications, as_of, f.sources_unavailable,
+                  months=term_months(product, app))
         return PricedOffer(product=product, limit_fen=limit, approved_fen=approved, components=components, price=p)
 
     if general.eligible:
