@@ -25,6 +25,7 @@ from sandu.demo.users import story_applicant
 from sandu.domain.errors import Conflict, ConsentDenied, InvalidInput, NotFound, NotPermitted, SanduError
 from sandu.domain.ids import make_resident_id, make_uscc, org_code_check_char
 from sandu.domain.project import Project, project_from
+from sandu.origination import actions as orig_actions
 from sandu.origination import service as orig
 from sandu.policy.bundle import load_bundle
 from sandu.security import actions as security
@@ -141,6 +142,9 @@ def test_non_customer_registers_consents_and_gets_a_complete_decision_record(rt_
         # outcome and the stored offers
         assert d.outcome == "approve" == d.result["outcome"]
         assert d.comprehensive_limit_fen == 416 * WAN == d.result["comprehensive_limit_fen"]
+        features = s.get(m.Profile, d.profile_sha256).snapshot["features"]  # S2 is a small firm with 416万 of credit: 普惠型小微
+        assert features["headcount"] < rt.bundle.inclusive.medium_min_headcount and d.result["inclusive_small_micro"] is True
+        assert orig_actions.get_decision(rt, did).inclusive_small_micro is True
         offers = orig.offers_of(s, did)
         assert [(o.product, o.limit_fen, o.approved_fen, o.status) for o in offers] == [
             ("jingying_kuaidai", 416 * WAN, 416 * WAN, "offered")

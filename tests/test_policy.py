@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from sandu.domain.enums import Outcome
 from sandu.domain.errors import InvalidInput
 from sandu.domain.money import FEN_PER_WAN as WAN
+from sandu.domain.money import format_cn
 from sandu.ledger.journal import LOAN_BUCKETS
 from sandu.ledger.overdue import OverduePolicy
 from sandu.policy.bundle import GRADE_ORDER, PolicyError, bundle_from_document, load_bundle, parse_bundle
@@ -309,7 +310,7 @@ def test_lpr_table_is_dated():
     with pytest.raises(InvalidInput, match="no LPR") as e:
         BUNDLE.lpr_on(date(2024, 10, 20))
     assert e.value.field == "as_of"
-    assert str(e.value) == "as_of: policy wenzhou-tech-default@2026.12.3 has no LPR published on or before 2024-10-20 (allowed: 2024-10-21 or later)"
+    assert str(e.value) == "as_of: policy wenzhou-tech-default@2026.12.4 has no LPR published on or before 2024-10-20 (allowed: 2024-10-21 or later)"
 
 
 def test_a_decision_after_the_lpr_tables_valid_through_date_is_refused_until_the_table_is_updated():
@@ -340,6 +341,39 @@ def test_the_lpr_follows_the_loans_term(tenor_years, lpr_tenor):
     assert offer(run(app=Application(True, None, project(tenor=5)), bundle=shorter), "project_loan").lpr == LPR_5Y
     q = offer(run(), "jingying_kuaidai")  # a revolving line's term is its product's 12 months
     assert (q.lpr_tenor, q.max_drawing_months) == ("one_year", 12)
+
+
+@pytest.mark.parametrize(
+    ("headcount", "revenue_wan", "small_micro"),
+    [(299, 5_000, True), (300, 5_000, False), (300, 1_999, True), (300, 2_000, False), (None, 1_999, True), (None, 2_000, None),
+     (299, None, True), (300, None, None), (None, None, None), (10, 100, True)],
+)
+def test_a_small_or_micro_enterprise_is_told_by_staff_and_revenue_on_both_sides_of_each_bound(headcount, revenue_wan, small_micro):
+    from sandu.policy.kernel import inclusive_small_micro
+
+    f = read_features(features(headcount=headcount, revenue_fen=None if revenue_wan is None else revenue_wan * WAN))
+    flag = inclusive_small_micro(BUNDLE, f, 500 * WAN)
+    assert flag.small_micro is small_micro and flag.flagged is (small_micro is True)
+
+
+@pytest.mark.parametrize(("total_wan", "flagged"), [(0, False), (1, True), (1_000, True), (1_001, False)])
+def test_inclusive_small_micro_needs_total_credit_within_ten_million(total_wan, flagged):
+    from sandu.policy.kernel import inclusive_small_micro
+
+    assert inclusive_small_micro(BUNDLE, read_features(features(headcount=50)), total_wan * WAN).flagged is flagged
+
+
+def test_a_decision_of_a_small_firm_within_the_bound_is_flagged_inclusive_with_its_reason():
+    r = run(features(headcount=120, revenue_fen=1_500 * WAN))
+    assert r.comprehensive_limit_fen <= 1_000 * WAN and r.inclusive_small_micro and r.to_json()["inclusive_small_micro"] is True
+    assert hits(r, "inclusive.small_micro") == [
+        f"普惠型小微：小微企业（从业人员 120 人、营业收入 1,500.00万），单户授信 {format_cn(r.comprehensive_limit_fen)} ≤ 1,000.00万"]
+    medium = run(features(headcount=300, revenue_fen=2_000 * WAN))
+    assert not medium.inclusive_small_micro and hits(medium, "inclusive.small_micro") == []
+    looser = bundle_with(inclusive__medium_min_headcount=301)  # the bounds are policy data
+    assert run(features(headcount=300, revenue_fen=2_000 * WAN), bundle=looser).inclusive_small_micro
+    assert refusal(doc_with({"inclusive.max_total_credit_fen": -1})).path == "inclusive.max_total_credit_fen"
+    assert refusal(doc_with({"inclusive.medium_min_headcount": 0})).path == "inclusive.medium_min_headcount"
 
 
 def test_the_preferential_price_level_is_policy_data():
@@ -948,6 +982,7 @@ def test_a_full_decision_word_for_word():
         "offers": [secured, project_offer],
         "comprehensive_limit_fen": 4_864 * WAN,
         "tech_uplift_fen": 255 * WAN,
+        "inclusive_small_micro": False,  # 4,864万 of total credit: above 1,000万
         "rule_hits": [
             {"rule": "eligibility.general", "detail": "risk grade B, tech grade A"},
             {"rule": "credit.quick", "detail": "年纳税 40.00万 × 8 (风险 B) → 320.00万，上限 500.00万"},
@@ -1082,7 +1117,7 @@ def test_invariants_hold_for_any_profile(case):
 
 def test_default_bundle_is_typed():
     b = load_bundle()
-    assert (b.name, b.version, b.label) == ("wenzhou-tech-default", "2026.12.3", "wenzhou-tech-default@2026.12.3")
+    assert (b.name, b.version, b.label) == ("wenzhou-tech-default", "2026.12.4", "wenzhou-tech-default@2026.12.4")
     assert b.required_sources == ("tax", "credit_bureau")
     assert b.credit.quick_product == "jingying_kuaidai" and b.credit.tech_revenue_ratio == Decimal("0.10")
     assert b.credit.quick_tax_multiplier == {"A": Decimal("9"), "B": Decimal("8"), "C": Decimal("7"), "D": Decimal("5")}
@@ -1104,9 +1139,9 @@ def test_bundle_identity_is_its_content_hash(tmp_path: Path):
     assert a.version == b.version and a.sha256 != b.sha256
     assert a.sha256 == hashlib.sha256(RAW).hexdigest() == BUNDLE.sha256
     # the shipped file is part of every stored decision: its hash must not drift
-    assert BUNDLE.sha256 == "9ed84bfcebd30e001393db862d77f5616f297ebeafe66c975a895bc11408a521"
+    assert BUNDLE.sha256 == "1c7f1977a55f43ac13d1e84cfa5a8dae6470815ff081602948b5b2056e434f3c"
     assert load_bundle() == BUNDLE
-    edited = RAW.replace(b'version = "2026.12.3"', b'version = "2026.11.2"')
+    edited = RAW.replace(b'version = "2026.12.4"', b'version = "2026.11.2"')
     copy_path = tmp_path / "p.toml"
     copy_path.write_bytes(edited)
     other = load_bundle(copy_path)
@@ -1305,7 +1340,7 @@ def test_unknown_keys_list_what_the_table_allows():
     )
     assert str(refusal(doc_with({"tech_grades.2.colour": 1}))) == "tech_grades[2].colour: unknown key (allowed: grade, limit_multiplier, discount_bp)"
     assert str(refusal(doc_with({"colour": 1}))) == (
-        "colour: unknown key (allowed: bundle, lpr, sources, tech_grades, risk_grades, eligibility, credit, secured, project, pricing, products, classification)"
+        "colour: unknown key (allowed: bundle, lpr, sources, tech_grades, risk_grades, eligibility, credit, secured, project, pricing, products, classification, inclusive)"
     )
     assert str(refusal(doc_with({"pricing.colour": 1}))) == "pricing.colour: unknown key (allowed: lpr_valid_through, one_year_lpr_max_term_months, floor_bp_vs_lpr, preferential_certifications, preferential_max_bp_vs_lpr, spread_bp)"
 
@@ -1330,10 +1365,10 @@ def test_not_a_bundle_at_all():
     assert str(e.value).startswith("policy file is not valid TOML: ")
     with pytest.raises(PolicyError) as e:
         parse_bundle(b"")
-    assert str(e.value) == "bundle: missing; lpr: missing; sources: missing; tech_grades: missing; risk_grades: missing (and 7 more)"
-    assert len(e.value.problems) == 12 and e.value.path == "bundle" and e.value.reason == "missing"
+    assert str(e.value) == "bundle: missing; lpr: missing; sources: missing; tech_grades: missing; risk_grades: missing (and 8 more)"
+    assert len(e.value.problems) == 13 and e.value.path == "bundle" and e.value.reason == "missing"
     with pytest.raises(PolicyError) as e:
-        parse_bundle(RAW.replace(b'name = "wenzhou-tech-default"', b"name = 1").replace(b'version = "2026.12.3"', b"version = 2"))
+        parse_bundle(RAW.replace(b'name = "wenzhou-tech-default"', b"name = 1").replace(b'version = "2026.12.4"', b"version = 2"))
     assert str(e.value) == "bundle.name: Input should be a valid string, got 1; bundle.version: Input should be a valid string, got 2"
     assert e.value.problems == (("bundle.name", "Input should be a valid string, got 1"), ("bundle.version", "Input should be a valid string, got 2"))
     with pytest.raises(PolicyError) as e:

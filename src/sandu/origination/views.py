@@ -118,6 +118,7 @@ class DecisionView(BaseModel):
     enterprise_name: str
     outcome: Outcome
     comprehensive_limit_fen: int
+    inclusive_small_micro: bool | None = Field(None, description="普惠型小微: a small or micro enterprise whose total credit is within the policy's maximum (1,000万元); null: decided before it was recorded")
     offers: list[OfferView]
     reasons: list[str]
     tech_grade: str
@@ -193,6 +194,7 @@ def decision_view(session: Session, d: m.Decision, offers: list[m.Offer]) -> Dec
         **{k: d.result[k] for k in _DECISION_RESULT_KEYS},
         uscc=ent.uscc,
         enterprise_name=ent.name,
+        inclusive_small_micro=d.result.get("inclusive_small_micro"),
         offers=views,
     )
 

@@ -214,6 +214,17 @@ class Eligibility(_Model):
     max_overdue_days_24m: Annotated[int, Field(ge=0)]
 
 
+class Inclusive(_Model):
+    """普惠型小微企业贷款: a small or micro enterprise whose total credit (单户授信总额) is at most
+    `max_total_credit_fen`. An enterprise is medium-sized or larger (not small or micro) when it has
+    at least `medium_min_headcount` staff AND at least `medium_min_revenue_fen` revenue
+    (工信部联企业〔2011〕300号, the industrial thresholds: 300 people, 2,000万元)."""
+
+    medium_min_headcount: Annotated[int, Field(ge=1, le=1_000_000)]
+    medium_min_revenue_fen: Fen
+    max_total_credit_fen: Fen
+
+
 class Credit(_Model):
     quick_product: Code
     quick_tax_multiplier: dict[Grade, Multiplier]
@@ -300,6 +311,7 @@ class BundleFile(_Model):
     pricing: Pricing
     products: Annotated[dict[Code, Product], Field(min_length=1, max_length=MAX_PRODUCTS)]
     classification: Classification
+    inclusive: Inclusive
 
     @model_validator(mode="before")
     @classmethod
@@ -342,6 +354,7 @@ class PolicyBundle:
     pricing: Pricing
     products: dict[str, Product]
     classification: Classification
+    inclusive: Inclusive
 
     @property
     def label(self) -> str:
@@ -542,6 +555,7 @@ def bundle_from_document(doc: dict[str, Any], sha256: str) -> PolicyBundle:
         pricing=f.pricing,
         products=f.products,
         classification=f.classification,
+        inclusive=f.inclusive,
     )
 
 

@@ -102,6 +102,7 @@ class PolicyResult:
     tech_uplift_fen: int
     rule_hits: tuple[RuleHit, ...]
     reasons: tuple[str, ...]
+    inclusive_small_micro: bool = False  # 普惠型小微: a small or micro enterprise, total credit within the bundle's maximum
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -111,6 +112,7 @@ class PolicyResult:
             "offers": [o.to_json() for o in self.offers],
             "comprehensive_limit_fen": self.comprehensive_limit_fen,
             "tech_uplift_fen": self.tech_uplift_fen,
+            "inclusive_small_micro": self.inclusive_small_micro,
             "rule_hits": [{"rule": h.rule, "detail": h.detail} for h in self.rule_hits],
             "reasons": list(self.reasons),
         }
@@ -166,4 +168,5 @@ def evaluate(
         tech_uplift_fen=d.credit.uplift_fen if d.credit is not None else 0,
         rule_hits=hits,
         reasons=reasons,
+        inclusive_small_micro=d.inclusive.flagged,
     )

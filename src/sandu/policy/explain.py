@@ -11,7 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sandu.domain.money import format_cn, format_rate_pct
-from sandu.policy.kernel import CollateralCapacity, CreditEligibility, CreditPortion, Decision, GeneralEligibility, PricedOffer, ProjectSizing, SecuredPortion
+from sandu.policy.kernel import (
+    CollateralCapacity,
+    CreditEligibility,
+    CreditPortion,
+    Decision,
+    GeneralEligibility,
+    InclusiveFlag,
+    PricedOffer,
+    ProjectSizing,
+    SecuredPortion,
+)
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,14 @@ def _pricing(n: _Notes, o: PricedOffer | None) -> None:
     n.hit("pricing", detail)
 
 
+def _inclusive(n: _Notes, i: InclusiveFlag) -> None:
+    if not i.flagged:
+        return
+    size = "、".join(x for x in (None if i.headcount is None else f"从业人员 {i.headcount} 人",
+                                 None if i.revenue_fen is None else f"营业收入 {format_cn(i.revenue_fen)}") if x)
+    n.hit("inclusive.small_micro", f"普惠型小微：小微企业（{size}），单户授信 {format_cn(i.total_credit_fen)} ≤ {format_cn(i.max_total_credit_fen)}")
+
+
 def explain(d: Decision) -> tuple[tuple[RuleHit, ...], tuple[str, ...]]:
     """(rule hits, reasons) of a decision, in the order its steps ran."""
     n = _Notes()
@@ -144,6 +162,7 @@ def explain(d: Decision) -> tuple[tuple[RuleHit, ...], tuple[str, ...]]:
     _pricing(n, d.project_offer)
     if not d.offers and not n.reasons:
         n.refuse("NO_PRODUCT", "没有满足条件的产品")
+    _inclusive(n, d.inclusive)
     if d.requested_fen is not None:
         n.hit("application.requested", f"申请 {format_cn(d.requested_fen)}，综合授信 {format_cn(d.comprehensive_limit_fen)}")
     return tuple(n.hits), tuple(n.reasons)

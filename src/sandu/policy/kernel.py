@@ -87,6 +87,7 @@ class PolicyFeatures:
     certifications: frozenset[str]
     sources_not_read: frozenset[str]
     sources_unavailable: frozenset[str] = frozenset()
+    headcount: int | None = None  # 从业人员 (social insurance): with revenue, the enterprise's size
 
 
 def _count(features: dict[str, Any], key: str) -> int | None:
@@ -121,6 +122,7 @@ def read_features(features: dict[str, Any]) -> PolicyFeatures:
         certifications=_strings(features, "certifications"),
         sources_not_read=frozenset(f.removesuffix(NOT_READ) for f in flags if f.endswith(NOT_READ)),
         sources_unavailable=frozenset(f.removesuffix(UNAVAILABLE) for f in flags if f.endswith(UNAVAILABLE)),
+        headcount=_count(features, "headcount"),
     )
 
 
@@ -584,6 +586,33 @@ class PricedOffer:
         assert 0 <= self.approved_fen <= self.limit_fen and self.limit_fen > 0  # a positive limit, approved within it
 
 
+# -- 普惠型小微 ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InclusiveFlag:
+    """普惠型小微: `small_micro` is None when the size cannot be told (a measure that would make
+    the enterprise medium-sized is not evidenced); `flagged` needs a small or micro enterprise
+    whose total credit is positive and at most the bundle's maximum."""
+
+    small_micro: bool | None
+    headcount: int | None
+    revenue_fen: int | None
+    total_credit_fen: int
+    max_total_credit_fen: int
+    flagged: bool
+
+
+def inclusive_small_micro(bundle: PolicyBundle, f: PolicyFeatures, total_credit_fen: int) -> InclusiveFlag:
+    cfg = bundle.inclusive
+    below = [f.headcount is not None and f.headcount < cfg.medium_min_headcount,
+             f.revenue_fen is not None and f.revenue_fen < cfg.medium_min_revenue_fen]
+    known = f.headcount is not None and f.revenue_fen is not None
+    small_micro = True if any(below) else (False if known else None)  # medium needs both measures at or above
+    flagged = small_micro is True and 0 < total_credit_fen <= cfg.max_total_credit_fen
+    return InclusiveFlag(small_micro, f.headcount, f.revenue_fen, total_credit_fen, cfg.max_total_credit_fen, flagged)
+
+
 # -- the whole decision --------------------------------------------------------------------
 
 
@@ -605,6 +634,7 @@ class Decision:
     approved_fen: int
     outcome: Outcome
     requested_fen: int | None
+    inclusive: InclusiveFlag
 
 
 def outcome(offers: tuple[PricedOffer, ...]) -> Outcome:
@@ -648,6 +678,7 @@ def decide(bundle: PolicyBundle, f: PolicyFeatures, collateral: tuple[Collateral
             if project.offered:
                 project_offer = priced(project.product, project.limit_fen, project.approved_fen, {"project_fen": project.limit_fen})
     offers = tuple(o for o in (secured_offer, credit_offer, project_offer) if o is not None)
+    total = sum(o.limit_fen for o in offers)
     return Decision(
         general=general,
         credit_eligibility=credit_ok,
@@ -659,8 +690,9 @@ def decide(bundle: PolicyBundle, f: PolicyFeatures, collateral: tuple[Collateral
         project=project,
         project_offer=project_offer,
         offers=offers,
-        comprehensive_limit_fen=sum(o.limit_fen for o in offers),
+        comprehensive_limit_fen=total,
         approved_fen=sum(o.approved_fen for o in offers),
         outcome=Outcome.REFER if general.required_gaps and bundle.on_required_gap == "refer" else outcome(offers),
         requested_fen=app.requested_fen,
+        inclusive=inclusive_small_micro(bundle, f, total),
     )
