@@ -566,7 +566,7 @@ def test_the_closed_sets_of_states():
     assert sql_in("status", LineStatus) == "status IN ('active','frozen','expired','closed')"
 
 
-PROJECT = {"name": "年产2.7万吨紧固件建设项目", "capex_fen": 13_600 * FEN_PER_WAN, "annual_cash_flow_fen": 1_800 * FEN_PER_WAN, "tenor_years": 7}
+PROJECT = {"name": "年产2.7万吨紧固件建设项目", "capex_fen": 13_600 * FEN_PER_WAN, "annual_cash_flow_fen": 2_600 * FEN_PER_WAN, "tenor_years": 7}
 
 
 def test_a_project_is_built_from_plain_data_and_back():

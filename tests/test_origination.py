@@ -243,7 +243,7 @@ def test_replay_of_a_stored_decision_gives_the_stored_result(rt_sqlite, story):
     register(rt, row)
     kw: dict[str, Any] = {}
     if story == "S1":  # with an application amount and a project, which must be replayed too
-        kw = {"requested_fen": 5_000 * WAN, "project": Project("年产2.7万吨紧固件建设项目", 13_600 * WAN, 1_800 * WAN, 7)}
+        kw = {"requested_fen": 5_000 * WAN, "project": Project("年产2.7万吨紧固件建设项目", 13_600 * WAN, 2_600 * WAN, 7)}
     did = measure(rt, row, consent(rt, row), **kw)
     with rt.uow.write() as s:
         d = s.get(m.Decision, did)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 import tomllib
 from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -310,7 +312,7 @@ def test_lpr_table_is_dated():
     with pytest.raises(InvalidInput, match="no LPR") as e:
         BUNDLE.lpr_on(date(2024, 10, 20))
     assert e.value.field == "as_of"
-    assert str(e.value) == "as_of: policy wenzhou-tech-default@2026.12.4 has no LPR published on or before 2024-10-20 (allowed: 2024-10-21 or later)"
+    assert str(e.value) == "as_of: policy wenzhou-tech-default@2026.12.5 has no LPR published on or before 2024-10-20 (allowed: 2024-10-21 or later)"
 
 
 def test_a_decision_after_the_lpr_tables_valid_through_date_is_refused_until_the_table_is_updated():
@@ -503,57 +505,91 @@ def project(capex_wan: int = 10_000, cash_wan: int = 1_000, tenor: int = 5) -> P
     return Project("扩产项目", capex_fen=capex_wan * WAN, annual_cash_flow_fen=cash_wan * WAN, tenor_years=tenor)
 
 
-def test_project_loan_is_sized_on_equity_and_cash_flow():
+def dscr_limit_fen(cash_wan: int, tenor: int, rate: Decimal, existing_fen: int = 0, dscr: str = "1.25", ratio: str = "0.25",
+                   method: str = "等额本息") -> int:
+    """Independent of the kernel: the largest whole 万 whose largest 12-month service by the closed form of
+    `method` (monthly rate r/12, n = 12·tenor), with existing loans × `ratio` a year, the cash flow covers `dscr` times."""
+    n, i = tenor * 12, Fraction(rate) / 12
+    factor = {"等额本息": 12 * i / (1 - (1 + i) ** -n),
+              "等额本金": Fraction(12, n) + Fraction(rate) * (1 - Fraction(11, 2 * n)),
+              "按月付息到期还本": 1 + Fraction(rate)}[method]
+    available = int(Fraction(cash_wan * WAN) / Fraction(dscr)) - int(existing_fen * Fraction(ratio))
+    return max(0, math.floor(Fraction(max(available, 0)) / factor / WAN)) * WAN
+
+
+def worst_year_service_fen(method: str, limit_fen: int, rate: Decimal, tenor: int) -> int:
+    """What the ledger's schedule of a drawing of `limit_fen` asks in its heaviest 12 months."""
+    from sandu.domain.dates import add_months
+    from sandu.ledger.schedule import build_schedule
+
+    due = [x.principal_fen + x.interest_fen for x in build_schedule(method, limit_fen, rate, date(2026, 1, 10), add_months(date(2026, 1, 10), tenor * 12))]
+    return max(sum(due[k:k + 12]) for k in range(len(due) - 11))
+
+
+def test_project_loan_is_sized_on_equity_and_on_principal_and_interest_cover():
     r = run(app=Application(True, 5_000 * WAN, project()))
     pl = offer(r, "project_loan")
-    assert pl.limit_fen == min(7_000 * WAN, 4_000 * WAN)  # capex × 70% vs 1,000万 × 5 / 1.25
-    assert pl.approved_fen == 0 and pl.lpr == LPR_1Y and pl.rate_annual == LPR_1Y + 40 * BP  # 60 months: the 1-year LPR
-    assert pl.components == {"project_fen": 4_000 * WAN} and (pl.lpr_tenor, pl.max_drawing_months) == ("one_year", 60)
+    assert pl.rate_annual == LPR_1Y + 40 * BP and pl.lpr_tenor == "one_year" and pl.max_drawing_months == 60  # 60 months: the 1-year LPR
+    assert pl.limit_fen == dscr_limit_fen(1_000, 5, pl.rate_annual) == 3_673 * WAN < 7_000 * WAN  # 800万 a year covers 3,673万 at 3.40 % over 5 years
+    assert pl.approved_fen == 0 and pl.components == {"project_fen": 3_673 * WAN}
     assert hits(r, "project.sizing") == [
-        "扩产项目: 总投资 1.00亿 × (1 − 资本金 0.30) = 7,000.00万; 年现金流 1,000.00万 × 5 年 ÷ DSCR 1.25 = 4,000.00万 → 4,000.00万"
+        "扩产项目: 总投资 1.00亿 × (1 − 资本金 0.30) = 7,000.00万; 年现金流 1,000.00万 ÷ DSCR 1.25 − 征信未显示既有贷款，按无计（转人工审批） = 可还款 800.00万/年，"
+        "按 3.40% 等额本息 5 年每万元年还本付息 2,177.63元 → 3,673.00万; 取 3,673.00万（偿债覆盖率 1.25）"
     ]
-    assert hits(r, "application.requested") == ["申请 5,000.00万，综合授信 4,360.00万"]
+    # the old formula (cash flow × tenor ÷ DSCR = 4,000万) would ask 871万 a year: a cover of 1.15, below the bundle's 1.25
+    assert Decimal(1_000 * WAN) / worst_year_service_fen("等额本息", 4_000 * WAN, pl.rate_annual, 5) < Decimal("1.25")
 
 
 @pytest.mark.parametrize(
-    ("capex_wan", "cash_wan", "tenor", "limit_wan"),
-    [
-        (10_000, 1_400, 5, 5_600),  # cash: 1,400 × 5 / 1.25 = 5,600 < 7,000
-        (10_000, 1_750, 5, 7_000),  # both 7,000
-        (10_000, 1_751, 5, 7_000),  # cash 7,004 > equity 7,000
-        (10_001, 1_751, 5, 7_000),  # equity 7,000.7 → 7,000
-        (10_003, 1_800, 5, 7_002),  # equity 7,002.1 → 7,002
-        (1, 1, 1, 0),  # tiny: nothing to lend, no offer
-        (5_000, 1_000, 1, 800),  # one year: 1,000 / 1.25
-    ],
+    ("capex_wan", "cash_wan", "tenor", "loans_wan"),
+    [(10_000, 1_000, 5, None), (10_000, 1_000, 5, 0), (10_000, 1_000, 5, 1_000), (10_000, 2_000, 10, 500), (10_000, 3_000, 3, 0),
+     (1, 1, 1, 0), (5_000, 1_000, 1, 0), (10_000, 100, 5, 2_000), (100_000, 20_000, 10, 10_000)],
 )
-def test_project_sizing_takes_the_smaller_measure_rounded_down(capex_wan, cash_wan, tenor, limit_wan):
-    r = run(app=Application(True, None, project(capex_wan, cash_wan, tenor)))
-    assert [o.limit_fen for o in r.offers if o.product == "project_loan"] == ([limit_wan * WAN] if limit_wan else [])
+def test_project_sizing_takes_the_smaller_measure_rounded_down(capex_wan, cash_wan, tenor, loans_wan):
+    r = run(features(loans_outstanding_fen=None if loans_wan is None else loans_wan * WAN), app=Application(True, None, project(capex_wan, cash_wan, tenor)))
+    rate = LPR_1Y + 40 * BP if tenor <= 5 else LPR_5Y + 40 * BP
+    expected = min(math.floor(capex_wan * Fraction(7, 10)) * WAN, dscr_limit_fen(cash_wan, tenor, rate, (loans_wan or 0) * WAN), BUNDLE.project.max_fen)
+    assert [o.limit_fen for o in r.offers if o.product == "project_loan"] == ([expected] if expected else [])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 30_000), st.integers(1, 10), st.integers(0, 20_000), st.sampled_from(["等额本息", "等额本金", "按月付息到期还本"]))
+def test_at_its_limit_a_cash_bound_project_loan_is_covered_and_one_unit_more_is_not(cash_wan, tenor, loans_wan, method):
+    b = bundle_with(products__project_loan__repayment_method=method)
+    r = run(features(loans_outstanding_fen=loans_wan * WAN), app=Application(True, None, project(10**7, cash_wan, tenor)), bundle=b)
+    limit = next((o.limit_fen for o in r.offers if o.product == "project_loan"), 0)
+    rate = LPR_1Y + 40 * BP if tenor <= 5 else LPR_5Y + 40 * BP
+    existing = loans_wan * WAN // 4
+    assert limit == dscr_limit_fen(cash_wan, tenor, rate, loans_wan * WAN, method=method) or limit == BUNDLE.project.max_fen
+    cover = Decimal("1.25")
+    if limit:
+        assert Decimal(cash_wan * WAN) >= cover * (worst_year_service_fen(method, limit, rate, tenor) + existing) - 1
+    if limit < BUNDLE.project.max_fen:
+        assert Decimal(cash_wan * WAN) < cover * (worst_year_service_fen(method, limit + WAN, rate, tenor) + existing) + 2
 
 
 def test_project_tenor_and_amount_caps_on_both_sides():
-    at = run(app=Application(True, None, project(tenor=10)))
-    assert offer(at, "project_loan").limit_fen == 7_000 * WAN
+    at = run(app=Application(True, None, project(cash_wan=2_000, tenor=10)))
+    assert offer(at, "project_loan").limit_fen == 7_000 * WAN  # equity-bound: 1,600万 a year covers more
     over = run(app=Application(True, None, project(tenor=11)))
     assert products(over) == ["jingying_kuaidai"] and codes(over) == ["PROJECT_TENOR"]
     assert hits(over, "refuse.PROJECT_TENOR") == ["项目期限 11 年超过 10 年"] and hits(over, "project.sizing") == []
     assert over.outcome == Outcome.APPROVE
     capped = run(app=Application(True, None, project(capex_wan=1_000_000, cash_wan=100_000, tenor=10)))
     assert offer(capped, "project_loan").limit_fen == BUNDLE.project.max_fen == 50_000 * WAN
-    one_less = bundle_with(project__max_fen=4_000 * WAN - 1)
-    assert offer(run(app=Application(True, None, project()), bundle=one_less), "project_loan").limit_fen == 4_000 * WAN - 1
-    equal = bundle_with(project__max_fen=4_000 * WAN)
-    assert offer(run(app=Application(True, None, project()), bundle=equal), "project_loan").limit_fen == 4_000 * WAN
+    one_less = bundle_with(project__max_fen=3_673 * WAN - 1)
+    assert offer(run(app=Application(True, None, project()), bundle=one_less), "project_loan").limit_fen == 3_673 * WAN - 1
+    equal = bundle_with(project__max_fen=3_673 * WAN)
+    assert offer(run(app=Application(True, None, project()), bundle=equal), "project_loan").limit_fen == 3_673 * WAN
 
 
-def test_project_equity_and_dscr_come_from_the_bundle():
-    b = bundle_with(project__min_equity_ratio="0.50", project__min_dscr="2")
-    r = run(app=Application(True, None, project()), bundle=b)
-    assert offer(r, "project_loan").limit_fen == 2_500 * WAN  # min(5,000, 1,000 × 5 / 2)
-    assert hits(r, "project.sizing") == [
-        "扩产项目: 总投资 1.00亿 × (1 − 资本金 0.50) = 5,000.00万; 年现金流 1,000.00万 × 5 年 ÷ DSCR 2 = 2,500.00万 → 2,500.00万"
-    ]
+def test_project_equity_dscr_and_existing_debt_service_come_from_the_bundle():
+    b = bundle_with(project__min_equity_ratio="0.50", project__min_dscr="2", project__existing_debt_annual_service_ratio="0.10")
+    r = run(features(loans_outstanding_fen=1_000 * WAN), app=Application(True, None, project()), bundle=b)
+    assert offer(r, "project_loan").limit_fen == dscr_limit_fen(1_000, 5, LPR_1Y + 40 * BP, 1_000 * WAN, dscr="2", ratio="0.10") == 1_836 * WAN
+    assert hits(r, "project.sizing")[0].startswith(
+        "扩产项目: 总投资 1.00亿 × (1 − 资本金 0.50) = 5,000.00万; 年现金流 1,000.00万 ÷ DSCR 2 − 既有贷款 1,000.00万 年还款 100.00万 = 可还款 400.00万/年")
+    assert refusal(doc_with({"products.project_loan.repayment_method": "随借随还"})).path == "products.project_loan.repayment_method"
 
 
 def test_project_is_offered_without_credit_eligibility():
@@ -785,10 +821,12 @@ def test_with_a_one_fen_unit_limits_are_exact_to_the_fen():
 
 def test_authority_for_combined_and_project():
     b = bundle_with(products__diya_xinyong__auto_approve_max_fen=100 * WAN, products__project_loan__auto_approve_max_fen=5_000 * WAN)
-    r = run(collateral=[pledged(1_000, 300)], app=Application(True, None, project()), bundle=b)
+    r = run(features(loans_outstanding_fen=0), collateral=[pledged(1_000, 300)], app=Application(True, None, project()), bundle=b)
     assert offer(r, "diya_xinyong").approved_fen == 100 * WAN
-    assert offer(r, "project_loan").approved_fen == 4_000 * WAN
+    assert offer(r, "project_loan").approved_fen == 3_673 * WAN
     assert r.outcome == Outcome.PARTIAL
+    unknown = run(collateral=[pledged(1_000, 300)], app=Application(True, None, project()), bundle=b)  # existing debt not evidenced
+    assert offer(unknown, "project_loan").approved_fen == 0 and offer(unknown, "project_loan").limit_fen == 3_673 * WAN
 
 
 def test_outcome_refer_when_nothing_is_approved():
@@ -853,11 +891,17 @@ def test_the_kernel_keeps_every_number():
         min_equity_ratio=Decimal("0.30"),
         min_dscr=Decimal("1.25"),
         by_equity_fen=7_000 * WAN,
-        by_cash_flow_fen=4_000 * WAN,
+        by_cash_flow_fen=3_710 * WAN,
         max_fen=50_000 * WAN,
-        limit_fen=4_000 * WAN,
+        limit_fen=3_710 * WAN,
         approved_fen=0,
+        rate_annual=LPR_1Y,  # 专精特新: sized at the preferential price it gets
+        service_factor=Decimal("0.21562428797"),
+        existing_debt_fen=None,
+        existing_service_fen=0,
+        available_service_fen=800 * WAN,
     )
+    assert d.project.limit_fen == dscr_limit_fen(1_000, 5, LPR_1Y) and d.project.dscr_at_limit == Decimal("1.25")
     assert d.secured_offer is not None and d.project_offer is not None
     assert d.secured_offer.price == Price(
         lpr=LPR_1Y,
@@ -875,7 +919,7 @@ def test_the_kernel_keeps_every_number():
     )
     assert d.project_offer.price.floor_rate == LPR_1Y - 30 * BP and d.project_offer.price.base_rate == LPR_1Y + 30 * BP
     assert d.offers == (d.secured_offer, d.project_offer)
-    assert (d.comprehensive_limit_fen, d.approved_fen, d.outcome, d.requested_fen) == (4_640 * WAN, 0, Outcome.REFER, None)
+    assert (d.comprehensive_limit_fen, d.approved_fen, d.outcome, d.requested_fen) == (4_350 * WAN, 0, Outcome.REFER, None)
     partial = decide(BUNDLE, read_features(features()), (), scores(), Application(True, 9), AS_OF)
     assert (partial.approved_fen, partial.comprehensive_limit_fen, partial.requested_fen) == (360 * WAN, 360 * WAN, 9)
 
@@ -954,9 +998,9 @@ def test_a_full_decision_word_for_word():
         "product": "project_loan",
         "name": "项目/固定资产贷款",
         "kind": "project",
-        "limit_fen": 4_000 * WAN,
+        "limit_fen": 3_710 * WAN,
         "approved_fen": 0,
-        "referred_fen": 4_000 * WAN,
+        "referred_fen": 3_710 * WAN,
         "rate_annual": "0.0300",
         "annualized_rate": "0.030417",
         "grid_rate": "0.0370",
@@ -973,16 +1017,16 @@ def test_a_full_decision_word_for_word():
         "penalty_uplift": "0.50",
         "grace_days": 0,
         "allocation_order": ["penalty", "compound", "overdue_interest", "overdue_principal", "interest", "principal"],
-        "components": {"project_fen": 4_000 * WAN},
+        "components": {"project_fen": 3_710 * WAN},
     }
     assert r.to_json() == {
         "outcome": "refer",
         "tech_grade": "A",
         "risk_grade": "B",
         "offers": [secured, project_offer],
-        "comprehensive_limit_fen": 4_864 * WAN,
+        "comprehensive_limit_fen": 4_574 * WAN,
         "tech_uplift_fen": 255 * WAN,
-        "inclusive_small_micro": False,  # 4,864万 of total credit: above 1,000万
+        "inclusive_small_micro": False,  # 4,574万 of total credit: above 1,000万
         "rule_hits": [
             {"rule": "eligibility.general", "detail": "risk grade B, tech grade A"},
             {"rule": "credit.quick", "detail": "年纳税 40.00万 × 8 (风险 B) → 320.00万，上限 500.00万"},
@@ -997,11 +1041,12 @@ def test_a_full_decision_word_for_word():
             {"rule": "pricing", "detail": "抵押+信用: 1年期LPR 3.00%（期限12个月） + 60bp − 科创优惠 40bp = 3.20%；专精特新 优惠：执行 3.00%（不高于 LPR 3.00% + 优惠上限）"},
             {
                 "rule": "project.sizing",
-                "detail": "扩产项目: 总投资 1.00亿 × (1 − 资本金 0.30) = 7,000.00万; 年现金流 1,000.00万 × 5 年 ÷ DSCR 1.25 = 4,000.00万 → 4,000.00万",
+                "detail": "扩产项目: 总投资 1.00亿 × (1 − 资本金 0.30) = 7,000.00万; 年现金流 1,000.00万 ÷ DSCR 1.25 − 征信未显示既有贷款，按无计（转人工审批） = 可还款 800.00万/年，"
+                          "按 3.00% 等额本息 5 年每万元年还本付息 2,156.24元 → 3,710.00万; 取 3,710.00万（偿债覆盖率 1.25）",
             },
             {"rule": "pricing.preferential", "detail": "project_loan: 专精特新 → 3.00%"},
             {"rule": "pricing", "detail": "项目/固定资产贷款: 1年期LPR 3.00%（期限60个月） + 70bp − 科创优惠 40bp = 3.30%；专精特新 优惠：执行 3.00%（不高于 LPR 3.00% + 优惠上限）"},
-            {"rule": "application.requested", "detail": "申请 2,000.00万，综合授信 4,864.00万"},
+            {"rule": "application.requested", "detail": "申请 2,000.00万，综合授信 4,574.00万"},
         ],
         "reasons": [],
     }
@@ -1117,7 +1162,7 @@ def test_invariants_hold_for_any_profile(case):
 
 def test_default_bundle_is_typed():
     b = load_bundle()
-    assert (b.name, b.version, b.label) == ("wenzhou-tech-default", "2026.12.4", "wenzhou-tech-default@2026.12.4")
+    assert (b.name, b.version, b.label) == ("wenzhou-tech-default", "2026.12.5", "wenzhou-tech-default@2026.12.5")
     assert b.required_sources == ("tax", "credit_bureau")
     assert b.credit.quick_product == "jingying_kuaidai" and b.credit.tech_revenue_ratio == Decimal("0.10")
     assert b.credit.quick_tax_multiplier == {"A": Decimal("9"), "B": Decimal("8"), "C": Decimal("7"), "D": Decimal("5")}
@@ -1139,9 +1184,9 @@ def test_bundle_identity_is_its_content_hash(tmp_path: Path):
     assert a.version == b.version and a.sha256 != b.sha256
     assert a.sha256 == hashlib.sha256(RAW).hexdigest() == BUNDLE.sha256
     # the shipped file is part of every stored decision: its hash must not drift
-    assert BUNDLE.sha256 == "1c7f1977a55f43ac13d1e84cfa5a8dae6470815ff081602948b5b2056e434f3c"
+    assert BUNDLE.sha256 == "78adc51ea41c3fad5be7d04d3dffdcefb18e63013b588e0d22ead4d2fee1221c"
     assert load_bundle() == BUNDLE
-    edited = RAW.replace(b'version = "2026.12.4"', b'version = "2026.11.2"')
+    edited = RAW.replace(b'version = "2026.12.5"', b'version = "2026.11.2"')
     copy_path = tmp_path / "p.toml"
     copy_path.write_bytes(edited)
     other = load_bundle(copy_path)
@@ -1368,7 +1413,7 @@ def test_not_a_bundle_at_all():
     assert str(e.value) == "bundle: missing; lpr: missing; sources: missing; tech_grades: missing; risk_grades: missing (and 8 more)"
     assert len(e.value.problems) == 13 and e.value.path == "bundle" and e.value.reason == "missing"
     with pytest.raises(PolicyError) as e:
-        parse_bundle(RAW.replace(b'name = "wenzhou-tech-default"', b"name = 1").replace(b'version = "2026.12.4"', b"version = 2"))
+        parse_bundle(RAW.replace(b'name = "wenzhou-tech-default"', b"name = 1").replace(b'version = "2026.12.5"', b"version = 2"))
     assert str(e.value) == "bundle.name: Input should be a valid string, got 1; bundle.version: Input should be a valid string, got 2"
     assert e.value.problems == (("bundle.name", "Input should be a valid string, got 1"), ("bundle.version", "Input should be a valid string, got 2"))
     with pytest.raises(PolicyError) as e:

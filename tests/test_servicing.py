@@ -598,7 +598,7 @@ def _s1_lines(rt) -> tuple[int, int, str]:
         orig.register_enterprise(s, uscc=s1["uscc"], name=s1["name"], registrant=rep, pii_key=PII_KEY, now=FIXED_NOW)
         c = orig.grant_consent(s, uscc=s1["uscc"], scopes=list(ALL_SOURCES), bureau_authorization=True, purpose="credit_measurement", signer=rep, valid_days=30, now=FIXED_NOW)
         d = orig.measure(s, uscc=s1["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, tech=rt.tech,
-                         project=Project("年产2.7万吨紧固件建设项目", 13_600 * WAN, 1_800 * WAN, 7))
+                         project=Project("年产2.7万吨紧固件建设项目", 13_600 * WAN, 2_600 * WAN, 7))
         orig.review_offer(s, decision_id=d.id, product="project_loan", reviewer=officer, opinion="同意", now=FIXED_NOW)
         orig.approve_offer(s, decision_id=d.id, product="project_loan", approver=approver, now=FIXED_NOW)
         lines = [orig.accept_offer(s, decision_id=d.id, product=product, signer=rep, as_of=D0, now=FIXED_NOW).id

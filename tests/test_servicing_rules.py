@@ -94,7 +94,7 @@ def test_a_project_loan_does_not_revolve(rt_sqlite):
     with rt.uow.write() as s:
         orig.register_enterprise(s, uscc=S1["uscc"], name=S1["name"], registrant=actor(rt, "rep-s1"), pii_key=PII_KEY, now=FIXED_NOW)
         c = orig.grant_consent(s, uscc=S1["uscc"], scopes=list(ALL_SOURCES), bureau_authorization=True, purpose="credit_measurement", signer=actor(rt, "rep-s1"), valid_days=30, now=FIXED_NOW)
-        project = Project("扩产项目", 13_600 * WAN, 1_800 * WAN, 7)
+        project = Project("扩产项目", 13_600 * WAN, 2_600 * WAN, 7)
         d = orig.measure(s, uscc=S1["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, tech=rt.tech, project=project)
         orig.review_offer(s, decision_id=d.id, product="project_loan", reviewer=actor(rt, "officer-longwan"), opinion="同意", now=FIXED_NOW)
         orig.approve_offer(s, decision_id=d.id, product="project_loan", approver=actor(rt, "approver-longwan"), now=FIXED_NOW)

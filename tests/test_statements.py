@@ -258,7 +258,7 @@ def test_an_instalment_raised_before_the_periods_end_is_listed_once_then_the_nex
     from sandu.servicing import service as svc
 
     rt = rt_sqlite
-    line = open_line(rt, STORY_ROWS[0], "project_loan", project=Project("年产2.7万吨紧固件建设项目", 13_600 * WAN, 1_800 * WAN, 7), approve=True)
+    line = open_line(rt, STORY_ROWS[0], "project_loan", project=Project("年产2.7万吨紧固件建设项目", 13_600 * WAN, 2_600 * WAN, 7), approve=True)
     d = draw(rt, line, 1000 * WAN, D0).drawing.id
     with rt.uow.read() as s:
         first, second = svc.schedule_of(s, svc.get_drawing(s, d))[:2]

@@ -250,7 +250,12 @@ class Secured(_Model):
 class ProjectPolicy(_Model):
     product: Code
     min_equity_ratio: Fraction
+    # Debt-service cover: the project's annual cash flow ÷ (the most the new loan asks in any 12 months, principal
+    # and interest, by its repayment method + the existing loans' annual service) must be at least this.
     min_dscr: Annotated[Decimal, BeforeValidator(_decimal_string), Field(gt=0, le=100)]
+    # The credit bureau gives existing loans' balances, not their terms: they are taken to ask this share of
+    # their balance a year (principal over an average remaining term, plus interest).
+    existing_debt_annual_service_ratio: Fraction
     max_tenor_years: Annotated[int, Field(ge=1, le=50)]
     max_fen: Fen
 
@@ -449,6 +454,9 @@ def _check_references(b: BundleFile) -> None:
     _product_ref(b, "secured.revolving_product", b.secured.revolving_product, "secured")
     _product_ref(b, "secured.combined_product", b.secured.combined_product, "secured")
     _product_ref(b, "project.product", b.project.product, "project")
+    if b.products[b.project.product].repayment_method == "随借随还":
+        raise _Refused(f"products.{b.project.product}.repayment_method", "must have a repayment schedule (按月付息到期还本, 等额本息 or 等额本金): "
+                       "a project loan is sized on what its schedule asks each year")
     _grades_in(b.eligibility.declined_risk_grades, b.risk_grades, "risk_grades", "eligibility.declined_risk_grades")
     _grades_in(b.credit.fast_track_risk_grades, b.risk_grades, "risk_grades", "credit.fast_track_risk_grades")
     _grades_in(b.credit.fast_track_tech_grades, b.tech_grades, "tech_grades", "credit.fast_track_tech_grades")

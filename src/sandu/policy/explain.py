@@ -113,10 +113,15 @@ def _project(n: _Notes, p: ProjectSizing) -> None:
     elif p.tenor_refused:
         n.refuse("PROJECT_TENOR", f"项目期限 {p.project.tenor_years} 年超过 {p.max_tenor_years} 年")
     else:
+        existing = "征信未显示既有贷款，按无计（转人工审批）" if p.existing_debt_fen is None else (
+            f"既有贷款 {format_cn(p.existing_debt_fen)} 年还款 {format_cn(p.existing_service_fen)}")
         n.hit(
             "project.sizing",
             f"{p.project.name}: 总投资 {format_cn(p.project.capex_fen)} × (1 − 资本金 {p.min_equity_ratio}) = {format_cn(p.by_equity_fen)}; "
-            f"年现金流 {format_cn(p.project.annual_cash_flow_fen)} × {p.project.tenor_years} 年 ÷ DSCR {p.min_dscr} = {format_cn(p.by_cash_flow_fen)} → {format_cn(p.limit_fen)}",
+            f"年现金流 {format_cn(p.project.annual_cash_flow_fen)} ÷ DSCR {p.min_dscr} − {existing} = 可还款 {format_cn(p.available_service_fen)}/年，"
+            f"按 {format_rate_pct(p.rate_annual)} {p.product.repayment_method} {p.project.tenor_years} 年每万元年还本付息 "
+            f"{format_cn(int(p.service_factor * 1_000_000))} → {format_cn(p.by_cash_flow_fen)}; 取 {format_cn(p.limit_fen)}"
+            + ("" if p.dscr_at_limit is None else f"（偿债覆盖率 {p.dscr_at_limit}）"),
         )
 
 

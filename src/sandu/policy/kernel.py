@@ -23,8 +23,10 @@ The steps, in the order `decide` runs them:
 5. secured product — pledged assets give the combined product (抵押+信用:
    capacity + a credit top-up, which then replaces the credit offer),
    unencumbered ones the revolving product (网贷通);
-6. project sizing — the smaller of capex × (1 − equity ratio) and cash flow ×
-   tenor ÷ DSCR, capped; refused beyond the longest tenor;
+6. project sizing — the smaller of capex × (1 − equity ratio) and the loan whose
+   largest 12-month principal-and-interest service (by its repayment method, at
+   its price), with the existing loans' service, the cash flow covers DSCR
+   times; capped; refused beyond the longest tenor;
 7. pricing of each offer — LPR of the loan's term (1-year up to the bundle's bound,
    over-5-year above) + spread − tech discount, not below the floor; preferential
    certifications price at most at LPR + the bundle's preferential level;
@@ -41,11 +43,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal
+from functools import lru_cache
 from typing import Any
 
+from sandu.domain.dates import add_months
 from sandu.domain.enums import Outcome
 from sandu.domain.errors import InvalidInput, show
 from sandu.domain.project import Project
+from sandu.ledger.schedule import build_schedule
 from sandu.policy.bundle import GRADE_ORDER, PolicyBundle, Product
 from sandu.sources.profile import MAX_COLLATERAL_ASSETS, Collateral
 
@@ -88,6 +93,7 @@ class PolicyFeatures:
     sources_not_read: frozenset[str]
     sources_unavailable: frozenset[str] = frozenset()
     headcount: int | None = None  # 从业人员 (social insurance): with revenue, the enterprise's size
+    loans_outstanding_fen: int | None = None  # existing loans (credit bureau): their service counts against a project's cash flow
 
 
 def _count(features: dict[str, Any], key: str) -> int | None:
@@ -123,6 +129,7 @@ def read_features(features: dict[str, Any]) -> PolicyFeatures:
         sources_not_read=frozenset(f.removesuffix(NOT_READ) for f in flags if f.endswith(NOT_READ)),
         sources_unavailable=frozenset(f.removesuffix(UNAVAILABLE) for f in flags if f.endswith(UNAVAILABLE)),
         headcount=_count(features, "headcount"),
+        loans_outstanding_fen=_count(features, "loans_outstanding_fen"),
     )
 
 
@@ -454,11 +461,31 @@ def secured_portion(bundle: PolicyBundle, cap: CollateralCapacity, credit: Credi
 # -- project -------------------------------------------------------------------------------
 
 
+_SERVICE_NOTIONAL_FEN = 10**12  # the loan a service factor is measured on: large enough that fen rounding is noise
+_SERVICE_START = date(2001, 1, 15)  # any date: a schedule's amounts depend on its months, not on the calendar
+
+
+@lru_cache(maxsize=4096)
+def annual_service_factor(method: str, rate: Decimal, months: int, basis_days: int) -> Decimal:
+    """The most a loan of 1 fen asks in any 12 consecutive instalments, principal and interest, by its
+    repayment method — from the ledger's own schedule (`sandu.ledger.schedule`), so the policy sizes on
+    the payments the loan will really ask: 等额本息 12 annuities; 等额本金 its first year; 按月付息到期还本
+    its last year, balloon included."""
+    assert 1 <= months <= 600 and Decimal(0) <= rate <= 1
+    schedule = build_schedule(method, _SERVICE_NOTIONAL_FEN, rate, _SERVICE_START, add_months(_SERVICE_START, months), basis_days=basis_days)
+    due = [i.principal_fen + i.interest_fen for i in schedule]
+    window = min(12, len(due))
+    most = max(sum(due[k:k + window]) for k in range(len(due) - window + 1))
+    return Decimal(most) / _SERVICE_NOTIONAL_FEN
+
+
 @dataclass(frozen=True)
 class ProjectSizing:
-    """项目贷款: the smaller of capex × (1 − equity ratio) and annual cash flow × tenor ÷ DSCR,
-    each rounded down, capped; nothing beyond the longest tenor. Amounts are 0 when refused
-    or closed to the applicant."""
+    """项目贷款: the smaller of capex × (1 − equity ratio) and the loan whose largest 12-month
+    service (principal and interest, by the product's repayment method, at the offer's rate), with
+    the existing loans' annual service, the annual cash flow covers `min_dscr` times; each rounded
+    down, capped; nothing beyond the longest tenor. Amounts are 0 when refused or closed to the
+    applicant."""
 
     project: Project
     product: Product
@@ -472,6 +499,17 @@ class ProjectSizing:
     max_fen: int
     limit_fen: int
     approved_fen: int
+    rate_annual: Decimal = Decimal(0)  # the rate the service is computed at
+    service_factor: Decimal = Decimal(0)  # the largest 12-month service per fen lent
+    existing_debt_fen: int | None = None  # the bureau's existing loans (None: not evidenced, counted as none, and referred)
+    existing_service_fen: int = 0  # their assumed annual service
+    available_service_fen: int = 0  # cash flow ÷ DSCR − existing service: what the new loan may ask a year
+
+    @property
+    def dscr_at_limit(self) -> Decimal | None:
+        """The debt-service cover at the limit (None when nothing is lent)."""
+        service = self.limit_fen * self.service_factor + self.existing_service_fen
+        return None if self.limit_fen == 0 or service <= 0 else (Decimal(self.project.annual_cash_flow_fen) / service).quantize(Decimal("0.01"))
 
     @property
     def sized(self) -> bool:
@@ -482,16 +520,21 @@ class ProjectSizing:
         return self.sized and self.limit_fen > 0
 
 
-def project_sizing(bundle: PolicyBundle, p: Project, app: Application) -> ProjectSizing:
+def project_sizing(bundle: PolicyBundle, p: Project, app: Application, f: PolicyFeatures, rate: Decimal) -> ProjectSizing:
     cfg, unit = bundle.project, bundle.credit.round_down_fen
     product = bundle.products[cfg.product]
     is_open = open_to_applicant(product, app)
     refused = is_open and p.tenor_years > cfg.max_tenor_years
-    by_equity = by_cash = limit = 0
+    by_equity = by_cash = limit = existing_service = available = 0
+    factor = Decimal(0)
     if is_open and not refused:
         by_equity = floor_to(Decimal(p.capex_fen) * (1 - cfg.min_equity_ratio), unit)
-        by_cash = floor_to(Decimal(p.annual_cash_flow_fen) * p.tenor_years / cfg.min_dscr, unit)
+        factor = annual_service_factor(product.repayment_method, rate, p.tenor_years * 12, product.basis_days)
+        existing_service = int(Decimal(f.loans_outstanding_fen or 0) * cfg.existing_debt_annual_service_ratio)
+        available = max(0, int(Decimal(p.annual_cash_flow_fen) / cfg.min_dscr) - existing_service)
+        by_cash = floor_to(Decimal(available) / factor, unit)
         limit = min(by_equity, by_cash, cfg.max_fen)
+    approved = authority(product, limit) if f.loans_outstanding_fen is not None else 0  # existing debt unknown: an officer decides
     return ProjectSizing(
         project=p,
         product=product,
@@ -504,7 +547,12 @@ def project_sizing(bundle: PolicyBundle, p: Project, app: Application) -> Projec
         by_cash_flow_fen=by_cash,
         max_fen=cfg.max_fen,
         limit_fen=limit,
-        approved_fen=authority(product, limit),
+        approved_fen=approved,
+        rate_annual=rate,
+        service_factor=factor,
+        existing_debt_fen=f.loans_outstanding_fen,
+        existing_service_fen=existing_service,
+        available_service_fen=available,
     )
 
 
@@ -674,7 +722,10 @@ def decide(bundle: PolicyBundle, f: PolicyFeatures, collateral: tuple[Collateral
             assert credit.product is not None
             credit_offer = priced(credit.product, credit.limit_fen, credit.approved_fen, {"credit_fen": credit.limit_fen})
         if app.project is not None:
-            project = project_sizing(bundle, app.project, app)
+            product = bundle.products[bundle.project.product]
+            rate = price(bundle, product, general.risk_grade, general.tech_grade, f.certifications, as_of, f.sources_unavailable,
+                         months=term_months(product, app)).rate_annual  # sized at the rate it will be priced at
+            project = project_sizing(bundle, app.project, app, f, rate)
             if project.offered:
                 project_offer = priced(project.product, project.limit_fen, project.approved_fen, {"project_fen": project.limit_fen})
     offers = tuple(o for o in (secured_offer, credit_offer, project_offer) if o is not None)
