@@ -312,7 +312,7 @@ def test_lpr_table_is_dated():
     with pytest.raises(InvalidInput, match="no LPR") as e:
         BUNDLE.lpr_on(date(2024, 10, 20))
     assert e.value.field == "as_of"
-    assert str(e.value) == "as_of: policy wenzhou-tech-default@2026.12.5 has no LPR published on or before 2024-10-20 (allowed: 2024-10-21 or later)"
+    assert str(e.value) == "as_of: policy wenzhou-tech-default@2026.12.6 has no LPR published on or before 2024-10-20 (allowed: 2024-10-21 or later)"
 
 
 def test_a_decision_after_the_lpr_tables_valid_through_date_is_refused_until_the_table_is_updated():
@@ -376,6 +376,22 @@ def test_a_decision_of_a_small_firm_within_the_bound_is_flagged_inclusive_with_i
     assert run(features(headcount=300, revenue_fen=2_000 * WAN), bundle=looser).inclusive_small_micro
     assert refusal(doc_with({"inclusive.max_total_credit_fen": -1})).path == "inclusive.max_total_credit_fen"
     assert refusal(doc_with({"inclusive.medium_min_headcount": 0})).path == "inclusive.medium_min_headcount"
+
+
+def test_fees_are_policy_data_and_enter_the_annualized_rate():
+    from sandu.policy.apr import annualized_rate
+
+    base = offer(run(app=Application(True, None, project())), "project_loan")
+    assert base.annualized_rate == base.rate_annual  # 等额本息 without a fee: the IRR is the rate
+    fee = bundle_with(products__project_loan__upfront_fee_bp=100, products__jingying_kuaidai__annual_fee_bp=60)
+    r = run(app=Application(True, None, project()), bundle=fee)
+    pl, q = offer(r, "project_loan"), offer(r, "jingying_kuaidai")
+    assert pl.rate_annual == base.rate_annual < pl.annualized_rate  # the same price, a dearer loan
+    assert pl.annualized_rate == annualized_rate(12_000_000 * 100, pl.rate_annual, 60, "等额本息", upfront_fee_fen=12_000_000)
+    assert q.annualized_rate > (q.rate_annual * 365 / 360).quantize(Decimal("0.000001"))
+    assert q.annualized_rate == annualized_rate(12_000_000 * 100, q.rate_annual, 12, "随借随还", periodic_fee_fen=600_000, start=AS_OF)  # 60 bp a year of 1,200万, a twelfth each month
+    assert refusal(doc_with({"products.project_loan.upfront_fee_bp": 1_001})).path == "products.project_loan.upfront_fee_bp"
+    assert refusal(doc_with({"products.project_loan.annual_fee_bp": -1})).path == "products.project_loan.annual_fee_bp"
 
 
 def test_the_preferential_price_level_is_policy_data():
@@ -915,7 +931,7 @@ def test_the_kernel_keeps_every_number():
         preferred=("专精特新",),
         preference_applied=True,
         rate_annual=LPR_1Y,
-        annualized_rate=Decimal("0.030417"),
+        annualized_rate=Decimal("0.030000"),  # 按月付息到期还本: interest by the month, the IRR is the rate
     )
     assert d.project_offer.price.floor_rate == LPR_1Y - 30 * BP and d.project_offer.price.base_rate == LPR_1Y + 30 * BP
     assert d.offers == (d.secured_offer, d.project_offer)
@@ -977,7 +993,7 @@ def test_a_full_decision_word_for_word():
         "approved_fen": 0,
         "referred_fen": 864 * WAN,
         "rate_annual": "0.0300",
-        "annualized_rate": "0.030417",
+        "annualized_rate": "0.030000",
         "grid_rate": "0.0360",
         "lpr": "0.0300",
         "lpr_tenor": "one_year",
@@ -1002,7 +1018,7 @@ def test_a_full_decision_word_for_word():
         "approved_fen": 0,
         "referred_fen": 3_710 * WAN,
         "rate_annual": "0.0300",
-        "annualized_rate": "0.030417",
+        "annualized_rate": "0.030000",
         "grid_rate": "0.0370",
         "lpr": "0.0300",
         "lpr_tenor": "one_year",  # five years: still the 1-year LPR (up to 60 months)
@@ -1121,7 +1137,8 @@ def test_invariants_hold_for_any_profile(case):
         assert o.rate_annual <= o.grid_rate
         assert o.lpr_tenor == ("one_year" if o.max_drawing_months <= 60 else "over_five_year")
         assert o.lpr == (LPR_1Y if o.lpr_tenor == "one_year" else LPR_5Y)
-        assert o.annualized_rate == (o.rate_annual * 365 / p.basis_days).quantize(Decimal("0.000001"))
+        closed = o.rate_annual * 365 / p.basis_days if p.repayment_method == "随借随还" else o.rate_annual  # no fees in this bundle
+        assert o.annualized_rate == closed.quantize(Decimal("0.000001"))
         assert app.has_bank_account or p.open_to_non_customers
         assert o.name == p.name and o.kind == p.kind
         cap = {
@@ -1162,7 +1179,7 @@ def test_invariants_hold_for_any_profile(case):
 
 def test_default_bundle_is_typed():
     b = load_bundle()
-    assert (b.name, b.version, b.label) == ("wenzhou-tech-default", "2026.12.5", "wenzhou-tech-default@2026.12.5")
+    assert (b.name, b.version, b.label) == ("wenzhou-tech-default", "2026.12.6", "wenzhou-tech-default@2026.12.6")
     assert b.required_sources == ("tax", "credit_bureau")
     assert b.credit.quick_product == "jingying_kuaidai" and b.credit.tech_revenue_ratio == Decimal("0.10")
     assert b.credit.quick_tax_multiplier == {"A": Decimal("9"), "B": Decimal("8"), "C": Decimal("7"), "D": Decimal("5")}
@@ -1184,9 +1201,9 @@ def test_bundle_identity_is_its_content_hash(tmp_path: Path):
     assert a.version == b.version and a.sha256 != b.sha256
     assert a.sha256 == hashlib.sha256(RAW).hexdigest() == BUNDLE.sha256
     # the shipped file is part of every stored decision: its hash must not drift
-    assert BUNDLE.sha256 == "78adc51ea41c3fad5be7d04d3dffdcefb18e63013b588e0d22ead4d2fee1221c"
+    assert BUNDLE.sha256 == "0e6afe4e707bc8ba2d30fc4f52632e7b8ed15ce3ad9e5bc5cf00a4842da7396b"
     assert load_bundle() == BUNDLE
-    edited = RAW.replace(b'version = "2026.12.5"', b'version = "2026.11.2"')
+    edited = RAW.replace(b'version = "2026.12.6"', b'version = "2026.11.2"')
     copy_path = tmp_path / "p.toml"
     copy_path.write_bytes(edited)
     other = load_bundle(copy_path)
@@ -1381,7 +1398,7 @@ def test_unknown_keys_list_what_the_table_allows():
     assert str(e) == (
         "products.keji_xinyong.colour: unknown key (allowed: name, kind, revolving, repayment_method, validity_months, "
         "max_drawing_months, basis_days, settlement, auto_approve_max_fen, open_to_non_customers, "
-        "interest_with_principal, penalty_uplift, grace_days, allocation_order)"
+        "interest_with_principal, penalty_uplift, grace_days, allocation_order, upfront_fee_bp, annual_fee_bp)"
     )
     assert str(refusal(doc_with({"tech_grades.2.colour": 1}))) == "tech_grades[2].colour: unknown key (allowed: grade, limit_multiplier, discount_bp)"
     assert str(refusal(doc_with({"colour": 1}))) == (
@@ -1413,7 +1430,7 @@ def test_not_a_bundle_at_all():
     assert str(e.value) == "bundle: missing; lpr: missing; sources: missing; tech_grades: missing; risk_grades: missing (and 8 more)"
     assert len(e.value.problems) == 13 and e.value.path == "bundle" and e.value.reason == "missing"
     with pytest.raises(PolicyError) as e:
-        parse_bundle(RAW.replace(b'name = "wenzhou-tech-default"', b"name = 1").replace(b'version = "2026.12.5"', b"version = 2"))
+        parse_bundle(RAW.replace(b'name = "wenzhou-tech-default"', b"name = 1").replace(b'version = "2026.12.6"', b"version = 2"))
     assert str(e.value) == "bundle.name: Input should be a valid string, got 1; bundle.version: Input should be a valid string, got 2"
     assert e.value.problems == (("bundle.name", "Input should be a valid string, got 1"), ("bundle.version", "Input should be a valid string, got 2"))
     with pytest.raises(PolicyError) as e:

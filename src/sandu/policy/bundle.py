@@ -288,6 +288,10 @@ class Product(_Model):
     penalty_uplift: Uplift  # penalty rate = contract rate × (1 + uplift), on overdue principal and (复利) overdue interest
     grace_days: Annotated[int, Field(ge=0, le=MAX_GRACE_DAYS)]  # days after a due date before an unpaid amount is overdue
     allocation_order: Annotated[tuple[str, ...], Strict(False), AfterValidator(_allocation_order)]  # 还款冲抵顺序
+    # Fees the borrower pays, in basis points of the amount lent: at drawing (upfront) and each year (taken with each
+    # instalment or settlement, pro rata). Both enter the annualized rate (年化利率, `sandu.policy.apr`).
+    upfront_fee_bp: Annotated[int, Field(ge=0, le=1_000)]
+    annual_fee_bp: Annotated[int, Field(ge=0, le=1_000)]
 
 
 class Classification(_Model):

@@ -43,7 +43,7 @@ class OfferTerms:
     limit_fen: int
     approved_fen: int  # what the system approves on its own; the rest is referred
     rate_annual: Decimal
-    annualized_rate: Decimal  # 年化利率 incl. fees (none), on a 365-day year
+    annualized_rate: Decimal  # 年化利率: the IRR of the loan's cash flows, fees included, on a 365-day year
     grid_rate: Decimal  # LPR + spread before tech discount and preferences
     lpr: Decimal
     lpr_tenor: str  # which LPR the price is built on, by the loan's term: "one_year" | "over_five_year"

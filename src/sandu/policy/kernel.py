@@ -51,12 +51,12 @@ from sandu.domain.enums import Outcome
 from sandu.domain.errors import InvalidInput, show
 from sandu.domain.project import Project
 from sandu.ledger.schedule import build_schedule
+from sandu.policy.apr import annualized_rate
 from sandu.policy.bundle import GRADE_ORDER, PolicyBundle, Product
 from sandu.sources.profile import MAX_COLLATERAL_ASSETS, Collateral
 
 BP = Decimal("0.0001")
 YUAN_FEN = 100  # collateral values are taken to the whole yuan
-ANNUALIZED_PLACES = Decimal("0.000001")
 MAX_RISK_REASONS = 3  # risk reasons quoted in a refusal
 NOT_READ = ":not_read"  # quality flag of a source the consent did not cover
 UNAVAILABLE = ":unavailable"  # quality flag of a source asked that gave no usable answer in time (a gap)
@@ -567,6 +567,27 @@ def term_months(product: Product, app: Application) -> int:
     return product.max_drawing_months
 
 
+APR_NOTIONAL_FEN = 1_200_000_000  # the loan (1,200万) an offer's 年化利率 is measured on: fen rounding is noise, and
+# any whole bp of annual fee splits into whole fen per monthly or quarterly period
+
+
+def offer_annualized_rate(product: Product, rate: Decimal, months: int, as_of: date) -> Decimal:
+    """年化利率 of a loan of `product` at `rate` over `months` drawn on `as_of`: the IRR of its cash flows,
+    fees included (`sandu.policy.apr`) — 等额本息 with no fee gives the rate itself, a /360 revolving line
+    rate × 365/360."""
+    periods_per_year = 12 if product.settlement == "monthly" else 4
+    return _annualized(product.repayment_method, rate, months, product.basis_days, product.settlement.value,
+                       APR_NOTIONAL_FEN * product.upfront_fee_bp // 10_000,
+                       APR_NOTIONAL_FEN * product.annual_fee_bp // 10_000 // periods_per_year, as_of)
+
+
+@lru_cache(maxsize=4096)
+def _annualized(method: str, rate: Decimal, months: int, basis_days: int, settlement: str, upfront_fen: int, periodic_fen: int,
+                start: date) -> Decimal:
+    return annualized_rate(APR_NOTIONAL_FEN, rate, months, method, basis_days=basis_days, upfront_fee_fen=upfront_fen,
+                           periodic_fee_fen=periodic_fen, start=start, settlement=settlement)
+
+
 @dataclass(frozen=True)
 class Price:
     """LPR of the loan's term + spread(product, risk grade) − tech discount, not below LPR + floor;
@@ -583,7 +604,7 @@ class Price:
     preferred: tuple[str, ...]  # certifications that earn the preference, sorted
     preference_applied: bool
     rate_annual: Decimal
-    annualized_rate: Decimal  # 年化利率 on a 365-day year (no fees)
+    annualized_rate: Decimal  # 年化利率: the IRR of the loan's cash flows, fees included, on a 365-day year
     gap_bp: int = 0  # the bundle's gap spread, when a source other than the required ones did not answer
     gaps: tuple[str, ...] = ()  # those sources, sorted
 
@@ -616,7 +637,7 @@ def price(bundle: PolicyBundle, product: Product, risk: str, tech: str, certific
         preferred=preferred,
         preference_applied=applied,
         rate_annual=rate,
-        annualized_rate=(rate * 365 / product.basis_days).quantize(ANNUALIZED_PLACES),
+        annualized_rate=offer_annualized_rate(product, rate, months, as_of),
         gap_bp=gap_bp,
         gaps=tuple(sorted(gaps)),
     )
