@@ -32,6 +32,32 @@ def _uscc(n: int) -> str:
     return make_uscc("9", "1", "330302", body + org_code_check_char(body))
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _each_pattern_compiled_once():
+    """Hypothesis turns a pattern into a strategy afresh each time schemathesis asks for one (its
+    alphabet is a new object each time, so hypothesis's own cache misses), and the free-text
+    pattern's refused classes list ~137,000 code points, which takes seconds per build — most of
+    this module's time. The same (pattern, flags, fullmatch, alphabet) gives the same strategy:
+    build it once per module. Only the speed changes; every value still comes from hypothesis."""
+    from hypothesis.strategies._internal import regex
+
+    original = getattr(regex, "regex_strategy", None)
+    if original is None:  # a hypothesis without this internal: run slower, unchanged
+        yield
+        return
+    built: dict[tuple, st.SearchStrategy] = {}
+
+    def once(pattern, fullmatch, *, alphabet):
+        key = (getattr(pattern, "pattern", pattern), getattr(pattern, "flags", 0), fullmatch, repr(alphabet))
+        if key not in built:
+            built[key] = original(pattern, fullmatch, alphabet=alphabet)
+        return built[key]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(regex, "regex_strategy", once)
+        yield
+
+
 # Valid identifiers for the formats the document declares: the story enterprises (known
 # to the registry) and others that nobody has registered.
 schemathesis.openapi.format("uscc", st.one_of(st.sampled_from([r["uscc"] for r in STORY_ROWS]), st.integers(1, 99_999_999).map(_uscc)))
