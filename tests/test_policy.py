@@ -1806,3 +1806,42 @@ def test_an_optional_source_gap_adds_the_bundles_gap_spread_to_every_offer():
 def test_gap_rules_are_checked_when_the_bundle_is_read(key, value, words):
     e = refusal(doc_with({f"sources.{key}": value}))
     assert f"sources.{key}" in str(e) and words in str(e)
+
+
+def test_policy_check_names_file_line_key_and_reason(tmp_path: Path):
+    import subprocess
+    import sys
+
+    from sandu.policy.bundle import check_bundle_file, line_of
+
+    text = RAW.decode()
+    lines = text.splitlines()
+    for path, expected in [("pricing.lpr_valid_through", "lpr_valid_through ="), ("lpr[1].one_year", 'one_year = "0.0300"'),
+                           ("lpr[0].one_year", 'one_year = "0.0310"'), ("products.project_loan.upfront_fee_bp", "upfront_fee_bp ="),
+                           ("pricing.spread_bp.keji_xinyong.Z", "keji_xinyong = {"), ("inclusive.max_total_credit_fen", "max_total_credit_fen =")]:
+        number = line_of(text, path)
+        assert number is not None and lines[number - 1].startswith(expected), (path, number)
+    assert lines[line_of(text, "products.project_loan.colour") - 1] == "[products.project_loan]"  # an unknown key: its table
+    assert line_of(text, "nowhere.at_all") is None
+    project_line = line_of(text, "products.project_loan.upfront_fee_bp")
+    assert project_line > line_of(text, "products.diya_xinyong.upfront_fee_bp")  # the key under its own table, not the first one
+    good = tmp_path / "good.toml"
+    good.write_bytes(RAW)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace('lpr_valid_through = "2027-06-30"', 'lpr_valid_through = "2025-05-19"')
+                   .replace('one_year = "0.0300"', 'one_year = "0.0300"\ncolour = "red"'), encoding="utf-8")
+    assert check_bundle_file(good)[1] == []
+    _, problems = check_bundle_file(bad)
+    assert [(p, lines_of_bad) for _, p, lines_of_bad in problems][0][0] == "lpr[1].colour"
+    sandu = str(Path(sys.executable).with_name("sandu"))
+    r = subprocess.run([sandu, "policy", "check", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert f"{good}: ok — wenzhou-tech-default@" in r.stdout
+    bad_lines = bad.read_text(encoding="utf-8").splitlines()
+    first = r.stderr.splitlines()[0]
+    assert first.startswith(f"{bad}:") and first.endswith("lpr[1].colour: unknown key (allowed: published_on, one_year, over_five_year)")
+    assert bad_lines[int(first.split(":")[1]) - 1] == 'colour = "red"'
+    fixed = subprocess.run([sandu, "policy", "check", str(good)], capture_output=True, text=True, timeout=120)
+    assert fixed.returncode == 0 and "LPR table valid through 2027-06-30" in fixed.stdout
+    missing = subprocess.run([sandu, "policy", "check", str(tmp_path / "none.toml")], capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "no such file or folder" in missing.stderr

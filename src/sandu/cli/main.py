@@ -422,6 +422,38 @@ def eod(date_: Annotated[Optional[str], typer.Option("--date", help="Close throu
     console.print(table)
 
 
+policy_app = typer.Typer(no_args_is_help=True, help="Credit policy bundles.")
+app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("check")
+def policy_check(
+    path: Annotated[Path, typer.Argument(help="A bundle file (.toml), or a folder whose *.toml files are all checked.")],
+) -> None:
+    """Check policy bundles as a decision would load them: each problem as file:line: key: reason; exit 2 if any."""
+    from sandu.policy.bundle import MAX_BUNDLE_FILES, check_bundle_file
+
+    if path.is_dir():
+        files = sorted(path.glob("*.toml"))[:MAX_BUNDLE_FILES]
+        if not files:
+            _fail(f"{path}: no *.toml policy bundle in this folder")
+    elif path.is_file():
+        files = [path]
+    else:
+        _fail(f"{path}: no such file or folder")
+    bad = 0
+    for f in files:
+        bundle, problems = check_bundle_file(f)
+        if bundle is not None:
+            console.print(f"{f}: ok — {bundle.label} sha256 {bundle.sha256[:16]}…, {len(bundle.products)} products, "
+                          f"LPR table valid through {bundle.pricing.lpr_valid_through.isoformat()}", markup=False, highlight=False)
+        for line, key, reason in problems:
+            bad += 1
+            typer.echo(f"{f}:{line or 1}: {key or '(file)'}: {reason}", err=True)  # one line per problem, for editors and CI
+    if bad:
+        raise typer.Exit(2)
+
+
 ledger_app = typer.Typer(no_args_is_help=True, help="The ledger.")
 app.add_typer(ledger_app, name="ledger")
 

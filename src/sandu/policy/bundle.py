@@ -70,6 +70,7 @@ BASIS_DAYS = (360, 365)
 MAX_LPR_FIXINGS = 1_200  # a century of monthly fixings
 MAX_PRODUCTS = 100
 MAX_TABLE_KEYS = 100  # collateral kinds, certifications
+MAX_BUNDLE_FILES = 100  # bundles `sandu policy check` reads from one folder
 MAX_SHOWN_ERRORS = 5  # a refusal lists this many problems, then says how many more
 
 Grade = Literal["A", "B", "C", "D", "E"]
@@ -577,6 +578,48 @@ def parse_bundle(raw: bytes) -> PolicyBundle:
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise PolicyError("", f"policy file is not valid TOML: {exc}") from exc
     return bundle_from_document(doc, hashlib.sha256(raw).hexdigest())
+
+
+def line_of(text: str, path: str) -> int | None:
+    """The 1-based line of `text` (a bundle's TOML) that a problem's dotted `path` names — the key's
+    own line, else its table's header, else None. ``lpr[1].one_year`` is the key ``one_year`` in the
+    second ``[[lpr]]`` table; ``products.keji_xinyong.colour`` the key ``colour`` under
+    ``[products.keji_xinyong]`` (or an inline ``keji_xinyong = {...}`` under ``[products]``)."""
+    parts: list[str] = []
+    for piece in path.split("."):
+        name, _, index = piece.partition("[")
+        parts.append(name)
+        if index:
+            parts.append(index.rstrip("]"))
+    table: list[str] = []
+    seen: dict[str, int] = {}
+    best: int | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):  # a bundle is a few hundred lines
+        line = raw.split("#", 1)[0].strip()
+        if line.startswith("[[") and line.endswith("]]"):
+            name = line[2:-2].strip()
+            seen[name] = seen.get(name, -1) + 1
+            table = [*name.split("."), str(seen[name])]
+        elif line.startswith("[") and line.endswith("]"):
+            table = line[1:-1].strip().split(".")
+        else:
+            key = line.split("=", 1)[0].strip() if "=" in line else None
+            if key is not None and parts[:len(table)] == table and parts[len(table):len(table) + 1] == [key]:
+                return number
+            continue
+        if parts[:len(table)] == table:
+            best = number
+    return best
+
+
+def check_bundle_file(path: Path) -> tuple[PolicyBundle | None, list[tuple[int | None, str, str]]]:
+    """(the bundle, []) or (None, [(line, dotted path, reason), …]) for `sandu policy check`."""
+    raw = path.read_bytes()
+    try:
+        return parse_bundle(raw), []
+    except PolicyError as exc:
+        text = raw.decode("utf-8", errors="replace")
+        return None, [(line_of(text, p) if p else None, p, r) for p, r in exc.problems]
 
 
 def load_bundle(path: str | Path | None = None) -> PolicyBundle:
