@@ -256,6 +256,36 @@ def test_replay_of_a_stored_decision_gives_the_stored_result(rt_sqlite, story):
         assert stored_offers == {(o["product"], o["limit_fen"], o["approved_fen"], Decimal(o["rate_annual"])) for o in replayed["offers"]}
 
 
+def test_sandu_decision_replay_says_identical_or_what_differs(rt_sqlite, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import TEST_SECRET
+
+    rt = rt_sqlite
+    register(rt, S2)
+    did = measure(rt, S2, consent(rt, S2))
+    assert orig_actions.replay_decision(rt, did) == {"decision_id": did, "identical": True, "differences": [], "versions": []}
+    other = dataclasses.replace(rt, bundle=dataclasses.replace(rt.bundle, version="2027.1.1", sha256="0" * 64))
+    out = orig_actions.replay_decision(other, did)
+    assert not out["identical"] and out["differences"] == [] and len(out["versions"]) == 1
+    assert out["versions"][0].startswith(f"policy: made under {rt.bundle.label} ") and "now wenzhou-tech-default@2027.1.1 (000000000000…)" in out["versions"][0]
+    sandu = str(Path(sys.executable).with_name("sandu"))
+    env = {**os.environ, "SANDU_DATABASE_URL": str(rt.engine.url), "SANDU_SECRET_KEY": TEST_SECRET, "COLUMNS": "200"}
+    r = subprocess.run([sandu, "decision", "replay", did], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0 and f"decision {did}: replayed identically" in r.stdout, r.stdout + r.stderr
+    with rt.uow.write() as s:  # the stored record altered behind the system's back
+        d = s.get(m.Decision, did)
+        d.result = {**d.result, "comprehensive_limit_fen": d.result["comprehensive_limit_fen"] + 1, "reasons": ["x"]}
+    assert orig_actions.replay_decision(rt, did)["differences"] == ["comprehensive_limit_fen", "reasons"]
+    r = subprocess.run([sandu, "decision", "replay", did], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 1 and "the replay differs in comprehensive_limit_fen, reasons" in r.stdout, r.stdout + r.stderr
+    r = subprocess.run([sandu, "decision", "replay", "not-a-decision"], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "decision" in r.stderr, r.stderr
+
+
 def test_replay_under_another_policy_or_model_version_is_refused(rt_sqlite):
     rt = rt_sqlite
     register(rt, S2)

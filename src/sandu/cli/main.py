@@ -422,6 +422,26 @@ def eod(date_: Annotated[Optional[str], typer.Option("--date", help="Close throu
     console.print(table)
 
 
+decision_app = typer.Typer(no_args_is_help=True, help="Credit decisions.")
+app.add_typer(decision_app, name="decision")
+
+
+@decision_app.command("replay")
+def decision_replay(decision_id: Annotated[str, typer.Argument(help="The decision's id.")]) -> None:
+    """Recompute a stored decision from its stored profile; exit 1 and say what differs (a version, or which results) if it is not identical."""
+    from sandu.origination.actions import replay_decision
+
+    out = replay_decision(_runtime(), decision_id)
+    if out["identical"]:
+        console.print(f"decision {out['decision_id']}: replayed identically", markup=False)
+        return
+    for line in out["versions"]:
+        console.print(f"decision {out['decision_id']}: not replayable as it was made — {line}", markup=False)
+    if out["differences"]:
+        console.print(f"decision {out['decision_id']}: the replay differs in {', '.join(out['differences'])}", markup=False)
+    raise typer.Exit(1)
+
+
 policy_app = typer.Typer(no_args_is_help=True, help="Credit policy bundles.")
 app.add_typer(policy_app, name="policy")
 

@@ -9,6 +9,8 @@ has committed: what an interface shows is durable.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sandu.audit import service as audit
 from sandu.domain.money import MAX_AMOUNT_FEN, require_fen
 from sandu.domain.project import Project
@@ -146,6 +148,19 @@ def get_decision(rt: Runtime, decision_id: str) -> DecisionView:
     with rt.uow.read() as s:
         d = svc.get_decision(s, decision_id)
         return decision_view(s, d, svc.offers_of(s, d.id))
+
+
+def replay_decision(rt: Runtime, decision_id: str) -> dict[str, Any]:
+    """Recompute a stored decision from its stored profile under the versions in force:
+    {"identical": bool, "differences": keys that differ, "versions": which versions differ}."""
+    with rt.uow.read() as s:
+        d = svc.get_decision(s, decision_id)
+        versions = svc.version_differences(d, rt.bundle, rt.model, rt.tech)
+        if versions:
+            return {"decision_id": d.id, "identical": False, "differences": [], "versions": versions}
+        replayed = svc.replay(s, d.id, rt.bundle, rt.model, rt.tech).to_json()
+        differences = svc.replay_differences(d, replayed)
+        return {"decision_id": d.id, "identical": not differences, "differences": differences, "versions": []}
 
 
 def _offer_change(rt: Runtime, actor: Actor, action: str, decision_id: str, product: str, change) -> DecisionView:

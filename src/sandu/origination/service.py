@@ -597,13 +597,32 @@ def _application_json(app: Application) -> dict[str, Any]:
     }
 
 
+REPLAYED_KEYS = ("outcome", "offers", "comprehensive_limit_fen", "tech_grade", "risk_grade", "tech_uplift_fen", "inclusive_small_micro",
+                 "rule_hits", "reasons")  # what a replay must give back exactly (the stored result also holds scores and flags)
+
+
+def version_differences(d: m.Decision, bundle: PolicyBundle, model: RiskModel, tech: TechConfig) -> list[str]:
+    """Which of the versions a decision was made under differ from those given, in words (empty: none)."""
+    v = d.model_versions
+    pairs = (("policy", d.policy_version, d.policy_sha256, bundle.label, bundle.sha256),
+             ("risk model", v.get("risk"), v.get("risk_sha256"), model.label, model.sha256),
+             ("tech config", v.get("tech"), v.get("tech_sha256"), tech.label, tech.sha256))
+    return [f"{what}: made under {label} ({(sha or '?')[:12]}…), now {now_label} ({now_sha[:12]}…)"
+            for what, label, sha, now_label, now_sha in pairs if sha != now_sha]
+
+
+def replay_differences(d: m.Decision, replayed: dict[str, Any]) -> list[str]:
+    """The keys of a replayed result that differ from the stored one (empty: identical)."""
+    return [k for k in REPLAYED_KEYS if replayed.get(k) != d.result.get(k)]
+
+
 def replay(session: Session, decision_id: str, bundle: PolicyBundle, model: RiskModel, tech: TechConfig) -> PolicyResult:
     """Re-run a stored decision from its stored profile; versions (policy, risk model, tech config) must match."""
     d = get_decision(session, decision_id)
     v = d.model_versions
-    if d.policy_sha256 != bundle.sha256 or v.get("risk_sha256") != model.sha256 or v.get("tech_sha256") != tech.sha256:
+    if differ := version_differences(d, bundle, model, tech):
         raise Conflict("decision_id", f"the decision was made under another policy, model or tech config version than policy {bundle.label}, "
-                                      f"model {model.label}, tech {tech.label}",
+                                      f"model {model.label}, tech {tech.label}: {'; '.join(differ)}",
                        f"policy {d.policy_version}, model {v.get('risk')}, tech {v.get('tech')}")
     prof = session.get(m.Profile, d.profile_sha256)
     assert prof is not None, "a decision always references its profile"
