@@ -38,6 +38,7 @@ from sandu.domain.text import plain_text
 from sandu.intake.outcome import ReadOutcome, payloads_for_profile
 from sandu.intake.simulated import SimulatedAdapter
 from sandu.ledger.journal import LOAN_BUCKETS
+from sandu.origination.counterfactual import Counterfactual, counterfactuals
 from sandu.policy.bundle import PolicyBundle
 from sandu.policy.engine import Application, PolicyResult, Scores, evaluate
 from sandu.scoring.risk import AnyRiskModel as RiskModel
@@ -428,6 +429,7 @@ class ComputedMeasurement:
     scores: dict[str, Any]
     result: PolicyResult
     compute_ms: float
+    counterfactuals: tuple[Counterfactual, ...] = ()  # for a decline or a limit below the request: what would change it
 
 
 # Reads the consented sources of one enterprise: (sources, uscc, as_of) → source → outcome.
@@ -489,7 +491,9 @@ def compute_measurement(prepared: PreparedMeasurement, as_of: date, bundle: Poli
     t0 = time.perf_counter()
     profile = build_profile(prepared.uscc, as_of, prepared.payloads, prepared.unavailable)
     scores, result = score_and_decide(profile, prepared.application, bundle, model, tech, as_of)
-    return ComputedMeasurement(profile, scores, result, (time.perf_counter() - t0) * 1000)
+    whatif = counterfactuals(prepared.uscc, as_of, prepared.payloads, prepared.unavailable, prepared.application, result,
+                             lambda p: score_and_decide(p, prepared.application, bundle, model, tech, as_of)[1])
+    return ComputedMeasurement(profile, scores, result, (time.perf_counter() - t0) * 1000, whatif)
 
 
 def record_measurement(
@@ -517,7 +521,8 @@ def record_measurement(
         application=_application_json(prepared.application),
         outcome=result.outcome,
         comprehensive_limit_fen=result.comprehensive_limit_fen,
-        result={**result.to_json(), "scores": computed.scores, "quality_flags": list(profile.quality_flags)},
+        result={**result.to_json(), "scores": computed.scores, "quality_flags": list(profile.quality_flags),
+                "counterfactuals": [c.to_json() for c in computed.counterfactuals]},
         timings_ms={},
         as_of=as_of,
         decided_at=now,

@@ -112,6 +112,15 @@ class OfferView(BaseModel):
     basis_days: int
 
 
+class CounterfactualView(BaseModel):
+    lever: str = Field(description="rd_ratio, tax, invoices, tech_staff or collateral: one of the applicant's own levers")
+    before: float | int
+    after: float | int
+    limit_fen: int = Field(description="the comprehensive limit the change would give")
+    reaches_goal: bool = Field(description="true: it approves a decline, or reaches the amount asked for")
+    text: str
+
+
 class DecisionView(BaseModel):
     id: str
     uscc: str
@@ -121,6 +130,7 @@ class DecisionView(BaseModel):
     inclusive_small_micro: bool | None = Field(None, description="普惠型小微: a small or micro enterprise whose total credit is within the policy's maximum (1,000万元); null: decided before it was recorded")
     offers: list[OfferView]
     reasons: list[str]
+    counterfactuals: list[CounterfactualView] = Field(default_factory=list, description="for a decline or a limit below the request: the smallest change in one lever that would change it, in words")
     tech_grade: str
     risk_grade: str
     tech_uplift_fen: int
@@ -195,6 +205,7 @@ def decision_view(session: Session, d: m.Decision, offers: list[m.Offer]) -> Dec
         uscc=ent.uscc,
         enterprise_name=ent.name,
         inclusive_small_micro=d.result.get("inclusive_small_micro"),
+        counterfactuals=[CounterfactualView(**c) for c in d.result.get("counterfactuals", [])],
         offers=views,
     )
 

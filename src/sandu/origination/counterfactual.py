@@ -1,0 +1,221 @@
+"""Counterfactuals (反事实): for a declined application, or a limit below the one asked for, the
+smallest change in one of the applicant's own levers that would approve it or reach the request —
+computed by the same engine that decided (`score_and_decide`), not by a rule of thumb.
+
+Pure. The levers act on the sources' normalized payloads (`sandu.sources.schemas.validate`), so
+every feature that depends on a changed figure changes with it (raising R&D spending raises the R&D
+ratio and its growth; raising tax paid raises the quick-loan measure). Each change is bounded by
+what is plausible in a year:
+
+* ``rd_ratio`` — the latest year's R&D expense, up to +3 points of revenue;
+* ``tax`` — the latest year's VAT and corporate income tax, up to +50 %;
+* ``invoices`` — the last 12 months' sales invoices, up to +30 %;
+* ``tech_staff`` — technical staff, up to +30 % of the headcount (never above it);
+* ``collateral`` — an unencumbered industrial property offered, appraised up to 2 × the request
+  (or 5,000万 without one).
+
+A guarantee (担保) is not a lever: the policy has no guaranteed product to price it.
+
+For each lever the change is searched on a grid of `GRID_STEPS` steps of its range by bisection
+(the engine's limit does not fall as a lever rises; the answer is checked at the point found): the
+smallest step that reaches the goal, or — when the whole range does not — the whole range with the
+limit it would give, when that is more than today's. At most `len(LEVERS) × (log2(GRID_STEPS) + 2)`
+evaluations of the engine.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sandu.domain.enums import Outcome
+from sandu.domain.money import format_cn
+from sandu.policy.engine import PolicyResult
+from sandu.policy.kernel import Application
+from sandu.sources.profile import build_profile
+from sandu.sources.schemas import validate
+
+GRID_STEPS = 64  # a lever's range in this many steps (bisection: 6 evaluations)
+MAX_RD_POINTS = 0.03
+MAX_TAX_UPLIFT = 0.5
+MAX_INVOICE_UPLIFT = 0.3
+MAX_TECH_STAFF_SHARE = 0.3
+DEFAULT_COLLATERAL_FEN = 50_000_000_00  # 5,000万 when nothing was asked for
+Payloads = dict[str, dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class Counterfactual:
+    lever: str
+    before: float | int
+    after: float | int
+    limit_fen: int  # the comprehensive limit the change gives
+    reaches_goal: bool  # approves a declined application, or reaches the request
+    text: str  # in words, Chinese
+
+    def to_json(self) -> dict[str, Any]:
+        return {"lever": self.lever, "before": self.before, "after": self.after, "limit_fen": self.limit_fen,
+                "reaches_goal": self.reaches_goal, "text": self.text}
+
+
+@dataclass(frozen=True)
+class _Lever:
+    name: str
+    applies: Callable[[Payloads], bool]
+    before: Callable[[Payloads], float | int]
+    change: Callable[[Payloads, float, int | None], Payloads]  # payloads, share of the range, the request → new payloads
+    words: Callable[[float | int, float | int], str]
+
+
+def _latest_year(p: Payloads) -> dict[str, Any] | None:
+    tax = p.get("tax")
+    years = tax.get("years") if tax else None
+    return years[-1] if years else None
+
+
+def _rd_ratio(p: Payloads) -> float:
+    y = _latest_year(p)
+    assert y is not None and y["revenue_fen"] and y["rd_expense_fen"] is not None
+    return y["rd_expense_fen"] / y["revenue_fen"]
+
+
+def _with_latest(p: Payloads, update: Callable[[dict[str, Any]], None]) -> Payloads:
+    out = copy.deepcopy(p)
+    y = _latest_year(out)
+    assert y is not None
+    update(y)
+    return out
+
+
+def _raise_rd(p: Payloads, share: float, _: int | None) -> Payloads:
+    def up(y: dict[str, Any]) -> None:
+        y["rd_expense_fen"] += int(y["revenue_fen"] * MAX_RD_POINTS * share)
+    return _with_latest(p, up)
+
+
+def _raise_tax(p: Payloads, share: float, _: int | None) -> Payloads:
+    def up(y: dict[str, Any]) -> None:
+        y["vat_fen"] = int(y["vat_fen"] * (1 + MAX_TAX_UPLIFT * share))
+        y["cit_fen"] = int(y["cit_fen"] * (1 + MAX_TAX_UPLIFT * share))
+    return _with_latest(p, up)
+
+
+def _raise_invoices(p: Payloads, share: float, _: int | None) -> Payloads:
+    out = copy.deepcopy(p)
+    inv = out["invoices"]
+    assert inv is not None
+    inv["sales_invoice_fen"] = int(inv["sales_invoice_fen"] * (1 + MAX_INVOICE_UPLIFT * share))
+    return out
+
+
+def _raise_tech_staff(p: Payloads, share: float, _: int | None) -> Payloads:
+    out = copy.deepcopy(p)
+    si = out["social_insurance"]
+    assert si is not None
+    si["tech_staff"] = min(si["headcount"], si["tech_staff"] + round(si["headcount"] * MAX_TECH_STAFF_SHARE * share))
+    return out
+
+
+def _collateral_fen(share: float, requested_fen: int | None) -> int:
+    return int((2 * requested_fen if requested_fen else DEFAULT_COLLATERAL_FEN) * share) // 1_000_000 * 1_000_000  # whole 万
+
+
+def _offer_collateral(p: Payloads, share: float, requested_fen: int | None) -> Payloads:
+    out = copy.deepcopy(p)
+    assets = list((out.get("collateral") or {}).get("assets") or [])
+    assets.append({"id": "counterfactual", "kind": "industrial_property", "appraised_value_fen": _collateral_fen(share, requested_fen),
+                   "secured_debt_fen": 0})
+    out["collateral"] = {"assets": assets}
+    return out
+
+
+def _has(source: str, *keys: str) -> Callable[[Payloads], bool]:
+    def check(p: Payloads) -> bool:
+        payload = p.get(source)
+        return payload is not None and all(payload.get(k) is not None for k in keys)
+    return check
+
+
+def _tax_ok(*keys: str) -> Callable[[Payloads], bool]:
+    def check(p: Payloads) -> bool:
+        y = _latest_year(p)
+        return y is not None and all(y.get(k) is not None for k in keys) and bool(y.get("revenue_fen"))
+    return check
+
+
+LEVERS: tuple[_Lever, ...] = (
+    _Lever("rd_ratio", _tax_ok("rd_expense_fen"), _rd_ratio, _raise_rd, lambda a, b: f"研发投入占比由 {a:.1%} 提高到 {b:.1%}"),
+    _Lever("tax", _tax_ok("vat_fen", "cit_fen"), lambda p: _latest_year(p)["vat_fen"] + _latest_year(p)["cit_fen"],  # type: ignore[index]
+           _raise_tax, lambda a, b: f"年纳税由 {format_cn(int(a))} 提高到 {format_cn(int(b))}"),
+    _Lever("invoices", _has("invoices", "sales_invoice_fen"), lambda p: p["invoices"]["sales_invoice_fen"],  # type: ignore[index]
+           _raise_invoices, lambda a, b: f"近12个月开票由 {format_cn(int(a))} 提高到 {format_cn(int(b))}"),
+    _Lever("tech_staff", _has("social_insurance", "tech_staff", "headcount"), lambda p: p["social_insurance"]["tech_staff"],  # type: ignore[index]
+           _raise_tech_staff, lambda a, b: f"科技人员由 {a} 人增加到 {b} 人"),
+    _Lever("collateral", lambda p: True, lambda p: 0, _offer_collateral, lambda a, b: f"提供评估价值 {format_cn(int(b))} 的厂房抵押"),
+)
+
+
+def _after(lever: _Lever, payloads: Payloads, share: float, requested_fen: int | None) -> float | int:
+    if lever.name == "collateral":
+        return _collateral_fen(share, requested_fen)
+    return lever.before(lever.change(payloads, share, requested_fen))
+
+
+def counterfactuals(
+    uscc: str,
+    as_of: date,
+    payloads: Payloads,
+    unavailable: frozenset[str],
+    app: Application,
+    result: PolicyResult,
+    decide: Callable[[Any], PolicyResult],
+) -> tuple[Counterfactual, ...]:
+    """For a decline, or a comprehensive limit below `app.requested_fen`: per lever, the smallest change
+    that approves it or reaches the request (or the most the lever can give). `decide` maps a profile
+    to the engine's result (the same bundle, model and tech config that decided). Empty otherwise."""
+    declined = result.outcome == Outcome.DECLINE
+    short = app.requested_fen is not None and result.comprehensive_limit_fen < app.requested_fen
+    if not (declined or short):
+        return ()
+    normalized: Payloads = {}
+    for source, payload in payloads.items():
+        normalized[source] = None if payload is None else validate(source, payload, as_of)[0]
+
+    def limit_with(p: Payloads) -> tuple[int, bool]:
+        r = decide(build_profile(uscc, as_of, p, unavailable))
+        reached = (r.outcome != Outcome.DECLINE and r.comprehensive_limit_fen > 0) if declined else \
+            r.comprehensive_limit_fen >= (app.requested_fen or 0)
+        return r.comprehensive_limit_fen, reached
+
+    out: list[Counterfactual] = []
+    for lever in LEVERS:  # a handful, each a bounded bisection
+        if not lever.applies(normalized):
+            continue
+        top_limit, top_reached = limit_with(lever.change(normalized, 1.0, app.requested_fen))
+        if not top_reached:
+            if top_limit > result.comprehensive_limit_fen:
+                out.append(_found(lever, normalized, 1.0, app, top_limit, False))
+            continue
+        low, high = 0, GRID_STEPS  # the goal is not met at low (today) and is met at high
+        best_limit = top_limit
+        while high - low > 1:
+            middle = (low + high) // 2
+            limit, reached = limit_with(lever.change(normalized, middle / GRID_STEPS, app.requested_fen))
+            if reached:
+                high, best_limit = middle, limit
+            else:
+                low = middle
+        out.append(_found(lever, normalized, high / GRID_STEPS, app, best_limit, True))
+    return tuple(out)
+
+
+def _found(lever: _Lever, payloads: Payloads, share: float, app: Application, limit_fen: int, reaches: bool) -> Counterfactual:
+    before, after = lever.before(payloads), _after(lever, payloads, share, app.requested_fen)
+    if isinstance(before, float):
+        before, after = round(before, 6), round(float(after), 6)
+    outcome = f"额度可提高至 {format_cn(limit_fen)}" if reaches or limit_fen else "仍无法获批"
+    text = f"若{lever.words(before, after)}，{outcome}" + ("" if reaches else "（单项调整的上限，仍低于申请额度）")
+    return Counterfactual(lever.name, before, after, limit_fen, reaches, text)

@@ -1,0 +1,91 @@
+"""Counterfactuals: for a decline or a limit below the request, the smallest change in one of the
+applicant's levers that changes the outcome — found by the engine that decided, and minimal."""
+
+from __future__ import annotations
+
+from conftest import BUSINESS_DATE, FIXED_NOW
+from sqlalchemy import select
+from test_origination import S2, S4, WAN, consent, measure, register
+
+from sandu.domain.enums import Outcome
+from sandu.origination import actions
+from sandu.origination import counterfactual as cf
+from sandu.origination import service as orig
+from sandu.policy.kernel import Application
+from sandu.sources.profile import build_profile
+from sandu.store import models as m
+
+
+def _decide(rt, app):
+    return lambda p: orig.score_and_decide(p, app, rt.bundle, rt.model, rt.tech, BUSINESS_DATE)[1]
+
+
+def _prepared(rt, row, cid, requested_fen):
+    with rt.uow.read() as s:
+        return orig.prepare_measurement(s, uscc=row["uscc"], consent_id=cid, as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle,
+                                        requested_fen=requested_fen)
+
+
+def test_a_limit_below_the_request_gets_the_smallest_change_of_each_lever_that_reaches_it(rt_sqlite):
+    rt = rt_sqlite
+    register(rt, S4)
+    cid = consent(rt, S4)
+    today = actions.get_decision(rt, measure(rt, S4, cid)).comprehensive_limit_fen
+    asked = today + 300 * WAN
+    v = actions.get_decision(rt, measure(rt, S4, cid, requested_fen=asked))
+    assert v.comprehensive_limit_fen == today < asked and v.counterfactuals
+    by = {c.lever: c for c in v.counterfactuals}
+    coll = by["collateral"]  # an unencumbered property is the lever that reaches it
+    assert coll.reaches_goal and coll.limit_fen >= asked and coll.before == 0 and coll.after > 0
+    assert coll.text == f"若提供评估价值 {cf.format_cn(coll.after)} 的厂房抵押，额度可提高至 {cf.format_cn(coll.limit_fen)}"
+    prepared = _prepared(rt, S4, cid, asked)
+    decide = _decide(rt, prepared.application)
+    normalized = {s: None if p is None else cf.validate(s, p, BUSINESS_DATE)[0] for s, p in prepared.payloads.items()}
+    step = round(coll.after / (2 * asked) * cf.GRID_STEPS)
+    below = decide(build_profile(S4["uscc"], BUSINESS_DATE, cf._offer_collateral(normalized, (step - 1) / cf.GRID_STEPS, asked), prepared.unavailable))
+    assert below.comprehensive_limit_fen < asked  # one grid step less does not reach it: the change is the smallest
+    for c in v.counterfactuals:
+        assert c.limit_fen > today and (c.reaches_goal == (c.limit_fen >= asked)), c
+        assert c.after > c.before and c.text.startswith("若")
+    with rt.uow.read() as s:
+        stored = s.scalars(select(m.Decision).order_by(m.Decision.decided_at.desc(), m.Decision.id)).all()
+        assert any(d.result.get("counterfactuals") for d in stored)
+
+
+def test_a_limit_that_meets_the_request_or_no_request_has_no_counterfactuals(rt_sqlite):
+    rt = rt_sqlite
+    register(rt, S2)
+    cid = consent(rt, S2)
+    assert actions.get_decision(rt, measure(rt, S2, cid)).counterfactuals == []
+    limit = actions.get_decision(rt, measure(rt, S2, cid)).comprehensive_limit_fen
+    assert actions.get_decision(rt, measure(rt, S2, cid, requested_fen=limit)).counterfactuals == []  # exactly met: nothing to change
+    one_more = actions.get_decision(rt, measure(rt, S2, cid, requested_fen=limit + 1))
+    assert [c.lever for c in one_more.counterfactuals] == ["tax"]  # S2 is not a customer: no secured lever; not a tech firm
+    tax = one_more.counterfactuals[0]  # one grid step of tax (1/64 of +50 %) lifts the quick measure past it
+    assert tax.reaches_goal and tax.limit_fen > limit and tax.after == int(tax.before * (1 + 0.5 / cf.GRID_STEPS))
+    far = actions.get_decision(rt, measure(rt, S2, cid, requested_fen=800 * WAN)).counterfactuals
+    assert [c.lever for c in far] == ["tax"]
+    assert not far[0].reaches_goal and far[0].limit_fen == rt.bundle.credit.quick_max_fen and far[0].after == int(far[0].before * 1.5)
+    assert far[0].text == "若年纳税由 52.00万 提高到 78.00万，额度可提高至 500.00万（单项调整的上限，仍低于申请额度）"
+
+
+def test_a_decline_is_searched_for_any_offer_and_the_levers_stay_within_a_year(rt_sqlite):
+    rt = rt_sqlite
+    register(rt, S2)
+    cid = consent(rt, S2)
+    prepared = _prepared(rt, S2, cid, None)
+    app = Application(False, None)
+    normalized = {s: None if p is None else cf.validate(s, p, BUSINESS_DATE)[0] for s, p in prepared.payloads.items()}
+    low_tax = cf._with_latest(normalized, lambda y: y.update(vat_fen=1 * WAN, cit_fen=1 * WAN))  # 2万 of tax: below 3万, declined
+    decide = _decide(rt, app)
+    declined = decide(build_profile(S2["uscc"], BUSINESS_DATE, low_tax, prepared.unavailable))
+    assert declined.outcome == Outcome.DECLINE
+    found = cf.counterfactuals(S2["uscc"], BUSINESS_DATE, low_tax, prepared.unavailable, app, declined, decide)
+    tax = next(c for c in found if c.lever == "tax")
+    assert tax.reaches_goal and tax.before == 2 * WAN and 3 * WAN <= tax.after <= 3 * WAN + 2 * WAN // cf.GRID_STEPS * 2
+    assert tax.text.startswith("若年纳税由 2.00万 提高到 ")
+    for c in found:
+        if c.lever == "rd_ratio":
+            assert c.after - c.before <= cf.MAX_RD_POINTS + 1e-6
+        if c.lever == "tech_staff":
+            assert c.after <= normalized["social_insurance"]["headcount"]
