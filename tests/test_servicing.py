@@ -585,6 +585,75 @@ def test_concurrent_end_of_day_runs_close_a_date_once(rt):
     check_ledger(rt)
 
 
+def test_a_draw_waiting_for_its_line_already_holds_its_enterprise(rt):
+    """PostgreSQL: a draw locks the enterprise before the line (in one statement), as every change of what an
+    enterprise may borrow does — while it waits for the line it holds the enterprise, and while it waits for the
+    enterprise it holds nothing of the line (no lock cycle with a change that holds the enterprise and wants the line)."""
+    if rt.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's writer holds the whole store")
+    line_id = open_line(rt)
+    with rt.uow.read() as s:
+        enterprise_id = s.scalar(select(m.CreditLine.enterprise_id).where(m.CreditLine.id == line_id))
+
+    def held(table: str, row_id: int) -> bool:
+        with rt.engine.connect() as conn:
+            try:
+                conn.execute(text(f"SELECT id FROM {table} WHERE id = :id FOR UPDATE NOWAIT"), {"id": row_id})
+                return False
+            except Exception as exc:  # noqa: BLE001 - lock_not_available
+                assert "lock" in str(exc).lower(), exc
+                return True
+            finally:
+                conn.rollback()
+
+    for first, other in (("credit_lines", "enterprises"), ("enterprises", "credit_lines")):
+        holder = rt.engine.connect()
+        holder.begin()
+        holder.execute(text(f"SELECT id FROM {first} WHERE id = :id FOR UPDATE"), {"id": line_id if first == "credit_lines" else enterprise_id})
+        results: list[Any] = []
+        worker = threading.Thread(target=lambda out=results: out.append(draw(rt, line_id, WAN, D0)))
+        worker.start()
+        try:
+            _wait_until_blocked(rt)
+            assert held(other, enterprise_id if other == "enterprises" else line_id) == (other == "enterprises")
+        finally:
+            holder.rollback()
+            holder.close()
+            worker.join(timeout=60)
+        assert not worker.is_alive() and len(results) == 1
+    check_ledger(rt)
+
+
+# statements a movement may take inside its transaction (BEGIN and COMMIT aside): PostgreSQL locks, reads and writes
+# everything in one statement (`servicing.writes`); SQLite, in process, writes row by row
+STATEMENTS_PER_MOVEMENT = {"postgresql": {"draw": 3, "repay": 3}, "sqlite": {"draw": 6, "repay": 6}}
+
+
+def test_a_draw_and_a_repayment_take_a_few_statements_each(rt):
+    from sqlalchemy import event
+
+    line_id = open_line(rt)
+    for k in range(3):  # some history first
+        draw(rt, line_id, WAN + k, D0)
+        repay(rt, line_id, WAN + k, D0)
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if not statement.lstrip().upper().startswith("BEGIN"):
+            seen.append(statement)
+
+    event.listen(rt.engine, "before_cursor_execute", count)
+    try:
+        for op, call in (("draw", svc.draw), ("repay", svc.repay)):
+            seen.clear()
+            with rt.uow.write() as s:
+                call(s, line_id=line_id, amount_fen=3 * WAN, on_date=D0, idempotency_key=f"counted-{op}", now=SERVICE_NOW, rules=rules(rt))
+            assert len(seen) <= STATEMENTS_PER_MOVEMENT[rt.engine.dialect.name][op], (op, seen)
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", count)
+    check_ledger(rt)
+
+
 # --- one comprehensive limit per enterprise ---------------------------------------------------
 
 

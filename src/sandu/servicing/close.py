@@ -31,7 +31,6 @@ Every journal entry of a batch carries one posting per drawing and a total, at m
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -45,10 +44,10 @@ from sandu.ledger import journal as jl
 from sandu.ledger.interest import fen_days_charge, settlement_dates
 from sandu.ledger.overdue import OverduePolicy, RiskClass, days_past_due, next_class
 from sandu.servicing.states import LineAction, next_state
+from sandu.servicing.writes import write_entry
 from sandu.store import models as m
 
 BATCH_POSTINGS = 1000  # postings per journal entry of a batch, its total aside (jl.MAX_POSTINGS)
-ENTRIES_KEY = "sandu_ledger_entries"  # the kinds of the entries a transaction wrote (counted once committed)
 _RANKS = {c.value: c.rank for c in RiskClass}
 
 
@@ -97,34 +96,6 @@ class CloseStats:
 def owner(line_id: int, drawing_id: int) -> str:
     """A drawing's name in the journal: its accounts are ``loan:{line}-{drawing}:{bucket}``."""
     return f"{line_id}-{drawing_id}"
-
-
-_JOURNAL, _POSTINGS = m.JournalEntryRow.__table__, m.PostingRow.__table__
-INSERT_HEADER = insert(_JOURNAL).values({c: bindparam(c) for c in ("idempotency_key", "request_sha256", "kind", "line_id", "effective_date", "memo",
-                                                                    "created_at")}).returning(_JOURNAL.c.id)
-
-
-def write_header(session: Session, *, kind: str, key: str, day: date, line_id: int | None, now: datetime, request_sha256: str,
-                 memo: str = "") -> int:
-    """Insert a journal entry's header (a Core statement compiled once); returns its id, for its postings."""
-    return session.execute(INSERT_HEADER, {"idempotency_key": key, "request_sha256": request_sha256, "kind": kind, "line_id": line_id,
-                                           "effective_date": day, "memo": memo, "created_at": now}).scalar_one()
-
-
-def write_postings(session: Session, entry_id: int, entry: jl.JournalEntry) -> None:
-    """The postings of `entry` under its header (one statement); counted once the transaction commits."""
-    assert sum(p.amount_fen for p in entry.postings) == 0, "a journal entry balances"
-    session.execute(insert(_POSTINGS), [{"entry_id": entry_id, "account": p.account, "amount_fen": p.amount_fen} for p in entry.postings])
-    session.info.setdefault(ENTRIES_KEY, []).append(entry.kind)
-
-
-def write_entry(session: Session, entry: jl.JournalEntry, *, line_id: int | None, now: datetime, request_sha256: str | None = None) -> int:
-    """Store a balanced entry: its header, then its postings in one statement; returns its id."""
-    digest = request_sha256 or hashlib.sha256(repr((entry.kind, entry.effective_date, entry.postings)).encode()).hexdigest()
-    entry_id = write_header(session, kind=entry.kind, key=entry.idempotency_key, day=entry.effective_date, line_id=line_id, now=now,
-                            request_sha256=digest, memo=entry.memo)
-    write_postings(session, entry_id, entry)
-    return entry_id
 
 
 def _chunks(items: Sequence, size: int) -> Iterable[Sequence]:

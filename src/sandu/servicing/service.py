@@ -5,6 +5,8 @@ locks the enterprise (a draw) and the line (SELECT … FOR UPDATE on PostgreSQL;
 writer holds the store) before it reads the balances it checks; the balances a write
 needs are kept on the rows (`Drawing` per bucket, `CreditLine.drawn_principal_fen`) and
 proven equal to the journal by `ledger_check` — never summed from the history on a write.
+A draw or a repayment is three statements on PostgreSQL — lock, read, write (the entry and
+the rows it changes together, `servicing.writes`) — with Core statements compiled once.
 
 Time (see `servicing.calendar`): a movement is value-dated on the business date or earlier,
 never on or before the last date closed for its line (`CreditLine.accrued_through`). A line
@@ -30,8 +32,9 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 
-from sqlalchemy import and_, bindparam, case, exists, func, insert, select
+from sqlalchemy import Connection, Row, and_, bindparam, case, exists, func, insert, select, true
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from sandu.domain.dates import add_months
@@ -45,9 +48,9 @@ from sandu.ledger.interest import interest_on_fen_days, penalty_rate
 from sandu.ledger.overdue import RiskClass, rule_class, worst
 from sandu.ledger.schedule import REVOLVING, build_schedule, prepayment_interest_fen, reschedule_after_prepayment
 from sandu.ledger.schedule import Instalment as ScheduleItem
-from sandu.origination.service import committed_limit_fen, lock_enterprise, lock_enterprise_of_line
+from sandu.origination.service import committed_limit_fen, lock_enterprise
 from sandu.servicing.calendar import business_day, calendar_row, require_value_date
-from sandu.servicing.close import ENTRIES_KEY, ClassRules, close_day, owner, refresh_line_class, write_entry, write_header, write_postings
+from sandu.servicing.close import ClassRules, close_day, owner, refresh_line_class
 from sandu.servicing.states import LineAction, next_state
 from sandu.servicing.views import (
     Balances,
@@ -59,6 +62,7 @@ from sandu.servicing.views import (
     LineView,
     PostingView,
 )
+from sandu.servicing.writes import DRAWING_WRITES, ENTRIES_KEY, next_drawing_id, write_entry, write_movement
 from sandu.store import models as m
 from sandu.store.db import keyset_page
 
@@ -97,17 +101,6 @@ def get_line(session: Session, line_id: int, *, lock: bool = False) -> m.CreditL
 
 _LINE = select(m.CreditLine).where(m.CreditLine.id == bindparam("id")).execution_options(populate_existing=True)
 _LINE_FOR_UPDATE = _LINE.with_for_update()
-_LAST_CLOSED = select(m.BusinessCalendar.last_closed_on).where(m.BusinessCalendar.id == 1).scalar_subquery()
-_LINE_AND_CALENDAR = (select(m.CreditLine, _LAST_CLOSED)
-                      .where(m.CreditLine.id == bindparam("id")).with_for_update(of=m.CreditLine).execution_options(populate_existing=True))
-_OTHER = m.CreditLine.__table__.alias("other")
-_LINE_CALENDAR_HEADROOM = (
-    select(m.CreditLine, _LAST_CLOSED,
-           select(m.Decision.comprehensive_limit_fen).join(m.Enterprise, m.Enterprise.live_decision_id == m.Decision.id)
-           .where(m.Enterprise.id == m.CreditLine.enterprise_id).scalar_subquery(),
-           select(func.coalesce(func.sum(_OTHER.c.drawn_principal_fen), 0)).where(_OTHER.c.enterprise_id == m.CreditLine.enterprise_id)
-           .scalar_subquery())
-    .where(m.CreditLine.id == bindparam("id")).with_for_update(of=m.CreditLine).execution_options(populate_existing=True))
 
 
 def lock_line(session: Session, line_id: int) -> m.CreditLine:
@@ -130,9 +123,7 @@ _ENTRY_BY_KEY = select(m.JournalEntryRow.id, m.JournalEntryRow.request_sha256).w
 def _existing(session: Session, key: str, request_sha256: str, shown_key: str) -> int | None:
     """The id of the entry an earlier request with this key wrote (the same request: a replay), or None."""
     row = session.execute(_ENTRY_BY_KEY, {"key": key}).one_or_none()
-    if row is not None and row.request_sha256 != request_sha256:
-        raise Conflict("idempotency_key", f"{shown_key!r} was already used for a different request", "a new key for a new request")
-    return None if row is None else row.id
+    return None if row is None else _check_prior(row.id, row.request_sha256, request_sha256, shown_key)
 
 
 def sum_columns(model, columns):
@@ -144,22 +135,110 @@ def sum_columns(model, columns):
     return expr
 
 
-def _lock_for_movement(session: Session, line_id: int, *, headroom: bool = False) -> tuple[m.CreditLine, date | None, int | None]:
-    """The line, locked, and the last date end of day closed, in one statement. The calendar needs no lock: end of day
-    closes a date for a line under the line's lock, and a movement is dated after the date closed for its line.
-    `headroom`: also what the enterprise may still draw under the comprehensive limit of its decision in force (None
-    without one) — read under the enterprise's lock, which every draw and every change of the decision takes first, so
-    nothing can raise what is drawn meanwhile (a repayment elsewhere only lowers it: the figure errs on the safe side)."""
+# --- what a movement reads: Core statements on the session's connection --------------------------
+#
+# A draw or a repayment reads with a few statements compiled once, executed on the session's connection (no ORM
+# loading): the line and its open drawings as rows. A repayment copies its drawings into plain records with the
+# Drawing's attributes (`SimpleNamespace`; the helpers below take either), changes them in memory and writes back
+# those that changed with the movement's entry (`servicing.writes.write_movement`).
+
+_LINES, _DRAWINGS, _ENTRIES = m.CreditLine.__table__, m.Drawing.__table__, m.JournalEntryRow.__table__
+_ENTERPRISES, _DECISIONS, _CALENDAR = m.Enterprise.__table__, m.Decision.__table__, m.BusinessCalendar.__table__
+_OTHER = _LINES.alias("other")
+_OPEN = and_(_DRAWINGS.c.line_id == bindparam("id"), _DRAWINGS.c.status == DrawingStatus.OPEN.value)
+_PRIOR = _ENTRIES.c.idempotency_key == bindparam("key")  # an earlier request's entry with the same key, if any
+# what a movement reads of its line, and of the drawings a repayment pays (only these: every column is work per read)
+_LINE_READ = tuple(_LINES.c[c] for c in ("id", "status", "opened_on", "expires_on", "accrued_through", "limit_fen", "drawn_principal_fen",
+                                          "risk_class", "revolving", "repayment_method", "rate_annual", "penalty_uplift", "basis_days",
+                                          "settlement_frequency", "max_drawing_months", "term_within_validity", "interest_with_principal",
+                                          "allocation_order"))
+_DRAWING_READ = ("id", "daily_interest", "rate_annual", "basis_days", "risk_class", *DRAWING_WRITES)
+
+# The calendar needs no lock: end of day closes a date for a line under the line's lock, and a movement is dated after
+# the date closed for its line.
+_LAST_CLOSED_ON = select(_CALENDAR.c.last_closed_on).where(_CALENDAR.c.id == 1).scalar_subquery().label("last_closed_on")
+_LOCK_LINE = select(*_LINE_READ, _LAST_CLOSED_ON).where(_LINES.c.id == bindparam("id")).with_for_update(of=_LINES)
+
+# A draw locks the enterprise before the line, always (as every change of what an enterprise may borrow does): both in
+# one statement, the enterprise first (PostgreSQL takes the row locks of FOR UPDATE OF in the order named). What the
+# draw checks is read by the next statement, whose snapshot is taken once both locks are held — so it sees whatever
+# a transaction that held either lock committed, also when this one waited for it.
+_LOCK_ENTERPRISE_AND_LINE = (select(_LINES.c.id).join(_ENTERPRISES, _ENTERPRISES.c.id == _LINES.c.enterprise_id)
+                             .where(_LINES.c.id == bindparam("id")).with_for_update(of=[_ENTERPRISES, _LINES]))
+_OPEN_TOTALS = (select(func.count().label("open_count"),
+                       func.coalesce(func.sum(_DRAWINGS.c.principal_fen + _DRAWINGS.c.overdue_principal_fen), 0).label("open_principal_fen"),
+                       func.coalesce(func.sum(sum_columns(_DRAWINGS.c, (BUCKET_COLUMNS[b] for b in ARREARS_BUCKETS))), 0).label("open_arrears_fen"))
+                .where(_OPEN).subquery("open_totals"))
+
+
+def _draw_read(dialect: str):
+    """What a draw checks, in one statement: the line, the last date closed, the enterprise's comprehensive limit (of
+    its decision in force) and what all its lines have drawn, an earlier request with the key, the totals of the
+    line's open drawings — and the id the drawing will take (`writes.next_drawing_id`)."""
+    return (
+        select(*_LINE_READ, _LAST_CLOSED_ON,
+               select(_DECISIONS.c.comprehensive_limit_fen).join(_ENTERPRISES, _ENTERPRISES.c.live_decision_id == _DECISIONS.c.id)
+               .where(_ENTERPRISES.c.id == _LINES.c.enterprise_id).scalar_subquery().label("comprehensive_limit_fen"),
+               select(func.coalesce(func.sum(_OTHER.c.drawn_principal_fen), 0)).where(_OTHER.c.enterprise_id == _LINES.c.enterprise_id)
+               .scalar_subquery().label("enterprise_drawn_fen"),
+               _ENTRIES.c.id.label("prior_id"), _ENTRIES.c.request_sha256.label("prior_sha256"),
+               _OPEN_TOTALS.c.open_count, _OPEN_TOTALS.c.open_principal_fen, _OPEN_TOTALS.c.open_arrears_fen,
+               next_drawing_id(dialect).label("next_drawing_id"))
+        .select_from(_LINES.join(_OPEN_TOTALS, true()).outerjoin(_ENTRIES, _PRIOR))
+        .where(_LINES.c.id == bindparam("id")))
+
+
+_DRAW_READS = {dialect: _draw_read(dialect) for dialect in ("sqlite", "postgresql")}
+_PRIOR_AND_OPEN = (
+    select(_ENTRIES.c.id.label("prior_id"), _ENTRIES.c.request_sha256.label("prior_sha256"), *(_DRAWINGS.c[c] for c in _DRAWING_READ))
+    .select_from(_LINES.outerjoin(_ENTRIES, _PRIOR).outerjoin(_DRAWINGS, and_(_DRAWINGS.c.line_id == _LINES.c.id,
+                                                                                _DRAWINGS.c.status == DrawingStatus.OPEN.value)))
+    .where(_LINES.c.id == bindparam("id"))
+    .order_by(_DRAWINGS.c.drawn_on, _DRAWINGS.c.id).limit(MAX_OPEN_DRAWINGS + 1))
+
+
+def _connection(session: Session) -> Connection:
+    """The session's connection, after flushing whatever the session holds (as an ORM read would autoflush)."""
+    session.flush()
+    return session.connection()
+
+
+def _require_line_id(line_id: object) -> None:
     if not is_row_id(line_id):
         raise InvalidInput("line_id", f"must be a line number, got {show(line_id)}", f"1..{MAX_ROW_ID}")
-    row = session.execute(_LINE_CALENDAR_HEADROOM if headroom else _LINE_AND_CALENDAR, {"id": line_id}).one_or_none()
+
+
+def _lock_line_row(conn: Connection, line_id: int) -> Row:
+    """The line as a row, locked, with the last date end of day closed (`last_closed_on`), in one statement."""
+    _require_line_id(line_id)
+    row = conn.execute(_LOCK_LINE, {"id": line_id}).one_or_none()
     if row is None:
         raise NotFound("credit line", line_id, field="line_id")
-    room = None if not headroom or row[2] is None else max(0, row[2] - int(row[3]))
-    return row[0], row[1], room
+    return row
 
 
-def _value_day(line: m.CreditLine, on_date: object, now: datetime, last_closed_on: date | None) -> date:
+def _check_prior(prior_id: int | None, prior_sha256: str | None, request_sha256: str, shown_key: str) -> int | None:
+    """The id of the entry an earlier request with this key wrote (the same request: a replay), or None."""
+    if prior_id is not None and prior_sha256 != request_sha256:
+        raise Conflict("idempotency_key", f"{shown_key!r} was already used for a different request", "a new key for a new request")
+    return prior_id
+
+
+def _prior_and_open(conn: Connection, line_id: int, key: str, request_sha256: str, shown_key: str) -> tuple[int | None, list[SimpleNamespace]]:
+    """`_existing` and the line's open drawings, oldest first (the order a repayment pays them in), in one statement
+    run after the line's lock (so it sees whatever an earlier request with the key committed while this one waited).
+    The drawings are plain records, changed in memory and written back with the movement's entry."""
+    rows = conn.execute(_PRIOR_AND_OPEN, {"id": line_id, "key": key}).all()
+    prior = _check_prior(rows[0].prior_id, rows[0].prior_sha256, request_sha256, shown_key)
+    return prior, [SimpleNamespace(**{c: r._mapping[c] for c in _DRAWING_READ}) for r in rows if r.id is not None]
+
+
+def _written(d: object) -> dict:
+    """What a movement may have changed on a drawing (`writes.DRAWING_WRITES`), with its id."""
+    return {"id": d.id, **{c: getattr(d, c) for c in DRAWING_WRITES}}
+
+
+def _value_day(line: m.CreditLine | Row, on_date: object, now: datetime, last_closed_on: date | None) -> date:
     """The movement's value date: `on_date` (default: the business date), after the last date closed for the line.
     While end of day is closing date D, a line it has already closed takes movements on D + 1, as after the run."""
     today = max(business_day(now, last_closed_on), line.accrued_through + timedelta(days=1))
@@ -171,43 +250,17 @@ def _value_day(line: m.CreditLine, on_date: object, now: datetime, last_closed_o
     return day
 
 
-def catch_up(session: Session, line: m.CreditLine, through: date, now: datetime, rules: ClassRules) -> m.CreditLine:
-    """Close each day after the line's last closed date through `through` for this line alone
-    (the line is locked by the caller); returns the line re-read."""
+def catch_up(session: Session, line: m.CreditLine | Row, through: date, now: datetime, rules: ClassRules) -> bool:
+    """Close each day after the line's last closed date through `through` for this line alone (the line is locked
+    by the caller); returns whether any day was closed (the caller then reads the line and its drawings again)."""
     gap = (through - line.accrued_through).days
     if gap <= 0:
-        return line
+        return False
     if gap > MAX_CATCH_UP_DAYS:
         raise Conflict("on_date", f"line {line.id} was last closed on {line.accrued_through}, {gap} days before", "run end of day first")
     for k in range(1, gap + 1):
         close_day(session, day=line.accrued_through + timedelta(days=k), line_ids=[line.id], now=now, rules=rules)
-    return get_line(session, line.id)
-
-
-def _prior_and_open_drawings(session: Session, line_id: int, key: str, request_sha256: str, shown_key: str) -> tuple[int | None, list[m.Drawing]]:
-    """`_existing` and `_open_drawings` in one statement, run after the line's lock (so it sees whatever an earlier
-    request with the key committed while this one waited for the lock)."""
-    rows = session.execute(_PRIOR_AND_OPEN, {"line_id": line_id, "key": key}).all()
-    prior_id, prior_sha256 = rows[0][0], rows[0][1]
-    if prior_id is not None and prior_sha256 != request_sha256:
-        raise Conflict("idempotency_key", f"{shown_key!r} was already used for a different request", "a new key for a new request")
-    return prior_id, [r[2] for r in rows if r[2] is not None]
-
-
-@dataclass(frozen=True)
-class _OpenTotals:
-    count: int
-    principal_fen: int  # principal and overdue principal
-    arrears_fen: int  # `arrears_fen` of the open drawings
-
-
-def _prior_and_open_totals(session: Session, line_id: int, key: str, request_sha256: str, shown_key: str) -> tuple[int | None, _OpenTotals]:
-    """`_existing` and the totals of the line's open drawings a draw checks, in one statement (after the line's lock),
-    without loading the drawings."""
-    row = session.execute(_PRIOR_AND_TOTALS, {"line_id": line_id, "key": key}).one()
-    if row[0] is not None and row[1] != request_sha256:
-        raise Conflict("idempotency_key", f"{shown_key!r} was already used for a different request", "a new key for a new request")
-    return row[0], _OpenTotals(int(row[2]), int(row[3]), int(row[4]))
+    return True
 
 
 def _open_drawings(session: Session, line_id: int) -> list[m.Drawing]:
@@ -217,27 +270,13 @@ def _open_drawings(session: Session, line_id: int) -> list[m.Drawing]:
 
 _OPEN_DRAWINGS = (select(m.Drawing).where(m.Drawing.line_id == bindparam("line_id"), m.Drawing.status == DrawingStatus.OPEN)
                   .order_by(m.Drawing.drawn_on, m.Drawing.id).limit(MAX_OPEN_DRAWINGS + 1).execution_options(populate_existing=True))
-_PRIOR = m.JournalEntryRow.idempotency_key == bindparam("key")
-_D = m.Drawing
-_PRIOR_AND_TOTALS = select(
-    select(m.JournalEntryRow.id).where(_PRIOR).scalar_subquery(), select(m.JournalEntryRow.request_sha256).where(_PRIOR).scalar_subquery(),
-    func.count(_D.id), func.coalesce(func.sum(_D.principal_fen + _D.overdue_principal_fen), 0),
-    func.coalesce(func.sum(sum_columns(_D, (BUCKET_COLUMNS[b] for b in ARREARS_BUCKETS))), 0),
-).where(_D.line_id == bindparam("line_id"), _D.status == DrawingStatus.OPEN)
-_PRIOR_AND_OPEN = (
-    select(select(m.JournalEntryRow.id).where(_PRIOR).scalar_subquery(), select(m.JournalEntryRow.request_sha256).where(_PRIOR).scalar_subquery(),
-           m.Drawing)
-    .select_from(m.CreditLine)
-    .outerjoin(m.Drawing, and_(m.Drawing.line_id == m.CreditLine.id, m.Drawing.status == DrawingStatus.OPEN))
-    .where(m.CreditLine.id == bindparam("line_id"))
-    .order_by(m.Drawing.drawn_on, m.Drawing.id).limit(MAX_OPEN_DRAWINGS + 1).execution_options(populate_existing=True))
 
 
-def _assert_line(line: m.CreditLine, drawings: list[m.Drawing]) -> None:
-    """What the line's row keeps equals its drawings' rows (read and written together)."""
+def _assert_line(line_id: int, limit_fen: int, drawn_principal_fen: int, drawings: list) -> None:
+    """What the line's row keeps (or is about to be written) equals its drawings' rows."""
     principal = sum(d.principal_fen + d.overdue_principal_fen for d in drawings)
-    assert principal == line.drawn_principal_fen, f"line {line.id}: drawings hold {principal} fen of principal, the line {line.drawn_principal_fen}"
-    assert 0 <= line.drawn_principal_fen <= line.limit_fen, f"line {line.id}: drawn outside 0..limit"
+    assert principal == drawn_principal_fen, f"line {line_id}: drawings hold {principal} fen of principal, the line {drawn_principal_fen}"
+    assert 0 <= drawn_principal_fen <= limit_fen, f"line {line_id}: drawn outside 0..limit"
 
 
 # --- draw --------------------------------------------------------------------------------------
@@ -278,44 +317,53 @@ def draw(
     session: Session, *, line_id: int, amount_fen: int, on_date: date | None, idempotency_key: str, now: datetime, rules: ClassRules,
     drawn_by: int | None = None,
 ) -> DrawResult:
-    """Borrow: a drawing (借据) of `amount_fen` from the line's available limit, with its own term, rate and method."""
+    """Borrow: a drawing (借据) of `amount_fen` from the line's available limit, with its own term, rate and method.
+    Statements: the enterprise and the line locked; what the draw checks read; the entry, the drawing and the line
+    written (one statement on PostgreSQL, `servicing.writes`)."""
     require_fen(amount_fen, field="amount_fen", max_fen=MAX_AMOUNT_FEN)
     key = _client_key(line_id, idempotency_key)
-    if is_row_id(line_id):
-        lock_enterprise_of_line(session, line_id)  # the enterprise before the line, always
-    line, closed, headroom = _lock_for_movement(session, line_id, headroom=True)
+    _require_line_id(line_id)
     digest = _request_sha256(op="draw", line=line_id, amount=amount_fen, on=on_date)  # hashed as sent
-    prior, totals = _prior_and_open_totals(session, line.id, key, digest, idempotency_key)
+    conn = _connection(session)
+    if conn.execute(_LOCK_ENTERPRISE_AND_LINE, {"id": line_id}).first() is None:
+        raise NotFound("credit line", line_id, field="line_id")
+    read = _DRAW_READS[conn.dialect.name]
+    line = conn.execute(read, {"id": line_id, "key": key}).one()
+    prior = _check_prior(line.prior_id, line.prior_sha256, digest, idempotency_key)
     if prior is not None:
         drawing = session.scalar(select(m.Drawing).where(m.Drawing.entry_id == prior))
         assert drawing is not None, "a draw's entry has its drawing"
         return DrawResult(drawing, replayed=True)
     next_state(line.status, LineAction.DRAW, line.id)
-    day = _value_day(line, on_date, now, closed)
+    day = _value_day(line, on_date, now, line.last_closed_on)
     if not line.opened_on <= day < line.expires_on:
         raise Conflict("on_date", f"line {line.id} is valid from {line.opened_on} until {line.expires_on}",
                        f"{line.opened_on}..{line.expires_on - timedelta(days=1)}")
-    if day - timedelta(days=1) > line.accrued_through:  # (what is drawn does not change: the headroom holds)
-        line = catch_up(session, line, day - timedelta(days=1), now, rules)
-        _, totals = _prior_and_open_totals(session, line.id, key, digest, idempotency_key)
-    assert totals.principal_fen == line.drawn_principal_fen, f"line {line.id}: drawings hold {totals.principal_fen} fen, the line {line.drawn_principal_fen}"
-    if totals.count >= MAX_OPEN_DRAWINGS:
-        raise Conflict("line_id", f"line {line.id} has {totals.count} open drawings", f"at most {MAX_OPEN_DRAWINGS}: repay one first")
-    arrears = totals.arrears_fen
+    if catch_up(session, line, day - timedelta(days=1), now, rules):
+        line = conn.execute(read, {"id": line_id, "key": key}).one()  # the line and its drawings as end of day left them
+    assert line.open_principal_fen == line.drawn_principal_fen, \
+        f"line {line.id}: drawings hold {line.open_principal_fen} fen, the line {line.drawn_principal_fen}"
+    if line.open_count >= MAX_OPEN_DRAWINGS:
+        raise Conflict("line_id", f"line {line.id} has {line.open_count} open drawings", f"at most {MAX_OPEN_DRAWINGS}: repay one first")
+    arrears = int(line.open_arrears_fen)
     if arrears > 0:
         raise Conflict("line_id", f"{arrears} fen is overdue on line {line.id} (principal, interest, penalty and compound interest); "
                        "drawing is blocked until it is paid", "repay what is overdue first")
     available = available_fen(session, line, day)
     if amount_fen > available:
         raise Conflict("amount_fen", f"draw of {amount_fen} fen exceeds the available limit of {available} fen", f"1..{available} fen")
-    if headroom is not None and amount_fen > headroom:
-        raise Conflict("amount_fen", f"draw of {amount_fen} fen would take the enterprise above its comprehensive limit: {headroom} fen left",
-                       f"1..{headroom} fen")
+    # what the enterprise may still draw under the comprehensive limit of its decision in force (none without one): read
+    # under the enterprise's lock, which every draw and every change of the decision takes first
+    if line.comprehensive_limit_fen is not None:
+        headroom = max(0, line.comprehensive_limit_fen - int(line.enterprise_drawn_fen))
+        if amount_fen > headroom:
+            raise Conflict("amount_fen", f"draw of {amount_fen} fen would take the enterprise above its comprehensive limit: {headroom} fen left",
+                           f"1..{headroom} fen")
     maturity = maturity_of(line, day)
     scheduled = line.repayment_method != REVOLVING
     schedule = build_schedule(line.repayment_method, amount_fen, line.rate_annual, day, maturity, basis_days=line.basis_days) if scheduled else ()
     values = dict(
-        line_id=line.id, amount_fen=amount_fen, drawn_on=day, maturity_on=maturity, drawn_at=now, drawn_by=drawn_by,
+        id=line.next_drawing_id, line_id=line.id, amount_fen=amount_fen, drawn_on=day, maturity_on=maturity, drawn_at=now, drawn_by=drawn_by,
         repayment_method=line.repayment_method, rate_annual=line.rate_annual, penalty_rate_annual=penalty_rate(line.rate_annual, line.penalty_uplift),
         basis_days=line.basis_days, settlement_frequency=line.settlement_frequency, daily_interest=not scheduled,
         schedule_version=1 if scheduled else 0, status=DrawingStatus.OPEN.value, repaid_on=None,
@@ -323,24 +371,21 @@ def draw(
         compound_fen=0, interest_fen_days=0, penalty_fen_days=0, compound_fen_days=0, oldest_due_on=None, dpd=0, days_current=0,
         risk_class=RiskClass.NORMAL.value, officer_class=None,
     )
-    # header, drawing, postings: the drawing needs the header's id, the postings the drawing's (its accounts); written
-    # with Core statements that compile once, the drawing then attached to the session as the row it is
-    values["entry_id"] = write_header(session, kind="draw", key=key, day=day, line_id=line.id, now=now, request_sha256=digest)
-    values["id"] = session.execute(_INSERT_DRAWING, values).scalar_one()
+    drawn = line.drawn_principal_fen + amount_fen
+    assert 0 < drawn <= line.limit_fen, f"line {line.id}: drawn outside 0..limit"
+    # the entry names the drawing's accounts by its id, taken by the read; the drawing is written under the entry
     entry = jl.draw_entry(owner(line.id, values["id"]), amount_fen, day, key)
-    assert (entry.memo, entry.kind) == ("", "draw"), "the header written is the entry's"
-    write_postings(session, values["entry_id"], entry)
+    values["entry_id"] = write_movement(session, entry, line_id=line.id, now=now, request_sha256=digest, new_drawing=values,
+                                        line={"id": line.id, "drawn_principal_fen": drawn, "risk_class": line.risk_class})
+    if schedule:
+        conn.execute(_INSERT_INSTALMENTS, [_instalment_row(values["id"], 1, item) for item in schedule])
     drawing = m.Drawing(**values)
     make_transient_to_detached(drawing)
     session.add(drawing)
-    if schedule:
-        session.execute(insert(m.Instalment), [_instalment_row(drawing.id, 1, item) for item in schedule])
-    line.drawn_principal_fen += amount_fen
-    assert 0 < line.drawn_principal_fen <= line.limit_fen, f"line {line.id}: drawn outside 0..limit"
     return DrawResult(drawing, replayed=False)
 
 
-_INSERT_DRAWING = insert(m.Drawing.__table__).returning(m.Drawing.__table__.c.id)
+_INSERT_INSTALMENTS = insert(m.Instalment.__table__)
 
 
 def _instalment_row(drawing_id: int, version: int, item: ScheduleItem) -> dict:
@@ -449,33 +494,37 @@ def _apply(d: m.Drawing, paid: dict[str, int]) -> None:
     d.due_principal_fen = min(d.due_principal_fen, d.principal_fen)
 
 
-def _finish_drawings(line: m.CreditLine, drawings: list[m.Drawing], day: date) -> None:
-    """Drawings on which nothing is owed or accruing are repaid; the line takes the worst class of those still open
-    (`drawings` are all its open drawings)."""
+def _finish_drawings(drawings: list, day: date) -> str:
+    """Drawings on which nothing is owed or accruing are repaid; returns the class the line takes: the worst of those
+    still open (`drawings` are all its open drawings)."""
     for d in drawings:
         if all(getattr(d, c) == 0 for c in (*BUCKET_COLUMNS.values(), "interest_fen_days", "penalty_fen_days", "compound_fen_days")):
-            d.status, d.repaid_on, d.oldest_due_on = DrawingStatus.REPAID, day, None
-    line.risk_class = worst([RiskClass.NORMAL, *(RiskClass(d.risk_class) for d in drawings if d.status == DrawingStatus.OPEN)]).value
+            d.status, d.repaid_on, d.oldest_due_on = DrawingStatus.REPAID.value, day, None
+    return worst([RiskClass.NORMAL, *(RiskClass(d.risk_class) for d in drawings if d.status == DrawingStatus.OPEN)]).value
 
 
 def repay(session: Session, *, line_id: int, amount_fen: int, on_date: date | None, idempotency_key: str, now: datetime,
           rules: ClassRules) -> RepayResult:
     """Repay on a line: what is due across its drawings in the product's allocation order (penalty and compound →
-    overdue interest → overdue principal → interest due → principal), oldest drawing first within each bucket."""
+    overdue interest → overdue principal → interest due → principal), oldest drawing first within each bucket.
+    Statements: the line locked and read; its open drawings read; the entry, the drawings changed and the line written
+    (one statement on PostgreSQL, `servicing.writes`)."""
     require_fen(amount_fen, field="amount_fen", max_fen=MAX_AMOUNT_FEN)
     key = _client_key(line_id, idempotency_key)
-    line, closed, _ = _lock_for_movement(session, line_id)
     digest = _request_sha256(op="repay", line=line_id, amount=amount_fen, on=on_date)
-    prior, drawings = _prior_and_open_drawings(session, line.id, key, digest, idempotency_key)
+    conn = _connection(session)
+    line = _lock_line_row(conn, line_id)
+    prior, drawings = _prior_and_open(conn, line.id, key, digest, idempotency_key)
     if prior is not None:
         totals, by_drawing = _entry_allocations(session, prior)
         return RepayResult(totals, by_drawing, _settled_fen(session, f"{key}#interest"), replayed=True)
     next_state(line.status, LineAction.REPAY, line.id)
-    day = _value_day(line, on_date, now, closed)
-    if day - timedelta(days=1) > line.accrued_through:
-        line = catch_up(session, line, day - timedelta(days=1), now, rules)
-        drawings = _open_drawings(session, line.id)
-    _assert_line(line, drawings)
+    day = _value_day(line, on_date, now, line.last_closed_on)
+    if catch_up(session, line, day - timedelta(days=1), now, rules):
+        line = _lock_line_row(conn, line.id)  # the line and its drawings as end of day left them
+        _, drawings = _prior_and_open(conn, line.id, key, digest, idempotency_key)
+    _assert_line(line.id, line.limit_fen, line.drawn_principal_fen, drawings)
+    before = {d.id: _written(d) for d in drawings}
     settled = _settle_with_principal(session, line, drawings, day, f"{key}#interest", now) if line.interest_with_principal else 0
     order = line.allocation_order.split(",")
     outstanding = {f"{d.id}:{bucket}": _owed(d)[bucket] for bucket in order for d in drawings}
@@ -490,18 +539,22 @@ def repay(session: Session, *, line_id: int, amount_fen: int, on_date: date | No
     for composite, fen in allocations.items():
         drawing_id, bucket = composite.split(":")
         by_drawing[int(drawing_id)][bucket] = fen
-    entry = jl.repayments_entry({owner(line.id, d_id): paid for d_id, paid in by_drawing.items()}, day, key)
-    write_entry(session, entry, line_id=line.id, now=now, request_sha256=digest)
     index = {d.id: d for d in drawings}
+    drawn = line.drawn_principal_fen
     for d_id, paid in by_drawing.items():
         d = index[d_id]
         due_principal = d.due_principal_fen  # principal fallen due: paid first, and kept on its dues
         _apply(d, paid)
         if any(paid.get(b) for b in ("overdue_principal", "overdue_interest", "interest")) or (paid.get("principal") and due_principal):
             _pay_dues(session, d, paid)
-        line.drawn_principal_fen -= paid.get("principal", 0) + paid.get("overdue_principal", 0)
-    _finish_drawings(line, drawings, day)
-    _assert_line(line, drawings)
+        drawn -= paid.get("principal", 0) + paid.get("overdue_principal", 0)
+    risk_class = _finish_drawings(drawings, day)
+    _assert_line(line.id, line.limit_fen, drawn, drawings)
+    entry = jl.repayments_entry({owner(line.id, d_id): paid for d_id, paid in by_drawing.items()}, day, key)
+    changed = [after for d in drawings if (after := _written(d)) != before[d.id]]
+    written = None if (drawn, risk_class) == (line.drawn_principal_fen, line.risk_class) else \
+        {"id": line.id, "drawn_principal_fen": drawn, "risk_class": risk_class}
+    write_movement(session, entry, line_id=line.id, now=now, request_sha256=digest, drawings=changed, line=written)
     totals: dict[str, int] = defaultdict(int)
     for paid in by_drawing.values():
         for bucket, fen in paid.items():
@@ -526,7 +579,8 @@ def prepay(session: Session, *, drawing_id: int, principal_fen: int, on_date: da
     require_fen(principal_fen, field="principal_fen", max_fen=MAX_AMOUNT_FEN)
     d0 = get_drawing(session, drawing_id)
     key = _client_key(d0.line_id, idempotency_key)
-    line, closed, _ = _lock_for_movement(session, d0.line_id)
+    conn = _connection(session)
+    line = _lock_line_row(conn, d0.line_id)
     digest = _request_sha256(op="prepay", drawing=drawing_id, amount=principal_fen, on=on_date)
     prior = _existing(session, key, digest, idempotency_key)
     d = get_drawing(session, drawing_id)
@@ -538,8 +592,9 @@ def prepay(session: Session, *, drawing_id: int, principal_fen: int, on_date: da
         raise InvalidInput("drawing_id", f"drawing {d.id} is 随借随还: it has no schedule, and its principal is repaid any time by a repayment",
                            "a drawing repaid by 按月付息到期还本, 等额本息 or 等额本金")
     next_state(line.status, LineAction.REPAY, line.id)
-    day = _value_day(line, on_date, now, closed)
-    line = catch_up(session, line, day - timedelta(days=1), now, rules)
+    day = _value_day(line, on_date, now, line.last_closed_on)
+    if catch_up(session, line, day - timedelta(days=1), now, rules):
+        line = _lock_line_row(conn, line.id)
     d = get_drawing(session, drawing_id)
     if d.status != DrawingStatus.OPEN:
         raise Conflict("drawing_id", f"drawing {d.id} is {d.status}", "an open drawing")
@@ -556,19 +611,20 @@ def prepay(session: Session, *, drawing_id: int, principal_fen: int, on_date: da
                                        basis_days=d.basis_days)
     rescheduled = reschedule_after_prepayment(schedule, paid_on=day, prepaid_principal_fen=principal_fen, method=d.repayment_method,
                                               rate_annual=d.rate_annual, basis_days=d.basis_days)
+    d.principal_fen -= principal_fen
+    d.schedule_version += 1
+    drawn = line.drawn_principal_fen - principal_fen
+    others = [x for x in _open_drawings(session, line.id) if x.id != d.id]
+    risk_class = _finish_drawings([*others, d], day)
+    _assert_line(line.id, line.limit_fen, drawn, [*others, d])
     name = owner(line.id, d.id)
     if interest:
         write_entry(session, jl.charge_entry("interest", {name: interest}, day, f"{key}#interest"), line_id=line.id, now=now)
     paid = {"interest": interest, "principal": principal_fen} if interest else {"principal": principal_fen}
-    write_entry(session, jl.repayments_entry({name: paid}, day, key), line_id=line.id, now=now, request_sha256=digest)
-    d.principal_fen -= principal_fen
-    d.schedule_version += 1
+    write_movement(session, jl.repayments_entry({name: paid}, day, key), line_id=line.id, now=now, request_sha256=digest,
+                   line={"id": line.id, "drawn_principal_fen": drawn, "risk_class": risk_class})
     if rescheduled:  # empty when everything is prepaid before the first instalment falls due
         session.execute(insert(m.Instalment), [_instalment_row(d.id, d.schedule_version, item) for item in rescheduled])
-    line.drawn_principal_fen -= principal_fen
-    others = [x for x in _open_drawings(session, line.id) if x.id != d.id]
-    _finish_drawings(line, [*others, d], day)
-    _assert_line(line, [*others, d])
     return PrepayResult(d, principal_fen, interest, d.schedule_version, replayed=False)
 
 
@@ -692,7 +748,7 @@ def line_view(session: Session, line_id: int, today: date) -> LineView:
     """A line as its owner sees it on `today`: balances over its open drawings, availability, class."""
     line = get_line(session, line_id)
     drawings = _open_drawings(session, line.id)
-    _assert_line(line, drawings)
+    _assert_line(line.id, line.limit_fen, line.drawn_principal_fen, drawings)
     return LineView(
         **{c: getattr(line, c) for c in _LINE_COLUMNS},
         rate_annual=str(line.rate_annual),
