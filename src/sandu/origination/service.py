@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -61,16 +61,6 @@ MAX_CONSENT_DAYS = 365
 DECISION_VALID_DAYS = 30
 ONLINE_BRANCH = "线上"  # the online channel serves applicants outside the sub-branches' districts
 DISTRICT_BY_REGION = {code: district for district, (code, _share) in DISTRICTS.items()}
-
-
-def lock_enterprise_of_line(session: Session, line_id: int) -> None:
-    """`lock_enterprise` for the enterprise of a line, in one statement, without loading it: for a draw."""
-    session.execute(_LOCK_ENTERPRISE_OF_LINE, {"line_id": line_id})
-
-
-_LOCK_ENTERPRISE_OF_LINE = (select(m.Enterprise.id)
-                            .where(m.Enterprise.id == select(m.CreditLine.enterprise_id).where(m.CreditLine.id == bindparam("line_id")).scalar_subquery())
-                            .with_for_update())
 
 
 def lock_enterprise(session: Session, enterprise_id: int) -> m.Enterprise:
