@@ -41,8 +41,8 @@ def test_a_limit_below_the_request_gets_the_smallest_change_of_each_lever_that_r
     prepared = _prepared(rt, S4, cid, asked)
     decide = _decide(rt, prepared.application)
     normalized = {s: None if p is None else cf.validate(s, p, BUSINESS_DATE)[0] for s, p in prepared.payloads.items()}
-    step = round(coll.after / (2 * asked) * cf.GRID_STEPS)
-    below = decide(build_profile(S4["uscc"], BUSINESS_DATE, cf._offer_collateral(normalized, (step - 1) / cf.GRID_STEPS, asked), prepared.unavailable))
+    step = next(k for k in range(cf.GRID_STEPS + 1) if cf._collateral_fen(k, asked) == coll.after)  # the step it found
+    below = decide(build_profile(S4["uscc"], BUSINESS_DATE, cf._offer_collateral(normalized, step - 1, asked), prepared.unavailable))
     assert below.comprehensive_limit_fen < asked  # one grid step less does not reach it: the change is the smallest
     for c in v.counterfactuals:
         assert c.limit_fen > today and (c.reaches_goal == (c.limit_fen >= asked)), c

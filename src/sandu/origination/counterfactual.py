@@ -38,11 +38,12 @@ from sandu.policy.kernel import Application
 from sandu.sources.profile import build_profile
 from sandu.sources.schemas import validate
 
-GRID_STEPS = 64  # a lever's range in this many steps (bisection: 6 evaluations)
-MAX_RD_POINTS = 0.03
-MAX_TAX_UPLIFT = 0.5
-MAX_INVOICE_UPLIFT = 0.3
-MAX_TECH_STAFF_SHARE = 0.3
+GRID_STEPS = 64  # a lever's range in this many steps (bisection: 6 evaluations); a change is `step` of them
+MAX_RD_BP = 300  # R&D expense: up to +3 points of revenue
+MAX_RD_POINTS = MAX_RD_BP / 10_000  # the same as a ratio (the R&D ratio is shown as one)
+MAX_TAX_UPLIFT_PCT = 50
+MAX_INVOICE_UPLIFT_PCT = 30
+MAX_TECH_STAFF_PCT = 30  # of the headcount
 DEFAULT_COLLATERAL_FEN = 50_000_000_00  # 5,000万 when nothing was asked for
 Payloads = dict[str, dict[str, Any] | None]
 
@@ -66,7 +67,7 @@ class _Lever:
     name: str
     applies: Callable[[Payloads], bool]
     before: Callable[[Payloads], float | int]
-    change: Callable[[Payloads, float, int | None], Payloads]  # payloads, share of the range, the request → new payloads
+    change: Callable[[Payloads, int, int | None], Payloads]  # payloads, steps of the range (0..GRID_STEPS), the request → new payloads
     words: Callable[[float | int, float | int], str]
 
 
@@ -90,43 +91,50 @@ def _with_latest(p: Payloads, update: Callable[[dict[str, Any]], None]) -> Paylo
     return out
 
 
-def _raise_rd(p: Payloads, share: float, _: int | None) -> Payloads:
+def _uplift(amount: int, max_pct: int, step: int) -> int:
+    """`amount` raised by `step`/GRID_STEPS of `max_pct` %, rounded down, in integers (fen or people)."""
+    return amount * (100 * GRID_STEPS + max_pct * step) // (100 * GRID_STEPS)
+
+
+def _raise_rd(p: Payloads, step: int, _: int | None) -> Payloads:
     def up(y: dict[str, Any]) -> None:
-        y["rd_expense_fen"] += int(y["revenue_fen"] * MAX_RD_POINTS * share)
+        y["rd_expense_fen"] += y["revenue_fen"] * MAX_RD_BP * step // (10_000 * GRID_STEPS)
     return _with_latest(p, up)
 
 
-def _raise_tax(p: Payloads, share: float, _: int | None) -> Payloads:
+def _raise_tax(p: Payloads, step: int, _: int | None) -> Payloads:
     def up(y: dict[str, Any]) -> None:
-        y["vat_fen"] = int(y["vat_fen"] * (1 + MAX_TAX_UPLIFT * share))
-        y["cit_fen"] = int(y["cit_fen"] * (1 + MAX_TAX_UPLIFT * share))
+        y["vat_fen"] = _uplift(y["vat_fen"], MAX_TAX_UPLIFT_PCT, step)
+        y["cit_fen"] = _uplift(y["cit_fen"], MAX_TAX_UPLIFT_PCT, step)
     return _with_latest(p, up)
 
 
-def _raise_invoices(p: Payloads, share: float, _: int | None) -> Payloads:
+def _raise_invoices(p: Payloads, step: int, _: int | None) -> Payloads:
     out = copy.deepcopy(p)
     inv = out["invoices"]
     assert inv is not None
-    inv["sales_invoice_fen"] = int(inv["sales_invoice_fen"] * (1 + MAX_INVOICE_UPLIFT * share))
+    inv["sales_invoice_fen"] = _uplift(inv["sales_invoice_fen"], MAX_INVOICE_UPLIFT_PCT, step)
     return out
 
 
-def _raise_tech_staff(p: Payloads, share: float, _: int | None) -> Payloads:
+def _raise_tech_staff(p: Payloads, step: int, _: int | None) -> Payloads:
     out = copy.deepcopy(p)
     si = out["social_insurance"]
     assert si is not None
-    si["tech_staff"] = min(si["headcount"], si["tech_staff"] + round(si["headcount"] * MAX_TECH_STAFF_SHARE * share))
+    extra = (2 * si["headcount"] * MAX_TECH_STAFF_PCT * step + 100 * GRID_STEPS) // (200 * GRID_STEPS)  # rounded half up
+    si["tech_staff"] = min(si["headcount"], si["tech_staff"] + extra)
     return out
 
 
-def _collateral_fen(share: float, requested_fen: int | None) -> int:
-    return int((2 * requested_fen if requested_fen else DEFAULT_COLLATERAL_FEN) * share) // 1_000_000 * 1_000_000  # whole 万
+def _collateral_fen(step: int, requested_fen: int | None) -> int:
+    top = 2 * requested_fen if requested_fen else DEFAULT_COLLATERAL_FEN
+    return top * step // GRID_STEPS // 1_000_000 * 1_000_000  # whole 万
 
 
-def _offer_collateral(p: Payloads, share: float, requested_fen: int | None) -> Payloads:
+def _offer_collateral(p: Payloads, step: int, requested_fen: int | None) -> Payloads:
     out = copy.deepcopy(p)
     assets = list((out.get("collateral") or {}).get("assets") or [])
-    assets.append({"id": "counterfactual", "kind": "industrial_property", "appraised_value_fen": _collateral_fen(share, requested_fen),
+    assets.append({"id": "counterfactual", "kind": "industrial_property", "appraised_value_fen": _collateral_fen(step, requested_fen),
                    "secured_debt_fen": 0})
     out["collateral"] = {"assets": assets}
     return out
@@ -158,10 +166,10 @@ LEVERS: tuple[_Lever, ...] = (
 )
 
 
-def _after(lever: _Lever, payloads: Payloads, share: float, requested_fen: int | None) -> float | int:
+def _after(lever: _Lever, payloads: Payloads, step: int, requested_fen: int | None) -> float | int:
     if lever.name == "collateral":
-        return _collateral_fen(share, requested_fen)
-    return lever.before(lever.change(payloads, share, requested_fen))
+        return _collateral_fen(step, requested_fen)
+    return lever.before(lever.change(payloads, step, requested_fen))
 
 
 def counterfactuals(
@@ -194,26 +202,26 @@ def counterfactuals(
     for lever in LEVERS:  # a handful, each a bounded bisection
         if not lever.applies(normalized):
             continue
-        top_limit, top_reached = limit_with(lever.change(normalized, 1.0, app.requested_fen))
+        top_limit, top_reached = limit_with(lever.change(normalized, GRID_STEPS, app.requested_fen))
         if not top_reached:
             if top_limit > result.comprehensive_limit_fen:
-                out.append(_found(lever, normalized, 1.0, app, top_limit, False))
+                out.append(_found(lever, normalized, GRID_STEPS, app, top_limit, False))
             continue
         low, high = 0, GRID_STEPS  # the goal is not met at low (today) and is met at high
         best_limit = top_limit
         while high - low > 1:
             middle = (low + high) // 2
-            limit, reached = limit_with(lever.change(normalized, middle / GRID_STEPS, app.requested_fen))
+            limit, reached = limit_with(lever.change(normalized, middle, app.requested_fen))
             if reached:
                 high, best_limit = middle, limit
             else:
                 low = middle
-        out.append(_found(lever, normalized, high / GRID_STEPS, app, best_limit, True))
+        out.append(_found(lever, normalized, high, app, best_limit, True))
     return tuple(out)
 
 
-def _found(lever: _Lever, payloads: Payloads, share: float, app: Application, limit_fen: int, reaches: bool) -> Counterfactual:
-    before, after = lever.before(payloads), _after(lever, payloads, share, app.requested_fen)
+def _found(lever: _Lever, payloads: Payloads, step: int, app: Application, limit_fen: int, reaches: bool) -> Counterfactual:
+    before, after = lever.before(payloads), _after(lever, payloads, step, app.requested_fen)
     if isinstance(before, float):
         before, after = round(before, 6), round(float(after), 6)
     outcome = f"额度可提高至 {format_cn(limit_fen)}" if reaches or limit_fen else "仍无法获批"
