@@ -408,11 +408,13 @@ def test_offers_price_off_the_lpr_published_on_or_before_the_day(as_of, lpr):
     assert q.lpr == lpr and q.rate_annual == lpr + 50 * BP
 
 
-def test_no_lpr_before_the_table_is_a_clear_error_only_when_something_is_priced():
-    with pytest.raises(InvalidInput) as e:
-        run(as_of=date(2024, 10, 20))
-    assert e.value.field == "as_of"
-    assert run(features(revenue_fen=None), as_of=date(2024, 10, 20)).outcome == Outcome.DECLINE
+def test_no_lpr_before_the_table_is_a_clear_error_even_when_nothing_would_be_priced():
+    """A policy decides only on the days its LPR table covers (both forms price every row)."""
+    for f in (features(), features(revenue_fen=None)):
+        with pytest.raises(InvalidInput) as e:
+            run(f, as_of=date(2024, 10, 20))
+        assert e.value.field == "as_of"
+    assert run(as_of=date(2024, 10, 21)).offers
 
 
 # -- collateral ---------------------------------------------------------------------------------
@@ -1225,6 +1227,7 @@ def test_a_policy_change_changes_the_outcome_without_code():
     ("old", "new", "message"),
     [
         ('max_pd = "1"', 'max_pd = "0.5"', 'risk_grades[4].max_pd: the last grade must have max_pd "1" so that every value has a grade'),
+        ('one_year = "0.0310"', 'one_year = "0.03105"', 'lpr[0].one_year: must be a whole basis point (4 decimal places, e.g. "0.0310"), got \'0.03105\''),
         (
             'basis_days = 360\nsettlement = "monthly"\nauto_approve_max_fen = 500_000_000',
             'basis_days = 300\nsettlement = "monthly"\nauto_approve_max_fen = 500_000_000',

@@ -141,7 +141,15 @@ def _known_source(values: tuple[str, ...]) -> tuple[str, ...]:
 
 
 Fraction = Annotated[Decimal, BeforeValidator(_decimal_string), Field(ge=0, le=1)]  # LTV, ratios
+def _whole_bp(value: Decimal) -> Decimal:
+    """LPR is fixed in whole basis points; both forms of the engine price in them (`sandu.policy.rules`)."""
+    if (value * 10_000) % 1:
+        raise PydanticCustomError("whole_bp", 'must be a whole basis point (4 decimal places, e.g. "0.0310")')
+    return value.quantize(Decimal("0.0001"))
+
+
 Rate = Annotated[Decimal, BeforeValidator(_decimal_string), Field(gt=0, lt=1)]
+BpRate = Annotated[Rate, AfterValidator(_whole_bp)]
 Multiplier = Annotated[Decimal, BeforeValidator(_decimal_string), Field(ge=0, le=100)]
 Fen = Annotated[int, Field(ge=0, le=MAX_AMOUNT_FEN)]
 Bp = Annotated[int, Field(ge=-10_000, le=10_000)]  # basis points, within ±100 %
@@ -182,8 +190,8 @@ class BundleMeta(_Model):
 
 class LprFixing(_Model):
     published_on: IsoDate
-    one_year: Rate
-    over_five_year: Rate
+    one_year: BpRate
+    over_five_year: BpRate
 
 
 class Sources(_Model):

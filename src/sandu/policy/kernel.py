@@ -42,21 +42,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_FLOOR, Decimal
-from functools import lru_cache
+from decimal import Decimal
 from typing import Any
 
-from sandu.domain.dates import add_months
 from sandu.domain.enums import Outcome
 from sandu.domain.errors import InvalidInput, show
 from sandu.domain.project import Project
-from sandu.ledger.schedule import build_schedule
-from sandu.policy.apr import annualized_rate
-from sandu.policy.bundle import GRADE_ORDER, PolicyBundle, Product
+from sandu.policy import rules
+from sandu.policy.bundle import PolicyBundle, Product
+from sandu.policy.ops import SCALAR
+from sandu.policy.rules import BP, offer_annualized_rate
 from sandu.sources.profile import MAX_COLLATERAL_ASSETS, Collateral
 
-BP = Decimal("0.0001")
-YUAN_FEN = 100  # collateral values are taken to the whole yuan
+__all__ = ["offer_annualized_rate"]
 MAX_RISK_REASONS = 3  # risk reasons quoted in a refusal
 NOT_READ = ":not_read"  # quality flag of a source the consent did not cover
 UNAVAILABLE = ":unavailable"  # quality flag of a source asked that gave no usable answer in time (a gap)
@@ -133,12 +131,7 @@ def read_features(features: dict[str, Any]) -> PolicyFeatures:
     )
 
 
-# -- rounding and grades ------------------------------------------------------------------------------
-
-
-def floor_to(amount: Decimal | int, unit: int) -> int:
-    """`amount` rounded down to a multiple of `unit` (0 for amounts ≤ 0)."""
-    return max(0, int((Decimal(amount) / unit).to_integral_value(rounding=ROUND_FLOOR)) * unit)
+# -- grades ------------------------------------------------------------------------------
 
 
 def tech_grade(bundle: PolicyBundle, grade: str) -> str:
@@ -158,20 +151,18 @@ def require_tech_grades(bundle: PolicyBundle, grades: tuple[str, ...], source: s
         raise InvalidInput("tech_grades", f"tech config {source} gives grade {'/'.join(missing)}, which policy {bundle.label} does not price", "/".join(known))
 
 
-def risk_grade(bundle: PolicyBundle, pd: Decimal) -> str:
-    """The best risk grade whose `max_pd` the probability of default does not exceed."""
+def check_pd(pd: Decimal) -> Decimal:
     if not isinstance(pd, Decimal) or not pd.is_finite() or not 0 <= pd <= 1:
         raise InvalidInput("scores.risk_pd", f"must be a Decimal within 0..1, got {show(pd)}", "0..1")
-    return next(g.grade for g in bundle.risk_grades if pd <= g.max_pd)
+    return pd
 
 
-def grade_at_least(grade: str, minimum: str) -> bool:
-    """`grade` is `minimum` or better (A is best)."""
-    return GRADE_ORDER.index(grade) <= GRADE_ORDER.index(minimum)
+def risk_grade(bundle: PolicyBundle, pd: Decimal) -> str:
+    """The best risk grade whose `max_pd` the probability of default does not exceed."""
+    return rules.risk_grade(SCALAR, bundle, check_pd(pd))
 
 
-# -- eligibility -------------------------------------------------------------------------
-
+# -- the records of each step -------------------------------------------------------------
 
 @dataclass(frozen=True)
 class GeneralEligibility:
@@ -198,35 +189,6 @@ class GeneralEligibility:
         return not (self.data_missing or self.required_gaps or self.risk_declined or self.overdue_count_exceeded or self.overdue_days_exceeded)
 
 
-def _exceeds(value: int | None, limit: int) -> bool:
-    """An absent count is no evidence of overdue history."""
-    return value is not None and value > limit
-
-
-def general_eligibility(bundle: PolicyBundle, f: PolicyFeatures, scores: Scores) -> GeneralEligibility:
-    e = bundle.eligibility
-    risk = risk_grade(bundle, scores.risk_pd)
-    gaps = tuple(s for s in bundle.required_sources if s in f.sources_unavailable)
-    missing = not gaps and (f.revenue_fen is None or f.overdue_count_24m is None or any(s in f.sources_not_read for s in bundle.required_sources))
-    checked = not missing and not gaps  # with data missing or a required source silent, nothing else is checked
-    return GeneralEligibility(
-        tech_grade=tech_grade(bundle, scores.tech_grade),
-        risk_grade=risk,
-        risk_pd=scores.risk_pd,
-        risk_reasons=tuple(scores.risk_reasons[:MAX_RISK_REASONS]),
-        data_missing=missing,
-        required_gaps=gaps,
-        on_required_gap=bundle.on_required_gap,
-        risk_declined=checked and risk in e.declined_risk_grades,
-        overdue_count_24m=f.overdue_count_24m,
-        max_overdue_count_24m=e.max_overdue_count_24m,
-        overdue_count_exceeded=checked and _exceeds(f.overdue_count_24m, e.max_overdue_count_24m),
-        overdue_days_24m=f.max_overdue_days_24m,
-        max_overdue_days_24m=e.max_overdue_days_24m,
-        overdue_days_exceeded=checked and _exceeds(f.max_overdue_days_24m, e.max_overdue_days_24m),
-    )
-
-
 @dataclass(frozen=True)
 class CreditEligibility:
     """Checks for pure-credit products: annual tax and tax credit grade."""
@@ -243,21 +205,6 @@ class CreditEligibility:
         return not (self.tax_below_min or self.tax_grade_refused)
 
 
-def credit_eligibility(bundle: PolicyBundle, f: PolicyFeatures) -> CreditEligibility:
-    e = bundle.eligibility
-    return CreditEligibility(
-        tax_total_fen=f.tax_total_fen,
-        min_annual_tax_fen=e.min_annual_tax_fen,
-        tax_below_min=f.tax_total_fen is None or f.tax_total_fen < e.min_annual_tax_fen,
-        tax_credit_grade=f.tax_credit_grade,
-        allowed_tax_credit_grades=e.allowed_tax_credit_grades,
-        tax_grade_refused=f.tax_credit_grade not in e.allowed_tax_credit_grades,
-    )
-
-
-# -- the credit portion ------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class QuickMeasure:
     """经营快贷: annual tax × the multiplier of the risk grade, rounded down, capped."""
@@ -267,13 +214,6 @@ class QuickMeasure:
     multiplier: Decimal
     max_fen: int
     limit_fen: int
-
-
-def quick_measure(bundle: PolicyBundle, tax_total_fen: int, risk: str) -> QuickMeasure:
-    c = bundle.credit
-    multiplier = c.quick_tax_multiplier[risk]
-    limit = min(floor_to(tax_total_fen * multiplier, c.round_down_fen), c.quick_max_fen)
-    return QuickMeasure(tax_total_fen=tax_total_fen, risk_grade=risk, multiplier=multiplier, max_fen=c.quick_max_fen, limit_fen=limit)
 
 
 @dataclass(frozen=True)
@@ -287,15 +227,6 @@ class TechMeasure:
     tech_grade: str
     multiplier: Decimal
     limit_fen: int
-
-
-def tech_measure(bundle: PolicyBundle, revenue_fen: int, grade: str, most_pass: bool) -> TechMeasure:
-    c = bundle.credit
-    qualifies = grade_at_least(grade, c.tech_min_grade) and most_pass
-    multiplier = bundle.tech_grade(grade).limit_multiplier
-    raw = Decimal(revenue_fen) * c.tech_revenue_ratio * multiplier
-    limit = min(floor_to(raw, c.round_down_fen), c.tech_max_fen) if qualifies else 0
-    return TechMeasure(qualifies=qualifies, revenue_fen=revenue_fen, revenue_ratio=c.tech_revenue_ratio, tech_grade=grade, multiplier=multiplier, limit_fen=limit)
 
 
 @dataclass(frozen=True)
@@ -322,43 +253,6 @@ class CreditPortion:
         return self.product is not None and self.open_to_applicant
 
 
-def open_to_applicant(product: Product, app: Application) -> bool:
-    """Products that need an account at the bank are not offered online to non-customers."""
-    return app.has_bank_account or product.open_to_non_customers
-
-
-def credit_portion(bundle: PolicyBundle, f: PolicyFeatures, g: GeneralEligibility, scores: Scores, app: Application) -> CreditPortion:
-    """Only for applicants that passed general and credit eligibility (tax and revenue known)."""
-    assert f.tax_total_fen is not None and f.revenue_fen is not None  # credit eligibility requires both
-    c = bundle.credit
-    quick = quick_measure(bundle, f.tax_total_fen, g.risk_grade)
-    tech = tech_measure(bundle, f.revenue_fen, g.tech_grade, scores.tech_most_pass)
-    tech_line = tech.limit_fen > quick.limit_fen
-    fast = tech_line and g.tech_grade in c.fast_track_tech_grades and g.risk_grade in c.fast_track_risk_grades
-    if tech_line:
-        product: Product | None = bundle.products[c.tech_product]
-        limit = tech.limit_fen
-        approved = quick.limit_fen if fast else 0
-    else:
-        product = bundle.products[c.quick_product] if quick.limit_fen > 0 else None
-        limit = approved = quick.limit_fen
-    is_open = product is not None and open_to_applicant(product, app)
-    return CreditPortion(
-        quick=quick,
-        tech=tech,
-        product=product,
-        tech_line=tech_line,
-        fast_track=fast,
-        limit_fen=limit,
-        approved_fen=approved,
-        open_to_applicant=is_open,
-        uplift_fen=limit - quick.limit_fen if is_open else 0,
-    )
-
-
-# -- collateral and secured products -------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class AssetCapacity:
     """One asset: appraised × LTV (to the yuan) − secured debt, never below 0.
@@ -368,10 +262,7 @@ class AssetCapacity:
     ltv: Decimal | None
     value_fen: int
     capacity_fen: int
-
-    @property
-    def pledged(self) -> bool:
-        return self.ltv is not None and self.asset.secured_debt_fen > 0
+    pledged: bool  # counted, and already securing debt
 
 
 @dataclass(frozen=True)
@@ -380,21 +271,6 @@ class CollateralCapacity:
     capacity_fen: int
     residual_fen: int  # 余值: capacity of assets that already secure debt
     pledged: bool  # some counted asset already secures debt
-
-
-def collateral_capacity(bundle: PolicyBundle, assets: tuple[Collateral, ...]) -> CollateralCapacity:
-    ltv = bundle.secured.ltv
-    rows = []
-    for a in assets[:MAX_COLLATERAL_ASSETS]:
-        rate = ltv.get(a.kind)
-        value = 0 if rate is None else floor_to(Decimal(a.appraised_value_fen) * rate, YUAN_FEN)
-        rows.append(AssetCapacity(asset=a, ltv=rate, value_fen=value, capacity_fen=max(0, value - a.secured_debt_fen)))
-    return CollateralCapacity(
-        assets=tuple(rows),
-        capacity_fen=sum(r.capacity_fen for r in rows),
-        residual_fen=sum(r.capacity_fen for r in rows if r.pledged),
-        pledged=any(r.pledged for r in rows),
-    )
 
 
 @dataclass(frozen=True)
@@ -421,62 +297,6 @@ class SecuredPortion:
     def replaces_credit(self) -> bool:
         """A combined offer carries the credit portion as its top-up."""
         return self.combined and self.offered
-
-
-def authority(product: Product, limit_fen: int) -> int:
-    """What the system may approve on its own for this product."""
-    return min(limit_fen, product.auto_approve_max_fen)
-
-
-def secured_portion(bundle: PolicyBundle, cap: CollateralCapacity, credit: CreditPortion | None, app: Application) -> SecuredPortion | None:
-    if cap.capacity_fen <= 0:
-        return None
-    s, unit = bundle.secured, bundle.credit.round_down_fen
-    combined = cap.pledged
-    product = bundle.products[s.combined_product if combined else s.revolving_product]
-    is_open = open_to_applicant(product, app)
-    topup_cap = topup = 0
-    if not is_open:
-        limit = 0
-    elif combined:
-        topup_cap = floor_to(Decimal(cap.capacity_fen) * s.combined_topup_max_ratio, unit)
-        topup = min(credit.limit_fen, topup_cap) if credit is not None and credit.offered else 0
-        limit = min(floor_to(cap.capacity_fen + topup, unit), s.combined_max_fen)
-    else:
-        limit = min(floor_to(cap.capacity_fen, unit), s.revolving_max_fen)
-    return SecuredPortion(
-        product=product,
-        combined=combined,
-        open_to_applicant=is_open,
-        capacity_fen=cap.capacity_fen,
-        residual_fen=cap.residual_fen,
-        topup_cap_fen=topup_cap,
-        topup_fen=topup,
-        max_fen=s.combined_max_fen if combined else s.revolving_max_fen,
-        limit_fen=limit,
-        approved_fen=authority(product, limit),
-    )
-
-
-# -- project -------------------------------------------------------------------------------
-
-
-_SERVICE_NOTIONAL_FEN = 10**12  # the loan a service factor is measured on: large enough that fen rounding is noise
-_SERVICE_START = date(2001, 1, 15)  # any date: a schedule's amounts depend on its months, not on the calendar
-
-
-@lru_cache(maxsize=4096)
-def annual_service_factor(method: str, rate: Decimal, months: int, basis_days: int) -> Decimal:
-    """The most a loan of 1 fen asks in any 12 consecutive instalments, principal and interest, by its
-    repayment method — from the ledger's own schedule (`sandu.ledger.schedule`), so the policy sizes on
-    the payments the loan will really ask: 等额本息 12 annuities; 等额本金 its first year; 按月付息到期还本
-    its last year, balloon included."""
-    assert 1 <= months <= 600 and Decimal(0) <= rate <= 1
-    schedule = build_schedule(method, _SERVICE_NOTIONAL_FEN, rate, _SERVICE_START, add_months(_SERVICE_START, months), basis_days=basis_days)
-    due = [i.principal_fen + i.interest_fen for i in schedule]
-    window = min(12, len(due))
-    most = max(sum(due[k:k + window]) for k in range(len(due) - window + 1))
-    return Decimal(most) / _SERVICE_NOTIONAL_FEN
 
 
 @dataclass(frozen=True)
@@ -520,74 +340,6 @@ class ProjectSizing:
         return self.sized and self.limit_fen > 0
 
 
-def project_sizing(bundle: PolicyBundle, p: Project, app: Application, f: PolicyFeatures, rate: Decimal) -> ProjectSizing:
-    cfg, unit = bundle.project, bundle.credit.round_down_fen
-    product = bundle.products[cfg.product]
-    is_open = open_to_applicant(product, app)
-    refused = is_open and p.tenor_years > cfg.max_tenor_years
-    by_equity = by_cash = limit = existing_service = available = 0
-    factor = Decimal(0)
-    if is_open and not refused:
-        by_equity = floor_to(Decimal(p.capex_fen) * (1 - cfg.min_equity_ratio), unit)
-        factor = annual_service_factor(product.repayment_method, rate, p.tenor_years * 12, product.basis_days)
-        existing_service = int(Decimal(f.loans_outstanding_fen or 0) * cfg.existing_debt_annual_service_ratio)
-        available = max(0, int(Decimal(p.annual_cash_flow_fen) / cfg.min_dscr) - existing_service)
-        by_cash = floor_to(Decimal(available) / factor, unit)
-        limit = min(by_equity, by_cash, cfg.max_fen)
-    approved = authority(product, limit) if f.loans_outstanding_fen is not None else 0  # existing debt unknown: an officer decides
-    return ProjectSizing(
-        project=p,
-        product=product,
-        open_to_applicant=is_open,
-        tenor_refused=refused,
-        max_tenor_years=cfg.max_tenor_years,
-        min_equity_ratio=cfg.min_equity_ratio,
-        min_dscr=cfg.min_dscr,
-        by_equity_fen=by_equity,
-        by_cash_flow_fen=by_cash,
-        max_fen=cfg.max_fen,
-        limit_fen=limit,
-        approved_fen=approved,
-        rate_annual=rate,
-        service_factor=factor,
-        existing_debt_fen=f.loans_outstanding_fen,
-        existing_service_fen=existing_service,
-        available_service_fen=available,
-    )
-
-
-# -- pricing -------------------------------------------------------------------------------
-
-
-def term_months(product: Product, app: Application) -> int:
-    """The term of a loan under `product`: a project loan's is the project's tenor; any other's
-    is the product's drawing term (a revolving line's 12-month rule)."""
-    if product.kind == "project" and app.project is not None:
-        return app.project.tenor_years * 12
-    return product.max_drawing_months
-
-
-APR_NOTIONAL_FEN = 1_200_000_000  # the loan (1,200万) an offer's 年化利率 is measured on: fen rounding is noise, and
-# any whole bp of annual fee splits into whole fen per monthly or quarterly period
-
-
-def offer_annualized_rate(product: Product, rate: Decimal, months: int, as_of: date) -> Decimal:
-    """年化利率 of a loan of `product` at `rate` over `months` drawn on `as_of`: the IRR of its cash flows,
-    fees included (`sandu.policy.apr`) — 等额本息 with no fee gives the rate itself, a /360 revolving line
-    rate × 365/360."""
-    periods_per_year = 12 if product.settlement == "monthly" else 4
-    return _annualized(product.repayment_method, rate, months, product.basis_days, product.settlement.value,
-                       APR_NOTIONAL_FEN * product.upfront_fee_bp // 10_000,
-                       APR_NOTIONAL_FEN * product.annual_fee_bp // 10_000 // periods_per_year, as_of)
-
-
-@lru_cache(maxsize=4096)
-def _annualized(method: str, rate: Decimal, months: int, basis_days: int, settlement: str, upfront_fen: int, periodic_fen: int,
-                start: date) -> Decimal:
-    return annualized_rate(APR_NOTIONAL_FEN, rate, months, method, basis_days=basis_days, upfront_fee_fen=upfront_fen,
-                           periodic_fee_fen=periodic_fen, start=start, settlement=settlement)
-
-
 @dataclass(frozen=True)
 class Price:
     """LPR of the loan's term + spread(product, risk grade) − tech discount, not below LPR + floor;
@@ -609,40 +361,6 @@ class Price:
     gaps: tuple[str, ...] = ()  # those sources, sorted
 
 
-def price(bundle: PolicyBundle, product: Product, risk: str, tech: str, certifications: frozenset[str], as_of: date,
-          gaps: frozenset[str] = frozenset(), *, months: int) -> Price:
-    pr = bundle.pricing
-    fixing = bundle.lpr_on(as_of)
-    tenor = bundle.lpr_tenor(months)
-    lpr = fixing.one_year if tenor == "one_year" else fixing.over_five_year
-    spread = pr.spread_bp[product.code][risk]
-    discount = bundle.tech_grade(tech).discount_bp
-    gap_bp = bundle.gap_spread_bp if gaps else 0
-    grid = lpr + (spread + gap_bp) * BP
-    floor = lpr + pr.floor_bp_vs_lpr * BP
-    base = max(floor, grid - discount * BP)
-    preferred = tuple(sorted(certifications & set(pr.preferential_certifications)))
-    level = lpr + pr.preferential_max_bp_vs_lpr * BP
-    applied = bool(preferred) and base > level
-    rate = level if applied else base
-    return Price(
-        lpr=lpr,
-        lpr_tenor=tenor,
-        term_months=months,
-        spread_bp=spread,
-        discount_bp=discount,
-        grid_rate=grid,
-        floor_rate=floor,
-        base_rate=base,
-        preferred=preferred,
-        preference_applied=applied,
-        rate_annual=rate,
-        annualized_rate=offer_annualized_rate(product, rate, months, as_of),
-        gap_bp=gap_bp,
-        gaps=tuple(sorted(gaps)),
-    )
-
-
 @dataclass(frozen=True)
 class PricedOffer:
     product: Product
@@ -653,9 +371,6 @@ class PricedOffer:
 
     def __post_init__(self) -> None:
         assert 0 <= self.approved_fen <= self.limit_fen and self.limit_fen > 0  # a positive limit, approved within it
-
-
-# -- 普惠型小微 ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -673,13 +388,8 @@ class InclusiveFlag:
 
 
 def inclusive_small_micro(bundle: PolicyBundle, f: PolicyFeatures, total_credit_fen: int) -> InclusiveFlag:
-    cfg = bundle.inclusive
-    below = [f.headcount is not None and f.headcount < cfg.medium_min_headcount,
-             f.revenue_fen is not None and f.revenue_fen < cfg.medium_min_revenue_fen]
-    known = f.headcount is not None and f.revenue_fen is not None
-    small_micro = True if any(below) else (False if known else None)  # medium needs both measures at or above
-    flagged = small_micro is True and 0 < total_credit_fen <= cfg.max_total_credit_fen
-    return InclusiveFlag(small_micro, f.headcount, f.revenue_fen, total_credit_fen, cfg.max_total_credit_fen, flagged)
+    flag = rules.inclusive(SCALAR, bundle, f.headcount, f.revenue_fen, total_credit_fen)
+    return InclusiveFlag(flag["small_micro"], f.headcount, f.revenue_fen, total_credit_fen, bundle.inclusive.max_total_credit_fen, flag["flagged"])
 
 
 # -- the whole decision --------------------------------------------------------------------
@@ -706,51 +416,151 @@ class Decision:
     inclusive: InclusiveFlag
 
 
-def outcome(offers: tuple[PricedOffer, ...]) -> Outcome:
-    total = sum(o.limit_fen for o in offers)
-    approved = sum(o.approved_fen for o in offers)
-    if not offers:
-        return Outcome.DECLINE
-    if approved == total:
-        return Outcome.APPROVE
-    return Outcome.PARTIAL if approved > 0 else Outcome.REFER
+def rule_inputs(f: PolicyFeatures, collateral: tuple[Collateral, ...], scores: Scores, app: Application) -> rules.Inputs:
+    """What the rules read, from one application's typed records."""
+    p = app.project
+    return rules.Inputs(
+        revenue_fen=f.revenue_fen,
+        tax_total_fen=f.tax_total_fen,
+        tax_credit_grade=f.tax_credit_grade,
+        overdue_count_24m=f.overdue_count_24m,
+        max_overdue_days_24m=f.max_overdue_days_24m,
+        headcount=f.headcount,
+        loans_outstanding_fen=f.loans_outstanding_fen,
+        certifications=f.certifications,
+        sources_not_read=f.sources_not_read,
+        sources_unavailable=f.sources_unavailable,
+        tech_grade=scores.tech_grade,
+        tech_most_pass=scores.tech_most_pass,
+        risk_pd=scores.risk_pd,
+        has_bank_account=app.has_bank_account,
+        has_project=p is not None,
+        capex_fen=0 if p is None else p.capex_fen,
+        annual_cash_flow_fen=0 if p is None else p.annual_cash_flow_fen,
+        tenor_years=None if p is None else p.tenor_years,
+        collateral=collateral[:MAX_COLLATERAL_ASSETS],
+    )
+
+
+def _rate(bp: int) -> Decimal:
+    return Decimal(bp) * BP
+
+
+def _price(v: dict[str, Any], f: PolicyFeatures, bundle: PolicyBundle) -> Price:
+    return Price(
+        lpr=_rate(v["lpr_bp"]),
+        lpr_tenor=v["lpr_tenor"],
+        term_months=v["term_months"],
+        spread_bp=v["spread_bp"],
+        discount_bp=v["discount_bp"],
+        grid_rate=_rate(v["grid_bp"]),
+        floor_rate=_rate(v["floor_bp"]),
+        base_rate=_rate(v["base_bp"]),
+        preferred=tuple(sorted(f.certifications & set(bundle.pricing.preferential_certifications))),
+        preference_applied=v["preference_applied"],
+        rate_annual=_rate(v["rate_bp"]),
+        annualized_rate=Decimal(v["annualized_rate"]),
+        gap_bp=v["gap_bp"],
+        gaps=tuple(sorted(f.sources_unavailable)),
+    )
 
 
 def decide(bundle: PolicyBundle, f: PolicyFeatures, collateral: tuple[Collateral, ...], scores: Scores, app: Application, as_of: date) -> Decision:
-    """Run the steps in order (see the module docstring)."""
-    general = general_eligibility(bundle, f, scores)
+    """Run the rules (`sandu.policy.rules`) on one application and keep each step's numbers as its record;
+    a step that did not run has no record (None)."""
+    tech_grade(bundle, scores.tech_grade)
+    check_pd(scores.risk_pd)
+    v = rules.decide(SCALAR, bundle, rule_inputs(f, collateral, scores, app), as_of)
+    e, c, s, products = bundle.eligibility, bundle.credit, bundle.secured, bundle.products
+    general = GeneralEligibility(
+        tech_grade=scores.tech_grade,
+        risk_grade=v["risk_grade"],
+        risk_pd=scores.risk_pd,
+        risk_reasons=tuple(scores.risk_reasons[:MAX_RISK_REASONS]),
+        data_missing=v["data_missing"],
+        required_gaps=tuple(src for src in bundle.required_sources if v[f"gap.{src}"]),
+        on_required_gap=bundle.on_required_gap,
+        risk_declined=v["risk_declined"],
+        overdue_count_24m=f.overdue_count_24m,
+        max_overdue_count_24m=e.max_overdue_count_24m,
+        overdue_count_exceeded=v["overdue_count_exceeded"],
+        overdue_days_24m=f.max_overdue_days_24m,
+        max_overdue_days_24m=e.max_overdue_days_24m,
+        overdue_days_exceeded=v["overdue_days_exceeded"],
+    )
     credit_ok = credit = cap = secured = project = None
-    secured_offer = credit_offer = project_offer = None
+    if v["eligible"]:
+        credit_ok = CreditEligibility(f.tax_total_fen, e.min_annual_tax_fen, v["tax_below_min"], f.tax_credit_grade, e.allowed_tax_credit_grades,
+                                      v["tax_grade_refused"])
+        assets = []
+        for a in collateral[:MAX_COLLATERAL_ASSETS]:
+            r = rules.asset_capacity(SCALAR, bundle, a)
+            assets.append(AssetCapacity(asset=a, ltv=s.ltv.get(a.kind), value_fen=r["value_fen"], capacity_fen=r["capacity_fen"], pledged=r["pledged"]))
+        cap = CollateralCapacity(assets=tuple(assets), capacity_fen=v["collateral_capacity_fen"], residual_fen=v["residual_fen"], pledged=v["combined"])
+    if v["credit_eligible"]:
+        assert f.tax_total_fen is not None and f.revenue_fen is not None  # credit eligibility requires both
+        risk, grade = v["risk_grade"], scores.tech_grade
+        credit = CreditPortion(
+            quick=QuickMeasure(f.tax_total_fen, risk, c.quick_tax_multiplier[risk], c.quick_max_fen, v["quick_limit_fen"]),
+            tech=TechMeasure(v["tech_qualifies"], f.revenue_fen, c.tech_revenue_ratio, grade, bundle.tech_grade(grade).limit_multiplier, v["tech_limit_fen"]),
+            product=None if v["credit_product"] is None else products[v["credit_product"]],
+            tech_line=v["tech_line"],
+            fast_track=v["fast_track"],
+            limit_fen=v["credit_limit_fen"],
+            approved_fen=v["credit_approved_fen"],
+            open_to_applicant=v["credit_open"],
+            uplift_fen=v["credit_uplift_fen"],
+        )
+    if v["secured_exists"]:
+        combined = v["combined"]
+        secured = SecuredPortion(
+            product=products[v["secured_product"]],
+            combined=combined,
+            open_to_applicant=v["secured_open"],
+            capacity_fen=v["collateral_capacity_fen"],
+            residual_fen=v["residual_fen"],
+            topup_cap_fen=v["topup_cap_fen"],
+            topup_fen=v["topup_fen"],
+            max_fen=s.combined_max_fen if combined else s.revolving_max_fen,
+            limit_fen=v["secured_limit_fen"],
+            approved_fen=v["secured_approved_fen"],
+        )
+    if v["project_runs"]:
+        assert app.project is not None
+        cfg, service = bundle.project, v["annual_service_fen"]
+        project = ProjectSizing(
+            project=app.project,
+            product=products[cfg.product],
+            open_to_applicant=v["project_open"],
+            tenor_refused=v["tenor_refused"],
+            max_tenor_years=cfg.max_tenor_years,
+            min_equity_ratio=cfg.min_equity_ratio,
+            min_dscr=cfg.min_dscr,
+            by_equity_fen=v["by_equity_fen"],
+            by_cash_flow_fen=v["by_cash_flow_fen"],
+            max_fen=cfg.max_fen,
+            limit_fen=v["project_limit_fen"],
+            approved_fen=v["project_approved_fen"],
+            rate_annual=_rate(v["project_price"]["rate_bp"]),
+            service_factor=Decimal(0) if service is None else Decimal(service) / rules.SERVICE_NOTIONAL_FEN,
+            existing_debt_fen=f.loans_outstanding_fen,
+            existing_service_fen=v["existing_service_fen"],
+            available_service_fen=v["available_service_fen"],
+        )
 
-    def priced(product: Product, limit: int, approved: int, components: dict[str, int]) -> PricedOffer:
-        p = price(bundle, product, general.risk_grade, general.tech_grade, f.certifications, as_of, f.sources_unavailable,
-                  months=term_months(product, app))
-        return PricedOffer(product=product, limit_fen=limit, approved_fen=approved, components=components, price=p)
+    def offer(slot: str, price: dict[str, Any], components: dict[str, int]) -> PricedOffer | None:
+        if not v[f"{slot}.made"]:
+            return None
+        return PricedOffer(products[price["product"]], v[f"{slot}.limit_fen"], v[f"{slot}.approved_fen"], components, _price(price, f, bundle))
 
-    if general.eligible:
-        credit_ok = credit_eligibility(bundle, f)
-        if credit_ok.eligible:
-            credit = credit_portion(bundle, f, general, scores, app)
-        cap = collateral_capacity(bundle, collateral)
-        secured = secured_portion(bundle, cap, credit, app)
-        if secured is not None and secured.offered:
-            if secured.combined:
-                comps = {"collateral_fen": secured.capacity_fen, "residual_value_fen": secured.residual_fen, "credit_topup_fen": secured.topup_fen}
-            else:
-                comps = {"collateral_fen": secured.capacity_fen}
-            secured_offer = priced(secured.product, secured.limit_fen, secured.approved_fen, comps)
-        if credit is not None and credit.offered and not (secured is not None and secured.replaces_credit):
-            assert credit.product is not None
-            credit_offer = priced(credit.product, credit.limit_fen, credit.approved_fen, {"credit_fen": credit.limit_fen})
-        if app.project is not None:
-            product = bundle.products[bundle.project.product]
-            rate = price(bundle, product, general.risk_grade, general.tech_grade, f.certifications, as_of, f.sources_unavailable,
-                         months=term_months(product, app)).rate_annual  # sized at the rate it will be priced at
-            project = project_sizing(bundle, app.project, app, f, rate)
-            if project.offered:
-                project_offer = priced(project.product, project.limit_fen, project.approved_fen, {"project_fen": project.limit_fen})
-    offers = tuple(o for o in (secured_offer, credit_offer, project_offer) if o is not None)
-    total = sum(o.limit_fen for o in offers)
+    if v["combined"]:
+        secured_parts = {"collateral_fen": v["collateral_capacity_fen"], "residual_value_fen": v["residual_fen"], "credit_topup_fen": v["topup_fen"]}
+    else:
+        secured_parts = {"collateral_fen": v["collateral_capacity_fen"]}
+    secured_offer = offer("secured", v["secured_price"], secured_parts)
+    credit_offer = offer("credit", v["credit_price"], {"credit_fen": v["credit.limit_fen"]})
+    project_offer = offer("project", v["project_price"], {"project_fen": v["project.limit_fen"]})
+    total = v["comprehensive_limit_fen"]
     return Decision(
         general=general,
         credit_eligibility=credit_ok,
@@ -761,10 +571,10 @@ def decide(bundle: PolicyBundle, f: PolicyFeatures, collateral: tuple[Collateral
         credit_offer=credit_offer,
         project=project,
         project_offer=project_offer,
-        offers=offers,
+        offers=tuple(o for o in (secured_offer, credit_offer, project_offer) if o is not None),
         comprehensive_limit_fen=total,
-        approved_fen=sum(o.approved_fen for o in offers),
-        outcome=Outcome.REFER if general.required_gaps and bundle.on_required_gap == "refer" else outcome(offers),
+        approved_fen=v["approved_fen"],
+        outcome=Outcome(v["outcome"]),
         requested_fen=app.requested_fen,
-        inclusive=inclusive_small_micro(bundle, f, total),
+        inclusive=InclusiveFlag(v["small_micro"], f.headcount, f.revenue_fen, total, bundle.inclusive.max_total_credit_fen, v["inclusive_small_micro"]),
     )
