@@ -60,11 +60,13 @@ def test_a_limit_that_meets_the_request_or_no_request_has_no_counterfactuals(rt_
     limit = actions.get_decision(rt, measure(rt, S2, cid)).comprehensive_limit_fen
     assert actions.get_decision(rt, measure(rt, S2, cid, requested_fen=limit)).counterfactuals == []  # exactly met: nothing to change
     one_more = actions.get_decision(rt, measure(rt, S2, cid, requested_fen=limit + 1))
-    assert [c.lever for c in one_more.counterfactuals] == ["tax"]  # S2 is not a customer: no secured lever; not a tech firm
-    tax = one_more.counterfactuals[0]  # one grid step of tax (1/64 of +50 %) lifts the quick measure past it
+    # S2 is not a customer (no secured lever) and not a tech firm; a little more R&D moves its risk grade B → A (multiplier 8 → 9)
+    assert [c.lever for c in one_more.counterfactuals] == ["rd_ratio", "tax"]
+    rd, tax = one_more.counterfactuals
+    assert rd.reaches_goal and rd.limit_fen == 468 * WAN and rd.text == "若研发投入占比由 1.2% 提高到 1.5%，额度可提高至 468.00万"
+    # one grid step of tax (1/64 of +50 %) lifts the quick measure past it
     assert tax.reaches_goal and tax.limit_fen > limit and tax.after == int(tax.before * (1 + 0.5 / cf.GRID_STEPS))
-    far = actions.get_decision(rt, measure(rt, S2, cid, requested_fen=800 * WAN)).counterfactuals
-    assert [c.lever for c in far] == ["tax"]
+    far = [c for c in actions.get_decision(rt, measure(rt, S2, cid, requested_fen=800 * WAN)).counterfactuals if c.lever == "tax"]
     assert not far[0].reaches_goal and far[0].limit_fen == rt.bundle.credit.quick_max_fen and far[0].after == int(far[0].before * 1.5)
     assert far[0].text == "若年纳税由 52.00万 提高到 78.00万，额度可提高至 500.00万（单项调整的上限，仍低于申请额度）"
 
@@ -77,6 +79,7 @@ def test_a_decline_is_searched_for_any_offer_and_the_levers_stay_within_a_year(r
     app = Application(False, None)
     normalized = {s: None if p is None else cf.validate(s, p, BUSINESS_DATE)[0] for s, p in prepared.payloads.items()}
     low_tax = cf._with_latest(normalized, lambda y: y.update(vat_fen=1 * WAN, cit_fen=1 * WAN))  # 2万 of tax: below 3万, declined
+    low_tax["credit_bureau"] = {**low_tax["credit_bureau"], "loans_outstanding_fen": 0}  # no debt to deduct: the tax alone decides
     decide = _decide(rt, app)
     declined = decide(build_profile(S2["uscc"], BUSINESS_DATE, low_tax, prepared.unavailable))
     assert declined.outcome == Outcome.DECLINE

@@ -56,6 +56,8 @@ def features(**over: Any) -> dict[str, Any]:
         "max_overdue_days_24m": 0,
         "certifications": [],
         "_quality_flags": (),
+        "loans_outstanding_fen": 0,
+        "secured_debt_fen": 0,
     }
     f.update(over)
     return f
@@ -312,7 +314,7 @@ def test_lpr_table_is_dated():
     with pytest.raises(InvalidInput, match="no LPR") as e:
         BUNDLE.lpr_on(date(2024, 10, 20))
     assert e.value.field == "as_of"
-    assert str(e.value) == "as_of: policy wenzhou-tech-default@2026.12.6 has no LPR published on or before 2024-10-20 (allowed: 2024-10-21 or later)"
+    assert str(e.value) == "as_of: policy wenzhou-tech-default@2026.12.7 has no LPR published on or before 2024-10-20 (allowed: 2024-10-21 or later)"
 
 
 def test_a_decision_after_the_lpr_tables_valid_through_date_is_refused_until_the_table_is_updated():
@@ -545,7 +547,7 @@ def worst_year_service_fen(method: str, limit_fen: int, rate: Decimal, tenor: in
 
 
 def test_project_loan_is_sized_on_equity_and_on_principal_and_interest_cover():
-    r = run(app=Application(True, 5_000 * WAN, project()))
+    r = run(features(loans_outstanding_fen=None), app=Application(True, 5_000 * WAN, project()))
     pl = offer(r, "project_loan")
     assert pl.rate_annual == LPR_1Y + 40 * BP and pl.lpr_tenor == "one_year" and pl.max_drawing_months == 60  # 60 months: the 1-year LPR
     assert pl.limit_fen == dscr_limit_fen(1_000, 5, pl.rate_annual) == 3_673 * WAN < 7_000 * WAN  # 800万 a year covers 3,673万 at 3.40 % over 5 years
@@ -843,7 +845,7 @@ def test_authority_for_combined_and_project():
     assert offer(r, "diya_xinyong").approved_fen == 100 * WAN
     assert offer(r, "project_loan").approved_fen == 3_673 * WAN
     assert r.outcome == Outcome.PARTIAL
-    unknown = run(collateral=[pledged(1_000, 300)], app=Application(True, None, project()), bundle=b)  # existing debt not evidenced
+    unknown = run(features(loans_outstanding_fen=None), collateral=[pledged(1_000, 300)], app=Application(True, None, project()), bundle=b)  # not evidenced
     assert offer(unknown, "project_loan").approved_fen == 0 and offer(unknown, "project_loan").limit_fen == 3_673 * WAN
 
 
@@ -862,7 +864,7 @@ def test_the_requested_amount_is_recorded_last():
 
 
 def test_the_kernel_keeps_every_number():
-    f = read_features(features(certifications=["专精特新"]))
+    f = read_features(features(certifications=["专精特新"], loans_outstanding_fen=None))
     collateral = (pledged(1_000, 300), Collateral("C3", "boat", 50 * WAN, 5 * WAN))
     d = decide(BUNDLE, f, collateral, scores("A", "0.02", True), Application(True, None, project()), AS_OF)
     g = d.general
@@ -880,10 +882,11 @@ def test_the_kernel_keeps_every_number():
         True,
         True,
         575 * WAN,
-        320 * WAN,
+        0,  # the bureau gave no existing loans: nothing at once, not even on the fast track
         True,
         255 * WAN,
     )
+    assert not c.debt_known
     assert d.collateral is not None
     assert [(r.ltv, r.value_fen, r.capacity_fen, r.pledged) for r in d.collateral.assets] == [(Decimal("0.70"), 700 * WAN, 400 * WAN, True), (None, 0, 0, False)]
     assert (d.collateral.capacity_fen, d.collateral.residual_fen, d.collateral.pledged) == (400 * WAN, 400 * WAN, True)
@@ -984,7 +987,7 @@ def test_a_non_customer_project_beyond_the_tenor_is_a_channel_matter_not_a_refus
 
 
 def test_a_full_decision_word_for_word():
-    f = features(certifications=["专精特新", "高新技术企业"])
+    f = features(certifications=["专精特新", "高新技术企业"], loans_outstanding_fen=None)
     collateral = (pledged(1_000, 300, id="C1"), pledged(200, 0, kind="residential", id="C2"), Collateral("C3", "boat", 50 * WAN, 0))
     r = run(f, collateral, scores("A", "0.02", True, ("r1", "r2", "r3", "r4")), Application(True, 2_000 * WAN, project()))
     secured = {
@@ -1049,7 +1052,7 @@ def test_a_full_decision_word_for_word():
             {"rule": "eligibility.general", "detail": "risk grade B, tech grade A"},
             {"rule": "credit.quick", "detail": "年纳税 40.00万 × 8 (风险 B) → 320.00万，上限 500.00万"},
             {"rule": "credit.tech", "detail": "营收 5,000.00万 × 0.10 × 科创等级 A 系数 → 575.00万"},
-            {"rule": "approval.fast_track", "detail": "先行发放线上测额 320.00万，其余 255.00万 提交审批"},
+            {"rule": "credit.debt_unknown", "detail": "征信未显示既有贷款，信用额度转人工审批"},
             {"rule": "tech.uplift", "detail": "科创评价提升信用额度 255.00万（无科创评价时 320.00万）"},
             {"rule": "secured.asset", "detail": "C1: 评估 1,000.00万 × 0.70 − 已担保债务 300.00万 = 400.00万"},
             {"rule": "secured.asset", "detail": "C2: 评估 200.00万 × 0.70 − 已担保债务 0.00元 = 140.00万"},
@@ -1181,7 +1184,7 @@ def test_invariants_hold_for_any_profile(case):
 
 def test_default_bundle_is_typed():
     b = load_bundle()
-    assert (b.name, b.version, b.label) == ("wenzhou-tech-default", "2026.12.6", "wenzhou-tech-default@2026.12.6")
+    assert (b.name, b.version, b.label) == ("wenzhou-tech-default", "2026.12.7", "wenzhou-tech-default@2026.12.7")
     assert b.required_sources == ("tax", "credit_bureau")
     assert b.credit.quick_product == "jingying_kuaidai" and b.credit.tech_revenue_ratio == Decimal("0.10")
     assert b.credit.quick_tax_multiplier == {"A": Decimal("9"), "B": Decimal("8"), "C": Decimal("7"), "D": Decimal("5")}
@@ -1203,9 +1206,9 @@ def test_bundle_identity_is_its_content_hash(tmp_path: Path):
     assert a.version == b.version and a.sha256 != b.sha256
     assert a.sha256 == hashlib.sha256(RAW).hexdigest() == BUNDLE.sha256
     # the shipped file is part of every stored decision: its hash must not drift
-    assert BUNDLE.sha256 == "0e6afe4e707bc8ba2d30fc4f52632e7b8ed15ce3ad9e5bc5cf00a4842da7396b"
+    assert BUNDLE.sha256 == "55a6a45627b9217f8b9c2da56021afcc4eea78aa163c9962acdc7e76af8fe5c1"
     assert load_bundle() == BUNDLE
-    edited = RAW.replace(b'version = "2026.12.6"', b'version = "2026.11.2"')
+    edited = RAW.replace(b'version = "2026.12.7"', b'version = "2026.11.2"')
     copy_path = tmp_path / "p.toml"
     copy_path.write_bytes(edited)
     other = load_bundle(copy_path)
@@ -1433,7 +1436,7 @@ def test_not_a_bundle_at_all():
     assert str(e.value) == "bundle: missing; lpr: missing; sources: missing; tech_grades: missing; risk_grades: missing (and 8 more)"
     assert len(e.value.problems) == 13 and e.value.path == "bundle" and e.value.reason == "missing"
     with pytest.raises(PolicyError) as e:
-        parse_bundle(RAW.replace(b'name = "wenzhou-tech-default"', b"name = 1").replace(b'version = "2026.12.6"', b"version = 2"))
+        parse_bundle(RAW.replace(b'name = "wenzhou-tech-default"', b"name = 1").replace(b'version = "2026.12.7"', b"version = 2"))
     assert str(e.value) == "bundle.name: Input should be a valid string, got 1; bundle.version: Input should be a valid string, got 2"
     assert e.value.problems == (("bundle.name", "Input should be a valid string, got 1"), ("bundle.version", "Input should be a valid string, got 2"))
     with pytest.raises(PolicyError) as e:
@@ -1848,3 +1851,43 @@ def test_policy_check_names_file_line_key_and_reason(tmp_path: Path):
     assert fixed.returncode == 0 and "LPR table valid through 2027-06-30" in fixed.stdout
     missing = subprocess.run([sandu, "policy", "check", str(tmp_path / "none.toml")], capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "no such file or folder" in missing.stderr
+
+
+# -- existing unsecured debt ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("loans_wan", "secured_wan", "quick_wan"), [
+    (0, 0, 320), (100, 0, 220), (100, 100, 320), (100, 150, 320),  # secured debt beyond the loans: no unsecured debt, never a bonus
+    (320, 0, 0), (319, 0, 1), (400, 0, 0),
+])
+def test_unsecured_debt_comes_off_the_quick_measure_before_its_cap(loans_wan, secured_wan, quick_wan):
+    r = run(features(loans_outstanding_fen=loans_wan * WAN, secured_debt_fen=secured_wan * WAN), sc=scores(pd="0.02"))  # B: tax 40万 × 8
+    got = [o.limit_fen for o in r.offers if o.product == "jingying_kuaidai"]
+    assert got == ([quick_wan * WAN] if quick_wan else [])
+    if quick_wan:
+        assert offer(r, "jingying_kuaidai").approved_fen == quick_wan * WAN
+
+
+def test_the_deduction_is_taken_before_the_cap_and_rounded_down_once():
+    """tax 100万 × 9 = 900万 − 400万 unsecured = 500万, exactly the cap; a fen more debt rounds down a whole 万."""
+    at_cap = run(features(tax_total_fen=100 * WAN, loans_outstanding_fen=400 * WAN))
+    assert offer(at_cap, "jingying_kuaidai").limit_fen == 500 * WAN
+    below = run(features(tax_total_fen=100 * WAN, loans_outstanding_fen=400 * WAN + 1))
+    assert offer(below, "jingying_kuaidai").limit_fen == 499 * WAN
+    assert hits(below, "credit.quick") == ["年纳税 100.00万 × 9 (风险 A) − 既有信用类负债 400.00万 → 499.00万，上限 500.00万"]
+
+
+def test_unsecured_debt_comes_off_the_tech_measure_and_a_bundle_may_say_not_to():
+    tech = scores(tech="A", most=True)
+    r = run(features(loans_outstanding_fen=100 * WAN), sc=tech)  # revenue 5,000万 × 0.10 × 1.15 = 575万 − 100万
+    assert offer(r, "keji_xinyong").limit_fen == 475 * WAN and offer(r, "keji_xinyong").approved_fen == 260 * WAN  # quick 360 − 100
+    keep = bundle_with(credit__quick_deducts_unsecured_debt=False, credit__tech_deducts_unsecured_debt=False)
+    r = run(features(loans_outstanding_fen=100 * WAN), sc=tech, bundle=keep)
+    assert offer(r, "keji_xinyong").limit_fen == 575 * WAN and offer(r, "keji_xinyong").approved_fen == 360 * WAN
+
+
+def test_unknown_existing_debt_refers_the_credit_line_to_an_officer():
+    r = run(features(loans_outstanding_fen=None))
+    q = offer(r, "jingying_kuaidai")
+    assert q.limit_fen == 360 * WAN and q.approved_fen == 0 and r.outcome == Outcome.REFER
+    assert "credit.debt_unknown" in [h.rule for h in r.rule_hits]

@@ -56,7 +56,8 @@ def random_application(rng: random.Random) -> tuple[dict[str, Any], tuple[Collat
         "overdue_count_24m": maybe(rng.choice([0, 0, 0, 1, 2, 3, 4])),
         "max_overdue_days_24m": maybe(rng.choice([0, 0, 29, 30, 31, 90])),
         "headcount": maybe(rng.choice([_near(rng, [b.inclusive.medium_min_headcount], 1), rng.randint(0, 2_000)]), 0.2),
-        "loans_outstanding_fen": maybe(rng.choice([0, rng.randint(0, 5_000 * WAN)]), 0.2),
+        "loans_outstanding_fen": maybe(rng.choice([0, 0, rng.randint(0, 5_000 * WAN)]), 0.2),
+        "secured_debt_fen": maybe(rng.choice([0, rng.randint(0, 2_000 * WAN)]), 0.2),
         "certifications": [x for x in CERTS if rng.random() < 0.15],
         "_quality_flags": flags,
     }
@@ -163,6 +164,7 @@ features = st.fixed_dictionaries({
     "max_overdue_days_24m": st.none() | _edge([_b.eligibility.max_overdue_days_24m]),
     "headcount": st.none() | _edge([_b.inclusive.medium_min_headcount]),
     "loans_outstanding_fen": st.none() | st.sampled_from([0, 1, 10**10]),
+    "secured_debt_fen": st.none() | st.sampled_from([0, 1, 10**9]),
     "certifications": st.lists(st.sampled_from(CERTS), unique=True),
     "_quality_flags": st.lists(st.sampled_from([f"{s}:{k}" for s in SOURCES for k in ("not_read", "unavailable")]), unique=True, max_size=3),
 })
@@ -170,7 +172,7 @@ applications = st.tuples(features, assets, st.builds(Scores, st.sampled_from([g.
                          st.builds(Application, st.booleans(), st.none(), projects))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(applications, min_size=1, max_size=40))
 def test_the_two_forms_agree_on_the_edges(batch):
     assert compare(batch) == len(batch)

@@ -245,6 +245,10 @@ class Credit(_Model):
     fast_track_tech_grades: Grades
     fast_track_risk_grades: Grades
     round_down_fen: Annotated[int, Field(ge=1, le=MAX_AMOUNT_FEN)]
+    # Existing unsecured debt (the bureau's loans less its secured debt) is deducted from a measure before its
+    # cap when its formula says so; when the bureau does not give the loans, nothing is approved without an officer.
+    quick_deducts_unsecured_debt: bool
+    tech_deducts_unsecured_debt: bool
 
 
 class Secured(_Model):

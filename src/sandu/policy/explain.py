@@ -78,11 +78,17 @@ def _credit_eligibility(n: _Notes, c: CreditEligibility) -> None:
 
 def _credit(n: _Notes, c: CreditPortion) -> None:
     q, t = c.quick, c.tech
-    n.hit("credit.quick", f"年纳税 {format_cn(q.tax_total_fen)} × {q.multiplier} (风险 {q.risk_grade}) → {format_cn(q.limit_fen)}，上限 {format_cn(q.max_fen)}")
+    def less(deducted: int) -> str:
+        return f" − 既有信用类负债 {format_cn(deducted)}" if deducted else ""
+
+    n.hit("credit.quick", f"年纳税 {format_cn(q.tax_total_fen)} × {q.multiplier} (风险 {q.risk_grade}){less(q.deducted_fen)} → {format_cn(q.limit_fen)}，"
+                          f"上限 {format_cn(q.max_fen)}")
     if c.tech_line:
-        n.hit("credit.tech", f"营收 {format_cn(t.revenue_fen)} × {t.revenue_ratio} × 科创等级 {t.tech_grade} 系数 → {format_cn(t.limit_fen)}")
-        if c.fast_track:
+        n.hit("credit.tech", f"营收 {format_cn(t.revenue_fen)} × {t.revenue_ratio} × 科创等级 {t.tech_grade} 系数{less(t.deducted_fen)} → {format_cn(t.limit_fen)}")
+        if c.fast_track and c.debt_known:
             n.hit("approval.fast_track", f"先行发放线上测额 {format_cn(c.approved_fen)}，其余 {format_cn(c.limit_fen - c.approved_fen)} 提交审批")
+    if not c.debt_known:
+        n.hit("credit.debt_unknown", "征信未显示既有贷款，信用额度转人工审批")
     if c.product is not None and not c.open_to_applicant:
         n.channel(c.product.name)
     if c.uplift_fen:

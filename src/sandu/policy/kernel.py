@@ -92,6 +92,7 @@ class PolicyFeatures:
     sources_unavailable: frozenset[str] = frozenset()
     headcount: int | None = None  # 从业人员 (social insurance): with revenue, the enterprise's size
     loans_outstanding_fen: int | None = None  # existing loans (credit bureau): their service counts against a project's cash flow
+    secured_debt_fen: int | None = None  # of them, those secured by collateral: the rest is unsecured debt, deducted from credit measures
 
 
 def _count(features: dict[str, Any], key: str) -> int | None:
@@ -128,6 +129,7 @@ def read_features(features: dict[str, Any]) -> PolicyFeatures:
         sources_unavailable=frozenset(f.removesuffix(UNAVAILABLE) for f in flags if f.endswith(UNAVAILABLE)),
         headcount=_count(features, "headcount"),
         loans_outstanding_fen=_count(features, "loans_outstanding_fen"),
+        secured_debt_fen=_count(features, "secured_debt_fen"),
     )
 
 
@@ -207,13 +209,14 @@ class CreditEligibility:
 
 @dataclass(frozen=True)
 class QuickMeasure:
-    """经营快贷: annual tax × the multiplier of the risk grade, rounded down, capped."""
+    """经营快贷: annual tax × the multiplier of the risk grade − the unsecured debt it deducts, rounded down, capped."""
 
     tax_total_fen: int
     risk_grade: str
     multiplier: Decimal
     max_fen: int
     limit_fen: int
+    deducted_fen: int = 0  # existing unsecured debt taken off before the cap
 
 
 @dataclass(frozen=True)
@@ -227,6 +230,7 @@ class TechMeasure:
     tech_grade: str
     multiplier: Decimal
     limit_fen: int
+    deducted_fen: int = 0  # existing unsecured debt taken off before the cap
 
 
 @dataclass(frozen=True)
@@ -247,10 +251,7 @@ class CreditPortion:
     approved_fen: int
     open_to_applicant: bool
     uplift_fen: int
-
-    @property
-    def offered(self) -> bool:
-        return self.product is not None and self.open_to_applicant
+    debt_known: bool = True  # the bureau gave the existing loans; without them nothing is approved at once
 
 
 @dataclass(frozen=True)
@@ -427,6 +428,7 @@ def rule_inputs(f: PolicyFeatures, collateral: tuple[Collateral, ...], scores: S
         max_overdue_days_24m=f.max_overdue_days_24m,
         headcount=f.headcount,
         loans_outstanding_fen=f.loans_outstanding_fen,
+        secured_debt_fen=f.secured_debt_fen,
         certifications=f.certifications,
         sources_not_read=f.sources_not_read,
         sources_unavailable=f.sources_unavailable,
@@ -501,8 +503,11 @@ def decide(bundle: PolicyBundle, f: PolicyFeatures, collateral: tuple[Collateral
         assert f.tax_total_fen is not None and f.revenue_fen is not None  # credit eligibility requires both
         risk, grade = v["risk_grade"], scores.tech_grade
         credit = CreditPortion(
-            quick=QuickMeasure(f.tax_total_fen, risk, c.quick_tax_multiplier[risk], c.quick_max_fen, v["quick_limit_fen"]),
-            tech=TechMeasure(v["tech_qualifies"], f.revenue_fen, c.tech_revenue_ratio, grade, bundle.tech_grade(grade).limit_multiplier, v["tech_limit_fen"]),
+            quick=QuickMeasure(f.tax_total_fen, risk, c.quick_tax_multiplier[risk], c.quick_max_fen, v["quick_limit_fen"],
+                               v["unsecured_debt_fen"] if c.quick_deducts_unsecured_debt else 0),
+            tech=TechMeasure(v["tech_qualifies"], f.revenue_fen, c.tech_revenue_ratio, grade, bundle.tech_grade(grade).limit_multiplier, v["tech_limit_fen"],
+                             v["unsecured_debt_fen"] if c.tech_deducts_unsecured_debt else 0),
+            debt_known=f.loans_outstanding_fen is not None,
             product=None if v["credit_product"] is None else products[v["credit_product"]],
             tech_line=v["tech_line"],
             fast_track=v["fast_track"],

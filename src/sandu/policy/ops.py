@@ -92,10 +92,14 @@ class ScalarOps:
         r = fraction(ratio)
         return max(0, (amount * r.numerator) // (r.denominator * unit) * unit)
 
-    def floor_ratio_by(self, amount: int | None, key: Any, table: Mapping[Any, Decimal], unit: int) -> int | None:
-        """`floor_ratio` by the ratio of `key` in `table` (None when the key is missing or not in it)."""
+    def floor_ratio_by(self, amount: int | None, key: Any, table: Mapping[Any, Decimal], unit: int, minus: int = 0) -> int | None:
+        """`amount × table[key] − minus` rounded down to a multiple of `unit`, never below 0 (None when the
+        amount or the key is missing, or the key is not in the table)."""
         ratio = None if key is None else table.get(key)
-        return None if ratio is None else self.floor_ratio(amount, ratio, unit)
+        if ratio is None or amount is None:
+            return None
+        r = fraction(ratio)
+        return max(0, (amount * r.numerator - minus * r.denominator) // (r.denominator * unit) * unit)
 
     def muldiv(self, amount: int | None, factor: int, denominator: int | None) -> int | None:
         """`amount × factor ÷ denominator` rounded down (None for a missing operand); the denominator is positive."""
@@ -206,14 +210,14 @@ class FrameOps:
         r = fraction(ratio)
         return self._floor(_int128(amount) * r.numerator, r.denominator * unit, unit)
 
-    def floor_ratio_by(self, amount: Any, key: Any, table: Mapping[Any, Decimal], unit: int) -> pl.Expr:
+    def floor_ratio_by(self, amount: Any, key: Any, table: Mapping[Any, Decimal], unit: int, minus: Any = 0) -> pl.Expr:
         fractions = {k: fraction(v) for k, v in table.items()}
         if not fractions:
             return pl.lit(None, dtype=pl.Int64)
         common = lcm(*(f.denominator for f in fractions.values()))
         numerators = {k: f.numerator * (common // f.denominator) for k, f in fractions.items()}
         numerator = _e(key).replace_strict(list(numerators), list(numerators.values()), default=None, return_dtype=pl.Int128)
-        return self._floor(_int128(amount) * numerator, common * unit, unit)
+        return self._floor(_int128(amount) * numerator - _int128(minus) * common, common * unit, unit)
 
     @staticmethod
     def _floor(scaled: pl.Expr, denominator: int, unit: int) -> pl.Expr:

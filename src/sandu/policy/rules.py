@@ -49,6 +49,7 @@ class Inputs:
     max_overdue_days_24m: Any
     headcount: Any
     loans_outstanding_fen: Any
+    secured_debt_fen: Any  # of the bureau's loans, those secured by collateral
     certifications: Any  # a collection of strings
     sources_not_read: Any  # a collection of source names
     sources_unavailable: Any  # a collection of source names
@@ -214,18 +215,24 @@ class _Decide:
         below = keep("tax_below_min", x.below_or_null(i.tax_total_fen, e.min_annual_tax_fen))
         refused = keep("tax_grade_refused", x.not_(x.isin(i.tax_credit_grade, e.allowed_tax_credit_grades)))
         ok = keep("credit_eligible", x.all(v["eligible"], x.not_(below), x.not_(refused)))
-        quick = x.min(x.floor_ratio_by(i.tax_total_fen, v["risk_grade"], c.quick_tax_multiplier, c.round_down_fen), c.quick_max_fen)
+        debt_known = x.not_null(i.loans_outstanding_fen)
+        loans = x.where(debt_known, i.loans_outstanding_fen, 0)
+        unsecured = keep("unsecured_debt_fen", x.max(0, loans - x.where(x.is_null(i.secured_debt_fen), 0, i.secured_debt_fen)))
+        quick_less = unsecured if c.quick_deducts_unsecured_debt else 0
+        quick = x.min(x.floor_ratio_by(i.tax_total_fen, v["risk_grade"], c.quick_tax_multiplier, c.round_down_fen, quick_less), c.quick_max_fen)
         quick = keep("quick_limit_fen", x.where(ok, quick, 0))
         grades = tuple(g.grade for g in b.tech_grades)
         qualifies = keep("tech_qualifies", x.all(x.isin(i.tech_grade, at_least(grades, c.tech_min_grade)), i.tech_most_pass))
         ratios = {g.grade: c.tech_revenue_ratio * g.limit_multiplier for g in b.tech_grades}
-        tech = x.min(x.floor_ratio_by(i.revenue_fen, i.tech_grade, ratios, c.round_down_fen), c.tech_max_fen)
+        tech_less = unsecured if c.tech_deducts_unsecured_debt else 0
+        tech = x.min(x.floor_ratio_by(i.revenue_fen, i.tech_grade, ratios, c.round_down_fen, tech_less), c.tech_max_fen)
         tech = keep("tech_limit_fen", x.where(x.all(ok, qualifies), tech, 0))
         tech_line = keep("tech_line", x.all(ok, tech > quick))
         fast = keep("fast_track", x.all(tech_line, x.isin(i.tech_grade, c.fast_track_tech_grades), x.isin(v["risk_grade"], c.fast_track_risk_grades)))
         product = keep("credit_product", x.where(tech_line, c.tech_product, x.where(x.all(ok, quick > 0), c.quick_product, None)))
         limit = keep("credit_limit_fen", x.where(tech_line, tech, quick))
-        keep("credit_approved_fen", x.where(tech_line, x.where(fast, quick, 0), quick))
+        approved = x.where(tech_line, x.where(fast, quick, 0), quick)
+        keep("credit_approved_fen", x.where(debt_known, approved, 0))  # existing debt unknown: an officer decides
         is_open = keep("credit_open", x.all(x.not_null(product), self.open_to(product)))
         keep("credit_uplift_fen", x.where(is_open, limit - quick, 0))
         keep("credit_offered", x.all(ok, is_open))

@@ -36,6 +36,7 @@ INPUT_SCHEMA: dict[str, Any] = {
     "max_overdue_days_24m": pl.Int64,
     "headcount": pl.Int64,
     "loans_outstanding_fen": pl.Int64,
+    "secured_debt_fen": pl.Int64,
     "certifications": pl.List(pl.String),
     "sources_not_read": pl.List(pl.String),
     "sources_unavailable": pl.List(pl.String),
@@ -51,7 +52,7 @@ INPUT_SCHEMA: dict[str, Any] = {
     "collateral": pl.List(ASSET),
 }
 REQUIRED = ("tech_grade", "tech_most_pass", "risk_pd", "has_bank_account")  # never null
-COUNTS = ("revenue_fen", "tax_total_fen", "overdue_count_24m", "max_overdue_days_24m", "headcount", "loans_outstanding_fen")
+COUNTS = ("revenue_fen", "tax_total_fen", "overdue_count_24m", "max_overdue_days_24m", "headcount", "loans_outstanding_fen", "secured_debt_fen")
 PROJECT = ("project_capex_fen", "project_annual_cash_flow_fen", "project_tenor_years")
 FLAGS = ("eligible", "data_missing", "required_gap", "risk_declined", "overdue_count_exceeded", "overdue_days_exceeded", "tax_below_min",
          "tax_grade_refused", "credit_eligible", "tech_line", "fast_track", "tenor_refused", "small_micro")
@@ -124,6 +125,7 @@ def _inputs() -> rules.Inputs:
         max_overdue_days_24m=pl.col("max_overdue_days_24m"),
         headcount=pl.col("headcount"),
         loans_outstanding_fen=pl.col("loans_outstanding_fen"),
+        secured_debt_fen=pl.col("secured_debt_fen"),
         certifications=pl.col("certifications").fill_null(empty),
         sources_not_read=pl.col("sources_not_read").fill_null(empty),
         sources_unavailable=pl.col("sources_unavailable").fill_null(empty),
@@ -173,6 +175,7 @@ def row_of(f: Any, collateral: tuple[Any, ...], scores: Any, app: Any) -> dict[s
         "max_overdue_days_24m": f.max_overdue_days_24m,
         "headcount": f.headcount,
         "loans_outstanding_fen": f.loans_outstanding_fen,
+        "secured_debt_fen": f.secured_debt_fen,
         "certifications": sorted(f.certifications),
         "sources_not_read": sorted(f.sources_not_read),
         "sources_unavailable": sorted(f.sources_unavailable),
