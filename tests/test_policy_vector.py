@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sandu.domain.errors import InvalidInput
+from sandu.domain.errors import InvalidInput, PolicyOutdated
 from sandu.domain.money import FEN_PER_WAN as WAN
 from sandu.domain.project import Project
 from sandu.policy import vector
@@ -225,3 +225,44 @@ def test_the_limits_of_a_good_table_are_just_inside():
     edge |= {"headcount": 0, "revenue_fen": 0}
     zero = vector.row_of(read_features(f), (), replace(s, risk_pd=Decimal(0)), a)
     assert vector.evaluate_frame(BUNDLE, vector.frame_of([edge, zero]), AS_OF).height == 2
+
+
+# -- each application on its own day --------------------------------------------------------------------
+
+
+def test_each_row_is_decided_on_its_own_day_as_the_scalar_form_decides_it():
+    """Days on both sides of an LPR fixing (2025-05-20) and across months: LPR and 年化利率 follow each row's day."""
+    rng = random.Random(11)
+    apps = [random_application(rng) for _ in range(3_000)]
+    days = [date(2025, 5, 19), date(2025, 5, 20), date(2026, 2, 28), date(2026, 11, 30), BUNDLE.pricing.lpr_valid_through]
+    typed = [(read_features(f), c, s, a) for f, c, s, a in apps]
+    table = vector.frame_of([vector.row_of(*t) for t in typed]).with_columns(pl.Series("as_of", [days[k % len(days)] for k in range(len(apps))]))
+    got = vector.evaluate_frame(BUNDLE, table)
+    for k, (t, row) in enumerate(zip(typed, got.iter_rows(named=True), strict=True)):
+        want = expected(decide(BUNDLE, *t, days[k % len(days)]))
+        assert {key: row[key] for key in want} == want, f"row {k} on {days[k % len(days)]}"
+    priced = next(k for k, row in enumerate(got.iter_rows(named=True)) if row["credit_rate_bp"] is not None)
+    same = table[priced].with_columns(pl.lit(date(2025, 5, 19)).alias("as_of")).vstack(table[priced].with_columns(pl.lit(date(2025, 5, 20)).alias("as_of")))
+    before, after = vector.evaluate_frame(BUNDLE, same)["credit_rate_bp"].to_list()
+    assert before - after == 10  # the 1-year LPR went from 3.10 % to 3.00 % on 2025-05-20
+
+
+@pytest.mark.parametrize(("day", "error", "words"), [
+    (date(2024, 10, 20), InvalidInput, "no LPR published on or before 2024-10-20"),
+    (date(2027, 7, 1), PolicyOutdated, "valid through 2027-06-30"),
+])
+def test_a_day_the_lpr_table_does_not_cover_is_refused_like_the_scalar_form(day, error, words):
+    table = _good(4).with_columns(pl.Series("as_of", [date(2026, 1, 5)] * 3 + [day]))
+    with pytest.raises(error) as e:
+        vector.evaluate_frame(BUNDLE, table)
+    assert e.value.field == "as_of" and words in str(e.value)
+    assert vector.evaluate_frame(BUNDLE, table.head(3)).height == 3  # the other days are fine
+
+
+def test_the_day_column_is_required_and_typed_when_no_day_is_given():
+    with pytest.raises(InvalidInput, match="column missing"):
+        vector.evaluate_frame(BUNDLE, _good(2))
+    with pytest.raises(InvalidInput, match="cannot be read as a date"):
+        vector.evaluate_frame(BUNDLE, _good(2).with_columns(pl.lit("2026-01-05").alias("as_of")))
+    with pytest.raises(InvalidInput, match="null where a value is required"):
+        vector.evaluate_frame(BUNDLE, _good(2).with_columns(pl.lit(None, dtype=pl.Date).alias("as_of")))

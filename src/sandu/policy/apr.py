@@ -51,9 +51,10 @@ The annualized rate ``i`` solves, with ``N`` the net amount received on day 0
 compounding at each payment: 12 × the monthly IRR for a monthly schedule, the
 day-weighted equivalent for a line. The left side falls strictly as ``i``
 grows and is at least ``N`` at ``i = 0`` (payments total at least the
-principal), so the root is unique and ≥ 0. It is found by bisection in 50-digit
-`Decimal` arithmetic over ``[0, MAX_ANNUALIZED_RATE]`` to within 10⁻¹², in at
-most `MAX_BISECTIONS` steps, then rounded half-even to `APR_PLACES` (6)
+principal), so the root is unique and ≥ 0. It is found by Newton's method kept
+inside a shrinking bracket ``[0, MAX_ANNUALIZED_RATE]`` (a bisection whenever a
+step would leave it) in 50-digit `Decimal` arithmetic, to well within 10⁻¹², in
+at most `MAX_BISECTIONS` steps, then rounded half-even to `APR_PLACES` (6)
 places. That rounding is checked exactly: the present value at the two
 half-way points around the rounded value is compared with ``N`` in integer
 arithmetic, so the result is the root correctly rounded even when the root lies
@@ -117,6 +118,8 @@ MAX_BISECTIONS = 64  # 1000 / 2**50 < 10**-12: the bisection stops after 50
 _QUANTUM = Decimal(1).scaleb(-APR_PLACES)
 _HALF_QUANTUM = Fraction(1, 2 * 10**APR_PLACES)
 _TOLERANCE = Decimal(1).scaleb(-12)
+_STEP_DONE = Decimal(1).scaleb(-16)  # a Newton step this small: quadratic convergence puts the root far closer than _TOLERANCE
+_FIRST_GUESS = Decimal("0.05")
 _SOLVER = decimal.Context(prec=50, rounding=ROUND_HALF_EVEN, traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow])
 # A monthly schedule priced without a start date is laid out from this date: its amounts do not depend on it.
 _UNDATED_START = date(2001, 1, 1)
@@ -335,21 +338,25 @@ def cash_flows(
 # --------------------------------------------------------------------------
 
 
-def _present_value(payments: Sequence[tuple[int, Fraction]], rate: Decimal) -> Decimal:
-    """Σ c_k / Π_{j≤k}(1 + rate·f_j) in 50-digit Decimal, by Horner from the last payment."""
+def _present_value(payments: Sequence[tuple[int, Fraction]], rate: Decimal) -> tuple[Decimal, Decimal]:
+    """Σ c_k / Π_{j≤k}(1 + rate·f_j) and its slope in the rate, in 50-digit Decimal, by Horner from the last
+    payment: with g = 1 + rate·f, v ← (v + c) / g and v' ← (v' − v·f) / g."""
     with decimal.localcontext(_SOLVER):
-        value = Decimal(0)
+        value = slope = Decimal(0)
         for paid_fen, years in reversed(payments):
-            value = (value + paid_fen) * years.denominator / (years.denominator + rate * years.numerator)
-    return value
+            g = (years.denominator + rate * years.numerator) / years.denominator
+            value = (value + paid_fen) / g
+            slope = (slope - value * years.numerator / years.denominator) / g
+    return value, slope
 
 
 def _compare_exactly(payments: Sequence[tuple[int, Fraction]], received_fen: int, rate: Fraction) -> int:
     """The sign of (present value at `rate`) − `received_fen`, in exact integer arithmetic."""
     num, den = 0, 1  # the present value so far, num / den, den > 0
+    a, b = rate.numerator, rate.denominator
     for paid_fen, years in reversed(payments):
-        factor = 1 + rate * years  # > 0 for any rate > −1
-        num, den = (num + paid_fen * den) * factor.denominator, den * factor.numerator
+        scale = b * years.denominator  # 1 + rate·years = (scale + a·p) / scale, > 0 for any rate > −1
+        num, den = (num + paid_fen * den) * scale, den * (scale + a * years.numerator)
     difference = num - received_fen * den
     return (difference > 0) - (difference < 0)
 
@@ -393,15 +400,21 @@ def _solve(flows: Sequence[CashFlow], field: str) -> Decimal:
         raise InvalidInput(field, f"the fees make the annualized rate exceed {MAX_ANNUALIZED_RATE:.0%}",
                            f"fees whose annualized rate is at most {MAX_ANNUALIZED_RATE:.0%}")
     low, high = Decimal(0), MAX_ANNUALIZED_RATE  # the present value is ≥ received at low, ≤ at high
-    for _ in range(MAX_BISECTIONS):
-        if high - low <= _TOLERANCE:
-            return _round_exactly(payments, received, (low + high) / 2)
-        middle = (low + high) / 2
-        if _present_value(payments, middle) > received:
-            low = middle
-        else:
-            high = middle
-    raise AssertionError(f"bisection did not converge in {MAX_BISECTIONS} steps")
+    guess = _FIRST_GUESS
+    with decimal.localcontext(_SOLVER):
+        for _ in range(MAX_BISECTIONS):  # Newton's steps inside the bracket; a bisection when a step would leave it
+            value, slope = _present_value(payments, guess)
+            if value > received:
+                low = guess
+            else:
+                high = guess
+            step = guess - (value - received) / slope if slope < 0 else None
+            if step is None or not low <= step <= high:
+                step = (low + high) / 2
+            if abs(step - guess) <= _STEP_DONE or high - low <= _TOLERANCE:
+                return _round_exactly(payments, received, step)
+            guess = step
+    raise AssertionError(f"the solver did not converge in {MAX_BISECTIONS} steps")
 
 
 def annualized_rate(

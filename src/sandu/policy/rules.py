@@ -26,7 +26,7 @@ from sandu.domain.dates import add_months
 from sandu.domain.enums import Outcome
 from sandu.ledger.schedule import build_schedule
 from sandu.policy.apr import annualized_rate
-from sandu.policy.bundle import GRADE_ORDER, PolicyBundle, Product
+from sandu.policy.bundle import GRADE_ORDER, TENORS, PolicyBundle, Product
 from sandu.policy.ops import fraction
 
 BP = Decimal("0.0001")
@@ -139,10 +139,21 @@ class _Decide:
     """One run of the rules; each method is a step and keeps its numbers in `v` (`x.keep` makes each a
     column of the table form, computed once)."""
 
-    def __init__(self, x: Any, bundle: PolicyBundle, i: Inputs, as_of: date):
+    def __init__(self, x: Any, bundle: PolicyBundle, i: Inputs, as_of: Any):
         self.x, self.b, self.i, self.as_of = x, bundle, i, as_of
-        self.fixing = bundle.lpr_on(as_of)
+        if isinstance(as_of, date):
+            bundle.lpr_on(as_of)  # refused when the LPR table does not cover the day (the table form checks its column)
         self.v: dict[str, Any] = {}
+        self.lpr = {tenor: x.keep(f"lpr.{tenor}", self.fixing(tenor)) for tenor in TENORS}
+
+    def fixing(self, tenor: str) -> Any:
+        """The LPR of `tenor` (bp) of the latest fixing published on or before the decision day."""
+        x = self.x
+        fixings = self.b.lpr
+        bp = x.lit(rate_bp(getattr(fixings[0], tenor)))
+        for f in fixings[1:]:
+            bp = x.where(self.as_of >= f.published_on, rate_bp(getattr(f, tenor)), bp)
+        return bp
 
     def keep(self, name: str, value: Any) -> Any:
         self.v[name] = kept = self.x.keep(name, value)
@@ -167,7 +178,7 @@ class _Decide:
         pr = b.pricing
         k = x.keep
         one_year = x.lit(True) if months is None else months <= pr.one_year_lpr_max_term_months
-        lpr = k(f"{name}.lpr_bp", x.where(one_year, rate_bp(self.fixing.one_year), rate_bp(self.fixing.over_five_year)))
+        lpr = k(f"{name}.lpr_bp", x.where(one_year, self.lpr["one_year"], self.lpr["over_five_year"]))
         spread = k(f"{name}.spread_bp", x.lookup(v["risk_grade"], pr.spread_bp[code], 0))
         discount = k(f"{name}.discount_bp", x.lookup(v["tech_grade"], {g.grade: g.discount_bp for g in b.tech_grades}, 0))
         gap = k(f"{name}.gap_bp", x.where(x.nonempty(i.sources_unavailable), b.gap_spread_bp, 0))
@@ -178,15 +189,15 @@ class _Decide:
         preferred = x.any(*(x.contains(i.certifications, c) for c in pr.preferential_certifications))
         applied = k(f"{name}.preference_applied", x.all(preferred, base > level))
         rate = k(f"{name}.rate_bp", x.where(applied, level, base))
-        product, as_of = b.products[code], self.as_of
+        product = b.products[code]
 
-        def annualized(rate_bp: int, term_months: int) -> str:
+        def annualized(rate_bp: int, term_months: int, as_of: date) -> str:
             return str(offer_annualized_rate(product, Decimal(rate_bp) * BP, term_months, as_of))
 
         return {"product": k(f"{name}.product", x.lit(code)), "lpr_bp": lpr, "lpr_tenor": k(f"{name}.lpr_tenor", x.where(one_year, "one_year", "over_five_year")),
                 "term_months": months, "spread_bp": spread, "discount_bp": discount, "gap_bp": gap, "grid_bp": grid, "floor_bp": floor,
                 "base_bp": base, "preference_applied": applied, "rate_bp": rate,
-                "annualized_rate": k(f"{name}.annualized_rate", x.apply(annualized, rate, months, dtype=pl.String))}
+                "annualized_rate": k(f"{name}.annualized_rate", x.apply(annualized, rate, months, self.as_of, dtype=pl.String))}
 
     def pick(self, name: str, cond: Any, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         return {k: self.x.keep(f"{name}.{k}", self.x.where(cond, a[k], b[k])) for k in a}
@@ -320,8 +331,9 @@ class _Decide:
 STEPS = ("general", "credit", "collateral", "project", "offers")
 
 
-def decide(x: Any, bundle: PolicyBundle, i: Inputs, as_of: date) -> dict[str, Any]:
-    """Every number of one evaluation (the scalar form), or the column holding it (the table form)."""
+def decide(x: Any, bundle: PolicyBundle, i: Inputs, as_of: Any) -> dict[str, Any]:
+    """Every number of one evaluation (the scalar form), or the column holding it (the table form). `as_of` is
+    the decision day: a date, or in the table form the column of each application's day."""
     run = _Decide(x, bundle, i, as_of)
     for step in STEPS:
         getattr(run, step)()

@@ -141,11 +141,35 @@ def _inputs() -> rules.Inputs:
     )
 
 
-def evaluate_frame(bundle: PolicyBundle, frame: pl.DataFrame, as_of: date) -> pl.DataFrame:
-    """One decision per row of `frame` (columns of `INPUT_SCHEMA`) on `as_of`, in the rows' order."""
+def check_days(bundle: PolicyBundle, frame: pl.DataFrame) -> pl.DataFrame:
+    """The table's `as_of` column (each application's decision day): present, dates, within the days the
+    bundle's LPR table covers; else `InvalidInput` (or `PolicyOutdated` after the table's valid-through date)."""
+    if "as_of" not in frame.columns:
+        _refuse("as_of", "column missing", "each application's decision day, or one day for the whole table")
+    if frame["as_of"].dtype != pl.Date:
+        _refuse("as_of", f"cannot be read as a date (it is {frame['as_of'].dtype})", "dates")
+    days = frame.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"), "as_of")
+    _check(days, "as_of", pl.col("as_of").is_null(), "null where a value is required", "a day in every row")
+    latest = days.filter(pl.col("as_of") == pl.col("as_of").max()).head(1)
+    earliest = days.filter(pl.col("as_of") == pl.col("as_of").min()).head(1)
+    for row in (earliest, latest):
+        if not row.is_empty():
+            bundle.lpr_on(row["as_of"][0])  # the scalar form's own refusal: the same words for the same day
+    return frame
+
+
+def evaluate_frame(bundle: PolicyBundle, frame: pl.DataFrame, as_of: date | None = None) -> pl.DataFrame:
+    """One decision per row of `frame` (columns of `INPUT_SCHEMA`) in the rows' order: all on `as_of`, or
+    without it each on the day in its `as_of` column."""
+    if as_of is None:
+        check_days(bundle, frame)
+    else:
+        bundle.lpr_on(as_of)
     typed = check_frame(bundle, frame)
+    if as_of is None:
+        typed = typed.with_columns(frame["as_of"])
     x = FrameOps(typed)
-    rules.decide(x, bundle, _inputs(), as_of)
+    rules.decide(x, bundle, _inputs(), pl.col("as_of") if as_of is None else as_of)
     f = x.frame
     out = [pl.col("_row").alias("row"), pl.col("v.outcome").alias("outcome"), pl.col("v.risk_grade").alias("risk_grade"),
            pl.col("tech_grade"), pl.col("v.comprehensive_limit_fen").alias("comprehensive_limit_fen"),
