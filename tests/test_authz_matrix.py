@@ -5,6 +5,8 @@ non-public route answers anything but 401 without a token — before its body is
 
 from __future__ import annotations
 
+from importlib import resources
+
 import httpx
 import pytest
 from conftest import TEST_PASSWORD, login, serve
@@ -22,6 +24,7 @@ READERS = frozenset({A, O, P, K, D, U})
 PUBLIC = None
 
 # Written out by hand, independently of sandu.security.authz: who may call each operation.
+DEFAULT_BUNDLE_TEXT = resources.files("sandu.policy.bundles").joinpath("default.toml").read_text(encoding="utf-8")
 EXPECTED: dict[str, frozenset[Role] | None] = {
     "auth.signup": PUBLIC, "auth.token": PUBLIC, "auth.refresh": PUBLIC, "auth.logout": PUBLIC, "auth.me": ALL,
     "users.create": frozenset({D}), "users.list": frozenset({D, U}), "users.disable": frozenset({D}),
@@ -35,7 +38,7 @@ EXPECTED: dict[str, frozenset[Role] | None] = {
     "lines.renew": frozenset({P}), "lines.close": frozenset({O}),
     "lines.drawings": READERS, "lines.drawing": READERS, "lines.statement": READERS, "lines.prepay": frozenset({A}),
     "lines.classify": frozenset({O, K}),
-    "operations.eod": frozenset({X}), "audit.list": frozenset({U}),
+    "operations.eod": frozenset({X}), "audit.list": frozenset({U}), "policy.simulate": frozenset({K, D, U}),
 }
 # A user of each role whose reach covers S2's objects (永嘉), and one whose reach does not (S3 is in 乐清, another tenant).
 OWN = {A: "rep-s2", O: "officer-yongjia", P: "approver-yongjia", K: "risk", X: "ops", D: "admin", U: "auditor"}
@@ -115,6 +118,7 @@ def request_for(name: str, ids: dict, tenant: str = "own") -> tuple[str, str, di
         "lines.classify": ("POST", f"{ln}/drawings/1/classification", {"json": {"risk_class": "loss", "note": "矩阵"}}),
         "operations.eod": ("POST", f"{API}/eod", {"json": {"business_date": "2026-11-28"}}),
         "audit.list": ("GET", f"{API}/audit", {}),
+        "policy.simulate": ("POST", f"{API}/policy/simulations", {"json": {"policy": DEFAULT_BUNDLE_TEXT, "since": "2026-01-01"}}),
     }[name]
 
 

@@ -9,13 +9,18 @@ has committed: what an interface shows is durable.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
+import polars as pl
+
 from sandu.audit import service as audit
+from sandu.domain.errors import InvalidInput
 from sandu.domain.money import MAX_AMOUNT_FEN, require_fen
 from sandu.domain.project import Project
 from sandu.origination import privacy
 from sandu.origination import service as svc
+from sandu.origination import whatif as whatif_svc
 from sandu.origination.views import (
     ConsentDetailView,
     ConsentHistoryView,
@@ -36,6 +41,9 @@ from sandu.origination.views import (
     scopes_view,
     source_read_view,
 )
+from sandu.policy import whatif
+from sandu.policy.bundle import MAX_SHOWN_ERRORS, PolicyBundle, PolicyError, line_of, parse_bundle
+from sandu.policy.whatif import WhatIf
 from sandu.runtime import Runtime
 from sandu.security.actor import Actor
 from sandu.servicing.service import line_view
@@ -270,3 +278,30 @@ def erasure_history(rt: Runtime, uscc: str) -> ErasureHistoryView:
     """The erasure requests carried out for an enterprise, newest first."""
     with rt.uow.read() as s:
         return ErasureHistoryView(uscc=uscc, erasures=[erasure_view(e, uscc) for e in privacy.erasures_of(s, uscc)])
+
+
+MAX_POLICY_BYTES = 200_000  # a bundle is a few kB
+
+
+def policy_from_text(text: str) -> PolicyBundle:
+    """A bundle submitted as text (the console's what-if), or `InvalidInput` naming each problem's key and line."""
+    if not isinstance(text, str) or len(text.encode("utf-8")) > MAX_POLICY_BYTES:
+        raise InvalidInput("policy", f"must be the text of a policy bundle of at most {MAX_POLICY_BYTES} bytes", "a policy bundle (TOML)")
+    try:
+        return parse_bundle(text.encode("utf-8"))
+    except PolicyError as exc:
+        where = "; ".join(f"line {line_of(text, p) or 1}: {p or '(file)'}: {r}" for p, r in exc.problems[:MAX_SHOWN_ERRORS])
+        raise InvalidInput("policy", where, "a bundle that `sandu policy check` accepts") from None
+
+
+def simulate_policy(rt: Runtime, *, policy: PolicyBundle, since: date | None = None, table: pl.DataFrame | None = None,
+                    max_changes: int = 100) -> WhatIf:
+    """Past applications re-decided under `policy` and under the bundle in force: each enterprise's latest decision
+    since `since` (through today), or the applications of `table`."""
+    if (since is None) == (table is None):
+        raise InvalidInput("since", "give either a first day or a table of applications", "one of them")
+    if table is None:
+        assert since is not None
+        with rt.uow.read() as s:
+            table = whatif_svc.applications_since(s, since, rt.today())
+    return whatif.compare(rt.bundle, policy, table, max_changes)

@@ -266,3 +266,40 @@ class ErasureHistoryView(BaseModel):
 def erasure_view(e: m.Erasure, uscc: str) -> ErasureView:
     return ErasureView(id=e.id, uscc=uscc, reason=e.reason, requested_by=e.requested_by, done_at=e.done_at,
                        removed={k: int(v) for k, v in e.removed.items()}, kept=[KeptView(**k) for k in e.kept])
+
+
+class PolicyFiguresView(BaseModel):
+    policy: str = Field(description="the bundle, name@version")
+    applications: int
+    approved: int = Field(description="approved in full or in part")
+    referred: int
+    declined: int
+    approval_rate: str = Field(description="approved ÷ applications, a decimal string")
+    total_limit_fen: int = Field(description="综合授信 of all applications, approved and referred")
+    approved_fen: int
+    average_rate: str | None = Field(description="the offers' rates weighted by their limits (null: no offer)")
+    expected_loss_fen: int = Field(description="Σ the scorecard's PD × the comprehensive limit")
+
+
+class OutcomeChangeView(BaseModel):
+    application_id: str = Field(description="the stored decision re-decided")
+    uscc: str
+    as_of: date
+    outcome_before: Outcome
+    outcome_after: Outcome
+    limit_before_fen: int
+    limit_after_fen: int
+
+
+class WhatIfView(BaseModel):
+    """Past applications re-decided under a changed bundle, against the bundle in force."""
+
+    current: PolicyFiguresView
+    changed: PolicyFiguresView
+    outcome_changes: int
+    limit_changes: int
+    changes: list[OutcomeChangeView] = Field(description="outcome changes, largest limit change first, as many as asked for")
+
+    @classmethod
+    def of(cls, w: Any) -> WhatIfView:
+        return cls.model_validate(w.to_json())

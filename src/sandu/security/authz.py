@@ -86,6 +86,7 @@ TABLE: dict[str, Rule] = {
     "decisions.review": Rule({O: Reach.BRANCH}, ObjectKind.DECISION),
     "decisions.approve": Rule({O: Reach.BRANCH, P: Reach.BRANCH}, ObjectKind.DECISION),
     "decisions.accept": Rule({A: Reach.LEGAL_REP}, ObjectKind.DECISION, fresh=True),
+    "policy.simulate": Rule({K: Reach.NONE, D: Reach.NONE, U: Reach.NONE}, writes=False),  # what-if over every sub-branch's applications
     # servicing
     "lines.get": Rule(READ_ENTERPRISE, ObjectKind.LINE, writes=False),
     "lines.journal": Rule(READ_ENTERPRISE, ObjectKind.LINE, writes=False),
