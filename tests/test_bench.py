@@ -34,3 +34,13 @@ def test_scorecard_quality_runs_and_prints_its_figures():
     assert r.returncode == 0, r.stderr[-2000:]
     for words in ("| sandu |", "| optbinning Scorecard |", "| toad (chi-merge + WOE + LR) |", "expert scorecard (challenger)", "rows/s"):
         assert words in r.stdout, r.stdout
+
+
+def test_policy_engine_runs_and_prints_its_figures_and_agrees_with_zen():
+    r = subprocess.run([sys.executable, str(BENCH / "policy_engine.py"), "3000", "300", "1000"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for words in ("decision_us_p99=", "rows_per_s=", "ratio table form / zen"):
+        assert words in r.stdout, r.stdout
+    agreement = next(line for line in r.stdout.splitlines() if "agreement on the" in line)
+    compared, agreed = (int(x.replace(",", "")) for x in (agreement.split("the ")[1].split(" rows")[0], agreement.split(": ")[1].split(" (")[0]))
+    assert compared > 50 and agreed == compared, agreement  # the JDM of the same tables decides the same
