@@ -196,7 +196,7 @@ def test_source_reads_are_logged_against_the_consent_one_per_scope(rt_sqlite):
         assert s.scalar(select(func.count()).select_from(m.SourceRead).where(m.SourceRead.consent_id == cid)) == 2 * len(ALL_SOURCES)
 
 
-def test_enterprise_unknown_to_the_registry_may_register_and_is_declined_with_reasons(rt_sqlite):
+def test_enterprise_unknown_to_the_registry_may_register_and_is_referred_with_reasons(rt_sqlite):
     rt = rt_sqlite
     row = outsider(rt)
     ent_id = register(rt, row)
@@ -206,8 +206,8 @@ def test_enterprise_unknown_to_the_registry_may_register_and_is_declined_with_re
         assert ent.district is None and ent.has_bank_account is False
         assert ent.branch == "鹿城"  # its USCC's region code names the sub-branch
         d = s.get(m.Decision, did)
-        assert d.outcome == "decline" and d.comprehensive_limit_fen == 0
-        assert d.result["reasons"], "every decline has reasons"
+        assert d.outcome == "refer" and d.comprehensive_limit_fen == 0  # no data anywhere: an officer collects it
+        assert d.result["reasons"][0].startswith("DATA_INSUFFICIENT: ")
         assert orig.offers_of(s, did) == []
         reads = list(s.scalars(select(m.SourceRead)))
         assert len(reads) == len(ALL_SOURCES) and not any(r.found for r in reads)
@@ -411,6 +411,8 @@ CASES: list[tuple[str, Callable[[Any, dict[str, Any]], Any], type[SanduError], s
     ("measure-requested-whole-float", _measure(requested_fen=300_000_000.0), InvalidInput, "requested_fen", None),
     ("measure-requested-bool", _measure(requested_fen=True), InvalidInput, "requested_fen", None),
     ("measure-requested-str", _measure(requested_fen="300"), InvalidInput, "requested_fen", None),
+    ("measure-project-beyond-longest-tenor", _measure(project=Project("厂房", 100 * WAN, 10 * WAN, 11)), InvalidInput, "project.tenor_years",
+     "rule project.max_tenor_years"),
     ("accept-referred-offer", _accept("decision_s5", "diya_xinyong", "rep-s5"), Conflict, "product", None),
     ("accept-twice", _accept("decision_s2_accepted"), Conflict, "product", None),
     ("accept-signer-not-rep", _accept(signer="rep-s5"), NotPermitted, None, "origination.sign.legal_rep"),

@@ -650,13 +650,14 @@ def test_declines_carry_reasons():
         ({"max_overdue_days_24m": None}, (), False),
     ],
 )
-def test_missing_data_declines_before_anything_else(over, flags, declined):
+def test_missing_data_refers_to_an_officer_before_anything_else(over, flags, declined):
     r = run(features(_quality_flags=flags, **over), sc=scores(pd="0.5"))  # risk E as well
     if declined:
-        assert r.reasons == ("DATA_INSUFFICIENT: 税务或征信数据缺失，无法测额 (tax or credit-bureau data missing)",)
+        assert r.reasons == ("DATA_INSUFFICIENT: 税务或征信数据缺失，无法自动测额，转人工补充资料后审核 (tax or credit-bureau data missing: referred to an officer)",)
         assert [h.rule for h in r.rule_hits] == ["refuse.DATA_INSUFFICIENT"]
+        assert r.outcome == Outcome.REFER and r.offers == ()
     else:
-        assert codes(r) == ["RISK_GRADE"]
+        assert codes(r) == ["RISK_GRADE"] and r.outcome == Outcome.DECLINE
 
 
 @pytest.mark.parametrize(
@@ -973,9 +974,9 @@ def test_closed_or_refused_steps_carry_zero_amounts():
     plain = decide(BUNDLE, f, (), scores(tech="A", most=False), Application(True), AS_OF)
     assert plain.credit is not None and plain.credit.tech == TechMeasure(False, 5_000 * WAN, Decimal("0.10"), "A", Decimal("1.15"), 0)
     assert not plain.credit.tech_line and not plain.credit.fast_track and plain.credit.uplift_fen == 0
-    declined = decide(BUNDLE, read_features(features(revenue_fen=None)), (pledged(1_000, 0),), scores(), Application(True, None, project()), AS_OF)
-    assert declined.credit_eligibility is None and declined.credit is None and declined.collateral is None
-    assert declined.secured is None and declined.project is None and declined.offers == () and declined.outcome == Outcome.DECLINE
+    missing = decide(BUNDLE, read_features(features(revenue_fen=None)), (pledged(1_000, 0),), scores(), Application(True, None, project()), AS_OF)
+    assert missing.credit_eligibility is None and missing.credit is None and missing.collateral is None
+    assert missing.secured is None and missing.project is None and missing.offers == () and missing.outcome == Outcome.REFER  # data missing
 
 
 def test_a_non_customer_project_beyond_the_tenor_is_a_channel_matter_not_a_refusal():
@@ -1159,7 +1160,9 @@ def test_invariants_hold_for_any_profile(case):
     assert not {"jingying_kuaidai", "keji_xinyong"} <= set(products(r))
     assert not ({"jingying_kuaidai", "keji_xinyong"} & set(products(r)) and "diya_xinyong" in products(r))
     expected = (
-        Outcome.DECLINE
+        Outcome.REFER  # data missing or a required source silent: an officer decides
+        if codes(r)[:1] in (["DATA_INSUFFICIENT"], ["DATA_GAP_REFERRED"])
+        else Outcome.DECLINE
         if not r.offers
         else Outcome.APPROVE
         if approved == r.comprehensive_limit_fen
@@ -1793,7 +1796,9 @@ def test_a_required_source_gap_refers_the_application_with_its_reason_and_nothin
 
 def test_a_required_source_not_read_is_still_missing_data_not_a_gap():
     r = run(features(overdue_count_24m=None, _quality_flags=("credit_bureau:not_read",)))
-    assert r.outcome == Outcome.DECLINE and codes(r) == ["DATA_INSUFFICIENT"]
+    assert r.outcome == Outcome.REFER and codes(r) == ["DATA_INSUFFICIENT"]
+    declining = bundle_with(sources__on_required_gap="decline")  # the gap rule does not change what missing data does
+    assert run(features(overdue_count_24m=None), bundle=declining).outcome == Outcome.REFER
 
 
 def test_an_optional_source_gap_adds_the_bundles_gap_spread_to_every_offer():

@@ -386,11 +386,14 @@ def read_log_rows(prepared: PreparedMeasurement, lapse: str | None) -> list[m.So
     return rows
 
 
-def _application(ent: m.Enterprise, requested_fen: int | None, project: Project | None) -> Application:
+def _application(ent: m.Enterprise, requested_fen: int | None, project: Project | None, bundle: PolicyBundle) -> Application:
     if requested_fen is not None:
         require_fen(requested_fen, field="requested_fen", max_fen=MAX_AMOUNT_FEN)
     if project is not None and not isinstance(project, Project):
         raise InvalidInput("project", "must be a Project record", "name, capex_fen, annual_cash_flow_fen, tenor_years")
+    if project is not None and project.tenor_years > bundle.project.max_tenor_years:
+        raise InvalidInput("project.tenor_years", f"{project.tenor_years} years is beyond the project loan's longest tenor "
+                           f"(rule project.max_tenor_years of policy {bundle.label})", f"1..{bundle.project.max_tenor_years} years")
     return Application(has_bank_account=ent.has_bank_account, requested_fen=requested_fen, project=project)
 
 
@@ -469,7 +472,7 @@ def prepare_measurement(
             f"consent {shorten(consent_id)} does not cover source {missing[0]!r}, which measurement requires",
             f"a consent whose scopes include {', '.join(bundle.required_sources)}",
         )
-    application = _application(ent, requested_fen, project)
+    application = _application(ent, requested_fen, project, bundle)
     sources = tuple(sorted(consent.scopes))
     reads = (reader or store_reader(session))(sources, ent.uscc, as_of)
     assert set(reads) == set(sources), "a reader answers for every source it was asked, and only those"

@@ -126,7 +126,9 @@ class DecisionView(BaseModel):
     uscc: str
     enterprise_name: str
     outcome: Outcome
-    comprehensive_limit_fen: int
+    comprehensive_limit_fen: int = Field(description="综合授信: every offer's limit, what is approved and what is referred")
+    approved_fen: int = Field(description="of it, what may be signed for now (approved by the system or by an officer)")
+    referred_fen: int = Field(description="of it, what waits for an officer")
     inclusive_small_micro: bool | None = Field(None, description="普惠型小微: a small or micro enterprise whose total credit is within the policy's maximum (1,000万元); null: decided before it was recorded")
     offers: list[OfferView]
     reasons: list[str]
@@ -207,6 +209,8 @@ def decision_view(session: Session, d: m.Decision, offers: list[m.Offer]) -> Dec
         inclusive_small_micro=d.result.get("inclusive_small_micro"),
         counterfactuals=[CounterfactualView(**c) for c in d.result.get("counterfactuals", [])],
         offers=views,
+        approved_fen=sum(v.approved_fen for v in views),
+        referred_fen=sum(v.referred_fen for v in views),
     )
 
 

@@ -57,7 +57,7 @@ def _general(n: _Notes, g: GeneralEligibility) -> None:
             n.refuse("DATA_GAP", f"数据源 {names} 未能及时返回，无法测额 (source did not answer in time)")
         return
     if g.data_missing:
-        n.refuse("DATA_INSUFFICIENT", "税务或征信数据缺失，无法测额 (tax or credit-bureau data missing)")
+        n.refuse("DATA_INSUFFICIENT", "税务或征信数据缺失，无法自动测额，转人工补充资料后审核 (tax or credit-bureau data missing: referred to an officer)")
         return
     if g.risk_declined:
         n.refuse("RISK_GRADE", f"风险等级 {g.risk_grade} (PD {g.risk_pd:.2%}) 超出准入 — " + "; ".join(g.risk_reasons))

@@ -322,7 +322,9 @@ class _Decide:
         any_offer = x.any(*made.values())
         plain = x.where(x.not_(any_offer), Outcome.DECLINE.value,
                         x.where(done == total, Outcome.APPROVE.value, x.where(done > 0, Outcome.PARTIAL.value, Outcome.REFER.value)))
-        keep("outcome", x.where(v["required_gap"], Outcome.REFER.value, plain) if b.on_required_gap == "refer" else plain)
+        # missing data, or a required source silent when the bundle says so: an officer collects it and decides
+        to_officer = x.any(v["data_missing"], v["required_gap"]) if b.on_required_gap == "refer" else v["data_missing"]
+        keep("outcome", x.where(to_officer, Outcome.REFER.value, plain))
         flag = inclusive(x, b, i.headcount, i.revenue_fen, total)
         keep("small_micro", flag["small_micro"])
         keep("inclusive_small_micro", flag["flagged"])
