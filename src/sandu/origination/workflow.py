@@ -383,7 +383,12 @@ def transitions_of(session: Session, application_id: int) -> list[m.ApplicationT
 
 
 def decisions_of(session: Session, application_id: int) -> list[str]:
-    return list(session.scalars(select(m.Decision.id).where(m.Decision.application_id == application_id).order_by(m.Decision.decided_at, m.Decision.id)))
+    """The application's decisions, oldest first: by time, then in the order they were assessed (one clock tick may hold several)."""
+    t = m.ApplicationTransition
+    assessed = (select(func.min(t.id)).where(t.application_id == application_id, t.decision_id == m.Decision.id, t.action == AppAction.ASSESS.value)
+                .scalar_subquery())
+    return list(session.scalars(select(m.Decision.id).where(m.Decision.application_id == application_id)
+                                .order_by(m.Decision.decided_at, func.coalesce(assessed, 0), m.Decision.id)))
 
 
 def latest_review(session: Session, application_id: int) -> m.HumanReview | None:
