@@ -261,8 +261,10 @@ UserPageLimit = Annotated[int, Query(ge=1, le=MAX_USER_PAGE, description="users 
 AuditPageLimit = Annotated[int, Query(ge=1, le=MAX_AUDIT_PAGE, description="records per page")]
 ReferralLimit = Annotated[int, Query(ge=1, le=MAX_REFERRAL_PAGE, description="referrals per page")]
 ReferralOffset = Annotated[int, Query(ge=0, le=MAX_REFERRAL_OFFSET, description="how many to skip (the next_offset of the previous page)")]
-BranchQuery = Annotated[str | None, Query(min_length=1, max_length=MAX_BRANCH_LENGTH, pattern=PLAIN_TEXT_PATTERN,
-                                          description="the sub-branch (officers and approvers: only their own; default: theirs, or every one for an admin)")]
+_branch_text = _text(MAX_BRANCH_LENGTH)
+BranchQuery = Annotated[str | None, Query(min_length=1, max_length=MAX_BRANCH_LENGTH, json_schema_extra={"pattern": PLAIN_TEXT_PATTERN},
+                                          description="the sub-branch (officers and approvers: only their own; default: theirs, or every one for an admin)"),
+                        AfterValidator(lambda v: None if v is None else _branch_text(v))]
 
 
 class ErrorBody(BaseModel):
