@@ -360,8 +360,7 @@ def test_withdrawal_by_the_legal_representative_only_and_never_after_signing(rt_
         actions.get_application(rt, 10**9)
 
 
-def test_end_of_day_expires_an_unsigned_decision_the_day_after_its_last_valid_day(rt_sqlite):
-    rt = rt_sqlite
+def test_end_of_day_expires_an_unsigned_decision_the_day_after_its_last_valid_day(rt):
     _register(rt, S2)
     d = _measure(rt, S2)
     last_valid = d.as_of + timedelta(days=orig.DECISION_VALID_DAYS)
