@@ -238,3 +238,15 @@ def login(client, username: str, password: str = TEST_PASSWORD) -> dict[str, str
     r = client.post("/api/v1/auth/token", data={"username": username, "password": password})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def known_to_decline(rt: Runtime, uscc: str, name: str, legal_rep_id: str, district: str = "鹿城") -> None:
+    """Put an enterprise into the sources' world that the policy declines: S2's figures with a tax credit grade of D
+    (no credit product), no collateral and no account (no secured product). An enterprise the sources do not know
+    at all is referred (its data is missing), not declined."""
+    from sandu.demo.seed import _insert_rows
+    from sandu.simulate.stories import STORY_ROWS
+
+    with rt.uow.write() as s:
+        _insert_rows(s, [{**STORY_ROWS[1], "uscc": uscc, "name": name, "district": district, "legal_rep_id": legal_rep_id, "story": "",
+                          "tax_credit_grade": "D"}], AS_OF)

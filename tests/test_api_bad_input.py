@@ -20,7 +20,8 @@ from sandu.sources.catalog import ALL_SOURCES
 API = "/api/v1"
 S2, S4 = STORY_ROWS[1], STORY_ROWS[3]
 TABLES = ("enterprises", "consents", "source_reads", "profiles", "decisions", "offers", "credit_lines", "drawings",
-          "journal_entries", "postings", "instalments", "dues", "classification_changes", "business_calendar", "eod_runs", "users", "refresh_tokens", "enterprise_members", "audit_log", "audit_head", "source_payloads", "erasures")
+          "journal_entries", "postings", "instalments", "dues", "classification_changes", "business_calendar", "eod_runs", "users", "refresh_tokens", "enterprise_members", "audit_log", "audit_head", "source_payloads", "erasures",
+          "applications", "application_transitions", "human_reviews")
 MAX_MESSAGE = 400  # characters: what was sent is never echoed back in full
 NASTY = {"NUL": "\x00", "SOH": "\x01", "ESC": "\x1b", "CRLF": "\r\n", "ZWSP": "\u200b", "RLO": "\u202e", "BOM": "\ufeff", "LSEP": "\u2028"}
 BORN_2100 = make_resident_id("330302", date(2100, 1, 1), "001")
@@ -34,6 +35,7 @@ def _register(**over) -> dict:
 def probes(ctx: dict) -> list[tuple[str, str, str, dict]]:
     """(label, method, path, request kwargs); `ctx` holds ids made beforehand."""
     line, cid, did = ctx["line"], ctx["consent"], ctx["decision4"]
+    d2, app2, app4 = ctx["decision2"], ctx["application2"], ctx["application4"]
     out: list[tuple[str, str, str, dict]] = []
     for label, ch in NASTY.items():
         out += [
@@ -44,6 +46,9 @@ def probes(ctx: dict) -> list[tuple[str, str, str, dict]]:
             (f"scope with {label}", "POST", f"{API}/enterprises/{S2['uscc']}/consents", {"json": {"scopes": [f"tax{ch}"]}}),
             (f"username with {label}", "POST", f"{API}/auth/signup", {"json": {"username": f"a{ch}b", "password": "x" * 12, "resident_id": BORN_2100}}),
             (f"erasure reason with {label}", "POST", f"{API}/enterprises/{S4['uscc']}/erasures", {"json": {"reason": f"申请{ch}人"}, "as": "admin"}),
+            (f"human review reason with {label}", "POST", f"{API}/decisions/{d2}/human-review", {"json": {"reason": f"复{ch}核"}}),
+            (f"withdrawal reason with {label}", "POST", f"{API}/applications/{app2}/withdraw", {"json": {"reason": f"撤{ch}回"}}),
+            (f"referral branch with {label}", "GET", f"{API}/referrals", {"params": {"branch": f"龙{ch}湾"}, "as": "admin"}),
             (f"project name with {label}", "POST", f"{API}/enterprises/{S2['uscc']}/measurements",
              {"json": {"consent_id": cid, "project": {"name": f"厂{ch}房", "capex_fen": 1, "annual_cash_flow_fen": 1, "tenor_years": 1}}}),
         ]
@@ -107,6 +112,28 @@ def probes(ctx: dict) -> list[tuple[str, str, str, dict]]:
         ("journal limit 501", "GET", f"{API}/lines/{line}/journal?limit=501", {}),
         ("journal after -1", "GET", f"{API}/lines/{line}/journal?after_id=-1", {}),
         ("product not a code", "POST", f"{API}/decisions/{did}/offers/Wang%20Dai/approve", {"as": "approver-longwan"}),
+        ("human review of an approved decision", "POST", f"{API}/decisions/{d2}/human-review", {"json": {"reason": "请复核"}}),
+        ("human review without a reason", "POST", f"{API}/decisions/{d2}/human-review", {"json": {}}),
+        ("human review reason 1001 characters", "POST", f"{API}/decisions/{d2}/human-review", {"json": {"reason": "x" * 1001}}),
+        ("human review reason not text", "POST", f"{API}/decisions/{d2}/human-review", {"json": {"reason": 1}}),
+        ("human review outcome unknown", "POST", f"{API}/decisions/{did}/human-review/review", {"json": {"outcome": "maybe", "opinion": "x"},
+                                                                                                "as": "officer-longwan"}),
+        ("human review never requested", "POST", f"{API}/decisions/{did}/human-review/review", {"json": {"outcome": "upheld", "opinion": "x"},
+                                                                                                "as": "officer-longwan"}),
+        ("human review decided unrequested", "POST", f"{API}/decisions/{did}/human-review/decide", {"as": "approver-longwan"}),
+        ("human review by an officer", "POST", f"{API}/decisions/{did}/human-review", {"json": {"reason": "x"}, "as": "officer-longwan"}),
+        ("withdrawal of a signed application", "POST", f"{API}/applications/{app2}/withdraw", {"json": {"reason": "撤回"}}),
+        ("withdrawal without a reason", "POST", f"{API}/applications/{app2}/withdraw", {"json": {}}),
+        ("withdrawal of another enterprise's application", "POST", f"{API}/applications/{app4}/withdraw", {"json": {"reason": "撤回"}}),
+        ("application id 0", "GET", f"{API}/applications/0", {}),
+        ("application id 2**70", "GET", f"{API}/applications/{2**70}", {}),
+        ("application id not a number", "GET", f"{API}/applications/abc", {}),
+        ("referrals limit 201", "GET", f"{API}/referrals", {"params": {"limit": 201}, "as": "officer-longwan"}),
+        ("referrals limit 0", "GET", f"{API}/referrals", {"params": {"limit": 0}, "as": "officer-longwan"}),
+        ("referrals offset -1", "GET", f"{API}/referrals", {"params": {"offset": -1}, "as": "officer-longwan"}),
+        ("referrals of another sub-branch", "GET", f"{API}/referrals", {"params": {"branch": "永嘉"}, "as": "officer-longwan"}),
+        ("referrals branch 17 characters", "GET", f"{API}/referrals", {"params": {"branch": "x" * 17}, "as": "admin"}),
+        ("referrals by the applicant", "GET", f"{API}/referrals", {}),
         ("unknown path", "GET", f"{API}/nothing-here", {}),
         ("wrong method", "DELETE", f"{API}/lines/{line}", {}),
     ]
@@ -123,12 +150,15 @@ def _setup(c: httpx.Client) -> dict:
     for row, auth in ((S2, rep2), (S4, rep4)):
         assert c.post(f"{API}/enterprises", json={k: row[k] for k in ("uscc", "name")}, headers=auth).status_code == 201
     consent = c.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": list(ALL_SOURCES), "bureau_authorization": True}, headers=rep2).json()["id"]
-    d2 = c.post(f"{API}/enterprises/{S2['uscc']}/measurements", json={"consent_id": consent}, headers=rep2).json()["id"]
+    m2 = c.post(f"{API}/enterprises/{S2['uscc']}/measurements", json={"consent_id": consent}, headers=rep2).json()
+    d2 = m2["id"]
     c4 = c.post(f"{API}/enterprises/{S4['uscc']}/consents", json={"scopes": list(ALL_SOURCES), "bureau_authorization": True}, headers=rep4).json()["id"]
-    d4 = c.post(f"{API}/enterprises/{S4['uscc']}/measurements", json={"consent_id": c4}, headers=rep4).json()["id"]
+    m4 = c.post(f"{API}/enterprises/{S4['uscc']}/measurements", json={"consent_id": c4}, headers=rep4).json()
+    d4 = m4["id"]
     line = c.post(f"{API}/decisions/{d2}/offers/jingying_kuaidai/accept", headers=rep2).json()["id"]
     body = "70000000"
-    return {"consent": consent, "decision4": d4, "line": line, "outsider": make_uscc("9", "1", "330302", body + org_code_check_char(body))}
+    return {"consent": consent, "decision4": d4, "line": line, "outsider": make_uscc("9", "1", "330302", body + org_code_check_char(body)),
+            "decision2": d2, "application2": m2["application_id"], "application4": m4["application_id"]}
 
 
 def _answers(url: str) -> dict[str, tuple]:
@@ -171,6 +201,16 @@ def test_the_same_bad_input_gets_the_same_4xx_on_sqlite_and_postgresql(tmp_path,
         "erasure without a reason": (422, "invalid_input", "reason"), "erasure reason 501 characters": (422, "invalid_input", "reason"),
         "erasure reason with CRLF": (422, "invalid_input", "reason"), "erasure of an unregistered enterprise": (404, "not_found", "uscc"),
         "erasure by the applicant": (403, "not_permitted", None),
+        "human review of an approved decision": (409, "conflict", "decision_id"), "human review without a reason": (422, "invalid_input", "reason"),
+        "human review reason 1001 characters": (422, "invalid_input", "reason"), "human review reason with NUL": (422, "invalid_input", "reason"),
+        "human review outcome unknown": (422, "invalid_input", "outcome"), "human review never requested": (404, "not_found", "decision_id"),
+        "human review decided unrequested": (404, "not_found", "decision_id"), "human review by an officer": (403, "not_permitted", None),
+        "withdrawal of a signed application": (409, "conflict", "application"), "withdrawal without a reason": (422, "invalid_input", "reason"),
+        "withdrawal of another enterprise's application": (404, "not_found", "application_id"),
+        "application id 0": (422, "invalid_input", "application_id"), "application id not a number": (422, "invalid_input", "application_id"),
+        "referrals limit 201": (422, "invalid_input", "limit"), "referrals offset -1": (422, "invalid_input", "offset"),
+        "referrals of another sub-branch": (403, "not_permitted", "branch"), "referrals branch 17 characters": (422, "invalid_input", "branch"),
+        "referrals by the applicant": (403, "not_permitted", None), "referral branch with NUL": (422, "invalid_input", "branch"),
     }
     assert {k: on_sqlite[k] for k in expected} == expected
     if not pg_available:

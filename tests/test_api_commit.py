@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import httpx
 import pytest
-from conftest import TEST_PASSWORD, login, serve
+from conftest import TEST_PASSWORD, known_to_decline, login, serve
 from sqlalchemy import event, text
 
 from sandu.api.app import create_app
@@ -21,7 +21,8 @@ API = "/api/v1"
 S1, S2, S4 = STORY_ROWS[0], STORY_ROWS[1], STORY_ROWS[3]
 ROUNDS = 15  # each write route, this many times: create, then read at once
 TABLES = ("enterprises", "consents", "source_reads", "profiles", "decisions", "offers", "credit_lines", "drawings",
-          "journal_entries", "postings", "instalments", "dues", "classification_changes", "business_calendar", "eod_runs", "users", "refresh_tokens", "enterprise_members", "audit_log", "audit_head", "source_payloads", "erasures")
+          "journal_entries", "postings", "instalments", "dues", "classification_changes", "business_calendar", "eod_runs", "users", "refresh_tokens", "enterprise_members", "audit_log", "audit_head", "source_payloads", "erasures",
+          "applications", "application_transitions", "human_reviews")
 
 
 @pytest.fixture
@@ -137,6 +138,28 @@ def test_every_write_is_visible_to_the_next_read(client, rt):
         assert [e["id"] for e in listed][0] == erased["id"] and len(listed) == k + 1
     r = client.post(f"{API}/enterprises/{S4['uscc']}/refresh", json={}, headers=risk)
     assert r.status_code == 403 and "no live consent" in r.json()["error"]["message"], r.text  # erasure stopped the reads
+    # the workflow: an outsider is declined → asks for a human review → the application and the 鹿城 queue show it at once;
+    # reviewed → decided → the applicant sees the outcome at once; a new measurement → withdrawn → the application says so
+    e = _outsider(700)
+    known_to_decline(rt, e["uscc"], e["name"], e["resident_id"])
+    _ok(client.post(f"{API}/auth/signup", json={x: e[x] for x in ("username", "password", "resident_id")}))
+    for name, role in (("officer-lucheng", "officer"), ("approver-lucheng", "approver")):
+        _ok(client.post(f"{API}/users", json={"username": name, "password": TEST_PASSWORD, "role": role, "branch": "鹿城", "authority_fen": 1_000_000},
+                        headers=admin))
+    auth, officer_lc, approver_lc = login(client, e["username"]), login(client, "officer-lucheng"), login(client, "approver-lucheng")
+    _register(client, auth, e)
+    _, d = _measured(client, auth, e)
+    assert d["outcome"] == "decline"
+    asked = _ok(client.post(f"{API}/decisions/{d['id']}/human-review", json={"reason": "请人工复核"}, headers=auth))
+    assert _ok(client.get(f"{API}/applications/{d['application_id']}", headers=auth), 200)["human_review"] == asked["human_review"]
+    assert [r["application_id"] for r in _ok(client.get(f"{API}/referrals", headers=officer_lc), 200)["referrals"]] == [d["application_id"]]
+    _ok(client.post(f"{API}/decisions/{d['id']}/human-review/review", json={"outcome": "reassess", "opinion": "重新测额"}, headers=officer_lc), 200)
+    decided = _ok(client.post(f"{API}/decisions/{d['id']}/human-review/decide", headers=approver_lc), 200)
+    seen = _ok(client.get(f"{API}/applications/{d['application_id']}", headers=auth), 200)
+    assert seen["state"] == decided["state"] == "authorized" and seen["human_review"]["status"] == "reassess"
+    assert _ok(client.get(f"{API}/referrals", headers=officer_lc), 200)["total"] == 0
+    withdrawn = _ok(client.post(f"{API}/applications/{d['application_id']}/withdraw", json={"reason": "不再申请"}, headers=auth), 200)
+    assert _ok(client.get(f"{API}/applications/{d['application_id']}", headers=auth), 200)["transitions"] == withdrawn["transitions"]
 
 
 class _CommitFails:
@@ -168,6 +191,30 @@ def test_a_failed_commit_is_never_acknowledged_and_stores_nothing(client, rt):
     _ok(client.post(f"{API}/decisions/{d4b['id']}/offers/wangdaitong/review", json={"opinion": "同意"}, headers=officer), 200)
     line = _ok(client.post(f"{API}/decisions/{d2['id']}/offers/jingying_kuaidai/accept", headers=rep2))
     _ok(client.post(f"{API}/lines/{line['id']}/draws", json={"amount_fen": 5_000, "idempotency_key": "before"}, headers=rep2))
+    declined = _outsider(998)  # declined: its legal representative asks for a human review, which an officer reviews
+    known_to_decline(rt, declined["uscc"], declined["name"], declined["resident_id"])
+    _ok(client.post(f"{API}/auth/signup", json={x: declined[x] for x in ("username", "password", "resident_id")}))
+    rep_x = login(client, declined["username"])
+    _register(client, rep_x, declined)
+    _, dx = _measured(client, rep_x, declined)
+    _, dy = _measured(client, rep_x, declined)  # a second decline of the same application: the first is superseded
+    for name, role in (("officer-lucheng", "officer"), ("approver-lucheng", "approver")):
+        _ok(client.post(f"{API}/users", json={"username": name, "password": TEST_PASSWORD, "role": role, "branch": "鹿城", "authority_fen": 1_000_000},
+                        headers=admin))
+    officer_lc, approver_lc = login(client, "officer-lucheng"), login(client, "approver-lucheng")
+    _ok(client.post(f"{API}/decisions/{dy['id']}/human-review", json={"reason": "请复核"}, headers=rep_x))
+    _ok(client.post(f"{API}/decisions/{dy['id']}/human-review/review", json={"outcome": "upheld", "opinion": "维持"}, headers=officer_lc), 200)
+    declined_more = []  # two more declined outsiders: one to ask for a review while commits fail, one whose request an officer reviews then
+    for k in (996, 997):
+        o = _outsider(k)
+        known_to_decline(rt, o["uscc"], o["name"], o["resident_id"])
+        _ok(client.post(f"{API}/auth/signup", json={x: o[x] for x in ("username", "password", "resident_id")}))
+        rep_o = login(client, o["username"])
+        _register(client, rep_o, o)
+        declined_more.append((rep_o, _measured(client, rep_o, o)[1]))
+    (rep_w, dw), (rep_z, dz) = declined_more
+    _ok(client.post(f"{API}/decisions/{dz['id']}/human-review", json={"reason": "请复核"}, headers=rep_z))
+    _, d4c = _measured(client, rep4, S4)  # S4's application, open, to withdraw
     outsider = _outsider(999)
     writes = [
         ("POST", f"{API}/auth/signup", {x: outsider[x] for x in ("username", "password", "resident_id")}, None),
@@ -183,6 +230,10 @@ def test_a_failed_commit_is_never_acknowledged_and_stores_nothing(client, rt):
         ("POST", f"{API}/users", {"username": "new-auditor", "password": TEST_PASSWORD, "role": "auditor"}, admin),
         ("POST", f"{API}/enterprises/{S2['uscc']}/refresh", {}, login(client, "risk")),
         ("POST", f"{API}/enterprises/{S2['uscc']}/erasures", {"reason": "申请人书面申请"}, admin),
+        ("POST", f"{API}/decisions/{dy['id']}/human-review/decide", None, approver_lc),
+        ("POST", f"{API}/decisions/{dw['id']}/human-review", {"reason": "请人工复核"}, rep_w),
+        ("POST", f"{API}/decisions/{dz['id']}/human-review/review", {"outcome": "reassess", "opinion": "重新测额"}, officer_lc),
+        ("POST", f"{API}/applications/{d4c['application_id']}/withdraw", {"reason": "不再申请"}, rep4),
     ]
     before = _dump(rt)
     with _CommitFails(rt.engine):
@@ -194,6 +245,8 @@ def test_a_failed_commit_is_never_acknowledged_and_stores_nothing(client, rt):
             assert "Traceback" not in r.text and "OSError" not in r.text
         r = client.post(f"{API}/decisions/{d2['id']}/offers/jingying_kuaidai/accept", headers=rep2)
         assert r.status_code == 409  # already accepted: refused before any commit
+        r = client.post(f"{API}/decisions/{dx['id']}/human-review", json={"reason": "请复核"}, headers=rep_x)
+        assert r.status_code == 409  # superseded: refused before any commit
         r = client.post(f"{API}/auth/token", data={"username": "rep-s2", "password": TEST_PASSWORD})
         assert r.status_code == 500  # logging in writes (the session) and is not acknowledged either
     assert _dump(rt) == before

@@ -39,6 +39,9 @@ EXPECTED: dict[str, frozenset[Role] | None] = {
     "lines.drawings": READERS, "lines.drawing": READERS, "lines.statement": READERS, "lines.prepay": frozenset({A}),
     "lines.classify": frozenset({O, K}),
     "operations.eod": frozenset({X}), "audit.list": frozenset({U}), "policy.simulate": frozenset({K, D, U}),
+    "decisions.human_review.request": frozenset({A}), "decisions.human_review.review": frozenset({O}),
+    "decisions.human_review.decide": frozenset({O, P}), "applications.get": READERS, "applications.withdraw": frozenset({A}),
+    "referrals.list": frozenset({O, P, D}),
 }
 # A user of each role whose reach covers S2's objects (永嘉), and one whose reach does not (S3 is in 乐清, another tenant).
 OWN = {A: "rep-s2", O: "officer-yongjia", P: "approver-yongjia", K: "risk", X: "ops", D: "admin", U: "auditor"}
@@ -64,7 +67,8 @@ def world(tmp_path_factory, sqlite_template):
                 d = c.post(f"{API}/enterprises/{row['uscc']}/measurements", json={"consent_id": cid}, headers=rep).json()
                 product = next(o["product"] for o in d["offers"] if o["approved_fen"] > 0)
                 line = c.post(f"{API}/decisions/{d['id']}/offers/{product}/accept", headers=rep).json()["id"]
-                ids[key] = {"uscc": row["uscc"], "consent": cid, "decision": d["id"], "product": product, "line": line}
+                ids[key] = {"uscc": row["uscc"], "consent": cid, "decision": d["id"], "product": product, "line": line,
+                            "application": d["application_id"]}
             victim = c.post(f"{API}/users", json={"username": "to-disable", "password": TEST_PASSWORD, "role": "risk"}, headers=login(c, "admin")).json()
             ids["victim"] = victim["id"]
             tokens = {role: login(c, name) for role, name in OWN.items()}
@@ -119,6 +123,12 @@ def request_for(name: str, ids: dict, tenant: str = "own") -> tuple[str, str, di
         "operations.eod": ("POST", f"{API}/eod", {"json": {"business_date": "2026-11-28"}}),
         "audit.list": ("GET", f"{API}/audit", {}),
         "policy.simulate": ("POST", f"{API}/policy/simulations", {"json": {"policy": DEFAULT_BUNDLE_TEXT, "since": "2026-01-01"}}),
+        "decisions.human_review.request": ("POST", f"{d}/human-review", {"json": {"reason": "请人工复核"}}),
+        "decisions.human_review.review": ("POST", f"{d}/human-review/review", {"json": {"outcome": "upheld", "opinion": "维持"}}),
+        "decisions.human_review.decide": ("POST", f"{d}/human-review/decide", {}),
+        "applications.get": ("GET", f"{API}/applications/{o['application']}", {}),
+        "applications.withdraw": ("POST", f"{API}/applications/{o['application']}/withdraw", {"json": {"reason": "不再需要"}}),
+        "referrals.list": ("GET", f"{API}/referrals", {}),
     }[name]
 
 

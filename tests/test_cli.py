@@ -51,6 +51,10 @@ def test_db_upgrade_eod_and_bad_input(tmp_path):
     assert r.returncode == 2 and "--enterprises" in r.stderr and "Traceback" not in r.stderr
     r = run(["simulate", "--enterprises", "10", "--out", "x.csv"], tmp_path)
     assert r.returncode == 2 and ".parquet" in r.stderr
+    r = run(["referrals", "--branch", "龙湾"], tmp_path)
+    assert r.returncode == 0 and "referral queue — 龙湾: 0 waiting" in r.stdout, r.stdout + r.stderr
+    r = run(["referrals", "--limit", "0"], tmp_path)
+    assert r.returncode == 2 and "limit" in r.stderr and "1..200" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_simulate_into_the_store_is_idempotent(tmp_path):

@@ -25,7 +25,7 @@ from sandu.servicing import service as svc
 from sandu.sources.catalog import ALL_SOURCES
 from sandu.store import models as m
 from sandu.store.db import make_engine
-from sandu.store.migrate import current_revision, downgrade, upgrade
+from sandu.store.migrate import current_revision, downgrade, head_revision, upgrade
 
 
 def _old_line(conn, line_id_row: dict) -> None:
@@ -60,6 +60,7 @@ def test_a_store_with_lines_upgrades_to_drawings_services_on_and_goes_back(empty
         c = orig.grant_consent(s, uscc=S2["uscc"], scopes=list(ALL_SOURCES), bureau_authorization=True, purpose="credit_measurement", signer=rep, valid_days=30, now=FIXED_NOW)
         d = orig.measure(s, uscc=S2["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, tech=rt.tech)
         offer_id, ent_id = s.scalar(select(m.Offer.id).where(m.Offer.decision_id == d.id)), d.enterprise_id
+        decision_id, terms = d.id, {o["product"]: o for o in d.result["offers"]}
     assert downgrade(engine, "0004") == "0004"
     # the old shape: a line with two drawings (300万 on 11-29, 100万 on 12-01), 50万 repaid, interest posted on 12-20 and
     # unpaid, and accruals of 12-21 .. 12-25 not yet posted
@@ -76,8 +77,14 @@ def test_a_store_with_lines_upgrades_to_drawings_services_on_and_goes_back(empty
         for k in range(5):
             conn.execute(text("INSERT INTO interest_accruals (line_id, day, closing_principal_fen, rate_annual, basis_days, interest_exact, posted_entry_id) "
                               "VALUES (1, :d, :p, '0.0380', 360, '1', NULL)"), {"d": date(2026, 12, 21) + timedelta(days=k), "p": a + b - repaid})
-    assert upgrade(engine, "0005", pii_key=PII_KEY) == "0005" == current_revision(engine)
+    # through 0005, and on to the schema today's services write (0008 backfills the line's application: active, drawn on)
+    assert upgrade(engine, pii_key=PII_KEY) == head_revision(engine) == current_revision(engine)
     rt = rt.with_clock(Clock(SERVICE_NOW))
+    with rt.uow.read() as s:
+        app = s.scalar(select(m.Application).where(m.Application.enterprise_id == ent_id))
+        line = s.get(m.CreditLine, 1)
+        assert (app.state, app.decision_id) == ("active", decision_id) and line.application_id == app.id
+        assert line.annualized_rate == Decimal(terms[s.get(m.Offer, offer_id).product]["annualized_rate"]) and line.inclusive_small_micro is not None
     with rt.uow.read() as s:
         first, second = s.get(m.Drawing, 1), s.get(m.Drawing, 2)
         # the oldest drawing was repaid first; the interest and the accrued fen-days went to it
@@ -114,7 +121,7 @@ def test_a_store_with_lines_upgrades_to_drawings_services_on_and_goes_back(empty
         columns = {c["name"] for c in conn.dialect.get_columns(conn, "drawings")}
         assert columns == {"id", "line_id", "entry_id", "amount_fen", "drawn_on", "maturity_on", "drawn_at", "drawn_by"}
     # and up again: carried over once more, the ledger proven
-    assert upgrade(engine, "0005", pii_key=PII_KEY) == "0005"
+    assert upgrade(engine, pii_key=PII_KEY) == head_revision(engine)
     with rt.uow.read() as s:
         assert svc.ledger_check(s).ok
         drawings = [s.get(m.Drawing, i) for i in (1, 2)]

@@ -19,7 +19,7 @@ from sandu.security import actions as security
 from sandu.simulate.stories import STORY_ROWS
 from sandu.sources.catalog import ALL_SOURCES
 from sandu.store.db import make_engine
-from sandu.store.migrate import current_revision, downgrade, upgrade
+from sandu.store.migrate import current_revision, downgrade, head_revision, upgrade
 
 S2 = STORY_ROWS[1]
 NEW_CONSENT_COLUMNS = {"text_sha256", "text_version", "language", "bureau_authorized_at", "bureau_text_sha256"}
@@ -32,7 +32,7 @@ def _columns(conn, table: str) -> set[str]:
 
 def test_consents_and_reads_carry_over_up_down_and_up_again(empty_db_url):
     engine = make_engine(empty_db_url, TEST_SETTINGS)
-    assert upgrade(engine, "0006") == "0006"
+    assert upgrade(engine) == head_revision(engine)  # today's services write the head's schema; then back to 0005
     rt = Runtime(engine=engine, bundle=load_bundle(), model=load_model(), settings=TEST_SETTINGS, clock=lambda: FIXED_NOW)
     seed_universe(rt.uow, 40, SEED, AS_OF)
     spec = next(s for s in demo_specs() if s.username == "rep-s2")
@@ -59,7 +59,7 @@ def test_consents_and_reads_carry_over_up_down_and_up_again(empty_db_url):
             conn.execute(text("INSERT INTO source_reads (consent_id, source, read_at, found) VALUES ('00000000-0000-4000-8000-000000000001', :s, :t, :f)"),
                          {"s": source, "t": FIXED_NOW, "f": found})
     # up again: old reads are the simulated adapter's, their outcome from `found`; old consents have no text and no bureau authorization
-    assert upgrade(engine, "0006") == "0006"
+    assert upgrade(engine) == head_revision(engine)  # through 0006, and on to the schema today's services write
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT source, adapter, outcome, reason, duration_ms, payload_sha256 FROM source_reads "
                                  "WHERE consent_id = '00000000-0000-4000-8000-000000000001' ORDER BY source")).all()

@@ -467,7 +467,7 @@ def test_a_referred_offer_is_reviewed_by_one_person_and_approved_by_another_with
         assert rule_or_field in (getattr(info.value, "rule", None), info.value.field), info.value
         assert dump(rt) == before
 
-    approve = lambda who: lambda s: orig.approve_offer(s, decision_id=did, product=product, approver=actor(rt, who), now=FIXED_NOW)  # noqa: E731
+    approve = lambda who: lambda s: orig.approve_offer(s, decision_id=did, product=product, approver=actor(rt, who), now=FIXED_NOW, bundle=rt.bundle)  # noqa: E731
     review = lambda who: lambda s: orig.review_offer(s, decision_id=did, product=product, reviewer=actor(rt, who), opinion="押品足值，同意", now=FIXED_NOW)  # noqa: E731
     refused(approve("approver-cangnan"), Conflict, "product")  # not reviewed yet
     refused(lambda s: orig.review_offer(s, decision_id=did, product=product, reviewer=actor(rt, "officer-cangnan"), opinion=" ", now=FIXED_NOW),

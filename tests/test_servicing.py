@@ -669,7 +669,7 @@ def _s1_lines(rt) -> tuple[int, int, str]:
         d = orig.measure(s, uscc=s1["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, tech=rt.tech,
                          project=Project("年产2.7万吨紧固件建设项目", 13_600 * WAN, 2_600 * WAN, 7))
         orig.review_offer(s, decision_id=d.id, product="project_loan", reviewer=officer, opinion="同意", now=FIXED_NOW)
-        orig.approve_offer(s, decision_id=d.id, product="project_loan", approver=approver, now=FIXED_NOW)
+        orig.approve_offer(s, decision_id=d.id, product="project_loan", approver=approver, now=FIXED_NOW, bundle=rt.bundle)
         lines = [orig.accept_offer(s, decision_id=d.id, product=product, signer=rep, as_of=D0, now=FIXED_NOW).id
                  for product in ("project_loan", "jingying_kuaidai")]
         assert d.comprehensive_limit_fen == 10_020 * WAN

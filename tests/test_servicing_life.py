@@ -95,7 +95,7 @@ def open_line_on(rt, row: dict, product: str, as_of: date) -> int:
         if offer.approved_fen < offer.limit_fen:  # referred: 审 by the branch's officer, 贷 by its approver
             branch = s.scalar(select(m.Enterprise.branch).where(m.Enterprise.uscc == row["uscc"]))
             orig.review_offer(s, decision_id=d.id, product=product, reviewer=actor(rt, users.officer_of(branch)), opinion="同意", now=now)
-            orig.approve_offer(s, decision_id=d.id, product=product, approver=actor(rt, users.approver_of(branch)), now=now)
+            orig.approve_offer(s, decision_id=d.id, product=product, approver=actor(rt, users.approver_of(branch)), now=now, bundle=rt.bundle)
         new = orig.accept_offer(s, decision_id=d.id, product=product, signer=rep, as_of=as_of, now=now)
         assert (new.opened_on, new.expires_on, new.accrued_through) == (as_of, add_months(as_of, 12), as_of - timedelta(days=1))
         return new.id

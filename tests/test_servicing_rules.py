@@ -97,7 +97,7 @@ def test_a_project_loan_does_not_revolve(rt_sqlite):
         project = Project("扩产项目", 13_600 * WAN, 2_600 * WAN, 7)
         d = orig.measure(s, uscc=S1["uscc"], consent_id=c.id, as_of=D0, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, tech=rt.tech, project=project)
         orig.review_offer(s, decision_id=d.id, product="project_loan", reviewer=actor(rt, "officer-longwan"), opinion="同意", now=FIXED_NOW)
-        orig.approve_offer(s, decision_id=d.id, product="project_loan", approver=actor(rt, "approver-longwan"), now=FIXED_NOW)
+        orig.approve_offer(s, decision_id=d.id, product="project_loan", approver=actor(rt, "approver-longwan"), now=FIXED_NOW, bundle=rt.bundle)
         line = orig.accept_offer(s, decision_id=d.id, product="project_loan", signer=actor(rt, "rep-s1"), as_of=D0, now=FIXED_NOW)
         assert not line.revolving and line.repayment_method == "等额本息"
     d = draw(rt, line.id, line.limit_fen, D0).drawing

@@ -38,6 +38,7 @@ ConsentIdPath = Annotated[str, Path(min_length=36, max_length=36, pattern=s.UUID
 DecisionIdPath = Annotated[str, Path(min_length=36, max_length=36, pattern=s.UUID_PATTERN)]
 ProductPath = Annotated[str, Path(min_length=1, max_length=32, pattern=s.PRODUCT_PATTERN, description="product code, e.g. jingying_kuaidai")]
 LineIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="credit line number")]
+ApplicationIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="application number")]
 UserIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="user number")]
 
 
@@ -65,13 +66,18 @@ def admit_line(request: Request, line_id: LineIdPath, _token: Annotated[str | No
     return _admit(request, line_id)
 
 
+def admit_application(request: Request, application_id: ApplicationIdPath, _token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+    return _admit(request, application_id)
+
+
 AsActor = Annotated[Actor, Depends(admit_none)]
 AsEnterpriseActor = Annotated[Actor, Depends(admit_enterprise)]
 AsConsentActor = Annotated[Actor, Depends(admit_consent)]
 AsDecisionActor = Annotated[Actor, Depends(admit_decision)]
 AsLineActor = Annotated[Actor, Depends(admit_line)]
+AsApplicationActor = Annotated[Actor, Depends(admit_application)]
 ADMISSION = {None: admit_none, ObjectKind.ENTERPRISE: admit_enterprise, ObjectKind.CONSENT: admit_consent,
-             ObjectKind.DECISION: admit_decision, ObjectKind.LINE: admit_line}
+             ObjectKind.DECISION: admit_decision, ObjectKind.LINE: admit_line, ObjectKind.APPLICATION: admit_application}
 
 _DESCRIPTIONS = {
     401: "no acceptable identity: no token, an invalid or expired one, a disabled account; or a fresh password is needed",

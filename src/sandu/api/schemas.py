@@ -27,6 +27,7 @@ from sandu.domain.numbers import whole_number
 from sandu.domain.project import Project
 from sandu.domain.text import MAX_NAME_LENGTH, PLAIN_TEXT_PATTERN, plain_text
 from sandu.origination.service import MAX_CONSENT_DAYS, MAX_OPINION_LENGTH, PURPOSES
+from sandu.origination.workflow import MAX_REFERRAL_OFFSET, MAX_REFERRAL_PAGE, REVIEW_OUTCOMES
 from sandu.security.actions import MAX_USER_PAGE
 from sandu.security.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, check_new_password
 from sandu.security.service import MAX_BRANCH_LENGTH, USERNAME, USERNAME_ALLOWED
@@ -163,6 +164,19 @@ class ReviewIn(Strict):
     opinion: Opinion = Field(description="the reviewing officer's opinion (审查意见)")
 
 
+class HumanReviewIn(Strict):
+    reason: Opinion = Field(description="why the applicant asks for a person to review the automated decline (PIPL art. 24), ≤ 1000 characters")
+
+
+class HumanReviewOutcomeIn(Strict):
+    outcome: Literal[REVIEW_OUTCOMES] = Field(description="upheld: the decline stands; reassess: referred for a new assessment")  # type: ignore[valid-type]
+    opinion: Opinion = Field(description="the reviewing officer's opinion (审查意见)")
+
+
+class WithdrawIn(Strict):
+    reason: Opinion = Field(description="why the applicant withdraws")
+
+
 class SignupIn(Strict):
     """An applicant signs up alone: a username, a password, and who they are."""
 
@@ -253,6 +267,12 @@ JournalLimit = Annotated[int, Query(ge=1, le=MAX_JOURNAL_PAGE, description="entr
 PageAfterId = Annotated[int, Query(ge=0, le=2**62, description="the next_after_id (or seq) of the previous page")]
 UserPageLimit = Annotated[int, Query(ge=1, le=MAX_USER_PAGE, description="users per page")]
 AuditPageLimit = Annotated[int, Query(ge=1, le=MAX_AUDIT_PAGE, description="records per page")]
+ReferralLimit = Annotated[int, Query(ge=1, le=MAX_REFERRAL_PAGE, description="referrals per page")]
+ReferralOffset = Annotated[int, Query(ge=0, le=MAX_REFERRAL_OFFSET, description="how many to skip (the next_offset of the previous page)")]
+_branch_text = _text(MAX_BRANCH_LENGTH)
+BranchQuery = Annotated[str | None, Query(min_length=1, max_length=MAX_BRANCH_LENGTH, json_schema_extra={"pattern": PLAIN_TEXT_PATTERN},
+                                          description="the sub-branch (officers and approvers: only their own; default: theirs, or every one for an admin)"),
+                        AfterValidator(lambda v: None if v is None else _branch_text(v))]
 
 
 class ErrorBody(BaseModel):

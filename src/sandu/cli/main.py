@@ -408,6 +408,8 @@ def eod(date_: Annotated[Optional[str], typer.Option("--date", help="Close throu
     from sandu.origination.actions import purge_payloads
 
     _print_purge(purge_payloads(rt, Actor.system("purge")))  # the scheduled purge of raw payloads rides on the daily close
+    if v.applications_expired:
+        console.print(f"eod {day}: {v.applications_expired} application(s) expired: their decision was not signed within its validity")
     if not v.days:
         console.print(f"eod {day}: already closed (last closed: {v.last_closed_on})")
         return
@@ -420,6 +422,36 @@ def eod(date_: Annotated[Optional[str], typer.Option("--date", help="Close throu
                       *(str(d.charged_fen[k]) for k in ("interest", "penalty", "compound")), str(d.overdue_fen), str(d.raised_fen),
                       str(d.reclassified), str(d.repaid), str(d.expired))
     console.print(table)
+
+
+@app.command()
+def referrals(
+    branch: Annotated[Optional[str], typer.Option("--branch", help="The sub-branch (default: every sub-branch).")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, oldest first.")] = 50,
+    offset: Annotated[int, typer.Option(help="Skip this many (the next page's offset is printed).")] = 0,
+) -> None:
+    """The referral queue: applications waiting for an officer (and requests for human review of a decline), oldest
+    first, with their age, amount and products."""
+    from sandu.domain.enums import Role
+    from sandu.origination import actions
+    from sandu.security.actor import Actor
+
+    rt = _runtime()
+    try:
+        page = actions.referrals(rt, Actor.system("referrals", Role.ADMIN), branch=branch, limit=limit, offset=offset)
+    except SanduError as exc:
+        _fail(exc.message)
+        raise  # unreachable
+    table = Table(title=f"referral queue — {page.branch or 'every sub-branch'}: {page.total} waiting")
+    for col in ("application", "sub-branch", "enterprise", "state", "age", "referred", "products", "human review", "decision"):
+        table.add_column(col, overflow="fold")
+    for r in page.referrals:
+        table.add_row(str(r.application_id), r.branch, f"{r.enterprise_name} {r.uscc}", str(r.state), f"{r.age_days}d {r.age_hours % 24}h",
+                      f"{r.referred_fen:,} fen", ", ".join(r.products) or "-", (r.human_review_reason or "yes") if r.human_review else "-",
+                      r.decision_id or "-")
+    console.print(table)
+    if page.next_offset is not None:
+        console.print(f"more: --offset {page.next_offset}")
 
 
 decision_app = typer.Typer(no_args_is_help=True, help="Credit decisions.")

@@ -26,6 +26,32 @@ class OfferStatus(StrEnum):
     ACCEPTED = "accepted"  # signed: a credit line exists
 
 
+class ApplicationState(StrEnum):
+    """Where an application for credit is; the transitions between them are the table in sandu.origination.states."""
+
+    DRAFT = "draft"  # the enterprise is registered; nothing may be read yet
+    AUTHORIZED = "authorized"  # a consent allows its sources to be read
+    ASSESSED = "assessed"  # measured: a decision is recorded (at once followed by its outcome)
+    APPROVED = "approved"  # everything offered may be signed for
+    PARTIALLY_APPROVED = "partially_approved"  # part may be signed for, the rest waits for an officer
+    REFERRED = "referred"  # everything waits for an officer (or a human review of a decline, PIPL art. 24)
+    DECLINED = "declined"  # no offer
+    ACCEPTED = "accepted"  # signed: a credit line exists
+    ACTIVE = "active"  # the first drawing was made
+    WITHDRAWN = "withdrawn"  # the applicant withdrew it
+    EXPIRED = "expired"  # its decision's validity ran out without a signature
+
+
+class HumanReviewStatus(StrEnum):
+    """An applicant's request for a person to review an automated decline (PIPL art. 24)."""
+
+    REQUESTED = "requested"  # in the sub-branch's referral queue
+    REVIEWED = "reviewed"  # an officer proposed an outcome; someone else confirms it (审贷分离)
+    UPHELD = "upheld"  # the decline stands
+    REASSESS = "reassess"  # referred for a new assessment: the application is authorized again, to be measured anew
+    SUPERSEDED = "superseded"  # a new measurement replaced the decision before the review was decided
+
+
 class LineStatus(StrEnum):
     """A credit line's state; the transitions between them are the table in sandu.servicing.states."""
 

@@ -18,10 +18,11 @@ from sandu.audit import service as audit
 from sandu.domain.errors import InvalidInput
 from sandu.domain.money import MAX_AMOUNT_FEN, require_fen
 from sandu.domain.project import Project
-from sandu.origination import privacy
+from sandu.origination import privacy, workflow
 from sandu.origination import service as svc
 from sandu.origination import whatif as whatif_svc
 from sandu.origination.views import (
+    ApplicationView,
     ConsentDetailView,
     ConsentHistoryView,
     ConsentReadsView,
@@ -30,13 +31,16 @@ from sandu.origination.views import (
     EnterpriseView,
     ErasureHistoryView,
     ErasureView,
+    ReferralPage,
     RefreshView,
     ScopesView,
+    application_view,
     consent_detail_view,
     consent_view,
     decision_view,
     enterprise_view,
     erasure_view,
+    referral_view,
     refresh_view,
     scopes_view,
     source_read_view,
@@ -108,7 +112,7 @@ def measure(rt: Runtime, actor: Actor, *, uscc: str, consent_id: str, requested_
     with rt.uow.write() as s:
         try:
             decision = svc.record_measurement(s, prepared, computed, as_of=as_of, now=now, bundle=rt.bundle, model=rt.model, tech=rt.tech,
-                                              initiated_by=actor.user_id)
+                                              initiated_by=actor.user_id, actor=actor)
         except svc.ConsentLapsed as exc:  # revoked while reading: only the read log is written, and committed
             lapsed = exc
         else:
@@ -189,9 +193,9 @@ def review_offer(rt: Runtime, actor: Actor, *, decision_id: str, product: str, o
 
 
 def approve_offer(rt: Runtime, actor: Actor, *, decision_id: str, product: str) -> DecisionView:
-    """贷: someone other than the initiator and the reviewer approves, within their authority."""
+    """贷: someone other than the initiator and the reviewer approves, within their authority and the bundle's matrix."""
     return _offer_change(rt, actor, "offer.approve", decision_id, product,
-                         lambda s, now: svc.approve_offer(s, decision_id=decision_id, product=product, approver=actor, now=now))
+                         lambda s, now: svc.approve_offer(s, decision_id=decision_id, product=product, approver=actor, now=now, bundle=rt.bundle))
 
 
 def accept_offer(rt: Runtime, actor: Actor, *, decision_id: str, product: str) -> LineView:
@@ -305,3 +309,61 @@ def simulate_policy(rt: Runtime, *, policy: PolicyBundle, since: date | None = N
         with rt.uow.read() as s:
             table = whatif_svc.applications_since(s, since, rt.today())
     return whatif.compare(rt.bundle, policy, table, max_changes)
+# --- the application workflow ------------------------------------------------------------------------------------
+
+
+def get_application(rt: Runtime, application_id: int) -> ApplicationView:
+    """An application: its state, what it may do now, its decisions, its human review, every transition."""
+    with rt.uow.read() as s:
+        return application_view(s, workflow.get_application(s, application_id))
+
+
+def withdraw_application(rt: Runtime, actor: Actor, *, application_id: int, reason: str) -> ApplicationView:
+    """The legal representative withdraws an application not yet signed."""
+    now = rt.now()
+    with rt.uow.write() as s:
+        before = audit.state_sha256(workflow.get_application(s, application_id))
+        app = workflow.withdraw(s, application_id=application_id, actor=actor, reason=reason, now=now)
+        audit.note(s, actor, "application.withdraw", "application", app.id, at=now, before=before, after=app)
+        view = application_view(s, app)
+    return view
+
+
+def _review_change(rt: Runtime, actor: Actor, action: str, decision_id: str, change) -> ApplicationView:
+    now = rt.now()
+    with rt.uow.write() as s:
+        review = change(s, now)
+        audit.note(s, actor, action, "human_review", review.id, at=now, after=review)
+        view = application_view(s, workflow.get_application(s, review.application_id))
+    return view
+
+
+def request_human_review(rt: Runtime, actor: Actor, *, decision_id: str, reason: str) -> ApplicationView:
+    """PIPL art. 24: the legal representative asks, once per declined decision, for a person to review it; it lands
+    in the sub-branch's referral queue with the decision attached."""
+    return _review_change(rt, actor, "human_review.request", decision_id,
+                          lambda s, now: svc.request_human_review(s, decision_id=decision_id, requester=actor, reason=reason, now=now))
+
+
+def review_human_review(rt: Runtime, actor: Actor, *, decision_id: str, outcome: str, opinion: str) -> ApplicationView:
+    """审: an officer of the sub-branch reviews the request and proposes upheld, or reassess (a new assessment)."""
+    return _review_change(rt, actor, "human_review.review", decision_id,
+                          lambda s, now: svc.review_human_review(s, decision_id=decision_id, reviewer=actor, outcome=outcome, opinion=opinion,
+                                                                 now=now))
+
+
+def decide_human_review(rt: Runtime, actor: Actor, *, decision_id: str) -> ApplicationView:
+    """贷: someone other than the reviewer confirms the outcome; the applicant sees it on the application."""
+    return _review_change(rt, actor, "human_review.decide", decision_id,
+                          lambda s, now: svc.decide_human_review(s, decision_id=decision_id, approver=actor, now=now))
+
+
+def referrals(rt: Runtime, actor: Actor, *, branch: str | None = None, limit: int = 50, offset: int = 0) -> ReferralPage:
+    """The referral queue: an officer's or approver's own sub-branch, any for an admin; oldest first, with ages."""
+    now = rt.now()
+    which = workflow.queue_branch(actor, branch)
+    with rt.uow.read() as s:
+        page, total = workflow.referral_queue(s, branch=which, limit=limit, offset=offset)
+        views = [referral_view(r, now) for r in page]
+    return ReferralPage(branch=which, total=total, offset=offset, limit=limit,
+                        next_offset=offset + len(views) if offset + len(views) < total else None, referrals=views)

@@ -38,6 +38,7 @@ from sandu.domain.text import plain_text
 from sandu.intake.outcome import ReadOutcome, payloads_for_profile
 from sandu.intake.simulated import SimulatedAdapter
 from sandu.ledger.journal import LOAN_BUCKETS
+from sandu.origination import workflow
 from sandu.origination.counterfactual import Counterfactual, counterfactuals
 from sandu.policy.bundle import PolicyBundle
 from sandu.policy.engine import Application, PolicyResult, Scores, evaluate
@@ -132,6 +133,7 @@ def register_enterprise(session: Session, *, uscc: str, name: str, registrant: A
     except IntegrityError as exc:
         raise Conflict("uscc", f"enterprise {uscc} is already registered", "a USCC not yet registered") from exc
     add_member(session, user_id=registrant.user_id, enterprise_id=ent.id, relation=MemberRelation.LEGAL_REP, granted_by=registrant.user_id, now=now)
+    workflow.on_register(session, ent, registrant, now)
     return ent
 
 
@@ -207,6 +209,7 @@ def grant_consent(
     )
     session.add(consent)
     session.flush()
+    workflow.on_consent(session, lock_enterprise(session, ent.id), consent, signer, now)
     return consent
 
 
@@ -491,10 +494,12 @@ def compute_measurement(prepared: PreparedMeasurement, as_of: date, bundle: Poli
 
 def record_measurement(
     session: Session, prepared: PreparedMeasurement, computed: ComputedMeasurement, *, as_of: date, now: datetime, bundle: PolicyBundle,
-    model: RiskModel, tech: TechConfig, initiated_by: int | None = None,
+    model: RiskModel, tech: TechConfig, initiated_by: int | None = None, actor: Actor | None = None,
 ) -> m.Decision:
     """Write the read log, the profile (once per content hash), the decision and its offers;
-    the new decision is the enterprise's decision in force and supersedes the one before."""
+    the new decision is the enterprise's decision in force and supersedes the one before. The
+    enterprise's application is assessed and moved to the decision's outcome (`workflow.on_decision`),
+    by `actor` (default: the user `initiated_by`, or a system job)."""
     t0 = time.perf_counter()
     profile, result = computed.profile, computed.result
     ent = log_reads(session, prepared, now, kept="no decision was recorded", again="measure again")
@@ -540,6 +545,8 @@ def record_measurement(
         for o in result.offers
     )
     session.flush()
+    workflow.on_decision(session, ent, decision, actor or _actor_of_user(session, initiated_by), now, valid_days=DECISION_VALID_DAYS,
+                         consent_id=prepared.consent_id)
     record_ms = (time.perf_counter() - t0) * 1000
     decision.timings_ms = {
         "read_sources_ms": round(prepared.read_ms, 3),
@@ -548,6 +555,13 @@ def record_measurement(
         "total_ms": round(prepared.read_ms + computed.compute_ms + record_ms, 3),
     }
     return decision
+
+
+def _actor_of_user(session: Session, user_id: int | None) -> Actor:
+    user = session.get(m.User, user_id) if user_id is not None else None
+    if user is None:
+        return Actor.system("measure")
+    return Actor(user_id=user.id, username=user.username, role=Role(user.role), branch=user.branch, authority_fen=user.authority_fen)
 
 
 def score_and_decide(
@@ -578,12 +592,14 @@ def measure(
     requested_fen: int | None = None,
     project: Project | None = None,
     initiated_by: int | None = None,
+    actor: Actor | None = None,
 ) -> m.Decision:
     """测额 on one session: read the consented sources, build the profile, score, apply policy, record."""
     prepared = prepare_measurement(session, uscc=uscc, consent_id=consent_id, as_of=as_of, now=now, bundle=bundle,
                                    requested_fen=requested_fen, project=project)
     computed = compute_measurement(prepared, as_of, bundle, model, tech)
-    return record_measurement(session, prepared, computed, as_of=as_of, now=now, bundle=bundle, model=model, tech=tech, initiated_by=initiated_by)
+    return record_measurement(session, prepared, computed, as_of=as_of, now=now, bundle=bundle, model=model, tech=tech, initiated_by=initiated_by,
+                              actor=actor)
 
 
 def _application_json(app: Application) -> dict[str, Any]:
@@ -679,24 +695,42 @@ def review_offer(session: Session, *, decision_id: str, product: str, reviewer: 
     return offer
 
 
-def approve_offer(session: Session, *, decision_id: str, product: str, approver: Actor, now: datetime) -> m.Offer:
+def check_authority(bundle: PolicyBundle, approver: Actor, product: str, amount_fen: int) -> None:
+    """分级审批: `amount_fen` of `product` within both the approver's own authority (`approval.authority`) and what the
+    bundle's approval-authority matrix gives their role for the product (`approval.matrix`); the smaller binds, and
+    the refusal names it (the person's own when both are equal)."""
+    own = approver.authority_fen or 0
+    matrix = bundle.approval_limit(str(approver.role), product)
+    if matrix is None:
+        raise NotPermitted(None, f"the approval-authority matrix of policy {bundle.label} gives a {approver.role} no authority over {product}",
+                           f"a role the matrix names for {product}", rule="approval.matrix")
+    if amount_fen <= min(own, matrix):
+        return
+    if own <= matrix:
+        raise NotPermitted(None, f"the offer of {amount_fen} fen exceeds your approval authority of {own} fen",
+                           f"an approver whose authority covers {amount_fen} fen", rule="approval.authority")
+    raise NotPermitted(None, f"the offer of {amount_fen} fen exceeds the {matrix} fen that the approval-authority matrix of policy {bundle.label} "
+                       f"gives a {approver.role} for {product}", f"a role the matrix allows {amount_fen} fen of {product}", rule="approval.matrix")
+
+
+def approve_offer(session: Session, *, decision_id: str, product: str, approver: Actor, now: datetime, bundle: PolicyBundle) -> m.Offer:
     """贷: approve the referred part of a reviewed offer. Maker-checker: not the one who initiated
-    the decision, not the one who reviewed it, and only within the approver's authority."""
+    the decision, not the one who reviewed it, and only within the approver's authority and the
+    bundle's approval-authority matrix (`check_authority`). The application moves on (`workflow.on_approve`)."""
     offer = offer_of(session, decision_id, product)
     _open_referral(offer, product)
     if offer.reviewed_by is None:
         raise Conflict("product", f"offer {product} must be reviewed by an officer before it is approved", "a reviewed offer")
-    _not_the_maker(approver, get_decision(session, decision_id), "approve")
+    decision = get_decision(session, decision_id)
+    _not_the_maker(approver, decision, "approve")
     if approver.user_id is not None and approver.user_id == offer.reviewed_by:
         raise NotPermitted(None, "you reviewed this offer and may not also approve it", "another officer or an approver (审贷分离)",
                            rule="maker_checker.reviewer")
-    authority = approver.authority_fen or 0
-    if offer.limit_fen > authority:
-        raise NotPermitted(None, f"the offer of {offer.limit_fen} fen exceeds your approval authority of {authority} fen",
-                           f"an approver whose authority covers {offer.limit_fen} fen", rule="approval.authority")
+    check_authority(bundle, approver, product, offer.limit_fen)
     offer.approved_fen = offer.limit_fen
     offer.approved_by, offer.approved_at = approver.user_id, now
     offer.status = OfferStatus.OFFERED
+    workflow.on_approve(session, decision, offers_of(session, decision_id), approver, now, product)
     return offer
 
 
@@ -721,6 +755,7 @@ def accept_offer(session: Session, *, decision_id: str, product: str, signer: Ac
         raise Conflict("product", f"the enterprise's lines already hold {committed} fen of its comprehensive limit of "
                        f"{decision.comprehensive_limit_fen} fen; this offer needs {offer.approved_fen} fen more",
                        f"at most {decision.comprehensive_limit_fen - committed} fen: reduce or close a line first")
+    app = workflow.check_may_accept(session, decision)  # withdrawn or expired: 409, naming the state
     terms = next(o for o in decision.result["offers"] if o["product"] == product)
     offer.status = OfferStatus.ACCEPTED
     closed = session.scalar(select(m.BusinessCalendar.last_closed_on))
@@ -749,10 +784,35 @@ def accept_offer(session: Session, *, decision_id: str, product: str, signer: Ac
         accrued_through=opened_on - timedelta(days=1),
         risk_class="normal",
         signed_by=signer.user_id,
+        # as the decision recorded them; a decision made before they were recorded leaves them NULL (nothing is recomputed)
+        annualized_rate=Decimal(terms["annualized_rate"]) if "annualized_rate" in terms else None,
+        inclusive_small_micro=decision.result.get("inclusive_small_micro"),
     )
     session.add(line)
     session.flush()
+    workflow.on_accept(session, app, line, signer, now)
     return line
+
+
+def request_human_review(session: Session, *, decision_id: str, requester: Actor, reason: str, now: datetime) -> m.HumanReview:
+    """PIPL art. 24: the legal representative asks for a person to review an automated decline, once per decision."""
+    plain_text(reason, "reason", max_length=workflow.MAX_REVIEW_REASON_LENGTH)
+    decision = get_decision(session, decision_id)
+    ent = lock_enterprise(session, decision.enterprise_id)
+    return workflow.request_human_review(session, decision=decision, ent=ent, actor=requester, reason=reason, now=now)
+
+
+def review_human_review(session: Session, *, decision_id: str, reviewer: Actor, outcome: str, opinion: str, now: datetime) -> m.HumanReview:
+    """审: an officer reviews a human-review request and proposes its outcome."""
+    return workflow.review_human_review(session, decision=get_decision(session, decision_id), reviewer=reviewer, outcome=outcome, opinion=opinion,
+                                        now=now)
+
+
+def decide_human_review(session: Session, *, decision_id: str, approver: Actor, now: datetime) -> m.HumanReview:
+    """贷: another person confirms the proposed outcome of a human review."""
+    decision = get_decision(session, decision_id)
+    lock_enterprise(session, decision.enterprise_id)
+    return workflow.decide_human_review(session, decision=decision, approver=approver, now=now)
 
 
 def check_scopes_cover(scopes: list[str], bundle: PolicyBundle) -> None:

@@ -10,7 +10,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from sandu.domain.enums import OfferStatus, Outcome
+from sandu.domain.enums import ApplicationState, HumanReviewStatus, OfferStatus, Outcome
+from sandu.origination import workflow
+from sandu.origination.states import allowed_actions
 from sandu.sources.catalog import ALL_SOURCES
 from sandu.sources.consent_text import BUREAU_SOURCE, TEXT_VERSION, scope_text
 from sandu.store import models as m
@@ -123,6 +125,7 @@ class CounterfactualView(BaseModel):
 
 class DecisionView(BaseModel):
     id: str
+    application_id: int | None = Field(None, description="the application this decision decided (GET /api/v1/applications/{id}: its state and history)")
     uscc: str
     enterprise_name: str
     outcome: Outcome
@@ -204,6 +207,7 @@ def decision_view(session: Session, d: m.Decision, offers: list[m.Offer]) -> Dec
     return DecisionView(
         **{c: getattr(d, c) for c in _DECISION_COLUMNS},
         **{k: d.result[k] for k in _DECISION_RESULT_KEYS},
+        application_id=d.application_id,
         uscc=ent.uscc,
         enterprise_name=ent.name,
         inclusive_small_micro=d.result.get("inclusive_small_micro"),
@@ -307,3 +311,117 @@ class WhatIfView(BaseModel):
     @classmethod
     def of(cls, w: Any) -> WhatIfView:
         return cls.model_validate(w.to_json())
+# --- the application workflow ------------------------------------------------------------------------------------
+
+
+class TransitionView(BaseModel):
+    from_state: ApplicationState | None = Field(description="null: the application was opened")
+    to_state: ApplicationState
+    action: str = Field(description="an action of the table in sandu.origination.states (open: created; migrated: revision 0008's backfill)")
+    at: datetime = Field(description="when, UTC")
+    actor_user_id: int | None = Field(description="who (null: a system job, e.g. the policy or end of day)")
+    actor_role: str
+    reason: str
+    decision_id: str | None
+
+
+class HumanReviewView(BaseModel):
+    """The applicant's request for a person to review an automated decline (PIPL art. 24) and where it is."""
+
+    decision_id: str = Field(description="the declined decision, attached")
+    status: HumanReviewStatus
+    requested_at: datetime
+    reason: str
+    reviewed_at: datetime | None
+    proposed_outcome: str | None = Field(description="upheld, or reassess: what the reviewing officer proposed")
+    opinion: str | None
+    decided_at: datetime | None
+
+
+class ApplicationView(BaseModel):
+    id: int
+    uscc: str
+    enterprise_name: str
+    branch: str
+    state: ApplicationState
+    allowed_actions: list[str] = Field(description="what the application may undergo now (the table in sandu.origination.states)")
+    requested_fen: int | None
+    decision_id: str | None = Field(description="the decision in force")
+    decision_ids: list[str] = Field(description="every decision of the application, oldest first (a measurement again supersedes the last)")
+    valid_through: date | None = Field(description="the last business date its decision may be signed on; after it end of day expires it")
+    queued_at: datetime | None = Field(description="since when it waits in its sub-branch's referral queue")
+    created_at: datetime
+    updated_at: datetime
+    human_review: HumanReviewView | None = Field(description="the latest request for human review of a decline, if any")
+    measured_at: datetime | None = Field(description="the measurement its first drawing followed (null: not drawn on yet)")
+    first_drawn_at: datetime | None
+    measurement_to_first_drawing_s: float | None = Field(description="seconds from measured_at to first_drawn_at")
+    transitions: list[TransitionView] = Field(description="every change of state, oldest first")
+
+
+def transition_view(t: m.ApplicationTransition) -> TransitionView:
+    return TransitionView.model_validate(t, from_attributes=True)
+
+
+def human_review_view(r: m.HumanReview) -> HumanReviewView:
+    return HumanReviewView.model_validate(r, from_attributes=True)
+
+
+def application_view(session: Session, app: m.Application) -> ApplicationView:
+    """An application with its history, its human review and its measurement-to-first-drawing time."""
+    ent = session.get(m.Enterprise, app.enterprise_id)
+    assert ent is not None, "an application has its enterprise"
+    review = workflow.latest_review(session, app.id)
+    first = next(iter(workflow.measurement_to_first_drawing(session, application_id=app.id)), None)
+    return ApplicationView(
+        id=app.id, uscc=ent.uscc, enterprise_name=ent.name, branch=app.branch, state=app.state,
+        allowed_actions=[str(a) for a in allowed_actions(app.state)], requested_fen=app.requested_fen, decision_id=app.decision_id,
+        decision_ids=workflow.decisions_of(session, app.id), valid_through=app.valid_through, queued_at=app.queued_at,
+        created_at=app.created_at, updated_at=app.updated_at, human_review=None if review is None else human_review_view(review),
+        measured_at=first.measured_at if first else None, first_drawn_at=first.first_drawn_at if first else None,
+        measurement_to_first_drawing_s=first.seconds if first else None,
+        transitions=[transition_view(t) for t in workflow.transitions_of(session, app.id)],
+    )
+
+
+class ReferralView(BaseModel):
+    application_id: int
+    uscc: str
+    enterprise_name: str
+    branch: str
+    state: ApplicationState
+    decision_id: str | None = Field(description="the decision attached (for a human review: the declined one)")
+    outcome: Outcome | None
+    queued_at: datetime
+    age_hours: int = Field(description="whole hours it has waited")
+    age_days: int = Field(description="whole days it has waited")
+    referred_fen: int = Field(description="what waits for an officer's approval, over its offers")
+    requested_fen: int | None
+    products: list[str] = Field(description="the products with a referred part")
+    human_review: bool = Field(description="a request for human review of an automated decline (PIPL art. 24)")
+    human_review_reason: str | None
+    human_review_status: HumanReviewStatus | None
+    reasons: list[str] = Field(description="the decision's reasons")
+
+
+class ReferralPage(BaseModel):
+    branch: str | None = Field(description="the sub-branch (null: every sub-branch)")
+    total: int = Field(description="how many wait in all")
+    offset: int
+    limit: int
+    next_offset: int | None = Field(description="the offset of the next page; null on the last")
+    referrals: list[ReferralView] = Field(description="oldest first")
+
+
+def referral_view(r: Any, now: datetime) -> ReferralView:
+    app, d = r.application, r.decision
+    hours = max(0, int((now - app.queued_at).total_seconds() // 3600)) if app.queued_at else 0
+    open_offers = [o for o in r.offers if o.approved_fen < o.limit_fen and o.status != OfferStatus.ACCEPTED]
+    return ReferralView(
+        application_id=app.id, uscc=r.uscc, enterprise_name=r.enterprise_name, branch=app.branch, state=app.state,
+        decision_id=None if d is None else d.id, outcome=None if d is None else d.outcome, queued_at=app.queued_at or app.updated_at,
+        age_hours=hours, age_days=hours // 24, referred_fen=sum(o.limit_fen - o.approved_fen for o in open_offers), requested_fen=app.requested_fen,
+        products=[o.product for o in open_offers], human_review=r.review is not None,
+        human_review_reason=None if r.review is None else r.review.reason, human_review_status=None if r.review is None else r.review.status,
+        reasons=[] if d is None else list(d.result.get("reasons", [])),
+    )

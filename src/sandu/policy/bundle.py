@@ -24,7 +24,9 @@ What the models guarantee, so that the engine never meets a surprise:
   a quick-loan multiplier exists for every risk grade that is not declined;
   every grade named anywhere is a grade of its table; a price floor above the
   preferential price level is refused while preferential certifications exist;
-  the LPR table's valid-through date is not before its latest fixing.
+  the LPR table's valid-through date is not before its latest fixing;
+- the approval-authority matrix names approving roles and products of the bundle (or "*"), each pair once,
+  with a maximum in fen that is not negative.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from sandu.sources.catalog import ALL_SOURCES
 
 __all__ = [
     "GRADE_ORDER",
+    "ApprovalAuthority",
     "BundleFile",
     "LprFixing",
     "PolicyBundle",
@@ -307,6 +310,21 @@ class Product(_Model):
     annual_fee_bp: Annotated[int, Field(ge=0, le=1_000)]
 
 
+ApprovingRole = Literal["officer", "approver"]  # the roles that approve a referred offer (sandu.security.authz: decisions.approve)
+APPROVING_ROLES: tuple[str, ...] = get_args(ApprovingRole)
+ANY_PRODUCT = "*"
+
+
+class ApprovalAuthority(_Model):
+    """One row of the approval-authority matrix (分级审批): the most a `role` may approve of a `product` (or of any
+    product without a row of its own: "*"), in fen. A person's binding limit is the smaller of this and their own
+    authority (`users.authority_fen`); `sandu.origination.service.approve_offer` enforces both."""
+
+    role: ApprovingRole
+    product: Annotated[str, StringConstraints(pattern=r"^(\*|[a-z][a-z0-9_]*)$", max_length=50)]
+    max_fen: Fen
+
+
 class Classification(_Model):
     """五级分类 by days past due: the DPD above which a drawing is at least 关注, 次级, 可疑, 损失,
     and the days at DPD 0 that earn a one-step improvement."""
@@ -334,6 +352,7 @@ class BundleFile(_Model):
     products: Annotated[dict[Code, Product], Field(min_length=1, max_length=MAX_PRODUCTS)]
     classification: Classification
     inclusive: Inclusive
+    approval_authority: Annotated[tuple[ApprovalAuthority, ...], Strict(False), Field(min_length=1, max_length=MAX_TABLE_KEYS)]
 
     @model_validator(mode="before")
     @classmethod
@@ -377,6 +396,7 @@ class PolicyBundle:
     products: dict[str, Product]
     classification: Classification
     inclusive: Inclusive
+    approval_authority: tuple[ApprovalAuthority, ...] = ()  # the approval-authority matrix, in the bundle's order
 
     @property
     def label(self) -> str:
@@ -392,6 +412,13 @@ class PolicyBundle:
         if product not in self.products:
             raise InvalidInput("product", f"{show(product)} is not a product of this bundle", ", ".join(self.products))
         return overdue_policy_of(self.products[product], self.classification)
+
+    def approval_limit(self, role: str, product: str) -> int | None:
+        """The most `role` may approve of `product` under the matrix: its own row, else the role's "*" row; None
+        when the matrix gives the role no authority over the product."""
+        rows = {(a.role, a.product): a.max_fen for a in self.approval_authority}
+        own = rows.get((role, product))
+        return own if own is not None else rows.get((role, ANY_PRODUCT))
 
     def tech_grade(self, grade: str) -> TechGrade:
         """The row of the tech grade table for `grade` (a grade of this bundle)."""
@@ -496,6 +523,15 @@ def _check_references(b: BundleFile) -> None:
         if code not in b.products:
             raise _Refused(f"pricing.spread_bp.{code}", f"{show(code)} is not a product of this bundle (products: {', '.join(b.products)})")
         _grades_in(spreads, b.risk_grades, "risk_grades", f"pricing.spread_bp.{code}")
+    seen: dict[tuple[str, str], int] = {}
+    for i, a in enumerate(b.approval_authority):
+        if a.product != ANY_PRODUCT and a.product not in b.products:
+            raise _Refused(f"approval_authority[{i}].product", f"{show(a.product)} is not a product of this bundle "
+                           f"(allowed: {ANY_PRODUCT}, {', '.join(b.products)})")
+        if (a.role, a.product) in seen:
+            raise _Refused(f"approval_authority[{i}].product", f"{a.role} / {a.product} is already given an authority by "
+                           f"approval_authority[{seen[a.role, a.product]}] (each role and product at most once)")
+        seen[a.role, a.product] = i
     for code in b.products:
         if code not in b.pricing.spread_bp:
             raise _Refused(f"pricing.spread_bp.{code}", "missing (every product needs a spread for each risk grade that is not declined)")
@@ -581,6 +617,7 @@ def bundle_from_document(doc: dict[str, Any], sha256: str) -> PolicyBundle:
         products=f.products,
         classification=f.classification,
         inclusive=f.inclusive,
+        approval_authority=f.approval_authority,
     )
 
 

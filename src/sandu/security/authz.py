@@ -33,9 +33,11 @@ class ObjectKind(StrEnum):
     CONSENT = "consent"  # consent_id
     DECISION = "decision"  # decision_id
     LINE = "line"  # line_id
+    APPLICATION = "application"  # application_id
 
 
-PATH_PARAM = {ObjectKind.ENTERPRISE: "uscc", ObjectKind.CONSENT: "consent_id", ObjectKind.DECISION: "decision_id", ObjectKind.LINE: "line_id"}
+PATH_PARAM = {ObjectKind.ENTERPRISE: "uscc", ObjectKind.CONSENT: "consent_id", ObjectKind.DECISION: "decision_id", ObjectKind.LINE: "line_id",
+              ObjectKind.APPLICATION: "application_id"}
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,13 @@ TABLE: dict[str, Rule] = {
     "decisions.approve": Rule({O: Reach.BRANCH, P: Reach.BRANCH}, ObjectKind.DECISION),
     "decisions.accept": Rule({A: Reach.LEGAL_REP}, ObjectKind.DECISION, fresh=True),
     "policy.simulate": Rule({K: Reach.NONE, D: Reach.NONE, U: Reach.NONE}, writes=False),  # what-if over every sub-branch's applications
+    # the application workflow: human review of a decline (PIPL art. 24), asked by the applicant, reviewed and decided by two people
+    "decisions.human_review.request": Rule({A: Reach.MEMBER}, ObjectKind.DECISION),  # a delegate is told (403) that only the legal rep may
+    "decisions.human_review.review": Rule({O: Reach.BRANCH}, ObjectKind.DECISION),
+    "decisions.human_review.decide": Rule({O: Reach.BRANCH, P: Reach.BRANCH}, ObjectKind.DECISION),
+    "applications.get": Rule(READ_ENTERPRISE, ObjectKind.APPLICATION, writes=False),
+    "applications.withdraw": Rule({A: Reach.MEMBER}, ObjectKind.APPLICATION),  # the service refuses anyone but the legal rep (403)
+    "referrals.list": Rule({O: Reach.NONE, P: Reach.NONE, D: Reach.NONE}, writes=False),  # officers and approvers: their sub-branch; admin: any
     # servicing
     "lines.get": Rule(READ_ENTERPRISE, ObjectKind.LINE, writes=False),
     "lines.journal": Rule(READ_ENTERPRISE, ObjectKind.LINE, writes=False),

@@ -262,13 +262,13 @@ def enterprise_of(session: Session, kind: ObjectKind, key: object) -> m.Enterpri
     """The enterprise an object belongs to (None when the object does not exist)."""
     if kind is ObjectKind.ENTERPRISE:
         return session.scalar(select(m.Enterprise).where(m.Enterprise.uscc == key)) if is_valid_uscc(key) else None
-    if kind is ObjectKind.LINE:
+    if kind in (ObjectKind.LINE, ObjectKind.APPLICATION):
         valid = is_row_id(key)
     else:
         valid = is_uuid(key)
     if not valid:
         return None
-    model = {ObjectKind.CONSENT: m.Consent, ObjectKind.DECISION: m.Decision, ObjectKind.LINE: m.CreditLine}[kind]
+    model = {ObjectKind.CONSENT: m.Consent, ObjectKind.DECISION: m.Decision, ObjectKind.LINE: m.CreditLine, ObjectKind.APPLICATION: m.Application}[kind]
     row = session.get(model, key)
     return None if row is None else session.get(m.Enterprise, row.enterprise_id)
 

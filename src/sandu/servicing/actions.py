@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import date
 
 from sandu.audit import service as audit
+from sandu.origination import workflow
 from sandu.runtime import Runtime
 from sandu.security.actor import Actor
 from sandu.servicing import eod, statements
@@ -170,10 +171,30 @@ def end_of_day(rt: Runtime, actor: Actor, business_date: date, progress: EodProg
                                reclassified=stats.reclassified, repaid=stats.repaid, expired=stats.expired, resumed=p.resumed))
         if progress:
             progress(day, stats.lines, stats.lines)
-    rt.metrics.eod_seconds.observe(time.perf_counter() - started)
     with rt.uow.read() as s:
         last = calendar_row(s).last_closed_on
-    return EodView(business_date=business_date, days=days, last_closed_on=last)
+    expired = 0 if last is None else expire_applications(rt, actor, last)
+    rt.metrics.eod_seconds.observe(time.perf_counter() - started)
+    return EodView(business_date=business_date, days=days, last_closed_on=last, applications_expired=expired)
+
+
+MAX_EXPIRY_BATCHES = 10_000  # ten million applications a run; more is reported, never silently left
+
+
+def expire_applications(rt: Runtime, actor: Actor, through: date) -> int:
+    """Expire the applications whose decision could be signed through `through` at the latest and was not
+    (`workflow.expire_due`), a batch per transaction; how many."""
+    total = 0
+    for _ in range(MAX_EXPIRY_BATCHES):
+        now = rt.now()
+        with rt.uow.write() as s:
+            n = workflow.expire_due(s, through=through, actor=actor, now=now)
+            if n:
+                audit.note(s, actor, "applications.expire", "business_date", f"{through.isoformat()}#{total}", at=now)
+        total += n
+        if n < workflow.EXPIRY_BATCH:
+            return total
+    raise RuntimeError(f"expiring applications through {through} did not finish in {MAX_EXPIRY_BATCHES} batches; run end of day again")
 
 
 def _line_change(rt: Runtime, actor: Actor, action: str, line_id: int, change) -> LineView:

@@ -48,6 +48,7 @@ from sandu.ledger.interest import interest_on_fen_days, penalty_rate
 from sandu.ledger.overdue import RiskClass, rule_class, worst
 from sandu.ledger.schedule import REVOLVING, build_schedule, prepayment_interest_fen, reschedule_after_prepayment
 from sandu.ledger.schedule import Instalment as ScheduleItem
+from sandu.origination import workflow
 from sandu.origination.service import committed_limit_fen, lock_enterprise
 from sandu.servicing.calendar import business_day, calendar_row, require_value_date
 from sandu.servicing.close import ClassRules, close_day, owner, refresh_line_class
@@ -174,7 +175,8 @@ _OPEN_TOTALS = (select(func.count().label("open_count"),
 def _draw_read(dialect: str):
     """What a draw checks, in one statement: the line, the last date closed, the enterprise's comprehensive limit (of
     its decision in force) and what all its lines have drawn, an earlier request with the key, the totals of the
-    line's open drawings — and the id the drawing will take (`writes.next_drawing_id`)."""
+    line's open drawings — and the id the drawing will take (`writes.next_drawing_id`), and the line's application
+    when this drawing is its first (`workflow.activation_column`: it then moves to active)."""
     return (
         select(*_LINE_READ, _LAST_CLOSED_ON,
                select(_DECISIONS.c.comprehensive_limit_fen).join(_ENTERPRISES, _ENTERPRISES.c.live_decision_id == _DECISIONS.c.id)
@@ -183,7 +185,7 @@ def _draw_read(dialect: str):
                .scalar_subquery().label("enterprise_drawn_fen"),
                _ENTRIES.c.id.label("prior_id"), _ENTRIES.c.request_sha256.label("prior_sha256"),
                _OPEN_TOTALS.c.open_count, _OPEN_TOTALS.c.open_principal_fen, _OPEN_TOTALS.c.open_arrears_fen,
-               next_drawing_id(dialect).label("next_drawing_id"))
+               next_drawing_id(dialect).label("next_drawing_id"), workflow.activation_column(_LINES.c.application_id))
         .select_from(_LINES.join(_OPEN_TOTALS, true()).outerjoin(_ENTRIES, _PRIOR))
         .where(_LINES.c.id == bindparam("id")))
 
@@ -319,7 +321,8 @@ def draw(
 ) -> DrawResult:
     """Borrow: a drawing (借据) of `amount_fen` from the line's available limit, with its own term, rate and method.
     Statements: the enterprise and the line locked; what the draw checks read; the entry, the drawing and the line
-    written (one statement on PostgreSQL, `servicing.writes`)."""
+    written (one statement on PostgreSQL, `servicing.writes`); and on the first drawing of an application only, its
+    move to active with its transition (one more on PostgreSQL, two on SQLite: `workflow.first_draw`)."""
     require_fen(amount_fen, field="amount_fen", max_fen=MAX_AMOUNT_FEN)
     key = _client_key(line_id, idempotency_key)
     _require_line_id(line_id)
@@ -379,6 +382,8 @@ def draw(
                                         line={"id": line.id, "drawn_principal_fen": drawn, "risk_class": line.risk_class})
     if schedule:
         conn.execute(_INSERT_INSTALMENTS, [_instalment_row(values["id"], 1, item) for item in schedule])
+    if line.activate_application_id is not None:  # the first drawing of its application: accepted → active (one statement on PostgreSQL)
+        workflow.first_draw(conn, application_id=line.activate_application_id, line_id=line.id, drawing_id=values["id"], user_id=drawn_by, now=now)
     drawing = m.Drawing(**values)
     make_transient_to_detached(drawing)
     session.add(drawing)
@@ -752,6 +757,9 @@ def line_view(session: Session, line_id: int, today: date) -> LineView:
     return LineView(
         **{c: getattr(line, c) for c in _LINE_COLUMNS},
         rate_annual=str(line.rate_annual),
+        annualized_rate=None if line.annualized_rate is None else str(line.annualized_rate),
+        inclusive_small_micro=line.inclusive_small_micro,
+        application_id=line.application_id,
         penalty_uplift=str(line.penalty_uplift),
         allocation_order=line.allocation_order.split(","),
         available_fen=available_fen(session, line, today),

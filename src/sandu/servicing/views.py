@@ -26,6 +26,10 @@ class Balances(BaseModel):
 
 
 class LineView(BaseModel):
+    """A credit line as its owner sees it. `annualized_rate` (年化利率) and `inclusive_small_micro` (普惠型小微) are
+    those the decision recorded when the line was signed; a line signed from a decision made before they were
+    recorded shows null for them — "not recorded", never a value computed afterwards."""
+
     id: int
     product: str
     limit_fen: int
@@ -33,6 +37,11 @@ class LineView(BaseModel):
     available_fen: int
     balances: Balances
     rate_annual: str
+    annualized_rate: str | None = Field(None, description="年化利率: the IRR of the loan's cash flows, fees included, on a 365-day year, as the "
+                                                          "decision recorded it; null: signed from a decision made before it was recorded")
+    inclusive_small_micro: bool | None = Field(None, description="普惠型小微: the decision flagged the borrower as a small or micro enterprise "
+                                                                 "within the policy's total-credit maximum; null: not recorded by its decision")
+    application_id: int | None = Field(None, description="the application the line was signed from; null: signed before applications were kept")
     basis_days: int
     repayment_method: str
     revolving: bool
@@ -162,3 +171,4 @@ class EodView(BaseModel):
     business_date: date = Field(description="the date closed last")
     days: list[EodDayView] = Field(description="each date closed, in order (empty when the date was already closed)")
     last_closed_on: date | None
+    applications_expired: int = Field(0, description="applications whose decision was not signed within its validity, expired by this run")

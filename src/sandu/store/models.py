@@ -28,7 +28,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from sandu.domain.enums import DrawingStatus, EodStatus, LineStatus, MemberRelation, OfferStatus, Outcome, Role, Settlement, StoreKind, sql_in
+from sandu.domain.enums import (
+    ApplicationState,
+    DrawingStatus,
+    EodStatus,
+    HumanReviewStatus,
+    LineStatus,
+    MemberRelation,
+    OfferStatus,
+    Outcome,
+    Role,
+    Settlement,
+    StoreKind,
+    sql_in,
+)
 from sandu.ledger.overdue import RiskClass
 from sandu.ledger.schedule import METHODS
 
@@ -253,6 +266,8 @@ class Decision(Base):
     decided_at: Mapped[datetime] = mapped_column(UtcDateTime)
     initiated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # who asked for the measurement
     superseded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # when a newer decision of the enterprise replaced it
+    # the application it decided (NULL only for a decision whose application revision 0008 could not tell)
+    application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id", use_alter=True, name="fk_decisions_application_id"), index=True)
 
     __table_args__ = (
         CheckConstraint(sql_in("outcome", Outcome), name="ck_decision_outcome"),
@@ -284,6 +299,82 @@ class Offer(Base):
         CheckConstraint("approved_fen >= 0 AND approved_fen <= limit_fen", name="ck_offer_approved"),
         CheckConstraint(sql_in("status", OfferStatus), name="ck_offer_status"),
         CheckConstraint("reviewed_by IS NULL OR approved_by IS NULL OR reviewed_by <> approved_by", name="ck_offer_four_eyes"),
+    )
+
+
+class Application(Base):
+    """An application for credit, from registration to its first drawing: its state (the table in
+    `sandu.origination.states`), the decision in force, what was asked for. Every change of state is a row
+    of `application_transitions`."""
+
+    __tablename__ = "applications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    branch: Mapped[str] = mapped_column(String(16))  # the sub-branch whose queue it is in (the enterprise's)
+    state: Mapped[str] = mapped_column(String(24))
+    requested_fen: Mapped[int | None] = mapped_column(BigInteger)  # what the applicant asked for, when they said
+    decision_id: Mapped[str | None] = mapped_column(ForeignKey("decisions.id"))  # the decision in force (its latest)
+    valid_through: Mapped[date | None] = mapped_column(Date)  # the last business date its decision may be signed on
+    queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # since when it waits in the referral queue
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        CheckConstraint(sql_in("state", ApplicationState), name="ck_application_state"),
+        CheckConstraint("requested_fen IS NULL OR requested_fen > 0", name="ck_application_requested"),
+        Index("ix_application_queue", "branch", "state", "queued_at"),
+        Index("ix_application_expiry", "state", "valid_through"),
+    )
+
+
+class ApplicationTransition(Base):
+    """One change of an application's state: when (UTC), by whom, why. `from_state` is NULL for its creation."""
+
+    __tablename__ = "application_transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"))
+    from_state: Mapped[str | None] = mapped_column(String(24))
+    to_state: Mapped[str] = mapped_column(String(24))
+    action: Mapped[str] = mapped_column(String(24))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor_user_id: Mapped[int | None] = mapped_column(Integer)  # no foreign key: None for a system job; the trail outlives what it names
+    actor_role: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    decision_id: Mapped[str | None] = mapped_column(String(36))  # the decision in force when it happened
+
+    __table_args__ = (
+        CheckConstraint(sql_in("to_state", ApplicationState), name="ck_transition_to_state"),
+        Index("ix_transition_application", "application_id", "id"),
+        Index("ix_transition_action", "action", "at"),
+    )
+
+
+class HumanReview(Base):
+    """An applicant's request for a person to review an automated decline (PIPL art. 24): once per decision. An
+    officer reviews it and proposes an outcome, someone else confirms it (审贷分离)."""
+
+    __tablename__ = "human_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    decision_id: Mapped[str] = mapped_column(ForeignKey("decisions.id"), unique=True)  # the declined decision, attached
+    status: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    reason: Mapped[str] = mapped_column(Text)
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    proposed_outcome: Mapped[str | None] = mapped_column(String(16))  # upheld | reassess
+    opinion: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        CheckConstraint(sql_in("status", HumanReviewStatus), name="ck_human_review_status"),
+        CheckConstraint("proposed_outcome IS NULL OR proposed_outcome IN ('upheld','reassess')", name="ck_human_review_outcome"),
+        CheckConstraint("reviewed_by IS NULL OR decided_by IS NULL OR reviewed_by <> decided_by", name="ck_human_review_four_eyes"),
     )
 
 
@@ -320,6 +411,10 @@ class CreditLine(Base):
     accrued_through: Mapped[date] = mapped_column(Date)  # the last business date closed for the line
     risk_class: Mapped[str] = mapped_column(String(16))  # the worst class of its open drawings
     signed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # the legal representative who signed
+    application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))  # NULL: signed before revision 0008 could tell
+    # as the decision recorded them when signed; NULL: a decision made before they were recorded (nothing is recomputed)
+    annualized_rate: Mapped[Decimal | None] = mapped_column(DecimalText)  # 年化利率
+    inclusive_small_micro: Mapped[bool | None] = mapped_column(Boolean)  # 普惠型小微
 
     __table_args__ = (
         CheckConstraint("drawn_principal_fen >= 0", name="ck_line_drawn_nonneg"),
