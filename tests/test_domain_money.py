@@ -19,6 +19,7 @@ from sandu.domain.money import (
     FEN_PER_YUAN,
     MAX_AMOUNT_FEN,
     bp,
+    format_capital,
     format_cn,
     format_rate_pct,
     format_wan,
@@ -647,3 +648,61 @@ def test_plain_text_errors_name_the_field_reason_and_allowed(value, kwargs, reas
 def test_plain_text_keeps_good_text_up_to_its_limit():
     assert plain_text("ab", "f", max_length=2) == "ab"
     assert plain_text("x" * 120, "f") == "x" * 120
+
+
+# -- 人民币大写 ----------------------------------------------------------------------------------
+
+
+_DIGITS = {c: k for k, c in enumerate("零壹贰叁肆伍陆柒捌玖")}
+
+
+def _read_capital(text: str) -> int:
+    """An independent reader of 大写, fen: sections by 万亿/亿/万, places by 仟佰拾, then 元角分."""
+    assert text.endswith(("整", "分")), text
+    yuan_text, _, rest = text.partition("元") if "元" in text else ("", "", text)
+    def section(t: str) -> int:
+        total, digit = 0, 0
+        for ch in t:
+            if ch in _DIGITS:
+                digit = _DIGITS[ch]
+            else:
+                total += digit * {"仟": 1000, "佰": 100, "拾": 10}[ch]
+                digit = 0
+        return total + digit
+    yuan = 0
+    t = yuan_text.replace("零", "")
+    for unit, scale in (("万亿", 10**12), ("亿", 10**8), ("万", 10**4)):
+        if unit in t:
+            head, t = t.split(unit, 1)
+            yuan += section(head) * scale
+    yuan += section(t)
+    jiao = fen = 0
+    rest = rest.removesuffix("整").lstrip("零")
+    if "角" in rest:
+        jiao = _DIGITS[rest[rest.index("角") - 1]]
+    if "分" in rest:
+        fen = _DIGITS[rest[rest.index("分") - 1]]
+    return yuan * 100 + jiao * 10 + fen
+
+
+@pytest.mark.parametrize(("fen", "text"), [
+    (0, "零元整"), (5, "伍分"), (50, "伍角整"), (55, "伍角伍分"), (100, "壹元整"), (1_000, "壹拾元整"), (10_005, "壹佰元零伍分"),
+    (123_450, "壹仟贰佰叁拾肆元伍角整"), (100_500, "壹仟零伍元整"), (1_001_000, "壹万零壹拾元整"), (300_000_000, "叁佰万元整"),
+    (10_000_000_100, "壹亿零壹元整"), (10_001_000_000, "壹亿零壹万元整"), (100_000_000_100, "壹拾亿零壹元整"), (4_160_000_00, "肆佰壹拾陆万元整"),
+    (1_000_010_000, "壹仟万零壹佰元整"), (101_00, "壹佰零壹元整"),
+])
+def test_capitals_are_written_as_a_bank_writes_them(fen, text):
+    assert format_capital(fen) == text
+
+
+@given(st.integers(min_value=0, max_value=MAX_AMOUNT_FEN - 1))
+def test_capitals_read_back_to_the_amount(fen):
+    text = format_capital(fen)
+    assert _read_capital(text) == fen, text
+    assert "零零" not in text and not text.startswith("零") or fen < 100
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "100"])
+def test_capitals_refuse_what_is_not_a_non_negative_fen_amount(bad):
+    with pytest.raises(InvalidInput):
+        format_capital(bad)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from conftest import TEST_PASSWORD
 
+from sandu.domain.money import FEN_PER_WAN as WAN
 from sandu.simulate.stories import STORY_ROWS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -16,6 +21,10 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 pytestmark = pytest.mark.browser
+
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "web"
+PHONE, DESK = {"width": 390, "height": 844}, {"width": 1440, "height": 900}
 
 
 @pytest.fixture
@@ -31,8 +40,19 @@ def page():
         context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")  # a phone
         pg = context.new_page()
         pg.set_default_timeout(15_000)
+        outside: list[str] = []
+
+        def only_loopback(route):  # no page may reach beyond this machine: a CDN, a font, an analytics beacon
+            if urlsplit(route.request.url).hostname == "127.0.0.1":
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        pg.route("**/*", only_loopback)
         yield pg
         browser.close()
+        assert outside == [], f"requests left 127.0.0.1: {outside}"
 
 
 def _log_in(page, live_server, username: str = "rep-s2") -> None:
@@ -72,7 +92,7 @@ def test_malformed_uscc_shows_the_field_and_reason(page, live_server):
     page.click("form.card button[type=submit]")
     alert = page.locator("[role=alert]")
     assert alert.get_attribute("data-field") == "uscc"
-    assert "check character" in alert.inner_text()
+    assert alert.inner_text() == f"统一社会信用代码第18位校验码应为 {s2['uscc'][-1]}（填写的是 {page.input_value('input[name=uscc]')[-1]}），请核对"
     assert page.input_value("input[name=uscc]").startswith(s2["uscc"][:17])  # what was typed is kept
 
 
@@ -99,3 +119,187 @@ def test_a_new_applicant_signs_up_alone_and_a_foreign_form_is_refused(page, live
     assert page.evaluate("document.cookie") == ""
     status = page.evaluate("""async () => (await fetch('/app/measure', {method: 'POST', body: new URLSearchParams({uscc: 'x', csrf: 'forged'})})).status""")
     assert status == 403
+
+
+def _shot(page, name: str) -> None:
+    """The page at phone and desk width, under test-artifacts/web/."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for label, size in (("phone", PHONE), ("desk", DESK)):
+        page.set_viewport_size(size)
+        page.screenshot(path=str(ARTIFACTS / f"{name}-{label}.png"), full_page=True)
+    page.set_viewport_size(PHONE)
+
+
+def _fen(page, selector: str) -> int:
+    return int(page.get_attribute(selector, "data-fen"))
+
+
+def test_story_s2_from_registration_to_the_first_repayment_in_the_applicant_pages(page, live_server, rt_sqlite):
+    """永嘉's valve maker, no account at the bank: authorize and measure, sign, borrow 300万 (confirmed in capitals), repay
+    100万 — every amount on the pages equal to the ledger's."""
+    from sandu.servicing import actions as servicing
+
+    rt, s2 = rt_sqlite, STORY_ROWS[1]
+    _log_in(page, live_server)
+    _shot(page, "apply")
+    page.fill("input[name=uscc]", s2["uscc"])
+    page.fill("input[name=name]", s2["name"])
+    page.check("input[name=bureau_authorization]")
+    page.get_by_role("button", name="授权并测额").click()
+    page.wait_for_url(re.compile(r".*/app/decisions/[0-9a-f-]{36}$"))
+    assert page.inner_text("#limit") == "416.00万"
+    _shot(page, "decision")
+    offer = page.locator("[data-product=jingying_kuaidai]")
+    assert "肆佰壹拾陆万元整" in offer.inner_text()
+    offer.locator("input[name=password]").fill(TEST_PASSWORD)
+    offer.get_by_role("button", name="签约").click()
+    page.wait_for_url(re.compile(r".*/app/lines/\d+\?signed=1$"))
+    line_id = int(page.get_attribute("[data-line]", "data-line"))
+    line = servicing.get_line(rt, line_id)
+    assert _fen(page, "#available") == line.available_fen == line.limit_fen == 416 * WAN and _fen(page, "#drawn") == 0
+    _shot(page, "line-signed")
+
+    page.fill("#draw-amount", "300")
+    page.get_by_role("button", name="借款").click()
+    assert page.inner_text("#capital") == "叁佰万元整" and _fen(page, "#confirm-amount") == 300 * WAN
+    _shot(page, "draw-confirm")
+    page.fill("input[name=password]", TEST_PASSWORD)
+    form = {n: page.input_value(f"form.card input[name={n}]") for n in ("csrf", "amount_fen", "key", "password")}
+    page.get_by_role("button", name="确认借款").click()
+    page.wait_for_url(re.compile(r".*/app/lines/\d+\?done=draw$"))
+    line = servicing.get_line(rt, line_id)
+    assert _fen(page, "#available") == line.available_fen == 116 * WAN and _fen(page, "#drawn") == line.drawn_principal_fen == 300 * WAN
+    status = page.evaluate("""async ([url, form]) => (await fetch(url, {method: 'POST', body: new URLSearchParams(form)})).status""",
+                           [f"/app/lines/{line_id}/draw", form])  # the confirmation sent twice borrows once: its key was used
+    assert status == 200 and servicing.get_line(rt, line_id).drawn_principal_fen == 300 * WAN
+
+    page.goto(f"{live_server}/app/lines/{line_id}")
+    page.fill("#repay-amount", "100")
+    page.get_by_role("button", name="还款").click()
+    assert page.inner_text("#capital") == "壹佰万元整"
+    page.get_by_role("button", name="确认还款").click()
+    page.wait_for_url(re.compile(r".*/app/lines/\d+\?done=repay$"))
+    line = servicing.get_line(rt, line_id)
+    assert _fen(page, "#drawn") == line.drawn_principal_fen == 200 * WAN and _fen(page, "#available") == line.available_fen == 216 * WAN
+    kinds = [page.get_attribute(f"#statement tbody tr:nth-child({k})", "data-kind") for k in (1, 2)]
+    assert kinds == ["draw", "repayment"]
+    _shot(page, "line-repaid")
+    page.goto(f"{live_server}/app/home")
+    assert page.get_attribute(f"[data-line='{line_id}'] [data-available]", "data-available") == str(216 * WAN)
+    _shot(page, "home")
+
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _field_error(page, field: str) -> str:
+    text = page.inner_text(f".field-error[data-field={field}]")
+    assert CJK.search(text) and not re.search(r"[A-Za-z]{4,}", text.replace("USCC", "")), text  # Chinese, not an English sentence
+    return text
+
+
+def test_every_field_error_of_the_applicant_forms_is_in_chinese_next_to_its_field(page, live_server, rt_sqlite):
+    from sandu.domain.ids import make_resident_id
+
+    s2, person = STORY_ROWS[1], make_resident_id("330302", date(1985, 6, 1), "019")
+    page.goto(f"{live_server}/app/signup")
+    page.fill("input[name=username]", "rep-s2")
+    page.fill("input[name=password]", TEST_PASSWORD)
+    page.fill("input[name=resident_id]", person)
+    page.get_by_role("button", name="注册").click()
+    assert "已被使用" in _field_error(page, "username")
+    page.fill("input[name=username]", "new-owner-2")
+    page.fill("input[name=password]", "short")
+    page.get_by_role("button", name="注册").click()
+    assert _field_error(page, "password") == "密码至少 12 位，您填写了 5 位"
+    page.fill("input[name=password]", TEST_PASSWORD)
+    page.fill("input[name=resident_id]", person[:17])
+    page.get_by_role("button", name="注册").click()
+    assert _field_error(page, "resident_id") == "身份证号应为 18 位，您填写了 17 位"
+    _log_in(page, live_server)
+    cases = [
+        ({"uscc": s2["uscc"][:-1] + "Z"}, "uscc", "第18位"),
+        ({"uscc": s2["uscc"].lower()}, "uscc", "大写字母"),
+        ({"name": ""}, "name", "请填写企业名称"),
+        ({"requested_wan": "三百"}, "requested_wan", "请填写数字"),
+        ({"requested_wan": "0.0000001"}, "requested_wan", "最小单位为分"),
+    ]
+    for change, field, words in cases:
+        page.goto(f"{live_server}/app")
+        values = {"uscc": s2["uscc"], "name": s2["name"], "requested_wan": "", **change}
+        for name, value in values.items():
+            page.fill(f"input[name={name}]", value)
+        page.check("input[name=bureau_authorization]")
+        page.get_by_role("button", name="授权并测额").click()
+        assert words in _field_error(page, field), (change, page.inner_text("main")[:300])
+        assert page.get_attribute(f"input[name={field}]", "aria-invalid") == "true"
+    page.goto(f"{live_server}/app")
+    page.fill("input[name=uscc]", s2["uscc"])
+    page.fill("input[name=name]", s2["name"])
+    page.uncheck("input[name=scopes][value=credit_bureau]")
+    page.check("input[name=bureau_authorization]")
+    page.get_by_role("button", name="授权并测额").click()
+    field = page.get_attribute(".field-error", "data-field")
+    assert field in ("scopes", "bureau_authorization") and "征信" in _field_error(page, field)
+    page.check("input[name=scopes][value=credit_bureau]")
+    page.uncheck("input[name=bureau_authorization]")
+    page.get_by_role("button", name="授权并测额").click()
+    assert "征信查询授权书" in _field_error(page, "bureau_authorization")
+    _shot(page, "apply-error")
+    page.check("input[name=bureau_authorization]")
+    page.get_by_role("button", name="授权并测额").click()
+    offer = page.locator("[data-product=jingying_kuaidai]")
+    offer.locator("input[name=password]").fill("not my password")
+    offer.get_by_role("button", name="签约").click()
+    assert "密码" in _field_error(page, "password")
+    offer = page.locator("[data-product=jingying_kuaidai]")
+    offer.locator("input[name=password]").fill(TEST_PASSWORD)
+    offer.get_by_role("button", name="签约").click()
+    page.wait_for_url(re.compile(r".*/app/lines/\d+\?signed=1$"))
+    for amount, words in (("0", "须大于 0"), ("abc", "请填写数字"), ("417", "超过可用额度"), ("1.0000001", "最小单位为分")):
+        page.fill("#draw-amount", amount)
+        page.get_by_role("button", name="借款").click()
+        assert words in _field_error(page, "amount_wan"), amount
+    page.fill("#repay-amount", "-5")
+    page.get_by_role("button", name="还款").click()
+    assert _field_error(page, "amount_wan")
+    page.fill("#draw-amount", "10")
+    page.get_by_role("button", name="借款").click()
+    page.fill("input[name=password]", "wrong password")
+    page.get_by_role("button", name="确认借款").click()
+    assert "密码" in _field_error(page, "password")
+    _shot(page, "draw-error")
+
+
+def test_the_language_is_selectable_and_remembered(page, live_server):
+    _log_in(page, live_server)
+    page.get_by_role("link", name="English").click()
+    assert page.inner_text("footer").startswith("Annualized rates") and page.get_attribute("html", "lang") == "en"
+    page.goto(f"{live_server}/app/home")
+    assert page.inner_text("h1") == "My credit"
+    page.get_by_role("link", name="中文").click()
+    assert page.inner_text("h1") == "我的额度"
+
+
+def test_a_declined_applicant_asks_for_human_review_and_sees_its_status(page, live_server, rt_sqlite):
+    from conftest import known_to_decline
+
+    from sandu.domain.ids import make_resident_id, make_uscc, org_code_check_char
+    from sandu.security import actions as security
+
+    body = "66666666"
+    uscc, rep = make_uscc("9", "1", "330302", body + org_code_check_char(body)), make_resident_id("330302", date(1981, 3, 3), "246")
+    known_to_decline(rt_sqlite, uscc, "温州复核测试有限公司", rep)
+    security.create_user(rt_sqlite, None, username="declined-rep", password=TEST_PASSWORD, role="applicant", resident_id=rep)
+    _log_in(page, live_server, "declined-rep")
+    page.fill("input[name=uscc]", uscc)
+    page.fill("input[name=name]", "温州复核测试有限公司")
+    page.check("input[name=bureau_authorization]")
+    page.get_by_role("button", name="授权并测额").click()
+    assert page.get_attribute("[data-outcome]", "data-outcome") == "decline"
+    page.get_by_role("button", name="申请人工复核").click()
+    assert "理由" in _field_error(page, "reason")
+    page.fill("textarea[name=reason]", "我司上月新获两项发明专利，订单增长，请人工复核")
+    page.get_by_role("button", name="申请人工复核").click()
+    assert page.get_attribute("#review-status", "data-status") == "requested" and "等待客户经理复核" in page.inner_text("#review-status")
+    _shot(page, "human-review")

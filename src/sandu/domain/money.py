@@ -30,6 +30,7 @@ __all__ = [
     "wan_to_fen",
     "format_yuan",
     "format_wan",
+    "format_capital",
     "format_cn",
     "round_half_up_fen",
     "parse_rate",
@@ -255,6 +256,58 @@ def format_cn(fen: int) -> str:
     if abs(amount) >= FEN_PER_WAN:
         return _scaled(amount, FEN_PER_WAN, 2) + "万"
     return _scaled(amount, FEN_PER_YUAN, 2) + "元"
+
+
+_CAPITAL_DIGITS = "零壹贰叁肆伍陆柒捌玖"
+_CAPITAL_PLACES = ((1000, "仟"), (100, "佰"), (10, "拾"), (1, ""))
+_CAPITAL_GROUPS = ("", "万", "亿", "万亿")  # 4 digits each: up to 9,999万亿 元 (MAX_AMOUNT_FEN is 10 万亿元 fen)
+
+
+def _capital_group(n: int) -> str:
+    """1..9999 in capitals, zeros inside read once (壹仟零伍), trailing zeros silent (壹仟)."""
+    out, zero = "", False
+    for place, unit in _CAPITAL_PLACES:
+        digit = n // place % 10
+        if digit == 0:
+            zero = zero or bool(out)
+        else:
+            out += ("零" if zero else "") + _CAPITAL_DIGITS[digit] + unit
+            zero = False
+    return out
+
+
+def format_capital(fen: int) -> str:
+    """人民币大写 of a non-negative amount, as a bank's forms write it: ``"叁佰万元整"``, ``"壹仟贰佰叁拾肆元伍角整"``,
+    ``"壹佰元零伍分"``, ``"壹亿零壹万元整"``, ``"零元整"``. A group of zeros between non-zero digits reads 零 once."""
+    amount = _require_fen_int(fen)
+    if amount < 0:
+        raise InvalidInput("fen", f"大写 is written for amounts of 0 or more, got {amount}", "0 or more fen")
+    yuan, jiao, fen_digit = amount // 100, amount // 10 % 10, amount % 10
+    groups = []
+    rest = yuan
+    while rest:
+        groups.append(rest % 10_000)
+        rest //= 10_000
+    assert len(groups) <= len(_CAPITAL_GROUPS), "amounts are bounded by MAX_AMOUNT_FEN"
+    out, gap = "", False
+    for k in reversed(range(len(groups))):
+        g = groups[k]
+        if g == 0:
+            gap = gap or bool(out)
+            continue
+        if out and (gap or g < 1000):
+            out += "零"
+        out += _capital_group(g) + _CAPITAL_GROUPS[k]
+        gap = False
+    if yuan:
+        out += "元"
+    if jiao == 0 and fen_digit == 0:
+        return (out or "零元") + "整"
+    if jiao:
+        out += _CAPITAL_DIGITS[jiao] + "角"
+    elif yuan:
+        out += "零"
+    return out + (_CAPITAL_DIGITS[fen_digit] + "分" if fen_digit else "整")
 
 
 # ---------------------------------------------------------------------- rates

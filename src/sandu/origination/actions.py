@@ -31,6 +31,8 @@ from sandu.origination.views import (
     EnterpriseView,
     ErasureHistoryView,
     ErasureView,
+    MyCreditView,
+    MyEnterpriseView,
     ReferralPage,
     RefreshView,
     ScopesView,
@@ -284,7 +286,7 @@ def erasure_history(rt: Runtime, uscc: str) -> ErasureHistoryView:
         return ErasureHistoryView(uscc=uscc, erasures=[erasure_view(e, uscc) for e in privacy.erasures_of(s, uscc)])
 
 
-MAX_POLICY_BYTES = 200_000  # a bundle is a few kB
+MAX_POLICY_BYTES = 60_000  # a bundle is ~10 kB; an API body is at most 64 KiB
 
 
 def policy_from_text(text: str) -> PolicyBundle:
@@ -367,3 +369,22 @@ def referrals(rt: Runtime, actor: Actor, *, branch: str | None = None, limit: in
         views = [referral_view(r, now) for r in page]
     return ReferralPage(branch=which, total=total, offset=offset, limit=limit,
                         next_offset=offset + len(views) if offset + len(views) < total else None, referrals=views)
+
+
+MAX_MY_ENTERPRISES = 50  # an applicant acts for a handful of enterprises
+MAX_MY_LINES = 100  # lines shown per enterprise, newest first
+
+
+def my_credit(rt: Runtime, actor: Actor) -> MyCreditView:
+    """The applicant's home: each enterprise they act for, its decision in force and its lines (as their owner sees them)."""
+    today = rt.today()
+    out = []
+    with rt.uow.read() as s:
+        for ent, relation in svc.member_enterprises(s, actor.user_id, MAX_MY_ENTERPRISES):
+            d = svc.get_decision(s, ent.live_decision_id) if ent.live_decision_id else None
+            out.append(MyEnterpriseView(uscc=ent.uscc, name=ent.name, relation=relation, decision_id=None if d is None else d.id,
+                                        outcome=None if d is None else d.outcome,
+                                        comprehensive_limit_fen=None if d is None else d.comprehensive_limit_fen,
+                                        application_id=None if d is None else d.application_id,
+                                        lines=[line_view(s, line_id, today) for line_id in svc.line_ids_of(s, ent.id, MAX_MY_LINES)]))
+    return MyCreditView(enterprises=out)

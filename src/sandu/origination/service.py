@@ -824,3 +824,16 @@ def check_scopes_cover(scopes: list[str], bundle: PolicyBundle) -> None:
                 "scopes", f"the authorization does not cover source {missing[0]!r}, which measurement requires",
                 f"scopes that include {', '.join(bundle.required_sources)}",
             )
+
+
+def member_enterprises(session: Session, user_id: int, limit: int) -> list[tuple[m.Enterprise, str]]:
+    """The enterprises a user acts for (as legal representative or delegate), oldest first, at most `limit`."""
+    stmt = (select(m.Enterprise, m.Membership.relation).join(m.Membership, m.Membership.enterprise_id == m.Enterprise.id)
+            .where(m.Membership.user_id == user_id).order_by(m.Enterprise.id).limit(limit))
+    return [(ent, relation) for ent, relation in session.execute(stmt)]
+
+
+def line_ids_of(session: Session, enterprise_id: int, limit: int) -> list[int]:
+    """An enterprise's credit lines, newest first, at most `limit`."""
+    stmt = select(m.CreditLine.id).where(m.CreditLine.enterprise_id == enterprise_id).order_by(m.CreditLine.id.desc()).limit(limit)
+    return list(session.scalars(stmt))

@@ -425,3 +425,20 @@ def referral_view(r: Any, now: datetime) -> ReferralView:
         human_review_reason=None if r.review is None else r.review.reason, human_review_status=None if r.review is None else r.review.status,
         reasons=[] if d is None else list(d.result.get("reasons", [])),
     )
+
+
+class MyEnterpriseView(BaseModel):
+    """One enterprise an applicant acts for: its decision in force and its credit lines."""
+
+    uscc: str
+    name: str
+    relation: str = Field(description="legal_rep or delegate")
+    decision_id: str | None = Field(description="the decision in force (the latest measurement), if any")
+    outcome: Outcome | None
+    comprehensive_limit_fen: int | None
+    application_id: int | None
+    lines: list[Any] = Field(description="the enterprise's credit lines (LineView), newest first")
+
+
+class MyCreditView(BaseModel):
+    enterprises: list[MyEnterpriseView]

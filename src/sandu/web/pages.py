@@ -9,59 +9,35 @@ functions: the database work runs on a worker thread, never on the event loop.
 
 from __future__ import annotations
 
-from decimal import Decimal
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 
 from sandu.domain.errors import NotAuthenticated, SanduError
-from sandu.domain.money import format_cn, format_rate_pct, wan_to_fen
+from sandu.domain.money import wan_to_fen
 from sandu.origination import actions
 from sandu.security import actions as security
 from sandu.sources.catalog import ALL_SOURCES
 from sandu.sources.consent_text import BUREAU_SOURCE
+from sandu.web import account, i18n
 from sandu.web import session as web
+from sandu.web.render import HERE, MAX_FORM_TEXT, clip, lang_of, page, to_login
 
-HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=str(HERE / "templates"))
-templates.env.filters["cn"] = format_cn
-templates.env.filters["pct"] = lambda r: format_rate_pct(Decimal(str(r)))
-
-# Service fields → the form input that carries them.
-FORM_FIELDS = {"requested_fen": "requested_wan", "consent_id": "scopes"}
 OUTCOME_TEXT = {
     "approve": "已为您核定额度，可立即签约用款",
     "partial": "部分额度已先行核定，其余额度正在审批",
     "refer": "额度已测算，等待客户经理审批",
     "decline": "暂未能为您核定额度",
 }
-MAX_FORM_TEXT = 200  # characters kept of any form value (the form's own fields are shorter)
-
-
-def _page(request: Request, template: str, context: dict[str, Any], status: int = 200, sess: web.WebSession | None = None) -> HTMLResponse:
-    response = templates.TemplateResponse(request, template, {"session": sess, **context}, status_code=status)
-    if sess is not None and sess.renewed is not None:
-        web.set_session(response, request, sess.renewed, sess.csrf)
-    return response
-
-
-def _to_login(request: Request) -> RedirectResponse:
-    return RedirectResponse("/app/login", status_code=303)
 
 
 def _form_page(request: Request, sess: web.WebSession, values: dict[str, Any], error: SanduError | None, status: int = 200) -> HTMLResponse:
     """The application form: each scope explained in plain Chinese (读取什么, 用于什么, 保存多久) before the applicant
     signs, and the separate credit-bureau authorization (征信授权书), never ticked in advance."""
-    return _page(request, "apply.html", {"values": values, "error": error, "scopes": actions.consent_scopes("zh").scopes,
+    return page(request, "apply.html", {"values": values, "error": error, "scopes": actions.consent_scopes("zh").scopes,
                                          "bureau_source": BUREAU_SOURCE, "valid_days": actions.APPLY_CONSENT_DAYS}, status, sess)
-
-
-def _clip(value: str) -> str:
-    return value[:MAX_FORM_TEXT]
 
 
 def mount_web(app: FastAPI) -> None:
@@ -69,33 +45,33 @@ def mount_web(app: FastAPI) -> None:
 
     @app.get("/app/login", response_class=HTMLResponse, include_in_schema=False)
     def login_page(request: Request) -> HTMLResponse:
-        return _page(request, "login.html", {"error": None, "values": {}})
+        return page(request, "login.html", {"error": None, "values": {}})
 
     @app.post("/app/login", response_class=HTMLResponse, include_in_schema=False)
     def login_submit(request: Request, username: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "") -> Response:
         try:
-            tokens = security.login(request.app.state.rt, username=_clip(username), password=password[:MAX_FORM_TEXT])
+            tokens = security.login(request.app.state.rt, username=clip(username), password=password[:MAX_FORM_TEXT])
         except SanduError as exc:
-            return _page(request, "login.html", {"error": exc, "values": {"username": _clip(username)}}, exc.http_status)
+            return page(request, "login.html", {"error": exc, "values": {"username": clip(username)}}, exc.http_status)
         response = RedirectResponse("/app", status_code=303)
         web.set_session(response, request, tokens)
         return response
 
     @app.get("/app/signup", response_class=HTMLResponse, include_in_schema=False)
     def signup_page(request: Request) -> HTMLResponse:
-        return _page(request, "signup.html", {"error": None, "values": {}})
+        return page(request, "signup.html", {"error": None, "values": {}})
 
     @app.post("/app/signup", response_class=HTMLResponse, include_in_schema=False)
     def signup_submit(request: Request, username: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
                       resident_id: Annotated[str, Form()] = "") -> Response:
         rt = request.app.state.rt
-        values = {"username": _clip(username), "resident_id": _clip(resident_id)}
+        values = {"username": clip(username), "resident_id": clip(resident_id)}
         try:
             client = request.client.host if request.client else "unknown"
             security.signup(rt, username=values["username"], password=password[:MAX_FORM_TEXT], resident_id=values["resident_id"], client=client)
             tokens = security.login(rt, username=values["username"], password=password[:MAX_FORM_TEXT])
         except SanduError as exc:
-            return _page(request, "signup.html", {"error": exc, "values": values}, exc.http_status)
+            return page(request, "signup.html", {"error": exc, "values": values}, exc.http_status)
         response = RedirectResponse("/app", status_code=303)
         web.set_session(response, request, tokens)
         return response
@@ -110,7 +86,7 @@ def mount_web(app: FastAPI) -> None:
                 if request.cookies.get(web.REFRESH):
                     security.logout(rt, refresh_token=request.cookies[web.REFRESH])
             except SanduError as exc:
-                return _page(request, "error.html", {"error": exc}, exc.http_status, sess)
+                return page(request, "error.html", {"error": exc}, exc.http_status, sess)
         response = RedirectResponse("/app/login", status_code=303)
         web.clear_session(response)
         return response
@@ -120,9 +96,9 @@ def mount_web(app: FastAPI) -> None:
         try:
             sess = web.current(request.app.state.rt, request, "web.apply")
         except SanduError as exc:  # e.g. a staff member: this page is for applicants
-            return _page(request, "error.html", {"error": exc}, exc.http_status)
+            return page(request, "error.html", {"error": exc}, exc.http_status)
         if sess is None:
-            return _to_login(request)
+            return to_login(request)
         return _form_page(request, sess, {"scopes": list(ALL_SOURCES)}, None)
 
     @app.post("/app/measure", response_class=HTMLResponse, include_in_schema=False)
@@ -139,11 +115,11 @@ def mount_web(app: FastAPI) -> None:
         try:
             sess = web.current(rt, request, "web.apply")
         except SanduError as exc:
-            return _page(request, "error.html", {"error": exc}, exc.http_status)
+            return page(request, "error.html", {"error": exc}, exc.http_status)
         if sess is None:
-            return _to_login(request)
-        values = {"uscc": _clip(uscc), "name": _clip(name), "requested_wan": _clip(requested_wan),
-                  "scopes": [_clip(v) for v in scopes[: len(ALL_SOURCES) + 1]], "bureau_authorization": bureau_authorization == "yes"}
+            return to_login(request)
+        values = {"uscc": clip(uscc), "name": clip(name), "requested_wan": clip(requested_wan),
+                  "scopes": [clip(v) for v in scopes[: len(ALL_SOURCES) + 1]], "bureau_authorization": bureau_authorization == "yes"}
         try:
             web.check_form(request, sess, csrf)
             actor = security.admit(rt, "web.apply", sess.actor)
@@ -151,7 +127,6 @@ def mount_web(app: FastAPI) -> None:
             d = actions.apply_online(rt, actor, uscc=values["uscc"], name=values["name"], scopes=values["scopes"], requested_fen=requested,
                                      bureau_authorization=values["bureau_authorization"])
         except SanduError as exc:
-            exc.field = FORM_FIELDS.get(exc.field or "", exc.field)  # point at the input the applicant sees
             return _form_page(request, sess, values, exc, status=exc.http_status)
         response = RedirectResponse(f"/app/decisions/{d.id}", status_code=303)
         if sess.renewed is not None:
@@ -164,11 +139,36 @@ def mount_web(app: FastAPI) -> None:
         try:
             sess = web.current(rt, request, "web.decision")
             if sess is None:
-                return _to_login(request)
-            security.admit(rt, "web.decision", sess.actor, _clip(decision_id))
-            d = actions.get_decision(rt, _clip(decision_id))
+                return to_login(request)
+            security.admit(rt, "web.decision", sess.actor, clip(decision_id))
         except NotAuthenticated:
-            return _to_login(request)
+            return to_login(request)
         except SanduError as exc:
-            return _page(request, "error.html", {"error": exc}, exc.http_status)
-        return _page(request, "decision.html", {"d": d, "outcome_text": OUTCOME_TEXT[d.outcome]}, sess=sess)
+            return page(request, "error.html", {"error": exc}, exc.http_status)
+        return decision_page_for(request, sess, clip(decision_id))
+
+    @app.get("/app/lang", include_in_schema=False)
+    def switch_language(request: Request, to: str = "zh", back: str = "/app") -> Response:
+        """中文 / English, remembered in a cookie (a year); back to a page of this site only."""
+        target = back if back.startswith("/app") and "//" not in back and len(back) <= MAX_FORM_TEXT else "/app"
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(i18n.LANG_COOKIE, i18n.language(to), max_age=365 * 86_400, path="/app", samesite="strict", httponly=True)
+        return response
+
+    app.include_router(account.router)
+
+
+def decision_page_for(request: Request, sess: web.WebSession, decision_id: str, *, sign_error: SanduError | None = None,
+                      review_error: SanduError | None = None, review_reason: str = "", status: int = 200) -> Response:
+    """A decision as its applicant sees it: the limit, each offer with 年化利率 and, where approved, a form to sign it
+    (签约, with the password); for a decline, the request for human review (申请人工复核) and its status."""
+    rt = request.app.state.rt
+    try:
+        d = actions.get_decision(rt, decision_id)
+        application = actions.get_application(rt, d.application_id) if d.application_id is not None else None
+    except SanduError as exc:
+        return page(request, "error.html", {"error": exc}, exc.http_status)
+    error = sign_error or review_error
+    return page(request, "decision.html", {"d": d, "outcome_text": OUTCOME_TEXT[d.outcome], "application": application, "error": error,
+                                           "error_form": "sign" if sign_error else "review" if review_error else None,
+                                           "review_reason": review_reason, "lang_now": lang_of(request)}, status, sess)
