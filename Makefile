@@ -21,10 +21,13 @@ setup: $(STAMP)
 run: setup
 	$(BIN)/sandu demo --enterprises $(ENTERPRISES) --port $(PORT)
 
-## test: set up and run the whole suite (PostgreSQL runs are skipped without a server unless CI=true)
+## test: set up and run the whole suite (PostgreSQL runs are skipped without a server unless CI=true),
+## on TEST_WORKERS processes (pytest-xdist: each test file whole and in order on one of them, the files handed out in
+## collection order — not by test count, which would leave the few-but-long files to the end; TEST_WORKERS=0: one process)
+TEST_WORKERS ?= 2
 test: setup
 	$(BIN)/ruff check src tests bench tools
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 ## mutate: mutation testing of the engines (mutmut, incremental under mutants/); ENGINES="ledger policy" narrows it
 ENGINES ?= domain ledger policy scoring sources

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_support import sandu
 from conftest import BUSINESS_DATE, TEST_SECRET, actor, runtime_on
 from sqlalchemy import select, text
 
@@ -113,7 +114,7 @@ def test_sandu_audit_verify_names_the_first_broken_link_in_a_tampered_store(trai
     copy = tmp_path / "tampered.db"
     shutil.copyfile(path, copy)
     env = {**os.environ, "SANDU_DATABASE_URL": f"sqlite:///{copy}", "SANDU_SECRET_KEY": TEST_SECRET}
-    ok = subprocess.run([SANDU, "audit", "verify"], capture_output=True, text=True, env=env, timeout=120)
+    ok = sandu(["audit", "verify"], env=env)  # the untouched copy in this process (tests/cli_support.py); the tampered one in a real one
     assert ok.returncode == 0 and "intact" in ok.stdout
     import sqlite3
 

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from cli_support import sandu as sandu_in_process
 from conftest import FIXED_NOW, TEST_SECRET, TEST_SETTINGS, new_db_url
 from servicing_support import D0, check_ledger, draw, open_line
 
@@ -98,11 +99,14 @@ def test_the_real_clock_never_closes_a_future_date(rt_sqlite):
 def test_sandu_eod_on_a_simulated_demo_store_replays_dates_in_order(tmp_path):
     env = {**os.environ, "SANDU_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}", "COLUMNS": "200", "SANDU_SECRET_KEY": TEST_SECRET}
 
-    def sandu(*args: str, clock: str = "real") -> subprocess.CompletedProcess:
-        return subprocess.run([SANDU, *args], capture_output=True, text=True, timeout=300, env={**env, "SANDU_CLOCK": clock}, cwd=tmp_path)
+    def sandu(*args: str, clock: str = "real", process: bool = False):
+        """In this process (tests/cli_support.py), or with `process` a real `sandu` process."""
+        if process:
+            return subprocess.run([SANDU, *args], capture_output=True, text=True, timeout=300, env={**env, "SANDU_CLOCK": clock}, cwd=tmp_path)
+        return sandu_in_process(list(args), env={**env, "SANDU_CLOCK": clock}, cwd=tmp_path)
 
     assert sandu("db", "upgrade").returncode == 0
-    refused = sandu("eod", "--date", "2030-01-01", clock="simulated")
+    refused = sandu("eod", "--date", "2030-01-01", clock="simulated", process=True)  # the real command refuses: exit 2, no traceback
     assert refused.returncode == 2 and "demo or test store" in refused.stderr and "Traceback" not in refused.stderr
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session

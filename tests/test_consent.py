@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
+from cli_support import sandu
 from conftest import FIXED_NOW, PII_KEY, TEST_SECRET, actor, login, serve
 from sqlalchemy import func, select, text
 
@@ -97,7 +98,7 @@ def test_an_altered_stored_text_is_detected(rt_sqlite, tmp_path):
                           "(SELECT text_sha256 FROM consents WHERE id = :c)"), {"c": cid})
     c = actions.get_consent(rt, cid)
     assert not c.text_verified and "365天" in c.text and "altered" in c.problem and c.bureau_text_verified
-    r = _cli(["consent", "show", cid], rt, tmp_path)
+    r = _cli(["consent", "show", cid], rt, tmp_path, process=True)  # a real process (exit 1); the other cases in this one
     assert r.returncode == 1 and "NOT verified" in r.stdout and "altered" in r.stderr, r.stdout + r.stderr
 
 
@@ -308,7 +309,9 @@ def test_the_web_page_explains_each_scope_and_asks_for_the_bureau_authorization_
     assert re.search(r'name="bureau_authorization" value="yes"\s*>', page), "the bureau authorization is never ticked in advance"
 
 
-def _cli(args: list[str], rt, tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SANDU_DATABASE_URL": rt.engine.url.render_as_string(hide_password=False), "COLUMNS": "250",
-           "SANDU_SECRET_KEY": TEST_SECRET}
-    return subprocess.run([SANDU, *args], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+def _cli(args: list[str], rt, tmp_path: Path, process: bool = False):
+    """`sandu` on the store of `rt`: in this process (tests/cli_support.py), or with `process` a real `sandu` process."""
+    env = {"SANDU_DATABASE_URL": rt.engine.url.render_as_string(hide_password=False), "COLUMNS": "250", "SANDU_SECRET_KEY": TEST_SECRET}
+    if process:
+        return subprocess.run([SANDU, *args], capture_output=True, text=True, timeout=120, env={**os.environ, **env}, cwd=tmp_path)
+    return sandu(args, env=env, cwd=tmp_path)

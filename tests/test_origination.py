@@ -262,6 +262,7 @@ def test_sandu_decision_replay_says_identical_or_what_differs(rt_sqlite, tmp_pat
     import sys
     from pathlib import Path
 
+    from cli_support import sandu as sandu_in_process
     from conftest import TEST_SECRET
 
     rt = rt_sqlite
@@ -274,7 +275,7 @@ def test_sandu_decision_replay_says_identical_or_what_differs(rt_sqlite, tmp_pat
     assert out["versions"][0].startswith(f"policy: made under {rt.bundle.label} ") and "now wenzhou-tech-default@2027.1.1 (000000000000…)" in out["versions"][0]
     sandu = str(Path(sys.executable).with_name("sandu"))
     env = {**os.environ, "SANDU_DATABASE_URL": str(rt.engine.url), "SANDU_SECRET_KEY": TEST_SECRET, "COLUMNS": "200"}
-    r = subprocess.run([sandu, "decision", "replay", did], capture_output=True, text=True, env=env, timeout=120)
+    r = sandu_in_process(["decision", "replay", did], env=env)  # in this process (tests/cli_support.py); the altered record in a real one
     assert r.returncode == 0 and f"decision {did}: replayed identically" in r.stdout, r.stdout + r.stderr
     with rt.uow.write() as s:  # the stored record altered behind the system's back
         d = s.get(m.Decision, did)
@@ -282,7 +283,7 @@ def test_sandu_decision_replay_says_identical_or_what_differs(rt_sqlite, tmp_pat
     assert orig_actions.replay_decision(rt, did)["differences"] == ["comprehensive_limit_fen", "reasons"]
     r = subprocess.run([sandu, "decision", "replay", did], capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 1 and "the replay differs in comprehensive_limit_fen, reasons" in r.stdout, r.stdout + r.stderr
-    r = subprocess.run([sandu, "decision", "replay", "not-a-decision"], capture_output=True, text=True, env=env, timeout=120)
+    r = sandu_in_process(["decision", "replay", "not-a-decision"], env=env)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "decision" in r.stderr, r.stderr
 
 

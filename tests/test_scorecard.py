@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 import pytest
 import scorecardpy
+from cli_support import sandu
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -420,8 +421,11 @@ def test_report_measures_and_writes_a_self_contained_page(card, german):
 # ------------------------------------------------------------------ the command line
 
 
-def _sandu(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([SANDU, *args], capture_output=True, text=True, timeout=300, cwd=cwd, env={**os.environ, "COLUMNS": "200"})
+def _sandu(args: list[str], cwd: Path, process: bool = False):
+    """`sandu` in `cwd`: in this process (tests/cli_support.py), or with `process` a real `sandu` process."""
+    if process:
+        return subprocess.run([SANDU, *args], capture_output=True, text=True, timeout=300, cwd=cwd, env={**os.environ, "COLUMNS": "200"})
+    return sandu(args, cwd=cwd)
 
 
 def test_cli_train_score_report_and_their_errors(tmp_path, german):
@@ -429,7 +433,7 @@ def test_cli_train_score_report_and_their_errors(tmp_path, german):
     train_part.write_csv(tmp_path / "train.csv")
     test_part.write_parquet(tmp_path / "test.parquet")
     r = _sandu(["model", "train", "--data", "train.csv", "--target", "creditability", "--bad", "bad", "--out", "m.json",
-                "--exclude", "telephone,foreign_worker", "--pdo", "30"], tmp_path)
+                "--exclude", "telephone,foreign_worker", "--pdo", "30"], tmp_path, process=True)  # a real process; the rest in this one
     assert r.returncode == 0, r.stderr
     assert "train AUC" in r.stdout and "dropped" in r.stdout
     art = json.loads((tmp_path / "m.json").read_text())
@@ -449,6 +453,8 @@ def test_cli_train_score_report_and_their_errors(tmp_path, german):
     art["features"][0]["coef"] = 9
     (tmp_path / "edited.json").write_text(json.dumps(art))
     (tmp_path / "notes.txt").write_text("hello")
+    r = _sandu(["model", "score", "--model", "edited.json", "--data", "test.parquet", "--out", "o.csv"], tmp_path, process=True)
+    assert r.returncode == 2 and "edited" in r.stderr and "Traceback" not in r.stderr, r.stderr  # a refusal by the real command
     for args, words in (
         (["model", "score", "--model", "edited.json", "--data", "test.parquet", "--out", "o.csv"], "edited"),
         (["model", "score", "--model", "m.json", "--data", "notes.txt", "--out", "o.csv"], "neither CSV nor Parquet"),

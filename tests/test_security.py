@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
+from cli_support import sandu
 from conftest import FIXED_NOW, TEST_PASSWORD, TEST_SECRET, TEST_SETTINGS, login, runtime_on, serve
 from sqlalchemy import func, select
 
@@ -192,17 +193,25 @@ def test_a_password_of_the_minimum_length_is_accepted():
 SANDU = str(Path(sys.executable).with_name("sandu"))
 
 
-def _cli(args: list[str], db: Path, stdin: str = "") -> subprocess.CompletedProcess:
-    env = {**os.environ, "SANDU_DATABASE_URL": f"sqlite:///{db}", "SANDU_SECRET_KEY": TEST_SECRET, "COLUMNS": "200"}
-    return subprocess.run([SANDU, *args], input=stdin, capture_output=True, text=True, timeout=120, env=env, cwd=db.parent)
+def _cli(args: list[str], db: Path, stdin: str = "", process: bool = False):
+    """`sandu` on the store `db`: in this process (tests/cli_support.py), or with `process` a real `sandu` process."""
+    env = {"SANDU_DATABASE_URL": f"sqlite:///{db}", "SANDU_SECRET_KEY": TEST_SECRET, "COLUMNS": "200"}
+    if process:
+        return subprocess.run([SANDU, *args], input=stdin, capture_output=True, text=True, timeout=120, env={**os.environ, **env}, cwd=db.parent)
+    return sandu(args, env=env, input=stdin, cwd=db.parent)
 
 
 def test_users_cli_creates_lists_disables_and_refuses_bad_input(tmp_path):
     db = tmp_path / "cli.db"
-    assert _cli(["db", "upgrade"], db).returncode == 0
+    # real processes: the schema, a user created with the password on stdin, and a refusal (exit 2, no traceback)
+    assert _cli(["db", "upgrade"], db, process=True).returncode == 0
     ok = _cli(["users", "create", "--username", "wang.li", "--role", "approver", "--branch", "乐清", "--authority-fen", "500000000"], db,
-              "a long enough password\n")
+              "a long enough password\n", process=True)
     assert ok.returncode == 0 and "created user" in ok.stdout, ok.stderr
+    king = _cli(["users", "create", "--username", "who0", "--role", "king"], db, "a long enough password\n", process=True)
+    assert king.returncode == 2 and "role" in king.stderr and "Traceback" not in king.stderr, (king.stdout, king.stderr)
+    assert "a long enough password" not in king.stdout + king.stderr
+    # the rest in this process, through the same entry point
     for args, stdin, field in [
         (["users", "create", "--username", "who1", "--role", "king"], "a long enough password\n", "role"),
         (["users", "create", "--username", "who2", "--role", "officer"], "short\n", "password"),
@@ -214,7 +223,7 @@ def test_users_cli_creates_lists_disables_and_refuses_bad_input(tmp_path):
         assert r.returncode == 2 and field in r.stderr and "Traceback" not in r.stderr, (args, r.stdout, r.stderr)
         assert "a long enough password" not in r.stdout + r.stderr
     listed = _cli(["users", "list"], db)
-    assert "wang.li" in listed.stdout and "approver" in listed.stdout and "who1" not in listed.stdout
+    assert "wang.li" in listed.stdout and "approver" in listed.stdout and "who0" not in listed.stdout and "who1" not in listed.stdout
     assert _cli(["users", "disable", "--username", "wang.li"], db).returncode == 0
     assert "yes" in _cli(["users", "list"], db).stdout
     table = _cli(["authz", "table"], db)
