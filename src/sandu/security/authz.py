@@ -95,6 +95,7 @@ TABLE: dict[str, Rule] = {
     "decisions.human_review.decide": Rule({O: Reach.BRANCH, P: Reach.BRANCH}, ObjectKind.DECISION),
     "applications.get": Rule(READ_ENTERPRISE, ObjectKind.APPLICATION, writes=False),
     "applications.withdraw": Rule({A: Reach.MEMBER}, ObjectKind.APPLICATION),  # the service refuses anyone but the legal rep (403)
+    "applications.decline": Rule({O: Reach.BRANCH, P: Reach.BRANCH}, ObjectKind.APPLICATION),  # 拒绝 a referred application
     "referrals.list": Rule({O: Reach.NONE, P: Reach.NONE, D: Reach.NONE}, writes=False),  # officers and approvers: their sub-branch; admin: any
     # servicing
     "lines.get": Rule(READ_ENTERPRISE, ObjectKind.LINE, writes=False),
