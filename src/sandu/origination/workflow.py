@@ -409,6 +409,11 @@ def decisions_of(session: Session, application_id: int) -> list[str]:
                                 .order_by(m.Decision.decided_at, func.coalesce(assessed, 0), m.Decision.id)))
 
 
+def lines_of(session: Session, application_id: int) -> list[int]:
+    """The credit lines signed from the application, oldest first (one per signed offer: a few)."""
+    return list(session.scalars(select(m.CreditLine.id).where(m.CreditLine.application_id == application_id).order_by(m.CreditLine.id)))
+
+
 def latest_review(session: Session, application_id: int) -> m.HumanReview | None:
     return session.scalar(select(m.HumanReview).where(m.HumanReview.application_id == application_id).order_by(m.HumanReview.id.desc()).limit(1))
 

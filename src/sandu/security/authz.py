@@ -118,6 +118,8 @@ TABLE: dict[str, Rule] = {
     # the applicant's web pages (same identities, through a session cookie)
     "web.apply": Rule({A: Reach.NONE}, limit="measure"),
     "web.decision": Rule(READ_ENTERPRISE, ObjectKind.DECISION, writes=False),
+    # the staff console (/console): staff only; each page and action is then admitted by the API route it stands for
+    "web.console": Rule({O: Reach.NONE, P: Reach.NONE, K: Reach.NONE, D: Reach.NONE, U: Reach.NONE}, writes=False),
 }
 
 

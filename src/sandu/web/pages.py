@@ -66,6 +66,7 @@ def _clip(value: str) -> str:
 
 def mount_web(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.include_router(__import__("sandu.web.console", fromlist=["router"]).router)  # the staff console (/console): its own module
 
     @app.get("/app/login", response_class=HTMLResponse, include_in_schema=False)
     def login_page(request: Request) -> HTMLResponse:
