@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
 import pytest
-from conftest import TEST_PASSWORD, actor, login
+from conftest import TEST_PASSWORD, actor, known_to_decline, login
 
+from sandu.domain.ids import make_resident_id, make_uscc, org_code_check_char
 from sandu.origination import actions
+from sandu.security import actions as security
 from sandu.servicing import actions as servicing
 from sandu.simulate.stories import STORY_ROWS
 from sandu.sources.catalog import ALL_SOURCES
@@ -270,6 +273,11 @@ def test_the_policy_what_if_compares_a_changed_bundle_with_the_one_in_force(cons
     pg.fill("#since", "2026-13-01")
     pg.get_by_role("button", name="模拟", exact=True).click()
     assert pg.get_attribute("[role=alert]", "data-field") == "since" and "日期" in pg.inner_text("[role=alert]")
+    pg.fill("#policy", "")  # a file chosen instead of pasted text
+    pg.fill("#since", "2026-01-01")
+    pg.set_input_files("#policy_file", {"name": "changed.toml", "mimeType": "text/plain", "buffer": b"[products\n"})
+    pg.get_by_role("button", name="模拟", exact=True).click()
+    assert pg.get_attribute("[role=alert]", "data-field") == "policy" and "line 1" in pg.inner_text("[role=alert]")
     pg.fill("#policy", text)  # the bundle in force itself: the same figures on both sides, no outcome changes
     pg.fill("#since", "2026-01-01")
     pg.get_by_role("button", name="模拟", exact=True).click()
@@ -281,3 +289,41 @@ def test_the_policy_what_if_compares_a_changed_bundle_with_the_one_in_force(cons
         assert cells.nth(1).inner_text() == cells.nth(2).inner_text()
     assert rows.nth(0).locator("td").nth(1).inner_text() == "3"
     console.shot("policy")
+
+
+def test_a_human_review_of_a_decline_is_reviewed_by_one_officer_and_confirmed_by_another(console, rt_sqlite):
+    rt, pg = rt_sqlite, console.page
+    body = "87654322"
+    uscc, rep_id = make_uscc("9", "1", "330302", body + org_code_check_char(body)), make_resident_id("330302", date(1982, 3, 4), "137")
+    known_to_decline(rt, uscc, "温州复核电子有限公司", rep_id)  # 鹿城: declined by the policy
+    security.create_user(rt, None, username="owner-lc", password=TEST_PASSWORD, role="applicant", resident_id=rep_id)
+    for name, role in (("officer-lucheng", "officer"), ("approver-lucheng", "approver")):
+        security.create_user(rt, None, username=name, password=TEST_PASSWORD, role=role, branch="鹿城", authority_fen=500 * 1_000_000)
+    rep = actor(rt, "owner-lc")
+    actions.register(rt, rep, uscc=uscc, name="温州复核电子有限公司")
+    c = actions.grant_consent(rt, rep, uscc=uscc, scopes=list(ALL_SOURCES), purpose="credit_measurement", valid_days=30, bureau_authorization=True)
+    d = actions.measure(rt, rep, uscc=uscc, consent_id=c.id)
+    assert d.outcome == "decline"
+    actions.request_human_review(rt, rep, decision_id=d.id, reason="我司新获发明专利，请人工复核")
+    console.log_in("officer-lucheng")
+    pg.wait_for_url("**/console/queue")
+    assert "人工复核" in pg.inner_text(f"tr[data-application='{d.application_id}']")
+    pg.goto(f"{console.base}/console/applications/{d.application_id}")
+    assert pg.locator("form[data-action=decline]").count() == 0  # a human review is decided by its own review, not declined
+    pg.check("input[name=outcome][value=upheld]")
+    pg.get_by_role("button", name="提交复核意见", exact=True).click()  # no opinion: refused next to the field
+    alert = _alert(pg, "form[data-action=hr-review]")
+    assert alert.get_attribute("data-field") == "opinion" and "审查意见不能为空" in alert.inner_text()
+    pg.fill("#hr-opinion", "纳税信用等级 D，维持原决定")
+    pg.get_by_role("button", name="提交复核意见", exact=True).click()
+    pg.wait_for_url("**done=hr_review")
+    pg.get_by_role("button", name="确认复核结论", exact=True).click()  # the reviewer may not also confirm
+    assert _alert(pg, "form[data-action=hr-decide]").get_attribute("data-rule") == "maker_checker.reviewer"
+    console.shot("application-human-review")
+    console.log_out()
+    console.log_in("approver-lucheng")
+    pg.goto(f"{console.base}/console/applications/{d.application_id}")
+    pg.get_by_role("button", name="确认复核结论", exact=True).click()
+    pg.wait_for_url("**done=hr_decide")
+    assert pg.get_attribute("#app-state", "data-state") == "declined" and pg.get_attribute("#human-review [data-status]", "data-status") == "upheld"
+    assert actions.get_application(rt, d.application_id).human_review.status == "upheld"

@@ -531,9 +531,9 @@ def policy_simulate(request: Request, policy: Annotated[str, Form()] = "", since
             values["policy"] = text[: actions.MAX_POLICY_BYTES]
         if not text.strip():
             raise InvalidInput("policy", "must not be empty", "a policy bundle (TOML): paste it or choose its file")
+        changed = actions.policy_from_text(text)
         first_day = _day(since, "since")
         shown = _whole(max_changes, "max_changes", 0, MAX_SHOWN_CHANGES)
-        changed = actions.policy_from_text(text)
         result = WhatIfView.of(actions.simulate_policy(rt, policy=changed, since=first_day, max_changes=shown))
     except SanduError as exc:
         return _policy_page(request, sess, error=zh.zh_error(exc), values=values, status=exc.http_status)
