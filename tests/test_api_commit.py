@@ -18,7 +18,7 @@ from sandu.simulate.stories import STORY_ROWS
 from sandu.sources.catalog import ALL_SOURCES
 
 API = "/api/v1"
-S1, S2, S4 = STORY_ROWS[0], STORY_ROWS[1], STORY_ROWS[3]
+S1, S2, S4, S5 = STORY_ROWS[0], STORY_ROWS[1], STORY_ROWS[3], STORY_ROWS[4]
 ROUNDS = 15  # each write route, this many times: create, then read at once
 TABLES = ("enterprises", "consents", "source_reads", "profiles", "decisions", "offers", "credit_lines", "drawings",
           "journal_entries", "postings", "instalments", "dues", "classification_changes", "business_calendar", "eod_runs", "users", "refresh_tokens", "enterprise_members", "audit_log", "audit_head", "source_payloads", "erasures",
@@ -90,6 +90,16 @@ def test_every_write_is_visible_to_the_next_read(client, rt):
         assert _ok(client.get(f"{API}/decisions/{d['id']}", headers=officer), 200)["offers"] == reviewed["offers"]
         approved = _ok(client.post(f"{url}/approve", headers=approver), 200)
         assert _ok(client.get(f"{API}/decisions/{d['id']}", headers=rep4), 200)["offers"] == approved["offers"]
+    # decline (拒绝) a referred application → the applicant sees it declined at once
+    rep5, officer5 = login(client, "rep-s5"), login(client, "officer-cangnan")
+    _register(client, rep5, S5)
+    for _ in range(3):
+        _, d = _measured(client, rep5, S5)
+        assert d["outcome"] == "refer"
+        declined = _ok(client.post(f"{API}/applications/{d['application_id']}/decline", json={"reason": "押品估值存疑"}, headers=officer5), 200)
+        seen = _ok(client.get(f"{API}/applications/{d['application_id']}", headers=rep5), 200)
+        assert seen["state"] == declined["state"] == "declined" and seen["transitions"] == declined["transitions"]
+        assert seen["transitions"][-1]["action"] == "reject" and "押品估值存疑" in seen["transitions"][-1]["reason"]
     # accept → read the line
     _, d = _measured(client, rep2, S2)
     line = _ok(client.post(f"{API}/decisions/{d['id']}/offers/jingying_kuaidai/accept", headers=rep2))
@@ -215,6 +225,10 @@ def test_a_failed_commit_is_never_acknowledged_and_stores_nothing(client, rt):
     (rep_w, dw), (rep_z, dz) = declined_more
     _ok(client.post(f"{API}/decisions/{dz['id']}/human-review", json={"reason": "请复核"}, headers=rep_z))
     _, d4c = _measured(client, rep4, S4)  # S4's application, open, to withdraw
+    rep5 = login(client, "rep-s5")
+    _register(client, rep5, S5)
+    _, d5 = _measured(client, rep5, S5)  # S5's application, referred, to decline
+    officer5 = login(client, "officer-cangnan")
     outsider = _outsider(999)
     writes = [
         ("POST", f"{API}/auth/signup", {x: outsider[x] for x in ("username", "password", "resident_id")}, None),
@@ -234,6 +248,7 @@ def test_a_failed_commit_is_never_acknowledged_and_stores_nothing(client, rt):
         ("POST", f"{API}/decisions/{dw['id']}/human-review", {"reason": "请人工复核"}, rep_w),
         ("POST", f"{API}/decisions/{dz['id']}/human-review/review", {"outcome": "reassess", "opinion": "重新测额"}, officer_lc),
         ("POST", f"{API}/applications/{d4c['application_id']}/withdraw", {"reason": "不再申请"}, rep4),
+        ("POST", f"{API}/applications/{d5['application_id']}/decline", {"reason": "押品估值存疑"}, officer5),
     ]
     before = _dump(rt)
     with _CommitFails(rt.engine):

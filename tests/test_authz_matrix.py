@@ -41,6 +41,7 @@ EXPECTED: dict[str, frozenset[Role] | None] = {
     "operations.eod": frozenset({X}), "audit.list": frozenset({U}), "policy.simulate": frozenset({K, D, U}),
     "decisions.human_review.request": frozenset({A}), "decisions.human_review.review": frozenset({O}),
     "decisions.human_review.decide": frozenset({O, P}), "applications.get": READERS, "applications.withdraw": frozenset({A}),
+    "applications.decline": frozenset({O, P}),
     "referrals.list": frozenset({O, P, D}),
 }
 # A user of each role whose reach covers S2's objects (永嘉), and one whose reach does not (S3 is in 乐清, another tenant).
@@ -128,6 +129,7 @@ def request_for(name: str, ids: dict, tenant: str = "own") -> tuple[str, str, di
         "decisions.human_review.decide": ("POST", f"{d}/human-review/decide", {}),
         "applications.get": ("GET", f"{API}/applications/{o['application']}", {}),
         "applications.withdraw": ("POST", f"{API}/applications/{o['application']}/withdraw", {"json": {"reason": "不再需要"}}),
+        "applications.decline": ("POST", f"{API}/applications/{o['application']}/decline", {"json": {"reason": "经营风险较高"}}),
         "referrals.list": ("GET", f"{API}/referrals", {}),
     }[name]
 

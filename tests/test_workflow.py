@@ -327,6 +327,53 @@ def test_approval_beyond_the_matrix_is_refused_and_stores_nothing_at_the_boundar
             assert _app(rt, d.application_id).state == ST.APPROVED
 
 
+def test_an_officer_declines_a_referred_application_once_with_a_reason_and_not_one_they_initiated(rt_sqlite):
+    """拒绝 (`reject`): referred → declined, recorded with the officer and the reason; a partially approved application,
+    an empty reason, the initiator and a pending human review are refused and change nothing."""
+    rt = rt_sqlite
+    _register(rt, S5)
+    d = _measure(rt, S5)
+    assert d.outcome == "refer" and _app(rt, d.application_id).state == ST.REFERRED
+    officer = actor(rt, "officer-cangnan")
+    before = _counts(rt)
+    for who, reason, error, what in ((officer, "", InvalidInput, "reason"), (officer, "拒\u202e绝", InvalidInput, "reason")):
+        with pytest.raises(error) as e:
+            actions.reject_application(rt, who, application_id=d.application_id, reason=reason)
+        assert e.value.field == what
+        assert _counts(rt) == before
+    with rt.uow.write() as s:  # as if the officer had measured it for the customer
+        s.get(m.Decision, d.id).initiated_by = officer.user_id
+    before = _counts(rt)
+    with pytest.raises(NotPermitted) as e:
+        actions.reject_application(rt, officer, application_id=d.application_id, reason="经营风险较高")
+    assert e.value.rule == "maker_checker.initiator" and _counts(rt) == before
+    view = actions.reject_application(rt, actor(rt, "approver-cangnan"), application_id=d.application_id, reason="押品估值存疑")
+    assert view.state == ST.DECLINED and view.queued_at is None
+    last = view.transitions[-1]
+    assert (last.from_state, last.to_state, last.action, last.actor_user_id) == (ST.REFERRED, ST.DECLINED, "reject", actor(rt, "approver-cangnan").user_id)
+    assert "押品估值存疑" in last.reason and actions.referrals(rt, officer).total == 0
+    with pytest.raises(Conflict) as e:  # once
+        actions.reject_application(rt, officer, application_id=d.application_id, reason="再次拒绝")
+    assert e.value.field == "application" and "declined" in e.value.message
+    _register(rt, S4)
+    d4 = _measure(rt, S4)
+    assert d4.outcome == "partial"
+    with pytest.raises(Conflict):  # its approved part stays the applicant's
+        actions.reject_application(rt, actor(rt, "officer-longwan"), application_id=d4.application_id, reason="拒绝")
+
+
+def test_a_referred_human_review_is_decided_by_its_own_review_not_declined(rt_sqlite):
+    rt = rt_sqlite
+    row = _outsider(rt)
+    _register(rt, row)
+    d = _measure(rt, row)
+    actions.request_human_review(rt, actor(rt, "outsider-wf"), decision_id=d.id, reason="请人工复核")
+    before = _counts(rt)
+    with pytest.raises(Conflict) as e:
+        actions.reject_application(rt, actor(rt, "officer-lucheng"), application_id=d.application_id, reason="维持")
+    assert "human review" in e.value.message and _counts(rt) == before
+
+
 # --- withdrawal and expiry ---------------------------------------------------------------------------------------
 
 

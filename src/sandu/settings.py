@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=65_536, ge=8, le=1_048_576)
     rate_measure_per_minute: int = Field(default=20, ge=1, le=10_000, description="measurements per identity per minute")
     rate_movement_per_minute: int = Field(default=60, ge=1, le=100_000, description="draws and repayments per identity per minute")
+    referral_sla_hours: int = Field(default=48, ge=1, le=24 * 30, description="the staff console's service level for a referral: hours from joining the queue to a decision")
     rate_signup_per_hour: int = Field(default=20, ge=1, le=10_000, description="sign-ups per client address per hour")
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024, description="larger request bodies get 413")
 

@@ -177,6 +177,10 @@ class WithdrawIn(Strict):
     reason: Opinion = Field(description="why the applicant withdraws")
 
 
+class RejectIn(Strict):
+    reason: Opinion = Field(description="why the application is declined (拒绝理由), shown to the applicant in its history")
+
+
 class SignupIn(Strict):
     """An applicant signs up alone: a username, a password, and who they are."""
 

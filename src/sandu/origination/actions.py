@@ -331,6 +331,17 @@ def withdraw_application(rt: Runtime, actor: Actor, *, application_id: int, reas
     return view
 
 
+def reject_application(rt: Runtime, actor: Actor, *, application_id: int, reason: str) -> ApplicationView:
+    """拒绝: an officer or approver of the sub-branch declines a referred application; the applicant sees it declined."""
+    now = rt.now()
+    with rt.uow.write() as s:
+        before = audit.state_sha256(workflow.get_application(s, application_id))
+        app = workflow.reject(s, application_id=application_id, actor=actor, reason=reason, now=now)
+        audit.note(s, actor, "application.reject", "application", app.id, at=now, before=before, after=app)
+        view = application_view(s, app)
+    return view
+
+
 def _review_change(rt: Runtime, actor: Actor, action: str, decision_id: str, change) -> ApplicationView:
     now = rt.now()
     with rt.uow.write() as s:

@@ -4,7 +4,7 @@ states it may be in for that action, and the state it is in afterwards — one t
     draft ─authorize─► authorized ─assess─► assessed ─auto_approve─► approved ──────┐
                            ▲                    │ ─auto_partial─► partially_approved ┤─accept─► accepted ─first_draw─► active
                            │                    │ ─refer────────► referred ──approve─┘
-                           │                    └─decline───────► declined
+                           │                    └─decline───────► declined ◄─reject─ referred   (an officer's 拒绝)
                            │                         referred ◄─request_review─ declined   (PIPL art. 24)
                            └────────reassess──────── referred ─uphold─► declined
     withdrawn: the applicant withdraws before signing; expired: the decision's validity ran out unsigned (end of day).
@@ -42,6 +42,7 @@ class AppAction(StrEnum):
     REQUEST_REVIEW = "request_review"  # the applicant asks for a person to review an automated decline (PIPL art. 24)
     UPHOLD = "uphold"  # the review upholds the decline
     REASSESS = "reassess"  # the review refers the application for a new assessment
+    REJECT = "reject"  # 拒绝: an officer or approver of the sub-branch declines an application referred to them
 
 
 S = ApplicationState
@@ -66,6 +67,7 @@ TRANSITIONS: dict[AppAction, dict[ApplicationState, ApplicationState]] = {
     AppAction.REQUEST_REVIEW: {DE: RE},
     AppAction.UPHOLD: {RE: DE},
     AppAction.REASSESS: {RE: AU},
+    AppAction.REJECT: {RE: DE},  # not partially_approved: its approved part stays the applicant's to sign or let expire
 }
 
 OUTCOME_ACTION = {Outcome.APPROVE: AppAction.AUTO_APPROVE, Outcome.PARTIAL: AppAction.AUTO_PARTIAL, Outcome.REFER: AppAction.REFER,

@@ -112,6 +112,11 @@ class OfferView(BaseModel):
     repayment_method: str
     revolving: bool
     basis_days: int
+    reviewed_by: int | None = Field(None, description="审: the user who reviewed the referred part (null: not reviewed)")
+    reviewed_at: datetime | None = None
+    review_opinion: str | None = Field(None, description="the reviewing officer's opinion (审查意见)")
+    approved_by: int | None = Field(None, description="贷: the user who approved the referred part (null: approved by the policy, or not yet)")
+    approved_at: datetime | None = None
 
 
 class CounterfactualView(BaseModel):
@@ -203,7 +208,9 @@ def decision_view(session: Session, d: m.Decision, offers: list[m.Offer]) -> Dec
         row = state[terms["product"]]
         views.append(OfferView(**{k: terms[k] for k in _OFFER_TERMS}, lpr_tenor=terms.get("lpr_tenor"), term_months=terms.get("max_drawing_months"),
                                approved_fen=row.approved_fen,
-                               referred_fen=row.limit_fen - row.approved_fen, status=row.status))
+                               referred_fen=row.limit_fen - row.approved_fen, status=row.status, reviewed_by=row.reviewed_by,
+                               reviewed_at=row.reviewed_at, review_opinion=row.review_opinion, approved_by=row.approved_by,
+                               approved_at=row.approved_at))
     return DecisionView(
         **{c: getattr(d, c) for c in _DECISION_COLUMNS},
         **{k: d.result[k] for k in _DECISION_RESULT_KEYS},
@@ -357,6 +364,7 @@ class ApplicationView(BaseModel):
     first_drawn_at: datetime | None
     measurement_to_first_drawing_s: float | None = Field(description="seconds from measured_at to first_drawn_at")
     transitions: list[TransitionView] = Field(description="every change of state, oldest first")
+    line_ids: list[int] = Field(default_factory=list, description="the credit lines signed from it, oldest first")
 
 
 def transition_view(t: m.ApplicationTransition) -> TransitionView:
@@ -380,7 +388,7 @@ def application_view(session: Session, app: m.Application) -> ApplicationView:
         created_at=app.created_at, updated_at=app.updated_at, human_review=None if review is None else human_review_view(review),
         measured_at=first.measured_at if first else None, first_drawn_at=first.first_drawn_at if first else None,
         measurement_to_first_drawing_s=first.seconds if first else None,
-        transitions=[transition_view(t) for t in workflow.transitions_of(session, app.id)],
+        transitions=[transition_view(t) for t in workflow.transitions_of(session, app.id)], line_ids=workflow.lines_of(session, app.id),
     )
 
 

@@ -182,6 +182,24 @@ def withdraw(session: Session, *, application_id: int, actor: Actor, reason: str
     return app
 
 
+def reject(session: Session, *, application_id: int, actor: Actor, reason: str, now: datetime) -> m.Application:
+    """拒绝: an officer or approver of the sub-branch declines an application referred to them (`referred`), with a
+    reason the applicant sees in its history. Not one whose decision they initiated (审贷分离), and not one waiting for
+    a human review of a decline: that review is decided through its own maker-checker (uphold or reassess)."""
+    plain_text(reason, "reason", max_length=MAX_REVIEW_REASON_LENGTH)
+    app = _locked(session, get_application(session, application_id).id)
+    next_state(app.state, AppAction.REJECT, app.id)
+    pending = session.scalar(select(m.HumanReview).where(m.HumanReview.application_id == app.id, m.HumanReview.status.in_(PENDING_REVIEW)))
+    if pending is not None:
+        raise Conflict("application", f"application {app.id} waits for the human review of decision {pending.decision_id} ({pending.status})",
+                       "decide the human review: uphold the decline or refer for a new assessment")
+    decision = session.get(m.Decision, app.decision_id) if app.decision_id is not None else None
+    if decision is not None and actor.user_id is not None and actor.user_id == decision.initiated_by:
+        raise NotPermitted(None, "you initiated this decision and may not decide it", "another officer (审贷分离)", rule="maker_checker.initiator")
+    transition(session, app, AppAction.REJECT, actor, now, f"declined by the {actor.role}: {reason}")
+    return app
+
+
 def expire_due(session: Session, *, through: date, actor: Actor, now: datetime, limit: int = EXPIRY_BATCH) -> int:
     """End of day: expire (at most `limit`) applications whose decision could be signed through `through` at the
     latest and was not — unless a human review of their decline is pending, which waits for its person. Returns
@@ -389,6 +407,11 @@ def decisions_of(session: Session, application_id: int) -> list[str]:
                 .scalar_subquery())
     return list(session.scalars(select(m.Decision.id).where(m.Decision.application_id == application_id)
                                 .order_by(m.Decision.decided_at, func.coalesce(assessed, 0), m.Decision.id)))
+
+
+def lines_of(session: Session, application_id: int) -> list[int]:
+    """The credit lines signed from the application, oldest first (one per signed offer: a few)."""
+    return list(session.scalars(select(m.CreditLine.id).where(m.CreditLine.application_id == application_id).order_by(m.CreditLine.id)))
 
 
 def latest_review(session: Session, application_id: int) -> m.HumanReview | None:

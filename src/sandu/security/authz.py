@@ -95,6 +95,7 @@ TABLE: dict[str, Rule] = {
     "decisions.human_review.decide": Rule({O: Reach.BRANCH, P: Reach.BRANCH}, ObjectKind.DECISION),
     "applications.get": Rule(READ_ENTERPRISE, ObjectKind.APPLICATION, writes=False),
     "applications.withdraw": Rule({A: Reach.MEMBER}, ObjectKind.APPLICATION),  # the service refuses anyone but the legal rep (403)
+    "applications.decline": Rule({O: Reach.BRANCH, P: Reach.BRANCH}, ObjectKind.APPLICATION),  # 拒绝 a referred application
     "referrals.list": Rule({O: Reach.NONE, P: Reach.NONE, D: Reach.NONE}, writes=False),  # officers and approvers: their sub-branch; admin: any
     # servicing
     "lines.get": Rule(READ_ENTERPRISE, ObjectKind.LINE, writes=False),
@@ -117,6 +118,8 @@ TABLE: dict[str, Rule] = {
     # the applicant's web pages (same identities, through a session cookie)
     "web.apply": Rule({A: Reach.NONE}, limit="measure"),
     "web.decision": Rule(READ_ENTERPRISE, ObjectKind.DECISION, writes=False),
+    # the staff console (/console): staff only; each page and action is then admitted by the API route it stands for
+    "web.console": Rule({O: Reach.NONE, P: Reach.NONE, K: Reach.NONE, D: Reach.NONE, U: Reach.NONE}, writes=False),
 }
 
 

@@ -42,6 +42,7 @@ def _form_page(request: Request, sess: web.WebSession, values: dict[str, Any], e
 
 def mount_web(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.include_router(__import__("sandu.web.console", fromlist=["router"]).router)  # the staff console (/console): its own module
 
     @app.get("/app/login", response_class=HTMLResponse, include_in_schema=False)
     def login_page(request: Request) -> HTMLResponse:

@@ -1,4 +1,5 @@
-"""Applications: their state, history and human review; the applicant withdraws one not yet signed."""
+"""Applications: their state, history and human review; the applicant withdraws one not yet signed; an officer or approver
+declines one referred to them."""
 
 from __future__ import annotations
 
@@ -24,3 +25,10 @@ def get_application(application_id: ApplicationIdPath, actor: AsApplicationActor
 def withdraw(application_id: ApplicationIdPath, body: s.WithdrawIn, actor: AsApplicationActor, rt: RT) -> ApplicationView:
     """The legal representative withdraws an application not yet signed."""
     return actions.withdraw_application(rt, actor, application_id=application_id, reason=body.reason)
+
+
+@router.post("/{application_id}/decline", name="applications.decline", response_model=ApplicationView, responses=errors(404, 409, 503))
+def decline(application_id: ApplicationIdPath, body: s.RejectIn, actor: AsApplicationActor, rt: RT) -> ApplicationView:
+    """拒绝: an officer or approver of the sub-branch declines an application referred to them (not one whose decision
+    they initiated, not one waiting for a human review of a decline); the reason shows in its history."""
+    return actions.reject_application(rt, actor, application_id=application_id, reason=body.reason)
