@@ -21,7 +21,7 @@ from sandu.origination import actions
 from sandu.security import actions as security
 from sandu.sources.catalog import ALL_SOURCES
 from sandu.sources.consent_text import BUREAU_SOURCE
-from sandu.web import account, i18n
+from sandu.web import account, console, i18n
 from sandu.web import session as web
 from sandu.web.render import HERE, MAX_FORM_TEXT, clip, lang_of, page, to_login
 
@@ -42,7 +42,7 @@ def _form_page(request: Request, sess: web.WebSession, values: dict[str, Any], e
 
 def mount_web(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    app.include_router(__import__("sandu.web.console", fromlist=["router"]).router)  # the staff console (/console): its own module
+    app.include_router(console.router)  # the staff console (/console)
 
     @app.get("/app/login", response_class=HTMLResponse, include_in_schema=False)
     def login_page(request: Request) -> HTMLResponse:
