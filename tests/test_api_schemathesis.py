@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import date, timedelta
+from importlib import resources
 
 import hypothesis.strategies as st
 import pytest
@@ -57,6 +58,13 @@ def _each_pattern_compiled_once():
         mp.setattr(regex, "regex_strategy", once)
         yield
 
+
+# A changed policy bundle for the what-if: the shipped one, or it with another price or limit (each a valid bundle).
+_BUNDLE_TEXT = resources.files("sandu.policy.bundles").joinpath("default.toml").read_text(encoding="utf-8")
+schemathesis.openapi.format("policy-bundle", st.sampled_from([
+    _BUNDLE_TEXT, _BUNDLE_TEXT.replace("min_annual_tax_fen = 3_000_000", "min_annual_tax_fen = 5_000_000"),
+    _BUNDLE_TEXT.replace("floor_bp_vs_lpr = -30", "floor_bp_vs_lpr = -10"),
+]))
 
 # Valid identifiers for the formats the document declares: the story enterprises (known
 # to the registry) and others that nobody has registered.

@@ -75,10 +75,10 @@ def test_profile_features_from_all_sources():
     assert f["electricity_growth"] == round(3_800_000 / 3_534_000 - 1, 6) and f["utility_arrears"] is False
     assert (f["invention_patents"], f["utility_models"], f["software_copyrights"]) == (2, 35, 1)
     assert f["certifications"] == sorted(["高新技术企业", "专精特新", "科技型中小企业"])
-    assert (f["loans_outstanding_fen"], f["secured_debt_fen"], f["queries_3m"]) == (2_600 * 1_000_000, 1_500 * 1_000_000, 1)
+    assert (f["loans_outstanding_fen"], f["secured_debt_fen"], f["queries_3m"]) == (1_500 * 1_000_000, 1_500 * 1_000_000, 1)  # S5: its mortgage loan
     assert (f["overdue_count_24m"], f["max_overdue_days_24m"]) == (0, 0)
     assert (f["inflow_fen_12m"], f["outflow_fen_12m"]) == (20_800 * 1_000_000, 19_800 * 1_000_000)
-    assert f["debt_to_revenue"] == 0.13 and f["flow_to_revenue"] == 1.04
+    assert f["debt_to_revenue"] == 0.075 and f["flow_to_revenue"] == 1.04
     assert p.collateral == (
         Collateral("C1", "industrial_property", 6_000 * 1_000_000, 1_500 * 1_000_000),
         Collateral("C2", "industrial_property", 2_000 * 1_000_000, 0),

@@ -482,7 +482,7 @@ def test_features_that_are_not_a_dict_are_no_data(features):
 
 
 def test_the_decision_page_shows_score_grade_qualifications_strengths_and_weaknesses():
-    from sandu.web.pages import templates
+    from sandu.web.render import templates
 
     e = ev(**S3_LIKE)
     d = SimpleNamespace(id="d-1", enterprise_name="乐清华创电子科技有限公司", outcome="partial", comprehensive_limit_fen=0, offers=[], reasons=[],

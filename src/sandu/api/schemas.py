@@ -155,7 +155,8 @@ class ErasureIn(Strict):
 class SimulationIn(Strict):
     """A changed policy bundle tried against past applications."""
 
-    policy: StrictStr = Field(min_length=1, max_length=60_000, description="the changed bundle's text (TOML), as `sandu policy check` reads it")
+    policy: StrictStr = Field(min_length=1, max_length=60_000, description="the changed bundle's text (TOML), as `sandu policy check` reads it",
+                              json_schema_extra={"format": "policy-bundle"})
     since: IsoDate = Field(description="re-decide each enterprise's latest decision made on or after this day")
     max_changes: StrictInt = Field(default=100, ge=0, le=10_000, description="outcome changes listed, largest limit change first")
 

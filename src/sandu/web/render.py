@@ -25,6 +25,7 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.filters["cn"] = format_cn
 templates.env.filters["pct"] = lambda r: format_rate_pct(Decimal(str(r)))
 templates.env.filters["capital"] = format_capital
+templates.env.globals.update(lang="zh", t=lambda key: i18n.t(key, "zh"))  # a template rendered outside a request speaks Chinese
 
 
 def clip(value: str) -> str:
