@@ -44,3 +44,10 @@ def test_policy_engine_runs_and_prints_its_figures_and_agrees_with_zen():
     agreement = next(line for line in r.stdout.splitlines() if "agreement on the" in line)
     compared, agreed = (int(x.replace(",", "")) for x in (agreement.split("the ")[1].split(" rows")[0], agreement.split(": ")[1].split(" (")[0]))
     assert compared > 50 and agreed == compared, agreement  # the JDM of the same tables decides the same
+
+
+def test_web_pages_runs_and_prints_each_pages_time_and_size():
+    r = subprocess.run([sys.executable, str(BENCH / "web_pages.py"), "3"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for page in ("| applicant | decision |", "| applicant | line + statement |", "| console | queue |", "| console | application detail |"):
+        assert page in r.stdout, r.stdout

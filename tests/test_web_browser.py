@@ -303,3 +303,17 @@ def test_a_declined_applicant_asks_for_human_review_and_sees_its_status(page, li
     page.get_by_role("button", name="申请人工复核").click()
     assert page.get_attribute("#review-status", "data-status") == "requested" and "等待客户经理复核" in page.inner_text("#review-status")
     _shot(page, "human-review")
+
+
+def test_a_limit_below_the_request_says_what_would_raise_it(page, live_server):
+    s4 = STORY_ROWS[3]  # 龙湾 medical devices: 网贷通 + 科创信用额度; asks for more than the policy gives
+    _log_in(page, live_server, "rep-s4")
+    page.fill("input[name=uscc]", s4["uscc"])
+    page.fill("input[name=name]", s4["name"])
+    page.fill("input[name=requested_wan]", "3000")
+    page.check("input[name=bureau_authorization]")
+    page.get_by_role("button", name="授权并测额").click()
+    page.wait_for_url(re.compile(r".*/app/decisions/[0-9a-f-]{36}$"))
+    items = page.locator("#raise li")
+    assert items.count() >= 1 and all(t.startswith("若") and "额度可提高至" in t for t in items.all_inner_texts())
+    _shot(page, "decision-raise")
