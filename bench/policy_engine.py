@@ -76,6 +76,7 @@ def synthetic(n: int, seed: int = 1) -> pl.DataFrame:
         "project_annual_cash_flow_fen": pl.Series(np.where(has_project, rng.integers(100 * WAN, 3_000 * WAN, n), 0)).set(pl.Series(~has_project), None),
         "project_tenor_years": pl.Series(np.where(has_project, rng.integers(1, 12, n), 0)).set(pl.Series(~has_project), None),
         "collateral": collateral,
+        "guarantee_fen": pl.Series(np.where(rng.random(n) < 0.05, rng.integers(100, 1_000, n) * WAN, 0)).set(pl.Series(rng.random(n) < 0.9), None),
     })
     return frame.cast(INPUT_SCHEMA)
 

@@ -64,6 +64,8 @@ def probes(ctx: dict) -> list[tuple[str, str, str, dict]]:
         ("requested 2**63", "POST", f"{API}/enterprises/{S2['uscc']}/measurements", {"json": {"consent_id": cid, "requested_fen": 2**63}}),
         ("project capex 2**63", "POST", f"{API}/enterprises/{S2['uscc']}/measurements",
          {"json": {"consent_id": cid, "project": {"name": "厂房", "capex_fen": 2**63, "annual_cash_flow_fen": 1, "tenor_years": 1}}}),
+        ("guarantee negative", "POST", f"{API}/enterprises/{S2['uscc']}/measurements", {"json": {"consent_id": cid, "guarantee_fen": -1}}),
+        ("guarantee fractional", "POST", f"{API}/enterprises/{S2['uscc']}/measurements", {"json": {"consent_id": cid, "guarantee_fen": 1.5}}),
         ("project beyond the longest tenor", "POST", f"{API}/enterprises/{S2['uscc']}/measurements",
          {"json": {"consent_id": cid, "project": {"name": "厂房", "capex_fen": 1, "annual_cash_flow_fen": 1, "tenor_years": 11}}}),
         ("amount 2**63", "POST", f"{API}/lines/{line}/draws", {"json": {"amount_fen": 2**63, "idempotency_key": "k"}}),

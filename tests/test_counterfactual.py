@@ -61,8 +61,11 @@ def test_a_limit_that_meets_the_request_or_no_request_has_no_counterfactuals(rt_
     assert actions.get_decision(rt, measure(rt, S2, cid, requested_fen=limit)).counterfactuals == []  # exactly met: nothing to change
     one_more = actions.get_decision(rt, measure(rt, S2, cid, requested_fen=limit + 1))
     # S2 is not a customer (no secured lever) and not a tech firm; a little more R&D moves its risk grade B → A (multiplier 8 → 9)
-    assert [c.lever for c in one_more.counterfactuals] == ["rd_ratio", "tax"]
-    rd, tax = one_more.counterfactuals
+    assert [c.lever for c in one_more.counterfactuals] == ["rd_ratio", "tax", "guarantee"]
+    rd, tax, guarantee = one_more.counterfactuals
+    # the smallest guarantee on the grid: 1/64 of the request in whole 万 (6万) backs a 担保快贷 of 6万 ÷ 0.80 = 7万
+    assert guarantee.reaches_goal and (guarantee.before, guarantee.after) == (0, 6 * WAN) and guarantee.limit_fen == limit + 7 * WAN
+    assert guarantee.text == f"若提供融资担保公司担保 6.00万，额度可提高至 {cf.format_cn(limit + 7 * WAN)}"
     assert rd.reaches_goal and rd.limit_fen == 468 * WAN and rd.text == "若研发投入占比由 1.2% 提高到 1.5%，额度可提高至 468.00万"
     # one grid step of tax (1/64 of +50 %) lifts the quick measure past it
     assert tax.reaches_goal and tax.limit_fen > limit and tax.after == int(tax.before * (1 + 0.5 / cf.GRID_STEPS))

@@ -604,3 +604,19 @@ def test_concurrent_registration_of_one_enterprise_registers_it_once_and_refuses
     assert _concurrently(rt, 4, lambda: register(rt, S2)) == ["Conflict", "Conflict", "Conflict", "ok"]
     with rt.uow.write() as s:
         assert s.scalar(select(func.count()).select_from(m.Enterprise)) == 1
+
+
+def test_a_guarantee_arranged_adds_a_guaranteed_line_that_is_kept_and_replayed(rt_sqlite):
+    rt = rt_sqlite
+    register(rt, S2)
+    did = measure(rt, S2, consent(rt, S2), guarantee_fen=400 * WAN)
+    d = orig_actions.get_decision(rt, did)
+    g = next(o for o in d.offers if o.product == "danbao_kuaidai")
+    assert g.limit_fen == 500 * WAN and g.referred_fen == 500 * WAN  # 400万 ÷ 0.80; an officer checks the guarantee letter
+    assert d.comprehensive_limit_fen == 416 * WAN + 500 * WAN and d.approved_fen == 416 * WAN and d.referred_fen == 500 * WAN
+    with rt.uow.read() as s:
+        assert s.get(m.Decision, did).application["guarantee_fen"] == 400 * WAN
+    assert orig_actions.replay_decision(rt, did)["identical"]
+    with pytest.raises(InvalidInput) as e:
+        measure(rt, S2, consent(rt, S2), guarantee_fen=-1)
+    assert e.value.field == "guarantee_fen"

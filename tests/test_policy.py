@@ -314,7 +314,7 @@ def test_lpr_table_is_dated():
     with pytest.raises(InvalidInput, match="no LPR") as e:
         BUNDLE.lpr_on(date(2024, 10, 20))
     assert e.value.field == "as_of"
-    assert str(e.value) == "as_of: policy wenzhou-tech-default@2026.12.8 has no LPR published on or before 2024-10-20 (allowed: 2024-10-21 or later)"
+    assert str(e.value) == "as_of: policy wenzhou-tech-default@2026.12.9 has no LPR published on or before 2024-10-20 (allowed: 2024-10-21 or later)"
 
 
 def test_a_decision_after_the_lpr_tables_valid_through_date_is_refused_until_the_table_is_updated():
@@ -1187,7 +1187,7 @@ def test_invariants_hold_for_any_profile(case):
 
 def test_default_bundle_is_typed():
     b = load_bundle()
-    assert (b.name, b.version, b.label) == ("wenzhou-tech-default", "2026.12.8", "wenzhou-tech-default@2026.12.8")
+    assert (b.name, b.version, b.label) == ("wenzhou-tech-default", "2026.12.9", "wenzhou-tech-default@2026.12.9")
     assert b.required_sources == ("tax", "credit_bureau")
     assert b.credit.quick_product == "jingying_kuaidai" and b.credit.tech_revenue_ratio == Decimal("0.10")
     assert b.credit.quick_tax_multiplier == {"A": Decimal("9"), "B": Decimal("8"), "C": Decimal("7"), "D": Decimal("5")}
@@ -1199,7 +1199,7 @@ def test_default_bundle_is_typed():
     assert b.products["project_loan"].code == "project_loan" and b.pricing.one_year_lpr_max_term_months == 60
     assert b.pricing.lpr_valid_through == date(2027, 6, 30) and b.pricing.preferential_max_bp_vs_lpr == 0
     assert b.products["wangdaitong"].settlement == "monthly" and b.products["jingying_kuaidai"].basis_days == 360
-    assert list(b.products) == ["jingying_kuaidai", "keji_xinyong", "wangdaitong", "diya_xinyong", "project_loan"]
+    assert list(b.products) == ["jingying_kuaidai", "keji_xinyong", "wangdaitong", "diya_xinyong", "project_loan", "danbao_kuaidai"]
     assert b.eligibility.allowed_tax_credit_grades == ("A", "B") and b.pricing.preferential_certifications == ("专精特新", "小巨人")
     assert b.project.min_dscr == Decimal("1.25") and b.project.max_tenor_years == 10
 
@@ -1209,9 +1209,9 @@ def test_bundle_identity_is_its_content_hash(tmp_path: Path):
     assert a.version == b.version and a.sha256 != b.sha256
     assert a.sha256 == hashlib.sha256(RAW).hexdigest() == BUNDLE.sha256
     # the shipped file is part of every stored decision: its hash must not drift
-    assert BUNDLE.sha256 == "d20d2838537b043581031925890422a7c4f122596181f73f0bf0819527f87ead"
+    assert BUNDLE.sha256 == "37654f867ec16288d366276276fe07a2f59a013a347672a9924f56ac612a9772"
     assert load_bundle() == BUNDLE
-    edited = RAW.replace(b'version = "2026.12.8"', b'version = "2026.11.2"')
+    edited = RAW.replace(b'version = "2026.12.9"', b'version = "2026.11.2"')
     copy_path = tmp_path / "p.toml"
     copy_path.write_bytes(edited)
     other = load_bundle(copy_path)
@@ -1244,13 +1244,13 @@ def test_a_policy_change_changes_the_outcome_without_code():
         (
             'quick_product = "jingying_kuaidai"',
             'quick_product = "nope"',
-            "credit.quick_product: 'nope' is not a product of this bundle (products: jingying_kuaidai, keji_xinyong, wangdaitong, diya_xinyong, project_loan)",
+            "credit.quick_product: 'nope' is not a product of this bundle (products: jingying_kuaidai, keji_xinyong, wangdaitong, diya_xinyong, project_loan, danbao_kuaidai)",
         ),
         ('tech_product = "keji_xinyong"', 'tech_product = "project_loan"', "credit.tech_product: 'project_loan' is a project product; a credit product is needed here"),
         (
             '[products.jingying_kuaidai]\nname = "经营快贷"\nkind = "credit"',
             '[products.jingying_kuaidai]\nname = "经营快贷"\nkind = "magic"',
-            "products.jingying_kuaidai.kind: Input should be 'credit', 'secured' or 'project', got 'magic'",
+            "products.jingying_kuaidai.kind: Input should be 'credit', 'secured', 'project' or 'guaranteed', got 'magic'",
         ),
         (
             "keji_xinyong = { A = 40, B = 70, C = 110, D = 160 }",
@@ -1303,7 +1303,7 @@ def test_a_policy_change_changes_the_outcome_without_code():
         ('name = "经营快贷"', 'name = ""', "products.jingying_kuaidai.name: String should have at least 1 character, got ''"),
         ("[products.jingying_kuaidai]\n", '[products.jingying_kuaidai]\ncode = "other"\n', "products.jingying_kuaidai.code: must be the table's key 'jingying_kuaidai' (or be left out), got 'other'"),
         ("floor_bp_vs_lpr = -30", "floor_bp_vs_lpr = -10001", "pricing.floor_bp_vs_lpr: Input should be greater than or equal to -10000, got -10001"),
-        ("[pricing.spread_bp]\n", "[pricing.spread_bp]\ncredit_card = { A = 1 }\n", "pricing.spread_bp.credit_card: 'credit_card' is not a product of this bundle (products: jingying_kuaidai, keji_xinyong, wangdaitong, diya_xinyong, project_loan)"),
+        ("[pricing.spread_bp]\n", "[pricing.spread_bp]\ncredit_card = { A = 1 }\n", "pricing.spread_bp.credit_card: 'credit_card' is not a product of this bundle (products: jingying_kuaidai, keji_xinyong, wangdaitong, diya_xinyong, project_loan, danbao_kuaidai)"),
         ("[pricing.spread_bp]\n", "[pricing.spread_bp]\nkeji_xinyong = { A = 1, F = 2 }\n", None),  # TOML refuses the duplicate table
     ],
 )
@@ -1411,7 +1411,7 @@ def test_unknown_keys_list_what_the_table_allows():
     )
     assert str(refusal(doc_with({"tech_grades.2.colour": 1}))) == "tech_grades[2].colour: unknown key (allowed: grade, limit_multiplier, discount_bp)"
     assert str(refusal(doc_with({"colour": 1}))) == (
-        "colour: unknown key (allowed: bundle, lpr, sources, tech_grades, risk_grades, eligibility, credit, secured, project, pricing, products, classification, inclusive, "
+        "colour: unknown key (allowed: bundle, lpr, sources, tech_grades, risk_grades, eligibility, credit, secured, project, guarantee, pricing, products, classification, inclusive, "
         "approval_authority)"
     )
     assert str(refusal(doc_with({"pricing.colour": 1}))) == "pricing.colour: unknown key (allowed: lpr_valid_through, one_year_lpr_max_term_months, floor_bp_vs_lpr, preferential_certifications, preferential_max_bp_vs_lpr, spread_bp)"
@@ -1437,10 +1437,10 @@ def test_not_a_bundle_at_all():
     assert str(e.value).startswith("policy file is not valid TOML: ")
     with pytest.raises(PolicyError) as e:
         parse_bundle(b"")
-    assert str(e.value) == "bundle: missing; lpr: missing; sources: missing; tech_grades: missing; risk_grades: missing (and 9 more)"
-    assert len(e.value.problems) == 14 and e.value.path == "bundle" and e.value.reason == "missing"
+    assert str(e.value) == "bundle: missing; lpr: missing; sources: missing; tech_grades: missing; risk_grades: missing (and 10 more)"
+    assert len(e.value.problems) == 15 and e.value.path == "bundle" and e.value.reason == "missing"
     with pytest.raises(PolicyError) as e:
-        parse_bundle(RAW.replace(b'name = "wenzhou-tech-default"', b"name = 1").replace(b'version = "2026.12.8"', b"version = 2"))
+        parse_bundle(RAW.replace(b'name = "wenzhou-tech-default"', b"name = 1").replace(b'version = "2026.12.9"', b"version = 2"))
     assert str(e.value) == "bundle.name: Input should be a valid string, got 1; bundle.version: Input should be a valid string, got 2"
     assert e.value.problems == (("bundle.name", "Input should be a valid string, got 1"), ("bundle.version", "Input should be a valid string, got 2"))
     with pytest.raises(PolicyError) as e:
@@ -1897,3 +1897,36 @@ def test_unknown_existing_debt_refers_the_credit_line_to_an_officer():
     q = offer(r, "jingying_kuaidai")
     assert q.limit_fen == 360 * WAN and q.approved_fen == 0 and r.outcome == Outcome.REFER
     assert "credit.debt_unknown" in [h.rule for h in r.rule_hits]
+
+
+# -- 担保快贷: a financing guarantee the applicant arranged -----------------------------------------------------
+
+
+@pytest.mark.parametrize(("guarantee_fen", "limit_wan"), [
+    (None, 0), (0, 0), (1, 0), (800_000, 1), (800_000 - 1, 0),  # 1万 needs 8,000元 of guarantee (80 % coverage), whole 万
+    (799 * WAN, 998), (800 * WAN, 1_000), (800 * WAN + 1, 1_000), (5_000 * WAN, 1_000),  # capped at 1,000万
+])
+def test_a_guarantee_backs_a_line_of_guarantee_over_coverage_rounded_down_and_capped(guarantee_fen, limit_wan):
+    r = run(app=Application(True, None, None, guarantee_fen))
+    got = [o for o in r.offers if o.product == "danbao_kuaidai"]
+    if not limit_wan:
+        assert got == []
+        return
+    [g] = got
+    assert g.limit_fen == limit_wan * WAN and g.approved_fen == 0 and g.kind == "guaranteed"  # an officer checks the letter
+    assert g.components == {"guaranteed_fen": limit_wan * WAN, "guarantee_fen": guarantee_fen}
+    assert g.rate_annual == LPR_1Y + 20 * BP  # risk A: the guaranteed spread
+    assert g.annualized_rate > g.rate_annual * 365 / 360  # the 1 % guarantee fee enters 年化利率
+    assert r.comprehensive_limit_fen == sum(o.limit_fen for o in r.offers)
+    assert any(h.rule == "guarantee.sizing" for h in r.rule_hits)
+
+
+def test_a_guarantee_does_not_make_an_ineligible_applicant_eligible():
+    declined = run(features(overdue_count_24m=5), app=Application(True, None, None, 800 * WAN))
+    assert declined.offers == () and declined.outcome == Outcome.DECLINE
+    assert run(features(revenue_fen=None), app=Application(True, None, None, 800 * WAN)).outcome == Outcome.REFER
+
+
+def test_a_guarantee_product_must_be_a_guaranteed_product():
+    e = refusal(doc_with({"guarantee.product": "jingying_kuaidai"}))
+    assert e.path == "guarantee.product" and "a guaranteed product is needed here" in e.reason

@@ -74,7 +74,8 @@ def random_application(rng: random.Random) -> tuple[dict[str, Any], tuple[Collat
         capex = rng.choice([rng.randint(1, 20_000) * WAN, rng.randint(1, 10**12)])
         project = Project(name="p", capex_fen=capex, annual_cash_flow_fen=rng.choice([1, rng.randint(1, 5_000 * WAN)]),
                           tenor_years=rng.choice([1, 5, 6, 7, b.project.max_tenor_years, b.project.max_tenor_years + 1]))
-    return features, collateral, scores, Application(rng.random() < 0.6, None, project)
+    guarantee = rng.choice([None, None, None, 0, rng.randint(1, 1_000 * WAN), 800 * WAN, 800 * WAN + 1])
+    return features, collateral, scores, Application(rng.random() < 0.6, None, project, guarantee)
 
 
 def _offer(o: PricedOffer | None) -> dict[str, Any]:
@@ -97,7 +98,7 @@ def expected(d: Decision) -> dict[str, Any]:
     }
     if ce is not None:
         row |= {"tax_below_min": ce.tax_below_min, "tax_grade_refused": ce.tax_grade_refused}
-    for slot, o in (("secured", d.secured_offer), ("credit", d.credit_offer), ("project", d.project_offer)):
+    for slot, o in (("secured", d.secured_offer), ("credit", d.credit_offer), ("guaranteed", d.guaranteed_offer), ("project", d.project_offer)):
         row |= {f"{slot}_{k}": v for k, v in _offer(o).items()}
     return row
 
@@ -128,9 +129,10 @@ def test_the_sample_reaches_every_outcome_product_and_refusal():
     apps = [random_application(rng) for _ in range(5_000)]
     table = vector.evaluate_frame(BUNDLE, vector.frame_of([vector.row_of(read_features(f), c, s, a) for f, c, s, a in apps]), AS_OF)
     assert set(table["outcome"]) == {"approve", "partial", "refer", "decline"}
-    for slot in ("secured", "credit", "project"):
-        assert set(table[f"{slot}_product"].drop_nulls()) >= ({"diya_xinyong", "wangdaitong"} if slot == "secured" else
-                                                               {"jingying_kuaidai", "keji_xinyong"} if slot == "credit" else {"project_loan"})
+    wanted = {"secured": {"diya_xinyong", "wangdaitong"}, "credit": {"jingying_kuaidai", "keji_xinyong"}, "guaranteed": {"danbao_kuaidai"},
+              "project": {"project_loan"}}
+    for slot, products in wanted.items():
+        assert set(table[f"{slot}_product"].drop_nulls()) >= products, slot
     for flag in ("data_missing", "required_gap", "risk_declined", "overdue_count_exceeded", "overdue_days_exceeded", "tax_below_min",
                  "tax_grade_refused", "tech_line", "fast_track", "tenor_refused", "inclusive_small_micro"):
         assert table[flag].any() and not table[flag].all(), flag
@@ -169,7 +171,8 @@ features = st.fixed_dictionaries({
     "_quality_flags": st.lists(st.sampled_from([f"{s}:{k}" for s in SOURCES for k in ("not_read", "unavailable")]), unique=True, max_size=3),
 })
 applications = st.tuples(features, assets, st.builds(Scores, st.sampled_from([g.grade for g in _b.tech_grades]), st.booleans(), pd_edges),
-                         st.builds(Application, st.booleans(), st.none(), projects))
+                         st.builds(Application, st.booleans(), st.none(), projects,
+                                   st.none() | st.sampled_from([0, 1, 799_999, 800_000, 800 * WAN, 800 * WAN + 1, 10**12])))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -142,6 +142,8 @@ class MeasurementIn(Strict):
     consent_id: UuidText
     requested_fen: Fen | None = None  # type: ignore[valid-type]
     project: Project | None = None
+    guarantee_fen: Fen | None = Field(default=None, description="担保: a financing guarantee arranged for the enterprise, in fen (a guarantee "  # type: ignore[valid-type]
+                                                               "company's letter); it backs a 担保快贷 line of guarantee ÷ the policy's coverage ratio")
 
 
 class ProfileRefreshIn(Strict):

@@ -97,7 +97,8 @@ def revoke_consent(rt: Runtime, actor: Actor, consent_id: str) -> ConsentView:
     return view
 
 
-def measure(rt: Runtime, actor: Actor, *, uscc: str, consent_id: str, requested_fen: int | None = None, project: Project | None = None) -> DecisionView:
+def measure(rt: Runtime, actor: Actor, *, uscc: str, consent_id: str, requested_fen: int | None = None, project: Project | None = None,
+            guarantee_fen: int | None = None) -> DecisionView:
     """测额: check the consent and read the consented sources through the runtime's adapters,
     concurrently and within their deadlines (a read transaction); build the profile, score and
     apply the policy (no transaction); then record the decision and the read log in one short
@@ -107,7 +108,7 @@ def measure(rt: Runtime, actor: Actor, *, uscc: str, consent_id: str, requested_
     with rt.uow.read() as s:
         prepared = svc.prepare_measurement(
             s, uscc=uscc, consent_id=consent_id, as_of=as_of, now=now, bundle=rt.bundle, requested_fen=requested_fen, project=project,
-            reader=rt.read_sources,
+            guarantee_fen=guarantee_fen, reader=rt.read_sources,
         )
     computed = svc.compute_measurement(prepared, as_of, rt.bundle, rt.model, rt.tech)
     lapsed: svc.ConsentLapsed | None = None

@@ -12,9 +12,9 @@ what is plausible in a year:
 * ``invoices`` — the last 12 months' sales invoices, up to +30 %;
 * ``tech_staff`` — technical staff, up to +30 % of the headcount (never above it);
 * ``collateral`` — an unencumbered industrial property offered, appraised up to 2 × the request
-  (or 5,000万 without one).
-
-A guarantee (担保) is not a lever: the policy has no guaranteed product to price it.
+  (or 5,000万 without one);
+* ``guarantee`` — a financing guarantee company's guarantee (担保, the policy's 担保快贷) arranged, up to the
+  request (or 1,000万 without one), in whole 万; it changes the application, not the sources.
 
 For each lever the change is searched on a grid of `GRID_STEPS` steps of its range by bisection
 (the engine's limit does not fall as a lever rises; the answer is checked at the point found): the
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -45,6 +45,8 @@ MAX_TAX_UPLIFT_PCT = 50
 MAX_INVOICE_UPLIFT_PCT = 30
 MAX_TECH_STAFF_PCT = 30  # of the headcount
 DEFAULT_COLLATERAL_FEN = 50_000_000_00  # 5,000万 when nothing was asked for
+DEFAULT_GUARANTEE_FEN = 1_000_000_000  # 1,000万 of guarantee when nothing was asked for
+WAN_FEN = 1_000_000
 Payloads = dict[str, dict[str, Any] | None]
 
 
@@ -180,10 +182,13 @@ def counterfactuals(
     app: Application,
     result: PolicyResult,
     decide: Callable[[Any], PolicyResult],
+    decide_with: Callable[[Any, Application], PolicyResult] | None = None,
 ) -> tuple[Counterfactual, ...]:
     """For a decline, or a comprehensive limit below `app.requested_fen`: per lever, the smallest change
     that approves it or reaches the request (or the most the lever can give). `decide` maps a profile
-    to the engine's result (the same bundle, model and tech config that decided). Empty otherwise."""
+    to the engine's result (the same bundle, model and tech config that decided); `decide_with` maps a
+    profile and an application to it (without it, the application's levers — a guarantee — are not tried).
+    Empty otherwise."""
     declined = result.outcome == Outcome.DECLINE
     short = app.requested_fen is not None and result.comprehensive_limit_fen < app.requested_fen
     if not (declined or short):
@@ -217,7 +222,45 @@ def counterfactuals(
             else:
                 low = middle
         out.append(_found(lever, normalized, high, app, best_limit, True))
+    if decide_with is not None:
+        today = build_profile(uscc, as_of, normalized, unavailable)
+        found = _guarantee(app, result, declined, lambda g: decide_with(today, replace(app, guarantee_fen=g)))
+        if found is not None:
+            out.append(found)
     return tuple(out)
+
+
+def _guarantee_fen(step: int, app: Application) -> int:
+    top = app.requested_fen or DEFAULT_GUARANTEE_FEN
+    return (app.guarantee_fen or 0) + top * step // GRID_STEPS // WAN_FEN * WAN_FEN  # whole 万 more
+
+
+def _guarantee(app: Application, result: PolicyResult, declined: bool, decide: Callable[[int], PolicyResult]) -> Counterfactual | None:
+    """The smallest guarantee (on the grid) that reaches the goal, or the most one can give."""
+    def reached(r: PolicyResult) -> bool:
+        return (r.outcome != Outcome.DECLINE and r.comprehensive_limit_fen > 0) if declined else r.comprehensive_limit_fen >= (app.requested_fen or 0)
+
+    before = app.guarantee_fen or 0
+    top = decide(_guarantee_fen(GRID_STEPS, app))
+    if not reached(top):
+        if top.comprehensive_limit_fen <= result.comprehensive_limit_fen:
+            return None
+        step, limit, reaches = GRID_STEPS, top.comprehensive_limit_fen, False
+    else:
+        low, high, limit = 0, GRID_STEPS, top.comprehensive_limit_fen
+        while high - low > 1:
+            middle = (low + high) // 2
+            r = decide(_guarantee_fen(middle, app))
+            if reached(r):
+                high, limit = middle, r.comprehensive_limit_fen
+            else:
+                low = middle
+        step, reaches = high, True
+    after = _guarantee_fen(step, app)
+    words = f"提供融资担保公司担保 {format_cn(after)}" if not before else f"担保由 {format_cn(before)} 提高到 {format_cn(after)}"
+    outcome = f"额度可提高至 {format_cn(limit)}"
+    return Counterfactual("guarantee", before, after, limit, reaches,
+                          f"若{words}，{outcome}" + ("" if reaches else "（单项调整的上限，仍低于申请额度）"))
 
 
 def _found(lever: _Lever, payloads: Payloads, step: int, app: Application, limit_fen: int, reaches: bool) -> Counterfactual:

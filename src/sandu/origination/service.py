@@ -389,15 +389,18 @@ def read_log_rows(prepared: PreparedMeasurement, lapse: str | None) -> list[m.So
     return rows
 
 
-def _application(ent: m.Enterprise, requested_fen: int | None, project: Project | None, bundle: PolicyBundle) -> Application:
+def _application(ent: m.Enterprise, requested_fen: int | None, project: Project | None, bundle: PolicyBundle,
+                 guarantee_fen: int | None = None) -> Application:
     if requested_fen is not None:
         require_fen(requested_fen, field="requested_fen", max_fen=MAX_AMOUNT_FEN)
+    if guarantee_fen is not None:
+        require_fen(guarantee_fen, field="guarantee_fen", max_fen=MAX_AMOUNT_FEN)
     if project is not None and not isinstance(project, Project):
         raise InvalidInput("project", "must be a Project record", "name, capex_fen, annual_cash_flow_fen, tenor_years")
     if project is not None and project.tenor_years > bundle.project.max_tenor_years:
         raise InvalidInput("project.tenor_years", f"{project.tenor_years} years is beyond the project loan's longest tenor "
                            f"(rule project.max_tenor_years of policy {bundle.label})", f"1..{bundle.project.max_tenor_years} years")
-    return Application(has_bank_account=ent.has_bank_account, requested_fen=requested_fen, project=project)
+    return Application(has_bank_account=ent.has_bank_account, requested_fen=requested_fen, project=project, guarantee_fen=guarantee_fen)
 
 
 @dataclass(frozen=True)
@@ -460,6 +463,7 @@ def prepare_measurement(
     requested_fen: int | None = None,
     project: Project | None = None,
     reader: SourceReader | None = None,
+    guarantee_fen: int | None = None,
 ) -> PreparedMeasurement:
     """Check the request and the consent, then read the consented sources with `reader`
     (default: the store, on this session). A source that does not answer is a gap, never a failure."""
@@ -475,7 +479,7 @@ def prepare_measurement(
             f"consent {shorten(consent_id)} does not cover source {missing[0]!r}, which measurement requires",
             f"a consent whose scopes include {', '.join(bundle.required_sources)}",
         )
-    application = _application(ent, requested_fen, project, bundle)
+    application = _application(ent, requested_fen, project, bundle, guarantee_fen)
     sources = tuple(sorted(consent.scopes))
     reads = (reader or store_reader(session))(sources, ent.uscc, as_of)
     assert set(reads) == set(sources), "a reader answers for every source it was asked, and only those"
@@ -488,7 +492,8 @@ def compute_measurement(prepared: PreparedMeasurement, as_of: date, bundle: Poli
     profile = build_profile(prepared.uscc, as_of, prepared.payloads, prepared.unavailable)
     scores, result = score_and_decide(profile, prepared.application, bundle, model, tech, as_of)
     whatif = counterfactuals(prepared.uscc, as_of, prepared.payloads, prepared.unavailable, prepared.application, result,
-                             lambda p: score_and_decide(p, prepared.application, bundle, model, tech, as_of)[1])
+                             lambda p: score_and_decide(p, prepared.application, bundle, model, tech, as_of)[1],
+                             lambda p, a: score_and_decide(p, a, bundle, model, tech, as_of)[1])
     return ComputedMeasurement(profile, scores, result, (time.perf_counter() - t0) * 1000, whatif)
 
 
@@ -593,10 +598,11 @@ def measure(
     project: Project | None = None,
     initiated_by: int | None = None,
     actor: Actor | None = None,
+    guarantee_fen: int | None = None,
 ) -> m.Decision:
     """测额 on one session: read the consented sources, build the profile, score, apply policy, record."""
     prepared = prepare_measurement(session, uscc=uscc, consent_id=consent_id, as_of=as_of, now=now, bundle=bundle,
-                                   requested_fen=requested_fen, project=project)
+                                   requested_fen=requested_fen, project=project, guarantee_fen=guarantee_fen)
     computed = compute_measurement(prepared, as_of, bundle, model, tech)
     return record_measurement(session, prepared, computed, as_of=as_of, now=now, bundle=bundle, model=model, tech=tech, initiated_by=initiated_by,
                               actor=actor)
@@ -608,6 +614,7 @@ def _application_json(app: Application) -> dict[str, Any]:
         "has_bank_account": app.has_bank_account,
         "requested_fen": app.requested_fen,
         "project": None if p is None else p.to_json(),
+        **({} if app.guarantee_fen is None else {"guarantee_fen": app.guarantee_fen}),  # kept only when one was offered
     }
 
 
@@ -643,7 +650,7 @@ def replay(session: Session, decision_id: str, bundle: PolicyBundle, model: Risk
     snapshot = profile_from_json(prof.snapshot, d.profile_sha256)  # ProfileIntegrityError if it was altered
     a = d.application
     p = a["project"]
-    app = Application(a["has_bank_account"], a["requested_fen"], Project(**p) if p else None)
+    app = Application(a["has_bank_account"], a["requested_fen"], Project(**p) if p else None, a.get("guarantee_fen"))
     return score_and_decide(snapshot, app, bundle, model, tech, d.as_of)[1]
 
 

@@ -31,7 +31,7 @@ def application_row(d: m.Decision, snapshot_json: dict[str, Any], uscc: str) -> 
     stored = d.result["scores"]
     scores = Scores(d.result["tech_grade"], bool(stored["tech"]["most_pass"]), Decimal(str(stored["risk"]["pd"])))
     a = d.application
-    app = Application(a["has_bank_account"], a["requested_fen"], Project(**a["project"]) if a["project"] else None)
+    app = Application(a["has_bank_account"], a["requested_fen"], Project(**a["project"]) if a["project"] else None, a.get("guarantee_fen"))
     return {**row_of(features, snapshot.collateral, scores, app), "application_id": d.id, "uscc": uscc, "as_of": d.as_of}
 
 

@@ -79,7 +79,7 @@ MAX_SHOWN_ERRORS = 5  # a refusal lists this many problems, then says how many m
 Grade = Literal["A", "B", "C", "D", "E"]
 TaxCreditGrade = Literal["A", "B", "M", "C", "D"]
 Tenor = Literal["one_year", "over_five_year"]  # which LPR a loan prices off (by its term: `PolicyBundle.lpr_tenor`)
-ProductKind = Literal["credit", "secured", "project"]
+ProductKind = Literal["credit", "secured", "project", "guaranteed"]
 RepaymentMethod = Literal["随借随还", "按月付息到期还本", "等额本息", "等额本金"]
 TENORS: tuple[str, ...] = get_args(Tenor)
 PRODUCT_KINDS: tuple[str, ...] = get_args(ProductKind)
@@ -276,6 +276,14 @@ class ProjectPolicy(_Model):
     max_fen: Fen
 
 
+class GuaranteePolicy(_Model):
+    # 担保: a guarantee the applicant has arranged (a financing guarantee company's letter for `guarantee_fen`) backs a
+    # credit line of guarantee ÷ coverage_ratio (the guarantor covers that share of every fen lent), rounded down, capped.
+    product: Code
+    coverage_ratio: Annotated[Decimal, BeforeValidator(_decimal_string), Field(gt=0, le=1)]
+    max_fen: Fen
+
+
 class Pricing(_Model):
     # The LPR table is known current through this day; a decision after it is refused until the table is updated.
     lpr_valid_through: IsoDate
@@ -348,6 +356,7 @@ class BundleFile(_Model):
     credit: Credit
     secured: Secured
     project: ProjectPolicy
+    guarantee: GuaranteePolicy
     pricing: Pricing
     products: Annotated[dict[Code, Product], Field(min_length=1, max_length=MAX_PRODUCTS)]
     classification: Classification
@@ -392,6 +401,7 @@ class PolicyBundle:
     credit: Credit
     secured: Secured
     project: ProjectPolicy
+    guarantee: GuaranteePolicy
     pricing: Pricing
     products: dict[str, Product]
     classification: Classification
@@ -498,6 +508,7 @@ def _check_references(b: BundleFile) -> None:
     _product_ref(b, "secured.revolving_product", b.secured.revolving_product, "secured")
     _product_ref(b, "secured.combined_product", b.secured.combined_product, "secured")
     _product_ref(b, "project.product", b.project.product, "project")
+    _product_ref(b, "guarantee.product", b.guarantee.product, "guaranteed")
     if b.products[b.project.product].repayment_method == "随借随还":
         raise _Refused(f"products.{b.project.product}.repayment_method", "must have a repayment schedule (按月付息到期还本, 等额本息 or 等额本金): "
                        "a project loan is sized on what its schedule asks each year")
@@ -613,6 +624,7 @@ def bundle_from_document(doc: dict[str, Any], sha256: str) -> PolicyBundle:
         credit=f.credit,
         secured=f.secured,
         project=f.project,
+        guarantee=f.guarantee,
         pricing=f.pricing,
         products=f.products,
         classification=f.classification,

@@ -17,6 +17,7 @@ from sandu.policy.kernel import (
     CreditPortion,
     Decision,
     GeneralEligibility,
+    GuaranteedPortion,
     InclusiveFlag,
     PricedOffer,
     ProjectSizing,
@@ -113,6 +114,13 @@ def _secured(n: _Notes, s: SecuredPortion) -> None:
         n.hit("secured.revolving", f"最高额抵押 {format_cn(s.capacity_fen)} → {s.product.name} {format_cn(s.limit_fen)}")
 
 
+def _guarantee(n: _Notes, g: GuaranteedPortion) -> None:
+    if not g.open_to_applicant:
+        n.channel(g.product.name)
+    else:
+        n.hit("guarantee.sizing", f"担保 {format_cn(g.guarantee_fen)} ÷ 担保比例 {g.coverage_ratio} → {format_cn(g.limit_fen)}，上限 {format_cn(g.max_fen)}")
+
+
 def _project(n: _Notes, p: ProjectSizing) -> None:
     if not p.open_to_applicant:
         n.channel(p.product.name)
@@ -168,6 +176,9 @@ def explain(d: Decision) -> tuple[tuple[RuleHit, ...], tuple[str, ...]]:
         _secured(n, d.secured)
     _pricing(n, d.secured_offer)
     _pricing(n, d.credit_offer)
+    if d.guaranteed is not None:
+        _guarantee(n, d.guaranteed)
+    _pricing(n, d.guaranteed_offer)
     if d.project is not None:
         _project(n, d.project)
     _pricing(n, d.project_offer)

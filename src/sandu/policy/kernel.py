@@ -68,6 +68,7 @@ class Application:
     has_bank_account: bool
     requested_fen: int | None = None
     project: Project | None = None
+    guarantee_fen: int | None = None  # 担保: a financing guarantee the applicant arranged (None: none offered)
 
 
 @dataclass(frozen=True)
@@ -397,6 +398,19 @@ def inclusive_small_micro(bundle: PolicyBundle, f: PolicyFeatures, total_credit_
 
 
 @dataclass(frozen=True)
+class GuaranteedPortion:
+    """担保快贷: the guarantee offered ÷ the guarantor's coverage ratio, rounded down, capped; 0 when closed to the applicant."""
+
+    product: Product
+    guarantee_fen: int
+    coverage_ratio: Decimal
+    max_fen: int
+    open_to_applicant: bool
+    limit_fen: int
+    approved_fen: int
+
+
+@dataclass(frozen=True)
 class Decision:
     """Every number of one evaluation, step by step (None: the step did not run)."""
 
@@ -415,6 +429,8 @@ class Decision:
     outcome: Outcome
     requested_fen: int | None
     inclusive: InclusiveFlag
+    guaranteed: GuaranteedPortion | None = None
+    guaranteed_offer: PricedOffer | None = None
 
 
 def rule_inputs(f: PolicyFeatures, collateral: tuple[Collateral, ...], scores: Scores, app: Application) -> rules.Inputs:
@@ -441,6 +457,7 @@ def rule_inputs(f: PolicyFeatures, collateral: tuple[Collateral, ...], scores: S
         annual_cash_flow_fen=0 if p is None else p.annual_cash_flow_fen,
         tenor_years=None if p is None else p.tenor_years,
         collateral=collateral[:MAX_COLLATERAL_ASSETS],
+        guarantee_fen=app.guarantee_fen,
     )
 
 
@@ -490,7 +507,7 @@ def decide(bundle: PolicyBundle, f: PolicyFeatures, collateral: tuple[Collateral
         max_overdue_days_24m=e.max_overdue_days_24m,
         overdue_days_exceeded=v["overdue_days_exceeded"],
     )
-    credit_ok = credit = cap = secured = project = None
+    credit_ok = credit = cap = secured = project = guaranteed = None
     if v["eligible"]:
         credit_ok = CreditEligibility(f.tax_total_fen, e.min_annual_tax_fen, v["tax_below_min"], f.tax_credit_grade, e.allowed_tax_credit_grades,
                                       v["tax_grade_refused"])
@@ -530,6 +547,10 @@ def decide(bundle: PolicyBundle, f: PolicyFeatures, collateral: tuple[Collateral
             limit_fen=v["secured_limit_fen"],
             approved_fen=v["secured_approved_fen"],
         )
+    if v["guarantee_runs"]:
+        g = bundle.guarantee
+        guaranteed = GuaranteedPortion(products[g.product], app.guarantee_fen or 0, g.coverage_ratio, g.max_fen, v["guarantee_open"],
+                                       v["guaranteed_limit_fen"], v["guaranteed_approved_fen"])
     if v["project_runs"]:
         assert app.project is not None
         cfg, service = bundle.project, v["annual_service_fen"]
@@ -564,6 +585,7 @@ def decide(bundle: PolicyBundle, f: PolicyFeatures, collateral: tuple[Collateral
         secured_parts = {"collateral_fen": v["collateral_capacity_fen"]}
     secured_offer = offer("secured", v["secured_price"], secured_parts)
     credit_offer = offer("credit", v["credit_price"], {"credit_fen": v["credit.limit_fen"]})
+    guaranteed_offer = offer("guaranteed", v["guaranteed_price"], {"guaranteed_fen": v["guaranteed.limit_fen"], "guarantee_fen": app.guarantee_fen or 0})
     project_offer = offer("project", v["project_price"], {"project_fen": v["project.limit_fen"]})
     total = v["comprehensive_limit_fen"]
     return Decision(
@@ -576,10 +598,12 @@ def decide(bundle: PolicyBundle, f: PolicyFeatures, collateral: tuple[Collateral
         credit_offer=credit_offer,
         project=project,
         project_offer=project_offer,
-        offers=tuple(o for o in (secured_offer, credit_offer, project_offer) if o is not None),
+        offers=tuple(o for o in (secured_offer, credit_offer, guaranteed_offer, project_offer) if o is not None),
         comprehensive_limit_fen=total,
         approved_fen=v["approved_fen"],
         outcome=Outcome(v["outcome"]),
         requested_fen=app.requested_fen,
         inclusive=InclusiveFlag(v["small_micro"], f.headcount, f.revenue_fen, total, bundle.inclusive.max_total_credit_fen, v["inclusive_small_micro"]),
+        guaranteed=guaranteed,
+        guaranteed_offer=guaranteed_offer,
     )

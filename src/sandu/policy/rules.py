@@ -35,7 +35,7 @@ SERVICE_NOTIONAL_FEN = 10**12  # `annual_service_fen` is the service of a loan o
 _SERVICE_START = date(2001, 1, 15)  # any date: a schedule's amounts depend on its months, not on the calendar
 APR_NOTIONAL_FEN = 1_200_000_000  # the loan (1,200万) an offer's 年化利率 is measured on: fen rounding is noise, and
 # any whole bp of annual fee splits into whole fen per monthly or quarterly period
-SLOTS = ("secured", "credit", "project")  # the offers a decision may make, in the order they are listed
+SLOTS = ("secured", "credit", "guaranteed", "project")  # the offers a decision may make, in the order they are listed
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,7 @@ class Inputs:
     annual_cash_flow_fen: Any  # the project's (0 without a project)
     tenor_years: Any  # the project's (missing without a project)
     collateral: Any  # items with kind, appraised_value_fen, secured_debt_fen (at most MAX_COLLATERAL_ASSETS)
+    guarantee_fen: Any = None  # a financing guarantee the applicant arranged (missing or 0: none)
 
 
 @lru_cache(maxsize=4096)
@@ -299,6 +300,18 @@ class _Decide:
         keep("project_approved_fen", x.where(x.not_null(i.loans_outstanding_fen), self.authority(cfg.product, limit), 0))  # unknown debt: an officer
         keep("project_offered", x.all(sized, limit > 0))
 
+    def guarantee(self) -> None:
+        """担保: a guarantee backs a line of guarantee ÷ coverage ratio, rounded down, capped; for eligible applicants."""
+        x, b, v, i, keep = self.x, self.b, self.v, self.i, self.keep
+        g, unit = b.guarantee, b.credit.round_down_fen
+        offered = x.where(x.is_null(i.guarantee_fen), 0, i.guarantee_fen)
+        runs = keep("guarantee_runs", x.all(v["eligible"], offered > 0))
+        is_open = keep("guarantee_open", self.open_to(g.product))
+        limit = x.min(x.floor_ratio(offered, 1 / fraction(g.coverage_ratio), unit), g.max_fen)
+        limit = keep("guaranteed_limit_fen", x.where(x.all(runs, is_open), limit, 0))
+        keep("guaranteed_approved_fen", self.authority(g.product, limit))
+        keep("guaranteed_offered", x.all(runs, is_open, limit > 0))
+
     def offers(self) -> None:
         """Price each offer, then the comprehensive limit, the outcome and the 普惠型小微 flag."""
         x, b, v, i, keep = self.x, self.b, self.v, self.i, self.keep
@@ -309,10 +322,14 @@ class _Decide:
 
         v["credit_price"] = self.pick("credit_price", v["tech_line"], priced(c.tech_product), priced(c.quick_product))
         v["secured_price"] = self.pick("secured_price", v["combined"], priced(s.combined_product), priced(s.revolving_product))
+        g = b.guarantee.product
+        v["guaranteed_price"] = self.price(g, products[g].max_drawing_months, "guaranteed_price")
         credit_offer = keep("credit_offer", x.all(v["credit_offered"], x.not_(v["replaces_credit"])))
-        made = {"secured": v["secured_offered"], "credit": credit_offer, "project": v["project_offered"]}
-        limits = {"secured": v["secured_limit_fen"], "credit": v["credit_limit_fen"], "project": v["project_limit_fen"]}
-        approved = {"secured": v["secured_approved_fen"], "credit": v["credit_approved_fen"], "project": v["project_approved_fen"]}
+        made = {"secured": v["secured_offered"], "credit": credit_offer, "guaranteed": v["guaranteed_offered"], "project": v["project_offered"]}
+        limits = {"secured": v["secured_limit_fen"], "credit": v["credit_limit_fen"], "guaranteed": v["guaranteed_limit_fen"],
+                  "project": v["project_limit_fen"]}
+        approved = {"secured": v["secured_approved_fen"], "credit": v["credit_approved_fen"], "guaranteed": v["guaranteed_approved_fen"],
+                    "project": v["project_approved_fen"]}
         for slot in SLOTS:
             keep(f"{slot}.made", made[slot])
             keep(f"{slot}.limit_fen", x.where(made[slot], limits[slot], 0))
@@ -330,7 +347,7 @@ class _Decide:
         keep("inclusive_small_micro", flag["flagged"])
 
 
-STEPS = ("general", "credit", "collateral", "project", "offers")
+STEPS = ("general", "credit", "collateral", "guarantee", "project", "offers")
 
 
 def decide(x: Any, bundle: PolicyBundle, i: Inputs, as_of: Any) -> dict[str, Any]:

@@ -50,9 +50,10 @@ INPUT_SCHEMA: dict[str, Any] = {
     "project_annual_cash_flow_fen": pl.Int64,
     "project_tenor_years": pl.Int64,
     "collateral": pl.List(ASSET),
+    "guarantee_fen": pl.Int64,  # a financing guarantee arranged (null or 0: none)
 }
 REQUIRED = ("tech_grade", "tech_most_pass", "risk_pd", "has_bank_account")  # never null
-COUNTS = ("revenue_fen", "tax_total_fen", "overdue_count_24m", "max_overdue_days_24m", "headcount", "loans_outstanding_fen", "secured_debt_fen")
+COUNTS = ("revenue_fen", "tax_total_fen", "overdue_count_24m", "max_overdue_days_24m", "headcount", "loans_outstanding_fen", "secured_debt_fen", "guarantee_fen")
 PROJECT = ("project_capex_fen", "project_annual_cash_flow_fen", "project_tenor_years")
 FLAGS = ("eligible", "data_missing", "required_gap", "risk_declined", "overdue_count_exceeded", "overdue_days_exceeded", "tax_below_min",
          "tax_grade_refused", "credit_eligible", "tech_line", "fast_track", "tenor_refused", "small_micro")
@@ -138,6 +139,7 @@ def _inputs() -> rules.Inputs:
         annual_cash_flow_fen=pl.col("project_annual_cash_flow_fen").fill_null(0),
         tenor_years=pl.col("project_tenor_years"),
         collateral=pl.col("collateral").fill_null(pl.lit([], dtype=pl.List(ASSET))),
+        guarantee_fen=pl.col("guarantee_fen"),
     )
 
 
@@ -211,6 +213,7 @@ def row_of(f: Any, collateral: tuple[Any, ...], scores: Any, app: Any) -> dict[s
         "project_annual_cash_flow_fen": None if p is None else p.annual_cash_flow_fen,
         "project_tenor_years": None if p is None else p.tenor_years,
         "collateral": [{"kind": a.kind, "appraised_value_fen": a.appraised_value_fen, "secured_debt_fen": a.secured_debt_fen} for a in collateral],
+        "guarantee_fen": app.guarantee_fen,
     }
 
 

@@ -48,7 +48,8 @@ def consent_history(uscc: UsccPath, actor: AsEnterpriseActor, rt: RT) -> Consent
 @router.post("/{uscc}/measurements", name="enterprises.measure", status_code=201, response_model=DecisionView, responses=errors(404, 409, 429, 503))
 def measure(uscc: UsccPath, body: s.MeasurementIn, actor: AsEnterpriseActor, rt: RT) -> DecisionView:
     """测额: read the consented sources, score, apply policy, record the decision."""
-    return actions.measure(rt, actor, uscc=uscc, consent_id=body.consent_id, requested_fen=body.requested_fen, project=body.project)
+    return actions.measure(rt, actor, uscc=uscc, consent_id=body.consent_id, requested_fen=body.requested_fen, project=body.project,
+                           guarantee_fen=body.guarantee_fen)
 
 
 @router.post("/{uscc}/refresh", name="enterprises.refresh", response_model=RefreshView, responses=errors(403, 404, 503))
