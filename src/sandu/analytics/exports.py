@@ -96,3 +96,78 @@ def write_whatif(w: WhatIf, path: Path) -> None:
     _sheet(wb, "逐笔", ["申请（决策）编号", "统一社会信用代码", "决策日", "现行结果", "拟议结果", "现行额度（万元）", "拟议额度（万元）", "现行利率（bp）",
                       "拟议利率（bp）"], every, [None, None, "yyyy-mm-dd", None, None, WAN_FORMAT, WAN_FORMAT, "0.00", "0.00"])
     wb.save(path)
+
+
+# -- the portfolio report -------------------------------------------------------------------------------------
+
+DIMENSION_ZH = {"product": "按产品", "branch": "按支行", "industry": "按行业", "tech_grade": "按科创等级", "risk_grade": "按风险等级"}
+CLASS_ZH = {"normal": "正常", "special_mention": "关注", "substandard": "次级", "doubtful": "可疑", "loss": "损失"}
+YI_FORMAT = '#,##0.0000"亿"'
+
+
+def _wan(fen: int) -> Decimal:
+    return Decimal(fen) / FEN_PER_WAN
+
+
+def portfolio_rows(p: Any) -> list[dict[str, Any]]:
+    """Every row of every dimension, for a CSV."""
+    return [{"as_of": p.as_of.isoformat(), "branch": p.branch or "", "dimension": dim, **r.to_json()} for dim, rows in p.by.items() for r in rows]
+
+
+def write_portfolio(p: Any, path: Path) -> None:
+    """The report as `path`'s format says: xlsx (汇总, one sheet per dimension with a bar chart, 五级分类), csv (every
+    dimension's rows), json."""
+    import csv
+
+    from openpyxl.chart import BarChart, PieChart, Reference
+
+    kind = format_of(path)
+    if kind == "json":
+        path.write_text(json.dumps(p.to_json(), ensure_ascii=False, indent=2), encoding="utf-8")
+        return
+    if kind == "csv":
+        rows = portfolio_rows(p)
+        with path.open("w", newline="", encoding="utf-8-sig") as f:  # with a BOM: Excel opens the Chinese as it is
+            w = csv.DictWriter(f, fieldnames=["as_of", "branch", "dimension", "key", "lines", "limit_fen", "principal_fen", "receivable_fen"])
+            w.writeheader()
+            w.writerows(rows)
+        return
+    wb = Workbook()
+    wb.remove(wb.active)
+    pct = (lambda r: None if r is None else float(r))  # noqa: E731
+    summary = [
+        ["报告日", p.as_of.isoformat(), None], ["范围", p.branch or "全行", None], ["授信户数（额度笔数）", p.lines, "#,##0"],
+        ["授信额度（亿元）", Decimal(p.limit_fen) / 10**10, YI_FORMAT], ["贷款余额（亿元）", Decimal(p.principal_fen) / 10**10, YI_FORMAT],
+        ["科技型贷款余额（亿元）", Decimal(p.tech_principal_fen) / 10**10, YI_FORMAT], ["科技型贷款同比增长", pct(p.tech_growth), "0.00%"],
+        ["科技型贷款占比", pct(p.tech_share), "0.00%"], ["普惠型小微贷款余额（万元）", _wan(p.inclusive_principal_fen), WAN_FORMAT],
+        ["普惠型小微户数", p.inclusive_borrowers, "#,##0"], ["不良贷款率", pct(p.npl_ratio), "0.00%"], ["逾期本息（万元）", _wan(p.overdue_fen), WAN_FORMAT],
+        ["测额至首笔放款（中位数，小时）", None if p.time_to_cash_s.get("p50") is None else p.time_to_cash_s["p50"] / 3600, "0.0"],
+    ]
+    _sheet(wb, "汇总", ["指标", "数值"], [[a, b] for a, b, _ in summary], [None, None])
+    ws = wb["汇总"]
+    for row, (_, _, fmt) in enumerate(summary, start=2):
+        if fmt:
+            ws[f"B{row}"].number_format = fmt
+    for dim, rows in p.by.items():
+        title = DIMENSION_ZH[dim]
+        _sheet(wb, title, ["分组", "额度笔数", "授信额度（万元）", "贷款余额（万元）", "应收本息（万元）"],
+               [[r.key, r.lines, _wan(r.limit_fen), _wan(r.principal_fen), _wan(r.receivable_fen)] for r in rows],
+               [None, "#,##0", WAN_FORMAT, WAN_FORMAT, WAN_FORMAT])
+        if rows:
+            sheet = wb[title]
+            chart = BarChart()
+            chart.title, chart.y_axis.title = f"贷款余额{title}", "万元"
+            chart.add_data(Reference(sheet, min_col=4, min_row=1, max_row=len(rows) + 1), titles_from_data=True)
+            chart.set_categories(Reference(sheet, min_col=1, min_row=2, max_row=len(rows) + 1))
+            sheet.add_chart(chart, "G2")
+    classes = [[CLASS_ZH.get(c, c), _wan(v)] for c, v in p.class_principal_fen.items()]
+    _sheet(wb, "五级分类", ["分类", "贷款余额（万元）"], classes, [None, WAN_FORMAT])
+    pie = PieChart()
+    pie.title = "五级分类"
+    sheet = wb["五级分类"]
+    pie.add_data(Reference(sheet, min_col=2, min_row=1, max_row=len(classes) + 1), titles_from_data=True)
+    pie.set_categories(Reference(sheet, min_col=1, min_row=2, max_row=len(classes) + 1))
+    sheet.add_chart(pie, "D2")
+    shares = [[b, pct(s)] for b, s in p.tech_share_by_branch.items()]
+    _sheet(wb, "科技型占比", ["支行", "科技型贷款占比"], shares, [None, "0.00%"])
+    wb.save(path)

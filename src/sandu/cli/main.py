@@ -581,6 +581,74 @@ def policy_simulate(
         console.print(f"written to {out}", markup=False)
 
 
+report_app = typer.Typer(no_args_is_help=True, help="Reports from the ledger.")
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("portfolio")
+def report_portfolio(
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="The day (YYYY-MM-DD); default: the business date.")] = None,
+    branch: Annotated[Optional[str], typer.Option(help="One sub-branch (default: the whole bank).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table | xlsx | csv | json")] = "table",
+    out: Annotated[Optional[Path], typer.Option(help="The file for xlsx, csv or json (required for xlsx).")] = None,
+) -> None:
+    """The portfolio as of a day, from the journal: balances by product, sub-branch, industry, tech and risk grade;
+    科技型 balance, growth and share; 普惠型小微; 五级分类 and NPL ratio; overdue; measurement → first drawing."""
+    import json
+
+    from sandu.analytics.actions import portfolio_report
+    from sandu.analytics.exports import CLASS_ZH, DIMENSION_ZH, write_portfolio
+    from sandu.domain.errors import FieldError
+    from sandu.domain.money import format_cn
+
+    if fmt not in ("table", "xlsx", "csv", "json"):
+        _fail(f"--format: {fmt!r} is not a format (allowed: table, xlsx, csv, json)")
+    if fmt == "xlsx" and out is None:
+        _fail("--out: an xlsx report needs a file")
+    if out is not None:
+        if fmt == "table" or out.suffix.lower().lstrip(".") != fmt:
+            _fail(f"--out {out}: give --format {out.suffix.lower().lstrip('.') or '?'} to write it (the file's extension names its format)")
+        if out.exists():
+            _fail(f"--out {out}: the file exists; choose another name")
+    try:
+        p = portfolio_report(_runtime(), None, as_of=None if as_of is None else _parse_date(as_of, "--as-of"), branch=branch)
+    except FieldError as exc:
+        _fail(str(exc))
+    if out is not None:
+        write_portfolio(p, out)
+        console.print(f"written to {out}", markup=False)
+        return
+    if fmt == "json":
+        typer.echo(json.dumps(p.to_json(), ensure_ascii=False, indent=2))
+        return
+    if fmt == "csv":
+        from sandu.analytics.exports import portfolio_rows
+
+        rows = portfolio_rows(p)
+        typer.echo(",".join(rows[0]) if rows else "as_of,branch,dimension,key,lines,limit_fen,principal_fen,receivable_fen")
+        for r in rows:
+            typer.echo(",".join(str(v) for v in r.values()))
+        return
+    pct = (lambda r: "—" if r is None else f"{r * 100:.2f}%")  # noqa: E731
+    head = Table(title=f"portfolio {p.branch or '全行'} as of {p.as_of.isoformat()}")
+    head.add_column("指标")
+    head.add_column("数值", justify="right")
+    for label, value in (("额度笔数", f"{p.lines:,}"), ("授信额度", format_cn(p.limit_fen)), ("贷款余额", format_cn(p.principal_fen)),
+                         ("科技型贷款余额", format_cn(p.tech_principal_fen)), ("科技型同比增长", pct(p.tech_growth)), ("科技型占比", pct(p.tech_share)),
+                         ("普惠型小微余额", f"{format_cn(p.inclusive_principal_fen)}（{p.inclusive_borrowers} 户）"),
+                         ("不良贷款率", pct(p.npl_ratio)), ("逾期本息", format_cn(p.overdue_fen))):
+        head.add_row(label, value)
+    console.print(head)
+    for dim, rows in p.by.items():
+        t = Table(title=DIMENSION_ZH[dim])
+        for h in ("分组", "笔数", "授信额度", "贷款余额"):
+            t.add_column(h, justify="right" if h != "分组" else "left")
+        for r in rows:
+            t.add_row(r.key, f"{r.lines:,}", format_cn(r.limit_fen), format_cn(r.principal_fen))
+        console.print(t)
+    console.print("五级分类: " + "; ".join(f"{CLASS_ZH[c]} {format_cn(v)}" for c, v in p.class_principal_fen.items()), markup=False)
+
+
 ledger_app = typer.Typer(no_args_is_help=True, help="The ledger.")
 app.add_typer(ledger_app, name="ledger")
 

@@ -88,6 +88,7 @@ TABLE: dict[str, Rule] = {
     "decisions.review": Rule({O: Reach.BRANCH}, ObjectKind.DECISION),
     "decisions.approve": Rule({O: Reach.BRANCH, P: Reach.BRANCH}, ObjectKind.DECISION),
     "decisions.accept": Rule({A: Reach.LEGAL_REP}, ObjectKind.DECISION, fresh=True),
+    "reports.portfolio": Rule({O: Reach.NONE, P: Reach.NONE, K: Reach.NONE, D: Reach.NONE, U: Reach.NONE}, writes=False),  # officers: theirs
     "policy.simulate": Rule({K: Reach.NONE, D: Reach.NONE, U: Reach.NONE}, writes=False),  # what-if over every sub-branch's applications
     # the application workflow: human review of a decline (PIPL art. 24), asked by the applicant, reviewed and decided by two people
     "decisions.human_review.request": Rule({A: Reach.MEMBER}, ObjectKind.DECISION),  # a delegate is told (403) that only the legal rep may

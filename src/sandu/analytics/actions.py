@@ -1,0 +1,47 @@
+"""Portfolio reports: who may read which, one read unit of work each."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timezone
+
+from sandu.analytics import service as svc
+from sandu.analytics.portfolio import Portfolio, portfolio
+from sandu.domain.enums import Role
+from sandu.domain.errors import InvalidInput, NotPermitted, show
+from sandu.origination import workflow
+from sandu.runtime import Runtime
+from sandu.security.actor import Actor
+
+WHOLE_BANK = (Role.RISK, Role.ADMIN, Role.AUDITOR)
+OWN_BRANCH = (Role.OFFICER, Role.APPROVER)
+
+
+def report_branch(actor: Actor, branch: str | None) -> str | None:
+    """The sub-branch `actor` may report on: risk, admin and auditors any (None: the whole bank); officers and approvers
+    only their own (another is refused, 403); anyone else none."""
+    if branch is not None and (not isinstance(branch, str) or not 1 <= len(branch) <= 16):
+        raise InvalidInput("branch", f"got {show(branch)}", "a sub-branch name, 1..16 characters")
+    if actor.role in WHOLE_BANK:
+        return branch
+    if actor.role not in OWN_BRANCH or actor.branch is None:
+        raise NotPermitted(None, f"a {actor.role} reads no portfolio report", "risk, admin, auditors (any); officers and approvers (theirs)",
+                           rule="reports.branch")
+    if branch is not None and branch != actor.branch:
+        raise NotPermitted("branch", f"the report of {branch} is not yours", f"{actor.branch} (your sub-branch)", rule="reports.branch")
+    return actor.branch
+
+
+def portfolio_report(rt: Runtime, actor: Actor | None, *, as_of: date | None = None, branch: str | None = None) -> Portfolio:
+    """The portfolio as of a day (default: the business date), of a sub-branch or the bank, from the journal.
+    `actor` None: the operator's shell (the CLI), which reads any."""
+    day = rt.today() if as_of is None else as_of
+    if day > rt.today():
+        raise InvalidInput("as_of", f"{day.isoformat()} is after the business date {rt.today().isoformat()}", "a day on or before it")
+    which = branch if actor is None else report_branch(actor, branch)
+    year_ago = day.replace(year=day.year - 1) if not (day.month == 2 and day.day == 29) else date(day.year - 1, 2, 28)
+    with rt.uow.read() as s:
+        lines = svc.line_facts(s, which)
+        now, then = svc.drawing_balances(s, day), svc.drawing_balances(s, year_ago)
+        end = datetime.combine(day, time.max, tzinfo=timezone.utc)
+        seconds = [f.seconds for f in workflow.measurement_to_first_drawing(s, branch=which) if f.first_drawn_at <= end]
+    return portfolio(day, lines, now, then, which, seconds)

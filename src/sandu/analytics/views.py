@@ -1,0 +1,51 @@
+"""What the API and the console show of a portfolio report."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class RowView(BaseModel):
+    key: str
+    lines: int
+    limit_fen: int
+    principal_fen: int
+    receivable_fen: int
+
+
+class TechView(BaseModel):
+    principal_fen: int = Field(description="科技型贷款余额: principal lent to borrowers the tech evaluation qualified")
+    principal_year_ago_fen: int
+    growth: str | None = Field(description="year on year, a decimal string; null without a balance a year ago")
+    share: str | None = Field(description="of all principal; null without any")
+    share_by_branch: dict[str, str | None]
+
+
+class InclusiveView(BaseModel):
+    principal_fen: int = Field(description="普惠型小微 balance")
+    borrowers: int
+
+
+class PortfolioView(BaseModel):
+    """The portfolio as of a day, computed from the journal (balances) and the lines (what was signed)."""
+
+    as_of: date
+    branch: str | None = Field(description="the sub-branch reported on; null: the whole bank")
+    lines: int
+    limit_fen: int
+    principal_fen: int
+    receivable_fen: int = Field(description="principal, interest, penalty and compound interest owed")
+    by: dict[str, list[RowView]] = Field(description="by product, branch, industry, tech_grade, risk_grade; largest principal first")
+    tech: TechView
+    inclusive: InclusiveView
+    classes: dict[str, int] = Field(description="五级分类 → principal")
+    npl_ratio: str | None = Field(description="(次级 + 可疑 + 损失) ÷ principal")
+    overdue_fen: int
+    time_to_cash_s: dict[str, Any] = Field(description="measurement → first drawing, seconds: count, p50, p90, max")
+
+    @classmethod
+    def of(cls, p: Any) -> PortfolioView:
+        return cls.model_validate(p.to_json())
