@@ -15,7 +15,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-setup: $(STAMP)
+# the browser libraries sandu serves itself (no CDN), fetched from the npm registry and checked by SHA-256
+VENDORED := src/sandu/web/static/vendor/echarts-5.6.0.min.js
+$(VENDORED): tools/vendor_static.py
+	$(PYTHON) tools/vendor_static.py
+
+setup: $(STAMP) $(VENDORED)
 
 ## run: set up, migrate, seed the demo universe into var/sandu.db and serve on :$(PORT)
 run: setup

@@ -327,3 +327,32 @@ def test_a_human_review_of_a_decline_is_reviewed_by_one_officer_and_confirmed_by
     pg.wait_for_url("**done=hr_decide")
     assert pg.get_attribute("#app-state", "data-state") == "declined" and pg.get_attribute("#human-review [data-status]", "data-status") == "upheld"
     assert actions.get_application(rt, d.application_id).human_review.status == "upheld"
+
+
+def test_the_portfolio_dashboard_draws_the_reports_figures_with_local_charts(console, rt_sqlite):
+    """Lines signed and drawn in two sub-branches: risk sees the bank, an officer their sub-branch; the charts are drawn
+    by the ECharts that sandu serves (the fixture fails on any request beyond 127.0.0.1)."""
+    from servicing_support import D0, draw, open_line
+
+    from sandu.analytics import actions as analytics
+    from sandu.domain.money import FEN_PER_WAN as WAN
+
+    rt, pg = rt_sqlite, console.page
+    for row, product, amount in ((S2, "jingying_kuaidai", 300), (STORY_ROWS[2], "keji_xinyong", 200)):
+        draw(rt, open_line(rt, row, product), amount * WAN, on=D0)
+    report = analytics.portfolio_report(rt, None)
+    console.log_in("risk")
+    pg.goto(f"{console.base}/console/dashboard")
+    pg.wait_for_selector("body[data-charts='4']")
+    assert int(pg.get_attribute("#principal", "data-fen")) == report.principal_fen == 500 * WAN
+    assert int(pg.get_attribute("#tech", "data-fen")) == report.tech_principal_fen == 200 * WAN and pg.inner_text("#tech-share") == "40.00%"
+    assert pg.locator("#chart-branch canvas").count() == 1 and pg.locator("#chart-classes canvas").count() == 1
+    console.shot("dashboard")
+    console.shot("dashboard", {"width": 360, "height": 800})
+    console.log_out()
+    console.log_in("officer-yongjia")
+    pg.goto(f"{console.base}/console/dashboard")
+    pg.wait_for_selector("body[data-charts='4']")
+    assert int(pg.get_attribute("#principal", "data-fen")) == 300 * WAN and "永嘉" in pg.inner_text("h1")
+    pg.goto(f"{console.base}/console/dashboard?as_of=2026-13-01")
+    assert "as_of" in (pg.get_attribute("[role=alert]", "data-field") or "") or "日期" in pg.inner_text("main")

@@ -538,3 +538,32 @@ def policy_simulate(request: Request, policy: Annotated[str, Form()] = "", since
     except SanduError as exc:
         return _policy_page(request, sess, error=zh.zh_error(exc), values=values, status=exc.http_status)
     return _policy_page(request, sess, result=result, values=values)
+
+
+# --- the portfolio dashboard ---------------------------------------------------------------------------------------
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard_page(request: Request, branch: str = "", as_of: str = "") -> Response:
+    """The portfolio from the journal (`GET /api/v1/reports/portfolio`'s figures), drawn with ECharts served by sandu:
+    officers and approvers see their sub-branch, risk, admin and auditors the bank or a sub-branch."""
+    from sandu.analytics import actions as analytics
+    from sandu.domain.dates import parse_iso_date
+
+    rt = request.app.state.rt
+    sess = None
+    try:
+        sess = _staff(request)
+        if sess is None:
+            return _redirect(f"{PATH}/login")
+        actor = security.admit(rt, "reports.portfolio", sess.actor)
+        day = None
+        if as_of:
+            try:
+                day = parse_iso_date(as_of[:10])
+            except ValueError as exc:
+                raise InvalidInput("as_of", str(exc), "YYYY-MM-DD") from None
+        report = analytics.portfolio_report(rt, actor, as_of=day, branch=branch[:17] or None)
+    except SanduError as exc:
+        return _error(request, exc, sess)
+    return _page(request, "dashboard.html", {"p": report, "data": report.to_json(), "branch": branch[:17]}, sess=sess)
