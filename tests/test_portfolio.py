@@ -109,6 +109,18 @@ def test_tech_sector_share_and_inclusive_follow_the_decisions(book):
     assert p.inclusive_principal_fen == sum(principal.get(i, 0) for i in inclusive) and p.inclusive_borrowers == len(inclusive)
 
 
+def test_approvals_count_the_decisions_of_the_last_30_days_by_outcome(book):
+    rt, _ = book
+    with rt.uow.read() as s:
+        decisions = [(d.as_of, d.outcome) for d in s.query(m.Decision).all()]
+    for offset in (0, 29, 30):
+        as_of = D0 + timedelta(days=offset)
+        want = {o: sum(1 for day, out in decisions if out == o and as_of - timedelta(days=30) < day <= as_of) for o in ("approve", "partial", "refer", "decline")}
+        assert actions.portfolio_report(rt, None, as_of=as_of).decisions == want, offset
+    assert sum(actions.portfolio_report(rt, None, as_of=D0).decisions.values()) == 3
+    assert sum(actions.portfolio_report(rt, None, as_of=D0 + timedelta(days=30)).decisions.values()) == 0  # 30 days on: none left
+
+
 def test_officers_read_their_sub_branch_risk_reads_any_others_none(book):
     rt, lines = book
     officer = actor(rt, "officer-yongjia")

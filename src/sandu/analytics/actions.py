@@ -44,4 +44,5 @@ def portfolio_report(rt: Runtime, actor: Actor | None, *, as_of: date | None = N
         now, then = svc.drawing_balances(s, day), svc.drawing_balances(s, year_ago)
         end = datetime.combine(day, time.max, tzinfo=timezone.utc)
         seconds = [f.seconds for f in workflow.measurement_to_first_drawing(s, branch=which) if f.first_drawn_at <= end]
-    return portfolio(day, lines, now, then, which, seconds)
+        decided = svc.decisions_by_outcome(s, day, which)
+    return portfolio(day, lines, now, then, which, seconds, decided)

@@ -99,6 +99,7 @@ class Portfolio:
     npl_ratio: Decimal | None
     overdue_fen: int  # overdue principal and interest, penalty and compound interest
     time_to_cash_s: dict[str, float | int | None] = field(default_factory=dict)  # count, p50, p90, max
+    decisions: dict[str, int] = field(default_factory=dict)  # the last 30 days' decisions by outcome (approvals)
 
     def to_json(self) -> dict[str, Any]:
         ratio = (lambda r: None if r is None else str(r))  # noqa: E731
@@ -111,7 +112,7 @@ class Portfolio:
                      "share_by_branch": {b: ratio(s) for b, s in self.tech_share_by_branch.items()}},
             "inclusive": {"principal_fen": self.inclusive_principal_fen, "borrowers": self.inclusive_borrowers},
             "classes": self.class_principal_fen, "npl_ratio": ratio(self.npl_ratio), "overdue_fen": self.overdue_fen,
-            "time_to_cash_s": self.time_to_cash_s,
+            "time_to_cash_s": self.time_to_cash_s, "decisions_30d": self.decisions,
         }
 
 
@@ -140,7 +141,7 @@ def time_to_cash(seconds: list[float]) -> dict[str, float | int | None]:
 
 
 def portfolio(as_of: date, lines: list[LineFacts], drawings: list[DrawingBalance], drawings_year_ago: list[DrawingBalance],
-              branch: str | None = None, seconds_to_cash: list[float] | None = None) -> Portfolio:
+              branch: str | None = None, seconds_to_cash: list[float] | None = None, decisions: dict[str, int] | None = None) -> Portfolio:
     """The figures as of `as_of` (of one sub-branch, or all); `drawings_year_ago` are the balances a year earlier."""
     open_lines = _open(lines, as_of, branch)
     live = [d for d in drawings if d.line_id in open_lines]
@@ -179,4 +180,5 @@ def portfolio(as_of: date, lines: list[LineFacts], drawings: list[DrawingBalance
         inclusive_borrowers=len({open_lines[i].enterprise_id for i in inclusive_ids}),
         class_principal_fen=classes, npl_ratio=_ratio(sum(classes[c] for c in NPL_CLASSES), principal),
         overdue_fen=sum(d.overdue_fen for d in live), time_to_cash_s=time_to_cash(seconds_to_cash or []),
+        decisions={o: (decisions or {}).get(o, 0) for o in ("approve", "partial", "refer", "decline")},
     )

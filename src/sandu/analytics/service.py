@@ -4,7 +4,7 @@ journal through a day — never the balances kept on rows (the report reconciles
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -34,6 +34,18 @@ def line_facts(session: Session, branch: str | None = None) -> list[LineFacts]:
         out.append(LineFacts(r.id, r.enterprise_id, r.branch, r.industry or "未知", r.product, r.limit_fen, r.opened_on,
                              r.result.get("tech_grade", "?"), r.result.get("risk_grade", "?"), qualified, bool(r.inclusive_small_micro)))
     return out
+
+
+APPROVALS_DAYS = 30  # the decisions a report counts: those of the last 30 days through its day
+
+
+def decisions_by_outcome(session: Session, as_of: date, branch: str | None = None) -> dict[str, int]:
+    """Decisions made in the `APPROVALS_DAYS` days through `as_of`, by outcome (of one sub-branch's enterprises, or all)."""
+    stmt = (select(m.Decision.outcome, func.count()).join(m.Enterprise, m.Enterprise.id == m.Decision.enterprise_id)
+            .where(m.Decision.as_of <= as_of, m.Decision.as_of > as_of - timedelta(days=APPROVALS_DAYS)).group_by(m.Decision.outcome))
+    if branch is not None:
+        stmt = stmt.where(m.Enterprise.branch == branch)
+    return {outcome: int(n) for outcome, n in session.execute(stmt)}
 
 
 def drawing_balances(session: Session, as_of: date) -> list[DrawingBalance]:

@@ -45,6 +45,7 @@ class PortfolioView(BaseModel):
     npl_ratio: str | None = Field(description="(次级 + 可疑 + 损失) ÷ principal")
     overdue_fen: int
     time_to_cash_s: dict[str, Any] = Field(description="measurement → first drawing, seconds: count, p50, p90, max")
+    decisions_30d: dict[str, int] = Field(description="decisions of the 30 days through the report's day, by outcome (approvals)")
 
     @classmethod
     def of(cls, p: Any) -> PortfolioView:
