@@ -275,6 +275,12 @@ def test_the_language_is_selectable_and_remembered(page, live_server):
     _log_in(page, live_server)
     page.get_by_role("link", name="English").click()
     assert page.inner_text("footer").startswith("Annualized rates") and page.get_attribute("html", "lang") == "en"
+    assert page.inner_text("h1") == "Apply online" and "What is read" in page.inner_text("[data-scope=tax]")
+    s2 = STORY_ROWS[1]
+    page.fill("input[name=uscc]", s2["uscc"])
+    page.fill("input[name=name]", s2["name"])
+    page.get_by_role("button", name="Authorize and measure").click()
+    assert "credit bureau" in page.inner_text(".field-error[data-field=bureau_authorization]")  # the error in the page's language
     page.goto(f"{live_server}/app/home")
     assert page.inner_text("h1") == "My credit"
     page.get_by_role("link", name="中文").click()

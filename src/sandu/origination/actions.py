@@ -212,7 +212,7 @@ def accept_offer(rt: Runtime, actor: Actor, *, decision_id: str, product: str) -
 
 
 def apply_online(rt: Runtime, actor: Actor, *, uscc: str, name: str, scopes: list[str], requested_fen: int | None = None,
-                 bureau_authorization: bool = False) -> DecisionView:
+                 bureau_authorization: bool = False, language: str = "zh") -> DecisionView:
     """The mobile flow: register if new, authorize once, measure. Everything a request
     can get wrong is checked before the first write; registration and consent commit
     first (a consent must exist before any source is read), then the measurement."""
@@ -225,7 +225,7 @@ def apply_online(rt: Runtime, actor: Actor, *, uscc: str, name: str, scopes: lis
             ent = svc.register_enterprise(s, uscc=uscc, name=name, registrant=actor, pii_key=rt.settings.derived_key("pii"), now=now)
             audit.note(s, actor, "enterprise.register", "enterprise", ent.uscc, at=now, after=ent)
         consent = svc.grant_consent(s, uscc=uscc, scopes=scopes, purpose="credit_measurement", valid_days=APPLY_CONSENT_DAYS, signer=actor,
-                                    now=now, bureau_authorization=bureau_authorization)
+                                    now=now, bureau_authorization=bureau_authorization, language=language)
         audit.note(s, actor, "consent.grant", "consent", consent.id, at=now, after=consent)
         consent_id = consent.id
     return measure(rt, actor, uscc=uscc, consent_id=consent_id, requested_fen=requested_fen)

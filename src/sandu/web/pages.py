@@ -36,7 +36,7 @@ OUTCOME_TEXT = {
 def _form_page(request: Request, sess: web.WebSession, values: dict[str, Any], error: SanduError | None, status: int = 200) -> HTMLResponse:
     """The application form: each scope explained in plain Chinese (读取什么, 用于什么, 保存多久) before the applicant
     signs, and the separate credit-bureau authorization (征信授权书), never ticked in advance."""
-    return page(request, "apply.html", {"values": values, "error": error, "scopes": actions.consent_scopes("zh").scopes,
+    return page(request, "apply.html", {"values": values, "error": error, "scopes": actions.consent_scopes(lang_of(request)).scopes,
                                          "bureau_source": BUREAU_SOURCE, "valid_days": actions.APPLY_CONSENT_DAYS}, status, sess)
 
 
@@ -126,7 +126,7 @@ def mount_web(app: FastAPI) -> None:
             actor = security.admit(rt, "web.apply", sess.actor)
             requested = wan_to_fen(values["requested_wan"], field="requested_wan") if values["requested_wan"] else None
             d = actions.apply_online(rt, actor, uscc=values["uscc"], name=values["name"], scopes=values["scopes"], requested_fen=requested,
-                                     bureau_authorization=values["bureau_authorization"])
+                                     bureau_authorization=values["bureau_authorization"], language=lang_of(request))
         except SanduError as exc:
             return _form_page(request, sess, values, exc, status=exc.http_status)
         response = RedirectResponse(f"/app/decisions/{d.id}", status_code=303)

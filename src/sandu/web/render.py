@@ -25,7 +25,7 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.filters["cn"] = format_cn
 templates.env.filters["pct"] = lambda r: format_rate_pct(Decimal(str(r)))
 templates.env.filters["capital"] = format_capital
-templates.env.globals.update(lang="zh", t=lambda key: i18n.t(key, "zh"))  # a template rendered outside a request speaks Chinese
+templates.env.globals.update(lang="zh", t=lambda key: i18n.t(key, "zh"), L=lambda zh, en: zh)  # a template rendered outside a request speaks Chinese
 
 
 def clip(value: str) -> str:
@@ -40,7 +40,7 @@ def page(request: Request, template: str, context: dict[str, Any], status: int =
     """A page in the visitor's language; an `error` in the context is said in it, pointed at its form input."""
     lang = lang_of(request)
     error = context.get("error")
-    extra: dict[str, Any] = {"lang": lang, "t": lambda key: i18n.t(key, lang)}
+    extra: dict[str, Any] = {"lang": lang, "t": lambda key: i18n.t(key, lang), "L": lambda zh, en: zh if lang == "zh" else en}
     if isinstance(error, SanduError):
         extra["error_field"] = FORM_FIELDS.get(error.field or "", error.field or "")
         extra["error_text"] = i18n.message(error, lang)
