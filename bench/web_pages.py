@@ -2,7 +2,7 @@
 
 Seeds a store on a temporary SQLite file, walks story S2 through the applicant's pages (apply, decision, sign,
 line, borrow confirmation, home) and S5 through the staff console (queue, application, line, policy what-if),
-then requests each page N times: p50 / p99 of the time to the full response (server + loopback, no browser)
+and the portfolio dashboard, then requests each page N times: p50 / p99 of the time to the full response (server + loopback, no browser)
 and the HTML's size in bytes (the one stylesheet each page loads is listed once).
 
 Usage: .venv/bin/python bench/web_pages.py [N]   (default 50)
@@ -117,13 +117,15 @@ def main(n: int) -> None:
         with httpx.Client(base_url=base, timeout=60, follow_redirects=True) as risk:
             risk.post("/console/login", data={"username": "risk", "password": PASSWORD})
             rows.append(("console", "policy what-if (form)", *measure(risk, "/console/policy", n)))
+            rows.append(("console", "portfolio dashboard", *measure(risk, "/console/dashboard", n)))
         server.should_exit = True
     print(f"web pages on a real server on loopback (SQLite), {n} requests each: time to the full response, HTML size")
     print("| app | page | p50 ms | p99 ms | bytes |")
     print("|---|---|---:|---:|---:|")
     for app_name, name, p50, p99, size in rows:
         print(f"| {app_name} | {name} | {p50:.1f} | {p99:.1f} | {size:,} |")
-    print(f"every applicant page also loads /static/sandu.css once ({css:,} bytes); no page loads anything from another host")
+    print(f"every applicant page also loads /static/sandu.css once ({css:,} bytes); the dashboard also ECharts (served by sandu, ~1 MB, "
+          "cached); no page loads anything from another host")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from servicing_support import D0, SERVICE_NOW, check_ledger, draw, eod, open_lin
 from sqlalchemy import text
 
 from sandu.analytics import actions
-from sandu.domain.errors import InvalidInput, NotPermitted
+from sandu.domain.errors import Conflict, NotPermitted
 from sandu.domain.money import FEN_PER_WAN as WAN
 from sandu.simulate.stories import STORY_ROWS
 from sandu.store import models as m
@@ -133,7 +133,7 @@ def test_officers_read_their_sub_branch_risk_reads_any_others_none(book):
         with pytest.raises(NotPermitted):
             actions.portfolio_report(rt, actor(rt, who))
     assert actions.portfolio_report(rt, actor(rt, "risk"), branch="乐清").lines == 1
-    with pytest.raises(InvalidInput) as e:
+    with pytest.raises(Conflict) as e:  # the same day is accepted once the business date reaches it
         actions.portfolio_report(rt, actor(rt, "risk"), as_of=rt.today() + timedelta(days=1))
     assert e.value.field == "as_of"
 

@@ -6,6 +6,7 @@ from datetime import date, datetime, time, timezone
 
 from sandu.analytics import service as svc
 from sandu.analytics.portfolio import Portfolio, portfolio
+from sandu.domain.dates import require_not_future
 from sandu.domain.enums import Role
 from sandu.domain.errors import InvalidInput, NotPermitted, show
 from sandu.origination import workflow
@@ -34,9 +35,7 @@ def report_branch(actor: Actor, branch: str | None) -> str | None:
 def portfolio_report(rt: Runtime, actor: Actor | None, *, as_of: date | None = None, branch: str | None = None) -> Portfolio:
     """The portfolio as of a day (default: the business date), of a sub-branch or the bank, from the journal.
     `actor` None: the operator's shell (the CLI), which reads any."""
-    day = rt.today() if as_of is None else as_of
-    if day > rt.today():
-        raise InvalidInput("as_of", f"{day.isoformat()} is after the business date {rt.today().isoformat()}", "a day on or before it")
+    day = rt.today() if as_of is None else require_not_future(as_of, rt.now(), "as_of")
     which = branch if actor is None else report_branch(actor, branch)
     year_ago = day.replace(year=day.year - 1) if not (day.month == 2 and day.day == 29) else date(day.year - 1, 2, 28)
     with rt.uow.read() as s:

@@ -19,8 +19,12 @@ PAGE = 10_000
 
 def line_facts(session: Session, branch: str | None = None) -> list[LineFacts]:
     """Every credit line with the attributes a report groups by (of one sub-branch, or all)."""
+    result = m.Decision.result  # only the fields a report reads, extracted by the database (not the whole JSON per line)
     stmt = (select(m.CreditLine.id, m.CreditLine.enterprise_id, m.Enterprise.branch, m.Enterprise.industry, m.CreditLine.product,
-                   m.CreditLine.limit_fen, m.CreditLine.opened_on, m.CreditLine.inclusive_small_micro, m.Decision.result)
+                   m.CreditLine.limit_fen, m.CreditLine.opened_on, m.CreditLine.inclusive_small_micro,
+                   result["tech_grade"].as_string().label("tech_grade"), result["risk_grade"].as_string().label("risk_grade"),
+                   result[("scores", "tech", "most_pass")].as_boolean().label("most_pass"),
+                   result[("scores", "tech", "innovative", "passed")].as_boolean().label("innovative"))
             .join(m.Enterprise, m.Enterprise.id == m.CreditLine.enterprise_id)
             .join(m.Offer, m.Offer.id == m.CreditLine.offer_id)
             .join(m.Decision, m.Decision.id == m.Offer.decision_id)
@@ -29,10 +33,8 @@ def line_facts(session: Session, branch: str | None = None) -> list[LineFacts]:
         stmt = stmt.where(m.Enterprise.branch == branch)
     out = []
     for r in session.execute(stmt.execution_options(yield_per=PAGE)):
-        tech = (r.result.get("scores") or {}).get("tech") or {}
-        qualified = bool(tech.get("most_pass")) or bool((tech.get("innovative") or {}).get("passed"))
-        out.append(LineFacts(r.id, r.enterprise_id, r.branch, r.industry or "未知", r.product, r.limit_fen, r.opened_on,
-                             r.result.get("tech_grade", "?"), r.result.get("risk_grade", "?"), qualified, bool(r.inclusive_small_micro)))
+        out.append(LineFacts(r.id, r.enterprise_id, r.branch, r.industry or "未知", r.product, r.limit_fen, r.opened_on, r.tech_grade or "?",
+                             r.risk_grade or "?", bool(r.most_pass) or bool(r.innovative), bool(r.inclusive_small_micro)))
     return out
 
 

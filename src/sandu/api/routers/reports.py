@@ -16,7 +16,7 @@ router = APIRouter(prefix="/reports", tags=["reports"], route_class=SanduRoute)
 Branch = Annotated[str | None, Query(min_length=1, max_length=16, description="a sub-branch (officers and approvers: their own)")]
 
 
-@router.get("/portfolio", name="reports.portfolio", response_model=PortfolioView, responses=errors())
+@router.get("/portfolio", name="reports.portfolio", response_model=PortfolioView, responses=errors(409))
 def portfolio(actor: AsActor, rt: RT, as_of: Annotated[s.IsoDate | None, Query(description="default: the business date")] = None,
               branch: Branch = None) -> PortfolioView:
     """Balances and limits by product, sub-branch, industry, tech and risk grade; 科技型 balance, growth and share;
