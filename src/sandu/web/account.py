@@ -24,7 +24,14 @@ from sandu.origination import actions
 from sandu.security import actions as security
 from sandu.servicing import actions as servicing
 from sandu.web import session as web
-from sandu.web.render import clip, page, to_login
+from sandu.web.render import clip, lang_of, page, to_login
+
+OUTCOME_TEXT = {
+    "approve": "已为您核定额度，可立即签约用款",
+    "partial": "部分额度已先行核定，其余额度正在审批",
+    "refer": "额度已测算，等待客户经理审批",
+    "decline": "暂未能为您核定额度",
+}
 
 router = APIRouter(include_in_schema=False)
 MAX_DRAWINGS_SHOWN = 50
@@ -60,6 +67,21 @@ def _error_page(request: Request, exc: SanduError, sess: web.WebSession | None =
     return page(request, "error.html", {"error": exc}, exc.http_status, sess)
 
 
+def _posted(request: Request, route: str, csrf: str) -> tuple[web.WebSession | None, Response | None]:
+    """The session of a form posted for `route` (logged in, same origin, its CSRF token): (session, None), or (None, the
+    page to answer instead)."""
+    try:
+        sess = _session(request, route)
+        if sess is None:
+            return None, to_login(request)
+        web.check_form(request, sess, csrf)
+    except NotAuthenticated:
+        return None, to_login(request)
+    except SanduError as exc:
+        return None, _error_page(request, exc)
+    return sess, None
+
+
 @router.get("/app/home", response_class=HTMLResponse)
 def home(request: Request) -> Response:
     try:
@@ -76,20 +98,14 @@ def sign(request: Request, decision_id: str, product: Annotated[str, Form()] = "
          csrf: Annotated[str, Form()] = "") -> Response:
     rt = request.app.state.rt
     decision_id = clip(decision_id)
-    try:
-        sess = _session(request, "decisions.accept")
-        if sess is None:
-            return to_login(request)
-        web.check_form(request, sess, csrf)
-    except SanduError as exc:
-        return _error_page(request, exc)
+    sess, answer = _posted(request, "decisions.accept", csrf)
+    if sess is None:
+        return answer
     try:
         actor, tokens = _fresh(request, sess, password, "decisions.accept")
         security.admit(rt, "decisions.accept", actor, decision_id)
         line = actions.accept_offer(rt, actor, decision_id=decision_id, product=clip(product))
     except SanduError as exc:
-        from sandu.web.pages import decision_page_for
-
         return decision_page_for(request, sess, decision_id, sign_error=exc, status=exc.http_status)
     return _redirect(request, f"/app/lines/{line.id}?signed=1", sess, tokens)
 
@@ -127,17 +143,14 @@ def line_page(request: Request, line_id: str, signed: str = "", done: str = "") 
 def _movement_form(request: Request, line_id: str, kind: str, amount_wan: str, csrf: str) -> Response:
     """Step 1 of 借款 / 还款: check the amount, then show it in capitals for the applicant to confirm."""
     route = "lines.draw" if kind == "draw" else "lines.repay"
+    sess, answer = _posted(request, route, csrf)
+    if sess is None:
+        return answer
     try:
-        sess = _session(request, route)
-        if sess is None:
-            return to_login(request)
-        web.check_form(request, sess, csrf)
         number = _line_id(clip(line_id))
         context = _line_context(request, sess, number)
-    except NotAuthenticated:
-        return to_login(request)
     except SanduError as exc:
-        return _error_page(request, exc)
+        return _error_page(request, exc, sess)
     values = {"amount_wan": clip(amount_wan)}
     try:
         amount_fen = wan_to_fen(values["amount_wan"], field="amount_wan") if values["amount_wan"] else None
@@ -165,16 +178,15 @@ def _movement(request: Request, line_id: str, kind: str, amount_fen: str, key: s
     """Step 2: the confirmed amount moves (the password again for a drawing); back to the line, updated."""
     rt = request.app.state.rt
     route = "lines.draw" if kind == "draw" else "lines.repay"
+    sess, answer = _posted(request, route, csrf)
+    if sess is None:
+        return answer
     try:
-        sess = _session(request, route)
-        if sess is None:
-            return to_login(request)
-        web.check_form(request, sess, csrf)
         number = _line_id(clip(line_id))
         if not amount_fen.isdigit() or len(amount_fen) > 18:
             raise InvalidInput("amount_fen", "is not an amount in fen", "the confirmed amount")
     except SanduError as exc:
-        return _error_page(request, exc)
+        return _error_page(request, exc, sess)
     tokens = None
     try:
         actor = sess.actor
@@ -206,18 +218,28 @@ def repay(request: Request, line_id: str, amount_fen: Annotated[str, Form()] = "
 def human_review(request: Request, decision_id: str, reason: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "") -> Response:
     rt = request.app.state.rt
     decision_id = clip(decision_id)
-    try:
-        sess = _session(request, "decisions.human_review.request")
-        if sess is None:
-            return to_login(request)
-        web.check_form(request, sess, csrf)
-    except SanduError as exc:
-        return _error_page(request, exc)
+    sess, answer = _posted(request, "decisions.human_review.request", csrf)
+    if sess is None:
+        return answer
     try:
         security.admit(rt, "decisions.human_review.request", sess.actor, decision_id)
         actions.request_human_review(rt, sess.actor, decision_id=decision_id, reason=reason[:1001])
     except SanduError as exc:
-        from sandu.web.pages import decision_page_for
-
         return decision_page_for(request, sess, decision_id, review_error=exc, review_reason=clip(reason), status=exc.http_status)
     return _redirect(request, f"/app/decisions/{decision_id}", sess)
+
+
+def decision_page_for(request: Request, sess: web.WebSession, decision_id: str, *, sign_error: SanduError | None = None,
+                      review_error: SanduError | None = None, review_reason: str = "", status: int = 200) -> Response:
+    """A decision as its applicant sees it: the limit, each offer with 年化利率 and, where approved, a form to sign it
+    (签约, with the password); for a decline, the request for human review (申请人工复核) and its status."""
+    rt = request.app.state.rt
+    try:
+        d = actions.get_decision(rt, decision_id)
+        application = actions.get_application(rt, d.application_id) if d.application_id is not None else None
+    except SanduError as exc:
+        return page(request, "error.html", {"error": exc}, exc.http_status)
+    error = sign_error or review_error
+    return page(request, "decision.html", {"d": d, "outcome_text": OUTCOME_TEXT[d.outcome], "application": application, "error": error,
+                                           "error_form": "sign" if sign_error else "review" if review_error else None,
+                                           "review_reason": review_reason, "lang_now": lang_of(request)}, status, sess)

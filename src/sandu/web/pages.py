@@ -23,14 +23,8 @@ from sandu.sources.catalog import ALL_SOURCES
 from sandu.sources.consent_text import BUREAU_SOURCE
 from sandu.web import account, console, i18n
 from sandu.web import session as web
+from sandu.web.account import decision_page_for
 from sandu.web.render import HERE, MAX_FORM_TEXT, clip, lang_of, page, to_login
-
-OUTCOME_TEXT = {
-    "approve": "已为您核定额度，可立即签约用款",
-    "partial": "部分额度已先行核定，其余额度正在审批",
-    "refer": "额度已测算，等待客户经理审批",
-    "decline": "暂未能为您核定额度",
-}
 
 
 def _form_page(request: Request, sess: web.WebSession, values: dict[str, Any], error: SanduError | None, status: int = 200) -> HTMLResponse:
@@ -157,19 +151,3 @@ def mount_web(app: FastAPI) -> None:
         return response
 
     app.include_router(account.router)
-
-
-def decision_page_for(request: Request, sess: web.WebSession, decision_id: str, *, sign_error: SanduError | None = None,
-                      review_error: SanduError | None = None, review_reason: str = "", status: int = 200) -> Response:
-    """A decision as its applicant sees it: the limit, each offer with 年化利率 and, where approved, a form to sign it
-    (签约, with the password); for a decline, the request for human review (申请人工复核) and its status."""
-    rt = request.app.state.rt
-    try:
-        d = actions.get_decision(rt, decision_id)
-        application = actions.get_application(rt, d.application_id) if d.application_id is not None else None
-    except SanduError as exc:
-        return page(request, "error.html", {"error": exc}, exc.http_status)
-    error = sign_error or review_error
-    return page(request, "decision.html", {"d": d, "outcome_text": OUTCOME_TEXT[d.outcome], "application": application, "error": error,
-                                           "error_form": "sign" if sign_error else "review" if review_error else None,
-                                           "review_reason": review_reason, "lang_now": lang_of(request)}, status, sess)
