@@ -99,7 +99,7 @@ def test_bench_run_writes_one_table_of_the_figures(tmp_path):
     text = out.read_text()
     assert text.startswith("# sandu benchmark results")
     for words in ("- **When**:", "quick sizes", "- **Where**:", f"{os.cpu_count()} cores", "Python 3.", "SQLite 3.",
-                  "PostgreSQL", "- **Code**: commit", "- **Load average**", "all 7 rows ok"):
+                  "PostgreSQL", "- **Code**: commit", "- **Load average**", "- **Result**: 7 rows ok\n"):
         assert words in text, (words, text[:1500])
     rows = _table(text)
     sidecar = json.loads(out.with_suffix(".json").read_text())
@@ -130,7 +130,7 @@ def test_bench_run_reports_a_failing_benchmark_as_failed_and_exits_non_zero(tmp_
     assert r.returncode == 1, r.stdout[-3000:] + r.stderr[-2000:]
     assert "1 FAILED" in r.stdout and "RuntimeError: made to fail" in r.stdout
     text = out.read_text()
-    assert "- **Result**: 1 FAILED" in text
+    assert "- **Result**: 2 rows ok, **1 FAILED**" in text
     rows = {c[1]: c for c in _table(text)}
     failed = rows["profile_assembly (whole benchmark)"]
     assert failed[2] == "**FAILED**" and failed[7] == "RuntimeError: made to fail", failed  # its error's first line
