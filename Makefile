@@ -34,6 +34,12 @@ test: setup
 	$(BIN)/ruff check src tests bench tools
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
+## bench: set up and run every benchmark (bench/run: about 10–15 minutes on 2 cores), one table of figures → bench/results.md;
+## BENCH_ARGS="--quick" for a ~2-minute smoke run (→ var/bench/results.md), "--only ledger_throughput,eod_speed" for some
+BENCH_ARGS ?=
+bench: setup
+	$(BIN)/python bench/run $(BENCH_ARGS)
+
 ## mutate: mutation testing of the engines (mutmut, incremental under mutants/); ENGINES="ledger policy" narrows it
 ENGINES ?= domain ledger policy scoring sources
 mutate: setup

@@ -2,21 +2,23 @@
 
 Prints p50 / p99 of the whole measurement (read consented sources, build the
 profile, score, apply policy, store the decision) and of the pure scoring +
-policy part. Usage: .venv/bin/python bench/decision_latency.py [N]
+policy part. Usage: .venv/bin/python bench/decision_latency.py [N] [--json FILE]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import secrets
 import statistics
-import sys
 import tempfile
 import time
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 os.environ.setdefault("SANDU_SECRET_KEY", secrets.token_urlsafe(48))  # the bench's own store and key
+
+from _results import Results, json_option  # noqa: E402
 
 from sandu.demo.seed import seed_universe  # noqa: E402
 from sandu.demo.users import actor, demo_specs, ensure_users
@@ -35,7 +37,7 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) >= 2 else values[0]
 
 
-def main(n: int) -> None:
+def main(n: int, results: Results) -> None:
     assert 1 <= n <= MAX_RUNS, f"N must be 1..{MAX_RUNS}"
     with tempfile.TemporaryDirectory() as tmp:
         now = datetime(2026, 11, 29, tzinfo=timezone.utc)
@@ -56,7 +58,17 @@ def main(n: int) -> None:
         print(f"measurements: {n} on SQLite (synchronous=FULL): a read, the pure step, one short write each")
         print(f"  end to end incl. commit: latency_ms_p50={pct(wall, 50):.2f} latency_ms_p99={pct(wall, 99):.2f}")
         print(f"  profile + scores + policy: latency_ms_p50={pct(inner, 50):.3f} latency_ms_p99={pct(inner, 99):.3f}")
+        pure = "the pure step (profile + scores + policy) inside it"
+        for q in (50, 99):
+            results.add(f"decision end to end on SQLite, p{q}", pct(wall, q), "ms", reference=pure, reference_value=pct(inner, q),
+                        notes=f"{n} measurements: read sources, pure step, one write with commit (synchronous=FULL)")
+        for q in (50, 99):
+            results.add(f"decision pure step (profile + scores + policy), p{q}", pct(inner, q), "ms", notes=f"{n} measurements")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 500)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n", nargs="?", type=int, default=500, help="measurements")
+    json_option(parser)
+    args = parser.parse_args()
+    main(args.n, Results("decision_latency", args.json))

@@ -8,7 +8,7 @@ end of day; a check that fails, e.g. on PostgreSQL's statement timeout, is print
 `actions.end_of_day` is timed for 2026-12-19 (an ordinary date: accrual) and for 2026-12-20 (the settlement date: every
 drawing's interest charged, its due raised), with the default batch size. Figures only: nothing is asserted.
 
-Usage: .venv/bin/python bench/eod_speed.py [--drawings N]   (default 100000)
+Usage: .venv/bin/python bench/eod_speed.py [--drawings N] [--json FILE]   (default 100000)
 Env:   SANDU_BENCH_PG_ADMIN  (default postgresql://postgres@127.0.0.1:5432/test)
 """
 
@@ -23,6 +23,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import Results, json_option  # noqa: E402
 from ledger_throughput import NOW, new_store, open_line, stores  # noqa: E402  (also sets the bench's own key)
 from sqlalchemy import Connection, Table, func, insert, select, update  # noqa: E402
 from sqlalchemy.exc import OperationalError  # noqa: E402
@@ -114,25 +115,32 @@ def timed_eod(rt, day: date) -> tuple[float, object]:
     return time.perf_counter() - started, view
 
 
-def main(n: int) -> None:
+def main(n: int, results: Results) -> None:
     assert 1 <= n <= MAX_DRAWINGS, f"--drawings must be 1..{MAX_DRAWINGS}"
     print(f"end of day for {n} open 随借随还 drawings (one a line), batches of the default size; the store loaded in bulk")
-    for label, (url,) in stores():
+    for label, (url,) in stores(1, results, "end of day"):
         rt = new_store(url)
         try:
             seconds = load(rt, n)
-            print(f"  {label:10} loaded in {seconds:.1f} s; {ledger_check(rt)}")
+            check_before = ledger_check(rt)
+            print(f"  {label:10} loaded in {seconds:.1f} s; {check_before}")
             eod_rt = rt.with_clock(lambda: EOD_NOW)
             for kind, day in (("ordinary date", ORDINARY), ("settlement date", SETTLEMENT)):
                 seconds, view = timed_eod(eod_rt, day)
                 (d,) = view.days
                 print(f"  {label:10} {kind:16} {day}: {seconds:7.2f} s   {d.lines / seconds:9.0f} lines/s   batches {d.batches}   "
                       f"accrued {d.drawings_accrued}   interest charged {d.charged_fen['interest']} fen")
+                results.add(f"end of day {label}: {kind}, {n:,} open drawings", d.lines / seconds, "lines/s",
+                            notes=f"{seconds:.2f} s, {d.batches} batches, {d.drawings_accrued} drawings accrued")
             with rt.uow.read() as s:
                 dues = s.scalar(select(func.count()).select_from(m.Due))
                 charged = s.scalar(select(func.count()).select_from(m.Drawing).where(m.Drawing.interest_fen > 0))
                 last = s.scalar(select(m.BusinessCalendar.last_closed_on))
-            print(f"  {label:10} closed through {last}: {charged} drawings with interest charged, {dues} dues raised; {ledger_check(rt)}")
+            check_after = ledger_check(rt)
+            print(f"  {label:10} closed through {last}: {charged} drawings with interest charged, {dues} dues raised; {check_after}")
+            for when, check in (("before", check_before), ("after", check_after)):
+                if not check.startswith("ledger check ok"):
+                    results.failed(f"end of day {label}: ledger check {when} end of day", check)
         finally:
             rt.engine.dispose()
 
@@ -140,4 +148,6 @@ def main(n: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--drawings", type=int, default=100_000, help="open drawings (one a line)")
-    main(parser.parse_args().drawings)
+    json_option(parser)
+    args = parser.parse_args()
+    main(args.drawings, Results("eod_speed", args.json))

@@ -9,7 +9,7 @@ were bulk-inserted first; the four measurements (service and floor on each store
 whatever else loads the machine weighs on all four alike. Prints commits/s, service/floor, and the store with the full
 journal against the empty one. Figures only: nothing is asserted.
 
-Usage: .venv/bin/python bench/ledger_throughput.py [N] [--journal POSTINGS] [--rounds R]   (defaults 2000, 100000, 5)
+Usage: .venv/bin/python bench/ledger_throughput.py [N] [--journal POSTINGS] [--rounds R] [--json FILE]   (defaults 2000, 100000, 5)
 Env:   SANDU_BENCH_PG_ADMIN  (default postgresql://postgres@127.0.0.1:5432/test)
 """
 
@@ -27,6 +27,7 @@ from pathlib import Path
 
 os.environ.setdefault("SANDU_SECRET_KEY", secrets.token_urlsafe(48))  # the bench's own store and key
 
+from _results import Results, json_option  # noqa: E402
 from sqlalchemy import Engine, func, insert, select  # noqa: E402
 
 from sandu.demo.seed import seed_universe  # noqa: E402
@@ -86,14 +87,19 @@ def _pg_admin():
     raise RuntimeError(f"{type(last).__name__}: {last}")
 
 
-def stores(count: int = 1) -> Iterator[tuple[str, list[str]]]:
-    """(label, urls of `count` new, empty stores) on SQLite (temporary files) and, when it answers, on PostgreSQL."""
+def stores(count: int = 1, results: Results | None = None, what: str = "") -> Iterator[tuple[str, list[str]]]:
+    """(label, urls of `count` new, empty stores) on SQLite (temporary files) and, when it answers, on PostgreSQL.
+
+    A PostgreSQL that does not answer is printed and, given `results`, recorded as the skipped row "`what` postgresql"
+    (an error with CI=true)."""
     with tempfile.TemporaryDirectory() as tmp:
         yield "sqlite", [f"sqlite:///{Path(tmp) / f'bench{k}.db'}" for k in range(count)]
     try:
         admin = _pg_admin()
     except RuntimeError as exc:
         print(f"postgresql: not measured ({exc})")
+        if results is not None:
+            results.skipped(f"{what} postgresql".strip(), f"PostgreSQL not reachable at {PG_ADMIN}: {str(exc).splitlines()[0]}")
         return
     names = [f"sandu_bench_{uuid.uuid4().hex[:8]}" for _ in range(count)]
     try:
@@ -154,13 +160,13 @@ def bulk_postings(engine: Engine, postings: int) -> float:
     return time.perf_counter() - started
 
 
-def main(n: int, journal: int, rounds: int) -> None:
+def main(n: int, journal: int, rounds: int, results: Results) -> None:
     assert 2 <= n <= MAX_OPS and n % (2 * rounds) == 0, f"N must be a multiple of {2 * rounds}, 2..{MAX_OPS}"
     assert 0 <= journal <= 10_000_000, "--journal must be 0..10,000,000"
     print(f"ledger throughput: {n} operations (a draw, then its repayment), one commit each, single thread; floor: a balanced entry "
           f"(a header, two postings) per commit with SQLAlchemy core on the same engine. Two stores per backend, one with {journal} "
           f"postings bulk-inserted first; the four measurements interleaved in {rounds} rounds (so that load on the machine hits all alike)")
-    for label, urls in stores(2):
+    for label, urls in stores(2, results, "ledger"):
         rts = [new_store(url) for url in urls]
         try:
             lines = [open_line(rt) for rt in rts]
@@ -190,6 +196,12 @@ def main(n: int, journal: int, rounds: int) -> None:
                       f"floor {rate[(k, 'floor')]:7.1f} commits/s   service/floor {rate[(k, 'service')] / rate[(k, 'floor')]:.3f}")
             print(f"  {label:10} with {journal} postings against the empty journal: service {100 * (rate[(1, 'service')] / rate[(0, 'service')] - 1):+.1f} %   "
                   f"floor {100 * (rate[(1, 'floor')] / rate[(0, 'floor')] - 1):+.1f} %   (bulk load {load_s:.1f} s)")
+            floor = "raw commit floor: a balanced entry per commit (core insert, same store)"
+            for k, name in enumerate(("empty journal", f"{journal:,} postings in the journal")):
+                results.add(f"ledger {label}: draw + repay through the service, {name}", rate[(k, "service")], "commits/s", reference=floor,
+                            reference_value=rate[(k, "floor")], notes=f"{n} operations, single thread, {rounds} interleaved rounds"
+                            + (f"; against the empty journal: service {100 * (rate[(1, 'service')] / rate[(0, 'service')] - 1):+.1f} %, "
+                               f"floor {100 * (rate[(1, 'floor')] / rate[(0, 'floor')] - 1):+.1f} %" if k else ""))
         finally:
             for rt in rts:
                 rt.engine.dispose()
@@ -200,5 +212,6 @@ if __name__ == "__main__":
     parser.add_argument("n", nargs="?", type=int, default=2000, help="operations per measurement (even)")
     parser.add_argument("--journal", type=int, default=100_000, help="postings bulk-inserted into the second store")
     parser.add_argument("--rounds", type=int, default=5, help="rounds the measurements are interleaved in")
+    json_option(parser)
     args = parser.parse_args()
-    main(args.n, args.journal, args.rounds)
+    main(args.n, args.journal, args.rounds, Results("ledger_throughput", args.json))

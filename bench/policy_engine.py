@@ -9,11 +9,12 @@ Prints:
     generated from the bundle and evaluated row by row in zen-engine: rows/s, its agreement with
     sandu on the rows where that subset decides alone, and the ratios.
 
-Usage: .venv/bin/python bench/policy_engine.py [ROWS] [N_SCALAR] [N_ZEN]   (defaults 1000000 5000 20000)
+Usage: .venv/bin/python bench/policy_engine.py [ROWS] [N_SCALAR] [N_ZEN] [-v] [--json FILE]   (defaults 1000000 5000 20000)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import resource
 import statistics
@@ -24,6 +25,7 @@ from decimal import Decimal
 
 import numpy as np
 import polars as pl
+from _results import Results, json_option
 
 from sandu.policy.bundle import PolicyBundle, load_bundle
 from sandu.policy.engine import Application, Scores, evaluate
@@ -168,7 +170,7 @@ def jdm(bundle: PolicyBundle, as_of: date) -> str:
     return json.dumps({"contentType": "application/vnd.gorules.decision", "nodes": nodes, "edges": edges})
 
 
-def main(rows: int, n_scalar: int, n_zen: int) -> None:
+def main(rows: int, n_scalar: int, n_zen: int, figures: Results) -> None:
     assert 1 <= rows <= MAX_ROWS and 100 <= n_scalar <= rows and 100 <= n_zen <= rows
     bundle = load_bundle()
     t0 = time.perf_counter()
@@ -178,6 +180,7 @@ def main(rows: int, n_scalar: int, n_zen: int) -> None:
     sample = table.head(n_scalar).to_dicts()
     inputs = [scalar_inputs(r) for r in sample]
     print(f"scalar form (one application: rules + records + explanation, no database), {n_scalar:,} applications:")
+    scalar_p = {}
     for run in ("cold", "warm"):  # cold: each new price computes its 年化利率 (IRR) and a project its service; warm: a running server's caches
         times = []
         for f, c, s, a in inputs:
@@ -186,6 +189,10 @@ def main(rows: int, n_scalar: int, n_zen: int) -> None:
             times.append((time.perf_counter_ns() - t) / 1000)
         scalar_rows_s = 1e6 / statistics.mean(times)
         print(f"  {run}: decision_us_p50={pct(times, 50):.0f} decision_us_p99={pct(times, 99):.0f} (goal p99 ≤ 1000)  rows_per_s={scalar_rows_s:,.0f}")
+        scalar_p[run] = (pct(times, 50), pct(times, 99))
+    for q, k in ((50, 0), (99, 1)):
+        figures.add(f"policy scalar decision (rules + records + explanation), warm caches, p{q}", scalar_p["warm"][k], "µs",
+                    notes=f"{n_scalar:,} applications; cold caches p{q} {scalar_p['cold'][k]:.0f} µs" + ("; goal p99 ≤ 1000 µs" if q == 99 else ""))
 
     evaluate_frame(bundle, table.head(10_000), AS_OF)  # warm: the same caches
     t = time.perf_counter()
@@ -226,8 +233,23 @@ def main(rows: int, n_scalar: int, n_zen: int) -> None:
           f"{zen_seconds:.2f} s, rows_per_s={zen_rows_s:,.0f}")
     print(f"  agreement on the {comparable:,} rows the quick loan decides alone: {agree:,} (rate and limit equal)")
     print(f"  ratio table form / zen = {vector_rows_s / zen_rows_s:.1f}x; scalar form (whole policy, with explanation) / zen = {scalar_rows_s / zen_rows_s:.2f}x")
+    zen_ref = f"zen-engine row by row, the same eligibility and pricing tables as a JDM ({len(zen_rows):,} rows)"
+    figures.add(f"policy table form (polars), {rows:,} applications", vector_rows_s, "rows/s", reference=zen_ref, reference_value=zen_rows_s,
+                notes=f"{seconds:.2f} s; peak RSS {rss_mib():,.0f} MiB")
+    figures.add("policy scalar form (whole policy, with explanation), warm caches", scalar_rows_s, "rows/s", reference=zen_ref,
+                reference_value=zen_rows_s, notes=f"{n_scalar:,} applications")
+    figures.add("policy zen-engine agreement (rate and limit equal)", agree / comparable if comparable else 0.0, "share of rows",
+                notes=f"{agree:,} of the {comparable:,} rows the quick loan decides alone")
+    if agree != comparable:
+        figures.failed("policy zen-engine agreement", f"{comparable - agree:,} of {comparable:,} comparable rows differ")
 
 
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:] if a != "-v"]
-    main(*(args + [1_000_000, 5_000, 20_000][len(args):]))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("rows", nargs="?", type=int, default=1_000_000, help="applications for the table form")
+    parser.add_argument("n_scalar", nargs="?", type=int, default=5_000, help="applications for the scalar form")
+    parser.add_argument("n_zen", nargs="?", type=int, default=20_000, help="applications for zen-engine")
+    parser.add_argument("-v", action="store_true", help="print the rows where zen-engine and sandu differ")
+    json_option(parser)
+    args = parser.parse_args()
+    main(args.rows, args.n_scalar, args.n_zen, Results("policy_engine", args.json))

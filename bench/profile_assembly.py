@@ -7,7 +7,7 @@
     same eight reads one after the other.
 
 Figures only; nothing is asserted. Usage:
-    .venv/bin/python bench/profile_assembly.py [--runs N] [--http-rounds R] [--http-delay-ms D]
+    .venv/bin/python bench/profile_assembly.py [--runs N] [--http-rounds R] [--http-delay-ms D] [--json FILE]
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import threading
 import time
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from _results import Results, json_option
 
 from sandu.intake import HttpAdapter, SimulatedAdapter, payloads_for_profile, read_all
 from sandu.simulate.universe import generate, row, source_payloads
@@ -34,7 +36,7 @@ def pct(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100)[q - 1] if len(values) >= 2 else values[0]
 
 
-def simulated(runs: int) -> None:
+def simulated(runs: int, results: Results) -> None:
     table = generate(ENTERPRISES, 11, AS_OF)
     payloads = {}
     for i in range(ENTERPRISES):
@@ -56,6 +58,9 @@ def simulated(runs: int) -> None:
         reads.append((t1 - t0) * 1000)
     print(f"(a) 8 simulated sources, {runs} runs: read_all + build_profile latency_ms_p50={pct(whole, 50):.3f} "
           f"latency_ms_p99={pct(whole, 99):.3f}; read_all alone latency_ms_p50={pct(reads, 50):.3f} latency_ms_p99={pct(reads, 99):.3f}")
+    for q in (50, 99):
+        results.add(f"profile: 8 simulated sources read + profile built, p{q}", pct(whole, q), "ms", notes=f"{runs} runs; read_all alone p{q} "
+                    f"{pct(reads, q):.3f} ms")
 
 
 def serve(delay_s: float) -> ThreadingHTTPServer:
@@ -82,7 +87,7 @@ def serve(delay_s: float) -> ThreadingHTTPServer:
     return server
 
 
-def http(rounds: int, delay_ms: float) -> None:
+def http(rounds: int, delay_ms: float, results: Results) -> None:
     server = serve(delay_ms / 1000)
     adapter = HttpAdapter(f"http://127.0.0.1:{server.server_address[1]}", read_timeout_s=5, breaker_failures=1000)
     uscc = str(generate(1, 11, AS_OF)["uscc"][0])
@@ -103,6 +108,9 @@ def http(rounds: int, delay_ms: float) -> None:
               f"concurrent read_all wall_ms_p50={statistics.median(concurrent):.1f} (max {max(concurrent):.1f}); "
               f"sequential sum wall_ms_p50={statistics.median(sequential):.1f} (max {max(sequential):.1f}); "
               f"speed-up x{statistics.median(sequential) / statistics.median(concurrent):.1f}")
+        results.add("profile: 8 HTTP sources read concurrently, median", statistics.median(concurrent), "ms",
+                    reference="the same 8 reads one after the other", reference_value=statistics.median(sequential),
+                    notes=f"each source answers in {delay_ms:g} ms on loopback; {rounds} rounds; max {max(concurrent):.1f} ms")
     finally:
         adapter.close()
         server.shutdown()
@@ -114,11 +122,13 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=2000, help="runs of (a)")
     p.add_argument("--http-rounds", type=int, default=10, help="rounds of (b)")
     p.add_argument("--http-delay-ms", type=float, default=50.0, help="how long each HTTP source takes to answer")
+    json_option(p)
     a = p.parse_args()
     if not 1 <= a.runs <= MAX_RUNS or not 1 <= a.http_rounds <= 1000 or not 0 <= a.http_delay_ms <= 10_000:
         p.error(f"--runs must be 1..{MAX_RUNS}, --http-rounds 1..1000, --http-delay-ms 0..10000")
-    simulated(a.runs)
-    http(a.http_rounds, a.http_delay_ms)
+    results = Results("profile_assembly", a.json)
+    simulated(a.runs, results)
+    http(a.http_rounds, a.http_delay_ms, results)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ row. Last, scoring throughput: `--rows` rows (the held-out German records repeat
 by `score_frame` (score, PD and three reasons) and by optbinning's `Scorecard.score`.
 Figures only: nothing is asserted.
 
-Usage: .venv/bin/python bench/scorecard_quality.py [--rows 1000000] [--rounds 3] [--universe 20000]
+Usage: .venv/bin/python bench/scorecard_quality.py [--rows 1000000] [--rounds 3] [--universe 20000] [--json FILE]
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import pandas as pd
 import polars as pl
 import scorecardpy
 import toad
+from _results import Results, json_option
 from optbinning import BinningProcess, Scorecard
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -95,15 +96,23 @@ def _pandas(frame: pl.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({c: frame.get_column(c).to_numpy() for c in frame.columns})
 
 
-def table(title: str, rows: list[tuple[str, np.ndarray, np.ndarray, float | None]]) -> None:
+def table(title: str, rows: list[tuple[str, np.ndarray, np.ndarray, float | None]], results: Results, data: str, rounds: int) -> None:
     print(f"\n{title}\n")
     print("| method | held-out AUC | held-out KS | fit s (median) |")
     print("|---|---:|---:|---:|")
     for name, y, p, secs in rows:
         print(f"| {name} | {metrics.auc(y, p):.4f} | {metrics.ks(y, p):.4f} | {'—' if secs is None else f'{secs:.3f}'} |")
+    # rows[0] is sandu, rows[1] optbinning (the reference), the rest in the notes
+    (_, y, p_s, t_s), (ref, _, p_o, t_o) = rows[:2]
+    others = rows[2:]
+    for what, fn in (("AUC", metrics.auc), ("KS", metrics.ks)):
+        results.add(f"scorecard {data}: sandu held-out {what}", fn(y, p_s), "", reference=f"{ref}, same split", reference_value=fn(y, p_o),
+                    notes="; ".join(f"{name} {fn(y_, p_):.4f}" for name, y_, p_, _ in others))
+    results.add(f"scorecard {data}: sandu fit time (median of {rounds})", t_s, "s", reference=f"{ref}, same split", reference_value=t_o,
+                notes="; ".join(f"{name} {secs:.3f} s" for name, _, _, secs in others if secs is not None))
 
 
-def german(rounds: int):
+def german(rounds: int, results: Results):
     data = pl.read_csv(GERMAN)
     y_all = (data["creditability"] == "bad").to_numpy().astype(np.int8)
     tr_idx, te_idx = train_test_split(np.arange(data.height), test_size=0.3, stratify=y_all, random_state=42)
@@ -114,11 +123,12 @@ def german(rounds: int):
     p_o, t_o, sc = optbinning_method(x_tr, y_tr, x_te, rounds)
     p_t, t_t = toad_method(x_tr, y_tr, x_te, rounds)
     table(f"German credit (scorecardpy), 70/30 stratified, seed 42: {len(tr_idx)} train / {len(te_idx)} held out",
-          [("sandu", y_te, p_s, t_s), ("optbinning Scorecard", y_te, p_o, t_o), ("toad (chi-merge + WOE + LR)", y_te, p_t, t_t)])
+          [("sandu", y_te, p_s, t_s), ("optbinning Scorecard", y_te, p_o, t_o), ("toad (chi-merge + WOE + LR)", y_te, p_t, t_t)],
+          results, f"German credit ({len(te_idx)} held out)", rounds)
     return card, sc, te_pl, x_te
 
 
-def universe(n: int, rounds: int) -> None:
+def universe(n: int, rounds: int, results: Results) -> None:
     as_of = date(2026, 10, 31)
     tr, te = history_frame(n, 7, as_of), history_frame(n // 2, 11, as_of)
     y_tr = tr[HISTORY_TARGET].to_numpy().astype(np.int8)
@@ -133,10 +143,10 @@ def universe(n: int, rounds: int) -> None:
     p_e = np.array([score(expert, r).pd for r in te.iter_rows(named=True)])
     table(f"synthetic universe history: {tr.height:,} train (seed 7) / {te.height:,} held out (seed 11), {int(y_te.sum())} held-out defaults",
           [("sandu", y_te, p_s, t_s), ("optbinning Scorecard", y_te, p_o, t_o), ("toad (chi-merge + WOE + LR)", y_te, p_t, t_t),
-           ("expert scorecard (challenger)", y_te, p_e, None)])
+           ("expert scorecard (challenger)", y_te, p_e, None)], results, f"synthetic history ({te.height:,} held out)", rounds)
 
 
-def throughput(card, sc, te_pl: pl.DataFrame, x_te: pd.DataFrame, rows: int) -> None:
+def throughput(card, sc, te_pl: pl.DataFrame, x_te: pd.DataFrame, rows: int, results: Results) -> None:
     reps = -(-rows // te_pl.height)
     big = pl.concat([te_pl] * reps).head(rows)
     t0 = time.perf_counter()
@@ -152,6 +162,8 @@ def throughput(card, sc, te_pl: pl.DataFrame, x_te: pd.DataFrame, rows: int) -> 
     print("|---|---:|---:|")
     print(f"| sandu score_frame (score, PD, 3 reasons) | {s_secs:.2f} | {rows / s_secs:,.0f} |")
     print(f"| optbinning Scorecard.score (score only) | {o_secs:.2f} | {rows / o_secs:,.0f} |")
+    results.add(f"scorecard: score_frame throughput (score, PD, 3 reasons), {rows:,} rows", rows / s_secs, "rows/s",
+                reference="optbinning Scorecard.score (score only), same rows", reference_value=rows / o_secs, notes=f"{s_secs:.2f} s vs {o_secs:.2f} s")
 
 
 def main() -> None:
@@ -159,11 +171,13 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000, help="rows for the scoring throughput")
     ap.add_argument("--rounds", type=int, default=3, help="fits timed per method (median)")
     ap.add_argument("--universe", type=int, default=20_000, help="training enterprises of the synthetic history (0: skip)")
+    json_option(ap)
     a = ap.parse_args()
-    card, sc, te_pl, x_te = german(a.rounds)
+    results = Results("scorecard_quality", a.json)
+    card, sc, te_pl, x_te = german(a.rounds, results)
     if a.universe:
-        universe(a.universe, a.rounds)
-    throughput(card, sc, te_pl, x_te, a.rows)
+        universe(a.universe, a.rounds, results)
+    throughput(card, sc, te_pl, x_te, a.rows, results)
 
 
 if __name__ == "__main__":

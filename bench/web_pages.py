@@ -5,17 +5,17 @@ line, borrow confirmation, home) and S5 through the staff console (queue, applic
 and the portfolio dashboard, then requests each page N times: p50 / p99 of the time to the full response (server + loopback, no browser)
 and the HTML's size in bytes (the one stylesheet each page loads is listed once).
 
-Usage: .venv/bin/python bench/web_pages.py [N]   (default 50)
+Usage: .venv/bin/python bench/web_pages.py [N] [--json FILE]   (default 50)
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import secrets
 import socket
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -26,6 +26,7 @@ os.environ.setdefault("SANDU_SECRET_KEY", secrets.token_urlsafe(48))
 
 import httpx  # noqa: E402
 import uvicorn  # noqa: E402
+from _results import Results, json_option  # noqa: E402
 
 from sandu.api.app import create_app  # noqa: E402
 from sandu.demo.seed import seed_universe  # noqa: E402
@@ -71,7 +72,7 @@ def measure(client: httpx.Client, path: str, n: int) -> tuple[float, float, int]
     return q[49], q[98], size
 
 
-def main(n: int) -> None:
+def main(n: int, results: Results) -> None:
     assert 1 <= n <= MAX_N
     with tempfile.TemporaryDirectory() as tmp:
         now = datetime(2026, 11, 29, 9, 30, tzinfo=timezone.utc)
@@ -124,9 +125,15 @@ def main(n: int) -> None:
     print("|---|---|---:|---:|---:|")
     for app_name, name, p50, p99, size in rows:
         print(f"| {app_name} | {name} | {p50:.1f} | {p99:.1f} | {size:,} |")
+        results.add(f"web {app_name}: {name}, time to full response p50", p50, "ms", notes=f"{n} requests; p99 {p99:.1f} ms; SQLite, loopback")
+        results.add(f"web {app_name}: {name}, HTML size", size, "bytes")
     print(f"every applicant page also loads /static/sandu.css once ({css:,} bytes); the dashboard also ECharts (served by sandu, ~1 MB, "
           "cached); no page loads anything from another host")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 50)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n", nargs="?", type=int, default=50, help="requests per page")
+    json_option(parser)
+    args = parser.parse_args()
+    main(args.n, Results("web_pages", args.json))

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
@@ -51,3 +56,111 @@ def test_web_pages_runs_and_prints_each_pages_time_and_size():
     assert r.returncode == 0, r.stderr[-2000:]
     for page in ("| applicant | decision |", "| applicant | line + statement |", "| console | queue |", "| console | application detail |"):
         assert page in r.stdout, r.stdout
+
+
+# -- bench/run: one table of every benchmark's figures -------------------------------------------------------------------
+
+RUN = BENCH / "run"
+HEADER = "| benchmark | figure | value | unit | reference (same run) | ratio | vs previous | notes |"
+
+
+def _runner(path: Path = RUN):
+    from importlib.machinery import SourceFileLoader
+    from importlib.util import module_from_spec, spec_from_loader
+
+    loader = SourceFileLoader(f"bench_run_{abs(hash(str(path)))}", str(path))
+    module = module_from_spec(spec_from_loader(loader.name, loader))
+    saved = list(sys.path)
+    sys.modules[loader.name] = module  # its dataclasses look their module up
+    try:
+        loader.exec_module(module)
+    finally:
+        sys.path[:] = saved
+        del sys.modules[loader.name]
+    return module
+
+
+def _table(markdown: str) -> list[list[str]]:
+    lines = markdown.splitlines()
+    start = lines.index(HEADER)
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("| "):
+            break
+        rows.append([c.strip() for c in line.strip("|").split(" | ")])
+    return rows
+
+
+def test_bench_run_writes_one_table_of_the_figures(tmp_path):
+    out = tmp_path / "results.md"
+    r = subprocess.run([sys.executable, str(RUN), "--quick", "--only", "decision_latency,profile_assembly", "--out", str(out),
+                        "--logs", str(tmp_path / "logs")], capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    text = out.read_text()
+    assert text.startswith("# sandu benchmark results")
+    for words in ("- **When**:", "quick sizes", "- **Where**:", f"{os.cpu_count()} cores", "Python 3.", "SQLite 3.",
+                  "PostgreSQL", "- **Code**: commit", "- **Load average**", "- **Result**: 7 rows ok\n"):
+        assert words in text, (words, text[:1500])
+    rows = _table(text)
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert [(c[0], c[1]) for c in rows] == [(row["benchmark"], row["figure"]) for row in sidecar["rows"]]  # a row per figure
+    assert {c[0] for c in rows} == {"decision_latency", "profile_assembly"}
+    by_figure = {c[1]: c for c in rows}
+    e2e = by_figure["decision end to end on SQLite, p99"]
+    assert e2e[3] == "ms" and float(e2e[2].replace(",", "")) > 0
+    assert e2e[4].startswith("the pure step") and float(e2e[5]) >= 1  # the whole decision takes at least its pure step
+    concurrent = by_figure["profile: 8 HTTP sources read concurrently, median"]
+    assert concurrent[4].startswith("the same 8 reads one after the other") and 0 < float(concurrent[5]) < 1
+    for c in rows:
+        assert len(c) == 8 and c[3] and c[2] not in ("", "**FAILED**", "skipped"), c
+    assert "| decision_latency | `30` |" in text  # the runs, with their sizes
+    assert "latency_ms_p99=" in (tmp_path / "logs" / "decision_latency.log").read_text()  # each benchmark's own output is kept
+
+
+def test_bench_run_reports_a_failing_benchmark_as_failed_and_exits_non_zero(tmp_path):
+    copy = tmp_path / "bench"
+    shutil.copytree(BENCH, copy, ignore=shutil.ignore_patterns("__pycache__", "results.*"))
+    source = (copy / "profile_assembly.py").read_text()
+    broken = source.replace("    http(a.http_rounds, a.http_delay_ms, results)", "    raise RuntimeError('made to fail\\nsecond line')")
+    assert broken != source
+    (copy / "profile_assembly.py").write_text(broken)
+    out = tmp_path / "results.md"
+    r = subprocess.run([sys.executable, str(copy / "run"), "--quick", "--only", "profile_assembly", "--out", str(out)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 1, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "1 FAILED" in r.stdout and "RuntimeError: made to fail" in r.stdout
+    text = out.read_text()
+    assert "- **Result**: 2 rows ok, **1 FAILED**" in text
+    rows = {c[1]: c for c in _table(text)}
+    failed = rows["profile_assembly (whole benchmark)"]
+    assert failed[2] == "**FAILED**" and failed[7] == "RuntimeError: made to fail", failed  # its error's first line
+    assert rows["profile: 8 simulated sources read + profile built, p50"][3] == "ms"  # what it measured before failing is kept
+    assert "| profile_assembly | `--runs 200 --http-rounds 2` |" in text and "| failed |" in text
+
+
+def test_every_benchmark_is_run_by_bench_run_and_an_unlisted_one_fails(tmp_path):
+    runner = _runner()
+    assert runner.unlisted() == [], "a bench/*.py that bench/run does not run"
+    assert all((BENCH / f"{b.name}.py").exists() for b in runner.BENCHMARKS)
+    copy = tmp_path / "bench"
+    shutil.copytree(BENCH, copy, ignore=shutil.ignore_patterns("__pycache__", "results.*"))
+    (copy / "precredit_speed.py").write_text("print('new')\n")
+    (failed,) = _runner(copy / "run").unlisted()
+    assert failed["status"] == "failed" and "precredit_speed.py is not listed" in failed["notes"]
+
+
+def test_a_postgresql_that_does_not_answer_is_skipped_with_its_reason_but_fails_with_ci(tmp_path, monkeypatch):
+    sys.path.insert(0, str(BENCH))
+    try:
+        from _results import Results, read
+    finally:
+        sys.path.remove(str(BENCH))
+    monkeypatch.delenv("CI", raising=False)
+    results = Results("x", tmp_path / "x.json")
+    results.add("a figure", 2.0, "ms", reference="its floor", reference_value=4.0)
+    results.skipped("ledger postgresql", "PostgreSQL not reachable: refused")
+    rows = read(tmp_path / "x.json")
+    assert [(r["status"], r["ratio"]) for r in rows] == [("ok", 0.5), ("skipped", None)] and rows[1]["notes"].endswith("refused")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(RuntimeError, match="not measured with CI=true"):
+        results.skipped("ledger postgresql", "PostgreSQL not reachable: refused")
