@@ -340,7 +340,8 @@ def test_the_lpr_follows_the_loans_term(tenor_years, lpr_tenor):
     pl = offer(run(app=Application(True, None, project(tenor=tenor_years))), "project_loan")
     assert (pl.lpr_tenor, pl.max_drawing_months) == (lpr_tenor, tenor_years * 12)
     assert pl.lpr == (LPR_1Y if lpr_tenor == "one_year" else LPR_5Y) and pl.rate_annual == pl.lpr + 40 * BP
-    assert BUNDLE.lpr_tenor(60) == "one_year" and BUNDLE.lpr_tenor(61) == "over_five_year"
+    sixty_one = bundle_with(pricing__one_year_lpr_max_term_months=59)  # 60 months: the bound's edge on both sides
+    assert offer(run(app=Application(True, None, project(tenor=5)), bundle=sixty_one), "project_loan").lpr_tenor == "over_five_year"
     shorter = bundle_with(pricing__one_year_lpr_max_term_months=48)  # the bound is policy data
     assert offer(run(app=Application(True, None, project(tenor=5)), bundle=shorter), "project_loan").lpr == LPR_5Y
     q = offer(run(), "jingying_kuaidai")  # a revolving line's term is its product's 12 months

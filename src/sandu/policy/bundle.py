@@ -78,7 +78,7 @@ MAX_SHOWN_ERRORS = 5  # a refusal lists this many problems, then says how many m
 
 Grade = Literal["A", "B", "C", "D", "E"]
 TaxCreditGrade = Literal["A", "B", "M", "C", "D"]
-Tenor = Literal["one_year", "over_five_year"]  # which LPR a loan prices off (by its term: `PolicyBundle.lpr_tenor`)
+Tenor = Literal["one_year", "over_five_year"]  # which LPR a loan prices off, by its term (`sandu.policy.rules`)
 ProductKind = Literal["credit", "secured", "project", "guaranteed"]
 RepaymentMethod = Literal["随借随还", "按月付息到期还本", "等额本息", "等额本金"]
 TENORS: tuple[str, ...] = get_args(Tenor)
@@ -445,11 +445,6 @@ class PolicyBundle:
         if not fixings:
             raise InvalidInput("as_of", f"policy {self.label} has no LPR published on or before {as_of.isoformat()}", f"{self.lpr[0].published_on} or later")
         return fixings[-1]
-
-    def lpr_tenor(self, term_months: int) -> Tenor:
-        """Which LPR a loan of `term_months` prices off: the 1-year LPR up to the bundle's bound, the over-5-year LPR above it."""
-        assert term_months >= 1, "a loan has a term"
-        return "one_year" if term_months <= self.pricing.one_year_lpr_max_term_months else "over_five_year"
 
 
 def _ordered(values: Sequence[Any], path: str, field: str, what: str) -> None:

@@ -51,10 +51,9 @@ from sandu.domain.project import Project
 from sandu.policy import rules
 from sandu.policy.bundle import PolicyBundle, Product
 from sandu.policy.ops import SCALAR
-from sandu.policy.rules import BP, offer_annualized_rate
+from sandu.policy.rules import BP
 from sandu.sources.profile import MAX_COLLATERAL_ASSETS, Collateral
 
-__all__ = ["offer_annualized_rate"]
 MAX_RISK_REASONS = 3  # risk reasons quoted in a refusal
 NOT_READ = ":not_read"  # quality flag of a source the consent did not cover
 UNAVAILABLE = ":unavailable"  # quality flag of a source asked that gave no usable answer in time (a gap)
