@@ -347,6 +347,7 @@ def test_the_portfolio_dashboard_draws_the_reports_figures_with_local_charts(con
     assert int(pg.get_attribute("#principal", "data-fen")) == report.principal_fen == 500 * WAN
     assert int(pg.get_attribute("#tech", "data-fen")) == report.tech_principal_fen == 200 * WAN and pg.inner_text("#tech-share") == "40.00%"
     assert pg.locator("#chart-branch canvas").count() == 1 and pg.locator("#chart-classes canvas").count() == 1
+    assert int(pg.get_attribute("#ecl", "data-fen")) == report.expected_loss["ecl_fen"] > 0
     console.shot("dashboard")
     console.shot("dashboard", {"width": 360, "height": 800})
     console.log_out()

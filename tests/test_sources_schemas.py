@@ -48,7 +48,7 @@ def test_one_model_per_source_under_one_version_label():
 # sha256 of the profiles as built before the schemas existed (fen only, no envelope), in the
 # profile-v1 form (without `source_schema`): the five stories, and one digest over 200 rows of
 # generate(200, 20261031, AS_OF). The content is pinned; profile-v2 adds only the schema label. S2, S3 and S5 were
-# re-pinned when their bureau loans changed (policy 2026.12.9 deducts unsecured debt: see sandu/simulate/stories.py).
+# re-pinned when their bureau loans changed (policy 2026.12.10 deducts unsecured debt: see sandu/simulate/stories.py).
 STORY_SHA256 = {
     "913303037081000153": "b12d7d1d055138c8a601f4df66488c55729580e4c5bb1b0e1850c8c2c11cd7fc",
     "91330324708100023B": "1966fe07713c1ef70afc4420e5397c310b58d8cc322dd3bb978fdcc5e3bf0987",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timezone
 
 from sandu.analytics import service as svc
+from sandu.analytics.ecl import exposures, provisions
 from sandu.analytics.portfolio import Portfolio, portfolio
 from sandu.domain.dates import require_not_future
 from sandu.domain.enums import Role
@@ -44,4 +45,9 @@ def portfolio_report(rt: Runtime, actor: Actor | None, *, as_of: date | None = N
         end = datetime.combine(day, time.max, tzinfo=timezone.utc)
         seconds = [f.seconds for f in workflow.measurement_to_first_drawing(s, branch=which) if f.first_drawn_at <= end]
         decided = svc.decisions_by_outcome(s, day, which)
-    return portfolio(day, lines, now, then, which, seconds, decided)
+        ecl = None
+        if day == rt.today():  # stages need today's DPD and classes: provisions are made on the business date
+            kinds = {code: p.kind for code, p in rt.bundle.products.items()}
+            risk_lines, risk_drawings = svc.credit_risk(s, kinds, which)
+            ecl = provisions(exposures(rt.bundle.expected_loss, day, risk_lines, risk_drawings))
+    return portfolio(day, lines, now, then, which, seconds, decided, ecl)

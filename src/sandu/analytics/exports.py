@@ -170,4 +170,10 @@ def write_portfolio(p: Any, path: Path) -> None:
     sheet.add_chart(pie, "D2")
     shares = [[b, pct(s)] for b, s in p.tech_share_by_branch.items()]
     _sheet(wb, "科技型占比", ["支行", "科技型贷款占比"], shares, [None, "0.00%"])
+    if p.expected_loss is not None:  # provisions: on the business date only
+        rows = [[f"{label} {key}", _wan(v["ead_fen"]), _wan(v["ecl_fen"])] for label, part in (("阶段", "by_stage"), ("产品", "by_product"),
+                                                                                              ("支行", "by_branch"))
+                for key, v in p.expected_loss[part].items()]
+        rows.append(["合计", _wan(p.expected_loss["ead_fen"]), _wan(p.expected_loss["ecl_fen"])])
+        _sheet(wb, "预期信用损失", ["分组", "风险敞口 EAD（万元）", "预期信用损失 ECL（万元）"], rows, [None, WAN_FORMAT, WAN_FORMAT])
     wb.save(path)

@@ -100,6 +100,7 @@ class Portfolio:
     overdue_fen: int  # overdue principal and interest, penalty and compound interest
     time_to_cash_s: dict[str, float | int | None] = field(default_factory=dict)  # count, p50, p90, max
     decisions: dict[str, int] = field(default_factory=dict)  # the last 30 days' decisions by outcome (approvals)
+    expected_loss: dict[str, Any] | None = None  # IFRS 9 provisions (`sandu.analytics.ecl.provisions`), on the business date only
 
     def to_json(self) -> dict[str, Any]:
         ratio = (lambda r: None if r is None else str(r))  # noqa: E731
@@ -112,7 +113,7 @@ class Portfolio:
                      "share_by_branch": {b: ratio(s) for b, s in self.tech_share_by_branch.items()}},
             "inclusive": {"principal_fen": self.inclusive_principal_fen, "borrowers": self.inclusive_borrowers},
             "classes": self.class_principal_fen, "npl_ratio": ratio(self.npl_ratio), "overdue_fen": self.overdue_fen,
-            "time_to_cash_s": self.time_to_cash_s, "decisions_30d": self.decisions,
+            "time_to_cash_s": self.time_to_cash_s, "decisions_30d": self.decisions, "expected_loss": self.expected_loss,
         }
 
 
@@ -141,7 +142,8 @@ def time_to_cash(seconds: list[float]) -> dict[str, float | int | None]:
 
 
 def portfolio(as_of: date, lines: list[LineFacts], drawings: list[DrawingBalance], drawings_year_ago: list[DrawingBalance],
-              branch: str | None = None, seconds_to_cash: list[float] | None = None, decisions: dict[str, int] | None = None) -> Portfolio:
+              branch: str | None = None, seconds_to_cash: list[float] | None = None, decisions: dict[str, int] | None = None,
+              expected_loss: dict[str, Any] | None = None) -> Portfolio:
     """The figures as of `as_of` (of one sub-branch, or all); `drawings_year_ago` are the balances a year earlier."""
     open_lines = _open(lines, as_of, branch)
     live = [d for d in drawings if d.line_id in open_lines]
@@ -180,5 +182,5 @@ def portfolio(as_of: date, lines: list[LineFacts], drawings: list[DrawingBalance
         inclusive_borrowers=len({open_lines[i].enterprise_id for i in inclusive_ids}),
         class_principal_fen=classes, npl_ratio=_ratio(sum(classes[c] for c in NPL_CLASSES), principal),
         overdue_fen=sum(d.overdue_fen for d in live), time_to_cash_s=time_to_cash(seconds_to_cash or []),
-        decisions={o: (decisions or {}).get(o, 0) for o in ("approve", "partial", "refer", "decline")},
+        decisions={o: (decisions or {}).get(o, 0) for o in ("approve", "partial", "refer", "decline")}, expected_loss=expected_loss,
     )

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, timedelta
+from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from sandu.analytics.ecl import DrawingRisk, LineRisk
 from sandu.analytics.portfolio import DrawingBalance, LineFacts
+from sandu.domain.enums import DrawingStatus, LineStatus
 from sandu.ledger.overdue import RiskClass
 from sandu.store import models as m
 
@@ -69,3 +72,35 @@ def drawing_balances(session: Session, as_of: date) -> list[DrawingBalance]:
                                    .join(latest, latest.c.last == m.ClassificationChange.id)).all())
     return [DrawingBalance(line_id, drawing_id, b, classes.get(drawing_id, RiskClass.NORMAL.value)) for (line_id, drawing_id), b in
             sorted(buckets.items())]
+
+
+def credit_risk(session: Session, kinds: dict[str, str], branch: str | None = None) -> tuple[list[LineRisk], list[DrawingRisk]]:
+    """Every line (of one sub-branch, or all) with its origination and current risk grade and 12-month PD (the borrower's
+    latest decision), and every open drawing with what is owed, its DPD, 五级分类 and maturity — on the business date,
+    from the rows the ledger keeps (equal to the journal: `sandu ledger check`)."""
+    origination, current = m.Decision.__table__.alias("origination"), m.Decision.__table__.alias("current")
+    stmt = (select(m.CreditLine.id, m.CreditLine.product, m.Enterprise.branch, m.CreditLine.limit_fen, m.CreditLine.drawn_principal_fen,
+                   m.CreditLine.revolving, m.CreditLine.status, origination.c.result["risk_grade"].as_string().label("grade_then"),
+                   current.c.result["risk_grade"].as_string().label("grade_now"),
+                   current.c.result[("scores", "risk", "pd")].as_float().label("pd_now"),
+                   origination.c.result[("scores", "risk", "pd")].as_float().label("pd_then"))
+            .join(m.Enterprise, m.Enterprise.id == m.CreditLine.enterprise_id)
+            .join(m.Offer, m.Offer.id == m.CreditLine.offer_id)
+            .join(origination, origination.c.id == m.Offer.decision_id)
+            .outerjoin(current, current.c.id == m.Enterprise.live_decision_id)
+            .order_by(m.CreditLine.id).limit(MAX_LINES))
+    if branch is not None:
+        stmt = stmt.where(m.Enterprise.branch == branch)
+    lines = []
+    for r in session.execute(stmt.execution_options(yield_per=PAGE)):
+        pd = r.pd_now if r.pd_now is not None else r.pd_then
+        lines.append(LineRisk(r.id, r.product, kinds.get(r.product, "credit"), r.branch, r.limit_fen, r.drawn_principal_fen,
+                              bool(r.revolving) and r.status == LineStatus.ACTIVE.value, r.grade_then or "?", r.grade_now or r.grade_then or "?",
+                              Decimal(repr(pd)) if pd is not None else Decimal(1)))  # no PD recorded: counted as certain loss, never as none
+    ids = {ln.line_id for ln in lines}
+    d = m.Drawing
+    owed = d.principal_fen + d.overdue_principal_fen + d.interest_fen + d.overdue_interest_fen + d.penalty_fen + d.compound_fen
+    drawings = [DrawingRisk(r.line_id, r.id, int(r.owed), r.dpd, r.risk_class, r.maturity_on) for r in session.execute(
+        select(d.id, d.line_id, owed.label("owed"), d.dpd, d.risk_class, d.maturity_on).where(d.status == DrawingStatus.OPEN.value)
+        .order_by(d.id).execution_options(yield_per=PAGE)) if r.line_id in ids]
+    return lines, drawings

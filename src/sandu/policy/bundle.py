@@ -226,6 +226,21 @@ class Eligibility(_Model):
     max_overdue_days_24m: Annotated[int, Field(ge=0)]
 
 
+class ExpectedLoss(_Model):
+    """IFRS 9 / 新金融工具准则 staging and loss given default. Stage 3 (credit-impaired): more than `stage3_dpd` days
+    past due, or classified in `stage3_classes`; stage 2 (a significant increase in credit risk): more than
+    `stage2_dpd` days past due, or a risk grade `stage2_grade_downgrade` grades worse than at origination; stage 1
+    otherwise. ECL = PD × LGD × EAD: 12-month PD in stage 1, lifetime PD over the remaining term in stage 2, 1 in
+    stage 3; LGD by product kind; EAD = what is owed + `ccf` × the undrawn part of an active revolving line."""
+
+    stage2_dpd: Annotated[int, Field(ge=0, le=3_650)]
+    stage2_grade_downgrade: Annotated[int, Field(ge=1, le=4)]
+    stage3_dpd: Annotated[int, Field(ge=0, le=3_650)]
+    stage3_classes: Annotated[tuple[Literal["special_mention", "substandard", "doubtful", "loss"], ...], Strict(False)]
+    ccf: Fraction
+    lgd: dict[ProductKind, Fraction]
+
+
 class Inclusive(_Model):
     """普惠型小微企业贷款: a small or micro enterprise whose total credit (单户授信总额) is at most
     `max_total_credit_fen`. An enterprise is medium-sized or larger (not small or micro) when it has
@@ -361,6 +376,7 @@ class BundleFile(_Model):
     products: Annotated[dict[Code, Product], Field(min_length=1, max_length=MAX_PRODUCTS)]
     classification: Classification
     inclusive: Inclusive
+    expected_loss: ExpectedLoss
     approval_authority: Annotated[tuple[ApprovalAuthority, ...], Strict(False), Field(min_length=1, max_length=MAX_TABLE_KEYS)]
 
     @model_validator(mode="before")
@@ -406,6 +422,7 @@ class PolicyBundle:
     products: dict[str, Product]
     classification: Classification
     inclusive: Inclusive
+    expected_loss: ExpectedLoss
     approval_authority: tuple[ApprovalAuthority, ...] = ()  # the approval-authority matrix, in the bundle's order
 
     @property
@@ -504,6 +521,9 @@ def _check_references(b: BundleFile) -> None:
     _product_ref(b, "secured.combined_product", b.secured.combined_product, "secured")
     _product_ref(b, "project.product", b.project.product, "project")
     _product_ref(b, "guarantee.product", b.guarantee.product, "guaranteed")
+    for code, product in b.products.items():
+        if product.kind not in b.expected_loss.lgd:
+            raise _Refused(f"expected_loss.lgd.{product.kind}", f"missing: product {code} is a {product.kind} product and needs a loss given default")
     if b.products[b.project.product].repayment_method == "随借随还":
         raise _Refused(f"products.{b.project.product}.repayment_method", "must have a repayment schedule (按月付息到期还本, 等额本息 or 等额本金): "
                        "a project loan is sized on what its schedule asks each year")
@@ -624,6 +644,7 @@ def bundle_from_document(doc: dict[str, Any], sha256: str) -> PolicyBundle:
         products=f.products,
         classification=f.classification,
         inclusive=f.inclusive,
+        expected_loss=f.expected_loss,
         approval_authority=f.approval_authority,
     )
 

@@ -1,0 +1,122 @@
+"""IFRS 9 expected credit loss: stages on both sides of every boundary, lifetime PD, ECL = PD × LGD × EAD exactly,
+the undrawn part of a revolving line, and the provisions in the portfolio report on the business date, recomputed here
+from the drawings and the decisions."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from servicing_support import D0, draw, open_line
+
+from sandu.analytics import actions
+from sandu.analytics.ecl import DrawingRisk, LineRisk, downgrade, exposures, lifetime_pd, provisions, stage
+from sandu.domain.money import FEN_PER_WAN as WAN
+from sandu.policy.bundle import PolicyError, load_bundle
+from sandu.store import models as m
+
+RULES = load_bundle().expected_loss
+AS_OF = date(2026, 11, 29)
+
+
+@pytest.mark.parametrize(("dpd", "risk_class", "down", "expected"), [
+    (0, "normal", 0, 1), (30, "normal", 0, 1), (31, "normal", 0, 2), (90, "special_mention", 0, 2), (91, "special_mention", 0, 3),
+    (0, "substandard", 0, 3), (0, "doubtful", 0, 3), (0, "loss", 0, 3), (0, "special_mention", 0, 1),
+    (0, "normal", 1, 1), (0, "normal", 2, 2), (0, "normal", 4, 2), (91, "normal", 2, 3),
+])
+def test_each_stage_boundary_on_both_sides(dpd, risk_class, down, expected):
+    assert stage(RULES, dpd, risk_class, down) == expected
+
+
+def test_downgrades_count_grades_worse_only():
+    assert (downgrade("B", "D"), downgrade("B", "C"), downgrade("C", "A"), downgrade("A", "E"), downgrade("?", "E")) == (2, 1, 0, 4, 0)
+
+
+def test_lifetime_pd():
+    assert lifetime_pd(Decimal("0.1"), Decimal(0)) == lifetime_pd(Decimal("0.1"), Decimal(1)) == Decimal("0.1")
+    assert lifetime_pd(Decimal("0.1"), Decimal(2)) == Decimal("0.19")
+    assert lifetime_pd(Decimal(0), Decimal(5)) == 0 and lifetime_pd(Decimal(1), Decimal(3)) == 1
+
+
+def _line(**over) -> LineRisk:
+    base = dict(line_id=1, product="jingying_kuaidai", kind="credit", branch="永嘉", limit_fen=416 * WAN, drawn_principal_fen=300 * WAN,
+                revolving_active=True, origination_grade="B", current_grade="B", pd_12m=Decimal("0.02"))
+    return LineRisk(**{**base, **over})
+
+
+def test_ecl_is_pd_times_lgd_times_ead_with_the_undrawn_part_at_the_ccf():
+    line, drawn = _line(), DrawingRisk(1, 10, 300 * WAN + 5_000, 0, "normal", AS_OF + timedelta(days=365))
+    out = exposures(RULES, AS_OF, [line], [drawn])
+    assert [(e.drawing_id, e.stage, e.ead_fen, e.ecl_fen) for e in out] == [
+        (10, 1, 300 * WAN + 5_000, 2_700_045),  # 300.005万 × 0.02 × 0.45 = 27,000.45元 → 2,700,045 fen
+        (None, 1, 58 * WAN, 522_000),  # (416万 − 300万) × 0.50 = 58万, × 0.02 × 0.45
+    ]
+    p = provisions(out)
+    assert p["ecl_fen"] == 3_222_045 and p["by_stage"] == {"1": {"ead_fen": 358 * WAN + 5_000, "ecl_fen": 3_222_045}}
+    frozen = exposures(RULES, AS_OF, [_line(revolving_active=False)], [drawn])
+    assert [e.drawing_id for e in frozen] == [10]  # a frozen or term line adds no undrawn exposure
+
+
+def test_stage_two_takes_the_lifetime_pd_over_the_remaining_term_and_stage_three_all_of_it():
+    two_years = DrawingRisk(1, 10, 100 * WAN, 45, "special_mention", AS_OF + timedelta(days=730))
+    [drawing, undrawn] = exposures(RULES, AS_OF, [_line(pd_12m=Decimal("0.1"))], [two_years])
+    assert drawing.stage == 2 and drawing.pd == Decimal("0.19") and drawing.ecl_fen == int(Decimal("0.19") * Decimal("0.45") * 100 * WAN)
+    assert undrawn.stage == 2 and undrawn.pd == Decimal("0.1")  # the undrawn part: the line's worst stage, 12 months
+    impaired = DrawingRisk(1, 10, 100 * WAN, 120, "substandard", AS_OF + timedelta(days=30))
+    [drawing, undrawn] = exposures(RULES, AS_OF, [_line()], [impaired])
+    assert (drawing.stage, drawing.pd, drawing.ecl_fen) == (3, 1, 45 * WAN) and undrawn.pd == 1
+
+
+@given(st.integers(0, 400), st.sampled_from(["normal", "special_mention", "substandard", "doubtful", "loss"]), st.sampled_from("ABCDE"),
+       st.decimals(min_value=0, max_value=1, places=4), st.integers(1, 10**12), st.integers(0, 3_650))
+def test_ecl_never_exceeds_what_is_exposed_and_rises_with_the_stage(dpd, risk_class, grade_now, pd, owed, days):
+    line = _line(current_grade=grade_now, pd_12m=pd)
+    [e, *_] = exposures(RULES, AS_OF, [line], [DrawingRisk(1, 1, owed, dpd, risk_class, AS_OF + timedelta(days=days))])
+    assert 0 <= e.ecl_fen <= e.ead_fen == owed and pd <= e.pd <= 1
+    calmer = exposures(RULES, AS_OF, [_line(pd_12m=pd)], [DrawingRisk(1, 1, owed, 0, "normal", AS_OF + timedelta(days=days))])[0]
+    assert calmer.stage <= e.stage and calmer.ecl_fen <= e.ecl_fen
+
+
+def test_every_product_kind_needs_a_loss_given_default():
+    from test_policy import RAW
+
+    from sandu.policy.bundle import parse_bundle
+
+    with pytest.raises(PolicyError) as e:
+        parse_bundle(RAW.replace(b', guaranteed = "0.20" }', b" }"))
+    assert e.value.path == "expected_loss.lgd.guaranteed" and "danbao_kuaidai" in e.value.reason
+
+
+def test_the_portfolio_report_carries_the_provisions_on_the_business_date(rt_sqlite):
+    rt = rt_sqlite
+    line_id = open_line(rt)
+    draw(rt, line_id, 300 * WAN, on=D0)
+    p = actions.portfolio_report(rt, None)
+    assert rt.today() == D0 and p.expected_loss is not None
+    with rt.uow.read() as s:
+        line = s.get(m.CreditLine, line_id)
+        pd = Decimal(repr(s.get(m.Decision, s.get(m.Offer, line.offer_id).decision_id).result["scores"]["risk"]["pd"]))
+        owed = sum(d.principal_fen + d.interest_fen for d in s.query(m.Drawing).all())
+        undrawn = line.limit_fen - line.drawn_principal_fen
+    ead_undrawn = int((Decimal("0.50") * undrawn).quantize(Decimal(1)))
+    want = int((pd * Decimal("0.45") * owed).quantize(Decimal(1))) + int((pd * Decimal("0.45") * ead_undrawn).quantize(Decimal(1)))
+    assert p.expected_loss["ecl_fen"] == want and p.expected_loss["ead_fen"] == owed + ead_undrawn
+    assert p.expected_loss["by_branch"] == {"永嘉": {"ead_fen": owed + ead_undrawn, "ecl_fen": want}}
+    assert actions.portfolio_report(rt, None, as_of=D0 - timedelta(days=1)).expected_loss is None  # provisions are made on the day itself
+
+
+def test_the_workbook_has_the_provisions_sheet(rt_sqlite, tmp_path):
+    from openpyxl import load_workbook
+
+    from sandu.analytics.exports import write_portfolio
+
+    rt = rt_sqlite
+    draw(rt, open_line(rt), 300 * WAN, on=D0)
+    p = actions.portfolio_report(rt, None)
+    write_portfolio(p, tmp_path / "p.xlsx")
+    sheet = load_workbook(tmp_path / "p.xlsx")["预期信用损失"]
+    total = [r for r in sheet.iter_rows(min_row=2, values_only=True) if r[0] == "合计"]
+    assert total == [("合计", pytest.approx(p.expected_loss["ead_fen"] / WAN), pytest.approx(p.expected_loss["ecl_fen"] / WAN))]
