@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timezone
 
+import polars as pl
+
 from sandu.analytics import service as svc
 from sandu.analytics.ecl import exposures, provisions
 from sandu.analytics.portfolio import Portfolio, portfolio
@@ -12,6 +14,8 @@ from sandu.domain.enums import Role
 from sandu.domain.errors import InvalidInput, NotPermitted, show
 from sandu.origination import workflow
 from sandu.runtime import Runtime
+from sandu.scoring.monitor import Week, weekly
+from sandu.scoring.scorecard import Scorecard
 from sandu.security.actor import Actor
 
 WHOLE_BANK = (Role.RISK, Role.ADMIN, Role.AUDITOR)
@@ -51,3 +55,20 @@ def portfolio_report(rt: Runtime, actor: Actor | None, *, as_of: date | None = N
             risk_lines, risk_drawings = svc.credit_risk(s, kinds, which)
             ecl = provisions(exposures(rt.bundle.expected_loss, day, risk_lines, risk_drawings))
     return portfolio(day, lines, now, then, which, seconds, decided, ecl)
+
+
+def model_monitor(rt: Runtime, *, since: date, until: date | None = None) -> list[Week]:
+    """PSI of the scorecard's features (against its training data) and of its score (against the period's first week),
+    week by week over the decisions made since `since` (through `until`, default the business date)."""
+    end = rt.today() if until is None else require_not_future(until, rt.now(), "until")
+    if since > end:
+        raise InvalidInput("since", f"{since.isoformat()} is after {end.isoformat()}", f"a day on or before {end.isoformat()}")
+    card = rt.model
+    if not isinstance(card, Scorecard):
+        raise InvalidInput("model", f"{card.label} is an expert model without training data to compare with", "a trained scorecard")
+    names = tuple(f.name for f in card.features)
+    with rt.uow.read() as s:
+        rows, days = svc.scored_applications(s, since, end, names)
+    kinds = {f.name: pl.String if f.kind == "categorical" else pl.Float64 for f in card.features}
+    frame = pl.DataFrame(rows, schema=kinds, strict=False) if rows else pl.DataFrame(schema=kinds)
+    return weekly(card, frame, days)

@@ -104,3 +104,22 @@ def credit_risk(session: Session, kinds: dict[str, str], branch: str | None = No
         select(d.id, d.line_id, owed.label("owed"), d.dpd, d.risk_class, d.maturity_on).where(d.status == DrawingStatus.OPEN.value)
         .order_by(d.id).execution_options(yield_per=PAGE)) if r.line_id in ids]
     return lines, drawings
+
+
+MAX_MONITORED = 200_000  # applications one monitoring run reads
+
+
+def scored_applications(session: Session, since: date, until: date, features: tuple[str, ...]) -> tuple[list[dict[str, object]], list[date]]:
+    """The features the scorecard reads of every decision made on a day in since..until (oldest first), each from
+    its stored profile (checked against its hash), with the day it was decided."""
+    from sandu.sources.profile import profile_from_json
+
+    stmt = (select(m.Decision.profile_sha256, m.Decision.as_of, m.Profile.snapshot)
+            .join(m.Profile, m.Profile.sha256 == m.Decision.profile_sha256)
+            .where(m.Decision.as_of >= since, m.Decision.as_of <= until).order_by(m.Decision.as_of, m.Decision.id).limit(MAX_MONITORED))
+    rows, days = [], []
+    for sha, day, snapshot in session.execute(stmt.execution_options(yield_per=PAGE)):
+        profile = profile_from_json(snapshot, sha)
+        rows.append({name: profile.features.get(name) for name in features})
+        days.append(day)
+    return rows, days

@@ -232,6 +232,35 @@ def model_score(
     console.print(f"scored {scored.height:,} rows with {card.label} → {out}")
 
 
+@model_app.command("monitor")
+def model_monitor(
+    since: Annotated[str, typer.Option(help="The first day of the decisions to look at (YYYY-MM-DD).")],
+    until: Annotated[Optional[str], typer.Option(help="The last day (default: the business date).")] = None,
+) -> None:
+    """PSI of the scorecard's features against its training data, and of its score against the first week, week by week
+    over the decisions made since a day; exit 1 when a week's population has shifted (PSI ≥ 0.25), naming what shifted."""
+    from sandu.analytics.actions import model_monitor as monitor
+    from sandu.domain.errors import FieldError
+    from sandu.scoring.report import PSI_WATCH
+
+    try:
+        weeks = monitor(_runtime(), since=_parse_date(since, "--since"), until=None if until is None else _parse_date(until, "--until"))
+    except FieldError as exc:
+        _fail(str(exc))
+    t = Table(title="model monitoring: PSI by ISO week (features against the training data, score against the first week)")
+    for header in ("week", "applications", "score PSI", "largest feature PSI", "alert"):
+        t.add_column(header)
+    for w in weeks:
+        top = max(w.features, key=lambda s: s.psi, default=None)
+        watch = [s.name for s in w.features if PSI_WATCH <= s.psi]
+        t.add_row(w.starts_on.isoformat(), f"{w.applications:,}", "—" if w.score is None else f"{w.score.psi:.4f}",
+                  "too few to judge" if top is None else f"{top.name} {top.psi:.4f}" + (f" (watch: {', '.join(watch)})" if watch else ""),
+                  ", ".join(w.alerts) or "—")
+    console.print(t)
+    if any(w.alerts for w in weeks):
+        raise typer.Exit(1)
+
+
 @model_app.command("report")
 def model_report(
     model: Annotated[Path, typer.Option(help="The scorecard artifact (JSON).")],
