@@ -191,7 +191,8 @@ def test_retries_stop_at_the_deadline(stub):
     t0 = time.monotonic()
     o = adapter(stub, retries=5, backoff_s=0.2).read("tax", USCC, AS_OF, 0.35)  # back-offs 0.1–0.2, 0.2–0.4 …
     assert o.outcome == "error" and "no time left for retry" in o.reason
-    assert 1 <= stub.count("tax") == o.attempts <= 2
+    # attempts at 0, after ≥ 0.1 s and after ≥ 0.1 + 0.2 s: a third fits in 0.35 s when the jitter draws low, a fourth never
+    assert 1 <= stub.count("tax") == o.attempts <= 3
     assert time.monotonic() - t0 < 0.35 + 0.1
 
 

@@ -27,10 +27,10 @@ from sandu.web import session as web
 from sandu.web.render import clip, lang_of, page, to_login
 
 OUTCOME_TEXT = {
-    "approve": "已为您核定额度，可立即签约用款",
-    "partial": "部分额度已先行核定，其余额度正在审批",
-    "refer": "额度已测算，等待客户经理审批",
-    "decline": "暂未能为您核定额度",
+    "zh": {"approve": "已为您核定额度，可立即签约用款", "partial": "部分额度已先行核定，其余额度正在审批",
+           "refer": "额度已测算，等待客户经理审批", "decline": "暂未能为您核定额度"},
+    "en": {"approve": "Your limit is approved: sign and draw now", "partial": "Part of your limit is approved now, the rest is with an officer",
+           "refer": "Your limit is measured and waits for an officer's approval", "decline": "We cannot grant a limit now"},
 }
 
 router = APIRouter(include_in_schema=False)
@@ -240,6 +240,6 @@ def decision_page_for(request: Request, sess: web.WebSession, decision_id: str, 
     except SanduError as exc:
         return page(request, "error.html", {"error": exc}, exc.http_status)
     error = sign_error or review_error
-    return page(request, "decision.html", {"d": d, "outcome_text": OUTCOME_TEXT[d.outcome], "application": application, "error": error,
+    return page(request, "decision.html", {"d": d, "outcome_text": OUTCOME_TEXT[lang_of(request)][d.outcome], "application": application, "error": error,
                                            "error_form": "sign" if sign_error else "review" if review_error else None,
                                            "review_reason": review_reason, "lang_now": lang_of(request)}, status, sess)
