@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -179,3 +180,22 @@ def test_sandu_report_portfolio_writes_a_workbook_with_charts_and_refuses_bad_op
                         (["--format", "xlsx", "--out", str(out)], "the file exists"), (["--as-of", "2026-13-01"], "--as-of")):
         r = run_cli(rt, ["report", "portfolio", *args])
         assert r.exit_code == 2 and words in " ".join(r.output.split()), (args, r.output)
+
+
+def test_vintages_follow_each_cohort_month_by_month_from_the_journal(book):
+    rt, lines = book
+    as_of = D0 + timedelta(days=DAYS)
+    p = actions.portfolio_report(rt, None, as_of=as_of)
+    assert list(p.vintages) == [D0.strftime("%Y-%m")]  # the three lines opened in November 2026
+    curve = p.vintages[D0.strftime("%Y-%m")]
+    assert [c["month_end"] for c in curve] == ["2026-11-30", "2026-12-31", as_of.isoformat()] and [c["months_on_book"] for c in curve] == [0, 1, 2]
+    for point in curve:
+        day = date.fromisoformat(point["month_end"])
+        with rt.engine.connect() as conn:  # straight from the postings
+            drawn = conn.execute(text("SELECT COALESCE(SUM(p.amount_fen), 0) FROM postings p JOIN journal_entries e ON e.id = p.entry_id "
+                                      "WHERE e.kind = 'draw' AND e.effective_date <= :d AND p.account LIKE :accounts"),
+                                 {"d": day, "accounts": "loan:%:principal"}).scalar()
+        journal = _journal(rt, day)
+        overdue = sum(b["overdue_principal"] + b["overdue_interest"] + b["penalty"] + b["compound"] for b in journal.values())
+        assert (point["drawn_fen"], point["overdue_fen"]) == (drawn, overdue) == (2_500 * WAN, overdue)
+        assert point["overdue_rate"] == (None if not drawn else str((Decimal(overdue) / drawn).quantize(Decimal("0.0001"))))

@@ -8,7 +8,7 @@ import polars as pl
 
 from sandu.analytics import service as svc
 from sandu.analytics.ecl import exposures, provisions
-from sandu.analytics.portfolio import Portfolio, portfolio
+from sandu.analytics.portfolio import MAX_VINTAGE_MONTHS, Portfolio, month_ends, portfolio
 from sandu.domain.dates import require_not_future
 from sandu.domain.enums import Role
 from sandu.domain.errors import InvalidInput, NotPermitted, show
@@ -54,7 +54,10 @@ def portfolio_report(rt: Runtime, actor: Actor | None, *, as_of: date | None = N
             kinds = {code: p.kind for code, p in rt.bundle.products.items()}
             risk_lines, risk_drawings = svc.credit_risk(s, kinds, which)
             ecl = provisions(exposures(rt.bundle.expected_loss, day, risk_lines, risk_drawings))
-    return portfolio(day, lines, now, then, which, seconds, decided, ecl)
+        starts = {date(ln.opened_on.year, ln.opened_on.month, 1) for ln in lines if ln.opened_on <= day}
+        needed = sorted({end for start in starts for end in month_ends(start, day)[:MAX_VINTAGE_MONTHS + 1]})  # each cohort's first 25
+        sums = {end: svc.line_sums_through(s, end) for end in needed}
+    return portfolio(day, lines, now, then, which, seconds, decided, ecl, sums)
 
 
 def model_monitor(rt: Runtime, *, since: date, until: date | None = None) -> list[Week]:

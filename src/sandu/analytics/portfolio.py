@@ -16,7 +16,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -101,6 +101,7 @@ class Portfolio:
     time_to_cash_s: dict[str, float | int | None] = field(default_factory=dict)  # count, p50, p90, max
     decisions: dict[str, int] = field(default_factory=dict)  # the last 30 days' decisions by outcome (approvals)
     expected_loss: dict[str, Any] | None = None  # IFRS 9 provisions (`sandu.analytics.ecl.provisions`), on the business date only
+    vintages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # cohort (month opened) → curve by months on book
 
     def to_json(self) -> dict[str, Any]:
         ratio = (lambda r: None if r is None else str(r))  # noqa: E731
@@ -114,6 +115,7 @@ class Portfolio:
             "inclusive": {"principal_fen": self.inclusive_principal_fen, "borrowers": self.inclusive_borrowers},
             "classes": self.class_principal_fen, "npl_ratio": ratio(self.npl_ratio), "overdue_fen": self.overdue_fen,
             "time_to_cash_s": self.time_to_cash_s, "decisions_30d": self.decisions, "expected_loss": self.expected_loss,
+            "vintages": self.vintages,
         }
 
 
@@ -143,7 +145,8 @@ def time_to_cash(seconds: list[float]) -> dict[str, float | int | None]:
 
 def portfolio(as_of: date, lines: list[LineFacts], drawings: list[DrawingBalance], drawings_year_ago: list[DrawingBalance],
               branch: str | None = None, seconds_to_cash: list[float] | None = None, decisions: dict[str, int] | None = None,
-              expected_loss: dict[str, Any] | None = None) -> Portfolio:
+              expected_loss: dict[str, Any] | None = None,
+              vintage_sums: Mapping[date, tuple[Mapping[int, int], Mapping[int, int]]] | None = None) -> Portfolio:
     """The figures as of `as_of` (of one sub-branch, or all); `drawings_year_ago` are the balances a year earlier."""
     open_lines = _open(lines, as_of, branch)
     live = [d for d in drawings if d.line_id in open_lines]
@@ -183,4 +186,39 @@ def portfolio(as_of: date, lines: list[LineFacts], drawings: list[DrawingBalance
         class_principal_fen=classes, npl_ratio=_ratio(sum(classes[c] for c in NPL_CLASSES), principal),
         overdue_fen=sum(d.overdue_fen for d in live), time_to_cash_s=time_to_cash(seconds_to_cash or []),
         decisions={o: (decisions or {}).get(o, 0) for o in ("approve", "partial", "refer", "decline")}, expected_loss=expected_loss,
+        vintages={} if vintage_sums is None else vintages(list(open_lines.values()), as_of, vintage_sums),
     )
+
+
+MAX_VINTAGE_MONTHS = 24  # months on book a vintage curve follows
+
+
+def month_ends(first: date, last: date) -> list[date]:
+    """The last day of each month from `first`'s through the one before `last`'s, then `last` itself."""
+    out, y, mo = [], first.year, first.month
+    while (y, mo) < (last.year, last.month):
+        nxt = date(y + (mo == 12), mo % 12 + 1, 1)
+        out.append(nxt - timedelta(days=1))
+        y, mo = nxt.year, nxt.month
+    return [*out, last]
+
+
+def vintages(lines: list[LineFacts], as_of: date, sums: Mapping[date, tuple[Mapping[int, int], Mapping[int, int]]]) -> dict[str, list[dict[str, Any]]]:
+    """Vintage curves: lines grouped by the month they opened; at each month end since (and on `as_of`), months on book,
+    what the cohort had drawn so far and what of it is overdue, and the overdue rate. `sums` maps each of those days
+    to (drawn by line, overdue by line) through it."""
+    cohorts: dict[str, list[int]] = defaultdict(list)
+    for ln in lines:
+        if ln.opened_on <= as_of:
+            cohorts[ln.opened_on.strftime("%Y-%m")].append(ln.line_id)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for cohort, ids in sorted(cohorts.items()):
+        start = date(int(cohort[:4]), int(cohort[5:]), 1)
+        curve = []
+        for k, day in enumerate(month_ends(start, as_of)[:MAX_VINTAGE_MONTHS + 1]):
+            drawn_by, overdue_by = sums[day]
+            drawn, overdue = sum(drawn_by.get(i, 0) for i in ids), sum(overdue_by.get(i, 0) for i in ids)
+            curve.append({"month_end": day.isoformat(), "months_on_book": k, "drawn_fen": drawn, "overdue_fen": overdue,
+                          "overdue_rate": None if drawn == 0 else str(_ratio(overdue, drawn))})
+        out[cohort] = curve
+    return out

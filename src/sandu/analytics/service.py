@@ -123,3 +123,25 @@ def scored_applications(session: Session, since: date, until: date, features: tu
         rows.append({name: profile.features.get(name) for name in features})
         days.append(day)
     return rows, days
+
+
+OVERDUE_ACCOUNT_BUCKETS = ("overdue_principal", "overdue_interest", "penalty", "compound")
+
+
+def line_sums_through(session: Session, day: date) -> tuple[dict[int, int], dict[int, int]]:
+    """Per line, through `day`, from the journal: what was drawn (the draw entries' principal) and what is overdue
+    (overdue principal and interest, penalty and compound interest owed)."""
+    drawn: dict[int, int] = defaultdict(int)
+    overdue: dict[int, int] = defaultdict(int)
+    stmt = (select(m.JournalEntryRow.kind, m.PostingRow.account, func.sum(m.PostingRow.amount_fen))
+            .join(m.JournalEntryRow, m.JournalEntryRow.id == m.PostingRow.entry_id)
+            .where(m.JournalEntryRow.effective_date <= day, m.PostingRow.account.like("loan:%"))
+            .group_by(m.JournalEntryRow.kind, m.PostingRow.account))
+    for kind, account, total in session.execute(stmt):
+        _, owner, bucket = account.split(":")
+        line_id = int(owner.split("-")[0])
+        if kind == "draw" and bucket == "principal":
+            drawn[line_id] += int(total)
+        if bucket in OVERDUE_ACCOUNT_BUCKETS:
+            overdue[line_id] += int(total)
+    return dict(drawn), dict(overdue)

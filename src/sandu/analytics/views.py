@@ -46,6 +46,8 @@ class PortfolioView(BaseModel):
     overdue_fen: int
     time_to_cash_s: dict[str, Any] = Field(description="measurement → first drawing, seconds: count, p50, p90, max")
     decisions_30d: dict[str, int] = Field(description="decisions of the 30 days through the report's day, by outcome (approvals)")
+    vintages: dict[str, list[dict[str, Any]]] = Field(default_factory=dict, description="by the month lines opened: at each month end "
+                                                      "since, months on book, drawn so far, overdue and the overdue rate")
     expected_loss: dict[str, Any] | None = Field(description="IFRS 9 provisions: ECL and EAD in total and by stage, product and sub-branch; "
                                                              "on the business date only (null for another day)")
 
