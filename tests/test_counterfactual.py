@@ -92,6 +92,6 @@ def test_a_decline_is_searched_for_any_offer_and_the_levers_stay_within_a_year(r
     assert tax.text.startswith("若年纳税由 2.00万 提高到 ")
     for c in found:
         if c.lever == "rd_ratio":
-            assert c.after - c.before <= cf.MAX_RD_POINTS + 1e-6
+            assert c.after - c.before <= cf.MAX_RD_POINTS + cf.RATIO_QUANTUM
         if c.lever == "tech_staff":
             assert c.after <= normalized["social_insurance"]["headcount"]

@@ -29,6 +29,7 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from sandu.domain.enums import Outcome
@@ -40,7 +41,8 @@ from sandu.sources.schemas import validate
 
 GRID_STEPS = 64  # a lever's range in this many steps (bisection: 6 evaluations); a change is `step` of them
 MAX_RD_BP = 300  # R&D expense: up to +3 points of revenue
-MAX_RD_POINTS = MAX_RD_BP / 10_000  # the same as a ratio (the R&D ratio is shown as one)
+MAX_RD_POINTS = Decimal(MAX_RD_BP) / 10_000  # the same as a ratio (the R&D ratio is shown as one)
+RATIO_QUANTUM = Decimal("0.000001")  # a ratio lever is kept to 6 places
 MAX_TAX_UPLIFT_PCT = 50
 MAX_INVOICE_UPLIFT_PCT = 30
 MAX_TECH_STAFF_PCT = 30  # of the headcount
@@ -53,14 +55,17 @@ Payloads = dict[str, dict[str, Any] | None]
 @dataclass(frozen=True)
 class Counterfactual:
     lever: str
-    before: float | int
-    after: float | int
+    before: int | Decimal  # fen or people (int), or a ratio (Decimal); never a float
+    after: int | Decimal
     limit_fen: int  # the comprehensive limit the change gives
     reaches_goal: bool  # approves a declined application, or reaches the request
     text: str  # in words, Chinese
 
     def to_json(self) -> dict[str, Any]:
-        return {"lever": self.lever, "before": self.before, "after": self.after, "limit_fen": self.limit_fen,
+        def shown(v: int | Decimal) -> int | float:  # a ratio is published as a JSON number; amounts stay integers
+            return float(v) if isinstance(v, Decimal) else v
+
+        return {"lever": self.lever, "before": shown(self.before), "after": shown(self.after), "limit_fen": self.limit_fen,
                 "reaches_goal": self.reaches_goal, "text": self.text}
 
 
@@ -68,9 +73,9 @@ class Counterfactual:
 class _Lever:
     name: str
     applies: Callable[[Payloads], bool]
-    before: Callable[[Payloads], float | int]
+    before: Callable[[Payloads], int | Decimal]
     change: Callable[[Payloads, int, int | None], Payloads]  # payloads, steps of the range (0..GRID_STEPS), the request → new payloads
-    words: Callable[[float | int, float | int], str]
+    words: Callable[[int | Decimal, int | Decimal], str]
 
 
 def _latest_year(p: Payloads) -> dict[str, Any] | None:
@@ -79,10 +84,11 @@ def _latest_year(p: Payloads) -> dict[str, Any] | None:
     return years[-1] if years else None
 
 
-def _rd_ratio(p: Payloads) -> float:
+def _rd_ratio(p: Payloads) -> Decimal:
+    """R&D expense ÷ revenue of the latest year, exactly, to 6 places (half to even)."""
     y = _latest_year(p)
     assert y is not None and y["revenue_fen"] and y["rd_expense_fen"] is not None
-    return y["rd_expense_fen"] / y["revenue_fen"]
+    return (Decimal(y["rd_expense_fen"]) / Decimal(y["revenue_fen"])).quantize(RATIO_QUANTUM, rounding=ROUND_HALF_EVEN)
 
 
 def _with_latest(p: Payloads, update: Callable[[dict[str, Any]], None]) -> Payloads:
@@ -168,7 +174,7 @@ LEVERS: tuple[_Lever, ...] = (
 )
 
 
-def _after(lever: _Lever, payloads: Payloads, step: int, requested_fen: int | None) -> float | int:
+def _after(lever: _Lever, payloads: Payloads, step: int, requested_fen: int | None) -> int | Decimal:
     if lever.name == "collateral":
         return _collateral_fen(step, requested_fen)
     return lever.before(lever.change(payloads, step, requested_fen))
@@ -265,8 +271,6 @@ def _guarantee(app: Application, result: PolicyResult, declined: bool, decide: C
 
 def _found(lever: _Lever, payloads: Payloads, step: int, app: Application, limit_fen: int, reaches: bool) -> Counterfactual:
     before, after = lever.before(payloads), _after(lever, payloads, step, app.requested_fen)
-    if isinstance(before, float):
-        before, after = round(before, 6), round(float(after), 6)
     outcome = f"额度可提高至 {format_cn(limit_fen)}" if reaches or limit_fen else "仍无法获批"
     text = f"若{lever.words(before, after)}，{outcome}" + ("" if reaches else "（单项调整的上限，仍低于申请额度）")
     return Counterfactual(lever.name, before, after, limit_fen, reaches, text)
