@@ -321,26 +321,27 @@ def get_application(rt: Runtime, application_id: int) -> ApplicationView:
         return application_view(s, workflow.get_application(s, application_id))
 
 
-def withdraw_application(rt: Runtime, actor: Actor, *, application_id: int, reason: str) -> ApplicationView:
-    """The legal representative withdraws an application not yet signed."""
+def _application_change(rt: Runtime, actor: Actor, action: str, application_id: int, change) -> ApplicationView:
+    """One change of an application in one unit of work, audited with its state before and after."""
     now = rt.now()
     with rt.uow.write() as s:
         before = audit.state_sha256(workflow.get_application(s, application_id))
-        app = workflow.withdraw(s, application_id=application_id, actor=actor, reason=reason, now=now)
-        audit.note(s, actor, "application.withdraw", "application", app.id, at=now, before=before, after=app)
+        app = change(s, now)
+        audit.note(s, actor, action, "application", app.id, at=now, before=before, after=app)
         view = application_view(s, app)
     return view
+
+
+def withdraw_application(rt: Runtime, actor: Actor, *, application_id: int, reason: str) -> ApplicationView:
+    """The legal representative withdraws an application not yet signed."""
+    return _application_change(rt, actor, "application.withdraw", application_id,
+                               lambda s, now: workflow.withdraw(s, application_id=application_id, actor=actor, reason=reason, now=now))
 
 
 def reject_application(rt: Runtime, actor: Actor, *, application_id: int, reason: str) -> ApplicationView:
     """拒绝: an officer or approver of the sub-branch declines a referred application; the applicant sees it declined."""
-    now = rt.now()
-    with rt.uow.write() as s:
-        before = audit.state_sha256(workflow.get_application(s, application_id))
-        app = workflow.reject(s, application_id=application_id, actor=actor, reason=reason, now=now)
-        audit.note(s, actor, "application.reject", "application", app.id, at=now, before=before, after=app)
-        view = application_view(s, app)
-    return view
+    return _application_change(rt, actor, "application.reject", application_id,
+                               lambda s, now: workflow.reject(s, application_id=application_id, actor=actor, reason=reason, now=now))
 
 
 def _review_change(rt: Runtime, actor: Actor, action: str, decision_id: str, change) -> ApplicationView:
