@@ -494,7 +494,7 @@ def test_scoring_imports_no_training_library(tmp_path, german_artifact, german):
 
 
 def test_the_shipped_scorecard_is_what_the_documented_command_trains(tmp_path):
-    """README: `sandu simulate --history` then `sandu model train` writes the shipped artifact."""
+    """README: `sandu simulate --training-history` then `sandu model train` writes the shipped artifact."""
     from sandu.demo.seed import history_frame
 
     shipped = json.loads((MODELS / DEFAULT_MODEL).read_text(encoding="utf-8"))

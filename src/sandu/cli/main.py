@@ -66,26 +66,26 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same universe.")] = 42,
     as_of: Annotated[str, typer.Option(help="Data as-of date (YYYY-MM-DD).")] = DEFAULT_AS_OF,
     out: Annotated[Optional[Path], typer.Option(help="Write a Parquet file instead of the store.")] = None,
-    history: Annotated[Optional[Path], typer.Option(help="Write a scorecard's training history instead: profile features + default_12m (CSV or Parquet).")] = None,
+    training_history: Annotated[Optional[Path], typer.Option("--training-history", help="Write a scorecard's training history instead: profile features + default_12m (CSV or Parquet).")] = None,
 ) -> None:
     """Build the deterministic synthetic universe (plus the five story enterprises)."""
     if not 0 <= enterprises <= MAX_SIM_ENTERPRISES:
         _fail(f"--enterprises: must be within 0..{MAX_SIM_ENTERPRISES}, got {enterprises}")
     day = _parse_date(as_of, "--as-of")
-    if history is not None:
+    if training_history is not None:
         from sandu.demo.seed import history_frame
         from sandu.scoring.tables import TableError, write_table
 
         if out is not None:
-            _fail("--history: give either --out or --history")
+            _fail("--training-history: give either --out or --training-history")
         with Progress(TextColumn("profiles"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err) as bar:
             task = bar.add_task("profiles", total=enterprises)
             frame = history_frame(enterprises, seed, day, progress=lambda k: bar.advance(task, k))
         try:
-            write_table(frame, history, "--history")
+            write_table(frame, training_history, "--training-history")
         except TableError as exc:
             _fail(str(exc))
-        console.print(f"wrote the history of {frame.height:,} enterprises ({frame['default_12m'].sum():,} defaults) to {history}")
+        console.print(f"wrote the history of {frame.height:,} enterprises ({frame['default_12m'].sum():,} defaults) to {training_history}")
         return
     if out is not None:
         if out.suffix != ".parquet":
