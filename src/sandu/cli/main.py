@@ -67,8 +67,21 @@ def simulate(
     as_of: Annotated[str, typer.Option(help="Data as-of date (YYYY-MM-DD).")] = DEFAULT_AS_OF,
     out: Annotated[Optional[Path], typer.Option(help="Write a Parquet file instead of the store.")] = None,
     training_history: Annotated[Optional[Path], typer.Option("--training-history", help="Write a scorecard's training history instead: profile features + default_12m (CSV or Parquet).")] = None,
+    history: Annotated[bool, typer.Option("--history", help="Run the seeded store forward --months months instead (demo and test stores only).")] = False,
+    months: Annotated[Optional[int], typer.Option("--months", help="With --history: how many months to simulate.")] = None,
 ) -> None:
-    """Build the deterministic synthetic universe (plus the five story enterprises)."""
+    """Build the deterministic synthetic universe (plus the five story enterprises); or, with --history --months N, run the
+    seeded store forward N months from its business date: applications, draws, repayments and defaults driven by each
+    enterprise's latent risk, through the real services and the real end of day."""
+    if months is not None and not history:
+        _fail("--months needs --history (it says how far to run the store forward)")
+    if history:
+        if out is not None or training_history is not None:
+            _fail("--history runs the store forward: give it without --out and --training-history")
+        if months is None:
+            _fail("--history needs --months N (how many months to run the store forward)")
+        _run_history(months, seed)
+        return
     if not 0 <= enterprises <= MAX_SIM_ENTERPRISES:
         _fail(f"--enterprises: must be within 0..{MAX_SIM_ENTERPRISES}, got {enterprises}")
     day = _parse_date(as_of, "--as-of")
@@ -105,6 +118,37 @@ def simulate(
         task = bar.add_task("seed", total=enterprises)
         added = seed_universe(rt.uow, enterprises, seed, day, progress=lambda k: bar.advance(task, k))
     console.print(f"added {added:,} enterprises to the store (existing USCCs kept)")
+
+
+def _run_history(months: int, seed: int) -> None:
+    """`sandu simulate --history`: the store run forward day by day, a progress bar by day, a summary at the end."""
+    from sandu.demo.history import history_days, run_history
+    from sandu.domain.errors import InvalidInput
+    from sandu.domain.money import format_cn
+    from sandu.servicing.calendar import business_day, calendar_row
+
+    rt = _runtime()
+    with rt.uow.read() as s:
+        start = business_day(rt.now(), calendar_row(s).last_closed_on)
+    try:
+        total = len(history_days(start, months))
+    except InvalidInput as exc:
+        _fail(f"--months: {exc.message} (allowed: {exc.allowed})")
+    with Progress(TextColumn("history {task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[book]}"), TimeElapsedColumn(),
+                  console=err, disable=not err.is_terminal) as bar:
+        task = bar.add_task(start.isoformat(), total=total, book="")
+
+        def progress(day: date, r) -> None:
+            bar.update(task, advance=1, description=day.isoformat(), book=f"{r.lines_opened:,} lines, {r.draws:,} draws, {r.repayments:,} repayments")
+
+        r = run_history(rt, months=months, seed=seed, progress=progress)
+    console.print(f"history of {months} month{'s' if months != 1 else ''}: {r.first_day} → {r.last_day} ({r.days} days closed by end of day); "
+                  f"last closed {r.last_day}")
+    console.print(f"{r.applications:,} applications ({', '.join(f'{k} {v:,}' for k, v in sorted(r.outcomes.items()))}); "
+                  f"{r.lines_opened:,} lines opened, {r.closes:,} closed; {r.draws:,} draws ({format_cn(r.drawn_fen)}), "
+                  f"{r.repayments:,} repayments ({format_cn(r.repaid_fen)}); {r.users_created:,} applicants made")
+    if r.refused:
+        console.print("refused by the services: " + ", ".join(f"{k} × {v}" for k, v in sorted(r.refused.items())))
 
 
 model_app = typer.Typer(no_args_is_help=True, help="Risk scorecards: train on history, score a file, report on performance.")
@@ -729,11 +773,17 @@ def demo(
     seed: Annotated[int, typer.Option()] = 42,
     port: Annotated[Optional[int], typer.Option(help="TCP port (default: SANDU_PORT or 8000).")] = None,
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the server after seeding.")] = True,
+    history_months: Annotated[int, typer.Option("--history-months", help="Then run the store forward this many months "
+                                                "(`sandu simulate --history`); 0: none. Once: a store already run forward is kept.")] = 0,
 ) -> None:
-    """Set up the demo: a secret key, the schema, the universe and one user per role, then serve it."""
+    """Set up the demo: a secret key, the schema, the universe and one user per role (and, with --history-months N, N months
+    of simulated history), then serve it."""
     from sandu.demo.users import demo_specs, ensure_users, write_passwords
     from sandu.settings import get_settings
+    from sandu.simulate.history import MAX_MONTHS
 
+    if not 0 <= history_months <= MAX_MONTHS:
+        _fail(f"--history-months: must be within 0..{MAX_MONTHS}, got {history_months}")
     settings = get_settings()
     if settings.secret_key is None and not settings.secret_key_file.exists():
         _write_secret(settings.secret_key_file)
@@ -745,6 +795,15 @@ def demo(
     write_passwords(DEMO_USERS_FILE, created)
     console.print(f"demo users: {', '.join(spec.username for spec in demo_specs())}")
     console.print(f"their passwords are in {DEMO_USERS_FILE} (readable only by you); log in at /app/login or POST /api/v1/auth/token")
+    if history_months:
+        from sandu.servicing.calendar import calendar_row
+
+        with rt.uow.read() as s:
+            closed = calendar_row(s).last_closed_on
+        if closed is None:
+            _run_history(history_months, seed)
+        else:
+            console.print(f"history: kept (the store was already run forward through {closed}; `sandu simulate --history` runs it further)")
     if serve_after:
         serve(host=None, port=port)
 
