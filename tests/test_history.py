@@ -157,6 +157,8 @@ def test_the_cli_runs_a_history_and_refuses_bad_options(tmp_path):
                         (["--history", "--months", "0"], "--months"), (["--history", "--months", "1", "--out", "x.parquet"], "--history")):
         r = sandu(["simulate", *args], env=env)
         assert r.returncode == 2 and words in " ".join((r.stdout + r.stderr).split()), (args, r.stdout, r.stderr)
+    r = sandu(["demo", "--history-months", str(MAX_MONTHS + 1), "--no-serve"], env=env)
+    assert r.returncode == 2 and f"--history-months: must be within 0..{MAX_MONTHS}" in " ".join(r.stderr.split()), r.stdout + r.stderr
     rt = runtime_on(url)
     with rt.uow.write() as s:
         mark_store(s, StoreKind.PRODUCTION)
