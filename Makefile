@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8000
 ENTERPRISES ?= 2000
+HISTORY_MONTHS ?= 0
 
 .PHONY: setup run test stories bench mutate clean
 
@@ -22,9 +23,10 @@ $(VENDORED): tools/vendor_static.py
 
 setup: $(STAMP) $(VENDORED)
 
-## run: set up, migrate, seed the demo universe into var/sandu.db and serve on :$(PORT)
+## run: set up, migrate, seed the demo universe into var/sandu.db and serve on :$(PORT); HISTORY_MONTHS=3 first runs the new
+## store forward 3 months of simulated history (sandu simulate --history; minutes, not seconds: off by default)
 run: setup
-	$(BIN)/sandu demo --enterprises $(ENTERPRISES) --port $(PORT)
+	$(BIN)/sandu demo --enterprises $(ENTERPRISES) --port $(PORT) --history-months $(HISTORY_MONTHS)
 
 ## test: set up and run the whole suite (PostgreSQL runs are skipped without a server unless CI=true),
 ## on TEST_WORKERS processes (pytest-xdist: each test file whole and in order on one of them, the files handed out in

@@ -255,3 +255,12 @@ def known_to_decline(rt: Runtime, uscc: str, name: str, legal_rep_id: str, distr
     with rt.uow.write() as s:
         _insert_rows(s, [{**STORY_ROWS[1], "uscc": uscc, "name": name, "district": district, "legal_rep_id": legal_rep_id, "story": "",
                           "tax_credit_grade": "D"}], AS_OF)
+
+
+# Files that take minutes: collected first, so that under `make test` (xdist, files handed out in collection order) one
+# worker starts on them while the other takes the short files, instead of one of them starting last.
+LONG_FILES = ("test_portfolio_scale.py", "test_history.py")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    items.sort(key=lambda item: LONG_FILES.index(item.path.name) if item.path.name in LONG_FILES else len(LONG_FILES))  # stable
