@@ -222,3 +222,29 @@ def test_the_riskier_pay_late_more_often_and_nobody_applies_again_within_90_days
     assert applied == list(range(1000))
     assert not any(wants_to_apply(seed, start + timedelta(days=k), t, start, Rates(apply=1.0)) for k in range(90))
     assert wants_to_apply(seed, start + timedelta(days=90), t, start, Rates(apply=1.0))
+
+
+def test_an_action_the_services_refuse_changes_nothing_and_is_counted_the_others_commit(history):
+    from sandu.demo.history import DayClock, HistoryResult, _World
+    from sandu.simulate.history import Action
+
+    rt, r = history
+    day = r.last_day + timedelta(days=1)
+    sim = replace(rt, clock=DayClock(day))
+    world = _World.load(sim, SEED, r.first_day, EAGER)
+    with rt.uow.read() as s:
+        states = world.states(s, day)
+    uscc, line_id = next((u, i) for u, i in world.lines.items() if states[i].active and states[i].due_fen == 0 and states[i].available_fen >= 200_000)
+    before = _journal_totals(rt)
+    with rt.engine.connect() as conn:
+        notes = conn.execute(text("SELECT COUNT(*) FROM audit_log")).scalar()
+    out = HistoryResult(day, day)
+    world.carry_out(sim, day, [Action(Act.DRAW, uscc, line_id, states[line_id].available_fen + 100_000),  # over the limit: refused
+                               Action(Act.DRAW, uscc, line_id, 100_000)], out)
+    assert out.refused == {"draw: amount_fen": 1} and out.draws == 1 and out.drawn_fen == 100_000
+    after = _journal_totals(rt)
+    new = [p for p in after["postings"] if p not in before["postings"]]
+    assert {p[0] for p in new} == {"draw"} and sum(p[3] for p in new if p[3] > 0) == 100_000  # only the second draw was written
+    with rt.engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM audit_log")).scalar() == notes + 1  # and only it is on the audit trail
+    assert ledger_check(rt).ok

@@ -273,7 +273,11 @@ class _World:
         """Today's repayments, draws and closes on the open lines."""
         with rt.uow.read() as s:
             states = self.states(s, day)
-        actions = [a for uscc, line_id in self.lines.items() for a in line_actions(self.seed, day, self.start, self.traits[uscc], states[line_id], self.rates)]
+        self.carry_out(rt, day, [a for uscc, line_id in self.lines.items()
+                                 for a in line_actions(self.seed, day, self.start, self.traits[uscc], states[line_id], self.rates)], result)
+
+    def carry_out(self, rt: Runtime, day: date, actions: list[Action], result: HistoryResult) -> None:
+        """Movements in units of work of at most `BATCH_ACTIONS`, each in its savepoint."""
         rules = class_rules(rt.bundle.classification)
         now = rt.now()
         for chunk in _chunks(actions, BATCH_ACTIONS):
