@@ -1,8 +1,8 @@
 """What a simulated enterprise does on a business day: the behaviour model of `sandu simulate --history`.
 
 Pure: no store, no clock. Every choice is a function of (seed, day, the enterprise's USCC, what is being decided)
-through a keyed hash, so the same seed gives the same history whatever order the enterprises are visited in, and a
-run resumed on a later day makes the choices a single run would have made. The hidden `latent_risk` of the universe
+through a keyed hash, so the same store, seed and first day give the same history whatever order the enterprises are
+visited in (the default days are drawn from the run's first day: a run resumed later draws its own). The hidden `latent_risk` of the universe
 (standard normal, higher = riskier) and its `default_12m` flag drive what the enterprise does:
 
 - it applies now and then (and again some time after a decline, or after closing a line);
