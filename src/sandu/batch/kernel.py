@@ -191,6 +191,11 @@ def _texts(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
     return _lists(present, stacked.take(pa.array(cols * frame.height + rows)).cast(pa.string()))
 
 
+def _side_by_side(*frames: pl.DataFrame) -> pl.DataFrame:
+    assert len({f.height for f in frames}) <= 1, "the steps give one row per input row"
+    return pl.DataFrame([s for f in frames for s in f.get_columns()])
+
+
 def precredit(models: Models, frame: pl.DataFrame) -> pl.DataFrame:
     """One row of `OUTPUT_SCHEMA` per row of `frame` (rows that passed `check_rows`), in order."""
     f = features(frame)
@@ -201,11 +206,11 @@ def precredit(models: Models, frame: pl.DataFrame) -> pl.DataFrame:
     app = pl.DataFrame([tech["tech_grade"], tech["tech_most_pass"], pd_rounded(scored["pd"].to_numpy())]).with_columns(
         *(pl.repeat(pl.lit([], dtype=pl.List(pl.String)), n).alias(c) for c in ("sources_not_read", "sources_unavailable")),
         *(pl.repeat(pl.lit(None, dtype=INPUT_SCHEMA[c]), n).alias(c) for c in nothing))
-    policy_input = pl.concat([f.select(c for c in INPUT_SCHEMA if c in f.columns), app], how="horizontal")
+    policy_input = _side_by_side(f.select(c for c in INPUT_SCHEMA if c in f.columns), app)
     decided = evaluate_frame(models.bundle, policy_input, models.as_of)
     risk_reasons = _texts(scored, [f"reason_{k}" for k in range(1, MAX_REASONS + 1)]).alias("risk_reasons")
-    out = pl.concat([f.select("uscc"), decided, tech.select("tech_score", "tech_most_pass"), app.select("risk_pd"), scored.select(pl.col("score").alias("risk_score")),
-                     pl.DataFrame([risk_reasons, policy_reasons(decided)])], how="horizontal")
+    out = _side_by_side(f.select("uscc"), decided, tech.select("tech_score", "tech_most_pass"), app.select("risk_pd"), scored.select(pl.col("score").alias("risk_score")),
+                        pl.DataFrame([risk_reasons, policy_reasons(decided)]))
     return out.select(pl.col(c).cast(t) for c, t in OUTPUT_SCHEMA.items())
 
 
