@@ -13,6 +13,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from batch_support import assert_as_online
 from cli_support import sandu
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,13 +23,9 @@ from sandu.batch.run import read_metadata, rejects_path, run_precredit
 from sandu.batch.schema import COLUMNS, BatchInputError
 from sandu.demo.seed import universe_frame
 from sandu.domain.ids import USCC_ALPHABET, is_valid_uscc, uscc_validity
-from sandu.origination.service import score_and_decide
 from sandu.policy.bundle import load_bundle
-from sandu.policy.kernel import Application
 from sandu.scoring.risk import PD_PLACES, load_model
 from sandu.scoring.tech_config import load_tech_config
-from sandu.simulate.universe import source_payloads
-from sandu.sources.profile import build_profile
 
 AS_OF = date(2026, 10, 31)
 MODELS = Models(load_bundle(), load_model(), load_tech_config(), AS_OF)
@@ -45,21 +42,6 @@ def _run(src: Path, out: Path, **kw):
     return run_precredit(MODELS, src, out, **kw)
 
 
-def _online(r: dict) -> dict:
-    """What the online path decides for one row: its sources' payloads → profile → scores → policy."""
-    profile = build_profile(r["uscc"], AS_OF, source_payloads(r, AS_OF))
-    scores, res = score_and_decide(profile, Application(has_bank_account=bool(r["has_bank_account"])), MODELS.bundle, MODELS.card, MODELS.tech, AS_OF)
-    return {
-        "profile": profile,
-        "row": {"uscc": r["uscc"], "outcome": res.outcome.value, "risk_grade": res.risk_grade, "tech_grade": res.tech_grade,
-                "tech_score": Decimal(scores["tech"]["score"]), "tech_most_pass": scores["tech"]["most_pass"],
-                "risk_pd": Decimal(str(scores["risk"]["pd"])), "risk_score": scores["risk"]["points"],
-                "comprehensive_limit_fen": res.comprehensive_limit_fen, "inclusive_small_micro": res.inclusive_small_micro,
-                "policy_reasons": [x.split(":")[0] for x in res.reasons], "risk_reasons": scores["risk"]["reasons"][:3]},
-        "offers": {o.product: (o.limit_fen, o.rate_annual, o.annualized_rate, o.lpr_tenor) for o in res.offers},
-    }
-
-
 def test_every_row_is_decided_as_the_online_path_decides_it(universe, tmp_path):
     out = tmp_path / "limits.parquet"
     summary = _run(universe, out, batch_rows=300)
@@ -69,15 +51,10 @@ def test_every_row_is_decided_as_the_online_path_decides_it(universe, tmp_path):
     assert got["uscc"].to_list() == frame["uscc"].to_list()
     feats = features(frame)
     for i, r in enumerate(frame.iter_rows(named=True)):
-        want = _online(r)
-        row = got.row(i, named=True)
-        assert {k: row[k] for k in want["row"]} == want["row"], r["uscc"]
-        offers = {row[f"{s}_product"]: (row[f"{s}_limit_fen"], Decimal(row[f"{s}_rate_bp"]) / 10_000, row[f"{s}_annualized_rate"], row[f"{s}_lpr_tenor"])
-                  for s in ("secured", "credit", "guaranteed") if row[f"{s}_product"] is not None}
-        assert offers == want["offers"], r["uscc"]
+        profile = assert_as_online(MODELS, r, got.row(i, named=True))
         f = feats.row(i, named=True)
-        assert {k: f[k] for k in want["profile"].features} == want["profile"].features
-        assert f["collateral"] == [{k: getattr(c, k) for k in ("kind", "appraised_value_fen", "secured_debt_fen")} for c in want["profile"].collateral]
+        assert {k: f[k] for k in profile.features} == profile.features
+        assert f["collateral"] == [{k: getattr(c, k) for k in ("kind", "appraised_value_fen", "secured_debt_fen")} for c in profile.collateral]
     assert set(got["outcome"]) == {"approve", "partial", "refer", "decline"}
     assert got["eligible"].any() and not got["eligible"].all()
 
@@ -95,7 +72,7 @@ def test_the_versions_and_counts_are_in_the_output_metadata(universe, tmp_path):
 
 
 def test_the_batch_size_does_not_change_a_decision(universe, tmp_path):
-    _run(universe, tmp_path / "a.parquet", batch_rows=1)
+    _run(universe, tmp_path / "a.parquet", batch_rows=97)  # 11 batches, the last one short
     _run(universe, tmp_path / "b.parquet", batch_rows=1_000_000)
     assert pl.read_parquet(tmp_path / "a.parquet").equals(pl.read_parquet(tmp_path / "b.parquet"))
 

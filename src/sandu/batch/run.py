@@ -183,7 +183,8 @@ def run_precredit(models: Models, input_path: Path, output: Path, *, engine: str
     if engine == "spark":
         from sandu.batch.spark import spark_batches
 
-        batches = spark_batches(models, input_path, batch_arrow_schema(), batch_rows, spark_master)
+        batches = spark_batches(models, input_path, batch_arrow_schema(), pf.metadata.num_rows, batch_rows, spark_master,
+                                output.with_name(f".{output.name}.{os.getpid()}.spark"))
     else:
         batches = local_batches(models, pf, batch_rows)
     out_tmp, rejects_tmp = _temporary(output), _temporary(rejects)

@@ -1006,7 +1006,9 @@ def batch_precredit(
             summary = run_precredit(models, input_path, output, engine=engine, rejects=rejects, overwrite=overwrite, batch_rows=batch_rows,
                                     progress=lambda k: bar.advance(task, k), spark_master=spark_master)
     except SanduError as exc:
-        _fail(exc.message)
+        from rich.markup import escape
+
+        _fail(escape(exc.message))  # `sandu[spark]` is text, not markup
     console.print(f"decided {summary.decided_rows:,} of {summary.input_rows:,} enterprises on {day} ({engine}) → {summary.output}; "
                   f"{summary.rejected_rows:,} rejected → {summary.rejects}")
     console.print(f"policy {summary.metadata['policy']} ({summary.metadata['policy_sha256'][:12]}), model {summary.metadata['model']} "
