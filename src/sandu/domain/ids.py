@@ -492,23 +492,30 @@ def uscc_validity(values: Sequence[object]) -> np.ndarray:
     are all zero characters."""
     n = len(values)
     valid = np.zeros(n, dtype=bool)
-    shaped = [i for i, v in enumerate(values) if isinstance(v, str) and len(v) == _USCC_LENGTH and v.isascii()]
-    if not shaped:
+    if n == 0:
         return valid
-    rows = np.frombuffer("".join(values[i] for i in shaped).encode("ascii"), dtype=np.uint8).reshape(len(shaped), _USCC_LENGTH)  # type: ignore[misc]
+    # numpy drops a text's trailing NULs: a text holding one (never valid) is read as empty
+    texts = np.array([v if type(v) is str and "\x00" not in v else "" for v in values] + ["_" * _USCC_LENGTH], dtype=str)[:n]  # ≥ 18 wide
+    points = texts.view(np.uint32).reshape(n, -1)  # code points, zero-padded
+    shaped = np.flatnonzero((np.char.str_len(texts) == _USCC_LENGTH) & (points[:, :_USCC_LENGTH] < 128).all(axis=1))
+    if shaped.size == 0:
+        return valid
+    rows = points[shaped, :_USCC_LENGTH].astype(np.uint8)
     char_values = _USCC_TABLE[rows]
     ok = (char_values >= 0).all(axis=1)
     region = rows[:, _USCC_REGION]
     ok &= ((region >= ord("0")) & (region <= ord("9"))).all(axis=1)
     ok &= ((31 - (np.where(char_values[:, :-1] >= 0, char_values[:, :-1], 0) @ _USCC_WEIGHT_ARRAY) % 31) % 31) == char_values[:, -1]
-    departments = rows[:, 0].view("S1").ravel()
+    departments = rows[:, 0]
     for code in np.unique(departments[ok]):
-        ok &= ~((departments == code) & (_department_problem(code.decode()) is not None))
-    regions = np.ascontiguousarray(region).view("S6").ravel()
+        if _department_problem(chr(code)) is not None:
+            ok &= departments != code
+    regions = (region.astype(np.int64) - ord("0")) @ (10 ** np.arange(5, -1, -1))  # six digits as a number (where they are digits)
     for code in np.unique(regions[ok]):
-        ok &= ~((regions == code) & (_region_problem(code.decode()) is not None))
+        if _region_problem(f"{code:06d}") is not None:
+            ok &= regions != code
     zeros = ok & (rows[:, _USCC_ORG] == ord("0")).all(axis=1)
     for i in np.flatnonzero(zeros):
-        ok[i] = _org_problem(values[shaped[i]][_USCC_ORG]) is None  # type: ignore[index]
-    valid[np.asarray(shaped)] = ok
+        ok[i] = _org_problem(str(texts[shaped[i]])[_USCC_ORG]) is None
+    valid[shaped] = ok
     return valid
