@@ -94,13 +94,8 @@ def _check_nulls(pf: pq.ParquetFile) -> None:
             if stats is None or not stats.has_null_count or stats.null_count > 0:
                 unsure.append(name)
         if unsure:
-            check_nulls(pl.from_arrow(pf.read_row_group(g, columns=unsure)).pipe(_with_all, pf), first)
+            check_nulls(pl.from_arrow(pf.read_row_group(g, columns=unsure)), first, tuple(unsure))
         first += group.num_rows
-
-
-def _with_all(frame: pl.DataFrame, pf: pq.ParquetFile) -> pl.DataFrame:
-    """`frame` with the schema's columns it lacks as zero-null stand-ins (only its own columns are being checked)."""
-    return frame.with_columns(pl.lit(0).alias(c) for c in COLUMNS if c not in frame.columns)
 
 
 def _check_unique(pf: pq.ParquetFile, batch_rows: int) -> None:
@@ -168,8 +163,9 @@ def _temporary(path: Path) -> Path:
 
 
 def run_precredit(models: Models, input_path: Path, output: Path, *, engine: str = "local", rejects: Path | None = None, overwrite: bool = False,
-                  batch_rows: int = DEFAULT_BATCH_ROWS, progress: Callable[[int], None] | None = None, spark_master: str = "local[*]") -> Summary:
-    """Decide every enterprise of `input_path`; see the module's docstring. `progress` is called with the rows each batch took."""
+                  batch_rows: int = DEFAULT_BATCH_ROWS, progress: Callable[[int, int], None] | None = None, spark_master: str = "local[*]") -> Summary:
+    """Decide every enterprise of `input_path`; see the module's docstring. `progress` is called with the rows each batch
+    took and the rows of the file."""
     if engine not in ENGINES:
         raise BatchInputError("--engine", f"{engine!r} is not an engine", "/".join(ENGINES))
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or not 1 <= batch_rows <= MAX_BATCH_ROWS:
@@ -201,7 +197,7 @@ def run_precredit(models: Models, input_path: Path, output: Path, *, engine: str
                 decided += good.num_rows
                 rejected += bad.num_rows
                 if progress is not None:
-                    progress(table.num_rows)
+                    progress(table.num_rows, pf.metadata.num_rows)
             if decided + rejected != pf.metadata.num_rows:
                 raise RuntimeError(f"the engine returned {decided + rejected:,} rows for {pf.metadata.num_rows:,}")
             meta = {**versions(models), "engine": engine, "input": input_path.name, "input_sha256": file_sha256(input_path),

@@ -75,10 +75,10 @@ def check_schema(schema: pa.Schema) -> None:
             raise BatchInputError(name, f"is {got}, not {kind}", f"{kind} ({'any integer width' if kind == 'integer' else kind})")
 
 
-def check_nulls(frame: pl.DataFrame, first_row: int) -> None:
-    """No null in a column of the schema (`first_row`: the row number of the frame's first row in the file)."""
-    counts = frame.select(pl.col(list(COLUMNS)).null_count()).row(0)
-    for name, nulls in zip(COLUMNS, counts, strict=True):
+def check_nulls(frame: pl.DataFrame, first_row: int, columns: tuple[str, ...] = tuple(COLUMNS)) -> None:
+    """No null in `columns` of the schema (`first_row`: the row number of the frame's first row in the file)."""
+    counts = frame.select(pl.col(list(columns)).null_count()).row(0)
+    for name, nulls in zip(columns, counts, strict=True):
         if nulls:
             at = first_row + int(frame.get_column(name).is_null().arg_true()[0])
             raise BatchInputError(name, f"null at row {at} ({nulls} nulls in this batch)", f"a value in every row: the schema forbids nulls in {name}")

@@ -1004,7 +1004,7 @@ def batch_precredit(
         with Progress(TextColumn("pre-credit"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, disable=not err.is_terminal) as bar:
             task = bar.add_task("rows", total=None)
             summary = run_precredit(models, input_path, output, engine=engine, rejects=rejects, overwrite=overwrite, batch_rows=batch_rows,
-                                    progress=lambda k: bar.advance(task, k), spark_master=spark_master)
+                                    progress=lambda k, total: bar.update(task, advance=k, total=total), spark_master=spark_master)
     except SanduError as exc:
         from rich.markup import escape
 
