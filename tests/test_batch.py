@@ -109,7 +109,8 @@ def test_a_bad_row_is_rejected_with_its_reason_and_the_rest_decided(tmp_path):
 
 
 def test_the_edge_values_of_a_row_are_accepted(tmp_path):
-    frame = _small(3).with_columns(pl.lit(0).alias("revenue_fen_y3"), pl.lit(10**15).alias("headcount"), pl.lit("D").alias("tax_credit_grade"))
+    frame = _small(3).with_columns(pl.lit(0).alias("revenue_fen_y3"), pl.lit(10**15).alias("headcount"), pl.lit("D").alias("tax_credit_grade"),
+                                   pl.col("queries_3m").cast(pl.UInt32), pl.col("tech_staff").cast(pl.Int16))
     out = tmp_path / "out.parquet"
     assert _run(_write(frame, tmp_path / "in.parquet"), out).rejected_rows == 0
 
@@ -119,6 +120,7 @@ def test_the_edge_values_of_a_row_are_accepted(tmp_path):
     (lambda f: f.with_columns(pl.col("revenue_fen_y3").cast(pl.String)), "revenue_fen_y3", "not integer"),
     (lambda f: f.with_columns(pl.col("revenue_fen_y3").cast(pl.Float64)), "revenue_fen_y3", "not integer"),
     (lambda f: f.with_columns(pl.col("cert_gaoxin").cast(pl.Int8)), "cert_gaoxin", "not boolean"),
+    (lambda f: f.with_columns(pl.col("queries_3m").cast(pl.UInt64)), "queries_3m", "is uint64, not integer"),
     (lambda f: f.with_columns(pl.when(pl.int_range(pl.len()) == 5).then(None).otherwise(pl.col("tech_staff")).alias("tech_staff")),
      "tech_staff", "null at row 5"),
     (lambda f: f.with_columns(pl.when(pl.int_range(pl.len()) == 11).then(pl.col("uscc").first()).otherwise(pl.col("uscc")).alias("uscc")),

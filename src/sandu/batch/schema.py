@@ -11,7 +11,7 @@ collateral assets (``colK_kind`` empty: no asset K). Columns not listed here
 
 Checks, each with the column, the reason and what is allowed:
 
-- the file: every column present, of its type (any integer width for integers),
+- the file: every column present, of its type (integers: int8 … int64, uint8 … uint32),
   no null in any of them (`BatchInputError`, nothing written);
 - a row: a valid USCC (GB 32100), amounts and counts within 0..`MAX_SOURCE_INT`,
   a tax credit grade of `TAX_GRADES`, an asset kind of at most `MAX_SOURCE_TEXT`
@@ -58,7 +58,7 @@ class BatchInputError(InvalidInput):
 def _kind(t: pa.DataType) -> str | None:
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return "text"
-    if pa.types.is_integer(t):
+    if pa.types.is_integer(t) and t != pa.uint64():  # every value must fit a signed 64-bit integer
         return "integer"
     if pa.types.is_boolean(t):
         return "boolean"
@@ -72,7 +72,7 @@ def check_schema(schema: pa.Schema) -> None:
             raise BatchInputError(name, "column missing", f"the columns of the pre-credit schema ({', '.join(COLUMNS)}); see README 'batch precredit'")
         got = schema.field(name).type
         if _kind(got) != kind:
-            raise BatchInputError(name, f"is {got}, not {kind}", f"{kind} ({'any integer width' if kind == 'integer' else kind})")
+            raise BatchInputError(name, f"is {got}, not {kind}", "int8 … int64 or uint8 … uint32" if kind == "integer" else kind)
 
 
 def check_nulls(frame: pl.DataFrame, first_row: int, columns: tuple[str, ...] = tuple(COLUMNS)) -> None:
