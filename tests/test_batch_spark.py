@@ -32,7 +32,8 @@ def spark():
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the workers import sandu and polars from this interpreter
     session = (SparkSession.builder.master("local[2]").appName("sandu-test").config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false").config("spark.sql.shuffle.partitions", "2").getOrCreate())
+               .config("spark.ui.showConsoleProgress", "false").config("spark.sql.shuffle.partitions", "2")
+               .config("spark.sql.files.maxPartitionBytes", "1m").getOrCreate())  # several partitions of one file: order across parts
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
@@ -42,13 +43,14 @@ def test_spark_and_local_write_the_same_decisions_for_100000_enterprises(spark, 
     src = tmp_path / "enterprises.parquet"
     frame = universe_frame(100_000, 13, AS_OF, include_stories=True)
     bad = frame["uscc"][17][:-1] + ("0" if frame["uscc"][17][-1] != "0" else "1")
-    frame.with_columns(pl.when(pl.int_range(pl.len()) == 17).then(pl.lit(bad)).otherwise(pl.col("uscc")).alias("uscc")).write_parquet(src)
+    frame.with_columns(pl.when(pl.int_range(pl.len()) == 17).then(pl.lit(bad)).otherwise(pl.col("uscc")).alias("uscc")).write_parquet(src, row_group_size=8_000)
     local, remote = tmp_path / "local.parquet", tmp_path / "spark.parquet"
     run_precredit(MODELS, src, local, batch_rows=50_000)
     summary = run_precredit(MODELS, src, remote, engine="spark", batch_rows=25_000)
     a, b = pl.read_parquet(local), pl.read_parquet(remote)
     assert a.height == b.height == 100_004 and summary.rejected_rows == 1
     assert a.equals(b)
+    assert spark.read.parquet(str(src)).rdd.getNumPartitions() > 2, "the file was read as several partitions"
     assert pl.read_parquet(rejects_path(local)).equals(pl.read_parquet(rejects_path(remote)))
     meta = read_metadata(remote)
     assert meta["engine"] == "spark" and {k: v for k, v in meta.items() if k != "engine"} == {k: v for k, v in read_metadata(local).items() if k != "engine"}

@@ -2,10 +2,11 @@
 
 Spark reads the input file (with each row's number in it, ``_metadata.row_index``),
 runs `sandu.batch.kernel.process_arrow` — the function the local engine runs — on
-each Arrow batch of each partition (`DataFrame.mapInArrow`), sorts the results by row
-number and writes them as Parquet parts into a scratch directory beside the output;
-`spark_batches` then streams those parts back in order, for `sandu.batch.run` to split
-into decisions and rejects exactly as it does for the local engine.
+each Arrow batch of each partition (`DataFrame.mapInArrow`) and writes the results as
+Parquet parts into a scratch directory beside the output, one part per partition (no
+shuffle, the kernel runs once per row); `spark_batches` then streams the parts back by
+their first row number, checking that the rows come in the file's order, for
+`sandu.batch.run` to split into decisions and rejects exactly as for the local engine.
 
 A Spark that cannot start is `SparkUnavailable`, one line naming what is missing:
 PySpark itself, Java (``JAVA_HOME`` pointing nowhere, or no ``java`` on the ``PATH``),
@@ -14,7 +15,6 @@ or the error the JVM gave.
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import sys
@@ -22,14 +22,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sandu.batch.kernel import ROW, Models, process_arrow
 from sandu.batch.schema import COLUMNS
 from sandu.domain.errors import SanduError
-
-MAX_PARTS = 1_000  # output partitions of one run
 
 
 class SparkUnavailable(SanduError):
@@ -82,6 +81,18 @@ def plain(schema: pa.Schema) -> pa.Schema:
     return pa.schema([pa.field(f.name, one(f.type)) for f in schema])
 
 
+def _in_row_order(scratch: Path) -> list[Path]:
+    """The part files that hold rows, by their first row. A partition of one Parquet file is a run of its row
+    groups, and the kernel keeps the order within it: each part is a run of consecutive rows (checked as read)."""
+    firsts = []
+    for part in scratch.glob("part-*.parquet"):
+        pf = pq.ParquetFile(part)
+        if pf.metadata.num_rows:
+            firsts.append((next(pf.iter_batches(batch_size=1, columns=[ROW])).column(0)[0].as_py(), part))
+    assert len({first for first, _ in firsts}) == len(firsts), "each row is in one part"
+    return [part for _, part in sorted(firsts)]
+
+
 def spark_batches(models: Models, input_path: Path, schema: pa.Schema, rows: int, batch_rows: int, master: str, scratch: Path) -> Iterator[pa.Table]:
     """The kernel's output (`schema`: `sandu.batch.kernel.BATCH_SCHEMA`) for every row of the file, in the file's order."""
     spark, started = start_spark(master)
@@ -96,12 +107,18 @@ def spark_batches(models: Models, input_path: Path, schema: pa.Schema, rows: int
 
     try:
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
-        spark.conf.set("spark.sql.shuffle.partitions", str(max(1, min(MAX_PARTS, math.ceil(rows / batch_rows)))))
         df = spark.read.parquet(str(input_path)).select(*(F.col(c) for c in COLUMNS), F.col("_metadata.row_index").alias(ROW))
-        df.mapInArrow(kernel, from_arrow_schema(out_schema)).orderBy(ROW).write.mode("overwrite").parquet(str(scratch))
-        for part in sorted(scratch.glob("part-*.parquet")):
+        df.mapInArrow(kernel, from_arrow_schema(out_schema)).write.mode("overwrite").parquet(str(scratch))
+        expected = 0
+        for part in _in_row_order(scratch):
             for batch in pq.ParquetFile(part).iter_batches(batch_size=batch_rows):
+                numbers = batch.column(ROW).to_numpy()
+                if not np.array_equal(numbers, np.arange(expected, expected + batch.num_rows)):
+                    raise RuntimeError(f"Spark's output is not in the file's order at row {expected} ({part.name})")
+                expected += batch.num_rows
                 yield pa.Table.from_batches([batch])
+        if expected != rows:
+            raise RuntimeError(f"Spark returned {expected:,} rows for {rows:,}")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         if started:
