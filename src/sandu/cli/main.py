@@ -1034,6 +1034,46 @@ def statement(
     console.print(f"wrote the statement of line {st.line_id} for {st.period_from}..{st.period_to} ({format_}, {len(data):,} bytes) to {out}")
 
 
+batch_app = typer.Typer(no_args_is_help=True, help="Batch jobs over whole files of enterprises.")
+app.add_typer(batch_app, name="batch")
+
+
+@batch_app.command("precredit")
+def batch_precredit(
+    input_path: Annotated[Path, typer.Option("--input", help="Enterprises: a Parquet file of the pre-credit schema (as `sandu simulate --out` writes).")],
+    output: Annotated[Path, typer.Option(help="Where to write the decisions (Parquet); the versions go into its metadata.")],
+    engine: Annotated[str, typer.Option(help="local (pyarrow + polars, in this process) or spark (PySpark, the same kernel through Arrow).")] = "local",
+    as_of: Annotated[Optional[str], typer.Option(help="Decision day (YYYY-MM-DD); default: today's business date.")] = None,
+    rejects: Annotated[Optional[Path], typer.Option(help="Where rejected rows go (default: OUTPUT with .rejects.parquet).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output or rejects file.")] = False,
+    batch_rows: Annotated[int, typer.Option(help="Rows decided at a time (memory is bounded by this, not by the file).")] = 100_000,
+    spark_master: Annotated[str, typer.Option(help="Spark master for --engine spark.")] = "local[*]",
+) -> None:
+    """Pre-approved limits (预授信 / 白名单) for every enterprise of a file: tech evaluation, scorecard and policy per row."""
+    from sandu.batch.kernel import Models
+    from sandu.batch.run import run_precredit
+    from sandu.scoring.scorecard import Scorecard
+
+    rt = _runtime()
+    day = rt.today() if as_of is None else _parse_date(as_of, "--as-of")
+    if not isinstance(rt.model, Scorecard):
+        _fail(f"model {rt.model.label}: batch pre-credit scores with a trained scorecard (`sandu model train`), not an expert model")
+    models = Models(rt.bundle, rt.model, rt.tech, day)
+    try:
+        with Progress(TextColumn("pre-credit"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, disable=not err.is_terminal) as bar:
+            task = bar.add_task("rows", total=None)
+            summary = run_precredit(models, input_path, output, engine=engine, rejects=rejects, overwrite=overwrite, batch_rows=batch_rows,
+                                    progress=lambda k, total: bar.update(task, advance=k, total=total), spark_master=spark_master)
+    except SanduError as exc:
+        from rich.markup import escape
+
+        _fail(escape(exc.message))  # `sandu[spark]` is text, not markup
+    console.print(f"decided {summary.decided_rows:,} of {summary.input_rows:,} enterprises on {day} ({engine}) → {summary.output}; "
+                  f"{summary.rejected_rows:,} rejected → {summary.rejects}")
+    console.print(f"policy {summary.metadata['policy']} ({summary.metadata['policy_sha256'][:12]}), model {summary.metadata['model']} "
+                  f"({summary.metadata['model_sha256'][:12]}), tech {summary.metadata['tech_config']}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     from pydantic import ValidationError
 

@@ -23,8 +23,9 @@ Resident identity card number (公民身份号码), 18 characters:
 * positions 15–17: sequence (odd = male), 18: ISO 7064 MOD 11-2 check.
 
 These plausibility rules are the scalar validators' alone; the vectorized forms
-below compute check characters only and are proven equal to the scalar check
-character functions.
+below compute check characters (and `uscc_validity` the per-character checks,
+calling the scalar rules on each distinct department and region) and are proven
+equal to the scalar functions.
 
 Error messages never echo a whole resident ID (it is personal data); they name
 single characters and positions only.
@@ -52,6 +53,7 @@ __all__ = [
     "uscc_check_char",
     "validate_uscc",
     "is_valid_uscc",
+    "uscc_validity",
     "make_uscc",
     "org_code_check_char",
     "resident_id_check_char",
@@ -479,3 +481,41 @@ def resident_id_check_chars(first17: np.ndarray) -> np.ndarray:
     """Vector form of :func:`resident_id_check_char`: (n, 17) ASCII → (n,) ASCII check bytes."""
     total = _values(first17, _RID_TABLE, "resident_id", _RID_ALLOWED) @ _RID_WEIGHT_ARRAY
     return _RID_CHECK_BYTES[total % 11]
+
+
+def uscc_validity(values: Sequence[object]) -> np.ndarray:
+    """Vector form of :func:`is_valid_uscc`: one bool per value, never raising.
+
+    Length, alphabet, the region's digits and the check character are checked on
+    all values at once; the plausibility rules stay the scalar validator's: they run
+    on each distinct department and region code, and on the organisation codes that
+    are all zero characters."""
+    n = len(values)
+    valid = np.zeros(n, dtype=bool)
+    if n == 0:
+        return valid
+    # numpy drops a text's trailing NULs: a text holding one (never valid) is read as empty
+    texts = np.array([v if type(v) is str and "\x00" not in v else "" for v in values] + ["_" * _USCC_LENGTH], dtype=str)[:n]  # ≥ 18 wide
+    points = texts.view(np.uint32).reshape(n, -1)  # code points, zero-padded
+    shaped = np.flatnonzero((np.char.str_len(texts) == _USCC_LENGTH) & (points[:, :_USCC_LENGTH] < 128).all(axis=1))
+    if shaped.size == 0:
+        return valid
+    rows = points[shaped, :_USCC_LENGTH].astype(np.uint8)
+    char_values = _USCC_TABLE[rows]
+    ok = (char_values >= 0).all(axis=1)
+    region = rows[:, _USCC_REGION]
+    ok &= ((region >= ord("0")) & (region <= ord("9"))).all(axis=1)
+    ok &= ((31 - (np.where(char_values[:, :-1] >= 0, char_values[:, :-1], 0) @ _USCC_WEIGHT_ARRAY) % 31) % 31) == char_values[:, -1]
+    departments = rows[:, 0]
+    for code in np.unique(departments[ok]):
+        if _department_problem(chr(code)) is not None:
+            ok &= departments != code
+    regions = (region.astype(np.int64) - ord("0")) @ (10 ** np.arange(5, -1, -1))  # six digits as a number (where they are digits)
+    for code in np.unique(regions[ok]):
+        if _region_problem(f"{code:06d}") is not None:
+            ok &= regions != code
+    zeros = ok & (rows[:, _USCC_ORG] == ord("0")).all(axis=1)
+    for i in np.flatnonzero(zeros):
+        ok[i] = _org_problem(str(texts[shaped[i]])[_USCC_ORG]) is None
+    valid[shaped] = ok
+    return valid

@@ -1,0 +1,216 @@
+"""Run a pre-credit batch: a Parquet file of enterprises in, a Parquet file of decisions out.
+
+`run_precredit` checks everything that can refuse the whole file before a row is
+decided — the output path (refused when it exists, unless `overwrite`), the schema,
+nulls (from the file's statistics, read where they are absent), unique USCCs (one
+pass over that column: 8 bytes a row) — then streams the file through the kernel
+(`sandu.batch.kernel.process`) in batches of `batch_rows`, on the local engine
+(pyarrow + polars, in this process) or on Spark (`sandu.batch.spark`). Decisions go
+to the output file, rejected rows with their reason to the rejects file; both are
+written under temporary names and renamed only when the run is complete, so a run
+that fails leaves nothing behind. The output's Parquet metadata holds the versions:
+policy label and hash, scorecard label and hash, tech config label and hash, the
+as-of day, the input's sha256 and the row counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sandu.batch.kernel import BATCH_SCHEMA, OUTPUT_SCHEMA, REJECT, ROW, Models, process
+from sandu.batch.schema import COLUMNS, MAX_SHOWN_ROWS, BatchInputError, check_nulls, check_schema
+
+DEFAULT_BATCH_ROWS = 100_000
+MAX_BATCH_ROWS = 1_000_000
+MAX_INPUT_ROWS = 100_000_000
+HASH_CHUNK_BYTES = 8 << 20
+ENGINES = ("local", "spark")
+METADATA_KEY = b"sandu.precredit"
+REJECTS_SCHEMA = pa.schema([("row", pa.int64()), ("uscc", pa.string()), ("reason", pa.string())])
+
+
+@dataclass(frozen=True)
+class Summary:
+    input_rows: int
+    decided_rows: int
+    rejected_rows: int
+    output: Path
+    rejects: Path
+    metadata: dict[str, Any]
+
+
+def rejects_path(output: Path) -> Path:
+    """Where the rejected rows go by default: beside the output (``limits.parquet`` → ``limits.rejects.parquet``)."""
+    return output.with_name(output.stem + ".rejects.parquet")
+
+
+def _check_paths(input_path: Path, output: Path, rejects: Path, overwrite: bool) -> None:
+    if not input_path.is_file():
+        raise BatchInputError("--input", f"{input_path} is not a file", "an existing Parquet file")
+    for name, path in (("--output", output), ("--rejects", rejects)):
+        if path.suffix != ".parquet":
+            raise BatchInputError(name, f"{path} does not end in .parquet", "a path ending in .parquet")
+        if path.exists() and not overwrite:
+            raise BatchInputError(name, f"{path} exists", "a new path, or --overwrite to replace it")
+        if path.resolve() == input_path.resolve():
+            raise BatchInputError(name, f"{path} is the input file", "another path")
+        if not path.parent.is_dir():
+            raise BatchInputError(name, f"the directory {path.parent} does not exist", "a path in an existing directory")
+    if output.resolve() == rejects.resolve():
+        raise BatchInputError("--rejects", "is the output file", "another path")
+
+
+def open_input(input_path: Path) -> pq.ParquetFile:
+    try:
+        pf = pq.ParquetFile(input_path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise BatchInputError("--input", f"{input_path} cannot be read as Parquet: {str(exc).splitlines()[0]}", "a Parquet file") from None
+    check_schema(pf.schema_arrow)
+    if pf.metadata.num_rows > MAX_INPUT_ROWS:
+        raise BatchInputError("--input", f"{pf.metadata.num_rows:,} rows", f"at most {MAX_INPUT_ROWS:,} rows in one run: split the file")
+    return pf
+
+
+def _check_nulls(pf: pq.ParquetFile) -> None:
+    """No nulls in the schema's columns: the row groups' statistics say so, or the row group is read."""
+    names = pf.schema_arrow.names
+    first = 0
+    for g in range(pf.metadata.num_row_groups):
+        group = pf.metadata.row_group(g)
+        unsure = []
+        for name in COLUMNS:
+            stats = group.column(names.index(name)).statistics if name in names else None
+            if stats is None or not stats.has_null_count or stats.null_count > 0:
+                unsure.append(name)
+        if unsure:
+            check_nulls(pl.from_arrow(pf.read_row_group(g, columns=unsure)), first, tuple(unsure))
+        first += group.num_rows
+
+
+def _check_unique(pf: pq.ParquetFile, batch_rows: int) -> None:
+    """Every USCC once: their 64-bit hashes sorted, then the few colliding ones confirmed and named."""
+    hashes = np.empty(pf.metadata.num_rows, dtype=np.uint64)
+    at = 0
+    for batch in pf.iter_batches(batch_size=batch_rows, columns=["uscc"]):
+        h = pl.from_arrow(batch.column(0)).hash(seed=0).to_numpy()
+        hashes[at:at + h.size] = h
+        at += h.size
+    ordered = np.sort(hashes)
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    if repeated.size == 0:
+        return
+    rows: dict[str, list[int]] = {}
+    at = 0
+    for batch in pf.iter_batches(batch_size=batch_rows, columns=["uscc"]):
+        s = pl.from_arrow(batch.column(0))
+        for i in np.flatnonzero(np.isin(s.hash(seed=0).to_numpy(), repeated)):
+            rows.setdefault(s[int(i)], []).append(at + int(i))
+        at += s.len()
+    dups = {u: r for u, r in rows.items() if len(r) > 1}
+    if dups:
+        uscc, where = min(dups.items(), key=lambda kv: kv[1][0])
+        shown = ", ".join(map(str, where[:MAX_SHOWN_ROWS])) + (" …" if len(where) > MAX_SHOWN_ROWS else "")
+        raise BatchInputError("uscc", f"{uscc} appears {len(where)} times (rows {shown}); {len(dups)} USCCs appear more than once",
+                              "each enterprise once: remove the duplicates")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def versions(models: Models) -> dict[str, str]:
+    b, c, t = models.bundle, models.card, models.tech
+    return {"policy": b.label, "policy_sha256": b.sha256, "model": c.label, "model_sha256": c.sha256, "tech_config": t.label,
+            "tech_config_sha256": t.sha256, "as_of": models.as_of.isoformat()}
+
+
+def output_arrow_schema() -> pa.Schema:
+    return pl.DataFrame(schema=OUTPUT_SCHEMA).to_arrow().schema
+
+
+def batch_arrow_schema() -> pa.Schema:
+    return pl.DataFrame(schema=BATCH_SCHEMA).to_arrow().schema
+
+
+def local_batches(models: Models, pf: pq.ParquetFile, batch_rows: int) -> Iterator[pa.Table]:
+    """The local engine: each batch of the file through the kernel, in this process."""
+    first = 0
+    for batch in pf.iter_batches(batch_size=batch_rows, columns=list(COLUMNS)):
+        frame = pl.from_arrow(batch)
+        assert isinstance(frame, pl.DataFrame)
+        frame = frame.with_columns(pl.int_range(first, first + frame.height, dtype=pl.Int64).alias(ROW))
+        first += frame.height
+        yield process(models, frame).to_arrow()
+
+
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.partial")
+
+
+def run_precredit(models: Models, input_path: Path, output: Path, *, engine: str = "local", rejects: Path | None = None, overwrite: bool = False,
+                  batch_rows: int = DEFAULT_BATCH_ROWS, progress: Callable[[int, int], None] | None = None, spark_master: str = "local[*]") -> Summary:
+    """Decide every enterprise of `input_path`; see the module's docstring. `progress` is called with the rows each batch
+    took and the rows of the file."""
+    if engine not in ENGINES:
+        raise BatchInputError("--engine", f"{engine!r} is not an engine", "/".join(ENGINES))
+    if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or not 1 <= batch_rows <= MAX_BATCH_ROWS:
+        raise BatchInputError("--batch-rows", f"{batch_rows!r}", f"an integer 1..{MAX_BATCH_ROWS:,}")
+    models.bundle.lpr_on(models.as_of)  # the policy prices on this day, or nothing is read
+    rejects = rejects or rejects_path(output)
+    _check_paths(input_path, output, rejects, overwrite)
+    pf = open_input(input_path)
+    _check_nulls(pf)
+    _check_unique(pf, batch_rows)
+    if engine == "spark":
+        from sandu.batch.spark import spark_batches
+
+        batches = spark_batches(models, input_path, batch_arrow_schema(), pf.metadata.num_rows, batch_rows, spark_master,
+                                output.with_name(f".{output.name}.{os.getpid()}.spark"))
+    else:
+        batches = local_batches(models, pf, batch_rows)
+    out_tmp, rejects_tmp = _temporary(output), _temporary(rejects)
+    decided = rejected = 0
+    try:
+        with pq.ParquetWriter(out_tmp, output_arrow_schema()) as writer, pq.ParquetWriter(rejects_tmp, REJECTS_SCHEMA) as rejects_writer:
+            for table in batches:
+                reason = table.column(REJECT)
+                ok = reason.is_null()
+                good = table.filter(ok).drop_columns([ROW, REJECT])
+                bad = table.filter(pa.compute.invert(ok)).select([ROW, "uscc", REJECT]).rename_columns(REJECTS_SCHEMA.names)
+                writer.write_table(good.cast(writer.schema))
+                rejects_writer.write_table(bad.cast(REJECTS_SCHEMA))
+                decided += good.num_rows
+                rejected += bad.num_rows
+                if progress is not None:
+                    progress(table.num_rows, pf.metadata.num_rows)
+            if decided + rejected != pf.metadata.num_rows:
+                raise RuntimeError(f"the engine returned {decided + rejected:,} rows for {pf.metadata.num_rows:,}")
+            meta = {**versions(models), "engine": engine, "input": input_path.name, "input_sha256": file_sha256(input_path),
+                    "input_rows": pf.metadata.num_rows, "decided_rows": decided, "rejected_rows": rejected}
+            writer.add_key_value_metadata({METADATA_KEY: json.dumps(meta, sort_keys=True).encode()})
+        os.replace(rejects_tmp, rejects)
+        os.replace(out_tmp, output)
+    finally:
+        for tmp in (out_tmp, rejects_tmp):
+            tmp.unlink(missing_ok=True)
+    return Summary(pf.metadata.num_rows, decided, rejected, output, rejects, meta)
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """The versions and counts a run wrote into its output."""
+    return json.loads(pq.ParquetFile(path).metadata.metadata[METADATA_KEY])

@@ -1,0 +1,118 @@
+"""The enterprise columns a pre-credit batch reads: the documented schema and its checks.
+
+The columns are those `sandu simulate --out` writes (`sandu.simulate.universe`), one
+row per enterprise; a bank's own extract uses the same names and types. Each row
+holds what the data sources would return for the enterprise (`source_payloads`
+turns a row into those payloads for the online path): three tax years (``_y1`` the
+oldest, ``_y3`` the latest, the calendar years before the as-of day), invoices,
+social insurance, utilities, IP, the credit bureau, bank flows and up to two
+collateral assets (``colK_kind`` empty: no asset K). Columns not listed here
+(``name``, ``district``, ``default_12m`` …) are carried through unread.
+
+Checks, each with the column, the reason and what is allowed:
+
+- the file: every column present, of its type (integers: int8 … int64, uint8 … uint32),
+  no null in any of them (`BatchInputError`, nothing written);
+- a row: a valid USCC (GB 32100), amounts and counts within 0..`MAX_SOURCE_INT`,
+  a tax credit grade of `TAX_GRADES`, an asset kind of at most `MAX_SOURCE_TEXT`
+  characters — else the row goes to the rejects file with its reason and the rest
+  are processed;
+- USCCs unique over the whole file (`BatchInputError` naming the USCC and its rows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from sandu.domain.errors import InvalidInput
+from sandu.domain.ids import uscc_validity, validate_uscc
+from sandu.sources.schemas import MAX_SOURCE_INT, MAX_SOURCE_TEXT, TAX_GRADES
+
+ASSETS = (1, 2)
+TAX_YEARS = (1, 2, 3)
+AMOUNTS = (
+    *(f"{kind}_fen_y{y}" for kind in ("revenue", "vat", "cit", "rd_expense") for y in TAX_YEARS),
+    "sales_invoice_fen_12m", "sales_invoice_count_12m", "customer_count_12m",
+    "headcount", "headcount_12m_ago", "tech_staff", "si_arrears_months",
+    "electricity_kwh_12m", "electricity_kwh_prev_12m",
+    "invention_patents", "utility_models", "software_copyrights",
+    "loans_outstanding_fen", "bureau_secured_debt_fen", "overdue_count_24m", "max_overdue_days_24m", "queries_3m",
+    "inflow_fen_12m", "outflow_fen_12m",
+    *(f"col{k}_{part}" for k in ASSETS for part in ("appraised_fen", "secured_debt_fen")),
+)
+FLAGS = ("has_bank_account", "utility_arrears", "cert_gaoxin", "cert_zhuanjingtexin", "cert_xiaojuren", "cert_kejixing")
+TEXTS = ("uscc", "tax_credit_grade", *(f"col{k}_kind" for k in ASSETS))
+COLUMNS: dict[str, str] = {**{c: "text" for c in TEXTS}, **{c: "integer" for c in AMOUNTS}, **{c: "boolean" for c in FLAGS}}
+POLARS_TYPES = {"text": pl.String, "integer": pl.Int64, "boolean": pl.Boolean}
+MAX_SHOWN_ROWS = 3  # rows named in a duplicate-USCC error
+
+
+class BatchInputError(InvalidInput):
+    """The input file cannot be processed: `field` is the column (or ``uscc`` for duplicates, ``--output`` …)."""
+
+
+def _kind(t: pa.DataType) -> str | None:
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return "text"
+    if pa.types.is_integer(t) and t != pa.uint64():  # every value must fit a signed 64-bit integer
+        return "integer"
+    if pa.types.is_boolean(t):
+        return "boolean"
+    return None
+
+
+def check_schema(schema: pa.Schema) -> None:
+    """Every column of `COLUMNS` present and of its kind, or `BatchInputError` naming the first bad one."""
+    for name, kind in COLUMNS.items():
+        if name not in schema.names:
+            raise BatchInputError(name, "column missing", f"the columns of the pre-credit schema ({', '.join(COLUMNS)}); see README 'batch precredit'")
+        got = schema.field(name).type
+        if _kind(got) != kind:
+            raise BatchInputError(name, f"is {got}, not {kind}", "int8 … int64 or uint8 … uint32" if kind == "integer" else kind)
+
+
+def check_nulls(frame: pl.DataFrame, first_row: int, columns: tuple[str, ...] = tuple(COLUMNS)) -> None:
+    """No null in `columns` of the schema (`first_row`: the row number of the frame's first row in the file)."""
+    counts = frame.select(pl.col(list(columns)).null_count()).row(0)
+    for name, nulls in zip(columns, counts, strict=True):
+        if nulls:
+            at = first_row + int(frame.get_column(name).is_null().arg_true()[0])
+            raise BatchInputError(name, f"null at row {at} ({nulls} nulls in this batch)", f"a value in every row: the schema forbids nulls in {name}")
+
+
+def typed(frame: pl.DataFrame) -> pl.DataFrame:
+    """The schema's columns cast to their polars types (integers of any width to Int64)."""
+    return frame.with_columns(pl.col(c).cast(POLARS_TYPES[k]) for c, k in COLUMNS.items())
+
+
+@dataclass(frozen=True)
+class RowChecks:
+    ok: np.ndarray  # one bool per row
+    reasons: list[tuple[int, str]]  # (index in the frame, reason) of each rejected row
+
+
+def check_rows(frame: pl.DataFrame) -> RowChecks:
+    """Which rows can be decided; the others with the first reason that refuses them."""
+    n = frame.height
+    problem = np.full(n, None, dtype=object)
+    usccs = frame.get_column("uscc").to_list()
+    for i in np.flatnonzero(~uscc_validity(usccs)):
+        try:
+            validate_uscc(usccs[i])
+        except InvalidInput as exc:
+            problem[i] = f"uscc: {exc.reason}"
+    checks = [(pl.col(c) < 0, f"{c}: negative (allowed: 0..{MAX_SOURCE_INT})") for c in AMOUNTS]
+    checks += [(pl.col(c) > MAX_SOURCE_INT, f"{c}: above {MAX_SOURCE_INT} (allowed: 0..{MAX_SOURCE_INT})") for c in AMOUNTS]
+    checks += [(~pl.col("tax_credit_grade").is_in(TAX_GRADES), f"tax_credit_grade: not a grade (allowed: {'/'.join(TAX_GRADES)})")]
+    checks += [(pl.col(f"col{k}_kind").str.len_chars() > MAX_SOURCE_TEXT, f"col{k}_kind: longer than {MAX_SOURCE_TEXT} characters") for k in ASSETS]
+    amounts = (pl.min_horizontal(AMOUNTS) < 0) | (pl.max_horizontal(AMOUNTS) > MAX_SOURCE_INT)  # the first checks, at once
+    bad = frame.select((amounts | pl.any_horizontal(e for e, _ in checks[2 * len(AMOUNTS):])).alias("bad"))["bad"].to_numpy()
+    for i in np.flatnonzero(bad & np.equal(problem, None)):
+        row = frame.slice(int(i), 1)
+        problem[i] = next(reason for expr, reason in checks if row.select(expr).item())
+    rejected = np.flatnonzero(np.not_equal(problem, None))
+    return RowChecks(np.equal(problem, None), [(int(i), str(problem[i])) for i in rejected])

@@ -1,0 +1,125 @@
+"""The Spark engine: the pre-credit kernel on PySpark, through Arrow.
+
+Spark reads the input file (with each row's number in it, ``_metadata.row_index``),
+runs `sandu.batch.kernel.process_arrow` — the function the local engine runs — on
+each Arrow batch of each partition (`DataFrame.mapInArrow`) and writes the results as
+Parquet parts into a scratch directory beside the output, one part per partition (no
+shuffle, the kernel runs once per row); `spark_batches` then streams the parts back by
+their first row number, checking that the rows come in the file's order, for
+`sandu.batch.run` to split into decisions and rejects exactly as for the local engine.
+
+A Spark that cannot start is `SparkUnavailable`, one line naming what is missing:
+PySpark itself, Java (``JAVA_HOME`` pointing nowhere, or no ``java`` on the ``PATH``),
+or the error the JVM gave.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sandu.batch.kernel import ROW, Models, process_arrow
+from sandu.batch.schema import COLUMNS
+from sandu.domain.errors import SanduError
+
+
+class SparkUnavailable(SanduError):
+    code = "spark_unavailable"
+
+
+def java_problem() -> str | None:
+    """Why Spark would find no Java, or None."""
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        if not (Path(home) / "bin" / "java").is_file():
+            return f"JAVA_HOME={home} has no bin/java: point JAVA_HOME at a Java 17 installation (or unset it to use the java on the PATH)"
+        return None
+    if shutil.which("java") is None:
+        return "no Java: install Java 17 (java on the PATH) or set JAVA_HOME"
+    return None
+
+
+def start_spark(master: str) -> tuple[Any, bool]:
+    """(the active SparkSession or a new one on `master`, whether this call started it)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise SparkUnavailable("Spark cannot start: PySpark is not installed (pip install 'sandu[spark]': pyspark>=4.0,<5 and pyarrow)") from None
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active, False
+    problem = java_problem()
+    if problem is not None:
+        raise SparkUnavailable(f"Spark cannot start: {problem}")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the workers run this interpreter, which imports sandu
+    try:
+        spark = (SparkSession.builder.master(master).appName("sandu-precredit").config("spark.ui.enabled", "false")
+                 .config("spark.ui.showConsoleProgress", "false").config("spark.sql.execution.arrow.pyspark.enabled", "true").getOrCreate())
+    except Exception as exc:  # the JVM's failure, whatever its class: one line, the cause named
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise SparkUnavailable(f"Spark cannot start on {master}: {first}") from None
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark, True
+
+
+def plain(schema: pa.Schema) -> pa.Schema:
+    """`schema` with large strings and lists as plain ones (what Spark's Arrow types map to)."""
+    def one(t: pa.DataType) -> pa.DataType:
+        if pa.types.is_large_string(t) or pa.types.is_string_view(t):
+            return pa.string()
+        if pa.types.is_large_list(t) or pa.types.is_list(t):
+            return pa.list_(one(t.value_type))
+        return t
+    return pa.schema([pa.field(f.name, one(f.type)) for f in schema])
+
+
+def _in_row_order(scratch: Path) -> list[Path]:
+    """The part files that hold rows, by their first row. A partition of one Parquet file is a run of its row
+    groups, and the kernel keeps the order within it: each part is a run of consecutive rows (checked as read)."""
+    firsts = []
+    for part in scratch.glob("part-*.parquet"):
+        pf = pq.ParquetFile(part)
+        if pf.metadata.num_rows:
+            firsts.append((next(pf.iter_batches(batch_size=1, columns=[ROW])).column(0)[0].as_py(), part))
+    assert len({first for first, _ in firsts}) == len(firsts), "each row is in one part"
+    return [part for _, part in sorted(firsts)]
+
+
+def spark_batches(models: Models, input_path: Path, schema: pa.Schema, rows: int, batch_rows: int, master: str, scratch: Path) -> Iterator[pa.Table]:
+    """The kernel's output (`schema`: `sandu.batch.kernel.BATCH_SCHEMA`) for every row of the file, in the file's order."""
+    spark, started = start_spark(master)
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    out_schema = plain(schema)
+
+    def kernel(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            yield from process_arrow(models, batch).cast(out_schema).to_batches()
+
+    try:
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
+        df = spark.read.parquet(str(input_path)).select(*(F.col(c) for c in COLUMNS), F.col("_metadata.row_index").alias(ROW))
+        df.mapInArrow(kernel, from_arrow_schema(out_schema)).write.mode("overwrite").parquet(str(scratch))
+        expected = 0
+        for part in _in_row_order(scratch):
+            for batch in pq.ParquetFile(part).iter_batches(batch_size=batch_rows):
+                numbers = batch.column(ROW).to_numpy()
+                if not np.array_equal(numbers, np.arange(expected, expected + batch.num_rows)):
+                    raise RuntimeError(f"Spark's output is not in the file's order at row {expected} ({part.name})")
+                expected += batch.num_rows
+                yield pa.Table.from_batches([batch])
+        if expected != rows:
+            raise RuntimeError(f"Spark returned {expected:,} rows for {rows:,}")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        if started:
+            spark.stop()

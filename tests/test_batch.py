@@ -1,0 +1,223 @@
+"""`sandu batch precredit` on the local engine: the same decisions as the online path, bad input refused or rejected."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from batch_support import assert_as_online
+from cli_support import sandu
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sandu.batch.kernel import Models, features, pd_rounded, round_places
+from sandu.batch.run import read_metadata, rejects_path, run_precredit
+from sandu.batch.schema import COLUMNS, BatchInputError
+from sandu.demo.seed import universe_frame
+from sandu.domain.ids import USCC_ALPHABET, is_valid_uscc, uscc_validity
+from sandu.policy.bundle import load_bundle
+from sandu.scoring.risk import PD_PLACES, load_model
+from sandu.scoring.tech_config import load_tech_config
+
+AS_OF = date(2026, 10, 31)
+MODELS = Models(load_bundle(), load_model(), load_tech_config(), AS_OF)
+
+
+@pytest.fixture(scope="module")
+def universe(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("batch") / "enterprises.parquet"
+    universe_frame(1_000, 5, AS_OF).write_parquet(path)
+    return path
+
+
+def _run(src: Path, out: Path, **kw):
+    return run_precredit(MODELS, src, out, **kw)
+
+
+def test_every_row_is_decided_as_the_online_path_decides_it(universe, tmp_path):
+    out = tmp_path / "limits.parquet"
+    summary = _run(universe, out, batch_rows=300)
+    got = pl.read_parquet(out)
+    frame = pl.read_parquet(universe)
+    assert summary.decided_rows == got.height == frame.height == 1_005 and summary.rejected_rows == 0
+    assert got["uscc"].to_list() == frame["uscc"].to_list()
+    feats = features(frame)
+    for i, r in enumerate(frame.iter_rows(named=True)):
+        profile = assert_as_online(MODELS, r, got.row(i, named=True))
+        f = feats.row(i, named=True)
+        assert {k: f[k] for k in profile.features} == profile.features
+        assert f["collateral"] == [{k: getattr(c, k) for k in ("kind", "appraised_value_fen", "secured_debt_fen")} for c in profile.collateral]
+    assert set(got["outcome"]) == {"approve", "partial", "refer", "decline"}
+    assert got["eligible"].any() and not got["eligible"].all()
+
+
+def test_the_versions_and_counts_are_in_the_output_metadata(universe, tmp_path):
+    out = tmp_path / "limits.parquet"
+    _run(universe, out)
+    meta = read_metadata(out)
+    assert meta["policy"] == MODELS.bundle.label and meta["policy_sha256"] == MODELS.bundle.sha256
+    assert meta["model"] == MODELS.card.label and meta["model_sha256"] == MODELS.card.sha256
+    assert meta["tech_config_sha256"] == MODELS.tech.sha256 and meta["as_of"] == "2026-10-31" and meta["engine"] == "local"
+    assert meta["input_sha256"] == hashlib.sha256(universe.read_bytes()).hexdigest()
+    assert (meta["input_rows"], meta["decided_rows"], meta["rejected_rows"]) == (1_005, 1_005, 0)
+    assert pq.read_table(rejects_path(out)).num_rows == 0
+
+
+def test_the_batch_size_does_not_change_a_decision(universe, tmp_path):
+    _run(universe, tmp_path / "a.parquet", batch_rows=97)  # 11 batches, the last one short
+    _run(universe, tmp_path / "b.parquet", batch_rows=1_000_000)
+    assert pl.read_parquet(tmp_path / "a.parquet").equals(pl.read_parquet(tmp_path / "b.parquet"))
+
+
+def _write(frame: pl.DataFrame, path: Path) -> Path:
+    frame.write_parquet(path)
+    return path
+
+
+def _small(n: int = 20) -> pl.DataFrame:
+    return universe_frame(n, 9, AS_OF, include_stories=False)
+
+
+def test_a_bad_row_is_rejected_with_its_reason_and_the_rest_decided(tmp_path):
+    frame = _small().with_row_index()
+    bad_check = frame["uscc"][3][:-1] + ("0" if frame["uscc"][3][-1] != "0" else "1")
+    frame = frame.with_columns(
+        pl.when(pl.col("index") == 3).then(pl.lit(bad_check)).otherwise(pl.col("uscc")).alias("uscc"),
+        pl.when(pl.col("index") == 7).then(-1).otherwise(pl.col("revenue_fen_y3")).alias("revenue_fen_y3"),
+        pl.when(pl.col("index") == 8).then(pl.lit("Z")).otherwise(pl.col("tax_credit_grade")).alias("tax_credit_grade"),
+        pl.when(pl.col("index") == 9).then(10**15 + 1).otherwise(pl.col("headcount")).alias("headcount"),
+    ).drop("index")
+    src, out = _write(frame, tmp_path / "in.parquet"), tmp_path / "out.parquet"
+    summary = _run(src, out, batch_rows=6)
+    rejected = pl.read_parquet(rejects_path(out))
+    assert rejected["row"].to_list() == [3, 7, 8, 9]
+    reasons = rejected["reason"].to_list()
+    assert reasons[0].startswith("uscc: check character") and reasons[1] == "revenue_fen_y3: negative (allowed: 0..1000000000000000)"
+    assert reasons[2].startswith("tax_credit_grade: not a grade (allowed: A/B/M/C/D)") and reasons[3].startswith("headcount: above 1000000000000000")
+    assert rejected["uscc"][0] == bad_check
+    decided = pl.read_parquet(out)
+    assert summary.decided_rows == decided.height == 16 and bad_check not in decided["uscc"].to_list()
+    assert read_metadata(out)["rejected_rows"] == 4
+
+
+def test_the_edge_values_of_a_row_are_accepted(tmp_path):
+    frame = _small(3).with_columns(pl.lit(0).alias("revenue_fen_y3"), pl.lit(10**15).alias("headcount"), pl.lit("D").alias("tax_credit_grade"),
+                                   pl.col("queries_3m").cast(pl.UInt32), pl.col("tech_staff").cast(pl.Int16))
+    out = tmp_path / "out.parquet"
+    assert _run(_write(frame, tmp_path / "in.parquet"), out).rejected_rows == 0
+
+
+@pytest.mark.parametrize("change,field,words", [
+    (lambda f: f.drop("headcount"), "headcount", "column missing"),
+    (lambda f: f.with_columns(pl.col("revenue_fen_y3").cast(pl.String)), "revenue_fen_y3", "not integer"),
+    (lambda f: f.with_columns(pl.col("revenue_fen_y3").cast(pl.Float64)), "revenue_fen_y3", "not integer"),
+    (lambda f: f.with_columns(pl.col("cert_gaoxin").cast(pl.Int8)), "cert_gaoxin", "not boolean"),
+    (lambda f: f.with_columns(pl.col("queries_3m").cast(pl.UInt64)), "queries_3m", "is uint64, not integer"),
+    (lambda f: f.with_columns(pl.when(pl.int_range(pl.len()) == 5).then(None).otherwise(pl.col("tech_staff")).alias("tech_staff")),
+     "tech_staff", "null at row 5"),
+    (lambda f: f.with_columns(pl.when(pl.int_range(pl.len()) == 11).then(pl.col("uscc").first()).otherwise(pl.col("uscc")).alias("uscc")),
+     "uscc", "appears 2 times (rows 0, 11)"),
+])
+def test_a_bad_file_is_refused_naming_the_column_and_nothing_is_written(tmp_path, change, field, words):
+    src, out = _write(change(_small()), tmp_path / "in.parquet"), tmp_path / "out.parquet"
+    with pytest.raises(BatchInputError) as caught:
+        _run(src, out, batch_rows=4)
+    assert caught.value.field == field and words in caught.value.message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
+
+
+def test_a_null_is_found_without_statistics_too(tmp_path):
+    frame = _small().with_columns(pl.when(pl.int_range(pl.len()) == 13).then(None).otherwise(pl.col("tax_credit_grade")).alias("tax_credit_grade"))
+    src = tmp_path / "in.parquet"
+    pq.write_table(frame.to_arrow(), src, write_statistics=False, row_group_size=8)
+    with pytest.raises(BatchInputError, match="tax_credit_grade: null at row 13"):
+        _run(src, tmp_path / "out.parquet")
+
+
+def test_an_existing_output_is_refused_unless_overwrite(universe, tmp_path):
+    out = tmp_path / "limits.parquet"
+    out.write_bytes(b"keep me")
+    with pytest.raises(BatchInputError, match="--output: .* exists"):
+        _run(universe, out)
+    assert out.read_bytes() == b"keep me" and not rejects_path(out).exists()
+    _run(universe, out, overwrite=True)
+    assert pl.read_parquet(out).height == 1_005
+
+
+@pytest.mark.parametrize("kw,field", [({"engine": "dask"}, "--engine"), ({"batch_rows": 0}, "--batch-rows"), ({"batch_rows": 1_000_001}, "--batch-rows"),
+                                      ({"rejects": Path("r.csv")}, "--rejects")])
+def test_bad_options_are_refused(universe, tmp_path, kw, field):
+    with pytest.raises(BatchInputError) as caught:
+        _run(universe, tmp_path / "out.parquet", **kw)
+    assert caught.value.field == field
+
+
+def test_a_file_that_is_not_parquet_is_refused(tmp_path):
+    src = tmp_path / "in.parquet"
+    src.write_text("uscc,name\n")
+    with pytest.raises(BatchInputError, match="--input: .* cannot be read as Parquet"):
+        _run(src, tmp_path / "out.parquet")
+
+
+def test_the_cli_decides_and_refuses_clearly(universe, tmp_path):
+    out = tmp_path / "limits.parquet"
+    ran = sandu(["batch", "precredit", "--input", str(universe), "--output", str(out), "--as-of", "2026-10-31"])
+    assert ran.returncode == 0, ran.stderr
+    assert "decided 1,005 of 1,005 enterprises on 2026-10-31 (local)" in ran.stdout
+    again = sandu(["batch", "precredit", "--input", str(universe), "--output", str(out), "--as-of", "2026-10-31"])
+    assert again.returncode == 2 and "--output:" in again.stderr and "exists" in again.stderr and "Traceback" not in again.stderr
+    bad_day = sandu(["batch", "precredit", "--input", str(universe), "--output", str(tmp_path / "x.parquet"), "--as-of", "2026-13-01"])
+    assert bad_day.returncode == 2 and "--as-of" in bad_day.stderr
+
+
+def test_the_schema_documented_in_the_readme_is_the_one_checked():
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### batch precredit"):]
+    assert all(f"`{c}`" in section for c in COLUMNS)
+
+
+usccs = st.one_of(
+    st.builds(lambda s: s, st.text(alphabet=USCC_ALPHABET + "IOZSV-a\x00é", min_size=17, max_size=19)),
+    st.builds(lambda body: body + USCC_ALPHABET[(31 - sum(USCC_ALPHABET.index(c) * w for c, w in zip(body, (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28),
+                                                                                                         strict=True)) % 31) % 31],
+              st.text(alphabet="0123456789ANY", min_size=2, max_size=2).flatmap(
+                  lambda head: st.text(alphabet="0123456789", min_size=6, max_size=6).flatmap(
+                      lambda region: st.text(alphabet=USCC_ALPHABET, min_size=9, max_size=9).map(lambda org: head + region + org)))),
+    st.sampled_from(["91350100M000100Y43", "91110000600037341L", "911100000000000009", None, 12]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(usccs, max_size=8))
+def test_uscc_validity_is_is_valid_uscc(values):
+    assert uscc_validity(values).tolist() == [is_valid_uscc(v) for v in values]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.floats(-1e6, 1e6), st.integers(-10**7, 10**7).map(lambda k: k / 10**7 + 5e-7), st.integers(0, 10**6).map(lambda k: (k + 0.5) / 10**6)),
+                min_size=1, max_size=20))
+def test_round_places_is_pythons_round(values):
+    assert round_places(np.asarray(values, dtype=np.float64)).tolist() == [round(v, 6) for v in values]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.floats(0, 1, exclude_min=True, exclude_max=True), st.integers(1, 10**6 - 1).map(lambda k: (k + 0.5) / 10**6)), min_size=1, max_size=20))
+def test_the_pd_is_rounded_as_the_online_path_rounds_it(pds):
+    want = [Decimal(repr(p)).quantize(PD_PLACES, rounding=ROUND_HALF_UP) for p in pds]
+    assert pd_rounded(np.asarray(pds)).to_list() == want
+    assert all(math.isfinite(float(w)) for w in want)
+
+
+def test_an_empty_file_gives_an_empty_output(tmp_path):
+    src = _write(_small(0), tmp_path / "in.parquet")
+    out = tmp_path / "out.parquet"
+    assert _run(src, out).decided_rows == 0
+    assert pq.read_table(out).num_rows == 0 and pq.read_schema(out).field("tech_score").type == pa.decimal128(38, 1)

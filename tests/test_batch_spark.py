@@ -1,0 +1,102 @@
+"""`sandu batch precredit --engine spark`: the same kernel on PySpark (local mode) gives the local engine's file row for row."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+from batch_support import assert_as_online
+
+from sandu.batch.kernel import Models
+from sandu.batch.run import read_metadata, rejects_path, run_precredit
+from sandu.demo.seed import universe_frame
+from sandu.policy.bundle import load_bundle
+from sandu.scoring.risk import load_model
+from sandu.scoring.tech_config import load_tech_config
+
+pyspark = pytest.importorskip("pyspark", reason="pip install 'sandu[spark]'") if os.environ.get("CI") != "true" else __import__("pyspark")
+
+AS_OF = date(2026, 10, 31)
+MODELS = Models(load_bundle(), load_model(), load_tech_config(), AS_OF)
+SRC = Path(__file__).parents[1] / "src"
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the workers import sandu and polars from this interpreter
+    session = (SparkSession.builder.master("local[2]").appName("sandu-test").config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false").config("spark.sql.shuffle.partitions", "2")
+               .config("spark.sql.files.maxPartitionBytes", "1m").getOrCreate())  # several partitions of one file: order across parts
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def test_spark_and_local_write_the_same_decisions_for_100000_enterprises(spark, tmp_path):
+    src = tmp_path / "enterprises.parquet"
+    frame = universe_frame(100_000, 13, AS_OF, include_stories=True)
+    bad = frame["uscc"][17][:-1] + ("0" if frame["uscc"][17][-1] != "0" else "1")
+    frame.with_columns(pl.when(pl.int_range(pl.len()) == 17).then(pl.lit(bad)).otherwise(pl.col("uscc")).alias("uscc")).write_parquet(src, row_group_size=8_000)
+    local, remote = tmp_path / "local.parquet", tmp_path / "spark.parquet"
+    run_precredit(MODELS, src, local, batch_rows=50_000)
+    summary = run_precredit(MODELS, src, remote, engine="spark", batch_rows=25_000)
+    a, b = pl.read_parquet(local), pl.read_parquet(remote)
+    assert a.height == b.height == 100_004 and summary.rejected_rows == 1
+    assert a.equals(b)
+    assert spark.read.parquet(str(src)).rdd.getNumPartitions() > 2, "the file was read as several partitions"
+    assert pl.read_parquet(rejects_path(local)).equals(pl.read_parquet(rejects_path(remote)))
+    meta = read_metadata(remote)
+    assert meta["engine"] == "spark" and {k: v for k, v in meta.items() if k != "engine"} == {k: v for k, v in read_metadata(local).items() if k != "engine"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["enterprises.parquet", "local.parquet", "local.rejects.parquet", "spark.parquet",
+                                                                 "spark.rejects.parquet"]), "the scratch directory is gone"
+    rows = pl.read_parquet(src).filter(pl.col("uscc") != bad).head(1_000)
+    got = b.filter(pl.col("uscc").is_in(rows["uscc"].implode()))
+    assert got["uscc"].to_list() == rows["uscc"].to_list()
+    for r, g in zip(rows.iter_rows(named=True), got.iter_rows(named=True), strict=True):
+        assert_as_online(MODELS, r, g)
+
+
+def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "import sys; from sandu.cli.main import main; sys.argv = ['sandu', *sys.argv[1:]]; main()", *args],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(SRC), **env})
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("spark") / "small.parquet"
+    universe_frame(10, 3, AS_OF).write_parquet(path)
+    return path
+
+
+def test_a_java_home_pointing_nowhere_is_one_clear_line(small, tmp_path):
+    ran = _cli(["batch", "precredit", "--input", str(small), "--output", str(tmp_path / "o.parquet"), "--engine", "spark", "--as-of", "2026-10-31"],
+               {"JAVA_HOME": str(tmp_path / "no-java")})
+    assert ran.returncode == 2, ran.stderr
+    assert f"Spark cannot start: JAVA_HOME={tmp_path / 'no-java'} has no bin/java" in " ".join(ran.stderr.split())
+    assert "Traceback" not in ran.stderr and not (tmp_path / "o.parquet").exists()
+
+
+def test_a_java_that_fails_is_named_in_one_line(small, tmp_path):
+    java = tmp_path / "broken-jdk" / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.write_text("#!/bin/sh\nexit 1\n")
+    java.chmod(0o755)
+    ran = _cli(["batch", "precredit", "--input", str(small), "--output", str(tmp_path / "o.parquet"), "--engine", "spark", "--as-of", "2026-10-31",
+                "--spark-master", "local[1]"], {"JAVA_HOME": str(tmp_path / "broken-jdk")})
+    assert ran.returncode == 2, ran.stderr
+    assert "Spark cannot start on local[1]:" in ran.stderr and "Traceback" not in ran.stderr
+
+
+def test_without_pyspark_the_error_says_what_to_install(small, tmp_path):
+    ran = subprocess.run([sys.executable, "-c", "import sys; sys.modules['pyspark'] = None; from sandu.cli.main import main; "
+                          f"sys.argv = ['sandu', 'batch', 'precredit', '--input', {str(small)!r}, '--output', {str(tmp_path / 'o.parquet')!r}, "
+                          "'--engine', 'spark', '--as-of', '2026-10-31']; main()"],
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(SRC)})
+    assert ran.returncode == 2 and "PySpark is not installed" in ran.stderr and "pip install 'sandu[spark]'" in " ".join(ran.stderr.split())
