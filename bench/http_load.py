@@ -51,6 +51,8 @@ WARM_UP = 20  # requests of each kind before measuring (connections, caches)
 IN_PROCESS_RUNS = 100  # measurements timed in process for the CPU per request
 MAX_SECONDS = 600
 MAX_REQUESTS_EACH = 1000
+TARGETS = {"closed": "target (issue 13, SQLite, 50 clients): ≥ 400 requests/s with p99 ≤ 150 ms",
+           "open": "target (issue 13, SQLite, 200 requests/s): p99 ≤ 50 ms, no errors"}
 
 
 def seeded(url: str) -> tuple[str, str, float]:
@@ -107,6 +109,8 @@ def record(results: Results, label: str, r: LoadResult, server_cpu_s: float, cei
     notes = (f"{r.requests} requests in {r.seconds:.1f} s; {r.per_second:.0f}/s; p50 {r.pct_ms(50):.1f} ms; p99 {r.pct_ms(99):.1f} ms; "
              f"{codes}; errors {r.errors}; CPU per request: server {server_ms:.1f} ms, load generator {client_ms:.1f} ms")
     head = f"{label}, {r.mode} loop {load}"
+    if "measurement" in label:
+        notes += f"; {TARGETS[r.mode]}"
     results.add(f"{head}: throughput", r.per_second, "requests/s", reference="ceiling: 2 cores ÷ in-process CPU per measurement",
                 reference_value=ceiling_per_s, notes=notes)
     results.add(f"{head}: latency p50", r.pct_ms(50), "ms", notes=notes)

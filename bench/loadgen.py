@@ -47,7 +47,7 @@ MAX_RATE_PER_S = 10_000.0
 MAX_IN_FLIGHT = 500
 REQUEST_TIMEOUT_S = 60.0
 OPEN_GRACE_S = 30.0  # an open loop stops this long after its last request was due; what is left is a failure
-SERVER_START_S = 30.0
+SERVER_START_S = 90.0  # the import of the app takes seconds, more on a loaded machine and for each extra worker
 MAX_WORKERS = 8
 
 # (client index, request index) → (method, path, json body)
@@ -96,14 +96,19 @@ class LoadResult:
                 f"{codes}; failures {len(self.failures)}")
 
 
+def loopback(base: str) -> tuple[str, int]:
+    """(host, port) of `base`, which must be plain HTTP on loopback."""
+    u = urlsplit(base)
+    if u.scheme != "http" or u.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(f"base: the load generators aim at loopback only (http://127.0.0.1:PORT), not {base!r}")
+    return u.hostname, u.port or 80
+
+
 class _Connection:
     """One keep-alive HTTP/1.1 connection to `base` (reopened after a failure)."""
 
     def __init__(self, base: str, headers: dict[str, str] | None):
-        u = urlsplit(base)
-        if u.scheme != "http" or u.hostname not in ("127.0.0.1", "localhost", "::1"):
-            raise ValueError(f"base: the load generators aim at loopback only (http://127.0.0.1:PORT), not {base!r}")
-        self.host, self.port = u.hostname, u.port or 80
+        self.host, self.port = loopback(base)
         self.headers = {"Content-Type": "application/json", **(headers or {})}
         self.conn: http.client.HTTPConnection | None = None
 
@@ -161,6 +166,7 @@ def _run(threads: list[threading.Thread], start: threading.Barrier, deadline_s: 
 def closed_loop(base: str, clients: int, requests_each: int, make_request: RequestMaker, headers: dict[str, str] | None = None) -> LoadResult:
     if not 1 <= clients <= MAX_CLIENTS or not 1 <= requests_each <= MAX_REQUESTS_EACH:
         raise ValueError(f"clients 1..{MAX_CLIENTS} and requests_each 1..{MAX_REQUESTS_EACH}")
+    loopback(base)
     result = LoadResult(clients=clients, requests=clients * requests_each, seconds=0.0)
     lock = threading.Lock()
     start = threading.Barrier(clients + 1)
@@ -185,6 +191,7 @@ def open_loop(base: str, rate_per_s: float, requests: int, make_request: Request
     each request's due time. Requests not yet sent `OPEN_GRACE_S` after the last one was due are failures (not sent)."""
     if not 0 < rate_per_s <= MAX_RATE_PER_S or not 1 <= requests <= MAX_OPEN_REQUESTS or not 1 <= max_in_flight <= MAX_IN_FLIGHT:
         raise ValueError(f"rate_per_s in (0, {MAX_RATE_PER_S:g}], requests 1..{MAX_OPEN_REQUESTS}, max_in_flight 1..{MAX_IN_FLIGHT}")
+    loopback(base)
     senders = min(max_in_flight, requests)
     result = LoadResult(clients=senders, requests=requests, seconds=0.0, rate_per_s=rate_per_s)
     lock = threading.Lock()
