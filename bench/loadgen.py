@@ -80,8 +80,8 @@ class LoadResult:
 
     @property
     def errors(self) -> int:
-        """Requests not answered as they should be: 5xx answers and failures (4xx answers are the caller's to judge)."""
-        return self.server_errors + len(self.failures)
+        """Requests not answered with success: answers outside 2xx (a refusal too) and requests without an answer."""
+        return sum(n for code, n in self.statuses.items() if not 200 <= code < 300) + len(self.failures)
 
     def pct_ms(self, q: int) -> float:
         lat = sorted(self.latencies_ms)

@@ -35,7 +35,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(2)
             return
         time.sleep(HOLD_S)
-        status = 500 if self.path == "/fail" else 201
+        status = {"/fail": 500, "/refuse": 409}.get(self.path, 201)
         body = b'{"ok": true}'
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -76,12 +76,12 @@ def test_the_open_loop_measures_from_the_due_time_so_a_queue_shows():
     assert r.per_second == n / r.seconds and r.errors == 0
 
 
-def test_the_open_loop_counts_server_errors_and_requests_without_an_answer():
+def test_the_open_loop_counts_refusals_server_errors_and_requests_without_an_answer():
     with one_at_a_time() as base:
-        r = open_loop(base, 500.0, 9, lambda k, i: ("POST", ("/ok", "/fail", "/drop")[i % 3], None), max_in_flight=3)
-    assert r.statuses == {201: 3, 500: 3}
+        r = open_loop(base, 500.0, 12, lambda k, i: ("POST", ("/ok", "/fail", "/drop", "/refuse")[i % 4], None), max_in_flight=3)
+    assert r.statuses == {201: 3, 500: 3, 409: 3}
     assert len(r.failures) == 3 and all("RemoteDisconnected" in f or "Connection" in f for f in r.failures), r.failures
-    assert r.server_errors == 3 and r.errors == 6 and len(r.latencies_ms) == 6
+    assert r.server_errors == 3 and r.errors == 9 and len(r.latencies_ms) == 9
 
 
 def test_the_open_loop_stops_at_its_deadline_and_counts_what_it_did_not_send(monkeypatch):
@@ -99,7 +99,7 @@ def test_the_closed_loop_sends_every_request_of_every_client_and_counts_each_ans
     with one_at_a_time() as base:
         r = closed_loop(base, 3, 4, lambda k, i: ("POST", "/fail" if (k, i) == (1, 2) else "/ok", {"k": k, "i": i}))
     assert r.mode == "closed" and r.rate_per_s is None
-    assert r.statuses == {201: 11, 500: 1} and r.failures == [] and len(r.latencies_ms) == 12
+    assert r.statuses == {201: 11, 500: 1} and r.failures == [] and len(r.latencies_ms) == 12 and r.errors == 1
     assert min(r.latencies_ms) >= HOLD_S * 1000  # each waited at least for its own answer
     assert r.client_cpu_s > 0
 
