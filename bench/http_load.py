@@ -177,9 +177,9 @@ def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[in
                             r = open_loop(base, rate_per_s, max(1, round(rate_per_s * seconds)), make(mode), headers=auth)
                         server_cpu_s = process_cpu_s(base.pid) - cpu0
                         print(f"  {r.line(label)}; server CPU {server_cpu_s * 1000 / max(sum(r.statuses.values()), 1):.1f} ms/request")
+                        record(results, label, r, server_cpu_s, ceiling)
                     if what == "draw":
                         repay_all(base, auth, line, run)
-                        record(results, label, r, server_cpu_s, ceiling)
 
 
 def _list(text: str) -> list[str]:
