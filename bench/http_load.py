@@ -1,9 +1,14 @@
-"""HTTP under concurrent load: measurement and draw endpoints of a real `sandu serve`
-on loopback, on SQLite and (when it answers) PostgreSQL, at 4 and at 50 closed-loop
-clients. Prints throughput, p50/p99 latency, status counts and failures.
+"""HTTP under load: the measurement and the draw endpoints of a real `sandu serve` on loopback, on SQLite and
+PostgreSQL, with 1 and 2 server processes: a closed loop of 50 clients (throughput, p50/p99) and an open loop at a
+fixed rate (p50/p99 measured from each request's due time, errors). Besides the wall figures it measures the CPU
+the server spent per request (all its processes, from /proc) and, in process, the CPU of one measurement without
+HTTP — on 2 cores the throughput ceiling is 2 cores ÷ CPU per request, whatever the load on the machine.
 
-Usage: .venv/bin/python bench/http_load.py [REQUESTS_PER_CLIENT] [--json FILE]   (default 10)
+Usage: .venv/bin/python bench/http_load.py [--requests N] [--rate R] [--seconds S] [--workers 1,2] [--stores sqlite,postgresql] [--json FILE]
 Env:   SANDU_BENCH_PG_ADMIN  (default postgresql://postgres@127.0.0.1:5432/test)
+
+Targets (issue 13): measurement on SQLite, closed loop of 50 clients ≥ 400 requests/s with p99 ≤ 150 ms; open loop at
+200 requests/s with p99 ≤ 50 ms and no errors; the same reported on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ import os
 import secrets
 import sys
 import tempfile
+import time
 import uuid
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -24,10 +31,11 @@ os.environ.setdefault("SANDU_SECRET_KEY", secrets.token_urlsafe(48))
 os.environ.update(SANDU_RATE_MEASURE_PER_MINUTE="10000", SANDU_RATE_MOVEMENT_PER_MINUTE="100000")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import Results, json_option  # noqa: E402
-from loadgen import LoadResult, closed_loop, sandu_server  # noqa: E402
+from loadgen import MAX_WORKERS, LoadResult, closed_loop, open_loop, process_cpu_s, sandu_server  # noqa: E402
 
 from sandu.demo.seed import seed_universe  # noqa: E402
-from sandu.demo.users import demo_specs, ensure_users  # noqa: E402
+from sandu.demo.users import actor, demo_specs, ensure_users  # noqa: E402
+from sandu.origination import actions as orig  # noqa: E402
 from sandu.policy.bundle import load_bundle  # noqa: E402
 from sandu.runtime import Runtime  # noqa: E402
 from sandu.scoring.risk import load_model  # noqa: E402
@@ -38,22 +46,43 @@ from sandu.store.db import make_engine  # noqa: E402
 API = "/api/v1"
 S2 = STORY_ROWS[1]
 PG_ADMIN = os.environ.get("SANDU_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
+CLIENTS = 50  # the closed loop's clients (issue 13)
+WARM_UP = 20  # requests of each kind before measuring (connections, caches)
+IN_PROCESS_RUNS = 100  # measurements timed in process for the CPU per request
+MAX_SECONDS = 600
+MAX_REQUESTS_EACH = 1000
+TARGETS = {"closed": "target (issue 13, SQLite, 50 clients): ≥ 400 requests/s with p99 ≤ 150 ms",
+           "open": "target (issue 13, SQLite, 200 requests/s): p99 ≤ 50 ms, no errors"}
 
 
-def seeded(url: str) -> tuple[str, str]:
-    """(url, the password of S2's legal representative) of a migrated, seeded store with the demo users."""
+def seeded(url: str) -> tuple[str, str, float]:
+    """(url, the password of S2's legal representative, in-process CPU ms of one measurement) of a migrated, seeded
+    store with the demo users. The measurements timed in process use S2 under its own consent, as the server will."""
     engine = make_engine(url)
     rt = Runtime(engine=engine, bundle=load_bundle(), model=load_model())
     rt.upgrade_schema()
     seed_universe(rt.uow, 1000, 1, date(2026, 10, 31))
     password = dict((spec.username, pw) for spec, pw in ensure_users(rt, demo_specs()))["rep-s2"]
+    rep = actor(rt, "rep-s2")
+    orig.register(rt, rep, uscc=S2["uscc"], name=S2["name"])
+    consent = orig.grant_consent(rt, rep, uscc=S2["uscc"], scopes=list(ALL_SOURCES), bureau_authorization=True, purpose="credit_measurement",
+                                 valid_days=30)
+    for _ in range(WARM_UP):
+        orig.measure(rt, rep, uscc=S2["uscc"], consent_id=consent.id)
+    cpu0 = time.process_time()
+    for _ in range(IN_PROCESS_RUNS):
+        orig.measure(rt, rep, uscc=S2["uscc"], consent_id=consent.id)
+    cpu_ms = (time.process_time() - cpu0) * 1000 / IN_PROCESS_RUNS
     engine.dispose()
-    return url, password
+    return url, password, cpu_ms
 
 
-def stores(results: Results):
-    with tempfile.TemporaryDirectory() as tmp:
-        yield "sqlite", seeded(f"sqlite:///{Path(tmp) / 'bench.db'}")
+def stores(names: list[str], results: Results) -> Iterator[tuple[str, tuple[str, str, float]]]:
+    if "sqlite" in names:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield "sqlite", seeded(f"sqlite:///{Path(tmp) / 'bench.db'}")
+    if "postgresql" not in names:
+        return
     try:
         import psycopg
 
@@ -71,42 +100,102 @@ def stores(results: Results):
         admin.close()
 
 
-def record(results: Results, label: str, r: LoadResult) -> None:
+def record(results: Results, label: str, r: LoadResult, server_cpu_s: float, ceiling_per_s: float) -> None:
+    """Rows of one run: throughput, p50, p99, errors, server CPU per request — each naming backend, mode, workers and load."""
+    answered = max(sum(r.statuses.values()), 1)
+    load = f"{r.clients} clients" if r.mode == "closed" else f"{r.rate_per_s:g}/s"
     codes = ", ".join(f"{code}×{n}" for code, n in sorted(r.statuses.items()))
-    notes = f"{r.requests} requests; p50 {r.pct_ms(50):.1f} ms; {codes}; failures {len(r.failures)}"
-    results.add(f"{label}, {r.clients} clients: throughput", r.per_second, "requests/s", notes=notes)
-    results.add(f"{label}, {r.clients} clients: latency p99", r.pct_ms(99), "ms", notes=notes)
-    if r.server_errors or r.failures:
-        results.failed(f"{label}, {r.clients} clients: errors", f"{r.server_errors} server errors, {len(r.failures)} failures "
-                       f"({(r.failures or ['-'])[0][:120]})")
+    server_ms, client_ms = server_cpu_s * 1000 / answered, r.client_cpu_s * 1000 / answered
+    notes = (f"{r.requests} requests in {r.seconds:.1f} s; {r.per_second:.0f}/s; p50 {r.pct_ms(50):.1f} ms; p99 {r.pct_ms(99):.1f} ms; "
+             f"{codes}; errors {r.errors}; CPU per request: server {server_ms:.1f} ms, load generator {client_ms:.1f} ms")
+    head = f"{label}, {r.mode} loop {load}"
+    if "measurement" in label:
+        notes += f"; {TARGETS[r.mode]}"
+    results.add(f"{head}: throughput", r.per_second, "requests/s", reference="ceiling: 2 cores ÷ in-process CPU per measurement",
+                reference_value=ceiling_per_s, notes=notes)
+    results.add(f"{head}: latency p50", r.pct_ms(50), "ms", notes=notes)
+    results.add(f"{head}: latency p99", r.pct_ms(99), "ms", notes=notes)
+    results.add(f"{head}: errors", r.errors, "requests", notes=f"answers outside 2xx and requests without an answer; {notes}")
+    results.add(f"{head}: server CPU per request", server_ms, "ms", notes=notes)
+    if r.errors:
+        results.failed(f"{head}: no errors", f"{codes}; {len(r.failures)} failures ({(r.failures or ['-'])[0][:120]})")
 
 
-def main(requests_each: int, results: Results) -> None:
-    print(f"closed loop on loopback, {requests_each} requests per client, one `sandu serve` process")
-    for store, (url, password) in stores(results):
-        with sandu_server(url) as base, httpx.Client(base_url=base, timeout=30) as c:
-            token = c.post(f"{API}/auth/token", data={"username": "rep-s2", "password": password}).json()["access_token"]
-            auth = {"Authorization": f"Bearer {token}"}
-            c.post(f"{API}/enterprises", json={k: S2[k] for k in ("uscc", "name")}, headers=auth).raise_for_status()
-            cid = c.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": list(ALL_SOURCES), "bureau_authorization": True}, headers=auth).json()["id"]
-            did = c.post(f"{API}/enterprises/{S2['uscc']}/measurements", json={"consent_id": cid}, headers=auth).json()["id"]
-            line = c.post(f"{API}/decisions/{did}/offers/jingying_kuaidai/accept", headers=auth).json()["id"]
-            for clients in (4, 50):
-                m = closed_loop(base, clients, requests_each, lambda k, i, c=cid: ("POST", f"{API}/enterprises/{S2['uscc']}/measurements", {"consent_id": c}),
-                                headers=auth)
-                print(m.line(f"{store:10} measurement"))
-                record(results, f"http {store}: POST measurement, closed loop", m)
+def setup(base: str, password: str) -> tuple[dict[str, str], str, int]:
+    """S2's legal representative logged in, a consent of every scope, a measurement and the signed line: (auth, consent, line)."""
+    with httpx.Client(base_url=base, timeout=30) as c:
+        r = c.post(f"{API}/auth/token", data={"username": "rep-s2", "password": password})
+        r.raise_for_status()
+        auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        cid = c.post(f"{API}/enterprises/{S2['uscc']}/consents", json={"scopes": list(ALL_SOURCES), "bureau_authorization": True}, headers=auth).json()["id"]
+        did = c.post(f"{API}/enterprises/{S2['uscc']}/measurements", json={"consent_id": cid}, headers=auth).json()["id"]
+        line = c.post(f"{API}/decisions/{did}/offers/jingying_kuaidai/accept", headers=auth)
+        line.raise_for_status()
+        return auth, cid, line.json()["id"]
+
+
+def repay_all(base: str, auth: dict[str, str], line: int, run: str) -> None:
+    """Repay what the draws took, the same day (no interest): the drawings close, so the next server measured starts
+    again far below the line's limit on open drawings (`MAX_OPEN_DRAWINGS`)."""
+    with httpx.Client(base_url=base, timeout=30, headers=auth) as c:
+        drawn = c.get(f"{API}/lines/{line}").json()["drawn_principal_fen"]
+        if drawn:
+            c.post(f"{API}/lines/{line}/repayments", json={"amount_fen": drawn, "idempotency_key": f"{run}-repay"}).raise_for_status()
+        left = c.get(f"{API}/lines/{line}").json()["drawn_principal_fen"]
+    if left != 0:
+        raise RuntimeError(f"line {line}: {left} fen still drawn after repaying {drawn} fen")
+
+
+def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[int], names: list[str], results: Results) -> None:
+    if not 1 <= requests_each <= MAX_REQUESTS_EACH or not 0 < seconds <= MAX_SECONDS or not all(1 <= w <= MAX_WORKERS for w in workers):
+        raise SystemExit(f"--requests 1..{MAX_REQUESTS_EACH}, --seconds (0, {MAX_SECONDS}], --workers each 1..{MAX_WORKERS}")
+    print(f"HTTP on loopback: closed loop {CLIENTS} clients × {requests_each}; open loop {rate_per_s:g}/s for {seconds:g} s; "
+          f"server processes {', '.join(map(str, workers))}; load average {os.getloadavg()[0]:.2f}")
+    for store, (url, password, cpu_ms) in stores(names, results):
+        ceiling = 2 * 1000 / cpu_ms
+        print(f"{store}: in-process CPU per measurement {cpu_ms:.2f} ms → ceiling on 2 cores {ceiling:.0f}/s (no HTTP, no load generator)")
+        results.add(f"http {store}: in-process CPU per measurement", cpu_ms, "ms",
+                    notes=f"{IN_PROCESS_RUNS} measurements through the action, no HTTP; 2 cores ÷ this = {ceiling:.0f}/s")
+        ready: tuple[dict[str, str], str, int] | None = None  # set up once per store: a second acceptance of the offer is refused
+        for n in workers:
+            with sandu_server(url, workers=n) as base:
+                auth, cid, line = ready = ready or setup(base, password)
                 run = uuid.uuid4().hex[:6]
-                d = closed_loop(base, clients, requests_each,
-                                lambda k, i, r=run, n=line: ("POST", f"{API}/lines/{n}/draws", {"amount_fen": 100, "idempotency_key": f"{r}-{k}-{i}"}),
-                                headers=auth)
-                print(d.line(f"{store:10} draw"))
-                record(results, f"http {store}: POST draw, closed loop", d)
+                makers = {  # what → (tag → request maker); a draw's idempotency key is new for every request
+                    "measurement": lambda tag, c=cid: lambda k, i: ("POST", f"{API}/enterprises/{S2['uscc']}/measurements", {"consent_id": c}),
+                    "draw": lambda tag, ln=line, r=run: lambda k, i: ("POST", f"{API}/lines/{ln}/draws",
+                                                              {"amount_fen": 100, "idempotency_key": f"{r}-{tag}-{k}-{i}"}),
+                }
+                for what, make in makers.items():
+                    closed_loop(base, 4, WARM_UP // 4, make("warm"), headers=auth)
+                    label = f"http {store}, {n} worker{'s' if n > 1 else ''}: POST {what}"
+                    for mode in ("closed", "open"):
+                        cpu0 = process_cpu_s(base.pid)
+                        if mode == "closed":
+                            r = closed_loop(base, CLIENTS, requests_each, make(mode), headers=auth)
+                        else:
+                            r = open_loop(base, rate_per_s, max(1, round(rate_per_s * seconds)), make(mode), headers=auth)
+                        server_cpu_s = process_cpu_s(base.pid) - cpu0
+                        print(f"  {r.line(label)}; server CPU {server_cpu_s * 1000 / max(sum(r.statuses.values()), 1):.1f} ms/request")
+                        record(results, label, r, server_cpu_s, ceiling)
+                    if what == "draw":
+                        repay_all(base, auth, line, run)
+
+
+def _list(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("requests_each", nargs="?", type=int, default=10, help="requests per client")
+    parser.add_argument("--requests", type=int, default=10, help=f"closed loop: requests per client ({CLIENTS} clients)")
+    parser.add_argument("--rate", type=float, default=200.0, help="open loop: requests per second")
+    parser.add_argument("--seconds", type=float, default=5.0, help="open loop: for how long requests are due")
+    parser.add_argument("--workers", default="1,2", help="server processes to measure, e.g. 1,2")
+    parser.add_argument("--stores", default="sqlite,postgresql", help="sqlite, postgresql or both")
     json_option(parser)
     args = parser.parse_args()
-    main(args.requests_each, Results("http_load", args.json))
+    unknown = set(_list(args.stores)) - {"sqlite", "postgresql"}
+    if unknown:
+        parser.error(f"--stores: unknown {', '.join(sorted(unknown))}; allowed: sqlite, postgresql")
+    main(args.requests, args.rate, args.seconds, [int(w) for w in _list(args.workers)], _list(args.stores), Results("http_load", args.json))

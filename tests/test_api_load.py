@@ -64,3 +64,23 @@ def test_concurrent_clients_get_no_5xx_and_no_timeout(db_url, clients):
     # every acknowledged draw is on the line, once
     assert line["drawn_principal_fen"] == 100 * clients * REQUESTS_EACH[clients]
     assert sum(e["kind"] == "draw" for e in journal["entries"]) == clients * REQUESTS_EACH[clients]
+
+
+def _descendants(pid: int) -> int:
+    children = [int(c) for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()]
+    return len(children) + sum(_descendants(c) for c in children)
+
+
+def test_two_server_processes_answer_every_request_once(db_url):
+    """`sandu serve --workers 2`: each process builds its own app from the settings; draws from 8 clients at once,
+    spread over both, are each acknowledged once and all on the line."""
+    run = uuid.uuid4().hex[:8]
+    with sandu_server(db_url, SERVER_ENV, workers=2) as base:
+        assert _descendants(base.pid) >= 2  # the two worker processes (and uvicorn's helper, if any)
+        auth, consent_id, line_id = _setup(base)
+        draw = closed_loop(base, 8, 3, lambda k, i: ("POST", f"{API}/lines/{line_id}/draws", {"amount_fen": 100, "idempotency_key": f"{run}-{k}-{i}"}),
+                           headers=auth)
+        with httpx.Client(base_url=base, timeout=30, headers=auth) as c:
+            line = c.get(f"{API}/lines/{line_id}").json()
+    assert draw.failures == [] and draw.statuses == {201: 24}, (draw.statuses, draw.failures[:3])
+    assert line["drawn_principal_fen"] == 100 * 24

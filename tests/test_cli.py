@@ -62,3 +62,9 @@ def test_simulate_into_the_store_is_idempotent(tmp_path):
     assert first.returncode == 0 and "added 55 enterprises" in first.stdout, first.stdout + first.stderr
     again = run(["simulate", "--enterprises", "50", "--seed", "3"], tmp_path)
     assert again.returncode == 0 and "added 0 enterprises" in again.stdout
+
+
+def test_serve_refuses_a_number_of_processes_outside_its_bounds(tmp_path):
+    for workers in ("0", "9"):
+        r = run(["serve", "--port", "8999", "--workers", workers], tmp_path, timeout=60)
+        assert r.returncode == 2 and "--workers: must be within 1..8" in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -90,6 +90,34 @@ def test_the_simulated_adapter_reads_what_the_universe_holds():
         assert build_profile(uscc, AS_OF, payloads_for_profile(out)) == build_profile(uscc, AS_OF, PAYLOADS[uscc])
 
 
+def test_an_in_memory_adapter_is_read_on_the_callers_thread_with_the_same_outcomes():
+    """An adapter that says in_memory is read on the calling thread (no hand-off to a reader thread); a threaded
+    one is not; both give the same outcomes for the same lookup, also when the lookup fails or finds nothing."""
+    threads: dict[tuple[bool, str], str] = {}
+
+    def recording(flag: bool):
+        def look(uscc, source):
+            threads[(flag, source)] = threading.current_thread().name
+            return None if source == "utilities" else (1 / 0 if source == "ip" else PAYLOADS[uscc][source])
+        return look
+
+    outs = {flag: read_all({s: SimulatedAdapter(recording(flag), in_memory=flag) for s in ALL_SOURCES}, ALL_SOURCES, U[0], AS_OF,
+                           per_source_deadline_s=2, overall_deadline_s=5) for flag in (True, False)}
+    me = threading.current_thread().name
+    assert all(threads[(True, s)] == me for s in ALL_SOURCES)
+    assert all(threads[(False, s)] != me for s in ALL_SOURCES)
+
+    def shown(out):
+        return {s: (o.outcome, o.payload, o.adapter, o.reason, o.attempts) for s, o in out.items()}
+
+    assert list(outs[True]) == list(ALL_SOURCES) and shown(outs[True]) == shown(outs[False])
+    assert outs[True]["utilities"].outcome == "no_record" and outs[True]["ip"].outcome == "error"
+    mixed = read_all({"tax": SimulatedAdapter(lookup, in_memory=True), "ip": SimulatedAdapter(lookup)}, ["ip", "tax", "customs"], U[0], AS_OF,
+                     per_source_deadline_s=2, overall_deadline_s=5)
+    assert list(mixed) == ["ip", "tax", "customs"] and mixed["customs"].outcome == "refused"
+    assert mixed["tax"].payload == PAYLOADS[U[0]]["tax"] and mixed["ip"].payload == PAYLOADS[U[0]]["ip"]
+
+
 def test_the_simulated_adapter_turns_what_the_lookup_does_into_outcomes():
     def odd(uscc, source):
         return {"tax": None, "ip": [1, 2], "bank_flows": "text"}.get(source) if source != "utilities" else 1 / 0

@@ -156,6 +156,32 @@ def test_failed_transaction_leaves_nothing_behind(rt):
         assert s.scalar(select(m.Enterprise).where(m.Enterprise.uscc == S2["uscc"])) is None
 
 
+def test_insert_rows_writes_every_row_in_order_and_a_failure_leaves_none(rt):
+    """One executemany: the rows land in list order (ascending ids) with their types (datetimes, JSON, booleans);
+    a row that breaks a constraint fails the whole transaction and nothing of it stays."""
+    from sandu.store.db import insert_rows
+
+    with rt.uow.write() as s:
+        ent = orig.register_enterprise(s, uscc=S2["uscc"], name=S2["name"], registrant=actor(rt, "rep-s2"), pii_key=PII_KEY, now=FIXED_NOW)
+        consent = orig.grant_consent(s, uscc=S2["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", valid_days=30,
+                                     signer=actor(rt, "rep-s2"), now=FIXED_NOW, bureau_authorization=True)
+        ent_id, consent_id = ent.id, consent.id
+    rows = [{"enterprise_id": ent_id, "consent_id": consent_id, "source": source, "payload": {"n": k, "名": "甲"}, "payload_sha256": f"{k:064x}",
+             "read_at": FIXED_NOW, "keep_until": FIXED_NOW} for k, source in enumerate(ALL_SOURCES)]
+    with rt.uow.write() as s:
+        insert_rows(s, m.SourcePayload, rows)
+        insert_rows(s, m.SourcePayload, [])
+    with rt.uow.read() as s:
+        kept = [(p.source, p.payload, p.payload_sha256, p.read_at)
+                for p in s.scalars(select(m.SourcePayload).where(m.SourcePayload.consent_id == consent_id).order_by(m.SourcePayload.id))]
+    assert kept == [(r["source"], r["payload"], r["payload_sha256"], FIXED_NOW) for r in rows]
+    with pytest.raises(IntegrityError):
+        with rt.uow.write() as s:
+            insert_rows(s, m.SourcePayload, [rows[0], {**rows[1], "enterprise_id": 10**9}])  # no such enterprise
+    with rt.uow.read() as s:
+        assert s.scalar(select(text("count(*)")).select_from(m.SourcePayload)) == len(rows)
+
+
 # --- exact Decimals ------------------------------------------------------------------
 
 RATES = [

@@ -79,7 +79,7 @@ class Runtime:
         if simulated:
             with self.uow.read() as s:
                 rows = {r.source: r.payload for r in s.scalars(select(m.SourceRecord).where(m.SourceRecord.uscc == uscc, m.SourceRecord.source.in_(simulated)))}
-            fetched = SimulatedAdapter(lambda _uscc, source: rows.get(source))
+            fetched = SimulatedAdapter(lambda _uscc, source: rows.get(source), in_memory=True)
             adapters.update(dict.fromkeys(simulated, fetched))
         return read_all(adapters, sources, uscc, as_of, per_source_deadline_s=per_source, overall_deadline_s=overall)
 

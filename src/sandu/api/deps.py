@@ -27,7 +27,8 @@ from sandu.security.authz import ObjectKind
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-def get_rt(request: Request) -> Runtime:
+async def get_rt(request: Request) -> Runtime:
+    # async: FastAPI calls it on the event loop (a plain def would cost every request a trip to a worker thread).
     return request.app.state.rt
 
 

@@ -741,10 +741,15 @@ def ledger_check() -> None:
     console.print("[green]✓[/] every balance kept on a row equals the journal")
 
 
+MAX_SERVE_WORKERS = 8
+
+
 @app.command()
 def serve(
     host: Annotated[Optional[str], typer.Option(help="Interface to listen on (default: SANDU_HOST or 127.0.0.1).")] = None,
     port: Annotated[Optional[int], typer.Option(help="TCP port (default: SANDU_PORT or 8000).")] = None,
+    workers: Annotated[int, typer.Option(help="Server processes (1..8). More than one: use PostgreSQL — on SQLite the processes' "
+                                              "writers wait on the file lock instead of in one queue.")] = 1,
 ) -> None:
     """Serve the API (/api/v1, /docs) and the web pages (/app)."""
     import uvicorn
@@ -762,8 +767,13 @@ def serve(
     port = port or settings.port
     if not 1 <= port <= 65535:
         _fail(f"--port: must be within 1..65535, got {port}")
-    console.print(f"sandu is serving on [bold]http://{host}:{port}/app[/]  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning", access_log=False, timeout_keep_alive=15,
+    if not 1 <= workers <= MAX_SERVE_WORKERS:
+        _fail(f"--workers: must be within 1..{MAX_SERVE_WORKERS}, got {workers}")
+    console.print(f"sandu is serving on [bold]http://{host}:{port}/app[/]  (API docs: http://{host}:{port}/docs)"
+                  + (f", {workers} processes" if workers > 1 else ""))
+    # Several processes need the app by name (each worker builds its own from the settings); one is built here.
+    target = "sandu.api.app:create_app" if workers > 1 else create_app()
+    uvicorn.run(target, factory=workers > 1, workers=workers, host=host, port=port, log_level="warning", access_log=False, timeout_keep_alive=15,
                 limit_concurrency=settings.worker_threads * 4, h11_max_incomplete_event_size=16 * 1024)
 
 

@@ -18,6 +18,10 @@ time (HTTP reads are cut at their deadline by their timeouts) and its result is
 dropped. At `MAX_LIVE_THREADS` busy threads, a call's sources are ``refused`` rather
 than queued behind reads that may hang.
 
+An adapter that says `in_memory = True` (its answer is already in memory: no I/O, nothing
+that can block) is read on the calling thread instead, before the others start: handing it to
+a thread would cost more than the read.
+
 Deadlines are seconds; `clock` (default `time.monotonic`) measures them. A source's
 deadline runs from the moment its read starts, capped by the overall deadline, and
 the adapter is given what is left of it.
@@ -154,8 +158,13 @@ def read_all(
     for s in sources:
         if s not in adapters:
             outcomes[s] = declared(s, "refused", f"no adapter serves {show(s)}", 0, t0)
+        elif getattr(adapters[s], "in_memory", False) is True:  # nothing to wait for: read here, no thread hand-off
+            start = clock()
+            outcomes[s] = _read_one(adapters[s], s, uscc, as_of, min(per_source[s], overall_end - start), clock, start)
         else:
             todo.append(s)
+    if not todo:
+        return {s: outcomes[s] for s in sources}
     call = _Call(todo=list(todo))
     workers = _start_workers(call, adapters, uscc, as_of, per_source, overall_end, clock, min(MAX_WORKERS, len(todo)))
     if workers == 0 and todo:
@@ -211,6 +220,18 @@ def _start_workers(call: _Call, adapters: Mapping[str, SourceAdapter], uscc: str
     return started
 
 
+def _read_one(adapter: SourceAdapter, source: str, uscc: str, as_of: date, left_s: float, clock: Callable[[], float], start: float) -> ReadOutcome:
+    """One adapter's read of one source with `left_s` seconds to go; what it raises is the read's error."""
+    try:
+        outcome = adapter.read(source, uscc, as_of, left_s)
+        if not isinstance(outcome, ReadOutcome):
+            raise TypeError(f"{type(adapter).__name__}.read returned {show(outcome)}, not a ReadOutcome")
+    except Exception as e:  # an adapter must not raise; if one does, its read is this source's error
+        outcome = ReadOutcome(source, getattr(adapter, "name", "?"), "error", None, clip(f"{type(e).__name__}: {e}"),
+                              max(0.0, (clock() - start) * 1000))
+    return outcome
+
+
 def _worker(call: _Call, adapters: Mapping[str, SourceAdapter], uscc: str, as_of: date, per_source: dict[str, float],
             overall_end: float, clock: Callable[[], float]) -> None:
     while True:
@@ -220,15 +241,7 @@ def _worker(call: _Call, adapters: Mapping[str, SourceAdapter], uscc: str, as_of
             source = call.todo.pop(0)
             start = clock()
             call.started[source] = start
-        left = min(per_source[source], overall_end - start)
-        adapter = adapters[source]
-        try:
-            outcome = adapter.read(source, uscc, as_of, left)
-            if not isinstance(outcome, ReadOutcome):
-                raise TypeError(f"{type(adapter).__name__}.read returned {show(outcome)}, not a ReadOutcome")
-        except Exception as e:  # an adapter must not raise; if one does, its read is this source's error
-            outcome = ReadOutcome(source, getattr(adapter, "name", "?"), "error", None, clip(f"{type(e).__name__}: {e}"),
-                                  max(0.0, (clock() - start) * 1000))
+        outcome = _read_one(adapters[source], source, uscc, as_of, min(per_source[source], overall_end - start), clock, start)
         with call.cond:
             if call.abandoned:
                 return

@@ -24,10 +24,12 @@ Lookup = Callable[[str, str], Any]
 class SimulatedAdapter:
     name = "simulated"
 
-    def __init__(self, lookup: Lookup):
+    def __init__(self, lookup: Lookup, *, in_memory: bool = False):
+        """`in_memory`: the lookup only reads memory (no I/O, never blocks), so `read_all` reads it on the caller's thread."""
         if not callable(lookup):
             raise TypeError(f"lookup must be a callable (uscc, source) -> dict | None, got {show(lookup)}")
         self._lookup = lookup
+        self.in_memory = in_memory
 
     def read(self, source: str, uscc: str, as_of: date, timeout_s: float) -> ReadOutcome:
         t0 = time.perf_counter()

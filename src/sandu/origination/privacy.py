@@ -30,6 +30,7 @@ from sandu.origination import service as svc
 from sandu.sources.catalog import ALL_SOURCES
 from sandu.sources.consent_text import PROFILE_RETENTION_YEARS
 from sandu.store import models as m
+from sandu.store.db import insert_rows
 
 MAX_ERASURES_LISTED = 100  # an enterprise's erasure records listed, newest first
 MAX_PURGE_ROWS = 100_000  # rows one purge deletes; the next run takes the rest (it says how many are left)
@@ -61,13 +62,12 @@ def keep_payloads(session: Session, prepared: svc.PreparedMeasurement, *, retent
     if not retention_days:
         return 0
     rows = [
-        m.SourcePayload(enterprise_id=prepared.enterprise_id, consent_id=prepared.consent_id, source=source, payload=r.payload,
-                        payload_sha256=r.payload_sha256, read_at=prepared.read_at,
-                        keep_until=prepared.read_at + timedelta(days=retention_days[source]))
+        {"enterprise_id": prepared.enterprise_id, "consent_id": prepared.consent_id, "source": source, "payload": r.payload,
+         "payload_sha256": r.payload_sha256, "read_at": prepared.read_at, "keep_until": prepared.read_at + timedelta(days=retention_days[source])}
         for source, r in sorted(prepared.reads.items())
         if r.payload is not None and retention_days.get(source, 0) > 0
     ]
-    session.add_all(rows)
+    insert_rows(session, m.SourcePayload, rows)
     return len(rows)
 
 

@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -55,7 +55,7 @@ from sandu.sources.consent_text import BUREAU_SOURCE, LANGUAGES, TEXT_VERSION, r
 from sandu.sources.profile import ProfileSnapshot, build_profile, canonical_sha256, profile_from_json
 from sandu.sources.schemas import SCHEMA_VERSION
 from sandu.store import models as m
-from sandu.store.db import insert_if_absent
+from sandu.store.db import insert_if_absent, insert_rows
 
 PURPOSES = ("credit_measurement",)
 MAX_CONSENT_DAYS = 365
@@ -292,9 +292,8 @@ def log_reads(session: Session, prepared: PreparedMeasurement, now: datetime, *,
                              .execution_options(populate_existing=True))
     assert consent is not None, "a prepared read has its consent"
     lapse = consent_lapse(consent, now)
-    session.add_all(read_log_rows(prepared, lapse))
+    insert_rows(session, m.SourceRead, read_log_rows(prepared, lapse))
     if lapse is not None:
-        session.flush()
         raise ConsentLapsed("consent_id", f"{lapse} while the sources were being read; {kept}, the reads made under it are logged",
                             f"a live consent: grant a new one and {again}")
     return ent
@@ -361,31 +360,32 @@ def reads_of(session: Session, consent_id: str) -> list[m.SourceRead]:
 OUTSIDE_SCOPE = "outside the consent's scopes: not read"
 
 
-def read_log_rows(prepared: PreparedMeasurement, lapse: str | None) -> list[m.SourceRead]:
-    """The read log of a measurement: each read as the adapter reported it (`prepared.reads`, when the
-    reading step reports them), else from the payloads (the simulated adapter, found or no record);
-    and every catalog source the consent did not cover, refused. A measurement whose consent lapsed
-    before it was recorded logs its reads all the same, saying they were not used."""
+def read_log_rows(prepared: PreparedMeasurement, lapse: str | None) -> list[dict[str, Any]]:
+    """The read log of a measurement, as rows of `source_reads` (column → value, in the order they are logged):
+    each read as the adapter reported it (`prepared.reads`, when the reading step reports them), else from the
+    payloads (the simulated adapter, found or no record); and every catalog source the consent did not cover,
+    refused. A measurement whose consent lapsed before it was recorded logs its reads all the same, saying they
+    were not used."""
     reads = getattr(prepared, "reads", None)
-    rows: list[m.SourceRead] = []
+    rows: list[dict[str, Any]] = []
     if reads:
         for source, r in reads.items():
             outcome = str(getattr(r, "outcome", "found"))
-            rows.append(m.SourceRead(source=source, adapter=str(getattr(r, "adapter", "simulated")), outcome=outcome,
-                                     found=outcome == "found", reason=str(getattr(r, "reason", "") or ""),
-                                     duration_ms=getattr(r, "duration_ms", None), payload_sha256=getattr(r, "payload_sha256", None)))
+            rows.append({"source": source, "adapter": str(getattr(r, "adapter", "simulated")), "outcome": outcome, "found": outcome == "found",
+                         "reason": str(getattr(r, "reason", "") or ""), "duration_ms": getattr(r, "duration_ms", None),
+                         "payload_sha256": getattr(r, "payload_sha256", None)})
     else:
         for source, payload in prepared.payloads.items():
-            rows.append(m.SourceRead(source=source, adapter="simulated", outcome="found" if payload is not None else "no_record",
-                                     found=payload is not None, reason="", duration_ms=None,
-                                     payload_sha256=None if payload is None else canonical_sha256(payload)))
-    logged = {r.source for r in rows}
-    rows += [m.SourceRead(source=source, adapter="none", outcome="refused", found=False, reason=OUTSIDE_SCOPE, duration_ms=None, payload_sha256=None)
-             for source in ALL_SOURCES if source not in logged]
+            rows.append({"source": source, "adapter": "simulated", "outcome": "found" if payload is not None else "no_record",
+                         "found": payload is not None, "reason": "", "duration_ms": None,
+                         "payload_sha256": None if payload is None else canonical_sha256(payload)})
+    logged = {r["source"] for r in rows}
+    rows += [{"source": source, "adapter": "none", "outcome": "refused", "found": False, "reason": OUTSIDE_SCOPE, "duration_ms": None,
+              "payload_sha256": None} for source in ALL_SOURCES if source not in logged]
     for row in rows:
-        row.consent_id, row.read_at = prepared.consent_id, prepared.read_at
-        if lapse is not None and row.outcome != "refused":
-            row.reason = (row.reason + "; " if row.reason else "") + f"not used: {lapse} before the decision was recorded"
+        row["consent_id"], row["read_at"] = prepared.consent_id, prepared.read_at
+        if lapse is not None and row["outcome"] != "refused":
+            row["reason"] = (row["reason"] + "; " if row["reason"] else "") + f"not used: {lapse} before the decision was recorded"
     return rows
 
 
@@ -533,10 +533,9 @@ def record_measurement(
     )
     session.add(decision)
     session.flush()
-    if ent.live_decision_id is not None:
-        previous = session.get(m.Decision, ent.live_decision_id)
-        assert previous is not None, "the decision in force exists"
-        previous.superseded_at = now
+    if ent.live_decision_id is not None:  # superseded in one UPDATE (loading the old decision, its result and all, costs more)
+        superseded = session.execute(update(m.Decision).where(m.Decision.id == ent.live_decision_id).values(superseded_at=now))
+        assert superseded.rowcount == 1, "the decision in force exists"
     ent.live_decision_id = decision.id
     session.add_all(
         m.Offer(

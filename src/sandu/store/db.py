@@ -108,6 +108,15 @@ def insert_if_absent(session: Session, model: type, *, key: str, row: dict[str, 
     session.execute(insert(model).values(**row).on_conflict_do_nothing(index_elements=[key]))
 
 
+def insert_rows(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
+    """INSERT many rows of `model`'s table in one statement (executemany), without building ORM objects: for
+    append-only rows that nothing in the transaction reads back (read logs, kept payloads). The rows go to the
+    database at once, in order (their ids ascend in list order); every row names the same columns."""
+    if rows:
+        assert all(r.keys() == rows[0].keys() for r in rows), "every row of one insert names the same columns"
+        session.execute(model.__table__.insert(), rows)
+
+
 class WriterQueue:
     """First come, first served admission of one writer at a time, bounded in
     length and in waiting time. The finishing writer hands the turn directly to
