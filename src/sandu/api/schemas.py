@@ -127,6 +127,13 @@ class EnterpriseIn(Strict):
 class ConsentIn(Strict):
     """Signed by the authenticated legal representative in person."""
 
+    # The document says what the server enforces: the bureau's own authorization exactly when its scope is asked.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "if": {"properties": {"scopes": {"contains": {"const": "credit_bureau"}}}, "required": ["scopes"]},
+        "then": {"properties": {"bureau_authorization": {"const": True}}, "required": ["bureau_authorization"]},
+        "else": {"properties": {"bureau_authorization": {"const": False}}},
+    })
+
     scopes: Annotated[
         list[SourceName], Field(min_length=1, max_length=len(ALL_SOURCES), json_schema_extra={"uniqueItems": True}, examples=[list(ALL_SOURCES)]),
         AfterValidator(_unique),
