@@ -289,6 +289,27 @@ BranchQuery = Annotated[str | None, Query(min_length=1, max_length=MAX_BRANCH_LE
                         AfterValidator(lambda v: None if v is None else _branch_text(v))]
 
 
+AlertIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="early-warning alert number")]
+AlertStatusQuery = Annotated[Literal["open", "raised", "acknowledged", "proposed", "approved", "rejected", "done", "dismissed"],
+                             Query(description="open: not yet done or dismissed")]
+AlertLimit = Annotated[int, Query(ge=1, le=200, description="alerts per page")]
+
+
+class AlertNoteIn(Strict):
+    note: Opinion | None = Field(None, description="kept in the alert's life")
+
+
+class AlertReasonIn(Strict):
+    note: Opinion = Field(description="why: kept in the alert's life")
+
+
+class AlertProposeIn(Strict):
+    action: Literal["review", "freeze", "reduce_limit"] | None = Field(None, description="default: the action the rule proposes")
+    limit_fen: whole(0, MAX_AMOUNT_FEN) | None = Field(  # type: ignore[valid-type]
+        None, description="reduce_limit only: the lower limit proposed (default: the rule's share of the limit, never below what is drawn)")
+    note: Opinion | None = Field(None, description="kept in the alert's life")
+
+
 class ErrorBody(BaseModel):
     code: str
     field: str | None
