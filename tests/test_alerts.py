@@ -294,7 +294,7 @@ def test_reject_then_reduce_the_limit_within_authority_and_dismissals_need_a_rea
     assert v.proposed_limit_fen == LIMIT // 2 and v.decided_by is None
     with pytest.raises(NotPermitted) as e:  # 416万 exceeds the junior officer's own 100万 authority
         alerts.approve(rt, junior, alert_id=alert_id)
-    assert e.value.rule == "approval.authority"
+    assert e.value.rule == "approval.authority" and e.value.reason == f"the limit of line {line_id} of {LIMIT} fen exceeds your approval authority of {100 * WAN} fen"
     v = alerts.approve(rt, approver, alert_id=alert_id)
     assert (v.status, v.line_status, v.line_limit_fen) == ("done", "active", LIMIT // 2)
     assert servicing.get_line(rt, line_id).limit_fen == LIMIT // 2
@@ -417,3 +417,16 @@ def test_the_command_line_works_an_alert_as_the_people_who_sign_in(rt_sqlite):
     assert r.returncode == 0 and all(f" {a} " in r.stdout for a in ("raise", "propose", "approve", "done")), r.stdout
     done = subprocess.run([SANDU, "alerts", "scan"], capture_output=True, text=True, timeout=120, env={**os.environ, **env})
     assert done.returncode == 0 and "scanned 1 open lines" in done.stdout and "0 alerts raised" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_tampered_snapshot_is_reported_and_the_scan_goes_on(rt_sqlite):
+    rt = rt_sqlite
+    line_id, alert_id = _raise_revenue_alert(rt)
+    alerts.dismiss(rt, actor(rt, "officer-yongjia"), alert_id=alert_id, note="核实中")
+    with rt.uow.write() as s:
+        p = s.scalars(select(m.Profile).order_by(m.Profile.created_at.desc()).limit(1)).one()
+        snapshot = copy.deepcopy(p.snapshot)
+        snapshot["features"]["revenue_fen"] = 1
+        s.execute(update(m.Profile).where(m.Profile.sha256 == p.sha256).values(snapshot=snapshot))
+    v = alerts.scan(rt, actor(rt, "ops"))
+    assert v.lines == 1 and v.raised == 0 and list(v.refused) == [str(line_id)] and "sha256" in v.refused[str(line_id)]

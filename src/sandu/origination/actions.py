@@ -254,8 +254,8 @@ def refresh_sources(rt: Runtime, actor: Actor, *, uscc: str, consent_id: str | N
             audit.note(s, actor, "profile.refresh", "profile", done.profile_sha256, at=now, after=refresh.profile_row(s, done.profile_sha256))
     if lapsed is not None:
         raise lapsed
-    raised = scan_after_refresh(rt, actor, uscc=done.uscc, previous_sha256=done.previous_sha256, profile_sha256=done.profile_sha256)
-    return refresh_view(done, raised)
+    scanned = scan_after_refresh(rt, actor, uscc=done.uscc, previous_sha256=done.previous_sha256, profile_sha256=done.profile_sha256)
+    return refresh_view(done, scanned.alert_ids)
 
 
 def _retention(rt: Runtime) -> dict[str, int]:

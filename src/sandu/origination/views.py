@@ -247,7 +247,7 @@ class RefreshView(BaseModel):
     gaps: dict[str, str]
     read_ms: float
     alerts_raised: list[int] = Field(default_factory=list, description="the early-warning alerts the refreshed profile raised on the "
-                                                                        "enterprise's open lines (GET /api/v1/alerts/{id})")
+                                                                        "enterprise's open lines, the first 1,000 (GET /api/v1/alerts/{id})")
 
 
 def refresh_view(r: Any, alerts_raised: list[int] | None = None) -> RefreshView:

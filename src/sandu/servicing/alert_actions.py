@@ -21,6 +21,7 @@ from sandu.servicing.service import get_line
 from sandu.sources.profile import ProfileIntegrityError
 from sandu.store import models as m
 
+MAX_SHOWN_IDS = 1_000  # alert ids a scan's answer lists; its count covers them all
 MAX_SCAN_BATCHES = 100_000  # a hundred million lines a scan; more is reported, never silently left
 
 
@@ -71,6 +72,7 @@ class ScanView(BaseModel):
     raised: int
     by_rule: dict[str, int]
     refused: dict[str, str] = Field(default_factory=dict, description="line → why it could not be scanned (a stored profile failed its hash check)")
+    alert_ids: list[int] = Field(default_factory=list, description=f"the alerts raised, the first {MAX_SHOWN_IDS:,} (raised says how many in all)")
 
 
 def alert_view(session: Session, alert: m.Alert, *, detail: bool = False) -> AlertView:
@@ -92,50 +94,59 @@ def _raise_noted(s: Session, rt: Runtime, actor: Actor, line: m.CreditLine, as_o
     return raised
 
 
-def scan(rt: Runtime, actor: Actor, *, batch: int = svc.MAX_SCAN_BATCH) -> ScanView:
-    """Scan every open line as of the business date with the bundle's rules, a batch of lines per committed unit of
-    work; a line whose stored profile fails its hash check is reported and skipped, the rest go on."""
-    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= svc.MAX_SCAN_BATCH:
-        raise InvalidInput("batch", f"got {show(batch)}", f"1..{svc.MAX_SCAN_BATCH} lines")
+def _scan_batches(rt: Runtime, actor: Actor, batch: int, *, enterprise_id: int | None = None, profiles=None) -> ScanView:
+    """Scan open lines (all, or one enterprise's) a batch per committed unit of work; each enterprise's snapshots are
+    read and hash-checked once a batch (or `profiles` given: the refresh's pair)."""
     as_of = rt.today()
     lines = raised = 0
     by_rule: Counter[str] = Counter()
     refused: dict[str, str] = {}
+    ids: list[int] = []
     after_id = 0
     for _ in range(MAX_SCAN_BATCHES):
         now = rt.now()
         with rt.uow.write() as s:
-            page = svc.open_lines(s, after_id=after_id, limit=batch)
+            page = svc.open_lines(s, enterprise_id=enterprise_id, after_id=after_id, limit=batch)
+            known: dict[int, Any] = {}
+            found_here = 0
             for line in page:
                 try:  # a snapshot is checked before anything of the line is written
-                    found = _raise_noted(s, rt, actor, line, as_of, now)
+                    pair = profiles or known.get(line.enterprise_id) or known.setdefault(line.enterprise_id, svc.latest_profiles(s, line.enterprise_id))
+                    found = _raise_noted(s, rt, actor, line, as_of, now, pair)
                 except ProfileIntegrityError as exc:
                     refused[str(line.id)] = str(exc)
                     continue
-                raised += len(found)
+                found_here += len(found)
                 by_rule.update(a.rule_id for a in found)
-            if raised:
+                ids += [a.id for a in found][:MAX_SHOWN_IDS - len(ids)]
+            if found_here:
                 audit.note(s, actor, "alerts.scan", "business_date", f"{as_of.isoformat()}#{after_id}", at=now)
         lines += len(page)
+        raised += found_here
         if len(page) < batch:
-            return ScanView(as_of=as_of, lines=lines, raised=raised, by_rule=dict(sorted(by_rule.items())), refused=refused)
+            return ScanView(as_of=as_of, lines=lines, raised=raised, by_rule=dict(sorted(by_rule.items())), refused=refused, alert_ids=ids)
         after_id = page[-1].id
     raise RuntimeError(f"the early-warning scan did not finish in {MAX_SCAN_BATCHES} batches; run it again")
 
 
-def scan_after_refresh(rt: Runtime, actor: Actor, *, uscc: str, previous_sha256: str | None, profile_sha256: str) -> list[int]:
+def scan(rt: Runtime, actor: Actor, *, batch: int = svc.MAX_SCAN_BATCH) -> ScanView:
+    """Scan every open line as of the business date with the bundle's rules, comparing each enterprise's latest
+    snapshot with the one before, a batch of lines per committed unit of work; a line whose stored snapshot fails its
+    hash check is reported and skipped, the rest go on."""
+    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= svc.MAX_SCAN_BATCH:
+        raise InvalidInput("batch", f"got {show(batch)}", f"1..{svc.MAX_SCAN_BATCH} lines")
+    return _scan_batches(rt, actor, batch)
+
+
+def scan_after_refresh(rt: Runtime, actor: Actor, *, uscc: str, previous_sha256: str | None, profile_sha256: str) -> ScanView:
     """After a refresh: compare the enterprise's previous snapshot with the refreshed one on each of its open lines,
-    in one committed unit of work; the ids of the alerts raised."""
-    as_of, now = rt.today(), rt.now()
-    with rt.uow.write() as s:
-        ent = get_enterprise(s, uscc)
+    a batch of lines per committed unit of work."""
+    with rt.uow.read() as s:
+        ent_id = get_enterprise(s, uscc).id
         rows = {sha: s.get(m.Profile, sha) for sha in (previous_sha256, profile_sha256) if sha is not None}
         facts = {sha: svc.profile_facts(row) for sha, row in rows.items() if row is not None}
-        profiles = (facts.get(previous_sha256) if previous_sha256 else None, facts.get(profile_sha256))
-        ids: list[int] = []
-        for line in svc.open_lines(s, enterprise_id=ent.id):  # an enterprise holds a few lines
-            ids += [a.id for a in _raise_noted(s, rt, actor, line, as_of, now, profiles)]
-    return ids
+    profiles = (facts.get(previous_sha256) if previous_sha256 else None, facts.get(profile_sha256))
+    return _scan_batches(rt, actor, svc.MAX_SCAN_BATCH, enterprise_id=ent_id, profiles=profiles)
 
 
 def list_alerts(rt: Runtime, actor: Actor, *, branch: str | None = None, status: str = "open", after_id: int = 0, limit: int = 50) -> AlertPage:

@@ -263,7 +263,7 @@ def approve(session: Session, *, alert_id: int, actor: Actor, note: str | None, 
         step(session, alert, "approve", actor, now)  # refuses, naming the status
     _not_the_proposer(actor, alert, "approve")
     line = svc.get_line(session, alert.line_id)
-    check_authority(bundle, actor, line.product, line.limit_fen)
+    check_authority(bundle, actor, line.product, line.limit_fen, what=f"the limit of line {line.id}")
     step(session, alert, "approve", actor, now, text)
     alert.decided_by = actor.user_id
     if alert.proposed_action == "freeze":
