@@ -430,3 +430,48 @@ def test_a_tampered_snapshot_is_reported_and_the_scan_goes_on(rt_sqlite):
         s.execute(update(m.Profile).where(m.Profile.sha256 == p.sha256).values(snapshot=snapshot))
     v = alerts.scan(rt, actor(rt, "ops"))
     assert v.lines == 1 and v.raised == 0 and list(v.refused) == [str(line_id)] and "sha256" in v.refused[str(line_id)]
+
+
+# --- the staff console ------------------------------------------------------------------------------------------
+
+
+def _console(c: httpx.Client, username: str) -> str:
+    """Log `username` in to the staff console (its cookies kept by the client); the session's CSRF token."""
+    c.cookies.clear()
+    r = c.post("/console/login", data={"username": username, "password": TEST_PASSWORD})
+    assert r.status_code == 303 and "/console/login" not in r.headers["location"], r.text[:500]
+    return c.cookies["sandu_csrf"]
+
+
+def test_the_console_lists_the_alerts_and_works_one_through_its_life(rt_sqlite):
+    rt = rt_sqlite
+    line_id, alert_id = _raise_revenue_alert(rt)
+    for base in serve(create_app(rt)):
+        with httpx.Client(base_url=base, timeout=30) as c:
+            csrf = _console(c, "officer-yongjia")
+            page = c.get("/console/alerts")
+            assert page.status_code == 200 and f'data-alert="{alert_id}"' in page.text and "revenue_collapse" in page.text
+            detail = c.get(f"/console/alerts/{alert_id}")
+            assert detail.status_code == 200 and 'data-status="raised"' in detail.text and 'data-action="propose"' in detail.text
+            bad = c.post(f"/console/alerts/{alert_id}/propose", data={"action": "reduce_limit", "limit_wan": "9999", "csrf": csrf})
+            assert bad.status_code == 409 and 'id="error-propose"' in bad.text and 'data-field="limit_wan"' in bad.text
+            r = c.post(f"/console/alerts/{alert_id}/propose", data={"action": "freeze", "note": "建议冻结", "csrf": csrf})
+            assert r.status_code == 303, r.text[:500]
+            refused = c.post(f"/console/alerts/{alert_id}/approve", data={"csrf": csrf})
+            assert refused.status_code == 403 and 'data-rule="maker_checker.proposer"' in refused.text
+            assert servicing.get_line(rt, line_id).status == "active"
+            csrf = _console(c, "approver-yongjia")
+            assert 'data-action="propose"' not in c.get(f"/console/alerts/{alert_id}").text  # an approver does not propose
+            assert c.post(f"/console/alerts/{alert_id}/approve", data={"csrf": "forged"}).status_code == 403
+            r = c.post(f"/console/alerts/{alert_id}/approve", data={"csrf": csrf}, follow_redirects=True)
+            assert r.status_code == 200 and 'data-status="done"' in r.text and 'data-step="done"' in r.text
+            assert servicing.get_line(rt, line_id).status == "frozen"
+            csrf = _console(c, "officer-yongjia")  # the line's own actions share the console's form handling
+            bad = c.post(f"/console/lines/{line_id}/reduce", data={"limit_wan": "9999", "csrf": csrf})
+            assert bad.status_code == 409 and 'id="error-reduce"' in bad.text and 'data-field="limit_wan"' in bad.text
+            r = c.post(f"/console/lines/{line_id}/unfreeze", data={"csrf": csrf})
+            assert r.status_code == 303 and r.headers["location"] == f"/console/lines/{line_id}?done=unfreeze"
+            assert servicing.get_line(rt, line_id).status == "active"
+            _console(c, "officer-yueqing")
+            assert c.get(f"/console/alerts/{alert_id}").status_code == 404  # another sub-branch's alert
+            assert f'data-alert="{alert_id}"' not in c.get("/console/alerts", params={"status": "done"}).text
