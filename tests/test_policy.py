@@ -1438,8 +1438,8 @@ def test_not_a_bundle_at_all():
     assert str(e.value).startswith("policy file is not valid TOML: ")
     with pytest.raises(PolicyError) as e:
         parse_bundle(b"")
-    assert str(e.value) == "bundle: missing; lpr: missing; sources: missing; tech_grades: missing; risk_grades: missing (and 11 more)"
-    assert len(e.value.problems) == 16 and e.value.path == "bundle" and e.value.reason == "missing"
+    assert str(e.value) == "bundle: missing; lpr: missing; sources: missing; tech_grades: missing; risk_grades: missing (and 12 more)"
+    assert len(e.value.problems) == 17 and e.value.path == "bundle" and e.value.reason == "missing"
     with pytest.raises(PolicyError) as e:
         parse_bundle(RAW.replace(b'name = "wenzhou-tech-default"', b"name = 1").replace(b'version = "2026.12.11"', b"version = 2"))
     assert str(e.value) == "bundle.name: Input should be a valid string, got 1; bundle.version: Input should be a valid string, got 2"
