@@ -87,8 +87,8 @@ def alert_view(session: Session, alert: m.Alert, *, detail: bool = False) -> Ale
                      line_status=line.status, line_limit_fen=line.limit_fen, allowed_actions=allowed, steps=steps)
 
 
-def _raise_noted(s: Session, rt: Runtime, actor: Actor, line: m.CreditLine, as_of: date, now: datetime, profiles=None) -> list[m.Alert]:
-    raised = svc.scan_line(s, line, rt.bundle, as_of=as_of, now=now, actor=actor, profiles=profiles)
+def _raise_noted(s: Session, rt: Runtime, actor: Actor, line: m.CreditLine, as_of: date, now: datetime, profiles, page: svc.PageFacts) -> list[m.Alert]:
+    raised = svc.scan_line(s, line, rt.bundle, as_of=as_of, now=now, actor=actor, profiles=profiles, page=page)
     for alert in raised:
         audit.note(s, actor, "alert.raise", "alert", alert.id, at=now, after=alert)
     return raised
@@ -107,12 +107,13 @@ def _scan_batches(rt: Runtime, actor: Actor, batch: int, *, enterprise_id: int |
         now = rt.now()
         with rt.uow.write() as s:
             page = svc.open_lines(s, enterprise_id=enterprise_id, after_id=after_id, limit=batch)
+            facts = svc.page_facts(s, [line.id for line in page])
             known: dict[int, Any] = {}
             found_here = 0
             for line in page:
                 try:  # a snapshot is checked before anything of the line is written
                     pair = profiles or known.get(line.enterprise_id) or known.setdefault(line.enterprise_id, svc.latest_profiles(s, line.enterprise_id))
-                    found = _raise_noted(s, rt, actor, line, as_of, now, pair)
+                    found = _raise_noted(s, rt, actor, line, as_of, now, pair, facts)
                 except ProfileIntegrityError as exc:
                     refused[str(line.id)] = str(exc)
                     continue

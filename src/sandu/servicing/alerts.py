@@ -92,34 +92,52 @@ def latest_profiles(session: Session, enterprise_id: int) -> tuple[ProfileFacts 
     return previous, current
 
 
-def worst_drawing(session: Session, line_id: int) -> DrawingFacts | None:
-    """The line's open drawing furthest past due (None when none is past due)."""
-    d = session.scalars(select(m.Drawing).where(m.Drawing.line_id == line_id, m.Drawing.status == DrawingStatus.OPEN.value, m.Drawing.dpd > 0)
-                        .order_by(m.Drawing.dpd.desc(), m.Drawing.id).limit(1)).first()
-    return None if d is None else DrawingFacts(d.id, d.dpd, d.oldest_due_on)
+@dataclass(frozen=True)
+class PageFacts:
+    """What the ledger and the alerts table say of a page of lines, read in two queries: each line's open drawing
+    furthest past due, and each line's alerts (rule, evidence, status)."""
+
+    worst: dict[int, DrawingFacts]
+    known: dict[int, list[tuple[str, str, str]]]
+
+
+def page_facts(session: Session, line_ids: list[int]) -> PageFacts:
+    assert len(line_ids) <= MAX_SCAN_BATCH, len(line_ids)
+    worst: dict[int, DrawingFacts] = {}
+    for d in session.execute(select(m.Drawing.line_id, m.Drawing.id, m.Drawing.dpd, m.Drawing.oldest_due_on)
+                             .where(m.Drawing.line_id.in_(line_ids), m.Drawing.status == DrawingStatus.OPEN.value, m.Drawing.dpd > 0)
+                             .order_by(m.Drawing.line_id, m.Drawing.dpd.desc(), m.Drawing.id)):
+        worst.setdefault(d.line_id, DrawingFacts(d.id, d.dpd, d.oldest_due_on))
+    known: dict[int, list[tuple[str, str, str]]] = {}
+    for a in session.execute(select(m.Alert.line_id, m.Alert.rule_id, m.Alert.evidence_key, m.Alert.status).where(m.Alert.line_id.in_(line_ids))):
+        known.setdefault(a.line_id, []).append((a.rule_id, a.evidence_key, a.status))
+    return PageFacts(worst, known)
+
+
+def _new(found: list, known: list[tuple[str, str, str]]) -> list:
+    """The alerts of `found` that are new: no open alert of their rule on the line, their evidence not seen before."""
+    open_rules = {rule for rule, _, status in known if status in OPEN}
+    seen = {(rule, key) for rule, key, _ in known}
+    return [a for a in found if a.rule_id not in open_rules and (a.rule_id, a.evidence_key) not in seen]
 
 
 def scan_line(session: Session, line: m.CreditLine, bundle: PolicyBundle, *, as_of: date, now: datetime, actor: Actor,
-              profiles: tuple[ProfileFacts | None, ProfileFacts | None] | None = None) -> list[m.Alert]:
-    """Raise the alerts the bundle's rules give on `line` (locked here): none for a rule that already has an open
-    alert on the line, or that raised one on the same evidence before."""
+              profiles: tuple[ProfileFacts | None, ProfileFacts | None], page: PageFacts) -> list[m.Alert]:
+    """Raise the alerts the bundle's rules give on `line`: none for a rule that already has an open alert on the line,
+    or that raised one on the same evidence before. The line is locked, and its alerts read again, only when something
+    new was found (two scans at once raise it once)."""
     if not bundle.early_warning or line.status not in SCANNED_LINES:
         return []
-    previous, current = profiles if profiles is not None else latest_profiles(session, line.enterprise_id)
-    facts = LineFacts(line.id, as_of, previous, current, worst_drawing(session, line.id))
-    found = evaluate(bundle.early_warning, facts)
-    if not found:
+    facts = LineFacts(line.id, as_of, profiles[0], profiles[1], page.worst.get(line.id))
+    if not _new(evaluate(bundle.early_warning, facts), page.known.get(line.id, [])):
         return []
     svc.lock_line(session, line.id)
-    known = session.execute(select(m.Alert.rule_id, m.Alert.evidence_key, m.Alert.status).where(m.Alert.line_id == line.id)).all()
-    open_rules = {r.rule_id for r in known if r.status in OPEN}
-    seen = {(r.rule_id, r.evidence_key) for r in known}
+    known = [(r.rule_id, r.evidence_key, r.status) for r in
+             session.execute(select(m.Alert.rule_id, m.Alert.evidence_key, m.Alert.status).where(m.Alert.line_id == line.id))]
     ent = session.get(m.Enterprise, line.enterprise_id)
     assert ent is not None, "a line has its enterprise"
     raised = []
-    for a in found:
-        if a.rule_id in open_rules or (a.rule_id, a.evidence_key) in seen:
-            continue
+    for a in _new(evaluate(bundle.early_warning, facts), known):
         alert = m.Alert(line_id=line.id, enterprise_id=line.enterprise_id, branch=ent.branch, rule_id=a.rule_id, severity=a.severity,
                         status=S.RAISED.value, rule_action=a.action, summary=a.summary, evidence=a.evidence, evidence_key=a.evidence_key,
                         policy_version=bundle.label, as_of=as_of, raised_at=now, updated_at=now)
