@@ -87,13 +87,6 @@ def alert_view(session: Session, alert: m.Alert, *, detail: bool = False) -> Ale
                      line_status=line.status, line_limit_fen=line.limit_fen, allowed_actions=allowed, steps=steps)
 
 
-def _raise_noted(s: Session, rt: Runtime, actor: Actor, line: m.CreditLine, as_of: date, now: datetime, profiles, page: svc.PageFacts) -> list[m.Alert]:
-    raised = svc.scan_line(s, line, rt.bundle, as_of=as_of, now=now, actor=actor, profiles=profiles, page=page)
-    for alert in raised:
-        audit.note(s, actor, "alert.raise", "alert", alert.id, at=now, after=alert)
-    return raised
-
-
 def _scan_batches(rt: Runtime, actor: Actor, batch: int, *, enterprise_id: int | None = None, profiles=None) -> ScanView:
     """Scan open lines (all, or one enterprise's) a batch per committed unit of work; each enterprise's snapshots are
     read and hash-checked once a batch (or `profiles` given: the refresh's pair)."""
@@ -109,19 +102,23 @@ def _scan_batches(rt: Runtime, actor: Actor, batch: int, *, enterprise_id: int |
             page = svc.open_lines(s, enterprise_id=enterprise_id, after_id=after_id, limit=batch)
             facts = svc.page_facts(s, [line.id for line in page])
             known: dict[int, Any] = {}
-            found_here = 0
-            for line in page:
-                try:  # a snapshot is checked before anything of the line is written
-                    pair = profiles or known.get(line.enterprise_id) or known.setdefault(line.enterprise_id, svc.latest_profiles(s, line.enterprise_id))
-                    found = _raise_noted(s, rt, actor, line, as_of, now, pair, facts)
-                except ProfileIntegrityError as exc:
-                    refused[str(line.id)] = str(exc)
-                    continue
-                found_here += len(found)
+            found: list[m.Alert] = []
+            with s.no_autoflush:  # the page's new alerts are written in one flush (`record_raised`)
+                for line in page:
+                    try:  # a snapshot is checked before anything of the line is written
+                        pair = profiles or known.get(line.enterprise_id) or known.setdefault(line.enterprise_id,
+                                                                                             svc.latest_profiles(s, line.enterprise_id))
+                        found += svc.scan_line(s, line, rt.bundle, as_of=as_of, now=now, actor=actor, profiles=pair, page=facts)
+                    except ProfileIntegrityError as exc:
+                        refused[str(line.id)] = str(exc)
+            found_here = len(found)
+            if found:
+                svc.record_raised(s, found, actor, now)
+                for alert in found:
+                    audit.note(s, actor, "alert.raise", "alert", alert.id, at=now, after=alert)
+                audit.note(s, actor, "alerts.scan", "business_date", f"{as_of.isoformat()}#{after_id}", at=now)
                 by_rule.update(a.rule_id for a in found)
                 ids += [a.id for a in found][:MAX_SHOWN_IDS - len(ids)]
-            if found_here:
-                audit.note(s, actor, "alerts.scan", "business_date", f"{as_of.isoformat()}#{after_id}", at=now)
         lines += len(page)
         raised += found_here
         if len(page) < batch:

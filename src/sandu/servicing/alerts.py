@@ -125,7 +125,8 @@ def scan_line(session: Session, line: m.CreditLine, bundle: PolicyBundle, *, as_
               profiles: tuple[ProfileFacts | None, ProfileFacts | None], page: PageFacts) -> list[m.Alert]:
     """Raise the alerts the bundle's rules give on `line`: none for a rule that already has an open alert on the line,
     or that raised one on the same evidence before. The line is locked, and its alerts read again, only when something
-    new was found (two scans at once raise it once)."""
+    new was found (two scans at once raise it once). The new rows are added, not flushed: `record_raised` writes their
+    first steps once a page's alerts have their ids."""
     if not bundle.early_warning or line.status not in SCANNED_LINES:
         return []
     facts = LineFacts(line.id, as_of, profiles[0], profiles[1], page.worst.get(line.id))
@@ -142,12 +143,18 @@ def scan_line(session: Session, line: m.CreditLine, bundle: PolicyBundle, *, as_
                         status=S.RAISED.value, rule_action=a.action, summary=a.summary, evidence=a.evidence, evidence_key=a.evidence_key,
                         policy_version=bundle.label, as_of=as_of, raised_at=now, updated_at=now)
         session.add(alert)
-        session.flush()
-        user_id, role = _who(actor)
-        session.add(m.AlertStep(alert_id=alert.id, action=RAISE, from_status=None, to_status=S.RAISED.value, at=now, actor_user_id=user_id,
-                                actor_role=role, note=a.summary))
         raised.append(alert)
     return raised
+
+
+def record_raised(session: Session, raised: list[m.Alert], actor: Actor, now: datetime) -> None:
+    """The first step (raised, by the scan's actor, the rule's summary as its note) of alerts just added, in one flush."""
+    session.flush()
+    user_id, role = _who(actor)
+    for alert in raised:
+        assert alert.id is not None and alert.status == S.RAISED, alert.status
+        session.add(m.AlertStep(alert_id=alert.id, action=RAISE, from_status=None, to_status=S.RAISED.value, at=now, actor_user_id=user_id,
+                                actor_role=role, note=alert.summary))
 
 
 def open_lines(session: Session, *, enterprise_id: int | None = None, after_id: int = 0, limit: int = MAX_SCAN_BATCH) -> list[m.CreditLine]:
