@@ -5,11 +5,13 @@ non-public route answers anything but 401 without a token — before its body is
 
 from __future__ import annotations
 
+from fractions import Fraction
 from importlib import resources
 
 import httpx
 import pytest
 from conftest import TEST_PASSWORD, login, serve
+from test_alerts import collapse_revenue
 
 from sandu.api.app import create_app
 from sandu.domain.enums import Role
@@ -43,6 +45,8 @@ EXPECTED: dict[str, frozenset[Role] | None] = {
     "decisions.human_review.decide": frozenset({O, P}), "applications.get": READERS, "applications.withdraw": frozenset({A}),
     "applications.decline": frozenset({O, P}),
     "referrals.list": frozenset({O, P, D}),
+    "alerts.list": frozenset({O, P}), "alerts.get": frozenset({O, P}), "alerts.acknowledge": frozenset({O, P}), "alerts.propose": frozenset({O}),
+    "alerts.approve": frozenset({O, P}), "alerts.reject": frozenset({O, P}), "alerts.dismiss": frozenset({O, P}),
 }
 # A user of each role whose reach covers S2's objects (永嘉), and one whose reach does not (S3 is in 乐清, another tenant).
 OWN = {A: "rep-s2", O: "officer-yongjia", P: "approver-yongjia", K: "risk", X: "ops", D: "admin", U: "auditor"}
@@ -70,6 +74,9 @@ def world(tmp_path_factory, sqlite_template):
                 line = c.post(f"{API}/decisions/{d['id']}/offers/{product}/accept", headers=rep).json()["id"]
                 ids[key] = {"uscc": row["uscc"], "consent": cid, "decision": d["id"], "product": product, "line": line,
                             "application": d["application_id"]}
+            for key, who in (("own", "officer-yongjia"), ("foreign", "risk")):  # a revenue collapse raises an early-warning alert on each line
+                collapse_revenue(rt, ids[key]["uscc"], Fraction(1, 2))
+                [ids[key]["alert"]] = c.post(f"{API}/enterprises/{ids[key]['uscc']}/refresh", json={}, headers=login(c, who)).json()["alerts_raised"]
             victim = c.post(f"{API}/users", json={"username": "to-disable", "password": TEST_PASSWORD, "role": "risk"}, headers=login(c, "admin")).json()
             ids["victim"] = victim["id"]
             tokens = {role: login(c, name) for role, name in OWN.items()}
@@ -132,6 +139,13 @@ def request_for(name: str, ids: dict, tenant: str = "own") -> tuple[str, str, di
         "applications.withdraw": ("POST", f"{API}/applications/{o['application']}/withdraw", {"json": {"reason": "不再需要"}}),
         "applications.decline": ("POST", f"{API}/applications/{o['application']}/decline", {"json": {"reason": "经营风险较高"}}),
         "referrals.list": ("GET", f"{API}/referrals", {}),
+        "alerts.list": ("GET", f"{API}/alerts", {}),
+        "alerts.get": ("GET", f"{API}/alerts/{o['alert']}", {}),
+        "alerts.acknowledge": ("POST", f"{API}/alerts/{o['alert']}/acknowledge", {}),
+        "alerts.propose": ("POST", f"{API}/alerts/{o['alert']}/propose", {"json": {}}),
+        "alerts.approve": ("POST", f"{API}/alerts/{o['alert']}/approve", {}),
+        "alerts.reject": ("POST", f"{API}/alerts/{o['alert']}/reject", {"json": {"note": "矩阵"}}),
+        "alerts.dismiss": ("POST", f"{API}/alerts/{o['alert']}/dismiss", {"json": {"note": "矩阵"}}),
     }[name]
 
 

@@ -51,6 +51,12 @@ def test_policy_engine_runs_and_prints_its_figures_and_agrees_with_zen():
     assert compared > 50 and agreed == compared, agreement  # the JDM of the same tables decides the same
 
 
+def test_early_warning_runs_and_prints_its_figures():
+    r = subprocess.run([sys.executable, str(BENCH / "early_warning.py"), "--lines", "20"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "alerts raised 20 " in r.stdout and "daily scan, nothing new" in r.stdout and "raised 0" in r.stdout, r.stdout
+
+
 def test_web_pages_runs_and_prints_each_pages_time_and_size():
     r = subprocess.run([sys.executable, str(BENCH / "web_pages.py"), "3"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -314,7 +314,7 @@ def test_lpr_table_is_dated():
     with pytest.raises(InvalidInput, match="no LPR") as e:
         BUNDLE.lpr_on(date(2024, 10, 20))
     assert e.value.field == "as_of"
-    assert str(e.value) == "as_of: policy wenzhou-tech-default@2026.12.10 has no LPR published on or before 2024-10-20 (allowed: 2024-10-21 or later)"
+    assert str(e.value) == "as_of: policy wenzhou-tech-default@2026.12.11 has no LPR published on or before 2024-10-20 (allowed: 2024-10-21 or later)"
 
 
 def test_a_decision_after_the_lpr_tables_valid_through_date_is_refused_until_the_table_is_updated():
@@ -1188,7 +1188,7 @@ def test_invariants_hold_for_any_profile(case):
 
 def test_default_bundle_is_typed():
     b = load_bundle()
-    assert (b.name, b.version, b.label) == ("wenzhou-tech-default", "2026.12.10", "wenzhou-tech-default@2026.12.10")
+    assert (b.name, b.version, b.label) == ("wenzhou-tech-default", "2026.12.11", "wenzhou-tech-default@2026.12.11")
     assert b.required_sources == ("tax", "credit_bureau")
     assert b.credit.quick_product == "jingying_kuaidai" and b.credit.tech_revenue_ratio == Decimal("0.10")
     assert b.credit.quick_tax_multiplier == {"A": Decimal("9"), "B": Decimal("8"), "C": Decimal("7"), "D": Decimal("5")}
@@ -1210,9 +1210,9 @@ def test_bundle_identity_is_its_content_hash(tmp_path: Path):
     assert a.version == b.version and a.sha256 != b.sha256
     assert a.sha256 == hashlib.sha256(RAW).hexdigest() == BUNDLE.sha256
     # the shipped file is part of every stored decision: its hash must not drift
-    assert BUNDLE.sha256 == "2a3b7d23f602cd1618bd3c62ce29fbfc43257ef92906e0aaedd270915449ba7c"
+    assert BUNDLE.sha256 == "62c14e496f37b42fe72b2b7a262a1c4b2cbdddb409156fefa6437f38a5e5e605"
     assert load_bundle() == BUNDLE
-    edited = RAW.replace(b'version = "2026.12.10"', b'version = "2026.11.2"')
+    edited = RAW.replace(b'version = "2026.12.11"', b'version = "2026.11.2"')
     copy_path = tmp_path / "p.toml"
     copy_path.write_bytes(edited)
     other = load_bundle(copy_path)
@@ -1413,7 +1413,7 @@ def test_unknown_keys_list_what_the_table_allows():
     assert str(refusal(doc_with({"tech_grades.2.colour": 1}))) == "tech_grades[2].colour: unknown key (allowed: grade, limit_multiplier, discount_bp)"
     assert str(refusal(doc_with({"colour": 1}))) == (
         "colour: unknown key (allowed: bundle, lpr, sources, tech_grades, risk_grades, eligibility, credit, secured, project, guarantee, pricing, products, classification, inclusive, "
-        "expected_loss, approval_authority)"
+        "expected_loss, approval_authority, early_warning)"
     )
     assert str(refusal(doc_with({"pricing.colour": 1}))) == "pricing.colour: unknown key (allowed: lpr_valid_through, one_year_lpr_max_term_months, floor_bp_vs_lpr, preferential_certifications, preferential_max_bp_vs_lpr, spread_bp)"
 
@@ -1438,10 +1438,10 @@ def test_not_a_bundle_at_all():
     assert str(e.value).startswith("policy file is not valid TOML: ")
     with pytest.raises(PolicyError) as e:
         parse_bundle(b"")
-    assert str(e.value) == "bundle: missing; lpr: missing; sources: missing; tech_grades: missing; risk_grades: missing (and 11 more)"
-    assert len(e.value.problems) == 16 and e.value.path == "bundle" and e.value.reason == "missing"
+    assert str(e.value) == "bundle: missing; lpr: missing; sources: missing; tech_grades: missing; risk_grades: missing (and 12 more)"
+    assert len(e.value.problems) == 17 and e.value.path == "bundle" and e.value.reason == "missing"
     with pytest.raises(PolicyError) as e:
-        parse_bundle(RAW.replace(b'name = "wenzhou-tech-default"', b"name = 1").replace(b'version = "2026.12.10"', b"version = 2"))
+        parse_bundle(RAW.replace(b'name = "wenzhou-tech-default"', b"name = 1").replace(b'version = "2026.12.11"', b"version = 2"))
     assert str(e.value) == "bundle.name: Input should be a valid string, got 1; bundle.version: Input should be a valid string, got 2"
     assert e.value.problems == (("bundle.name", "Input should be a valid string, got 1"), ("bundle.version", "Input should be a valid string, got 2"))
     with pytest.raises(PolicyError) as e:

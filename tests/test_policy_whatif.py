@@ -33,7 +33,7 @@ from sandu.store import models as m
 
 BUNDLE = load_bundle()
 RAW = resources.files("sandu.policy.bundles").joinpath("default.toml").read_bytes()
-STRICTER = RAW.replace(b"min_annual_tax_fen = 3_000_000", b"min_annual_tax_fen = 50_000_000").replace(b'version = "2026.12.10"', b'version = "2027.1.0"')
+STRICTER = RAW.replace(b"min_annual_tax_fen = 3_000_000", b"min_annual_tax_fen = 50_000_000").replace(b'version = "2026.12.11"', b'version = "2027.1.0"')
 CHANGED = parse_bundle(STRICTER)
 DAYS = (date(2025, 5, 19), date(2025, 5, 20), date(2026, 3, 31), date(2026, 11, 1))
 

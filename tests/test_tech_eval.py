@@ -512,4 +512,4 @@ def test_the_runtime_refuses_a_tech_config_whose_grades_the_policy_does_not_pric
     assert five.grade_names == ("A", "B", "C", "D", "E") and five.grade_of(Decimal("19.9")) == "E"
     with pytest.raises(InvalidInput) as e:  # checked first, before the store is touched
         Runtime(engine=None, bundle=load_bundle(), model=None, tech=five)  # type: ignore[arg-type]
-    assert str(e.value) == "tech_grades: tech config sandu-tech@2026.1 gives grade E, which policy wenzhou-tech-default@2026.12.10 does not price (allowed: A/B/C/D)"
+    assert str(e.value) == "tech_grades: tech config sandu-tech@2026.1 gives grade E, which policy wenzhou-tech-default@2026.12.11 does not price (allowed: A/B/C/D)"

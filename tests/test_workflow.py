@@ -99,7 +99,7 @@ def _bundle_with(rows: str) -> bytes:
 
 def test_the_default_matrix_loads_and_most_specific_row_wins():
     b = load_bundle()
-    assert b.version == "2026.12.10"
+    assert b.version == "2026.12.11"
     assert b.approval_limit("officer", "jingying_kuaidai") == 500 * WAN == b.approval_limit("officer", "project_loan")
     assert b.approval_limit("approver", "project_loan") == 10_000 * WAN and b.approval_limit("approver", "wangdaitong") == 20_000 * WAN
     assert b.approval_limit("risk", "wangdaitong") is None

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandu.api import errors
 from sandu.api.deps import ADMISSION
-from sandu.api.routers import applications, audit, auth, consents, decisions, enterprises, lines, operations, policy, referrals, reports, users
+from sandu.api.routers import alerts, applications, audit, auth, consents, decisions, enterprises, lines, operations, policy, referrals, reports, users
 from sandu.api.routing import SanduRoute
 from sandu.context import reset_request_id, set_request_id
 from sandu.observability import ensure_logging, logger
@@ -36,7 +36,7 @@ from sandu.web.pages import mount_web
 
 API_PREFIX = "/api/v1"
 REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
-ROUTERS = (auth, users, enterprises, consents, decisions, applications, referrals, lines, operations, policy, reports, audit)
+ROUTERS = (auth, users, enterprises, consents, decisions, applications, referrals, lines, alerts, operations, policy, reports, audit)
 log = logger("sandu.http")
 
 

@@ -40,6 +40,7 @@ DecisionIdPath = Annotated[str, Path(min_length=36, max_length=36, pattern=s.UUI
 ProductPath = Annotated[str, Path(min_length=1, max_length=32, pattern=s.PRODUCT_PATTERN, description="product code, e.g. jingying_kuaidai")]
 LineIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="credit line number")]
 ApplicationIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="application number")]
+AlertIdPath = s.AlertIdPath
 UserIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="user number")]
 
 
@@ -71,14 +72,20 @@ def admit_application(request: Request, application_id: ApplicationIdPath, _toke
     return _admit(request, application_id)
 
 
+def admit_alert(request: Request, alert_id: AlertIdPath, _token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+    return _admit(request, alert_id)
+
+
 AsActor = Annotated[Actor, Depends(admit_none)]
 AsEnterpriseActor = Annotated[Actor, Depends(admit_enterprise)]
 AsConsentActor = Annotated[Actor, Depends(admit_consent)]
 AsDecisionActor = Annotated[Actor, Depends(admit_decision)]
 AsLineActor = Annotated[Actor, Depends(admit_line)]
 AsApplicationActor = Annotated[Actor, Depends(admit_application)]
+AsAlertActor = Annotated[Actor, Depends(admit_alert)]
 ADMISSION = {None: admit_none, ObjectKind.ENTERPRISE: admit_enterprise, ObjectKind.CONSENT: admit_consent,
-             ObjectKind.DECISION: admit_decision, ObjectKind.LINE: admit_line, ObjectKind.APPLICATION: admit_application}
+             ObjectKind.DECISION: admit_decision, ObjectKind.LINE: admit_line, ObjectKind.APPLICATION: admit_application,
+             ObjectKind.ALERT: admit_alert}
 
 _DESCRIPTIONS = {
     401: "no acceptable identity: no token, an invalid or expired one, a disabled account; or a fresh password is needed",

@@ -127,6 +127,13 @@ class EnterpriseIn(Strict):
 class ConsentIn(Strict):
     """Signed by the authenticated legal representative in person."""
 
+    # The document says what the server enforces: the bureau's own authorization exactly when its scope is asked.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "if": {"properties": {"scopes": {"contains": {"const": "credit_bureau"}}}, "required": ["scopes"]},
+        "then": {"properties": {"bureau_authorization": {"const": True}}, "required": ["bureau_authorization"]},
+        "else": {"properties": {"bureau_authorization": {"const": False}}},
+    })
+
     scopes: Annotated[
         list[SourceName], Field(min_length=1, max_length=len(ALL_SOURCES), json_schema_extra={"uniqueItems": True}, examples=[list(ALL_SOURCES)]),
         AfterValidator(_unique),
@@ -280,6 +287,27 @@ _branch_text = _text(MAX_BRANCH_LENGTH)
 BranchQuery = Annotated[str | None, Query(min_length=1, max_length=MAX_BRANCH_LENGTH, json_schema_extra={"pattern": PLAIN_TEXT_PATTERN},
                                           description="the sub-branch (officers and approvers: only their own; default: theirs, or every one for an admin)"),
                         AfterValidator(lambda v: None if v is None else _branch_text(v))]
+
+
+AlertIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="early-warning alert number")]
+AlertStatusQuery = Annotated[Literal["open", "raised", "acknowledged", "proposed", "approved", "rejected", "done", "dismissed"],
+                             Query(description="open: not yet done or dismissed")]
+AlertLimit = Annotated[int, Query(ge=1, le=200, description="alerts per page")]
+
+
+class AlertNoteIn(Strict):
+    note: Opinion | None = Field(None, description="kept in the alert's life")
+
+
+class AlertReasonIn(Strict):
+    note: Opinion = Field(description="why: kept in the alert's life")
+
+
+class AlertProposeIn(Strict):
+    action: Literal["review", "freeze", "reduce_limit"] | None = Field(None, description="default: the action the rule proposes")
+    limit_fen: whole(0, MAX_AMOUNT_FEN) | None = Field(  # type: ignore[valid-type]
+        None, description="reduce_limit only: the lower limit proposed (default: the rule's share of the limit, never below what is drawn)")
+    note: Opinion | None = Field(None, description="kept in the alert's life")
 
 
 class ErrorBody(BaseModel):

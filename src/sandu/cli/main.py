@@ -387,6 +387,8 @@ def sources_refresh(
         console.print("  no change since the last snapshot")
     for c in v.changes:
         console.print(f"  {c.text}")
+    if v.alerts_raised:
+        console.print(f"  [bold red]early warning[/]: alerts {', '.join(map(str, v.alerts_raised))} raised (sandu alerts show ID)")
 
 
 @sources_app.command("purge")
@@ -525,6 +527,133 @@ def referrals(
     console.print(table)
     if page.next_offset is not None:
         console.print(f"more: --offset {page.next_offset}")
+
+
+alerts_app = typer.Typer(no_args_is_help=True, help="Post-loan early warning (贷后预警): scan the open lines, work the alerts.")
+app.add_typer(alerts_app, name="alerts")
+UserOption = Annotated[str, typer.Option("--user", help="Who acts (an officer or approver of the line's sub-branch); the password is read "
+                                                         "from SANDU_PASSWORD or asked.")]
+NoteOption = Annotated[Optional[str], typer.Option("--note", help="Kept in the alert's life.")]
+
+
+def _person(rt, route: str, username: str, alert_id: int):
+    import os
+
+    from sandu.security import actions as security
+
+    password = os.environ.get("SANDU_PASSWORD") or typer.prompt(f"password for {username}", hide_input=True)
+    return security.sign_in_for(rt, route, username=username, password=password, object_key=alert_id)
+
+
+def _print_alert(v) -> None:
+    console.print(f"[bold]alert {v.id}[/] {v.rule_id} ({v.severity}) on line {v.line_id} [{v.branch}]: [bold]{v.status}[/] — {v.summary}")
+    console.print(f"  rule proposes {v.rule_action}; line {v.line_status}, limit {v.line_limit_fen:,} fen; raised {v.as_of} under {v.policy_version}")
+    if v.proposed_action:
+        console.print(f"  proposed: {v.proposed_action}" + (f" to {v.proposed_limit_fen:,} fen" if v.proposed_limit_fen is not None else "")
+                      + f" by user {v.proposed_by}" + (f", decided by user {v.decided_by}" if v.decided_by else ""))
+    console.print("  evidence: " + ", ".join(f"{k}={val}" for k, val in v.evidence.items()))
+    for step in v.steps or []:
+        console.print(f"  {step.at:%Y-%m-%d %H:%M:%S} {step.action:<11} {step.from_status or '-'} → {step.to_status} by "
+                      f"{step.actor_role}{'' if step.actor_user_id is None else ' #' + str(step.actor_user_id)}: {step.note}")
+    if v.allowed_actions:
+        console.print(f"  next: {', '.join(v.allowed_actions)}")
+
+
+@alerts_app.command("scan")
+def alerts_scan(batch: Annotated[int, typer.Option(help="Lines per committed unit of work.")] = 1_000) -> None:
+    """Scan every open line as of the business date with the policy's early-warning rules; raise what they find."""
+    from sandu.security.actor import Actor
+    from sandu.servicing import alert_actions
+
+    v = alert_actions.scan(_runtime(), Actor.system("alerts-scan"), batch=batch)
+    console.print(f"scanned {v.lines:,} open lines as of {v.as_of}: {v.raised:,} alerts raised"
+                  + (" (" + ", ".join(f"{k} {n}" for k, n in v.by_rule.items()) + ")" if v.by_rule else ""))
+    for line_id, why in v.refused.items():
+        console.print(f"  [yellow]line {line_id} not scanned[/]: {why}")
+
+
+@alerts_app.command("list")
+def alerts_list(
+    branch: Annotated[Optional[str], typer.Option("--branch", help="The sub-branch (default: every sub-branch).")] = None,
+    status: Annotated[str, typer.Option(help="open (default), or one status: raised, acknowledged, proposed, rejected, done, dismissed.")] = "open",
+    after_id: Annotated[int, typer.Option("--after-id", help="The next page: the id printed at the end of the last.")] = 0,
+    limit: Annotated[int, typer.Option(help="At most this many, oldest first.")] = 50,
+) -> None:
+    """The alerts of a sub-branch (or all), oldest first."""
+    from sandu.security.actor import Actor
+    from sandu.servicing import alert_actions
+
+    page = alert_actions.list_alerts(_runtime(), Actor.system("alerts"), branch=branch, status=status, after_id=after_id, limit=limit)
+    table = Table(title=f"early-warning alerts — {branch or 'every sub-branch'}, {status}")
+    for col in ("alert", "line", "sub-branch", "rule", "severity", "status", "raised", "summary"):
+        table.add_column(col, overflow="fold")
+    for a in page.alerts:
+        table.add_row(str(a.id), str(a.line_id), a.branch, a.rule_id, a.severity, a.status, str(a.as_of), a.summary)
+    console.print(table)
+    if page.next_after_id is not None:
+        console.print(f"more: --after-id {page.next_after_id}")
+
+
+@alerts_app.command("show")
+def alerts_show(alert_id: Annotated[int, typer.Argument(help="The alert number.")]) -> None:
+    """An alert with its evidence and its life, step by step."""
+    from sandu.servicing import alert_actions
+
+    _print_alert(alert_actions.get_alert(_runtime(), alert_id))
+
+
+@alerts_app.command("acknowledge")
+def alerts_acknowledge(alert_id: Annotated[int, typer.Argument()], user: UserOption, note: NoteOption = None) -> None:
+    """Say the alert was seen."""
+    from sandu.servicing import alert_actions
+
+    rt = _runtime()
+    _print_alert(alert_actions.acknowledge(rt, _person(rt, "alerts.acknowledge", user, alert_id), alert_id=alert_id, note=note))
+
+
+@alerts_app.command("propose")
+def alerts_propose(
+    alert_id: Annotated[int, typer.Argument()],
+    user: UserOption,
+    action: Annotated[Optional[str], typer.Option(help="review, freeze or reduce_limit (default: the rule's).")] = None,
+    limit_fen: Annotated[Optional[int], typer.Option("--limit-fen", help="reduce_limit: the lower limit (default: the rule's share).")] = None,
+    note: NoteOption = None,
+) -> None:
+    """An officer proposes an action for the alert's line; nothing changes until another person approves it."""
+    from sandu.servicing import alert_actions
+
+    rt = _runtime()
+    _print_alert(alert_actions.propose(rt, _person(rt, "alerts.propose", user, alert_id), alert_id=alert_id, action=action, limit_fen=limit_fen,
+                                       note=note))
+
+
+@alerts_app.command("approve")
+def alerts_approve(alert_id: Annotated[int, typer.Argument()], user: UserOption, note: NoteOption = None) -> None:
+    """Approve the proposal (not the proposer; within your authority): the line is frozen or its limit reduced now."""
+    from sandu.servicing import alert_actions
+
+    rt = _runtime()
+    _print_alert(alert_actions.approve(rt, _person(rt, "alerts.approve", user, alert_id), alert_id=alert_id, note=note))
+
+
+@alerts_app.command("reject")
+def alerts_reject(alert_id: Annotated[int, typer.Argument()], user: UserOption,
+                  note: Annotated[str, typer.Option("--note", help="Why (required).")]) -> None:
+    """Refuse the proposal, saying why."""
+    from sandu.servicing import alert_actions
+
+    rt = _runtime()
+    _print_alert(alert_actions.reject(rt, _person(rt, "alerts.reject", user, alert_id), alert_id=alert_id, note=note))
+
+
+@alerts_app.command("dismiss")
+def alerts_dismiss(alert_id: Annotated[int, typer.Argument()], user: UserOption,
+                   note: Annotated[str, typer.Option("--note", help="Why (required).")]) -> None:
+    """Close the alert without an action, saying why."""
+    from sandu.servicing import alert_actions
+
+    rt = _runtime()
+    _print_alert(alert_actions.dismiss(rt, _person(rt, "alerts.dismiss", user, alert_id), alert_id=alert_id, note=note))
 
 
 decision_app = typer.Typer(no_args_is_help=True, help="Credit decisions.")

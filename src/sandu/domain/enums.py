@@ -68,6 +68,21 @@ class DrawingStatus(StrEnum):
     REPAID = "repaid"  # principal, interest, penalty and compound all paid, nothing accruing
 
 
+class AlertStatus(StrEnum):
+    """Where a post-loan early-warning alert is in its life (the transitions: `sandu.servicing.alerts.TRANSITIONS`)."""
+
+    RAISED = "raised"  # a rule fired on a scan
+    ACKNOWLEDGED = "acknowledged"  # an officer has seen it
+    PROPOSED = "proposed"  # an officer proposed an action; an approver decides
+    APPROVED = "approved"  # approved; the action takes effect in the same unit of work (then done)
+    REJECTED = "rejected"  # the approver refused the proposal; another may be proposed, or the alert dismissed
+    DONE = "done"  # the approved action took effect on the line
+    DISMISSED = "dismissed"  # closed without an action, with a note
+
+
+OPEN_ALERT_STATUSES = (AlertStatus.RAISED, AlertStatus.ACKNOWLEDGED, AlertStatus.PROPOSED, AlertStatus.APPROVED, AlertStatus.REJECTED)  # not closed
+
+
 class StoreKind(StrEnum):
     """What a store holds; only a demo or test store may run on the simulated clock."""
 

@@ -52,6 +52,7 @@ from sandu.policy.bundle import MAX_SHOWN_ERRORS, PolicyBundle, PolicyError, lin
 from sandu.policy.whatif import WhatIf
 from sandu.runtime import Runtime
 from sandu.security.actor import Actor
+from sandu.servicing.alert_actions import scan_after_refresh
 from sandu.servicing.service import line_view
 from sandu.servicing.views import LineView
 
@@ -233,7 +234,8 @@ def apply_online(rt: Runtime, actor: Actor, *, uscc: str, name: str, scopes: lis
 
 def refresh_sources(rt: Runtime, actor: Actor, *, uscc: str, consent_id: str | None = None) -> RefreshView:
     """Read an existing customer's sources again under a live consent (the adapters, outside any
-    write), keep the new snapshot and the read log in one short write, and say what changed."""
+    write), keep the new snapshot and the read log in one short write, and say what changed; then scan the
+    enterprise's open lines with the early-warning rules (previous snapshot against the new one), committed."""
     from sandu.origination import refresh
 
     now = rt.now()
@@ -252,7 +254,8 @@ def refresh_sources(rt: Runtime, actor: Actor, *, uscc: str, consent_id: str | N
             audit.note(s, actor, "profile.refresh", "profile", done.profile_sha256, at=now, after=refresh.profile_row(s, done.profile_sha256))
     if lapsed is not None:
         raise lapsed
-    return refresh_view(done)
+    scanned = scan_after_refresh(rt, actor, uscc=done.uscc, previous_sha256=done.previous_sha256, profile_sha256=done.profile_sha256)
+    return refresh_view(done, scanned.alert_ids)
 
 
 def _retention(rt: Runtime) -> dict[str, int]:

@@ -701,10 +701,11 @@ def review_offer(session: Session, *, decision_id: str, product: str, reviewer: 
     return offer
 
 
-def check_authority(bundle: PolicyBundle, approver: Actor, product: str, amount_fen: int) -> None:
+def check_authority(bundle: PolicyBundle, approver: Actor, product: str, amount_fen: int, what: str = "the offer") -> None:
     """分级审批: `amount_fen` of `product` within both the approver's own authority (`approval.authority`) and what the
     bundle's approval-authority matrix gives their role for the product (`approval.matrix`); the smaller binds, and
-    the refusal names it (the person's own when both are equal)."""
+    the refusal names it (the person's own when both are equal). `what` is the amount's name in the refusal (an
+    offer; an early-warning action decides over a line's limit)."""
     own = approver.authority_fen or 0
     matrix = bundle.approval_limit(str(approver.role), product)
     if matrix is None:
@@ -713,9 +714,9 @@ def check_authority(bundle: PolicyBundle, approver: Actor, product: str, amount_
     if amount_fen <= min(own, matrix):
         return
     if own <= matrix:
-        raise NotPermitted(None, f"the offer of {amount_fen} fen exceeds your approval authority of {own} fen",
+        raise NotPermitted(None, f"{what} of {amount_fen} fen exceeds your approval authority of {own} fen",
                            f"an approver whose authority covers {amount_fen} fen", rule="approval.authority")
-    raise NotPermitted(None, f"the offer of {amount_fen} fen exceeds the {matrix} fen that the approval-authority matrix of policy {bundle.label} "
+    raise NotPermitted(None, f"{what} of {amount_fen} fen exceeds the {matrix} fen that the approval-authority matrix of policy {bundle.label} "
                        f"gives a {approver.role} for {product}", f"a role the matrix allows {amount_fen} fen of {product}", rule="approval.matrix")
 
 

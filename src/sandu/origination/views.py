@@ -246,12 +246,15 @@ class RefreshView(BaseModel):
     changes: list[ChangeView]
     gaps: dict[str, str]
     read_ms: float
+    alerts_raised: list[int] = Field(default_factory=list, description="the early-warning alerts the refreshed profile raised on the "
+                                                                        "enterprise's open lines, the first 1,000 (GET /api/v1/alerts/{id})")
 
 
-def refresh_view(r: Any) -> RefreshView:
+def refresh_view(r: Any, alerts_raised: list[int] | None = None) -> RefreshView:
     return RefreshView(
         uscc=r.uscc, consent_id=r.consent_id, profile_sha256=r.profile_sha256, previous_sha256=r.previous_sha256,
         changes=[ChangeView(**c.to_json(), text=c.text()) for c in r.changes], gaps=r.gaps, read_ms=round(r.read_ms, 3),
+        alerts_raised=alerts_raised or [],
     )
 
 

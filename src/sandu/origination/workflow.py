@@ -25,7 +25,7 @@ from sandu.domain.text import plain_text
 from sandu.origination.states import FIRST_DRAW_FROM, FIRST_DRAW_TO, OUTCOME_ACTION, QUEUED, TRANSITIONS, AppAction, next_state
 from sandu.origination.states import OPEN as OPEN_STATES
 from sandu.security.actor import Actor
-from sandu.security.service import is_legal_rep
+from sandu.security.service import is_legal_rep, staff_branch
 from sandu.store import models as m
 
 OPENED = "open"  # the action of an application's first row (from no state to draft): not a transition of the table
@@ -352,16 +352,7 @@ class Referral:
 def queue_branch(actor: Actor, branch: str | None) -> str | None:
     """Whose queue `actor` may read: an officer's or approver's own sub-branch (another is refused, 403); an admin's
     any (None: every sub-branch)."""
-    if branch is not None and (not isinstance(branch, str) or not 1 <= len(branch) <= 16):
-        raise InvalidInput("branch", f"got {show(branch)}", "a sub-branch name, 1..16 characters")
-    if actor.role is Role.ADMIN:
-        return branch
-    if actor.role not in (Role.OFFICER, Role.APPROVER) or actor.branch is None:
-        raise NotPermitted(None, f"a {actor.role} has no referral queue", "officers and approvers (their sub-branch), admins (any)",
-                           rule="referrals.branch")
-    if branch is not None and branch != actor.branch:
-        raise NotPermitted("branch", f"the referral queue of {branch} is not yours", f"{actor.branch} (your sub-branch)", rule="referrals.branch")
-    return actor.branch
+    return staff_branch(actor, branch, what="referral queue", rule="referrals.branch")
 
 
 def referral_queue(session: Session, *, branch: str | None, limit: int, offset: int) -> tuple[list[Referral], int]:

@@ -26,7 +26,11 @@ What the models guarantee, so that the engine never meets a surprise:
   preferential price level is refused while preferential certifications exist;
   the LPR table's valid-through date is not before its latest fixing;
 - the approval-authority matrix names approving roles and products of the bundle (or "*"), each pair once,
-  with a maximum in fen that is not negative.
+  with a maximum in fen that is not negative;
+- each early-warning rule (``[[early_warning]]``; an empty list raises no alert) has its own id, watches a numeric profile feature
+  (`sandu.sources.profile.FEATURE_KINDS`) or the days past due here, with a threshold its kind can compare
+  (a drop: a fraction of the previous value in 0..1 of an amount or a count; a rise: a whole count ≥ 1; days past
+  due: whole days), and proposes review, freeze or reduce_limit — the last with the share of the limit to keep.
 """
 
 from __future__ import annotations
@@ -51,10 +55,12 @@ from sandu.domain.numbers import decimal_string
 from sandu.ledger.journal import LOAN_BUCKETS
 from sandu.ledger.overdue import MAX_GRACE_DAYS, MAX_THRESHOLD_DAYS, OverduePolicy
 from sandu.sources.catalog import ALL_SOURCES
+from sandu.sources.profile import FEATURE_KINDS
 
 __all__ = [
     "GRADE_ORDER",
     "ApprovalAuthority",
+    "EarlyWarningRule",
     "BundleFile",
     "LprFixing",
     "PolicyBundle",
@@ -356,6 +362,37 @@ class Classification(_Model):
     upgrade_after_days: Annotated[int, Field(ge=1, le=MAX_THRESHOLD_DAYS)]
 
 
+WatchKind = Literal["drop", "rise", "at_most", "at_least", "dpd_above"]
+WATCH_KINDS: tuple[str, ...] = get_args(WatchKind)
+PROFILE_WATCHES = ("drop", "rise", "at_most", "at_least")  # compare profile features; dpd_above reads the ledger
+Severity = Literal["low", "medium", "high", "critical"]
+SEVERITIES: tuple[str, ...] = get_args(Severity)
+WarningAction = Literal["review", "freeze", "reduce_limit"]
+WARNING_ACTIONS: tuple[str, ...] = get_args(WarningAction)
+
+
+class EarlyWarningRule(_Model):
+    """One post-loan early-warning rule (`sandu.policy.warning` evaluates it). `watch`:
+
+    - ``drop``: `feature` fell between the previous and the refreshed profile by at least `threshold` (a fraction of
+      the previous value: "0.30" is a drop of 30 % or more);
+    - ``rise``: `feature` (a count) rose by at least `threshold` (whole things: court enforcements, overdue payments);
+    - ``at_most`` / ``at_least``: `feature` of the refreshed profile is ≤ / ≥ `threshold`;
+    - ``dpd_above``: a drawing of the line here is more than `threshold` days past due (no `feature`).
+
+    The alert has the rule's `severity` and proposes its `action`; ``reduce_limit`` keeps `reduce_to` of the limit
+    (never below what is drawn). The action takes effect only when an approver approves it."""
+
+    id: Code
+    watch: WatchKind
+    feature: Code | None = None
+    threshold: Annotated[Decimal, BeforeValidator(_decimal_string)]
+    severity: Severity
+    action: WarningAction
+    reduce_to: Annotated[Decimal, BeforeValidator(_decimal_string)] | None = None
+    description: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
 # -- the bundle ------------------------------------------------------------------------
 
 
@@ -378,6 +415,7 @@ class BundleFile(_Model):
     inclusive: Inclusive
     expected_loss: ExpectedLoss
     approval_authority: Annotated[tuple[ApprovalAuthority, ...], Strict(False), Field(min_length=1, max_length=MAX_TABLE_KEYS)]
+    early_warning: Annotated[tuple[EarlyWarningRule, ...], Strict(False), Field(max_length=MAX_TABLE_KEYS)]  # may be empty: no alerts
 
     @model_validator(mode="before")
     @classmethod
@@ -392,6 +430,7 @@ class BundleFile(_Model):
     def _consistent(self) -> BundleFile:
         _check_tables(self)
         _check_references(self)
+        _check_early_warning(self.early_warning)
         return self
 
 
@@ -424,6 +463,7 @@ class PolicyBundle:
     inclusive: Inclusive
     expected_loss: ExpectedLoss
     approval_authority: tuple[ApprovalAuthority, ...] = ()  # the approval-authority matrix, in the bundle's order
+    early_warning: tuple[EarlyWarningRule, ...] = ()  # post-loan early-warning rules, in the bundle's order
 
     @property
     def label(self) -> str:
@@ -566,6 +606,45 @@ def _check_references(b: BundleFile) -> None:
                 raise _Refused(f"pricing.spread_bp.{code}.{grade}", "missing (every product needs a spread for each risk grade that is not declined)")
 
 
+def _whole(value: Decimal) -> bool:
+    return value == value.to_integral_value()
+
+
+def _check_early_warning(rules: Sequence[EarlyWarningRule]) -> None:
+    seen: dict[str, int] = {}
+    for i, r in enumerate(rules):
+        at = f"early_warning[{i}]"
+        if r.id in seen:
+            raise _Refused(f"{at}.id", f"{show(r.id)} is already the id of early_warning[{seen[r.id]}] (each rule once)")
+        seen[r.id] = i
+        if r.watch == "dpd_above":
+            if r.feature is not None:
+                raise _Refused(f"{at}.feature", "must be left out: dpd_above watches the days past due of the line's drawings here")
+            if not _whole(r.threshold) or not 0 <= r.threshold <= MAX_THRESHOLD_DAYS:
+                raise _Refused(f"{at}.threshold", f"must be whole days 0..{MAX_THRESHOLD_DAYS} for dpd_above, got {show(str(r.threshold))}")
+        else:
+            kind = FEATURE_KINDS.get(r.feature) if r.feature is not None else None
+            if kind is None:
+                raise _Refused(f"{at}.feature", ("missing" if r.feature is None else f"{show(r.feature)} is not a numeric profile feature")
+                               + f" ({r.watch} compares one of: {', '.join(FEATURE_KINDS)})")
+            if r.watch == "drop":
+                if kind == "ratio":
+                    raise _Refused(f"{at}.feature", f"{r.feature} is a ratio; a drop compares an amount or a count (use at_most for a ratio)")
+                if not 0 < r.threshold <= 1:
+                    raise _Refused(f"{at}.threshold", f'must be a fraction of the previous value within 0..1 (e.g. "0.30"), got {show(str(r.threshold))}')
+            if r.watch == "rise":
+                if kind != "count":
+                    raise _Refused(f"{at}.feature", f"{r.feature} is {'an amount' if kind == 'fen' else 'a ratio'}; a rise compares a count")
+                if not _whole(r.threshold) or r.threshold < 1:
+                    raise _Refused(f"{at}.threshold", f"must be a whole count ≥ 1 for a rise, got {show(str(r.threshold))}")
+        if r.action == "reduce_limit":
+            if r.reduce_to is None or not 0 < r.reduce_to < 1:
+                raise _Refused(f"{at}.reduce_to", ("missing" if r.reduce_to is None else f"got {show(str(r.reduce_to))}")
+                               + ': reduce_limit keeps this share of the limit, within 0..1 exclusive (e.g. "0.50")')
+        elif r.reduce_to is not None:
+            raise _Refused(f"{at}.reduce_to", f"must be left out: only reduce_limit keeps a share of the limit, this rule proposes {r.action}")
+
+
 # -- errors as dotted paths --------------------------------------------------------------
 
 
@@ -646,6 +725,7 @@ def bundle_from_document(doc: dict[str, Any], sha256: str) -> PolicyBundle:
         inclusive=f.inclusive,
         expected_loss=f.expected_loss,
         approval_authority=f.approval_authority,
+        early_warning=f.early_warning,
     )
 
 

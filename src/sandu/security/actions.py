@@ -175,6 +175,15 @@ def authenticate(rt: Runtime, route: str, token: str | None) -> Actor | None:
     return actor
 
 
+def sign_in_for(rt: Runtime, route: str, *, username: str, password: str, object_key: object = None) -> Actor:
+    """A person acting on the server's command line: their password (a failure counts, as a login's does), then the
+    same guard as the API route `route` — its role (403 naming the rule) and its object within their reach (404)."""
+    token = login(rt, username=username, password=password).access_token
+    actor = authenticate(rt, route, token)
+    assert actor is not None, f"{route} is not a public route"
+    return admit(rt, route, actor, object_key)
+
+
 def admit(rt: Runtime, route: str, actor: Actor, object_key: object = None) -> Actor:
     """After the request's parameters are valid: the object within the actor's reach (else
     404), a fresh password where the route needs one (401), and the rate limit (429)."""

@@ -34,10 +34,11 @@ class ObjectKind(StrEnum):
     DECISION = "decision"  # decision_id
     LINE = "line"  # line_id
     APPLICATION = "application"  # application_id
+    ALERT = "alert"  # alert_id (an early-warning alert on a line)
 
 
 PATH_PARAM = {ObjectKind.ENTERPRISE: "uscc", ObjectKind.CONSENT: "consent_id", ObjectKind.DECISION: "decision_id", ObjectKind.LINE: "line_id",
-              ObjectKind.APPLICATION: "application_id"}
+              ObjectKind.APPLICATION: "application_id", ObjectKind.ALERT: "alert_id"}
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,15 @@ TABLE: dict[str, Rule] = {
     "lines.prepay": Rule({A: Reach.MEMBER}, ObjectKind.LINE, limit="movement"),
     "lines.classify": Rule({O: Reach.BRANCH, K: Reach.ANY}, ObjectKind.LINE),  # an officer's or risk's 五级分类, never better than the rule
     "operations.eod": Rule({X: Reach.NONE}),
+    # post-loan early warning: the officers and approvers of the line's sub-branch work its alerts; an officer proposes,
+    # another person within their authority approves (maker-checker in sandu.servicing.alerts)
+    "alerts.list": Rule({O: Reach.NONE, P: Reach.NONE}, writes=False),  # their own sub-branch's (another's: 403 alerts.branch)
+    "alerts.get": Rule({O: Reach.BRANCH, P: Reach.BRANCH}, ObjectKind.ALERT, writes=False),
+    "alerts.acknowledge": Rule({O: Reach.BRANCH, P: Reach.BRANCH}, ObjectKind.ALERT),
+    "alerts.propose": Rule({O: Reach.BRANCH}, ObjectKind.ALERT),
+    "alerts.approve": Rule({O: Reach.BRANCH, P: Reach.BRANCH}, ObjectKind.ALERT),
+    "alerts.reject": Rule({O: Reach.BRANCH, P: Reach.BRANCH}, ObjectKind.ALERT),
+    "alerts.dismiss": Rule({O: Reach.BRANCH, P: Reach.BRANCH}, ObjectKind.ALERT),
     # the trail
     "audit.list": Rule({U: Reach.NONE}, writes=False),
     # the applicant's web pages (same identities, through a session cookie)

@@ -262,13 +262,14 @@ def enterprise_of(session: Session, kind: ObjectKind, key: object) -> m.Enterpri
     """The enterprise an object belongs to (None when the object does not exist)."""
     if kind is ObjectKind.ENTERPRISE:
         return session.scalar(select(m.Enterprise).where(m.Enterprise.uscc == key)) if is_valid_uscc(key) else None
-    if kind in (ObjectKind.LINE, ObjectKind.APPLICATION):
+    if kind in (ObjectKind.LINE, ObjectKind.APPLICATION, ObjectKind.ALERT):
         valid = is_row_id(key)
     else:
         valid = is_uuid(key)
     if not valid:
         return None
-    model = {ObjectKind.CONSENT: m.Consent, ObjectKind.DECISION: m.Decision, ObjectKind.LINE: m.CreditLine, ObjectKind.APPLICATION: m.Application}[kind]
+    model = {ObjectKind.CONSENT: m.Consent, ObjectKind.DECISION: m.Decision, ObjectKind.LINE: m.CreditLine, ObjectKind.APPLICATION: m.Application,
+             ObjectKind.ALERT: m.Alert}[kind]
     row = session.get(model, key)
     return None if row is None else session.get(m.Enterprise, row.enterprise_id)
 
@@ -296,6 +297,21 @@ def reaches(session: Session, actor: Actor, reach: Reach, ent: m.Enterprise) -> 
     if reach is Reach.MEMBER:
         return is_member(session, actor, ent)
     return is_legal_rep(session, actor, ent)
+
+
+def staff_branch(actor: Actor, branch: object, *, what: str, rule: str) -> str | None:
+    """Whose `what` (a sub-branch's referral queue, its early-warning alerts) `actor` may list: an officer's or
+    approver's own sub-branch (another is refused, 403 naming `rule`); an admin's or a system job's any (None: every
+    sub-branch)."""
+    if branch is not None and (not isinstance(branch, str) or not 1 <= len(branch) <= 16):
+        raise InvalidInput("branch", f"got {show(branch)}", "a sub-branch name, 1..16 characters")
+    if actor.role is Role.ADMIN or actor.user_id is None:
+        return branch
+    if actor.role not in (Role.OFFICER, Role.APPROVER) or actor.branch is None:
+        raise NotPermitted(None, f"a {actor.role} has no {what}", "officers and approvers (their sub-branch), admins (any)", rule=rule)
+    if branch is not None and branch != actor.branch:
+        raise NotPermitted("branch", f"the {what} of {branch} is not yours", f"{actor.branch} (your sub-branch)", rule=rule)
+    return actor.branch
 
 
 def check_object(session: Session, rule: Rule, route: str, actor: Actor, reach: Reach, key: object) -> m.Enterprise:

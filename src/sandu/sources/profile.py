@@ -180,6 +180,20 @@ def _features(payloads: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return f
 
 
+# The numeric features `_features` may give, by what they measure: an amount in fen, a count of things, or a ratio
+# (a growth rate, a share). Early-warning rules (`sandu.policy.warning`) watch these; a drop needs an amount or a
+# count, a rise a count. A feature absent from a profile (not evidenced) is never compared.
+FEATURE_KINDS: dict[str, str] = {
+    **{f"revenue_fen_y{k}": "fen" for k in (1, 2, 3)},
+    **dict.fromkeys(("revenue_fen", "vat_fen", "cit_fen", "rd_expense_fen", "tax_total_fen", "rd_expense_fen_prev", "sales_invoice_fen_12m",
+                     "loans_outstanding_fen", "secured_debt_fen", "inflow_fen_12m", "outflow_fen_12m"), "fen"),
+    **dict.fromkeys(("customer_count_12m", "headcount", "tech_staff", "si_arrears_months", "invention_patents", "utility_models",
+                     "software_copyrights", "overdue_count_24m", "max_overdue_days_24m", "queries_3m"), "count"),
+    **dict.fromkeys(("rd_ratio", "revenue_growth", "revenue_growth_prev", "cit_margin", "rd_growth", "tech_staff_ratio", "headcount_growth",
+                     "electricity_growth", "debt_to_revenue", "flow_to_revenue"), "ratio"),
+}
+
+
 def build_profile(uscc: str, as_of: date, payloads: dict[str, Any], unavailable: frozenset[str] | set[str] = frozenset()) -> ProfileSnapshot:
     """`payloads` maps each source that was read to its payload, or None when the
     source had no record of the enterprise. Sources not in `payloads` were not read;

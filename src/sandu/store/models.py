@@ -25,10 +25,13 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from sandu.domain.enums import (
+    OPEN_ALERT_STATUSES,
+    AlertStatus,
     ApplicationState,
     DrawingStatus,
     EodStatus,
@@ -483,6 +486,68 @@ class Drawing(Base):
                         name="ck_drawing_balances"),
         CheckConstraint("principal_fen + overdue_principal_fen <= amount_fen", name="ck_drawing_principal"),
         Index("ix_drawing_line_status", "line_id", "status"),
+    )
+
+
+_OPEN_ALERT = sql_in("status", OPEN_ALERT_STATUSES)
+
+
+class Alert(Base):
+    """A post-loan early-warning alert on a credit line (`sandu.servicing.alerts`): the bundle rule that fired, its
+    severity and evidence, and where it is in its life; each step is a row of `alert_steps`. At most one open alert
+    per rule and line; the same evidence never raises a rule twice on a line."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("credit_lines.id"))
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"))
+    branch: Mapped[str] = mapped_column(String(16))  # the enterprise's sub-branch: whose officers see it
+    rule_id: Mapped[str] = mapped_column(String(50))
+    severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    rule_action: Mapped[str] = mapped_column(String(16))  # what the rule proposes
+    summary: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    evidence_key: Mapped[str] = mapped_column(String(120))
+    policy_version: Mapped[str] = mapped_column(String(120))  # the bundle (name@version) whose rule fired
+    as_of: Mapped[date] = mapped_column(Date)  # the business date of the scan
+    raised_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    proposed_action: Mapped[str | None] = mapped_column(String(16))
+    proposed_limit_fen: Mapped[int | None] = mapped_column(BigInteger)  # reduce_limit: the limit proposed
+    proposed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # who approved or rejected the proposal
+
+    __table_args__ = (
+        CheckConstraint(sql_in("status", AlertStatus), name="ck_alert_status"),
+        CheckConstraint("proposed_action IS NULL OR proposed_action IN ('review','freeze','reduce_limit')", name="ck_alert_action"),
+        CheckConstraint("proposed_limit_fen IS NULL OR proposed_limit_fen >= 0", name="ck_alert_limit"),
+        CheckConstraint("proposed_by IS NULL OR decided_by IS NULL OR proposed_by <> decided_by", name="ck_alert_four_eyes"),
+        UniqueConstraint("line_id", "rule_id", "evidence_key", name="uq_alert_evidence"),
+        Index("uq_alert_open", "line_id", "rule_id", unique=True, sqlite_where=text(_OPEN_ALERT), postgresql_where=text(_OPEN_ALERT)),
+        Index("ix_alert_branch", "branch", "status", "id"),
+    )
+
+
+class AlertStep(Base):
+    """One step of an alert's life: from which status to which, by whom (user, role), when (UTC), with a note."""
+
+    __tablename__ = "alert_steps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"))
+    action: Mapped[str] = mapped_column(String(16))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor_user_id: Mapped[int | None] = mapped_column(Integer)  # no foreign key: None for a system job (the scan)
+    actor_role: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (
+        CheckConstraint(sql_in("to_status", AlertStatus), name="ck_alert_step_status"),
+        Index("ix_alert_step_alert", "alert_id", "id"),
     )
 
 

@@ -33,6 +33,7 @@ from sandu.security.actor import Actor
 from sandu.security.authz import rule_for
 from sandu.security.views import TokenView
 from sandu.servicing import actions as servicing
+from sandu.servicing import alert_actions as alerts
 from sandu.web import console_text as zh
 from sandu.web import session as web
 
@@ -430,28 +431,34 @@ def line_page(request: Request, line_id: str, done: str = "") -> Response:
         return _error(request, exc, sess)
 
 
-def _line_action(request: Request, line_id: str, route: str, csrf: str, key: str, values: dict[str, str], act) -> Response:
+def _object_action(request: Request, raw_id: str, field: str, read_route: str, route: str, csrf: str, key: str, values: dict[str, str], act,
+                   render, back: str) -> Response:
+    """A form's action on a numbered object (a line, an alert): the session, the object within reach (`read_route`), the
+    form's token, admission by `route` on it, the action; then back to its page, with the refusal next to the action."""
     rt = request.app.state.rt
     sess = None
     try:
         sess = _staff(request)
         if sess is None:
             return _redirect(f"{PATH}/login")
-        lid = _whole(line_id, "line_id", 1, 2**62)
-        security.admit(rt, "lines.get", sess.actor, lid)
+        oid = _whole(raw_id, field, 1, 2**62)
+        security.admit(rt, read_route, sess.actor, oid)
     except SanduError as exc:
         return _error(request, exc, sess)
     try:
         web.check_form(request, sess, csrf)
-        actor = security.admit(rt, route, sess.actor, lid)
-        act(actor, lid)
+        act(security.admit(rt, route, sess.actor, oid), oid)
     except SanduError as exc:
         try:
-            return _line(request, sess, lid, errors={key: zh.zh_error(exc, "limit_wan" if exc.field == "limit_fen" else None)}, values=values,
-                         status=exc.http_status)
+            return render(request, sess, oid, errors={key: zh.zh_error(exc, "limit_wan" if exc.field == "limit_fen" else None)}, values=values,
+                          status=exc.http_status)
         except SanduError as again:
             return _error(request, again, sess)
-    return _redirect(f"{PATH}/lines/{lid}?done={key}", sess, request)
+    return _redirect(f"{PATH}/{back}/{oid}?done={key}", sess, request)
+
+
+def _line_action(request: Request, line_id: str, route: str, csrf: str, key: str, values: dict[str, str], act) -> Response:
+    return _object_action(request, line_id, "line_id", "lines.get", route, csrf, key, values, act, _line, "lines")
 
 
 @router.post("/lines/{line_id}/freeze", response_class=HTMLResponse)
@@ -478,6 +485,91 @@ def reduce_limit(request: Request, line_id: str, limit_wan: Annotated[str, Form(
     return _line_action(request, line_id, "lines.reduce", csrf, "reduce", {"limit_wan": limit_wan},
                         lambda actor, lid: servicing.reduce_limit(request.app.state.rt, actor, line_id=lid,
                                                                   limit_fen=_wan(limit_wan, "limit_wan")))
+
+
+# --- early-warning alerts (贷后预警) ----------------------------------------------------------------------------------
+
+ALERT_PAGE = 50
+ALERT_DONE = {"acknowledge": "已记录知悉", "propose": "处置提议已提交，待他人审批", "approve": "已批准并执行", "reject": "提议已否决",
+              "dismiss": "预警已撤销"}
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts_page(request: Request, status: str = "open", after_id: str = "0") -> Response:
+    """The sub-branch's early-warning alerts, oldest first (the API's alerts.list)."""
+    rt = request.app.state.rt
+    sess = None
+    try:
+        sess = _staff(request)
+        if sess is None:
+            return _redirect(f"{PATH}/login")
+        actor = security.admit(rt, "alerts.list", sess.actor)
+        page = alerts.list_alerts(rt, actor, status=status[:16], after_id=_whole(after_id, "after_id", 0, 2**62), limit=ALERT_PAGE)
+    except SanduError as exc:
+        return _error(request, exc, sess)
+    return _page(request, "alerts.html", {"page": page, "status": status[:16]}, sess=sess)
+
+
+def _alert(request: Request, sess: web.WebSession, alert_id: int, *, errors: dict[str, zh.ZhError] | None = None,
+           values: dict[str, str] | None = None, status: int = 200, done: str | None = None) -> Response:
+    rt = request.app.state.rt
+    security.admit(rt, "alerts.get", sess.actor, alert_id)
+    return _page(request, "alert.html", {"alert": alerts.get_alert(rt, alert_id), "errors": errors or {}, "values": values or {},
+                                         "done": ALERT_DONE.get(done or "")}, status, sess)
+
+
+@router.get("/alerts/{alert_id}", response_class=HTMLResponse)
+def alert_page(request: Request, alert_id: str, done: str = "") -> Response:
+    """An alert with its evidence, its life and the actions the person may take."""
+    sess = None
+    try:
+        sess = _staff(request)
+        if sess is None:
+            return _redirect(f"{PATH}/login")
+        return _alert(request, sess, _whole(alert_id, "alert_id", 1, 2**62), done=done[:16])
+    except SanduError as exc:
+        return _error(request, exc, sess)
+
+
+def _alert_action(request: Request, alert_id: str, key: str, csrf: str, values: dict[str, str], act) -> Response:
+    return _object_action(request, alert_id, "alert_id", "alerts.get", f"alerts.{key}", csrf, key, values, act, _alert, "alerts")
+
+
+def _note(value: str) -> str | None:
+    return _text(value) or None
+
+
+@router.post("/alerts/{alert_id}/acknowledge", response_class=HTMLResponse)
+def alert_acknowledge(request: Request, alert_id: str, note: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "") -> Response:
+    return _alert_action(request, alert_id, "acknowledge", csrf, {"note": note[:MAX_FORM_TEXT]},
+                         lambda actor, aid: alerts.acknowledge(request.app.state.rt, actor, alert_id=aid, note=_note(note)))
+
+
+@router.post("/alerts/{alert_id}/propose", response_class=HTMLResponse)
+def alert_propose(request: Request, alert_id: str, action: Annotated[str, Form()] = "", limit_wan: Annotated[str, Form()] = "",
+                  note: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "") -> Response:
+    action, limit_wan = action[:16], limit_wan[:40]
+    return _alert_action(request, alert_id, "propose", csrf, {"action": action, "limit_wan": limit_wan, "note": note[:MAX_FORM_TEXT]},
+                         lambda actor, aid: alerts.propose(request.app.state.rt, actor, alert_id=aid, action=action or None,
+                                                           limit_fen=_wan(limit_wan, "limit_wan") if limit_wan.strip() else None, note=_note(note)))
+
+
+@router.post("/alerts/{alert_id}/approve", response_class=HTMLResponse)
+def alert_approve(request: Request, alert_id: str, note: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "") -> Response:
+    return _alert_action(request, alert_id, "approve", csrf, {"note": note[:MAX_FORM_TEXT]},
+                         lambda actor, aid: alerts.approve(request.app.state.rt, actor, alert_id=aid, note=_note(note)))
+
+
+@router.post("/alerts/{alert_id}/reject", response_class=HTMLResponse)
+def alert_reject(request: Request, alert_id: str, note: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "") -> Response:
+    return _alert_action(request, alert_id, "reject", csrf, {"note": note[:MAX_FORM_TEXT]},
+                         lambda actor, aid: alerts.reject(request.app.state.rt, actor, alert_id=aid, note=_text(note)))
+
+
+@router.post("/alerts/{alert_id}/dismiss", response_class=HTMLResponse)
+def alert_dismiss(request: Request, alert_id: str, note: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "") -> Response:
+    return _alert_action(request, alert_id, "dismiss", csrf, {"note": note[:MAX_FORM_TEXT]},
+                         lambda actor, aid: alerts.dismiss(request.app.state.rt, actor, alert_id=aid, note=_text(note)))
 
 
 # --- policy what-if ------------------------------------------------------------------------------------------------

@@ -26,6 +26,11 @@ ROLE = {"applicant": "申请人", "officer": "客户经理", "approver": "审批
         "auditor": "审计"}
 OUTCOME = {"approve": "系统批准", "partial": "部分批准、部分转人工", "refer": "转人工审批", "decline": "系统拒绝"}
 OFFER_STATUS = {"offered": "可签约", "referred": "待审批", "accepted": "已签约"}
+ALERT_STATUS = {"raised": "新预警", "acknowledged": "已知悉", "proposed": "待审批", "approved": "已批准", "rejected": "已否决", "done": "已处置",
+                "dismissed": "已撤销"}
+ALERT_ACTION = {"review": "复核", "freeze": "冻结额度", "reduce_limit": "调减额度"}
+SEVERITY = {"low": "低", "medium": "中", "high": "高", "critical": "严重"}
+ALERT_STEP = {"raise": "触发", "acknowledge": "知悉", "propose": "提议", "approve": "批准", "done": "执行", "reject": "否决", "dismiss": "撤销"}
 LINE_STATUS = {"active": "正常", "frozen": "已冻结", "expired": "已到期", "closed": "已结清"}
 REVIEW_STATUS = {"requested": "待审查", "reviewed": "已审查，待确认", "upheld": "维持拒绝", "reassess": "重新测额", "superseded": "已被新测额取代"}
 REVIEW_OUTCOME = {"upheld": "维持拒绝", "reassess": "重新测额"}
@@ -44,6 +49,7 @@ FIELD = {
     "policy_file": "策略包文件", "since": "起始日期", "max_changes": "列出的结果变化笔数", "product": "产品", "application": "申请",
     "application_id": "申请编号", "decision_id": "决策", "decision": "决策", "line_id": "额度编号", "from": "对账单起始日", "to": "对账单截止日",
     "username": "用户名", "password": "密码", "offset": "页码", "limit": "每页笔数", "branch": "支行", "as_of": "业务日期",
+    "alert_id": "预警编号", "note": "说明", "action": "处置", "after_id": "页码", "status": "状态",
 }
 RULE = {
     "maker_checker.reviewer": "审贷分离：审查人不得再审批（或确认）自己审查的业务",
@@ -51,6 +57,8 @@ RULE = {
     "approval.authority": "分级审批：金额超出您本人的审批权限",
     "approval.matrix": "分级审批：金额超出策略审批权限矩阵给该岗位的额度",
     "referrals.branch": "只能查看本支行的待审批队列",
+    "maker_checker.proposer": "审贷分离：提议人不得审批或否决自己提议的处置",
+    "alerts.branch": "只能查看本支行的预警",
     "web.csrf": "表单安全令牌与当前会话不符，请刷新页面后重试",
     "web.same_origin": "表单必须从本站页面提交",
 }

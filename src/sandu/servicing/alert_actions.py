@@ -1,0 +1,201 @@
+"""What a user can do with post-loan early-warning alerts, each in its own unit of work (see
+`sandu.servicing.actions`): a view is returned only after its commit, and every change is on the audit trail in the
+same transaction — the alert's step and, when an approval freezes a line or reduces its limit, the line's change."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from sandu.audit import service as audit
+from sandu.domain.errors import InvalidInput, show
+from sandu.origination.service import get_enterprise
+from sandu.runtime import Runtime
+from sandu.security.actor import Actor
+from sandu.servicing import alerts as svc
+from sandu.servicing.service import get_line
+from sandu.sources.profile import ProfileIntegrityError
+from sandu.store import models as m
+
+MAX_SHOWN_IDS = 1_000  # alert ids a scan's answer lists; its count covers them all
+MAX_SCAN_BATCHES = 100_000  # a hundred million lines a scan; more is reported, never silently left
+
+
+class AlertStepView(BaseModel):
+    action: str
+    from_status: str | None
+    to_status: str
+    at: datetime = Field(description="when, UTC")
+    actor_user_id: int | None = Field(description="null: a system job (the scan)")
+    actor_role: str
+    note: str
+
+
+class AlertView(BaseModel):
+    """An early-warning alert: the rule that fired on the line, its severity and evidence, where it is in its life."""
+
+    id: int
+    line_id: int
+    branch: str
+    rule_id: str
+    severity: str
+    status: str
+    rule_action: str = Field(description="what the rule proposes: review, freeze or reduce_limit")
+    summary: str
+    evidence: dict[str, Any] = Field(description="the rule and its threshold, the values compared, the profiles and their dates, or the drawing")
+    policy_version: str
+    as_of: date = Field(description="the business date of the scan that raised it")
+    raised_at: datetime
+    updated_at: datetime
+    proposed_action: str | None
+    proposed_limit_fen: int | None
+    proposed_by: int | None
+    decided_by: int | None
+    line_status: str
+    line_limit_fen: int
+    allowed_actions: list[str] = Field(description="what may be done next: acknowledge, propose, approve, reject, dismiss")
+    steps: list[AlertStepView] | None = Field(None, description="the alert's life, oldest first (the detail only)")
+
+
+class AlertPage(BaseModel):
+    alerts: list[AlertView]
+    next_after_id: int | None = Field(description="pass as after_id for the next page; null at the end")
+
+
+class ScanView(BaseModel):
+    as_of: date
+    lines: int = Field(description="open lines scanned")
+    raised: int
+    by_rule: dict[str, int]
+    refused: dict[str, str] = Field(default_factory=dict, description="line → why it could not be scanned (a stored profile failed its hash check)")
+    alert_ids: list[int] = Field(default_factory=list, description=f"the alerts raised, the first {MAX_SHOWN_IDS:,} (raised says how many in all)")
+
+
+def alert_view(session: Session, alert: m.Alert, *, detail: bool = False) -> AlertView:
+    line = get_line(session, alert.line_id)
+    allowed = [a for a, (start, _) in svc.TRANSITIONS.items() if alert.status in start and a != "done"]
+    steps = [AlertStepView(action=s.action, from_status=s.from_status, to_status=s.to_status, at=s.at, actor_user_id=s.actor_user_id,
+                           actor_role=s.actor_role, note=s.note) for s in svc.steps_of(session, alert.id)] if detail else None
+    return AlertView(id=alert.id, line_id=alert.line_id, branch=alert.branch, rule_id=alert.rule_id, severity=alert.severity, status=alert.status,
+                     rule_action=alert.rule_action, summary=alert.summary, evidence=alert.evidence, policy_version=alert.policy_version,
+                     as_of=alert.as_of, raised_at=alert.raised_at, updated_at=alert.updated_at, proposed_action=alert.proposed_action,
+                     proposed_limit_fen=alert.proposed_limit_fen, proposed_by=alert.proposed_by, decided_by=alert.decided_by,
+                     line_status=line.status, line_limit_fen=line.limit_fen, allowed_actions=allowed, steps=steps)
+
+
+def _scan_batches(rt: Runtime, actor: Actor, batch: int, *, enterprise_id: int | None = None, profiles=None) -> ScanView:
+    """Scan open lines (all, or one enterprise's) a batch per committed unit of work; each enterprise's snapshots are
+    read and hash-checked once a batch (or `profiles` given: the refresh's pair)."""
+    as_of = rt.today()
+    lines = raised = 0
+    by_rule: Counter[str] = Counter()
+    refused: dict[str, str] = {}
+    ids: list[int] = []
+    after_id = 0
+    for _ in range(MAX_SCAN_BATCHES):
+        now = rt.now()
+        with rt.uow.write() as s:
+            page = svc.open_lines(s, enterprise_id=enterprise_id, after_id=after_id, limit=batch)
+            facts = svc.page_facts(s, [line.id for line in page])
+            known: dict[int, Any] = {}
+            found: list[m.Alert] = []
+            with s.no_autoflush:  # the page's new alerts are written in one flush (`record_raised`)
+                for line in page:
+                    try:  # a snapshot is checked before anything of the line is written
+                        pair = profiles or known.get(line.enterprise_id) or known.setdefault(line.enterprise_id,
+                                                                                             svc.latest_profiles(s, line.enterprise_id))
+                        found += svc.scan_line(s, line, rt.bundle, as_of=as_of, now=now, actor=actor, profiles=pair, page=facts)
+                    except ProfileIntegrityError as exc:
+                        refused[str(line.id)] = str(exc)
+            found_here = len(found)
+            if found:
+                svc.record_raised(s, found, actor, now)
+                for alert in found:
+                    audit.note(s, actor, "alert.raise", "alert", alert.id, at=now, after=alert)
+                audit.note(s, actor, "alerts.scan", "business_date", f"{as_of.isoformat()}#{after_id}", at=now)
+                by_rule.update(a.rule_id for a in found)
+                ids += [a.id for a in found][:MAX_SHOWN_IDS - len(ids)]
+        lines += len(page)
+        raised += found_here
+        if len(page) < batch:
+            return ScanView(as_of=as_of, lines=lines, raised=raised, by_rule=dict(sorted(by_rule.items())), refused=refused, alert_ids=ids)
+        after_id = page[-1].id
+    raise RuntimeError(f"the early-warning scan did not finish in {MAX_SCAN_BATCHES} batches; run it again")
+
+
+def scan(rt: Runtime, actor: Actor, *, batch: int = svc.MAX_SCAN_BATCH) -> ScanView:
+    """Scan every open line as of the business date with the bundle's rules, comparing each enterprise's latest
+    snapshot with the one before, a batch of lines per committed unit of work; a line whose stored snapshot fails its
+    hash check is reported and skipped, the rest go on."""
+    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= svc.MAX_SCAN_BATCH:
+        raise InvalidInput("batch", f"got {show(batch)}", f"1..{svc.MAX_SCAN_BATCH} lines")
+    return _scan_batches(rt, actor, batch)
+
+
+def scan_after_refresh(rt: Runtime, actor: Actor, *, uscc: str, previous_sha256: str | None, profile_sha256: str) -> ScanView:
+    """After a refresh: compare the enterprise's previous snapshot with the refreshed one on each of its open lines,
+    a batch of lines per committed unit of work."""
+    with rt.uow.read() as s:
+        ent_id = get_enterprise(s, uscc).id
+        rows = {sha: s.get(m.Profile, sha) for sha in (previous_sha256, profile_sha256) if sha is not None}
+        facts = {sha: svc.profile_facts(row) for sha, row in rows.items() if row is not None}
+    profiles = (facts.get(previous_sha256) if previous_sha256 else None, facts.get(profile_sha256))
+    return _scan_batches(rt, actor, svc.MAX_SCAN_BATCH, enterprise_id=ent_id, profiles=profiles)
+
+
+def list_alerts(rt: Runtime, actor: Actor, *, branch: str | None = None, status: str = "open", after_id: int = 0, limit: int = 50) -> AlertPage:
+    """Alerts of the actor's sub-branch (officers and approvers; another sub-branch is refused, 403), oldest first."""
+    scope = svc.alert_branch(actor, branch)
+    with rt.uow.read() as s:
+        rows, next_after = svc.alerts_page(s, branch=scope, status=status, after_id=after_id, limit=limit)
+        return AlertPage(alerts=[alert_view(s, a) for a in rows], next_after_id=next_after)
+
+
+def get_alert(rt: Runtime, alert_id: int) -> AlertView:
+    with rt.uow.read() as s:
+        return alert_view(s, svc.get_alert(s, alert_id), detail=True)
+
+
+def _change(rt: Runtime, actor: Actor, action: str, alert_id: int, change) -> AlertView:
+    now = rt.now()
+    with rt.uow.write() as s:
+        before = audit.state_sha256(svc.get_alert(s, alert_id))
+        alert = change(s, now)
+        audit.note(s, actor, f"alert.{action}", "alert", alert.id, at=now, before=before, after=alert)
+        view = alert_view(s, alert, detail=True)
+    return view
+
+
+def acknowledge(rt: Runtime, actor: Actor, *, alert_id: int, note: str | None = None) -> AlertView:
+    return _change(rt, actor, "acknowledge", alert_id, lambda s, now: svc.acknowledge(s, alert_id=alert_id, actor=actor, note=note, now=now))
+
+
+def propose(rt: Runtime, actor: Actor, *, alert_id: int, action: str | None = None, limit_fen: int | None = None, note: str | None = None) -> AlertView:
+    """An officer proposes the rule's action (or `action`) for the alert's line; it takes effect only once approved."""
+    return _change(rt, actor, "propose", alert_id, lambda s, now: svc.propose(s, alert_id=alert_id, actor=actor, action=action, limit_fen=limit_fen,
+                                                                              note=note, now=now, bundle=rt.bundle))
+
+
+def approve(rt: Runtime, actor: Actor, *, alert_id: int, note: str | None = None) -> AlertView:
+    """Another person, within their authority, approves: the line is frozen or its limit reduced now, on the trail."""
+
+    def change(s: Session, now):
+        line_before = audit.state_sha256(get_line(s, svc.get_alert(s, alert_id).line_id))
+        alert, line = svc.approve(s, alert_id=alert_id, actor=actor, note=note, now=now, bundle=rt.bundle)
+        if alert.proposed_action in svc.LINE_ACTION:
+            audit.note(s, actor, f"line.{svc.LINE_ACTION[alert.proposed_action]}", "line", line.id, at=now, before=line_before, after=line)
+        return alert
+
+    return _change(rt, actor, "approve", alert_id, change)
+
+
+def reject(rt: Runtime, actor: Actor, *, alert_id: int, note: str) -> AlertView:
+    return _change(rt, actor, "reject", alert_id, lambda s, now: svc.reject(s, alert_id=alert_id, actor=actor, note=note, now=now))
+
+
+def dismiss(rt: Runtime, actor: Actor, *, alert_id: int, note: str) -> AlertView:
+    return _change(rt, actor, "dismiss", alert_id, lambda s, now: svc.dismiss(s, alert_id=alert_id, actor=actor, note=note, now=now))
