@@ -62,6 +62,8 @@ def facts(before: dict | None, after: dict | None, drawing: DrawingFacts | None 
     ("rise", "overdue_count_24m", "1", 2, 2, False),
     ("rise", "overdue_count_24m", "2", 2, 4, True),
     ("rise", "overdue_count_24m", "2", 2, 3, False),
+    ("rise", "court_enforcements", "1", 0, 1, True),
+    ("rise", "court_enforcements", "1", 1, 1, False),
     ("at_most", "electricity_growth", "-0.40", 0.1, -0.4, True),
     ("at_most", "electricity_growth", "-0.40", 0.1, -0.399999, False),
     ("at_least", "max_overdue_days_24m", "30", 0, 30, True),
@@ -77,6 +79,25 @@ def test_each_kind_of_rule_at_its_boundary_on_both_sides(watch, feature, thresho
         assert found[0].evidence_key == "b" * 64
         if watch in ("drop", "rise"):
             assert ev["before"] == before and ev["before_as_of"] == "2026-10-31" and ev["before_profile"] == "a" * 64
+
+
+def _bureau(enforcements: int | None) -> dict:
+    payload = {"as_of": "2026-11-20", "loans_outstanding_fen": 0, "secured_debt_fen": 0, "overdue_count_24m": 0, "max_overdue_days_24m": 0,
+               "queries_3m": 0}
+    return {"credit_bureau": payload if enforcements is None else {**payload, "court_enforcements": enforcements}}
+
+
+@pytest.mark.parametrize(("before", "after", "raised"), [(0, 1, True), (1, 1, False), (2, 1, False), (None, 1, False), (0, None, False)])
+def test_a_new_court_enforcement_on_the_credit_report_raises_the_default_rule(before, after, raised):
+    """The bundle's 新增被执行 rule over features built from real bureau payloads: a case more than the report before
+    raises it (freeze proposed); a report that says nothing of public records is not evidence either way."""
+    from sandu.sources.profile import build_profile
+
+    snapshot = {k: build_profile(S2["uscc"], date(2026, 11, 20), _bureau(v)).features for k, v in (("before", before), ("after", after))}
+    assert ("court_enforcements" in snapshot["after"]) == (after is not None)
+    court = [r for r in BUNDLE.early_warning if r.id == "court_enforcement"]
+    found = evaluate(court, facts(snapshot["before"], snapshot["after"]))
+    assert [(a.rule_id, a.action) for a in found] == ([("court_enforcement", "freeze")] if raised else [])
 
 
 @pytest.mark.parametrize(("dpd", "raised"), [(31, True), (30, False), (0, False)])
@@ -170,7 +191,7 @@ def test_a_bad_rule_is_refused_at_load_naming_its_key(edit, path, reason):
 
 def test_the_default_rules_load_and_a_bundle_without_rules_raises_nothing():
     assert [r.id for r in BUNDLE.early_warning] == ["revenue_collapse", "invoice_drop", "headcount_drop", "utilities_collapse",
-                                                    "bureau_overdue_elsewhere", "social_insurance_arrears", "dpd_here"]
+                                                    "bureau_overdue_elsewhere", "court_enforcement", "social_insurance_arrears", "dpd_here"]
     assert refused(_bundle("")) == ("early_warning", "missing")
     doc = tomllib.loads(_bundle("").decode())
     assert bundle_from_document({**doc, "early_warning": []}, "x").early_warning == ()

@@ -161,6 +161,21 @@ def test_an_unknown_unit_rejects_every_amount_of_the_payload(unit: Any) -> None:
     assert out == {"loans_outstanding_fen": None, "secured_debt_fen": None, "overdue_count_24m": 3, "max_overdue_days_24m": 4, "queries_3m": 5}
 
 
+BUREAU = {"loans_outstanding_fen": 1, "secured_debt_fen": 2, "overdue_count_24m": 3, "max_overdue_days_24m": 4, "queries_3m": 5}
+
+
+@pytest.mark.parametrize(("sent", "kept", "issues"), [
+    ({}, {}, []),  # not reported: left out, so the payload normalizes (and hashes) as it did before the field existed
+    ({"court_enforcements": 0}, {"court_enforcements": 0}, []),
+    ({"court_enforcements": 2}, {"court_enforcements": 2}, []),
+    ({"court_enforcements": -1}, {"court_enforcements": None}, ["credit_bureau.court_enforcements:negative"]),
+    ({"court_enforcements": "two"}, {"court_enforcements": None}, ["credit_bureau.court_enforcements:invalid"]),
+])
+def test_the_bureaus_court_enforcements_are_a_count_read_only_when_reported(sent, kept, issues) -> None:
+    out, found = validate("credit_bureau", {**BUREAU, **sent}, AS_OF)
+    assert out == {**BUREAU, **kept} and found == issues
+
+
 @pytest.mark.parametrize(("currency", "ok"), [("CNY", True), ("USD", False), ("cny", False), ("RMB", False), ("", False), (None, False), (156, False)])
 def test_only_renminbi_is_read(currency: Any, ok: bool) -> None:
     out, issues = validate("bank_flows", flows(currency=currency), AS_OF)

@@ -170,6 +170,8 @@ def _features(payloads: dict[str, dict[str, Any]]) -> dict[str, Any]:
     if (p := payloads.get("credit_bureau")) is not None:
         for key in ("loans_outstanding_fen", "secured_debt_fen", "overdue_count_24m", "max_overdue_days_24m", "queries_3m"):
             f[key] = p[key]
+        if p.get("court_enforcements") is not None:  # reported: a feature; not reported: not evidenced
+            f["court_enforcements"] = p["court_enforcements"]
     if (p := payloads.get("bank_flows")) is not None:
         f["inflow_fen_12m"] = p["inflow_fen"]
         f["outflow_fen_12m"] = p["outflow_fen"]
@@ -188,7 +190,7 @@ FEATURE_KINDS: dict[str, str] = {
     **dict.fromkeys(("revenue_fen", "vat_fen", "cit_fen", "rd_expense_fen", "tax_total_fen", "rd_expense_fen_prev", "sales_invoice_fen_12m",
                      "loans_outstanding_fen", "secured_debt_fen", "inflow_fen_12m", "outflow_fen_12m"), "fen"),
     **dict.fromkeys(("customer_count_12m", "headcount", "tech_staff", "si_arrears_months", "invention_patents", "utility_models",
-                     "software_copyrights", "overdue_count_24m", "max_overdue_days_24m", "queries_3m"), "count"),
+                     "software_copyrights", "overdue_count_24m", "max_overdue_days_24m", "queries_3m", "court_enforcements"), "count"),
     **dict.fromkeys(("rd_ratio", "revenue_growth", "revenue_growth_prev", "cit_margin", "rd_growth", "tech_staff_ratio", "headcount_growth",
                      "electricity_growth", "debt_to_revenue", "flow_to_revenue"), "ratio"),
 }

@@ -257,6 +257,8 @@ class CreditBureau(_MoneyPayload):
     overdue_count_24m: Count
     max_overdue_days_24m: Count
     queries_3m: Count
+    # 公共记录 · 强制执行: court enforcement cases against the enterprise on the report; None: the report says nothing of them
+    court_enforcements: Count | None = None
 
 
 class BankFlows(_MoneyPayload):
@@ -288,6 +290,9 @@ MODELS: dict[str, type[BaseModel]] = {
     "collateral": CollateralRegistry,
 }
 _LISTS = {"years", "certifications", "assets"}  # fields read item by item, below
+# Fields added after the sources' payloads were first pinned: left out of the normalized payload when a source does not
+# send them (rather than written as None), so that every earlier payload normalizes — and hashes — exactly as before.
+_ABSENT_UNLESS_SENT = {"court_enforcements"}
 _ENVELOPE = ("as_of", "currency", "unit")
 _PERIOD_FIELDS = {"invoices": ("sales_invoice_fen", "customer_count", "sales_invoice_count"), "bank_flows": ("inflow_fen", "outflow_fen")}
 
@@ -322,6 +327,8 @@ def _fields(model: type[BaseModel], raw: dict[str, Any], context: dict[str, Any]
             continue
         if name in skip:
             out[name] = None
+            continue
+        if name in _ABSENT_UNLESS_SENT and name not in raw:
             continue
         out[name], reason = _field(model, name, raw, context)
         if reason is not None:
