@@ -169,7 +169,8 @@ def test_sandu_report_portfolio_writes_a_workbook_with_charts_and_refuses_bad_op
     r = run_cli(rt, ["report", "portfolio", "--as-of", D0.isoformat(), "--format", "xlsx", "--out", str(out)])  # a day past on the CLI's real clock
     assert r.exit_code == 0, r.output
     wb = load_workbook(out)
-    assert wb.sheetnames == ["汇总", "按产品", "按支行", "按行业", "按科创等级", "按风险等级", "五级分类", "科技型占比"]
+    assert wb.sheetnames == ["汇总", "按产品", "按支行", "按行业", "按科创等级", "按风险等级", "五级分类", "科技型占比", "预期信用损失", "逾期天数分布",
+                             "迁徙率"]
     assert wb["按支行"]._charts and wb["五级分类"]._charts
     p = actions.portfolio_report(rt, None, as_of=D0)
     assert p.principal_fen == 2_500 * WAN and wb["汇总"]["B6"].value == pytest.approx(p.principal_fen / 10**10) and wb["汇总"]["B6"].number_format == '#,##0.0000"亿"'

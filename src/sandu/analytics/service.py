@@ -7,13 +7,13 @@ from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from sandu.analytics.ecl import DrawingRisk, LineRisk
 from sandu.analytics.portfolio import DrawingBalance, LineFacts
-from sandu.domain.enums import DrawingStatus, LineStatus
-from sandu.ledger.overdue import RiskClass
+from sandu.domain.enums import LineStatus
+from sandu.ledger.overdue import RiskClass, days_past_due
 from sandu.store import models as m
 
 MAX_LINES = 2_000_000  # one report; the bank's whole book fits many times over
@@ -53,9 +53,21 @@ def decisions_by_outcome(session: Session, as_of: date, branch: str | None = Non
     return {outcome: int(n) for outcome, n in session.execute(stmt)}
 
 
+def days_past_due_as_of(session: Session, as_of: date) -> dict[int, int]:
+    """The drawings past due at the end of `as_of`, with their days past due: each one's oldest unpaid due date as of
+    that day (the last row of its ageing history on or before it) aged by its line's grace period — what end of day
+    computed that day."""
+    h = m.DelinquencyChange
+    latest = select(func.max(h.id).label("last")).where(h.on_date <= as_of).group_by(h.drawing_id).subquery()
+    rows = session.execute(select(h.drawing_id, h.oldest_due_on, m.CreditLine.grace_days).join(latest, latest.c.last == h.id)
+                           .join(m.Drawing, m.Drawing.id == h.drawing_id).join(m.CreditLine, m.CreditLine.id == m.Drawing.line_id)
+                           .where(h.oldest_due_on.is_not(None), h.oldest_due_on < as_of))
+    return {drawing_id: dpd for drawing_id, oldest, grace in rows if (dpd := days_past_due(oldest, as_of, grace))}
+
+
 def drawing_balances(session: Session, as_of: date) -> list[DrawingBalance]:
     """Each drawing's receivable buckets through `as_of`, summed from the postings (accounts loan:{line}-{drawing}:{bucket}),
-    with its 五级分类 as of that day (the last change on or before it; normal before any)."""
+    with its 五级分类 (the last change on or before it; normal before any) and days past due as of that day."""
     sums = (select(m.PostingRow.account, func.sum(m.PostingRow.amount_fen))
             .join(m.JournalEntryRow, m.JournalEntryRow.id == m.PostingRow.entry_id)
             .where(m.JournalEntryRow.effective_date <= as_of, m.PostingRow.account.like("loan:%"))
@@ -70,39 +82,57 @@ def drawing_balances(session: Session, as_of: date) -> list[DrawingBalance]:
               .where(m.ClassificationChange.on_date <= as_of).group_by(m.ClassificationChange.drawing_id).subquery())
     classes = dict(session.execute(select(m.ClassificationChange.drawing_id, m.ClassificationChange.to_class)
                                    .join(latest, latest.c.last == m.ClassificationChange.id)).all())
-    return [DrawingBalance(line_id, drawing_id, b, classes.get(drawing_id, RiskClass.NORMAL.value)) for (line_id, drawing_id), b in
-            sorted(buckets.items())]
+    dpd = days_past_due_as_of(session, as_of)
+    return [DrawingBalance(line_id, drawing_id, b, classes.get(drawing_id, RiskClass.NORMAL.value), dpd.get(drawing_id, 0))
+            for (line_id, drawing_id), b in sorted(buckets.items())]
 
 
-def credit_risk(session: Session, kinds: dict[str, str], branch: str | None = None) -> tuple[list[LineRisk], list[DrawingRisk]]:
-    """Every line (of one sub-branch, or all) with its origination and current risk grade and 12-month PD (the borrower's
-    latest decision), and every open drawing with what is owed, its DPD, 五级分类 and maturity — on the business date,
-    from the rows the ledger keeps (equal to the journal: `sandu ledger check`)."""
+def credit_risk(session: Session, kinds: dict[str, str], as_of: date, balances: list[DrawingBalance],
+                branch: str | None = None) -> tuple[list[LineRisk], list[DrawingRisk]]:
+    """As of the end of `as_of`: every line opened by then (of one sub-branch, or all) with its origination risk grade and
+    its current one and 12-month PD (the borrower's latest decision made as of a day on or before `as_of`), and every
+    drawing owing anything (`balances`, from the journal through the day) with what it owes, its DPD, 五级分类 and
+    maturity. A line's undrawn limit counts as drawable while it is active as of the day: revolving, opened, not yet
+    expired by then (end of day expires a line the day before it ends), and not frozen or closed now — a line's
+    freezes keep no history, so a line frozen or closed now adds no undrawn exposure on earlier days either."""
     origination, current = m.Decision.__table__.alias("origination"), m.Decision.__table__.alias("current")
-    stmt = (select(m.CreditLine.id, m.CreditLine.product, m.Enterprise.branch, m.CreditLine.limit_fen, m.CreditLine.drawn_principal_fen,
-                   m.CreditLine.revolving, m.CreditLine.status, origination.c.result["risk_grade"].as_string().label("grade_then"),
+    latest = (select(m.Decision.enterprise_id, func.max(m.Decision.decided_at).label("at")).where(m.Decision.as_of <= as_of)
+              .group_by(m.Decision.enterprise_id).subquery())
+    stmt = (select(m.CreditLine.id, m.CreditLine.product, m.Enterprise.branch, m.CreditLine.limit_fen, m.CreditLine.revolving,
+                   m.CreditLine.status, m.CreditLine.expires_on, origination.c.result["risk_grade"].as_string().label("grade_then"),
                    current.c.result["risk_grade"].as_string().label("grade_now"),
                    current.c.result[("scores", "risk", "pd")].as_float().label("pd_now"),
                    origination.c.result[("scores", "risk", "pd")].as_float().label("pd_then"))
             .join(m.Enterprise, m.Enterprise.id == m.CreditLine.enterprise_id)
             .join(m.Offer, m.Offer.id == m.CreditLine.offer_id)
             .join(origination, origination.c.id == m.Offer.decision_id)
-            .outerjoin(current, current.c.id == m.Enterprise.live_decision_id)
+            .outerjoin(latest, latest.c.enterprise_id == m.Enterprise.id)
+            .outerjoin(current, and_(current.c.enterprise_id == m.Enterprise.id, current.c.decided_at == latest.c.at,
+                                     current.c.as_of <= as_of))
+            .where(m.CreditLine.opened_on <= as_of)
             .order_by(m.CreditLine.id).limit(MAX_LINES))
     if branch is not None:
         stmt = stmt.where(m.Enterprise.branch == branch)
-    lines = []
+    drawn: dict[int, int] = defaultdict(int)
+    for b in balances:
+        drawn[b.line_id] += b.principal_fen
+    lines, seen = [], set()
     for r in session.execute(stmt.execution_options(yield_per=PAGE)):
+        if r.id in seen:  # two decisions of one enterprise at the same moment: the first
+            continue
+        seen.add(r.id)
         pd = r.pd_now if r.pd_now is not None else r.pd_then
-        lines.append(LineRisk(r.id, r.product, kinds.get(r.product, "credit"), r.branch, r.limit_fen, r.drawn_principal_fen,
-                              bool(r.revolving) and r.status == LineStatus.ACTIVE.value, r.grade_then or "?", r.grade_now or r.grade_then or "?",
+        active = bool(r.revolving) and (r.status == LineStatus.ACTIVE.value or (r.status == LineStatus.EXPIRED.value
+                                                                                and as_of + timedelta(days=1) < r.expires_on))
+        lines.append(LineRisk(r.id, r.product, kinds.get(r.product, "credit"), r.branch, r.limit_fen, drawn.get(r.id, 0), active,
+                              r.grade_then or "?", r.grade_now or r.grade_then or "?",
                               Decimal(repr(pd)) if pd is not None else Decimal(1)))  # no PD recorded: counted as certain loss, never as none
-    ids = {ln.line_id for ln in lines}
-    d = m.Drawing
-    owed = d.principal_fen + d.overdue_principal_fen + d.interest_fen + d.overdue_interest_fen + d.penalty_fen + d.compound_fen
-    drawings = [DrawingRisk(r.line_id, r.id, int(r.owed), r.dpd, r.risk_class, r.maturity_on) for r in session.execute(
-        select(d.id, d.line_id, owed.label("owed"), d.dpd, d.risk_class, d.maturity_on).where(d.status == DrawingStatus.OPEN.value)
-        .order_by(d.id).execution_options(yield_per=PAGE)) if r.line_id in ids]
+    owing = [b for b in balances if b.line_id in seen]
+    maturity = {}
+    for part in range(0, len(owing), PAGE):
+        ids = [b.drawing_id for b in owing[part:part + PAGE]]
+        maturity.update(session.execute(select(m.Drawing.id, m.Drawing.maturity_on).where(m.Drawing.id.in_(ids))).all())
+    drawings = [DrawingRisk(b.line_id, b.drawing_id, b.receivable_fen, b.dpd, b.risk_class, maturity[b.drawing_id]) for b in owing]
     return lines, drawings
 
 

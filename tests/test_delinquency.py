@@ -1,0 +1,133 @@
+"""Delinquency as of any past day: the ageing history end of day and repayments keep (`delinquency_history`) gives,
+for every day of a life with missed, partial and late payments, the DPD that end of day computed that day, and the
+classification history the class then — on SQLite and PostgreSQL. The buckets, roll rates and stage movement of the
+portfolio report are recomputed here by raw SQL over the journal and the history, each boundary on both sides."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from conftest import new_db_url, runtime_on
+from servicing_support import D0, S2, SERVICE_NOW, check_ledger, draw, drawing, eod, open_line, repay
+from sqlalchemy import func, select
+
+from sandu.analytics import service as asvc
+from sandu.analytics.delinquency import CURRENT, DPD_BUCKETS, PAID_OFF, bucket, roll_rates
+from sandu.domain.money import FEN_PER_WAN as WAN
+from sandu.simulate.stories import STORY_ROWS
+from sandu.store import models as m
+
+S5 = STORY_ROWS[4]
+LAST = date(2027, 7, 26)  # S2's oldest unpaid due (2027-01-21) passes 180 days
+
+
+def _arrears(rt, drawing_id: int) -> int:
+    d = drawing(rt, drawing_id)
+    return d.overdue_principal_fen + d.overdue_interest_fen + d.penalty_fen + d.compound_fen
+
+
+def _open_states(rt) -> dict[int, tuple[int, str]]:
+    with rt.uow.read() as s:
+        return {d.id: (d.dpd, d.risk_class) for d in s.scalars(select(m.Drawing).where(m.Drawing.status == "open"))}
+
+
+def _life(rt):
+    """S2 (随借随还, interest settled on the 20th, due the 21st) and S5 (抵押+信用, 按月付息到期还本): end of day run day by
+    day; S2 misses its first interest, pays part of it late, clears it later with the next due still unpaid, then
+    pays nothing; S5 pays its first interest on the day it falls due, its second 10 days late, then nothing. Returns
+    each day's open drawings (DPD, class) as end of day left them."""
+    s2, s5 = open_line(rt), open_line(rt, S5, "diya_xinyong", approve=True)
+    d2 = draw(rt, s2, 300 * WAN).drawing.id
+    d5 = draw(rt, s5, 500 * WAN).drawing.id
+    payments = {
+        date(2027, 1, 5): lambda: repay(rt, s2, _arrears(rt, d2) // 2, date(2027, 1, 5)),  # partial: the oldest due stays unpaid
+        # late: the December due cleared, one fen left of January's (paid oldest first), so the oldest unpaid is January's
+        date(2027, 2, 1): lambda: repay(rt, s2, _arrears(rt, d2) - 1, date(2027, 2, 1)),
+        date(2026, 12, 29): lambda: repay(rt, s5, _due_now(rt, d5), date(2026, 12, 29)),
+    }
+    seen: dict[date, dict[int, tuple[int, str]]] = {}
+    day = D0
+    while day < LAST:
+        day += timedelta(days=1)
+        if day in payments:
+            payments[day]()
+        if day == date(2027, 2, 8):  # S5's January interest (due 2027-01-29) paid 10 days late
+            repay(rt, s5, _arrears(rt, d5), day)
+        eod(rt, day)
+        seen[day] = _open_states(rt)
+    check_ledger(rt)
+    rt.clock.value = SERVICE_NOW
+    return (d2, d5), seen
+
+
+def _due_now(rt, drawing_id: int) -> int:
+    d = drawing(rt, drawing_id)
+    return d.interest_fen + d.due_principal_fen
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def life(request, tmp_path_factory, pg_available):
+    """One life per backend, shared by the tests of this module (they only read it)."""
+    template = str(request.getfixturevalue("sqlite_template")) if request.param == "sqlite" else request.getfixturevalue("pg_template")
+    urls = new_db_url(request.param, tmp_path_factory.mktemp("life"), pg_available, template)
+    rt = runtime_on(next(urls))
+    try:
+        yield rt, *_life(rt)
+    finally:
+        rt.engine.dispose()
+        urls.close()
+
+
+def test_the_dpd_and_class_derived_for_every_past_day_equal_what_end_of_day_computed_that_day(life):
+    rt, (d2, d5), seen = life
+    dpds = {d2: [], d5: []}
+    with rt.uow.read() as s:
+        for day, states in seen.items():
+            derived = asvc.days_past_due_as_of(s, day)
+            classes = {b.drawing_id: b.risk_class for b in asvc.drawing_balances(s, day)}
+            for drawing_id, (dpd, risk_class) in states.items():
+                assert derived.get(drawing_id, 0) == dpd, (day, drawing_id)
+                assert classes[drawing_id] == risk_class, (day, drawing_id)
+                dpds[drawing_id].append(dpd)
+            assert set(derived) <= set(states), day  # no DPD for a drawing end of day did not keep open
+        rows = s.scalar(select(func.count()).select_from(m.DelinquencyChange))
+    # the life went where the test says: S2 past 180 days, down again when the old dues were cleared; S5 late by 10 days
+    assert max(dpds[d2]) > 181 and any(b < a for a, b in zip(dpds[d2], dpds[d2][1:], strict=False) if b > 0)
+    assert 10 in dpds[d5] and 11 not in dpds[d5][:75]
+    assert rows < len(seen) // 4  # compact: a row when the oldest unpaid due changes, not one a day
+
+
+def test_a_repayment_clearing_the_oldest_due_moves_the_dpd_on_its_day(life):
+    rt, (d2, _), seen = life
+    paid = date(2027, 2, 1)
+    with rt.uow.read() as s:
+        before, on = asvc.days_past_due_as_of(s, paid - timedelta(days=1)), asvc.days_past_due_as_of(s, paid)
+        history = s.execute(select(m.DelinquencyChange.on_date, m.DelinquencyChange.oldest_due_on)
+                            .where(m.DelinquencyChange.drawing_id == d2).order_by(m.DelinquencyChange.id)).all()
+    assert before[d2] == (paid - timedelta(days=1) - date(2026, 12, 21)).days == 41  # due 2026-12-21, unpaid
+    assert on.get(d2, 0) == seen[paid][d2][0] < before[d2]
+    assert (paid, history[[h.on_date for h in history].index(paid)].oldest_due_on) in history
+
+
+@pytest.mark.parametrize(("dpd", "label"), [(0, CURRENT), (1, "1-30"), (30, "1-30"), (31, "31-60"), (60, "31-60"), (61, "61-90"),
+                                            (90, "61-90"), (91, "91-180"), (180, "91-180"), (181, "180+"), (4000, "180+")])
+def test_each_bucket_boundary_on_both_sides(dpd, label):
+    assert bucket(dpd) == label
+
+
+def test_the_buckets_cover_every_day_once():
+    assert [b[0] for b in DPD_BUCKETS] == ["1-30", "31-60", "61-90", "91-180", "180+"]
+    for (_, _, high), (_, low, _) in zip(DPD_BUCKETS, DPD_BUCKETS[1:], strict=False):
+        assert low == high + 1
+    with pytest.raises(ValueError):
+        bucket(-1)
+
+
+def test_roll_rates_count_and_weigh_each_transition_and_paid_off():
+    a, b, c = date(2027, 1, 31), date(2027, 2, 28), date(2027, 3, 31)
+    out = roll_rates([(a, {1: (0, 100), 2: (30, 50), 3: (31, 7)}), (b, {1: (1, 90), 2: (58, 50), 4: (0, 9)}), (c, {})])
+    assert out[0]["count"]["current"]["1-30"] == 1 and out[0]["principal_fen"]["current"]["1-30"] == 100
+    assert out[0]["count"]["1-30"]["31-60"] == 1 and out[0]["count"]["31-60"][PAID_OFF] == 1
+    assert sum(sum(r.values()) for r in out[0]["count"].values()) == 3  # drawing 4, new in February, is no transition
+    assert out[1]["count"]["1-30"][PAID_OFF] == out[1]["count"]["31-60"][PAID_OFF] == 1
