@@ -9,11 +9,13 @@ from datetime import date, timedelta
 
 import pytest
 from conftest import new_db_url, runtime_on
-from servicing_support import D0, S2, SERVICE_NOW, check_ledger, draw, drawing, eod, open_line, repay
-from sqlalchemy import func, select
+from servicing_support import D0, SERVICE_NOW, check_ledger, draw, drawing, eod, open_line, repay
+from sqlalchemy import func, select, text
 
+from sandu.analytics import actions
 from sandu.analytics import service as asvc
 from sandu.analytics.delinquency import CURRENT, DPD_BUCKETS, PAID_OFF, bucket, roll_rates
+from sandu.domain.errors import InvalidInput
 from sandu.domain.money import FEN_PER_WAN as WAN
 from sandu.simulate.stories import STORY_ROWS
 from sandu.store import models as m
@@ -131,3 +133,112 @@ def test_roll_rates_count_and_weigh_each_transition_and_paid_off():
     assert out[0]["count"]["1-30"]["31-60"] == 1 and out[0]["count"]["31-60"][PAID_OFF] == 1
     assert sum(sum(r.values()) for r in out[0]["count"].values()) == 3  # drawing 4, new in February, is no transition
     assert out[1]["count"]["1-30"][PAID_OFF] == out[1]["count"]["31-60"][PAID_OFF] == 1
+
+
+# -- the portfolio report's delinquency views, recomputed from the journal and the history by raw SQL --------------
+
+LOWS = ((181, "180+"), (91, "91-180"), (61, "61-90"), (31, "31-60"), (1, "1-30"))  # the buckets, written out again
+
+
+def _raw_states(rt, day: date) -> dict[int, tuple[int, int, int]]:
+    """Each drawing owing anything through `day`: (DPD, principal, receivable), from raw SQL over the postings and the
+    ageing history."""
+    with rt.engine.connect() as conn:
+        sums = conn.execute(text("SELECT p.account, SUM(p.amount_fen) FROM postings p JOIN journal_entries e ON e.id = p.entry_id "
+                                 "WHERE e.effective_date <= :d AND p.account LIKE 'loan:%' GROUP BY p.account"), {"d": day}).all()
+        history = conn.execute(text("SELECT h.drawing_id, h.oldest_due_on, l.grace_days FROM delinquency_history h "
+                                    "JOIN drawings d ON d.id = h.drawing_id JOIN credit_lines l ON l.id = d.line_id "
+                                    "WHERE h.on_date <= :d ORDER BY h.id"), {"d": day}).all()
+    oldest = {}
+    for drawing_id, on, grace in history:  # the last row on or before the day wins
+        oldest[drawing_id] = (on if on is None or isinstance(on, date) else date.fromisoformat(on), grace)
+    out: dict[int, list[int]] = {}
+    for account, total in sums:
+        drawing_id = int(account.split(":")[1].split("-")[1])
+        row = out.setdefault(drawing_id, [0, 0, 0])
+        if account.endswith((":principal", ":overdue_principal")):
+            row[1] += int(total)
+        row[2] += int(total)
+    for drawing_id, row in out.items():
+        on, grace = oldest.get(drawing_id, (None, 0))
+        late = 0 if on is None else (day - on).days
+        row[0] = late if late > grace else 0
+    return {i: tuple(r) for i, r in out.items() if r[2]}
+
+
+def _label(dpd: int) -> str:
+    return next((label for low, label in LOWS if dpd >= low), CURRENT)
+
+
+@pytest.mark.parametrize(("day", "dpd"), [
+    (date(2026, 12, 21), 0), (date(2026, 12, 22), 1),  # S2's first interest, due 2026-12-21, unpaid
+    (date(2027, 1, 21), 31), (date(2027, 1, 31), 41), (date(2027, 2, 1), 11),  # a repayment on the day clears December's due
+    (date(2027, 2, 20), 30), (date(2027, 2, 21), 31), (date(2027, 3, 22), 60), (date(2027, 3, 23), 61),
+    (date(2027, 4, 21), 90), (date(2027, 4, 22), 91), (date(2027, 7, 20), 180), (date(2027, 7, 21), 181),
+])
+def test_overdue_by_bucket_on_each_boundary_equals_the_journal_and_the_history(life, day, dpd):
+    rt, (d2, _), _ = life
+    raw = _raw_states(rt, day)
+    assert raw[d2][0] == dpd  # the life is where the boundary needs it
+    p = actions.portfolio_report(rt, None, as_of=day, roll_months=0)
+    want = {label: {"drawings": 0, "principal_fen": 0, "receivable_fen": 0} for label in (CURRENT, *(b[0] for b in DPD_BUCKETS))}
+    for dpd_, principal, receivable in raw.values():
+        row = want[_label(dpd_)]
+        row["drawings"] += 1
+        row["principal_fen"] += principal
+        row["receivable_fen"] += receivable
+    assert {b: {k: v for k, v in f.items() if k != "overdue_fen"} for b, f in p.dpd_buckets.items()} == want
+    assert sum(f["overdue_fen"] for f in p.dpd_buckets.values()) == p.overdue_fen
+    assert sum(f["principal_fen"] for f in p.dpd_buckets.values()) == p.principal_fen
+
+
+@pytest.mark.parametrize(("day", "last_end"), [(date(2027, 5, 31), date(2027, 5, 31)), (date(2027, 5, 30), date(2027, 4, 30)),
+                                               (date(2027, 6, 1), date(2027, 5, 31))])
+def test_roll_rates_between_month_ends_equal_the_journal_and_the_history(life, day, last_end):
+    rt, _, _ = life
+    p = actions.portfolio_report(rt, None, as_of=day, roll_months=3)
+    assert [r["to"] for r in p.roll_rates][-1] == last_end.isoformat() and len(p.roll_rates) == 3
+    for r in p.roll_rates:
+        before, after = _raw_states(rt, date.fromisoformat(r["from"])), _raw_states(rt, date.fromisoformat(r["to"]))
+        counts: dict[tuple[str, str], int] = {}
+        principal: dict[tuple[str, str], int] = {}
+        for drawing_id, (dpd, fen, _) in before.items():
+            key = (_label(dpd), PAID_OFF if drawing_id not in after else _label(after[drawing_id][0]))
+            counts[key] = counts.get(key, 0) + 1
+            principal[key] = principal.get(key, 0) + fen
+        got = {(a, b): n for a, to in r["count"].items() for b, n in to.items() if n}
+        assert got == counts, r["from"]
+        assert {(a, b): f for a, to in r["principal_fen"].items() for b, f in to.items() if f} == {k: v for k, v in principal.items() if v}
+    assert any(n for r in p.roll_rates for a, to in r["count"].items() for b, n in to.items() if a != b)  # something rolled
+
+
+def test_the_stage_movement_reconciles_to_the_provisions_at_both_ends(life):
+    rt, (d2, d5), _ = life
+    start, end = date(2027, 1, 15), date(2027, 5, 31)
+    p = actions.portfolio_report(rt, None, as_of=end, since=start, roll_months=0)
+    then = actions.portfolio_report(rt, None, as_of=start, roll_months=0).expected_loss
+    mv, now = p.stage_movement, p.expected_loss
+    cells = [c for to in mv["matrix"].values() for c in to.values()]
+    assert sum(c["ead_to_fen"] for c in cells) + sum(c["ead_fen"] for c in mv["new"].values()) == now["ead_fen"]
+    assert sum(c["ecl_to_fen"] for c in cells) + sum(c["ecl_fen"] for c in mv["new"].values()) == now["ecl_fen"]
+    assert sum(c["ead_from_fen"] for c in cells) + sum(c["ead_fen"] for c in mv["derecognised"].values()) == then["ead_fen"]
+    assert sum(c["ecl_from_fen"] for c in cells) + sum(c["ecl_fen"] for c in mv["derecognised"].values()) == then["ecl_fen"]
+    for stage_, figures in now["by_stage"].items():  # each stage at the end: what moved into it and what is new in it
+        assert sum(mv["matrix"][a][stage_]["ead_to_fen"] for a in mv["matrix"]) + mv["new"][stage_]["ead_fen"] == figures["ead_fen"]
+    # stages written out again from the raw DPD (stage 2 beyond 30 days, stage 3 beyond 90; the 5-category rule agrees here)
+    raw_start, raw_end = _raw_states(rt, start), _raw_states(rt, end)
+    assert raw_start[d2][0] == 25 and raw_end[d2][0] == 130 and raw_start[d5][0] == 0
+    assert mv["matrix"]["1"]["3"]["exposures"] >= 1  # S2: 25 days (stage 1) → 130 days (stage 3)
+
+
+def test_the_report_refuses_a_from_day_not_before_its_day_and_months_out_of_range(life):
+    rt, _, _ = life
+    for since in (date(2027, 5, 31), date(2027, 6, 1)):
+        with pytest.raises(InvalidInput) as e:
+            actions.portfolio_report(rt, None, as_of=date(2027, 5, 31), since=since)
+        assert e.value.field == "from"
+    for months in (-1, 25):
+        with pytest.raises(InvalidInput) as e:
+            actions.portfolio_report(rt, None, as_of=date(2027, 5, 31), roll_months=months)
+        assert e.value.field == "months"
+    assert len(actions.portfolio_report(rt, None, as_of=date(2027, 5, 31), roll_months=24).roll_rates) == 24
