@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import numpy as np
 import pytest
 from conftest import new_db_url, runtime_on
+from hypothesis import given
+from hypothesis import strategies as st
 from servicing_support import D0, SERVICE_NOW, check_ledger, draw, drawing, eod, open_line, repay
 from sqlalchemy import func, select, text
 
@@ -17,6 +20,7 @@ from sandu.analytics import service as asvc
 from sandu.analytics.delinquency import CURRENT, DPD_BUCKETS, PAID_OFF, bucket, roll_rates
 from sandu.domain.errors import InvalidInput
 from sandu.domain.money import FEN_PER_WAN as WAN
+from sandu.ledger.overdue import NO_DUE, days_past_due, days_past_due_vector
 from sandu.simulate.stories import STORY_ROWS
 from sandu.store import models as m
 
@@ -242,3 +246,11 @@ def test_the_report_refuses_a_from_day_not_before_its_day_and_months_out_of_rang
             actions.portfolio_report(rt, None, as_of=date(2027, 5, 31), roll_months=months)
         assert e.value.field == "months"
     assert len(actions.portfolio_report(rt, None, as_of=date(2027, 5, 31), roll_months=24).roll_rates) == 24
+
+
+@given(st.lists(st.tuples(st.one_of(st.none(), st.dates(date(2000, 1, 1), date(2040, 12, 31))), st.integers(0, 30)), max_size=40),
+       st.dates(date(2000, 1, 1), date(2040, 12, 31)))
+def test_the_vector_days_past_due_equals_the_scalar_one(rows, today):
+    oldest = np.array([NO_DUE if d is None else d.toordinal() for d, _ in rows], dtype=np.int64)
+    grace = np.array([g for _, g in rows], dtype=np.int64)
+    assert days_past_due_vector(oldest, today, grace).tolist() == [days_past_due(d, today, g) for d, g in rows]

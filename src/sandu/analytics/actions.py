@@ -55,22 +55,23 @@ def portfolio_report(rt: Runtime, actor: Actor | None, *, as_of: date | None = N
     year_ago = day.replace(year=day.year - 1) if not (day.month == 2 and day.day == 29) else date(day.year - 1, 2, 28)
     kinds = {code: p.kind for code, p in rt.bundle.products.items()}
     rules = rt.bundle.expected_loss
+    ends = last_month_ends(day, roll_months + 1) if roll_months else []
     with rt.uow.read() as s:
         lines = svc.line_facts(s, which)
-        now, then = svc.drawing_balances(s, day), svc.drawing_balances(s, year_ago)
+        starts = {date(ln.opened_on.year, ln.opened_on.month, 1) for ln in lines if ln.opened_on <= day}
+        needed = sorted({end for start in starts for end in month_ends(start, day)[:MAX_VINTAGE_MONTHS + 1]})  # each cohort's first 25
+        book = svc.book_through(s, {day, year_ago, *([since] if since else []), *ends, *needed})  # one pass over the journal
+        now, then = book.balances(day), book.balances(year_ago)
         end = datetime.combine(day, time.max, tzinfo=timezone.utc)
         seconds = [f.seconds for f in workflow.measurement_to_first_drawing(s, branch=which) if f.first_drawn_at <= end]
         decided = svc.decisions_by_outcome(s, day, which)
         exposed = exposures(rules, day, *svc.credit_risk(s, kinds, day, now, which))
         movement = None
         if since is not None:
-            before = exposures(rules, since, *svc.credit_risk(s, kinds, since, svc.drawing_balances(s, since), which))
+            before = exposures(rules, since, *svc.credit_risk(s, kinds, since, book.balances(since), which))
             movement = stage_movement(since, day, before, exposed)
-        ends = last_month_ends(day, roll_months + 1) if roll_months else []
-        at_ends = [(e, now if e == day else svc.drawing_balances(s, e)) for e in ends]
-        starts = {date(ln.opened_on.year, ln.opened_on.month, 1) for ln in lines if ln.opened_on <= day}
-        needed = sorted({end for start in starts for end in month_ends(start, day)[:MAX_VINTAGE_MONTHS + 1]})  # each cohort's first 25
-        sums = {end: svc.line_sums_through(s, end) for end in needed}
+    at_ends = [(e, book.roll_state(e)) for e in ends]
+    sums = {end: book.line_sums(end) for end in needed}
     return portfolio(day, lines, now, then, which, seconds, decided, provisions(exposed), sums, at_ends, movement)
 
 

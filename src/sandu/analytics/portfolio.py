@@ -152,12 +152,15 @@ def portfolio(as_of: date, lines: list[LineFacts], drawings: list[DrawingBalance
               branch: str | None = None, seconds_to_cash: list[float] | None = None, decisions: dict[str, int] | None = None,
               expected_loss: dict[str, Any] | None = None,
               vintage_sums: Mapping[date, tuple[Mapping[int, int], Mapping[int, int]]] | None = None,
-              month_end_drawings: Sequence[tuple[date, list[DrawingBalance]]] = (), stage_movement: dict[str, Any] | None = None) -> Portfolio:
+              month_end_states: Sequence[tuple[date, Mapping[int, tuple[int, int, int]]]] = (),
+              stage_movement: dict[str, Any] | None = None) -> Portfolio:
     """The figures as of `as_of` (of one sub-branch, or all); `drawings_year_ago` are the balances a year earlier;
-    `month_end_drawings` the balances at consecutive month ends (oldest first), for the roll rates."""
+    `month_end_states` at consecutive month ends (oldest first), each drawing owing anything → (its line, DPD,
+    principal), for the roll rates."""
     open_lines = _open(lines, as_of, branch)
     live = [d for d in drawings if d.line_id in open_lines]
-    rolls = roll_rates([(day, {d.drawing_id: (d.dpd, d.principal_fen) for d in ds if d.line_id in open_lines}) for day, ds in month_end_drawings])
+    rolls = roll_rates([(day, {i: (dpd, fen) for i, (line_id, dpd, fen) in states.items() if line_id in open_lines})
+                        for day, states in month_end_states])
     by_line = _principal_by_line(live, open_lines)
     receivable_by_line: dict[int, int] = defaultdict(int)
     for d in live:
