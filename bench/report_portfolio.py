@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import random
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import Results, json_option  # noqa: E402
-from eod_speed import _insert, _row, ledger_check  # noqa: E402
+from eod_speed import _insert, copies, ledger_check  # noqa: E402
 from ledger_throughput import NOW, new_store, open_line, stores  # noqa: E402  (also sets the bench's own key)
 from sqlalchemy import bindparam, insert, update  # noqa: E402
 
@@ -72,35 +71,8 @@ def _copies(rt, n: int) -> list[tuple[int, int, int]]:
         drawing = svc.draw(s, line_id=line_id, amount_fen=1_000_000, on_date=DRAWN_ON, idempotency_key="bench-0", now=NOW,
                            rules=class_rules(rt.bundle.classification)).drawing
         drawing_id, entry_id = drawing.id, drawing.entry_id
-    t = {model: model.__table__ for model in (m.Decision, m.Offer, m.CreditLine, m.JournalEntryRow, m.PostingRow, m.Drawing)}
-    out = [(line_id, drawing_id, 1_000_000)]
-    rng = random.Random(1)
-    with rt.engine.begin() as conn:
-        line = _row(conn, t[m.CreditLine], t[m.CreditLine].c.id == line_id)
-        offer = _row(conn, t[m.Offer], t[m.Offer].c.id == line["offer_id"])
-        decision = _row(conn, t[m.Decision], t[m.Decision].c.id == offer["decision_id"])
-        entry = _row(conn, t[m.JournalEntryRow], t[m.JournalEntryRow].c.id == entry_id)
-        draw = _row(conn, t[m.Drawing], t[m.Drawing].c.id == drawing_id)
-    for first in range(1, n, CHUNK):
-        k = min(CHUNK, n - first)
-        amounts = [rng.randint(10_000, 5_000_000) for _ in range(k)]
-        with rt.engine.begin() as conn:
-            decision_ids = [str(uuid.uuid4()) for _ in range(k)]
-            conn.execute(insert(t[m.Decision]), [{**decision, "id": d, "superseded_at": NOW} for d in decision_ids])
-            offer_ids = _insert(conn, t[m.Offer], [{**{c: v for c, v in offer.items() if c != "id"}, "decision_id": d} for d in decision_ids])
-            line_ids = _insert(conn, t[m.CreditLine], [{**{c: v for c, v in line.items() if c != "id"}, "offer_id": o, "drawn_principal_fen": a}
-                                                       for o, a in zip(offer_ids, amounts, strict=True)])
-            entry_ids = _insert(conn, t[m.JournalEntryRow], [{**{c: v for c, v in entry.items() if c != "id"}, "idempotency_key": f"c:{i}:bench-0",
-                                                              "line_id": i} for i in line_ids])
-            drawing_ids = _insert(conn, t[m.Drawing], [
-                {**{c: v for c, v in draw.items() if c != "id"}, "line_id": i, "entry_id": e, "amount_fen": a, "principal_fen": a}
-                for i, e, a in zip(line_ids, entry_ids, amounts, strict=True)])
-            conn.execute(insert(t[m.PostingRow]), [
-                p for i, d, e, a in zip(line_ids, drawing_ids, entry_ids, amounts, strict=True)
-                for p in ({"entry_id": e, "account": f"loan:{owner(i, d)}:principal", "amount_fen": a},
-                          {"entry_id": e, "account": "clearing:disbursement", "amount_fen": -a})])
-            out += list(zip(line_ids, drawing_ids, amounts, strict=True))
-    return out
+    return [(line_id, drawing_id, 1_000_000), *copies(rt, line_id, drawing_id, entry_id, n, decision_values={}, line_values={},
+                                                        drawing_values=lambda a: {})]
 
 
 class Book:
