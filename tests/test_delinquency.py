@@ -254,3 +254,27 @@ def test_the_vector_days_past_due_equals_the_scalar_one(rows, today):
     oldest = np.array([NO_DUE if d is None else d.toordinal() for d, _ in rows], dtype=np.int64)
     grace = np.array([g for _, g in rows], dtype=np.int64)
     assert days_past_due_vector(oldest, today, grace).tolist() == [days_past_due(d, today, g) for d, g in rows]
+
+
+def test_the_workbook_and_the_csv_carry_the_delinquency_views(life, tmp_path):
+    import csv
+
+    from openpyxl import load_workbook
+
+    from sandu.analytics.exports import delinquency_path, write_portfolio
+
+    rt, _, _ = life
+    p = actions.portfolio_report(rt, None, as_of=date(2027, 5, 31), since=date(2027, 1, 15), roll_months=3)
+    write_portfolio(p, tmp_path / "p.xlsx")
+    wb = load_workbook(tmp_path / "p.xlsx")
+    assert {"逾期天数分布", "迁徙率", "阶段迁移"} <= set(wb.sheetnames)
+    rows = list(wb["逾期天数分布"].iter_rows(min_row=2, values_only=True))
+    assert [r[1] for r in rows] == [f["drawings"] for f in p.dpd_buckets.values()]
+    assert len(list(wb["迁徙率"].iter_rows(min_row=2))) == 3 * 6  # three transitions, six states each
+    write_portfolio(p, tmp_path / "p.csv")
+    with delinquency_path(tmp_path / "p.csv").open(encoding="utf-8-sig") as f:
+        got = list(csv.DictReader(f))
+    assert sum(int(r["value"]) for r in got if r["view"] == "dpd_bucket" and r["measure"] == "principal_fen") == p.principal_fen
+    moved = sum(int(r["value"]) for r in got if r["view"] == "stage_movement" and r["measure"] == "ead_to_fen")
+    new = sum(int(r["value"]) for r in got if r["view"] == "stage_new" and r["measure"] == "ead_fen")
+    assert moved + new == p.expected_loss["ead_fen"]

@@ -150,6 +150,14 @@ def test_the_api_gives_the_same_report_and_refuses_another_branch(rt_sqlite, liv
         r = c.get("/api/v1/reports/portfolio", params={"branch": "乐清"}, headers=login(c, "officer-yongjia"))
         assert r.status_code == 403 and r.json()["error"]["rule"] == "reports.branch"
         assert c.get("/api/v1/reports/portfolio", params={"as_of": "2026-02-30"}, headers=login(c, "risk")).status_code == 422
+        since = (D0 - timedelta(days=1)).isoformat()
+        r = c.get("/api/v1/reports/portfolio", params={"from": since, "months": 2}, headers=login(c, "risk"))
+        assert r.status_code == 200, r.text
+        assert r.json() == json.loads(json.dumps(actions.portfolio_report(rt, None, since=D0 - timedelta(days=1), roll_months=2).to_json()))
+        assert r.json()["stage_movement"]["new"]["1"]["exposures"] == 2 and len(r.json()["roll_rates"]) == 2  # the drawing and the undrawn part
+        r = c.get("/api/v1/reports/portfolio", params={"from": D0.isoformat()}, headers=login(c, "risk"))  # not before the report's day
+        assert r.status_code == 422 and r.json()["error"]["field"] == "from" and "not before" in r.json()["error"]["message"], r.text
+        assert c.get("/api/v1/reports/portfolio", params={"months": 25}, headers=login(c, "risk")).status_code == 422
     assert TEST_PASSWORD
 
 
@@ -178,7 +186,8 @@ def test_sandu_report_portfolio_writes_a_workbook_with_charts_and_refuses_bad_op
     assert r.exit_code == 0 and json.loads(r.output) == json.loads(json.dumps(p.to_json()))
     for args, words in ((["--format", "pdf"], "not a format"), (["--format", "xlsx"], "needs a file"),
                         (["--format", "csv", "--out", str(out)], "extension names its format"),
-                        (["--format", "xlsx", "--out", str(out)], "the file exists"), (["--as-of", "2026-13-01"], "--as-of")):
+                        (["--format", "xlsx", "--out", str(out)], "the file exists"), (["--as-of", "2026-13-01"], "--as-of"),
+                        (["--as-of", D0.isoformat(), "--from", D0.isoformat()], "from"), (["--months", "25"], "months")):
         r = run_cli(rt, ["report", "portfolio", *args])
         assert r.exit_code == 2 and words in " ".join(r.output.split()), (args, r.output)
 

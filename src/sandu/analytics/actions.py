@@ -49,7 +49,8 @@ def portfolio_report(rt: Runtime, actor: Actor | None, *, as_of: date | None = N
     day = rt.today() if as_of is None else require_not_future(as_of, rt.now(), "as_of")
     which = branch if actor is None else report_branch(actor, branch)
     if since is not None and (not isinstance(since, date) or since >= day):
-        raise InvalidInput("from", f"got {show(since)}", f"a day before the report's day {day.isoformat()}")
+        got = f"{since.isoformat()} is not before the report's day" if isinstance(since, date) else f"got {show(since)}"
+        raise InvalidInput("from", got, f"a day before {day.isoformat()}")
     if not isinstance(roll_months, int) or isinstance(roll_months, bool) or not 0 <= roll_months <= MAX_ROLL_MONTHS:
         raise InvalidInput("months", f"got {show(roll_months)}", f"0..{MAX_ROLL_MONTHS} month-end transitions")
     year_ago = day.replace(year=day.year - 1) if not (day.month == 2 and day.day == 29) else date(day.year - 1, 2, 28)
