@@ -61,7 +61,9 @@ def portfolio_report(rt: Runtime, actor: Actor | None, *, as_of: date | None = N
         lines = svc.line_facts(s, which)
         starts = {date(ln.opened_on.year, ln.opened_on.month, 1) for ln in lines if ln.opened_on <= day}
         needed = sorted({end for start in starts for end in month_ends(start, day)[:MAX_VINTAGE_MONTHS + 1]})  # each cohort's first 25
-        book = svc.book_through(s, {day, year_ago, *([since] if since else []), *ends, *needed})  # one pass over the journal
+        book = svc.book_through(s, {day, year_ago, *([since] if since else []), *ends})  # one pass over the journal
+        rest = [end for end in needed if end not in book.days]  # vintages' other month ends: a pass per MAX_DAYS_READ of them
+        books = [book, *(svc.book_through(s, rest[k:k + svc.MAX_DAYS_READ]) for k in range(0, len(rest), svc.MAX_DAYS_READ))]
         now, then = book.balances(day), book.balances(year_ago)
         end = datetime.combine(day, time.max, tzinfo=timezone.utc)
         seconds = [f.seconds for f in workflow.measurement_to_first_drawing(s, branch=which) if f.first_drawn_at <= end]
@@ -72,7 +74,7 @@ def portfolio_report(rt: Runtime, actor: Actor | None, *, as_of: date | None = N
             before = exposures(rules, since, *svc.credit_risk(s, kinds, since, book.balances(since), which))
             movement = stage_movement(since, day, before, exposed)
     at_ends = [(e, book.roll_state(e)) for e in ends]
-    sums = {end: book.line_sums(end) for end in needed}
+    sums = {end: next(b for b in books if end in b.days).line_sums(end) for end in needed}
     return portfolio(day, lines, now, then, which, seconds, decided, provisions(exposed), sums, at_ends, movement)
 
 

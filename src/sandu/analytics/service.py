@@ -56,7 +56,7 @@ def decisions_by_outcome(session: Session, as_of: date, branch: str | None = Non
     return {outcome: int(n) for outcome, n in session.execute(stmt)}
 
 
-MAX_DAYS_READ = 100  # days one pass over the journal sums through
+MAX_DAYS_READ = 32  # days one pass over the journal sums through (its array holds drawings × buckets × days of int64)
 
 
 def _ordinal(value: date | None) -> int:
