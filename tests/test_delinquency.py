@@ -18,7 +18,7 @@ from sqlalchemy import func, select, text
 from sandu.analytics import actions
 from sandu.analytics import service as asvc
 from sandu.analytics.delinquency import CURRENT, DPD_BUCKETS, PAID_OFF, bucket, roll_rates
-from sandu.domain.errors import InvalidInput
+from sandu.domain.errors import Conflict, InvalidInput
 from sandu.domain.money import FEN_PER_WAN as WAN
 from sandu.ledger.overdue import NO_DUE, days_past_due, days_past_due_vector
 from sandu.simulate.stories import STORY_ROWS
@@ -238,7 +238,7 @@ def test_the_stage_movement_reconciles_to_the_provisions_at_both_ends(life):
 def test_the_report_refuses_a_from_day_not_before_its_day_and_months_out_of_range(life):
     rt, _, _ = life
     for since in (date(2027, 5, 31), date(2027, 6, 1)):
-        with pytest.raises(InvalidInput) as e:
+        with pytest.raises(Conflict) as e:
             actions.portfolio_report(rt, None, as_of=date(2027, 5, 31), since=since)
         assert e.value.field == "from"
     for months in (-1, 25):

@@ -156,7 +156,7 @@ def test_the_api_gives_the_same_report_and_refuses_another_branch(rt_sqlite, liv
         assert r.json() == json.loads(json.dumps(actions.portfolio_report(rt, None, since=D0 - timedelta(days=1), roll_months=2).to_json()))
         assert r.json()["stage_movement"]["new"]["1"]["exposures"] == 2 and len(r.json()["roll_rates"]) == 2  # the drawing and the undrawn part
         r = c.get("/api/v1/reports/portfolio", params={"from": D0.isoformat()}, headers=login(c, "risk"))  # not before the report's day
-        assert r.status_code == 422 and r.json()["error"]["field"] == "from" and "not before" in r.json()["error"]["message"], r.text
+        assert r.status_code == 409 and r.json()["error"]["field"] == "from" and "not before" in r.json()["error"]["message"], r.text
         assert c.get("/api/v1/reports/portfolio", params={"months": 25}, headers=login(c, "risk")).status_code == 422
     assert TEST_PASSWORD
 

@@ -12,7 +12,7 @@ from sandu.analytics.ecl import exposures, provisions
 from sandu.analytics.portfolio import MAX_VINTAGE_MONTHS, Portfolio, last_month_ends, month_ends, portfolio
 from sandu.domain.dates import require_not_future
 from sandu.domain.enums import Role
-from sandu.domain.errors import InvalidInput, NotPermitted, show
+from sandu.domain.errors import Conflict, InvalidInput, NotPermitted, show
 from sandu.origination import workflow
 from sandu.runtime import Runtime
 from sandu.scoring.monitor import Week, weekly
@@ -48,9 +48,10 @@ def portfolio_report(rt: Runtime, actor: Actor | None, *, as_of: date | None = N
     (a day before it), the stage movement from `since` to it. `actor` None: the operator's shell (the CLI), which reads any."""
     day = rt.today() if as_of is None else require_not_future(as_of, rt.now(), "as_of")
     which = branch if actor is None else report_branch(actor, branch)
-    if since is not None and (not isinstance(since, date) or since >= day):
-        got = f"{since.isoformat()} is not before the report's day" if isinstance(since, date) else f"got {show(since)}"
-        raise InvalidInput("from", got, f"a day before {day.isoformat()}")
+    if since is not None and not isinstance(since, date):
+        raise InvalidInput("from", f"got {show(since)}", "a date (YYYY-MM-DD)")
+    if since is not None and since >= day:  # as a day after the business date: a conflict with the report's day, not a malformed one
+        raise Conflict("from", f"{since.isoformat()} is not before the report's day", f"a day before {day.isoformat()}")
     if not isinstance(roll_months, int) or isinstance(roll_months, bool) or not 0 <= roll_months <= MAX_ROLL_MONTHS:
         raise InvalidInput("months", f"got {show(roll_months)}", f"0..{MAX_ROLL_MONTHS} month-end transitions")
     year_ago = day.replace(year=day.year - 1) if not (day.month == 2 and day.day == 29) else date(day.year - 1, 2, 28)
