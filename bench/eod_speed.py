@@ -19,6 +19,7 @@ import random
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -51,14 +52,10 @@ def _insert(conn: Connection, table: Table, rows: list[dict]) -> list:
     return list(conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
 
 
-def load(rt, n: int) -> float:
-    """S2's line and drawing, and n − 1 copies of them (see the module docstring); returns seconds."""
-    started = time.perf_counter()
-    line_id = open_line(rt)
-    with rt.uow.write() as s:
-        drawing = svc.draw(s, line_id=line_id, amount_fen=1_000_000, on_date=DRAWN_ON, idempotency_key="bench-0", now=NOW,
-                           rules=class_rules(rt.bundle.classification)).drawing
-        drawing_id, entry_id = drawing.id, drawing.entry_id
+def copies(rt, line_id: int, drawing_id: int, entry_id: int, n: int, *, decision_values: dict, line_values: dict,
+           drawing_values: Callable[[int], dict]) -> list[tuple[int, int, int]]:
+    """n − 1 copies of a line with its one drawing (its decision, offer, line, draw entry and postings, drawing), each of
+    its own random amount, with these values over the copied ones; returns (line id, drawing id, amount) of each copy."""
     t = {model: model.__table__ for model in (m.Decision, m.Offer, m.CreditLine, m.JournalEntryRow, m.PostingRow, m.Drawing)}
     rng = random.Random(1)
     with rt.engine.begin() as conn:
@@ -67,29 +64,43 @@ def load(rt, n: int) -> float:
         decision = _row(conn, t[m.Decision], t[m.Decision].c.id == offer["decision_id"])
         entry = _row(conn, t[m.JournalEntryRow], t[m.JournalEntryRow].c.id == entry_id)
         draw = _row(conn, t[m.Drawing], t[m.Drawing].c.id == drawing_id)
-        days = (CLOSED_THROUGH - DRAWN_ON).days + 1
-        # the original line too: closed through CLOSED_THROUGH, its 20 days accrued
-        conn.execute(update(t[m.CreditLine]).where(t[m.CreditLine].c.id == line_id).values(accrued_through=CLOSED_THROUGH))
-        conn.execute(update(t[m.Drawing]).where(t[m.Drawing].c.id == drawing_id).values(interest_fen_days=draw["amount_fen"] * days))
+    out = []
     for first in range(1, n, CHUNK):
         k = min(CHUNK, n - first)
         amounts = [rng.randint(10_000, 5_000_000) for _ in range(k)]
         with rt.engine.begin() as conn:
             decision_ids = [str(uuid.uuid4()) for _ in range(k)]
-            conn.execute(insert(t[m.Decision]), [{**decision, "id": d, "superseded_at": NOW, "application": {}, "result": {}, "timings_ms": {},
-                                                  "model_versions": {}} for d in decision_ids])
+            conn.execute(insert(t[m.Decision]), [{**decision, "id": d, "superseded_at": NOW, **decision_values} for d in decision_ids])
             offer_ids = _insert(conn, t[m.Offer], [{**{c: v for c, v in offer.items() if c != "id"}, "decision_id": d} for d in decision_ids])
             line_ids = _insert(conn, t[m.CreditLine], [{**{c: v for c, v in line.items() if c != "id"}, "offer_id": o, "drawn_principal_fen": a,
-                                                        "accrued_through": CLOSED_THROUGH} for o, a in zip(offer_ids, amounts, strict=True)])
+                                                        **line_values} for o, a in zip(offer_ids, amounts, strict=True)])
             entry_ids = _insert(conn, t[m.JournalEntryRow], [{**{c: v for c, v in entry.items() if c != "id"}, "idempotency_key": f"c:{i}:bench-0",
                                                               "line_id": i} for i in line_ids])
             drawing_ids = _insert(conn, t[m.Drawing], [
-                {**{c: v for c, v in draw.items() if c != "id"}, "line_id": i, "entry_id": e, "amount_fen": a, "principal_fen": a,
-                 "interest_fen_days": a * days} for i, e, a in zip(line_ids, entry_ids, amounts, strict=True)])
+                {**{c: v for c, v in draw.items() if c != "id"}, "line_id": i, "entry_id": e, "amount_fen": a, "principal_fen": a, **drawing_values(a)}
+                for i, e, a in zip(line_ids, entry_ids, amounts, strict=True)])
             conn.execute(insert(t[m.PostingRow]), [
                 p for i, d, e, a in zip(line_ids, drawing_ids, entry_ids, amounts, strict=True)
                 for p in ({"entry_id": e, "account": f"loan:{owner(i, d)}:principal", "amount_fen": a},
                           {"entry_id": e, "account": "clearing:disbursement", "amount_fen": -a})])
+            out += list(zip(line_ids, drawing_ids, amounts, strict=True))
+    return out
+
+
+def load(rt, n: int) -> float:
+    """S2's line and drawing, and n − 1 copies of them (see the module docstring); returns seconds."""
+    started = time.perf_counter()
+    line_id = open_line(rt)
+    with rt.uow.write() as s:
+        drawing = svc.draw(s, line_id=line_id, amount_fen=1_000_000, on_date=DRAWN_ON, idempotency_key="bench-0", now=NOW,
+                           rules=class_rules(rt.bundle.classification)).drawing
+        drawing_id, entry_id = drawing.id, drawing.entry_id
+    days = (CLOSED_THROUGH - DRAWN_ON).days + 1
+    with rt.engine.begin() as conn:  # the original line too: closed through CLOSED_THROUGH, its 20 days accrued
+        conn.execute(update(m.CreditLine.__table__).where(m.CreditLine.id == line_id).values(accrued_through=CLOSED_THROUGH))
+        conn.execute(update(m.Drawing.__table__).where(m.Drawing.id == drawing_id).values(interest_fen_days=m.Drawing.amount_fen * days))
+    copies(rt, line_id, drawing_id, entry_id, n, decision_values={"application": {}, "result": {}, "timings_ms": {}, "model_versions": {}},
+           line_values={"accrued_through": CLOSED_THROUGH}, drawing_values=lambda a: {"interest_fen_days": a * days})
     with rt.engine.begin() as conn:
         conn.execute(update(m.BusinessCalendar.__table__).values(last_closed_on=CLOSED_THROUGH))
     if rt.engine.dialect.name == "postgresql":

@@ -33,6 +33,12 @@ def test_eod_speed_runs_and_prints_its_figures():
     assert "settlement date" in r.stdout and "ledger check ok" in r.stdout
 
 
+def test_report_portfolio_runs_and_prints_its_figures():
+    r = subprocess.run([sys.executable, str(BENCH / "report_portfolio.py"), "--lines", "40"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "ledger check ok" in r.stdout and "--format xlsx" in r.stdout and "peak RSS" in r.stdout
+
+
 def test_scorecard_quality_runs_and_prints_its_figures():
     r = subprocess.run([sys.executable, str(BENCH / "scorecard_quality.py"), "--rows", "5000", "--rounds", "1", "--universe", "2000"],
                        capture_output=True, text=True, timeout=300)

@@ -1,5 +1,5 @@
 """IFRS 9 expected credit loss: stages on both sides of every boundary, lifetime PD, ECL = PD × LGD × EAD exactly,
-the undrawn part of a revolving line, and the provisions in the portfolio report on the business date, recomputed here
+the undrawn part of a revolving line, and the provisions in the portfolio report as of a day, recomputed here
 from the drawings and the decisions."""
 
 from __future__ import annotations
@@ -105,7 +105,8 @@ def test_the_portfolio_report_carries_the_provisions_on_the_business_date(rt_sql
     want = int((pd * Decimal("0.45") * owed).quantize(Decimal(1))) + int((pd * Decimal("0.45") * ead_undrawn).quantize(Decimal(1)))
     assert p.expected_loss["ecl_fen"] == want and p.expected_loss["ead_fen"] == owed + ead_undrawn
     assert p.expected_loss["by_branch"] == {"永嘉": {"ead_fen": owed + ead_undrawn, "ecl_fen": want}}
-    assert actions.portfolio_report(rt, None, as_of=D0 - timedelta(days=1)).expected_loss is None  # provisions are made on the day itself
+    before = actions.portfolio_report(rt, None, as_of=D0 - timedelta(days=1)).expected_loss  # as of a day before the line: nothing exposed
+    assert (before["ecl_fen"], before["ead_fen"], before["by_stage"]) == (0, 0, {})
 
 
 def test_the_workbook_has_the_provisions_sheet(rt_sqlite, tmp_path):

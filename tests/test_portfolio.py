@@ -133,6 +133,14 @@ def test_the_api_gives_the_same_report_and_refuses_another_branch(rt_sqlite, liv
         r = c.get("/api/v1/reports/portfolio", params={"branch": "乐清"}, headers=login(c, "officer-yongjia"))
         assert r.status_code == 403 and r.json()["error"]["rule"] == "reports.branch"
         assert c.get("/api/v1/reports/portfolio", params={"as_of": "2026-02-30"}, headers=login(c, "risk")).status_code == 422
+        since = (D0 - timedelta(days=1)).isoformat()
+        r = c.get("/api/v1/reports/portfolio", params={"from": since, "months": 2}, headers=login(c, "risk"))
+        assert r.status_code == 200, r.text
+        assert r.json() == json.loads(json.dumps(actions.portfolio_report(rt, None, since=D0 - timedelta(days=1), roll_months=2).to_json()))
+        assert r.json()["stage_movement"]["new"]["1"]["exposures"] == 2 and len(r.json()["roll_rates"]) == 2  # the drawing and the undrawn part
+        r = c.get("/api/v1/reports/portfolio", params={"from": D0.isoformat()}, headers=login(c, "risk"))  # not before the report's day
+        assert r.status_code == 409 and r.json()["error"]["field"] == "from" and "not before" in r.json()["error"]["message"], r.text
+        assert c.get("/api/v1/reports/portfolio", params={"months": 25}, headers=login(c, "risk")).status_code == 422
     assert TEST_PASSWORD
 
 
@@ -152,7 +160,8 @@ def test_sandu_report_portfolio_writes_a_workbook_with_charts_and_refuses_bad_op
     r = run_cli(rt, ["report", "portfolio", "--as-of", D0.isoformat(), "--format", "xlsx", "--out", str(out)])  # a day past on the CLI's real clock
     assert r.exit_code == 0, r.output
     wb = load_workbook(out)
-    assert wb.sheetnames == ["汇总", "按产品", "按支行", "按行业", "按科创等级", "按风险等级", "五级分类", "科技型占比"]
+    assert wb.sheetnames == ["汇总", "按产品", "按支行", "按行业", "按科创等级", "按风险等级", "五级分类", "科技型占比", "预期信用损失", "逾期天数分布",
+                             "迁徙率"]
     assert wb["按支行"]._charts and wb["五级分类"]._charts
     p = actions.portfolio_report(rt, None, as_of=D0)
     assert p.principal_fen == 2_500 * WAN and wb["汇总"]["B6"].value == pytest.approx(p.principal_fen / 10**10) and wb["汇总"]["B6"].number_format == '#,##0.0000"亿"'
@@ -160,7 +169,8 @@ def test_sandu_report_portfolio_writes_a_workbook_with_charts_and_refuses_bad_op
     assert r.exit_code == 0 and json.loads(r.output) == json.loads(json.dumps(p.to_json()))
     for args, words in ((["--format", "pdf"], "not a format"), (["--format", "xlsx"], "needs a file"),
                         (["--format", "csv", "--out", str(out)], "extension names its format"),
-                        (["--format", "xlsx", "--out", str(out)], "the file exists"), (["--as-of", "2026-13-01"], "--as-of")):
+                        (["--format", "xlsx", "--out", str(out)], "the file exists"), (["--as-of", "2026-13-01"], "--as-of"),
+                        (["--as-of", D0.isoformat(), "--from", D0.isoformat()], "from"), (["--months", "25"], "months")):
         r = run_cli(rt, ["report", "portfolio", *args])
         assert r.exit_code == 2 and words in " ".join(r.output.split()), (args, r.output)
 

@@ -7,11 +7,12 @@ from datetime import date, datetime, time, timezone
 import polars as pl
 
 from sandu.analytics import service as svc
+from sandu.analytics.delinquency import MAX_ROLL_MONTHS, stage_movement
 from sandu.analytics.ecl import exposures, provisions
-from sandu.analytics.portfolio import MAX_VINTAGE_MONTHS, Portfolio, month_ends, portfolio
+from sandu.analytics.portfolio import MAX_VINTAGE_MONTHS, Portfolio, last_month_ends, month_ends, portfolio
 from sandu.domain.dates import require_not_future
 from sandu.domain.enums import Role
-from sandu.domain.errors import InvalidInput, NotPermitted, show
+from sandu.domain.errors import Conflict, InvalidInput, NotPermitted, show
 from sandu.origination import workflow
 from sandu.runtime import Runtime
 from sandu.scoring.monitor import Week, weekly
@@ -37,27 +38,45 @@ def report_branch(actor: Actor, branch: str | None) -> str | None:
     return actor.branch
 
 
-def portfolio_report(rt: Runtime, actor: Actor | None, *, as_of: date | None = None, branch: str | None = None) -> Portfolio:
-    """The portfolio as of a day (default: the business date), of a sub-branch or the bank, from the journal.
-    `actor` None: the operator's shell (the CLI), which reads any."""
+ROLL_MONTHS = 12  # month-end transitions a report shows unless asked for others
+
+
+def portfolio_report(rt: Runtime, actor: Actor | None, *, as_of: date | None = None, branch: str | None = None,
+                     since: date | None = None, roll_months: int = ROLL_MONTHS) -> Portfolio:
+    """The portfolio as of a day (default: the business date), of a sub-branch or the bank, from the journal, with the
+    IFRS 9 provisions as of that day, the roll rates over the `roll_months` month ends through it and, given `since`
+    (a day before it), the stage movement from `since` to it. `actor` None: the operator's shell (the CLI), which reads any."""
     day = rt.today() if as_of is None else require_not_future(as_of, rt.now(), "as_of")
     which = branch if actor is None else report_branch(actor, branch)
+    if since is not None and not isinstance(since, date):
+        raise InvalidInput("from", f"got {show(since)}", "a date (YYYY-MM-DD)")
+    if since is not None and since >= day:  # as a day after the business date: a conflict with the report's day, not a malformed one
+        raise Conflict("from", f"{since.isoformat()} is not before the report's day", f"a day before {day.isoformat()}")
+    if not isinstance(roll_months, int) or isinstance(roll_months, bool) or not 0 <= roll_months <= MAX_ROLL_MONTHS:
+        raise InvalidInput("months", f"got {show(roll_months)}", f"0..{MAX_ROLL_MONTHS} month-end transitions")
     year_ago = day.replace(year=day.year - 1) if not (day.month == 2 and day.day == 29) else date(day.year - 1, 2, 28)
+    kinds = {code: p.kind for code, p in rt.bundle.products.items()}
+    rules = rt.bundle.expected_loss
+    ends = last_month_ends(day, roll_months + 1) if roll_months else []
     with rt.uow.read() as s:
         lines = svc.line_facts(s, which)
-        now, then = svc.drawing_balances(s, day), svc.drawing_balances(s, year_ago)
+        starts = {date(ln.opened_on.year, ln.opened_on.month, 1) for ln in lines if ln.opened_on <= day}
+        needed = sorted({end for start in starts for end in month_ends(start, day)[:MAX_VINTAGE_MONTHS + 1]})  # each cohort's first 25
+        book = svc.book_through(s, {day, year_ago, *([since] if since else []), *ends})  # one pass over the journal
+        rest = [end for end in needed if end not in book.days]  # vintages' other month ends: a pass per MAX_DAYS_READ of them
+        books = [book, *(svc.book_through(s, rest[k:k + svc.MAX_DAYS_READ]) for k in range(0, len(rest), svc.MAX_DAYS_READ))]
+        now, then = book.balances(day), book.balances(year_ago)
         end = datetime.combine(day, time.max, tzinfo=timezone.utc)
         seconds = [f.seconds for f in workflow.measurement_to_first_drawing(s, branch=which) if f.first_drawn_at <= end]
         decided = svc.decisions_by_outcome(s, day, which)
-        ecl = None
-        if day == rt.today():  # stages need today's DPD and classes: provisions are made on the business date
-            kinds = {code: p.kind for code, p in rt.bundle.products.items()}
-            risk_lines, risk_drawings = svc.credit_risk(s, kinds, which)
-            ecl = provisions(exposures(rt.bundle.expected_loss, day, risk_lines, risk_drawings))
-        starts = {date(ln.opened_on.year, ln.opened_on.month, 1) for ln in lines if ln.opened_on <= day}
-        needed = sorted({end for start in starts for end in month_ends(start, day)[:MAX_VINTAGE_MONTHS + 1]})  # each cohort's first 25
-        sums = {end: svc.line_sums_through(s, end) for end in needed}
-    return portfolio(day, lines, now, then, which, seconds, decided, ecl, sums)
+        exposed = exposures(rules, day, *svc.credit_risk(s, kinds, day, now, which))
+        movement = None
+        if since is not None:
+            before = exposures(rules, since, *svc.credit_risk(s, kinds, since, book.balances(since), which))
+            movement = stage_movement(since, day, before, exposed)
+    at_ends = [(e, book.roll_state(e)) for e in ends]
+    sums = {end: next(b for b in books if end in b.days).line_sums(end) for end in needed}
+    return portfolio(day, lines, now, then, which, seconds, decided, provisions(exposed), sums, at_ends, movement)
 
 
 def model_monitor(rt: Runtime, *, since: date, until: date | None = None) -> list[Week]:

@@ -114,9 +114,62 @@ def portfolio_rows(p: Any) -> list[dict[str, Any]]:
     return [{"as_of": p.as_of.isoformat(), "branch": p.branch or "", "dimension": dim, **r.to_json()} for dim, rows in p.by.items() for r in rows]
 
 
+STATE_ZH = {"current": "未逾期", "1-30": "逾期1-30天", "31-60": "逾期31-60天", "61-90": "逾期61-90天", "91-180": "逾期91-180天",
+            "180+": "逾期180天以上", "paid_off": "结清"}
+DELINQUENCY_FIELDS = ["as_of", "branch", "view", "period_from", "period_to", "from", "to", "measure", "value"]
+
+
+def delinquency_rows(p: Any) -> list[dict[str, Any]]:
+    """The delinquency views in long form, for a CSV: DPD buckets, roll rates, stage movement (one figure a row)."""
+    base = {"as_of": p.as_of.isoformat(), "branch": p.branch or ""}
+    day = p.as_of.isoformat()
+    rows = [{**base, "view": "dpd_bucket", "period_from": day, "period_to": day, "from": b, "to": "", "measure": k, "value": v}
+            for b, figures in p.dpd_buckets.items() for k, v in figures.items()]
+    for r in p.roll_rates:
+        rows += [{**base, "view": "roll_rate", "period_from": r["from"], "period_to": r["to"], "from": a, "to": b, "measure": measure, "value": v}
+                 for measure in ("count", "principal_fen") for a, to in r[measure].items() for b, v in to.items()]
+    mv = p.stage_movement
+    if mv is not None:
+        period = {"period_from": mv["from"], "period_to": mv["to"]}
+        rows += [{**base, "view": "stage_movement", **period, "from": a, "to": b, "measure": k, "value": v}
+                 for a, to in mv["matrix"].items() for b, cell in to.items() for k, v in cell.items()]
+        rows += [{**base, "view": f"stage_{part}", **period, "from": "" if part == "new" else st, "to": st if part == "new" else "",
+                  "measure": k, "value": v} for part in ("new", "derecognised") for st, cell in mv[part].items() for k, v in cell.items()]
+    return rows
+
+
+def delinquency_path(path: Path) -> Path:
+    """Where a CSV report writes its delinquency views: beside it, ``{stem}-delinquency.csv``."""
+    return path.with_name(f"{path.stem}-delinquency.csv")
+
+
+def _delinquency_sheets(wb: Workbook, p: Any) -> None:
+    buckets = [[STATE_ZH[b], f["drawings"], _wan(f["principal_fen"]), _wan(f["overdue_fen"]), _wan(f["receivable_fen"])]
+               for b, f in p.dpd_buckets.items()]
+    _sheet(wb, "逾期天数分布", ["逾期天数", "借据笔数", "贷款余额（万元）", "逾期本息（万元）", "应收本息（万元）"], buckets,
+           [None, "#,##0", WAN_FORMAT, WAN_FORMAT, WAN_FORMAT])
+    rolls = []
+    for r in p.roll_rates:
+        for a, to in r["count"].items():
+            rolls.append([r["from"], r["to"], STATE_ZH[a], *(to[b] for b in to), *(_wan(r["principal_fen"][a][b]) for b in to)])
+    states = list(STATE_ZH)
+    _sheet(wb, "迁徙率", ["月末", "下一月末", "月末状态", *(f"→{STATE_ZH[b]}（笔）" for b in states),
+                       *(f"→{STATE_ZH[b]}（万元）" for b in states)], rolls,
+           [None, None, None, *(["#,##0"] * len(states)), *([WAN_FORMAT] * len(states))])
+    mv = p.stage_movement
+    if mv is not None:
+        rows = [[f"阶段{a}", f"阶段{b}", c["exposures"], _wan(c["ead_from_fen"]), _wan(c["ead_to_fen"]), _wan(c["ecl_from_fen"]),
+                 _wan(c["ecl_to_fen"])] for a, to in mv["matrix"].items() for b, c in to.items()]
+        rows += [["新增", f"阶段{st}", c["exposures"], None, _wan(c["ead_fen"]), None, _wan(c["ecl_fen"])] for st, c in mv["new"].items()]
+        rows += [[f"阶段{st}", "终止确认", c["exposures"], _wan(c["ead_fen"]), None, _wan(c["ecl_fen"]), None] for st, c in mv["derecognised"].items()]
+        _sheet(wb, "阶段迁移", [f"{mv['from']} 阶段", f"{mv['to']} 阶段", "敞口笔数", "期初 EAD（万元）", "期末 EAD（万元）", "期初 ECL（万元）",
+                            "期末 ECL（万元）"], rows, [None, None, "#,##0", WAN_FORMAT, WAN_FORMAT, WAN_FORMAT, WAN_FORMAT])
+
+
 def write_portfolio(p: Any, path: Path) -> None:
-    """The report as `path`'s format says: xlsx (汇总, one sheet per dimension with a bar chart, 五级分类), csv (every
-    dimension's rows), json."""
+    """The report as `path`'s format says: xlsx (汇总, one sheet per dimension with a bar chart, 五级分类, provisions, DPD
+    buckets, roll rates, stage movement), csv (every dimension's rows; the delinquency views in long form beside it,
+    `delinquency_path`), json."""
     import csv
 
     from openpyxl.chart import BarChart, PieChart, Reference
@@ -131,6 +184,10 @@ def write_portfolio(p: Any, path: Path) -> None:
             w = csv.DictWriter(f, fieldnames=["as_of", "branch", "dimension", "key", "lines", "limit_fen", "principal_fen", "receivable_fen"])
             w.writeheader()
             w.writerows(rows)
+        with delinquency_path(path).open("w", newline="", encoding="utf-8-sig") as f:
+            w = csv.DictWriter(f, fieldnames=DELINQUENCY_FIELDS)
+            w.writeheader()
+            w.writerows(delinquency_rows(p))
         return
     wb = Workbook()
     wb.remove(wb.active)
@@ -170,10 +227,11 @@ def write_portfolio(p: Any, path: Path) -> None:
     sheet.add_chart(pie, "D2")
     shares = [[b, pct(s)] for b, s in p.tech_share_by_branch.items()]
     _sheet(wb, "科技型占比", ["支行", "科技型贷款占比"], shares, [None, "0.00%"])
-    if p.expected_loss is not None:  # provisions: on the business date only
+    if p.expected_loss is not None:  # provisions as of the day
         rows = [[f"{label} {key}", _wan(v["ead_fen"]), _wan(v["ecl_fen"])] for label, part in (("阶段", "by_stage"), ("产品", "by_product"),
                                                                                               ("支行", "by_branch"))
                 for key, v in p.expected_loss[part].items()]
         rows.append(["合计", _wan(p.expected_loss["ead_fen"]), _wan(p.expected_loss["ecl_fen"])])
         _sheet(wb, "预期信用损失", ["分组", "风险敞口 EAD（万元）", "预期信用损失 ECL（万元）"], rows, [None, WAN_FORMAT, WAN_FORMAT])
+    _delinquency_sheets(wb, p)
     wb.save(path)

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from sandu.analytics.delinquency import overdue_by_bucket, roll_rates
 from sandu.ledger.overdue import RiskClass
 
 DIMENSIONS = ("product", "branch", "industry", "tech_grade", "risk_grade")
@@ -52,6 +53,7 @@ class DrawingBalance:
     drawing_id: int
     buckets: Mapping[str, int]  # bucket → fen receivable, from the journal through the day
     risk_class: str  # as of the day
+    dpd: int = 0  # days past due as of the day (from the ageing history)
 
     @property
     def principal_fen(self) -> int:
@@ -100,8 +102,11 @@ class Portfolio:
     overdue_fen: int  # overdue principal and interest, penalty and compound interest
     time_to_cash_s: dict[str, float | int | None] = field(default_factory=dict)  # count, p50, p90, max
     decisions: dict[str, int] = field(default_factory=dict)  # the last 30 days' decisions by outcome (approvals)
-    expected_loss: dict[str, Any] | None = None  # IFRS 9 provisions (`sandu.analytics.ecl.provisions`), on the business date only
+    expected_loss: dict[str, Any] | None = None  # IFRS 9 provisions (`sandu.analytics.ecl.provisions`) as of the day
     vintages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # cohort (month opened) → curve by months on book
+    dpd_buckets: dict[str, dict[str, int]] = field(default_factory=dict)  # DPD bucket → drawings, principal, overdue, receivable
+    roll_rates: list[dict[str, Any]] = field(default_factory=list)  # month end → next month end transition matrices
+    stage_movement: dict[str, Any] | None = None  # IFRS 9 stages from the report's `from` day to its day
 
     def to_json(self) -> dict[str, Any]:
         ratio = (lambda r: None if r is None else str(r))  # noqa: E731
@@ -115,7 +120,7 @@ class Portfolio:
             "inclusive": {"principal_fen": self.inclusive_principal_fen, "borrowers": self.inclusive_borrowers},
             "classes": self.class_principal_fen, "npl_ratio": ratio(self.npl_ratio), "overdue_fen": self.overdue_fen,
             "time_to_cash_s": self.time_to_cash_s, "decisions_30d": self.decisions, "expected_loss": self.expected_loss,
-            "vintages": self.vintages,
+            "vintages": self.vintages, "dpd_buckets": self.dpd_buckets, "roll_rates": self.roll_rates, "stage_movement": self.stage_movement,
         }
 
 
@@ -146,10 +151,16 @@ def time_to_cash(seconds: list[float]) -> dict[str, float | int | None]:
 def portfolio(as_of: date, lines: list[LineFacts], drawings: list[DrawingBalance], drawings_year_ago: list[DrawingBalance],
               branch: str | None = None, seconds_to_cash: list[float] | None = None, decisions: dict[str, int] | None = None,
               expected_loss: dict[str, Any] | None = None,
-              vintage_sums: Mapping[date, tuple[Mapping[int, int], Mapping[int, int]]] | None = None) -> Portfolio:
-    """The figures as of `as_of` (of one sub-branch, or all); `drawings_year_ago` are the balances a year earlier."""
+              vintage_sums: Mapping[date, tuple[Mapping[int, int], Mapping[int, int]]] | None = None,
+              month_end_states: Sequence[tuple[date, Mapping[int, tuple[int, int, int]]]] = (),
+              stage_movement: dict[str, Any] | None = None) -> Portfolio:
+    """The figures as of `as_of` (of one sub-branch, or all); `drawings_year_ago` are the balances a year earlier;
+    `month_end_states` at consecutive month ends (oldest first), each drawing owing anything → (its line, DPD,
+    principal), for the roll rates."""
     open_lines = _open(lines, as_of, branch)
     live = [d for d in drawings if d.line_id in open_lines]
+    rolls = roll_rates([(day, {i: (dpd, fen) for i, (line_id, dpd, fen) in states.items() if line_id in open_lines})
+                        for day, states in month_end_states])
     by_line = _principal_by_line(live, open_lines)
     receivable_by_line: dict[int, int] = defaultdict(int)
     for d in live:
@@ -187,6 +198,7 @@ def portfolio(as_of: date, lines: list[LineFacts], drawings: list[DrawingBalance
         overdue_fen=sum(d.overdue_fen for d in live), time_to_cash_s=time_to_cash(seconds_to_cash or []),
         decisions={o: (decisions or {}).get(o, 0) for o in ("approve", "partial", "refer", "decline")}, expected_loss=expected_loss,
         vintages={} if vintage_sums is None else vintages(list(open_lines.values()), as_of, vintage_sums),
+        dpd_buckets=overdue_by_bucket(live), roll_rates=rolls, stage_movement=stage_movement,
     )
 
 
@@ -201,6 +213,17 @@ def month_ends(first: date, last: date) -> list[date]:
         out.append(nxt - timedelta(days=1))
         y, mo = nxt.year, nxt.month
     return [*out, last]
+
+
+def last_month_ends(day: date, n: int) -> list[date]:
+    """The last `n` month ends on or before `day`, oldest first (`day` itself when it ends its month)."""
+    assert 0 <= n <= 1200, "a bounded number of month ends"
+    out: list[date] = []
+    end = day if (day + timedelta(days=1)).day == 1 else date(day.year, day.month, 1) - timedelta(days=1)
+    while len(out) < n:
+        out.append(end)
+        end = date(end.year, end.month, 1) - timedelta(days=1)
+    return out[::-1]
 
 
 def vintages(lines: list[LineFacts], as_of: date, sums: Mapping[date, tuple[Mapping[int, int], Mapping[int, int]]]) -> dict[str, list[dict[str, Any]]]:

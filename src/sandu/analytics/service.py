@@ -4,16 +4,19 @@ journal through a day — never the balances kept on rows (the report reconciles
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+import numpy as np
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from sandu.analytics.book import Book
 from sandu.analytics.ecl import DrawingRisk, LineRisk
 from sandu.analytics.portfolio import DrawingBalance, LineFacts
-from sandu.domain.enums import DrawingStatus, LineStatus
-from sandu.ledger.overdue import RiskClass
+from sandu.domain.enums import LineStatus
+from sandu.ledger.overdue import NO_DUE, RiskClass
 from sandu.store import models as m
 
 MAX_LINES = 2_000_000  # one report; the bank's whole book fits many times over
@@ -53,56 +56,123 @@ def decisions_by_outcome(session: Session, as_of: date, branch: str | None = Non
     return {outcome: int(n) for outcome, n in session.execute(stmt)}
 
 
+MAX_DAYS_READ = 32  # days one pass over the journal sums through (its array holds drawings × buckets × days of int64)
+
+
+def _ordinal(value: date | None) -> int:
+    return NO_DUE if value is None else value.toordinal()
+
+
+def book_through(session: Session, days: Iterable[date]) -> Book:
+    """The loan book through each of `days` in one pass over the journal's loan postings (summed by account and by
+    period between the days, the draw entries apart), with the ageing and classification histories read once."""
+    cuts = tuple(sorted(set(days)))
+    assert 1 <= len(cuts) <= MAX_DAYS_READ, f"1..{MAX_DAYS_READ} days in one pass"
+    e, p = m.JournalEntryRow, m.PostingRow
+    moves = (select(p.account, case((e.kind == "draw", 1), else_=0).label("draw"),
+                    case(*((e.effective_date <= c, k) for k, c in enumerate(cuts))).label("k"), p.amount_fen)
+             .join(e, e.id == p.entry_id).where(e.effective_date <= cuts[-1], p.account.like("loan:%")).subquery())
+    rows = session.execute(select(moves.c.account, moves.c.draw, moves.c.k, func.sum(moves.c.amount_fen))
+                           .group_by(moves.c.account, moves.c.draw, moves.c.k)).all()
+    accounts: dict[str, tuple[int, int, str]] = {}
+    for account, _, _, _ in rows:
+        if account not in accounts:
+            _, owner, bucket = account.split(":")
+            line_id, drawing_id = owner.split("-")
+            accounts[account] = (int(line_id), int(drawing_id), bucket)
+    owners = sorted({(line_id, drawing_id) for line_id, drawing_id, _ in accounts.values()})
+    index = {drawing_id: i for i, (_, drawing_id) in enumerate(owners)}
+    buckets = tuple(sorted({bucket for _, _, bucket in accounts.values()}))
+    where = {b: i for i, b in enumerate(buckets)}
+    n = len(rows)
+    d_at = np.fromiter((index[accounts[r[0]][1]] for r in rows), dtype=np.int64, count=n)
+    b_at = np.fromiter((where[accounts[r[0]][2]] for r in rows), dtype=np.int64, count=n)
+    k_at = np.fromiter((r[2] for r in rows), dtype=np.int64, count=n)
+    fen = np.fromiter((int(r[3]) for r in rows), dtype=np.int64, count=n)
+    sums = np.zeros((len(owners), len(buckets), len(cuts)), dtype=np.int64)
+    np.add.at(sums, (d_at, b_at, k_at), fen)
+    drawn = np.zeros((len(owners), len(cuts)), dtype=np.int64)
+    draws = np.fromiter((r[1] == 1 and accounts[r[0]][2] == "principal" for r in rows), dtype=bool, count=n)
+    np.add.at(drawn, (d_at[draws], k_at[draws]), fen[draws])
+    grace = dict(session.execute(select(m.Drawing.id, m.CreditLine.grace_days).join(m.CreditLine, m.CreditLine.id == m.Drawing.line_id)
+                                 .execution_options(yield_per=PAGE)).all()) if index else {}
+    h, c = m.DelinquencyChange, m.ClassificationChange
+    ageing = [(index[d], on.toordinal(), _ordinal(oldest)) for d, on, oldest in session.execute(
+        select(h.drawing_id, h.on_date, h.oldest_due_on).where(h.on_date <= cuts[-1]).order_by(h.drawing_id, h.on_date, h.id)) if d in index]
+    ranks = {r.value: i for i, r in enumerate(RiskClass)}
+    classes = [(index[d], on.toordinal(), ranks[to]) for d, on, to in session.execute(
+        select(c.drawing_id, c.on_date, c.to_class).where(c.on_date <= cuts[-1]).order_by(c.drawing_id, c.on_date, c.id)) if d in index]
+
+    def columns(history: list[tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        a = np.array(history, dtype=np.int64).reshape(-1, 3)
+        order = np.lexsort((np.arange(len(a)), a[:, 1], a[:, 0]))  # stable: by drawing, then day, then as written
+        return a[order, 0], a[order, 1], a[order, 2]
+
+    return Book(cuts, np.array([o[0] for o in owners], dtype=np.int64), np.array([o[1] for o in owners], dtype=np.int64),
+                np.array([grace[o[1]] for o in owners], dtype=np.int64), buckets, np.cumsum(sums, axis=2), np.cumsum(drawn, axis=1),
+                columns(ageing), columns(classes))
+
+
+def days_past_due_as_of(session: Session, as_of: date) -> dict[int, int]:
+    """The drawings past due at the end of `as_of`, with their days past due: each one's oldest unpaid due date as of
+    that day (the last row of its ageing history on or before it) aged by its line's grace period — what end of day
+    computed that day."""
+    book = book_through(session, [as_of])
+    dpd = book.dpd(as_of)
+    return {int(i): int(v) for i, v in zip(book.drawing_ids.tolist(), dpd.tolist(), strict=True) if v}
+
+
 def drawing_balances(session: Session, as_of: date) -> list[DrawingBalance]:
     """Each drawing's receivable buckets through `as_of`, summed from the postings (accounts loan:{line}-{drawing}:{bucket}),
-    with its 五级分类 as of that day (the last change on or before it; normal before any)."""
-    sums = (select(m.PostingRow.account, func.sum(m.PostingRow.amount_fen))
-            .join(m.JournalEntryRow, m.JournalEntryRow.id == m.PostingRow.entry_id)
-            .where(m.JournalEntryRow.effective_date <= as_of, m.PostingRow.account.like("loan:%"))
-            .group_by(m.PostingRow.account))
-    buckets: dict[tuple[int, int], dict[str, int]] = defaultdict(dict)
-    for account, total in session.execute(sums):
-        _, owner, bucket = account.split(":")
-        line_id, drawing_id = (int(x) for x in owner.split("-"))
-        if total:
-            buckets[(line_id, drawing_id)][bucket] = int(total)
-    latest = (select(m.ClassificationChange.drawing_id, func.max(m.ClassificationChange.id).label("last"))
-              .where(m.ClassificationChange.on_date <= as_of).group_by(m.ClassificationChange.drawing_id).subquery())
-    classes = dict(session.execute(select(m.ClassificationChange.drawing_id, m.ClassificationChange.to_class)
-                                   .join(latest, latest.c.last == m.ClassificationChange.id)).all())
-    return [DrawingBalance(line_id, drawing_id, b, classes.get(drawing_id, RiskClass.NORMAL.value)) for (line_id, drawing_id), b in
-            sorted(buckets.items())]
+    with its 五级分类 (the last change on or before it; normal before any) and days past due as of that day."""
+    return book_through(session, [as_of]).balances(as_of)
 
 
-def credit_risk(session: Session, kinds: dict[str, str], branch: str | None = None) -> tuple[list[LineRisk], list[DrawingRisk]]:
-    """Every line (of one sub-branch, or all) with its origination and current risk grade and 12-month PD (the borrower's
-    latest decision), and every open drawing with what is owed, its DPD, 五级分类 and maturity — on the business date,
-    from the rows the ledger keeps (equal to the journal: `sandu ledger check`)."""
+def credit_risk(session: Session, kinds: dict[str, str], as_of: date, balances: list[DrawingBalance],
+                branch: str | None = None) -> tuple[list[LineRisk], list[DrawingRisk]]:
+    """As of the end of `as_of`: every line opened by then (of one sub-branch, or all) with its origination risk grade and
+    its current one and 12-month PD (the borrower's latest decision made as of a day on or before `as_of`), and every
+    drawing owing anything (`balances`, from the journal through the day) with what it owes, its DPD, 五级分类 and
+    maturity. A line's undrawn limit counts as drawable while it is active as of the day: revolving, opened, not yet
+    expired by then (end of day expires a line the day before it ends), and not frozen or closed now — a line's
+    freezes keep no history, so a line frozen or closed now adds no undrawn exposure on earlier days either."""
     origination, current = m.Decision.__table__.alias("origination"), m.Decision.__table__.alias("current")
-    stmt = (select(m.CreditLine.id, m.CreditLine.product, m.Enterprise.branch, m.CreditLine.limit_fen, m.CreditLine.drawn_principal_fen,
-                   m.CreditLine.revolving, m.CreditLine.status, origination.c.result["risk_grade"].as_string().label("grade_then"),
+    newest = func.row_number().over(partition_by=m.Decision.enterprise_id, order_by=(m.Decision.decided_at.desc(), m.Decision.id.desc()))
+    ranked = select(m.Decision.enterprise_id, m.Decision.id, newest.label("n")).where(m.Decision.as_of <= as_of).subquery()
+    latest = select(ranked.c.enterprise_id, ranked.c.id).where(ranked.c.n == 1).subquery()  # one decision per enterprise
+    stmt = (select(m.CreditLine.id, m.CreditLine.product, m.Enterprise.branch, m.CreditLine.limit_fen, m.CreditLine.revolving,
+                   m.CreditLine.status, m.CreditLine.expires_on, origination.c.result["risk_grade"].as_string().label("grade_then"),
                    current.c.result["risk_grade"].as_string().label("grade_now"),
                    current.c.result[("scores", "risk", "pd")].as_float().label("pd_now"),
                    origination.c.result[("scores", "risk", "pd")].as_float().label("pd_then"))
             .join(m.Enterprise, m.Enterprise.id == m.CreditLine.enterprise_id)
             .join(m.Offer, m.Offer.id == m.CreditLine.offer_id)
             .join(origination, origination.c.id == m.Offer.decision_id)
-            .outerjoin(current, current.c.id == m.Enterprise.live_decision_id)
+            .outerjoin(latest, latest.c.enterprise_id == m.Enterprise.id)
+            .outerjoin(current, current.c.id == latest.c.id)
+            .where(m.CreditLine.opened_on <= as_of)
             .order_by(m.CreditLine.id).limit(MAX_LINES))
     if branch is not None:
         stmt = stmt.where(m.Enterprise.branch == branch)
-    lines = []
+    drawn: dict[int, int] = defaultdict(int)
+    for b in balances:
+        drawn[b.line_id] += b.principal_fen
+    lines, seen = [], set()
     for r in session.execute(stmt.execution_options(yield_per=PAGE)):
+        assert r.id not in seen, f"line {r.id} is read once"
+        seen.add(r.id)
         pd = r.pd_now if r.pd_now is not None else r.pd_then
-        lines.append(LineRisk(r.id, r.product, kinds.get(r.product, "credit"), r.branch, r.limit_fen, r.drawn_principal_fen,
-                              bool(r.revolving) and r.status == LineStatus.ACTIVE.value, r.grade_then or "?", r.grade_now or r.grade_then or "?",
+        active = bool(r.revolving) and (r.status == LineStatus.ACTIVE.value or (r.status == LineStatus.EXPIRED.value
+                                                                                and as_of + timedelta(days=1) < r.expires_on))
+        lines.append(LineRisk(r.id, r.product, kinds.get(r.product, "credit"), r.branch, r.limit_fen, drawn.get(r.id, 0), active,
+                              r.grade_then or "?", r.grade_now or r.grade_then or "?",
                               Decimal(repr(pd)) if pd is not None else Decimal(1)))  # no PD recorded: counted as certain loss, never as none
-    ids = {ln.line_id for ln in lines}
-    d = m.Drawing
-    owed = d.principal_fen + d.overdue_principal_fen + d.interest_fen + d.overdue_interest_fen + d.penalty_fen + d.compound_fen
-    drawings = [DrawingRisk(r.line_id, r.id, int(r.owed), r.dpd, r.risk_class, r.maturity_on) for r in session.execute(
-        select(d.id, d.line_id, owed.label("owed"), d.dpd, d.risk_class, d.maturity_on).where(d.status == DrawingStatus.OPEN.value)
-        .order_by(d.id).execution_options(yield_per=PAGE)) if r.line_id in ids]
+    owing = [b for b in balances if b.line_id in seen]
+    maturity = {}
+    for part in range(0, len(owing), PAGE):
+        ids = [b.drawing_id for b in owing[part:part + PAGE]]
+        maturity.update(session.execute(select(m.Drawing.id, m.Drawing.maturity_on).where(m.Drawing.id.in_(ids))).all())
+    drawings = [DrawingRisk(b.line_id, b.drawing_id, b.receivable_fen, b.dpd, b.risk_class, maturity[b.drawing_id]) for b in owing]
     return lines, drawings
 
 
@@ -125,23 +195,7 @@ def scored_applications(session: Session, since: date, until: date, features: tu
     return rows, days
 
 
-OVERDUE_ACCOUNT_BUCKETS = ("overdue_principal", "overdue_interest", "penalty", "compound")
-
-
 def line_sums_through(session: Session, day: date) -> tuple[dict[int, int], dict[int, int]]:
     """Per line, through `day`, from the journal: what was drawn (the draw entries' principal) and what is overdue
     (overdue principal and interest, penalty and compound interest owed)."""
-    drawn: dict[int, int] = defaultdict(int)
-    overdue: dict[int, int] = defaultdict(int)
-    stmt = (select(m.JournalEntryRow.kind, m.PostingRow.account, func.sum(m.PostingRow.amount_fen))
-            .join(m.JournalEntryRow, m.JournalEntryRow.id == m.PostingRow.entry_id)
-            .where(m.JournalEntryRow.effective_date <= day, m.PostingRow.account.like("loan:%"))
-            .group_by(m.JournalEntryRow.kind, m.PostingRow.account))
-    for kind, account, total in session.execute(stmt):
-        _, owner, bucket = account.split(":")
-        line_id = int(owner.split("-")[0])
-        if kind == "draw" and bucket == "principal":
-            drawn[line_id] += int(total)
-        if bucket in OVERDUE_ACCOUNT_BUCKETS:
-            overdue[line_id] += int(total)
-    return dict(drawn), dict(overdue)
+    return book_through(session, [day]).line_sums(day)

@@ -48,8 +48,14 @@ class PortfolioView(BaseModel):
     decisions_30d: dict[str, int] = Field(description="decisions of the 30 days through the report's day, by outcome (approvals)")
     vintages: dict[str, list[dict[str, Any]]] = Field(default_factory=dict, description="by the month lines opened: at each month end "
                                                       "since, months on book, drawn so far, overdue and the overdue rate")
-    expected_loss: dict[str, Any] | None = Field(description="IFRS 9 provisions: ECL and EAD in total and by stage, product and sub-branch; "
-                                                             "on the business date only (null for another day)")
+    expected_loss: dict[str, Any] | None = Field(description="IFRS 9 provisions as of the day: ECL and EAD in total and by stage, product "
+                                                             "and sub-branch (stages from the DPD and 五级分类 of that day)")
+    dpd_buckets: dict[str, dict[str, int]] = Field(default_factory=dict, description="by days past due as of the day (current, 1-30, 31-60, "
+                                                   "61-90, 91-180, 180+): drawings, principal, overdue and receivable")
+    roll_rates: list[dict[str, Any]] = Field(default_factory=list, description="month end to next month end: from each DPD bucket to each "
+                                             "bucket or paid_off, by count and by the principal at the first month end")
+    stage_movement: dict[str, Any] | None = Field(default=None, description="given `from`: IFRS 9 stage at `from` → stage at the day "
+                                                  "(exposures, EAD and ECL at both ends), and the exposures new and derecognised")
 
     @classmethod
     def of(cls, p: Any) -> PortfolioView:

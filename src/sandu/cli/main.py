@@ -793,13 +793,17 @@ def report_portfolio(
     branch: Annotated[Optional[str], typer.Option(help="One sub-branch (default: the whole bank).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table | xlsx | csv | json")] = "table",
     out: Annotated[Optional[Path], typer.Option(help="The file for xlsx, csv or json (required for xlsx).")] = None,
+    since: Annotated[Optional[str], typer.Option("--from", help="A day before --as-of (YYYY-MM-DD): the IFRS 9 stage movement since.")] = None,
+    months: Annotated[int, typer.Option("--months", help="Month-end transitions of the roll rates (0..24).")] = 12,
 ) -> None:
     """The portfolio as of a day, from the journal: balances by product, sub-branch, industry, tech and risk grade;
-    科技型 balance, growth and share; 普惠型小微; 五级分类 and NPL ratio; overdue; measurement → first drawing."""
+    科技型 balance, growth and share; 普惠型小微; 五级分类 and NPL ratio; overdue by DPD bucket; roll rates; IFRS 9
+    provisions as of the day and, with --from, the stage movement since; measurement → first drawing. A csv --out
+    writes the delinquency views beside it ({stem}-delinquency.csv)."""
     import json
 
     from sandu.analytics.actions import portfolio_report
-    from sandu.analytics.exports import CLASS_ZH, DIMENSION_ZH, write_portfolio
+    from sandu.analytics.exports import CLASS_ZH, DIMENSION_ZH, STATE_ZH, delinquency_path, write_portfolio
     from sandu.domain.errors import FieldError
     from sandu.domain.money import format_cn
 
@@ -810,10 +814,12 @@ def report_portfolio(
     if out is not None:
         if fmt == "table" or out.suffix.lower().lstrip(".") != fmt:
             _fail(f"--out {out}: give --format {out.suffix.lower().lstrip('.') or '?'} to write it (the file's extension names its format)")
-        if out.exists():
-            _fail(f"--out {out}: the file exists; choose another name")
+        for path in (out, delinquency_path(out)) if fmt == "csv" else (out,):
+            if path.exists():
+                _fail(f"--out {out}: " + ("the file exists" if path == out else f"{path} (for the delinquency views) exists") + "; choose another name")
     try:
-        p = portfolio_report(_runtime(), None, as_of=None if as_of is None else _parse_date(as_of, "--as-of"), branch=branch)
+        p = portfolio_report(_runtime(), None, as_of=None if as_of is None else _parse_date(as_of, "--as-of"), branch=branch,
+                             since=None if since is None else _parse_date(since, "--from"), roll_months=months)
     except FieldError as exc:
         _fail(str(exc))
     if out is not None:
@@ -849,6 +855,32 @@ def report_portfolio(
             t.add_row(r.key, f"{r.lines:,}", format_cn(r.limit_fen), format_cn(r.principal_fen))
         console.print(t)
     console.print("五级分类: " + "; ".join(f"{CLASS_ZH[c]} {format_cn(v)}" for c, v in p.class_principal_fen.items()), markup=False)
+    t = Table(title="逾期天数分布")
+    for h in ("逾期天数", "借据笔数", "贷款余额", "逾期本息"):
+        t.add_column(h, justify="right" if h != "逾期天数" else "left")
+    for b, f in p.dpd_buckets.items():
+        t.add_row(STATE_ZH[b], f"{f['drawings']:,}", format_cn(f["principal_fen"]), format_cn(f["overdue_fen"]))
+    console.print(t)
+    if p.roll_rates:
+        last = p.roll_rates[-1]
+        t = Table(title=f"迁徙（笔数）{last['from']} → {last['to']}")
+        t.add_column("月末状态")
+        for b in next(iter(last["count"].values())):
+            t.add_column(STATE_ZH[b], justify="right")
+        for a, to in last["count"].items():
+            t.add_row(STATE_ZH[a], *(f"{n:,}" for n in to.values()))
+        console.print(t)
+    if p.expected_loss is not None:
+        console.print(f"预期信用损失 ECL {format_cn(p.expected_loss['ecl_fen'])}，风险敞口 EAD {format_cn(p.expected_loss['ead_fen'])}", markup=False)
+    if p.stage_movement is not None:
+        mv = p.stage_movement
+        t = Table(title=f"阶段迁移（敞口笔数）{mv['from']} → {mv['to']}")
+        for h in ("期初阶段", "→阶段1", "→阶段2", "→阶段3", "终止确认"):
+            t.add_column(h, justify="right")
+        for a, to in mv["matrix"].items():
+            t.add_row(f"阶段{a}", *(f"{c['exposures']:,}" for c in to.values()), f"{mv['derecognised'][a]['exposures']:,}")
+        t.add_row("新增", *(f"{mv['new'][b]['exposures']:,}" for b in mv["new"]), "")
+        console.print(t)
 
 
 ledger_app = typer.Typer(no_args_is_help=True, help="The ledger.")

@@ -55,6 +55,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple
 
+import numpy as np
+
 from sandu.domain.errors import InvalidInput, show
 from sandu.ledger.interest import (
     MAX_PRINCIPAL_FEN,
@@ -250,6 +252,22 @@ def days_past_due(oldest_unpaid_due_on: date | None, today: date, grace_days: in
         return 0
     elapsed = (today - oldest_unpaid_due_on).days
     return elapsed if elapsed > grace else 0
+
+
+NO_DUE = -1  # the vector form's "nothing unpaid"
+
+
+def days_past_due_vector(oldest_unpaid_ordinal: np.ndarray, today: date, grace_days: np.ndarray) -> np.ndarray:
+    """`days_past_due` for a column of drawings: their oldest unpaid due dates as proleptic ordinals
+    (`date.toordinal`, `NO_DUE` for nothing unpaid) and their grace periods, on one `today`."""
+    _check_date(today, "today")
+    oldest, grace = np.asarray(oldest_unpaid_ordinal, dtype=np.int64), np.asarray(grace_days, dtype=np.int64)
+    if oldest.shape != grace.shape:
+        raise InvalidInput("grace_days", f"{grace.shape} values for {oldest.shape} drawings", "one grace period per drawing")
+    if grace.size and (grace.min() < 0 or grace.max() > MAX_DAYS):
+        raise InvalidInput("grace_days", "a grace period out of range", f"0..{MAX_DAYS}")
+    elapsed = today.toordinal() - oldest
+    return np.where((oldest != NO_DUE) & (elapsed > grace), elapsed, 0)
 
 
 class OverdueAmounts(NamedTuple):

@@ -123,15 +123,18 @@ _SAVE = _DRAWINGS.update().where(_DRAWINGS.c.id == bindparam("b_id")).values({c:
 class _Changes:
     """Drawing rows read once, changed in memory, written back in one statement."""
 
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, day: date):
         self.session = session
+        self.day = day
         self.rows: dict[int, dict] = {}
+        self.oldest_before: dict[int, date | None] = {}
 
     def load(self, ids: Iterable[int]) -> None:
         missing = sorted({i for i in ids if i not in self.rows})
         for part in _chunks(missing, 5000):
             for r in self.session.execute(select(*_BALANCES).where(m.Drawing.id.in_(part))).mappings():
                 self.rows[r["id"]] = dict(r)
+                self.oldest_before[r["id"]] = r["oldest_due_on"]
 
     def __getitem__(self, drawing_id: int) -> dict:
         return self.rows[drawing_id]
@@ -140,7 +143,20 @@ class _Changes:
         if self.rows:
             rows = [{**{c: r[c] for c in _SAVED}, "b_id": r["id"]} for _, r in sorted(self.rows.items())]
             self.session.execute(_SAVE, rows)  # one executemany, by primary key, in id order
+            record_oldest_due(self.session, self.day, {i: r["oldest_due_on"] for i, r in self.rows.items()
+                                                       if r["oldest_due_on"] != self.oldest_before[i]})
             self.rows.clear()
+            self.oldest_before.clear()
+
+
+_HISTORY = insert(m.DelinquencyChange.__table__)
+
+
+def record_oldest_due(session: Session, day: date, changed: dict[int, date | None]) -> None:
+    """Keep the ageing history (`delinquency_history`): the drawings whose oldest unpaid due date changed on `day`,
+    with the new date (None: nothing unpaid). Called in the transaction that changes them."""
+    if changed:
+        session.execute(_HISTORY, [{"drawing_id": i, "on_date": day, "oldest_due_on": on} for i, on in sorted(changed.items())])
 
 
 def _owes_due(row: dict, due_on: date) -> None:
@@ -166,7 +182,7 @@ def close_day(session: Session, *, day: date, line_ids: Sequence[int], now: date
     tag = f"{day.isoformat()}:{{kind}}:{min(line_ids)}-{max(line_ids)}"
     in_lines = m.Drawing.line_id.in_(line_ids)
     open_drawing = and_(in_lines, m.Drawing.status == DrawingStatus.OPEN)
-    changes = _Changes(session)
+    changes = _Changes(session, day)
 
     # 1. accrue the day's closing balances
     not_due = m.Drawing.principal_fen - m.Drawing.due_principal_fen

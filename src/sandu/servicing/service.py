@@ -51,7 +51,7 @@ from sandu.ledger.schedule import Instalment as ScheduleItem
 from sandu.origination import workflow
 from sandu.origination.service import committed_limit_fen, lock_enterprise
 from sandu.servicing.calendar import business_day, calendar_row, require_value_date
-from sandu.servicing.close import ClassRules, close_day, owner, refresh_line_class
+from sandu.servicing.close import ClassRules, close_day, owner, record_oldest_due, refresh_line_class
 from sandu.servicing.states import LineAction, next_state
 from sandu.servicing.views import (
     Balances,
@@ -560,6 +560,7 @@ def repay(session: Session, *, line_id: int, amount_fen: int, on_date: date | No
     written = None if (drawn, risk_class) == (line.drawn_principal_fen, line.risk_class) else \
         {"id": line.id, "drawn_principal_fen": drawn, "risk_class": risk_class}
     write_movement(session, entry, line_id=line.id, now=now, request_sha256=digest, drawings=changed, line=written)
+    record_oldest_due(session, day, {d["id"]: d["oldest_due_on"] for d in changed if d["oldest_due_on"] != before[d["id"]]["oldest_due_on"]})
     totals: dict[str, int] = defaultdict(int)
     for paid in by_drawing.values():
         for bucket, fen in paid.items():
@@ -620,7 +621,9 @@ def prepay(session: Session, *, drawing_id: int, principal_fen: int, on_date: da
     d.schedule_version += 1
     drawn = line.drawn_principal_fen - principal_fen
     others = [x for x in _open_drawings(session, line.id) if x.id != d.id]
+    oldest_before = {x.id: x.oldest_due_on for x in [*others, d]}
     risk_class = _finish_drawings([*others, d], day)
+    record_oldest_due(session, day, {x.id: x.oldest_due_on for x in [*others, d] if x.oldest_due_on != oldest_before[x.id]})
     _assert_line(line.id, line.limit_fen, drawn, [*others, d])
     name = owner(line.id, d.id)
     if interest:

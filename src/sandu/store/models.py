@@ -600,6 +600,23 @@ class Due(Base):
     )
 
 
+class DelinquencyChange(Base):
+    """The ageing history of a drawing: a row each time its oldest unpaid due date (`Drawing.oldest_due_on`) changes —
+    when end of day raises a due on a drawing that owed nothing due, when a repayment clears the oldest due — written
+    in the transaction that changes it, dated with the business day it takes effect on. The oldest unpaid due date as
+    of day D is the last row on or before D (none: nothing unpaid), and D's days past due follow from it
+    (`sandu.ledger.overdue.days_past_due`)."""
+
+    __tablename__ = "delinquency_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    drawing_id: Mapped[int] = mapped_column(ForeignKey("drawings.id"))
+    on_date: Mapped[date] = mapped_column(Date)
+    oldest_due_on: Mapped[date | None] = mapped_column(Date)  # None: nothing unpaid from that day
+
+    __table_args__ = (Index("ix_delinquency_on", "on_date", "drawing_id"),)
+
+
 class ClassificationChange(Base):
     """The five-category history of a drawing: every change, by the rules or an officer."""
 
