@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from sandu.batch.kernel import Models, features, pd_rounded, round_places
 from sandu.batch.run import read_metadata, rejects_path, run_precredit
-from sandu.batch.schema import COLUMNS, BatchInputError
+from sandu.batch.schema import COLUMNS, BatchInputError, uscc_column_validity
 from sandu.demo.seed import universe_frame
 from sandu.domain.ids import USCC_ALPHABET, is_valid_uscc, uscc_validity
 from sandu.policy.bundle import load_bundle
@@ -198,7 +198,10 @@ usccs = st.one_of(
 @settings(max_examples=400, deadline=None)
 @given(st.lists(usccs, max_size=8))
 def test_uscc_validity_is_is_valid_uscc(values):
-    assert uscc_validity(values).tolist() == [is_valid_uscc(v) for v in values]
+    expected = [is_valid_uscc(v) for v in values]
+    assert uscc_validity(values).tolist() == expected
+    texts = [v if isinstance(v, str) else None for v in values]  # a column holds texts (and nulls)
+    assert uscc_column_validity(pl.Series(texts, dtype=pl.String)).tolist() == [is_valid_uscc(v) for v in texts]
 
 
 @settings(max_examples=300, deadline=None)

@@ -127,7 +127,7 @@ class Scorecard:
         logit = np.clip((self.offset - np.asarray(points, dtype=np.float64)) / self.factor, -MAX_LOGIT, MAX_LOGIT)
         if logit.ndim == 0:
             return 1.0 / (1.0 + math.exp(-float(logit)))
-        distinct, at = np.unique(logit, return_inverse=True)  # once per distinct value: a table holds few
+        distinct, at = np.unique(logit, return_inverse=True)  # once per distinct value (rows sharing a bin tuple share it)
         e = np.fromiter((math.exp(-x) for x in distinct.tolist()), dtype=np.float64, count=distinct.size)
         return 1.0 / (1.0 + e[at.reshape(logit.shape)])
 
