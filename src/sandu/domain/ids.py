@@ -450,6 +450,7 @@ def rows_to_str(rows: np.ndarray) -> np.ndarray:
 
 # byte → character value (-1 outside the alphabet), weights and check characters as arrays
 _USCC_TABLE = np.array([_USCC_VALUE.get(chr(b), -1) for b in range(256)], dtype=np.int64)
+_USCC_TABLE_INT8 = _USCC_TABLE.astype(np.int8)  # the same values (-1..30), an eighth of the memory to read
 _ORG_TABLE = np.array([_ORG_VALUE.get(chr(b), -1) for b in range(256)], dtype=np.int64)
 _RID_TABLE = np.array([_DIGITS.find(chr(b)) for b in range(256)], dtype=np.int64)
 _USCC_WEIGHT_ARRAY = np.array(_USCC_WEIGHTS, dtype=np.int64)
@@ -509,19 +510,15 @@ def uscc_rows_validity(rows: np.ndarray) -> np.ndarray:
     assert rows.ndim == 2 and rows.shape[1] == USCC_LENGTH and rows.dtype == np.uint8, "18 ASCII bytes a row"
     if rows.shape[0] == 0:
         return np.zeros(0, dtype=bool)
-    char_values = _USCC_TABLE[rows]
+    char_values = _USCC_TABLE_INT8[rows]
     ok = (char_values >= 0).all(axis=1)
     region = rows[:, _USCC_REGION]
     ok &= ((region >= ord("0")) & (region <= ord("9"))).all(axis=1)
     ok &= ((31 - (np.where(char_values[:, :-1] >= 0, char_values[:, :-1], 0) @ _USCC_WEIGHT_ARRAY) % 31) % 31) == char_values[:, -1]
     departments = rows[:, 0]
-    for code in np.unique(departments[ok]):
-        if _department_problem(chr(code)) is not None:
-            ok &= departments != code
+    ok &= ~np.isin(departments, [code for code in np.unique(departments[ok]) if _department_problem(chr(code)) is not None])
     regions = (region.astype(np.int64) - ord("0")) @ (10 ** np.arange(5, -1, -1))  # six digits as a number (where they are digits)
-    for code in np.unique(regions[ok]):
-        if _region_problem(f"{code:06d}") is not None:
-            ok &= regions != code
+    ok &= ~np.isin(regions, [code for code in np.unique(regions[ok]) if _region_problem(f"{code:06d}") is not None])
     zeros = ok & (rows[:, _USCC_ORG] == ord("0")).all(axis=1)
     for i in np.flatnonzero(zeros):
         ok[i] = _org_problem(rows[i, _USCC_ORG].tobytes().decode("ascii")) is None
