@@ -135,17 +135,17 @@ def _int128(value: Any) -> pl.Expr:
 
 class FrameOps:
     """A whole table: every rule becomes a polars expression over its columns; null is missing. `keep`
-    adds a value to the table as a column (`v.NAME`), so that what reads it reads the column."""
+    adds a value to the table's lazy plan as a column (`v.NAME`), so that what reads it reads the column."""
 
     def __init__(self, frame: pl.DataFrame):
-        self.frame = frame
+        self.plan = frame.lazy()
 
     def lit(self, value: Any) -> pl.Expr:
         return pl.lit(value)
 
     def keep(self, name: str, value: Any) -> pl.Expr:
         column = f"v.{name}"
-        self.frame = self.frame.with_columns(_e(value).alias(column))
+        self.plan = self.plan.with_columns(_e(value).alias(column))
         return pl.col(column)
 
     def where(self, cond: Any, then: Any, otherwise: Any) -> pl.Expr:
