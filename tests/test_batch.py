@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sandu.batch.kernel import Models, features, pd_rounded, round_places
-from sandu.batch.run import read_metadata, rejects_path, run_precredit
-from sandu.batch.schema import COLUMNS, BatchInputError
+from sandu.batch.run import read_ahead, read_metadata, rejects_path, run_precredit
+from sandu.batch.schema import COLUMNS, BatchInputError, uscc_column_validity
 from sandu.demo.seed import universe_frame
 from sandu.domain.ids import USCC_ALPHABET, is_valid_uscc, uscc_validity
 from sandu.policy.bundle import load_bundle
@@ -198,7 +198,10 @@ usccs = st.one_of(
 @settings(max_examples=400, deadline=None)
 @given(st.lists(usccs, max_size=8))
 def test_uscc_validity_is_is_valid_uscc(values):
-    assert uscc_validity(values).tolist() == [is_valid_uscc(v) for v in values]
+    expected = [is_valid_uscc(v) for v in values]
+    assert uscc_validity(values).tolist() == expected
+    texts = [v if isinstance(v, str) else None for v in values]  # a column holds texts (and nulls)
+    assert uscc_column_validity(pl.Series(texts, dtype=pl.String)).tolist() == [is_valid_uscc(v) for v in texts]
 
 
 @settings(max_examples=300, deadline=None)
@@ -214,6 +217,21 @@ def test_the_pd_is_rounded_as_the_online_path_rounds_it(pds):
     want = [Decimal(repr(p)).quantize(PD_PLACES, rounding=ROUND_HALF_UP) for p in pds]
     assert pd_rounded(np.asarray(pds)).to_list() == want
     assert all(math.isfinite(float(w)) for w in want)
+
+
+def test_read_ahead_gives_every_batch_in_order_and_raises_a_failure_where_it_happens():
+    assert list(read_ahead(iter([]))) == []
+    assert list(read_ahead(iter([3, None, 1]))) == [3, None, 1]
+
+    def failing():
+        yield 1
+        raise OSError("disk")
+
+    got = []
+    with pytest.raises(OSError, match="disk"):
+        for batch in read_ahead(failing()):
+            got.append(batch)
+    assert got == [1]
 
 
 def test_an_empty_file_gives_an_empty_output(tmp_path):

@@ -187,8 +187,8 @@ def _texts(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
     """The non-null values of `columns`, in order, as one list per row."""
     present = np.column_stack([frame.get_column(c).is_not_null().to_numpy() for c in columns])
     rows, cols = np.nonzero(present)  # row-major
-    stacked = pl.concat([frame.get_column(c).cast(pl.String) for c in columns]).to_arrow()
-    return _lists(present, stacked.take(pa.array(cols * frame.height + rows)).cast(pa.string()))
+    stacked = pl.concat([frame.get_column(c).cast(pl.String) for c in columns])
+    return _lists(present, stacked.gather(cols * frame.height + rows).to_arrow().cast(pa.string()))  # polars' gather: fast on text
 
 
 def _side_by_side(*frames: pl.DataFrame) -> pl.DataFrame:
@@ -228,7 +228,7 @@ def process(models: Models, frame: pl.DataFrame) -> pl.DataFrame:
     rows = frame.get_column(ROW).to_numpy()
     rejected = pl.DataFrame({ROW: [int(rows[i]) for i, _ in checks.reasons], "uscc": frame.get_column("uscc").gather([i for i, _ in checks.reasons]),
                              REJECT: [reason for _, reason in checks.reasons]}, schema={ROW: pl.Int64, "uscc": pl.String, REJECT: pl.String})
-    out = pl.concat([decided, rejected], how="diagonal_relaxed").sort(ROW)
+    out = pl.concat([decided, rejected], how="diagonal_relaxed").sort(ROW) if checks.reasons else decided
     assert out.height == frame.height, "every row is decided or rejected, once"
     return out.select(pl.col(c).cast(t) for c, t in BATCH_SCHEMA.items())
 

@@ -5,7 +5,8 @@ decided — the output path (refused when it exists, unless `overwrite`), the sc
 nulls (from the file's statistics, read where they are absent), unique USCCs (one
 pass over that column: 8 bytes a row) — then streams the file through the kernel
 (`sandu.batch.kernel.process`) in batches of `batch_rows`, on the local engine
-(pyarrow + polars, in this process) or on Spark (`sandu.batch.spark`). Decisions go
+(pyarrow + polars, in this process; the next batch is read and the last one written in
+threads while a batch is decided, one batch each way) or on Spark (`sandu.batch.spark`). Decisions go
 to the output file, rejected rows with their reason to the rejects file; both are
 written under temporary names and renamed only when the run is complete, so a run
 that fails leaves nothing behind. The output's Parquet metadata holds the versions:
@@ -19,9 +20,10 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
@@ -35,6 +37,7 @@ DEFAULT_BATCH_ROWS = 100_000
 MAX_BATCH_ROWS = 1_000_000
 MAX_INPUT_ROWS = 100_000_000
 HASH_CHUNK_BYTES = 8 << 20
+T = TypeVar("T")
 ENGINES = ("local", "spark")
 METADATA_KEY = b"sandu.precredit"
 REJECTS_SCHEMA = pa.schema([("row", pa.int64()), ("uscc", pa.string()), ("reason", pa.string())])
@@ -147,10 +150,21 @@ def batch_arrow_schema() -> pa.Schema:
     return pl.DataFrame(schema=BATCH_SCHEMA).to_arrow().schema
 
 
+def read_ahead(batches: Iterator[T]) -> Iterator[T]:
+    """The items of `batches` in order, the next one read (in a thread: Parquet decoding releases the GIL) while
+    this one is decided: one batch ahead, no more. A failure to read is raised where that batch is asked for."""
+    end = object()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandu-read") as pool:
+        ahead = pool.submit(next, batches, end)
+        while (batch := ahead.result()) is not end:
+            ahead = pool.submit(next, batches, end)
+            yield batch  # type: ignore[misc]
+
+
 def local_batches(models: Models, pf: pq.ParquetFile, batch_rows: int) -> Iterator[pa.Table]:
     """The local engine: each batch of the file through the kernel, in this process."""
     first = 0
-    for batch in pf.iter_batches(batch_size=batch_rows, columns=list(COLUMNS)):
+    for batch in read_ahead(pf.iter_batches(batch_size=batch_rows, columns=list(COLUMNS))):
         frame = pl.from_arrow(batch)
         assert isinstance(frame, pl.DataFrame)
         frame = frame.with_columns(pl.int_range(first, first + frame.height, dtype=pl.Int64).alias(ROW))
@@ -186,21 +200,35 @@ def run_precredit(models: Models, input_path: Path, output: Path, *, engine: str
     out_tmp, rejects_tmp = _temporary(output), _temporary(rejects)
     decided = rejected = 0
     try:
-        with pq.ParquetWriter(out_tmp, output_arrow_schema()) as writer, pq.ParquetWriter(rejects_tmp, REJECTS_SCHEMA) as rejects_writer:
-            for table in batches:
-                reason = table.column(REJECT)
-                ok = reason.is_null()
-                good = table.filter(ok).drop_columns([ROW, REJECT])
-                bad = table.filter(pa.compute.invert(ok)).select([ROW, "uscc", REJECT]).rename_columns(REJECTS_SCHEMA.names)
+        with (pq.ParquetWriter(out_tmp, output_arrow_schema()) as writer, pq.ParquetWriter(rejects_tmp, REJECTS_SCHEMA) as rejects_writer,
+              ThreadPoolExecutor(max_workers=2, thread_name_prefix="sandu-batch") as pool):
+            digest = pool.submit(file_sha256, input_path)  # beside the batches (hashing and writing release the GIL)
+
+            def write(good: pa.Table, bad: pa.Table) -> None:
                 writer.write_table(good.cast(writer.schema))
                 rejects_writer.write_table(bad.cast(REJECTS_SCHEMA))
+
+            written: Future[None] | None = None  # one batch written while the next is decided
+            for table in batches:
+                reason = table.column(REJECT)
+                if reason.null_count == table.num_rows:  # nothing rejected: no copy
+                    good, bad = table.drop_columns([ROW, REJECT]), table.slice(0, 0)
+                else:
+                    ok = reason.is_null()
+                    good, bad = table.filter(ok).drop_columns([ROW, REJECT]), table.filter(pa.compute.invert(ok))
+                bad = bad.select([ROW, "uscc", REJECT]).rename_columns(REJECTS_SCHEMA.names)
+                if written is not None:
+                    written.result()  # in order, and a failed write stops the run
+                written = pool.submit(write, good, bad)
                 decided += good.num_rows
                 rejected += bad.num_rows
                 if progress is not None:
                     progress(table.num_rows, pf.metadata.num_rows)
+            if written is not None:
+                written.result()
             if decided + rejected != pf.metadata.num_rows:
                 raise RuntimeError(f"the engine returned {decided + rejected:,} rows for {pf.metadata.num_rows:,}")
-            meta = {**versions(models), "engine": engine, "input": input_path.name, "input_sha256": file_sha256(input_path),
+            meta = {**versions(models), "engine": engine, "input": input_path.name, "input_sha256": digest.result(),
                     "input_rows": pf.metadata.num_rows, "decided_rows": decided, "rejected_rows": rejected}
             writer.add_key_value_metadata({METADATA_KEY: json.dumps(meta, sort_keys=True).encode()})
         os.replace(rejects_tmp, rejects)

@@ -135,17 +135,17 @@ def _int128(value: Any) -> pl.Expr:
 
 class FrameOps:
     """A whole table: every rule becomes a polars expression over its columns; null is missing. `keep`
-    adds a value to the table as a column (`v.NAME`), so that what reads it reads the column."""
+    adds a value to the table's lazy plan as a column (`v.NAME`), so that what reads it reads the column."""
 
     def __init__(self, frame: pl.DataFrame):
-        self.frame = frame
+        self.plan = frame.lazy()
 
     def lit(self, value: Any) -> pl.Expr:
         return pl.lit(value)
 
     def keep(self, name: str, value: Any) -> pl.Expr:
         column = f"v.{name}"
-        self.frame = self.frame.with_columns(_e(value).alias(column))
+        self.plan = self.plan.with_columns(_e(value).alias(column))
         return pl.col(column)
 
     def where(self, cond: Any, then: Any, otherwise: Any) -> pl.Expr:
@@ -228,6 +228,16 @@ class FrameOps:
 
     def apply(self, fn: Callable[..., Any], *args: Any, dtype: pl.DataType | type[pl.DataType]) -> pl.Expr:
         """`fn` once per distinct tuple of arguments (null where one is missing), joined back in order."""
+        varying = [k for k, a in enumerate(args) if isinstance(a, pl.Expr)]
+        if len(varying) == 1 and all(a is not None for a in args):  # the others fixed: a lookup by the one column's values
+            k = varying[0]
+
+            def lookup(values: pl.Series) -> pl.Series:
+                distinct = values.unique().drop_nulls()
+                out = pl.Series([fn(*args[:k], v, *args[k + 1:]) for v in distinct.to_list()], dtype=dtype)
+                return values.replace_strict(distinct, out, default=None, return_dtype=dtype)
+
+            return args[k].map_batches(lookup, return_dtype=dtype)
         names = [f"a{k}" for k in range(len(args))]
 
         def run(packed: pl.Series) -> pl.Series:

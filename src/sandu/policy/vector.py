@@ -7,8 +7,10 @@ each offer (product, limit, approved part, rate, 年化利率, LPR tenor) and th
 checks that refused. It is the scalar engine's twin, not a copy: both run the
 same rule functions, and a test proves them equal row for row.
 
-Each step's values are materialized as columns before the next step reads
-them, so that the plan stays small and every value is computed once.
+Each step's value becomes a column of one lazy plan (a `with_columns` node per
+value) that the next step reads by name, so that the plan stays small and every
+value is computed once; one `collect` runs it, and a value no output reads is not
+computed.
 """
 
 from __future__ import annotations
@@ -172,7 +174,6 @@ def evaluate_frame(bundle: PolicyBundle, frame: pl.DataFrame, as_of: date | None
         typed = typed.with_columns(frame["as_of"])
     x = FrameOps(typed)
     rules.decide(x, bundle, _inputs(), pl.col("as_of") if as_of is None else as_of)
-    f = x.frame
     out = [pl.col("_row").alias("row"), pl.col("v.outcome").alias("outcome"), pl.col("v.risk_grade").alias("risk_grade"),
            pl.col("tech_grade"), pl.col("v.comprehensive_limit_fen").alias("comprehensive_limit_fen"),
            pl.col("v.approved_fen").alias("approved_fen"), pl.col("v.inclusive_small_micro").alias("inclusive_small_micro")]
@@ -187,7 +188,7 @@ def evaluate_frame(bundle: PolicyBundle, frame: pl.DataFrame, as_of: date | None
             pl.when(made).then(pl.col(f"v.{slot}_price.annualized_rate")).otherwise(None).alias(f"{slot}_annualized_rate"),
             pl.when(made).then(pl.col(f"v.{slot}_price.lpr_tenor")).otherwise(None).alias(f"{slot}_lpr_tenor"),
         ]
-    return f.select(out)
+    return x.plan.select(out).collect()
 
 
 def row_of(f: Any, collateral: tuple[Any, ...], scores: Any, app: Any) -> dict[str, Any]:

@@ -127,8 +127,9 @@ class Scorecard:
         logit = np.clip((self.offset - np.asarray(points, dtype=np.float64)) / self.factor, -MAX_LOGIT, MAX_LOGIT)
         if logit.ndim == 0:
             return 1.0 / (1.0 + math.exp(-float(logit)))
-        e = np.fromiter((math.exp(-x) for x in logit.tolist()), dtype=np.float64, count=logit.size)
-        return 1.0 / (1.0 + e)
+        distinct, at = np.unique(logit, return_inverse=True)  # once per distinct value (rows sharing a bin tuple share it)
+        e = np.fromiter((math.exp(-x) for x in distinct.tolist()), dtype=np.float64, count=distinct.size)
+        return 1.0 / (1.0 + e[at.reshape(logit.shape)])
 
 
 # ------------------------------------------------------------ reading an artifact
@@ -450,18 +451,18 @@ def score_frame(card: Scorecard, frame: pl.DataFrame, max_reasons: int = MAX_REA
         return out.with_columns(*(pl.lit(None, dtype=pl.String).alias(f"reason_{k + 1}") for k in range(max_reasons)))
     cost = np.asarray([f.best_points for f in card.features])[:, None] - pts
     order = np.argsort(-cost, axis=0, kind="stable")[:max_reasons]  # features by cost, ties in feature order
+    texts, first = [], []  # every feature's reason texts in one list: bins, then missing, special, unseen
+    for f in card.features:
+        first.append(len(texts))
+        texts += [f.reason(lbl) for lbl in f.labels] + [f.reason("missing"), f.reason("special value"), f.reason("unseen category")]
+    words = pl.Series(texts, dtype=pl.String)
+    starts = np.asarray(first, dtype=np.int64)
+    labels = np.asarray([len(f.labels) for f in card.features], dtype=np.int64)
     reasons = []
     for k in range(max_reasons):
         j = order[k]
-        c = cost[j, np.arange(n)]
-        words = np.empty(n, dtype=object)
-        for fj, f in enumerate(card.features):
-            sel = j == fj
-            if not sel.any():
-                continue
-            b = idx[fj, sel]
-            texts = np.asarray([f.reason(lbl) for lbl in f.labels] + [f.reason("missing"), f.reason("special value"), f.reason("unseen category")], dtype=object)
-            words[sel] = texts[np.where(b >= 0, b, len(f.labels) + (-b - 1))]
-        words[c <= 0] = None
-        reasons.append(pl.Series(f"reason_{k + 1}", words, dtype=pl.String))
+        b = idx[j, np.arange(n)]
+        at = starts[j] + np.where(b >= 0, b, labels[j] + (-b - 1))
+        at = pl.Series(at).set(pl.Series(cost[j, np.arange(n)] <= 0), None)  # no cost: no reason
+        reasons.append(words.gather(at).alias(f"reason_{k + 1}"))
     return out.with_columns(reasons)
