@@ -121,7 +121,7 @@ def measure(rt: Runtime, actor: Actor, *, uscc: str, consent_id: str, requested_
         else:
             privacy.keep_payloads(s, prepared, retention_days=_retention(rt))
             audit.note(s, actor, "decision.record", "decision", decision.id, at=now, after=decision)
-            view = decision_view(s, decision, svc.offers_of(s, decision.id))
+            view = decision_view(s, decision, svc.new_offers(decision.id, computed.result))  # the offers as just written
     if lapsed is not None:
         raise lapsed
     rt.metrics.decision(view.outcome)
