@@ -108,7 +108,7 @@ def measure(rt: Runtime, actor: Actor, *, uscc: str, consent_id: str, requested_
     with rt.uow.read() as s:
         prepared = svc.prepare_measurement(
             s, uscc=uscc, consent_id=consent_id, as_of=as_of, now=now, bundle=rt.bundle, requested_fen=requested_fen, project=project,
-            guarantee_fen=guarantee_fen, reader=rt.read_sources,
+            guarantee_fen=guarantee_fen, reader=lambda sources, u, day: rt.read_sources(sources, u, day, session=s),  # on this read
         )
     computed = svc.compute_measurement(prepared, as_of, rt.bundle, rt.model, rt.tech)
     lapsed: svc.ConsentLapsed | None = None
