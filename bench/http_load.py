@@ -4,7 +4,7 @@ fixed rate (p50/p99 measured from each request's due time, errors). Besides the 
 the server spent per request (all its processes, from /proc) and, in process, the CPU of one measurement without
 HTTP — on 2 cores the throughput ceiling is 2 cores ÷ CPU per request, whatever the load on the machine.
 
-Usage: .venv/bin/python bench/http_load.py [--requests N] [--rate R] [--seconds S] [--workers 1,2] [--stores sqlite,postgresql] [--json FILE]
+Usage: .venv/bin/python bench/http_load.py [--in-process-only] [--requests N] [--rate R] [--seconds S] [--workers 1,2] [--stores sqlite,postgresql] [--json FILE]
 Env:   SANDU_BENCH_PG_ADMIN  (default postgresql://postgres@127.0.0.1:5432/test)
 
 Targets (issue 13): measurement on SQLite, closed loop of 50 clients ≥ 400 requests/s with p99 ≤ 150 ms; open loop at
@@ -146,7 +146,8 @@ def repay_all(base: str, auth: dict[str, str], line: int, run: str) -> None:
         raise RuntimeError(f"line {line}: {left} fen still drawn after repaying {drawn} fen")
 
 
-def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[int], names: list[str], results: Results) -> None:
+def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[int], names: list[str], results: Results,
+         in_process_only: bool = False) -> None:
     if not 1 <= requests_each <= MAX_REQUESTS_EACH or not 0 < seconds <= MAX_SECONDS or not all(1 <= w <= MAX_WORKERS for w in workers):
         raise SystemExit(f"--requests 1..{MAX_REQUESTS_EACH}, --seconds (0, {MAX_SECONDS}], --workers each 1..{MAX_WORKERS}")
     print(f"HTTP on loopback: closed loop {CLIENTS} clients × {requests_each}; open loop {rate_per_s:g}/s for {seconds:g} s; "
@@ -157,7 +158,7 @@ def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[in
         results.add(f"http {store}: in-process CPU per measurement", cpu_ms, "ms",
                     notes=f"{IN_PROCESS_RUNS} measurements through the action, no HTTP; 2 cores ÷ this = {ceiling:.0f}/s")
         ready: tuple[dict[str, str], str, int] | None = None  # set up once per store: a second acceptance of the offer is refused
-        for n in workers:
+        for n in [] if in_process_only else workers:
             with sandu_server(url, workers=n) as base:
                 auth, cid, line = ready = ready or setup(base, password)
                 run = uuid.uuid4().hex[:6]
@@ -193,9 +194,11 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=5.0, help="open loop: for how long requests are due")
     parser.add_argument("--workers", default="1,2", help="server processes to measure, e.g. 1,2")
     parser.add_argument("--stores", default="sqlite,postgresql", help="sqlite, postgresql or both")
+    parser.add_argument("--in-process-only", action="store_true", help="only the in-process CPU per measurement (no server, no HTTP)")
     json_option(parser)
     args = parser.parse_args()
     unknown = set(_list(args.stores)) - {"sqlite", "postgresql"}
     if unknown:
         parser.error(f"--stores: unknown {', '.join(sorted(unknown))}; allowed: sqlite, postgresql")
-    main(args.requests, args.rate, args.seconds, [int(w) for w in _list(args.workers)], _list(args.stores), Results("http_load", args.json))
+    main(args.requests, args.rate, args.seconds, [int(w) for w in _list(args.workers)], _list(args.stores), Results("http_load", args.json),
+         args.in_process_only)

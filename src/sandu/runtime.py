@@ -8,10 +8,12 @@ scaled out against one PostgreSQL.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 
 from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import Session
 
 from sandu.audit import service as audit
 from sandu.domain.dates import business_date
@@ -67,18 +69,19 @@ class Runtime:
         with self.uow.read() as s:
             return s.scalar(select(m.SourceRecord.payload).where(m.SourceRecord.uscc == uscc, m.SourceRecord.source == source))
 
-    def read_sources(self, sources: tuple[str, ...], uscc: str, as_of: date) -> dict[str, ReadOutcome]:
+    def read_sources(self, sources: tuple[str, ...], uscc: str, as_of: date, session: Session | None = None) -> dict[str, ReadOutcome]:
         """Read `sources` about `uscc` concurrently through the adapters, within the settings' deadlines.
 
-        The simulated sources are fetched from the store in one query first (one short session, not
-        one per source: under load, a session per source per measurement would drain the pool) and
-        served by a simulated adapter over what that query returned."""
+        The simulated sources are fetched from the store in one query first (on `session`, the caller's read,
+        or one short session of its own — not one per source: under load, a session per source per measurement
+        would drain the pool) and served by a simulated adapter over what that query returned."""
         per_source, overall = deadlines_s(self.settings)
         adapters = dict(self.adapters)
         simulated = [s for s in sources if isinstance(adapters.get(s), SimulatedAdapter)]
         if simulated:
-            with self.uow.read() as s:
-                rows = {r.source: r.payload for r in s.scalars(select(m.SourceRecord).where(m.SourceRecord.uscc == uscc, m.SourceRecord.source.in_(simulated)))}
+            query = select(m.SourceRecord.source, m.SourceRecord.payload).where(m.SourceRecord.uscc == uscc, m.SourceRecord.source.in_(simulated))
+            with self.uow.read() if session is None else nullcontext(session) as s:
+                rows = {source: payload for source, payload in s.execute(query)}
             fetched = SimulatedAdapter(lambda _uscc, source: rows.get(source), in_memory=True)
             adapters.update(dict.fromkeys(simulated, fetched))
         return read_all(adapters, sources, uscc, as_of, per_source_deadline_s=per_source, overall_deadline_s=overall)

@@ -12,13 +12,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 
 from sandu.audit.chain import FIELDS, Verdict, record_sha256, verify
 from sandu.context import current_request_id
 from sandu.security.actor import Actor
 from sandu.store import models as m
+from sandu.store.db import insert_rows
 
 NOTES_KEY = "sandu_audit_notes"
 HEAD_ID = 1
@@ -67,18 +68,20 @@ def seal(session: Session) -> int:
     if not pending:
         return 0
     session.flush()
-    head = session.scalar(select(m.AuditHead).where(m.AuditHead.id == HEAD_ID).with_for_update())
+    head = session.execute(select(m.AuditHead.seq, m.AuditHead.sha256).where(m.AuditHead.id == HEAD_ID).with_for_update()).one_or_none()
     assert head is not None, "the audit head row is created by the migration"
     seq, prev = head.seq, head.sha256
+    rows = []
     for n, after_row in pending:
         seq += 1
         fields = {"seq": seq, "at": n.at, "actor_user_id": n.actor.user_id, "actor_role": str(n.actor.role), "action": n.action,
                   "object_type": n.object_type, "object_id": n.object_id, "request_id": n.request_id,
                   "before_sha256": n.before_sha256, "after_sha256": state_sha256(after_row), "prev_sha256": prev}
         prev = record_sha256(fields)
-        session.add(m.AuditRecord(**fields, sha256=prev))
-    head.seq, head.sha256 = seq, prev
-    session.flush()
+        rows.append({**fields, "sha256": prev})
+    insert_rows(session, m.AuditRecord, rows)  # one INSERT of the records, then the head moves on: Core statements, no ORM objects
+    moved = session.execute(update(m.AuditHead).where(m.AuditHead.id == HEAD_ID, m.AuditHead.seq == head.seq).values(seq=seq, sha256=prev))
+    assert moved.rowcount == 1, "the audit head moved from the sequence number read under its lock"
     return len(pending)
 
 

@@ -109,7 +109,7 @@ def measure(rt: Runtime, actor: Actor, *, uscc: str, consent_id: str, requested_
     with rt.uow.read() as s:
         prepared = svc.prepare_measurement(
             s, uscc=uscc, consent_id=consent_id, as_of=as_of, now=now, bundle=rt.bundle, requested_fen=requested_fen, project=project,
-            guarantee_fen=guarantee_fen, reader=rt.read_sources,
+            guarantee_fen=guarantee_fen, reader=lambda sources, u, day: rt.read_sources(sources, u, day, session=s),  # on this read
         )
     computed = svc.compute_measurement(prepared, as_of, rt.bundle, rt.model, rt.tech)
     lapsed: svc.ConsentLapsed | None = None
@@ -122,7 +122,7 @@ def measure(rt: Runtime, actor: Actor, *, uscc: str, consent_id: str, requested_
         else:
             privacy.keep_payloads(s, prepared, retention_days=_retention(rt))
             audit.note(s, actor, "decision.record", "decision", decision.id, at=now, after=decision)
-            view = decision_view(s, decision, svc.offers_of(s, decision.id))
+            view = decision_view(s, decision, svc.new_offers(decision.id, computed.result))  # the offers as just written
     if lapsed is not None:
         raise lapsed
     rt.metrics.decision(view.outcome)

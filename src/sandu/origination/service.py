@@ -55,7 +55,7 @@ from sandu.sources.consent_text import BUREAU_SOURCE, LANGUAGES, TEXT_VERSION, r
 from sandu.sources.profile import ProfileSnapshot, build_profile, canonical_sha256, profile_from_json
 from sandu.sources.schemas import SCHEMA_VERSION
 from sandu.store import models as m
-from sandu.store.db import insert_if_absent, insert_rows
+from sandu.store.db import attach_written, insert_if_absent, insert_rows, row_values, set_columns
 
 PURPOSES = ("credit_measurement",)
 MAX_CONSENT_DAYS = 365
@@ -513,6 +513,10 @@ def record_measurement(
         row={"sha256": profile.sha256, "enterprise_id": prepared.enterprise_id, "consent_id": prepared.consent_id,
              "as_of": as_of, "snapshot": profile.to_json(), "created_at": now},
     )
+    actor = actor or _actor_of_user(session, initiated_by)
+    app = workflow.application_to_assess(session, ent, actor, now, consent_id=prepared.consent_id)
+    # Written with Core statements (one per table) from values built here, not through the ORM's unit of work: the
+    # decision row is built once, inserted, and attached to the session as it was written (`attach_written`).
     decision = m.Decision(
         id=str(uuid.uuid4()),
         enterprise_id=prepared.enterprise_id,
@@ -530,27 +534,16 @@ def record_measurement(
         as_of=as_of,
         decided_at=now,
         initiated_by=initiated_by,
+        superseded_at=None,
+        application_id=app.id,
     )
-    session.add(decision)
-    session.flush()
+    insert_rows(session, m.Decision, [row_values(decision)])
     if ent.live_decision_id is not None:  # superseded in one UPDATE (loading the old decision, its result and all, costs more)
         superseded = session.execute(update(m.Decision).where(m.Decision.id == ent.live_decision_id).values(superseded_at=now))
         assert superseded.rowcount == 1, "the decision in force exists"
-    ent.live_decision_id = decision.id
-    session.add_all(
-        m.Offer(
-            decision_id=decision.id,
-            product=o.product,
-            limit_fen=o.limit_fen,
-            approved_fen=o.approved_fen,
-            rate_annual=o.rate_annual,
-            status=OfferStatus.OFFERED if o.approved_fen > 0 else OfferStatus.REFERRED,
-        )
-        for o in result.offers
-    )
-    session.flush()
-    workflow.on_decision(session, ent, decision, actor or _actor_of_user(session, initiated_by), now, valid_days=DECISION_VALID_DAYS,
-                         consent_id=prepared.consent_id)
+    set_columns(session, ent, live_decision_id=decision.id)
+    insert_rows(session, m.Offer, [row_values(o, without=("id",)) for o in new_offers(decision.id, result)])
+    workflow.on_decision(session, app, decision, actor, now, valid_days=DECISION_VALID_DAYS)
     record_ms = (time.perf_counter() - t0) * 1000
     decision.timings_ms = {
         "read_sources_ms": round(prepared.read_ms, 3),
@@ -558,7 +551,18 @@ def record_measurement(
         "record_ms": round(record_ms, 3),
         "total_ms": round(prepared.read_ms + computed.compute_ms + record_ms, 3),
     }
+    session.execute(update(m.Decision).where(m.Decision.id == decision.id).values(timings_ms=decision.timings_ms))
+    attach_written(session, decision)
     return decision
+
+
+def new_offers(decision_id: str, result: PolicyResult) -> list[m.Offer]:
+    """The offer rows of a new decision (not added to any session): offered where the policy approved a part,
+    referred otherwise; nobody has reviewed or approved them yet."""
+    return [m.Offer(decision_id=decision_id, product=o.product, limit_fen=o.limit_fen, approved_fen=o.approved_fen, rate_annual=o.rate_annual,
+                    status=OfferStatus.OFFERED if o.approved_fen > 0 else OfferStatus.REFERRED, reviewed_by=None, reviewed_at=None,
+                    review_opinion=None, approved_by=None, approved_at=None)
+            for o in result.offers]
 
 
 def _actor_of_user(session: Session, user_id: int | None) -> Actor:

@@ -27,6 +27,7 @@ from sandu.origination.states import OPEN as OPEN_STATES
 from sandu.security.actor import Actor
 from sandu.security.service import is_legal_rep, staff_branch
 from sandu.store import models as m
+from sandu.store.db import insert_rows, set_columns
 
 OPENED = "open"  # the action of an application's first row (from no state to draft): not a transition of the table
 MAX_REVIEW_REASON_LENGTH = 1000
@@ -45,22 +46,33 @@ def _who(actor: Actor) -> tuple[int | None, str]:
 def transition(session: Session, app: m.Application, action: AppAction, actor: Actor, now: datetime, reason: str = "") -> ApplicationState:
     """Move `app` by `action` (a `Conflict` naming its state when the table does not allow it) and record it."""
     after = next_state(app.state, action, app.id)
-    user_id, role = _who(actor)
-    session.add(m.ApplicationTransition(application_id=app.id, from_state=app.state, to_state=after.value, action=action.value, at=now,
-                                        actor_user_id=user_id, actor_role=role, reason=reason, decision_id=app.decision_id))
+    _record(session, app, app.state, after.value, action.value, actor, now, reason)
     app.state, app.updated_at = after.value, now
     if after not in QUEUED:
         app.queued_at = None
     return after
 
 
+def _row(application_id: int, from_state: str | None, to_state: str, action: str, actor: Actor, now: datetime, reason: str,
+         decision_id: str | None) -> dict[str, Any]:
+    """One row of `application_transitions`."""
+    user_id, role = _who(actor)
+    return {"application_id": application_id, "from_state": from_state, "to_state": to_state, "action": action, "at": now,
+            "actor_user_id": user_id, "actor_role": role, "reason": reason, "decision_id": decision_id}
+
+
+def _record(session: Session, app: m.Application, from_state: str | None, to_state: str, action: str, actor: Actor, now: datetime,
+            reason: str) -> None:
+    """The transition row, inserted at once (a Core INSERT, not an ORM object): rows of one application ascend in the
+    order its changes were made."""
+    insert_rows(session, m.ApplicationTransition, [_row(app.id, from_state, to_state, action, actor, now, reason, app.decision_id)])
+
+
 def new_application(session: Session, ent: m.Enterprise, actor: Actor, now: datetime, reason: str) -> m.Application:
     app = m.Application(enterprise_id=ent.id, branch=ent.branch, state=ApplicationState.DRAFT.value, created_at=now, updated_at=now)
     session.add(app)
     session.flush()
-    user_id, role = _who(actor)
-    session.add(m.ApplicationTransition(application_id=app.id, from_state=None, to_state=app.state, action=OPENED, at=now, actor_user_id=user_id,
-                                        actor_role=role, reason=reason, decision_id=None))
+    _record(session, app, None, app.state, OPENED, actor, now, reason)
     return app
 
 
@@ -119,24 +131,33 @@ def _outcome_reason(decision: m.Decision) -> str:
     return head + (f": {reasons[0]}" if reasons else "")
 
 
-def on_decision(session: Session, ent: m.Enterprise, decision: m.Decision, actor: Actor, now: datetime, *, valid_days: int,
-                consent_id: str) -> m.Application:
-    """A measurement recorded `decision`: the application is assessed, then moved to the decision's outcome (by the
-    policy, a system actor). A human review still pending on the decision it supersedes is closed as superseded."""
-    app = authorized_application(session, ent, actor, now, f"consent {consent_id} in force")
+def application_to_assess(session: Session, ent: m.Enterprise, actor: Actor, now: datetime, *, consent_id: str) -> m.Application:
+    """The first half of recording a measurement: the enterprise's open application (a new one when none is open),
+    authorized under the consent in force, locked; the decision is written against it, then `on_decision`."""
+    return authorized_application(session, ent, actor, now, f"consent {consent_id} in force")
+
+
+def on_decision(session: Session, app: m.Application, decision: m.Decision, actor: Actor, now: datetime, *, valid_days: int) -> None:
+    """A measurement recorded `decision` for `app` (from `application_to_assess`): the application is assessed, then
+    moved to the decision's outcome (by the policy, a system actor). A human review still pending on the decision it
+    supersedes is closed as superseded."""
+    assert decision.application_id == app.id, f"decision {decision.id} is written against application {app.id}"
     if app.decision_id is not None:
         session.execute(update(m.HumanReview).where(m.HumanReview.application_id == app.id, m.HumanReview.status.in_(PENDING_REVIEW))
                         .values(status=HumanReviewStatus.SUPERSEDED.value))
-    app.decision_id = decision.id
-    transition(session, app, AppAction.ASSESS, actor, now, f"decision {decision.id} under policy {decision.policy_version}")
+    # Both moves in one INSERT and the application in one UPDATE (the same rows `transition` would write, one by one).
+    moves = ((AppAction.ASSESS, actor, f"decision {decision.id} under policy {decision.policy_version}"),
+             (OUTCOME_ACTION[Outcome(decision.outcome)], Actor.system("policy"), _outcome_reason(decision)))
+    state, rows = app.state, []
+    for action, who, reason in moves:
+        after = next_state(state, action, app.id)
+        rows.append(_row(app.id, state, after.value, action.value, who, now, reason, decision.id))
+        state = after.value
+    insert_rows(session, m.ApplicationTransition, rows)
     requested = decision.application.get("requested_fen")
-    app.requested_fen = requested if isinstance(requested, int) and requested > 0 else None
-    app.valid_through = decision.as_of + timedelta(days=valid_days)
-    decision.application_id = app.id
-    after = transition(session, app, OUTCOME_ACTION[Outcome(decision.outcome)], Actor.system("policy"), now, _outcome_reason(decision))
-    if after in QUEUED:
-        app.queued_at = now
-    return app
+    set_columns(session, app, decision_id=decision.id, state=state, updated_at=now,
+                requested_fen=requested if isinstance(requested, int) and requested > 0 else None,
+                valid_through=decision.as_of + timedelta(days=valid_days), queued_at=now if ApplicationState(state) in QUEUED else None)
 
 
 def _current(session: Session, decision: m.Decision) -> m.Application | None:

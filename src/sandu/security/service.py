@@ -14,8 +14,9 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -189,7 +190,8 @@ def disable_user(session: Session, *, user_id: int, now: datetime) -> m.User:
     return user
 
 
-def actor_of(user: m.User, auth_time: datetime | None) -> Actor:
+def actor_of(user: m.User | Row[Any], auth_time: datetime | None) -> Actor:
+    """The actor of a user (an ORM object or a row of the same columns)."""
     return Actor(user_id=user.id, username=user.username, role=Role(user.role), branch=user.branch, authority_fen=user.authority_fen,
                  person_id_hmac=user.person_id_hmac, person_id_masked=user.person_id_masked, auth_time=auth_time)
 
@@ -225,6 +227,11 @@ def add_delegate(session: Session, actor: Actor, *, enterprise_id: int, username
 # --- the guard --------------------------------------------------------------------------
 
 
+_USERS = m.User.__table__
+_USER_OF_TOKEN = select(*(_USERS.c[k] for k in ("id", "username", "role", "branch", "authority_fen", "person_id_hmac", "person_id_masked",
+                                                "disabled"))).where(_USERS.c.id == bindparam("user_id"))
+
+
 def authenticate_token(session: Session, settings: Settings, token: str | None, now: datetime) -> Actor:
     """The actor behind a bearer token: signed by sandu, unexpired, for a user who is still
     enabled and still has the role the token names."""
@@ -234,7 +241,9 @@ def authenticate_token(session: Session, settings: Settings, token: str | None, 
         claims = tokens.decode_access(settings.derived_key("jwt"), token, now)
     except tokens.TokenInvalid as exc:
         raise NotAuthenticated(exc.reason) from None
-    user = session.get(m.User, claims.user_id)
+    # The user's row read by primary key on every request (no cache: a user disabled in any process is refused on the
+    # very next request), as a plain Core row of the columns an actor needs rather than an ORM object.
+    user = session.connection().execute(_USER_OF_TOKEN, {"user_id": claims.user_id}).one_or_none()
     if user is None or user.disabled or user.role != claims.role:
         raise NotAuthenticated("the account behind this token is disabled or has changed")
     return actor_of(user, claims.auth_time)

@@ -28,8 +28,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import Engine, Select, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine, Select, create_engine, event, inspect, update
+from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from sandu.domain.errors import Busy, InvalidInput, show
 from sandu.settings import Settings, get_settings
@@ -115,6 +116,37 @@ def insert_rows(session: Session, model: type, rows: list[dict[str, Any]]) -> No
     if rows:
         assert all(r.keys() == rows[0].keys() for r in rows), "every row of one insert names the same columns"
         session.execute(model.__table__.insert(), rows)
+
+
+def row_values(obj: Any, *, without: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Column → value of a mapped object that is not in a session: the row `insert_rows` writes for it. Every column
+    must be set (a column left unset would be written as NULL, or skip a default the ORM would have applied)."""
+    state = inspect(obj)
+    assert state.transient, f"{type(obj).__name__}: only an object no session holds is written as a plain row"
+    values = {a.key: state.dict[a.key] for a in state.mapper.column_attrs if a.key not in without and a.key in state.dict}
+    missing = [a.key for a in state.mapper.column_attrs if a.key not in without and a.key not in values]
+    assert not missing, f"{type(obj).__name__}: columns not set: {', '.join(missing)}"
+    return values
+
+
+def attach_written(session: Session, obj: Any) -> None:
+    """Put an object whose row was just inserted with `insert_rows` into the session as that stored row (persistent
+    and unchanged: no INSERT or UPDATE follows), so the rest of the transaction reads and changes it as if loaded."""
+    make_transient_to_detached(obj)
+    session.add(obj)
+
+
+def set_columns(session: Session, obj: Any, **values: Any) -> None:
+    """UPDATE one persistent object's row by its primary key with a Core statement, and record the values on the
+    object as stored (no ORM flush follows for them)."""
+    state = inspect(obj)
+    assert state.persistent and state.identity is not None, f"{type(obj).__name__}: set_columns needs a stored row"
+    table = state.mapper.local_table
+    key = dict(zip([c.key for c in state.mapper.primary_key], state.identity, strict=True))
+    done = session.execute(update(table).where(*(table.c[k] == v for k, v in key.items())).values(**values))
+    assert done.rowcount == 1, f"{type(obj).__name__} {key}: exactly one row updated"
+    for k, v in values.items():
+        set_committed_value(obj, k, v)
 
 
 class WriterQueue:

@@ -1,0 +1,93 @@
+"""A measurement's write path (Core statements, one per table) on SQLite and PostgreSQL: the decision, its offers and
+the application's moves are stored as the ORM would have stored them, the answer is built from what was written and
+equals the decision read back, and the audit record of the decision hashes the stored row on an intact chain."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import actor
+from sqlalchemy import select
+
+from sandu.audit import service as audit
+from sandu.demo.users import story_applicant
+from sandu.domain.enums import Outcome
+from sandu.origination import actions as orig
+from sandu.origination import service as svc
+from sandu.origination.states import OUTCOME_ACTION
+from sandu.simulate.stories import STORY_ROWS
+from sandu.sources.catalog import ALL_SOURCES
+from sandu.store import models as m
+from sandu.store.db import attach_written, insert_rows, row_values, set_columns
+
+
+def _measured_twice(rt, row) -> tuple[list, str]:
+    """Register, consent and measure `row` twice (the second supersedes the first): (the two views, the application)."""
+    rep = actor(rt, story_applicant(row["story"]))
+    orig.register(rt, rep, uscc=row["uscc"], name=row["name"])
+    cid = orig.grant_consent(rt, rep, uscc=row["uscc"], scopes=list(ALL_SOURCES), purpose="credit_measurement", valid_days=30,
+                             bureau_authorization=True).id
+    views = [orig.measure(rt, rep, uscc=row["uscc"], consent_id=cid) for _ in range(2)]
+    return views, cid
+
+
+@pytest.mark.parametrize("row", STORY_ROWS, ids=[r["story"] for r in STORY_ROWS])
+def test_the_answer_of_a_measurement_is_the_decision_as_stored(rt, row):
+    views, _ = _measured_twice(rt, row)
+    for view in views:
+        assert orig.get_decision(rt, view.id).model_dump() == view.model_dump()  # built from what was written = read back
+    first, second = views
+    with rt.uow.read() as s:
+        old, new = svc.get_decision(s, first.id), svc.get_decision(s, second.id)
+        assert old.superseded_at is not None and new.superseded_at is None
+        ent = s.get(m.Enterprise, new.enterprise_id)
+        assert ent.live_decision_id == new.id
+        assert set(new.timings_ms) == {"read_sources_ms", "score_and_policy_ms", "record_ms", "total_ms"} and new.timings_ms["record_ms"] > 0
+        offers = svc.offers_of(s, new.id)
+        assert [(o.product, o.limit_fen, o.approved_fen, str(o.rate_annual)) for o in offers] == [
+            (o["product"], o["limit_fen"], o["approved_fen"], o["rate_annual"]) for o in new.result["offers"]]
+        assert all(o.status == ("offered" if o.approved_fen > 0 else "referred") and o.reviewed_by is None and o.approved_by is None
+                   for o in offers)
+        app = s.get(m.Application, new.application_id)
+        assert app.decision_id == new.id and app.valid_through is not None
+        moves = list(s.scalars(select(m.ApplicationTransition).where(m.ApplicationTransition.application_id == app.id)
+                               .order_by(m.ApplicationTransition.id)))
+        # open → authorize, then for each decision: assess, then its outcome; each row starts where the one before ended
+        assert [t.action for t in moves[-2:]] == ["assess", OUTCOME_ACTION[Outcome(new.outcome)].value] and moves[-1].to_state == app.state
+        assert all(b.from_state == a.to_state for a, b in zip(moves, moves[1:], strict=False))
+        assert [t.decision_id for t in moves[-4:]] == [first.id, first.id, second.id, second.id]
+        assert (app.queued_at is not None) == (app.state in ("referred", "partially_approved"))
+        # the audit record of each decision hashes its row as stored (timings and application included)
+        noted = {r.object_id: r.after_sha256 for r in s.scalars(select(m.AuditRecord).where(m.AuditRecord.action == "decision.record"))}
+        assert noted[new.id] == audit.state_sha256(new)
+        s.refresh(old)
+        assert noted[old.id] != audit.state_sha256(old)  # superseded since: the record keeps the state it had when written
+        assert audit.verify_chain(s).ok
+
+
+def test_row_values_writes_only_a_fully_set_new_object(rt):
+    with rt.uow.write() as s:
+        assert row_values(m.AuditHead(id=2, seq=0, sha256="0" * 64)) == {"id": 2, "seq": 0, "sha256": "0" * 64}
+        with pytest.raises(AssertionError, match="columns not set: sha256"):
+            row_values(m.AuditHead(id=2, seq=0))
+        head = s.get(m.AuditHead, audit.HEAD_ID)
+        with pytest.raises(AssertionError, match="only an object no session holds"):
+            row_values(head)
+
+
+def test_an_attached_row_is_stored_as_written_and_set_columns_updates_one_row(rt):
+    with rt.uow.write() as s:
+        user = s.scalars(select(m.User).order_by(m.User.id).limit(1)).one()
+        written = m.ConsentText(sha256="a" * 64, text="written with Core")
+        insert_rows(s, m.ConsentText, [row_values(written)])
+        attach_written(s, written)
+        assert s.get(m.ConsentText, "a" * 64) is written and not s.dirty and not s.new  # no INSERT or UPDATE follows
+        set_columns(s, user, branch="永嘉")
+        assert user.branch == "永嘉" and user not in s.dirty
+    with rt.uow.read() as s:
+        assert s.get(m.ConsentText, "a" * 64).text == "written with Core"
+        assert s.get(m.User, user.id).branch == "永嘉"
+    with rt.uow.write() as s:
+        gone = m.ConsentText(sha256="b" * 64, text="never written")
+        attach_written(s, gone)  # claims a row that is not there: updating it finds no row
+        with pytest.raises(AssertionError, match="exactly one row updated"):
+            set_columns(s, gone, text="x")
