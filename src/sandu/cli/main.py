@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from sandu.domain.errors import SanduError
 
@@ -32,7 +33,8 @@ MAX_SIM_ENTERPRISES = 5_000_000
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}")
+    """The one line a refused command prints (never wrapped at the terminal's width: it may name a long path)."""
+    err.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)  # the message as it is: no markup read in it
     raise typer.Exit(code)
 
 
@@ -1236,9 +1238,7 @@ def batch_precredit(
             summary = run_precredit(models, input_path, output, engine=engine, rejects=rejects, overwrite=overwrite, batch_rows=batch_rows,
                                     progress=lambda k, total: bar.update(task, advance=k, total=total), spark_master=spark_master)
     except SanduError as exc:
-        from rich.markup import escape
-
-        _fail(escape(exc.message))  # `sandu[spark]` is text, not markup
+        _fail(exc.message)
     console.print(f"decided {summary.decided_rows:,} of {summary.input_rows:,} enterprises on {day} ({engine}) → {summary.output}; "
                   f"{summary.rejected_rows:,} rejected → {summary.rejects}")
     console.print(f"policy {summary.metadata['policy']} ({summary.metadata['policy_sha256'][:12]}), model {summary.metadata['model']} "
