@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -161,15 +162,27 @@ def read_ahead(batches: Iterator[T]) -> Iterator[T]:
             yield batch  # type: ignore[misc]
 
 
+KERNELS_IN_FLIGHT = 2  # batches decided at once (threads: polars releases the GIL), so both cores work; results in order
+
+
 def local_batches(models: Models, pf: pq.ParquetFile, batch_rows: int) -> Iterator[pa.Table]:
-    """The local engine: each batch of the file through the kernel, in this process."""
-    first = 0
-    for batch in read_ahead(pf.iter_batches(batch_size=batch_rows, columns=list(COLUMNS))):
+    """The local engine: each batch of the file through the kernel, in this process — up to KERNELS_IN_FLIGHT batches
+    at once, handed on in the file's order (memory: that many batches, plus the one read ahead)."""
+    def decide(batch: pa.RecordBatch, first: int) -> pa.Table:
         frame = pl.from_arrow(batch)
         assert isinstance(frame, pl.DataFrame)
-        frame = frame.with_columns(pl.int_range(first, first + frame.height, dtype=pl.Int64).alias(ROW))
-        first += frame.height
-        yield process(models, frame).to_arrow()
+        return process(models, frame.with_columns(pl.int_range(first, first + frame.height, dtype=pl.Int64).alias(ROW))).to_arrow()
+
+    first = 0
+    flying: deque[Future[pa.Table]] = deque()
+    with ThreadPoolExecutor(max_workers=KERNELS_IN_FLIGHT, thread_name_prefix="sandu-kernel") as pool:
+        for batch in read_ahead(pf.iter_batches(batch_size=batch_rows, columns=list(COLUMNS))):
+            if len(flying) == KERNELS_IN_FLIGHT:
+                yield flying.popleft().result()
+            flying.append(pool.submit(decide, batch, first))
+            first += batch.num_rows
+        while flying:
+            yield flying.popleft().result()
 
 
 def _temporary(path: Path) -> Path:
