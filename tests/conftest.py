@@ -19,6 +19,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from sandu.demo.seed import seed_universe
 from sandu.domain.enums import StoreKind
@@ -264,3 +265,21 @@ LONG_FILES = ("test_portfolio_scale.py", "test_history.py")
 
 def pytest_collection_modifyitems(config, items) -> None:
     items.sort(key=lambda item: LONG_FILES.index(item.path.name) if item.path.name in LONG_FILES else len(LONG_FILES))  # stable
+
+
+class CommitFails:
+    """Make every commit on the engine fail, as a full disk or a lost server would."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    @staticmethod
+    def _boom(_conn):
+        raise OSError("commit failed (simulated)")
+
+    def __enter__(self):
+        event.listen(self.engine, "commit", self._boom)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(self.engine, "commit", self._boom)

@@ -15,7 +15,7 @@ from importlib import resources
 
 import httpx
 import pytest
-from conftest import TEST_PASSWORD, actor, login, runtime_on, serve
+from conftest import TEST_PASSWORD, CommitFails, actor, login, runtime_on, serve
 from hypothesis import given
 from hypothesis import strategies as st
 from servicing_support import LIMIT, S2, open_line
@@ -281,6 +281,38 @@ def _raise_revenue_alert(rt) -> tuple[int, int]:
     view = orig_actions.refresh_sources(rt, actor(rt, "officer-yongjia"), uscc=S2["uscc"])
     [alert_id] = view.alerts_raised
     return line_id, alert_id
+
+
+def test_an_alert_step_is_acknowledged_only_once_committed(db_url):
+    """With every commit failing, no alert route answers 2xx and neither the alert nor the line changes; once commits
+    work, the same steps succeed and a read right after sees them (SQLite and PostgreSQL, over a real server)."""
+    rt = runtime_on(db_url)
+    _, alert_id = _raise_revenue_alert(rt)
+    try:
+        for base in serve(create_app(rt)):
+            with httpx.Client(base_url=base, timeout=30) as c:
+                officer, approver = login(c, "officer-yongjia"), login(c, "approver-yongjia")
+                alert = f"{API}/alerts/{alert_id}"
+
+                def seen(c=c, alert=alert, officer=officer) -> tuple:
+                    a = c.get(alert, headers=officer).json()
+                    return a["status"], a["line_status"], [s["action"] for s in a["steps"]]
+
+                steps = [("acknowledge", {"note": "已知悉"}, officer), ("propose", {"note": "建议冻结"}, officer),
+                         ("dismiss", {"note": "误报"}, officer)]
+                for path, body, who in steps:
+                    with CommitFails(rt.engine):
+                        assert c.post(f"{alert}/{path}", json=body, headers=who).status_code == 500
+                    assert seen() == ("raised", "active", ["raise"])
+                assert c.post(f"{alert}/propose", json={"note": "建议冻结"}, headers=officer).status_code == 200
+                assert seen() == ("proposed", "active", ["raise", "propose"])
+                with CommitFails(rt.engine):
+                    assert c.post(f"{alert}/approve", json={"note": "同意"}, headers=approver).status_code == 500
+                assert seen() == ("proposed", "active", ["raise", "propose"])  # nor is the line frozen
+                assert c.post(f"{alert}/approve", json={"note": "同意"}, headers=approver).status_code == 200
+                assert seen() == ("done", "frozen", ["raise", "propose", "approve", "done"])
+    finally:
+        rt.engine.dispose()
 
 
 def test_reject_then_reduce_the_limit_within_authority_and_dismissals_need_a_reason(rt_sqlite):

@@ -9,8 +9,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import httpx
 import pytest
-from conftest import TEST_PASSWORD, known_to_decline, login, serve
-from sqlalchemy import event, text
+from conftest import TEST_PASSWORD, CommitFails, known_to_decline, login, serve
+from sqlalchemy import text
 
 from sandu.api.app import create_app
 from sandu.domain.ids import make_resident_id, make_uscc, org_code_check_char
@@ -172,24 +172,6 @@ def test_every_write_is_visible_to_the_next_read(client, rt):
     assert _ok(client.get(f"{API}/applications/{d['application_id']}", headers=auth), 200)["transitions"] == withdrawn["transitions"]
 
 
-class _CommitFails:
-    """Make every commit on the engine fail, as a full disk or a lost server would."""
-
-    def __init__(self, engine):
-        self.engine = engine
-
-    @staticmethod
-    def _boom(_conn):
-        raise OSError("commit failed (simulated)")
-
-    def __enter__(self):
-        event.listen(self.engine, "commit", self._boom)
-        return self
-
-    def __exit__(self, *exc):
-        event.remove(self.engine, "commit", self._boom)
-
-
 def test_a_failed_commit_is_never_acknowledged_and_stores_nothing(client, rt):
     # What the write routes need to exist before the commits start failing (logging in writes too).
     rep2, rep4, officer, approver, ops, admin = (login(client, u) for u in ("rep-s2", "rep-s4", "officer-longwan", "approver-longwan", "ops", "admin"))
@@ -251,7 +233,7 @@ def test_a_failed_commit_is_never_acknowledged_and_stores_nothing(client, rt):
         ("POST", f"{API}/applications/{d5['application_id']}/decline", {"reason": "押品估值存疑"}, officer5),
     ]
     before = _dump(rt)
-    with _CommitFails(rt.engine):
+    with CommitFails(rt.engine):
         for method, path, body, auth in writes:
             r = client.request(method, path, json=body, headers=auth)
             assert r.status_code == 500, f"{path}: {r.status_code} {r.text}"
