@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import numpy as np
+import polars as pl
 import pytest
 from conftest import new_db_url, runtime_on
 from hypothesis import given
@@ -91,7 +92,8 @@ def test_the_dpd_and_class_derived_for_every_past_day_equal_what_end_of_day_comp
     with rt.uow.read() as s:
         for day, states in seen.items():
             derived = asvc.days_past_due_as_of(s, day)
-            classes = {b.drawing_id: b.risk_class for b in asvc.drawing_balances(s, day)}
+            owing = asvc.book_through(s, [day]).drawings(day)
+            classes = dict(zip(owing["drawing_id"].to_list(), owing["risk_class"].to_list(), strict=True))
             for drawing_id, (dpd, risk_class) in states.items():
                 assert derived.get(drawing_id, 0) == dpd, (day, drawing_id)
                 assert classes[drawing_id] == risk_class, (day, drawing_id)
@@ -132,7 +134,11 @@ def test_the_buckets_cover_every_day_once():
 
 def test_roll_rates_count_and_weigh_each_transition_and_paid_off():
     a, b, c = date(2027, 1, 31), date(2027, 2, 28), date(2027, 3, 31)
-    out = roll_rates([(a, {1: (0, 100), 2: (30, 50), 3: (31, 7)}), (b, {1: (1, 90), 2: (58, 50), 4: (0, 9)}), (c, {})])
+    def states(rows: dict[int, tuple[int, int]]) -> pl.DataFrame:
+        return pl.DataFrame([(i, dpd, fen) for i, (dpd, fen) in rows.items()], schema={"drawing_id": pl.Int64, "dpd": pl.Int64, "principal_fen": pl.Int64},
+                            orient="row")
+
+    out = roll_rates([(a, states({1: (0, 100), 2: (30, 50), 3: (31, 7)})), (b, states({1: (1, 90), 2: (58, 50), 4: (0, 9)})), (c, states({}))])
     assert out[0]["count"]["current"]["1-30"] == 1 and out[0]["principal_fen"]["current"]["1-30"] == 100
     assert out[0]["count"]["1-30"]["31-60"] == 1 and out[0]["count"]["31-60"][PAID_OFF] == 1
     assert sum(sum(r.values()) for r in out[0]["count"].values()) == 3  # drawing 4, new in February, is no transition

@@ -76,7 +76,7 @@ def test_ecl_never_exceeds_what_is_exposed_and_rises_with_the_stage(dpd, risk_cl
     line = _line(current_grade=grade_now, pd_12m=pd)
     [e, *_] = exposures(RULES, AS_OF, [line], [DrawingRisk(1, 1, owed, dpd, risk_class, AS_OF + timedelta(days=days))])
     assert 0 <= e.ecl_fen <= e.ead_fen == owed and pd <= e.pd <= 1
-    calmer = exposures(RULES, AS_OF, [_line(pd_12m=pd)], [DrawingRisk(1, 1, owed, 0, "normal", AS_OF + timedelta(days=days))])[0]
+    [calmer, *_] = exposures(RULES, AS_OF, [_line(pd_12m=pd)], [DrawingRisk(1, 1, owed, 0, "normal", AS_OF + timedelta(days=days))])
     assert calmer.stage <= e.stage and calmer.ecl_fen <= e.ecl_fen
 
 

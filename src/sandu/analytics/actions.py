@@ -8,7 +8,7 @@ import polars as pl
 
 from sandu.analytics import service as svc
 from sandu.analytics.delinquency import MAX_ROLL_MONTHS, stage_movement
-from sandu.analytics.ecl import exposures, provisions
+from sandu.analytics.ecl import Exposures, exposure_columns, provisions
 from sandu.analytics.portfolio import MAX_VINTAGE_MONTHS, Portfolio, last_month_ends, month_ends, portfolio
 from sandu.domain.dates import require_not_future
 from sandu.domain.enums import Role
@@ -60,23 +60,27 @@ def portfolio_report(rt: Runtime, actor: Actor | None, *, as_of: date | None = N
     ends = last_month_ends(day, roll_months + 1) if roll_months else []
     with rt.uow.read() as s:
         lines = svc.line_facts(s, which)
-        starts = {date(ln.opened_on.year, ln.opened_on.month, 1) for ln in lines if ln.opened_on <= day}
-        needed = sorted({end for start in starts for end in month_ends(start, day)[:MAX_VINTAGE_MONTHS + 1]})  # each cohort's first 25
+        opened = lines.filter(pl.col("opened_on") <= day)["opened_on"].dt.truncate("1mo").unique().to_list()
+        needed = sorted({end for start in opened for end in month_ends(start, day)[:MAX_VINTAGE_MONTHS + 1]})  # each cohort's first 25
         book = svc.book_through(s, {day, year_ago, *([since] if since else []), *ends})  # one pass over the journal
         rest = [end for end in needed if end not in book.days]  # vintages' other month ends: a pass per MAX_DAYS_READ of them
         books = [book, *(svc.book_through(s, rest[k:k + svc.MAX_DAYS_READ]) for k in range(0, len(rest), svc.MAX_DAYS_READ))]
-        now, then = book.balances(day), book.balances(year_ago)
+        now, then = book.drawings(day), book.drawings(year_ago)
         end = datetime.combine(day, time.max, tzinfo=timezone.utc)
         seconds = [f.seconds for f in workflow.measurement_to_first_drawing(s, branch=which) if f.first_drawn_at <= end]
         decided = svc.decisions_by_outcome(s, day, which)
-        exposed = exposures(rules, day, *svc.credit_risk(s, kinds, day, now, which))
-        movement = None
-        if since is not None:
-            before = exposures(rules, since, *svc.credit_risk(s, kinds, since, book.balances(since), which))
-            movement = stage_movement(since, day, before, exposed)
-    at_ends = [(e, book.roll_state(e)) for e in ends]
+        at = [(d, book.drawings(d)) for d in (day, *([since] if since else []))]
+        risk = {d: (svc.line_risk(lines, svc.current_grades(s, d, which), drawings, kinds, d), drawings) for d, drawings in at}
+
+    def exposed(d: date) -> Exposures:
+        lines_then, drawings = risk[d]
+        return exposure_columns(rules, d, lines_then, drawings.rename({"receivable_fen": "owed_fen"}))
+
+    now_exposed = exposed(day)
+    movement = stage_movement(since, day, exposed(since), now_exposed) if since is not None else None
+    at_ends = [(e, book.drawings(e)) for e in ends]
     sums = {end: next(b for b in books if end in b.days).line_sums(end) for end in needed}
-    return portfolio(day, lines, now, then, which, seconds, decided, provisions(exposed), sums, at_ends, movement)
+    return portfolio(day, lines, now, then, which, seconds, decided, provisions(now_exposed), sums, at_ends, movement)
 
 
 def model_monitor(rt: Runtime, *, since: date, until: date | None = None) -> list[Week]:

@@ -14,12 +14,15 @@ from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
+import polars as pl
 
-from sandu.analytics.portfolio import DrawingBalance
 from sandu.ledger.overdue import NO_DUE, RiskClass, days_past_due_vector
 
 PRINCIPAL = ("principal", "overdue_principal")
 OVERDUE = ("overdue_principal", "overdue_interest", "penalty", "compound")
+DRAWING_SCHEMA = {"line_id": pl.Int64, "drawing_id": pl.Int64, "principal_fen": pl.Int64, "receivable_fen": pl.Int64,
+                  "overdue_fen": pl.Int64, "dpd": pl.Int64, "risk_class": pl.String, "maturity_on": pl.Date}
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()  # polars dates count days from 1970-01-01
 _KEY = 1 << 24  # a drawing's rows keyed by drawing index × _KEY + day ordinal (ordinals stay below 2^22)
 
 
@@ -35,7 +38,7 @@ def last_rows(drawing: np.ndarray, on: np.ndarray, drawings: int, day: date) -> 
 
 @dataclass(frozen=True)
 class Book:
-    """`days` (ascending); `line_ids`, `drawing_ids` and `grace_days` per drawing; `buckets` the loan buckets;
+    """`days` (ascending); `line_ids`, `drawing_ids`, `grace_days` and `maturity_on` per drawing; `buckets` the loan buckets;
     `sums[drawing, bucket, day]` the balance through each day and `drawn[drawing, day]` what its draw entries put
     into principal through it; histories as arrays sorted by (drawing index, day, id)."""
 
@@ -43,6 +46,7 @@ class Book:
     line_ids: np.ndarray
     drawing_ids: np.ndarray
     grace_days: np.ndarray
+    maturity_on: np.ndarray  # proleptic ordinals
     buckets: tuple[str, ...]
     sums: np.ndarray
     drawn: np.ndarray
@@ -63,38 +67,33 @@ class Book:
         due = np.where(at >= 0, oldest[np.clip(at, 0, None)] if oldest.size else NO_DUE, NO_DUE)
         return days_past_due_vector(due, day, self.grace_days)
 
-    def risk_classes(self, day: date) -> list[str]:
+    def risk_classes(self, day: date) -> np.ndarray:
+        """Each drawing's 五级分类 as of `day` (its last change on or before it; normal before any), as strings."""
         drawing, on, cls = self.classes
         at = last_rows(drawing, on, len(self.drawing_ids), day)
-        names = [c.value for c in RiskClass]
-        return [names[cls[i]] if i >= 0 else RiskClass.NORMAL.value for i in at.tolist()]
+        names = np.array([c.value for c in RiskClass], dtype=object)
+        ranks = np.where(at >= 0, cls[np.clip(at, 0, None)] if cls.size else 0, 0)
+        return names[ranks]
 
     def owing(self, day: date) -> np.ndarray:
-        """The indices of the drawings with anything receivable through `day`, by drawing id."""
+        """The indices of the drawings with anything receivable through `day`."""
         return np.nonzero(self.sums[:, :, self._k(day)].any(axis=1))[0]
 
-    def balances(self, day: date) -> list[DrawingBalance]:
-        """Every drawing owing anything through `day`: its buckets, class and DPD (as `drawing_balances`)."""
+    def drawings(self, day: date) -> pl.DataFrame:
+        """Every drawing owing anything through `day` (`DRAWING_SCHEMA`): its line, principal, receivable and overdue
+        amounts through the day, its days past due and its 五级分类 as of the day, its maturity."""
         k = self._k(day)
         rows = self.owing(day)
-        dpd, classes = self.dpd(day), self.risk_classes(day)
-        sums = self.sums[rows, :, k].tolist()
-        return [DrawingBalance(int(self.line_ids[i]), int(self.drawing_ids[i]), {b: v for b, v in zip(self.buckets, s, strict=True) if v},
-                               classes[i], int(dpd[i])) for i, s in zip(rows.tolist(), sums, strict=True)]
+        return pl.DataFrame({"line_id": self.line_ids[rows], "drawing_id": self.drawing_ids[rows],
+                             "principal_fen": self._measure(PRINCIPAL, k)[rows], "receivable_fen": self.sums[rows, :, k].sum(axis=1),
+                             "overdue_fen": self._measure(OVERDUE, k)[rows], "dpd": self.dpd(day)[rows],
+                             "risk_class": pl.Series(self.risk_classes(day)[rows].tolist(), dtype=pl.String),
+                             "maturity_on": self.maturity_on[rows] - _EPOCH_ORDINAL}, schema=DRAWING_SCHEMA)
 
-    def roll_state(self, day: date) -> dict[int, tuple[int, int, int]]:
-        """Drawing id → (line id, DPD, principal) of the drawings owing anything through `day`."""
-        rows = self.owing(day)
-        dpd, principal = self.dpd(day)[rows], self._measure(PRINCIPAL, self._k(day))[rows]
-        return dict(zip(self.drawing_ids[rows].tolist(), zip(self.line_ids[rows].tolist(), dpd.tolist(), principal.tolist(), strict=True),
-                        strict=True))
-
-    def line_sums(self, day: date) -> tuple[dict[int, int], dict[int, int]]:
-        """Per line through `day`: what its draw entries put into principal, and what is overdue (as `line_sums_through`)."""
+    def line_sums(self, day: date) -> pl.DataFrame:
+        """Per line with a drawing, through `day`: what its draw entries put into principal (drawn_fen), and what is
+        overdue (overdue_fen)."""
         k = self._k(day)
-        lines, inverse = np.unique(self.line_ids, return_inverse=True)
-        drawn, overdue = np.zeros(len(lines), dtype=np.int64), np.zeros(len(lines), dtype=np.int64)
-        np.add.at(drawn, inverse, self.drawn[:, k])
-        np.add.at(overdue, inverse, self._measure(OVERDUE, k))
-        ids = lines.tolist()
-        return ({i: v for i, v in zip(ids, drawn.tolist(), strict=True) if v}, {i: v for i, v in zip(ids, overdue.tolist(), strict=True) if v})
+        return (pl.DataFrame({"line_id": self.line_ids, "drawn_fen": self.drawn[:, k], "overdue_fen": self._measure(OVERDUE, k)},
+                             schema={"line_id": pl.Int64, "drawn_fen": pl.Int64, "overdue_fen": pl.Int64})
+                .group_by("line_id").agg(pl.col("drawn_fen").sum(), pl.col("overdue_fen").sum()))

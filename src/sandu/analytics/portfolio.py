@@ -13,59 +13,20 @@ measurement to first drawing.
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
+
+import polars as pl
 
 from sandu.analytics.delinquency import overdue_by_bucket, roll_rates
 from sandu.ledger.overdue import RiskClass
 
 DIMENSIONS = ("product", "branch", "industry", "tech_grade", "risk_grade")
 NPL_CLASSES = (RiskClass.SUBSTANDARD.value, RiskClass.DOUBTFUL.value, RiskClass.LOSS.value)  # 不良: 次级、可疑、损失
-PRINCIPAL_BUCKETS = ("principal", "overdue_principal")
-OVERDUE_BUCKETS = ("overdue_principal", "overdue_interest", "penalty", "compound")
 RATIO = Decimal("0.0001")
-
-
-@dataclass(frozen=True)
-class LineFacts:
-    """What a report needs of one credit line, as signed."""
-
-    line_id: int
-    enterprise_id: int
-    branch: str
-    industry: str
-    product: str
-    limit_fen: int
-    opened_on: date
-    tech_grade: str
-    risk_grade: str
-    tech_sector: bool  # 科技型: the tech evaluation qualified the borrower (科技型中小企业 or 创新型中小企业)
-    inclusive: bool  # 普惠型小微, as the decision flagged it
-
-
-@dataclass(frozen=True)
-class DrawingBalance:
-    line_id: int
-    drawing_id: int
-    buckets: Mapping[str, int]  # bucket → fen receivable, from the journal through the day
-    risk_class: str  # as of the day
-    dpd: int = 0  # days past due as of the day (from the ageing history)
-
-    @property
-    def principal_fen(self) -> int:
-        return sum(self.buckets.get(b, 0) for b in PRINCIPAL_BUCKETS)
-
-    @property
-    def receivable_fen(self) -> int:
-        return sum(self.buckets.values())
-
-    @property
-    def overdue_fen(self) -> int:
-        return sum(self.buckets.get(b, 0) for b in OVERDUE_BUCKETS)
 
 
 @dataclass(frozen=True)
@@ -128,16 +89,16 @@ def _ratio(part: int, whole: int) -> Decimal | None:
     return None if whole == 0 else (Decimal(part) / whole).quantize(RATIO, rounding=ROUND_HALF_EVEN)
 
 
-def _open(lines: Iterable[LineFacts], as_of: date, branch: str | None) -> dict[int, LineFacts]:
-    return {ln.line_id: ln for ln in lines if ln.opened_on <= as_of and (branch is None or ln.branch == branch)}
+def _open(lines: pl.DataFrame, as_of: date, branch: str | None) -> pl.DataFrame:
+    """The lines (`sandu.analytics.service.LINE_SCHEMA`) opened by `as_of` (of one sub-branch, or all)."""
+    return lines.filter((pl.col("opened_on") <= as_of) & (pl.lit(True) if branch is None else pl.col("branch") == branch))
 
 
-def _principal_by_line(drawings: Iterable[DrawingBalance], open_lines: Mapping[int, LineFacts]) -> dict[int, int]:
-    out: dict[int, int] = defaultdict(int)
-    for d in drawings:
-        if d.line_id in open_lines:
-            out[d.line_id] += d.principal_fen
-    return out
+def _with_balances(open_lines: pl.DataFrame, drawings: pl.DataFrame) -> pl.DataFrame:
+    """`open_lines` with the principal and receivable of their drawings in `drawings` (0 without any)."""
+    sums = drawings.group_by("line_id").agg(pl.col("principal_fen").sum(), pl.col("receivable_fen").sum())
+    return open_lines.join(sums, on="line_id", how="left").with_columns(pl.col("principal_fen").fill_null(0),
+                                                                       pl.col("receivable_fen").fill_null(0))
 
 
 def time_to_cash(seconds: list[float]) -> dict[str, float | int | None]:
@@ -148,56 +109,49 @@ def time_to_cash(seconds: list[float]) -> dict[str, float | int | None]:
     return {"count": len(ordered), "p50": statistics.median(ordered), "p90": p90, "max": ordered[-1]}
 
 
-def portfolio(as_of: date, lines: list[LineFacts], drawings: list[DrawingBalance], drawings_year_ago: list[DrawingBalance],
+def portfolio(as_of: date, lines: pl.DataFrame, drawings: pl.DataFrame, drawings_year_ago: pl.DataFrame,
               branch: str | None = None, seconds_to_cash: list[float] | None = None, decisions: dict[str, int] | None = None,
-              expected_loss: dict[str, Any] | None = None,
-              vintage_sums: Mapping[date, tuple[Mapping[int, int], Mapping[int, int]]] | None = None,
-              month_end_states: Sequence[tuple[date, Mapping[int, tuple[int, int, int]]]] = (),
-              stage_movement: dict[str, Any] | None = None) -> Portfolio:
-    """The figures as of `as_of` (of one sub-branch, or all); `drawings_year_ago` are the balances a year earlier;
-    `month_end_states` at consecutive month ends (oldest first), each drawing owing anything → (its line, DPD,
-    principal), for the roll rates."""
+              expected_loss: dict[str, Any] | None = None, vintage_sums: Mapping[date, pl.DataFrame] | None = None,
+              month_end_states: Sequence[tuple[date, pl.DataFrame]] = (), stage_movement: dict[str, Any] | None = None) -> Portfolio:
+    """The figures as of `as_of` (of one sub-branch, or all). `lines` as `sandu.analytics.service.LINE_SCHEMA`;
+    `drawings` the drawings owing anything through the day and `drawings_year_ago` a year earlier
+    (`sandu.analytics.book.DRAWING_SCHEMA`); `month_end_states` the drawings owing anything at consecutive month ends
+    (oldest first), for the roll rates; `vintage_sums` each month end's drawn and overdue amounts by line."""
     open_lines = _open(lines, as_of, branch)
-    live = [d for d in drawings if d.line_id in open_lines]
-    rolls = roll_rates([(day, {i: (dpd, fen) for i, (line_id, dpd, fen) in states.items() if line_id in open_lines})
-                        for day, states in month_end_states])
-    by_line = _principal_by_line(live, open_lines)
-    receivable_by_line: dict[int, int] = defaultdict(int)
-    for d in live:
-        receivable_by_line[d.line_id] += d.receivable_fen
+    ids = open_lines["line_id"].implode()
+    live = drawings.filter(pl.col("line_id").is_in(ids))
+    rolls = roll_rates([(day, states.filter(pl.col("line_id").is_in(ids))) for day, states in month_end_states])
+    book = _with_balances(open_lines, live)
     by: dict[str, list[Row]] = {}
     for dim in DIMENSIONS:
-        groups: dict[str, list[LineFacts]] = defaultdict(list)
-        for ln in open_lines.values():
-            groups[str(getattr(ln, dim))].append(ln)
-        rows = [Row(key, len(g), sum(x.limit_fen for x in g), sum(by_line.get(x.line_id, 0) for x in g),
-                    sum(receivable_by_line.get(x.line_id, 0) for x in g)) for key, g in groups.items()]
+        groups = book.group_by(dim).agg(pl.len().alias("lines"), pl.col("limit_fen").sum(), pl.col("principal_fen").sum(),
+                                        pl.col("receivable_fen").sum())
+        rows = [Row(str(key), int(n), int(limit), int(principal), int(receivable)) for key, n, limit, principal, receivable in groups.iter_rows()]
         by[dim] = sorted(rows, key=lambda r: (-r.principal_fen, r.key))
-    principal = sum(by_line.values())
-    tech = sum(p for line_id, p in by_line.items() if open_lines[line_id].tech_sector)
+    principal = int(book["principal_fen"].sum())
+    tech = int(book.filter(pl.col("tech_sector"))["principal_fen"].sum())
     year_ago = as_of.replace(year=as_of.year - 1) if not (as_of.month == 2 and as_of.day == 29) else date(as_of.year - 1, 2, 28)
-    lines_year_ago = _open(lines, year_ago, branch)
-    tech_year_ago = sum(p for line_id, p in _principal_by_line(drawings_year_ago, lines_year_ago).items() if lines_year_ago[line_id].tech_sector)
-    share_by_branch: dict[str, Decimal | None] = {}
-    for b in sorted({ln.branch for ln in open_lines.values()}):
-        ids = [i for i, ln in open_lines.items() if ln.branch == b]
-        share_by_branch[b] = _ratio(sum(by_line.get(i, 0) for i in ids if open_lines[i].tech_sector), sum(by_line.get(i, 0) for i in ids))
+    then = _open(lines, year_ago, branch)
+    tech_year_ago = int(_with_balances(then, drawings_year_ago.filter(pl.col("line_id").is_in(then["line_id"].implode())))
+                        .filter(pl.col("tech_sector"))["principal_fen"].sum())
+    shares = (book.group_by("branch").agg(pl.col("principal_fen").filter(pl.col("tech_sector")).sum().alias("tech"), pl.col("principal_fen").sum())
+              .sort("branch"))
+    share_by_branch = {b: _ratio(int(t), int(p)) for b, t, p in shares.iter_rows()}
     classes = {c.value: 0 for c in RiskClass}
-    for d in live:
-        classes[d.risk_class] += d.principal_fen
-    inclusive_ids = [i for i, ln in open_lines.items() if ln.inclusive and by_line.get(i, 0) > 0]
+    for cls, fen in live.group_by("risk_class").agg(pl.col("principal_fen").sum()).iter_rows():
+        classes[cls] += int(fen)
+    inclusive = book.filter(pl.col("inclusive") & (pl.col("principal_fen") > 0))
     return Portfolio(
-        as_of=as_of, branch=branch, lines=len(open_lines), limit_fen=sum(ln.limit_fen for ln in open_lines.values()),
-        principal_fen=principal, receivable_fen=sum(receivable_by_line.values()), by=by,
+        as_of=as_of, branch=branch, lines=len(open_lines), limit_fen=int(open_lines["limit_fen"].sum()),
+        principal_fen=principal, receivable_fen=int(book["receivable_fen"].sum()), by=by,
         tech_principal_fen=tech, tech_principal_year_ago_fen=tech_year_ago,
         tech_growth=None if tech_year_ago == 0 else ((Decimal(tech) - tech_year_ago) / tech_year_ago).quantize(RATIO, rounding=ROUND_HALF_EVEN),
         tech_share=_ratio(tech, principal), tech_share_by_branch=share_by_branch,
-        inclusive_principal_fen=sum(by_line[i] for i in inclusive_ids),
-        inclusive_borrowers=len({open_lines[i].enterprise_id for i in inclusive_ids}),
+        inclusive_principal_fen=int(inclusive["principal_fen"].sum()), inclusive_borrowers=inclusive["enterprise_id"].n_unique(),
         class_principal_fen=classes, npl_ratio=_ratio(sum(classes[c] for c in NPL_CLASSES), principal),
-        overdue_fen=sum(d.overdue_fen for d in live), time_to_cash_s=time_to_cash(seconds_to_cash or []),
+        overdue_fen=int(live["overdue_fen"].sum()), time_to_cash_s=time_to_cash(seconds_to_cash or []),
         decisions={o: (decisions or {}).get(o, 0) for o in ("approve", "partial", "refer", "decline")}, expected_loss=expected_loss,
-        vintages={} if vintage_sums is None else vintages(list(open_lines.values()), as_of, vintage_sums),
+        vintages={} if vintage_sums is None else vintages(open_lines, as_of, vintage_sums),
         dpd_buckets=overdue_by_bucket(live), roll_rates=rolls, stage_movement=stage_movement,
     )
 
@@ -226,21 +180,23 @@ def last_month_ends(day: date, n: int) -> list[date]:
     return out[::-1]
 
 
-def vintages(lines: list[LineFacts], as_of: date, sums: Mapping[date, tuple[Mapping[int, int], Mapping[int, int]]]) -> dict[str, list[dict[str, Any]]]:
+def vintages(lines: pl.DataFrame, as_of: date, sums: Mapping[date, pl.DataFrame]) -> dict[str, list[dict[str, Any]]]:
     """Vintage curves: lines grouped by the month they opened; at each month end since (and on `as_of`), months on book,
     what the cohort had drawn so far and what of it is overdue, and the overdue rate. `sums` maps each of those days
-    to (drawn by line, overdue by line) through it."""
-    cohorts: dict[str, list[int]] = defaultdict(list)
-    for ln in lines:
-        if ln.opened_on <= as_of:
-            cohorts[ln.opened_on.strftime("%Y-%m")].append(ln.line_id)
+    to what was drawn and what is overdue by line through it (line_id, drawn_fen, overdue_fen)."""
+    opened = lines.filter(pl.col("opened_on") <= as_of).select("line_id", pl.col("opened_on").dt.strftime("%Y-%m").alias("cohort"))
+    cohorts = sorted(opened["cohort"].unique().to_list())
+    totals: dict[tuple[str, date], tuple[int, int]] = {}
+    days = sorted({day for cohort in cohorts for day in month_ends(date(int(cohort[:4]), int(cohort[5:]), 1), as_of)[:MAX_VINTAGE_MONTHS + 1]})
+    for day in days:
+        for cohort, drawn, overdue in (opened.join(sums[day], on="line_id", how="inner").group_by("cohort")
+                                       .agg(pl.col("drawn_fen").sum(), pl.col("overdue_fen").sum()).iter_rows()):
+            totals[cohort, day] = (int(drawn), int(overdue))
     out: dict[str, list[dict[str, Any]]] = {}
-    for cohort, ids in sorted(cohorts.items()):
-        start = date(int(cohort[:4]), int(cohort[5:]), 1)
+    for cohort in cohorts:
         curve = []
-        for k, day in enumerate(month_ends(start, as_of)[:MAX_VINTAGE_MONTHS + 1]):
-            drawn_by, overdue_by = sums[day]
-            drawn, overdue = sum(drawn_by.get(i, 0) for i in ids), sum(overdue_by.get(i, 0) for i in ids)
+        for k, day in enumerate(month_ends(date(int(cohort[:4]), int(cohort[5:]), 1), as_of)[:MAX_VINTAGE_MONTHS + 1]):
+            drawn, overdue = totals.get((cohort, day), (0, 0))
             curve.append({"month_end": day.isoformat(), "months_on_book": k, "drawn_fen": drawn, "overdue_fen": overdue,
                           "overdue_rate": None if drawn == 0 else str(_ratio(overdue, drawn))})
         out[cohort] = curve

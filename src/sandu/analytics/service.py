@@ -1,47 +1,126 @@
 """What a portfolio report reads, on a session: the lines as signed, and each drawing's balances summed from the
-journal through a day — never the balances kept on rows (the report reconciles to the journal by construction)."""
+journal through a day — never the balances kept on rows (the report reconciles to the journal by construction).
+
+The reads are column-wise: each query's rows are taken from the driver as tuples (no row objects for hundreds of
+thousands of rows) inside the session's read transaction, and turned into polars frames or numpy arrays at once.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, timedelta
-from decimal import Decimal
+from datetime import date
+from typing import Any
 
 import numpy as np
-from sqlalchemy import case, func, select
+import polars as pl
+from sqlalchemy import Integer, Select, case, func, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
 from sandu.analytics.book import Book
-from sandu.analytics.ecl import DrawingRisk, LineRisk
-from sandu.analytics.portfolio import DrawingBalance, LineFacts
 from sandu.domain.enums import LineStatus
-from sandu.ledger.overdue import NO_DUE, RiskClass
+from sandu.ledger.overdue import RiskClass
 from sandu.store import models as m
 
 MAX_LINES = 2_000_000  # one report; the bank's whole book fits many times over
 PAGE = 10_000
+UNKNOWN_INDUSTRY = "未知"
+UNKNOWN_GRADE = "?"
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()  # polars dates count days from 1970-01-01
 
 
-def line_facts(session: Session, branch: str | None = None) -> list[LineFacts]:
-    """Every credit line with the attributes a report groups by (of one sub-branch, or all)."""
-    result = m.Decision.result  # only the fields a report reads, extracted by the database (not the whole JSON per line)
-    stmt = (select(m.CreditLine.id, m.CreditLine.enterprise_id, m.Enterprise.branch, m.Enterprise.industry, m.CreditLine.product,
-                   m.CreditLine.limit_fen, m.CreditLine.opened_on, m.CreditLine.inclusive_small_micro,
-                   result["tech_grade"].as_string().label("tech_grade"), result["risk_grade"].as_string().label("risk_grade"),
-                   result[("scores", "tech", "most_pass")].as_boolean().label("most_pass"),
-                   result[("scores", "tech", "innovative", "passed")].as_boolean().label("innovative"))
-            .join(m.Enterprise, m.Enterprise.id == m.CreditLine.enterprise_id)
-            .join(m.Offer, m.Offer.id == m.CreditLine.offer_id)
-            .join(m.Decision, m.Decision.id == m.Offer.decision_id)
-            .order_by(m.CreditLine.id).limit(MAX_LINES))
+def _fetch(session: Session, stmt: Select[Any]) -> list[tuple[Any, ...]]:
+    """The driver's own tuples of `stmt`, read inside the session's transaction (bounded by the statement's LIMIT)."""
+    result = session.connection().execute(stmt)
+    try:
+        return result.cursor.fetchall()  # type: ignore[union-attr]
+    finally:
+        result.close()
+
+
+class epoch_days(FunctionElement[int]):
+    """A DATE column as days since 1970-01-01 (an integer; NULL stays NULL): what a polars Date holds, read without
+    making and parsing a string per value."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(epoch_days, "sqlite")
+def _days_sqlite(element: epoch_days, compiler: Any, **kw: Any) -> str:
+    return f"CAST(julianday({compiler.process(element.clauses, **kw)}) - 2440587.5 AS INTEGER)"
+
+
+@compiles(epoch_days, "postgresql")
+def _days_postgresql(element: epoch_days, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)} - DATE '1970-01-01')"
+
+
+def _frame(session: Session, stmt: Select[Any], schema: dict[str, Any]) -> pl.DataFrame:
+    """`stmt`'s rows as a frame of `schema`: a `pl.Date` column is selected as `epoch_days(...)`; booleans come as the
+    driver gives them (0/1 on SQLite, `bool` on PostgreSQL) and are typed here."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    raw = {k: (pl.Int64 if t == pl.Date or (sqlite and t == pl.Boolean) else t) for k, t in schema.items()}
+    df = pl.DataFrame(_fetch(session, stmt), schema=raw, orient="row")
+    fix = [pl.col(k).cast(pl.Int32).cast(pl.Date) if t == pl.Date else pl.col(k).cast(pl.Boolean) for k, t in schema.items() if raw[k] != t]
+    return df.with_columns(fix) if fix else df
+
+
+LINE_SCHEMA = {"line_id": pl.Int64, "enterprise_id": pl.Int64, "branch": pl.String, "industry": pl.String, "product": pl.String,
+               "limit_fen": pl.Int64, "opened_on": pl.Date, "inclusive": pl.Boolean, "revolving": pl.Boolean, "status": pl.String,
+               "expires_on": pl.Date, "tech_grade": pl.String, "risk_grade": pl.String, "tech_sector": pl.Boolean, "pd_12m": pl.String}
+
+
+def line_facts(session: Session, branch: str | None = None) -> pl.DataFrame:
+    """Every credit line (of one sub-branch, or all) with what a report groups and stages it by: sub-branch, industry,
+    product, limit, opening, 普惠型小微, revolving, status, expiry, and the grades, 科技型 and 12-month PD of the
+    decision it was signed from (`LINE_SCHEMA`; unknown industry and grades as `UNKNOWN_INDUSTRY`/`UNKNOWN_GRADE`)."""
+    ln, e = m.CreditLine, m.Enterprise
+    stmt = (select(ln.id, ln.enterprise_id, e.branch, e.industry, ln.product, ln.limit_fen, epoch_days(ln.opened_on), ln.inclusive_small_micro,
+                   ln.revolving, ln.status, epoch_days(ln.expires_on), ln.tech_grade, ln.risk_grade, ln.tech_sector, ln.pd_12m)
+            .join(e, e.id == ln.enterprise_id).order_by(ln.id).limit(MAX_LINES))
     if branch is not None:
-        stmt = stmt.where(m.Enterprise.branch == branch)
-    out = []
-    for r in session.execute(stmt.execution_options(yield_per=PAGE)):
-        out.append(LineFacts(r.id, r.enterprise_id, r.branch, r.industry or "未知", r.product, r.limit_fen, r.opened_on, r.tech_grade or "?",
-                             r.risk_grade or "?", bool(r.most_pass) or bool(r.innovative), bool(r.inclusive_small_micro)))
-    return out
+        stmt = stmt.where(e.branch == branch)
+    return _frame(session, stmt, LINE_SCHEMA).with_columns(
+        pl.col("industry").fill_null(UNKNOWN_INDUSTRY), pl.col("tech_grade").fill_null(UNKNOWN_GRADE),
+        pl.col("risk_grade").fill_null(UNKNOWN_GRADE), pl.col("tech_sector").fill_null(False), pl.col("inclusive").fill_null(False))
+
+
+def current_grades(session: Session, as_of: date, branch: str | None = None) -> pl.DataFrame:
+    """Each enterprise's latest decision made as of a day on or before `as_of` (the newest decided, then the highest
+    id): its risk grade and 12-month PD (enterprise_id, grade_now, pd_now)."""
+    d = m.Decision
+    newest = func.row_number().over(partition_by=d.enterprise_id, order_by=(d.decided_at.desc(), d.id.desc()))
+    ranked = select(d.enterprise_id, d.risk_grade, d.pd_12m, newest.label("n")).where(d.as_of <= as_of)
+    if branch is not None:
+        ranked = ranked.join(m.Enterprise, m.Enterprise.id == d.enterprise_id).where(m.Enterprise.branch == branch)
+    sub = ranked.subquery()
+    stmt = select(sub.c.enterprise_id, sub.c.risk_grade, sub.c.pd_12m).where(sub.c.n == 1).limit(MAX_LINES)
+    return _frame(session, stmt, {"enterprise_id": pl.Int64, "grade_now": pl.String, "pd_now": pl.String})
+
+
+def line_risk(lines: pl.DataFrame, current: pl.DataFrame, drawings: pl.DataFrame, kinds: dict[str, str], as_of: date) -> pl.DataFrame:
+    """As of the end of `as_of`: every line opened by then with its product kind, its origination risk grade and its
+    current one and 12-month PD (`current_grades`: the borrower's latest decision made as of a day on or before
+    `as_of`; the origination decision's where none, and a PD of 1 where neither recorded one — counted as certain
+    loss, never as none), what its owing drawings' principal is (`drawings`), and whether its undrawn limit counts as
+    drawable: revolving, opened, not yet expired by then (end of day expires a line the day before it ends), and not
+    frozen or closed now — a line's freezes keep no history, so a line frozen or closed now adds no undrawn exposure on
+    earlier days either."""
+    drawn = drawings.group_by("line_id").agg(pl.col("principal_fen").sum().alias("drawn_principal_fen"))
+    after = as_of.toordinal() + 1 - _EPOCH_ORDINAL  # as_of + 1 day, as days since 1970-01-01
+    active = pl.col("revolving") & ((pl.col("status") == LineStatus.ACTIVE.value)
+                                    | ((pl.col("status") == LineStatus.EXPIRED.value) & (pl.col("expires_on").cast(pl.Int32) > after)))
+    kind = pl.col("product").replace_strict(kinds, default="credit", return_dtype=pl.String)
+    return (lines.filter(pl.col("opened_on") <= as_of).join(current, on="enterprise_id", how="left")
+            .join(drawn, on="line_id", how="left")
+            .select("line_id", "product", kind.alias("kind"), "branch", "limit_fen",
+                    pl.col("drawn_principal_fen").fill_null(0), active.fill_null(False).alias("revolving_active"),
+                    pl.col("risk_grade").alias("origination_grade"),
+                    pl.coalesce("grade_now", "risk_grade").alias("current_grade"),
+                    pl.coalesce("pd_now", "pd_12m", pl.lit("1")).alias("pd_12m"))
+            .sort("line_id"))
 
 
 APPROVALS_DAYS = 30  # the decisions a report counts: those of the last 30 days through its day
@@ -49,6 +128,8 @@ APPROVALS_DAYS = 30  # the decisions a report counts: those of the last 30 days 
 
 def decisions_by_outcome(session: Session, as_of: date, branch: str | None = None) -> dict[str, int]:
     """Decisions made in the `APPROVALS_DAYS` days through `as_of`, by outcome (of one sub-branch's enterprises, or all)."""
+    from datetime import timedelta
+
     stmt = (select(m.Decision.outcome, func.count()).join(m.Enterprise, m.Enterprise.id == m.Decision.enterprise_id)
             .where(m.Decision.as_of <= as_of, m.Decision.as_of > as_of - timedelta(days=APPROVALS_DAYS)).group_by(m.Decision.outcome))
     if branch is not None:
@@ -57,60 +138,82 @@ def decisions_by_outcome(session: Session, as_of: date, branch: str | None = Non
 
 
 MAX_DAYS_READ = 32  # days one pass over the journal sums through (its array holds drawings × buckets × days of int64)
+MAX_HISTORY_ROWS = 50_000_000  # ageing or classification rows one report reads
+MAX_POSTINGS = 200_000_000  # loan postings one report reads
 
 
-def _ordinal(value: date | None) -> int:
-    return NO_DUE if value is None else value.toordinal()
+def _ordinals(column: pl.Series) -> np.ndarray:
+    """A date column as proleptic ordinals (`date.toordinal`), nulls as -1 (`NO_DUE`)."""
+    return (column.cast(pl.Int64) + _EPOCH_ORDINAL).fill_null(-1).to_numpy()
 
 
 def book_through(session: Session, days: Iterable[date]) -> Book:
     """The loan book through each of `days` in one pass over the journal's loan postings (summed by account and by
-    period between the days, the draw entries apart), with the ageing and classification histories read once."""
+    period between the days, the draw entries apart, by the database), with the ageing and classification histories
+    read once."""
     cuts = tuple(sorted(set(days)))
     assert 1 <= len(cuts) <= MAX_DAYS_READ, f"1..{MAX_DAYS_READ} days in one pass"
     e, p = m.JournalEntryRow, m.PostingRow
-    moves = (select(p.account, case((e.kind == "draw", 1), else_=0).label("draw"),
-                    case(*((e.effective_date <= c, k) for k, c in enumerate(cuts))).label("k"), p.amount_fen)
-             .join(e, e.id == p.entry_id).where(e.effective_date <= cuts[-1], p.account.like("loan:%")).subquery())
-    rows = session.execute(select(moves.c.account, moves.c.draw, moves.c.k, func.sum(moves.c.amount_fen))
-                           .group_by(moves.c.account, moves.c.draw, moves.c.k)).all()
-    accounts: dict[str, tuple[int, int, str]] = {}
-    for account, _, _, _ in rows:
-        if account not in accounts:
-            _, owner, bucket = account.split(":")
-            line_id, drawing_id = owner.split("-")
-            accounts[account] = (int(line_id), int(drawing_id), bucket)
-    owners = sorted({(line_id, drawing_id) for line_id, drawing_id, _ in accounts.values()})
-    index = {drawing_id: i for i, (_, drawing_id) in enumerate(owners)}
-    buckets = tuple(sorted({bucket for _, _, bucket in accounts.values()}))
-    where = {b: i for i, b in enumerate(buckets)}
-    n = len(rows)
-    d_at = np.fromiter((index[accounts[r[0]][1]] for r in rows), dtype=np.int64, count=n)
-    b_at = np.fromiter((where[accounts[r[0]][2]] for r in rows), dtype=np.int64, count=n)
-    k_at = np.fromiter((r[2] for r in rows), dtype=np.int64, count=n)
-    fen = np.fromiter((int(r[3]) for r in rows), dtype=np.int64, count=n)
-    sums = np.zeros((len(owners), len(buckets), len(cuts)), dtype=np.int64)
-    np.add.at(sums, (d_at, b_at, k_at), fen)
+    # The postings and their entries' days are read as they are and summed here: on SQLite, grouping 1,000,000
+    # postings by account and period in the database costs more than reading them.
+    postings = _frame(session, select(p.account, p.entry_id, p.amount_fen).where(p.account.like("loan:%")).limit(MAX_POSTINGS),
+                      {"account": pl.String, "entry_id": pl.Int64, "fen": pl.Int64})
+    entries = _frame(session, select(e.id, case((e.kind == "draw", 1), else_=0), epoch_days(e.effective_date)).where(e.effective_date <= cuts[-1]),
+                     {"entry_id": pl.Int64, "draw": pl.Int64, "day": pl.Date})
+    period = np.searchsorted(np.array([c.toordinal() for c in cuts], dtype=np.int64), _ordinals(entries["day"]), side="left")
+    sums = (postings.join(entries.with_columns(pl.Series("k", period, dtype=pl.Int64)), on="entry_id", how="inner")
+            .group_by("account", "draw", "k").agg(pl.col("fen").sum()))
+    parts = sums["account"].str.extract_groups(r"^loan:(\d+)-(\d+):(.+)$").struct
+    sums = sums.with_columns(parts.field("1").cast(pl.Int64).alias("line_id"), parts.field("2").cast(pl.Int64).alias("drawing_id"),
+                             parts.field("3").alias("bucket"))
+    assert sums["drawing_id"].null_count() == 0, "every loan account is loan:{line}-{drawing}:{bucket}"
+    owners = sums.select("line_id", "drawing_id").unique().sort("line_id", "drawing_id")
+    line_ids, drawing_ids = owners["line_id"].to_numpy(), owners["drawing_id"].to_numpy()
+    by_id = np.argsort(drawing_ids, kind="stable")
+
+    def index(ids: np.ndarray) -> np.ndarray:
+        """Each of `ids`' drawing index (-1 for a drawing with no loan posting)."""
+        if not len(drawing_ids):
+            return np.full(len(ids), -1, dtype=np.int64)
+        at = np.clip(np.searchsorted(drawing_ids, ids, sorter=by_id), 0, len(drawing_ids) - 1)
+        found = by_id[at]
+        return np.where(drawing_ids[found] == ids, found, -1)
+
+    buckets = tuple(sorted(sums["bucket"].unique().to_list()))
+    d_at = index(sums["drawing_id"].to_numpy()).astype(np.int64)
+    b_at = sums["bucket"].replace_strict({b: i for i, b in enumerate(buckets)}, return_dtype=pl.Int64).to_numpy().astype(np.int64)
+    k_at, fen = sums["k"].to_numpy().astype(np.int64), sums["fen"].to_numpy().astype(np.int64)
+    totals = np.zeros((len(owners), len(buckets), len(cuts)), dtype=np.int64)
+    np.add.at(totals, (d_at, b_at, k_at), fen)
     drawn = np.zeros((len(owners), len(cuts)), dtype=np.int64)
-    draws = np.fromiter((r[1] == 1 and accounts[r[0]][2] == "principal" for r in rows), dtype=bool, count=n)
+    draws = (sums["draw"].to_numpy() == 1) & (sums["bucket"].to_numpy() == "principal")
     np.add.at(drawn, (d_at[draws], k_at[draws]), fen[draws])
-    grace = dict(session.execute(select(m.Drawing.id, m.CreditLine.grace_days).join(m.CreditLine, m.CreditLine.id == m.Drawing.line_id)
-                                 .execution_options(yield_per=PAGE)).all()) if index else {}
+    terms = _frame(session, select(m.Drawing.id, m.CreditLine.grace_days, epoch_days(m.Drawing.maturity_on))
+                   .join(m.CreditLine, m.CreditLine.id == m.Drawing.line_id).limit(MAX_HISTORY_ROWS),
+                   {"drawing_id": pl.Int64, "grace_days": pl.Int64, "maturity_on": pl.Date})
+    grace_days, maturity = np.zeros(len(owners), dtype=np.int64), np.zeros(len(owners), dtype=np.int64)
+    at = index(terms["drawing_id"].to_numpy())
+    assert (at >= 0).sum() == len(owners), "every drawing with loan postings is a drawing of a line"
+    grace_days[at[at >= 0]] = terms["grace_days"].to_numpy()[at >= 0]
+    maturity[at[at >= 0]] = _ordinals(terms["maturity_on"])[at >= 0]
     h, c = m.DelinquencyChange, m.ClassificationChange
-    ageing = [(index[d], on.toordinal(), _ordinal(oldest)) for d, on, oldest in session.execute(
-        select(h.drawing_id, h.on_date, h.oldest_due_on).where(h.on_date <= cuts[-1]).order_by(h.drawing_id, h.on_date, h.id)) if d in index]
+    ageing = _frame(session, select(h.drawing_id, epoch_days(h.on_date), epoch_days(h.oldest_due_on), h.id).where(h.on_date <= cuts[-1]).limit(MAX_HISTORY_ROWS),
+                    {"drawing_id": pl.Int64, "on": pl.Date, "value": pl.Date, "id": pl.Int64})
+    classes = _frame(session, select(c.drawing_id, epoch_days(c.on_date), c.to_class, c.id).where(c.on_date <= cuts[-1]).limit(MAX_HISTORY_ROWS),
+                     {"drawing_id": pl.Int64, "on": pl.Date, "value": pl.String, "id": pl.Int64})
     ranks = {r.value: i for i, r in enumerate(RiskClass)}
-    classes = [(index[d], on.toordinal(), ranks[to]) for d, on, to in session.execute(
-        select(c.drawing_id, c.on_date, c.to_class).where(c.on_date <= cuts[-1]).order_by(c.drawing_id, c.on_date, c.id)) if d in index]
 
-    def columns(history: list[tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        a = np.array(history, dtype=np.int64).reshape(-1, 3)
-        order = np.lexsort((np.arange(len(a)), a[:, 1], a[:, 0]))  # stable: by drawing, then day, then as written
-        return a[order, 0], a[order, 1], a[order, 2]
+    def history(rows: pl.DataFrame, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(drawing index, day ordinal, value) of the rows of the book's drawings, by drawing, then day, then as written."""
+        d = index(rows["drawing_id"].to_numpy())
+        keep = d >= 0
+        on, ids = _ordinals(rows["on"])[keep], rows["id"].to_numpy()[keep]
+        order = np.lexsort((ids, on, d[keep]))
+        return d[keep][order], on[order], values[keep][order]
 
-    return Book(cuts, np.array([o[0] for o in owners], dtype=np.int64), np.array([o[1] for o in owners], dtype=np.int64),
-                np.array([grace[o[1]] for o in owners], dtype=np.int64), buckets, np.cumsum(sums, axis=2), np.cumsum(drawn, axis=1),
-                columns(ageing), columns(classes))
+    return Book(cuts, line_ids, drawing_ids, grace_days, maturity, buckets, np.cumsum(totals, axis=2), np.cumsum(drawn, axis=1),
+                history(ageing, _ordinals(ageing["value"])),
+                history(classes, classes["value"].replace_strict(ranks, return_dtype=pl.Int64).to_numpy()))
 
 
 def days_past_due_as_of(session: Session, as_of: date) -> dict[int, int]:
@@ -120,60 +223,6 @@ def days_past_due_as_of(session: Session, as_of: date) -> dict[int, int]:
     book = book_through(session, [as_of])
     dpd = book.dpd(as_of)
     return {int(i): int(v) for i, v in zip(book.drawing_ids.tolist(), dpd.tolist(), strict=True) if v}
-
-
-def drawing_balances(session: Session, as_of: date) -> list[DrawingBalance]:
-    """Each drawing's receivable buckets through `as_of`, summed from the postings (accounts loan:{line}-{drawing}:{bucket}),
-    with its 五级分类 (the last change on or before it; normal before any) and days past due as of that day."""
-    return book_through(session, [as_of]).balances(as_of)
-
-
-def credit_risk(session: Session, kinds: dict[str, str], as_of: date, balances: list[DrawingBalance],
-                branch: str | None = None) -> tuple[list[LineRisk], list[DrawingRisk]]:
-    """As of the end of `as_of`: every line opened by then (of one sub-branch, or all) with its origination risk grade and
-    its current one and 12-month PD (the borrower's latest decision made as of a day on or before `as_of`), and every
-    drawing owing anything (`balances`, from the journal through the day) with what it owes, its DPD, 五级分类 and
-    maturity. A line's undrawn limit counts as drawable while it is active as of the day: revolving, opened, not yet
-    expired by then (end of day expires a line the day before it ends), and not frozen or closed now — a line's
-    freezes keep no history, so a line frozen or closed now adds no undrawn exposure on earlier days either."""
-    origination, current = m.Decision.__table__.alias("origination"), m.Decision.__table__.alias("current")
-    newest = func.row_number().over(partition_by=m.Decision.enterprise_id, order_by=(m.Decision.decided_at.desc(), m.Decision.id.desc()))
-    ranked = select(m.Decision.enterprise_id, m.Decision.id, newest.label("n")).where(m.Decision.as_of <= as_of).subquery()
-    latest = select(ranked.c.enterprise_id, ranked.c.id).where(ranked.c.n == 1).subquery()  # one decision per enterprise
-    stmt = (select(m.CreditLine.id, m.CreditLine.product, m.Enterprise.branch, m.CreditLine.limit_fen, m.CreditLine.revolving,
-                   m.CreditLine.status, m.CreditLine.expires_on, origination.c.result["risk_grade"].as_string().label("grade_then"),
-                   current.c.result["risk_grade"].as_string().label("grade_now"),
-                   current.c.result[("scores", "risk", "pd")].as_float().label("pd_now"),
-                   origination.c.result[("scores", "risk", "pd")].as_float().label("pd_then"))
-            .join(m.Enterprise, m.Enterprise.id == m.CreditLine.enterprise_id)
-            .join(m.Offer, m.Offer.id == m.CreditLine.offer_id)
-            .join(origination, origination.c.id == m.Offer.decision_id)
-            .outerjoin(latest, latest.c.enterprise_id == m.Enterprise.id)
-            .outerjoin(current, current.c.id == latest.c.id)
-            .where(m.CreditLine.opened_on <= as_of)
-            .order_by(m.CreditLine.id).limit(MAX_LINES))
-    if branch is not None:
-        stmt = stmt.where(m.Enterprise.branch == branch)
-    drawn: dict[int, int] = defaultdict(int)
-    for b in balances:
-        drawn[b.line_id] += b.principal_fen
-    lines, seen = [], set()
-    for r in session.execute(stmt.execution_options(yield_per=PAGE)):
-        assert r.id not in seen, f"line {r.id} is read once"
-        seen.add(r.id)
-        pd = r.pd_now if r.pd_now is not None else r.pd_then
-        active = bool(r.revolving) and (r.status == LineStatus.ACTIVE.value or (r.status == LineStatus.EXPIRED.value
-                                                                                and as_of + timedelta(days=1) < r.expires_on))
-        lines.append(LineRisk(r.id, r.product, kinds.get(r.product, "credit"), r.branch, r.limit_fen, drawn.get(r.id, 0), active,
-                              r.grade_then or "?", r.grade_now or r.grade_then or "?",
-                              Decimal(repr(pd)) if pd is not None else Decimal(1)))  # no PD recorded: counted as certain loss, never as none
-    owing = [b for b in balances if b.line_id in seen]
-    maturity = {}
-    for part in range(0, len(owing), PAGE):
-        ids = [b.drawing_id for b in owing[part:part + PAGE]]
-        maturity.update(session.execute(select(m.Drawing.id, m.Drawing.maturity_on).where(m.Drawing.id.in_(ids))).all())
-    drawings = [DrawingRisk(b.line_id, b.drawing_id, b.receivable_fen, b.dpd, b.risk_class, maturity[b.drawing_id]) for b in owing]
-    return lines, drawings
 
 
 MAX_MONITORED = 200_000  # applications one monitoring run reads
@@ -193,9 +242,3 @@ def scored_applications(session: Session, since: date, until: date, features: tu
         rows.append({name: profile.features.get(name) for name in features})
         days.append(day)
     return rows, days
-
-
-def line_sums_through(session: Session, day: date) -> tuple[dict[int, int], dict[int, int]]:
-    """Per line, through `day`, from the journal: what was drawn (the draw entries' principal) and what is overdue
-    (overdue principal and interest, penalty and compound interest owed)."""
-    return book_through(session, [day]).line_sums(day)

@@ -528,8 +528,9 @@ def record_measurement(
         application=_application_json(prepared.application),
         outcome=result.outcome,
         comprehensive_limit_fen=result.comprehensive_limit_fen,
-        result={**result.to_json(), "scores": computed.scores, "quality_flags": list(profile.quality_flags),
-                "counterfactuals": [c.to_json() for c in computed.counterfactuals]},
+        result=(stored := {**result.to_json(), "scores": computed.scores, "quality_flags": list(profile.quality_flags),
+                           "counterfactuals": [c.to_json() for c in computed.counterfactuals]}),
+        **{k: v for k, v in decision_grades(stored).items() if k in ("risk_grade", "pd_12m")},
         timings_ms={},
         as_of=as_of,
         decided_at=now,
@@ -554,6 +555,18 @@ def record_measurement(
     session.execute(update(m.Decision).where(m.Decision.id == decision.id).values(timings_ms=decision.timings_ms))
     attach_written(session, decision)
     return decision
+
+
+def decision_grades(result: dict[str, Any]) -> dict[str, Any]:
+    """The columns a decision keeps beside its result for the portfolio reports: its tech and risk grades, its
+    calibrated 12-month PD as the result writes it, and 科技型 — the tech evaluation qualified the borrower as a
+    科技型中小企业 (all MOST criteria passed) or a 创新型中小企业."""
+    scores = result.get("scores") or {}
+    tech, risk = scores.get("tech") or {}, scores.get("risk") or {}
+    pd = risk.get("pd")
+    return {"tech_grade": result.get("tech_grade"), "risk_grade": result.get("risk_grade"),
+            "pd_12m": None if pd is None else repr(float(pd)),
+            "tech_sector": bool(tech.get("most_pass")) or bool((tech.get("innovative") or {}).get("passed"))}
 
 
 def new_offers(decision_id: str, result: PolicyResult) -> list[m.Offer]:
@@ -798,6 +811,7 @@ def accept_offer(session: Session, *, decision_id: str, product: str, signer: Ac
         # as the decision recorded them; a decision made before they were recorded leaves them NULL (nothing is recomputed)
         annualized_rate=Decimal(terms["annualized_rate"]) if "annualized_rate" in terms else None,
         inclusive_small_micro=decision.result.get("inclusive_small_micro"),
+        **decision_grades(decision.result),
     )
     session.add(line)
     session.flush()

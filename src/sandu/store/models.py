@@ -271,10 +271,17 @@ class Decision(Base):
     superseded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # when a newer decision of the enterprise replaced it
     # the application it decided (NULL only for a decision whose application revision 0008 could not tell)
     application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id", use_alter=True, name="fk_decisions_application_id"), index=True)
+    # what a portfolio report reads of an enterprise's latest decision, taken from `result` when it is written
+    # (`sandu.origination.service.decision_grades`; a decision is never updated); NULL where the result has none
+    risk_grade: Mapped[str | None] = mapped_column(String(8))
+    pd_12m: Mapped[str | None] = mapped_column(String(32))  # the calibrated 12-month PD as written in the result (exact text)
 
     __table_args__ = (
         CheckConstraint(sql_in("outcome", Outcome), name="ck_decision_outcome"),
         CheckConstraint("comprehensive_limit_fen >= 0", name="ck_decision_limit"),
+        Index("ix_decisions_as_of", "as_of", "enterprise_id"),
+        # covering: each enterprise's latest decision as of a day, found without reading the (large) results
+        Index("ix_decisions_latest", "enterprise_id", "decided_at", "id", "as_of", "risk_grade", "pd_12m"),
     )
 
 
@@ -418,6 +425,11 @@ class CreditLine(Base):
     # as the decision recorded them when signed; NULL: a decision made before they were recorded (nothing is recomputed)
     annualized_rate: Mapped[Decimal | None] = mapped_column(DecimalText)  # 年化利率
     inclusive_small_micro: Mapped[bool | None] = mapped_column(Boolean)  # 普惠型小微
+    # the grades of the decision it was signed from, as that decision's result recorded them (NULL: none recorded)
+    tech_grade: Mapped[str | None] = mapped_column(String(8))
+    risk_grade: Mapped[str | None] = mapped_column(String(8))
+    pd_12m: Mapped[str | None] = mapped_column(String(32))  # the calibrated 12-month PD, exact text
+    tech_sector: Mapped[bool | None] = mapped_column(Boolean)  # 科技型: qualified 科技型中小企业 or 创新型中小企业
 
     __table_args__ = (
         CheckConstraint("drawn_principal_fen >= 0", name="ck_line_drawn_nonneg"),
