@@ -8,7 +8,7 @@ thousands of rows) inside the session's read transaction, and turned into polars
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -82,7 +82,9 @@ def line_facts(session: Session, branch: str | None = None) -> pl.DataFrame:
             .join(e, e.id == ln.enterprise_id).order_by(ln.id).limit(MAX_LINES))
     if branch is not None:
         stmt = stmt.where(e.branch == branch)
-    return _frame(session, stmt, LINE_SCHEMA).with_columns(
+    lines = _frame(session, stmt, LINE_SCHEMA)
+    assert len(lines) < MAX_LINES, f"at most {MAX_LINES:,} lines in one report"
+    return lines.with_columns(
         pl.col("industry").fill_null(UNKNOWN_INDUSTRY), pl.col("tech_grade").fill_null(UNKNOWN_GRADE),
         pl.col("risk_grade").fill_null(UNKNOWN_GRADE), pl.col("tech_sector").fill_null(False), pl.col("inclusive").fill_null(False))
 
@@ -128,8 +130,6 @@ APPROVALS_DAYS = 30  # the decisions a report counts: those of the last 30 days 
 
 def decisions_by_outcome(session: Session, as_of: date, branch: str | None = None) -> dict[str, int]:
     """Decisions made in the `APPROVALS_DAYS` days through `as_of`, by outcome (of one sub-branch's enterprises, or all)."""
-    from datetime import timedelta
-
     stmt = (select(m.Decision.outcome, func.count()).join(m.Enterprise, m.Enterprise.id == m.Decision.enterprise_id)
             .where(m.Decision.as_of <= as_of, m.Decision.as_of > as_of - timedelta(days=APPROVALS_DAYS)).group_by(m.Decision.outcome))
     if branch is not None:
@@ -149,8 +149,7 @@ def _ordinals(column: pl.Series) -> np.ndarray:
 
 def book_through(session: Session, days: Iterable[date]) -> Book:
     """The loan book through each of `days` in one pass over the journal's loan postings (summed by account and by
-    period between the days, the draw entries apart, by the database), with the ageing and classification histories
-    read once."""
+    period between the days, the draw entries apart), with the ageing and classification histories read once."""
     cuts = tuple(sorted(set(days)))
     assert 1 <= len(cuts) <= MAX_DAYS_READ, f"1..{MAX_DAYS_READ} days in one pass"
     e, p = m.JournalEntryRow, m.PostingRow
@@ -161,6 +160,7 @@ def book_through(session: Session, days: Iterable[date]) -> Book:
     entries = _frame(session, select(e.id, case((e.kind == "draw", 1), else_=0), epoch_days(e.effective_date)).where(e.effective_date <= cuts[-1]),
                      {"entry_id": pl.Int64, "draw": pl.Int64, "day": pl.Date})
     period = np.searchsorted(np.array([c.toordinal() for c in cuts], dtype=np.int64), _ordinals(entries["day"]), side="left")
+    assert len(postings) < MAX_POSTINGS, f"at most {MAX_POSTINGS:,} loan postings in one report"
     sums = (postings.join(entries.with_columns(pl.Series("k", period, dtype=pl.Int64)), on="entry_id", how="inner")
             .group_by("account", "draw", "k").agg(pl.col("fen").sum()))
     parts = sums["account"].str.extract_groups(r"^loan:(\d+)-(\d+):(.+)$").struct
@@ -201,6 +201,7 @@ def book_through(session: Session, days: Iterable[date]) -> Book:
                     {"drawing_id": pl.Int64, "on": pl.Date, "value": pl.Date, "id": pl.Int64})
     classes = _frame(session, select(c.drawing_id, epoch_days(c.on_date), c.to_class, c.id).where(c.on_date <= cuts[-1]).limit(MAX_HISTORY_ROWS),
                      {"drawing_id": pl.Int64, "on": pl.Date, "value": pl.String, "id": pl.Int64})
+    assert max(len(terms), len(ageing), len(classes)) < MAX_HISTORY_ROWS, f"at most {MAX_HISTORY_ROWS:,} rows of each history in one report"
     ranks = {r.value: i for i, r in enumerate(RiskClass)}
 
     def history(rows: pl.DataFrame, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
