@@ -19,7 +19,7 @@ from conftest import TEST_PASSWORD, CommitFails, actor, login, runtime_on, serve
 from hypothesis import given
 from hypothesis import strategies as st
 from servicing_support import LIMIT, S2, open_line
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 
 from sandu.api.app import create_app
 from sandu.domain.errors import Conflict, InvalidInput, NotPermitted
@@ -306,13 +306,42 @@ def test_an_alert_step_is_acknowledged_only_once_committed(db_url):
                     assert seen() == ("raised", "active", ["raise"])
                 assert c.post(f"{alert}/propose", json={"note": "建议冻结"}, headers=officer).status_code == 200
                 assert seen() == ("proposed", "active", ["raise", "propose"])
-                with CommitFails(rt.engine):
-                    assert c.post(f"{alert}/approve", json={"note": "同意"}, headers=approver).status_code == 500
-                assert seen() == ("proposed", "active", ["raise", "propose"])  # nor is the line frozen
+                for path in ("reject", "approve"):
+                    with CommitFails(rt.engine):
+                        assert c.post(f"{alert}/{path}", json={"note": "同意"}, headers=approver).status_code == 500
+                    assert seen() == ("proposed", "active", ["raise", "propose"])  # nor is the line frozen
                 assert c.post(f"{alert}/approve", json={"note": "同意"}, headers=approver).status_code == 200
                 assert seen() == ("done", "frozen", ["raise", "propose", "approve", "done"])
     finally:
         rt.engine.dispose()
+
+
+def test_a_refresh_and_the_alerts_it_raises_are_committed_together(rt, monkeypatch):
+    """A scan that fails after the refresh wrote its snapshot rolls the snapshot and its read log back with it: the
+    error reaches the caller and nothing of the refresh is kept; run again, both are committed."""
+    from sandu.servicing import alerts as alert_service
+
+    rt.clock.value = DAY
+    open_line(rt)
+    collapse_revenue(rt, S2["uscc"], Fraction(1, 2))
+
+    def counts() -> tuple[int, int, int]:
+        with rt.uow.read() as s:
+            return tuple(s.scalar(select(func.count()).select_from(t)) for t in (m.Profile, m.SourceRead, m.Alert))
+
+    before = counts()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the scan broke")
+
+    with monkeypatch.context() as p:
+        p.setattr(alert_service, "scan_line", broken)
+        with pytest.raises(RuntimeError, match="the scan broke"):
+            orig_actions.refresh_sources(rt, actor(rt, "officer-yongjia"), uscc=S2["uscc"])
+    assert counts() == before
+    view = orig_actions.refresh_sources(rt, actor(rt, "officer-yongjia"), uscc=S2["uscc"])
+    profiles, reads, raised = counts()
+    assert len(view.alerts_raised) == 1 and raised == before[2] + 1 and profiles == before[0] + 1 and reads > before[1]
 
 
 def test_reject_then_reduce_the_limit_within_authority_and_dismissals_need_a_reason(rt_sqlite):

@@ -234,8 +234,9 @@ def apply_online(rt: Runtime, actor: Actor, *, uscc: str, name: str, scopes: lis
 
 def refresh_sources(rt: Runtime, actor: Actor, *, uscc: str, consent_id: str | None = None) -> RefreshView:
     """Read an existing customer's sources again under a live consent (the adapters, outside any
-    write), keep the new snapshot and the read log in one short write, and say what changed; then scan the
-    enterprise's open lines with the early-warning rules (previous snapshot against the new one), committed."""
+    write), then in one short write keep the new snapshot and the read log and scan the enterprise's open lines with
+    the early-warning rules (previous snapshot against the new one), and say what changed: the refresh and the alerts
+    it raises are committed together, or neither is."""
     from sandu.origination import refresh
 
     now = rt.now()
@@ -252,9 +253,10 @@ def refresh_sources(rt: Runtime, actor: Actor, *, uscc: str, consent_id: str | N
         else:
             privacy.keep_payloads(s, prepared, retention_days=_retention(rt))
             audit.note(s, actor, "profile.refresh", "profile", done.profile_sha256, at=now, after=refresh.profile_row(s, done.profile_sha256))
+            scanned = scan_after_refresh(s, rt, actor, enterprise_id=prepared.enterprise_id, previous_sha256=done.previous_sha256,
+                                         profile_sha256=done.profile_sha256, now=now)
     if lapsed is not None:
         raise lapsed
-    scanned = scan_after_refresh(rt, actor, uscc=done.uscc, previous_sha256=done.previous_sha256, profile_sha256=done.profile_sha256)
     return refresh_view(done, scanned.alert_ids)
 
 

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from sandu.audit import service as audit
 from sandu.domain.errors import InvalidInput, show
-from sandu.origination.service import get_enterprise
 from sandu.runtime import Runtime
 from sandu.security.actor import Actor
 from sandu.servicing import alerts as svc
@@ -87,9 +86,30 @@ def alert_view(session: Session, alert: m.Alert, *, detail: bool = False) -> Ale
                      line_status=line.status, line_limit_fen=line.limit_fen, allowed_actions=allowed, steps=steps)
 
 
-def _scan_batches(rt: Runtime, actor: Actor, batch: int, *, enterprise_id: int | None = None, profiles=None) -> ScanView:
-    """Scan open lines (all, or one enterprise's) a batch per committed unit of work; each enterprise's snapshots are
-    read and hash-checked once a batch (or `profiles` given: the refresh's pair)."""
+def _scan_page(s: Session, rt: Runtime, actor: Actor, page: list[m.CreditLine], *, as_of: date, now: datetime, profiles=None
+               ) -> tuple[list[m.Alert], dict[str, str]]:
+    """Scan `page` (open lines) in the session: the alerts raised (recorded, on the audit trail) and the lines refused
+    (line → why). Each enterprise's snapshots are read and hash-checked once (or `profiles` given: the refresh's pair)."""
+    facts = svc.page_facts(s, [line.id for line in page])
+    known: dict[int, Any] = {}
+    found: list[m.Alert] = []
+    refused: dict[str, str] = {}
+    with s.no_autoflush:  # the page's new alerts are written in one flush (`record_raised`)
+        for line in page:
+            try:  # a snapshot is checked before anything of the line is written
+                pair = profiles or known.get(line.enterprise_id) or known.setdefault(line.enterprise_id, svc.latest_profiles(s, line.enterprise_id))
+                found += svc.scan_line(s, line, rt.bundle, as_of=as_of, now=now, actor=actor, profiles=pair, page=facts)
+            except ProfileIntegrityError as exc:
+                refused[str(line.id)] = str(exc)
+    if found:
+        svc.record_raised(s, found, actor, now)
+        for alert in found:
+            audit.note(s, actor, "alert.raise", "alert", alert.id, at=now, after=alert)
+    return found, refused
+
+
+def _scan_batches(rt: Runtime, actor: Actor, batch: int) -> ScanView:
+    """Scan every open line, a batch per committed unit of work."""
     as_of = rt.today()
     lines = raised = 0
     by_rule: Counter[str] = Counter()
@@ -99,28 +119,15 @@ def _scan_batches(rt: Runtime, actor: Actor, batch: int, *, enterprise_id: int |
     for _ in range(MAX_SCAN_BATCHES):
         now = rt.now()
         with rt.uow.write() as s:
-            page = svc.open_lines(s, enterprise_id=enterprise_id, after_id=after_id, limit=batch)
-            facts = svc.page_facts(s, [line.id for line in page])
-            known: dict[int, Any] = {}
-            found: list[m.Alert] = []
-            with s.no_autoflush:  # the page's new alerts are written in one flush (`record_raised`)
-                for line in page:
-                    try:  # a snapshot is checked before anything of the line is written
-                        pair = profiles or known.get(line.enterprise_id) or known.setdefault(line.enterprise_id,
-                                                                                             svc.latest_profiles(s, line.enterprise_id))
-                        found += svc.scan_line(s, line, rt.bundle, as_of=as_of, now=now, actor=actor, profiles=pair, page=facts)
-                    except ProfileIntegrityError as exc:
-                        refused[str(line.id)] = str(exc)
-            found_here = len(found)
+            page = svc.open_lines(s, after_id=after_id, limit=batch)
+            found, refused_here = _scan_page(s, rt, actor, page, as_of=as_of, now=now)
             if found:
-                svc.record_raised(s, found, actor, now)
-                for alert in found:
-                    audit.note(s, actor, "alert.raise", "alert", alert.id, at=now, after=alert)
                 audit.note(s, actor, "alerts.scan", "business_date", f"{as_of.isoformat()}#{after_id}", at=now)
-                by_rule.update(a.rule_id for a in found)
-                ids += [a.id for a in found][:MAX_SHOWN_IDS - len(ids)]
+            ids += [a.id for a in found][:MAX_SHOWN_IDS - len(ids)]
+        refused |= refused_here
+        by_rule.update(a.rule_id for a in found)
         lines += len(page)
-        raised += found_here
+        raised += len(found)
         if len(page) < batch:
             return ScanView(as_of=as_of, lines=lines, raised=raised, by_rule=dict(sorted(by_rule.items())), refused=refused, alert_ids=ids)
         after_id = page[-1].id
@@ -136,15 +143,18 @@ def scan(rt: Runtime, actor: Actor, *, batch: int = svc.MAX_SCAN_BATCH) -> ScanV
     return _scan_batches(rt, actor, batch)
 
 
-def scan_after_refresh(rt: Runtime, actor: Actor, *, uscc: str, previous_sha256: str | None, profile_sha256: str) -> ScanView:
-    """After a refresh: compare the enterprise's previous snapshot with the refreshed one on each of its open lines,
-    a batch of lines per committed unit of work."""
-    with rt.uow.read() as s:
-        ent_id = get_enterprise(s, uscc).id
-        rows = {sha: s.get(m.Profile, sha) for sha in (previous_sha256, profile_sha256) if sha is not None}
-        facts = {sha: svc.profile_facts(row) for sha, row in rows.items() if row is not None}
+def scan_after_refresh(s: Session, rt: Runtime, actor: Actor, *, enterprise_id: int, previous_sha256: str | None, profile_sha256: str,
+                       now: datetime) -> ScanView:
+    """In the refresh's own unit of work: compare the enterprise's previous snapshot with the refreshed one on each of
+    its open lines (an enterprise holds a few lines; more than a scan batch is refused rather than scanned in part)."""
+    rows = {sha: s.get(m.Profile, sha) for sha in (previous_sha256, profile_sha256) if sha is not None}
+    facts = {sha: svc.profile_facts(row) for sha, row in rows.items() if row is not None}
     profiles = (facts.get(previous_sha256) if previous_sha256 else None, facts.get(profile_sha256))
-    return _scan_batches(rt, actor, svc.MAX_SCAN_BATCH, enterprise_id=ent_id, profiles=profiles)
+    page = svc.open_lines(s, enterprise_id=enterprise_id, after_id=0, limit=svc.MAX_SCAN_BATCH)
+    assert len(page) < svc.MAX_SCAN_BATCH, f"an enterprise holds fewer than {svc.MAX_SCAN_BATCH} open lines"
+    found, refused = _scan_page(s, rt, actor, page, as_of=rt.today(), now=now, profiles=profiles)
+    return ScanView(as_of=rt.today(), lines=len(page), raised=len(found), by_rule=dict(sorted(Counter(a.rule_id for a in found).items())),
+                    refused=refused, alert_ids=[a.id for a in found][:MAX_SHOWN_IDS])
 
 
 def list_alerts(rt: Runtime, actor: Actor, *, branch: str | None = None, status: str = "open", after_id: int = 0, limit: int = 50) -> AlertPage:
