@@ -237,6 +237,41 @@ def test_other_sources_reject_their_malformed_rows(tmp_path):
     assert a.read("collateral", u3, AS_OF, 1).outcome == "invalid"
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "json"])
+def test_court_enforcements_are_read_where_the_extract_reports_them(tmp_path, fmt):
+    """The bureau's 公共记录 · 强制执行 count is optional: a value is served; an empty cell, or a file without the
+    column, is "not reported" (no key, as the bureau payload leaves it out) — never 0; a bad value rejects its row."""
+    u0, u1, u2 = U[:3]
+    base = {k: v for k, v in PAYLOADS[u0]["credit_bureau"].items() if k != "court_enforcements"}
+    write_source_file(tmp_path, "credit_bureau", [{"uscc": u0, **base, "court_enforcements": 2}, {"uscc": u1, **base, "court_enforcements": None},
+                                                  {"uscc": u2, **base, "court_enforcements": 0}], fmt)
+    a = FileAdapter(tmp_path, today=lambda: TODAY)
+    assert a.read("credit_bureau", u0, AS_OF, 1).payload == {**base, "court_enforcements": 2}
+    assert a.read("credit_bureau", u1, AS_OF, 1).payload == base
+    assert a.read("credit_bureau", u2, AS_OF, 1).payload == {**base, "court_enforcements": 0}
+    assert build_profile(u0, AS_OF, {**PAYLOADS[u0], "credit_bureau": {**base, "court_enforcements": 2}}).features["court_enforcements"] == 2
+    (tmp_path / f"credit_bureau.{fmt}").unlink()
+    write_source_file(tmp_path, "credit_bureau", [{"uscc": u0, **base}], fmt)
+    assert "court_enforcements" not in pl_columns(tmp_path / f"credit_bureau.{fmt}")
+    assert FileAdapter(tmp_path, today=lambda: TODAY).read("credit_bureau", u0, AS_OF, 1).payload == base
+
+
+def test_a_bad_court_enforcements_cell_rejects_its_row(tmp_path):
+    u0, u1 = U[:2]
+    path = tmp_path / "credit_bureau.csv"
+    head = ",".join([*LAYOUTS["credit_bureau"], "court_enforcements"])
+    path.write_text(f"{head}\n{u0},1,0,0,0,0,-1\n{u1},1,0,0,0,0,1\n", encoding="utf-8")
+    a = FileAdapter(tmp_path, today=lambda: TODAY)
+    assert [(j.row, j.column, j.reason) for j in a.rejected("credit_bureau")] == [(1, "court_enforcements", "-1 is negative")]
+    assert a.read("credit_bureau", u1, AS_OF, 1).payload["court_enforcements"] == 1
+
+
+def pl_columns(path: Path) -> list[str]:
+    import polars as pl
+
+    return {"csv": pl.read_csv, "parquet": pl.read_parquet, "json": pl.read_json}[path.suffix[1:]](path).columns
+
+
 def test_typed_parquet_cells_are_checked_as_text(tmp_path):
     import polars as pl
 

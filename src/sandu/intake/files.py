@@ -21,7 +21,9 @@ ip                      uscc, invention_patents, utility_models,                
                         software_copyrights, certifications (names joined by ";",
                         empty for none; a list column in Parquet also does)
 credit_bureau           uscc, loans_outstanding_fen, secured_debt_fen,              uscc
-                        overdue_count_24m, max_overdue_days_24m, queries_3m
+                        overdue_count_24m, max_overdue_days_24m, queries_3m;
+                        optional: court_enforcements (公共记录 · 强制执行; an
+                        empty cell, or no such column, says "not reported")
 bank_flows              uscc, months, inflow_fen, outflow_fen                       uscc
 collateral              uscc, asset_id, kind, appraised_value_fen,                  (uscc, asset_id)
                         secured_debt_fen; a row with the four asset columns
@@ -83,6 +85,9 @@ LAYOUTS: dict[str, dict[str, str]] = {
     "bank_flows": {"uscc": "uscc", "months": "int", "inflow_fen": "int", "outflow_fen": "int"},
     "collateral": {"uscc": "uscc", "asset_id": "text", "kind": "text", "appraised_value_fen": "int", "secured_debt_fen": "int"},
 }
+# column → kind of the columns a file may leave out: absent, or an empty cell, is "not reported" (the key is left out
+# of the payload, as the bureau leaves it out), never zero
+OPTIONAL: dict[str, dict[str, str]] = {"credit_bureau": {"court_enforcements": "int"}}
 KEYS: dict[str, tuple[str, ...]] = {s: ("uscc",) for s in ALL_SOURCES} | {"tax": ("uscc", "year"), "collateral": ("uscc", "asset_id")}
 _ASSET_COLUMNS = ("asset_id", "kind", "appraised_value_fen", "secured_debt_fen")
 assert set(LAYOUTS) == set(ALL_SOURCES)
@@ -149,8 +154,8 @@ def _cell(kind: str, text: str | None, today: date) -> tuple[Any, str]:
     raise AssertionError(f"unknown column kind {kind!r}")
 
 
-def _read_text_frame(path: Path, columns: Iterable[str]) -> pl.DataFrame:
-    """The file as a frame of text columns (the layout's columns only)."""
+def _read_text_frame(path: Path, columns: Iterable[str], optional: Iterable[str] = ()) -> pl.DataFrame:
+    """The file as a frame of text columns: the layout's `columns`, then those of `optional` it has."""
     wanted = list(columns)
     suffix = path.suffix[1:]
     if suffix == "csv":
@@ -162,11 +167,11 @@ def _read_text_frame(path: Path, columns: Iterable[str]) -> pl.DataFrame:
         missing = [c for c in wanted if c not in present]
         if missing:
             raise DropFileError(f"{path.name} lacks the columns {', '.join(missing)}")
-        frame = pl.read_json(path, schema={c: pl.String for c in wanted})
+        frame = pl.read_json(path, schema={c: pl.String for c in [*wanted, *(c for c in optional if c in present)]})
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
         raise DropFileError(f"{path.name} lacks the columns {', '.join(missing)}")
-    frame = frame.select(wanted)
+    frame = frame.select([*wanted, *(c for c in optional if c in frame.columns)])
     lists = [c for c, t in frame.schema.items() if isinstance(t, pl.List)]
     if lists:
         frame = frame.with_columns(pl.col(c).cast(pl.List(pl.String)).list.join(CERT_SEPARATOR) for c in lists)
@@ -177,13 +182,14 @@ def load_table(source: str, path: Path, today: date) -> _Table:
     """Read and check one source's file. Raises `DropFileError` when it cannot be used."""
     st = path.stat()
     stamp = (str(path), st.st_mtime_ns, st.st_size)
-    layout = LAYOUTS[source]
+    optional = OPTIONAL.get(source, {})
     try:
-        frame = _read_text_frame(path, layout)
+        frame = _read_text_frame(path, LAYOUTS[source], optional)
     except DropFileError:
         raise
     except Exception as e:  # polars' errors (ComputeError, SchemaError, …) and OSError: the file is unusable
         raise DropFileError(f"cannot read {path.name}: {type(e).__name__}: {clip(str(e))}") from e
+    layout = {c: LAYOUTS[source].get(c) or optional[c] for c in frame.columns}
     rejected: list[Rejection] = []
     parsed: list[tuple[int, dict[str, Any]]] = []
     for row, values in enumerate(frame.iter_rows(), start=1):
@@ -194,6 +200,8 @@ def load_table(source: str, path: Path, today: date) -> _Table:
             if marker and column in _ASSET_COLUMNS:
                 record[column] = ""
                 continue
+            if column in optional and text in (None, ""):
+                continue  # not reported: no key
             value, why = _cell(kind, text, today)
             if why:
                 problems.append(Rejection(row, column, why))
@@ -284,10 +292,11 @@ def rows_from_payload(source: str, uscc: str, payload: dict[str, Any]) -> list[d
 
 
 def write_source_file(folder: Path, source: str, rows: list[dict[str, Any]], fmt: str = "csv") -> Path:
-    """Write `rows` (in `LAYOUTS[source]`'s columns) as `{folder}/{source}.{fmt}`."""
+    """Write `rows` (in `LAYOUTS[source]`'s columns, and those of `OPTIONAL[source]` that any row has) as
+    `{folder}/{source}.{fmt}`."""
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    layout = LAYOUTS[source]
+    layout = LAYOUTS[source] | {c: k for c, k in OPTIONAL.get(source, {}).items() if any(c in r for r in rows)}
     schema = {c: (pl.Boolean if k == "bool" else pl.Int64 if k in ("int", "year") else pl.String) for c, k in layout.items()}
     frame = pl.DataFrame([{c: r.get(c) for c in layout} for r in rows], schema=schema, orient="row")
     path = Path(folder) / f"{source}.{fmt}"
