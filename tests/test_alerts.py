@@ -344,6 +344,17 @@ def test_a_refresh_and_the_alerts_it_raises_are_committed_together(rt, monkeypat
     assert len(view.alerts_raised) == 1 and raised == before[2] + 1 and profiles == before[0] + 1 and reads > before[1]
 
 
+def test_an_erasure_keeps_the_alerts_and_says_why(rt_sqlite):
+    """An alert's evidence holds values of the snapshots it compared; an erasure request keeps it with the line (a
+    post-loan risk record) and says so, counting the enterprise's alerts."""
+    rt = rt_sqlite
+    _raise_revenue_alert(rt)
+    out = orig_actions.erase_enterprise(rt, actor(rt, "ops"), uscc=S2["uscc"], reason="申请人书面申请 2026-11-30 第13号")
+    kept = {k.what: k for k in out.kept}
+    alerts_kept = kept["post-loan early-warning alerts with their evidence and steps"]
+    assert alerts_kept.rows == 1 and "贷后管理" in alerts_kept.why
+
+
 def test_reject_then_reduce_the_limit_within_authority_and_dismissals_need_a_reason(rt_sqlite):
     rt = rt_sqlite
     line_id, alert_id = _raise_revenue_alert(rt)

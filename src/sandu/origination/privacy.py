@@ -46,6 +46,9 @@ KEPT_BY_LAW: tuple[tuple[str, str, str], ...] = (
      "proof of what the applicant agreed to, and when it was revoked"),
     ("credit lines, drawings and the journal", "credit_lines",
      "accounting records (会计档案管理办法: 30 years) and contracts in force"),
+    ("post-loan early-warning alerts with their evidence and steps", "alerts",
+     "post-loan risk management records of the lines (贷后管理, 商业银行授信工作尽职指引): the evidence is what each alert and "
+     "the action approved on it rested on"),
 )
 
 
@@ -122,6 +125,8 @@ def erase_enterprise(session: Session, *, uscc: str, reason: str, requested_by: 
                                        .where(m.Consent.enterprise_id == ent.id)) or 0,
         "consents": session.scalar(select(func.count()).select_from(m.Consent).where(m.Consent.enterprise_id == ent.id)) or 0,
         "credit_lines": session.scalar(select(func.count()).select_from(m.CreditLine).where(m.CreditLine.enterprise_id == ent.id)) or 0,
+        "alerts": session.scalar(select(func.count()).select_from(m.Alert).join(m.CreditLine, m.CreditLine.id == m.Alert.line_id)
+                                 .where(m.CreditLine.enterprise_id == ent.id)) or 0,
     }
     erasure = m.Erasure(
         id=str(uuid.uuid4()), enterprise_id=ent.id, requested_by=requested_by, reason=reason, done_at=now,
