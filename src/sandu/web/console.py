@@ -14,6 +14,7 @@ Handlers are plain `def` functions (database work on a worker thread). Every scr
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -84,6 +85,25 @@ def _clear_session(response: Response) -> None:
 def _staff(request: Request) -> web.WebSession | None:
     """The logged-in staff member (None: logged out); an applicant is refused by the table (`web.console`)."""
     return web.current(request.app.state.rt, request, ENTER)
+
+
+def _reach(request: Request, check: Callable[[web.WebSession], Any]) -> tuple[web.WebSession, Any] | Response:
+    """Every staff page's prologue: the session (the login page without one), then `check(session)` — the admission to
+    what the page shows or acts on — giving (session, its result); a refusal on the way is its error page."""
+    sess = None
+    try:
+        sess = _staff(request)
+        if sess is None:
+            return _redirect(f"{PATH}/login")
+        return sess, check(sess)
+    except SanduError as exc:
+        return _error(request, exc, sess)
+
+
+def _signed_in(request: Request, render: Callable[[web.WebSession], Response]) -> Response:
+    """A staff page: `render(session)` after `_reach`'s prologue."""
+    reached = _reach(request, render)
+    return reached if isinstance(reached, Response) else reached[1]
 
 
 def _may(actor: Actor | None, route: str) -> bool:
@@ -234,18 +254,16 @@ def _product_names(request: Request) -> dict[str, str]:
 @router.get("/queue", response_class=HTMLResponse)
 def queue_page(request: Request, offset: str = "0", branch: str = "") -> Response:
     rt = request.app.state.rt
-    sess = None
-    try:
-        sess = _staff(request)
-        if sess is None:
-            return _redirect(f"{PATH}/login")
+
+    def render(sess: web.WebSession) -> Response:
         actor = security.admit(rt, "referrals.list", sess.actor)
         page = actions.referrals(rt, actor, branch=branch[:17] or None, limit=QUEUE_PAGE, offset=_whole(offset, "offset", 0, 100_000))
-    except SanduError as exc:
-        return _error(request, exc, sess)
-    now = rt.now()
-    rows: list[tuple[ReferralView, Sla]] = [(r, sla_of(r.queued_at, now, rt.settings.referral_sla_hours)) for r in page.referrals]
-    return _page(request, "queue.html", {"page": page, "rows": rows, "now": now, "names": _product_names(request), "branch": branch[:17]}, sess=sess)
+        now = rt.now()
+        rows: list[tuple[ReferralView, Sla]] = [(r, sla_of(r.queued_at, now, rt.settings.referral_sla_hours)) for r in page.referrals]
+        return _page(request, "queue.html", {"page": page, "rows": rows, "now": now, "names": _product_names(request), "branch": branch[:17]},
+                     sess=sess)
+
+    return _signed_in(request, render)
 
 
 # --- looking up an application or a line by its number -----------------------------------------------------------
@@ -296,33 +314,27 @@ def _detail(request: Request, sess: web.WebSession, application_id: int, *, deci
 
 @router.get("/applications/{application_id}", response_class=HTMLResponse)
 def application_page(request: Request, application_id: str, decision: str = "", replay: str = "", done: str = "") -> Response:
-    sess = None
-    try:
-        sess = _staff(request)
-        if sess is None:
-            return _redirect(f"{PATH}/login")
-        return _detail(request, sess, _whole(application_id, "application_id", 1, 2**62), decision_id=decision[:36] or None, replay=replay == "1",
-                       done=done[:16])
-    except SanduError as exc:
-        return _error(request, exc, sess)
+    return _signed_in(request, lambda sess: _detail(request, sess, _whole(application_id, "application_id", 1, 2**62),
+                                                    decision_id=decision[:36] or None, replay=replay == "1", done=done[:16]))
 
 
 def _decision_action(request: Request, decision_id: str, route: str, csrf: str, key: str, values: dict[str, str], act) -> Response:
     """An action on a decision: the session, the form's token, admission by `route` on the decision, the action; then
     back to its application, with the refusal next to the action when there is one."""
     rt = request.app.state.rt
-    sess = None
     decision_id = decision_id[:36]
-    try:
-        sess = _staff(request)
-        if sess is None:
-            return _redirect(f"{PATH}/login")
+
+    def application_of(sess: web.WebSession) -> int:
         security.admit(rt, "decisions.get", sess.actor, decision_id)
         application_id = actions.get_decision(rt, decision_id).application_id
         if application_id is None:
             raise InvalidInput("decision_id", f"decision {decision_id} belongs to no application", "a decision of an application")
-    except SanduError as exc:
-        return _error(request, exc, sess)
+        return application_id
+
+    reached = _reach(request, application_of)
+    if isinstance(reached, Response):
+        return reached
+    sess, application_id = reached
     try:
         web.check_form(request, sess, csrf)
         actor = security.admit(rt, route, sess.actor, decision_id)
@@ -370,16 +382,17 @@ def decide_human_review(request: Request, decision_id: str, csrf: Annotated[str,
 def decline(request: Request, application_id: str, reason: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "") -> Response:
     """拒绝: an officer (or approver) declines a referred application, with a reason."""
     rt = request.app.state.rt
-    sess = None
     reason = _text(reason)
-    try:
-        sess = _staff(request)
-        if sess is None:
-            return _redirect(f"{PATH}/login")
+
+    def within_reach(sess: web.WebSession) -> int:
         app_id = _whole(application_id, "application_id", 1, 2**62)
         security.admit(rt, "applications.get", sess.actor, app_id)
-    except SanduError as exc:
-        return _error(request, exc, sess)
+        return app_id
+
+    reached = _reach(request, within_reach)
+    if isinstance(reached, Response):
+        return reached
+    sess, app_id = reached
     try:
         web.check_form(request, sess, csrf)
         actor = security.admit(rt, "applications.decline", sess.actor, app_id)
@@ -420,15 +433,8 @@ def _line(request: Request, sess: web.WebSession, line_id: int, *, start: str = 
 @router.get("/lines/{line_id}", response_class=HTMLResponse)
 def line_page(request: Request, line_id: str, done: str = "") -> Response:
     """The line, its servicing actions and its statement for a period (?from=&to=, by default since it opened)."""
-    sess = None
-    try:
-        sess = _staff(request)
-        if sess is None:
-            return _redirect(f"{PATH}/login")
-        return _line(request, sess, _whole(line_id, "line_id", 1, 2**62), start=request.query_params.get("from", ""),
-                     end=request.query_params.get("to", ""), done=done[:16])
-    except SanduError as exc:
-        return _error(request, exc, sess)
+    return _signed_in(request, lambda sess: _line(request, sess, _whole(line_id, "line_id", 1, 2**62), start=request.query_params.get("from", ""),
+                                                  end=request.query_params.get("to", ""), done=done[:16]))
 
 
 def _object_action(request: Request, raw_id: str, field: str, read_route: str, route: str, csrf: str, key: str, values: dict[str, str], act,
@@ -436,15 +442,16 @@ def _object_action(request: Request, raw_id: str, field: str, read_route: str, r
     """A form's action on a numbered object (a line, an alert): the session, the object within reach (`read_route`), the
     form's token, admission by `route` on it, the action; then back to its page, with the refusal next to the action."""
     rt = request.app.state.rt
-    sess = None
-    try:
-        sess = _staff(request)
-        if sess is None:
-            return _redirect(f"{PATH}/login")
+
+    def within_reach(sess: web.WebSession) -> int:
         oid = _whole(raw_id, field, 1, 2**62)
         security.admit(rt, read_route, sess.actor, oid)
-    except SanduError as exc:
-        return _error(request, exc, sess)
+        return oid
+
+    reached = _reach(request, within_reach)
+    if isinstance(reached, Response):
+        return reached
+    sess, oid = reached
     try:
         web.check_form(request, sess, csrf)
         act(security.admit(rt, route, sess.actor, oid), oid)
@@ -498,16 +505,13 @@ ALERT_DONE = {"acknowledge": "已记录知悉", "propose": "处置提议已提�
 def alerts_page(request: Request, status: str = "open", after_id: str = "0") -> Response:
     """The sub-branch's early-warning alerts, oldest first (the API's alerts.list)."""
     rt = request.app.state.rt
-    sess = None
-    try:
-        sess = _staff(request)
-        if sess is None:
-            return _redirect(f"{PATH}/login")
+
+    def render(sess: web.WebSession) -> Response:
         actor = security.admit(rt, "alerts.list", sess.actor)
         page = alerts.list_alerts(rt, actor, status=status[:16], after_id=_whole(after_id, "after_id", 0, 2**62), limit=ALERT_PAGE)
-    except SanduError as exc:
-        return _error(request, exc, sess)
-    return _page(request, "alerts.html", {"page": page, "status": status[:16]}, sess=sess)
+        return _page(request, "alerts.html", {"page": page, "status": status[:16]}, sess=sess)
+
+    return _signed_in(request, render)
 
 
 def _alert(request: Request, sess: web.WebSession, alert_id: int, *, errors: dict[str, zh.ZhError] | None = None,
@@ -521,14 +525,7 @@ def _alert(request: Request, sess: web.WebSession, alert_id: int, *, errors: dic
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
 def alert_page(request: Request, alert_id: str, done: str = "") -> Response:
     """An alert with its evidence, its life and the actions the person may take."""
-    sess = None
-    try:
-        sess = _staff(request)
-        if sess is None:
-            return _redirect(f"{PATH}/login")
-        return _alert(request, sess, _whole(alert_id, "alert_id", 1, 2**62), done=done[:16])
-    except SanduError as exc:
-        return _error(request, exc, sess)
+    return _signed_in(request, lambda sess: _alert(request, sess, _whole(alert_id, "alert_id", 1, 2**62), done=done[:16]))
 
 
 def _alert_action(request: Request, alert_id: str, key: str, csrf: str, values: dict[str, str], act) -> Response:
@@ -585,15 +582,8 @@ def _policy_page(request: Request, sess: web.WebSession, *, result: WhatIfView |
 
 @router.get("/policy", response_class=HTMLResponse)
 def policy_page(request: Request) -> Response:
-    sess = None
-    try:
-        sess = _staff(request)
-        if sess is None:
-            return _redirect(f"{PATH}/login")
-        security.admit(request.app.state.rt, "policy.simulate", sess.actor)
-    except SanduError as exc:
-        return _error(request, exc, sess)
-    return _policy_page(request, sess)
+    reached = _reach(request, lambda sess: security.admit(request.app.state.rt, "policy.simulate", sess.actor))
+    return reached if isinstance(reached, Response) else _policy_page(request, reached[0])
 
 
 @router.post("/policy", response_class=HTMLResponse)
@@ -602,14 +592,10 @@ def policy_simulate(request: Request, policy: Annotated[str, Form()] = "", since
                     csrf: Annotated[str, Form()] = "") -> Response:
     """Paste or upload a changed bundle and a first day: its figures against the bundle in force (stores nothing)."""
     rt = request.app.state.rt
-    sess = None
-    try:
-        sess = _staff(request)
-        if sess is None:
-            return _redirect(f"{PATH}/login")
-        security.admit(rt, "policy.simulate", sess.actor)
-    except SanduError as exc:
-        return _error(request, exc, sess)
+    reached = _reach(request, lambda sess: security.admit(rt, "policy.simulate", sess.actor))
+    if isinstance(reached, Response):
+        return reached
+    sess = reached[0]
     text = policy
     values = {"since": since[:10], "max_changes": max_changes[:6], "policy": policy[: actions.MAX_POLICY_BYTES]}
     try:
@@ -643,11 +629,8 @@ def dashboard_page(request: Request, branch: str = "", as_of: str = "") -> Respo
     from sandu.domain.dates import parse_iso_date
 
     rt = request.app.state.rt
-    sess = None
-    try:
-        sess = _staff(request)
-        if sess is None:
-            return _redirect(f"{PATH}/login")
+
+    def render(sess: web.WebSession) -> Response:
         actor = security.admit(rt, "reports.portfolio", sess.actor)
         day = None
         if as_of:
@@ -656,6 +639,6 @@ def dashboard_page(request: Request, branch: str = "", as_of: str = "") -> Respo
             except ValueError as exc:
                 raise InvalidInput("as_of", str(exc), "YYYY-MM-DD") from None
         report = analytics.portfolio_report(rt, actor, as_of=day, branch=branch[:17] or None)
-    except SanduError as exc:
-        return _error(request, exc, sess)
-    return _page(request, "dashboard.html", {"p": report, "data": report.to_json(), "branch": branch[:17]}, sess=sess)
+        return _page(request, "dashboard.html", {"p": report, "data": report.to_json(), "branch": branch[:17]}, sess=sess)
+
+    return _signed_in(request, render)
