@@ -7,7 +7,7 @@ thousands of rows) inside the session's read transaction, and turned into polars
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -30,11 +30,15 @@ UNKNOWN_GRADE = "?"
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()  # polars dates count days from 1970-01-01
 
 
-def _fetch(session: Session, stmt: Select[Any]) -> list[tuple[Any, ...]]:
-    """The driver's own tuples of `stmt`, read inside the session's transaction (bounded by the statement's LIMIT)."""
+FETCH_ROWS = 100_000  # rows taken from the driver at a time: its tuples live only until their chunk is a frame
+
+
+def _chunks(session: Session, stmt: Select[Any]) -> Iterator[list[tuple[Any, ...]]]:
+    """The driver's own tuples of `stmt` (no row objects), a chunk at a time, read inside the session's transaction."""
     result = session.connection().execute(stmt)
     try:
-        return result.cursor.fetchall()  # type: ignore[union-attr]
+        while chunk := result.cursor.fetchmany(FETCH_ROWS):  # type: ignore[union-attr]
+            yield chunk
     finally:
         result.close()
 
@@ -62,7 +66,7 @@ def _frame(session: Session, stmt: Select[Any], schema: dict[str, Any]) -> pl.Da
     driver gives them (0/1 on SQLite, `bool` on PostgreSQL) and are typed here."""
     sqlite = session.get_bind().dialect.name == "sqlite"
     raw = {k: (pl.Int64 if t == pl.Date or (sqlite and t == pl.Boolean) else t) for k, t in schema.items()}
-    df = pl.DataFrame(_fetch(session, stmt), schema=raw, orient="row")
+    df = pl.concat([pl.DataFrame(chunk, schema=raw, orient="row") for chunk in _chunks(session, stmt)] or [pl.DataFrame(schema=raw)], rechunk=True)
     fix = [pl.col(k).cast(pl.Int32).cast(pl.Date) if t == pl.Date else pl.col(k).cast(pl.Boolean) for k, t in schema.items() if raw[k] != t]
     return df.with_columns(fix) if fix else df
 
@@ -212,7 +216,7 @@ def book_through(session: Session, days: Iterable[date]) -> Book:
         order = np.lexsort((ids, on, d[keep]))
         return d[keep][order], on[order], values[keep][order]
 
-    return Book(cuts, line_ids, drawing_ids, grace_days, maturity, buckets, np.cumsum(totals, axis=2), np.cumsum(drawn, axis=1),
+    return Book(cuts, line_ids, drawing_ids, grace_days, maturity, buckets, np.cumsum(totals, axis=2, out=totals), np.cumsum(drawn, axis=1, out=drawn),
                 history(ageing, _ordinals(ageing["value"])),
                 history(classes, classes["value"].replace_strict(ranks, return_dtype=pl.Int64).to_numpy()))
 
