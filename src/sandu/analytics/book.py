@@ -1,8 +1,8 @@
 """The loan book on several days at once, from one pass over the journal and the histories: pure (numpy arrays in).
 
-The service (`sandu.analytics.service.book_through`) reads, in one query, each loan account's postings summed by
-period — the periods cut by the days asked for (through the first day, then through each next one), the draw
-entries apart — and the ageing and classification histories once. Balances through day k are then the running sums of
+The service (`sandu.analytics.service.book_through`) reads the loan postings and their entries' days once, and sums
+each loan account's postings by period — the periods cut by the days asked for (through the first day, then through
+each next one), the draw entries apart — and reads the ageing and classification histories once. Balances through day k are then the running sums of
 the first k + 1 periods; the oldest unpaid due date and the class as of a day are each drawing's last history row on or
 before it. All in integer fen (int64: a bank's book fits many times over), never a float.
 """
