@@ -77,8 +77,10 @@ GRADE_RANK = {g: i for i, g in enumerate(GRADE_ORDER)}
 
 def downgrades(origination: np.ndarray, current: np.ndarray) -> np.ndarray:
     """How many risk grades worse each `current` is than its `origination` (0 when better or either unknown)."""
-    rank = np.vectorize(lambda g: GRADE_RANK.get(g, -1), otypes=[np.int64])
-    then, now = (rank(origination), rank(current)) if len(origination) else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    def rank(grades: np.ndarray) -> np.ndarray:
+        return pl.Series(grades.tolist(), dtype=pl.String).replace_strict(GRADE_RANK, default=-1, return_dtype=pl.Int64).to_numpy()
+
+    then, now = rank(origination), rank(current)
     return np.where((then >= 0) & (now >= 0), np.maximum(0, now - then), 0)
 
 
