@@ -267,10 +267,13 @@ def check_fresh(rule: Rule, actor: Actor, settings: Settings, now: datetime) -> 
         )
 
 
+_ENTERPRISE_BY_USCC = select(m.Enterprise).where(m.Enterprise.uscc == bindparam("uscc"))  # built once (see sandu.store.db)
+
+
 def enterprise_of(session: Session, kind: ObjectKind, key: object) -> m.Enterprise | None:
     """The enterprise an object belongs to (None when the object does not exist)."""
     if kind is ObjectKind.ENTERPRISE:
-        return session.scalar(select(m.Enterprise).where(m.Enterprise.uscc == key)) if is_valid_uscc(key) else None
+        return session.scalar(_ENTERPRISE_BY_USCC, {"uscc": key}) if is_valid_uscc(key) else None
     if kind in (ObjectKind.LINE, ObjectKind.APPLICATION, ObjectKind.ALERT):
         valid = is_row_id(key)
     else:
