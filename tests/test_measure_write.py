@@ -13,11 +13,12 @@ from sandu.demo.users import story_applicant
 from sandu.domain.enums import Outcome
 from sandu.origination import actions as orig
 from sandu.origination import service as svc
+from sandu.origination import workflow
 from sandu.origination.states import OUTCOME_ACTION
 from sandu.simulate.stories import STORY_ROWS
 from sandu.sources.catalog import ALL_SOURCES
 from sandu.store import models as m
-from sandu.store.db import attach_written, insert_rows, row_values, set_columns
+from sandu.store.db import attach_written, insert_rows, row_values, set_columns, update_row
 
 
 def _measured_twice(rt, row) -> tuple[list, str]:
@@ -91,3 +92,36 @@ def test_an_attached_row_is_stored_as_written_and_set_columns_updates_one_row(rt
         attach_written(s, gone)  # claims a row that is not there: updating it finds no row
         with pytest.raises(AssertionError, match="exactly one row updated"):
             set_columns(s, gone, text="x")
+
+
+def test_update_row_flushes_first_and_gives_a_held_object_its_stored_values(rt):
+    with rt.uow.write() as s:
+        user = s.scalars(select(m.User).order_by(m.User.id).limit(1)).one()
+        user.branch = "瓯海"  # a pending change: flushed before the UPDATE, as an ORM-enabled UPDATE would
+        assert update_row(s, m.User, (user.id,), authority_fen=123_456_00) == 1
+        assert user.authority_fen == 123_456_00 and user not in s.dirty
+        assert update_row(s, m.User, (10**9,), authority_fen=1) == 0  # no such row: nothing updated
+        with pytest.raises(AssertionError, match="not the key"):
+            update_row(s, m.User, (user.id,), id=5)
+        with pytest.raises(AssertionError, match="not the key"):
+            set_columns(s, user, no_such_column=1)
+    with rt.uow.read() as s:
+        stored = s.get(m.User, user.id)
+        assert (stored.branch, stored.authority_fen) == ("瓯海", 123_456_00)
+
+
+def test_a_new_decision_supersedes_a_pending_human_review_also_one_the_session_holds(rt):
+    row = STORY_ROWS[1]
+    (first, second), _ = _measured_twice(rt, row)
+    with rt.uow.write() as s:
+        app_id = s.get(m.Decision, second.id).application_id
+        held = m.HumanReview(application_id=app_id, decision_id=first.id, status="requested", requested_by=None, requested_at=first.decided_at,
+                             reason="a person, please")
+        s.add(held)
+        s.flush()
+        other = s.scalars(select(m.HumanReview).where(m.HumanReview.application_id != app_id)).all()
+        workflow._supersede_reviews(s, app_id)
+        assert held.status == "superseded" and held not in s.dirty
+    with rt.uow.read() as s:
+        assert s.get(m.HumanReview, held.id).status == "superseded"
+        assert all(s.get(m.HumanReview, r.id).status == r.status for r in other)  # another application's reviews stay as they were
