@@ -509,6 +509,16 @@ def record_measurement(
     the new decision is the enterprise's decision in force and supersedes the one before. The
     enterprise's application is assessed and moved to the decision's outcome (`workflow.on_decision`),
     by `actor` (default: the user `initiated_by`, or a system job)."""
+    return record_decision(session, prepared, computed, as_of=as_of, now=now, bundle=bundle, model=model, tech=tech, initiated_by=initiated_by,
+                           actor=actor)[0]
+
+
+def record_decision(
+    session: Session, prepared: PreparedMeasurement, computed: ComputedMeasurement, *, as_of: date, now: datetime, bundle: PolicyBundle,
+    model: RiskModel, tech: TechConfig, initiated_by: int | None = None, actor: Actor | None = None,
+) -> tuple[m.Decision, m.Enterprise]:
+    """`record_measurement`, answering also the enterprise it locked (now with the new decision in force), so that the
+    answer is built without reading it again."""
     t0 = time.perf_counter()
     profile, result = computed.profile, computed.result
     ent = log_reads(session, prepared, now, kept="no decision was recorded", again="measure again")
@@ -557,7 +567,7 @@ def record_measurement(
     }
     update_row(session, m.Decision, (decision.id,), timings_ms=decision.timings_ms)
     attach_written(session, decision)
-    return decision
+    return decision, ent
 
 
 def new_offers(decision_id: str, result: PolicyResult) -> list[m.Offer]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -232,9 +232,9 @@ _USER_OF_TOKEN = select(*(_USERS.c[k] for k in ("id", "username", "role", "branc
                                                 "disabled"))).where(_USERS.c.id == bindparam("user_id"))
 
 
-def authenticate_token(session: Session, settings: Settings, token: str | None, now: datetime) -> Actor:
+def authenticate_token(conn: Connection, settings: Settings, token: str | None, now: datetime) -> Actor:
     """The actor behind a bearer token: signed by sandu, unexpired, for a user who is still
-    enabled and still has the role the token names."""
+    enabled and still has the role the token names (read on `conn`, a read transaction)."""
     if not token:
         raise NotAuthenticated("this needs a bearer token (POST /api/v1/auth/token)")
     try:
@@ -243,7 +243,7 @@ def authenticate_token(session: Session, settings: Settings, token: str | None, 
         raise NotAuthenticated(exc.reason) from None
     # The user's row read by primary key on every request (no cache: a user disabled in any process is refused on the
     # very next request), as a plain Core row of the columns an actor needs rather than an ORM object.
-    user = session.connection().execute(_USER_OF_TOKEN, {"user_id": claims.user_id}).one_or_none()
+    user = conn.execute(_USER_OF_TOKEN, {"user_id": claims.user_id}).one_or_none()
     if user is None or user.disabled or user.role != claims.role:
         raise NotAuthenticated("the account behind this token is disabled or has changed")
     return actor_of(user, claims.auth_time)
