@@ -18,7 +18,7 @@ from sandu.origination.states import OUTCOME_ACTION
 from sandu.simulate.stories import STORY_ROWS
 from sandu.sources.catalog import ALL_SOURCES
 from sandu.store import models as m
-from sandu.store.db import attach_written, insert_rows, row_values, set_columns, update_row
+from sandu.store.db import attach_written, get_row, insert_rows, row_values, set_columns, update_row
 
 
 def _measured_twice(rt, row) -> tuple[list, str]:
@@ -125,3 +125,20 @@ def test_a_new_decision_supersedes_a_pending_human_review_also_one_the_session_h
     with rt.uow.read() as s:
         assert s.get(m.HumanReview, held.id).status == "superseded"
         assert all(s.get(m.HumanReview, r.id).status == r.status for r in other)  # another application's reviews stay as they were
+
+
+def test_get_row_answers_as_session_get(rt):
+    row = STORY_ROWS[0]
+    orig.register(rt, actor(rt, story_applicant(row["story"])), uscc=row["uscc"], name=row["name"])  # a membership
+    with rt.uow.write() as s:
+        user = s.scalars(select(m.User).order_by(m.User.id).limit(1)).one()
+        user_id = user.id
+        user.branch = "龙湾"  # held and changed, not flushed: the session's own object is the answer
+        assert get_row(s, m.User, (user_id,)) is user and user.branch == "龙湾"
+        assert get_row(s, m.User, (10**9,)) is None
+        member = s.scalars(select(m.Membership).limit(1)).one()
+        key = (member.user_id, member.enterprise_id)
+        s.expunge(member)
+        loaded = get_row(s, m.Membership, key)
+        assert loaded is not member and (loaded.user_id, loaded.enterprise_id, loaded.relation) == (*key, member.relation)
+        assert s.get(m.Membership, key) is loaded  # loaded into the session, as session.get would

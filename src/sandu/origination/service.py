@@ -55,7 +55,7 @@ from sandu.sources.consent_text import BUREAU_SOURCE, LANGUAGES, TEXT_VERSION, r
 from sandu.sources.profile import ProfileSnapshot, build_profile, canonical_sha256, profile_from_json
 from sandu.sources.schemas import SCHEMA_VERSION
 from sandu.store import models as m
-from sandu.store.db import attach_written, insert_if_absent, insert_rows, row_values, set_columns, update_row
+from sandu.store.db import attach_written, get_row, insert_if_absent, insert_rows, row_values, set_columns, update_row
 
 PURPOSES = ("credit_measurement",)
 MAX_CONSENT_DAYS = 365
@@ -226,7 +226,7 @@ def _keep_text(session: Session, text: str) -> str:
 
 
 def get_consent(session: Session, consent_id: str) -> m.Consent:
-    consent = session.get(m.Consent, consent_id) if is_uuid(consent_id) else None
+    consent = get_row(session, m.Consent, (consent_id,)) if is_uuid(consent_id) else None
     if consent is None:
         raise NotFound("consent", consent_id, field="consent_id")
     return consent
@@ -258,7 +258,7 @@ def consent_lapse(consent: m.Consent, now: datetime) -> str | None:
 
 
 def live_consent(session: Session, ent: m.Enterprise, consent_id: str, now: datetime) -> m.Consent:
-    consent = session.get(m.Consent, consent_id) if is_uuid(consent_id) else None
+    consent = get_row(session, m.Consent, (consent_id,)) if is_uuid(consent_id) else None
     if consent is None or consent.enterprise_id != ent.id:
         raise NotFound("consent", consent_id, field="consent_id")
     if (why := consent_lapse(consent, now)) is not None:

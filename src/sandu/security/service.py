@@ -31,6 +31,7 @@ from sandu.security.actor import Actor
 from sandu.security.authz import PATH_PARAM, ObjectKind, Reach, Rule
 from sandu.settings import Settings
 from sandu.store import models as m
+from sandu.store.db import get_row
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9_.\-]{2,63}")
 USERNAME_ALLOWED = "3..64 characters: a-z 0-9 _ . - (starting with a letter or digit)"
@@ -202,7 +203,7 @@ def actor_of(user: m.User | Row[Any], auth_time: datetime | None) -> Actor:
 def relation_of(session: Session, user_id: int | None, enterprise_id: int) -> MemberRelation | None:
     if user_id is None:
         return None
-    row = session.get(m.Membership, (user_id, enterprise_id))
+    row = get_row(session, m.Membership, (user_id, enterprise_id))
     return None if row is None else MemberRelation(row.relation)
 
 

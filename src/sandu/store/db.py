@@ -29,7 +29,7 @@ from contextlib import contextmanager, nullcontext
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, Table, bindparam, create_engine, event, inspect, update
+from sqlalchemy import Connection, Engine, Select, Table, bindparam, create_engine, event, inspect, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -122,6 +122,21 @@ def _insert(table: Table) -> Any:
 def _update_by_key(table: Table, keys: tuple[str, ...]) -> Any:
     """UPDATE table SET (the columns a call's parameters name) WHERE each primary-key column = :pk_<column>."""
     return update(table).where(*(table.c[k] == bindparam(f"pk_{k}") for k in keys))
+
+
+@cache
+def _by_key(mapper: Any) -> Select:
+    return select(mapper).where(*(c == bindparam(f"pk_{c.key}") for c in mapper.primary_key))
+
+
+def get_row(session: Session, model: type, key: tuple[Any, ...]) -> Any:
+    """`session.get(model, key)` with a statement built once per model: an object the session holds is its own
+    answer (no SQL); any other is loaded into the session by primary key (`session.get` builds that statement anew
+    on every call)."""
+    mapper = inspect(model)
+    if mapper.identity_key_from_primary_key(list(key)) in session.identity_map:
+        return session.get(model, key)
+    return session.scalars(_by_key(mapper), {f"pk_{c.key}": v for c, v in zip(mapper.primary_key, key, strict=True)}).one_or_none()
 
 
 def insert_if_absent(session: Session, model: type, *, key: str, row: dict[str, object]) -> None:
