@@ -18,7 +18,7 @@ from sandu.origination.states import OUTCOME_ACTION
 from sandu.simulate.stories import STORY_ROWS
 from sandu.sources.catalog import ALL_SOURCES
 from sandu.store import models as m
-from sandu.store.db import attach_written, get_row, insert_rows, row_values, set_columns, update_row
+from sandu.store.db import attach_written, get_row, insert_if_absent, insert_rows, row_values, set_columns, update_row
 
 
 def _measured_twice(rt, row) -> tuple[list, str]:
@@ -142,3 +142,21 @@ def test_get_row_answers_as_session_get(rt):
         loaded = get_row(s, m.Membership, key)
         assert loaded is not member and (loaded.user_id, loaded.enterprise_id, loaded.relation) == (*key, member.relation)
         assert s.get(m.Membership, key) is loaded  # loaded into the session, as session.get would
+
+
+def test_insert_if_absent_stores_what_the_orm_stores_and_a_second_insert_of_the_key_changes_nothing(rt):
+    (view, _), cid = _measured_twice(rt, STORY_ROWS[1])
+    with rt.uow.write() as s:
+        stored = s.get(m.Profile, view.profile_sha256)
+        row = {"sha256": "c" * 64, "enterprise_id": stored.enterprise_id, "consent_id": cid, "as_of": stored.as_of,
+               "snapshot": {"features": {"营收": 1.5, "n": 3}, "flags": ["a"], "none": None}, "created_at": stored.created_at}
+        s.add(m.Profile(**{**row, "sha256": "d" * 64}))  # the same values through the ORM, under another key
+        s.flush()
+        insert_if_absent(s, m.Profile, key="sha256", row=row)
+        insert_if_absent(s, m.Profile, key="sha256", row={**row, "snapshot": {"other": True}})  # the key is there: nothing happens
+    with rt.uow.read() as s:
+        raw = {r[0]: tuple(r[1:]) for r in s.connection().exec_driver_sql(
+            "SELECT sha256, enterprise_id, consent_id, as_of, CAST(snapshot AS TEXT), created_at FROM profiles WHERE sha256 IN ('" + "c" * 64 + "', '"
+            + "d" * 64 + "')")}
+        assert raw["c" * 64] == raw["d" * 64]  # byte for byte as the ORM writes it
+        assert s.get(m.Profile, "c" * 64).snapshot == row["snapshot"]

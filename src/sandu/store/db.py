@@ -29,7 +29,7 @@ from contextlib import contextmanager, nullcontext
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, Table, bindparam, create_engine, event, inspect, select, update
+from sqlalchemy import Connection, Engine, Select, Table, bindparam, create_engine, event, inspect, select, text, update
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -103,14 +103,16 @@ def keyset_page(session: Session, query: Select, key: Any, *, after: int, limit:
 
 
 @cache
-def _insert_ignoring(dialect: str, table: Table, key: str) -> Any:
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:  # pragma: no cover - sandu runs on SQLite and PostgreSQL
-        raise RuntimeError(f"insert_if_absent: unsupported database {dialect}")
-    return insert(table).on_conflict_do_nothing(index_elements=[key])
+def _insert_ignoring_sqlite(table: Table, key: str, columns: tuple[str, ...]) -> Any:
+    """INSERT INTO table (columns) VALUES (…) ON CONFLICT (key) DO NOTHING on SQLite, as a text statement with a typed
+    parameter per column: the dialect's own INSERT … ON CONFLICT is never cached (`inherit_cache = False`), so built per
+    call it is compiled again on every request; this one is compiled once. (PostgreSQL's renders casts into its SQL,
+    which a text statement would read as parameters: there the dialect's construct is built per call.)"""
+    from sqlalchemy.dialects import sqlite
+
+    stmt = sqlite.insert(table).values({c: bindparam(c) for c in columns}).on_conflict_do_nothing(index_elements=[key])
+    sql = str(stmt.compile(dialect=sqlite.dialect(paramstyle="named")))  # :name parameters, as text() reads them
+    return text(sql).bindparams(*(bindparam(c, type_=table.c[c].type) for c in columns))
 
 
 @cache
@@ -142,7 +144,15 @@ def get_row(session: Session, model: type, key: tuple[Any, ...]) -> Any:
 def insert_if_absent(session: Session, model: type, *, key: str, row: dict[str, object]) -> None:
     """INSERT … ON CONFLICT (key) DO NOTHING: for content-addressed rows, where two
     concurrent writers of the same content must both succeed and store it once."""
-    session.execute(_insert_ignoring(session.get_bind().dialect.name, model.__table__, key), row)
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        session.execute(_insert_ignoring_sqlite(model.__table__, key, tuple(row)), row)
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+
+        session.execute(insert(model).values(**row).on_conflict_do_nothing(index_elements=[key]))
+    else:  # pragma: no cover - sandu runs on SQLite and PostgreSQL
+        raise RuntimeError(f"insert_if_absent: unsupported database {dialect}")
 
 
 def insert_rows(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
