@@ -73,7 +73,7 @@ def seal(session: Session) -> int:
     if not pending:
         return 0
     session.flush()
-    head = session.execute(_LOCK_HEAD).one_or_none()
+    head = session.connection().execute(_LOCK_HEAD).one_or_none()
     assert head is not None, "the audit head row is created by the migration"
     seq, prev = head.seq, head.sha256
     rows = []
@@ -85,7 +85,7 @@ def seal(session: Session) -> int:
         prev = record_sha256(fields)
         rows.append({**fields, "sha256": prev})
     insert_rows(session, m.AuditRecord, rows)  # one INSERT of the records, then the head moves on: Core statements, no ORM objects
-    moved = session.execute(_MOVE_HEAD, {"seq_read": head.seq, "seq_new": seq, "sha256_new": prev})
+    moved = session.connection().execute(_MOVE_HEAD, {"seq_read": head.seq, "seq_new": seq, "sha256_new": prev})
     assert moved.rowcount == 1, "the audit head moved from the sequence number read under its lock"
     return len(pending)
 

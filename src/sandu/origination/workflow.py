@@ -94,7 +94,7 @@ def _supersede_reviews(session: Session, application_id: int) -> None:
     """A human review still pending on the application is closed as superseded (one statement built once); a review
     the session holds gets its new status, as an ORM-enabled UPDATE would have synchronized it (after a flush)."""
     session.flush()
-    if session.execute(_SUPERSEDE_REVIEWS, {"of_application": application_id}).rowcount:
+    if session.connection().execute(_SUPERSEDE_REVIEWS, {"of_application": application_id}).rowcount:
         for obj in list(session.identity_map.values()):
             if isinstance(obj, m.HumanReview) and obj.application_id == application_id and obj.status in PENDING_REVIEW:
                 set_committed_value(obj, "status", HumanReviewStatus.SUPERSEDED.value)

@@ -99,7 +99,9 @@ def keyset_page(session: Session, query: Select, key: Any, *, after: int, limit:
 
 # Statements built once per table (and dialect, or set of columns) and executed with their values as parameters:
 # SQLAlchemy keeps a built statement's cache key, so a request neither rebuilds the statement nor walks it to find
-# its compiled form (what a statement built per call costs on every request).
+# its compiled form (what a statement built per call costs on every request). Core statements run on the session's
+# connection (`session.connection().execute`): the same transaction, without the ORM's execution path, which a Core
+# statement passes through without effect (no autoflush, no ORM events in sandu).
 
 
 @cache
@@ -146,7 +148,7 @@ def insert_if_absent(session: Session, model: type, *, key: str, row: dict[str, 
     concurrent writers of the same content must both succeed and store it once."""
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
-        session.execute(_insert_ignoring_sqlite(model.__table__, key, tuple(row)), row)
+        session.connection().execute(_insert_ignoring_sqlite(model.__table__, key, tuple(row)), row)
     elif dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
 
@@ -161,7 +163,7 @@ def insert_rows(session: Session, model: type, rows: list[dict[str, Any]]) -> No
     database at once, in order (their ids ascend in list order); every row names the same columns."""
     if rows:
         assert all(r.keys() == rows[0].keys() for r in rows), "every row of one insert names the same columns"
-        session.execute(_insert(model.__table__), rows)
+        session.connection().execute(_insert(model.__table__), rows)
 
 
 def row_values(obj: Any, *, without: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -191,7 +193,7 @@ def update_row(session: Session, model: type, key: tuple[Any, ...], **values: An
     table = mapper.local_table
     names = tuple(c.key for c in mapper.primary_key)
     assert values and set(values) <= set(table.c.keys()) - set(names), f"{model.__name__}: update_row sets columns of its table, not the key"
-    done = session.execute(_update_by_key(table, names), {**values, **{f"pk_{k}": v for k, v in zip(names, key, strict=True)}})
+    done = session.connection().execute(_update_by_key(table, names), {**values, **{f"pk_{k}": v for k, v in zip(names, key, strict=True)}})
     held = session.identity_map.get(mapper.identity_key_from_primary_key(list(key)))
     if held is not None:
         for k, v in values.items():
@@ -207,7 +209,7 @@ def set_columns(session: Session, obj: Any, **values: Any) -> None:
     table = state.mapper.local_table
     key = dict(zip([c.key for c in state.mapper.primary_key], state.identity, strict=True))
     assert values and set(values) <= set(table.c.keys()) - set(key), f"{type(obj).__name__}: set_columns sets columns of its table, not the key"
-    done = session.execute(_update_by_key(table, tuple(key)), {**values, **{f"pk_{k}": v for k, v in key.items()}})
+    done = session.connection().execute(_update_by_key(table, tuple(key)), {**values, **{f"pk_{k}": v for k, v in key.items()}})
     assert done.rowcount == 1, f"{type(obj).__name__} {key}: exactly one row updated"
     for k, v in values.items():
         set_committed_value(obj, k, v)
