@@ -13,11 +13,12 @@ from sandu.demo.users import story_applicant
 from sandu.domain.enums import Outcome
 from sandu.origination import actions as orig
 from sandu.origination import service as svc
+from sandu.origination import workflow
 from sandu.origination.states import OUTCOME_ACTION
 from sandu.simulate.stories import STORY_ROWS
 from sandu.sources.catalog import ALL_SOURCES
 from sandu.store import models as m
-from sandu.store.db import attach_written, insert_rows, row_values, set_columns
+from sandu.store.db import attach_written, get_row, insert_if_absent, insert_rows, row_values, set_columns, update_row
 
 
 def _measured_twice(rt, row) -> tuple[list, str]:
@@ -91,3 +92,71 @@ def test_an_attached_row_is_stored_as_written_and_set_columns_updates_one_row(rt
         attach_written(s, gone)  # claims a row that is not there: updating it finds no row
         with pytest.raises(AssertionError, match="exactly one row updated"):
             set_columns(s, gone, text="x")
+
+
+def test_update_row_flushes_first_and_gives_a_held_object_its_stored_values(rt):
+    with rt.uow.write() as s:
+        user = s.scalars(select(m.User).order_by(m.User.id).limit(1)).one()
+        user.branch = "瓯海"  # a pending change: flushed before the UPDATE, as an ORM-enabled UPDATE would
+        assert update_row(s, m.User, (user.id,), authority_fen=123_456_00) == 1
+        assert user.authority_fen == 123_456_00 and user not in s.dirty
+        assert update_row(s, m.User, (10**9,), authority_fen=1) == 0  # no such row: nothing updated
+        with pytest.raises(AssertionError, match="not the key"):
+            update_row(s, m.User, (user.id,), id=5)
+        with pytest.raises(AssertionError, match="not the key"):
+            set_columns(s, user, no_such_column=1)
+    with rt.uow.read() as s:
+        stored = s.get(m.User, user.id)
+        assert (stored.branch, stored.authority_fen) == ("瓯海", 123_456_00)
+
+
+def test_a_new_decision_supersedes_a_pending_human_review_also_one_the_session_holds(rt):
+    row = STORY_ROWS[1]
+    (first, second), _ = _measured_twice(rt, row)
+    with rt.uow.write() as s:
+        app_id = s.get(m.Decision, second.id).application_id
+        held = m.HumanReview(application_id=app_id, decision_id=first.id, status="requested", requested_by=None, requested_at=first.decided_at,
+                             reason="a person, please")
+        s.add(held)
+        s.flush()
+        other = s.scalars(select(m.HumanReview).where(m.HumanReview.application_id != app_id)).all()
+        workflow._supersede_reviews(s, app_id)
+        assert held.status == "superseded" and held not in s.dirty
+    with rt.uow.read() as s:
+        assert s.get(m.HumanReview, held.id).status == "superseded"
+        assert all(s.get(m.HumanReview, r.id).status == r.status for r in other)  # another application's reviews stay as they were
+
+
+def test_get_row_answers_as_session_get(rt):
+    row = STORY_ROWS[0]
+    orig.register(rt, actor(rt, story_applicant(row["story"])), uscc=row["uscc"], name=row["name"])  # a membership
+    with rt.uow.write() as s:
+        user = s.scalars(select(m.User).order_by(m.User.id).limit(1)).one()
+        user_id = user.id
+        user.branch = "龙湾"  # held and changed, not flushed: the session's own object is the answer
+        assert get_row(s, m.User, (user_id,)) is user and user.branch == "龙湾"
+        assert get_row(s, m.User, (10**9,)) is None
+        member = s.scalars(select(m.Membership).limit(1)).one()
+        key = (member.user_id, member.enterprise_id)
+        s.expunge(member)
+        loaded = get_row(s, m.Membership, key)
+        assert loaded is not member and (loaded.user_id, loaded.enterprise_id, loaded.relation) == (*key, member.relation)
+        assert s.get(m.Membership, key) is loaded  # loaded into the session, as session.get would
+
+
+def test_insert_if_absent_stores_what_the_orm_stores_and_a_second_insert_of_the_key_changes_nothing(rt):
+    (view, _), cid = _measured_twice(rt, STORY_ROWS[1])
+    with rt.uow.write() as s:
+        stored = s.get(m.Profile, view.profile_sha256)
+        row = {"sha256": "c" * 64, "enterprise_id": stored.enterprise_id, "consent_id": cid, "as_of": stored.as_of,
+               "snapshot": {"features": {"营收": 1.5, "n": 3}, "flags": ["a"], "none": None}, "created_at": stored.created_at}
+        s.add(m.Profile(**{**row, "sha256": "d" * 64}))  # the same values through the ORM, under another key
+        s.flush()
+        insert_if_absent(s, m.Profile, key="sha256", row=row)
+        insert_if_absent(s, m.Profile, key="sha256", row={**row, "snapshot": {"other": True}})  # the key is there: nothing happens
+    with rt.uow.read() as s:
+        raw = {r[0]: tuple(r[1:]) for r in s.connection().exec_driver_sql(
+            "SELECT sha256, enterprise_id, consent_id, as_of, CAST(snapshot AS TEXT), created_at FROM profiles WHERE sha256 IN ('" + "c" * 64 + "', '"
+            + "d" * 64 + "')")}
+        assert raw["c" * 64] == raw["d" * 64]  # byte for byte as the ORM writes it
+        assert s.get(m.Profile, "c" * 64).snapshot == row["snapshot"]

@@ -4,7 +4,9 @@ Thin: routers (one per resource, in `sandu.api.routers`) parse, call one
 action of a service, and return its view. Every action commits before it
 returns, so a 2xx is only ever sent for a committed write. Handlers are plain
 `def` functions: FastAPI runs them on its worker threads, whose number
-(`SANDU_WORKER_THREADS`) the connection pool matches. Every API route has a
+(`SANDU_WORKER_THREADS`) the connection pool matches — except the busiest
+(measure, draw), `async def` handing their action to those same threads
+themselves (`sandu.api.routing.in_worker_thread`: one thread hand-off fewer). Every API route has a
 rule in the authorization table and the admission dependency that rule needs;
 the app refuses to start otherwise.
 """

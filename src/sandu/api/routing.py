@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from sandu.security import actions as security
 
 BEARER = "bearer "
+T = TypeVar("T")
 
 
 def _no_constants(name: str) -> Any:
@@ -38,6 +39,14 @@ class ExactJSONRequest(Request):
         if not hasattr(self, "_json"):
             self._json = json.loads(await self.body(), parse_float=Decimal, parse_constant=_no_constants)
         return self._json
+
+
+async def in_worker_thread(action: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a blocking action (a unit of work) on a request thread, from an `async def` route. A plain `def` route is
+    run there by FastAPI too, but its answer is then checked against the response model in a second trip to a
+    worker thread; an `async def` route whose action answers the view model has it checked and serialized on the event
+    loop (no blocking there: the view is built). For the busiest routes (measure, draw): one thread hand-off fewer."""
+    return await run_in_threadpool(action, *args, **kwargs)
 
 
 def bearer_token(request: Request) -> str | None:

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import inspect, select, update
+from sqlalchemy import bindparam, inspect, select, update
 from sqlalchemy.orm import Session
 
 from sandu.audit.chain import FIELDS, Verdict, record_sha256, verify
@@ -24,6 +24,11 @@ from sandu.store.db import insert_rows
 NOTES_KEY = "sandu_audit_notes"
 HEAD_ID = 1
 VERIFY_BATCH = 5_000
+_HEAD = m.AuditHead.__table__
+# Built once (values as parameters): the head read under its lock, and moved on only from the sequence number read.
+_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.sha256).where(_HEAD.c.id == HEAD_ID).with_for_update()
+_MOVE_HEAD = (update(_HEAD).where(_HEAD.c.id == HEAD_ID, _HEAD.c.seq == bindparam("seq_read"))
+              .values(seq=bindparam("seq_new"), sha256=bindparam("sha256_new")))
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,7 @@ def seal(session: Session) -> int:
     if not pending:
         return 0
     session.flush()
-    head = session.execute(select(m.AuditHead.seq, m.AuditHead.sha256).where(m.AuditHead.id == HEAD_ID).with_for_update()).one_or_none()
+    head = session.connection().execute(_LOCK_HEAD).one_or_none()
     assert head is not None, "the audit head row is created by the migration"
     seq, prev = head.seq, head.sha256
     rows = []
@@ -80,7 +85,7 @@ def seal(session: Session) -> int:
         prev = record_sha256(fields)
         rows.append({**fields, "sha256": prev})
     insert_rows(session, m.AuditRecord, rows)  # one INSERT of the records, then the head moves on: Core statements, no ORM objects
-    moved = session.execute(update(m.AuditHead).where(m.AuditHead.id == HEAD_ID, m.AuditHead.seq == head.seq).values(seq=seq, sha256=prev))
+    moved = session.connection().execute(_MOVE_HEAD, {"seq_read": head.seq, "seq_new": seq, "sha256_new": prev})
     assert moved.rowcount == 1, "the audit head moved from the sequence number read under its lock"
     return len(pending)
 

@@ -115,14 +115,14 @@ def measure(rt: Runtime, actor: Actor, *, uscc: str, consent_id: str, requested_
     lapsed: svc.ConsentLapsed | None = None
     with rt.uow.write() as s:
         try:
-            decision = svc.record_measurement(s, prepared, computed, as_of=as_of, now=now, bundle=rt.bundle, model=rt.model, tech=rt.tech,
-                                              initiated_by=actor.user_id, actor=actor)
+            decision, ent = svc.record_decision(s, prepared, computed, as_of=as_of, now=now, bundle=rt.bundle, model=rt.model, tech=rt.tech,
+                                                initiated_by=actor.user_id, actor=actor)
         except svc.ConsentLapsed as exc:  # revoked while reading: only the read log is written, and committed
             lapsed = exc
         else:
             privacy.keep_payloads(s, prepared, retention_days=_retention(rt))
             audit.note(s, actor, "decision.record", "decision", decision.id, at=now, after=decision)
-            view = decision_view(s, decision, svc.new_offers(decision.id, computed.result))  # the offers as just written
+            view = decision_view(s, decision, svc.new_offers(decision.id, computed.result), ent)  # the offers as just written
     if lapsed is not None:
         raise lapsed
     rt.metrics.decision(view.outcome)

@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -55,7 +55,7 @@ from sandu.sources.consent_text import BUREAU_SOURCE, LANGUAGES, TEXT_VERSION, r
 from sandu.sources.profile import ProfileSnapshot, build_profile, canonical_sha256, profile_from_json
 from sandu.sources.schemas import SCHEMA_VERSION
 from sandu.store import models as m
-from sandu.store.db import attach_written, insert_if_absent, insert_rows, row_values, set_columns
+from sandu.store.db import attach_written, get_row, insert_if_absent, insert_rows, row_values, set_columns, update_row
 
 PURPOSES = ("credit_measurement",)
 MAX_CONSENT_DAYS = 365
@@ -64,11 +64,16 @@ ONLINE_BRANCH = "线上"  # the online channel serves applicants outside the sub
 DISTRICT_BY_REGION = {code: district for district, (code, _share) in DISTRICTS.items()}
 
 
+# The statements of the measurement path, built once (their values are parameters): see sandu.store.db.
+_LOCK_ENTERPRISE = select(m.Enterprise).where(m.Enterprise.id == bindparam("enterprise_id")).with_for_update().execution_options(populate_existing=True)
+_ENTERPRISE_BY_USCC = select(m.Enterprise).where(m.Enterprise.uscc == bindparam("uscc"))
+_LOCK_CONSENT = select(m.Consent).where(m.Consent.id == bindparam("consent_id")).with_for_update().execution_options(populate_existing=True)
+
+
 def lock_enterprise(session: Session, enterprise_id: int) -> m.Enterprise:
     """The enterprise, locked for a change of what it may borrow (FOR UPDATE on PostgreSQL;
     SQLite's writer already holds the store). Taken before any of its lines, always."""
-    stmt = select(m.Enterprise).where(m.Enterprise.id == enterprise_id).with_for_update()
-    ent = session.scalar(stmt.execution_options(populate_existing=True))
+    ent = session.scalar(_LOCK_ENTERPRISE, {"enterprise_id": enterprise_id})
     assert ent is not None, f"enterprise {enterprise_id} exists"
     return ent
 
@@ -82,7 +87,7 @@ def committed_limit_fen(session: Session, enterprise_id: int) -> int:
 
 def find_enterprise(session: Session, uscc: str) -> m.Enterprise | None:
     validate_uscc(uscc)
-    return session.scalar(select(m.Enterprise).where(m.Enterprise.uscc == uscc))
+    return session.scalar(_ENTERPRISE_BY_USCC, {"uscc": uscc})
 
 
 def get_enterprise(session: Session, uscc: str) -> m.Enterprise:
@@ -221,7 +226,7 @@ def _keep_text(session: Session, text: str) -> str:
 
 
 def get_consent(session: Session, consent_id: str) -> m.Consent:
-    consent = session.get(m.Consent, consent_id) if is_uuid(consent_id) else None
+    consent = get_row(session, m.Consent, (consent_id,)) if is_uuid(consent_id) else None
     if consent is None:
         raise NotFound("consent", consent_id, field="consent_id")
     return consent
@@ -253,7 +258,7 @@ def consent_lapse(consent: m.Consent, now: datetime) -> str | None:
 
 
 def live_consent(session: Session, ent: m.Enterprise, consent_id: str, now: datetime) -> m.Consent:
-    consent = session.get(m.Consent, consent_id) if is_uuid(consent_id) else None
+    consent = get_row(session, m.Consent, (consent_id,)) if is_uuid(consent_id) else None
     if consent is None or consent.enterprise_id != ent.id:
         raise NotFound("consent", consent_id, field="consent_id")
     if (why := consent_lapse(consent, now)) is not None:
@@ -288,8 +293,7 @@ def log_reads(session: Session, prepared: PreparedMeasurement, now: datetime, *,
     Raises `ConsentLapsed` (the log flushed, nothing else written) when the consent lapsed while
     the sources were read; `kept` says what was not written, `again` what to do."""
     ent = lock_enterprise(session, prepared.enterprise_id)
-    consent = session.scalar(select(m.Consent).where(m.Consent.id == prepared.consent_id).with_for_update()
-                             .execution_options(populate_existing=True))
+    consent = session.scalar(_LOCK_CONSENT, {"consent_id": prepared.consent_id})
     assert consent is not None, "a prepared read has its consent"
     lapse = consent_lapse(consent, now)
     insert_rows(session, m.SourceRead, read_log_rows(prepared, lapse))
@@ -505,6 +509,16 @@ def record_measurement(
     the new decision is the enterprise's decision in force and supersedes the one before. The
     enterprise's application is assessed and moved to the decision's outcome (`workflow.on_decision`),
     by `actor` (default: the user `initiated_by`, or a system job)."""
+    return record_decision(session, prepared, computed, as_of=as_of, now=now, bundle=bundle, model=model, tech=tech, initiated_by=initiated_by,
+                           actor=actor)[0]
+
+
+def record_decision(
+    session: Session, prepared: PreparedMeasurement, computed: ComputedMeasurement, *, as_of: date, now: datetime, bundle: PolicyBundle,
+    model: RiskModel, tech: TechConfig, initiated_by: int | None = None, actor: Actor | None = None,
+) -> tuple[m.Decision, m.Enterprise]:
+    """`record_measurement`, answering also the enterprise it locked (now with the new decision in force), so that the
+    answer is built without reading it again."""
     t0 = time.perf_counter()
     profile, result = computed.profile, computed.result
     ent = log_reads(session, prepared, now, kept="no decision was recorded", again="measure again")
@@ -540,8 +554,8 @@ def record_measurement(
     )
     insert_rows(session, m.Decision, [row_values(decision)])
     if ent.live_decision_id is not None:  # superseded in one UPDATE (loading the old decision, its result and all, costs more)
-        superseded = session.execute(update(m.Decision).where(m.Decision.id == ent.live_decision_id).values(superseded_at=now))
-        assert superseded.rowcount == 1, "the decision in force exists"
+        superseded = update_row(session, m.Decision, (ent.live_decision_id,), superseded_at=now)
+        assert superseded == 1, "the decision in force exists"
     set_columns(session, ent, live_decision_id=decision.id)
     insert_rows(session, m.Offer, [row_values(o, without=("id",)) for o in new_offers(decision.id, result)])
     workflow.on_decision(session, app, decision, actor, now, valid_days=DECISION_VALID_DAYS)
@@ -552,9 +566,9 @@ def record_measurement(
         "record_ms": round(record_ms, 3),
         "total_ms": round(prepared.read_ms + computed.compute_ms + record_ms, 3),
     }
-    session.execute(update(m.Decision).where(m.Decision.id == decision.id).values(timings_ms=decision.timings_ms))
+    update_row(session, m.Decision, (decision.id,), timings_ms=decision.timings_ms)
     attach_written(session, decision)
-    return decision
+    return decision, ent
 
 
 def decision_grades(result: dict[str, Any]) -> dict[str, Any]:

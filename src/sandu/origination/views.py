@@ -197,10 +197,11 @@ _OFFER_TERMS = ("product", "name", "kind", "limit_fen", "rate_annual", "annualiz
                 "revolving", "basis_days")
 
 
-def decision_view(session: Session, d: m.Decision, offers: list[m.Offer]) -> DecisionView:
-    """A decision with each offer's terms (as decided) and its state now (approved, accepted)."""
-    ent = session.get(m.Enterprise, d.enterprise_id)
-    assert ent is not None, "a decision always has its enterprise"
+def decision_view(session: Session, d: m.Decision, offers: list[m.Offer], enterprise: m.Enterprise | None = None) -> DecisionView:
+    """A decision with each offer's terms (as decided) and its state now (approved, accepted); `enterprise`: the
+    decision's enterprise when the caller holds it (else read)."""
+    ent = session.get(m.Enterprise, d.enterprise_id) if enterprise is None else enterprise
+    assert ent is not None and ent.id == d.enterprise_id, "a decision always has its enterprise"
     state = {o.product: o for o in offers}
     assert set(state) == {o["product"] for o in d.result["offers"]}, f"decision {d.id}: offer rows differ from its result"
     views = []

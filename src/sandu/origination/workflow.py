@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from sandu.domain.enums import ApplicationState, HumanReviewStatus, OfferStatus, Outcome, Role
 from sandu.domain.errors import Conflict, InvalidInput, NotFound, NotPermitted, show
@@ -76,11 +77,27 @@ def new_application(session: Session, ent: m.Enterprise, actor: Actor, now: date
     return app
 
 
+_OPEN_APPLICATION = (select(m.Application).where(m.Application.enterprise_id == bindparam("enterprise_id"),
+                                                  m.Application.state.in_([s.value for s in OPEN_STATES]))
+                     .order_by(m.Application.id.desc()).limit(1).with_for_update().execution_options(populate_existing=True))
+_REVIEWS = m.HumanReview.__table__
+_SUPERSEDE_REVIEWS = (update(_REVIEWS).where(_REVIEWS.c.application_id == bindparam("of_application"), _REVIEWS.c.status.in_(PENDING_REVIEW))
+                      .values(status=HumanReviewStatus.SUPERSEDED.value))
+
+
 def open_application(session: Session, enterprise_id: int) -> m.Application | None:
     """The enterprise's application not yet signed, withdrawn or expired (its latest), locked for a change."""
-    stmt = (select(m.Application).where(m.Application.enterprise_id == enterprise_id, m.Application.state.in_([s.value for s in OPEN_STATES]))
-            .order_by(m.Application.id.desc()).limit(1).with_for_update())
-    return session.scalar(stmt.execution_options(populate_existing=True))
+    return session.scalar(_OPEN_APPLICATION, {"enterprise_id": enterprise_id})
+
+
+def _supersede_reviews(session: Session, application_id: int) -> None:
+    """A human review still pending on the application is closed as superseded (one statement built once); a review
+    the session holds gets its new status, as an ORM-enabled UPDATE would have synchronized it (after a flush)."""
+    session.flush()
+    if session.connection().execute(_SUPERSEDE_REVIEWS, {"of_application": application_id}).rowcount:
+        for obj in list(session.identity_map.values()):
+            if isinstance(obj, m.HumanReview) and obj.application_id == application_id and obj.status in PENDING_REVIEW:
+                set_committed_value(obj, "status", HumanReviewStatus.SUPERSEDED.value)
 
 
 def _locked(session: Session, application_id: int) -> m.Application:
@@ -143,8 +160,7 @@ def on_decision(session: Session, app: m.Application, decision: m.Decision, acto
     supersedes is closed as superseded."""
     assert decision.application_id == app.id, f"decision {decision.id} is written against application {app.id}"
     if app.decision_id is not None:
-        session.execute(update(m.HumanReview).where(m.HumanReview.application_id == app.id, m.HumanReview.status.in_(PENDING_REVIEW))
-                        .values(status=HumanReviewStatus.SUPERSEDED.value))
+        _supersede_reviews(session, app.id)
     # Both moves in one INSERT and the application in one UPDATE (the same rows `transition` would write, one by one).
     moves = ((AppAction.ASSESS, actor, f"decision {decision.id} under policy {decision.policy_version}"),
              (OUTCOME_ACTION[Outcome(decision.outcome)], Actor.system("policy"), _outcome_reason(decision)))

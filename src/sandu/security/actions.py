@@ -169,8 +169,8 @@ def authenticate(rt: Runtime, route: str, token: str | None) -> Actor | None:
     rule = rule_for(route)
     if rule.public:
         return None
-    with rt.uow.read() as s:
-        actor = svc.authenticate_token(s, rt.settings, token, rt.now())
+    with rt.uow.read_rows() as conn:
+        actor = svc.authenticate_token(conn, rt.settings, token, rt.now())
     svc.check_role(rule, route, actor)
     return actor
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,7 @@ from sandu.security.actor import Actor
 from sandu.security.authz import PATH_PARAM, ObjectKind, Reach, Rule
 from sandu.settings import Settings
 from sandu.store import models as m
+from sandu.store.db import get_row
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9_.\-]{2,63}")
 USERNAME_ALLOWED = "3..64 characters: a-z 0-9 _ . - (starting with a letter or digit)"
@@ -202,7 +203,7 @@ def actor_of(user: m.User | Row[Any], auth_time: datetime | None) -> Actor:
 def relation_of(session: Session, user_id: int | None, enterprise_id: int) -> MemberRelation | None:
     if user_id is None:
         return None
-    row = session.get(m.Membership, (user_id, enterprise_id))
+    row = get_row(session, m.Membership, (user_id, enterprise_id))
     return None if row is None else MemberRelation(row.relation)
 
 
@@ -232,9 +233,9 @@ _USER_OF_TOKEN = select(*(_USERS.c[k] for k in ("id", "username", "role", "branc
                                                 "disabled"))).where(_USERS.c.id == bindparam("user_id"))
 
 
-def authenticate_token(session: Session, settings: Settings, token: str | None, now: datetime) -> Actor:
+def authenticate_token(conn: Connection, settings: Settings, token: str | None, now: datetime) -> Actor:
     """The actor behind a bearer token: signed by sandu, unexpired, for a user who is still
-    enabled and still has the role the token names."""
+    enabled and still has the role the token names (read on `conn`, a read transaction)."""
     if not token:
         raise NotAuthenticated("this needs a bearer token (POST /api/v1/auth/token)")
     try:
@@ -243,7 +244,7 @@ def authenticate_token(session: Session, settings: Settings, token: str | None, 
         raise NotAuthenticated(exc.reason) from None
     # The user's row read by primary key on every request (no cache: a user disabled in any process is refused on the
     # very next request), as a plain Core row of the columns an actor needs rather than an ORM object.
-    user = session.connection().execute(_USER_OF_TOKEN, {"user_id": claims.user_id}).one_or_none()
+    user = conn.execute(_USER_OF_TOKEN, {"user_id": claims.user_id}).one_or_none()
     if user is None or user.disabled or user.role != claims.role:
         raise NotAuthenticated("the account behind this token is disabled or has changed")
     return actor_of(user, claims.auth_time)
@@ -267,10 +268,13 @@ def check_fresh(rule: Rule, actor: Actor, settings: Settings, now: datetime) -> 
         )
 
 
+_ENTERPRISE_BY_USCC = select(m.Enterprise).where(m.Enterprise.uscc == bindparam("uscc"))  # built once (see sandu.store.db)
+
+
 def enterprise_of(session: Session, kind: ObjectKind, key: object) -> m.Enterprise | None:
     """The enterprise an object belongs to (None when the object does not exist)."""
     if kind is ObjectKind.ENTERPRISE:
-        return session.scalar(select(m.Enterprise).where(m.Enterprise.uscc == key)) if is_valid_uscc(key) else None
+        return session.scalar(_ENTERPRISE_BY_USCC, {"uscc": key}) if is_valid_uscc(key) else None
     if kind in (ObjectKind.LINE, ObjectKind.APPLICATION, ObjectKind.ALERT):
         valid = is_row_id(key)
     else:

@@ -26,9 +26,10 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Engine, Select, create_engine, event, inspect, update
+from sqlalchemy import Connection, Engine, Select, Table, bindparam, create_engine, event, inspect, select, text, update
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -96,17 +97,64 @@ def keyset_page(session: Session, query: Select, key: Any, *, after: int, limit:
     return page, (getattr(page[-1], key.key) if len(rows) > limit else None)
 
 
+# Statements built once per table (and dialect, or set of columns) and executed with their values as parameters:
+# SQLAlchemy keeps a built statement's cache key, so a request neither rebuilds the statement nor walks it to find
+# its compiled form (what a statement built per call costs on every request). Core statements run on the session's
+# connection (`session.connection().execute`): the same transaction, without the ORM's execution path, which a Core
+# statement passes through without effect (no autoflush, no ORM events in sandu).
+
+
+@cache
+def _insert_ignoring_sqlite(table: Table, key: str, columns: tuple[str, ...]) -> Any:
+    """INSERT INTO table (columns) VALUES (…) ON CONFLICT (key) DO NOTHING on SQLite, as a text statement with a typed
+    parameter per column: the dialect's own INSERT … ON CONFLICT is never cached (`inherit_cache = False`), so built per
+    call it is compiled again on every request; this one is compiled once. (PostgreSQL's renders casts into its SQL,
+    which a text statement would read as parameters: there the dialect's construct is built per call.)"""
+    from sqlalchemy.dialects import sqlite
+
+    stmt = sqlite.insert(table).values({c: bindparam(c) for c in columns}).on_conflict_do_nothing(index_elements=[key])
+    sql = str(stmt.compile(dialect=sqlite.dialect(paramstyle="named")))  # :name parameters, as text() reads them
+    return text(sql).bindparams(*(bindparam(c, type_=table.c[c].type) for c in columns))
+
+
+@cache
+def _insert(table: Table) -> Any:
+    return table.insert()
+
+
+@cache
+def _update_by_key(table: Table, keys: tuple[str, ...]) -> Any:
+    """UPDATE table SET (the columns a call's parameters name) WHERE each primary-key column = :pk_<column>."""
+    return update(table).where(*(table.c[k] == bindparam(f"pk_{k}") for k in keys))
+
+
+@cache
+def _by_key(mapper: Any) -> Select:
+    return select(mapper).where(*(c == bindparam(f"pk_{c.key}") for c in mapper.primary_key))
+
+
+def get_row(session: Session, model: type, key: tuple[Any, ...]) -> Any:
+    """`session.get(model, key)` with a statement built once per model: an object the session holds is its own
+    answer (no SQL); any other is loaded into the session by primary key (`session.get` builds that statement anew
+    on every call)."""
+    mapper = inspect(model)
+    if mapper.identity_key_from_primary_key(list(key)) in session.identity_map:
+        return session.get(model, key)
+    return session.scalars(_by_key(mapper), {f"pk_{c.key}": v for c, v in zip(mapper.primary_key, key, strict=True)}).one_or_none()
+
+
 def insert_if_absent(session: Session, model: type, *, key: str, row: dict[str, object]) -> None:
     """INSERT … ON CONFLICT (key) DO NOTHING: for content-addressed rows, where two
     concurrent writers of the same content must both succeed and store it once."""
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
+        session.connection().execute(_insert_ignoring_sqlite(model.__table__, key, tuple(row)), row)
     elif dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
+
+        session.execute(insert(model).values(**row).on_conflict_do_nothing(index_elements=[key]))
     else:  # pragma: no cover - sandu runs on SQLite and PostgreSQL
         raise RuntimeError(f"insert_if_absent: unsupported database {dialect}")
-    session.execute(insert(model).values(**row).on_conflict_do_nothing(index_elements=[key]))
 
 
 def insert_rows(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
@@ -115,7 +163,7 @@ def insert_rows(session: Session, model: type, rows: list[dict[str, Any]]) -> No
     database at once, in order (their ids ascend in list order); every row names the same columns."""
     if rows:
         assert all(r.keys() == rows[0].keys() for r in rows), "every row of one insert names the same columns"
-        session.execute(model.__table__.insert(), rows)
+        session.connection().execute(_insert(model.__table__), rows)
 
 
 def row_values(obj: Any, *, without: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -136,6 +184,23 @@ def attach_written(session: Session, obj: Any) -> None:
     session.add(obj)
 
 
+def update_row(session: Session, model: type, key: tuple[Any, ...], **values: Any) -> int:
+    """UPDATE the row of `model` whose primary key is `key` with a Core statement (built once per table and set of
+    columns), as an ORM-enabled UPDATE would: pending changes flushed first, and an object of that row the session
+    already holds given the values as stored. The number of rows updated (0 or 1)."""
+    session.flush()
+    mapper = inspect(model)
+    table = mapper.local_table
+    names = tuple(c.key for c in mapper.primary_key)
+    assert values and set(values) <= set(table.c.keys()) - set(names), f"{model.__name__}: update_row sets columns of its table, not the key"
+    done = session.connection().execute(_update_by_key(table, names), {**values, **{f"pk_{k}": v for k, v in zip(names, key, strict=True)}})
+    held = session.identity_map.get(mapper.identity_key_from_primary_key(list(key)))
+    if held is not None:
+        for k, v in values.items():
+            set_committed_value(held, k, v)
+    return done.rowcount
+
+
 def set_columns(session: Session, obj: Any, **values: Any) -> None:
     """UPDATE one persistent object's row by its primary key with a Core statement, and record the values on the
     object as stored (no ORM flush follows for them)."""
@@ -143,7 +208,8 @@ def set_columns(session: Session, obj: Any, **values: Any) -> None:
     assert state.persistent and state.identity is not None, f"{type(obj).__name__}: set_columns needs a stored row"
     table = state.mapper.local_table
     key = dict(zip([c.key for c in state.mapper.primary_key], state.identity, strict=True))
-    done = session.execute(update(table).where(*(table.c[k] == v for k, v in key.items())).values(**values))
+    assert values and set(values) <= set(table.c.keys()) - set(key), f"{type(obj).__name__}: set_columns sets columns of its table, not the key"
+    done = session.connection().execute(_update_by_key(table, tuple(key)), {**values, **{f"pk_{k}": v for k, v in key.items()}})
     assert done.rowcount == 1, f"{type(obj).__name__} {key}: exactly one row updated"
     for k, v in values.items():
         set_committed_value(obj, k, v)
@@ -207,7 +273,8 @@ class UnitOfWork:
         if engine.dialect.name == "postgresql":
             # One snapshot for the whole read, so a view never mixes before and after a concurrent write.
             read_options.update(isolation_level="REPEATABLE READ", postgresql_readonly=True, postgresql_deferrable=True)
-        self._reads = sessionmaker(bind=engine.execution_options(**read_options), expire_on_commit=False, autoflush=False)
+        self._read_engine = engine.execution_options(**read_options)
+        self._reads = sessionmaker(bind=self._read_engine, expire_on_commit=False, autoflush=False)
         self.queue = WriterQueue(settings.write_queue_max, settings.write_wait_s) if is_sqlite(engine) else None
 
     @contextmanager
@@ -222,6 +289,17 @@ class UnitOfWork:
                         self.before_commit(session)
             finally:
                 session.close()
+
+    @contextmanager
+    def read_rows(self) -> Iterator[Connection]:
+        """The same read-only snapshot as `read`, on a plain connection (Core statements, no ORM session to set up and
+        tear down): for a read of a few columns by key on every request, such as the user behind a token."""
+        with self._read_engine.connect() as conn:
+            conn.begin()
+            try:
+                yield conn
+            finally:
+                conn.rollback()
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from sandu.api import schemas as s
 from sandu.api.deps import RT, AsActor, AsEnterpriseActor, UsccPath, errors
-from sandu.api.routing import SanduRoute
+from sandu.api.routing import SanduRoute, in_worker_thread
 from sandu.origination import actions
 from sandu.origination.views import ConsentHistoryView, ConsentView, DecisionView, EnterpriseView, ErasureHistoryView, ErasureView, RefreshView
 from sandu.security import actions as security
@@ -46,10 +46,10 @@ def consent_history(uscc: UsccPath, actor: AsEnterpriseActor, rt: RT) -> Consent
 
 
 @router.post("/{uscc}/measurements", name="enterprises.measure", status_code=201, response_model=DecisionView, responses=errors(404, 409, 429, 503))
-def measure(uscc: UsccPath, body: s.MeasurementIn, actor: AsEnterpriseActor, rt: RT) -> DecisionView:
+async def measure(uscc: UsccPath, body: s.MeasurementIn, actor: AsEnterpriseActor, rt: RT) -> DecisionView:
     """测额: read the consented sources, score, apply policy, record the decision."""
-    return actions.measure(rt, actor, uscc=uscc, consent_id=body.consent_id, requested_fen=body.requested_fen, project=body.project,
-                           guarantee_fen=body.guarantee_fen)
+    return await in_worker_thread(actions.measure, rt, actor, uscc=uscc, consent_id=body.consent_id, requested_fen=body.requested_fen,
+                                  project=body.project, guarantee_fen=body.guarantee_fen)
 
 
 @router.post("/{uscc}/refresh", name="enterprises.refresh", response_model=RefreshView, responses=errors(403, 404, 503))
