@@ -344,6 +344,15 @@ def test_a_refresh_and_the_alerts_it_raises_are_committed_together(rt, monkeypat
     assert len(view.alerts_raised) == 1 and raised == before[2] + 1 and profiles == before[0] + 1 and reads > before[1]
 
 
+def test_a_refresh_scans_its_enterprise_page_by_page(rt_sqlite, monkeypatch):
+    """A page of one line: the scan goes on to the next page (empty) and reports the line and its alert once."""
+    from sandu.servicing import alerts as alert_service
+
+    monkeypatch.setattr(alert_service, "MAX_SCAN_BATCH", 1)
+    line_id, alert_id = _raise_revenue_alert(rt_sqlite)
+    assert alerts.get_alert(rt_sqlite, alert_id).line_id == line_id
+
+
 def test_an_erasure_keeps_the_alerts_and_says_why(rt_sqlite):
     """An alert's evidence holds values of the snapshots it compared; an erasure request keeps it with the line (a
     post-loan risk record) and says so, counting the enterprise's alerts."""

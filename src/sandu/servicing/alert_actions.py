@@ -146,15 +146,24 @@ def scan(rt: Runtime, actor: Actor, *, batch: int = svc.MAX_SCAN_BATCH) -> ScanV
 def scan_after_refresh(s: Session, rt: Runtime, actor: Actor, *, enterprise_id: int, previous_sha256: str | None, profile_sha256: str,
                        now: datetime) -> ScanView:
     """In the refresh's own unit of work: compare the enterprise's previous snapshot with the refreshed one on each of
-    its open lines (an enterprise holds a few lines; more than a scan batch is refused rather than scanned in part)."""
+    its open lines, a page of lines at a time."""
     rows = {sha: s.get(m.Profile, sha) for sha in (previous_sha256, profile_sha256) if sha is not None}
     facts = {sha: svc.profile_facts(row) for sha, row in rows.items() if row is not None}
     profiles = (facts.get(previous_sha256) if previous_sha256 else None, facts.get(profile_sha256))
-    page = svc.open_lines(s, enterprise_id=enterprise_id, after_id=0, limit=svc.MAX_SCAN_BATCH)
-    assert len(page) < svc.MAX_SCAN_BATCH, f"an enterprise holds fewer than {svc.MAX_SCAN_BATCH} open lines"
-    found, refused = _scan_page(s, rt, actor, page, as_of=rt.today(), now=now, profiles=profiles)
-    return ScanView(as_of=rt.today(), lines=len(page), raised=len(found), by_rule=dict(sorted(Counter(a.rule_id for a in found).items())),
-                    refused=refused, alert_ids=[a.id for a in found][:MAX_SHOWN_IDS])
+    as_of, lines, after_id = rt.today(), 0, 0
+    found: list[m.Alert] = []
+    refused: dict[str, str] = {}
+    for _ in range(MAX_SCAN_BATCHES):
+        page = svc.open_lines(s, enterprise_id=enterprise_id, after_id=after_id, limit=svc.MAX_SCAN_BATCH)
+        raised, refused_here = _scan_page(s, rt, actor, page, as_of=as_of, now=now, profiles=profiles)
+        found += raised
+        refused |= refused_here
+        lines += len(page)
+        if len(page) < svc.MAX_SCAN_BATCH:
+            return ScanView(as_of=as_of, lines=lines, raised=len(found), by_rule=dict(sorted(Counter(a.rule_id for a in found).items())),
+                            refused=refused, alert_ids=[a.id for a in found][:MAX_SHOWN_IDS])
+        after_id = page[-1].id
+    raise RuntimeError(f"the early-warning scan did not finish in {MAX_SCAN_BATCHES} batches; run it again")
 
 
 def list_alerts(rt: Runtime, actor: Actor, *, branch: str | None = None, status: str = "open", after_id: int = 0, limit: int = 50) -> AlertPage:
