@@ -572,9 +572,10 @@ def record_decision(
 
 
 def decision_grades(result: dict[str, Any]) -> dict[str, Any]:
-    """The columns a decision keeps beside its result for the portfolio reports: its tech and risk grades, its
-    calibrated 12-month PD as the result writes it, and 科技型 — the tech evaluation qualified the borrower as a
-    科技型中小企业 (all MOST criteria passed) or a 创新型中小企业."""
+    """What a decision's result says of its grades, as the columns the portfolio reports read: its tech and risk
+    grades, its calibrated 12-month PD as the result writes it, and 科技型 — the tech evaluation qualified the
+    borrower as a 科技型中小企业 (all MOST criteria passed) or a 创新型中小企业. A decision keeps its risk grade and
+    PD; a line keeps all four of the decision it was signed from."""
     scores = result.get("scores") or {}
     tech, risk = scores.get("tech") or {}, scores.get("risk") or {}
     pd = risk.get("pd")
