@@ -7,19 +7,51 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
+import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from servicing_support import D0, draw, open_line
 
 from sandu.analytics import actions
-from sandu.analytics.ecl import DrawingRisk, LineRisk, downgrade, exposures, lifetime_pd, provisions, stage
+from sandu.analytics.book import DRAWING_SCHEMA
+from sandu.analytics.ecl import DrawingRisk, LineRisk, downgrade, exposures, lifetime_pd, line_risk, provisions, stage
+from sandu.analytics.service import LINE_SCHEMA
 from sandu.domain.money import FEN_PER_WAN as WAN
 from sandu.policy.bundle import PolicyError, load_bundle
 from sandu.store import models as m
 
 RULES = load_bundle().expected_loss
 AS_OF = date(2026, 11, 29)
+
+
+def _lines(*rows: dict) -> pl.DataFrame:
+    base = {"enterprise_id": 1, "branch": "永嘉", "industry": "制造", "product": "jingying_kuaidai", "limit_fen": 100 * WAN, "opened_on": AS_OF,
+            "inclusive": False, "revolving": True, "status": "active", "expires_on": AS_OF + timedelta(days=365), "tech_grade": "B",
+            "risk_grade": "B", "tech_sector": True, "pd_12m": "0.02"}
+    return pl.DataFrame([{**base, **r} for r in rows], schema=LINE_SCHEMA)
+
+
+def test_a_lines_undrawn_limit_is_drawable_while_revolving_active_or_expiring_after_the_next_day():
+    lines = _lines({"line_id": 1}, {"line_id": 2, "revolving": False}, {"line_id": 3, "status": "frozen"}, {"line_id": 4, "status": "closed"},
+                   {"line_id": 5, "status": "expired", "expires_on": AS_OF + timedelta(days=1)},  # end of day expires it tonight
+                   {"line_id": 6, "status": "expired", "expires_on": AS_OF + timedelta(days=2)},
+                   {"line_id": 7, "opened_on": AS_OF + timedelta(days=1)})  # not opened yet: not in the risk
+    none = pl.DataFrame(schema={"enterprise_id": pl.Int64, "grade_now": pl.String, "pd_now": pl.String})
+    drawings = pl.DataFrame(schema=DRAWING_SCHEMA)
+    out = line_risk(lines, none, drawings, {"jingying_kuaidai": "credit"}, AS_OF)
+    assert dict(zip(out["line_id"].to_list(), out["revolving_active"].to_list(), strict=True)) == {
+        1: True, 2: False, 3: False, 4: False, 5: False, 6: True}
+
+
+def test_a_lines_current_grade_and_pd_are_its_borrowers_latest_decisions_else_its_own_else_certain_loss():
+    lines = _lines({"line_id": 1}, {"line_id": 2, "enterprise_id": 2}, {"line_id": 3, "enterprise_id": 3, "risk_grade": "?", "pd_12m": None})
+    current = pl.DataFrame([(1, "D", "0.3")], schema={"enterprise_id": pl.Int64, "grade_now": pl.String, "pd_now": pl.String}, orient="row")
+    drawings = pl.DataFrame([(1, 10, 30 * WAN), (1, 11, 20 * WAN), (2, 12, 5 * WAN)], schema={"line_id": pl.Int64, "drawing_id": pl.Int64,
+                                                                                               "principal_fen": pl.Int64}, orient="row")
+    out = line_risk(lines, current, drawings, {}, AS_OF)
+    assert out.select("line_id", "kind", "origination_grade", "current_grade", "pd_12m", "drawn_principal_fen").rows() == [
+        (1, "credit", "B", "D", "0.3", 50 * WAN), (2, "credit", "B", "B", "0.02", 5 * WAN), (3, "credit", "?", "?", "1", 0)]
 
 
 @pytest.mark.parametrize(("dpd", "risk_class", "down", "expected"), [

@@ -8,7 +8,7 @@ import polars as pl
 
 from sandu.analytics import service as svc
 from sandu.analytics.delinquency import MAX_ROLL_MONTHS, stage_movement
-from sandu.analytics.ecl import Exposures, exposure_columns, provisions
+from sandu.analytics.ecl import Exposures, exposure_columns, line_risk, provisions
 from sandu.analytics.portfolio import MAX_VINTAGE_MONTHS, Portfolio, last_month_ends, month_ends, portfolio
 from sandu.domain.dates import require_not_future
 from sandu.domain.enums import Role
@@ -70,7 +70,7 @@ def portfolio_report(rt: Runtime, actor: Actor | None, *, as_of: date | None = N
         seconds = [f.seconds for f in workflow.measurement_to_first_drawing(s, branch=which) if f.first_drawn_at <= end]
         decided = svc.decisions_by_outcome(s, day, which)
         at = [(d, book.drawings(d)) for d in (day, *([since] if since else []))]
-        risk = {d: (svc.line_risk(lines, svc.current_grades(s, d, which), drawings, kinds, d), drawings) for d, drawings in at}
+        risk = {d: (line_risk(lines, svc.current_grades(s, d, which), drawings, kinds, d), drawings) for d, drawings in at}
 
     def exposed(d: date) -> Exposures:
         lines_then, drawings = risk[d]

@@ -22,7 +22,7 @@ PRINCIPAL = ("principal", "overdue_principal")
 OVERDUE = ("overdue_principal", "overdue_interest", "penalty", "compound")
 DRAWING_SCHEMA = {"line_id": pl.Int64, "drawing_id": pl.Int64, "principal_fen": pl.Int64, "receivable_fen": pl.Int64,
                   "overdue_fen": pl.Int64, "dpd": pl.Int64, "risk_class": pl.String, "maturity_on": pl.Date}
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()  # polars dates count days from 1970-01-01
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()  # polars dates count days from 1970-01-01
 _KEY = 1 << 24  # a drawing's rows keyed by drawing index × _KEY + day ordinal (ordinals stay below 2^22)
 
 
@@ -88,7 +88,7 @@ class Book:
                              "principal_fen": self._measure(PRINCIPAL, k)[rows], "receivable_fen": self.sums[rows, :, k].sum(axis=1),
                              "overdue_fen": self._measure(OVERDUE, k)[rows], "dpd": self.dpd(day)[rows],
                              "risk_class": pl.Series(self.risk_classes(day)[rows].tolist(), dtype=pl.String),
-                             "maturity_on": self.maturity_on[rows] - _EPOCH_ORDINAL}, schema=DRAWING_SCHEMA)
+                             "maturity_on": self.maturity_on[rows] - EPOCH_ORDINAL}, schema=DRAWING_SCHEMA)
 
     def line_sums(self, day: date) -> pl.DataFrame:
         """Per line with a drawing, through `day`: what its draw entries put into principal (drawn_fen), and what is

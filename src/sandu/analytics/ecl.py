@@ -15,19 +15,20 @@ from __future__ import annotations
 import decimal
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from sandu.analytics.book import EPOCH_ORDINAL
+from sandu.domain.enums import LineStatus
 from sandu.policy.bundle import GRADE_ORDER, ExpectedLoss
 
 DAYS_PER_YEAR = 365
 ONE = Decimal(1)
 _CONTEXT = decimal.Context(prec=34, rounding=ROUND_HALF_EVEN)
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()  # polars dates count days from 1970-01-01
 LINE_RISK_SCHEMA = {"line_id": pl.Int64, "product": pl.String, "kind": pl.String, "branch": pl.String, "limit_fen": pl.Int64,
                     "drawn_principal_fen": pl.Int64, "revolving_active": pl.Boolean, "origination_grade": pl.String,
                     "current_grade": pl.String, "pd_12m": pl.String}
@@ -163,6 +164,28 @@ class Exposures:
                                                      self.ecl_fen.tolist(), strict=True)]
 
 
+def line_risk(lines: pl.DataFrame, current: pl.DataFrame, drawings: pl.DataFrame, kinds: dict[str, str], as_of: date) -> pl.DataFrame:
+    """As of the end of `as_of`: every line opened by then (`lines`, as `sandu.analytics.service.LINE_SCHEMA`) with its product kind, its origination risk grade and its
+    current one and 12-month PD (`current`, as `sandu.analytics.service.current_grades` reads them: the borrower's latest decision made as of a day on or before
+    `as_of`; the origination decision's where none, and a PD of 1 where neither recorded one — counted as certain
+    loss, never as none), what its owing drawings' principal is (`drawings`), and whether its undrawn limit counts as
+    drawable: revolving, opened, not yet expired by then (end of day expires a line the day before it ends), and not
+    frozen or closed now — a line's freezes keep no history, so a line frozen or closed now adds no undrawn exposure on
+    earlier days either."""
+    drawn = drawings.group_by("line_id").agg(pl.col("principal_fen").sum().alias("drawn_principal_fen"))
+    active = pl.col("revolving") & ((pl.col("status") == LineStatus.ACTIVE.value)
+                                    | ((pl.col("status") == LineStatus.EXPIRED.value) & (pl.col("expires_on") > as_of + timedelta(days=1))))
+    kind = pl.col("product").replace_strict(kinds, default="credit", return_dtype=pl.String)
+    return (lines.filter(pl.col("opened_on") <= as_of).join(current, on="enterprise_id", how="left")
+            .join(drawn, on="line_id", how="left")
+            .select("line_id", "product", kind.alias("kind"), "branch", "limit_fen",
+                    pl.col("drawn_principal_fen").fill_null(0), active.fill_null(False).alias("revolving_active"),
+                    pl.col("risk_grade").alias("origination_grade"),
+                    pl.coalesce("grade_now", "risk_grade").alias("current_grade"),
+                    pl.coalesce("pd_now", "pd_12m", pl.lit("1")).alias("pd_12m"))
+            .sort("line_id"))
+
+
 class _Factors:
     """Distinct (PD, LGD) pairs, coded so that each is converted to an exact ratio once."""
 
@@ -201,7 +224,7 @@ def exposure_columns(rules: ExpectedLoss, as_of: date, lines: pl.DataFrame, draw
 
     d = drawings.join(lines.select("line_id", "product", "kind", "branch", "down", "pd_12m"), on="line_id", how="inner").sort("line_id", "drawing_id")
     st = stages(rules, d["dpd"].to_numpy(), d["risk_class"].to_numpy(), d["down"].to_numpy())
-    days = np.maximum(0, (d["maturity_on"].cast(pl.Int64) - (as_of.toordinal() - _EPOCH_ORDINAL)).to_numpy())
+    days = np.maximum(0, (d["maturity_on"].cast(pl.Int64) - (as_of.toordinal() - EPOCH_ORDINAL)).to_numpy())
     worst = (pl.DataFrame({"line_id": d["line_id"], "stage": st}, schema={"line_id": pl.Int64, "stage": pl.Int64})
              .group_by("line_id").agg(pl.col("stage").max().alias("worst")))
     u = (lines.join(worst, on="line_id", how="left").with_columns(pl.col("worst").fill_null(1))

@@ -18,8 +18,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
-from sandu.analytics.book import Book
-from sandu.domain.enums import LineStatus
+from sandu.analytics.book import EPOCH_ORDINAL, Book
 from sandu.ledger.overdue import RiskClass
 from sandu.store import models as m
 
@@ -27,7 +26,6 @@ MAX_LINES = 2_000_000  # one report; the bank's whole book fits many times over
 PAGE = 10_000
 UNKNOWN_INDUSTRY = "未知"
 UNKNOWN_GRADE = "?"
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()  # polars dates count days from 1970-01-01
 
 
 FETCH_ROWS = 100_000  # rows taken from the driver at a time: its tuples live only until their chunk is a frame
@@ -106,29 +104,6 @@ def current_grades(session: Session, as_of: date, branch: str | None = None) -> 
     return _frame(session, stmt, {"enterprise_id": pl.Int64, "grade_now": pl.String, "pd_now": pl.String})
 
 
-def line_risk(lines: pl.DataFrame, current: pl.DataFrame, drawings: pl.DataFrame, kinds: dict[str, str], as_of: date) -> pl.DataFrame:
-    """As of the end of `as_of`: every line opened by then with its product kind, its origination risk grade and its
-    current one and 12-month PD (`current_grades`: the borrower's latest decision made as of a day on or before
-    `as_of`; the origination decision's where none, and a PD of 1 where neither recorded one — counted as certain
-    loss, never as none), what its owing drawings' principal is (`drawings`), and whether its undrawn limit counts as
-    drawable: revolving, opened, not yet expired by then (end of day expires a line the day before it ends), and not
-    frozen or closed now — a line's freezes keep no history, so a line frozen or closed now adds no undrawn exposure on
-    earlier days either."""
-    drawn = drawings.group_by("line_id").agg(pl.col("principal_fen").sum().alias("drawn_principal_fen"))
-    after = as_of.toordinal() + 1 - _EPOCH_ORDINAL  # as_of + 1 day, as days since 1970-01-01
-    active = pl.col("revolving") & ((pl.col("status") == LineStatus.ACTIVE.value)
-                                    | ((pl.col("status") == LineStatus.EXPIRED.value) & (pl.col("expires_on").cast(pl.Int32) > after)))
-    kind = pl.col("product").replace_strict(kinds, default="credit", return_dtype=pl.String)
-    return (lines.filter(pl.col("opened_on") <= as_of).join(current, on="enterprise_id", how="left")
-            .join(drawn, on="line_id", how="left")
-            .select("line_id", "product", kind.alias("kind"), "branch", "limit_fen",
-                    pl.col("drawn_principal_fen").fill_null(0), active.fill_null(False).alias("revolving_active"),
-                    pl.col("risk_grade").alias("origination_grade"),
-                    pl.coalesce("grade_now", "risk_grade").alias("current_grade"),
-                    pl.coalesce("pd_now", "pd_12m", pl.lit("1")).alias("pd_12m"))
-            .sort("line_id"))
-
-
 APPROVALS_DAYS = 30  # the decisions a report counts: those of the last 30 days through its day
 
 
@@ -148,7 +123,7 @@ MAX_POSTINGS = 200_000_000  # loan postings one report reads
 
 def _ordinals(column: pl.Series) -> np.ndarray:
     """A date column as proleptic ordinals (`date.toordinal`), nulls as -1 (`NO_DUE`)."""
-    return (column.cast(pl.Int64) + _EPOCH_ORDINAL).fill_null(-1).to_numpy()
+    return (column.cast(pl.Int64) + EPOCH_ORDINAL).fill_null(-1).to_numpy()
 
 
 def book_through(session: Session, days: Iterable[date]) -> Book:
