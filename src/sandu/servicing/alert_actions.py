@@ -5,6 +5,8 @@ same transaction — the alert's step and, when an approval freezes a line or re
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import date, datetime
 from typing import Any
 
@@ -108,8 +110,10 @@ def _scan_page(s: Session, rt: Runtime, actor: Actor, page: list[m.CreditLine], 
     return found, refused
 
 
-def _scan_batches(rt: Runtime, actor: Actor, batch: int) -> ScanView:
-    """Scan every open line, a batch per committed unit of work."""
+def _scan_pages(rt: Runtime, actor: Actor, unit: Callable[[], AbstractContextManager[Session]], *, batch: int, enterprise_id: int | None = None,
+                profiles=None, now: datetime | None = None) -> ScanView:
+    """Scan open lines (all, or one enterprise's) a page of `batch` at a time, each page in a `unit` of work (its own
+    committed one, or the caller's), at `now` (default: the clock as each page starts)."""
     as_of = rt.today()
     lines = raised = 0
     by_rule: Counter[str] = Counter()
@@ -117,12 +121,12 @@ def _scan_batches(rt: Runtime, actor: Actor, batch: int) -> ScanView:
     ids: list[int] = []
     after_id = 0
     for _ in range(MAX_SCAN_BATCHES):
-        now = rt.now()
-        with rt.uow.write() as s:
-            page = svc.open_lines(s, after_id=after_id, limit=batch)
-            found, refused_here = _scan_page(s, rt, actor, page, as_of=as_of, now=now)
+        at = now or rt.now()
+        with unit() as s:
+            page = svc.open_lines(s, enterprise_id=enterprise_id, after_id=after_id, limit=batch)
+            found, refused_here = _scan_page(s, rt, actor, page, as_of=as_of, now=at, profiles=profiles)
             if found:
-                audit.note(s, actor, "alerts.scan", "business_date", f"{as_of.isoformat()}#{after_id}", at=now)
+                audit.note(s, actor, "alerts.scan", "business_date", f"{as_of.isoformat()}#{after_id}", at=at)
             ids += [a.id for a in found][:MAX_SHOWN_IDS - len(ids)]
         refused |= refused_here
         by_rule.update(a.rule_id for a in found)
@@ -140,7 +144,7 @@ def scan(rt: Runtime, actor: Actor, *, batch: int = svc.MAX_SCAN_BATCH) -> ScanV
     hash check is reported and skipped, the rest go on."""
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= svc.MAX_SCAN_BATCH:
         raise InvalidInput("batch", f"got {show(batch)}", f"1..{svc.MAX_SCAN_BATCH} lines")
-    return _scan_batches(rt, actor, batch)
+    return _scan_pages(rt, actor, rt.uow.write, batch=batch)
 
 
 def scan_after_refresh(s: Session, rt: Runtime, actor: Actor, *, enterprise_id: int, previous_sha256: str | None, profile_sha256: str,
@@ -150,20 +154,7 @@ def scan_after_refresh(s: Session, rt: Runtime, actor: Actor, *, enterprise_id: 
     rows = {sha: s.get(m.Profile, sha) for sha in (previous_sha256, profile_sha256) if sha is not None}
     facts = {sha: svc.profile_facts(row) for sha, row in rows.items() if row is not None}
     profiles = (facts.get(previous_sha256) if previous_sha256 else None, facts.get(profile_sha256))
-    as_of, lines, after_id = rt.today(), 0, 0
-    found: list[m.Alert] = []
-    refused: dict[str, str] = {}
-    for _ in range(MAX_SCAN_BATCHES):
-        page = svc.open_lines(s, enterprise_id=enterprise_id, after_id=after_id, limit=svc.MAX_SCAN_BATCH)
-        raised, refused_here = _scan_page(s, rt, actor, page, as_of=as_of, now=now, profiles=profiles)
-        found += raised
-        refused |= refused_here
-        lines += len(page)
-        if len(page) < svc.MAX_SCAN_BATCH:
-            return ScanView(as_of=as_of, lines=lines, raised=len(found), by_rule=dict(sorted(Counter(a.rule_id for a in found).items())),
-                            refused=refused, alert_ids=[a.id for a in found][:MAX_SHOWN_IDS])
-        after_id = page[-1].id
-    raise RuntimeError(f"the early-warning scan did not finish in {MAX_SCAN_BATCHES} batches; run it again")
+    return _scan_pages(rt, actor, lambda: nullcontext(s), batch=svc.MAX_SCAN_BATCH, enterprise_id=enterprise_id, profiles=profiles, now=now)
 
 
 def list_alerts(rt: Runtime, actor: Actor, *, branch: str | None = None, status: str = "open", after_id: int = 0, limit: int = 50) -> AlertPage:
