@@ -4,6 +4,7 @@ from the drawings and the decisions."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -15,11 +16,44 @@ from servicing_support import D0, draw, open_line
 
 from sandu.analytics import actions
 from sandu.analytics.book import DRAWING_SCHEMA
-from sandu.analytics.ecl import DrawingRisk, LineRisk, downgrade, exposures, lifetime_pd, line_risk, provisions, stage
+from sandu.analytics.ecl import DRAWING_RISK_SCHEMA, LINE_RISK_SCHEMA, Exposures, downgrade, exposure_columns, lifetime_pd, line_risk, provisions, stage
 from sandu.analytics.service import LINE_SCHEMA
 from sandu.domain.money import FEN_PER_WAN as WAN
-from sandu.policy.bundle import PolicyError, load_bundle
+from sandu.policy.bundle import ExpectedLoss, PolicyError, load_bundle
 from sandu.store import models as m
+
+# Lines and drawings written one by one, as rows of the frames `exposure_columns` reads (LINE_RISK_SCHEMA, DRAWING_RISK_SCHEMA)
+
+
+@dataclass(frozen=True)
+class DrawingRisk:
+    line_id: int
+    drawing_id: int
+    owed_fen: int  # principal, interest, penalty and compound interest owed
+    dpd: int
+    risk_class: str
+    maturity_on: date
+
+
+@dataclass(frozen=True)
+class LineRisk:
+    line_id: int
+    product: str
+    kind: str  # the product's kind: credit | secured | project | guaranteed
+    branch: str
+    limit_fen: int
+    drawn_principal_fen: int
+    revolving_active: bool  # revolving and active: the undrawn limit may still be drawn
+    origination_grade: str
+    current_grade: str
+    pd_12m: Decimal
+
+
+def exposures(rules: ExpectedLoss, as_of: date, lines: list[LineRisk], drawings: list[DrawingRisk]) -> Exposures:
+    """`exposure_columns` of lines and drawings written one by one."""
+    return exposure_columns(rules, as_of, pl.DataFrame([{**vars(ln), "pd_12m": str(ln.pd_12m)} for ln in lines], schema=LINE_RISK_SCHEMA),
+                            pl.DataFrame([vars(d) for d in drawings], schema=DRAWING_RISK_SCHEMA))
+
 
 RULES = load_bundle().expected_loss
 AS_OF = date(2026, 11, 29)

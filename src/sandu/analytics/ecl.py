@@ -37,30 +37,6 @@ DRAWING_RISK_SCHEMA = {"line_id": pl.Int64, "drawing_id": pl.Int64, "owed_fen": 
 
 
 @dataclass(frozen=True)
-class DrawingRisk:
-    line_id: int
-    drawing_id: int
-    owed_fen: int  # principal, interest, penalty and compound interest owed
-    dpd: int
-    risk_class: str
-    maturity_on: date
-
-
-@dataclass(frozen=True)
-class LineRisk:
-    line_id: int
-    product: str
-    kind: str  # the product's kind: credit | secured | project | guaranteed
-    branch: str
-    limit_fen: int
-    drawn_principal_fen: int
-    revolving_active: bool  # revolving and active: the undrawn limit may still be drawn
-    origination_grade: str
-    current_grade: str
-    pd_12m: Decimal
-
-
-@dataclass(frozen=True)
 class Exposure:
     line_id: int
     drawing_id: int | None  # None: the undrawn part of the line
@@ -253,12 +229,6 @@ def exposure_columns(rules: ExpectedLoss, as_of: date, lines: pl.DataFrame, draw
         _product_fen(*factors.ratios(), codes, ead))
     assert (out.ecl_fen >= 0).all() and (out.ecl_fen <= out.ead_fen).all(), "0 ≤ ECL ≤ EAD: PD and LGD are fractions"
     return out
-
-
-def exposures(rules: ExpectedLoss, as_of: date, lines: list[LineRisk], drawings: list[DrawingRisk]) -> Exposures:
-    """`exposure_columns` of lines and drawings given one by one."""
-    return exposure_columns(rules, as_of, pl.DataFrame([{**vars(ln), "pd_12m": str(ln.pd_12m)} for ln in lines], schema=LINE_RISK_SCHEMA),
-                            pl.DataFrame([vars(d) for d in drawings], schema=DRAWING_RISK_SCHEMA))
 
 
 def provisions(exposures: Exposures) -> dict[str, Any]:
