@@ -191,8 +191,8 @@ def admit(rt: Runtime, route: str, actor: Actor, object_key: object = None) -> A
     reach = svc.check_role(rule, route, actor)
     svc.check_fresh(rule, actor, rt.settings, rt.now())
     if rule.object is not None:
-        with rt.uow.read() as s:
-            svc.check_object(s, rule, route, actor, reach, object_key)
+        with rt.uow.read_rows() as conn:
+            svc.check_object(conn, rule, route, actor, reach, object_key)
     if rule.limit is not None:
         rt.limiter.hit(_limit(rt, rule.limit), f"user:{actor.user_id}", time.monotonic())
     return actor

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -268,48 +268,73 @@ def check_fresh(rule: Rule, actor: Actor, settings: Settings, now: datetime) -> 
         )
 
 
-_ENTERPRISE_BY_USCC = select(m.Enterprise).where(m.Enterprise.uscc == bindparam("uscc"))  # built once (see sandu.store.db)
+@dataclass(frozen=True)
+class Standing:
+    """Where an actor stands with the enterprise behind an object: the enterprise's sub-branch and its legal
+    representative (the resident ID's keyed hash), and the actor's membership of it (None: not a member)."""
+
+    branch: str
+    legal_rep_id_hmac: str | None
+    relation: MemberRelation | None
 
 
-def enterprise_of(session: Session, kind: ObjectKind, key: object) -> m.Enterprise | None:
-    """The enterprise an object belongs to (None when the object does not exist)."""
+_ENTERPRISES, _MEMBERSHIPS = m.Enterprise.__table__, m.Membership.__table__
+_OBJECT_TABLES = {ObjectKind.CONSENT: m.Consent.__table__, ObjectKind.DECISION: m.Decision.__table__, ObjectKind.LINE: m.CreditLine.__table__,
+                  ObjectKind.APPLICATION: m.Application.__table__, ObjectKind.ALERT: m.Alert.__table__}
+
+
+def _standing_statement(kind: ObjectKind) -> Select[Any]:
+    """One statement per kind of object: the object's enterprise and the user's membership of it, by the object's key
+    (`:key`) and the user (`:user_id`; NULL matches no membership)."""
+    e, mem = _ENTERPRISES, _MEMBERSHIPS
+    member = (mem.c.enterprise_id == e.c.id) & (mem.c.user_id == bindparam("user_id"))
+    columns = (e.c.branch, e.c.legal_rep_id_hmac, mem.c.relation)
     if kind is ObjectKind.ENTERPRISE:
-        return session.scalar(_ENTERPRISE_BY_USCC, {"uscc": key}) if is_valid_uscc(key) else None
-    if kind in (ObjectKind.LINE, ObjectKind.APPLICATION, ObjectKind.ALERT):
-        valid = is_row_id(key)
-    else:
-        valid = is_uuid(key)
-    if not valid:
+        return select(*columns).select_from(e.outerjoin(mem, member)).where(e.c.uscc == bindparam("key"))
+    t = _OBJECT_TABLES[kind]
+    return select(*columns).select_from(t.join(e, e.c.id == t.c.enterprise_id).outerjoin(mem, member)).where(t.c.id == bindparam("key"))
+
+
+_STANDING = {kind: _standing_statement(kind) for kind in ObjectKind}  # built once (see sandu.store.db)
+
+
+def _valid_key(kind: ObjectKind, key: object) -> bool:
+    if kind is ObjectKind.ENTERPRISE:
+        return is_valid_uscc(key)
+    return is_row_id(key) if kind in (ObjectKind.LINE, ObjectKind.APPLICATION, ObjectKind.ALERT) else is_uuid(key)
+
+
+def standing(conn: Connection, actor: Actor, kind: ObjectKind, key: object) -> Standing | None:
+    """The actor's standing with the enterprise an object belongs to, in one statement on `conn` (None when the object
+    does not exist)."""
+    if not _valid_key(kind, key):
         return None
-    model = {ObjectKind.CONSENT: m.Consent, ObjectKind.DECISION: m.Decision, ObjectKind.LINE: m.CreditLine, ObjectKind.APPLICATION: m.Application,
-             ObjectKind.ALERT: m.Alert}[kind]
-    row = session.get(model, key)
-    return None if row is None else session.get(m.Enterprise, row.enterprise_id)
+    row = conn.execute(_STANDING[kind], {"key": key, "user_id": actor.user_id}).one_or_none()
+    if row is None:
+        return None
+    return Standing(row.branch, row.legal_rep_id_hmac, None if row.relation is None else MemberRelation(row.relation))
 
 
-def is_member(session: Session, actor: Actor, ent: m.Enterprise) -> bool:
-    return actor.role is Role.APPLICANT and relation_of(session, actor.user_id, ent.id) is not None
+def legal_rep_in_person(actor: Actor, relation: MemberRelation | None, legal_rep_id_hmac: str | None) -> bool:
+    """The enterprise's legal representative in person: the membership says so, and the person (their resident ID's
+    keyed hash) is the one the enterprise names."""
+    return (actor.role is Role.APPLICANT and relation is MemberRelation.LEGAL_REP and actor.person_id_hmac is not None
+            and actor.person_id_hmac == legal_rep_id_hmac)
 
 
 def is_legal_rep(session: Session, actor: Actor, ent: m.Enterprise) -> bool:
-    """The enterprise's legal representative in person: the membership says so, and the
-    person (their resident ID's keyed hash) is the one the enterprise names."""
-    return (
-        actor.role is Role.APPLICANT
-        and relation_of(session, actor.user_id, ent.id) is MemberRelation.LEGAL_REP
-        and actor.person_id_hmac is not None
-        and actor.person_id_hmac == ent.legal_rep_id_hmac
-    )
+    """`legal_rep_in_person`, the membership read on `session`."""
+    return actor.role is Role.APPLICANT and legal_rep_in_person(actor, relation_of(session, actor.user_id, ent.id), ent.legal_rep_id_hmac)
 
 
-def reaches(session: Session, actor: Actor, reach: Reach, ent: m.Enterprise) -> bool:
+def reaches(actor: Actor, reach: Reach, at: Standing) -> bool:
     if reach is Reach.ANY or reach is Reach.NONE:
         return reach is Reach.ANY
     if reach is Reach.BRANCH:
-        return actor.role.is_staff and actor.branch is not None and actor.branch == ent.branch
+        return actor.role.is_staff and actor.branch is not None and actor.branch == at.branch
     if reach is Reach.MEMBER:
-        return is_member(session, actor, ent)
-    return is_legal_rep(session, actor, ent)
+        return actor.role is Role.APPLICANT and at.relation is not None
+    return legal_rep_in_person(actor, at.relation, at.legal_rep_id_hmac)
 
 
 def staff_branch(actor: Actor, branch: object, *, what: str, rule: str) -> str | None:
@@ -327,11 +352,10 @@ def staff_branch(actor: Actor, branch: object, *, what: str, rule: str) -> str |
     return actor.branch
 
 
-def check_object(session: Session, rule: Rule, route: str, actor: Actor, reach: Reach, key: object) -> m.Enterprise:
-    """The enterprise behind the route's object, if the actor may reach it; else 404, the
-    same answer as for an object that does not exist."""
+def check_object(conn: Connection, rule: Rule, route: str, actor: Actor, reach: Reach, key: object) -> None:
+    """The route's object exists and is within the actor's reach; else 404, the same answer as for an object that does
+    not exist. Read on `conn`, a read transaction."""
     assert rule.object is not None, f"{route}: no object kind in its rule"
-    ent = enterprise_of(session, rule.object, key)
-    if ent is None or not reaches(session, actor, reach, ent):
+    at = standing(conn, actor, rule.object, key)
+    if at is None or not reaches(actor, reach, at):
         raise NotFound(str(rule.object), key, field=PATH_PARAM[rule.object])
-    return ent
