@@ -4,6 +4,8 @@ nothing is written; end of day runs in batches and says what is left."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -13,15 +15,16 @@ from datetime import timedelta
 import httpx
 import pytest
 from conftest import BUSINESS_DATE, TEST_SETTINGS, actor, login, runtime_on, serve
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
 
 from sandu.api.app import create_app
 from sandu.demo.stories import replay_all
 from sandu.domain.errors import Busy
+from sandu.origination import actions as orig
 from sandu.servicing import actions
 from sandu.simulate.stories import STORY_ROWS
 from sandu.store import models as m
-from sandu.store.db import WriterQueue
+from sandu.store.db import FileWriteLock, WriterQueue, make_engine, writer_lock_path
 
 S2 = STORY_ROWS[1]
 WAIT_S = 10.0  # generous: a test thread waits at most this long for its turn
@@ -122,6 +125,76 @@ def test_a_full_line_refuses_at_once_and_an_error_inside_releases_the_turn():
             raise RuntimeError("boom")
     with q.turn():  # the failed writer gave its turn back
         pass
+
+
+@contextmanager
+def another_process_writing(lock_path: str) -> Iterator[subprocess.Popen]:
+    """A second process holding the store's writer lock until the block ends (its stdin is closed)."""
+    code = "import sys\nfrom sandu.store.db import FileWriteLock\nwith FileWriteLock(sys.argv[1], 5).held():\n    print('held', flush=True)\n    sys.stdin.read()"
+    proc = subprocess.Popen([sys.executable, "-c", code, lock_path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        yield proc
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(WAIT_S)
+
+
+def register_s2(rt) -> None:
+    orig.register(rt, actor(rt, "rep-s2"), uscc=S2["uscc"], name=S2["name"])
+
+
+def _enterprises(rt) -> int:
+    with rt.uow.read() as s:
+        return s.scalar(select(func.count()).select_from(m.Enterprise))
+
+
+def test_a_writer_waits_for_another_processs_write_and_goes_as_soon_as_it_ends(sqlite_url):
+    rt = runtime_on(sqlite_url)
+    try:
+        lock_path, before = rt.uow.file_lock.path, _enterprises(rt)
+        done = threading.Event()
+
+        def write() -> None:
+            register_s2(rt)
+            done.set()
+
+        with another_process_writing(lock_path):
+            w = threading.Thread(target=write)
+            w.start()
+            assert not done.wait(0.3), "wrote while another process held the writer lock"
+            assert _enterprises(rt) == before
+        assert done.wait(WAIT_S), "not woken when the other process's write ended"
+        w.join(WAIT_S)
+        assert _enterprises(rt) == before + 1
+    finally:
+        rt.engine.dispose()
+
+
+def test_a_writer_that_waits_too_long_for_another_process_gets_busy_writes_nothing_and_leaves_the_lock_free(sqlite_url):
+    rt = runtime_on(sqlite_url, TEST_SETTINGS.model_copy(update={"sqlite_busy_timeout_ms": 300}))
+    try:
+        before = _enterprises(rt)
+        with another_process_writing(rt.uow.file_lock.path):
+            t0 = time.monotonic()
+            with pytest.raises(Busy, match="another process") as info:
+                register_s2(rt)
+            assert 0.25 <= time.monotonic() - t0 < WAIT_S
+            assert info.value.http_status == 503 and info.value.retry_after_s == 1
+            assert _enterprises(rt) == before
+        register_s2(rt)  # the writer that gave up took the lock when it came, and gave it back at once
+        assert _enterprises(rt) == before + 1
+        with FileWriteLock(rt.uow.file_lock.path, 0).held():  # nobody keeps it: granted without waiting
+            pass
+    finally:
+        rt.engine.dispose()
+
+
+def test_the_writer_lock_lives_beside_a_store_file_and_an_in_memory_store_has_none(tmp_path):
+    assert writer_lock_path(make_engine(f"sqlite:///{tmp_path / 'a.db'}", TEST_SETTINGS)) == str(tmp_path / "a.db") + ".writer-lock"
+    for url in ("sqlite://", "sqlite:///:memory:", "sqlite:///file:mem?mode=memory&uri=true"):
+        assert writer_lock_path(create_engine(url)) is None, url
 
 
 def test_a_busy_store_answers_503_with_retry_after_and_writes_nothing(sqlite_url):

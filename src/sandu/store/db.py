@@ -14,7 +14,12 @@ Writers on SQLite queue in this process, first come first served, without
 busy-waiting on the file lock: SQLite admits one writer at a time anyway, and
 its busy loop (sleeping and retrying) is neither fair nor bounded. A writer
 that cannot get its turn within the configured wait, or finds the queue full,
-gets `Busy` (503, retry later) and nothing is written. On PostgreSQL writers
+gets `Busy` (503, retry later) and nothing is written. Between processes on one
+SQLite file (the server's workers, the CLI's end of day) the writer whose turn
+it is takes a lock on a file beside the store (`FileWriteLock`, flock(2))
+before it begins: the kernel wakes it the moment the other process's writer
+releases it, where SQLite's busy loop would sleep 1, 2, 5 … 100 ms between
+tries and let the same process win again and again. On PostgreSQL writers
 go straight to the database, which serialises them on the rows they lock.
 The connection pool holds one connection per request thread, so no request
 ever waits for a connection while holding none of the locks it needs.
@@ -22,6 +27,8 @@ ever waits for a connection while holding none of the locks it needs.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -261,6 +268,68 @@ class WriterQueue:
                     self._held = False
 
 
+class FileWriteLock:
+    """One writer at a time among the processes writing one SQLite file: an exclusive flock(2) on a file beside it
+    (``<store>.writer-lock``), taken before BEGIN IMMEDIATE and released after COMMIT or ROLLBACK. A writer that finds
+    it held blocks in the kernel (no polling) and is woken when it is released; the wait is bounded: past `wait_s` the
+    writer gets `Busy` and writes nothing, and the lock, if it comes later, is given back at once. In one process only
+    the writer whose turn it is (`WriterQueue`) asks for it, so there is at most one waiter per process."""
+
+    def __init__(self, path: str, wait_s: float):
+        self.path = path
+        self.wait_s = wait_s
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)  # a lock per open file: one per writer
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not self._wait(fd):  # fd is the waiter's now: it closes it
+                raise Busy(f"the store is busy (another process has been writing for {self.wait_s:g} s); nothing was written, "
+                           "retry in a moment", field=None, allowed=None) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _wait(self, fd: int) -> bool:
+        """Block for the lock on `fd` in a thread of its own, at most `wait_s`: True when it was granted in time. When
+        not, that thread keeps `fd`, and gives the lock back and closes `fd` as soon as it gets it."""
+        granted, gate = threading.Event(), threading.Lock()
+        abandoned = False
+
+        def block() -> None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with gate:
+                if not abandoned:
+                    granted.set()
+                    return
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+        threading.Thread(target=block, name="sandu-writer-lock", daemon=True).start()
+        if granted.wait(self.wait_s):
+            return True
+        with gate:
+            if granted.is_set():
+                return True
+            abandoned = True
+        return False
+
+
+def writer_lock_path(engine: Engine) -> str | None:
+    """Where a SQLite store's `FileWriteLock` lives (beside the database file); None for an in-memory store."""
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:") or engine.url.query.get("mode") == "memory":
+        return None
+    return os.path.abspath(database) + ".writer-lock"
+
+
 class UnitOfWork:
     """The transactions of one process against one store (see the module docstring)."""
 
@@ -276,11 +345,13 @@ class UnitOfWork:
         self._read_engine = engine.execution_options(**read_options)
         self._reads = sessionmaker(bind=self._read_engine, expire_on_commit=False, autoflush=False)
         self.queue = WriterQueue(settings.write_queue_max, settings.write_wait_s) if is_sqlite(engine) else None
+        lock_path = writer_lock_path(engine) if is_sqlite(engine) else None
+        self.file_lock = FileWriteLock(lock_path, settings.sqlite_busy_timeout_ms / 1000) if lock_path else None
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One write transaction: committed when the block ends, rolled back on any exception."""
-        with self.queue.turn() if self.queue is not None else nullcontext():
+        with self.queue.turn() if self.queue is not None else nullcontext(), self.file_lock.held() if self.file_lock else nullcontext():
             session = self._writes()
             try:
                 with session.begin():
