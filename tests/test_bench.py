@@ -111,12 +111,14 @@ def test_bench_run_writes_one_table_of_the_figures(tmp_path):
     text = out.read_text()
     assert text.startswith("# sandu benchmark results")
     for words in ("- **When**:", "quick sizes", "- **Where**:", f"{os.cpu_count()} cores", "Python 3.", "SQLite 3.",
-                  "PostgreSQL", "- **Code**: commit", "- **Load average**", "- **Result**: 7 rows ok\n"):
+                  "PostgreSQL", "- **Code**: commit", "- **Load average**", "- **Result**: 9 rows ok\n"):
         assert words in text, (words, text[:1500])
     rows = _table(text)
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert [(c[0], c[1]) for c in rows] == [(row["benchmark"], row["figure"]) for row in sidecar["rows"]]  # a row per figure
-    assert {c[0] for c in rows} == {"decision_latency", "profile_assembly"}
+    assert {c[0] for c in rows} == {"machine", "decision_latency", "profile_assembly"}
+    assert [c[1] for c in rows[:2]] == [f"machine speed: a fixed pure-Python workload, best of 3 ({when} the run)" for when in ("before", "after")]
+    assert all(c[3] == "ms" and float(c[2].replace(",", "")) > 0 for c in rows[:2])  # how fast the machine itself was
     by_figure = {c[1]: c for c in rows}
     e2e = by_figure["decision end to end on SQLite, p99"]
     assert e2e[3] == "ms" and float(e2e[2].replace(",", "")) > 0
@@ -142,12 +144,20 @@ def test_bench_run_reports_a_failing_benchmark_as_failed_and_exits_non_zero(tmp_
     assert r.returncode == 1, r.stdout[-3000:] + r.stderr[-2000:]
     assert "1 FAILED" in r.stdout and "RuntimeError: made to fail" in r.stdout
     text = out.read_text()
-    assert "- **Result**: 2 rows ok, **1 FAILED**" in text
+    assert "- **Result**: 4 rows ok, **1 FAILED**" in text  # the machine's speed before and after, and what it measured
     rows = {c[1]: c for c in _table(text)}
     failed = rows["profile_assembly (whole benchmark)"]
     assert failed[2] == "**FAILED**" and failed[7] == "RuntimeError: made to fail", failed  # its error's first line
     assert rows["profile: 8 simulated sources read + profile built, p50"][3] == "ms"  # what it measured before failing is kept
     assert "| profile_assembly | `--runs 200 --http-rounds 2` |" in text and "| failed |" in text
+
+
+def test_a_machine_speed_probe_that_cannot_run_is_a_failed_row(tmp_path):
+    runner = _runner()
+    assert runner.machine_speed_ms(str(tmp_path / "no-python")) is None
+    row = runner.speed_row("before", None)
+    assert row["status"] == "failed" and row["value"] is None and row["benchmark"] == "machine"
+    assert runner.speed_row("after", 12.34)["value"] == 12.3
 
 
 def test_every_benchmark_is_run_by_bench_run_and_an_unlisted_one_fails(tmp_path):
