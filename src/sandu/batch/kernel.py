@@ -140,13 +140,14 @@ def features(frame: pl.DataFrame) -> pl.DataFrame:
     out["debt_to_revenue"] = _ratio(col("loans_outstanding_fen"), col("revenue_fen_y3")).set(~revenue_ok, None)
     out["flow_to_revenue"] = _ratio(col("inflow_fen_12m"), col("revenue_fen_y3")).set(~revenue_ok, None)
     certs = np.column_stack([col(flag).to_numpy() for _, flag in CERTIFICATIONS])
-    held = np.array([name for name, _ in CERTIFICATIONS], dtype=object)
-    out["certifications"] = _lists(certs, pa.array(held[np.nonzero(certs)[1]], type=pa.string()))
+    held = pa.array([name for name, _ in CERTIFICATIONS], type=pa.string())
+    out["certifications"] = _lists(certs, held.take(np.nonzero(certs)[1]))
     owned = np.column_stack([(col(f"col{k}_kind") != "").to_numpy() for k in ASSETS])
     rows, slots = np.nonzero(owned)  # row-major: each row's assets in order
+    at = slots * f.height + rows  # where each owned asset is in the slots' columns put end to end
     fields = {"kind": "kind", "appraised_value_fen": "appraised_fen", "secured_debt_fen": "secured_debt_fen"}
-    parts = {key: np.column_stack([col(f"col{k}_{name}").to_numpy() for k in ASSETS])[rows, slots] for key, name in fields.items()}
-    out["collateral"] = _lists(owned, pa.StructArray.from_arrays([pa.array(parts[k]) for k in fields], names=list(fields))).cast(pl.List(ASSET))
+    parts = [pl.concat([col(f"col{k}_{name}") for k in ASSETS]).gather(at).to_arrow() for name in fields.values()]
+    out["collateral"] = _lists(owned, pa.StructArray.from_arrays(parts, names=list(fields))).cast(pl.List(ASSET))
     return pl.DataFrame([s.alias(k) for k, s in out.items()])
 
 
@@ -179,8 +180,8 @@ def policy_reasons(decided: pl.DataFrame) -> pl.Series:
     refused = np.column_stack(list(codes.values()))
     no_offer = np.logical_and.reduce([decided.get_column(f"{slot}_product").is_null().to_numpy() for slot in rules.SLOTS])
     present = np.column_stack([refused, no_offer & ~refused.any(axis=1)])
-    names = np.array([*codes, "NO_PRODUCT"], dtype=object)
-    return _lists(present, pa.array(names[np.nonzero(present)[1]], type=pa.string())).alias("policy_reasons")
+    names = pa.array([*codes, "NO_PRODUCT"], type=pa.string())
+    return _lists(present, names.take(np.nonzero(present)[1])).alias("policy_reasons")
 
 
 def _texts(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
@@ -188,7 +189,7 @@ def _texts(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
     present = np.column_stack([frame.get_column(c).is_not_null().to_numpy() for c in columns])
     rows, cols = np.nonzero(present)  # row-major
     stacked = pl.concat([frame.get_column(c).cast(pl.String) for c in columns])
-    return _lists(present, stacked.gather(cols * frame.height + rows).to_arrow().cast(pa.string()))  # polars' gather: fast on text
+    return _lists(present, stacked.gather(cols * frame.height + rows).to_arrow())  # polars' gather: fast on text
 
 
 def _side_by_side(*frames: pl.DataFrame) -> pl.DataFrame:

@@ -215,11 +215,11 @@ def _bank_hundredths(frame: pl.DataFrame, c: TechConfig, known_certs: np.ndarray
 
 def _grades(c: TechConfig, tenths: np.ndarray) -> pl.Series:
     """The best grade whose min_score the score (in tenths) reaches — `TechConfig.grade_of` on whole tenths."""
-    grade = np.full(tenths.size, c.grades[-1].grade, dtype=object)
-    for g in reversed(c.grades):
-        least = int((g.min_score * 10).to_integral_value(rounding=ROUND_CEILING))
-        grade = np.where(tenths >= least, g.grade, grade)
-    return pl.Series("tech_grade", grade, dtype=pl.String)
+    at = np.full(tenths.size, len(c.grades) - 1, dtype=np.int64)  # below every min_score: the last grade
+    for k in reversed(range(len(c.grades))):  # worst first: a better grade overrides
+        least = int((c.grades[k].min_score * 10).to_integral_value(rounding=ROUND_CEILING))
+        at = np.where(tenths >= least, k, at)
+    return pl.Series("tech_grade", [g.grade for g in c.grades], dtype=pl.String).gather(at)  # a native gather, no Python strings per row
 
 
 def evaluate_tech_frame(frame: pl.DataFrame, config: TechConfig) -> pl.DataFrame:
