@@ -1,6 +1,8 @@
 """HTTP under load: the measurement and the draw endpoints of a real `sandu serve` on loopback, on SQLite and
 PostgreSQL, with 1 and 2 server processes: a closed loop of 50 clients (throughput, p50/p99) and an open loop at a
-fixed rate (p50/p99 measured from each request's due time, errors). Besides the wall figures it measures the CPU
+fixed rate (p50/p99 measured from each request's due time, errors). The measurement is loaded twice: every client
+measuring one enterprise (S2, whose row each measurement locks: on PostgreSQL they queue there) and spread over 50
+enterprises, each measured by its own legal representative. Besides the wall figures it measures the CPU
 the server spent per request (all its processes, from /proc) and, in process, the CPU of one measurement without
 HTTP — on 2 cores the throughput ceiling is 2 cores ÷ CPU per request, whatever the load on the machine.
 
@@ -21,10 +23,12 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import httpx
+from sqlalchemy import select
 
 # The bench's own store, key and limits (the server it starts inherits them).
 os.environ.setdefault("SANDU_SECRET_KEY", secrets.token_urlsafe(48))
@@ -39,14 +43,17 @@ from sandu.origination import actions as orig  # noqa: E402
 from sandu.policy.bundle import load_bundle  # noqa: E402
 from sandu.runtime import Runtime  # noqa: E402
 from sandu.scoring.risk import load_model  # noqa: E402
+from sandu.security import actions as security  # noqa: E402
 from sandu.simulate.stories import STORY_ROWS  # noqa: E402
 from sandu.sources.catalog import ALL_SOURCES  # noqa: E402
+from sandu.store import models as m  # noqa: E402
 from sandu.store.db import make_engine  # noqa: E402
 
 API = "/api/v1"
 S2 = STORY_ROWS[1]
 PG_ADMIN = os.environ.get("SANDU_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
 CLIENTS = 50  # the closed loop's clients (issue 13)
+SPREAD = 50  # enterprises of the "many enterprises" runs, each measured by its own legal representative
 WARM_UP = 20  # requests of each kind before measuring (connections, caches)
 IN_PROCESS_RUNS = 100  # measurements timed in process for the CPU per request
 MAX_SECONDS = 600
@@ -55,14 +62,46 @@ TARGETS = {"closed": "target (issue 13, SQLite, 50 clients): ≥ 400 requests/s 
            "open": "target (issue 13, SQLite, 200 requests/s): p99 ≤ 50 ms, no errors"}
 
 
-def seeded(url: str) -> tuple[str, str, float]:
-    """(url, the password of S2's legal representative, in-process CPU ms of one measurement) of a migrated, seeded
-    store with the demo users. The measurements timed in process use S2 under its own consent, as the server will."""
+@dataclass(frozen=True)
+class Applicant:
+    username: str
+    password: str
+    uscc: str
+    consent_id: str
+
+
+def spread(rt: Runtime, n: int) -> list[Applicant]:
+    """`n` enterprises of the universe registered, each by its own legal representative (a new applicant named as the
+    business registry names them) with a consent of every scope: load spread over many enterprises, as a region's
+    applicants would bring it, instead of queuing on one enterprise's row."""
+    with rt.uow.read() as s:
+        registered = select(m.Enterprise.uscc)
+        sims = s.execute(select(m.SimEnterprise.uscc, m.SimEnterprise.name, m.SimEnterprise.legal_rep_id)
+                         .where(m.SimEnterprise.uscc.not_in(registered)).order_by(m.SimEnterprise.uscc).limit(n)).all()
+    if len(sims) < n:
+        raise RuntimeError(f"the universe has {len(sims)} unregistered enterprises, {n} wanted")
+    out = []
+    for k, (uscc, name, legal_rep_id) in enumerate(sims):
+        username, password = f"bench-rep-{k:03d}", secrets.token_urlsafe(12)
+        security.create_user(rt, None, username=username, password=password, role="applicant", resident_id=legal_rep_id)
+        rep = actor(rt, username)
+        orig.register(rt, rep, uscc=uscc, name=name)
+        consent = orig.grant_consent(rt, rep, uscc=uscc, scopes=list(ALL_SOURCES), bureau_authorization=True, purpose="credit_measurement",
+                                     valid_days=30)
+        out.append(Applicant(username, password, uscc, consent.id))
+    return out
+
+
+def seeded(url: str) -> tuple[str, str, float, list[Applicant]]:
+    """(url, the password of S2's legal representative, in-process CPU ms of one measurement, SPREAD more applicants
+    with their enterprises) of a migrated, seeded store with the demo users. The measurements timed in process use S2
+    under its own consent, as the server will."""
     engine = make_engine(url)
     rt = Runtime(engine=engine, bundle=load_bundle(), model=load_model())
     rt.upgrade_schema()
     seed_universe(rt.uow, 1000, 1, date(2026, 10, 31))
     password = dict((spec.username, pw) for spec, pw in ensure_users(rt, demo_specs()))["rep-s2"]
+    applicants = spread(rt, SPREAD)
     rep = actor(rt, "rep-s2")
     orig.register(rt, rep, uscc=S2["uscc"], name=S2["name"])
     consent = orig.grant_consent(rt, rep, uscc=S2["uscc"], scopes=list(ALL_SOURCES), bureau_authorization=True, purpose="credit_measurement",
@@ -74,10 +113,10 @@ def seeded(url: str) -> tuple[str, str, float]:
         orig.measure(rt, rep, uscc=S2["uscc"], consent_id=consent.id)
     cpu_ms = (time.process_time() - cpu0) * 1000 / IN_PROCESS_RUNS
     engine.dispose()
-    return url, password, cpu_ms
+    return url, password, cpu_ms, applicants
 
 
-def stores(names: list[str], results: Results) -> Iterator[tuple[str, tuple[str, str, float]]]:
+def stores(names: list[str], results: Results) -> Iterator[tuple[str, tuple[str, str, float, list[Applicant]]]]:
     if "sqlite" in names:
         with tempfile.TemporaryDirectory() as tmp:
             yield "sqlite", seeded(f"sqlite:///{Path(tmp) / 'bench.db'}")
@@ -134,6 +173,24 @@ def setup(base: str, password: str) -> tuple[dict[str, str], str, int]:
         return auth, cid, line.json()["id"]
 
 
+def one_of_many(applicants: list[Applicant], heads: list[dict[str, str]], n: int) -> tuple[str, str, dict, dict[str, str]]:
+    """A measurement by applicant n (mod their number), as them: in the closed loop client k measures its own
+    enterprise; in the open loop request i the next enterprise in turn."""
+    a = n % len(applicants)
+    return "POST", f"{API}/enterprises/{applicants[a].uscc}/measurements", {"consent_id": applicants[a].consent_id}, heads[a]
+
+
+def log_in(base: str, applicants: list[Applicant]) -> list[dict[str, str]]:
+    """Each applicant's Authorization header."""
+    with httpx.Client(base_url=base, timeout=30) as c:
+        heads = []
+        for a in applicants:
+            r = c.post(f"{API}/auth/token", data={"username": a.username, "password": a.password})
+            r.raise_for_status()
+            heads.append({"Authorization": f"Bearer {r.json()['access_token']}"})
+        return heads
+
+
 def repay_all(base: str, auth: dict[str, str], line: int, run: str) -> None:
     """Repay what the draws took, the same day (no interest): the drawings close, so the next server measured starts
     again far below the line's limit on open drawings (`MAX_OPEN_DRAWINGS`)."""
@@ -152,7 +209,7 @@ def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[in
         raise SystemExit(f"--requests 1..{MAX_REQUESTS_EACH}, --seconds (0, {MAX_SECONDS}], --workers each 1..{MAX_WORKERS}")
     print(f"HTTP on loopback: closed loop {CLIENTS} clients × {requests_each}; open loop {rate_per_s:g}/s for {seconds:g} s; "
           f"server processes {', '.join(map(str, workers))}; load average {os.getloadavg()[0]:.2f}")
-    for store, (url, password, cpu_ms) in stores(names, results):
+    for store, (url, password, cpu_ms, applicants) in stores(names, results):
         ceiling = 2 * 1000 / cpu_ms
         print(f"{store}: in-process CPU per measurement {cpu_ms:.2f} ms → ceiling on 2 cores {ceiling:.0f}/s (no HTTP, no load generator)")
         results.add(f"http {store}: in-process CPU per measurement", cpu_ms, "ms",
@@ -161,9 +218,13 @@ def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[in
         for n in [] if in_process_only else workers:
             with sandu_server(url, workers=n) as base:
                 auth, cid, line = ready = ready or setup(base, password)
+                heads = log_in(base, applicants)
                 run = uuid.uuid4().hex[:6]
+
                 makers = {  # what → (tag → request maker); a draw's idempotency key is new for every request
                     "measurement": lambda tag, c=cid: lambda k, i: ("POST", f"{API}/enterprises/{S2['uscc']}/measurements", {"consent_id": c}),
+                    f"measurement, {len(applicants)} enterprises": lambda tag, who=applicants, heads=heads: lambda k, i: one_of_many(
+                        who, heads, k if tag == "closed" else i),
                     "draw": lambda tag, ln=line, r=run: lambda k, i: ("POST", f"{API}/lines/{ln}/draws",
                                                               {"amount_fen": 100, "idempotency_key": f"{r}-{tag}-{k}-{i}"}),
                 }

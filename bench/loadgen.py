@@ -50,8 +50,9 @@ OPEN_GRACE_S = 30.0  # an open loop stops this long after its last request was d
 SERVER_START_S = 90.0  # the import of the app takes seconds, more on a loaded machine and for each extra worker
 MAX_WORKERS = 8
 
-# (client index, request index) → (method, path, json body)
-RequestMaker = Callable[[int, int], tuple[str, str, dict | None]]
+# (client index, request index) → (method, path, json body), or with the request's own headers as a fourth item (on top of
+# the run's: e.g. each client acting as another user)
+RequestMaker = Callable[[int, int], tuple[str, str, dict | None] | tuple[str, str, dict | None, dict[str, str]]]
 
 
 @dataclass
@@ -112,11 +113,12 @@ class _Connection:
         self.headers = {"Content-Type": "application/json", **(headers or {})}
         self.conn: http.client.HTTPConnection | None = None
 
-    def request(self, method: str, path: str, body: dict | None) -> int:
+    def request(self, method: str, path: str, body: dict | None, headers: dict[str, str] | None = None) -> int:
         if self.conn is None:
             self.conn = http.client.HTTPConnection(self.host, self.port, timeout=REQUEST_TIMEOUT_S)
         try:
-            self.conn.request(method, path, body=None if body is None else json.dumps(body), headers=self.headers)
+            self.conn.request(method, path, body=None if body is None else json.dumps(body),
+                              headers=self.headers if not headers else {**self.headers, **headers})
             r = self.conn.getresponse()
             r.read()
             if r.will_close:
@@ -134,9 +136,9 @@ class _Connection:
 
 def _send(conn: _Connection, make_request: RequestMaker, k: int, i: int, since: float, result: LoadResult, lock: threading.Lock) -> None:
     """Send request (k, i) and record its status and its latency from `since` (a perf_counter time), or its failure."""
-    method, path, body = make_request(k, i)
+    method, path, body, *own = make_request(k, i)
     try:
-        status = conn.request(method, path, body)
+        status = conn.request(method, path, body, own[0] if own else None)
     except (OSError, http.client.HTTPException) as exc:
         with lock:
             result.failures.append(f"{type(exc).__name__}: {exc}")

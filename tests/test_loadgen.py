@@ -22,6 +22,7 @@ import loadgen  # noqa: E402
 from loadgen import closed_loop, open_loop, process_cpu_s  # noqa: E402
 
 HOLD_S = 0.02  # what the test server takes for each request (one at a time)
+SEEN: list[tuple[str | None, str | None]] = []  # (X-Run, X-Who) of each request the test server answered
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -34,6 +35,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.connection.shutdown(2)
             return
+        SEEN.append((self.headers.get("X-Run"), self.headers.get("X-Who")))
         time.sleep(HOLD_S)
         status = {"/fail": 500, "/refuse": 409}.get(self.path, 201)
         body = b'{"ok": true}'
@@ -102,6 +104,17 @@ def test_the_closed_loop_sends_every_request_of_every_client_and_counts_each_ans
     assert r.statuses == {201: 11, 500: 1} and r.failures == [] and len(r.latencies_ms) == 12 and r.errors == 1
     assert min(r.latencies_ms) >= HOLD_S * 1000  # each waited at least for its own answer
     assert r.client_cpu_s > 0
+
+
+def test_a_request_may_carry_its_own_headers_on_top_of_the_runs():
+    SEEN.clear()
+    with one_at_a_time() as base:
+        closed_loop(base, 2, 2, lambda k, i: ("POST", "/ok", None, {"X-Who": f"client-{k}"}) if i == 0 else ("POST", "/ok", None),
+                    headers={"X-Run": "r1"})
+        r = open_loop(base, 200, 3, lambda k, i: ("POST", "/ok", None, {"X-Who": f"request-{i}", "X-Run": "own"}), headers={"X-Run": "r2"})
+    assert r.statuses == {201: 3}
+    assert sorted(SEEN[:4], key=str) == sorted([("r1", "client-0"), ("r1", "client-1"), ("r1", None), ("r1", None)], key=str)
+    assert sorted(SEEN[4:]) == [("own", f"request-{i}") for i in range(3)]  # a request's own header wins over the run's
 
 
 @pytest.mark.parametrize("kwargs", [{"rate_per_s": 0}, {"rate_per_s": loadgen.MAX_RATE_PER_S + 1}, {"requests": 0},
