@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sandu.api import errors
 from sandu.api.deps import ADMISSION
 from sandu.api.routers import alerts, applications, audit, auth, consents, decisions, enterprises, lines, operations, policy, referrals, reports, users
-from sandu.api.routing import SanduRoute
+from sandu.api.routing import SanduRoute, Turns
 from sandu.context import reset_request_id, set_request_id
 from sandu.observability import ensure_logging, logger
 from sandu.runtime import Runtime, make_runtime
@@ -126,6 +126,8 @@ def create_app(rt: Runtime | None = None) -> FastAPI:
         generate_unique_id_function=lambda route: route.name,  # operationId = the route's name in the authorization table
     )
     app.state.rt = runtime
+    settings = runtime.settings
+    app.state.measure_turns = Turns("measurements", settings.measure_concurrency, settings.write_queue_max, settings.write_wait_s)
     errors.install(app)
     app.add_middleware(errors.BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, runtime=runtime)

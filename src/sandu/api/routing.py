@@ -16,14 +16,17 @@ are refused as malformed JSON.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import anyio
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
+from sandu.domain.errors import Busy
 from sandu.security import actions as security
 
 BEARER = "bearer "
@@ -41,12 +44,58 @@ class ExactJSONRequest(Request):
         return self._json
 
 
-async def in_worker_thread(action: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a blocking action (a unit of work) on a request thread, from an `async def` route. A plain `def` route is
-    run there by FastAPI too, but its answer is then checked against the response model in a second trip to a
-    worker thread; an `async def` route whose action answers the view model has it checked and serialized on the event
-    loop (no blocking there: the view is built). For the busiest routes (measure, draw): one thread hand-off fewer."""
-    return await run_in_threadpool(action, *args, **kwargs)
+class Turns:
+    """At most `slots` actions of one kind at once in this process; the others wait in line on the event loop (holding
+    no thread), first come first served. The line is bounded: a caller that finds `max_waiting` already in it, or waits
+    `wait_s`, gets `Busy` (503, retry later) and nothing is done.
+
+    Why: a measurement is CPU work in Python, and a process runs one thread of Python at a time. Forty request threads
+    measuring at once only take turns on that one core, each stretching the others, and every wait in the database
+    (a round trip, a row lock, the audit chain's head) is then held that much longer — on PostgreSQL, two server
+    processes measured 34/s with 4 at once against 24/s with 40, p99 1.6–2.2 s against 5.6 s (bench/http_load.py)."""
+
+    def __init__(self, what: str, slots: int, max_waiting: int, wait_s: float):
+        self.what, self.slots, self.max_waiting, self.wait_s = what, slots, max_waiting, wait_s
+        self.waiting = 0
+        self._free: anyio.Semaphore | None = None  # made on the event loop, at the first turn
+
+    @property
+    def in_use(self) -> int:
+        return 0 if self._free is None else self.slots - self._free.value
+
+    def _busy(self, why: str) -> Busy:
+        return Busy(f"too many {self.what} at once ({why}); nothing was done, retry in a moment", field=None, allowed=None)
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        if self._free is None:
+            self._free = anyio.Semaphore(self.slots)
+        if self._free.value == 0 and self.waiting >= self.max_waiting:
+            raise self._busy(f"{self.waiting} waiting")
+        self.waiting += 1
+        try:
+            with anyio.fail_after(self.wait_s):
+                await self._free.acquire()
+        except TimeoutError:
+            raise self._busy(f"waited {self.wait_s:g} s for a turn") from None
+        finally:
+            self.waiting -= 1
+        try:
+            yield
+        finally:
+            self._free.release()
+
+
+async def in_worker_thread(action: Callable[..., T], *args: Any, turns: Turns | None = None, **kwargs: Any) -> T:
+    """Run a blocking action (a unit of work) on a request thread, from an `async def` route — in one of `turns` when
+    given. A plain `def` route is run there by FastAPI too, but its answer is then checked against the response model
+    in a second trip to a worker thread; an `async def` route whose action answers the view model has it checked and
+    serialized on the event loop (no blocking there: the view is built). For the busiest routes (measure, draw): one
+    thread hand-off fewer."""
+    if turns is None:
+        return await run_in_threadpool(action, *args, **kwargs)
+    async with turns.turn():
+        return await run_in_threadpool(action, *args, **kwargs)
 
 
 def bearer_token(request: Request) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from sandu.api import schemas as s
 from sandu.api.deps import RT, AsActor, AsEnterpriseActor, UsccPath, errors
@@ -46,10 +46,11 @@ def consent_history(uscc: UsccPath, actor: AsEnterpriseActor, rt: RT) -> Consent
 
 
 @router.post("/{uscc}/measurements", name="enterprises.measure", status_code=201, response_model=DecisionView, responses=errors(404, 409, 429, 503))
-async def measure(uscc: UsccPath, body: s.MeasurementIn, actor: AsEnterpriseActor, rt: RT) -> DecisionView:
-    """测额: read the consented sources, score, apply policy, record the decision."""
+async def measure(uscc: UsccPath, body: s.MeasurementIn, actor: AsEnterpriseActor, rt: RT, request: Request) -> DecisionView:
+    """测额: read the consented sources, score, apply policy, record the decision (at most `measure_concurrency` at once
+    in this process: `sandu.api.routing.Turns`)."""
     return await in_worker_thread(actions.measure, rt, actor, uscc=uscc, consent_id=body.consent_id, requested_fen=body.requested_fen,
-                                  project=body.project, guarantee_fen=body.guarantee_fen)
+                                  project=body.project, guarantee_fen=body.guarantee_fen, turns=request.app.state.measure_turns)
 
 
 @router.post("/{uscc}/refresh", name="enterprises.refresh", response_model=RefreshView, responses=errors(403, 404, 503))

@@ -1,0 +1,137 @@
+"""Measurements take turns: at most `measure_concurrency` at once in a server process, the others waiting in line on the
+event loop, first come first served, bounded in length and in waiting time (503 busy, nothing done)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import anyio
+import httpx
+import pytest
+from conftest import TEST_SETTINGS, login, runtime_on, serve
+from sqlalchemy import func, select
+
+from sandu.api.app import create_app
+from sandu.api.routing import Turns
+from sandu.domain.errors import Busy
+from sandu.simulate.stories import STORY_ROWS
+from sandu.sources.catalog import ALL_SOURCES
+from sandu.store import models as m
+
+S2 = STORY_ROWS[1]
+WAIT_S = 10.0
+
+
+def test_no_more_than_the_slots_run_at_once_and_they_go_in_the_order_they_came():
+    turns = Turns("measurements", 2, max_waiting=100, wait_s=WAIT_S)
+    running, most, order = 0, 0, []
+
+    async def one(k: int) -> None:
+        nonlocal running, most
+        async with turns.turn():
+            order.append(k)
+            running += 1
+            most = max(most, running)
+            await anyio.sleep(0.01)
+            running -= 1
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            for k in range(8):
+                tg.start_soon(one, k)
+                await anyio.sleep(0)  # each in line before the next
+
+    anyio.run(main)
+    assert most == 2 and order == list(range(8)) and turns.waiting == 0 and turns.in_use == 0
+
+
+def test_a_turn_not_given_in_time_is_busy_a_full_line_refuses_at_once_and_an_error_gives_the_turn_back():
+    turns = Turns("measurements", 1, max_waiting=1, wait_s=0.2)
+
+    served: list[bool] = []
+
+    async def main() -> None:
+        held, release = anyio.Event(), anyio.Event()
+
+        async def holder() -> None:
+            async with turns.turn():
+                held.set()
+                await release.wait()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(holder)
+            await held.wait()
+            t0 = anyio.current_time()
+            with pytest.raises(Busy, match="waited 0.2 s") as info:
+                async with turns.turn():
+                    pytest.fail("a turn while the only one is held")
+            assert anyio.current_time() - t0 >= 0.15 and info.value.http_status == 503 and info.value.retry_after_s == 1
+            assert turns.waiting == 0
+
+            async def waiter() -> None:
+                async with turns.turn():  # in line while the holder holds it, served when it lets go
+                    served.append(True)
+
+            tg.start_soon(waiter)
+            while turns.waiting < 1:
+                await anyio.sleep(0.001)
+            with pytest.raises(Busy, match="1 waiting"):  # the line holds one: refused without waiting
+                async with turns.turn():
+                    pass
+            release.set()
+        assert served == [True]
+        with pytest.raises(RuntimeError):
+            async with turns.turn():
+                raise RuntimeError("boom")
+        async with turns.turn():  # the failed one gave its turn back
+            assert turns.in_use == 1
+
+    anyio.run(main)
+
+
+def test_a_measurement_waits_for_a_turn_and_past_the_wait_is_refused_503_writing_nothing(sqlite_url):
+    """One turn: measurement A holds it (waiting for a writer the test holds); B waits in line for a turn, not for the
+    store, and is refused naming what was busy; A is served when the writer lets go, and so is the next measurement."""
+    settings = TEST_SETTINGS.model_copy(update={"measure_concurrency": 1, "write_wait_s": WAIT_S})
+    rt = runtime_on(sqlite_url, settings)
+    try:
+        app = create_app(rt)
+        made = app.state.measure_turns
+        assert (made.slots, made.max_waiting, made.wait_s) == (1, settings.write_queue_max, WAIT_S)  # from the settings
+        turns = app.state.measure_turns = Turns("measurements", 1, max_waiting=10, wait_s=0.3)  # a line waited in for less than A waits
+        for base in serve(app):
+            with httpx.Client(base_url=base, timeout=30) as c:
+                auth = login(c, "rep-s2")
+                assert c.post("/api/v1/enterprises", json={k: S2[k] for k in ("uscc", "name")}, headers=auth).status_code == 201
+                consent = c.post(f"/api/v1/enterprises/{S2['uscc']}/consents", json={"scopes": list(ALL_SOURCES), "bureau_authorization": True},
+                                 headers=auth).json()["id"]
+                url = f"/api/v1/enterprises/{S2['uscc']}/measurements"
+                with rt.uow.read() as s:
+                    before = s.scalar(select(func.count()).select_from(m.Decision))
+                answers: dict[str, httpx.Response] = {}
+
+                def measure(name: str) -> None:
+                    with httpx.Client(base_url=base, timeout=30) as own:
+                        answers[name] = own.post(url, json={"consent_id": consent}, headers=auth)
+
+                with rt.uow.write():  # the store's writer is taken: A, in its turn, waits for it
+                    a = threading.Thread(target=measure, args=("A",))
+                    a.start()
+                    deadline = time.monotonic() + WAIT_S
+                    while turns.in_use < 1:
+                        assert time.monotonic() < deadline, "A never got its turn"
+                        time.sleep(0.005)
+                    measure("B")  # in line behind A for the whole wait
+                    assert turns.in_use == 1 and turns.waiting == 0 and "A" not in answers
+                a.join(WAIT_S)
+                b = answers["B"]
+                assert b.status_code == 503 and b.headers["retry-after"] == "1", b.text
+                assert "too many measurements at once (waited 0.3 s" in b.json()["error"]["message"]
+                assert answers["A"].status_code == 201, answers["A"].text
+                with rt.uow.read() as s:
+                    assert s.scalar(select(func.count()).select_from(m.Decision)) == before + 1  # A's, not B's
+                assert c.post(url, json={"consent_id": consent}, headers=auth).status_code == 201  # the turn is free again
+                assert turns.in_use == 0 and turns.waiting == 0
+    finally:
+        rt.engine.dispose()
