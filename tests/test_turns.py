@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from functools import partial
 
 import anyio
 import httpx
@@ -21,6 +22,12 @@ from sandu.store import models as m
 
 S2 = STORY_ROWS[1]
 WAIT_S = 10.0
+
+
+def _post_into(answers: dict[str, httpx.Response], base: str, url: str, body: dict, headers: dict[str, str], name: str) -> None:
+    """POST on a connection of its own, the answer kept under `name`."""
+    with httpx.Client(base_url=base, timeout=30) as own:
+        answers[name] = own.post(url, json=body, headers=headers)
 
 
 def test_no_more_than_the_slots_run_at_once_and_they_go_in_the_order_they_came():
@@ -111,10 +118,7 @@ def test_a_measurement_waits_for_a_turn_and_past_the_wait_is_refused_503_writing
                     before = s.scalar(select(func.count()).select_from(m.Decision))
                 answers: dict[str, httpx.Response] = {}
 
-                def measure(name: str) -> None:
-                    with httpx.Client(base_url=base, timeout=30) as own:
-                        answers[name] = own.post(url, json={"consent_id": consent}, headers=auth)
-
+                measure = partial(_post_into, answers, base, url, {"consent_id": consent}, auth)
                 with rt.uow.write():  # the store's writer is taken: A, in its turn, waits for it
                     a = threading.Thread(target=measure, args=("A",))
                     a.start()
