@@ -27,6 +27,7 @@ from sandu.scoring.scorecard import (
     ArtifactError,
     Scorecard,
     ScoringInputError,
+    _costliest,
     read_scorecard,
     score_frame,
     score_record,
@@ -210,6 +211,17 @@ def test_any_values_score_the_same_in_both_forms_and_never_fail(card, data):
         one = score_record(card, rec)
         assert (one.points, one.pd) == (s, p)
         assert 0 < p < 1 and not math.isnan(p)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 8), st.integers(1, 12), st.integers(0, 9), st.data())
+def test_the_costliest_features_are_a_stable_sort_cut_short(features, rows, k, data):
+    # few distinct costs, so that ties are common: they go in feature order, as the stable sort puts them
+    cost = np.asarray(data.draw(st.lists(st.lists(st.sampled_from([0.0, -1.5, 2.25, 7.0, 1e300]), min_size=rows, max_size=rows),
+                                         min_size=features, max_size=features)))
+    before = cost.copy()
+    assert np.array_equal(_costliest(cost, k), np.argsort(-cost, axis=0, kind="stable")[:k])
+    assert np.array_equal(cost, before), "the costs are not changed"
 
 
 @given(_values)

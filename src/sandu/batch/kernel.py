@@ -159,12 +159,16 @@ def _lists(present: np.ndarray, values: pa.Array) -> pl.Series:
     return series
 
 
-def pd_rounded(pd: np.ndarray) -> pl.Series:
-    """`RiskScore.pd_rounded` of each PD: its shortest text rounded half-up to 6 places, as a decimal."""
-    scaled = pd * 1e6
+def pd_rounded(card: Scorecard, points: np.ndarray) -> pl.Series:
+    """`RiskScore.pd_rounded` of the PD of each total of `points`: its shortest text rounded half-up to 6 places, as a
+    decimal. The exponential is numpy's, which may differ from libm's `math.exp` (`Scorecard.pd_of_points`) in the last
+    bit — a millionth of what the tolerance allows; a PD within a hair of a half is computed again exactly, then rounded
+    by Python."""
+    scaled = 1.0 / (1.0 + np.exp(-card.logit_of_points(points))) * 1e6
     millionths = np.floor(scaled + 0.5).astype(np.int64)
     for i in np.flatnonzero(np.abs(scaled - np.floor(scaled) - 0.5) < HALF_TOLERANCE):
-        millionths[i] = int(Decimal(repr(float(pd[i]))).quantize(PD_PLACES, rounding=ROUND_HALF_UP) * 1_000_000)
+        exact = float(card.pd_of_points(float(points[i])))
+        millionths[i] = int(Decimal(repr(exact)).quantize(PD_PLACES, rounding=ROUND_HALF_UP) * 1_000_000)
     return (pl.Series("risk_pd", millionths).cast(pl.Decimal(38, 0)) * PD_PLACES).cast(pl.Decimal(38, 18))
 
 
@@ -201,10 +205,10 @@ def precredit(models: Models, frame: pl.DataFrame) -> pl.DataFrame:
     """One row of `OUTPUT_SCHEMA` per row of `frame` (rows that passed `check_rows`), in order."""
     f = features(frame)
     tech = evaluate_tech_frame(f, models.tech)
-    scored = score_frame(models.card, f.select(ft.name for ft in models.card.features), MAX_REASONS)
+    scored = score_frame(models.card, f.select(ft.name for ft in models.card.features), MAX_REASONS, pd=False)
     n = f.height
     nothing = ("project_capex_fen", "project_annual_cash_flow_fen", "project_tenor_years", "guarantee_fen")
-    app = pl.DataFrame([tech["tech_grade"], tech["tech_most_pass"], pd_rounded(scored["pd"].to_numpy())]).with_columns(
+    app = pl.DataFrame([tech["tech_grade"], tech["tech_most_pass"], pd_rounded(models.card, scored["points"].to_numpy())]).with_columns(
         *(pl.repeat(pl.lit([], dtype=pl.List(pl.String)), n).alias(c) for c in ("sources_not_read", "sources_unavailable")),
         *(pl.repeat(pl.lit(None, dtype=INPUT_SCHEMA[c]), n).alias(c) for c in nothing))
     policy_input = _side_by_side(f.select(c for c in INPUT_SCHEMA if c in f.columns), app)

@@ -120,11 +120,15 @@ class Scorecard:
     def label(self) -> str:
         return f"{self.name}@{self.version}"
 
+    def logit_of_points(self, points: np.ndarray | float) -> np.ndarray:
+        """The log-odds of bad of (unrounded) points, held within ±MAX_LOGIT."""
+        return np.clip((self.offset - np.asarray(points, dtype=np.float64)) / self.factor, -MAX_LOGIT, MAX_LOGIT)
+
     def pd_of_points(self, points: np.ndarray | float) -> np.ndarray | float:
         """The PD of (unrounded) points. The exponential is libm's `math.exp`, value by value: numpy's
         vectorized exp may differ from the scalar one in the last bit, and one record must score
         exactly as it does in a whole file."""
-        logit = np.clip((self.offset - np.asarray(points, dtype=np.float64)) / self.factor, -MAX_LOGIT, MAX_LOGIT)
+        logit = self.logit_of_points(points)
         if logit.ndim == 0:
             return 1.0 / (1.0 + math.exp(-float(logit)))
         distinct, at = np.unique(logit, return_inverse=True)  # once per distinct value (rows sharing a bin tuple share it)
@@ -423,8 +427,21 @@ def read_column(f: Feature, s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     return (_numeric_column if f.kind == "numeric" else _categorical_column)(f, s)
 
 
-def score_frame(card: Scorecard, frame: pl.DataFrame, max_reasons: int = MAX_REASONS) -> pl.DataFrame:
-    """`frame` with `score`, `pd` and `reason_1`…`reason_{max_reasons}` appended, rows in their order.
+def _costliest(cost: np.ndarray, k: int) -> np.ndarray:
+    """The indices of each column's k largest costs (features × rows in; k × rows out), largest first, ties in feature
+    order — `np.argsort(-cost, axis=0, kind="stable")[:k]`, without sorting every column whole: k passes of argmax
+    (which gives the first of equal values), each taking the found cost out."""
+    rows = np.array(cost.T, order="C")  # a copy: one row's costs side by side
+    at, order = np.arange(rows.shape[0]), np.empty((min(k, rows.shape[1]), rows.shape[0]), dtype=np.int64)
+    for r in range(order.shape[0]):
+        order[r] = rows.argmax(axis=1)
+        rows[at, order[r]] = -np.inf
+    return order
+
+
+def score_frame(card: Scorecard, frame: pl.DataFrame, max_reasons: int = MAX_REASONS, *, pd: bool = True) -> pl.DataFrame:
+    """`frame` with `score`, `pd` and `reason_1`…`reason_{max_reasons}` appended, rows in their order. With `pd=False`,
+    `points` (the unrounded total, a float) instead of `pd`: for a caller that derives the PD itself.
 
     A feature absent from the frame is refused (`ScoringInputError`): a whole column
     missing is a wrong file, not a missing value."""
@@ -433,7 +450,7 @@ def score_frame(card: Scorecard, frame: pl.DataFrame, max_reasons: int = MAX_REA
     absent = [f.name for f in card.features if f.name not in frame.columns]
     if absent:
         raise ScoringInputError(absent[0], f"is not in the file; the scorecard needs {', '.join(f.name for f in card.features)}")
-    clash = [c for c in ("score", "pd", *(f"reason_{k}" for k in range(1, MAX_REASONS + 1))) if c in frame.columns]
+    clash = [c for c in ("score", "pd" if pd else "points", *(f"reason_{k}" for k in range(1, MAX_REASONS + 1))) if c in frame.columns]
     if clash:
         raise ScoringInputError(clash[0], "is already in the file and would be overwritten by the score; rename it")
     n = frame.height
@@ -446,11 +463,12 @@ def score_frame(card: Scorecard, frame: pl.DataFrame, max_reasons: int = MAX_REA
         subtotal += pts[j]  # (numpy's sum may add pairwise, which rounds differently)
     total = card.base_points + subtotal
     score = np.floor(np.round(total, 9) + 0.5).astype(np.int64)  # as `round_half_up`
-    out = frame.with_columns(pl.Series("score", score), pl.Series("pd", np.asarray(card.pd_of_points(total), dtype=np.float64)))
+    out = frame.with_columns(pl.Series("score", score),
+                             pl.Series("pd", np.asarray(card.pd_of_points(total), dtype=np.float64)) if pd else pl.Series("points", total))
     if max_reasons == 0 or n == 0:
         return out.with_columns(*(pl.lit(None, dtype=pl.String).alias(f"reason_{k + 1}") for k in range(max_reasons)))
     cost = np.asarray([f.best_points for f in card.features])[:, None] - pts
-    order = np.argsort(-cost, axis=0, kind="stable")[:max_reasons]  # features by cost, ties in feature order
+    order = _costliest(cost, max_reasons)
     texts, first = [], []  # every feature's reason texts in one list: bins, then missing, special, unseen
     for f in card.features:
         first.append(len(texts))
