@@ -4,7 +4,9 @@ fixed rate (p50/p99 measured from each request's due time, errors). The measurem
 measuring one enterprise (S2, whose row each measurement locks: on PostgreSQL they queue there) and spread over 50
 enterprises, each measured by its own legal representative. Besides the wall figures it measures the CPU
 the server spent per request (all its processes, from /proc) and, in process, the CPU of one measurement without
-HTTP — on 2 cores the throughput ceiling is 2 cores ÷ CPU per request, whatever the load on the machine.
+HTTP — on 2 cores the throughput ceiling is 2 cores ÷ CPU per request, whatever the load on the machine. The same
+loads against FastAPI with nothing behind it (one process, `loadgen.empty_app`) are the reference: what the framework,
+uvicorn and the load generator take on this machine.
 
 Usage: .venv/bin/python bench/http_load.py [--in-process-only] [--requests N] [--rate R] [--seconds S] [--workers 1,2] [--stores sqlite,postgresql] [--json FILE]
 Env:   SANDU_BENCH_PG_ADMIN  (default postgresql://postgres@127.0.0.1:5432/test)
@@ -35,7 +37,7 @@ os.environ.setdefault("SANDU_SECRET_KEY", secrets.token_urlsafe(48))
 os.environ.update(SANDU_RATE_MEASURE_PER_MINUTE="10000", SANDU_RATE_MOVEMENT_PER_MINUTE="100000")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import Results, json_option  # noqa: E402
-from loadgen import MAX_WORKERS, LoadResult, closed_loop, open_loop, process_cpu_s, sandu_server  # noqa: E402
+from loadgen import MAX_WORKERS, LoadResult, closed_loop, framework_server, open_loop, process_cpu_s, sandu_server  # noqa: E402
 
 from sandu.demo.seed import seed_universe  # noqa: E402
 from sandu.demo.users import actor, demo_specs, ensure_users  # noqa: E402
@@ -203,12 +205,41 @@ def repay_all(base: str, auth: dict[str, str], line: int, run: str) -> None:
         raise RuntimeError(f"line {line}: {left} fen still drawn after repaying {drawn} fen")
 
 
+def framework(results: Results, requests_each: int, rate_per_s: float, seconds: float) -> None:
+    """The reference: the same loads against FastAPI with nothing behind it (`loadgen.empty_app`, one process) — what the
+    framework, uvicorn and the load generator take on this machine, so that a target out of reach is seen to be sandu's."""
+    with framework_server() as base:
+        def echo(tag: str):
+            return lambda k, i: ("POST", "/echo", {"client": k, "request": i, "run": tag})
+
+        closed_loop(base, 4, WARM_UP // 4, echo("warm"))
+        for mode in ("closed", "open"):
+            cpu0 = process_cpu_s(base.pid)
+            if mode == "closed":
+                r = closed_loop(base, CLIENTS, requests_each, echo(mode))
+            else:
+                r = open_loop(base, rate_per_s, max(1, round(rate_per_s * seconds)), echo(mode))
+            answered = max(sum(r.statuses.values()), 1)
+            server_ms, client_ms = (process_cpu_s(base.pid) - cpu0) * 1000 / answered, r.client_cpu_s * 1000 / answered
+            head = f"http reference: empty FastAPI endpoint, 1 worker, {mode} loop {f'{r.clients} clients' if mode == 'closed' else f'{rate_per_s:g}/s'}"
+            notes = (f"{r.requests} requests in {r.seconds:.1f} s; p50 {r.pct_ms(50):.1f} ms; p99 {r.pct_ms(99):.1f} ms; errors {r.errors}; "
+                     f"CPU per request: server {server_ms:.2f} ms, load generator {client_ms:.2f} ms; POST /echo, a JSON object in a plain def")
+            print(f"  {r.line(head)}; server CPU {server_ms:.2f} ms/request")
+            results.add(f"{head}: throughput", r.per_second, "requests/s", notes=notes)
+            results.add(f"{head}: latency p99", r.pct_ms(99), "ms", notes=notes)
+            results.add(f"{head}: server CPU per request", server_ms, "ms", notes=notes)
+            if r.errors:
+                results.failed(f"{head}: no errors", f"{r.errors} errors ({(r.failures or ['-'])[0][:120]})")
+
+
 def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[int], names: list[str], results: Results,
          in_process_only: bool = False) -> None:
     if not 1 <= requests_each <= MAX_REQUESTS_EACH or not 0 < seconds <= MAX_SECONDS or not all(1 <= w <= MAX_WORKERS for w in workers):
         raise SystemExit(f"--requests 1..{MAX_REQUESTS_EACH}, --seconds (0, {MAX_SECONDS}], --workers each 1..{MAX_WORKERS}")
     print(f"HTTP on loopback: closed loop {CLIENTS} clients × {requests_each}; open loop {rate_per_s:g}/s for {seconds:g} s; "
           f"server processes {', '.join(map(str, workers))}; load average {os.getloadavg()[0]:.2f}")
+    if not in_process_only:
+        framework(results, requests_each, rate_per_s, seconds)
     for store, (url, password, cpu_ms, applicants) in stores(names, results):
         ceiling = 2 * 1000 / cpu_ms
         print(f"{store}: in-process CPU per measurement {cpu_ms:.2f} ms → ceiling on 2 cores {ceiling:.0f}/s (no HTTP, no load generator)")

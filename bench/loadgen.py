@@ -15,6 +15,8 @@ request that got none (a timeout, a dropped connection, one never sent by the de
 The HTTP client is the standard library's `http.client` (a fraction of httpx's CPU per request: on a 2-core machine
 the load generator's own CPU is taken from the server's). `process_cpu_s(pid)` reads the CPU time a process and its
 children (uvicorn's workers) have used, so the server's CPU per request can be measured beside the wall figures.
+`framework_server()` serves `empty_app` — FastAPI with nothing behind it — as `sandu serve` serves: the same load against
+it is the reference of the HTTP figures (what the framework and the load generator take on this machine).
 Used by `tests/test_api_load.py` and `tests/test_loadgen.py` (which check the counting) and by
 `bench/http_load.py` (which prints the figures).
 """
@@ -36,6 +38,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -283,8 +286,43 @@ def sandu_server(database_url: str, extra_env: dict[str, str] | None = None, wor
     port = free_port()
     env = {**os.environ, "SANDU_DATABASE_URL": database_url, **(extra_env or {})}
     sandu = str(Path(sys.executable).with_name("sandu"))
+    with _served([sandu, "serve", "--port", str(port), "--workers", str(workers)], port, env, "sandu serve") as base:
+        yield base
+
+
+def empty_app() -> Any:
+    """The reference of the HTTP figures: FastAPI with nothing behind it. `POST /echo` takes a JSON object (validated,
+    as a route's body is) in a plain `def` (run on a worker thread, as sandu's routes are) and answers a small one."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.post("/echo", status_code=201)
+    def echo(body: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "keys": len(body)}
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+@contextmanager
+def framework_server() -> Iterator[Served]:
+    """`empty_app` served by uvicorn as `sandu serve` serves (one process, h11, no access log) on a free loopback port."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", "loadgen:empty_app", "--app-dir", str(Path(__file__).resolve().parent),
+           "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    with _served(cmd, port, dict(os.environ), "the empty FastAPI app") as base:
+        yield base
+
+
+@contextmanager
+def _served(cmd: list[str], port: int, env: dict[str, str], what: str) -> Iterator[Served]:
+    """Run `cmd` (a server on `port`) until it answers GET /healthz; yield its base URL; stop it."""
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen([sandu, "serve", "--port", str(port), "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL, stderr=log)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
     base = Served(f"http://127.0.0.1:{port}", proc.pid)
 
     def tail() -> str:
@@ -295,14 +333,14 @@ def sandu_server(database_url: str, extra_env: dict[str, str] | None = None, wor
         deadline = time.monotonic() + SERVER_START_S
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"sandu serve exited: {tail()}")
+                raise RuntimeError(f"{what} exited: {tail()}")
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"sandu serve did not answer within {SERVER_START_S} s")
+                raise RuntimeError(f"{what} did not answer within {SERVER_START_S} s")
             time.sleep(0.1)
         yield base
     finally:

@@ -146,3 +146,13 @@ def test_process_cpu_counts_the_process_and_its_children():
         child.stdin.close()
         child.wait(timeout=10)
     assert process_cpu_s(2**22 + 12345) == 0.0  # no such process
+
+
+def test_the_framework_reference_serves_its_empty_endpoint_as_a_route_would():
+    """The reference of the HTTP figures is a real server: FastAPI behind uvicorn, validating the body it is given."""
+    with loadgen.framework_server() as base:
+        r = closed_loop(base, 2, 3, lambda k, i: ("POST", "/echo", {"client": k, "request": i}))
+        bad = closed_loop(base, 1, 1, lambda k, i: ("POST", "/echo", None))  # no JSON object: refused, as a route refuses it
+        assert process_cpu_s(base.pid) > 0
+    assert r.statuses == {201: 6} and r.errors == 0
+    assert bad.statuses == {422: 1} and bad.errors == 1
