@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import subprocess
+import sys
+import time
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -131,6 +134,37 @@ def test_a_bad_file_is_refused_naming_the_column_and_nothing_is_written(tmp_path
     with pytest.raises(BatchInputError) as caught:
         _run(src, out, batch_rows=4)
     assert caught.value.field == field and words in caught.value.message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
+
+
+def test_a_duplicate_found_while_deciding_stops_the_run_at_the_next_batch_and_nothing_is_kept(tmp_path):
+    """The local engine decides while the USCCs are checked: a duplicate stops it long before the file's end (the check
+    of 60 USCCs takes a fraction of one batch's time), and nothing is kept."""
+    frame = _small(60)
+    frame = frame.with_columns(pl.when(pl.int_range(pl.len()) == 59).then(pl.col("uscc").first()).otherwise(pl.col("uscc")).alias("uscc"))
+    src, out = _write(frame, tmp_path / "in.parquet"), tmp_path / "out.parquet"
+    took: list[int] = []
+    with pytest.raises(BatchInputError) as caught:
+        _run(src, out, batch_rows=1, progress=lambda rows, total: took.append(rows))
+    assert caught.value.field == "uscc" and "appears 2 times (rows 0, 59)" in caught.value.message
+    assert len(took) < 30, "stopped at the batch after the check, not at the end"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
+
+
+def test_a_duplicate_found_after_the_last_batch_still_refuses_the_run(tmp_path, monkeypatch):
+    import sandu.batch.run as run
+
+    check = run._check_unique
+
+    def slow(*args):
+        time.sleep(1.0)  # the check ends after the file's one batch was decided
+        return check(*args)
+
+    monkeypatch.setattr(run, "_check_unique", slow)
+    frame = _small(5).with_columns(pl.when(pl.int_range(pl.len()) == 4).then(pl.col("uscc").first()).otherwise(pl.col("uscc")).alias("uscc"))
+    src, out = _write(frame, tmp_path / "in.parquet"), tmp_path / "out.parquet"
+    with pytest.raises(BatchInputError, match="appears 2 times"):
+        _run(src, out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
 
 
@@ -279,3 +313,17 @@ def test_an_empty_file_gives_an_empty_output(tmp_path):
     out = tmp_path / "out.parquet"
     assert _run(src, out).decided_rows == 0
     assert pq.read_table(out).num_rows == 0 and pq.read_schema(out).field("tech_score").type == pa.decimal128(38, 1)
+
+
+def test_deciding_a_batch_does_not_import_pandas(tmp_path):
+    """pyarrow, handed a Python list or a numpy array, imports pandas to ask whether it is a pandas object: 0.3 s
+    of a run's start. The local engine's run never does (Spark's does: PySpark needs pandas)."""
+    src = _write(_small(30), tmp_path / "in.parquet")
+    code = (f"import sys\nfrom pathlib import Path\nfrom datetime import date\nfrom sandu.batch.kernel import Models\n"
+            f"from sandu.batch.run import run_precredit\nfrom sandu.policy.bundle import load_bundle\nfrom sandu.scoring.risk import load_model\n"
+            f"from sandu.scoring.tech_config import load_tech_config\n"
+            f"run_precredit(Models(load_bundle(), load_model(), load_tech_config(), date(2026, 10, 31)), Path({str(src)!r}), "
+            f"Path({str(tmp_path / 'out.parquet')!r}))\nprint('pandas' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "False"

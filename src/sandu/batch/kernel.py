@@ -140,8 +140,7 @@ def features(frame: pl.DataFrame) -> pl.DataFrame:
     out["debt_to_revenue"] = _ratio(col("loans_outstanding_fen"), col("revenue_fen_y3")).set(~revenue_ok, None)
     out["flow_to_revenue"] = _ratio(col("inflow_fen_12m"), col("revenue_fen_y3")).set(~revenue_ok, None)
     certs = np.column_stack([col(flag).to_numpy() for _, flag in CERTIFICATIONS])
-    held = pa.array([name for name, _ in CERTIFICATIONS], type=pa.string())
-    out["certifications"] = _lists(certs, held.take(np.nonzero(certs)[1]))
+    out["certifications"] = _lists(certs, _texts_at([name for name, _ in CERTIFICATIONS], np.nonzero(certs)[1]))
     owned = np.column_stack([(col(f"col{k}_kind") != "").to_numpy() for k in ASSETS])
     rows, slots = np.nonzero(owned)  # row-major: each row's assets in order
     at = slots * f.height + rows  # where each owned asset is in the slots' columns put end to end
@@ -151,10 +150,16 @@ def features(frame: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame([s.alias(k) for k, s in out.items()])
 
 
+def _texts_at(texts: list[str], at: np.ndarray) -> pa.Array:
+    """`texts[i]` for each i of `at`, as an Arrow array — gathered by polars: pyarrow, given a Python list or a numpy
+    array, imports pandas (0.3 s, once per process) to ask whether it is a pandas object."""
+    return pl.Series(texts, dtype=pl.String).gather(at).to_arrow()
+
+
 def _lists(present: np.ndarray, values: pa.Array) -> pl.Series:
     """One list per row of `present` (rows × slots, bool) holding `values` in row-major order of the true cells."""
     offsets = np.concatenate([[0], np.cumsum(present.sum(axis=1))]).astype(np.int32)
-    series = pl.from_arrow(pa.ListArray.from_arrays(pa.array(offsets), values))
+    series = pl.from_arrow(pa.ListArray.from_arrays(pl.Series(offsets).to_arrow(), values))
     assert isinstance(series, pl.Series)
     return series
 
@@ -184,8 +189,7 @@ def policy_reasons(decided: pl.DataFrame) -> pl.Series:
     refused = np.column_stack(list(codes.values()))
     no_offer = np.logical_and.reduce([decided.get_column(f"{slot}_product").is_null().to_numpy() for slot in rules.SLOTS])
     present = np.column_stack([refused, no_offer & ~refused.any(axis=1)])
-    names = pa.array([*codes, "NO_PRODUCT"], type=pa.string())
-    return _lists(present, names.take(np.nonzero(present)[1])).alias("policy_reasons")
+    return _lists(present, _texts_at([*codes, "NO_PRODUCT"], np.nonzero(present)[1])).alias("policy_reasons")
 
 
 def _texts(frame: pl.DataFrame, columns: list[str]) -> pl.Series:

@@ -1,9 +1,11 @@
 """Run a pre-credit batch: a Parquet file of enterprises in, a Parquet file of decisions out.
 
 `run_precredit` checks everything that can refuse the whole file before a row is
-decided — the output path (refused when it exists, unless `overwrite`), the schema,
+kept — the output path (refused when it exists, unless `overwrite`), the schema,
 nulls (from the file's statistics, read where they are absent), unique USCCs (one
-pass over that column: 8 bytes a row) — then streams the file through the kernel
+pass over that column: 8 bytes a row; the local engine starts deciding meanwhile, and
+a duplicate stops the run at the next batch, before anything is kept; Spark, whose job
+runs the whole file before handing anything back, waits for it) — then streams the file through the kernel
 (`sandu.batch.kernel.process`) in batches of `batch_rows`, on the local engine
 (pyarrow + polars, in this process; the next batch is read and the last one written in
 threads while a batch is decided, one batch each way) or on Spark (`sandu.batch.spark`). Decisions go
@@ -202,8 +204,8 @@ def run_precredit(models: Models, input_path: Path, output: Path, *, engine: str
     _check_paths(input_path, output, rejects, overwrite)
     pf = open_input(input_path)
     _check_nulls(pf)
-    _check_unique(pf, batch_rows)
     if engine == "spark":
+        _check_unique(pf, batch_rows)
         from sandu.batch.spark import spark_batches
 
         batches = spark_batches(models, input_path, batch_arrow_schema(), pf.metadata.num_rows, batch_rows, spark_master,
@@ -214,8 +216,9 @@ def run_precredit(models: Models, input_path: Path, output: Path, *, engine: str
     decided = rejected = 0
     try:
         with (pq.ParquetWriter(out_tmp, output_arrow_schema()) as writer, pq.ParquetWriter(rejects_tmp, REJECTS_SCHEMA) as rejects_writer,
-              ThreadPoolExecutor(max_workers=2, thread_name_prefix="sandu-batch") as pool):
+              ThreadPoolExecutor(max_workers=3, thread_name_prefix="sandu-batch") as pool):
             digest = pool.submit(file_sha256, input_path)  # beside the batches (hashing and writing release the GIL)
+            unique = pool.submit(_check_unique, pq.ParquetFile(input_path), batch_rows) if engine == "local" else None  # a reader of its own
 
             def write(good: pa.Table, bad: pa.Table) -> None:
                 writer.write_table(good.cast(writer.schema))
@@ -223,6 +226,8 @@ def run_precredit(models: Models, input_path: Path, output: Path, *, engine: str
 
             written: Future[None] | None = None  # one batch written while the next is decided
             for table in batches:
+                if unique is not None and unique.done():
+                    unique.result()  # a duplicate USCC stops the run here
                 reason = table.column(REJECT)
                 if reason.null_count == table.num_rows:  # nothing rejected: no copy
                     good, bad = table.drop_columns([ROW, REJECT]), table.slice(0, 0)
@@ -239,6 +244,8 @@ def run_precredit(models: Models, input_path: Path, output: Path, *, engine: str
                     progress(table.num_rows, pf.metadata.num_rows)
             if written is not None:
                 written.result()
+            if unique is not None:
+                unique.result()
             if decided + rejected != pf.metadata.num_rows:
                 raise RuntimeError(f"the engine returned {decided + rejected:,} rows for {pf.metadata.num_rows:,}")
             meta = {**versions(models), "engine": engine, "input": input_path.name, "input_sha256": digest.result(),
