@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -268,6 +269,16 @@ def test_an_absent_feature_column_or_a_clash_is_refused(card, german):
         score_frame(card, german[1].drop(card.features[0].name))
     with pytest.raises(ScoringInputError, match="already in the file"):
         score_frame(card, german[1].with_columns(pl.lit(1).alias("score")))
+
+
+@pytest.mark.parametrize("kept", [1, 2])
+def test_a_card_of_fewer_features_than_reasons_gives_fewer_reasons_in_both_forms(card, german, kept):
+    small = dataclasses.replace(card, features=card.features[:kept])
+    frame = german[1].select(f.name for f in small.features).head(40)
+    out = score_frame(small, frame)
+    assert out.columns[-3:] == ["reason_1", "reason_2", "reason_3"] and out["reason_3"].null_count() == out.height
+    for rec, r1, r2, r3 in zip(frame.iter_rows(named=True), out["reason_1"], out["reason_2"], out["reason_3"], strict=True):
+        assert score_record(small, rec).reasons == tuple(r for r in (r1, r2, r3) if r is not None)
 
 
 def test_an_empty_frame_scores_to_an_empty_frame(card, german):

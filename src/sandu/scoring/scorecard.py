@@ -477,10 +477,12 @@ def score_frame(card: Scorecard, frame: pl.DataFrame, max_reasons: int = MAX_REA
     starts = np.asarray(first, dtype=np.int64)
     labels = np.asarray([len(f.labels) for f in card.features], dtype=np.int64)
     reasons = []
-    for k in range(max_reasons):
+    for k in range(len(order)):
         j = order[k]
         b = idx[j, np.arange(n)]
         at = starts[j] + np.where(b >= 0, b, labels[j] + (-b - 1))
         at = pl.Series(at).set(pl.Series(cost[j, np.arange(n)] <= 0), None)  # no cost: no reason
         reasons.append(words.gather(at).alias(f"reason_{k + 1}"))
+    reasons += [pl.repeat(None, n, dtype=pl.String, eager=True).alias(f"reason_{k + 1}")  # a card of fewer features gives fewer reasons
+                for k in range(len(order), max_reasons)]
     return out.with_columns(reasons)
