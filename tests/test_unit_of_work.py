@@ -4,6 +4,7 @@ nothing is written; end of day runs in batches and says what is left."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -139,6 +140,23 @@ def another_process_writing(lock_path: str) -> Iterator[subprocess.Popen]:
         assert proc.stdin is not None
         proc.stdin.close()
         proc.wait(WAIT_S)
+
+
+def test_a_writer_that_cannot_start_its_waiting_thread_gets_busy_and_keeps_no_descriptor(tmp_path, monkeypatch):
+    lock = FileWriteLock(str(tmp_path / "store.db.writer-lock"), WAIT_S)
+    with lock.held():  # held by another open file, as another process would: the next writer must wait
+        def no_thread(self):
+            raise RuntimeError("can't start new thread")
+
+        monkeypatch.setattr(threading.Thread, "start", no_thread)
+        before = len(os.listdir("/proc/self/fd"))
+        with pytest.raises(Busy, match="no thread to wait for the writer lock in"):
+            with lock.held():
+                pytest.fail("the lock was held by the other writer")
+        assert len(os.listdir("/proc/self/fd")) == before, "the waiting writer's descriptor is closed"
+        monkeypatch.undo()
+    with lock.held():  # and the lock is free once the first writer is done
+        pass
 
 
 def register_s2(rt) -> None:

@@ -299,7 +299,8 @@ class FileWriteLock:
 
     def _wait(self, fd: int) -> bool:
         """Block for the lock on `fd` in a thread of its own, at most `wait_s`: True when it was granted in time. When
-        not, that thread keeps `fd`, and gives the lock back and closes `fd` as soon as it gets it."""
+        not, that thread keeps `fd`, and gives the lock back and closes `fd` as soon as it gets it. When no thread can
+        be started, `fd` is closed and the writer gets `Busy`."""
         granted, gate = threading.Event(), threading.Lock()
         abandoned = False
 
@@ -312,7 +313,12 @@ class FileWriteLock:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-        threading.Thread(target=block, name="sandu-writer-lock", daemon=True).start()
+        try:
+            threading.Thread(target=block, name="sandu-writer-lock", daemon=True).start()
+        except RuntimeError as exc:  # no thread to wait in (the process is out of threads): fd is still ours to close
+            os.close(fd)
+            raise Busy(f"the store is busy (no thread to wait for the writer lock in: {exc}); nothing was written, retry in a moment",
+                       field=None, allowed=None) from None
         if granted.wait(self.wait_s):
             return True
         with gate:
