@@ -209,10 +209,15 @@ def test_a_writer_that_waits_too_long_for_another_process_gets_busy_writes_nothi
         rt.engine.dispose()
 
 
-def test_the_writer_lock_lives_beside_a_store_file_and_an_in_memory_store_has_none(tmp_path):
+def test_the_writer_lock_lives_beside_a_store_file_and_an_in_memory_store_has_none(tmp_path, monkeypatch):
     assert writer_lock_path(make_engine(f"sqlite:///{tmp_path / 'a.db'}", TEST_SETTINGS)) == str(tmp_path / "a.db") + ".writer-lock"
-    for url in ("sqlite://", "sqlite:///:memory:", "sqlite:///file:mem?mode=memory&uri=true"):
+    for url in ("sqlite://", "sqlite:///:memory:", "sqlite:///file:mem?mode=memory&uri=true", "sqlite:///file::memory:?uri=true"):
         assert writer_lock_path(create_engine(url)) is None, url
+    lock = str(tmp_path / "a b.db") + ".writer-lock"  # a store named by a file: URI has its lock beside the same file
+    for uri in (f"file:{tmp_path / 'a%20b.db'}", f"file://{tmp_path / 'a%20b.db'}"):
+        assert writer_lock_path(create_engine(f"sqlite:///{uri}?mode=rwc&uri=true")) == lock, uri
+    monkeypatch.chdir(tmp_path)
+    assert writer_lock_path(create_engine("sqlite:///file:a%20b.db?uri=true")) == lock
 
 
 def test_a_busy_store_answers_503_with_retry_after_and_writes_nothing(sqlite_url):

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from functools import cache
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Connection, Engine, Select, Table, bindparam, create_engine, event, inspect, select, text, update
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
@@ -329,9 +330,12 @@ class FileWriteLock:
 
 
 def writer_lock_path(engine: Engine) -> str | None:
-    """Where a SQLite store's `FileWriteLock` lives (beside the database file); None for an in-memory store."""
+    """Where a SQLite store's `FileWriteLock` lives (beside the database file, also when it is named by a ``file:``
+    URI); None for an in-memory store."""
     database = engine.url.database
-    if not database or database == ":memory:" or database.startswith("file:") or engine.url.query.get("mode") == "memory":
+    if database and database.startswith("file:"):  # file:a.db, file:/a/b.db, file:///a/b.db (percent-encoded)
+        database = unquote(urlsplit(database).path)
+    if not database or database == ":memory:" or engine.url.query.get("mode") == "memory":
         return None
     return os.path.abspath(database) + ".writer-lock"
 
