@@ -14,7 +14,8 @@ from conftest import TEST_SETTINGS, login, runtime_on, serve
 from sqlalchemy import func, select
 
 from sandu.api.app import create_app
-from sandu.api.routing import Turns
+from sandu.api.routing import Turns, in_worker_thread
+from sandu.context import wait_budget_s
 from sandu.domain.errors import Busy
 from sandu.simulate.stories import STORY_ROWS
 from sandu.sources.catalog import ALL_SOURCES
@@ -97,6 +98,30 @@ def test_a_turn_not_given_in_time_is_busy_a_full_line_refuses_at_once_and_an_err
     anyio.run(main)
 
 
+def test_a_turns_bound_covers_the_work_after_it_so_the_waits_add_up_to_one_bound():
+    """The deadline a turn yields reaches the worker thread: the writers' line there may only wait what is left."""
+    turns = Turns("measurements", 1, max_waiting=10, wait_s=1.0)
+    budgets: list[float] = []
+
+    async def main() -> None:
+        held = anyio.Event()
+
+        async def holder() -> None:
+            async with turns.turn():
+                held.set()
+                await anyio.sleep(0.4)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(holder)
+            await held.wait()
+            budgets.append(await in_worker_thread(wait_budget_s, 100.0, turns=turns))  # waited ≥ 0.4 s for its turn
+        budgets.append(await in_worker_thread(wait_budget_s, 100.0))  # without turns: the line's own bound
+
+    anyio.run(main)
+    assert 0 < budgets[0] <= 0.65 and budgets[1] == 100.0
+    assert wait_budget_s(100.0) == 100.0  # nothing is left behind in the caller's context
+
+
 def test_a_measurement_waits_for_a_turn_and_past_the_wait_is_refused_503_writing_nothing(sqlite_url):
     """One turn: measurement A holds it (waiting for a writer the test holds); B waits in line for a turn, not for the
     store, and is refused naming what was busy; A is served when the writer lets go, and so is the next measurement."""
@@ -106,7 +131,7 @@ def test_a_measurement_waits_for_a_turn_and_past_the_wait_is_refused_503_writing
         app = create_app(rt)
         made = app.state.measure_turns
         assert (made.slots, made.max_waiting, made.wait_s) == (1, settings.write_queue_max, WAIT_S)  # from the settings
-        turns = app.state.measure_turns = Turns("measurements", 1, max_waiting=10, wait_s=0.3)  # a line waited in for less than A waits
+        turns = app.state.measure_turns = Turns("measurements", 1, max_waiting=10, wait_s=WAIT_S)
         for base in serve(app):
             with httpx.Client(base_url=base, timeout=30) as c:
                 auth = login(c, "rep-s2")
@@ -126,6 +151,7 @@ def test_a_measurement_waits_for_a_turn_and_past_the_wait_is_refused_503_writing
                     while turns.in_use < 1:
                         assert time.monotonic() < deadline, "A never got its turn"
                         time.sleep(0.005)
+                    turns.wait_s = 0.3  # A came while the bound was long; B's is short
                     measure("B")  # in line behind A for the whole wait
                     assert turns.in_use == 1 and turns.waiting == 0 and "A" not in answers
                 a.join(WAIT_S)

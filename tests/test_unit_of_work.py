@@ -19,6 +19,7 @@ from conftest import BUSINESS_DATE, TEST_SETTINGS, actor, login, runtime_on, ser
 from sqlalchemy import create_engine, func, select
 
 from sandu.api.app import create_app
+from sandu.context import wait_budget_s, waiting_until
 from sandu.demo.stories import replay_all
 from sandu.domain.errors import Busy
 from sandu.origination import actions as orig
@@ -88,6 +89,34 @@ def test_writers_get_their_turn_in_the_order_they_asked():
     assert q.waiting == 0
     with q.turn():  # free again
         pass
+
+
+def test_a_writer_waits_no_longer_than_its_requests_deadline():
+    q = WriterQueue(max_waiting=10, wait_s=WAIT_S)
+    with held(q):
+        t0 = time.monotonic()
+        with waiting_until(t0 + 0.2), pytest.raises(Busy, match=r"waited 0\.[12]\d* s for a turn"):
+            with q.turn():
+                pytest.fail("must not get the turn while it is held")
+        assert 0.15 <= time.monotonic() - t0 < WAIT_S / 2 and q.waiting == 0
+        with waiting_until(t0 - 1), pytest.raises(Busy, match="waited 0 s"):  # a deadline passed: refused at once
+            with q.turn():
+                pass
+    with waiting_until(time.monotonic() - 1), q.turn():  # a free line is entered whatever the deadline
+        pass
+
+
+def test_the_earliest_deadline_holds_and_each_ends_with_its_block():
+    assert wait_budget_s(5.0) == 5.0
+    now = time.monotonic()
+    with waiting_until(now + 60):
+        assert 59 < wait_budget_s(100.0) <= 60 and wait_budget_s(5.0) == 5.0
+        with waiting_until(now + 600):  # a later one does not extend it
+            assert wait_budget_s(100.0) <= 60
+        with waiting_until(now + 1):
+            assert wait_budget_s(100.0) <= 1
+        assert 59 < wait_budget_s(100.0) <= 60
+    assert wait_budget_s(100.0) == 100.0
 
 
 def test_a_writer_that_waits_too_long_gets_busy_and_leaves_the_line():

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     worker_threads: int = Field(default=40, ge=1, le=512, description="request threads; the connection pool has as many connections")
-    write_wait_s: float = Field(default=30.0, gt=0, le=600, description="a writer waits this long for its turn, then gets 503 busy")
+    write_wait_s: float = Field(default=30.0, gt=0, le=600, description="a writer waits this long for its turn, then gets 503 busy; a measurement must reach the writer this long after asking for its turn")
     measure_concurrency: int = Field(default=4, ge=1, le=512, description="measurements one server process runs at once; more wait their "
                                      "turn (holding no thread), as long as a writer would; raise it when the data sources answer slowly")
     write_queue_max: int = Field(default=1000, ge=1, le=100_000, description="writers that may wait at once; more get 503 busy")

@@ -16,6 +16,7 @@ are refused as malformed JSON.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -26,6 +27,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
+from sandu.context import waiting_until
 from sandu.domain.errors import Busy
 from sandu.security import actions as security
 
@@ -67,7 +69,10 @@ class Turns:
         return Busy(f"too many {self.what} at once ({why}); nothing was done, retry in a moment", field=None, allowed=None)
 
     @asynccontextmanager
-    async def turn(self) -> AsyncIterator[None]:
+    async def turn(self) -> AsyncIterator[float]:
+        """Wait for a turn; yields the deadline (`time.monotonic()`) by which the holder's other waits must end: `wait_s`
+        after it came, the one bound of all its waits (`sandu.context.waiting_until`)."""
+        deadline = time.monotonic() + self.wait_s
         if self._free is None:
             self._free = anyio.Semaphore(self.slots)
         if self._free.value == 0 and self.waiting >= self.max_waiting:
@@ -81,7 +86,7 @@ class Turns:
         finally:
             self.waiting -= 1
         try:
-            yield
+            yield deadline
         finally:
             self._free.release()
 
@@ -94,8 +99,9 @@ async def in_worker_thread(action: Callable[..., T], *args: Any, turns: Turns | 
     thread hand-off fewer."""
     if turns is None:
         return await run_in_threadpool(action, *args, **kwargs)
-    async with turns.turn():
-        return await run_in_threadpool(action, *args, **kwargs)
+    async with turns.turn() as deadline:
+        with waiting_until(deadline):  # the writers' line gets what is left of the turn's bound, not a bound of its own
+            return await run_in_threadpool(action, *args, **kwargs)
 
 
 def bearer_token(request: Request) -> str | None:

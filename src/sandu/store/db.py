@@ -41,6 +41,7 @@ from sqlalchemy import Connection, Engine, Select, Table, bindparam, create_engi
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
+from sandu.context import wait_budget_s
 from sandu.domain.errors import Busy, InvalidInput, show
 from sandu.settings import Settings, get_settings
 
@@ -225,7 +226,8 @@ def set_columns(session: Session, obj: Any, **values: Any) -> None:
 
 class WriterQueue:
     """First come, first served admission of one writer at a time, bounded in
-    length and in waiting time. The finishing writer hands the turn directly to
+    length and in waiting time (`wait_s`, or less when the request's deadline,
+    `sandu.context.waiting_until`, comes sooner). The finishing writer hands the turn directly to
     the next in line, so nobody can overtake a waiting writer."""
 
     def __init__(self, max_waiting: int, wait_s: float):
@@ -253,11 +255,12 @@ class WriterQueue:
             else:
                 ticket = threading.Event()
                 self._waiting.append(ticket)
-        if ticket is not None and not ticket.wait(self.wait_s):
+        wait_s = wait_budget_s(self.wait_s)  # less when the request already waited in another line
+        if ticket is not None and not ticket.wait(wait_s):
             with self._lock:
                 if not ticket.is_set():  # not granted while we gave up: leave the line
                     self._waiting.remove(ticket)
-                    raise self._busy(f"waited {self.wait_s:g} s for a turn")
+                    raise self._busy(f"waited {wait_s:.3g} s for a turn")
         try:
             yield
         finally:
