@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -37,7 +37,7 @@ os.environ.setdefault("SANDU_SECRET_KEY", secrets.token_urlsafe(48))
 os.environ.update(SANDU_RATE_MEASURE_PER_MINUTE="10000", SANDU_RATE_MOVEMENT_PER_MINUTE="100000")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import Results, json_option  # noqa: E402
-from loadgen import MAX_WORKERS, LoadResult, closed_loop, framework_server, open_loop, process_cpu_s, sandu_server  # noqa: E402
+from loadgen import MAX_WORKERS, LoadResult, RequestMaker, Served, closed_loop, framework_server, open_loop, process_cpu_s, sandu_server  # noqa: E402
 
 from sandu.demo.seed import seed_universe  # noqa: E402
 from sandu.demo.users import actor, demo_specs, ensure_users  # noqa: E402
@@ -141,25 +141,41 @@ def stores(names: list[str], results: Results) -> Iterator[tuple[str, tuple[str,
         admin.close()
 
 
-def record(results: Results, label: str, r: LoadResult, server_cpu_s: float, ceiling_per_s: float) -> None:
-    """Rows of one run: throughput, p50, p99, errors, server CPU per request — each naming backend, mode, workers and load."""
+def record(results: Results, label: str, r: LoadResult, server_cpu_s: float, ceiling_per_s: float | None) -> None:
+    """Rows of one run: throughput (against the ceiling, when there is one), p50, p99, errors, server CPU per request —
+    each naming backend, mode, workers and load."""
     answered = max(sum(r.statuses.values()), 1)
     load = f"{r.clients} clients" if r.mode == "closed" else f"{r.rate_per_s:g}/s"
     codes = ", ".join(f"{code}×{n}" for code, n in sorted(r.statuses.items()))
     server_ms, client_ms = server_cpu_s * 1000 / answered, r.client_cpu_s * 1000 / answered
+    print(f"  {r.line(label)}; server CPU {server_ms:.2f} ms/request")
     notes = (f"{r.requests} requests in {r.seconds:.1f} s; {r.per_second:.0f}/s; p50 {r.pct_ms(50):.1f} ms; p99 {r.pct_ms(99):.1f} ms; "
-             f"{codes}; errors {r.errors}; CPU per request: server {server_ms:.1f} ms, load generator {client_ms:.1f} ms")
+             f"{codes}; errors {r.errors}; CPU per request: server {server_ms:.2f} ms, load generator {client_ms:.2f} ms")
     head = f"{label}, {r.mode} loop {load}"
     if "measurement" in label:
         notes += f"; {TARGETS[r.mode]}"
-    results.add(f"{head}: throughput", r.per_second, "requests/s", reference="ceiling: 2 cores ÷ in-process CPU per measurement",
-                reference_value=ceiling_per_s, notes=notes)
+    ceiling = {} if ceiling_per_s is None else {"reference": "ceiling: 2 cores ÷ in-process CPU per measurement", "reference_value": ceiling_per_s}
+    results.add(f"{head}: throughput", r.per_second, "requests/s", notes=notes, **ceiling)
     results.add(f"{head}: latency p50", r.pct_ms(50), "ms", notes=notes)
     results.add(f"{head}: latency p99", r.pct_ms(99), "ms", notes=notes)
     results.add(f"{head}: errors", r.errors, "requests", notes=f"answers outside 2xx and requests without an answer; {notes}")
     results.add(f"{head}: server CPU per request", server_ms, "ms", notes=notes)
     if r.errors:
         results.failed(f"{head}: no errors", f"{codes}; {len(r.failures)} failures ({(r.failures or ['-'])[0][:120]})")
+
+
+def load_both_ways(results: Results, base: Served, label: str, make: Callable[[str], RequestMaker], requests_each: int, rate_per_s: float,
+                   seconds: float, ceiling_per_s: float | None, headers: dict[str, str] | None = None) -> None:
+    """Warm `base` up, then load it with the closed loop of CLIENTS and the open loop at `rate_per_s` for `seconds`
+    (`make(tag)` gives each its request maker) and record both, with the server CPU each took."""
+    closed_loop(base, 4, WARM_UP // 4, make("warm"), headers=headers)
+    for mode in ("closed", "open"):
+        cpu0 = process_cpu_s(base.pid)
+        if mode == "closed":
+            r = closed_loop(base, CLIENTS, requests_each, make(mode), headers=headers)
+        else:
+            r = open_loop(base, rate_per_s, max(1, round(rate_per_s * seconds)), make(mode), headers=headers)
+        record(results, label, r, process_cpu_s(base.pid) - cpu0, ceiling_per_s)
 
 
 def setup(base: str, password: str) -> tuple[dict[str, str], str, int]:
@@ -209,27 +225,8 @@ def framework(results: Results, requests_each: int, rate_per_s: float, seconds: 
     """The reference: the same loads against FastAPI with nothing behind it (`loadgen.empty_app`, one process) — what the
     framework, uvicorn and the load generator take on this machine, so that a target out of reach is seen to be sandu's."""
     with framework_server() as base:
-        def echo(tag: str):
-            return lambda k, i: ("POST", "/echo", {"client": k, "request": i, "run": tag})
-
-        closed_loop(base, 4, WARM_UP // 4, echo("warm"))
-        for mode in ("closed", "open"):
-            cpu0 = process_cpu_s(base.pid)
-            if mode == "closed":
-                r = closed_loop(base, CLIENTS, requests_each, echo(mode))
-            else:
-                r = open_loop(base, rate_per_s, max(1, round(rate_per_s * seconds)), echo(mode))
-            answered = max(sum(r.statuses.values()), 1)
-            server_ms, client_ms = (process_cpu_s(base.pid) - cpu0) * 1000 / answered, r.client_cpu_s * 1000 / answered
-            head = f"http reference: empty FastAPI endpoint, 1 worker, {mode} loop {f'{r.clients} clients' if mode == 'closed' else f'{rate_per_s:g}/s'}"
-            notes = (f"{r.requests} requests in {r.seconds:.1f} s; p50 {r.pct_ms(50):.1f} ms; p99 {r.pct_ms(99):.1f} ms; errors {r.errors}; "
-                     f"CPU per request: server {server_ms:.2f} ms, load generator {client_ms:.2f} ms; POST /echo, a JSON object in a plain def")
-            print(f"  {r.line(head)}; server CPU {server_ms:.2f} ms/request")
-            results.add(f"{head}: throughput", r.per_second, "requests/s", notes=notes)
-            results.add(f"{head}: latency p99", r.pct_ms(99), "ms", notes=notes)
-            results.add(f"{head}: server CPU per request", server_ms, "ms", notes=notes)
-            if r.errors:
-                results.failed(f"{head}: no errors", f"{r.errors} errors ({(r.failures or ['-'])[0][:120]})")
+        load_both_ways(results, base, "http reference: empty FastAPI endpoint (POST /echo: a JSON object in a plain def), 1 worker",
+                       lambda tag: lambda k, i: ("POST", "/echo", {"client": k, "request": i, "run": tag}), requests_each, rate_per_s, seconds, None)
 
 
 def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[int], names: list[str], results: Results,
@@ -260,17 +257,8 @@ def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[in
                                                               {"amount_fen": 100, "idempotency_key": f"{r}-{tag}-{k}-{i}"}),
                 }
                 for what, make in makers.items():
-                    closed_loop(base, 4, WARM_UP // 4, make("warm"), headers=auth)
                     label = f"http {store}, {n} worker{'s' if n > 1 else ''}: POST {what}"
-                    for mode in ("closed", "open"):
-                        cpu0 = process_cpu_s(base.pid)
-                        if mode == "closed":
-                            r = closed_loop(base, CLIENTS, requests_each, make(mode), headers=auth)
-                        else:
-                            r = open_loop(base, rate_per_s, max(1, round(rate_per_s * seconds)), make(mode), headers=auth)
-                        server_cpu_s = process_cpu_s(base.pid) - cpu0
-                        print(f"  {r.line(label)}; server CPU {server_cpu_s * 1000 / max(sum(r.statuses.values()), 1):.1f} ms/request")
-                        record(results, label, r, server_cpu_s, ceiling)
+                    load_both_ways(results, base, label, make, requests_each, rate_per_s, seconds, ceiling, headers=auth)
                     if what == "draw":
                         repay_all(base, auth, line, run)
 
