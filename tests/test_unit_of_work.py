@@ -188,6 +188,19 @@ def test_a_writer_that_cannot_start_its_waiting_thread_gets_busy_and_keeps_no_de
         pass
 
 
+def test_a_writer_waits_for_another_processs_lock_no_longer_than_its_requests_deadline(tmp_path):
+    path = str(tmp_path / "store.db.writer-lock")
+    lock = FileWriteLock(path, WAIT_S)
+    with another_process_writing(path):
+        t0 = time.monotonic()
+        with waiting_until(t0 + 0.2), pytest.raises(Busy, match=r"another process has been writing for 0\.[12]\d* s"):
+            with lock.held():
+                pytest.fail("the other process holds the lock")
+        assert 0.15 <= time.monotonic() - t0 < WAIT_S / 2
+    with lock.held():  # given back by the waiter when the other process let go
+        pass
+
+
 def register_s2(rt) -> None:
     orig.register(rt, actor(rt, "rep-s2"), uscc=S2["uscc"], name=S2["name"])
 

@@ -275,7 +275,8 @@ class WriterQueue:
 class FileWriteLock:
     """One writer at a time among the processes writing one SQLite file: an exclusive flock(2) on a file beside it
     (``<store>.writer-lock``), taken before BEGIN IMMEDIATE and released after COMMIT or ROLLBACK. A writer that finds
-    it held blocks in the kernel (no polling) and is woken when it is released; the wait is bounded: past `wait_s` the
+    it held blocks in the kernel (no polling) and is woken when it is released; the wait is bounded: past `wait_s` (or
+    the request's deadline, `sandu.context.waiting_until`, when it comes sooner) the
     writer gets `Busy` and writes nothing, and the lock, if it comes later, is given back at once. In one process only
     the writer whose turn it is (`WriterQueue`) asks for it, so there is at most one waiter per process."""
 
@@ -289,8 +290,9 @@ class FileWriteLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            if not self._wait(fd):  # fd is the waiter's now: it closes it
-                raise Busy(f"the store is busy (another process has been writing for {self.wait_s:g} s); nothing was written, "
+            wait_s = wait_budget_s(self.wait_s)  # less when the request already waited in another line
+            if not self._wait(fd, wait_s):  # fd is the waiter's now: it closes it
+                raise Busy(f"the store is busy (another process has been writing for {wait_s:.3g} s); nothing was written, "
                            "retry in a moment", field=None, allowed=None) from None
         except BaseException:
             os.close(fd)
@@ -301,7 +303,7 @@ class FileWriteLock:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-    def _wait(self, fd: int) -> bool:
+    def _wait(self, fd: int, wait_s: float) -> bool:
         """Block for the lock on `fd` in a thread of its own, at most `wait_s`: True when it was granted in time. When
         not, that thread keeps `fd`, and gives the lock back and closes `fd` as soon as it gets it. When no thread can
         be started, `fd` is closed and the writer gets `Busy`."""
@@ -323,7 +325,7 @@ class FileWriteLock:
             os.close(fd)
             raise Busy(f"the store is busy (no thread to wait for the writer lock in: {exc}); nothing was written, retry in a moment",
                        field=None, allowed=None) from None
-        if granted.wait(self.wait_s):
+        if granted.wait(wait_s):
             return True
         with gate:
             if granted.is_set():
