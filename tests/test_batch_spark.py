@@ -75,6 +75,21 @@ def small(tmp_path_factory) -> Path:
     return path
 
 
+def test_the_cli_starts_its_own_spark_and_says_only_what_it_did(small, tmp_path):
+    """A new session on a local master (the CLI's default): the local engine's file, and a quiet terminal — no Spark
+    start-up chatter, no PySpark notice about pandas (the job hands Spark none); only the JVM's own incubator notice."""
+    out, local = tmp_path / "o.parquet", tmp_path / "local.parquet"
+    ran = _cli(["batch", "precredit", "--input", str(small), "--output", str(out), "--engine", "spark", "--as-of", "2026-10-31",
+                "--spark-master", "local[1]"], {})
+    assert ran.returncode == 0, ran.stderr
+    n = pl.read_parquet(small).height
+    assert f"decided {n} of {n} enterprises on 2026-10-31 (spark)" in " ".join(ran.stdout.split())
+    noise = [line for line in ran.stderr.splitlines() if line.strip() and not line.startswith("WARNING: Using incubator modules")]
+    assert noise == [], noise
+    run_precredit(MODELS, small, local)
+    assert pl.read_parquet(out).equals(pl.read_parquet(local))
+
+
 def test_a_java_home_pointing_nowhere_is_one_clear_line(small, tmp_path):
     ran = _cli(["batch", "precredit", "--input", str(small), "--output", str(tmp_path / "o.parquet"), "--engine", "spark", "--as-of", "2026-10-31"],
                {"JAVA_HOME": str(tmp_path / "no-java")})
