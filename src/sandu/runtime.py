@@ -12,7 +12,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from sandu.audit import service as audit
@@ -32,6 +32,10 @@ from sandu.sources.catalog import ALL_SOURCES
 from sandu.sources.consent_text import RAW_RETENTION_MAX_DAYS
 from sandu.store import models as m
 from sandu.store.db import UnitOfWork, make_engine
+
+# Built once, its values as parameters (see sandu.store.db): the simulated universe's payloads of one enterprise's sources.
+_SIMULATED_PAYLOADS = select(m.SourceRecord.source, m.SourceRecord.payload).where(
+    m.SourceRecord.uscc == bindparam("uscc"), m.SourceRecord.source.in_(bindparam("sources", expanding=True)))
 
 
 def utc_now() -> datetime:
@@ -79,9 +83,8 @@ class Runtime:
         adapters = dict(self.adapters)
         simulated = [s for s in sources if isinstance(adapters.get(s), SimulatedAdapter)]
         if simulated:
-            query = select(m.SourceRecord.source, m.SourceRecord.payload).where(m.SourceRecord.uscc == uscc, m.SourceRecord.source.in_(simulated))
             with self.uow.read() if session is None else nullcontext(session) as s:
-                rows = {source: payload for source, payload in s.execute(query)}
+                rows = dict(s.connection().execute(_SIMULATED_PAYLOADS, {"uscc": uscc, "sources": simulated}).tuples().all())
             fetched = SimulatedAdapter(lambda _uscc, source: rows.get(source), in_memory=True)
             adapters.update(dict.fromkeys(simulated, fetched))
         return read_all(adapters, sources, uscc, as_of, per_source_deadline_s=per_source, overall_deadline_s=overall)
