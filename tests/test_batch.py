@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from sandu.batch.kernel import Models, features, pd_rounded, round_places
 from sandu.batch.run import read_ahead, read_metadata, rejects_path, run_precredit
-from sandu.batch.schema import COLUMNS, BatchInputError, uscc_column_validity
+from sandu.batch.schema import COLUMNS, MAX_SHOWN_PROBLEMS, BatchInputError, uscc_column_validity
 from sandu.demo.seed import universe_frame
 from sandu.domain.ids import USCC_ALPHABET, is_valid_uscc, uscc_validity
 from sandu.policy.bundle import load_bundle
@@ -174,6 +174,51 @@ def test_a_null_is_found_without_statistics_too(tmp_path):
     pq.write_table(frame.to_arrow(), src, write_statistics=False, row_group_size=8)
     with pytest.raises(BatchInputError, match="tax_credit_grade: null at row 13"):
         _run(src, tmp_path / "out.parquet")
+
+
+def test_every_bad_column_is_named_in_one_error(tmp_path):
+    """A bank's extract is mended in one go: the error names each bad column on its line, in the schema's order."""
+    frame = _small().drop("headcount").with_columns(pl.col("revenue_fen_y3").cast(pl.String), pl.col("cert_gaoxin").cast(pl.Int8))
+    src, out = _write(frame, tmp_path / "in.parquet"), tmp_path / "out.parquet"
+    with pytest.raises(BatchInputError) as caught:
+        _run(src, out)
+    assert caught.value.field == "revenue_fen_y3"  # the first of them in COLUMNS
+    assert caught.value.message.splitlines() == [
+        "3 columns do not fit the pre-credit schema (README 'batch precredit'):",
+        "  revenue_fen_y3: is large_string, not integer (allowed: int8 … int64 or uint8 … uint32)",
+        "  headcount: column missing",
+        "  cert_gaoxin: is int8, not boolean (allowed: boolean)"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
+
+
+@pytest.mark.parametrize("dropped", [MAX_SHOWN_PROBLEMS, MAX_SHOWN_PROBLEMS + 1, MAX_SHOWN_PROBLEMS + 7])
+def test_an_error_shows_at_most_its_bound_of_columns(tmp_path, dropped):
+    names = [c for c in COLUMNS if c != "uscc"][:dropped]
+    src = _write(_small().drop(names), tmp_path / "in.parquet")
+    with pytest.raises(BatchInputError) as caught:
+        _run(src, tmp_path / "out.parquet")
+    lines = caught.value.message.splitlines()
+    assert lines[0] == f"{dropped} columns do not fit the pre-credit schema (README 'batch precredit'):"
+    assert lines[1:MAX_SHOWN_PROBLEMS + 1] == [f"  {c}: column missing" for c in names[:MAX_SHOWN_PROBLEMS]]
+    assert lines[MAX_SHOWN_PROBLEMS + 1:] == ([f"  … and {dropped - MAX_SHOWN_PROBLEMS} more"] if dropped > MAX_SHOWN_PROBLEMS else [])
+
+
+def test_nulls_are_named_for_every_column_over_the_whole_file(tmp_path):
+    """Row groups of 8: tech_staff null at row 5 (the first group), headcount at rows 9 and 13 (the second), read
+    without statistics; each column named once with its first row and its count over the file."""
+    row = pl.int_range(pl.len())
+    frame = _small().with_columns(pl.when(row == 5).then(None).otherwise(pl.col("tech_staff")).alias("tech_staff"),
+                                  pl.when(row.is_in([9, 13])).then(None).otherwise(pl.col("headcount")).alias("headcount"))
+    src = tmp_path / "in.parquet"
+    pq.write_table(frame.to_arrow(), src, write_statistics=False, row_group_size=8)
+    with pytest.raises(BatchInputError) as caught:
+        _run(src, tmp_path / "out.parquet")
+    assert caught.value.field == "headcount"  # before tech_staff in COLUMNS
+    assert caught.value.message.splitlines() == [
+        "2 columns hold nulls the schema forbids:",
+        "  headcount: null at row 9 (2 nulls in the file) (allowed: a value in every row: the schema forbids nulls in headcount)",
+        "  tech_staff: null at row 5 (1 null in the file) (allowed: a value in every row: the schema forbids nulls in tech_staff)"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
 
 
 def test_an_existing_output_is_refused_unless_overwrite(universe, tmp_path):

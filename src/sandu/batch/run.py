@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sandu.batch.kernel import BATCH_SCHEMA, OUTPUT_SCHEMA, REJECT, ROW, Models, process
-from sandu.batch.schema import COLUMNS, MAX_SHOWN_ROWS, BatchInputError, check_nulls, check_schema
+from sandu.batch.schema import COLUMNS, MAX_SHOWN_ROWS, BatchInputError, Nulls, check_schema, find_nulls, refuse_nulls
 
 DEFAULT_BATCH_ROWS = 100_000
 MAX_BATCH_ROWS = 1_000_000
@@ -89,9 +89,11 @@ def open_input(input_path: Path) -> pq.ParquetFile:
 
 
 def _check_nulls(pf: pq.ParquetFile) -> None:
-    """No nulls in the schema's columns: the row groups' statistics say so, or the row group is read."""
+    """No nulls in the schema's columns: the row groups' statistics say so, or the row group is read. Every row group
+    is checked, so that the error names each column that holds a null, with its first row and its count."""
     names = pf.schema_arrow.names
     first = 0
+    found: dict[str, Nulls] = {}
     for g in range(pf.metadata.num_row_groups):
         group = pf.metadata.row_group(g)
         unsure = []
@@ -100,8 +102,9 @@ def _check_nulls(pf: pq.ParquetFile) -> None:
             if stats is None or not stats.has_null_count or stats.null_count > 0:
                 unsure.append(name)
         if unsure:
-            check_nulls(pl.from_arrow(pf.read_row_group(g, columns=unsure)), first, tuple(unsure))
+            find_nulls(pl.from_arrow(pf.read_row_group(g, columns=unsure)), first, tuple(unsure), found)
         first += group.num_rows
+    refuse_nulls(found)
 
 
 def _check_unique(pf: pq.ParquetFile, batch_rows: int) -> None:

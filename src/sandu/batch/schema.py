@@ -12,7 +12,7 @@ collateral assets (``colK_kind`` empty: no asset K). Columns not listed here
 Checks, each with the column, the reason and what is allowed:
 
 - the file: every column present, of its type (integers: int8 … int64, uint8 … uint32),
-  no null in any of them (`BatchInputError`, nothing written);
+  no null in any of them (`BatchInputError` naming every bad column at once, nothing written);
 - a row: a valid USCC (GB 32100), amounts and counts within 0..`MAX_SOURCE_INT`,
   a tax credit grade of `TAX_GRADES`, an asset kind of at most `MAX_SOURCE_TEXT`
   characters — else the row goes to the rejects file with its reason and the rest
@@ -49,6 +49,7 @@ TEXTS = ("uscc", "tax_credit_grade", *(f"col{k}_kind" for k in ASSETS))
 COLUMNS: dict[str, str] = {**{c: "text" for c in TEXTS}, **{c: "integer" for c in AMOUNTS}, **{c: "boolean" for c in FLAGS}}
 POLARS_TYPES = {"text": pl.String, "integer": pl.Int64, "boolean": pl.Boolean}
 MAX_SHOWN_ROWS = 3  # rows named in a duplicate-USCC error
+MAX_SHOWN_PROBLEMS = 20  # bad columns named, each on its line, in one error
 
 
 class BatchInputError(InvalidInput):
@@ -65,23 +66,61 @@ def _kind(t: pa.DataType) -> str | None:
     return None
 
 
+def refuse(problems: list[tuple[str, str, str | None]], what: str) -> None:
+    """Raise one `BatchInputError` for every (column, reason, allowed) found, so that a file is mended in one go: its
+    field is the first column; with more than one, the message names each on a line of its own (at most
+    `MAX_SHOWN_PROBLEMS`), under "N columns `what`"."""
+    if not problems:
+        return
+    field, reason, allowed = problems[0]
+    error = BatchInputError(field, reason, allowed)
+    if len(problems) > 1:
+        shown = problems[:MAX_SHOWN_PROBLEMS]
+        lines = [f"  {f}: {r}" + (f" (allowed: {a})" if a else "") for f, r, a in shown]
+        if len(problems) > len(shown):
+            lines.append(f"  … and {len(problems) - len(shown)} more")
+        error.message = f"{len(problems)} columns {what}:\n" + "\n".join(lines)
+        error.args = (error.message,)
+    raise error
+
+
 def check_schema(schema: pa.Schema) -> None:
-    """Every column of `COLUMNS` present and of its kind, or `BatchInputError` naming the first bad one."""
+    """Every column of `COLUMNS` present and of its kind, or one `BatchInputError` naming every bad one."""
+    problems: list[tuple[str, str, str | None]] = []
     for name, kind in COLUMNS.items():
         if name not in schema.names:
-            raise BatchInputError(name, "column missing", f"the columns of the pre-credit schema ({', '.join(COLUMNS)}); see README 'batch precredit'")
+            problems.append((name, "column missing", None))
+            continue
         got = schema.field(name).type
         if _kind(got) != kind:
-            raise BatchInputError(name, f"is {got}, not {kind}", "int8 … int64 or uint8 … uint32" if kind == "integer" else kind)
+            problems.append((name, f"is {got}, not {kind}", "int8 … int64 or uint8 … uint32" if kind == "integer" else kind))
+    if len(problems) == 1 and problems[0][2] is None:  # one missing column: the names it may have meant
+        problems = [(problems[0][0], "column missing", f"the columns of the pre-credit schema ({', '.join(COLUMNS)}); see README 'batch precredit'")]
+    refuse(problems, "do not fit the pre-credit schema (README 'batch precredit')")
 
 
-def check_nulls(frame: pl.DataFrame, first_row: int, columns: tuple[str, ...] = tuple(COLUMNS)) -> None:
-    """No null in `columns` of the schema (`first_row`: the row number of the frame's first row in the file)."""
+@dataclass
+class Nulls:
+    """Where a column holds nulls: its first null's row in the file and how many there are."""
+
+    first_row: int
+    count: int
+
+
+def find_nulls(frame: pl.DataFrame, first_row: int, columns: tuple[str, ...], found: dict[str, Nulls]) -> None:
+    """Add the nulls of `columns` in `frame` (`first_row`: the file's row number of its first row) to `found`."""
     counts = frame.select(pl.col(list(columns)).null_count()).row(0)
     for name, nulls in zip(columns, counts, strict=True):
         if nulls:
-            at = first_row + int(frame.get_column(name).is_null().arg_true()[0])
-            raise BatchInputError(name, f"null at row {at} ({nulls} nulls in this batch)", f"a value in every row: the schema forbids nulls in {name}")
+            seen = found.setdefault(name, Nulls(first_row + int(frame.get_column(name).is_null().arg_true()[0]), 0))
+            seen.count += nulls
+
+
+def refuse_nulls(found: dict[str, Nulls]) -> None:
+    """`BatchInputError` naming every column of the schema that holds a null (in the schema's order), if any."""
+    refuse([(name, f"null at row {n.first_row} ({n.count:,} null{'s' if n.count > 1 else ''} in the file)",
+             f"a value in every row: the schema forbids nulls in {name}") for name in COLUMNS if (n := found.get(name))],
+           "hold nulls the schema forbids")
 
 
 def typed(frame: pl.DataFrame) -> pl.DataFrame:
