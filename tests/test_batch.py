@@ -23,12 +23,14 @@ from hypothesis import strategies as st
 
 from sandu.batch.kernel import Models, features, pd_rounded, round_places
 from sandu.batch.run import read_ahead, read_metadata, rejects_path, run_precredit
-from sandu.batch.schema import COLUMNS, MAX_SHOWN_PROBLEMS, BatchInputError, uscc_column_validity
+from sandu.batch.schema import AMOUNTS, ASSETS, COLUMNS, MAX_ROW_REASONS, MAX_SHOWN_PROBLEMS, BatchInputError, check_rows, uscc_column_validity
 from sandu.demo.seed import universe_frame
-from sandu.domain.ids import USCC_ALPHABET, is_valid_uscc, uscc_validity
+from sandu.domain.errors import InvalidInput
+from sandu.domain.ids import USCC_ALPHABET, is_valid_uscc, uscc_validity, validate_uscc
 from sandu.policy.bundle import load_bundle
 from sandu.scoring.risk import PD_PLACES, load_model
 from sandu.scoring.tech_config import load_tech_config
+from sandu.sources.schemas import MAX_SOURCE_INT, MAX_SOURCE_TEXT, TAX_GRADES
 
 AS_OF = date(2026, 10, 31)
 MODELS = Models(load_bundle(), load_model(), load_tech_config(), AS_OF)
@@ -109,6 +111,51 @@ def test_a_bad_row_is_rejected_with_its_reason_and_the_rest_decided(tmp_path):
     decided = pl.read_parquet(out)
     assert summary.decided_rows == decided.height == 16 and bad_check not in decided["uscc"].to_list()
     assert read_metadata(out)["rejected_rows"] == 4
+
+
+def _reasons_of(row: dict) -> list[str]:
+    """A row's reasons, found one value at a time (the reference the column-wise `check_rows` must equal)."""
+    found = []
+    try:
+        validate_uscc(row["uscc"])
+    except InvalidInput as exc:
+        found.append(f"uscc: {exc.reason}")
+    found += [f"{c}: negative (allowed: 0..{MAX_SOURCE_INT})" for c in AMOUNTS if row[c] < 0]
+    found += [f"{c}: above {MAX_SOURCE_INT} (allowed: 0..{MAX_SOURCE_INT})" for c in AMOUNTS if row[c] > MAX_SOURCE_INT]
+    found += [f"tax_credit_grade: not a grade (allowed: {'/'.join(TAX_GRADES)})"] if row["tax_credit_grade"] not in TAX_GRADES else []
+    found += [f"col{k}_kind: longer than {MAX_SOURCE_TEXT} characters" for k in ASSETS if len(row[f"col{k}_kind"]) > MAX_SOURCE_TEXT]
+    return found
+
+
+_SLIPS = {"negative": -1, "above": MAX_SOURCE_INT + 1, "grade": "A级", "kind": "地" * (MAX_SOURCE_TEXT + 1), "uscc": "91330000MA2ABCDE1X"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 11), st.sampled_from(sorted(_SLIPS)), st.integers(0, len(AMOUNTS) - 1)), max_size=40))
+def test_every_reason_of_a_row_is_given_as_found_value_by_value(slips):
+    frame = _small(12)
+    for row, slip, k in slips:
+        column = {"negative": AMOUNTS[k], "above": AMOUNTS[k], "grade": "tax_credit_grade", "kind": f"col{1 + k % 2}_kind", "uscc": "uscc"}[slip]
+        frame = frame.with_columns(pl.when(pl.int_range(pl.len()) == row).then(pl.lit(_SLIPS[slip])).otherwise(pl.col(column)).alias(column))
+    checks = check_rows(frame)
+    expected = {i: found for i, row in enumerate(frame.iter_rows(named=True)) if (found := _reasons_of(row))}
+    assert checks.rejected.tolist() == sorted(expected) and checks.ok.tolist() == [i not in expected for i in range(frame.height)]
+    shown = {i: "; ".join(f[:MAX_ROW_REASONS]) + (f"; … and {len(f) - MAX_ROW_REASONS} more" if len(f) > MAX_ROW_REASONS else "")
+             for i, f in expected.items()}
+    assert checks.reasons.to_list() == [shown[i] for i in sorted(expected)]
+
+
+@pytest.mark.parametrize("bad", [MAX_ROW_REASONS - 1, MAX_ROW_REASONS, MAX_ROW_REASONS + 1, 2 * len(AMOUNTS)])
+def test_a_row_gives_at_most_its_bound_of_reasons_then_how_many_more(bad):
+    broken = [pl.lit(-1).alias(c) for c in AMOUNTS[:bad]] if bad <= len(AMOUNTS) else [pl.lit(-1).alias(c) for c in AMOUNTS]
+    frame = _small(2).with_columns(pl.when(pl.int_range(pl.len()) == 1).then(e).otherwise(pl.col(e.meta.output_name())) for e in broken)
+    if bad > len(AMOUNTS):
+        frame = frame.with_columns(pl.lit("A级").alias("tax_credit_grade"))
+        bad = len(AMOUNTS) + 1
+    reason = check_rows(frame).reasons.to_list()[-1]
+    assert reason.count("; ") == min(bad, MAX_ROW_REASONS) - 1 + (bad > MAX_ROW_REASONS)
+    assert reason.endswith(f"; … and {bad - MAX_ROW_REASONS} more") == (bad > MAX_ROW_REASONS)
+    assert reason.startswith(f"{AMOUNTS[0]}: negative")
 
 
 def test_the_edge_values_of_a_row_are_accepted(tmp_path):

@@ -234,10 +234,9 @@ def process(models: Models, frame: pl.DataFrame) -> pl.DataFrame:
     checks = check_rows(frame)
     ok = pl.Series(checks.ok)
     decided = precredit(models, frame.filter(ok)).with_columns(frame.get_column(ROW).filter(ok), pl.lit(None, dtype=pl.String).alias(REJECT))
-    rows = frame.get_column(ROW).to_numpy()
-    rejected = pl.DataFrame({ROW: [int(rows[i]) for i, _ in checks.reasons], "uscc": frame.get_column("uscc").gather([i for i, _ in checks.reasons]),
-                             REJECT: [reason for _, reason in checks.reasons]}, schema={ROW: pl.Int64, "uscc": pl.String, REJECT: pl.String})
-    out = pl.concat([decided, rejected], how="diagonal_relaxed").sort(ROW) if checks.reasons else decided
+    rejected = frame.select(pl.col(ROW).cast(pl.Int64), pl.col("uscc").cast(pl.String)).gather(checks.rejected).with_columns(
+        checks.reasons.alias(REJECT))
+    out = pl.concat([decided, rejected], how="diagonal_relaxed").sort(ROW) if checks.rejected.size else decided
     assert out.height == frame.height, "every row is decided or rejected, once"
     return out.select(pl.col(c).cast(t) for c, t in BATCH_SCHEMA.items())
 
