@@ -193,7 +193,8 @@ def test_batch_precredit_runs_and_prints_its_figures(tmp_path):
     r = subprocess.run([sys.executable, str(BENCH / "batch_precredit.py"), "2000", "--spark-rows", "0", "--batch-rows", "700", "--json", str(out)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
-    for words in ("floor: polars read + write", "local engine: 2,000 enterprises in", "× the floor (goal ≤ 3); peak RSS", "local engine on 200 enterprises: peak RSS"):
+    for words in ("floor: polars read + write", "local engine: 2,000 enterprises in", "× the floor (goal ≤ 3); peak RSS", "local engine on 200 enterprises: peak RSS",
+                  "local engine on 200 enterprises, every row rejected:"):
         assert words in r.stdout, r.stdout
     rows = json.loads(out.read_text())["rows"]
-    assert [row["unit"] for row in rows] == ["s", "MiB", "MiB"] and all(row["status"] == "ok" for row in rows)
+    assert [row["unit"] for row in rows] == ["s", "MiB", "MiB", "s"] and all(row["status"] == "ok" for row in rows)
