@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import subprocess
 import sys
 import time
@@ -266,6 +267,105 @@ def test_nulls_are_named_for_every_column_over_the_whole_file(tmp_path):
         "  headcount: null at row 9 (2 nulls in the file) (allowed: a value in every row: the schema forbids nulls in headcount)",
         "  tech_staff: null at row 5 (1 null in the file) (allowed: a value in every row: the schema forbids nulls in tech_staff)"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
+
+
+@pytest.mark.parametrize("statistics", [True, False])
+def test_each_column_is_judged_by_its_own_statistics_beside_a_nested_column(tmp_path, statistics):
+    """An extra struct column first has two leaf columns: the schema's columns come one place later in the file's
+    leaves than among its fields, and a null must still be found in the column that holds it."""
+    frame = _small().with_columns(pl.when(pl.int_range(pl.len()) == 5).then(None).otherwise(pl.col("headcount")).alias("headcount"))
+    frame = frame.select(pl.struct(a=pl.lit(1), b=pl.lit(2)).alias("extra"), pl.all())
+    src = tmp_path / "in.parquet"
+    pq.write_table(frame.to_arrow(), src, write_statistics=statistics, row_group_size=8)
+    with pytest.raises(BatchInputError, match=r"^headcount: null at row 5 \(1 null in the file\)"):
+        _run(src, tmp_path / "out.parquet", batch_rows=3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
+
+
+def test_a_schema_column_given_twice_is_refused(tmp_path):
+    table = _small().to_arrow()
+    src = tmp_path / "in.parquet"
+    pq.write_table(table.append_column("headcount", table.column("headcount")), src)
+    with pytest.raises(BatchInputError) as caught:
+        _run(src, tmp_path / "out.parquet")
+    assert caught.value.message == "headcount: appears 2 times (allowed: each column once)"
+
+
+def _corrupt(src: Path, column: str, row_group: int) -> None:
+    """Overwrite the page header of `column` in `row_group` (its footer, statistics and all, stays intact)."""
+    meta = pq.ParquetFile(src).metadata.row_group(row_group)
+    chunk = next(meta.column(j) for j in range(meta.num_columns) if meta.column(j).path_in_schema == column)
+    data = bytearray(src.read_bytes())
+    data[chunk.data_page_offset:chunk.data_page_offset + 40] = b"\xff" * 40
+    src.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("column", ["revenue_fen_y3", "uscc"])
+def test_a_corrupt_page_is_one_clear_error_and_nothing_is_left(tmp_path, column):
+    src = tmp_path / "in.parquet"
+    pq.write_table(_small(200).to_arrow(), src, row_group_size=100, compression="none")
+    _corrupt(src, column, 1)
+    with pytest.raises(BatchInputError) as caught:
+        _run(src, tmp_path / "out.parquet", batch_rows=50)
+    assert caught.value.field == "--input" and caught.value.message.startswith(f"--input: {src} cannot be read: ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
+
+
+def test_an_output_path_that_is_a_directory_is_refused_before_anything_runs(tmp_path):
+    src = _write(_small(), tmp_path / "in.parquet")
+    (tmp_path / "out.parquet").mkdir()
+    with pytest.raises(BatchInputError, match=r"^--output: .*out.parquet exists and is not a file"):
+        _run(src, tmp_path / "out.parquet", overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet", "out.parquet"]
+
+
+def test_an_output_that_cannot_be_put_in_place_takes_its_rejects_with_it(tmp_path, monkeypatch):
+    import sandu.batch.run as run
+
+    frame = _small().with_columns(pl.when(pl.int_range(pl.len()) == 2).then(-1).otherwise(pl.col("headcount")).alias("headcount"))
+    src, out = _write(frame, tmp_path / "in.parquet"), tmp_path / "out.parquet"
+    replace = os.replace
+
+    def failing(a, b):
+        if Path(b) == out:
+            raise OSError(28, "No space left on device")
+        replace(a, b)
+
+    monkeypatch.setattr(run.os, "replace", failing)
+    with pytest.raises(BatchInputError) as caught:
+        _run(src, out)
+    assert caught.value.message.startswith(f"--output: {out} cannot be written: No space left on device")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
+
+
+def test_a_file_appended_to_itself_names_its_first_duplicate_and_the_count(tmp_path):
+    frame = _small(30)
+    src = _write(pl.concat([frame, frame]), tmp_path / "in.parquet")
+    with pytest.raises(BatchInputError) as caught:
+        _run(src, tmp_path / "out.parquet", batch_rows=7)
+    assert caught.value.message == (f"uscc: {frame['uscc'][0]} appears 2 times (rows 0, 30); 30 USCCs appear more than once "
+                                    "(allowed: each enterprise once: remove the duplicates)")
+
+
+def test_texts_under_one_hash_are_told_apart(tmp_path, monkeypatch):
+    """Every USCC given the same hash (a collision, forced): a file of distinct USCCs passes, and a true duplicate
+    among the colliding texts is still found and named with its rows."""
+    import sandu.batch.run as run
+
+    monkeypatch.setattr(run, "_uscc_hashes", lambda usccs: np.zeros(usccs.len(), dtype=np.uint64))
+    frame = _small(12)
+    assert _run(_write(frame, tmp_path / "in.parquet"), tmp_path / "out.parquet", batch_rows=5).decided_rows == 12
+    twice = frame.with_columns(pl.when(pl.int_range(pl.len()) == 7).then(pl.col("uscc").gather(3)).otherwise(pl.col("uscc")).alias("uscc"))
+    with pytest.raises(BatchInputError) as caught:
+        _run(_write(twice, tmp_path / "twice.parquet"), tmp_path / "out2.parquet", batch_rows=5)
+    assert caught.value.message.startswith(f"uscc: {frame['uscc'][3]} appears 2 times (rows 3, 7); ")
+    # the first repeated hash a collision of rows 0 and 1 only, a true duplicate after it (rows 4 and 9): still found
+    pair = frame["uscc"].head(2).implode()
+    monkeypatch.setattr(run, "_uscc_hashes", lambda usccs: pl.select(pl.when(usccs.is_in(pair)).then(0).otherwise(usccs.hash(seed=0))).to_series().to_numpy())
+    later = frame.with_columns(pl.when(pl.int_range(pl.len()) == 9).then(pl.col("uscc").gather(4)).otherwise(pl.col("uscc")).alias("uscc"))
+    with pytest.raises(BatchInputError) as caught:
+        _run(_write(later, tmp_path / "later.parquet"), tmp_path / "out3.parquet", batch_rows=5)
+    assert caught.value.message.startswith(f"uscc: {frame['uscc'][4]} appears 2 times (rows 4, 9); 1 USCC appears more than once")
 
 
 def test_an_existing_output_is_refused_unless_overwrite(universe, tmp_path):

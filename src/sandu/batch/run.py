@@ -1,9 +1,10 @@
 """Run a pre-credit batch: a Parquet file of enterprises in, a Parquet file of decisions out.
 
 `run_precredit` checks everything that can refuse the whole file before a row is
-kept — the output path (refused when it exists, unless `overwrite`), the schema,
-nulls (from the file's statistics, read where they are absent), unique USCCs (one
-pass over that column: 8 bytes a row; the local engine starts deciding meanwhile, and
+kept — the output path (refused when it exists, unless `overwrite`, and when it is not a
+file), the schema (every bad column named at once), nulls (from the file's statistics, read
+where they are absent), unique USCCs (one pass over that column: 8 bytes a row, more passes
+only to name a duplicate; the local engine starts deciding meanwhile, and
 a duplicate stops the run at the next batch, before anything is kept; Spark, whose job
 runs the whole file before handing anything back, waits for it) — then streams the file through the kernel
 (`sandu.batch.kernel.process`) in batches of `batch_rows`, on the local engine
@@ -11,7 +12,8 @@ runs the whole file before handing anything back, waits for it) — then streams
 threads while a batch is decided, one batch each way) or on Spark (`sandu.batch.spark`). Decisions go
 to the output file, rejected rows with their reason to the rejects file; both are
 written under temporary names and renamed only when the run is complete, so a run
-that fails leaves nothing behind. The output's Parquet metadata holds the versions:
+that fails leaves nothing behind. A part of the input that cannot be read, or an output
+that cannot be written, is a `BatchInputError` naming which, never a traceback. The output's Parquet metadata holds the versions:
 policy label and hash, scorecard label and hash, tech config label and hash, the
 as-of day, the input's sha256 and the row counts.
 """
@@ -67,6 +69,8 @@ def _check_paths(input_path: Path, output: Path, rejects: Path, overwrite: bool)
     for name, path in (("--output", output), ("--rejects", rejects)):
         if path.suffix != ".parquet":
             raise BatchInputError(name, f"{path} does not end in .parquet", "a path ending in .parquet")
+        if path.exists() and not path.is_file():
+            raise BatchInputError(name, f"{path} exists and is not a file", "a new path, or an existing file with --overwrite")
         if path.exists() and not overwrite:
             raise BatchInputError(name, f"{path} exists", "a new path, or --overwrite to replace it")
         if path.resolve() == input_path.resolve():
@@ -75,6 +79,25 @@ def _check_paths(input_path: Path, output: Path, rejects: Path, overwrite: bool)
             raise BatchInputError(name, f"the directory {path.parent} does not exist", "a path in an existing directory")
     if output.resolve() == rejects.resolve():
         raise BatchInputError("--rejects", "is the output file", "another path")
+
+
+def _unreadable(input_path: Path, exc: BaseException) -> BatchInputError:
+    first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    return BatchInputError("--input", f"{input_path} cannot be read: {first}", "a Parquet file that reads whole")
+
+
+def input_batches(pf: pq.ParquetFile, input_path: Path, batch_rows: int, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    """The file's batches of `columns`; a part of the file that cannot be read (a corrupt page, the file cut short) is
+    `BatchInputError` naming the input, not a traceback."""
+    batches = pf.iter_batches(batch_size=batch_rows, columns=columns)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError) as exc:
+            raise _unreadable(input_path, exc) from None
+        yield batch
 
 
 def open_input(input_path: Path) -> pq.ParquetFile:
@@ -88,50 +111,86 @@ def open_input(input_path: Path) -> pq.ParquetFile:
     return pf
 
 
-def _check_nulls(pf: pq.ParquetFile) -> None:
-    """No nulls in the schema's columns: the row groups' statistics say so, or the row group is read. Every row group
-    is checked, so that the error names each column that holds a null, with its first row and its count."""
-    names = pf.schema_arrow.names
+def _check_nulls(pf: pq.ParquetFile, input_path: Path) -> None:
+    """No nulls in the schema's columns: the row groups' statistics say so, or the row group's columns are read.
+    Every row group is checked, so that the error names each column that holds a null, with its first row and its
+    count. (A column's statistics are found by its path among the file's leaf columns: an extra nested column has
+    several.)"""
+    leaf = {pf.metadata.schema.column(i).path: i for i in range(pf.metadata.num_columns)}
     first = 0
     found: dict[str, Nulls] = {}
     for g in range(pf.metadata.num_row_groups):
         group = pf.metadata.row_group(g)
         unsure = []
         for name in COLUMNS:
-            stats = group.column(names.index(name)).statistics if name in names else None
+            stats = group.column(leaf[name]).statistics if name in leaf else None
             if stats is None or not stats.has_null_count or stats.null_count > 0:
                 unsure.append(name)
         if unsure:
-            find_nulls(pl.from_arrow(pf.read_row_group(g, columns=unsure)), first, tuple(unsure), found)
+            try:
+                read = pf.read_row_group(g, columns=unsure)
+            except (pa.ArrowException, OSError) as exc:
+                raise _unreadable(input_path, exc) from None
+            find_nulls(pl.from_arrow(read), first, tuple(unsure), found)
         first += group.num_rows
     refuse_nulls(found)
 
 
-def _check_unique(pf: pq.ParquetFile, batch_rows: int) -> None:
-    """Every USCC once: their 64-bit hashes sorted, then the few colliding ones confirmed and named."""
+def _uscc_hashes(usccs: pl.Series) -> np.ndarray:
+    return usccs.hash(seed=0).to_numpy()
+
+
+def _check_unique(pf: pq.ParquetFile, input_path: Path, batch_rows: int) -> None:
+    """Every USCC once: their 64-bit hashes sorted in place (8 bytes a row); only when some repeat, the repeated
+    hashes are taken in the order of their first row and the texts under each counted, until one text repeats — each
+    a pass over the column a batch at a time, so that a file of duplicates needs no more memory than a good one."""
     hashes = np.empty(pf.metadata.num_rows, dtype=np.uint64)
     at = 0
-    for batch in pf.iter_batches(batch_size=batch_rows, columns=["uscc"]):
-        h = pl.from_arrow(batch.column(0)).hash(seed=0).to_numpy()
+    for batch in input_batches(pf, input_path, batch_rows, ["uscc"]):
+        h = _uscc_hashes(pl.from_arrow(batch.column(0)))
         hashes[at:at + h.size] = h
         at += h.size
-    ordered = np.sort(hashes)
-    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    hashes.sort()
+    repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
+    del hashes
     if repeated.size == 0:
         return
-    rows: dict[str, list[int]] = {}
+    first = np.full(repeated.size, np.iinfo(np.int64).max, dtype=np.int64)  # each repeated hash's first row
     at = 0
-    for batch in pf.iter_batches(batch_size=batch_rows, columns=["uscc"]):
+    for batch in input_batches(pf, input_path, batch_rows, ["uscc"]):
+        h = _uscc_hashes(pl.from_arrow(batch.column(0)))
+        hit = np.flatnonzero(np.isin(h, repeated))
+        np.minimum.at(first, np.searchsorted(repeated, h[hit]), hit + at)
+        at += h.size
+    collisions = 0
+    for k in np.argsort(first, kind="stable"):  # a hash whose texts all differ was a collision (2⁻⁶⁴ a pair): the next one
+        texts = _texts_under(pf, input_path, batch_rows, repeated[k])
+        twice = [(rows, count, uscc) for uscc, (count, rows) in texts.items() if count > 1]
+        if not twice:
+            collisions += 1
+            continue
+        rows, count, uscc = min(twice)
+        shown = ", ".join(map(str, rows)) + (" …" if count > len(rows) else "")
+        n = repeated.size - collisions  # the repeated hashes not looked into counted as one repeated USCC each
+        raise BatchInputError("uscc", f"{uscc} appears {count} times (rows {shown}); {n} USCC{'s' if n > 1 else ''} appear{'' if n > 1 else 's'} "
+                              "more than once", "each enterprise once: remove the duplicates")
+
+
+def _texts_under(pf: pq.ParquetFile, input_path: Path, batch_rows: int, hash_value: np.uint64) -> dict[str, tuple[int, list[int]]]:
+    """Each USCC whose hash is `hash_value`: how many rows hold it and the first `MAX_SHOWN_ROWS` of them."""
+    texts: dict[str, tuple[int, list[int]]] = {}
+    at = 0
+    for batch in input_batches(pf, input_path, batch_rows, ["uscc"]):
         s = pl.from_arrow(batch.column(0))
-        for i in np.flatnonzero(np.isin(s.hash(seed=0).to_numpy(), repeated)):
-            rows.setdefault(s[int(i)], []).append(at + int(i))
+        hit = np.flatnonzero(_uscc_hashes(s) == hash_value)
+        if hit.size:
+            found = pl.DataFrame({"uscc": s.gather(hit), "row": hit + at}).group_by("uscc", maintain_order=True).agg(
+                pl.len().alias("count"), pl.col("row").head(MAX_SHOWN_ROWS))
+            for uscc, count, rows in found.iter_rows():
+                seen, kept = texts.get(uscc, (0, []))
+                texts[uscc] = (seen + count, kept + rows[:MAX_SHOWN_ROWS - len(kept)])
         at += s.len()
-    dups = {u: r for u, r in rows.items() if len(r) > 1}
-    if dups:
-        uscc, where = min(dups.items(), key=lambda kv: kv[1][0])
-        shown = ", ".join(map(str, where[:MAX_SHOWN_ROWS])) + (" …" if len(where) > MAX_SHOWN_ROWS else "")
-        raise BatchInputError("uscc", f"{uscc} appears {len(where)} times (rows {shown}); {len(dups)} USCCs appear more than once",
-                              "each enterprise once: remove the duplicates")
+    return texts
 
 
 def file_sha256(path: Path) -> str:
@@ -140,6 +199,13 @@ def file_sha256(path: Path) -> str:
         while chunk := f.read(HASH_CHUNK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _input_sha256(input_path: Path) -> str:
+    try:
+        return file_sha256(input_path)
+    except OSError as exc:
+        raise _unreadable(input_path, exc) from None
 
 
 def versions(models: Models) -> dict[str, str]:
@@ -170,7 +236,7 @@ def read_ahead(batches: Iterator[T]) -> Iterator[T]:
 KERNELS_IN_FLIGHT = 2  # batches decided at once (threads: polars releases the GIL), so both cores work; results in order
 
 
-def local_batches(models: Models, pf: pq.ParquetFile, batch_rows: int) -> Iterator[pa.Table]:
+def local_batches(models: Models, pf: pq.ParquetFile, input_path: Path, batch_rows: int) -> Iterator[pa.Table]:
     """The local engine: each batch of the file through the kernel, in this process — up to KERNELS_IN_FLIGHT batches
     at once, handed on in the file's order (memory: that many batches, plus the one read ahead)."""
     def decide(batch: pa.RecordBatch, first: int) -> pa.Table:
@@ -181,7 +247,7 @@ def local_batches(models: Models, pf: pq.ParquetFile, batch_rows: int) -> Iterat
     first = 0
     flying: deque[Future[pa.Table]] = deque()
     with ThreadPoolExecutor(max_workers=KERNELS_IN_FLIGHT, thread_name_prefix="sandu-kernel") as pool:
-        for batch in read_ahead(pf.iter_batches(batch_size=batch_rows, columns=list(COLUMNS))):
+        for batch in read_ahead(input_batches(pf, input_path, batch_rows, list(COLUMNS))):
             if len(flying) == KERNELS_IN_FLIGHT:
                 yield flying.popleft().result()
             flying.append(pool.submit(decide, batch, first))
@@ -206,22 +272,22 @@ def run_precredit(models: Models, input_path: Path, output: Path, *, engine: str
     rejects = rejects or rejects_path(output)
     _check_paths(input_path, output, rejects, overwrite)
     pf = open_input(input_path)
-    _check_nulls(pf)
+    _check_nulls(pf, input_path)
     if engine == "spark":
-        _check_unique(pf, batch_rows)
+        _check_unique(pf, input_path, batch_rows)
         from sandu.batch.spark import spark_batches
 
         batches = spark_batches(models, input_path, batch_arrow_schema(), pf.metadata.num_rows, batch_rows, spark_master,
                                 output.with_name(f".{output.name}.{os.getpid()}.spark"))
     else:
-        batches = local_batches(models, pf, batch_rows)
+        batches = local_batches(models, pf, input_path, batch_rows)
     out_tmp, rejects_tmp = _temporary(output), _temporary(rejects)
     decided = rejected = 0
     try:
         with (pq.ParquetWriter(out_tmp, output_arrow_schema()) as writer, pq.ParquetWriter(rejects_tmp, REJECTS_SCHEMA) as rejects_writer,
               ThreadPoolExecutor(max_workers=3, thread_name_prefix="sandu-batch") as pool):
-            digest = pool.submit(file_sha256, input_path)  # beside the batches (hashing and writing release the GIL)
-            unique = pool.submit(_check_unique, pq.ParquetFile(input_path), batch_rows) if engine == "local" else None  # a reader of its own
+            digest = pool.submit(_input_sha256, input_path)  # beside the batches (hashing and writing release the GIL)
+            unique = pool.submit(_check_unique, pq.ParquetFile(input_path), input_path, batch_rows) if engine == "local" else None  # a reader of its own
 
             def write(good: pa.Table, bad: pa.Table) -> None:
                 writer.write_table(good.cast(writer.schema))
@@ -255,7 +321,14 @@ def run_precredit(models: Models, input_path: Path, output: Path, *, engine: str
                     "input_rows": pf.metadata.num_rows, "decided_rows": decided, "rejected_rows": rejected}
             writer.add_key_value_metadata({METADATA_KEY: json.dumps(meta, sort_keys=True).encode()})
         os.replace(rejects_tmp, rejects)
-        os.replace(out_tmp, output)
+        try:
+            os.replace(out_tmp, output)
+        except OSError:
+            rejects.unlink(missing_ok=True)  # the run failed: its rejects go with it
+            raise
+    except OSError as exc:  # the input is read through `input_batches`: what is left is writing the output
+        raise BatchInputError("--output", f"{output} cannot be written: {exc.strerror or exc}",
+                              "a path in a writable directory, on a disk with room") from None
     finally:
         for tmp in (out_tmp, rejects_tmp):
             tmp.unlink(missing_ok=True)

@@ -93,6 +93,9 @@ def check_schema(schema: pa.Schema) -> None:
         if name not in schema.names:
             problems.append((name, "column missing", None))
             continue
+        if (times := len(schema.get_all_field_indices(name))) > 1:
+            problems.append((name, f"appears {times} times", "each column once"))
+            continue
         got = schema.field(name).type
         if _kind(got) != kind:
             problems.append((name, f"is {got}, not {kind}", "int8 … int64 or uint8 … uint32" if kind == "integer" else kind))
