@@ -151,16 +151,21 @@ def _check_unique(pf: pq.ParquetFile, input_path: Path, batch_rows: int) -> None
         hashes[at:at + h.size] = h
         at += h.size
     hashes.sort()
-    repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
+    repeated = hashes[1:][hashes[1:] == hashes[:-1]]  # sorted: each repeated hash once where it changes
+    repeated = repeated[np.concatenate(([True], repeated[1:] != repeated[:-1]))] if repeated.size else repeated
     del hashes
     if repeated.size == 0:
         return
-    first = np.full(repeated.size, np.iinfo(np.int64).max, dtype=np.int64)  # each repeated hash's first row
+    unseen = np.iinfo(np.int64).max
+    first = np.full(repeated.size, unseen, dtype=np.int64)  # each repeated hash's first row
     at = 0
     for batch in input_batches(pf, input_path, batch_rows, ["uscc"]):
         h = _uscc_hashes(pl.from_arrow(batch.column(0)))
-        hit = np.flatnonzero(np.isin(h, repeated))
-        np.minimum.at(first, np.searchsorted(repeated, h[hit]), hit + at)
+        at_or_after = np.minimum(np.searchsorted(repeated, h), repeated.size - 1)  # membership by binary search
+        hit = np.flatnonzero(repeated[at_or_after] == h)
+        which, earliest = np.unique(at_or_after[hit], return_index=True)  # rows come in order: the first seen is first
+        new = first[which] == unseen
+        first[which[new]] = hit[earliest[new]] + at
         at += h.size
     collisions = 0
     for k in np.argsort(first, kind="stable"):  # a hash whose texts all differ was a collision (2⁻⁶⁴ a pair): the next one
