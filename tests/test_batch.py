@@ -172,6 +172,7 @@ def test_the_edge_values_of_a_row_are_accepted(tmp_path):
     (lambda f: f.with_columns(pl.col("revenue_fen_y3").cast(pl.Float64)), "revenue_fen_y3", "not integer"),
     (lambda f: f.with_columns(pl.col("cert_gaoxin").cast(pl.Int8)), "cert_gaoxin", "not boolean"),
     (lambda f: f.with_columns(pl.col("queries_3m").cast(pl.UInt64)), "queries_3m", "is uint64, not integer"),
+    (lambda f: f.with_columns(pl.col("tax_credit_grade").cast(pl.Categorical)), "tax_credit_grade", "cast it to string"),
     (lambda f: f.with_columns(pl.when(pl.int_range(pl.len()) == 5).then(None).otherwise(pl.col("tech_staff")).alias("tech_staff")),
      "tech_staff", "null at row 5"),
     (lambda f: f.with_columns(pl.when(pl.int_range(pl.len()) == 11).then(pl.col("uscc").first()).otherwise(pl.col("uscc")).alias("uscc")),

@@ -63,6 +63,15 @@ def test_spark_and_local_write_the_same_decisions_for_100000_enterprises(spark, 
         assert_as_online(MODELS, r, g)
 
 
+def test_an_extra_column_named_like_a_schema_column_but_for_case_is_just_extra(spark, tmp_path):
+    src = tmp_path / "in.parquet"
+    universe_frame(40, 5, AS_OF).with_columns(pl.lit(-7).alias("Headcount")).write_parquet(src)
+    local, remote = tmp_path / "local.parquet", tmp_path / "spark.parquet"
+    run_precredit(MODELS, src, local)
+    assert run_precredit(MODELS, src, remote, engine="spark").rejected_rows == 0
+    assert pl.read_parquet(local).equals(pl.read_parquet(remote))
+
+
 def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", "import sys; from sandu.cli.main import main; sys.argv = ['sandu', *sys.argv[1:]]; main()", *args],
                           capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(SRC), **env})

@@ -98,7 +98,9 @@ def check_schema(schema: pa.Schema) -> None:
             continue
         got = schema.field(name).type
         if _kind(got) != kind:
-            problems.append((name, f"is {got}, not {kind}", "int8 … int64 or uint8 … uint32" if kind == "integer" else kind))
+            allowed = {"integer": "int8 … int64 or uint8 … uint32", "text": "plain strings (a dictionary-encoded or categorical column: cast it to "
+                       "string)"}.get(kind, kind)
+            problems.append((name, f"is {got}, not {kind}", allowed))
     if len(problems) == 1 and problems[0][2] is None:  # one missing column: the names it may have meant
         problems = [(problems[0][0], "column missing", f"the columns of the pre-credit schema ({', '.join(COLUMNS)}); see README 'batch precredit'")]
     refuse(problems, "do not fit the pre-credit schema (README 'batch precredit')")

@@ -127,6 +127,7 @@ def spark_batches(models: Models, input_path: Path, schema: pa.Schema, rows: int
 
     try:
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
+        spark.conf.set("spark.sql.caseSensitive", "true")  # the schema's names exactly, as the local engine reads them: `Headcount` is another column
         df = spark.read.parquet(str(input_path)).select(*(F.col(c) for c in COLUMNS), F.col("_metadata.row_index").alias(ROW))
         with _no_pandas_notice():
             df.mapInArrow(kernel, from_arrow_schema(out_schema)).write.mode("overwrite").parquet(str(scratch))
