@@ -21,6 +21,8 @@ from sandu.scoring.tech_config import load_tech_config
 
 pyspark = pytest.importorskip("pyspark", reason="pip install 'sandu[spark]'") if os.environ.get("CI") != "true" else __import__("pyspark")
 
+# PySpark's notice on pandas 3 concerns pandas data; these sessions hand Spark Arrow only (as `sandu.batch.spark` does, which filters it too)
+pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
 AS_OF = date(2026, 10, 31)
 MODELS = Models(load_bundle(), load_model(), load_tech_config(), AS_OF)
 SRC = Path(__file__).parents[1] / "src"
