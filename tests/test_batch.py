@@ -369,6 +369,44 @@ def test_texts_under_one_hash_are_told_apart(tmp_path, monkeypatch):
     assert caught.value.message.startswith(f"uscc: {frame['uscc'][4]} appears 2 times (rows 4, 9); 1 USCC appears more than once")
 
 
+def test_the_helpers_beside_a_run_stop_when_told(tmp_path):
+    import threading
+
+    import sandu.batch.run as run
+
+    frame = _small(30)
+    src = _write(pl.concat([frame, frame]), tmp_path / "in.parquet")
+    stop = threading.Event()
+    assert run.file_sha256(src, stop) == hashlib.sha256(src.read_bytes()).hexdigest()
+    with pytest.raises(BatchInputError, match="appears 2 times"):
+        run._check_unique(pq.ParquetFile(src), src, 7, stop)
+    stop.set()
+    assert run.file_sha256(src, stop) is None
+    assert run._check_unique(pq.ParquetFile(src), src, 7, stop) is None  # told to stop: nothing more checked, nothing raised
+
+
+def test_a_failed_run_tells_its_helpers_to_stop_and_fails_at_once(tmp_path, monkeypatch):
+    """The USCC check beside the batches would run for as long as the file is long: a run that fails elsewhere sets
+    its stop, so that the error reaches the user without waiting for it."""
+    import sandu.batch.run as run
+
+    told: list[bool] = []
+
+    def long_check(pf, input_path, batch_rows, stop):
+        told.append(stop.wait(timeout=60))  # a very long file's check, ended by the stop
+
+    def failing(models, frame):
+        raise RuntimeError("the kernel failed")
+
+    monkeypatch.setattr(run, "_check_unique", long_check)
+    monkeypatch.setattr(run, "process", failing)
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match="the kernel failed"):
+        _run(_write(_small(), tmp_path / "in.parquet"), tmp_path / "out.parquet")
+    assert told == [True] and time.monotonic() - t0 < 30
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
+
+
 def test_an_existing_output_is_refused_unless_overwrite(universe, tmp_path):
     out = tmp_path / "limits.parquet"
     out.write_bytes(b"keep me")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -86,11 +87,16 @@ def _unreadable(input_path: Path, exc: BaseException) -> BatchInputError:
     return BatchInputError("--input", f"{input_path} cannot be read: {first}", "a Parquet file that reads whole")
 
 
-def input_batches(pf: pq.ParquetFile, input_path: Path, batch_rows: int, columns: list[str]) -> Iterator[pa.RecordBatch]:
-    """The file's batches of `columns`; a part of the file that cannot be read (a corrupt page, the file cut short) is
-    `BatchInputError` naming the input, not a traceback."""
+def _stopped(stop: threading.Event | None) -> bool:
+    return stop is not None and stop.is_set()
+
+
+def input_batches(pf: pq.ParquetFile, input_path: Path, batch_rows: int, columns: list[str], stop: threading.Event | None = None,
+                  ) -> Iterator[pa.RecordBatch]:
+    """The file's batches of `columns` (no more once `stop` is set); a part of the file that cannot be read (a corrupt
+    page, the file cut short) is `BatchInputError` naming the input, not a traceback."""
     batches = pf.iter_batches(batch_size=batch_rows, columns=columns)
-    while True:
+    while not _stopped(stop):
         try:
             batch = next(batches)
         except StopIteration:
@@ -140,16 +146,19 @@ def _uscc_hashes(usccs: pl.Series) -> np.ndarray:
     return usccs.hash(seed=0).to_numpy()
 
 
-def _check_unique(pf: pq.ParquetFile, input_path: Path, batch_rows: int) -> None:
+def _check_unique(pf: pq.ParquetFile, input_path: Path, batch_rows: int, stop: threading.Event | None = None) -> None:
     """Every USCC once: their 64-bit hashes sorted in place (8 bytes a row); only when some repeat, the repeated
     hashes are taken in the order of their first row and the texts under each counted, until one text repeats — each
-    a pass over the column a batch at a time, so that a file of duplicates needs no more memory than a good one."""
+    a pass over the column a batch at a time, so that a file of duplicates needs no more memory than a good one.
+    Returns early, having checked nothing more, once `stop` is set (the run failed elsewhere)."""
     hashes = np.empty(pf.metadata.num_rows, dtype=np.uint64)
     at = 0
-    for batch in input_batches(pf, input_path, batch_rows, ["uscc"]):
+    for batch in input_batches(pf, input_path, batch_rows, ["uscc"], stop):
         h = _uscc_hashes(pl.from_arrow(batch.column(0)))
         hashes[at:at + h.size] = h
         at += h.size
+    if _stopped(stop):  # the hashes are not all there: nothing to conclude
+        return
     hashes.sort()
     repeated = hashes[1:][hashes[1:] == hashes[:-1]]  # sorted: each repeated hash once where it changes
     repeated = repeated[np.concatenate(([True], repeated[1:] != repeated[:-1]))] if repeated.size else repeated
@@ -159,7 +168,7 @@ def _check_unique(pf: pq.ParquetFile, input_path: Path, batch_rows: int) -> None
     unseen = np.iinfo(np.int64).max
     first = np.full(repeated.size, unseen, dtype=np.int64)  # each repeated hash's first row
     at = 0
-    for batch in input_batches(pf, input_path, batch_rows, ["uscc"]):
+    for batch in input_batches(pf, input_path, batch_rows, ["uscc"], stop):
         h = _uscc_hashes(pl.from_arrow(batch.column(0)))
         at_or_after = np.minimum(np.searchsorted(repeated, h), repeated.size - 1)  # membership by binary search
         hit = np.flatnonzero(repeated[at_or_after] == h)
@@ -167,10 +176,14 @@ def _check_unique(pf: pq.ParquetFile, input_path: Path, batch_rows: int) -> None
         new = first[which] == unseen
         first[which[new]] = hit[earliest[new]] + at
         at += h.size
+    if _stopped(stop):
+        return
     collisions = 0
     for k in np.argsort(first, kind="stable"):  # a hash whose texts all differ was a collision (2⁻⁶⁴ a pair): the next one
-        texts = _texts_under(pf, input_path, batch_rows, repeated[k])
+        texts = _texts_under(pf, input_path, batch_rows, repeated[k], stop)
         twice = [(rows, count, uscc) for uscc, (count, rows) in texts.items() if count > 1]
+        if _stopped(stop):
+            return
         if not twice:
             collisions += 1
             continue
@@ -181,11 +194,12 @@ def _check_unique(pf: pq.ParquetFile, input_path: Path, batch_rows: int) -> None
                               "more than once", "each enterprise once: remove the duplicates")
 
 
-def _texts_under(pf: pq.ParquetFile, input_path: Path, batch_rows: int, hash_value: np.uint64) -> dict[str, tuple[int, list[int]]]:
+def _texts_under(pf: pq.ParquetFile, input_path: Path, batch_rows: int, hash_value: np.uint64, stop: threading.Event | None,
+                 ) -> dict[str, tuple[int, list[int]]]:
     """Each USCC whose hash is `hash_value`: how many rows hold it and the first `MAX_SHOWN_ROWS` of them."""
     texts: dict[str, tuple[int, list[int]]] = {}
     at = 0
-    for batch in input_batches(pf, input_path, batch_rows, ["uscc"]):
+    for batch in input_batches(pf, input_path, batch_rows, ["uscc"], stop):
         s = pl.from_arrow(batch.column(0))
         hit = np.flatnonzero(_uscc_hashes(s) == hash_value)
         if hit.size:
@@ -198,17 +212,20 @@ def _texts_under(pf: pq.ParquetFile, input_path: Path, batch_rows: int, hash_val
     return texts
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: Path, stop: threading.Event | None = None) -> str | None:
+    """The file's sha256, or None when `stop` is set before the end (checked at every chunk)."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(HASH_CHUNK_BYTES):
+            if _stopped(stop):
+                return None
             digest.update(chunk)
     return digest.hexdigest()
 
 
-def _input_sha256(input_path: Path) -> str:
+def _input_sha256(input_path: Path, stop: threading.Event) -> str | None:
     try:
-        return file_sha256(input_path)
+        return file_sha256(input_path, stop)
     except OSError as exc:
         raise _unreadable(input_path, exc) from None
 
@@ -291,40 +308,49 @@ def run_precredit(models: Models, input_path: Path, output: Path, *, engine: str
     try:
         with (pq.ParquetWriter(out_tmp, output_arrow_schema()) as writer, pq.ParquetWriter(rejects_tmp, REJECTS_SCHEMA) as rejects_writer,
               ThreadPoolExecutor(max_workers=3, thread_name_prefix="sandu-batch") as pool):
-            digest = pool.submit(_input_sha256, input_path)  # beside the batches (hashing and writing release the GIL)
-            unique = pool.submit(_check_unique, pq.ParquetFile(input_path), input_path, batch_rows) if engine == "local" else None  # a reader of its own
+            # beside the batches (hashing and writing release the GIL); told to stop when the run fails, so that its error
+            # reaches the user at once rather than when they would have ended (the pool waits for them)
+            stop = threading.Event()
+            digest = pool.submit(_input_sha256, input_path, stop)
+            unique = pool.submit(_check_unique, pq.ParquetFile(input_path), input_path, batch_rows, stop) if engine == "local" else None  # a reader of its own
 
             def write(good: pa.Table, bad: pa.Table) -> None:
                 writer.write_table(good.cast(writer.schema))
                 rejects_writer.write_table(bad.cast(REJECTS_SCHEMA))
 
-            written: Future[None] | None = None  # one batch written while the next is decided
-            for table in batches:
-                if unique is not None and unique.done():
-                    unique.result()  # a duplicate USCC stops the run here
-                reason = table.column(REJECT)
-                if reason.null_count == table.num_rows:  # nothing rejected: no copy
-                    good, bad = table.drop_columns([ROW, REJECT]), table.slice(0, 0)
-                else:
-                    ok = reason.is_null()
-                    good, bad = table.filter(ok).drop_columns([ROW, REJECT]), table.filter(pa.compute.invert(ok))
-                bad = bad.select([ROW, "uscc", REJECT]).rename_columns(REJECTS_SCHEMA.names)
+            try:
+                written: Future[None] | None = None  # one batch written while the next is decided
+                for table in batches:
+                    if unique is not None and unique.done():
+                        unique.result()  # a duplicate USCC stops the run here
+                    reason = table.column(REJECT)
+                    if reason.null_count == table.num_rows:  # nothing rejected: no copy
+                        good, bad = table.drop_columns([ROW, REJECT]), table.slice(0, 0)
+                    else:
+                        ok = reason.is_null()
+                        good, bad = table.filter(ok).drop_columns([ROW, REJECT]), table.filter(pa.compute.invert(ok))
+                    bad = bad.select([ROW, "uscc", REJECT]).rename_columns(REJECTS_SCHEMA.names)
+                    if written is not None:
+                        written.result()  # in order, and a failed write stops the run
+                    written = pool.submit(write, good, bad)
+                    decided += good.num_rows
+                    rejected += bad.num_rows
+                    if progress is not None:
+                        progress(table.num_rows, pf.metadata.num_rows)
                 if written is not None:
-                    written.result()  # in order, and a failed write stops the run
-                written = pool.submit(write, good, bad)
-                decided += good.num_rows
-                rejected += bad.num_rows
-                if progress is not None:
-                    progress(table.num_rows, pf.metadata.num_rows)
-            if written is not None:
-                written.result()
-            if unique is not None:
-                unique.result()
-            if decided + rejected != pf.metadata.num_rows:
-                raise RuntimeError(f"the engine returned {decided + rejected:,} rows for {pf.metadata.num_rows:,}")
-            meta = {**versions(models), "engine": engine, "input": input_path.name, "input_sha256": digest.result(),
-                    "input_rows": pf.metadata.num_rows, "decided_rows": decided, "rejected_rows": rejected}
-            writer.add_key_value_metadata({METADATA_KEY: json.dumps(meta, sort_keys=True).encode()})
+                    written.result()
+                if unique is not None:
+                    unique.result()
+                if decided + rejected != pf.metadata.num_rows:
+                    raise RuntimeError(f"the engine returned {decided + rejected:,} rows for {pf.metadata.num_rows:,}")
+                input_sha256 = digest.result()
+                assert input_sha256 is not None, "the input was hashed whole (nothing stopped it)"
+                meta = {**versions(models), "engine": engine, "input": input_path.name, "input_sha256": input_sha256,
+                        "input_rows": pf.metadata.num_rows, "decided_rows": decided, "rejected_rows": rejected}
+                writer.add_key_value_metadata({METADATA_KEY: json.dumps(meta, sort_keys=True).encode()})
+            except BaseException:
+                stop.set()
+                raise
         os.replace(rejects_tmp, rejects)
         try:
             os.replace(out_tmp, output)
