@@ -9,11 +9,14 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 from batch_support import assert_as_online
 
 from sandu.batch.kernel import Models
 from sandu.batch.run import read_metadata, rejects_path, run_precredit
+from sandu.batch.schema import BatchInputError
+from sandu.batch.spark import SparkJobFailed, job_failure
 from sandu.demo.seed import universe_frame
 from sandu.policy.bundle import load_bundle
 from sandu.scoring.risk import load_model
@@ -72,6 +75,31 @@ def test_an_extra_column_named_like_a_schema_column_but_for_case_is_just_extra(s
     run_precredit(MODELS, src, local)
     assert run_precredit(MODELS, src, remote, engine="spark").rejected_rows == 0
     assert pl.read_parquet(local).equals(pl.read_parquet(remote))
+
+
+def test_a_corrupt_page_read_by_spark_is_one_line_naming_the_input_and_nothing_is_left(spark, tmp_path):
+    """The page's footer and statistics are intact, so the checks before the job read past it: Spark's reader meets it."""
+    src = tmp_path / "in.parquet"
+    pq.write_table(universe_frame(200, 9, AS_OF).to_arrow(), src, row_group_size=100, compression="none")
+    meta = pq.ParquetFile(src).metadata.row_group(1)
+    chunk = next(meta.column(j) for j in range(meta.num_columns) if meta.column(j).path_in_schema == "revenue_fen_y3")
+    data = bytearray(src.read_bytes())
+    data[chunk.data_page_offset:chunk.data_page_offset + 40] = b"\xff" * 40
+    src.write_bytes(bytes(data))
+    with pytest.raises(BatchInputError) as caught:
+        run_precredit(MODELS, src, tmp_path / "out.parquet", engine="spark")
+    assert caught.value.field == "--input" and caught.value.message.startswith(f"--input: {src} cannot be read by Spark: ")
+    assert "\n" not in caught.value.message and len(caught.value.message) < 600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
+
+
+def test_a_failed_job_is_one_line_with_what_the_jvm_said():
+    said = ("An error occurred while calling o198.parquet.\n: org.apache.spark.SparkException: Job aborted due to stage failure: Task 0 failed\n"
+            "\tat org.apache.spark.scheduler.DAGScheduler.failJobAndIndependentStages(DAGScheduler.scala:1)\n"
+            "Caused by: java.lang.OutOfMemoryError: Java heap space\n\tat x.y(z.java:1)\nCaused by: something deeper")
+    error = job_failure(RuntimeError(said), Path("in.parquet"))
+    assert isinstance(error, SparkJobFailed) and error.message == ("Spark's job failed: org.apache.spark.SparkException: Job aborted due to stage "
+                                                                   "failure: Task 0 failed (caused by java.lang.OutOfMemoryError: Java heap space)")
 
 
 def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:

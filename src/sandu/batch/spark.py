@@ -10,7 +10,8 @@ their first row number, checking that the rows come in the file's order, for
 
 A Spark that cannot start is `SparkUnavailable`, one line naming what is missing:
 PySpark itself, Java (``JAVA_HOME`` pointing nowhere, or no ``java`` on the ``PATH``),
-or the error the JVM gave.
+or the error the JVM gave. A job that fails is one line too: the input named when Spark
+could not read it (`BatchInputError`), else `SparkJobFailed` with what the JVM said.
 """
 
 from __future__ import annotations
@@ -29,12 +30,31 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sandu.batch.kernel import ROW, Models, process_arrow
-from sandu.batch.schema import COLUMNS
+from sandu.batch.schema import COLUMNS, BatchInputError
 from sandu.domain.errors import SanduError
 
 
 class SparkUnavailable(SanduError):
     code = "spark_unavailable"
+
+
+class SparkJobFailed(SanduError):
+    code = "spark_job_failed"
+
+
+MAX_SAID_CHARS = 300  # of the JVM's words in one error line
+
+
+def job_failure(exc: BaseException, input_path: Path) -> SanduError:
+    """One line for a failed Spark job, from the JVM's error (thousands of lines of stack): a file Spark could not read
+    is the input's fault, named as the local engine names it; anything else is the job's, with what the JVM said and
+    its first cause."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    said = next((line.lstrip(": ") for line in lines if "Exception:" in line or "Error:" in line), lines[0] if lines else type(exc).__name__)
+    cause = next((line.removeprefix("Caused by: ") for line in lines if line.startswith("Caused by: ")), None)
+    if "FAILED_READ_FILE" in said:
+        return BatchInputError("--input", f"{input_path} cannot be read by Spark: {(cause or said)[:MAX_SAID_CHARS]}", "a Parquet file that reads whole")
+    return SparkJobFailed(f"Spark's job failed: {said[:MAX_SAID_CHARS]}" + (f" (caused by {cause[:MAX_SAID_CHARS]})" if cause else ""))
 
 
 LOGGING = Path(__file__).with_name("log4j2.properties")  # a local master's Spark logs errors only
@@ -129,8 +149,11 @@ def spark_batches(models: Models, input_path: Path, schema: pa.Schema, rows: int
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
         spark.conf.set("spark.sql.caseSensitive", "true")  # the schema's names exactly, as the local engine reads them: `Headcount` is another column
         df = spark.read.parquet(str(input_path)).select(*(F.col(c) for c in COLUMNS), F.col("_metadata.row_index").alias(ROW))
-        with _no_pandas_notice():
-            df.mapInArrow(kernel, from_arrow_schema(out_schema)).write.mode("overwrite").parquet(str(scratch))
+        try:
+            with _no_pandas_notice():
+                df.mapInArrow(kernel, from_arrow_schema(out_schema)).write.mode("overwrite").parquet(str(scratch))
+        except Exception as exc:  # the JVM's error, whatever its class (Py4J's): one line
+            raise job_failure(exc, input_path) from None
         expected = 0
         for part in _in_row_order(scratch):
             for batch in pq.ParquetFile(part).iter_batches(batch_size=batch_rows):
