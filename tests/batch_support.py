@@ -1,10 +1,13 @@
-"""The online decision of one enterprise row, to compare the batch engines with."""
+"""The online decision of one enterprise row, to compare the batch engines with; a corrupt page to refuse."""
 
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
+
+import pyarrow.parquet as pq
 
 from sandu.batch.kernel import Models
 from sandu.origination.service import score_and_decide
@@ -41,3 +44,12 @@ def assert_as_online(models: Models, r: dict[str, Any], got: dict[str, Any]) -> 
     assert {k: got[k] for k in want} == want, r["uscc"]
     assert batch_offers(got) == offers, r["uscc"]
     return profile
+
+
+def corrupt_page(src: Path, column: str, row_group: int) -> None:
+    """Overwrite the page header of `column` in `row_group` (its footer, statistics and all, stays intact)."""
+    meta = pq.ParquetFile(src).metadata.row_group(row_group)
+    chunk = next(meta.column(j) for j in range(meta.num_columns) if meta.column(j).path_in_schema == column)
+    data = bytearray(src.read_bytes())
+    data[chunk.data_page_offset:chunk.data_page_offset + 40] = b"\xff" * 40
+    src.write_bytes(bytes(data))

@@ -17,7 +17,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from batch_support import assert_as_online
+from batch_support import assert_as_online, corrupt_page
 from cli_support import sandu
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -292,20 +292,11 @@ def test_a_schema_column_given_twice_is_refused(tmp_path):
     assert caught.value.message == "headcount: appears 2 times (allowed: each column once)"
 
 
-def _corrupt(src: Path, column: str, row_group: int) -> None:
-    """Overwrite the page header of `column` in `row_group` (its footer, statistics and all, stays intact)."""
-    meta = pq.ParquetFile(src).metadata.row_group(row_group)
-    chunk = next(meta.column(j) for j in range(meta.num_columns) if meta.column(j).path_in_schema == column)
-    data = bytearray(src.read_bytes())
-    data[chunk.data_page_offset:chunk.data_page_offset + 40] = b"\xff" * 40
-    src.write_bytes(bytes(data))
-
-
 @pytest.mark.parametrize("column", ["revenue_fen_y3", "uscc"])
 def test_a_corrupt_page_is_one_clear_error_and_nothing_is_left(tmp_path, column):
     src = tmp_path / "in.parquet"
     pq.write_table(_small(200).to_arrow(), src, row_group_size=100, compression="none")
-    _corrupt(src, column, 1)
+    corrupt_page(src, column, 1)
     with pytest.raises(BatchInputError) as caught:
         _run(src, tmp_path / "out.parquet", batch_rows=50)
     assert caught.value.field == "--input" and caught.value.message.startswith(f"--input: {src} cannot be read: ")

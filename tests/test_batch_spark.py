@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
-from batch_support import assert_as_online
+from batch_support import assert_as_online, corrupt_page
 
 from sandu.batch.kernel import Models
 from sandu.batch.run import read_metadata, rejects_path, run_precredit
@@ -81,11 +81,7 @@ def test_a_corrupt_page_read_by_spark_is_one_line_naming_the_input_and_nothing_i
     """The page's footer and statistics are intact, so the checks before the job read past it: Spark's reader meets it."""
     src = tmp_path / "in.parquet"
     pq.write_table(universe_frame(200, 9, AS_OF).to_arrow(), src, row_group_size=100, compression="none")
-    meta = pq.ParquetFile(src).metadata.row_group(1)
-    chunk = next(meta.column(j) for j in range(meta.num_columns) if meta.column(j).path_in_schema == "revenue_fen_y3")
-    data = bytearray(src.read_bytes())
-    data[chunk.data_page_offset:chunk.data_page_offset + 40] = b"\xff" * 40
-    src.write_bytes(bytes(data))
+    corrupt_page(src, "revenue_fen_y3", 1)
     with pytest.raises(BatchInputError) as caught:
         run_precredit(MODELS, src, tmp_path / "out.parquet", engine="spark")
     assert caught.value.field == "--input" and caught.value.message.startswith(f"--input: {src} cannot be read by Spark: ")
