@@ -4,6 +4,8 @@ applicant's levers that changes the outcome — found by the engine that decided
 from __future__ import annotations
 
 from conftest import BUSINESS_DATE, FIXED_NOW
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from test_origination import S2, S4, WAN, consent, measure, register
 
@@ -95,3 +97,32 @@ def test_a_decline_is_searched_for_any_offer_and_the_levers_stay_within_a_year(r
             assert c.after - c.before <= cf.MAX_RD_POINTS + cf.RATIO_QUANTUM
         if c.lever == "tech_staff":
             assert c.after <= normalized["social_insurance"]["headcount"]
+
+
+def test_the_search_decides_as_the_record_does_on_any_application(rt_sqlite):
+    """Each evaluation of the search (`deciding`: no challenger, no explanation, no terms; one scoring for the applications
+    of a guarantee's search) reaches the outcome and the comprehensive limit that `score_and_decide` records — for
+    profiles approved, short of a request and declined, on any request, guarantee and account."""
+    rt = rt_sqlite
+    profiles = []
+    for row in (S2, S4):
+        register(rt, row)
+        prepared = _prepared(rt, row, consent(rt, row), None)
+        normalized = {s: None if p is None else cf.validate(s, p, BUSINESS_DATE)[0] for s, p in prepared.payloads.items()}
+        low_tax = cf._with_latest(normalized, lambda y: y.update(vat_fen=1 * WAN, cit_fen=1 * WAN))
+        for payloads in (prepared.payloads, low_tax):
+            profiles.append(build_profile(row["uscc"], BUSINESS_DATE, payloads, prepared.unavailable))
+    decisions = [orig.deciding(p, rt.bundle, rt.model, rt.tech, BUSINESS_DATE) for p in profiles]
+    seen = set()
+
+    @settings(max_examples=60, deadline=None, derandomize=True)
+    @given(st.integers(0, len(profiles) - 1), st.booleans(), st.none() | st.integers(1, 2_000 * WAN), st.none() | st.integers(0, 1_500 * WAN))
+    def same(k, account, requested_fen, guarantee_fen):
+        app = Application(account, requested_fen, None, guarantee_fen)
+        full = orig.score_and_decide(profiles[k], app, rt.bundle, rt.model, rt.tech, BUSINESS_DATE)[1]
+        lean = decisions[k](app)
+        assert (lean.outcome, lean.comprehensive_limit_fen) == (full.outcome, full.comprehensive_limit_fen)
+        seen.add(full.outcome)
+
+    same()
+    assert {Outcome.DECLINE, Outcome.APPROVE} <= seen  # the examples reached both sides of the search's goal

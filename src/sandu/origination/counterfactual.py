@@ -30,11 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sandu.domain.enums import Outcome
 from sandu.domain.money import format_cn
-from sandu.policy.engine import PolicyResult
 from sandu.policy.kernel import Application
 from sandu.sources.profile import build_profile
 from sandu.sources.schemas import validate
@@ -50,6 +49,17 @@ DEFAULT_COLLATERAL_FEN = 50_000_000_00  # 5,000万 when nothing was asked for
 DEFAULT_GUARANTEE_FEN = 1_000_000_000  # 1,000万 of guarantee when nothing was asked for
 WAN_FEN = 1_000_000
 Payloads = dict[str, dict[str, Any] | None]
+
+
+class Decided(Protocol):
+    """What the search asks of an evaluation: a `sandu.policy.engine.PolicyResult`, or the kernel's `Decision` (the same
+    two figures without the record's explanation and terms)."""
+
+    @property
+    def outcome(self) -> Outcome: ...
+
+    @property
+    def comprehensive_limit_fen(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -186,14 +196,15 @@ def counterfactuals(
     payloads: Payloads,
     unavailable: frozenset[str],
     app: Application,
-    result: PolicyResult,
-    decide: Callable[[Any], PolicyResult],
-    decide_with: Callable[[Any, Application], PolicyResult] | None = None,
+    result: Decided,
+    decide: Callable[[Any], Decided],
+    deciding: Callable[[Any], Callable[[Application], Decided]] | None = None,
 ) -> tuple[Counterfactual, ...]:
     """For a decline, or a comprehensive limit below `app.requested_fen`: per lever, the smallest change
     that approves it or reaches the request (or the most the lever can give). `decide` maps a profile
-    to the engine's result (the same bundle, model and tech config that decided); `decide_with` maps a
-    profile and an application to it (without it, the application's levers — a guarantee — are not tried).
+    to the engine's result (the same bundle, model and tech config that decided); `deciding` maps a
+    profile to a function of the application giving it — the profile scored once for every application tried (without
+    it, the application's levers — a guarantee — are not tried).
     Empty otherwise."""
     declined = result.outcome == Outcome.DECLINE
     short = app.requested_fen is not None and result.comprehensive_limit_fen < app.requested_fen
@@ -228,9 +239,10 @@ def counterfactuals(
             else:
                 low = middle
         out.append(_found(lever, normalized, high, app, best_limit, True))
-    if decide_with is not None:
+    if deciding is not None:
         today = build_profile(uscc, as_of, normalized, unavailable)
-        found = _guarantee(app, result, declined, lambda g: decide_with(today, replace(app, guarantee_fen=g)))
+        decide_today = deciding(today)  # scored once: the guarantee changes the application, not the profile
+        found = _guarantee(app, result, declined, lambda g: decide_today(replace(app, guarantee_fen=g)))
         if found is not None:
             out.append(found)
     return tuple(out)
@@ -241,9 +253,9 @@ def _guarantee_fen(step: int, app: Application) -> int:
     return (app.guarantee_fen or 0) + top * step // GRID_STEPS // WAN_FEN * WAN_FEN  # whole 万 more
 
 
-def _guarantee(app: Application, result: PolicyResult, declined: bool, decide: Callable[[int], PolicyResult]) -> Counterfactual | None:
+def _guarantee(app: Application, result: Decided, declined: bool, decide: Callable[[int], Decided]) -> Counterfactual | None:
     """The smallest guarantee (on the grid) that reaches the goal, or the most one can give."""
-    def reached(r: PolicyResult) -> bool:
+    def reached(r: Decided) -> bool:
         return (r.outcome != Outcome.DECLINE and r.comprehensive_limit_fen > 0) if declined else r.comprehensive_limit_fen >= (app.requested_fen or 0)
 
     before = app.guarantee_fen or 0

@@ -41,11 +41,12 @@ from sandu.ledger.journal import LOAN_BUCKETS
 from sandu.origination import workflow
 from sandu.origination.counterfactual import Counterfactual, counterfactuals
 from sandu.policy.bundle import PolicyBundle
-from sandu.policy.engine import Application, PolicyResult, Scores, evaluate
+from sandu.policy.engine import Application, PolicyResult, Scores, decide_only, evaluate
+from sandu.policy.kernel import Decision
 from sandu.scoring.risk import AnyRiskModel as RiskModel
-from sandu.scoring.risk import challenger_model
+from sandu.scoring.risk import RiskScore, challenger_model
 from sandu.scoring.risk import score as risk_score
-from sandu.scoring.tech import evaluate_tech
+from sandu.scoring.tech import TechEvaluation, evaluate_tech
 from sandu.scoring.tech_config import TechConfig
 from sandu.security.actor import Actor
 from sandu.security.service import add_member, is_legal_rep, pii_hmac
@@ -496,8 +497,8 @@ def compute_measurement(prepared: PreparedMeasurement, as_of: date, bundle: Poli
     profile = build_profile(prepared.uscc, as_of, prepared.payloads, prepared.unavailable)
     scores, result = score_and_decide(profile, prepared.application, bundle, model, tech, as_of)
     whatif = counterfactuals(prepared.uscc, as_of, prepared.payloads, prepared.unavailable, prepared.application, result,
-                             lambda p: score_and_decide(p, prepared.application, bundle, model, tech, as_of)[1],
-                             lambda p, a: score_and_decide(p, a, bundle, model, tech, as_of)[1])
+                             lambda p: deciding(p, bundle, model, tech, as_of)(prepared.application),
+                             lambda p: deciding(p, bundle, model, tech, as_of))
     return ComputedMeasurement(profile, scores, result, (time.perf_counter() - t0) * 1000, whatif)
 
 
@@ -600,17 +601,31 @@ def _actor_of_user(session: Session, user_id: int | None) -> Actor:
     return Actor(user_id=user.id, username=user.username, role=Role(user.role), branch=user.branch, authority_fen=user.authority_fen)
 
 
+def _scored(profile: ProfileSnapshot, model: RiskModel, tech_config: TechConfig) -> tuple[TechEvaluation, RiskScore, dict[str, Any], Scores]:
+    """The tech evaluation and the risk score of a profile, and what the policy reads of them and of it."""
+    tech = evaluate_tech(profile.features, tech_config)
+    risk = risk_score(model, profile.features)
+    features = {**profile.features, "_quality_flags": profile.quality_flags}
+    return tech, risk, features, Scores(tech.grade, tech.most_pass, risk.pd_rounded, risk.reasons)
+
+
+def deciding(profile: ProfileSnapshot, bundle: PolicyBundle, model: RiskModel, tech_config: TechConfig, as_of: date) -> Callable[[Application], Decision]:
+    """Pure: the profile scored, and the function giving the policy's decision for it on an application, as
+    `score_and_decide` reaches it, without what only the record needs (the challenger's score, the scores' and the rules'
+    explanations, the offers' terms). For the counterfactual search: each of its evaluations reads only the outcome and
+    the comprehensive limit, and those of one profile on several applications (a guarantee's search) share the scoring."""
+    _tech, _risk, features, scores = _scored(profile, model, tech_config)
+    return lambda application: decide_only(bundle, features, profile.collateral, scores, application, as_of)
+
+
 def score_and_decide(
     profile: ProfileSnapshot, application: Application, bundle: PolicyBundle, model: RiskModel, tech_config: TechConfig, as_of: date
 ) -> tuple[dict[str, Any], PolicyResult]:
     """Pure: the scores and the policy result for a profile (also used to replay).
     The tech evaluation gives the grade; the policy prices it."""
-    tech = evaluate_tech(profile.features, tech_config)
-    risk = risk_score(model, profile.features)
-    challenger = challenger_model()
-    features = {**profile.features, "_quality_flags": profile.quality_flags}
-    scores = Scores(tech.grade, tech.most_pass, risk.pd_rounded, risk.reasons)
+    tech, risk, features, scores = _scored(profile, model, tech_config)
     result = evaluate(bundle, features, profile.collateral, scores, application, as_of)
+    challenger = challenger_model()
     challenged = {**risk_score(challenger, profile.features).to_json(), "model": challenger.label}  # recorded, never decides
     return {"tech": tech.to_json(), "risk": risk.to_json(), "risk_challenger": challenged}, result
 
