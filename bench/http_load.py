@@ -37,7 +37,7 @@ os.environ.setdefault("SANDU_SECRET_KEY", secrets.token_urlsafe(48))
 os.environ.update(SANDU_RATE_MEASURE_PER_MINUTE="10000", SANDU_RATE_MOVEMENT_PER_MINUTE="100000")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import Results, json_option  # noqa: E402
-from loadgen import MAX_WORKERS, LoadResult, RequestMaker, Served, closed_loop, framework_server, open_loop, process_cpu_s, sandu_server  # noqa: E402
+from loadgen import MAX_WORKERS, LoadResult, RequestMaker, Served, closed_loop, framework_server, main_threads_cpu_s, open_loop, process_cpu_s, sandu_server  # noqa: E402
 
 from sandu.demo.seed import seed_universe  # noqa: E402
 from sandu.demo.users import actor, demo_specs, ensure_users  # noqa: E402
@@ -94,10 +94,11 @@ def spread(rt: Runtime, n: int) -> list[Applicant]:
     return out
 
 
-def seeded(url: str) -> tuple[str, str, float, list[Applicant]]:
-    """(url, the password of S2's legal representative, in-process CPU ms of one measurement, SPREAD more applicants
-    with their enterprises) of a migrated, seeded store with the demo users. The measurements timed in process use S2
-    under its own consent, as the server will."""
+def seeded(url: str) -> tuple[str, str, dict[str, float], list[Applicant]]:
+    """(url, the password of S2's legal representative, in-process CPU ms of one measurement by load, SPREAD more
+    applicants with their enterprises) of a migrated, seeded store with the demo users. The measurements timed in process
+    are those the server will be loaded with: S2 under its own consent, and the SPREAD enterprises in turn, each by its
+    own legal representative (some of them declined or short of a request, so searched for counterfactuals)."""
     engine = make_engine(url)
     rt = Runtime(engine=engine, bundle=load_bundle(), model=load_model())
     rt.upgrade_schema()
@@ -108,14 +109,22 @@ def seeded(url: str) -> tuple[str, str, float, list[Applicant]]:
     orig.register(rt, rep, uscc=S2["uscc"], name=S2["name"])
     consent = orig.grant_consent(rt, rep, uscc=S2["uscc"], scopes=list(ALL_SOURCES), bureau_authorization=True, purpose="credit_measurement",
                                  valid_days=30)
-    for _ in range(WARM_UP):
-        orig.measure(rt, rep, uscc=S2["uscc"], consent_id=consent.id)
-    cpu0 = time.process_time()
-    for _ in range(IN_PROCESS_RUNS):
-        orig.measure(rt, rep, uscc=S2["uscc"], consent_id=consent.id)
-    cpu_ms = (time.process_time() - cpu0) * 1000 / IN_PROCESS_RUNS
+    cpu_ms = {"measurement": _cpu_ms(lambda _n: orig.measure(rt, rep, uscc=S2["uscc"], consent_id=consent.id))}
+    reps = [actor(rt, a.username) for a in applicants]
+    cpu_ms[f"measurement, {len(applicants)} enterprises"] = _cpu_ms(
+        lambda n: orig.measure(rt, reps[n % len(reps)], uscc=applicants[n % len(reps)].uscc, consent_id=applicants[n % len(reps)].consent_id))
     engine.dispose()
     return url, password, cpu_ms, applicants
+
+
+def _cpu_ms(measure: Callable[[int], object]) -> float:
+    """In-process CPU ms of one call of `measure(n)`, over IN_PROCESS_RUNS calls after WARM_UP."""
+    for n in range(WARM_UP):
+        measure(n)
+    cpu0 = time.process_time()
+    for n in range(IN_PROCESS_RUNS):
+        measure(n)
+    return (time.process_time() - cpu0) * 1000 / IN_PROCESS_RUNS
 
 
 def stores(names: list[str], results: Results) -> Iterator[tuple[str, tuple[str, str, float, list[Applicant]]]]:
@@ -141,16 +150,17 @@ def stores(names: list[str], results: Results) -> Iterator[tuple[str, tuple[str,
         admin.close()
 
 
-def record(results: Results, label: str, r: LoadResult, server_cpu_s: float, ceiling_per_s: float | None) -> None:
-    """Rows of one run: throughput (against the ceiling, when there is one), p50, p99, errors, server CPU per request —
-    each naming backend, mode, workers and load."""
+def record(results: Results, label: str, r: LoadResult, server_cpu_s: float, loop_cpu_s: float, ceiling_per_s: float | None) -> None:
+    """Rows of one run: throughput (against the ceiling, when there is one), p50, p99, errors, server CPU per request and
+    the event loops' part of it (the rest is the request threads') — each naming backend, mode, workers and load."""
     answered = max(sum(r.statuses.values()), 1)
     load = f"{r.clients} clients" if r.mode == "closed" else f"{r.rate_per_s:g}/s"
     codes = ", ".join(f"{code}×{n}" for code, n in sorted(r.statuses.items()))
-    server_ms, client_ms = server_cpu_s * 1000 / answered, r.client_cpu_s * 1000 / answered
-    print(f"  {r.line(label)}; server CPU {server_ms:.2f} ms/request")
+    server_ms, client_ms, loop_ms = server_cpu_s * 1000 / answered, r.client_cpu_s * 1000 / answered, loop_cpu_s * 1000 / answered
+    print(f"  {r.line(label)}; server CPU {server_ms:.2f} ms/request (event loop {loop_ms:.2f})")
     notes = (f"{r.requests} requests in {r.seconds:.1f} s; {r.per_second:.0f}/s; p50 {r.pct_ms(50):.1f} ms; p99 {r.pct_ms(99):.1f} ms; "
-             f"{codes}; errors {r.errors}; CPU per request: server {server_ms:.2f} ms, load generator {client_ms:.2f} ms")
+             f"{codes}; errors {r.errors}; CPU per request: server {server_ms:.2f} ms (event loop {loop_ms:.2f} ms, request threads "
+             f"{server_ms - loop_ms:.2f} ms), load generator {client_ms:.2f} ms")
     head = f"{label}, {r.mode} loop {load}"
     if "measurement" in label:
         notes += f"; {TARGETS[r.mode]}"
@@ -160,6 +170,8 @@ def record(results: Results, label: str, r: LoadResult, server_cpu_s: float, cei
     results.add(f"{head}: latency p99", r.pct_ms(99), "ms", notes=notes)
     results.add(f"{head}: errors", r.errors, "requests", notes=f"answers outside 2xx and requests without an answer; {notes}")
     results.add(f"{head}: server CPU per request", server_ms, "ms", notes=notes)
+    results.add(f"{head}: event loop CPU per request", loop_ms, "ms", notes=f"the server processes' main threads (uvicorn's event loop: "
+                f"HTTP, routing, dependencies, thread hand-offs, serializing); {notes}")
     if r.errors:
         results.failed(f"{head}: no errors", f"{codes}; {len(r.failures)} failures ({(r.failures or ['-'])[0][:120]})")
 
@@ -170,12 +182,12 @@ def load_both_ways(results: Results, base: Served, label: str, make: Callable[[s
     (`make(tag)` gives each its request maker) and record both, with the server CPU each took."""
     closed_loop(base, 4, WARM_UP // 4, make("warm"), headers=headers)
     for mode in ("closed", "open"):
-        cpu0 = process_cpu_s(base.pid)
+        cpu0, loop0 = process_cpu_s(base.pid), main_threads_cpu_s(base.pid)
         if mode == "closed":
             r = closed_loop(base, CLIENTS, requests_each, make(mode), headers=headers)
         else:
             r = open_loop(base, rate_per_s, max(1, round(rate_per_s * seconds)), make(mode), headers=headers)
-        record(results, label, r, process_cpu_s(base.pid) - cpu0, ceiling_per_s)
+        record(results, label, r, process_cpu_s(base.pid) - cpu0, main_threads_cpu_s(base.pid) - loop0, ceiling_per_s)
 
 
 def setup(base: str, password: str) -> tuple[dict[str, str], str, int]:
@@ -238,10 +250,12 @@ def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[in
     if not in_process_only:
         framework(results, requests_each, rate_per_s, seconds)
     for store, (url, password, cpu_ms, applicants) in stores(names, results):
-        ceiling = 2 * 1000 / cpu_ms
-        print(f"{store}: in-process CPU per measurement {cpu_ms:.2f} ms → ceiling on 2 cores {ceiling:.0f}/s (no HTTP, no load generator)")
-        results.add(f"http {store}: in-process CPU per measurement", cpu_ms, "ms",
-                    notes=f"{IN_PROCESS_RUNS} measurements through the action, no HTTP; 2 cores ÷ this = {ceiling:.0f}/s")
+        ceilings = {what: 2 * 1000 / ms for what, ms in cpu_ms.items()}  # the loads of the measurement, by what they measure
+        for what, ms in cpu_ms.items():
+            rest = what.removeprefix("measurement")
+            print(f"{store}: in-process CPU per measurement{rest} {ms:.2f} ms → ceiling on 2 cores {ceilings[what]:.0f}/s (no HTTP, no load generator)")
+            results.add(f"http {store}: in-process CPU per measurement{rest}", ms, "ms",
+                        notes=f"{IN_PROCESS_RUNS} measurements through the action, no HTTP; 2 cores ÷ this = {ceilings[what]:.0f}/s")
         ready: tuple[dict[str, str], str, int] | None = None  # set up once per store: a second acceptance of the offer is refused
         for n in [] if in_process_only else workers:
             with sandu_server(url, workers=n) as base:
@@ -258,7 +272,7 @@ def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[in
                 }
                 for what, make in makers.items():
                     label = f"http {store}, {n} worker{'s' if n > 1 else ''}: POST {what}"
-                    load_both_ways(results, base, label, make, requests_each, rate_per_s, seconds, ceiling, headers=auth)
+                    load_both_ways(results, base, label, make, requests_each, rate_per_s, seconds, ceilings.get(what), headers=auth)
                     if what == "draw":
                         repay_all(base, auth, line, run)
 

@@ -14,7 +14,8 @@ request that got none (a timeout, a dropped connection, one never sent by the de
 
 The HTTP client is the standard library's `http.client` (a fraction of httpx's CPU per request: on a 2-core machine
 the load generator's own CPU is taken from the server's). `process_cpu_s(pid)` reads the CPU time a process and its
-children (uvicorn's workers) have used, so the server's CPU per request can be measured beside the wall figures.
+children (uvicorn's workers) have used, and `main_threads_cpu_s(pid)` the part their event loops used, so the server's
+CPU per request can be measured beside the wall figures, and split between the event loop and the request threads.
 `framework_server()` serves `empty_app` — FastAPI with nothing behind it — as `sandu serve` serves: the same load against
 it is the reference of the HTTP figures (what the framework and the load generator take on this machine).
 Used by `tests/test_api_load.py` and `tests/test_loadgen.py` (which check the counting) and by
@@ -236,29 +237,44 @@ def open_loop(base: str, rate_per_s: float, requests: int, make_request: Request
     return result
 
 
-def process_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) used so far by process `pid` and its live descendants (Linux /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
+def _process_tree(pid: int) -> list[int]:
+    """Process `pid` and its live descendants (Linux /proc), at most 10,000."""
     children: dict[int, list[int]] = {}
-    stats: dict[int, list[str]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except OSError:
             continue  # gone meanwhile
-        stats[int(entry.name)] = fields
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-    total, todo, seen = 0, [pid], set()
-    while todo and len(seen) < 10_000:
+        children.setdefault(parent, []).append(int(entry.name))
+    tree, todo = {pid}, list(children.get(pid, []))
+    while todo and len(tree) < 10_000:
         p = todo.pop()
-        if p in seen or p not in stats:
-            continue
-        seen.add(p)
-        total += int(stats[p][11]) + int(stats[p][12])  # utime, stime (fields 14 and 15 of stat)
-        todo += children.get(p, [])
-    return total / tick
+        if p not in tree:
+            tree.add(p)
+            todo += children.get(p, [])
+    return sorted(tree)
+
+
+def _cpu_s(stat_path: str) -> float:
+    """utime + stime (fields 14 and 15) of one /proc stat file, in seconds; 0 when it is gone."""
+    try:
+        fields = Path(stat_path).read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process `pid` and its live descendants (Linux /proc)."""
+    return sum(_cpu_s(f"/proc/{p}/stat") for p in _process_tree(pid))
+
+
+def main_threads_cpu_s(pid: int) -> float:
+    """The part of `process_cpu_s(pid)` used by each process's main thread — in a server, its event loop (uvicorn runs
+    it there); the rest is the request threads'."""
+    return sum(_cpu_s(f"/proc/{p}/task/{p}/stat") for p in _process_tree(pid))
 
 
 def free_port() -> int:

@@ -19,7 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import loadgen  # noqa: E402
-from loadgen import closed_loop, open_loop, process_cpu_s  # noqa: E402
+from loadgen import closed_loop, main_threads_cpu_s, open_loop, process_cpu_s  # noqa: E402
 
 HOLD_S = 0.02  # what the test server takes for each request (one at a time)
 SEEN: list[tuple[str | None, str | None]] = []  # (X-Run, X-Who) of each request the test server answered
@@ -146,6 +146,26 @@ def test_process_cpu_counts_the_process_and_its_children():
         child.stdin.close()
         child.wait(timeout=10)
     assert process_cpu_s(2**22 + 12345) == 0.0  # no such process
+
+
+@pytest.mark.parametrize("burner", ["main", "thread"])
+def test_the_event_loop_share_is_the_main_threads_cpu(burner):
+    """A child that burns 0.3 s of CPU in its main thread, or in another thread: only the first counts as its main
+    thread's (a server's event loop), both count in the process's figure."""
+    burn = "while time.thread_time() < 0.3: pass"
+    code = (f"import sys, threading, time\n{burn}\n" if burner == "main" else
+            f"import sys, threading, time\ndef burn():\n    {burn}\nt = threading.Thread(target=burn)\nt.start()\nt.join()\n")
+    child = subprocess.Popen([sys.executable, "-c", code + "print('done', flush=True)\nsys.stdin.read()"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "done"
+        total, main = process_cpu_s(child.pid), main_threads_cpu_s(child.pid)
+        assert total >= 0.28  # /proc counts in ticks of 10 ms
+        assert (main >= 0.28) if burner == "main" else (main <= total - 0.25)  # the start of Python itself is the main thread's
+    finally:
+        child.stdin.close()
+        child.wait(timeout=10)
+    assert main_threads_cpu_s(2**22 + 12345) == 0.0  # no such process
 
 
 def test_the_framework_reference_serves_its_empty_endpoint_as_a_route_would():
