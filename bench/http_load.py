@@ -3,8 +3,9 @@ PostgreSQL, with 1 and 2 server processes: a closed loop of 50 clients (throughp
 fixed rate (p50/p99 measured from each request's due time, errors). The measurement is loaded twice: every client
 measuring one enterprise (S2, whose row each measurement locks: on PostgreSQL they queue there) and spread over 50
 enterprises, each measured by its own legal representative. Besides the wall figures it measures the CPU
-the server spent per request (all its processes, from /proc) and, in process, the CPU of one measurement without
-HTTP — on 2 cores the throughput ceiling is 2 cores ÷ CPU per request, whatever the load on the machine. The same
+the server spent per request (all its processes, from /proc) and its event loops' part of it (their main threads; the
+rest is the request threads'), and, in process, the CPU of one measurement of each load without HTTP — on 2 cores the
+throughput ceiling is 2 cores ÷ CPU per request, whatever the load on the machine. The same
 loads against FastAPI with nothing behind it (one process, `loadgen.empty_app`) are the reference: what the framework,
 uvicorn and the load generator take on this machine.
 
