@@ -330,6 +330,25 @@ def test_an_output_that_cannot_be_put_in_place_takes_its_rejects_with_it(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
 
 
+def test_an_input_gone_after_its_checks_is_the_inputs_error_not_the_outputs(tmp_path, monkeypatch):
+    """The file is removed once checked (as a cleanup job might): the run's other readers open it by name and fail; the
+    error names the input, and nothing is left behind."""
+    import sandu.batch.run as run
+
+    src, out = _write(_small(), tmp_path / "in.parquet"), tmp_path / "out.parquet"
+    check_nulls = run._check_nulls
+
+    def then_removed(pf, input_path):
+        check_nulls(pf, input_path)
+        input_path.unlink()
+
+    monkeypatch.setattr(run, "_check_nulls", then_removed)
+    with pytest.raises(BatchInputError) as caught:
+        _run(src, out)
+    assert caught.value.message.startswith(f"--input: {src} cannot be read: "), caught.value.message
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_file_appended_to_itself_names_its_first_duplicate_and_the_count(tmp_path):
     frame = _small(30)
     src = _write(pl.concat([frame, frame]), tmp_path / "in.parquet")

@@ -106,6 +106,15 @@ def input_batches(pf: pq.ParquetFile, input_path: Path, batch_rows: int, columns
         yield batch
 
 
+def _reader(input_path: Path) -> pq.ParquetFile:
+    """Another reader of the input, for a thread of its own: a file gone or changed since it was opened is the input's
+    error, not the output's."""
+    try:
+        return pq.ParquetFile(input_path)
+    except (pa.ArrowException, OSError) as exc:
+        raise _unreadable(input_path, exc) from None
+
+
 def open_input(input_path: Path) -> pq.ParquetFile:
     try:
         pf = pq.ParquetFile(input_path)
@@ -312,7 +321,7 @@ def run_precredit(models: Models, input_path: Path, output: Path, *, engine: str
             # reaches the user at once rather than when they would have ended (the pool waits for them)
             stop = threading.Event()
             digest = pool.submit(_input_sha256, input_path, stop)
-            unique = pool.submit(_check_unique, pq.ParquetFile(input_path), input_path, batch_rows, stop) if engine == "local" else None  # a reader of its own
+            unique = pool.submit(_check_unique, _reader(input_path), input_path, batch_rows, stop) if engine == "local" else None
 
             def write(good: pa.Table, bad: pa.Table) -> None:
                 writer.write_table(good.cast(writer.schema))
@@ -357,7 +366,7 @@ def run_precredit(models: Models, input_path: Path, output: Path, *, engine: str
         except OSError:
             rejects.unlink(missing_ok=True)  # the run failed: its rejects go with it
             raise
-    except OSError as exc:  # the input is read through `input_batches`: what is left is writing the output
+    except OSError as exc:  # the input is read through `input_batches`, `_reader` and `_input_sha256`: what is left is the output
         raise BatchInputError("--output", f"{output} cannot be written: {exc.strerror or exc}",
                               "a path in a writable directory, on a disk with room") from None
     finally:
