@@ -29,6 +29,7 @@ __all__ = [
     "Project",
     "RuleHit",
     "Scores",
+    "decide_only",
     "evaluate",
     "risk_grade",
     "tech_grade",
