@@ -918,6 +918,7 @@ def serve(
     import uvicorn
 
     from sandu.api.app import create_app
+    from sandu.api.serving import uvicorn_options
     from sandu.observability import configure_logging
     from sandu.settings import get_settings
 
@@ -936,8 +937,7 @@ def serve(
                   + (f", {workers} processes" if workers > 1 else ""))
     # Several processes need the app by name (each worker builds its own from the settings); one is built here.
     target = "sandu.api.app:create_app" if workers > 1 else create_app()
-    uvicorn.run(target, factory=workers > 1, workers=workers, host=host, port=port, log_level="warning", access_log=False, timeout_keep_alive=15,
-                limit_concurrency=settings.worker_threads * 4, h11_max_incomplete_event_size=16 * 1024)
+    uvicorn.run(target, factory=workers > 1, workers=workers, host=host, port=port, **uvicorn_options(settings))
 
 
 @app.command()

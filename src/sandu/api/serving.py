@@ -1,0 +1,47 @@
+"""How `sandu serve` serves the app: uvicorn's options, and the HTTP protocol it speaks.
+
+- **h11, pinned.** A request's head (request line and headers) is refused with 400 once more than `MAX_HEAD_BYTES`
+  of it wait for their end (a head that arrives whole in one read of the socket, at most 256 KiB, is parsed);
+  uvicorn applies that bound to h11 only, and its "auto" protocol would switch to httptools, which bounds no head, as
+  soon as httptools happens to be installed.
+- **Nagle's algorithm off on every connection.** With more than one process uvicorn binds the listening socket
+  itself (`socket.socket(family)`: protocol 0), and asyncio sets TCP_NODELAY only on connections of a socket whose
+  protocol says IPPROTO_TCP. A response's body, written after its head, then waited for the client's delayed ACK:
+  40 ms on Linux, on every request that found its connection idle (measured with one client on 2 processes:
+  GET /healthz 44 ms at p50, a measurement 56 ms; with this protocol 1.0 and 14 ms, as on one process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from sandu.settings import Settings
+
+MAX_HEAD_BYTES = 16 * 1024  # h11's bound on a head waiting for its end: past it, 400 and the connection is closed
+KEEP_ALIVE_S = 15
+CONNECTIONS_PER_THREAD = 4  # uvicorn answers 503 to connections past worker_threads × this, per process
+
+
+def no_delay(transport: asyncio.BaseTransport) -> None:
+    """Turn Nagle's algorithm off on `transport`'s socket when it is TCP (not a Unix socket)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class NoDelayH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with TCP_NODELAY set on each connection as it is made, whoever bound the socket."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        no_delay(transport)
+        super().connection_made(transport)
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """What `sandu serve` gives uvicorn besides the app, host, port and number of processes."""
+    return {"http": NoDelayH11Protocol, "h11_max_incomplete_event_size": MAX_HEAD_BYTES, "log_level": "warning", "access_log": False,
+            "timeout_keep_alive": KEEP_ALIVE_S, "limit_concurrency": settings.worker_threads * CONNECTIONS_PER_THREAD}
