@@ -59,6 +59,7 @@ CLIENTS = 50  # the closed loop's clients (issue 13)
 SPREAD = 50  # enterprises of the "many enterprises" runs, each measured by its own legal representative
 WARM_UP = 20  # requests of each kind before measuring (connections, caches)
 IN_PROCESS_RUNS = 100  # measurements timed in process for the CPU per request
+ONE_CLIENT = 100  # requests of the one-client probe: GET /healthz, one after another on one connection
 MAX_SECONDS = 600
 MAX_REQUESTS_EACH = 1000
 TARGETS = {"closed": "target (issue 13, SQLite, 50 clients): ≥ 400 requests/s with p99 ≤ 150 ms",
@@ -234,12 +235,30 @@ def repay_all(base: str, auth: dict[str, str], line: int, run: str) -> None:
         raise RuntimeError(f"line {line}: {left} fen still drawn after repaying {drawn} fen")
 
 
-def framework(results: Results, requests_each: int, rate_per_s: float, seconds: float) -> None:
+def one_client(results: Results, base: Served, label: str, reference_ms: float | None) -> float:
+    """The p50 latency of GET /healthz sent by one client, one request after another on one keep-alive connection: what
+    a request costs the served stack when nothing queues (a response held back by Nagle's algorithm until the client's
+    delayed ACK shows here as 40 ms). Set against the same probe of the empty FastAPI app."""
+    r = closed_loop(base, 1, ONE_CLIENT, lambda k, i: ("GET", "/healthz", None))
+    codes = ", ".join(f"{code}×{n}" for code, n in sorted(r.statuses.items()))
+    print(f"  {r.line(f'{label}: GET /healthz, 1 client')}")
+    reference = {} if reference_ms is None else {"reference": "the empty FastAPI app, the same probe", "reference_value": reference_ms}
+    results.add(f"{label}: GET /healthz, 1 client: latency p50", r.pct_ms(50), "ms", **reference,
+                notes=f"{r.requests} requests one after another on one connection; p99 {r.pct_ms(99):.2f} ms; {codes}")
+    if r.errors:
+        results.failed(f"{label}: GET /healthz, 1 client: no errors", f"{codes}; {(r.failures or ['-'])[0][:120]}")
+    return r.pct_ms(50)
+
+
+def framework(results: Results, requests_each: int, rate_per_s: float, seconds: float) -> float:
     """The reference: the same loads against FastAPI with nothing behind it (`loadgen.empty_app`, one process) — what the
-    framework, uvicorn and the load generator take on this machine, so that a target out of reach is seen to be sandu's."""
+    framework, uvicorn and the load generator take on this machine, so that a target out of reach is seen to be sandu's.
+    Returns the one-client probe's p50 (ms)."""
     with framework_server() as base:
+        probe_ms = one_client(results, base, "http reference: empty FastAPI, 1 worker", None)
         load_both_ways(results, base, "http reference: empty FastAPI endpoint (POST /echo: a JSON object in a plain def), 1 worker",
                        lambda tag: lambda k, i: ("POST", "/echo", {"client": k, "request": i, "run": tag}), requests_each, rate_per_s, seconds, None)
+    return probe_ms
 
 
 def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[int], names: list[str], results: Results,
@@ -248,8 +267,7 @@ def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[in
         raise SystemExit(f"--requests 1..{MAX_REQUESTS_EACH}, --seconds (0, {MAX_SECONDS}], --workers each 1..{MAX_WORKERS}")
     print(f"HTTP on loopback: closed loop {CLIENTS} clients × {requests_each}; open loop {rate_per_s:g}/s for {seconds:g} s; "
           f"server processes {', '.join(map(str, workers))}; load average {os.getloadavg()[0]:.2f}")
-    if not in_process_only:
-        framework(results, requests_each, rate_per_s, seconds)
+    probe_ms = None if in_process_only else framework(results, requests_each, rate_per_s, seconds)
     for store, (url, password, cpu_ms, applicants) in stores(names, results):
         ceilings = {what: 2 * 1000 / ms for what, ms in cpu_ms.items()}  # the loads of the measurement, by what they measure
         for what, ms in cpu_ms.items():
@@ -262,6 +280,7 @@ def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[in
             with sandu_server(url, workers=n) as base:
                 auth, cid, line = ready = ready or setup(base, password)
                 heads = log_in(base, applicants)
+                one_client(results, base, f"http {store}, {n} worker{'s' if n > 1 else ''}", probe_ms)
                 run = uuid.uuid4().hex[:6]
 
                 makers = {  # what → (tag → request maker); a draw's idempotency key is new for every request

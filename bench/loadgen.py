@@ -326,10 +326,11 @@ def empty_app() -> Any:
 
 @contextmanager
 def framework_server() -> Iterator[Served]:
-    """`empty_app` served by uvicorn as `sandu serve` serves (one process, h11, no access log) on a free loopback port."""
+    """`empty_app` served by uvicorn as `sandu serve` serves (one process, its HTTP protocol, no access log) on a free
+    loopback port."""
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "loadgen:empty_app", "--app-dir", str(Path(__file__).resolve().parent),
-           "--port", str(port), "--log-level", "warning", "--no-access-log"]
+           "--port", str(port), "--log-level", "warning", "--no-access-log", "--http", "sandu.api.serving:NoDelayH11Protocol"]
     with _served(cmd, port, dict(os.environ), "the empty FastAPI app") as base:
         yield base
 
