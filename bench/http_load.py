@@ -47,6 +47,7 @@ from sandu.policy.bundle import load_bundle  # noqa: E402
 from sandu.runtime import Runtime  # noqa: E402
 from sandu.scoring.risk import load_model  # noqa: E402
 from sandu.security import actions as security  # noqa: E402
+from sandu.servicing.service import MAX_OPEN_DRAWINGS  # noqa: E402
 from sandu.simulate.stories import STORY_ROWS  # noqa: E402
 from sandu.sources.catalog import ALL_SOURCES  # noqa: E402
 from sandu.store import models as m  # noqa: E402
@@ -179,9 +180,11 @@ def record(results: Results, label: str, r: LoadResult, server_cpu_s: float, loo
 
 
 def load_both_ways(results: Results, base: Served, label: str, make: Callable[[str], RequestMaker], requests_each: int, rate_per_s: float,
-                   seconds: float, ceiling_per_s: float | None, headers: dict[str, str] | None = None) -> None:
+                   seconds: float, ceiling_per_s: float | None, headers: dict[str, str] | None = None,
+                   after: Callable[[str], None] | None = None) -> None:
     """Warm `base` up, then load it with the closed loop of CLIENTS and the open loop at `rate_per_s` for `seconds`
-    (`make(tag)` gives each its request maker) and record both, with the server CPU each took."""
+    (`make(tag)` gives each its request maker) and record both, with the server CPU each took; `after(mode)` runs after
+    each of the two loops, outside its figures."""
     closed_loop(base, 4, WARM_UP // 4, make("warm"), headers=headers)
     for mode in ("closed", "open"):
         cpu0, loop0 = process_cpu_s(base.pid), main_threads_cpu_s(base.pid)
@@ -190,6 +193,8 @@ def load_both_ways(results: Results, base: Served, label: str, make: Callable[[s
         else:
             r = open_loop(base, rate_per_s, max(1, round(rate_per_s * seconds)), make(mode), headers=headers)
         record(results, label, r, process_cpu_s(base.pid) - cpu0, main_threads_cpu_s(base.pid) - loop0, ceiling_per_s)
+        if after is not None:
+            after(mode)
 
 
 def setup(base: str, password: str) -> tuple[dict[str, str], str, int]:
@@ -223,13 +228,19 @@ def log_in(base: str, applicants: list[Applicant]) -> list[dict[str, str]]:
         return heads
 
 
+def draws_open_at_most(requests_each: int, rate_per_s: float, seconds: float) -> int:
+    """The most drawings the draw loads leave open on the line at once: the warm-up and the closed loop, or the open
+    loop (the line is repaid after each loop)."""
+    return max(WARM_UP + CLIENTS * requests_each, max(1, round(rate_per_s * seconds)))
+
+
 def repay_all(base: str, auth: dict[str, str], line: int, run: str) -> None:
-    """Repay what the draws took, the same day (no interest): the drawings close, so the next server measured starts
-    again far below the line's limit on open drawings (`MAX_OPEN_DRAWINGS`)."""
+    """Repay what the draws took, the same day (no interest): the drawings close, so the next load starts again far
+    below the line's limit on open drawings (`MAX_OPEN_DRAWINGS`). `run` names this repayment (its idempotency key)."""
     with httpx.Client(base_url=base, timeout=30, headers=auth) as c:
         drawn = c.get(f"{API}/lines/{line}").json()["drawn_principal_fen"]
         if drawn:
-            c.post(f"{API}/lines/{line}/repayments", json={"amount_fen": drawn, "idempotency_key": f"{run}-repay"}).raise_for_status()
+            c.post(f"{API}/lines/{line}/repayments", json={"amount_fen": drawn, "idempotency_key": f"{run}-repaid"}).raise_for_status()
         left = c.get(f"{API}/lines/{line}").json()["drawn_principal_fen"]
     if left != 0:
         raise RuntimeError(f"line {line}: {left} fen still drawn after repaying {drawn} fen")
@@ -265,6 +276,11 @@ def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[in
          in_process_only: bool = False) -> None:
     if not 1 <= requests_each <= MAX_REQUESTS_EACH or not 0 < seconds <= MAX_SECONDS or not all(1 <= w <= MAX_WORKERS for w in workers):
         raise SystemExit(f"--requests 1..{MAX_REQUESTS_EACH}, --seconds (0, {MAX_SECONDS}], --workers each 1..{MAX_WORKERS}")
+    if not in_process_only and draws_open_at_most(requests_each, rate_per_s, seconds) > MAX_OPEN_DRAWINGS:
+        raise SystemExit(f"--requests {requests_each}, --rate {rate_per_s:g}, --seconds {seconds:g}: the draw loads would leave "
+                         f"{draws_open_at_most(requests_each, rate_per_s, seconds):,} drawings open on one line, which takes at most "
+                         f"{MAX_OPEN_DRAWINGS:,} (the rest would be refused, 409); allowed: {WARM_UP} + {CLIENTS} × --requests ≤ "
+                         f"{MAX_OPEN_DRAWINGS:,} and --rate × --seconds ≤ {MAX_OPEN_DRAWINGS:,}")
     print(f"HTTP on loopback: closed loop {CLIENTS} clients × {requests_each}; open loop {rate_per_s:g}/s for {seconds:g} s; "
           f"server processes {', '.join(map(str, workers))}; load average {os.getloadavg()[0]:.2f}")
     probe_ms = None if in_process_only else framework(results, requests_each, rate_per_s, seconds)
@@ -292,9 +308,8 @@ def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[in
                 }
                 for what, make in makers.items():
                     label = f"http {store}, {n} worker{'s' if n > 1 else ''}: POST {what}"
-                    load_both_ways(results, base, label, make, requests_each, rate_per_s, seconds, ceilings.get(what), headers=auth)
-                    if what == "draw":
-                        repay_all(base, auth, line, run)
+                    repay = (lambda mode, b=base, a=auth, ln=line, r=run: repay_all(b, a, ln, f"{r}-{mode}")) if what == "draw" else None
+                    load_both_ways(results, base, label, make, requests_each, rate_per_s, seconds, ceilings.get(what), headers=auth, after=repay)
 
 
 def _list(text: str) -> list[str]:

@@ -198,3 +198,13 @@ def test_batch_precredit_runs_and_prints_its_figures(tmp_path):
         assert words in r.stdout, r.stdout
     rows = json.loads(out.read_text())["rows"]
     assert [row["unit"] for row in rows] == ["s", "MiB", "MiB", "s"] and all(row["status"] == "ok" for row in rows)
+
+
+@pytest.mark.parametrize(("args", "open_drawings"), [(["--requests", "20"], "1,020"), (["--requests", "1", "--rate", "1001", "--seconds", "1"], "1,001")])
+def test_http_load_refuses_draw_loads_that_the_line_would_refuse(args, open_drawings):
+    """The draw loads run on one line, which takes at most MAX_OPEN_DRAWINGS open drawings (repaid after each loop):
+    a run that would pass it is refused before it starts, naming the options, instead of measuring 409s."""
+    r = subprocess.run([sys.executable, str(BENCH / "http_load.py"), "--stores", "sqlite", *args], capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0
+    assert f"would leave {open_drawings} drawings open on one line, which takes at most 1,000" in r.stderr, r.stderr[-2000:]
+    assert "--rate × --seconds ≤ 1,000" in r.stderr and "HTTP on loopback" not in r.stdout
