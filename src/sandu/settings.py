@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     referral_sla_hours: int = Field(default=48, ge=1, le=24 * 30, description="the staff console's service level for a referral: hours from joining the queue to a decision")
     rate_signup_per_hour: int = Field(default=20, ge=1, le=10_000, description="sign-ups per client address per hour")
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024, description="larger request bodies get 413")
+    max_head_bytes: int = Field(default=16 * 1024, ge=4 * 1024, le=1024 * 1024,
+                                description="a larger request head (request line and headers) gets 431")
 
     # data sources (sandu.intake): which adapter serves which source, and the deadlines of a read
     sources_adapter: SourceAdapterKind = Field(default="simulated", description="the adapter of every source without an override")

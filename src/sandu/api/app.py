@@ -129,7 +129,7 @@ def create_app(rt: Runtime | None = None) -> FastAPI:
     settings = runtime.settings
     app.state.measure_turns = Turns("measurements", settings.measure_concurrency, settings.write_queue_max, settings.write_wait_s)
     errors.install(app)
-    app.add_middleware(errors.BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
+    app.add_middleware(errors.SizeLimitMiddleware, max_head_bytes=settings.max_head_bytes, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, runtime=runtime)
 
     @app.get("/healthz", include_in_schema=False)

@@ -93,6 +93,7 @@ _DESCRIPTIONS = {
     404: "no such object, or not one you may see",
     409: "well-formed, but the current state forbids it (e.g. an overdraw, a date after the business date)",
     413: "the request body is too large",
+    431: "the request line and headers are too large",
     422: "malformed input: the field, the reason and what is allowed",
     429: "too many requests from this identity; retry after the Retry-After seconds",
     503: "the store is busy; nothing was written; retry after the Retry-After seconds",
@@ -101,5 +102,5 @@ _DESCRIPTIONS = {
 
 def errors(*codes: int, public: bool = False) -> dict[int | str, dict[str, Any]]:
     """The documented error responses of a route: each in the one error format."""
-    documented = {422, 413, *codes} | (set() if public else {401, 403})
+    documented = {422, 413, 431, *codes} | (set() if public else {401, 403})
     return {code: {"model": s.ErrorOut, "description": _DESCRIPTIONS[code]} for code in sorted(documented)}

@@ -149,21 +149,37 @@ class BodyTooLarge(StarletteHTTPException):
         super().__init__(status_code=413, detail=f"the request body is larger than {limit} bytes")
 
 
-class BodyLimitMiddleware:
-    """Refuses a request body larger than the limit with 413 in the one error format: at once
-    when its Content-Length says so, else as soon as the bytes read pass the limit."""
+def head_bytes(scope: Scope) -> int:
+    """The size of a request's head as it came over HTTP/1.1: the request line and every header line with its CRLF,
+    and the blank line that ends them."""
+    target = len(scope.get("raw_path") or scope["path"].encode()) + (1 + len(scope["query_string"]) if scope.get("query_string") else 0)
+    request_line = len(scope["method"]) + 1 + target + len(" HTTP/") + len(scope.get("http_version", "1.1")) + 2
+    return request_line + sum(len(name) + 2 + len(value) + 2 for name, value in scope.get("headers") or []) + 2
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+
+class SizeLimitMiddleware:
+    """Refuses, in the one error format, a request whose head (request line and headers, `head_bytes`) is larger than
+    its limit with 431, and one whose body is larger than its limit with 413: at once when its Content-Length says so,
+    else as soon as the bytes read pass the limit."""
+
+    def __init__(self, app: ASGIApp, max_head_bytes: int, max_body_bytes: int):
         self.app = app
-        self.max_bytes = max_bytes
+        self.max_head_bytes = max_head_bytes
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        head = head_bytes(scope)
+        if head > self.max_head_bytes:
+            body = error_body("too_large", "headers", f"headers: the request line and headers are {head} bytes",
+                              f"at most {self.max_head_bytes} bytes of request line and headers")
+            await JSONResponse(status_code=431, content=body)(scope, receive, send)
+            return
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            body = error_body("too_large", "body", f"body: larger than {self.max_bytes} bytes", f"at most {self.max_bytes} bytes")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+            body = error_body("too_large", "body", f"body: larger than {self.max_body_bytes} bytes", f"at most {self.max_body_bytes} bytes")
             await JSONResponse(status_code=413, content=body)(scope, receive, send)
             return
         seen = 0
@@ -173,8 +189,8 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)  # an HTTPException: FastAPI passes it on to the handler below
+                if seen > self.max_body_bytes:
+                    raise BodyTooLarge(self.max_body_bytes)  # an HTTPException: FastAPI passes it on to the handler below
             return message
 
         await self.app(scope, counted, send)

@@ -1,9 +1,11 @@
 """How `sandu serve` serves the app: uvicorn's options, and the HTTP protocol it speaks.
 
-- **h11, pinned.** A request's head (request line and headers) is refused with 400 once more than `MAX_HEAD_BYTES`
-  of it wait for their end (a head that arrives whole in one read of the socket, at most 256 KiB, is parsed);
-  uvicorn applies that bound to h11 only, and its "auto" protocol would switch to httptools, which bounds no head, as
-  soon as httptools happens to be installed.
+- **h11, pinned, bounding what a head may buffer.** The app refuses a request whose head (request line and headers)
+  is larger than `max_head_bytes` with 431 (`sandu.api.errors.SizeLimitMiddleware`, exact). Below it, h11 refuses
+  with 400 a head of which more than twice that is buffered still waiting for its end, so a connection never holds
+  more than that plus one read of the socket (asyncio: 256 KiB) — and a head of up to `max_head_bytes` is always
+  parsed and reaches the app, however its bytes are split. uvicorn applies that bound to h11 only, and its "auto"
+  protocol would switch to httptools, which bounds no head, as soon as httptools happens to be installed.
 - **Nagle's algorithm off on every connection.** With more than one process uvicorn binds the listening socket
   itself (`socket.socket(family)`: protocol 0), and asyncio sets TCP_NODELAY only on connections of a socket whose
   protocol says IPPROTO_TCP. A response's body, written after its head, then waited for the client's delayed ACK:
@@ -21,7 +23,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from sandu.settings import Settings
 
-MAX_HEAD_BYTES = 16 * 1024  # h11's bound on a head waiting for its end: past it, 400 and the connection is closed
+BUFFERED_HEADS = 2  # h11 buffers at most this many times max_head_bytes of a head waiting for its end
 KEEP_ALIVE_S = 15
 CONNECTIONS_PER_THREAD = 4  # uvicorn answers 503 to connections past worker_threads × this, per process
 
@@ -43,5 +45,5 @@ class NoDelayH11Protocol(H11Protocol):
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """What `sandu serve` gives uvicorn besides the app, host, port and number of processes."""
-    return {"http": NoDelayH11Protocol, "h11_max_incomplete_event_size": MAX_HEAD_BYTES, "log_level": "warning", "access_log": False,
-            "timeout_keep_alive": KEEP_ALIVE_S, "limit_concurrency": settings.worker_threads * CONNECTIONS_PER_THREAD}
+    return {"http": NoDelayH11Protocol, "h11_max_incomplete_event_size": settings.max_head_bytes * BUFFERED_HEADS, "log_level": "warning",
+            "access_log": False, "timeout_keep_alive": KEEP_ALIVE_S, "limit_concurrency": settings.worker_threads * CONNECTIONS_PER_THREAD}
