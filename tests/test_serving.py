@@ -29,8 +29,9 @@ async def hello(scope, receive, send) -> None:
 
 @contextmanager
 def served(app=hello, **options) -> Iterator[tuple[uvicorn.Server, int]]:
-    """`app` on a socket bound by uvicorn itself, as `sandu serve --workers N` (N > 1) has it bound."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, loop="asyncio", lifespan="off", **options)
+    """`app` on a socket bound by uvicorn itself, as `sandu serve --workers N` (N > 1) has it bound (sandu's app with its
+    lifespan, as served)."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, loop="asyncio", lifespan="off" if app is hello else "on", **options)
     sock = config.bind_socket()
     assert sock.proto == 0, "uvicorn binds with protocol 0: the case this module is about"
     server = uvicorn.Server(config)
