@@ -15,6 +15,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -196,11 +197,28 @@ def rt_sqlite(sqlite_url) -> Iterator[Runtime]:
     runtime.engine.dispose()
 
 
+@contextmanager
+def running(server, sock) -> Iterator[None]:
+    """Run a uvicorn `server` on the bound socket `sock` in a thread until the block ends (at most 15 s to start)."""
+    import threading
+    import time
+
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "server did not start within 15 s"
+        time.sleep(0.02)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
 def serve(app) -> Iterator[str]:
     """Run an ASGI app on a real uvicorn server on a free loopback port; yields its base URL."""
     import socket
-    import threading
-    import time
 
     import uvicorn
 
@@ -212,15 +230,8 @@ def serve(app) -> Iterator[str]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start within 15 s"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with running(server, sock):
+        yield f"http://127.0.0.1:{port}"
     sock.close()
 
 

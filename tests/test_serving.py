@@ -7,12 +7,12 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
+from conftest import running
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from sandu.api.serving import uvicorn_options
@@ -35,17 +35,10 @@ def served(app=hello, **options) -> Iterator[tuple[uvicorn.Server, int]]:
     sock = config.bind_socket()
     assert sock.proto == 0, "uvicorn binds with protocol 0: the case this module is about"
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start within 15 s"
-        time.sleep(0.02)
     try:
-        yield server, sock.getsockname()[1]
+        with running(server, sock):
+            yield server, sock.getsockname()[1]
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         sock.close()
 
 
