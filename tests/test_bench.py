@@ -208,3 +208,12 @@ def test_http_load_refuses_draw_loads_that_the_line_would_refuse(args, open_draw
     assert r.returncode != 0
     assert f"would leave {open_drawings} drawings open on one line, which takes at most 1,000" in r.stderr, r.stderr[-2000:]
     assert "--rate × --seconds ≤ 1,000" in r.stderr and "HTTP on loopback" not in r.stdout
+
+
+def test_http_load_runs_draw_loads_the_line_takes():
+    """At the edge the line takes (the open loop's 1,000 draws; the closed loop's 20 + 50 × 19 = 970), the run goes
+    ahead: with no store named, only the empty FastAPI reference is loaded, in a few seconds."""
+    r = subprocess.run([sys.executable, str(BENCH / "http_load.py"), "--stores", "", "--workers", "1", "--requests", "19", "--rate", "1000",
+                        "--seconds", "1"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "HTTP on loopback" in r.stdout and "50 clients × 19 = 950 requests" in r.stdout and "= 1000 requests" in r.stdout
