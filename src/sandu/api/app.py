@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
@@ -156,10 +156,8 @@ def create_app(rt: Runtime | None = None) -> FastAPI:
     def root() -> RedirectResponse:
         return RedirectResponse("/app")
 
-    api = APIRouter(prefix=API_PREFIX)
-    for module in ROUTERS:
-        api.include_router(module.router)
-    app.include_router(api)
+    for module in ROUTERS:  # each straight into the app: a router of routers is matched twice per request, at each level
+        app.include_router(module.router, prefix=API_PREFIX)
     mount_web(app)
     check_routes(app)
     return app
