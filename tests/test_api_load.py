@@ -6,6 +6,7 @@ no 5xx and no timeout, and every request is answered as it should be. Throughput
 from __future__ import annotations
 
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from conftest import TEST_SECRET, login
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from loadgen import closed_loop, sandu_server  # noqa: E402
+from loadgen import closed_loop, loopback, sandu_server  # noqa: E402
 
 from sandu.simulate.stories import STORY_ROWS  # noqa: E402
 from sandu.sources.catalog import ALL_SOURCES  # noqa: E402
@@ -71,12 +72,26 @@ def _descendants(pid: int) -> int:
     return len(children) + sum(_descendants(c) for c in children)
 
 
+def _listening_sockets(port: int, want: int) -> int:
+    """How many sockets listen on `port` (IPv4) once `want` do, or after 30 s (the server answers as soon as its
+    first process is up)."""
+    deadline = time.monotonic() + 30
+    while True:
+        rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+        n = sum(1 for r in rows if int(r[1].rsplit(":", 1)[1], 16) == port and r[3] == "0A")  # 0A: LISTEN
+        if n >= want or time.monotonic() > deadline:
+            return n
+        time.sleep(0.05)
+
+
 def test_two_server_processes_answer_every_request_once(db_url):
-    """`sandu serve --workers 2`: each process builds its own app from the settings; draws from 8 clients at once,
-    spread over both, are each acknowledged once and all on the line."""
+    """`sandu serve --workers 2`: each process builds its own app from the settings and listens on a socket of its own
+    (so that the kernel spreads connections over them); draws from 8 clients at once, spread over both, are each
+    acknowledged once and all on the line."""
     run = uuid.uuid4().hex[:8]
     with sandu_server(db_url, SERVER_ENV, workers=2) as base:
         assert _descendants(base.pid) >= 2  # the two worker processes (and uvicorn's helper, if any)
+        assert _listening_sockets(loopback(base)[1], want=2) == 2
         auth, consent_id, line_id = _setup(base)
         draw = closed_loop(base, 8, 3, lambda k, i: ("POST", f"{API}/lines/{line_id}/draws", {"amount_fen": 100, "idempotency_key": f"{run}-{k}-{i}"}),
                            headers=auth)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -68,3 +69,10 @@ def test_serve_refuses_a_number_of_processes_outside_its_bounds(tmp_path):
     for workers in ("0", "9"):
         r = run(["serve", "--port", "8999", "--workers", workers], tmp_path, timeout=60)
         assert r.returncode == 2 and "--workers: must be within 1..8" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_serve_refuses_a_port_in_use_with_a_clear_error(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        r = run(["serve", "--port", port, "--workers", "2"], tmp_path, timeout=60)
+    assert r.returncode == 2 and f"--port: cannot listen on 127.0.0.1:{port}" in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -1,6 +1,7 @@
 """How `sandu serve` serves: a real uvicorn server on loopback with the options `sandu serve` gives it, on a socket
 bound as uvicorn binds it for several processes (`Config.bind_socket`: protocol 0, the case asyncio leaves Nagle's
-algorithm on)."""
+algorithm on, as on the socket of each process of `sandu serve --workers N`); and each of those processes on a socket
+of its own."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from multiprocessing.reduction import ForkingPickler
 
+import pytest
 import uvicorn
 from conftest import running
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from sandu.api.serving import uvicorn_options
+from sandu.api.serving import per_process_listener, uvicorn_options
 from sandu.settings import Settings
 
 ASYNCIO_READ_BYTES = 256 * 1024  # the most one read of a connection's socket takes (asyncio's selector transport)
@@ -120,3 +123,44 @@ def test_a_request_head_is_bounded_exactly(rt_sqlite):
         conn, response = get(port, "/healthz")
         assert response.status == 200
         conn.close()
+
+
+def test_each_server_process_listens_on_a_socket_of_its_own():
+    """`sandu serve --workers N`: the supervisor's socket holds the port without listening, and each process it starts
+    (given that socket by pickling, as uvicorn's spawned processes are) gets a new socket on the same address, so the
+    kernel spreads new connections over the processes instead of one process taking every waiting connection."""
+    listener = per_process_listener("127.0.0.1", 0)
+    assert listener is not None, "this suite runs on Linux, where SO_REUSEPORT spreads connections"
+    address = listener.getsockname()
+    try:
+        with pytest.raises(ConnectionRefusedError):  # bound, not listening: no connection ever waits on it
+            socket.create_connection(address, timeout=5).close()
+        first, second = (ForkingPickler.loads(ForkingPickler.dumps(listener)) for _ in range(2))
+        try:
+            for sock in (first, second):
+                assert type(sock) is socket.socket and sock.fileno() != listener.fileno()
+                assert sock.getsockname() == address and sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
+                sock.listen(16)
+            accepted: set[int] = set()
+            for _ in range(64):  # by the hash of each connection's ports: both get some (all on one: 2 ** -63)
+                client = socket.create_connection(address, timeout=5)
+                for n, sock in enumerate((first, second)):
+                    sock.setblocking(False)
+                    try:
+                        sock.accept()[0].close()
+                        accepted.add(n)
+                    except BlockingIOError:
+                        pass
+                client.close()
+            assert accepted == {0, 1}
+        finally:
+            first.close()
+            second.close()
+    finally:
+        listener.close()
+
+
+def test_a_port_in_use_is_refused_before_any_process_starts():
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        with pytest.raises(OSError):
+            per_process_listener("127.0.0.1", taken.getsockname()[1])

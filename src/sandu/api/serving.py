@@ -6,20 +6,29 @@
   more than that plus one read of the socket (asyncio: 256 KiB) — and a head of up to `max_head_bytes` is always
   parsed and reaches the app, however its bytes are split. uvicorn applies that bound to h11 only, and its "auto"
   protocol would switch to httptools, which bounds no head, as soon as httptools happens to be installed.
-- **Nagle's algorithm off on every connection.** With more than one process uvicorn binds the listening socket
-  itself (`socket.socket(family)`: protocol 0), and asyncio sets TCP_NODELAY only on connections of a socket whose
-  protocol says IPPROTO_TCP. A response's body, written after its head, then waited for the client's delayed ACK:
-  40 ms on Linux, on every request that found its connection idle (measured with one client on 2 processes:
-  GET /healthz 44 ms at p50, a measurement 56 ms; with this protocol 1.0 and 15 ms, as on one process).
+- **Nagle's algorithm off on every connection.** With more than one process the listening sockets are made with
+  `socket.socket(family)` (protocol 0: by uvicorn, or by `PerProcessListener` below), and asyncio sets TCP_NODELAY
+  only on connections of a socket whose protocol says IPPROTO_TCP. A response's body, written after its head, then
+  waited for the client's delayed ACK: 40 ms on Linux, on every request that found its connection idle (measured with
+  one client on 2 processes: GET /healthz 44 ms at p50, a measurement 56 ms; with this protocol 1.0 and 15 ms, as on
+  one process).
+- **A listening socket of its own in each process** (`PerProcessListener`, where the system has SO_REUSEPORT).
+  uvicorn's processes otherwise share one listening socket, and asyncio accepts every connection waiting on it in
+  one go: a burst of new connections all went to whichever process woke first and stayed there (keep-alive). Under
+  50 clients one of two processes took 4.8 s of CPU in 5 s, the other 0.7 s, and the pair served 210 measurements/s
+  — a single process' worth. With a socket per process the kernel spreads new connections over them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 from typing import Any
 
+import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.supervisors import Multiprocess
 
 from sandu.settings import Settings
 
@@ -47,3 +56,54 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """What `sandu serve` gives uvicorn besides the app, host, port and number of processes."""
     return {"http": NoDelayH11Protocol, "h11_max_incomplete_event_size": settings.max_head_bytes * BUFFERED_HEADS, "log_level": "warning",
             "access_log": False, "timeout_keep_alive": KEEP_ALIVE_S, "limit_concurrency": settings.worker_threads * CONNECTIONS_PER_THREAD}
+
+
+
+def _listening_socket(family: int, address: tuple[Any, ...], sock: socket.socket | None = None) -> socket.socket:
+    """`sock` (a new socket of `family` when None) bound to `address` beside the other processes' (SO_REUSEPORT);
+    uvicorn makes it listen."""
+    sock = sock or socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class PerProcessListener(socket.socket):
+    """The address the server processes listen on, bound in the supervisor with SO_REUSEPORT but not listening (so the
+    port is taken, and a port in use is refused before any process starts, yet no connection ever waits on it). uvicorn
+    hands its sockets to each process it starts by pickling them; this one pickles as the recipe for a socket of that
+    process' own, bound to the same address, so every process — a restarted one too — listens on a socket of its own."""
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        return _listening_socket, (self.family, self.getsockname())
+
+
+def per_process_listener(host: str, port: int) -> PerProcessListener | None:
+    """The supervisor's `PerProcessListener` on host:port; None where the kernel does not spread connections over the
+    sockets sharing a port (SO_REUSEPORT balances on Linux only). OSError when the address cannot be bound."""
+    if not (sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")):
+        return None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = _listening_socket(family, (host, port), PerProcessListener(family, socket.SOCK_STREAM))
+    assert isinstance(sock, PerProcessListener)
+    return sock
+
+
+def serve_processes(app: str, listener: PerProcessListener | None, *, workers: int, options: dict[str, Any], host: str, port: int) -> None:
+    """Serve the app factory named `app` from `workers` processes under uvicorn's supervisor (which restarts a process
+    that dies): each on a socket of its own made from `listener`, or, without one, all on a socket uvicorn binds."""
+    if listener is None:
+        uvicorn.run(app, factory=True, workers=workers, host=host, port=port, **options)
+        return
+    config = uvicorn.Config(app, factory=True, workers=workers, host=host, port=port, **options)
+    try:
+        Multiprocess(config, sockets=[listener]).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        listener.close()

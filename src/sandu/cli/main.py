@@ -918,7 +918,7 @@ def serve(
     import uvicorn
 
     from sandu.api.app import create_app
-    from sandu.api.serving import uvicorn_options
+    from sandu.api.serving import per_process_listener, serve_processes, uvicorn_options
     from sandu.observability import configure_logging
     from sandu.settings import get_settings
 
@@ -935,9 +935,14 @@ def serve(
         _fail(f"--workers: must be within 1..{MAX_SERVE_WORKERS}, got {workers}")
     console.print(f"sandu is serving on [bold]http://{host}:{port}/app[/]  (API docs: http://{host}:{port}/docs)"
                   + (f", {workers} processes" if workers > 1 else ""))
-    # Several processes need the app by name (each worker builds its own from the settings); one is built here.
-    target = "sandu.api.app:create_app" if workers > 1 else create_app()
-    uvicorn.run(target, factory=workers > 1, workers=workers, host=host, port=port, **uvicorn_options(settings))
+    if workers > 1:  # each process builds its own app from the settings, so they need it by name
+        try:
+            listener = per_process_listener(host, port)
+        except OSError as exc:
+            _fail(f"--port: cannot listen on {host}:{port} ({exc.strerror or exc}); allowed: a free port")
+        serve_processes("sandu.api.app:create_app", listener, workers=workers, host=host, port=port, options=uvicorn_options(settings))
+    else:
+        uvicorn.run(create_app(), host=host, port=port, **uvicorn_options(settings))
 
 
 @app.command()
