@@ -38,7 +38,19 @@ os.environ.setdefault("SANDU_SECRET_KEY", secrets.token_urlsafe(48))
 os.environ.update(SANDU_RATE_MEASURE_PER_MINUTE="10000", SANDU_RATE_MOVEMENT_PER_MINUTE="100000")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import Results, json_option  # noqa: E402
-from loadgen import MAX_WORKERS, LoadResult, RequestMaker, Served, closed_loop, framework_server, main_threads_cpu_s, open_loop, process_cpu_s, sandu_server  # noqa: E402
+from loadgen import (  # noqa: E402
+    MAX_WORKERS,
+    LoadResult,
+    RequestMaker,
+    Served,
+    busiest_share,
+    closed_loop,
+    cpu_s_by_process,
+    framework_server,
+    main_threads_cpu_s,
+    open_loop,
+    sandu_server,
+)
 
 from sandu.demo.seed import seed_universe  # noqa: E402
 from sandu.demo.users import actor, demo_specs, ensure_users  # noqa: E402
@@ -153,17 +165,19 @@ def stores(names: list[str], results: Results) -> Iterator[tuple[str, tuple[str,
         admin.close()
 
 
-def record(results: Results, label: str, r: LoadResult, server_cpu_s: float, loop_cpu_s: float, ceiling_per_s: float | None) -> None:
+def record(results: Results, label: str, r: LoadResult, server_cpu_s: float, loop_cpu_s: float, ceiling_per_s: float | None,
+           busiest: float = 1.0) -> None:
     """Rows of one run: throughput (against the ceiling, when there is one), p50, p99, errors, server CPU per request and
-    the event loops' part of it (the rest is the request threads') — each naming backend, mode, workers and load."""
+    the event loops' part of it (the rest is the request threads') — each naming backend, mode, workers and load; the
+    notes say what part of that CPU the busiest server process took (`busiest`: with 2 processes evenly loaded, ½)."""
     answered = max(sum(r.statuses.values()), 1)
     load = f"{r.clients} clients" if r.mode == "closed" else f"{r.rate_per_s:g}/s"
     codes = ", ".join(f"{code}×{n}" for code, n in sorted(r.statuses.items()))
     server_ms, client_ms, loop_ms = server_cpu_s * 1000 / answered, r.client_cpu_s * 1000 / answered, loop_cpu_s * 1000 / answered
-    print(f"  {r.line(label)}; server CPU {server_ms:.2f} ms/request (event loop {loop_ms:.2f})")
+    print(f"  {r.line(label)}; server CPU {server_ms:.2f} ms/request (event loop {loop_ms:.2f}; busiest process {busiest:.0%})")
     notes = (f"{r.requests} requests in {r.seconds:.1f} s; {r.per_second:.0f}/s; p50 {r.pct_ms(50):.1f} ms; p99 {r.pct_ms(99):.1f} ms; "
              f"{codes}; errors {r.errors}; CPU per request: server {server_ms:.2f} ms (event loop {loop_ms:.2f} ms, request threads "
-             f"{server_ms - loop_ms:.2f} ms), load generator {client_ms:.2f} ms")
+             f"{server_ms - loop_ms:.2f} ms), load generator {client_ms:.2f} ms; busiest server process {busiest:.0%} of the server CPU")
     head = f"{label}, {r.mode} loop {load}"
     if "measurement" in label:
         notes += f"; {TARGETS[r.mode]}"
@@ -187,12 +201,14 @@ def load_both_ways(results: Results, base: Served, label: str, make: Callable[[s
     each of the two loops, outside its figures."""
     closed_loop(base, 4, WARM_UP // 4, make("warm"), headers=headers)
     for mode in ("closed", "open"):
-        cpu0, loop0 = process_cpu_s(base.pid), main_threads_cpu_s(base.pid)
+        cpu0, loop0 = cpu_s_by_process(base.pid), main_threads_cpu_s(base.pid)
         if mode == "closed":
             r = closed_loop(base, CLIENTS, requests_each, make(mode), headers=headers)
         else:
             r = open_loop(base, rate_per_s, max(1, round(rate_per_s * seconds)), make(mode), headers=headers)
-        record(results, label, r, process_cpu_s(base.pid) - cpu0, main_threads_cpu_s(base.pid) - loop0, ceiling_per_s)
+        cpu1 = cpu_s_by_process(base.pid)
+        record(results, label, r, sum(cpu1.values()) - sum(cpu0.values()), main_threads_cpu_s(base.pid) - loop0, ceiling_per_s,
+               busiest=busiest_share(cpu0, cpu1))
         if after is not None:
             after(mode)
 

@@ -266,9 +266,22 @@ def _cpu_s(stat_path: str) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_s_by_process(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) used so far by process `pid` and by each of its live descendants (Linux /proc)."""
+    return {p: _cpu_s(f"/proc/{p}/stat") for p in _process_tree(pid)}
+
+
 def process_cpu_s(pid: int) -> float:
     """CPU seconds (user + system) used so far by process `pid` and its live descendants (Linux /proc)."""
-    return sum(_cpu_s(f"/proc/{p}/stat") for p in _process_tree(pid))
+    return sum(cpu_s_by_process(pid).values())
+
+
+def busiest_share(before: dict[int, float], after: dict[int, float]) -> float:
+    """The busiest process's part (0..1) of the CPU the processes used between two `cpu_s_by_process` readings (1.0
+    when they used none): with N server processes evenly loaded about 1/N."""
+    used = {p: after[p] - before.get(p, 0.0) for p in after}
+    total = sum(used.values())
+    return max(used.values()) / total if total > 0 else 1.0
 
 
 def main_threads_cpu_s(pid: int) -> float:

@@ -19,7 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import loadgen  # noqa: E402
-from loadgen import closed_loop, main_threads_cpu_s, open_loop, process_cpu_s  # noqa: E402
+from loadgen import busiest_share, closed_loop, cpu_s_by_process, main_threads_cpu_s, open_loop, process_cpu_s  # noqa: E402
 
 HOLD_S = 0.02  # what the test server takes for each request (one at a time)
 SEEN: list[tuple[str | None, str | None]] = []  # (X-Run, X-Who) of each request the test server answered
@@ -176,3 +176,22 @@ def test_the_framework_reference_serves_its_empty_endpoint_as_a_route_would():
         assert process_cpu_s(base.pid) > 0
     assert r.statuses == {201: 6} and r.errors == 0
     assert bad.statuses == {422: 1} and bad.errors == 1
+
+
+def test_the_busiest_process_share_of_the_cpu_used_between_two_readings():
+    before = {1: 10.0, 2: 5.0, 3: 0.5}
+    assert busiest_share(before, {1: 11.0, 2: 6.0, 3: 0.5}) == 0.5  # two processes evenly loaded; the supervisor idle
+    assert busiest_share(before, {1: 13.0, 2: 6.0, 3: 0.5}) == 0.75
+    assert busiest_share(before, {1: 10.0, 2: 5.0, 4: 2.0}) == 1.0  # a process started after the first reading: all of it new
+    assert busiest_share(before, {1: 10.0, 2: 5.0, 3: 0.5}) == 1.0  # nothing used
+
+
+def test_cpu_by_process_names_the_process_and_each_child():
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        by_process = cpu_s_by_process(os.getpid())
+        assert os.getpid() in by_process and child.pid in by_process
+        assert sum(by_process.values()) == pytest.approx(process_cpu_s(os.getpid()), abs=0.05)
+    finally:
+        child.stdin.close()
+        child.wait(timeout=10)
