@@ -58,7 +58,6 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
             "access_log": False, "timeout_keep_alive": KEEP_ALIVE_S, "limit_concurrency": settings.worker_threads * CONNECTIONS_PER_THREAD}
 
 
-
 def _listening_socket(family: int, address: tuple[Any, ...], sock: socket.socket | None = None) -> socket.socket:
     """`sock` (a new socket of `family` when None) bound to `address` beside the other processes' (SO_REUSEPORT);
     uvicorn makes it listen."""
