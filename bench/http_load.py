@@ -5,7 +5,9 @@ measuring one enterprise (S2, whose row each measurement locks: on PostgreSQL th
 enterprises, each measured by its own legal representative. Besides the wall figures it measures the CPU
 the server spent per request (all its processes, from /proc) and its event loops' part of it (their main threads; the
 rest is the request threads'), and, in process, the CPU of one measurement of each load without HTTP — on 2 cores the
-throughput ceiling is 2 cores ÷ CPU per request, whatever the load on the machine. The same
+throughput ceiling is 2 cores ÷ CPU per request, whatever the load on the machine. For each load of measurements it
+reads back their write step (`write_steps_ms`) against the same in process: on SQLite one process writes at a time, so
+what that step grows by under load (its writer waiting for its own process's interpreter) every writer waits too. The same
 loads against FastAPI with nothing behind it (one process, `loadgen.empty_app`) are the reference: what the framework,
 uvicorn and the load generator take on this machine.
 
@@ -21,17 +23,18 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import statistics
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 # The bench's own store, key and limits (the server it starts inherits them).
 os.environ.setdefault("SANDU_SECRET_KEY", secrets.token_urlsafe(48))
@@ -75,6 +78,7 @@ IN_PROCESS_RUNS = 100  # measurements timed in process for the CPU per request
 ONE_CLIENT = 100  # requests of the one-client probe: GET /healthz, one after another on one connection
 MAX_SECONDS = 600
 MAX_REQUESTS_EACH = 1000
+MAX_DECISIONS_READ = 10_000  # decisions whose write step is read back after one load (a load makes at most 1,000)
 TARGETS = {"closed": "target (issue 13, SQLite, 50 clients): ≥ 400 requests/s with p99 ≤ 150 ms",
            "open": "target (issue 13, SQLite, 200 requests/s): p99 ≤ 50 ms, no errors"}
 
@@ -109,11 +113,12 @@ def spread(rt: Runtime, n: int) -> list[Applicant]:
     return out
 
 
-def seeded(url: str) -> tuple[str, str, dict[str, float], list[Applicant]]:
-    """(url, the password of S2's legal representative, in-process CPU ms of one measurement by load, SPREAD more
-    applicants with their enterprises) of a migrated, seeded store with the demo users. The measurements timed in process
-    are those the server will be loaded with: S2 under its own consent, and the SPREAD enterprises in turn, each by its
-    own legal representative (some of them declined or short of a request, so searched for counterfactuals)."""
+def seeded(url: str) -> tuple[str, str, dict[str, float], dict[str, float], list[Applicant]]:
+    """(url, the password of S2's legal representative, in-process CPU ms of one measurement by load, the p50 of their
+    write step by load (`write_steps_ms`), SPREAD more applicants with their enterprises) of a migrated, seeded store with
+    the demo users. The measurements timed in process are those the server will be loaded with: S2 under its own
+    consent, and the SPREAD enterprises in turn, each by its own legal representative (some of them declined or short of
+    a request, so searched for counterfactuals)."""
     engine = make_engine(url)
     rt = Runtime(engine=engine, bundle=load_bundle(), model=load_model())
     rt.upgrade_schema()
@@ -124,12 +129,33 @@ def seeded(url: str) -> tuple[str, str, dict[str, float], list[Applicant]]:
     orig.register(rt, rep, uscc=S2["uscc"], name=S2["name"])
     consent = orig.grant_consent(rt, rep, uscc=S2["uscc"], scopes=list(ALL_SOURCES), bureau_authorization=True, purpose="credit_measurement",
                                  valid_days=30)
-    cpu_ms = {"measurement": _cpu_ms(lambda _n: orig.measure(rt, rep, uscc=S2["uscc"], consent_id=consent.id))}
     reps = [actor(rt, a.username) for a in applicants]
-    cpu_ms[f"measurement, {len(applicants)} enterprises"] = _cpu_ms(
-        lambda n: orig.measure(rt, reps[n % len(reps)], uscc=applicants[n % len(reps)].uscc, consent_id=applicants[n % len(reps)].consent_id))
+    loads: dict[str, Callable[[int], object]] = {
+        "measurement": lambda _n: orig.measure(rt, rep, uscc=S2["uscc"], consent_id=consent.id),
+        f"measurement, {len(applicants)} enterprises": lambda n: orig.measure(rt, reps[n % len(reps)], uscc=applicants[n % len(reps)].uscc,
+                                                                              consent_id=applicants[n % len(reps)].consent_id),
+    }
+    cpu_ms, write_ms = {}, {}
+    for what, measure in loads.items():
+        since = datetime.now(timezone.utc)
+        cpu_ms[what] = _cpu_ms(measure)
+        write_ms[what] = _p50(write_steps_ms(engine, since))
     engine.dispose()
-    return url, password, cpu_ms, applicants
+    return url, password, cpu_ms, write_ms, applicants
+
+
+def write_steps_ms(engine: Engine, since: datetime) -> list[float]:
+    """The write step of each measurement recorded since `since` (at most MAX_DECISIONS_READ): its `timings_ms.record_ms`,
+    from locking the enterprise to its last row, inside the store's one write transaction at a time on SQLite (before the
+    audit seal and the commit). Under load, what this grows by over the same step in process is the time the writer
+    waited for its process's interpreter while holding the store — time every other writer waits too."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(m.Decision.timings_ms).where(m.Decision.decided_at >= since).limit(MAX_DECISIONS_READ)).scalars().all()
+    return [float(t["record_ms"]) for t in rows]
+
+
+def _p50(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
 
 
 def _cpu_ms(measure: Callable[[int], object]) -> float:
@@ -142,7 +168,7 @@ def _cpu_ms(measure: Callable[[int], object]) -> float:
     return (time.process_time() - cpu0) * 1000 / IN_PROCESS_RUNS
 
 
-def stores(names: list[str], results: Results) -> Iterator[tuple[str, tuple[str, str, float, list[Applicant]]]]:
+def stores(names: list[str], results: Results) -> Iterator[tuple[str, tuple[str, str, dict[str, float], dict[str, float], list[Applicant]]]]:
     if "sqlite" in names:
         with tempfile.TemporaryDirectory() as tmp:
             yield "sqlite", seeded(f"sqlite:///{Path(tmp) / 'bench.db'}")
@@ -171,14 +197,13 @@ def record(results: Results, label: str, r: LoadResult, server_cpu_s: float, loo
     the event loops' part of it (the rest is the request threads') — each naming backend, mode, workers and load; the
     notes say what part of that CPU the busiest server process took (`busiest`: with 2 processes evenly loaded, ½)."""
     answered = max(sum(r.statuses.values()), 1)
-    load = f"{r.clients} clients" if r.mode == "closed" else f"{r.rate_per_s:g}/s"
     codes = ", ".join(f"{code}×{n}" for code, n in sorted(r.statuses.items()))
     server_ms, client_ms, loop_ms = server_cpu_s * 1000 / answered, r.client_cpu_s * 1000 / answered, loop_cpu_s * 1000 / answered
     print(f"  {r.line(label)}; server CPU {server_ms:.2f} ms/request (event loop {loop_ms:.2f}; busiest process {busiest:.0%})")
     notes = (f"{r.requests} requests in {r.seconds:.1f} s; {r.per_second:.0f}/s; p50 {r.pct_ms(50):.1f} ms; p99 {r.pct_ms(99):.1f} ms; "
              f"{codes}; errors {r.errors}; CPU per request: server {server_ms:.2f} ms (event loop {loop_ms:.2f} ms, request threads "
              f"{server_ms - loop_ms:.2f} ms), load generator {client_ms:.2f} ms; busiest server process {busiest:.0%} of the server CPU")
-    head = f"{label}, {r.mode} loop {load}"
+    head = _head(label, r)
     if "measurement" in label:
         notes += f"; {TARGETS[r.mode]}"
     ceiling = {} if ceiling_per_s is None else {"reference": "ceiling: 2 cores ÷ in-process CPU per measurement", "reference_value": ceiling_per_s}
@@ -193,14 +218,30 @@ def record(results: Results, label: str, r: LoadResult, server_cpu_s: float, loo
         results.failed(f"{head}: no errors", f"{codes}; {len(r.failures)} failures ({(r.failures or ['-'])[0][:120]})")
 
 
+def _head(label: str, r: LoadResult) -> str:
+    """The name of one load's figures: backend, workers, endpoint, mode and load."""
+    return f"{label}, {r.mode} loop {f'{r.clients} clients' if r.mode == 'closed' else f'{r.rate_per_s:g}/s'}"
+
+
+def record_write_step(results: Results, head: str, steps_ms: list[float], in_process_ms: float) -> None:
+    """The p50 of the measurements' write step under one load (`write_steps_ms`) against the same in process."""
+    p50 = _p50(steps_ms)
+    print(f"    write step p50 {p50:.2f} ms under this load, {in_process_ms:.2f} ms in process ({len(steps_ms)} decisions)")
+    results.add(f"{head}: write step p50", p50, "ms", reference="the same in process, one measurement at a time", reference_value=in_process_ms,
+                notes=f"{len(steps_ms)} decisions' timings_ms.record_ms: from locking the enterprise to its last row, inside the "
+                      "store's one write transaction at a time on SQLite; what it grows by under load is time every writer waits")
+
+
 def load_both_ways(results: Results, base: Served, label: str, make: Callable[[str], RequestMaker], requests_each: int, rate_per_s: float,
                    seconds: float, ceiling_per_s: float | None, headers: dict[str, str] | None = None,
-                   after: Callable[[str], None] | None = None) -> None:
+                   after: Callable[[str], None] | None = None, write_steps: tuple[Callable[[datetime], list[float]], float] | None = None) -> None:
     """Warm `base` up, then load it with the closed loop of CLIENTS and the open loop at `rate_per_s` for `seconds`
     (`make(tag)` gives each its request maker) and record both, with the server CPU each took; `after(mode)` runs after
-    each of the two loops, outside its figures."""
+    each of the two loops, outside its figures. `write_steps`: (the write steps of the measurements recorded since a
+    time, their p50 in process) for a load of measurements."""
     closed_loop(base, 4, WARM_UP // 4, make("warm"), headers=headers)
     for mode in ("closed", "open"):
+        since = datetime.now(timezone.utc)
         cpu0, loop0 = cpu_s_by_process(base.pid), main_threads_cpu_s(base.pid)
         if mode == "closed":
             r = closed_loop(base, CLIENTS, requests_each, make(mode), headers=headers)
@@ -209,6 +250,9 @@ def load_both_ways(results: Results, base: Served, label: str, make: Callable[[s
         cpu1 = cpu_s_by_process(base.pid)
         record(results, label, r, sum(cpu1.values()) - sum(cpu0.values()), main_threads_cpu_s(base.pid) - loop0, ceiling_per_s,
                busiest=busiest_share(cpu0, cpu1))
+        if write_steps is not None:
+            read_since, in_process_ms = write_steps
+            record_write_step(results, _head(label, r), read_since(since), in_process_ms)
         if after is not None:
             after(mode)
 
@@ -300,7 +344,7 @@ def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[in
     print(f"HTTP on loopback: closed loop {CLIENTS} clients × {requests_each}; open loop {rate_per_s:g}/s for {seconds:g} s; "
           f"server processes {', '.join(map(str, workers))}; load average {os.getloadavg()[0]:.2f}")
     probe_ms = None if in_process_only else framework(results, requests_each, rate_per_s, seconds)
-    for store, (url, password, cpu_ms, applicants) in stores(names, results):
+    for store, (url, password, cpu_ms, write_ms, applicants) in stores(names, results):
         ceilings = {what: 2 * 1000 / ms for what, ms in cpu_ms.items()}  # the loads of the measurement, by what they measure
         for what, ms in cpu_ms.items():
             rest = what.removeprefix("measurement")
@@ -308,6 +352,7 @@ def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[in
             results.add(f"http {store}: in-process CPU per measurement{rest}", ms, "ms",
                         notes=f"{IN_PROCESS_RUNS} measurements through the action, no HTTP; 2 cores ÷ this = {ceilings[what]:.0f}/s")
         ready: tuple[dict[str, str], str, int] | None = None  # set up once per store: a second acceptance of the offer is refused
+        reader = make_engine(url)  # the write steps of the decisions each load of measurements recorded
         for n in [] if in_process_only else workers:
             with sandu_server(url, workers=n) as base:
                 auth, cid, line = ready = ready or setup(base, password)
@@ -325,7 +370,10 @@ def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[in
                 for what, make in makers.items():
                     label = f"http {store}, {n} worker{'s' if n > 1 else ''}: POST {what}"
                     repay = (lambda mode, b=base, a=auth, ln=line, r=run: repay_all(b, a, ln, f"{r}-{mode}")) if what == "draw" else None
-                    load_both_ways(results, base, label, make, requests_each, rate_per_s, seconds, ceilings.get(what), headers=auth, after=repay)
+                    steps = (lambda since, e=reader: write_steps_ms(e, since), write_ms[what]) if what in write_ms else None
+                    load_both_ways(results, base, label, make, requests_each, rate_per_s, seconds, ceilings.get(what), headers=auth, after=repay,
+                                   write_steps=steps)
+        reader.dispose()
 
 
 def _list(text: str) -> list[str]:

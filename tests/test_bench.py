@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import TEST_SECRET
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
@@ -217,3 +218,40 @@ def test_http_load_runs_draw_loads_the_line_takes():
                         "--seconds", "1"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "HTTP on loopback" in r.stdout and "50 clients × 19 = 950 requests" in r.stdout and "= 1000 requests" in r.stdout
+
+
+def test_http_load_reads_back_the_write_step_of_the_measurements_recorded_since_a_time(sqlite_url):
+    """What `bench/http_load.py` reports as a load's write step: each decision recorded since the load began, its
+    `timings_ms.record_ms` — in a process of its own, as the script sets the rate limits of the server it starts."""
+    script = f"""
+import sys
+sys.path.insert(0, {str(BENCH)!r})
+from datetime import datetime, timezone
+import http_load as H
+from sandu.demo.users import actor
+from sandu.origination import actions as orig
+from sandu.policy.bundle import load_bundle
+from sandu.runtime import Runtime
+from sandu.scoring.risk import load_model
+from sandu.sources.catalog import ALL_SOURCES
+from sandu.store.db import make_engine
+
+engine = make_engine({sqlite_url!r})
+rt = Runtime(engine=engine, bundle=load_bundle(), model=load_model())
+rep = actor(rt, "rep-s2")
+orig.register(rt, rep, uscc=H.S2["uscc"], name=H.S2["name"])
+consent = orig.grant_consent(rt, rep, uscc=H.S2["uscc"], scopes=list(ALL_SOURCES), bureau_authorization=True,
+                             purpose="credit_measurement", valid_days=30)
+first = orig.measure(rt, rep, uscc=H.S2["uscc"], consent_id=consent.id)
+since = datetime.now(timezone.utc)
+views = [orig.measure(rt, rep, uscc=H.S2["uscc"], consent_id=consent.id) for _ in range(2)]
+after = datetime.now(timezone.utc)
+steps = H.write_steps_ms(engine, since)
+assert sorted(steps) == sorted(v.timings_ms["record_ms"] for v in views), (steps, first.timings_ms)
+assert H.write_steps_ms(engine, after) == []
+print("write steps", steps)
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "SANDU_SECRET_KEY": TEST_SECRET})  # the key the store's resident-ID hashes were made with
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "write steps [" in r.stdout
