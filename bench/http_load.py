@@ -191,8 +191,8 @@ def stores(names: list[str], results: Results) -> Iterator[tuple[str, tuple[str,
         admin.close()
 
 
-def record(results: Results, label: str, r: LoadResult, server_cpu_s: float, loop_cpu_s: float, ceiling_per_s: float | None,
-           busiest: float = 1.0) -> None:
+def record(results: Results, label: str, r: LoadResult, server_cpu_s: float, loop_cpu_s: float, ceiling_per_s: float | None, *,
+           busiest: float) -> None:
     """Rows of one run: throughput (against the ceiling, when there is one), p50, p99, errors, server CPU per request and
     the event loops' part of it (the rest is the request threads') — each naming backend, mode, workers and load; the
     notes say what part of that CPU the busiest server process took (`busiest`: with 2 processes evenly loaded, ½)."""

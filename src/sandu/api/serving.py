@@ -58,10 +58,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
             "access_log": False, "timeout_keep_alive": KEEP_ALIVE_S, "limit_concurrency": settings.worker_threads * CONNECTIONS_PER_THREAD}
 
 
-def _listening_socket(family: int, address: tuple[Any, ...], sock: socket.socket | None = None) -> socket.socket:
-    """`sock` (a new socket of `family` when None) bound to `address` beside the other processes' (SO_REUSEPORT);
-    uvicorn makes it listen."""
-    sock = sock or socket.socket(family, socket.SOCK_STREAM)
+def _bound_beside_others(sock: socket.socket, address: tuple[Any, ...]) -> None:
+    """Bind `sock` to `address` beside the other processes' sockets (SO_REUSEPORT); closed when that fails."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -69,6 +67,12 @@ def _listening_socket(family: int, address: tuple[Any, ...], sock: socket.socket
     except BaseException:
         sock.close()
         raise
+
+
+def _listening_socket(family: int, address: tuple[Any, ...]) -> socket.socket:
+    """A new socket of `family` bound to `address` beside the other processes'; uvicorn makes it listen."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    _bound_beside_others(sock, address)
     return sock
 
 
@@ -87,10 +91,9 @@ def per_process_listener(host: str, port: int) -> PerProcessListener | None:
     sockets sharing a port (SO_REUSEPORT balances on Linux only). OSError when the address cannot be bound."""
     if not (sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")):
         return None
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = _listening_socket(family, (host, port), PerProcessListener(family, socket.SOCK_STREAM))
-    assert isinstance(sock, PerProcessListener)
-    return sock
+    listener = PerProcessListener(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    _bound_beside_others(listener, (host, port))
+    return listener
 
 
 def serve_processes(app: str, listener: PerProcessListener | None, *, workers: int, options: dict[str, Any], host: str, port: int) -> None:
