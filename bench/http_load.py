@@ -234,11 +234,11 @@ def record_write_step(results: Results, head: str, steps_ms: list[float], in_pro
 
 def load_both_ways(results: Results, base: Served, label: str, make: Callable[[str], RequestMaker], requests_each: int, rate_per_s: float,
                    seconds: float, ceiling_per_s: float | None, headers: dict[str, str] | None = None,
-                   after: Callable[[str], None] | None = None, write_steps: tuple[Callable[[datetime], list[float]], float] | None = None) -> None:
+                   after: Callable[[str], None] | None = None, write_steps: tuple[Engine, float] | None = None) -> None:
     """Warm `base` up, then load it with the closed loop of CLIENTS and the open loop at `rate_per_s` for `seconds`
     (`make(tag)` gives each its request maker) and record both, with the server CPU each took; `after(mode)` runs after
-    each of the two loops, outside its figures. `write_steps`: (the write steps of the measurements recorded since a
-    time, their p50 in process) for a load of measurements."""
+    each of the two loops, outside its figures. `write_steps`: (an engine on the server's store, the p50 of the write
+    step in process) for a load of measurements, whose write steps are then read back (`write_steps_ms`)."""
     closed_loop(base, 4, WARM_UP // 4, make("warm"), headers=headers)
     for mode in ("closed", "open"):
         since = datetime.now(timezone.utc)
@@ -251,8 +251,8 @@ def load_both_ways(results: Results, base: Served, label: str, make: Callable[[s
         record(results, label, r, sum(cpu1.values()) - sum(cpu0.values()), main_threads_cpu_s(base.pid) - loop0, ceiling_per_s,
                busiest=busiest_share(cpu0, cpu1))
         if write_steps is not None:
-            read_since, in_process_ms = write_steps
-            record_write_step(results, _head(label, r), read_since(since), in_process_ms)
+            reader, in_process_ms = write_steps
+            record_write_step(results, _head(label, r), write_steps_ms(reader, since), in_process_ms)
         if after is not None:
             after(mode)
 
@@ -370,7 +370,7 @@ def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[in
                 for what, make in makers.items():
                     label = f"http {store}, {n} worker{'s' if n > 1 else ''}: POST {what}"
                     repay = (lambda mode, b=base, a=auth, ln=line, r=run: repay_all(b, a, ln, f"{r}-{mode}")) if what == "draw" else None
-                    steps = (lambda since, e=reader: write_steps_ms(e, since), write_ms[what]) if what in write_ms else None
+                    steps = (reader, write_ms[what]) if what in write_ms else None
                     load_both_ways(results, base, label, make, requests_each, rate_per_s, seconds, ceilings.get(what), headers=auth, after=repay,
                                    write_steps=steps)
         reader.dispose()
