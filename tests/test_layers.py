@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import sandu
-from sandu.api.routing import in_worker_thread
+from sandu.api.routing import run_action
 
 SRC = Path(sandu.__file__).parent
 INTERFACES = ("api", "web", "cli")
@@ -54,17 +54,17 @@ def test_engines_are_pure(package):
 
 
 def _hands_off_to_a_worker_thread(endpoint) -> bool:
-    """An `async def` handler whose whole body (after its docstring) is `return await in_worker_thread(...)`."""
+    """An `async def` handler whose whole body (after its docstring) is `return await run_action(...)`."""
     fn = ast.parse(textwrap.dedent(inspect.getsource(endpoint))).body[0]
     body = [st for st in fn.body if not (isinstance(st, ast.Expr) and isinstance(st.value, ast.Constant) and isinstance(st.value.value, str))]
     return (len(body) == 1 and isinstance(body[0], ast.Return) and isinstance(body[0].value, ast.Await)
             and isinstance(body[0].value.value, ast.Call) and isinstance(body[0].value.value.func, ast.Name)
-            and body[0].value.value.func.id == "in_worker_thread")
+            and body[0].value.value.func.id == "run_action")
 
 
-def test_no_handler_runs_on_the_event_loop(tmp_path):
+def test_no_handler_does_its_own_work_on_the_event_loop(tmp_path):
     """Database work runs on worker threads: every route handler is a plain def, or an async def that only hands its
-    action to a worker thread (`in_worker_thread`, for the busiest routes)."""
+    action to `run_action` (for the busiest routes: a worker thread, or the event loop when every wait is local)."""
     from fastapi.routing import APIRoute
     from starlette.routing import Route
 
@@ -92,10 +92,10 @@ def test_the_hand_off_check_refuses_an_async_handler_doing_anything_else():
     async def reads_first(rt):
         """A docstring is allowed."""
         rt.check_store()
-        return await in_worker_thread(print)
+        return await run_action(print)
 
     async def hands_off(rt):
         """A docstring is allowed."""
-        return await in_worker_thread(print, rt)
+        return await run_action(print, rt)
 
     assert not _hands_off_to_a_worker_thread(reads_first) and _hands_off_to_a_worker_thread(hands_off)

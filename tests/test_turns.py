@@ -1,5 +1,7 @@
 """Measurements take turns: at most `measure_concurrency` at once in a server process, the others waiting in line on the
-event loop, first come first served, bounded in length and in waiting time (503 busy, nothing done)."""
+event loop, first come first served, bounded in length and in waiting time (503 busy, nothing done). Where every wait is
+local (SQLite, every source served from the store) the action runs on the event loop itself (`runs_on_loop`), its waits
+bounded by `ON_LOOP_WAIT_S`."""
 
 from __future__ import annotations
 
@@ -14,12 +16,18 @@ from conftest import TEST_SETTINGS, login, runtime_on, serve
 from sqlalchemy import func, select
 
 from sandu.api.app import create_app
-from sandu.api.routing import Turns, in_worker_thread
+from sandu.api.routers import enterprises
+from sandu.api.routing import ON_LOOP_WAIT_S, Turns, run_action, runs_on_loop
 from sandu.context import wait_budget_s
 from sandu.domain.errors import Busy
+from sandu.intake.http import HttpAdapter
+from sandu.policy.bundle import load_bundle
+from sandu.runtime import Runtime
+from sandu.scoring.risk import load_model
 from sandu.simulate.stories import STORY_ROWS
 from sandu.sources.catalog import ALL_SOURCES
 from sandu.store import models as m
+from sandu.store.db import make_engine
 
 S2 = STORY_ROWS[1]
 WAIT_S = 10.0
@@ -114,17 +122,19 @@ def test_a_turns_bound_covers_the_work_after_it_so_the_waits_add_up_to_one_bound
         async with anyio.create_task_group() as tg:
             tg.start_soon(holder)
             await held.wait()
-            budgets.append(await in_worker_thread(wait_budget_s, 100.0, turns=turns))  # waited ≥ 0.4 s for its turn
-        budgets.append(await in_worker_thread(wait_budget_s, 100.0))  # without turns: the line's own bound
+            budgets.append(await run_action(wait_budget_s, 100.0, turns=turns))  # waited ≥ 0.4 s for its turn
+        budgets.append(await run_action(wait_budget_s, 100.0))  # without turns: the line's own bound
 
     anyio.run(main)
     assert 0 < budgets[0] <= 0.65 and budgets[1] == 100.0
     assert wait_budget_s(100.0) == 100.0  # nothing is left behind in the caller's context
 
 
-def test_a_measurement_waits_for_a_turn_and_past_the_wait_is_refused_503_writing_nothing(sqlite_url):
+def test_a_measurement_waits_for_a_turn_and_past_the_wait_is_refused_503_writing_nothing(sqlite_url, monkeypatch):
     """One turn: measurement A holds it (waiting for a writer the test holds); B waits in line for a turn, not for the
-    store, and is refused naming what was busy; A is served when the writer lets go, and so is the next measurement."""
+    store, and is refused naming what was busy; A is served when the writer lets go, and so is the next measurement.
+    On request threads, as on PostgreSQL or with a source over HTTP (on the loop, B would not be read before A ends)."""
+    monkeypatch.setattr(enterprises, "runs_on_loop", lambda rt, reads_sources=False: False)
     settings = TEST_SETTINGS.model_copy(update={"measure_concurrency": 1, "write_wait_s": WAIT_S})
     rt = runtime_on(sqlite_url, settings)
     try:
@@ -163,5 +173,75 @@ def test_a_measurement_waits_for_a_turn_and_past_the_wait_is_refused_503_writing
                     assert s.scalar(select(func.count()).select_from(m.Decision)) == before + 1  # A's, not B's
                 assert c.post(url, json={"consent_id": consent}, headers=auth).status_code == 201  # the turn is free again
                 assert turns.in_use == 0 and turns.waiting == 0
+    finally:
+        rt.engine.dispose()
+
+
+def test_work_runs_on_the_loop_only_where_every_wait_is_local(sqlite_url):
+    """SQLite with every source served from the store: on the loop; a source over HTTP (for work that reads the
+    sources) or a PostgreSQL store (for any work): on a request thread. No connection is made to find out."""
+    rt = runtime_on(sqlite_url)
+    pg = Runtime(engine=make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", TEST_SETTINGS), bundle=load_bundle(), model=load_model(),
+                 settings=TEST_SETTINGS)
+    try:
+        assert runs_on_loop(rt) and runs_on_loop(rt, reads_sources=True)
+        rt.adapters = {**rt.adapters, "tax": HttpAdapter("http://127.0.0.1:9")}
+        assert runs_on_loop(rt) and not runs_on_loop(rt, reads_sources=True)
+        assert not runs_on_loop(pg) and not runs_on_loop(pg, reads_sources=True)
+    finally:
+        rt.engine.dispose()
+        pg.engine.dispose()
+
+
+def test_on_the_loop_the_action_runs_on_the_loops_thread_and_waits_at_most_the_loops_bound():
+    turns = Turns("measurements", 1, max_waiting=10, wait_s=60.0)
+    seen: dict[str, object] = {}
+
+    async def main() -> None:
+        seen["loop"] = threading.get_ident()
+        seen["on loop"] = await run_action(threading.get_ident, on_loop=True)
+        seen["on thread"] = await run_action(threading.get_ident)
+        seen["budget on loop"] = await run_action(wait_budget_s, 100.0, on_loop=True)
+        seen["budget on loop, in a turn"] = await run_action(wait_budget_s, 100.0, on_loop=True, turns=turns)
+        seen["budget on thread, in a turn"] = await run_action(wait_budget_s, 100.0, turns=turns)
+
+    anyio.run(main)
+    assert seen["on loop"] == seen["loop"] != seen["on thread"]
+    assert 0 < seen["budget on loop"] <= ON_LOOP_WAIT_S and 0 < seen["budget on loop, in a turn"] <= ON_LOOP_WAIT_S
+    assert ON_LOOP_WAIT_S < seen["budget on thread, in a turn"] <= 60.0
+    assert wait_budget_s(100.0) == 100.0 and turns.in_use == 0
+
+
+def test_a_measurement_on_the_loop_waits_for_the_writer_at_most_the_loops_bound_then_503_writing_nothing(sqlite_url):
+    """On SQLite with simulated sources the measurement runs on the loop: held up by a writer elsewhere, it waits
+    `ON_LOOP_WAIT_S` (the process answers nothing meanwhile), not the settings' `write_wait_s`; refused 503, nothing is
+    written, and the process serves again at once — the next measurement, once the writer lets go, is recorded."""
+    settings = TEST_SETTINGS.model_copy(update={"write_wait_s": WAIT_S})
+    rt = runtime_on(sqlite_url, settings)
+    try:
+        assert runs_on_loop(rt, reads_sources=True)
+        app = create_app(rt)
+        for base in serve(app):
+            with httpx.Client(base_url=base, timeout=30) as c:
+                auth = login(c, "rep-s2")
+                assert c.post("/api/v1/enterprises", json={k: S2[k] for k in ("uscc", "name")}, headers=auth).status_code == 201
+                consent = c.post(f"/api/v1/enterprises/{S2['uscc']}/consents", json={"scopes": list(ALL_SOURCES), "bureau_authorization": True},
+                                 headers=auth).json()["id"]
+                url = f"/api/v1/enterprises/{S2['uscc']}/measurements"
+                with rt.uow.read() as s:
+                    before = s.scalar(select(func.count()).select_from(m.Decision))
+                with rt.uow.write():  # the store's writer is taken for longer than the loop may wait
+                    t0 = time.monotonic()
+                    held = c.post(url, json={"consent_id": consent}, headers=auth)
+                    waited_s = time.monotonic() - t0
+                assert held.status_code == 503 and held.headers["retry-after"] == "1", held.text
+                assert "busy" in held.json()["error"]["message"]
+                assert ON_LOOP_WAIT_S * 0.9 <= waited_s < WAIT_S / 2  # the loop's bound, not the writers' line's
+                with rt.uow.read() as s:
+                    assert s.scalar(select(func.count()).select_from(m.Decision)) == before
+                assert c.get("/healthz").status_code == 200
+                assert c.post(url, json={"consent_id": consent}, headers=auth).status_code == 201
+                with rt.uow.read() as s:
+                    assert s.scalar(select(func.count()).select_from(m.Decision)) == before + 1
     finally:
         rt.engine.dispose()

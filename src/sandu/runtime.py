@@ -31,7 +31,7 @@ from sandu.settings import SecretMissing, Settings, get_settings
 from sandu.sources.catalog import ALL_SOURCES
 from sandu.sources.consent_text import RAW_RETENTION_MAX_DAYS
 from sandu.store import models as m
-from sandu.store.db import UnitOfWork, make_engine
+from sandu.store.db import UnitOfWork, is_sqlite, make_engine
 
 # Built once, its values as parameters (see sandu.store.db): the simulated universe's payloads of one enterprise's sources.
 _SIMULATED_PAYLOADS = select(m.SourceRecord.source, m.SourceRecord.payload).where(
@@ -88,6 +88,17 @@ class Runtime:
             fetched = SimulatedAdapter(lambda _uscc, source: rows.get(source), in_memory=True)
             adapters.update(dict.fromkeys(simulated, fetched))
         return read_all(adapters, sources, uscc, as_of, per_source_deadline_s=per_source, overall_deadline_s=overall)
+
+    @property
+    def store_is_local(self) -> bool:
+        """The store is a file on this machine (SQLite): a wait on it is for another process's short write transaction,
+        never a network round trip or a lock held across one."""
+        return is_sqlite(self.engine)
+
+    @property
+    def sources_are_local(self) -> bool:
+        """Every source is served from the store (the simulated universe): reading them waits on nothing else."""
+        return all(isinstance(a, SimulatedAdapter) for a in self.adapters.values())
 
     def with_clock(self, clock: Callable[[], datetime]) -> Runtime:
         """The same runtime (same store, same writer queue) on another clock."""

@@ -5,8 +5,9 @@ action of a service, and return its view. Every action commits before it
 returns, so a 2xx is only ever sent for a committed write. Handlers are plain
 `def` functions: FastAPI runs them on its worker threads, whose number
 (`SANDU_WORKER_THREADS`) the connection pool matches — except the busiest
-(measure, draw), `async def` handing their action to those same threads
-themselves (`sandu.api.routing.in_worker_thread`: one thread hand-off fewer). Every API route has a
+(measure, draw), `async def` handing their action to `sandu.api.routing.run_action`
+themselves: one thread hand-off fewer, and none on a SQLite store with every source
+served from it (`runs_on_loop`: the action then runs on the event loop). Every API route has a
 rule in the authorization table and the admission dependency that rule needs;
 the app refuses to start otherwise.
 """

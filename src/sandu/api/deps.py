@@ -17,6 +17,7 @@ from fastapi.security import OAuth2PasswordBearer
 from pydantic import AfterValidator
 
 from sandu.api import schemas as s
+from sandu.api.routing import blocking
 from sandu.domain.keys import MAX_ROW_ID
 from sandu.runtime import Runtime
 from sandu.security import actions as security
@@ -44,36 +45,37 @@ AlertIdPath = s.AlertIdPath
 UserIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="user number")]
 
 
-def _admit(request: Request, key: object = None) -> Actor:
-    return security.admit(request.app.state.rt, request.state.route_name, request.state.actor, key)
+async def _admit(request: Request, key: object = None) -> Actor:
+    rt = request.app.state.rt
+    return await blocking(rt, security.admit, rt, request.state.route_name, request.state.actor, key)
 
 
-def admit_none(request: Request, _token: Annotated[str | None, Depends(oauth2)]) -> Actor:
-    return _admit(request)
+async def admit_none(request: Request, _token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+    return await _admit(request)
 
 
-def admit_enterprise(request: Request, uscc: UsccPath, _token: Annotated[str | None, Depends(oauth2)]) -> Actor:
-    return _admit(request, uscc)
+async def admit_enterprise(request: Request, uscc: UsccPath, _token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+    return await _admit(request, uscc)
 
 
-def admit_consent(request: Request, consent_id: ConsentIdPath, _token: Annotated[str | None, Depends(oauth2)]) -> Actor:
-    return _admit(request, consent_id)
+async def admit_consent(request: Request, consent_id: ConsentIdPath, _token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+    return await _admit(request, consent_id)
 
 
-def admit_decision(request: Request, decision_id: DecisionIdPath, _token: Annotated[str | None, Depends(oauth2)]) -> Actor:
-    return _admit(request, decision_id)
+async def admit_decision(request: Request, decision_id: DecisionIdPath, _token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+    return await _admit(request, decision_id)
 
 
-def admit_line(request: Request, line_id: LineIdPath, _token: Annotated[str | None, Depends(oauth2)]) -> Actor:
-    return _admit(request, line_id)
+async def admit_line(request: Request, line_id: LineIdPath, _token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+    return await _admit(request, line_id)
 
 
-def admit_application(request: Request, application_id: ApplicationIdPath, _token: Annotated[str | None, Depends(oauth2)]) -> Actor:
-    return _admit(request, application_id)
+async def admit_application(request: Request, application_id: ApplicationIdPath, _token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+    return await _admit(request, application_id)
 
 
-def admit_alert(request: Request, alert_id: AlertIdPath, _token: Annotated[str | None, Depends(oauth2)]) -> Actor:
-    return _admit(request, alert_id)
+async def admit_alert(request: Request, alert_id: AlertIdPath, _token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+    return await _admit(request, alert_id)
 
 
 AsActor = Annotated[Actor, Depends(admit_none)]

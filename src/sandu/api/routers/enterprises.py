@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from sandu.api import schemas as s
 from sandu.api.deps import RT, AsActor, AsEnterpriseActor, UsccPath, errors
-from sandu.api.routing import SanduRoute, in_worker_thread
+from sandu.api.routing import SanduRoute, run_action, runs_on_loop
 from sandu.origination import actions
 from sandu.origination.views import ConsentHistoryView, ConsentView, DecisionView, EnterpriseView, ErasureHistoryView, ErasureView, RefreshView
 from sandu.security import actions as security
@@ -49,8 +49,9 @@ def consent_history(uscc: UsccPath, actor: AsEnterpriseActor, rt: RT) -> Consent
 async def measure(uscc: UsccPath, body: s.MeasurementIn, actor: AsEnterpriseActor, rt: RT, request: Request) -> DecisionView:
     """测额: read the consented sources, score, apply policy, record the decision (at most `measure_concurrency` at once
     in this process: `sandu.api.routing.Turns`)."""
-    return await in_worker_thread(actions.measure, rt, actor, uscc=uscc, consent_id=body.consent_id, requested_fen=body.requested_fen,
-                                  project=body.project, guarantee_fen=body.guarantee_fen, turns=request.app.state.measure_turns)
+    return await run_action(actions.measure, rt, actor, uscc=uscc, consent_id=body.consent_id, requested_fen=body.requested_fen,
+                            project=body.project, guarantee_fen=body.guarantee_fen, turns=request.app.state.measure_turns,
+                            on_loop=runs_on_loop(rt, reads_sources=True))
 
 
 @router.post("/{uscc}/refresh", name="enterprises.refresh", response_model=RefreshView, responses=errors(403, 404, 503))

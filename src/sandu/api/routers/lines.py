@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from sandu.api import schemas as s
 from sandu.api.deps import RT, AsLineActor, LineIdPath, errors
-from sandu.api.routing import SanduRoute, in_worker_thread
+from sandu.api.routing import SanduRoute, run_action, runs_on_loop
 from sandu.servicing import actions
 from sandu.servicing.statements import Statement
 from sandu.servicing.views import ClassifyView, DrawingPage, DrawingView, DrawView, JournalPage, LineView, PrepayView, RepayView
@@ -23,8 +23,8 @@ def get_line(line_id: LineIdPath, actor: AsLineActor, rt: RT) -> LineView:
 async def draw(line_id: LineIdPath, body: s.MovementIn, actor: AsLineActor, rt: RT) -> DrawView:
     """Borrow: a drawing (借据) with its own term, the line's rate and repayment method, with a password given in the
     last minutes. Repeating a request with the same idempotency key returns the first result."""
-    return await in_worker_thread(actions.draw, rt, actor, line_id=line_id, amount_fen=body.amount_fen, idempotency_key=body.idempotency_key,
-                                  on_date=body.on_date)
+    return await run_action(actions.draw, rt, actor, line_id=line_id, amount_fen=body.amount_fen, idempotency_key=body.idempotency_key,
+                            on_date=body.on_date, on_loop=runs_on_loop(rt))
 
 
 @router.post("/{line_id}/repayments", name="lines.repay", status_code=201, response_model=RepayView, responses=errors(404, 409, 429, 503))
