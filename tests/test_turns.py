@@ -39,6 +39,20 @@ def _post_into(answers: dict[str, httpx.Response], base: str, url: str, body: di
         answers[name] = own.post(url, json=body, headers=headers)
 
 
+def _consented_s2(c: httpx.Client) -> tuple[dict[str, str], int, str]:
+    """S2's legal representative logged in, S2 registered with every source consented: (auth, consent id, measurement URL)."""
+    auth = login(c, "rep-s2")
+    assert c.post("/api/v1/enterprises", json={k: S2[k] for k in ("uscc", "name")}, headers=auth).status_code == 201
+    consent = c.post(f"/api/v1/enterprises/{S2['uscc']}/consents", json={"scopes": list(ALL_SOURCES), "bureau_authorization": True},
+                     headers=auth).json()["id"]
+    return auth, consent, f"/api/v1/enterprises/{S2['uscc']}/measurements"
+
+
+def _decisions(rt: Runtime) -> int:
+    with rt.uow.read() as s:
+        return s.scalar(select(func.count()).select_from(m.Decision))
+
+
 def test_no_more_than_the_slots_run_at_once_and_they_go_in_the_order_they_came():
     turns = Turns("measurements", 2, max_waiting=100, wait_s=WAIT_S)
     running, most, order = 0, 0, []
@@ -144,13 +158,8 @@ def test_a_measurement_waits_for_a_turn_and_past_the_wait_is_refused_503_writing
         turns = app.state.measure_turns = Turns("measurements", 1, max_waiting=10, wait_s=WAIT_S)
         for base in serve(app):
             with httpx.Client(base_url=base, timeout=30) as c:
-                auth = login(c, "rep-s2")
-                assert c.post("/api/v1/enterprises", json={k: S2[k] for k in ("uscc", "name")}, headers=auth).status_code == 201
-                consent = c.post(f"/api/v1/enterprises/{S2['uscc']}/consents", json={"scopes": list(ALL_SOURCES), "bureau_authorization": True},
-                                 headers=auth).json()["id"]
-                url = f"/api/v1/enterprises/{S2['uscc']}/measurements"
-                with rt.uow.read() as s:
-                    before = s.scalar(select(func.count()).select_from(m.Decision))
+                auth, consent, url = _consented_s2(c)
+                before = _decisions(rt)
                 answers: dict[str, httpx.Response] = {}
 
                 measure = partial(_post_into, answers, base, url, {"consent_id": consent}, auth)
@@ -169,8 +178,7 @@ def test_a_measurement_waits_for_a_turn_and_past_the_wait_is_refused_503_writing
                 assert b.status_code == 503 and b.headers["retry-after"] == "1", b.text
                 assert "too many measurements at once (waited 0.3 s" in b.json()["error"]["message"]
                 assert answers["A"].status_code == 201, answers["A"].text
-                with rt.uow.read() as s:
-                    assert s.scalar(select(func.count()).select_from(m.Decision)) == before + 1  # A's, not B's
+                assert _decisions(rt) == before + 1  # A's, not B's
                 assert c.post(url, json={"consent_id": consent}, headers=auth).status_code == 201  # the turn is free again
                 assert turns.in_use == 0 and turns.waiting == 0
     finally:
@@ -223,13 +231,8 @@ def test_a_measurement_on_the_loop_waits_for_the_writer_at_most_the_loops_bound_
         app = create_app(rt)
         for base in serve(app):
             with httpx.Client(base_url=base, timeout=30) as c:
-                auth = login(c, "rep-s2")
-                assert c.post("/api/v1/enterprises", json={k: S2[k] for k in ("uscc", "name")}, headers=auth).status_code == 201
-                consent = c.post(f"/api/v1/enterprises/{S2['uscc']}/consents", json={"scopes": list(ALL_SOURCES), "bureau_authorization": True},
-                                 headers=auth).json()["id"]
-                url = f"/api/v1/enterprises/{S2['uscc']}/measurements"
-                with rt.uow.read() as s:
-                    before = s.scalar(select(func.count()).select_from(m.Decision))
+                auth, consent, url = _consented_s2(c)
+                before = _decisions(rt)
                 with rt.uow.write():  # the store's writer is taken for longer than the loop may wait
                     t0 = time.monotonic()
                     held = c.post(url, json={"consent_id": consent}, headers=auth)
@@ -237,11 +240,9 @@ def test_a_measurement_on_the_loop_waits_for_the_writer_at_most_the_loops_bound_
                 assert held.status_code == 503 and held.headers["retry-after"] == "1", held.text
                 assert "busy" in held.json()["error"]["message"]
                 assert ON_LOOP_WAIT_S * 0.9 <= waited_s < WAIT_S / 2  # the loop's bound, not the writers' line's
-                with rt.uow.read() as s:
-                    assert s.scalar(select(func.count()).select_from(m.Decision)) == before
+                assert _decisions(rt) == before
                 assert c.get("/healthz").status_code == 200
                 assert c.post(url, json={"consent_id": consent}, headers=auth).status_code == 201
-                with rt.uow.read() as s:
-                    assert s.scalar(select(func.count()).select_from(m.Decision)) == before + 1
+                assert _decisions(rt) == before + 1
     finally:
         rt.engine.dispose()
