@@ -203,6 +203,7 @@ def test_work_runs_on_the_loop_only_where_every_wait_is_local(sqlite_url):
 
 def test_on_the_loop_the_action_runs_on_the_loops_thread_and_waits_at_most_the_loops_bound():
     turns = Turns("measurements", 1, max_waiting=10, wait_s=60.0)
+    short = Turns("measurements", 1, max_waiting=10, wait_s=ON_LOOP_WAIT_S / 4)  # a turn whose bound ends before the loop's
     seen: dict[str, object] = {}
 
     async def main() -> None:
@@ -212,11 +213,14 @@ def test_on_the_loop_the_action_runs_on_the_loops_thread_and_waits_at_most_the_l
         seen["budget on loop"] = await run_action(wait_budget_s, 100.0, on_loop=True)
         seen["budget on loop, in a turn"] = await run_action(wait_budget_s, 100.0, on_loop=True, turns=turns)
         seen["budget on thread, in a turn"] = await run_action(wait_budget_s, 100.0, turns=turns)
+        seen["budget on loop, in a short turn"] = await run_action(wait_budget_s, 100.0, on_loop=True, turns=short)
 
     anyio.run(main)
     assert seen["on loop"] == seen["loop"] != seen["on thread"]
     assert 0 < seen["budget on loop"] <= ON_LOOP_WAIT_S and 0 < seen["budget on loop, in a turn"] <= ON_LOOP_WAIT_S
+    assert ON_LOOP_WAIT_S / 2 < seen["budget on loop"]  # the loop's bound itself, not a shorter one
     assert ON_LOOP_WAIT_S < seen["budget on thread, in a turn"] <= 60.0
+    assert 0 < seen["budget on loop, in a short turn"] <= ON_LOOP_WAIT_S / 4  # whichever bound ends first
     assert wait_budget_s(100.0) == 100.0 and turns.in_use == 0
 
 
