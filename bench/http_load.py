@@ -146,7 +146,7 @@ def seeded(url: str) -> tuple[str, str, dict[str, float], dict[str, float], list
 
 def write_steps_ms(engine: Engine, since: datetime) -> list[float]:
     """The write step of each measurement recorded since `since` (at most MAX_DECISIONS_READ): its `timings_ms.record_ms`,
-    from locking the enterprise to its last row, inside the store's one write transaction at a time on SQLite (before the
+    from locking the enterprise to the decision's row, inside the store's one write transaction at a time on SQLite (before the
     audit seal and the commit). Under load, what this grows by over the same step in process is the time the writer
     waited for its process's interpreter while holding the store — time every other writer waits too."""
     with engine.connect() as conn:
@@ -228,7 +228,7 @@ def record_write_step(results: Results, head: str, steps_ms: list[float], in_pro
     p50 = _p50(steps_ms)
     print(f"    write step p50 {p50:.2f} ms under this load, {in_process_ms:.2f} ms in process ({len(steps_ms)} decisions)")
     results.add(f"{head}: write step p50", p50, "ms", reference="the same in process, one measurement at a time", reference_value=in_process_ms,
-                notes=f"{len(steps_ms)} decisions' timings_ms.record_ms: from locking the enterprise to its last row, inside the "
+                notes=f"{len(steps_ms)} decisions' timings_ms.record_ms: from locking the enterprise to the decision's row, inside the "
                       "store's one write transaction at a time on SQLite; what it grows by under load is time every writer waits")
 
 

@@ -68,7 +68,10 @@ DISTRICT_BY_REGION = {code: district for district, (code, _share) in DISTRICTS.i
 # The statements of the measurement path, built once (their values are parameters): see sandu.store.db.
 _LOCK_ENTERPRISE = select(m.Enterprise).where(m.Enterprise.id == bindparam("enterprise_id")).with_for_update().execution_options(populate_existing=True)
 _ENTERPRISE_BY_USCC = select(m.Enterprise).where(m.Enterprise.uscc == bindparam("uscc"))
-_LOCK_CONSENT = select(m.Consent).where(m.Consent.id == bindparam("consent_id")).with_for_update().execution_options(populate_existing=True)
+# The enterprise and a consent of its own, locked in one statement (the enterprise's row first, as everywhere).
+_LOCK_ENTERPRISE_AND_CONSENT = (select(m.Enterprise, m.Consent).join(m.Consent, m.Consent.enterprise_id == m.Enterprise.id)
+                                .where(m.Enterprise.id == bindparam("enterprise_id"), m.Consent.id == bindparam("consent_id"))
+                                .with_for_update().execution_options(populate_existing=True))
 
 
 def lock_enterprise(session: Session, enterprise_id: int) -> m.Enterprise:
@@ -293,9 +296,9 @@ def log_reads(session: Session, prepared: PreparedMeasurement, now: datetime, *,
     seen), and log every read — the reads were made, so they are logged whatever happens next.
     Raises `ConsentLapsed` (the log flushed, nothing else written) when the consent lapsed while
     the sources were read; `kept` says what was not written, `again` what to do."""
-    ent = lock_enterprise(session, prepared.enterprise_id)
-    consent = session.scalar(_LOCK_CONSENT, {"consent_id": prepared.consent_id})
-    assert consent is not None, "a prepared read has its consent"
+    locked = session.execute(_LOCK_ENTERPRISE_AND_CONSENT, {"enterprise_id": prepared.enterprise_id, "consent_id": prepared.consent_id}).one_or_none()
+    assert locked is not None, "a prepared read has its enterprise and a consent of that enterprise"
+    ent, consent = locked
     lapse = consent_lapse(consent, now)
     insert_rows(session, m.SourceRead, read_log_rows(prepared, lapse))
     if lapse is not None:
@@ -546,7 +549,7 @@ def record_decision(
         result=(stored := {**result.to_json(), "scores": computed.scores, "quality_flags": list(profile.quality_flags),
                            "counterfactuals": [c.to_json() for c in computed.counterfactuals]}),
         **{k: v for k, v in decision_grades(stored).items() if k in ("risk_grade", "pd_12m")},
-        timings_ms={},
+        timings_ms=_timings_ms(prepared, computed, (time.perf_counter() - t0) * 1000),
         as_of=as_of,
         decided_at=now,
         initiated_by=initiated_by,
@@ -560,16 +563,16 @@ def record_decision(
     set_columns(session, ent, live_decision_id=decision.id)
     insert_rows(session, m.Offer, [row_values(o, without=("id",)) for o in new_offers(decision.id, result)])
     workflow.on_decision(session, app, decision, actor, now, valid_days=DECISION_VALID_DAYS)
-    record_ms = (time.perf_counter() - t0) * 1000
-    decision.timings_ms = {
-        "read_sources_ms": round(prepared.read_ms, 3),
-        "score_and_policy_ms": round(computed.compute_ms, 3),
-        "record_ms": round(record_ms, 3),
-        "total_ms": round(prepared.read_ms + computed.compute_ms + record_ms, 3),
-    }
-    update_row(session, m.Decision, (decision.id,), timings_ms=decision.timings_ms)
     attach_written(session, decision)
     return decision, ent
+
+
+def _timings_ms(prepared: PreparedMeasurement, computed: ComputedMeasurement, record_ms: float) -> dict[str, float]:
+    """What a measurement's steps took, written with its decision: reading the sources, scoring and the policy, and
+    recording — from locking the enterprise to the decision's row (the rows written after it, its offers and its
+    application's move, are not counted: the decision's row is written once, with its timings)."""
+    return {"read_sources_ms": round(prepared.read_ms, 3), "score_and_policy_ms": round(computed.compute_ms, 3),
+            "record_ms": round(record_ms, 3), "total_ms": round(prepared.read_ms + computed.compute_ms + record_ms, 3)}
 
 
 def decision_grades(result: dict[str, Any]) -> dict[str, Any]:
