@@ -917,7 +917,7 @@ def serve(
     """Serve the API (/api/v1, /docs) and the web pages (/app)."""
     import uvicorn
 
-    from sandu.api.app import create_app
+    from sandu.api.app import served_app
     from sandu.api.serving import per_process_listener, serve_processes, uvicorn_options
     from sandu.observability import configure_logging
     from sandu.settings import get_settings
@@ -940,9 +940,9 @@ def serve(
             listener = per_process_listener(host, port)
         except OSError as exc:
             _fail(f"--port: cannot listen on {host}:{port} ({exc.strerror or exc}); allowed: a free port")
-        serve_processes("sandu.api.app:create_app", listener, workers=workers, host=host, port=port, options=uvicorn_options(settings))
+        serve_processes("sandu.api.app:served_app", listener, workers=workers, host=host, port=port, options=uvicorn_options(settings))
     else:
-        uvicorn.run(create_app(), host=host, port=port, **uvicorn_options(settings))
+        uvicorn.run(served_app(), host=host, port=port, **uvicorn_options(settings))
 
 
 @app.command()
