@@ -1,7 +1,7 @@
 """How `sandu serve` serves: a real uvicorn server on loopback with the options `sandu serve` gives it, on a socket
-bound as uvicorn binds it for several processes (`Config.bind_socket`: protocol 0, the case asyncio leaves Nagle's
-algorithm on, as on the socket of each process of `sandu serve --workers N`); and each of those processes on a socket
-of its own."""
+of protocol 0, the case asyncio leaves Nagle's algorithm on, as on the socket of each process of `sandu serve --workers
+N` (`PerProcessListener`'s; uvicorn's own `Config.bind_socket` made them so before 0.55); and each of those processes on
+a socket of its own."""
 
 from __future__ import annotations
 
@@ -32,11 +32,12 @@ async def hello(scope, receive, send) -> None:
 
 @contextmanager
 def served(app=hello, **options) -> Iterator[tuple[uvicorn.Server, int]]:
-    """`app` on a socket bound by uvicorn itself, as `sandu serve --workers N` (N > 1) has it bound (sandu's app with its
-    lifespan, as served)."""
+    """`app` on a socket of protocol 0, as each process of `sandu serve --workers N` (N > 1) has its own made
+    (`PerProcessListener`; uvicorn before 0.55 bound its sockets so too), with sandu's app with its lifespan, as served."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, loop="asyncio", lifespan="off" if app is hello else "on", **options)
-    sock = config.bind_socket()
-    assert sock.proto == 0, "uvicorn binds with protocol 0: the case this module is about"
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    assert sock.proto == 0, "a socket of protocol 0: the case this module is about"
     server = uvicorn.Server(config)
     try:
         with running(server, sock):
@@ -123,6 +124,32 @@ def test_a_request_head_is_bounded_exactly(rt_sqlite):
         conn, response = get(port, "/healthz")
         assert response.status == 200
         conn.close()
+
+
+def test_a_serving_process_freezes_what_it_started_with_and_nothing_else(rt_sqlite):
+    """`sandu serve`'s app (`freeze_start_up`) freezes, once it starts, what its process built to start — the modules,
+    the policy, the models: well over 100,000 objects — out of the cyclic collector; an app made without it (a test's,
+    in a process that makes many) freezes nothing, and a request served after the start adds nothing to what is frozen."""
+    import gc
+
+    from sandu.api.app import create_app
+
+    gc.unfreeze()
+    try:
+        with served(create_app(rt_sqlite), **uvicorn_options(rt_sqlite.settings)) as (_server, port):
+            conn, response = get(port, "/healthz")
+            assert response.status == 200
+            conn.close()
+            assert gc.get_freeze_count() == 0
+        with served(create_app(rt_sqlite, freeze_start_up=True), **uvicorn_options(rt_sqlite.settings)) as (_server, port):
+            frozen = gc.get_freeze_count()
+            assert frozen > 100_000, frozen
+            conn, response = get(port, "/healthz")
+            assert response.status == 200
+            conn.close()
+            assert gc.get_freeze_count() <= frozen  # nothing more frozen (a frozen object freed by its count of references leaves)
+    finally:
+        gc.unfreeze()
 
 
 def test_each_server_process_listens_on_a_socket_of_its_own():

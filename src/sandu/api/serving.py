@@ -7,7 +7,7 @@
   parsed and reaches the app, however its bytes are split. uvicorn applies that bound to h11 only, and its "auto"
   protocol would switch to httptools, which bounds no head, as soon as httptools happens to be installed.
 - **Nagle's algorithm off on every connection.** With more than one process the listening sockets are made with
-  `socket.socket(family)` (protocol 0: by uvicorn, or by `PerProcessListener` below), and asyncio sets TCP_NODELAY
+  `socket.socket(family)` (protocol 0: by `PerProcessListener` below, and by uvicorn before 0.55), and asyncio sets TCP_NODELAY
   only on connections of a socket whose protocol says IPPROTO_TCP. A response's body, written after its head, then
   waited for the client's delayed ACK: 40 ms on Linux, on every request that found its connection idle (measured with
   one client on 2 processes: GET /healthz 44 ms at p50, a measurement 56 ms; with this protocol 1.0 and 15 ms, as on
