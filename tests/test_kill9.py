@@ -38,8 +38,9 @@ from typing import Any
 import pytest
 from conftest import FIXED_NOW, TEST_SECRET, TEST_SETTINGS, new_db_url, runtime_on
 from servicing_support import D0, SERVICE_NOW, draw, eod, open_line, repay
-from sqlalchemy import func, insert, select
+from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from sandu.audit import service as audit
 from sandu.domain.enums import EodStatus, LineStatus
@@ -65,6 +66,39 @@ LEDGER_MODELS = (m.CreditLine, m.Drawing, m.Due, m.Instalment, m.ClassificationC
 
 
 # --- the worker --------------------------------------------------------------------------------
+
+
+RUN_NAME = "sandu-kill9-run"  # the application_name of a run's connections on PostgreSQL, so that `settled` can wait for them
+SETTLE_S = 30
+
+
+def run_url(url: str) -> str:
+    """The store's URL as a run is given it: on PostgreSQL, naming the run's connections RUN_NAME."""
+    u = make_url(url)
+    if u.get_backend_name() != "postgresql":
+        return url
+    return u.update_query_dict({"application_name": RUN_NAME}).render_as_string(hide_password=False)
+
+
+def settled(url: str) -> None:
+    """After a kill on PostgreSQL: wait (at most SETTLE_S) until no connection of a run is left. The server process of a
+    killed client still finishes the statement it was given — a COMMIT received just before the kill lands after it —
+    so the store is checked only once the killed run's transaction has ended, one way or the other, and not between two
+    reads of the check (one before that COMMIT landed, one after)."""
+    u = make_url(url)
+    if u.get_backend_name() != "postgresql":
+        return
+    engine = create_engine(u.difference_update_query(["application_name"]), poolclass=NullPool)
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = :name")
+    deadline = time.monotonic() + SETTLE_S
+    try:
+        with engine.connect() as conn:
+            while conn.execute(query, {"name": RUN_NAME}).scalar_one():
+                assert time.monotonic() < deadline, f"a killed run's connection is still open after {SETTLE_S} s"
+                conn.rollback()  # a new transaction sees pg_stat_activity anew
+                time.sleep(0.01)
+    finally:
+        engine.dispose()
 
 
 class Workers:
@@ -113,7 +147,8 @@ class Workers:
         return int(code)
 
     def kill_soon(self, job: dict[str, Any], rng: random.Random) -> int:
-        """Start a run, SIGKILL it after a random 20–300 ms; its exit code (0 when it finished first)."""
+        """Start a run, SIGKILL it after a random 20–300 ms; its exit code (0 when it finished first) once what it left
+        in flight has `settled`."""
         pid = self.start(job)
         time.sleep(rng.uniform(*KILL_AFTER_S))
         try:
@@ -123,7 +158,9 @@ class Workers:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass  # it ended (and was reaped) just now: its exit line is on its way
-            return self.wait(pid)
+            code = self.wait(pid)
+            settled(job["url"])
+            return code
         assert line == f"exit {pid} 0", f"{line}; stderr:\n{self.stderr()}"
         return 0
 
@@ -244,7 +281,7 @@ def test_kill9_during_postings_loses_no_acknowledged_entry_and_writes_no_half_en
     try:
         line_id = open_line(rt)
         log = tmp_path / "postings.log"
-        job = {"job": "postings", "url": seeded_url, "log": str(log), "line_id": line_id, "seed": 9, "start": D0.isoformat(),
+        job = {"job": "postings", "url": run_url(seeded_url), "log": str(log), "line_id": line_id, "seed": 9, "start": D0.isoformat(),
                "now": SERVICE_NOW.isoformat(), "ops_per_day": 6, "deadline_s": 60}
         rng = random.Random(f"postings-{kind}")
         in_flight_at_kill = 0
@@ -402,7 +439,7 @@ def test_kill9_during_end_of_day_resumes_to_the_state_of_an_uninterrupted_run(eo
     rt = runtime_on(url)
     rng = random.Random(f"eod-{kind}")
     step = eod_module.LEASE + timedelta(seconds=1)  # each restart comes after the killed run's lease ran out
-    job = {"job": "eod", "url": url, "batch_lines": EOD_BATCH_LINES}
+    job = {"job": "eod", "url": run_url(url), "batch_lines": EOD_BATCH_LINES}
     try:
         kills, finished, takeovers, mid_date = 0, 0, 0, 0
         target, now = EOD_FIRST, SERVICE_NOW
