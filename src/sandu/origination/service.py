@@ -68,7 +68,8 @@ DISTRICT_BY_REGION = {code: district for district, (code, _share) in DISTRICTS.i
 # The statements of the measurement path, built once (their values are parameters): see sandu.store.db.
 _LOCK_ENTERPRISE = select(m.Enterprise).where(m.Enterprise.id == bindparam("enterprise_id")).with_for_update().execution_options(populate_existing=True)
 _ENTERPRISE_BY_USCC = select(m.Enterprise).where(m.Enterprise.uscc == bindparam("uscc"))
-# The enterprise and a consent of its own, locked in one statement (the enterprise's row first, as everywhere).
+# The enterprise and a consent of its own, both rows locked by one statement (a revocation, which locks only the consent's
+# row, waits for the record or is seen by it).
 _LOCK_ENTERPRISE_AND_CONSENT = (select(m.Enterprise, m.Consent).join(m.Consent, m.Consent.enterprise_id == m.Enterprise.id)
                                 .where(m.Enterprise.id == bindparam("enterprise_id"), m.Consent.id == bindparam("consent_id"))
                                 .with_for_update().execution_options(populate_existing=True))
