@@ -298,3 +298,44 @@ def test_end_of_day_runs_in_batches_until_every_line_is_done(rt):
     assert all(actions.get_line(rt, line).accrued_through == day for line in lines)
     again = actions.end_of_day(rt, ops, day)
     assert again.days == [] and again.last_closed_on == day
+
+
+def _write_metrics(rt) -> tuple[float, float, float]:
+    """(writes, seconds waited, seconds held) as the runtime's metrics count them."""
+    sample = rt.metrics.registry.get_sample_value
+    return (sample("sandu_store_write_held_seconds_count") or 0.0, sample("sandu_store_write_wait_seconds_sum") or 0.0,
+            sample("sandu_store_write_held_seconds_sum") or 0.0)
+
+
+def test_every_write_is_counted_with_the_time_it_held_the_store_committed_or_not(rt):
+    n0, waited0, held0 = _write_metrics(rt)
+    with rt.uow.write():
+        time.sleep(0.2)
+    n1, waited1, held1 = _write_metrics(rt)
+    assert n1 == n0 + 1 and held1 - held0 >= 0.2 and waited1 - waited0 < 0.2  # nobody else was writing
+    with pytest.raises(RuntimeError, match="the write failed"), rt.uow.write():
+        time.sleep(0.1)
+        raise RuntimeError("the write failed")
+    n2, _, held2 = _write_metrics(rt)
+    assert n2 == n1 + 1 and 0.1 <= held2 - held1 < 0.2  # rolled back, yet it held the store that long
+    with rt.uow.read():
+        time.sleep(0.05)
+    assert _write_metrics(rt)[0] == n2  # a read is no write
+    text_ = rt.metrics.render().decode()
+    assert "sandu_store_write_wait_seconds_bucket" in text_ and "sandu_store_write_held_seconds_bucket" in text_
+
+
+def test_a_write_held_up_by_another_process_is_counted_with_its_wait(sqlite_url):
+    rt = runtime_on(sqlite_url)
+    try:
+        n0, waited0, held0 = _write_metrics(rt)
+        with another_process_writing(rt.uow.file_lock.path):
+            w = threading.Thread(target=register_s2, args=(rt,))
+            w.start()
+            time.sleep(0.4)  # the writer asks for the lock early in this (a thread starts in far less than 0.1 s)
+        w.join(WAIT_S)
+        n1, waited1, held1 = _write_metrics(rt)
+        assert n1 == n0 + 1 and 0.3 <= waited1 - waited0 < WAIT_S  # waited for the other process, not counted as held
+        assert 0 < held1 - held0 < 0.3
+    finally:
+        rt.engine.dispose()

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from sandu.context import current_request_id
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+WRITE_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0)  # a write holds the store for milliseconds
 
 
 class Metrics:
@@ -33,10 +34,20 @@ class Metrics:
         self.eod_seconds = Histogram("sandu_eod_duration_seconds", "end-of-day run time", buckets=(0.1, 1, 5, 15, 60, 300, 1800),
                                      registry=self.registry)
         self.eod_lines = Counter("sandu_eod_lines_total", "lines brought up to date by end of day", registry=self.registry)
+        self.write_wait = Histogram("sandu_store_write_wait_seconds", "time a write transaction waited for the store's writer: this "
+                                    "process's line and, on SQLite, the lock between processes", buckets=WRITE_BUCKETS_S, registry=self.registry)
+        self.write_held = Histogram("sandu_store_write_held_seconds", "time a write transaction held the store's writer, its commit "
+                                    "included; on SQLite the sum's rate is the share of the time the one writer of all processes was busy "
+                                    "(as seen from this process)", buckets=WRITE_BUCKETS_S, registry=self.registry)
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()
         self.latency.labels(route, method).observe(seconds)
+
+    def write(self, waited_s: float, held_s: float) -> None:
+        """A write transaction ended (`UnitOfWork.write`): how long it waited for the store's writer, then held it."""
+        self.write_wait.observe(waited_s)
+        self.write_held.observe(held_s)
 
     def decision(self, outcome: str) -> None:
         self.decisions.labels(str(outcome)).inc()

@@ -58,7 +58,7 @@ class Runtime:
     def __post_init__(self) -> None:
         require_tech_grades(self.bundle, self.tech.grade_names, self.tech.label)  # every grade the evaluation gives has a price
         if self.uow is None:
-            self.uow = UnitOfWork(self.engine, self.settings, before_commit=audit.seal)
+            self.uow = UnitOfWork(self.engine, self.settings, before_commit=audit.seal, on_write=self.metrics.write)
         assert self.uow.engine is self.engine, "a runtime's unit of work runs on its own engine"
         if unknown := sorted(set(self.settings.source_retention_days) - set(ALL_SOURCES)):
             raise IntakeConfigError(f"SANDU_SOURCE_RETENTION_DAYS names {', '.join(unknown)}, which are not data sources (allowed: {', '.join(ALL_SOURCES)})")

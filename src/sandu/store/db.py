@@ -30,6 +30,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -348,10 +349,12 @@ def writer_lock_path(engine: Engine) -> str | None:
 class UnitOfWork:
     """The transactions of one process against one store (see the module docstring)."""
 
-    def __init__(self, engine: Engine, settings: Settings | None = None, before_commit: Callable[[Session], object] | None = None):
+    def __init__(self, engine: Engine, settings: Settings | None = None, before_commit: Callable[[Session], object] | None = None,
+                 on_write: Callable[[float, float], object] | None = None):
         settings = settings or get_settings()
         self.engine = engine
         self.before_commit = before_commit  # e.g. the audit trail, sealed in the same transaction
+        self.on_write = on_write  # told (waited_s, held_s) of every write transaction once it ended: see `write`
         self._writes = sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
         read_options: dict[str, object] = {READ_ONLY_OPTION: True}
         if engine.dialect.name == "postgresql":
@@ -365,8 +368,13 @@ class UnitOfWork:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """One write transaction: committed when the block ends, rolled back on any exception."""
+        """One write transaction: committed when the block ends, rolled back on any exception. Once it ended (committed
+        or not), `on_write` is told how long it waited for the store's writer (this process's line and, on SQLite, the
+        lock between processes; none on PostgreSQL) and how long it then held it, its commit included: on SQLite the
+        writers of every process take turns, so the time held per write bounds the writes per second of them all."""
+        asked = time.perf_counter()
         with self.queue.turn() if self.queue is not None else nullcontext(), self.file_lock.held() if self.file_lock else nullcontext():
+            granted = time.perf_counter()
             session = self._writes()
             try:
                 with session.begin():
@@ -375,6 +383,8 @@ class UnitOfWork:
                         self.before_commit(session)
             finally:
                 session.close()
+                if self.on_write is not None:
+                    self.on_write(granted - asked, time.perf_counter() - granted)
 
     @contextmanager
     def read_rows(self) -> Iterator[Connection]:
