@@ -5,7 +5,9 @@ measuring one enterprise (S2, whose row each measurement locks: on PostgreSQL th
 enterprises, each measured by its own legal representative. Besides the wall figures it measures the CPU
 the server spent per request (all its processes, from /proc) and its event loops' part of it (their main threads; the
 rest is the request threads'), and, in process, the CPU of one measurement of each load without HTTP — on 2 cores the
-throughput ceiling is 2 cores ÷ CPU per request, whatever the load on the machine. For each load of measurements it
+throughput ceiling is 2 cores ÷ CPU per request, whatever the load on the machine — and how long it held the store's
+writer (`held_ms_per_write`): on SQLite the writers of every process take turns, so 1000 ÷ that is a second ceiling,
+whatever the cores. For each load of measurements it
 reads back their write step (`write_steps_ms`) against the same in process: on SQLite one process writes at a time, so
 what that step grows by under load (its writer waiting for its own process's interpreter) every writer waits too. The same
 loads against FastAPI with nothing behind it (one process, `loadgen.empty_app`) are the reference: what the framework,
@@ -113,9 +115,10 @@ def spread(rt: Runtime, n: int) -> list[Applicant]:
     return out
 
 
-def seeded(url: str) -> tuple[str, str, dict[str, float], dict[str, float], list[Applicant]]:
+def seeded(url: str) -> tuple[str, str, dict[str, float], dict[str, float], dict[str, float], list[Applicant]]:
     """(url, the password of S2's legal representative, in-process CPU ms of one measurement by load, the p50 of their
-    write step by load (`write_steps_ms`), SPREAD more applicants with their enterprises) of a migrated, seeded store with
+    write step by load (`write_steps_ms`), the ms each held the store's writer by load (`held_ms_per_write`), SPREAD more
+    applicants with their enterprises) of a migrated, seeded store with
     the demo users. The measurements timed in process are those the server will be loaded with: S2 under its own
     consent, and the SPREAD enterprises in turn, each by its own legal representative (some of them declined or short of
     a request, so searched for counterfactuals)."""
@@ -135,13 +138,26 @@ def seeded(url: str) -> tuple[str, str, dict[str, float], dict[str, float], list
         f"measurement, {len(applicants)} enterprises": lambda n: orig.measure(rt, reps[n % len(reps)], uscc=applicants[n % len(reps)].uscc,
                                                                               consent_id=applicants[n % len(reps)].consent_id),
     }
-    cpu_ms, write_ms = {}, {}
+    cpu_ms, write_ms, held_ms = {}, {}, {}
     for what, measure in loads.items():
-        since = datetime.now(timezone.utc)
+        since, before = datetime.now(timezone.utc), held_by_writes(rt)
         cpu_ms[what] = _cpu_ms(measure)
         write_ms[what] = _p50(write_steps_ms(engine, since))
+        held_ms[what] = held_ms_per_write(before, held_by_writes(rt))
     engine.dispose()
-    return url, password, cpu_ms, write_ms, applicants
+    return url, password, cpu_ms, write_ms, held_ms, applicants
+
+
+def held_by_writes(rt: Runtime) -> tuple[float, float]:
+    """(write transactions, seconds they held the store's writer) so far, as the runtime's metrics count them."""
+    sample = rt.metrics.registry.get_sample_value
+    return sample("sandu_store_write_held_seconds_count") or 0.0, sample("sandu_store_write_held_seconds_sum") or 0.0
+
+
+def held_ms_per_write(before: tuple[float, float], after: tuple[float, float]) -> float:
+    """The mean ms a write held the store's writer between two `held_by_writes` (a measurement is one write)."""
+    writes = after[0] - before[0]
+    return (after[1] - before[1]) * 1000 / writes if writes else float("nan")
 
 
 def write_steps_ms(engine: Engine, since: datetime) -> list[float]:
@@ -168,7 +184,8 @@ def _cpu_ms(measure: Callable[[int], object]) -> float:
     return (time.process_time() - cpu0) * 1000 / IN_PROCESS_RUNS
 
 
-def stores(names: list[str], results: Results) -> Iterator[tuple[str, tuple[str, str, dict[str, float], dict[str, float], list[Applicant]]]]:
+def stores(names: list[str], results: Results) -> Iterator[tuple[str, tuple[str, str, dict[str, float], dict[str, float], dict[str, float],
+                                                                          list[Applicant]]]]:
     if "sqlite" in names:
         with tempfile.TemporaryDirectory() as tmp:
             yield "sqlite", seeded(f"sqlite:///{Path(tmp) / 'bench.db'}")
@@ -189,6 +206,18 @@ def stores(names: list[str], results: Results) -> Iterator[tuple[str, tuple[str,
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+def record_held(results: Results, store: str, rest: str, held_ms: float, cpu_ms: float) -> None:
+    """The ms one measurement held the store's writer in process (its write transaction, commit included), against
+    its CPU: on SQLite the writers of every server process take turns on the one file, so whatever the cores they
+    record at most 1000 ÷ this measurements/s; on PostgreSQL writers wait only on the rows they lock."""
+    bound = f"the writers of all processes take turns: at most {1000 / held_ms:.0f} measurements/s, whatever the cores" if store == "sqlite" \
+        else "writers wait on the rows they lock, not on one writer"
+    print(f"{store}: in process, a measurement{rest} held the store's writer {held_ms:.2f} ms ({held_ms / cpu_ms:.0%} of its CPU): {bound}")
+    results.add(f"http {store}: in-process writer held per measurement{rest}", held_ms, "ms", reference="in-process CPU per measurement",
+                reference_value=cpu_ms, notes=f"its write transaction, from the writer's turn to the end of its commit "
+                                              f"(sandu_store_write_held_seconds); {bound}")
 
 
 def record(results: Results, label: str, r: LoadResult, server_cpu_s: float, loop_cpu_s: float, ceiling_per_s: float | None, *,
@@ -344,13 +373,14 @@ def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[in
     print(f"HTTP on loopback: closed loop {CLIENTS} clients × {requests_each}; open loop {rate_per_s:g}/s for {seconds:g} s; "
           f"server processes {', '.join(map(str, workers))}; load average {os.getloadavg()[0]:.2f}")
     probe_ms = None if in_process_only else framework(results, requests_each, rate_per_s, seconds)
-    for store, (url, password, cpu_ms, write_ms, applicants) in stores(names, results):
+    for store, (url, password, cpu_ms, write_ms, held_ms, applicants) in stores(names, results):
         ceilings = {what: 2 * 1000 / ms for what, ms in cpu_ms.items()}  # the loads of the measurement, by what they measure
         for what, ms in cpu_ms.items():
             rest = what.removeprefix("measurement")
             print(f"{store}: in-process CPU per measurement{rest} {ms:.2f} ms → ceiling on 2 cores {ceilings[what]:.0f}/s (no HTTP, no load generator)")
             results.add(f"http {store}: in-process CPU per measurement{rest}", ms, "ms",
                         notes=f"{IN_PROCESS_RUNS} measurements through the action, no HTTP; 2 cores ÷ this = {ceilings[what]:.0f}/s")
+            record_held(results, store, rest, held_ms[what], ms)
         ready: tuple[dict[str, str], str, int] | None = None  # set up once per store: a second acceptance of the offer is refused
         reader = make_engine(url)  # the write steps of the decisions each load of measurements recorded
         for n in [] if in_process_only else workers:
