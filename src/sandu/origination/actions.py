@@ -2,9 +2,9 @@
 
 The API, the web pages, the CLI and the story replay call these and only
 these, with the `Actor` the interface authenticated and admitted (the table
-in `sandu.security.authz`). Each returns a view built inside its transaction,
-after that transaction — and the audit record of the change, written in it —
-has committed: what an interface shows is durable.
+in `sandu.security.authz`). Each returns a view of what its transaction read
+and wrote, once that transaction — and the audit record of the change, written
+in it — has committed: what an interface shows is durable.
 """
 
 from __future__ import annotations
@@ -112,19 +112,21 @@ def measure(rt: Runtime, actor: Actor, *, uscc: str, consent_id: str, requested_
             guarantee_fen=guarantee_fen, reader=lambda sources, u, day: rt.read_sources(sources, u, day, session=s),  # on this read
         )
     computed = svc.compute_measurement(prepared, as_of, rt.bundle, rt.model, rt.tech)
+    # What the write does not need to read is built before it takes the store's writer, and the answer after.
+    draft = svc.draft_decision(prepared, computed, as_of=as_of, now=now, bundle=rt.bundle, model=rt.model, tech=rt.tech,
+                               initiated_by=actor.user_id)
     lapsed: svc.ConsentLapsed | None = None
     with rt.uow.write() as s:
         try:
-            decision, ent = svc.record_decision(s, prepared, computed, as_of=as_of, now=now, bundle=rt.bundle, model=rt.model, tech=rt.tech,
-                                                initiated_by=actor.user_id, actor=actor)
+            decision, ent = svc.record_decision(s, prepared, computed, draft, now=now, actor=actor)
         except svc.ConsentLapsed as exc:  # revoked while reading: only the read log is written, and committed
             lapsed = exc
         else:
             privacy.keep_payloads(s, prepared, retention_days=_retention(rt))
             audit.note(s, actor, "decision.record", "decision", decision.id, at=now, after=decision)
-            view = decision_view(s, decision, svc.new_offers(decision.id, computed.result), ent)  # the offers as just written
     if lapsed is not None:
         raise lapsed
+    view = decision_view(None, decision, svc.new_offers(decision.id, computed.result), ent)  # as committed: the offers as just written
     rt.metrics.decision(view.outcome)
     return view
 

@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -514,28 +514,26 @@ def record_measurement(
     the new decision is the enterprise's decision in force and supersedes the one before. The
     enterprise's application is assessed and moved to the decision's outcome (`workflow.on_decision`),
     by `actor` (default: the user `initiated_by`, or a system job)."""
-    return record_decision(session, prepared, computed, as_of=as_of, now=now, bundle=bundle, model=model, tech=tech, initiated_by=initiated_by,
-                           actor=actor)[0]
+    draft = draft_decision(prepared, computed, as_of=as_of, now=now, bundle=bundle, model=model, tech=tech, initiated_by=initiated_by)
+    return record_decision(session, prepared, computed, draft, now=now, actor=actor)[0]
 
 
-def record_decision(
-    session: Session, prepared: PreparedMeasurement, computed: ComputedMeasurement, *, as_of: date, now: datetime, bundle: PolicyBundle,
-    model: RiskModel, tech: TechConfig, initiated_by: int | None = None, actor: Actor | None = None,
-) -> tuple[m.Decision, m.Enterprise]:
-    """`record_measurement`, answering also the enterprise it locked (now with the new decision in force), so that the
-    answer is built without reading it again."""
-    t0 = time.perf_counter()
+@dataclass(frozen=True)
+class DecisionDraft:
+    """What a measurement will write that depends on nothing the write transaction reads, built before it begins (so
+    that the store's writer, which on SQLite every process takes in turn, is held no longer than the writing needs):
+    the decision, its row complete but for its application and its timings (`record_decision` sets them), and its
+    offers' and its profile's rows."""
+
+    decision: m.Decision
+    offers: list[dict[str, Any]]
+    profile: dict[str, Any]
+
+
+def draft_decision(prepared: PreparedMeasurement, computed: ComputedMeasurement, *, as_of: date, now: datetime, bundle: PolicyBundle,
+                   model: RiskModel, tech: TechConfig, initiated_by: int | None = None) -> DecisionDraft:
+    """Pure: the `DecisionDraft` of a computed measurement."""
     profile, result = computed.profile, computed.result
-    ent = log_reads(session, prepared, now, kept="no decision was recorded", again="measure again")
-    insert_if_absent(
-        session, m.Profile, key="sha256",
-        row={"sha256": profile.sha256, "enterprise_id": prepared.enterprise_id, "consent_id": prepared.consent_id,
-             "as_of": as_of, "snapshot": profile.to_json(), "created_at": now},
-    )
-    actor = actor or _actor_of_user(session, initiated_by)
-    app = workflow.application_to_assess(session, ent, actor, now, consent_id=prepared.consent_id)
-    # Written with Core statements (one per table) from values built here, not through the ORM's unit of work: the
-    # decision row is built once, inserted, and attached to the session as it was written (`attach_written`).
     decision = m.Decision(
         id=str(uuid.uuid4()),
         enterprise_id=prepared.enterprise_id,
@@ -550,19 +548,37 @@ def record_decision(
         result=(stored := {**result.to_json(), "scores": computed.scores, "quality_flags": list(profile.quality_flags),
                            "counterfactuals": [c.to_json() for c in computed.counterfactuals]}),
         **{k: v for k, v in decision_grades(stored).items() if k in ("risk_grade", "pd_12m")},
-        timings_ms=_timings_ms(prepared, computed, (time.perf_counter() - t0) * 1000),
         as_of=as_of,
         decided_at=now,
         initiated_by=initiated_by,
         superseded_at=None,
-        application_id=app.id,
     )
+    return DecisionDraft(decision, [row_values(o, without=("id",)) for o in new_offers(decision.id, result)],
+                         {"sha256": profile.sha256, "enterprise_id": prepared.enterprise_id, "consent_id": prepared.consent_id, "as_of": as_of,
+                          "snapshot": profile.to_json(), "created_at": now})
+
+
+def record_decision(session: Session, prepared: PreparedMeasurement, computed: ComputedMeasurement, draft: DecisionDraft, *, now: datetime,
+                    actor: Actor | None = None) -> tuple[m.Decision, m.Enterprise]:
+    """`record_measurement` of a drafted decision (`draft_decision`, each draft recorded once), answering also the
+    enterprise it locked (now with the new decision in force), so that the answer is built without reading it again."""
+    t0 = time.perf_counter()
+    decision = draft.decision
+    assert inspect(decision).transient and decision.application_id is None, f"decision {decision.id}: a draft is recorded once"
+    ent = log_reads(session, prepared, now, kept="no decision was recorded", again="measure again")
+    insert_if_absent(session, m.Profile, key="sha256", row=draft.profile)
+    actor = actor or _actor_of_user(session, decision.initiated_by)
+    app = workflow.application_to_assess(session, ent, actor, now, consent_id=prepared.consent_id)
+    # Written with Core statements (one per table) from values built before, not through the ORM's unit of work: the
+    # decision row is completed, inserted, and attached to the session as it was written (`attach_written`).
+    decision.application_id = app.id
+    decision.timings_ms = _timings_ms(prepared, computed, (time.perf_counter() - t0) * 1000)
     insert_rows(session, m.Decision, [row_values(decision)])
     if ent.live_decision_id is not None:  # superseded in one UPDATE (loading the old decision, its result and all, costs more)
         superseded = update_row(session, m.Decision, (ent.live_decision_id,), superseded_at=now)
         assert superseded == 1, "the decision in force exists"
     set_columns(session, ent, live_decision_id=decision.id)
-    insert_rows(session, m.Offer, [row_values(o, without=("id",)) for o in new_offers(decision.id, result)])
+    insert_rows(session, m.Offer, draft.offers)
     workflow.on_decision(session, app, decision, actor, now, valid_days=DECISION_VALID_DAYS)
     attach_written(session, decision)
     return decision, ent

@@ -197,9 +197,10 @@ _OFFER_TERMS = ("product", "name", "kind", "limit_fen", "rate_annual", "annualiz
                 "revolving", "basis_days")
 
 
-def decision_view(session: Session, d: m.Decision, offers: list[m.Offer], enterprise: m.Enterprise | None = None) -> DecisionView:
+def decision_view(session: Session | None, d: m.Decision, offers: list[m.Offer], enterprise: m.Enterprise | None = None) -> DecisionView:
     """A decision with each offer's terms (as decided) and its state now (approved, accepted); `enterprise`: the
-    decision's enterprise when the caller holds it (else read)."""
+    decision's enterprise when the caller holds it (else read on `session`; with it, no session is needed)."""
+    assert enterprise is not None or session is not None, "the decision's enterprise, or a session to read it on"
     ent = session.get(m.Enterprise, d.enterprise_id) if enterprise is None else enterprise
     assert ent is not None and ent.id == d.enterprise_id, "a decision always has its enterprise"
     state = {o.product: o for o in offers}
