@@ -4,9 +4,12 @@ equals the decision read back, and the audit record of the decision hashes the s
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import actor
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import StatementError
 
 from sandu.audit import service as audit
 from sandu.demo.users import story_applicant
@@ -18,7 +21,7 @@ from sandu.origination.states import OUTCOME_ACTION
 from sandu.simulate.stories import STORY_ROWS
 from sandu.sources.catalog import ALL_SOURCES
 from sandu.store import models as m
-from sandu.store.db import attach_written, get_row, insert_if_absent, insert_rows, row_values, set_columns, update_row
+from sandu.store.db import attach_written, encode_json, get_row, insert_if_absent, insert_rows, make_engine, row_values, set_columns, update_row
 
 
 def _measured_twice(rt, row) -> tuple[list, str]:
@@ -160,3 +163,42 @@ def test_insert_if_absent_stores_what_the_orm_stores_and_a_second_insert_of_the_
             + "d" * 64 + "')")}
         assert raw["c" * 64] == raw["d" * 64]  # byte for byte as the ORM writes it
         assert s.get(m.Profile, "c" * 64).snapshot == row["snapshot"]
+
+
+def test_json_encoded_before_the_write_is_stored_as_the_column_would_have_encoded_it(rt):
+    """The decision's result, the profile's snapshot and the kept payloads are encoded before the write transaction
+    (`encode_json`): stored, their text is what binding the value would have written, and they read back as that value."""
+    views, cid = _measured_twice(rt, STORY_ROWS[1])
+    with rt.engine.connect() as conn:
+        result, versions, application, sha = conn.execute(text("SELECT result, model_versions, application, profile_sha256 FROM decisions WHERE id = :id"),
+                                                          {"id": views[1].id}).one()
+        snapshot = conn.execute(text("SELECT snapshot FROM profiles WHERE sha256 = :s"), {"s": sha}).scalar_one()
+        payloads = conn.execute(text("SELECT payload FROM source_payloads WHERE consent_id = :c"), {"c": cid}).scalars().all()
+    with rt.uow.read() as s:
+        d = svc.get_decision(s, views[1].id)
+        stored = {"result": d.result, "model_versions": d.model_versions, "application": d.application,
+                  "snapshot": s.get(m.Profile, sha).snapshot}
+        kept = s.scalars(select(m.SourcePayload.payload).where(m.SourcePayload.consent_id == cid)).all()
+    raw = {"result": result, "model_versions": versions, "application": application, "snapshot": snapshot}
+    for column, value in stored.items():
+        text_ = raw[column] if isinstance(raw[column], str) else json.dumps(raw[column])  # PostgreSQL's driver reads JSON as values
+        assert json.loads(text_) == value and isinstance(value, dict), column  # a document, not a string holding one
+    assert payloads and len(kept) == len(payloads) and all(isinstance(p, dict) for p in kept)
+
+
+def test_an_engine_not_made_by_make_engine_refuses_json_encoded_ahead(tmp_path):
+    from sqlalchemy import JSON, Column, Integer, MetaData, Table, create_engine, insert
+
+    table = Table("t", MetaData(), Column("id", Integer, primary_key=True), Column("doc", JSON))
+    plain, ours = create_engine(f"sqlite:///{tmp_path / 'plain.db'}"), make_engine(f"sqlite:///{tmp_path / 'ours.db'}")
+    for engine in (plain, ours):
+        table.metadata.create_all(engine)
+    with pytest.raises(StatementError, match="not JSON serializable"), plain.begin() as conn:  # refused, not stored as a JSON string
+        conn.execute(insert(table), {"doc": encode_json({"a": 1})})
+    with ours.begin() as conn:
+        conn.execute(insert(table), [{"doc": encode_json({"a": [1, "二"]})}, {"doc": {"a": [1, "二"]}}, {"doc": "text"}])
+    with ours.connect() as conn:
+        assert conn.execute(text("SELECT doc FROM t ORDER BY id")).scalars().all() == [json.dumps({"a": [1, "二"]})] * 2 + ['"text"']
+        assert conn.execute(select(table.c.doc).order_by(table.c.id)).scalars().all() == [{"a": [1, "二"]}] * 2 + ["text"]
+    plain.dispose()
+    ours.dispose()

@@ -115,6 +115,7 @@ def measure(rt: Runtime, actor: Actor, *, uscc: str, consent_id: str, requested_
     # What the write does not need to read is built before it takes the store's writer, and the answer after.
     draft = svc.draft_decision(prepared, computed, as_of=as_of, now=now, bundle=rt.bundle, model=rt.model, tech=rt.tech,
                                initiated_by=actor.user_id)
+    kept = privacy.payload_rows(prepared, retention_days=_retention(rt))
     lapsed: svc.ConsentLapsed | None = None
     with rt.uow.write() as s:
         try:
@@ -122,7 +123,7 @@ def measure(rt: Runtime, actor: Actor, *, uscc: str, consent_id: str, requested_
         except svc.ConsentLapsed as exc:  # revoked while reading: only the read log is written, and committed
             lapsed = exc
         else:
-            privacy.keep_payloads(s, prepared, retention_days=_retention(rt))
+            privacy.keep_rows(s, kept)
             audit.note(s, actor, "decision.record", "decision", decision.id, at=now, after=decision)
     if lapsed is not None:
         raise lapsed

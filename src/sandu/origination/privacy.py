@@ -30,7 +30,7 @@ from sandu.origination import service as svc
 from sandu.sources.catalog import ALL_SOURCES
 from sandu.sources.consent_text import PROFILE_RETENTION_YEARS
 from sandu.store import models as m
-from sandu.store.db import insert_rows
+from sandu.store.db import encode_json, insert_rows
 
 MAX_ERASURES_LISTED = 100  # an enterprise's erasure records listed, newest first
 MAX_PURGE_ROWS = 100_000  # rows one purge deletes; the next run takes the rest (it says how many are left)
@@ -62,14 +62,23 @@ def retention_of(default_days: int, per_source: Mapping[str, int]) -> dict[str, 
 
 def keep_payloads(session: Session, prepared: svc.PreparedMeasurement, *, retention_days: Mapping[str, int] | None) -> int:
     """Keep the raw payloads a used read brought back, each until its source's retention date; how many."""
+    return keep_rows(session, payload_rows(prepared, retention_days=retention_days))
+
+
+def payload_rows(prepared: svc.PreparedMeasurement, *, retention_days: Mapping[str, int] | None) -> list[dict[str, Any]]:
+    """Pure: the rows `keep_payloads` writes, their payloads encoded ahead (built before a write takes the store's writer)."""
     if not retention_days:
-        return 0
-    rows = [
-        {"enterprise_id": prepared.enterprise_id, "consent_id": prepared.consent_id, "source": source, "payload": r.payload,
+        return []
+    return [
+        {"enterprise_id": prepared.enterprise_id, "consent_id": prepared.consent_id, "source": source, "payload": encode_json(r.payload),
          "payload_sha256": r.payload_sha256, "read_at": prepared.read_at, "keep_until": prepared.read_at + timedelta(days=retention_days[source])}
         for source, r in sorted(prepared.reads.items())
         if r.payload is not None and retention_days.get(source, 0) > 0
     ]
+
+
+def keep_rows(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Write the rows of `payload_rows`; how many."""
     insert_rows(session, m.SourcePayload, rows)
     return len(rows)
 

@@ -56,7 +56,7 @@ from sandu.sources.consent_text import BUREAU_SOURCE, LANGUAGES, TEXT_VERSION, r
 from sandu.sources.profile import ProfileSnapshot, build_profile, canonical_sha256, profile_from_json
 from sandu.sources.schemas import SCHEMA_VERSION
 from sandu.store import models as m
-from sandu.store.db import attach_written, get_row, insert_if_absent, insert_rows, row_values, set_columns, update_row
+from sandu.store.db import EncodedJSON, attach_written, encode_json, get_row, insert_if_absent, insert_rows, row_values, set_columns, update_row
 
 PURPOSES = ("credit_measurement",)
 MAX_CONSENT_DAYS = 365
@@ -522,10 +522,11 @@ def record_measurement(
 class DecisionDraft:
     """What a measurement will write that depends on nothing the write transaction reads, built before it begins (so
     that the store's writer, which on SQLite every process takes in turn, is held no longer than the writing needs):
-    the decision, its row complete but for its application and its timings (`record_decision` sets them), and its
-    offers' and its profile's rows."""
+    the decision, its row complete but for its application and its timings (`record_decision` sets them), its big
+    JSON columns encoded ahead (`encode_json`), and its offers' and its profile's rows."""
 
     decision: m.Decision
+    encoded: dict[str, EncodedJSON]
     offers: list[dict[str, Any]]
     profile: dict[str, Any]
 
@@ -553,9 +554,10 @@ def draft_decision(prepared: PreparedMeasurement, computed: ComputedMeasurement,
         initiated_by=initiated_by,
         superseded_at=None,
     )
-    return DecisionDraft(decision, [row_values(o, without=("id",)) for o in new_offers(decision.id, result)],
+    encoded = {column: encode_json(getattr(decision, column)) for column in ("result", "model_versions", "application")}
+    return DecisionDraft(decision, encoded, [row_values(o, without=("id",)) for o in new_offers(decision.id, result)],
                          {"sha256": profile.sha256, "enterprise_id": prepared.enterprise_id, "consent_id": prepared.consent_id, "as_of": as_of,
-                          "snapshot": profile.to_json(), "created_at": now})
+                          "snapshot": encode_json(profile.to_json()), "created_at": now})
 
 
 def record_decision(session: Session, prepared: PreparedMeasurement, computed: ComputedMeasurement, draft: DecisionDraft, *, now: datetime,
@@ -573,7 +575,7 @@ def record_decision(session: Session, prepared: PreparedMeasurement, computed: C
     # decision row is completed, inserted, and attached to the session as it was written (`attach_written`).
     decision.application_id = app.id
     decision.timings_ms = _timings_ms(prepared, computed, (time.perf_counter() - t0) * 1000)
-    insert_rows(session, m.Decision, [row_values(decision)])
+    insert_rows(session, m.Decision, [{**row_values(decision), **draft.encoded}])
     if ent.live_decision_id is not None:  # superseded in one UPDATE (loading the old decision, its result and all, costs more)
         superseded = update_row(session, m.Decision, (ent.live_decision_id,), superseded_at=now)
         assert superseded == 1, "the decision in force exists"

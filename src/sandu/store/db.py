@@ -28,6 +28,7 @@ ever waits for a connection while holding none of the locks it needs.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import threading
 import time
@@ -57,6 +58,29 @@ def _normalise(url: str) -> str:
     return url
 
 
+class EncodedJSON:
+    """A value of a JSON column encoded ahead (`encode_json`): an engine of `make_engine` writes its text as it is, where
+    any other value is encoded as it is bound — so a big document (a decision's result, a profile, a payload) can be
+    encoded before a write transaction begins rather than while it holds the store's writer. Not a `str`: an engine
+    that does not know it refuses it (json.dumps raises TypeError) instead of storing it as a JSON string."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def encode_json(value: Any) -> EncodedJSON:
+    """`value` as its JSON column would encode it when bound (`bind_json`), now."""
+    return EncodedJSON(json.dumps(value))
+
+
+def bind_json(value: Any) -> str:
+    """How the engines of `make_engine` encode a JSON column's value: as json.dumps does (SQLAlchemy's default), or
+    the text of an `EncodedJSON` as it is."""
+    return value.text if isinstance(value, EncodedJSON) else json.dumps(value)
+
+
 def make_engine(url: str | None = None, settings: Settings | None = None) -> Engine:
     """An engine whose pool has a connection for every request thread (and a few for
     end of day and the CLI), so a thread never waits for a connection."""
@@ -64,12 +88,13 @@ def make_engine(url: str | None = None, settings: Settings | None = None) -> Eng
     url = _normalise(url or settings.store_url())
     pool = {"pool_size": settings.worker_threads, "max_overflow": 5, "pool_timeout": POOL_TIMEOUT_S}
     if url.startswith("sqlite"):
-        engine = create_engine(url, hide_parameters=True, connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000, "check_same_thread": False}, **pool)
+        engine = create_engine(url, hide_parameters=True, connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000, "check_same_thread": False},
+                               json_serializer=bind_json, **pool)
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
     # No statement runs for ever: a stuck query or lock wait ends with an error (a 500 with an incident), not a hung request.
     timeouts = {"options": f"-c statement_timeout={settings.statement_timeout_ms}"}
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args=timeouts, **pool)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args=timeouts, json_serializer=bind_json, **pool)
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
