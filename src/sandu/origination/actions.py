@@ -127,7 +127,7 @@ def measure(rt: Runtime, actor: Actor, *, uscc: str, consent_id: str, requested_
             audit.note(s, actor, "decision.record", "decision", decision.id, at=now, after=decision)
     if lapsed is not None:
         raise lapsed
-    view = decision_view(None, decision, svc.new_offers(decision.id, computed.result), ent)  # as committed: the offers as just written
+    view = decision_view(None, decision, draft.offers, ent)  # as committed: the offers as just written
     rt.metrics.decision(view.outcome)
     return view
 

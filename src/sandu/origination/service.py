@@ -523,11 +523,13 @@ class DecisionDraft:
     """What a measurement will write that depends on nothing the write transaction reads, built before it begins (so
     that the store's writer, which on SQLite every process takes in turn, is held no longer than the writing needs):
     the decision, its row complete but for its application and its timings (`record_decision` sets them), its big
-    JSON columns encoded ahead (`encode_json`), and its offers' and its profile's rows."""
+    JSON columns encoded ahead (`encode_json`), its offers (objects no session holds, for the answer) and their rows,
+    and its profile's row."""
 
     decision: m.Decision
     encoded: dict[str, EncodedJSON]
-    offers: list[dict[str, Any]]
+    offers: list[m.Offer]
+    offer_rows: list[dict[str, Any]]
     profile: dict[str, Any]
 
 
@@ -555,7 +557,8 @@ def draft_decision(prepared: PreparedMeasurement, computed: ComputedMeasurement,
         superseded_at=None,
     )
     encoded = {column: encode_json(getattr(decision, column)) for column in ("result", "model_versions", "application")}
-    return DecisionDraft(decision, encoded, [row_values(o, without=("id",)) for o in new_offers(decision.id, result)],
+    offers = new_offers(decision.id, result)
+    return DecisionDraft(decision, encoded, offers, [row_values(o, without=("id",)) for o in offers],
                          {"sha256": profile.sha256, "enterprise_id": prepared.enterprise_id, "consent_id": prepared.consent_id, "as_of": as_of,
                           "snapshot": encode_json(profile.to_json()), "created_at": now})
 
@@ -580,7 +583,7 @@ def record_decision(session: Session, prepared: PreparedMeasurement, computed: C
         superseded = update_row(session, m.Decision, (ent.live_decision_id,), superseded_at=now)
         assert superseded == 1, "the decision in force exists"
     set_columns(session, ent, live_decision_id=decision.id)
-    insert_rows(session, m.Offer, draft.offers)
+    insert_rows(session, m.Offer, draft.offer_rows)
     workflow.on_decision(session, app, decision, actor, now, valid_days=DECISION_VALID_DAYS)
     attach_written(session, decision)
     return decision, ent
