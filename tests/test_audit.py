@@ -9,14 +9,18 @@ import random
 import shutil
 import subprocess
 import sys
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
 from cli_support import sandu
 from conftest import BUSINESS_DATE, TEST_SECRET, actor, runtime_on
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, text
 
 from sandu.audit import actions as audit
+from sandu.audit import service as state
 from sandu.audit.chain import FIELDS, GENESIS, record_sha256, verify
 from sandu.demo.stories import replay_all
 from sandu.origination import actions as orig
@@ -140,3 +144,21 @@ def test_a_refused_change_leaves_no_audit_record(sqlite_url):
         assert row == ("enterprise.register", S2["uscc"], actor(rt, "rep-s2").user_id)
     finally:
         rt.engine.dispose()
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text() | st.decimals(allow_nan=False) | st.dates(),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4), max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(result=_JSON, application=_JSON, versions=st.dictionaries(st.text(max_size=6), _JSON, max_size=4), ahead=st.sets(
+    st.sampled_from(["result", "application", "model_versions", "outcome", "decided_at"]), min_size=1))
+def test_a_row_state_hashed_with_columns_encoded_ahead_is_the_same_hash(result, application, versions, ahead):
+    decision = m.Decision(id="d-1", enterprise_id=7, profile_sha256="p" * 64, policy_version="v", policy_sha256="s" * 64, model_versions=versions,
+                          application=application, outcome="approve", comprehensive_limit_fen=12_345, result=result, as_of=date(2026, 10, 31),
+                          decided_at=datetime(2026, 10, 31, 9, 30, tzinfo=timezone.utc), initiated_by=None, superseded_at=None)
+    whole = state.state_sha256(decision)
+    assert state.state_sha256(decision, {c: state.state_json(getattr(decision, c)) for c in ahead}) == whole
+    assert state.state_sha256(decision, {"result": state.state_json({"changed": result})}) != whole  # the parts are hashed, not ignored
+    with pytest.raises(AssertionError, match="not its columns"):
+        state.state_sha256(decision, {"no_such_column": "1"})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -51,20 +51,41 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def state_sha256(row: Any) -> str | None:
-    """The hash of a row's stored state (every column), or None for no row."""
+_STATE = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)  # as json.dumps with these options, made once
+
+
+def state_json(value: Any) -> str:
+    """One column's value as the state of its row encodes it (`state_sha256`)."""
+    return _STATE.encode(_plain(value))
+
+
+def state_sha256(row: Any, ahead: Mapping[str, str] | None = None) -> str | None:
+    """The hash of a row's stored state (every column, by name: the JSON object of their values, keys sorted, as
+    `json.dumps(state, sort_keys=True, ensure_ascii=False, default=str)` writes it), or None for no row.
+
+    `ahead`: columns whose value's `state_json` was encoded before — a big value, encoded before the write transaction
+    began, so that the store's writer is not held while it is — put in the object as they are. The hash is the same
+    as without them, provided each is the `state_json` of the value the row holds (the caller's promise: the value
+    is not changed after)."""
     if row is None:
         return None
-    state = {attr.key: _plain(getattr(row, attr.key)) for attr in inspect(row).mapper.column_attrs}
-    return hashlib.sha256(json.dumps(state, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")).hexdigest()
+    keys = [attr.key for attr in inspect(row).mapper.column_attrs]
+    if not ahead:
+        text = _STATE.encode({k: _plain(getattr(row, k)) for k in keys})
+    else:
+        assert set(ahead) <= set(keys), f"{type(row).__name__}: encoded ahead {sorted(set(ahead) - set(keys))}, which are not its columns"
+        # json.dumps writes an object, keys sorted, as "{" + ", ".join(key + ": " + value) + "}": the same text by parts.
+        text = "{" + ", ".join(f"{_STATE.encode(k)}: {ahead[k] if k in ahead else state_json(getattr(row, k))}"
+                               for k in sorted(keys)) + "}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def note(session: Session, actor: Actor, action: str, object_type: str, object_id: object, *, at: datetime,
-         before: str | None = None, after: Any = None) -> None:
+         before: str | None = None, after: Any = None, after_ahead: Mapping[str, str] | None = None) -> None:
     """Record that `actor` did `action` to an object; `before` is the state hash taken
-    before the change, `after` the row now (hashed when the chain is sealed)."""
+    before the change, `after` the row now (hashed when the chain is sealed, with `after_ahead`: `state_sha256`)."""
     session.info.setdefault(NOTES_KEY, []).append((
-        Note(at, actor, action, object_type, str(object_id)[:64], before, None, current_request_id()), after))
+        Note(at, actor, action, object_type, str(object_id)[:64], before, None, current_request_id()), after, after_ahead))
 
 
 def seal(session: Session) -> int:
@@ -77,11 +98,11 @@ def seal(session: Session) -> int:
     assert head is not None, "the audit head row is created by the migration"
     seq, prev = head.seq, head.sha256
     rows = []
-    for n, after_row in pending:
+    for n, after_row, after_ahead in pending:
         seq += 1
         fields = {"seq": seq, "at": n.at, "actor_user_id": n.actor.user_id, "actor_role": str(n.actor.role), "action": n.action,
                   "object_type": n.object_type, "object_id": n.object_id, "request_id": n.request_id,
-                  "before_sha256": n.before_sha256, "after_sha256": state_sha256(after_row), "prev_sha256": prev}
+                  "before_sha256": n.before_sha256, "after_sha256": state_sha256(after_row, after_ahead), "prev_sha256": prev}
         prev = record_sha256(fields)
         rows.append({**fields, "sha256": prev})
     insert_rows(session, m.AuditRecord, rows)  # one INSERT of the records, then the head moves on: Core statements, no ORM objects

@@ -124,7 +124,7 @@ def measure(rt: Runtime, actor: Actor, *, uscc: str, consent_id: str, requested_
             lapsed = exc
         else:
             privacy.keep_rows(s, kept)
-            audit.note(s, actor, "decision.record", "decision", decision.id, at=now, after=decision)
+            audit.note(s, actor, "decision.record", "decision", decision.id, at=now, after=decision, after_ahead=draft.state_ahead)
     if lapsed is not None:
         raise lapsed
     view = decision_view(None, decision, draft.offers, ent)  # as committed: the offers as just written
