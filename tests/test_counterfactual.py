@@ -3,13 +3,17 @@ applicant's levers that changes the outcome — found by the engine that decided
 
 from __future__ import annotations
 
-from conftest import BUSINESS_DATE, FIXED_NOW
+from dataclasses import replace
+from datetime import date
+
+from conftest import BUSINESS_DATE, FIXED_NOW, actor
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 from test_origination import S2, S4, WAN, consent, measure, register
 
 from sandu.domain.enums import Outcome
+from sandu.intake.outcome import ReadOutcome
 from sandu.origination import actions
 from sandu.origination import counterfactual as cf
 from sandu.origination import service as orig
@@ -99,6 +103,37 @@ def test_a_decline_is_searched_for_any_offer_and_the_levers_stay_within_a_year(r
             assert c.after <= normalized["social_insurance"]["headcount"]
 
 
+def test_a_lever_whose_source_did_not_answer_is_not_tried_and_the_others_are(rt_sqlite):
+    """The collateral registry asked and not answering (a timeout): what is pledged already is not known, so no property is
+    suggested — and the search neither fails (a profile cannot both lack and hold a source) nor stops trying the other levers."""
+    rt = rt_sqlite
+    register(rt, S4)
+    cid = consent(rt, S4)
+    asked = actions.get_decision(rt, measure(rt, S4, cid)).comprehensive_limit_fen + 300 * WAN
+    prepared = _prepared(rt, S4, cid, asked)
+    decide = _decide(rt, prepared.application)
+    found = {}
+    for gone in ((), ("collateral",)):
+        payloads = {s: p for s, p in prepared.payloads.items() if s not in gone}
+        unavailable = frozenset(prepared.unavailable | set(gone))
+        short = decide(build_profile(S4["uscc"], BUSINESS_DATE, payloads, unavailable))
+        assert short.comprehensive_limit_fen < asked
+        found[gone] = {c.lever for c in cf.counterfactuals(S4["uscc"], BUSINESS_DATE, payloads, unavailable, prepared.application, short, decide)}
+    assert "collateral" in found[()] and found[("collateral",)] == found[()] - {"collateral"}
+    # S2 declined for its tax: with the registry silent the tax lever is still searched, and found
+    register(rt, S2)
+    prepared = _prepared(rt, S2, consent(rt, S2), None)
+    app = Application(False, None)
+    normalized = {s: None if p is None else cf.validate(s, p, BUSINESS_DATE)[0] for s, p in prepared.payloads.items() if s != "collateral"}
+    low_tax = cf._with_latest(normalized, lambda y: y.update(vat_fen=1 * WAN, cit_fen=1 * WAN))
+    low_tax["credit_bureau"] = {**low_tax["credit_bureau"], "loans_outstanding_fen": 0}
+    unavailable = frozenset(prepared.unavailable | {"collateral"})
+    declined = _decide(rt, app)(build_profile(S2["uscc"], BUSINESS_DATE, low_tax, unavailable))
+    assert declined.outcome == Outcome.DECLINE
+    levers = {c.lever: c for c in cf.counterfactuals(S2["uscc"], BUSINESS_DATE, low_tax, unavailable, app, declined, _decide(rt, app))}
+    assert levers["tax"].reaches_goal and "collateral" not in levers
+
+
 def test_the_search_decides_as_the_record_does_on_any_application(rt_sqlite):
     """Each evaluation of the search (`deciding`: no challenger, no explanation, no terms; one scoring for the applications
     of a guarantee's search) reaches the outcome and the comprehensive limit that `score_and_decide` records — for
@@ -126,3 +161,23 @@ def test_the_search_decides_as_the_record_does_on_any_application(rt_sqlite):
 
     same()
     assert {Outcome.DECLINE, Outcome.APPROVE} <= seen  # the examples reached both sides of the search's goal
+
+
+class _Failing:
+    """An adapter whose source answers with an error at once."""
+
+    name = "failing"
+
+    def read(self, source: str, uscc: str, as_of: date, timeout_s: float) -> ReadOutcome:
+        return ReadOutcome(source, self.name, "error", reason="the test source failed")
+
+
+def test_a_measurement_short_of_its_request_while_the_collateral_registry_fails_is_answered_with_the_other_levers(rt_sqlite):
+    rt = replace(rt_sqlite, adapters={**rt_sqlite.adapters, "collateral": _Failing()})
+    register(rt, S2)
+    cid = consent(rt, S2)
+    rep = actor(rt, "rep-s2")
+    limit = actions.measure(rt, rep, uscc=S2["uscc"], consent_id=cid).comprehensive_limit_fen
+    v = actions.measure(rt, rep, uscc=S2["uscc"], consent_id=cid, requested_fen=limit + 1)
+    assert v.comprehensive_limit_fen == limit and "collateral:unavailable" in v.quality_flags
+    assert "collateral" not in {c.lever for c in v.counterfactuals} and {"rd_ratio", "tax"} <= {c.lever for c in v.counterfactuals}

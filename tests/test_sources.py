@@ -27,6 +27,7 @@ from sandu.sources.profile import (
     MAX_TAX_YEARS,
     PROFILE_SCHEMA_VERSION,
     SCHEMA_VERSION,
+    CheckedSources,
     Collateral,
     ProfileIntegrityError,
     build_profile,
@@ -509,6 +510,22 @@ def test_any_source_payloads_give_a_profile_that_hashes_stably_and_round_trips(p
     assert p.sources_read == tuple(sorted(payloads))
     stored = json.loads(json.dumps(p.to_json(), ensure_ascii=False))
     assert profile_from_json(stored, p.sha256) == p
+
+
+@settings(max_examples=200, deadline=None)
+@given(arbitrary_payloads, st.sampled_from(ALL_SOURCES), st.sets(st.sampled_from(ALL_SOURCES), max_size=3), st.data())
+def test_checked_sources_with_one_source_changed_is_the_profile_of_the_changed_payloads(payloads, source, unavailable, data) -> None:
+    payload = data.draw(st.none() | like(WELL_FORMED[source]), label="payload")
+    unavailable = frozenset(unavailable - set(payloads) - {source})
+    checked = CheckedSources(AS_OF, payloads, unavailable)
+    assert checked.profile(USCC) == build_profile(USCC, AS_OF, payloads, unavailable)
+    before = copy.deepcopy(payloads)
+    changed = checked.changed(source, payload)  # read before or not: a source not read becomes read
+    assert changed.profile(USCC) == build_profile(USCC, AS_OF, {**payloads, source: payload}, unavailable)
+    assert payloads == before and checked.profile(USCC) == build_profile(USCC, AS_OF, payloads, unavailable)  # the base is not changed
+    if unavailable:
+        with pytest.raises(ValueError, match="not a source that answered"):
+            checked.changed(sorted(unavailable)[0], payload)
 
 
 # --- replay: a stored snapshot is trusted only when it is exactly what was hashed -------

@@ -16,6 +16,9 @@ what is plausible in a year:
 * ``guarantee`` — a financing guarantee company's guarantee (担保, the policy's 担保快贷) arranged, up to the
   request (or 1,000万 without one), in whole 万; it changes the application, not the sources.
 
+A lever of a source that was asked and did not answer (unavailable) is not tried: what it would change is not known.
+Each lever changes one source's payload; only that one is checked again for each change tried (`CheckedSources`).
+
 For each lever the change is searched on a grid of `GRID_STEPS` steps of its range by bisection
 (the engine's limit does not fall as a lever rises; the answer is checked at the point found): the
 smallest step that reaches the goal, or — when the whole range does not — the whole range with the
@@ -35,7 +38,7 @@ from typing import Any, Protocol
 from sandu.domain.enums import Outcome
 from sandu.domain.money import format_cn
 from sandu.policy.kernel import Application
-from sandu.sources.profile import build_profile
+from sandu.sources.profile import CheckedSources
 from sandu.sources.schemas import validate
 
 GRID_STEPS = 64  # a lever's range in this many steps (bisection: 6 evaluations); a change is `step` of them
@@ -82,6 +85,7 @@ class Counterfactual:
 @dataclass(frozen=True)
 class _Lever:
     name: str
+    source: str  # the one source whose payload it changes
     applies: Callable[[Payloads], bool]
     before: Callable[[Payloads], int | Decimal]
     change: Callable[[Payloads, int, int | None], Payloads]  # payloads, steps of the range (0..GRID_STEPS), the request → new payloads
@@ -101,8 +105,13 @@ def _rd_ratio(p: Payloads) -> Decimal:
     return (Decimal(y["rd_expense_fen"]) / Decimal(y["revenue_fen"])).quantize(RATIO_QUANTUM, rounding=ROUND_HALF_EVEN)
 
 
+def _copied(p: Payloads, source: str) -> Payloads:
+    """`p` with its own copy of `source`'s payload, to change (the others are shared, unchanged)."""
+    return {**p, source: copy.deepcopy(p.get(source))}
+
+
 def _with_latest(p: Payloads, update: Callable[[dict[str, Any]], None]) -> Payloads:
-    out = copy.deepcopy(p)
+    out = _copied(p, "tax")
     y = _latest_year(out)
     assert y is not None
     update(y)
@@ -128,7 +137,7 @@ def _raise_tax(p: Payloads, step: int, _: int | None) -> Payloads:
 
 
 def _raise_invoices(p: Payloads, step: int, _: int | None) -> Payloads:
-    out = copy.deepcopy(p)
+    out = _copied(p, "invoices")
     inv = out["invoices"]
     assert inv is not None
     inv["sales_invoice_fen"] = _uplift(inv["sales_invoice_fen"], MAX_INVOICE_UPLIFT_PCT, step)
@@ -136,7 +145,7 @@ def _raise_invoices(p: Payloads, step: int, _: int | None) -> Payloads:
 
 
 def _raise_tech_staff(p: Payloads, step: int, _: int | None) -> Payloads:
-    out = copy.deepcopy(p)
+    out = _copied(p, "social_insurance")
     si = out["social_insurance"]
     assert si is not None
     extra = (2 * si["headcount"] * MAX_TECH_STAFF_PCT * step + 100 * GRID_STEPS) // (200 * GRID_STEPS)  # rounded half up
@@ -150,7 +159,7 @@ def _collateral_fen(step: int, requested_fen: int | None) -> int:
 
 
 def _offer_collateral(p: Payloads, step: int, requested_fen: int | None) -> Payloads:
-    out = copy.deepcopy(p)
+    out = _copied(p, "collateral")
     assets = list((out.get("collateral") or {}).get("assets") or [])
     assets.append({"id": "counterfactual", "kind": "industrial_property", "appraised_value_fen": _collateral_fen(step, requested_fen),
                    "secured_debt_fen": 0})
@@ -173,14 +182,14 @@ def _tax_ok(*keys: str) -> Callable[[Payloads], bool]:
 
 
 LEVERS: tuple[_Lever, ...] = (
-    _Lever("rd_ratio", _tax_ok("rd_expense_fen"), _rd_ratio, _raise_rd, lambda a, b: f"研发投入占比由 {a:.1%} 提高到 {b:.1%}"),
-    _Lever("tax", _tax_ok("vat_fen", "cit_fen"), lambda p: _latest_year(p)["vat_fen"] + _latest_year(p)["cit_fen"],  # type: ignore[index]
+    _Lever("rd_ratio", "tax", _tax_ok("rd_expense_fen"), _rd_ratio, _raise_rd, lambda a, b: f"研发投入占比由 {a:.1%} 提高到 {b:.1%}"),
+    _Lever("tax", "tax", _tax_ok("vat_fen", "cit_fen"), lambda p: _latest_year(p)["vat_fen"] + _latest_year(p)["cit_fen"],  # type: ignore[index]
            _raise_tax, lambda a, b: f"年纳税由 {format_cn(int(a))} 提高到 {format_cn(int(b))}"),
-    _Lever("invoices", _has("invoices", "sales_invoice_fen"), lambda p: p["invoices"]["sales_invoice_fen"],  # type: ignore[index]
+    _Lever("invoices", "invoices", _has("invoices", "sales_invoice_fen"), lambda p: p["invoices"]["sales_invoice_fen"],  # type: ignore[index]
            _raise_invoices, lambda a, b: f"近12个月开票由 {format_cn(int(a))} 提高到 {format_cn(int(b))}"),
-    _Lever("tech_staff", _has("social_insurance", "tech_staff", "headcount"), lambda p: p["social_insurance"]["tech_staff"],  # type: ignore[index]
+    _Lever("tech_staff", "social_insurance", _has("social_insurance", "tech_staff", "headcount"), lambda p: p["social_insurance"]["tech_staff"],  # type: ignore[index]
            _raise_tech_staff, lambda a, b: f"科技人员由 {a} 人增加到 {b} 人"),
-    _Lever("collateral", lambda p: True, lambda p: 0, _offer_collateral, lambda a, b: f"提供评估价值 {format_cn(int(b))} 的厂房抵押"),
+    _Lever("collateral", "collateral", lambda p: True, lambda p: 0, _offer_collateral, lambda a, b: f"提供评估价值 {format_cn(int(b))} 的厂房抵押"),
 )
 
 
@@ -213,18 +222,19 @@ def counterfactuals(
     normalized: Payloads = {}
     for source, payload in payloads.items():
         normalized[source] = None if payload is None else validate(source, payload, as_of)[0]
+    checked = CheckedSources(as_of, normalized, unavailable)  # each source checked once; a change checks its own again
 
-    def limit_with(p: Payloads) -> tuple[int, bool]:
-        r = decide(build_profile(uscc, as_of, p, unavailable))
+    def limit_with(lever: _Lever, p: Payloads) -> tuple[int, bool]:
+        r = decide(checked.changed(lever.source, p[lever.source]).profile(uscc))
         reached = (r.outcome != Outcome.DECLINE and r.comprehensive_limit_fen > 0) if declined else \
             r.comprehensive_limit_fen >= (app.requested_fen or 0)
         return r.comprehensive_limit_fen, reached
 
     out: list[Counterfactual] = []
     for lever in LEVERS:  # a handful, each a bounded bisection
-        if not lever.applies(normalized):
+        if not lever.applies(normalized) or lever.source in unavailable:  # asked and not answered: what it changes is not known
             continue
-        top_limit, top_reached = limit_with(lever.change(normalized, GRID_STEPS, app.requested_fen))
+        top_limit, top_reached = limit_with(lever, lever.change(normalized, GRID_STEPS, app.requested_fen))
         if not top_reached:
             if top_limit > result.comprehensive_limit_fen:
                 out.append(_found(lever, normalized, GRID_STEPS, app, top_limit, False))
@@ -233,14 +243,14 @@ def counterfactuals(
         best_limit = top_limit
         while high - low > 1:
             middle = (low + high) // 2
-            limit, reached = limit_with(lever.change(normalized, middle, app.requested_fen))
+            limit, reached = limit_with(lever, lever.change(normalized, middle, app.requested_fen))
             if reached:
                 high, best_limit = middle, limit
             else:
                 low = middle
         out.append(_found(lever, normalized, high, app, best_limit, True))
     if deciding is not None:
-        today = build_profile(uscc, as_of, normalized, unavailable)
+        today = checked.profile(uscc)
         decide_today = deciding(today)  # scored once: the guarantee changes the application, not the profile
         found = _guarantee(app, result, declined, lambda g: decide_today(replace(app, guarantee_fen=g)))
         if found is not None:

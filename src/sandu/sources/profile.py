@@ -204,45 +204,73 @@ def build_profile(uscc: str, as_of: date, payloads: dict[str, Any], unavailable:
     A payload may be any JSON value: what is not as expected becomes a flag. A key of
     `payloads` or `unavailable` that is not a source of the catalog, or a source in both,
     is the caller's error (`ValueError`)."""
-    if not isinstance(payloads, dict):
-        raise ValueError(f"payloads must map source names to payloads, got {show(payloads)}")
-    for source in (*payloads, *sorted(unavailable)):  # no more keys than a dict holds; stops at the first unknown
-        if source not in ALL_SOURCES:
-            raise ValueError(f"payloads: {show(source)} is not a data source (allowed: {', '.join(ALL_SOURCES)})")
-    if both := sorted(set(payloads) & set(unavailable)):
-        raise ValueError(f"unavailable: {show(both[0])} also has a payload; a source either answered or did not")
-    flags: list[str] = []
-    present: dict[str, dict[str, Any]] = {}
-    for source in ALL_SOURCES:
-        if source in unavailable:
-            flags.append(f"{source}:unavailable")
-        elif source not in payloads:
-            flags.append(f"{source}:not_read")
-        elif payloads[source] is None:
-            flags.append(f"{source}:no_record")
-        elif not isinstance(payloads[source], dict):
-            flags.append(f"{source}:invalid")
-        else:
-            present[source] = payloads[source]
-    normalized: dict[str, dict[str, Any]] = {}
-    for source, payload in present.items():  # in catalog order: the issues follow the sources
-        read, issues = validate(source, payload, as_of)
-        flags.extend(issues)
-        if read is not None:
-            normalized[source] = read
-    features = _features(normalized)
-    assets = normalized["collateral"]["assets"] if "collateral" in normalized else []
-    collateral = tuple(Collateral(**a) for a in assets)
-    snap = ProfileSnapshot(
-        uscc=uscc,
-        as_of=as_of,
-        features=features,
-        collateral=collateral,
-        quality_flags=tuple(flags),
-        sources_read=tuple(sorted({*payloads, *unavailable})),
-        source_schema=SCHEMA_VERSION,
-    )
-    return ProfileSnapshot(**{**snap.__dict__, "sha256": canonical_sha256(snap.to_json())})
+    return CheckedSources(as_of, payloads, unavailable).profile(uscc)
+
+
+class CheckedSources:
+    """The payloads of one profile, each checked (`validate`) once: `profile` is `build_profile` of them, and
+    `changed(source, payload)` the same payloads with one source's replaced — only that one checked again. For searches
+    that try many changes of one source at a time (`sandu.origination.counterfactual`)."""
+
+    def __init__(self, as_of: date, payloads: dict[str, Any], unavailable: frozenset[str] | set[str] = frozenset()):
+        if not isinstance(payloads, dict):
+            raise ValueError(f"payloads must map source names to payloads, got {show(payloads)}")
+        for source in (*payloads, *sorted(unavailable)):  # no more keys than a dict holds; stops at the first unknown
+            if source not in ALL_SOURCES:
+                raise ValueError(f"payloads: {show(source)} is not a data source (allowed: {', '.join(ALL_SOURCES)})")
+        if both := sorted(set(payloads) & set(unavailable)):
+            raise ValueError(f"unavailable: {show(both[0])} also has a payload; a source either answered or did not")
+        self.as_of = as_of
+        self.unavailable = frozenset(unavailable)
+        # source → (its flag when it gave no payload to read, or None; its payload normalized; the issues found in it)
+        self._checked = {source: self._check(source, payloads[source]) for source in ALL_SOURCES if source in payloads}
+
+    def _check(self, source: str, payload: Any) -> tuple[str | None, dict[str, Any] | None, list[str]]:
+        if payload is None:
+            return f"{source}:no_record", None, []
+        if not isinstance(payload, dict):
+            return f"{source}:invalid", None, []
+        read, issues = validate(source, payload, self.as_of)
+        return None, read, issues
+
+    def changed(self, source: str, payload: Any) -> CheckedSources:
+        """These payloads with `source`'s replaced by `payload` (a source not read becomes read)."""
+        if source not in ALL_SOURCES or source in self.unavailable:
+            raise ValueError(f"changed: {show(source)} is not a source that answered or was not read")
+        out = object.__new__(CheckedSources)
+        out.as_of, out.unavailable = self.as_of, self.unavailable
+        checked = {**self._checked, source: self._check(source, payload)}
+        out._checked = {s: checked[s] for s in ALL_SOURCES if s in checked}  # in catalog order, as the flags are
+        return out
+
+    def profile(self, uscc: str) -> ProfileSnapshot:
+        flags: list[str] = []
+        for source in ALL_SOURCES:
+            if source in self.unavailable:
+                flags.append(f"{source}:unavailable")
+            elif source not in self._checked:
+                flags.append(f"{source}:not_read")
+            elif (gap := self._checked[source][0]) is not None:
+                flags.append(gap)
+        normalized: dict[str, dict[str, Any]] = {}
+        for source, (gap, read, issues) in self._checked.items():  # in catalog order: the issues follow the sources
+            if gap is None:
+                flags.extend(issues)
+                if read is not None:
+                    normalized[source] = read
+        features = _features(normalized)
+        assets = normalized["collateral"]["assets"] if "collateral" in normalized else []
+        collateral = tuple(Collateral(**a) for a in assets)
+        snap = ProfileSnapshot(
+            uscc=uscc,
+            as_of=self.as_of,
+            features=features,
+            collateral=collateral,
+            quality_flags=tuple(flags),
+            sources_read=tuple(sorted({*self._checked, *self.unavailable})),
+            source_schema=SCHEMA_VERSION,
+        )
+        return ProfileSnapshot(**{**snap.__dict__, "sha256": canonical_sha256(snap.to_json())})
 
 
 # ------------------------------------------------------------------ replay
