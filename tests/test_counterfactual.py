@@ -12,12 +12,15 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from test_origination import S2, S4, WAN, consent, measure, register
 
+from sandu.demo.users import story_applicant
 from sandu.domain.enums import Outcome
 from sandu.intake.outcome import ReadOutcome
 from sandu.origination import actions
 from sandu.origination import counterfactual as cf
 from sandu.origination import service as orig
 from sandu.policy.kernel import Application
+from sandu.simulate.stories import STORY_ROWS
+from sandu.sources.catalog import ALL_SOURCES
 from sandu.sources.profile import build_profile
 from sandu.store import models as m
 
@@ -181,3 +184,23 @@ def test_a_measurement_short_of_its_request_while_the_collateral_registry_fails_
     v = actions.measure(rt, rep, uscc=S2["uscc"], consent_id=cid, requested_fen=limit + 1)
     assert v.comprehensive_limit_fen == limit and "collateral:unavailable" in v.quality_flags
     assert "collateral" not in {c.lever for c in v.counterfactuals} and {"rd_ratio", "tax"} <= {c.lever for c in v.counterfactuals}
+
+
+def test_a_measurement_is_answered_whichever_one_source_fails_on_any_request(rt_sqlite):
+    """Every story, every source failing in turn (the rest answering), with no request and with one far above any limit
+    (so that the counterfactual search runs on what is left): answered every time, the source flagged as a gap, no
+    lever of it suggested."""
+    rt = rt_sqlite
+    consents = {}
+    for row in STORY_ROWS:
+        register(rt, row)
+        consents[row["uscc"]] = consent(rt, row)
+    for source in ALL_SOURCES:
+        of_source = {lever.name for lever in cf.LEVERS if lever.source == source}
+        failing = replace(rt, adapters={**rt.adapters, source: _Failing()})
+        for row in STORY_ROWS:
+            who = actor(failing, story_applicant(row["story"]))
+            for requested_fen in (None, 5_000 * WAN):
+                v = actions.measure(failing, who, uscc=row["uscc"], consent_id=consents[row["uscc"]], requested_fen=requested_fen)
+                assert f"{source}:unavailable" in v.quality_flags, (source, row["story"])
+                assert not of_source & {c.lever for c in v.counterfactuals}, (source, row["story"], v.counterfactuals)
