@@ -204,3 +204,29 @@ def test_a_measurement_is_answered_whichever_one_source_fails_on_any_request(rt_
                 v = actions.measure(failing, who, uscc=row["uscc"], consent_id=consents[row["uscc"]], requested_fen=requested_fen)
                 assert f"{source}:unavailable" in v.quality_flags, (source, row["story"])
                 assert not of_source & {c.lever for c in v.counterfactuals}, (source, row["story"], v.counterfactuals)
+
+
+def test_a_search_scores_each_distinct_profile_once_and_decides_each_as_deciding_does(rt_sqlite, monkeypatch):
+    """`searching`: profiles with the same features and flags are scored once — the policy still reads each one's own
+    collateral and application — and profiles whose flags alone differ are scored apart."""
+    rt = rt_sqlite
+    register(rt, S4)
+    prepared = _prepared(rt, S4, consent(rt, S4), None)
+    base = build_profile(S4["uscc"], BUSINESS_DATE, prepared.payloads, prepared.unavailable)
+    payloads = {s: p for s, p in prepared.payloads.items() if s != "utilities"}
+    gap = build_profile(S4["uscc"], BUSINESS_DATE, payloads, prepared.unavailable | {"utilities"})  # other flags, fewer features
+    normalized = {s: None if p is None else cf.validate(s, p, BUSINESS_DATE)[0] for s, p in prepared.payloads.items()}
+    pledged = build_profile(S4["uscc"], BUSINESS_DATE, cf._offer_collateral(normalized, cf.GRID_STEPS, 2_000 * WAN), prepared.unavailable)
+    assert pledged.features == base.features and pledged.collateral != base.collateral
+    flagged = replace(base, quality_flags=(*base.quality_flags, "utilities:unavailable"))  # the same features, a flag more
+    tried = [(app, profile) for app in (Application(False, None), Application(True, 2_000 * WAN), Application(True, 2_000 * WAN, None, 300 * WAN))
+             for profile in (base, pledged, gap, flagged, base)]
+    full = [orig.score_and_decide(profile, app, rt.bundle, rt.model, rt.tech, BUSINESS_DATE)[1] for app, profile in tried]
+    assert full[6].comprehensive_limit_fen > full[5].comprehensive_limit_fen  # the property pledged raises the limit asked for
+    scorings = []
+    scored = orig._scored
+    monkeypatch.setattr(orig, "_scored", lambda *a: scorings.append(a[0]) or scored(*a))
+    search = orig.searching(rt.bundle, rt.model, rt.tech, BUSINESS_DATE)
+    lean = [search(profile)(app) for app, profile in tried]
+    assert [(d.outcome, d.comprehensive_limit_fen) for d in lean] == [(d.outcome, d.comprehensive_limit_fen) for d in full]
+    assert scorings == [base, gap, flagged]  # base (and pledged with it) once; a profile of other features, or of other flags, apart

@@ -501,9 +501,9 @@ def compute_measurement(prepared: PreparedMeasurement, as_of: date, bundle: Poli
     t0 = time.perf_counter()
     profile = build_profile(prepared.uscc, as_of, prepared.payloads, prepared.unavailable)
     scores, result = score_and_decide(profile, prepared.application, bundle, model, tech, as_of)
+    search = searching(bundle, model, tech, as_of)
     whatif = counterfactuals(prepared.uscc, as_of, prepared.payloads, prepared.unavailable, prepared.application, result,
-                             lambda p: deciding(p, bundle, model, tech, as_of)(prepared.application),
-                             lambda p: deciding(p, bundle, model, tech, as_of))
+                             lambda p: search(p)(prepared.application), search)
     return ComputedMeasurement(profile, scores, result, (time.perf_counter() - t0) * 1000, whatif)
 
 
@@ -645,6 +645,30 @@ def deciding(profile: ProfileSnapshot, bundle: PolicyBundle, model: RiskModel, t
     the comprehensive limit, and those of one profile on several applications (a guarantee's search) share the scoring."""
     _tech, _risk, features, scores = _scored(profile, model, tech_config)
     return lambda application: decide_only(bundle, features, profile.collateral, scores, application, as_of)
+
+
+def _scored_key(profile: ProfileSnapshot) -> tuple[Any, ...]:
+    """What `_scored` reads of a profile, hashable: its features (each with its type: 1, 1.0 and True are told apart)
+    and its quality flags."""
+    return tuple(sorted((k, type(v).__name__, tuple(v) if isinstance(v, list) else v) for k, v in profile.features.items())), profile.quality_flags
+
+
+def searching(bundle: PolicyBundle, model: RiskModel, tech_config: TechConfig, as_of: date) -> Callable[[ProfileSnapshot], Callable[[Application], Decision]]:
+    """`deciding` for one search (`counterfactuals`): a profile whose features and quality flags it scored already is
+    not scored again — the scores read nothing else of it, so a change the scores do not see (a property offered as
+    collateral: 7 evaluations of the same features) is decided by the policy alone. Keeps what it scored until it is
+    dropped: one per distinct profile the search tries, at most its bounded number of evaluations."""
+    scored: dict[tuple[Any, ...], tuple[dict[str, Any], Scores]] = {}
+
+    def for_profile(profile: ProfileSnapshot) -> Callable[[Application], Decision]:
+        key = _scored_key(profile)
+        if (hit := scored.get(key)) is None:
+            _tech, _risk, features, scores = _scored(profile, model, tech_config)
+            hit = scored[key] = (features, scores)
+        features, scores = hit
+        return lambda application: decide_only(bundle, features, profile.collateral, scores, application, as_of)
+
+    return for_profile
 
 
 def score_and_decide(
