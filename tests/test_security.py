@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,12 +17,14 @@ import jwt
 import pytest
 from cli_support import sandu
 from conftest import FIXED_NOW, TEST_PASSWORD, TEST_SECRET, TEST_SETTINGS, login, runtime_on, serve
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
 
 from sandu.api.app import create_app
 from sandu.domain.enums import Role
-from sandu.domain.errors import InvalidInput
-from sandu.security import tokens
+from sandu.domain.errors import Busy, InvalidInput, NotAuthenticated
+from sandu.security import actions as security
+from sandu.security import passwords, tokens
+from sandu.security import service as svc
 from sandu.security.passwords import MIN_PASSWORD_LENGTH, check_new_password
 from sandu.simulate.stories import STORY_ROWS
 from sandu.store import models as m
@@ -141,6 +144,117 @@ def test_five_failed_logins_lock_the_account_for_a_while(client, app_rt):
     assert client.post(f"{API}/auth/token", data={"username": "auditor", "password": TEST_PASSWORD}).status_code == 200
     with app_rt.uow.read() as s:
         assert s.scalar(select(m.User.failed_logins).where(m.User.username == "auditor")) == 0
+
+
+@pytest.fixture
+def short_wait_rt(sqlite_url):
+    rt = runtime_on(sqlite_url, TEST_SETTINGS.model_copy(update={"write_wait_s": 1.0}))
+    yield rt
+    rt.engine.dispose()
+
+
+def _writes_meanwhile(monkeypatch, rt, name: str) -> list[str]:
+    """While `passwords.<name>` (argon2: ~100 ms of CPU by design) runs, another thread writes to the store, waiting at
+    most `write_wait_s` for the writer: what each such write came to ("written", or the error)."""
+    outcomes: list[str] = []
+    real = getattr(passwords, name)
+
+    def meanwhile() -> None:
+        try:
+            with rt.uow.write() as s:
+                s.execute(text("SELECT 1"))
+            outcomes.append("written")
+        except Busy as exc:
+            outcomes.append(f"busy: {exc}")
+
+    def wrapped(*args, **kwargs):
+        other = threading.Thread(target=meanwhile)
+        other.start()
+        other.join(timeout=30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(passwords, name, wrapped)
+    return outcomes
+
+
+def test_a_login_checks_the_password_while_the_store_takes_other_writes(monkeypatch, short_wait_rt):
+    """The password's hash is checked before the login's write transaction: on SQLite a write holds the writer of
+    every process, and a login holding it for its argon2 check would stall every measurement and draw behind it."""
+    rt = short_wait_rt
+    outcomes = _writes_meanwhile(monkeypatch, rt, "verify_password")
+    assert security.login(rt, username="auditor", password=TEST_PASSWORD).access_token
+    with pytest.raises(NotAuthenticated, match="wrong username or password"):
+        security.login(rt, username="auditor", password="not the password")
+    with pytest.raises(NotAuthenticated, match="wrong username or password"):
+        security.login(rt, username="nobody-here", password=TEST_PASSWORD)  # a decoy hash is checked: the same cost
+    assert outcomes == ["written"] * 3
+    with rt.uow.read() as s:
+        assert s.scalar(select(m.User.failed_logins).where(m.User.username == "auditor")) == 1  # the failure still counts
+
+
+def test_a_new_password_is_hashed_while_the_store_takes_other_writes(monkeypatch, short_wait_rt):
+    rt = short_wait_rt
+    outcomes = _writes_meanwhile(monkeypatch, rt, "hash_password")
+    security.signup(rt, username="new-applicant", password=TEST_PASSWORD, resident_id="11010519491231002X", client="127.0.0.1")
+    security.create_user(rt, None, username="new-risk", password=TEST_PASSWORD, role=Role.RISK)
+    assert outcomes == ["written"] * 2
+    assert security.login(rt, username="new-applicant", password=TEST_PASSWORD).access_token
+    assert security.login(rt, username="new-risk", password=TEST_PASSWORD).access_token
+
+
+def test_a_bad_username_is_named_before_a_bad_password_and_nothing_is_hashed(monkeypatch, short_wait_rt):
+    hashed: list[str] = []
+    monkeypatch.setattr(passwords, "hash_password", lambda ph, password: hashed.append(password) or "")
+    with pytest.raises(InvalidInput) as bad:
+        security.create_user(short_wait_rt, None, username="X", password="short", role=Role.RISK)
+    assert bad.value.field == "username"
+    with pytest.raises(InvalidInput) as bad:
+        security.create_user(short_wait_rt, None, username="fine-name", password="short", role=Role.RISK)
+    assert bad.value.field == "password" and hashed == []
+
+
+def test_a_password_checked_against_a_hash_that_changed_before_the_write_is_checked_again(app_rt):
+    """`authenticate` takes the check made before its transaction only if the hash it reads under lock is the one
+    checked; a hash changed meanwhile (or an account unlocked meanwhile) is checked again, under the lock."""
+    rt, now = app_rt, FIXED_NOW
+    other = passwords.hash_password(passwords.hasher(1, 8), "another good password")
+
+    def attempt(password: str, checked: svc.PasswordCheck) -> str:
+        with rt.uow.write() as s:
+            try:
+                return svc.authenticate(s, rt.settings, username="auditor", password=password, now=now, checked=checked).username
+            except NotAuthenticated as exc:
+                return str(exc)
+
+    def checked_now(password: str) -> svc.PasswordCheck:
+        with rt.uow.read_rows() as conn:
+            return svc.check_password(rt.settings, svc.read_password(conn, username="auditor", password=password, now=now), password)
+
+    def set_hash(value: str) -> None:
+        with rt.uow.write() as s:
+            s.execute(update(m.User).where(m.User.username == "auditor").values(password_hash=value))
+
+    with rt.uow.read() as s:
+        first = s.scalar(select(m.User.password_hash).where(m.User.username == "auditor"))
+    right = checked_now(TEST_PASSWORD)
+    assert right.ok is True and not right.locked and right.stored_hash == first
+    set_hash(other)
+    assert attempt(TEST_PASSWORD, right) == "wrong username or password"  # right for the old hash: checked again, wrong now
+    set_hash(first)
+    wrong = checked_now("another good password")
+    assert wrong.ok is False
+    set_hash(other)
+    assert attempt("another good password", wrong) == "auditor"  # wrong for the old hash: checked again, right now
+    # locked when read (not checked), unlocked before the write: checked under the lock
+    with rt.uow.write() as s:
+        s.execute(update(m.User).where(m.User.username == "auditor").values(locked_until=now + timedelta(minutes=5)))
+    with rt.uow.read_rows() as conn:
+        locked = svc.check_password(rt.settings, svc.read_password(conn, username="auditor", password="another good password", now=now),
+                                    "another good password")
+    assert locked.locked and locked.ok is None
+    with rt.uow.write() as s:
+        s.execute(update(m.User).where(m.User.username == "auditor").values(locked_until=None))
+    assert attempt("another good password", locked) == "auditor"
 
 
 def test_signing_and_drawing_need_a_fresh_password(client, app_rt):

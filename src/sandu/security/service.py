@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,15 +48,35 @@ def _password_hasher(settings: Settings):
     return passwords.hasher(settings.argon2_time_cost, settings.argon2_memory_kib)
 
 
-def create_user(
-    session: Session, settings: Settings, *, username: str, password: str, role: str, now: datetime,
-    branch: str | None = None, authority_fen: int | None = None, resident_id: str | None = None, created_by: int | None = None,
-) -> m.User:
-    """A new user. Applicants name the person (resident ID, one account per person); officers
-    and approvers a sub-branch and an approval authority; other staff neither."""
+def check_username(username: object) -> str:
     if not isinstance(username, str) or not USERNAME.fullmatch(username):
         raise InvalidInput("username", f"got {show(username)}", USERNAME_ALLOWED)
-    passwords.check_new_password(password)
+    return username
+
+
+@dataclass(frozen=True)
+class NewPassword:
+    """A password a new user chose, checked and hashed before the write transaction that creates the user: the hash
+    (argon2, about 100 ms of CPU by design) never runs while the store's writer is held — on SQLite every write of
+    every process would wait for it."""
+
+    hash: str
+
+
+def new_password(settings: Settings, *, username: object, password: object) -> NewPassword:
+    """The username checked (its error comes first, as it always has), then the password, then the password hashed."""
+    check_username(username)
+    return NewPassword(passwords.hash_password(_password_hasher(settings), passwords.check_new_password(password)))
+
+
+def create_user(
+    session: Session, settings: Settings, *, username: str, password: NewPassword, role: str, now: datetime,
+    branch: str | None = None, authority_fen: int | None = None, resident_id: str | None = None, created_by: int | None = None,
+) -> m.User:
+    """A new user with a password hashed beforehand (`new_password`). Applicants name the person (resident ID, one
+    account per person); officers and approvers a sub-branch and an approval authority; other staff neither."""
+    check_username(username)
+    assert isinstance(password, NewPassword), "a new user's password is checked and hashed before the write (new_password)"
     try:
         role = Role(role)
     except ValueError:
@@ -82,7 +102,7 @@ def create_user(
     if session.scalar(select(m.User.id).where(m.User.username == username)) is not None:
         raise Conflict("username", "is taken", "another username")
     user = m.User(
-        username=username, password_hash=passwords.hash_password(_password_hasher(settings), password), role=role, branch=branch,
+        username=username, password_hash=password.hash, role=role, branch=branch,
         authority_fen=authority_fen, person_id_hmac=person_hmac, person_id_masked=person_mask, disabled=False, failed_logins=0,
         locked_until=None, created_at=now, created_by=created_by,
     )
@@ -111,18 +131,52 @@ def find_user(session: Session, username: str) -> m.User:
 WRONG_LOGIN = "wrong username or password"
 
 
-def authenticate(session: Session, settings: Settings, *, username: str, password: str, now: datetime) -> m.User:
-    """The user whose password this is. Every failure is the same 401 (an unknown name
-    costs a password check too); `SANDU_LOGIN_MAX_FAILURES` failures in a row lock the
-    account for `SANDU_LOGIN_LOCK_MINUTES`, and a locked account says until when."""
+_LOGIN_OF = select(m.User.__table__.c.password_hash, m.User.__table__.c.locked_until).where(m.User.__table__.c.username == bindparam("username"))
+
+
+@dataclass(frozen=True)
+class PasswordCheck:
+    """A login's password checked before its write transaction against the hash then stored for the username (None:
+    no such user, and a decoy hash is checked instead, so that both cost the same). The check — argon2, about 100 ms
+    of CPU by design — holds neither the store's writer (on SQLite every write of every process would wait for it) nor
+    a connection; `authenticate` takes `ok` only if the hash it reads under lock is still the one checked, and checks
+    again otherwise. `ok` None: not checked (yet, or at all: the account was locked)."""
+
+    stored_hash: str | None
+    locked: bool
+    ok: bool | None = None
+
+
+def read_password(conn: Connection, *, username: object, password: object, now: datetime) -> PasswordCheck:
+    """Step one of a login, on a read (`conn`): the hash stored for `username`. Input no login accepts is the same 401
+    as a wrong password, at once."""
     if not isinstance(username, str) or not isinstance(password, str) or len(password) > passwords.MAX_PASSWORD_LENGTH:
         raise NotAuthenticated(WRONG_LOGIN)
+    row = conn.execute(_LOGIN_OF, {"username": username}).one_or_none()
+    if row is None:
+        return PasswordCheck(None, locked=False)
+    return PasswordCheck(row.password_hash, locked=row.locked_until is not None and row.locked_until > now)
+
+
+def check_password(settings: Settings, read: PasswordCheck, password: str) -> PasswordCheck:
+    """Step two, outside any transaction: the password checked against the hash read (not for a locked account:
+    `authenticate` says until when)."""
+    if read.locked:
+        return read
+    return replace(read, ok=passwords.verify_password(_password_hasher(settings), read.stored_hash, password))
+
+
+def authenticate(session: Session, settings: Settings, *, username: str, password: str, now: datetime, checked: PasswordCheck) -> m.User:
+    """Step three of a login, in its write transaction: the user whose password this is, by `checked` (`check_password`).
+    Every failure is the same 401 (an unknown name costs a password check too); `SANDU_LOGIN_MAX_FAILURES` failures in a
+    row lock the account for `SANDU_LOGIN_LOCK_MINUTES`, and a locked account says until when."""
     user = session.scalar(select(m.User).where(m.User.username == username).with_for_update())
     if user is not None and user.locked_until is not None and user.locked_until > now:
         raise NotAuthenticated(f"too many failed logins: the account is locked until {user.locked_until:%Y-%m-%d %H:%M} UTC")
-    ok = passwords.verify_password(_password_hasher(settings), user.password_hash if user else None, password)
     if user is None:
         raise NotAuthenticated(WRONG_LOGIN)
+    still = checked.ok is not None and checked.stored_hash == user.password_hash
+    ok = checked.ok if still else passwords.verify_password(_password_hasher(settings), user.password_hash, password)  # changed meanwhile: rare
     if not ok or user.disabled:
         if not ok:
             user.failed_logins += 1
