@@ -447,6 +447,28 @@ def test_the_scan_command_raises_days_past_due_here_once_per_episode(rt_sqlite):
     assert e.value.field == "batch"
 
 
+def _writes(rt) -> float:
+    return rt.metrics.registry.get_sample_value("sandu_store_write_held_seconds_count") or 0.0
+
+
+def test_the_daily_scan_screens_in_a_read_and_holds_the_writer_only_for_a_page_that_raises(rt_sqlite):
+    """A page of a thousand lines takes up to a second to read and evaluate: the scan does it in a read, and takes
+    the store's writer (which every measurement and draw of every process waits for) only for the lines found."""
+    rt = rt_sqlite
+    rt.clock.value = DAY
+    line_id = open_line(rt)
+    servicing.draw(rt, actor(rt, "rep-s2"), line_id=line_id, amount_fen=50 * WAN, idempotency_key="dpd")
+    ops = actor(rt, "ops")
+    before = _writes(rt)
+    assert alerts.scan(rt, ops, batch=1).raised == 0 and _writes(rt) == before  # two pages, nothing found: no write at all
+    with rt.uow.write() as s:
+        s.execute(text("UPDATE drawings SET dpd = 31, oldest_due_on = '2026-10-29' WHERE line_id = :l"), {"l": line_id})
+    before = _writes(rt)
+    assert alerts.scan(rt, ops, batch=1).raised == 1 and _writes(rt) == before + 1  # the page that raises, only
+    before = _writes(rt)
+    assert alerts.scan(rt, ops).raised == 0 and _writes(rt) == before  # raised already: screened out
+
+
 def test_the_database_holds_one_open_alert_per_rule_and_line(rt):
     line_id, alert_id = _raise_revenue_alert(rt)
     with pytest.raises(Exception, match="uq_alert|UNIQUE|unique"):

@@ -562,7 +562,7 @@ def _print_alert(v) -> None:
 
 
 @alerts_app.command("scan")
-def alerts_scan(batch: Annotated[int, typer.Option(help="Lines per committed unit of work.")] = 1_000) -> None:
+def alerts_scan(batch: Annotated[int, typer.Option(help="Lines screened per read; those that raise are scanned again in a committed unit of work.")] = 1_000) -> None:
     """Scan every open line as of the business date with the policy's early-warning rules; raise what they find."""
     from sandu.security.actor import Actor
     from sandu.servicing import alert_actions

@@ -110,10 +110,38 @@ def _scan_page(s: Session, rt: Runtime, actor: Actor, page: list[m.CreditLine], 
     return found, refused
 
 
+def _scan_noted(s: Session, rt: Runtime, actor: Actor, lines: list[m.CreditLine], *, as_of: date, at: datetime, after_id: int, profiles=None
+                ) -> tuple[list[m.Alert], dict[str, str]]:
+    """`_scan_page`, and the scan of the page after `after_id` on the audit trail when it raised anything."""
+    found, refused = _scan_page(s, rt, actor, lines, as_of=as_of, now=at, profiles=profiles)
+    if found:
+        audit.note(s, actor, "alerts.scan", "business_date", f"{as_of.isoformat()}#{after_id}", at=at)
+    return found, refused
+
+
+def _screen_page(s: Session, rt: Runtime, page: list[m.CreditLine], *, as_of: date) -> tuple[list[int], dict[str, str]]:
+    """The lines of `page` the rules would raise a new alert on, by a read (`svc.would_raise`), and the lines refused
+    (line → why): a page of a thousand lines costs up to a second of reading and evaluating, which the daily scan does
+    without holding the store's writer — only the few lines found are scanned again in a write, under their locks."""
+    facts = svc.page_facts(s, [line.id for line in page])
+    known: dict[int, Any] = {}
+    candidates: list[int] = []
+    refused: dict[str, str] = {}
+    for line in page:
+        try:
+            pair = known.get(line.enterprise_id) or known.setdefault(line.enterprise_id, svc.latest_profiles(s, line.enterprise_id))
+            if svc.would_raise(line, rt.bundle, as_of=as_of, profiles=pair, page=facts):
+                candidates.append(line.id)
+        except ProfileIntegrityError as exc:
+            refused[str(line.id)] = str(exc)
+    return candidates, refused
+
+
 def _scan_pages(rt: Runtime, actor: Actor, unit: Callable[[], AbstractContextManager[Session]], *, batch: int, enterprise_id: int | None = None,
-                profiles=None, now: datetime | None = None) -> ScanView:
+                profiles=None, now: datetime | None = None, screen: Callable[[], AbstractContextManager[Session]] | None = None) -> ScanView:
     """Scan open lines (all, or one enterprise's) a page of `batch` at a time, each page in a `unit` of work (its own
-    committed one, or the caller's), at `now` (default: the clock as each page starts)."""
+    committed one, or the caller's), at `now` (default: the clock as each page starts). With `screen` (a read), each
+    page is first screened in it (`_screen_page`) and only the lines found are scanned in a `unit`, if any."""
     as_of = rt.today()
     lines = raised = 0
     by_rule: Counter[str] = Counter()
@@ -122,29 +150,41 @@ def _scan_pages(rt: Runtime, actor: Actor, unit: Callable[[], AbstractContextMan
     after_id = 0
     for _ in range(MAX_SCAN_BATCHES):
         at = now or rt.now()
-        with unit() as s:
-            page = svc.open_lines(s, enterprise_id=enterprise_id, after_id=after_id, limit=batch)
-            found, refused_here = _scan_page(s, rt, actor, page, as_of=as_of, now=at, profiles=profiles)
-            if found:
-                audit.note(s, actor, "alerts.scan", "business_date", f"{as_of.isoformat()}#{after_id}", at=at)
-            ids += [a.id for a in found][:MAX_SHOWN_IDS - len(ids)]
+        found: list[m.Alert] = []
+        if screen is None:
+            with unit() as s:
+                page = svc.open_lines(s, enterprise_id=enterprise_id, after_id=after_id, limit=batch)
+                found, refused_here = _scan_noted(s, rt, actor, page, as_of=as_of, at=at, after_id=after_id, profiles=profiles)
+                page_ids = [line.id for line in page]
+        else:
+            with screen() as s:
+                page = svc.open_lines(s, enterprise_id=enterprise_id, after_id=after_id, limit=batch)
+                candidates, refused_here = _screen_page(s, rt, page, as_of=as_of)
+                page_ids = [line.id for line in page]  # the read's objects expire when it ends
+            if candidates:
+                with unit() as s:  # read again in the write: still open, their snapshots and alerts as they are now (`scan_line`)
+                    found, refused_scanning = _scan_noted(s, rt, actor, svc.open_lines(s, after_id=after_id, limit=batch, ids=candidates),
+                                                          as_of=as_of, at=at, after_id=after_id, profiles=profiles)
+                refused_here |= refused_scanning
+        ids += [a.id for a in found][:MAX_SHOWN_IDS - len(ids)]
         refused |= refused_here
         by_rule.update(a.rule_id for a in found)
-        lines += len(page)
+        lines += len(page_ids)
         raised += len(found)
-        if len(page) < batch:
+        if len(page_ids) < batch:
             return ScanView(as_of=as_of, lines=lines, raised=raised, by_rule=dict(sorted(by_rule.items())), refused=refused, alert_ids=ids)
-        after_id = page[-1].id
+        after_id = page_ids[-1]
     raise RuntimeError(f"the early-warning scan did not finish in {MAX_SCAN_BATCHES} batches; run it again")
 
 
 def scan(rt: Runtime, actor: Actor, *, batch: int = svc.MAX_SCAN_BATCH) -> ScanView:
     """Scan every open line as of the business date with the bundle's rules, comparing each enterprise's latest
-    snapshot with the one before, a batch of lines per committed unit of work; a line whose stored snapshot fails its
-    hash check is reported and skipped, the rest go on."""
+    snapshot with the one before, a batch of lines at a time: each batch screened in a read, and the lines that would
+    raise an alert scanned again, under their locks, in a committed unit of work; a line whose stored snapshot fails
+    its hash check is reported and skipped, the rest go on."""
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= svc.MAX_SCAN_BATCH:
         raise InvalidInput("batch", f"got {show(batch)}", f"1..{svc.MAX_SCAN_BATCH} lines")
-    return _scan_pages(rt, actor, rt.uow.write, batch=batch)
+    return _scan_pages(rt, actor, rt.uow.write, batch=batch, screen=rt.uow.read)
 
 
 def scan_after_refresh(s: Session, rt: Runtime, actor: Actor, *, enterprise_id: int, previous_sha256: str | None, profile_sha256: str,

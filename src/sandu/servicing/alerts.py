@@ -121,17 +121,25 @@ def _new(found: list, known: list[tuple[str, str, str]]) -> list:
     return [a for a in found if a.rule_id not in open_rules and (a.rule_id, a.evidence_key) not in seen]
 
 
+def would_raise(line: m.CreditLine, bundle: PolicyBundle, *, as_of: date, profiles: tuple[ProfileFacts | None, ProfileFacts | None],
+                page: PageFacts) -> bool:
+    """Whether the bundle's rules give `line` an alert that is new by what `page` read: the screen of a scan, which
+    needs no lock (`scan_line` evaluates again under the line's lock)."""
+    if not bundle.early_warning or line.status not in SCANNED_LINES:
+        return False
+    facts = LineFacts(line.id, as_of, profiles[0], profiles[1], page.worst.get(line.id))
+    return bool(_new(evaluate(bundle.early_warning, facts), page.known.get(line.id, [])))
+
+
 def scan_line(session: Session, line: m.CreditLine, bundle: PolicyBundle, *, as_of: date, now: datetime, actor: Actor,
               profiles: tuple[ProfileFacts | None, ProfileFacts | None], page: PageFacts) -> list[m.Alert]:
     """Raise the alerts the bundle's rules give on `line`: none for a rule that already has an open alert on the line,
     or that raised one on the same evidence before. The line is locked, and its alerts read again, only when something
     new was found (two scans at once raise it once). The new rows are added, not flushed: `record_raised` writes their
     first steps once a page's alerts have their ids."""
-    if not bundle.early_warning or line.status not in SCANNED_LINES:
+    if not would_raise(line, bundle, as_of=as_of, profiles=profiles, page=page):
         return []
     facts = LineFacts(line.id, as_of, profiles[0], profiles[1], page.worst.get(line.id))
-    if not _new(evaluate(bundle.early_warning, facts), page.known.get(line.id, [])):
-        return []
     svc.lock_line(session, line.id)
     known = [(r.rule_id, r.evidence_key, r.status) for r in
              session.execute(select(m.Alert.rule_id, m.Alert.evidence_key, m.Alert.status).where(m.Alert.line_id == line.id))]
@@ -157,12 +165,15 @@ def record_raised(session: Session, raised: list[m.Alert], actor: Actor, now: da
                                 actor_role=role, note=alert.summary))
 
 
-def open_lines(session: Session, *, enterprise_id: int | None = None, after_id: int = 0, limit: int = MAX_SCAN_BATCH) -> list[m.CreditLine]:
-    """Open lines (active or frozen) by id after `after_id`, at most `limit` (a scan's batch)."""
-    assert 1 <= limit <= MAX_SCAN_BATCH, limit
+def open_lines(session: Session, *, enterprise_id: int | None = None, after_id: int = 0, limit: int = MAX_SCAN_BATCH,
+               ids: list[int] | None = None) -> list[m.CreditLine]:
+    """Open lines (active or frozen) by id after `after_id`, at most `limit` (a scan's batch); of `ids` only, if given."""
+    assert 1 <= limit <= MAX_SCAN_BATCH and (ids is None or len(ids) <= limit), (limit, ids)
     q = select(m.CreditLine).where(m.CreditLine.status.in_(SCANNED_LINES), m.CreditLine.id > after_id)
     if enterprise_id is not None:
         q = q.where(m.CreditLine.enterprise_id == enterprise_id)
+    if ids is not None:
+        q = q.where(m.CreditLine.id.in_(ids))
     return list(session.scalars(q.order_by(m.CreditLine.id).limit(limit)))
 
 
