@@ -57,6 +57,33 @@ def test_payloads_are_kept_until_their_sources_retention_date_then_purged(rt_sql
         assert orig.replay(s, v.id, rt.bundle, rt.model, rt.tech).outcome == v.outcome
 
 
+def test_a_purge_deletes_a_chunk_per_write_up_to_its_bound_and_says_what_is_left(rt_sqlite, monkeypatch):
+    """The store's writer is held for one chunk at a time (a backlog of 100,000 rows in one transaction held it for
+    seconds); each chunk is on the audit trail; the bound of one run stays, and what it left is counted."""
+    rt = _rt(rt_sqlite, 30)
+    register(rt, S2)
+    cid = consent(rt, S2)
+    for _ in range(3):
+        actions.measure(rt, actor(rt, "rep-s2"), uscc=S2["uscc"], consent_id=cid)
+    due = _count(rt, m.SourcePayload)
+    assert due >= 12, due  # three measurements' payloads
+    from sandu.origination import privacy
+
+    monkeypatch.setattr(privacy, "PURGE_CHUNK_ROWS", 4)
+    monkeypatch.setattr(privacy, "MAX_PURGE_ROWS", 10)
+    writes: list[float] = []
+    rt.uow.on_write = lambda waited_s, held_s: writes.append(held_s)
+    later = rt.with_clock(lambda: FIXED_NOW + timedelta(days=30))
+    done = actions.purge_payloads(later, actor(rt, "ops"))
+    assert sum(done["deleted"].values()) == 10 and done["left"] == due - 10
+    assert len(writes) == 3 + 1  # 4 + 4 + 2 payloads (the bound), then one look for loose snapshots (none)
+    with rt.uow.read() as s:
+        notes = list(s.scalars(select(m.AuditRecord.object_id).where(m.AuditRecord.action == "payloads.purge").order_by(m.AuditRecord.seq)))
+    assert notes == ["4 rows", "4 rows", "2 rows"]
+    rest = actions.purge_payloads(later, actor(rt, "ops"))
+    assert sum(rest["deleted"].values()) == min(10, due - 10) and rest["left"] == max(0, due - 20) == _count(rt, m.SourcePayload)
+
+
 def test_an_unknown_source_in_the_retention_setting_stops_the_runtime(rt_sqlite):
     from sandu.intake.config import IntakeConfigError
 

@@ -9,10 +9,12 @@ in it — has committed: what an interface shows is durable.
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any
 
 import polars as pl
+from sqlalchemy.orm import Session
 
 from sandu.audit import service as audit
 from sandu.domain.errors import InvalidInput
@@ -268,14 +270,39 @@ def _retention(rt: Runtime) -> dict[str, int]:
 
 
 def purge_payloads(rt: Runtime, actor: Actor) -> dict:
-    """Delete the raw payloads and loose snapshots whose retention has run out (the scheduled purge)."""
+    """Delete the raw payloads and loose snapshots whose retention has run out (the scheduled purge), at most
+    `privacy.MAX_PURGE_ROWS` of each, `privacy.PURGE_CHUNK_ROWS` per committed unit of work (each on the audit trail):
+    {"deleted": {source: rows}, "left": payloads still due, "snapshots": snapshots deleted, "snapshots_left": still due}."""
     now = rt.now()
-    with rt.uow.write() as s:
-        done = privacy.purge_expired(s, now)
-        if done["deleted"]:
-            audit.note(s, actor, "payloads.purge", "source_payloads", f"{sum(done['deleted'].values())} rows", at=now)
-        if done["snapshots"]:
-            audit.note(s, actor, "snapshots.purge", "profiles", f"{done['snapshots']} rows", at=now)
+    deleted: dict[str, int] = {}
+
+    def payloads(s: Session, limit: int) -> int:
+        chunk = privacy.purge_due_payloads(s, now, limit)
+        for source, rows in chunk.items():
+            deleted[source] = deleted.get(source, 0) + rows
+        return sum(chunk.values())
+
+    _purge_in_chunks(rt, actor, now, payloads, "payloads.purge", "source_payloads")
+    snapshots = _purge_in_chunks(rt, actor, now, lambda s, limit: privacy.purge_loose_snapshots(s, now, limit), "snapshots.purge", "profiles")
+    with rt.uow.read() as s:
+        left = privacy.purge_left(s, now)
+    return {"deleted": dict(sorted(deleted.items())), "left": left["left"], "snapshots": snapshots, "snapshots_left": left["snapshots_left"]}
+
+
+def _purge_in_chunks(rt: Runtime, actor: Actor, now: datetime, purge: Callable[[Session, int], int], action: str, object_type: str) -> int:
+    """`purge(session, limit)` in committed units of work of at most `privacy.PURGE_CHUNK_ROWS` rows each, until it
+    finds fewer than asked or `privacy.MAX_PURGE_ROWS` are gone: how many rows it deleted."""
+    done = 0
+    while done < privacy.MAX_PURGE_ROWS:
+        limit = min(privacy.PURGE_CHUNK_ROWS, privacy.MAX_PURGE_ROWS - done)
+        with rt.uow.write() as s:
+            n = purge(s, limit)
+            assert 0 <= n <= limit, (n, limit)
+            if n:
+                audit.note(s, actor, action, object_type, f"{n} rows", at=now)
+        done += n
+        if n < limit:
+            break
     return done
 
 

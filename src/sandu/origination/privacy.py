@@ -2,7 +2,7 @@
 
 - **Raw payloads** (`source_payloads`) are kept from their read until their source's retention
   date (`SANDU_SOURCES_RETENTION_DAYS`, per source `SANDU_SOURCE_RETENTION_DAYS`; 0 keeps none),
-  only when the read was used (a live consent at record time). `purge_expired` deletes the ones
+  only when the read was used (a live consent at record time). `purge_due_payloads` deletes the ones
   due; it runs after each end of day (`sandu eod`) and on demand (`sandu sources purge`).
 - **Snapshots** keep their features and hashes; **decisions** stay replayable from them. A
   snapshot no decision rests on (a refresh's) is kept `PROFILE_RETENTION_YEARS` from its
@@ -33,7 +33,8 @@ from sandu.store import models as m
 from sandu.store.db import encode_json, insert_rows
 
 MAX_ERASURES_LISTED = 100  # an enterprise's erasure records listed, newest first
-MAX_PURGE_ROWS = 100_000  # rows one purge deletes; the next run takes the rest (it says how many are left)
+MAX_PURGE_ROWS = 100_000  # payloads, and snapshots, one purge deletes; the next run takes the rest (it says how many are left)
+PURGE_CHUNK_ROWS = 1_000  # rows deleted per write transaction: the store's writer is held a few ms at a time, never seconds
 MAX_REASON_CHARS = 500
 
 # What an erasure keeps, and why (the law that requires it). Each: (what, table, why).
@@ -91,27 +92,38 @@ def snapshot_keep_from(now: datetime) -> datetime:
         return now.replace(year=now.year - PROFILE_RETENTION_YEARS, day=28)
 
 
-def purge_expired(session: Session, now: datetime) -> dict[str, Any]:
-    """Delete the raw payloads whose retention date has come, and the snapshots no decision rests
-    on that are older than `PROFILE_RETENTION_YEARS` (each at most `MAX_PURGE_ROWS`):
-    {"deleted": {source: rows}, "left": payloads still due, "snapshots": snapshots deleted,
-    "snapshots_left": snapshots still due}."""
-    due = select(m.SourcePayload.id, m.SourcePayload.source).where(m.SourcePayload.keep_until <= now).order_by(m.SourcePayload.id).limit(MAX_PURGE_ROWS)
-    rows = session.execute(due).all()
+def purge_due_payloads(session: Session, now: datetime, limit: int) -> dict[str, int]:
+    """Delete at most `limit` raw payloads whose retention date has come, oldest first: {source: rows deleted}."""
+    assert 1 <= limit <= PURGE_CHUNK_ROWS, limit
+    rows = session.execute(select(m.SourcePayload.id, m.SourcePayload.source).where(m.SourcePayload.keep_until <= now)
+                           .order_by(m.SourcePayload.id).limit(limit)).all()
     deleted: dict[str, int] = {}
     for _, source in rows:
         deleted[source] = deleted.get(source, 0) + 1
-    ids = [i for i, _ in rows]
-    for k in range(0, len(ids), 1000):
-        session.execute(delete(m.SourcePayload).where(m.SourcePayload.id.in_(ids[k:k + 1000])))
+    if rows:
+        session.execute(delete(m.SourcePayload).where(m.SourcePayload.id.in_([i for i, _ in rows])))
+    return deleted
+
+
+def _loose_snapshots(now: datetime) -> tuple[Any, ...]:
+    """Snapshots no decision rests on, older than `PROFILE_RETENTION_YEARS`."""
+    return (m.Profile.created_at < snapshot_keep_from(now), ~select(m.Decision.id).where(m.Decision.profile_sha256 == m.Profile.sha256).exists())
+
+
+def purge_loose_snapshots(session: Session, now: datetime, limit: int) -> int:
+    """Delete at most `limit` snapshots no decision rests on that are older than `PROFILE_RETENTION_YEARS`: how many."""
+    assert 1 <= limit <= PURGE_CHUNK_ROWS, limit
+    shas = list(session.scalars(select(m.Profile.sha256).where(*_loose_snapshots(now)).order_by(m.Profile.sha256).limit(limit)))
+    if shas:
+        session.execute(delete(m.Profile).where(m.Profile.sha256.in_(shas)).execution_options(synchronize_session=False))
+    return len(shas)
+
+
+def purge_left(session: Session, now: datetime) -> dict[str, int]:
+    """What a purge at `now` would still find: {"left": payloads due, "snapshots_left": loose snapshots}."""
     left = session.scalar(select(func.count()).select_from(m.SourcePayload).where(m.SourcePayload.keep_until <= now)) or 0
-    loose = (m.Profile.created_at < snapshot_keep_from(now),
-             ~select(m.Decision.id).where(m.Decision.profile_sha256 == m.Profile.sha256).exists())
-    shas = list(session.scalars(select(m.Profile.sha256).where(*loose).order_by(m.Profile.sha256).limit(MAX_PURGE_ROWS)))
-    for k in range(0, len(shas), 1000):
-        session.execute(delete(m.Profile).where(m.Profile.sha256.in_(shas[k:k + 1000])).execution_options(synchronize_session=False))
-    snapshots_left = session.scalar(select(func.count()).select_from(m.Profile).where(*loose)) or 0
-    return {"deleted": dict(sorted(deleted.items())), "left": int(left), "snapshots": len(shas), "snapshots_left": int(snapshots_left)}
+    snapshots_left = session.scalar(select(func.count()).select_from(m.Profile).where(*_loose_snapshots(now))) or 0
+    return {"left": int(left), "snapshots_left": int(snapshots_left)}
 
 
 def erase_enterprise(session: Session, *, uscc: str, reason: str, requested_by: int | None, now: datetime) -> m.Erasure:
