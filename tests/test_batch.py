@@ -125,10 +125,19 @@ def _reasons_of(row: dict) -> list[str]:
     found += [f"{c}: above {MAX_SOURCE_INT} (allowed: 0..{MAX_SOURCE_INT})" for c in AMOUNTS if row[c] > MAX_SOURCE_INT]
     found += [f"tax_credit_grade: not a grade (allowed: {'/'.join(TAX_GRADES)})"] if row["tax_credit_grade"] not in TAX_GRADES else []
     found += [f"col{k}_kind: longer than {MAX_SOURCE_TEXT} characters" for k in ASSETS if len(row[f"col{k}_kind"]) > MAX_SOURCE_TEXT]
+    listed = "/".join(KINDS)
+    for k in ASSETS:
+        kind = row[f"col{k}_kind"]
+        if kind and len(kind) <= MAX_SOURCE_TEXT and kind not in KINDS:
+            found.append(f"col{k}_kind: not a kind of the policy's loan-to-value table (allowed: {listed}, or empty: no asset {k})")
+        if not kind and (row[f"col{k}_appraised_fen"] > 0 or row[f"col{k}_secured_debt_fen"] > 0):
+            found.append(f"col{k}_kind: empty (no asset {k}), yet col{k}_appraised_fen or col{k}_secured_debt_fen is above 0 (allowed: {listed})")
     return found
 
 
-_SLIPS = {"negative": -1, "above": MAX_SOURCE_INT + 1, "grade": "A级", "kind": "地" * (MAX_SOURCE_TEXT + 1), "uscc": "91330000MA2ABCDE1X"}
+KINDS = tuple(sorted(MODELS.bundle.secured.ltv))
+_SLIPS = {"negative": -1, "above": MAX_SOURCE_INT + 1, "grade": "A级", "kind": "地" * (MAX_SOURCE_TEXT + 1), "uscc": "91330000MA2ABCDE1X",
+          "unknown kind": "Residential", "no kind": "", "a value": 10**8}
 
 
 @settings(max_examples=40, deadline=None)
@@ -136,9 +145,11 @@ _SLIPS = {"negative": -1, "above": MAX_SOURCE_INT + 1, "grade": "A级", "kind": 
 def test_every_reason_of_a_row_is_given_as_found_value_by_value(slips):
     frame = _small(12)
     for row, slip, k in slips:
-        column = {"negative": AMOUNTS[k], "above": AMOUNTS[k], "grade": "tax_credit_grade", "kind": f"col{1 + k % 2}_kind", "uscc": "uscc"}[slip]
+        column = {"negative": AMOUNTS[k], "above": AMOUNTS[k], "grade": "tax_credit_grade", "kind": f"col{1 + k % 2}_kind", "uscc": "uscc",
+                  "unknown kind": f"col{1 + k % 2}_kind", "no kind": f"col{1 + k % 2}_kind",
+                  "a value": f"col{1 + k % 2}_{('appraised_fen', 'secured_debt_fen')[k // 2 % 2]}"}[slip]
         frame = frame.with_columns(pl.when(pl.int_range(pl.len()) == row).then(pl.lit(_SLIPS[slip])).otherwise(pl.col(column)).alias(column))
-    checks = check_rows(frame)
+    checks = check_rows(frame, KINDS)
     expected = {i: found for i, row in enumerate(frame.iter_rows(named=True)) if (found := _reasons_of(row))}
     assert checks.rejected.tolist() == sorted(expected) and checks.ok.tolist() == [i not in expected for i in range(frame.height)]
     shown = {i: "; ".join(f[:MAX_ROW_REASONS]) + (f"; … and {len(f) - MAX_ROW_REASONS} more" if len(f) > MAX_ROW_REASONS else "")
@@ -153,7 +164,7 @@ def test_a_row_gives_at_most_its_bound_of_reasons_then_how_many_more(bad):
     if bad > len(AMOUNTS):
         frame = frame.with_columns(pl.lit("A级").alias("tax_credit_grade"))
         bad = len(AMOUNTS) + 1
-    reason = check_rows(frame).reasons.to_list()[-1]
+    reason = check_rows(frame, KINDS).reasons.to_list()[-1]
     assert reason.count("; ") == min(bad, MAX_ROW_REASONS) - 1 + (bad > MAX_ROW_REASONS)
     assert reason.endswith(f"; … and {bad - MAX_ROW_REASONS} more") == (bad > MAX_ROW_REASONS)
     assert reason.startswith(f"{AMOUNTS[0]}: negative")
@@ -451,6 +462,25 @@ def test_the_cli_decides_and_refuses_clearly(universe, tmp_path):
     assert again.returncode == 2 and "--output:" in again.stderr and "exists" in again.stderr and "Traceback" not in again.stderr
     bad_day = sandu(["batch", "precredit", "--input", str(universe), "--output", str(tmp_path / "x.parquet"), "--as-of", "2026-13-01"])
     assert bad_day.returncode == 2 and "--as-of" in bad_day.stderr
+    future = sandu(["batch", "precredit", "--input", str(universe), "--output", str(tmp_path / "f.parquet"), "--as-of", "2099-01-01"])
+    assert future.returncode == 2 and "--as-of: 2099-01-01 is after the business date" in future.stderr and not (tmp_path / "f.parquet").exists()
+
+
+def test_a_run_that_decides_no_enterprise_is_not_a_success(tmp_path):
+    """A scheduled job would otherwise publish an empty list of pre-approved enterprises: an extract whose every row is
+    rejected (here: every asset kind spelled as the policy does not), or one with no rows, exits 1 — the rejects file
+    written, saying why."""
+    src = _write(_small(6).with_columns(pl.lit("Residential").alias("col1_kind")), tmp_path / "in.parquet")
+    out = tmp_path / "out.parquet"
+    ran = sandu(["batch", "precredit", "--input", str(src), "--output", str(out), "--as-of", "2026-10-31"])
+    assert ran.returncode == 1 and "no enterprise was decided: 6 rows" in ran.stderr and "every one rejected" in ran.stderr, ran.stderr
+    assert pl.read_parquet(rejects_path(out))["reason"].str.contains("col1_kind: not a kind of the policy's loan-to-value table").all()
+    empty = sandu(["batch", "precredit", "--input", str(_write(_small(0), tmp_path / "empty.parquet")), "--output", str(tmp_path / "e.parquet"),
+                   "--as-of", "2026-10-31"])
+    assert empty.returncode == 1 and "no enterprise was decided: 0 rows" in empty.stderr
+    some = sandu(["batch", "precredit", "--input", str(_write(_small(6), tmp_path / "fine.parquet")), "--output", str(tmp_path / "s.parquet"),
+                  "--as-of", "2026-10-31"])
+    assert some.returncode == 0, some.stderr
 
 
 def test_the_schema_documented_in_the_readme_is_the_one_checked():

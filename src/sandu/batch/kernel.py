@@ -231,7 +231,7 @@ BATCH_SCHEMA: dict[str, Any] = {ROW: pl.Int64, **OUTPUT_SCHEMA, REJECT: pl.Strin
 def process(models: Models, frame: pl.DataFrame) -> pl.DataFrame:
     """A batch of input rows (with their `ROW` numbers) → one row of `BATCH_SCHEMA` each: the decision, or
     the reason the row was rejected (`check_rows`). The one function both engines run."""
-    checks = check_rows(frame)
+    checks = check_rows(frame, tuple(sorted(models.bundle.secured.ltv)))
     ok = pl.Series(checks.ok)
     decided = precredit(models, frame.filter(ok)).with_columns(frame.get_column(ROW).filter(ok), pl.lit(None, dtype=pl.String).alias(REJECT))
     rejected = frame.select(pl.col(ROW).cast(pl.Int64), pl.col("uscc").cast(pl.String)).gather(checks.rejected).with_columns(

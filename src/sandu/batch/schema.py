@@ -7,15 +7,15 @@ turns a row into those payloads for the online path): three tax years (``_y1`` t
 oldest, ``_y3`` the latest, the calendar years before the as-of day), invoices,
 social insurance, utilities, IP, the credit bureau, bank flows and up to two
 collateral assets (``colK_kind`` empty: no asset K). Columns not listed here
-(``name``, ``district``, ``default_12m`` …) are carried through unread.
+(``name``, ``district``, ``default_12m`` …) are not read, and not in the output.
 
 Checks, each with the column, the reason and what is allowed:
 
 - the file: every column present, of its type (integers: int8 … int64, uint8 … uint32),
   no null in any of them (`BatchInputError` naming every bad column at once, nothing written);
 - a row: a valid USCC (GB 32100), amounts and counts within 0..`MAX_SOURCE_INT`,
-  a tax credit grade of `TAX_GRADES`, an asset kind of at most `MAX_SOURCE_TEXT`
-  characters — else the row goes to the rejects file with every reason (at most
+  a tax credit grade of `TAX_GRADES`, an asset kind of the policy's loan-to-value table
+  (or empty, with both of the asset's amounts 0: no asset) — else the row goes to the rejects file with every reason (at most
   `MAX_ROW_REASONS`, then how many more) and the rest are processed;
 - USCCs unique over the whole file (`BatchInputError` naming the USCC and its rows).
 """
@@ -23,6 +23,7 @@ Checks, each with the column, the reason and what is allowed:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import polars as pl
@@ -152,22 +153,31 @@ class RowChecks:
     reasons: pl.Series  # the reasons of each rejected row (texts)
 
 
-def _row_checks() -> list[tuple[pl.Expr, str]]:
-    """(the expression true where a row breaks the check, the reason), in the order reasons are given."""
+@lru_cache(maxsize=8)
+def _row_checks(kinds: tuple[str, ...]) -> list[tuple[pl.Expr, str]]:
+    """(the expression true where a row breaks the check, the reason), in the order reasons are given. `kinds`: the
+    asset kinds the policy's loan-to-value table knows — an extract's other spelling of one (``Residential``, a
+    trailing space, 厂房) would otherwise count the asset as nothing, silently, as the policy counts an unknown kind."""
     checks = [(pl.col(c) < 0, f"{c}: negative (allowed: 0..{MAX_SOURCE_INT})") for c in AMOUNTS]
     checks += [(pl.col(c) > MAX_SOURCE_INT, f"{c}: above {MAX_SOURCE_INT} (allowed: 0..{MAX_SOURCE_INT})") for c in AMOUNTS]
     checks += [(~pl.col("tax_credit_grade").is_in(TAX_GRADES), f"tax_credit_grade: not a grade (allowed: {'/'.join(TAX_GRADES)})")]
     checks += [(pl.col(f"col{k}_kind").str.len_chars() > MAX_SOURCE_TEXT, f"col{k}_kind: longer than {MAX_SOURCE_TEXT} characters") for k in ASSETS]
+    listed = "/".join(kinds)
+    for k in ASSETS:
+        kind = pl.col(f"col{k}_kind")
+        unknown = (kind != "") & (kind.str.len_chars() <= MAX_SOURCE_TEXT) & ~kind.is_in(kinds)
+        checks += [(unknown, f"col{k}_kind: not a kind of the policy's loan-to-value table (allowed: {listed}, or empty: no asset {k})"),
+                   ((kind == "") & ((pl.col(f"col{k}_appraised_fen") > 0) | (pl.col(f"col{k}_secured_debt_fen") > 0)),
+                    f"col{k}_kind: empty (no asset {k}), yet col{k}_appraised_fen or col{k}_secured_debt_fen is above 0 (allowed: {listed})")]
     return checks
 
 
-_CHECKS = _row_checks()
-
-
-def check_rows(frame: pl.DataFrame) -> RowChecks:
+def check_rows(frame: pl.DataFrame, kinds: tuple[str, ...]) -> RowChecks:
     """Which rows can be decided; the others each with every reason that refuses it ("; " between them, at most
     `MAX_ROW_REASONS` and then how many more), found column by column: as fast for a file whose every row is bad
-    (an extract's systematic slip) as for a clean one."""
+    (an extract's systematic slip) as for a clean one. `kinds`: the asset kinds the policy lends against (its
+    loan-to-value table's, sorted)."""
+    checks = _row_checks(kinds)
     usccs = frame.get_column("uscc")
     uscc_reason = np.full(frame.height, None, dtype=object)
     invalid = np.flatnonzero(~uscc_column_validity(usccs))
@@ -177,15 +187,15 @@ def check_rows(frame: pl.DataFrame) -> RowChecks:
         except InvalidInput as exc:
             uscc_reason[i] = f"uscc: {exc.reason}"
     amounts = (pl.min_horizontal(AMOUNTS) < 0) | (pl.max_horizontal(AMOUNTS) > MAX_SOURCE_INT)  # the amounts' checks at once
-    values_bad = frame.select((amounts | pl.any_horizontal(e for e, _ in _CHECKS[2 * len(AMOUNTS):])).fill_null(False)).to_series().to_numpy()
+    values_bad = frame.select((amounts | pl.any_horizontal(e for e, _ in checks[2 * len(AMOUNTS):])).fill_null(False)).to_series().to_numpy()
     bad = values_bad | np.not_equal(uscc_reason, None).astype(bool)
     rejected = np.flatnonzero(bad)
     if rejected.size == 0:
         return RowChecks(~bad, rejected, pl.Series(REASON, [], dtype=pl.String))
     rows = frame.gather(rejected).with_columns(pl.Series("_uscc_reason", uscc_reason[rejected].tolist(), dtype=pl.String))
-    fired = rows.select(e.fill_null(False).any().alias(str(k)) for k, (e, _) in enumerate(_CHECKS)).row(0)  # only the checks broken build texts
+    fired = rows.select(e.fill_null(False).any().alias(str(k)) for k, (e, _) in enumerate(checks)).row(0)  # only the checks broken build texts
     every = pl.concat_list(pl.col("_uscc_reason"), *(pl.when(e.fill_null(False)).then(pl.lit(r))
-                                                     for (e, r), f in zip(_CHECKS, fired, strict=True) if f)).list.drop_nulls()
+                                                     for (e, r), f in zip(checks, fired, strict=True) if f)).list.drop_nulls()
     more = every.list.len().cast(pl.Int64) - MAX_ROW_REASONS
     text = every.list.head(MAX_ROW_REASONS).list.join("; ") + pl.when(more > 0).then(pl.format("; … and {} more", more)).otherwise(pl.lit(""))
     reasons = rows.select(text.alias(REASON)).get_column(REASON)

@@ -1227,13 +1227,20 @@ def batch_precredit(
     batch_rows: Annotated[int, typer.Option(help="Rows decided at a time (memory is bounded by this, not by the file).")] = 100_000,
     spark_master: Annotated[str, typer.Option(help="Spark master for --engine spark.")] = "local[*]",
 ) -> None:
-    """Pre-approved limits (预授信 / 白名单) for every enterprise of a file: tech evaluation, scorecard and policy per row."""
+    """Pre-approved limits (预授信 / 白名单) for every enterprise of a file: tech evaluation, scorecard and policy per row.
+    Exits 2 when the input or an option is refused (nothing written), 1 when no enterprise was decided (an empty
+    file, or every row rejected: the rejects file says why)."""
     from sandu.batch.kernel import Models
     from sandu.batch.run import run_precredit
+    from sandu.domain.dates import require_not_future
     from sandu.scoring.scorecard import Scorecard
 
     rt = _runtime()
     day = rt.today() if as_of is None else _parse_date(as_of, "--as-of")
+    try:
+        require_not_future(day, rt.now(), "--as-of")  # as a measurement: the data of a day not yet come is not known
+    except SanduError as exc:
+        _fail(exc.message)
     if not isinstance(rt.model, Scorecard):
         _fail(f"model {rt.model.label}: batch pre-credit scores with a trained scorecard (`sandu model train`), not an expert model")
     models = Models(rt.bundle, rt.model, rt.tech, day)
@@ -1248,6 +1255,9 @@ def batch_precredit(
                   f"{summary.rejected_rows:,} rejected → {summary.rejects}")
     console.print(f"policy {summary.metadata['policy']} ({summary.metadata['policy_sha256'][:12]}), model {summary.metadata['model']} "
                   f"({summary.metadata['model_sha256'][:12]}), tech {summary.metadata['tech_config']}")
+    if summary.decided_rows == 0:  # a job that publishes an empty list of pre-approved enterprises must not look like a success
+        _fail(f"no enterprise was decided: {summary.input_rows:,} rows in {input_path}"
+              + (f", every one rejected (why: {summary.rejects})" if summary.input_rows else ""), code=1)
 
 
 def main() -> None:  # pragma: no cover - console entry point
