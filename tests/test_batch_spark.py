@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from batch_support import assert_as_online, corrupt_page
@@ -68,13 +69,26 @@ def test_spark_and_local_write_the_same_decisions_for_100000_enterprises(spark, 
         assert_as_online(MODELS, r, g)
 
 
-def test_an_extra_column_named_like_a_schema_column_but_for_case_is_just_extra(spark, tmp_path):
-    src = tmp_path / "in.parquet"
-    universe_frame(40, 5, AS_OF).with_columns(pl.lit(-7).alias("Headcount")).write_parquet(src)
-    local, remote = tmp_path / "local.parquet", tmp_path / "spark.parquet"
+def test_spark_reads_every_file_the_local_engine_reads(spark, tmp_path):
+    """Extra columns Spark cannot read (a pandas timestamp in nanoseconds, a time of day, a name twice, a schema
+    column's name but for case), the schema's columns in narrower or unsigned types, and names Hadoop reads as a
+    pattern or a URI: the same decisions as the local engine, and nothing left beside the output."""
+    frame = universe_frame(40, 5, AS_OF).with_columns(pl.col("queries_3m").cast(pl.UInt32), pl.col("tech_staff").cast(pl.Int16),
+                                                      pl.col("headcount").cast(pl.UInt8, strict=False).fill_null(255))
+    table = frame.to_arrow()
+    n = table.num_rows
+    extra = {"Headcount": pa.array([-7] * n), "seen_at": pa.array([0] * n, pa.timestamp("ns")), "opens": pa.array([0] * n, pa.time64("ns")),
+             "name": pa.array(["again"] * n)}
+    table = pa.Table.from_arrays([*table.columns, *extra.values()], names=[*table.column_names, *extra])
+    assert table.column_names.count("name") == 2
+    src = tmp_path / "in[2026]:x.parquet"
+    pq.write_table(table, src)
+    local, remote = tmp_path / "local.parquet", tmp_path / "spark[1]:y.parquet"
     run_precredit(MODELS, src, local)
     assert run_precredit(MODELS, src, remote, engine="spark").rejected_rows == 0
-    assert pl.read_parquet(local).equals(pl.read_parquet(remote))
+    assert pq.read_table(local).equals(pq.read_table(remote)) and pq.read_table(remote).num_rows == n
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([src.name, "local.parquet", "local.rejects.parquet", remote.name,
+                                                                 "spark[1]:y.rejects.parquet"])
 
 
 def test_a_corrupt_page_read_by_spark_is_one_line_naming_the_input_and_nothing_is_left(spark, tmp_path):

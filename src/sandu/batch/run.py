@@ -309,7 +309,7 @@ def run_precredit(models: Models, input_path: Path, output: Path, *, engine: str
         from sandu.batch.spark import spark_batches
 
         batches = spark_batches(models, input_path, batch_arrow_schema(), pf.metadata.num_rows, batch_rows, spark_master,
-                                output.with_name(f".{output.name}.{os.getpid()}.spark"))
+                                output.with_name(f".sandu-precredit-{os.getpid()}.spark"), pf.schema_arrow)  # not the output's name: Hadoop refuses some
     else:
         batches = local_batches(models, pf, input_path, batch_rows)
     out_tmp, rejects_tmp = _temporary(output), _temporary(rejects)

@@ -133,13 +133,29 @@ def _in_row_order(scratch: Path) -> list[Path]:
     return [part for _, part in sorted(firsts)]
 
 
-def spark_batches(models: Models, input_path: Path, schema: pa.Schema, rows: int, batch_rows: int, master: str, scratch: Path) -> Iterator[pa.Table]:
-    """The kernel's output (`schema`: `sandu.batch.kernel.BATCH_SCHEMA`) for every row of the file, in the file's order."""
+def _readable(spark: Any, input_path: Path, file_schema: pa.Schema, at: Path) -> Any:
+    """A reader of the input as the local engine reads it: the kernel's columns only, as the file types them — a
+    column the kernel does not read is never converted (a pandas timestamp in nanoseconds, a time of day, a name
+    twice: what Spark refuses to read) — from a path Spark takes as it is (a link named here: Hadoop reads ``[…]`` in a
+    path as a pattern, and refuses a ``:``). The types are those Spark gives the same columns in an empty file of them."""
+    at.mkdir()
+    empty = at / "columns.parquet"
+    pq.write_table(pa.schema([file_schema.field(c) for c in COLUMNS]).empty_table(), empty)
+    link = at / "input.parquet"
+    link.symlink_to(input_path.resolve())
+    return spark.read.schema(spark.read.parquet(str(empty)).schema).parquet(str(link))
+
+
+def spark_batches(models: Models, input_path: Path, schema: pa.Schema, rows: int, batch_rows: int, master: str, scratch: Path,
+                  file_schema: pa.Schema) -> Iterator[pa.Table]:
+    """The kernel's output (`schema`: `sandu.batch.kernel.BATCH_SCHEMA`) for every row of the file (whose Arrow schema is
+    `file_schema`, its columns checked), in the file's order."""
     spark, started = start_spark(master)
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
 
     out_schema = plain(schema)
+    reading = scratch.with_name(scratch.name + ".input")  # `_readable`'s
 
     def kernel(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
@@ -148,8 +164,8 @@ def spark_batches(models: Models, input_path: Path, schema: pa.Schema, rows: int
     try:
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
         spark.conf.set("spark.sql.caseSensitive", "true")  # the schema's names exactly, as the local engine reads them: `Headcount` is another column
-        df = spark.read.parquet(str(input_path)).select(*(F.col(c) for c in COLUMNS), F.col("_metadata.row_index").alias(ROW))
         try:
+            df = _readable(spark, input_path, file_schema, reading).select(*(F.col(c) for c in COLUMNS), F.col("_metadata.row_index").alias(ROW))
             with _no_pandas_notice():
                 df.mapInArrow(kernel, from_arrow_schema(out_schema)).write.mode("overwrite").parquet(str(scratch))
         except Exception as exc:  # the JVM's error, whatever its class (Py4J's): one line
@@ -166,5 +182,6 @@ def spark_batches(models: Models, input_path: Path, schema: pa.Schema, rows: int
             raise RuntimeError(f"Spark returned {expected:,} rows for {rows:,}")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(reading, ignore_errors=True)
         if started:
             spark.stop()
