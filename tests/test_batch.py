@@ -111,7 +111,7 @@ def test_a_bad_row_is_rejected_with_its_reason_and_the_rest_decided(tmp_path):
     assert rejected["uscc"][0] == bad_check
     decided = pl.read_parquet(out)
     assert summary.decided_rows == decided.height == 16 and bad_check not in decided["uscc"].to_list()
-    assert read_metadata(out)["rejected_rows"] == 4
+    assert read_metadata(out)["rejected_rows"] == 4 and read_metadata(rejects_path(out)) == read_metadata(out)  # the rejects tied to their run
 
 
 def _reasons_of(row: dict) -> list[str]:
@@ -179,6 +179,8 @@ def test_the_edge_values_of_a_row_are_accepted(tmp_path):
 
 @pytest.mark.parametrize("change,field,words", [
     (lambda f: f.drop("headcount"), "headcount", "column missing"),
+    (lambda f: f.rename({"uscc": "USCC"}), "uscc", "column missing (the file has 'USCC': names are case-sensitive)"),
+    (lambda f: f.with_columns(pl.col("revenue_fen_y3").cast(pl.Decimal(20, 0))), "revenue_fen_y3", "a decimal column cast to int64"),
     (lambda f: f.with_columns(pl.col("revenue_fen_y3").cast(pl.String)), "revenue_fen_y3", "not integer"),
     (lambda f: f.with_columns(pl.col("revenue_fen_y3").cast(pl.Float64)), "revenue_fen_y3", "not integer"),
     (lambda f: f.with_columns(pl.col("cert_gaoxin").cast(pl.Int8)), "cert_gaoxin", "not boolean"),
@@ -245,7 +247,7 @@ def test_every_bad_column_is_named_in_one_error(tmp_path):
     assert caught.value.field == "revenue_fen_y3"  # the first of them in COLUMNS
     assert caught.value.message.splitlines() == [
         "3 columns do not fit the pre-credit schema (README 'batch precredit'):",
-        "  revenue_fen_y3: is large_string, not integer (allowed: int8 … int64 or uint8 … uint32)",
+        "  revenue_fen_y3: is large_string, not integer (allowed: int8 … int64 or uint8 … uint32 (amounts in whole fen: a decimal column cast to int64))",
         "  headcount: column missing",
         "  cert_gaoxin: is int8, not boolean (allowed: boolean)"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
@@ -320,6 +322,18 @@ def test_an_output_path_that_is_a_directory_is_refused_before_anything_runs(tmp_
     with pytest.raises(BatchInputError, match=r"^--output: .*out.parquet exists and is not a file"):
         _run(src, tmp_path / "out.parquet", overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet", "out.parquet"]
+
+
+def test_paths_are_refused_saying_what_is_wrong_with_them(tmp_path):
+    src = _write(_small(), tmp_path / "in.parquet")
+    with pytest.raises(BatchInputError, match=r"^--input: .*nowhere.parquet does not exist \(allowed: an existing Parquet file\)$"):
+        _run(tmp_path / "nowhere.parquet", tmp_path / "out.parquet")
+    with pytest.raises(BatchInputError, match=r"^--input: .* is not a file"):
+        _run(tmp_path, tmp_path / "out.parquet")
+    for overwrite in (False, True):  # the input as the output: not "exists … or --overwrite", which would not do
+        with pytest.raises(BatchInputError, match=r"^--output: .*in.parquet is the input file \(allowed: another path\)$"):
+            _run(src, tmp_path / "." / "in.parquet", overwrite=overwrite)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
 
 
 def test_an_output_that_cannot_be_put_in_place_takes_its_rejects_with_it(tmp_path, monkeypatch):

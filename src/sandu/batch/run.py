@@ -15,7 +15,7 @@ written under temporary names and renamed only when the run is complete, so a ru
 that fails leaves nothing behind. A part of the input that cannot be read, or an output
 that cannot be written, is a `BatchInputError` naming which, never a traceback. The output's Parquet metadata holds the versions:
 policy label and hash, scorecard label and hash, tech config label and hash, the
-as-of day, the input's sha256 and the row counts.
+as-of day, the input's sha256 and the row counts; the rejects file holds the same, tying it to its run.
 """
 
 from __future__ import annotations
@@ -65,17 +65,19 @@ def rejects_path(output: Path) -> Path:
 
 
 def _check_paths(input_path: Path, output: Path, rejects: Path, overwrite: bool) -> None:
+    if not input_path.exists():
+        raise BatchInputError("--input", f"{input_path} does not exist", "an existing Parquet file")
     if not input_path.is_file():
         raise BatchInputError("--input", f"{input_path} is not a file", "an existing Parquet file")
     for name, path in (("--output", output), ("--rejects", rejects)):
         if path.suffix != ".parquet":
             raise BatchInputError(name, f"{path} does not end in .parquet", "a path ending in .parquet")
+        if path.resolve() == input_path.resolve():  # before "exists": --overwrite would not make it right
+            raise BatchInputError(name, f"{path} is the input file", "another path")
         if path.exists() and not path.is_file():
             raise BatchInputError(name, f"{path} exists and is not a file", "a new path, or an existing file with --overwrite")
         if path.exists() and not overwrite:
             raise BatchInputError(name, f"{path} exists", "a new path, or --overwrite to replace it")
-        if path.resolve() == input_path.resolve():
-            raise BatchInputError(name, f"{path} is the input file", "another path")
         if not path.parent.is_dir():
             raise BatchInputError(name, f"the directory {path.parent} does not exist", "a path in an existing directory")
     if output.resolve() == rejects.resolve():
@@ -357,6 +359,7 @@ def run_precredit(models: Models, input_path: Path, output: Path, *, engine: str
                 meta = {**versions(models), "engine": engine, "input": input_path.name, "input_sha256": input_sha256,
                         "input_rows": pf.metadata.num_rows, "decided_rows": decided, "rejected_rows": rejected}
                 writer.add_key_value_metadata({METADATA_KEY: json.dumps(meta, sort_keys=True).encode()})
+                rejects_writer.add_key_value_metadata({METADATA_KEY: json.dumps(meta, sort_keys=True).encode()})  # tied to its run
             except BaseException:
                 stop.set()
                 raise

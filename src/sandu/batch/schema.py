@@ -92,18 +92,19 @@ def check_schema(schema: pa.Schema) -> None:
     problems: list[tuple[str, str, str | None]] = []
     for name, kind in COLUMNS.items():
         if name not in schema.names:
-            problems.append((name, "column missing", None))
+            cased = [n for n in schema.names if n.lower() == name.lower()]
+            problems.append((name, "column missing" + (f" (the file has {cased[0]!r}: names are case-sensitive)" if cased else ""), None))
             continue
         if (times := len(schema.get_all_field_indices(name))) > 1:
             problems.append((name, f"appears {times} times", "each column once"))
             continue
         got = schema.field(name).type
         if _kind(got) != kind:
-            allowed = {"integer": "int8 … int64 or uint8 … uint32", "text": "plain strings (a dictionary-encoded or categorical column: cast it to "
-                       "string)"}.get(kind, kind)
+            allowed = {"integer": "int8 … int64 or uint8 … uint32 (amounts in whole fen: a decimal column cast to int64)",
+                       "text": "plain strings (a dictionary-encoded or categorical column: cast it to string)"}.get(kind, kind)
             problems.append((name, f"is {got}, not {kind}", allowed))
     if len(problems) == 1 and problems[0][2] is None:  # one missing column: the names it may have meant
-        problems = [(problems[0][0], "column missing", f"the columns of the pre-credit schema ({', '.join(COLUMNS)}); see README 'batch precredit'")]
+        problems = [(problems[0][0], problems[0][1], f"the columns of the pre-credit schema ({', '.join(COLUMNS)}); see README 'batch precredit'")]
     refuse(problems, "do not fit the pre-credit schema (README 'batch precredit')")
 
 
