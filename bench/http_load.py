@@ -11,7 +11,8 @@ whatever the cores. For each load of measurements it
 reads back their write step (`write_steps_ms`) against the same in process: on SQLite one process writes at a time, so
 what that step grows by under load (its writer waiting for its own process's interpreter) every writer waits too. The same
 loads against FastAPI with nothing behind it (one process, `loadgen.empty_app`) are the reference: what the framework,
-uvicorn and the load generator take on this machine.
+uvicorn and the load generator take on this machine. Last, the measurements of the 50 enterprises at a rate the server
+keeps up with, alone and with a login every half second beside them (`with_logins`): a login must hold no writer.
 
 Usage: .venv/bin/python bench/http_load.py [--in-process-only] [--requests N] [--rate R] [--seconds S] [--workers 1,2] [--stores sqlite,postgresql] [--json FILE]
 Env:   SANDU_BENCH_PG_ADMIN  (default postgresql://postgres@127.0.0.1:5432/test)
@@ -28,8 +29,10 @@ import secrets
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -77,6 +80,8 @@ CLIENTS = 50  # the closed loop's clients (issue 13)
 SPREAD = 50  # enterprises of the "many enterprises" runs, each measured by its own legal representative
 WARM_UP = 20  # requests of each kind before measuring (connections, caches)
 IN_PROCESS_RUNS = 100  # measurements timed in process for the CPU per request
+MIXED_RATE_PER_S = 30.0  # an open loop of measurements the server keeps up with: what logins do to them shows in their p99
+LOGIN_EVERY_S = 0.5  # a login meanwhile: its password check (argon2, ~100 ms of CPU by design) must hold no writer
 ONE_CLIENT = 100  # requests of the one-client probe: GET /healthz, one after another on one connection
 MAX_SECONDS = 600
 MAX_REQUESTS_EACH = 1000
@@ -335,6 +340,41 @@ def repay_all(base: str, auth: dict[str, str], line: int, run: str) -> None:
         raise RuntimeError(f"line {line}: {left} fen still drawn after repaying {drawn} fen")
 
 
+def with_logins(results: Results, base: Served, label: str, applicants: list[Applicant], heads: list[dict[str, str]], password: str,
+                seconds: float) -> None:
+    """The measurements of the spread enterprises in an open loop at MIXED_RATE_PER_S for `seconds`, alone, then with
+    S2's legal representative logging in every LOGIN_EVERY_S: their p99 with the logins against without. A login that
+    held the store's writer while it checks the password would stall every measurement behind it (p99 ~230 ms
+    against ~45 ms, 2026-12-03)."""
+    def make(_k: int, i: int) -> tuple[str, str, dict, dict[str, str]]:
+        return one_of_many(applicants, heads, i)
+
+    requests = max(1, round(MIXED_RATE_PER_S * seconds))
+    alone = open_loop(base, MIXED_RATE_PER_S, requests, make)
+    stop, logins = threading.Event(), Counter()
+
+    def log_in_again() -> None:
+        with httpx.Client(base_url=base, timeout=30) as c:
+            while not stop.is_set():
+                logins[c.post(f"{API}/auth/token", data={"username": "rep-s2", "password": password}).status_code] += 1
+                stop.wait(LOGIN_EVERY_S)
+
+    beside = threading.Thread(target=log_in_again, name="bench-logins", daemon=True)
+    beside.start()
+    try:
+        mixed = open_loop(base, MIXED_RATE_PER_S, requests, make)
+    finally:
+        stop.set()
+        beside.join(timeout=60)
+    head = f"{label}: POST measurement, {len(applicants)} enterprises, open loop {MIXED_RATE_PER_S:g}/s, a login every {LOGIN_EVERY_S:g} s"
+    said = ", ".join(f"{code}×{n}" for code, n in sorted(logins.items()))
+    print(f"  {mixed.line(head)}; alone p99 {alone.pct_ms(99):.1f} ms; logins {said}")
+    results.add(f"{head}: latency p99", mixed.pct_ms(99), "ms", reference="the same load without logins: p99", reference_value=alone.pct_ms(99),
+                notes=f"{requests} requests each; p50 {mixed.pct_ms(50):.1f} ms with logins, {alone.pct_ms(50):.1f} ms without; logins {said}")
+    if mixed.errors or alone.errors or set(logins) != {200}:
+        results.failed(f"{head}: no errors", f"measurements {mixed.errors} + {alone.errors} errors; logins {said}")
+
+
 def one_client(results: Results, base: Served, label: str, reference_ms: float | None) -> float:
     """The p50 latency of GET /healthz sent by one client, one request after another on one keep-alive connection: what
     a request costs the served stack when nothing queues (a response held back by Nagle's algorithm until the client's
@@ -403,6 +443,7 @@ def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[in
                     steps = (reader, write_ms[what]) if what in write_ms else None
                     load_both_ways(results, base, label, make, requests_each, rate_per_s, seconds, ceilings.get(what), headers=auth, after=repay,
                                    write_steps=steps)
+                with_logins(results, base, f"http {store}, {n} worker{'s' if n > 1 else ''}", applicants, heads, password, seconds)
         reader.dispose()
 
 
