@@ -41,6 +41,38 @@ def _reads(rt, cid: str) -> int:
         return s.scalar(select(func.count()).select_from(m.SourceRead).where(m.SourceRead.consent_id == cid))
 
 
+def test_a_snapshot_kept_between_the_refresh_s_read_and_its_write_is_the_one_it_compares_with(rt_sqlite, monkeypatch):
+    """The previous snapshot is read and checked before the write (its JSON is big); one kept meanwhile — a measurement,
+    another refresh — is found under the lock and compared with instead."""
+    from sandu.origination import refresh
+
+    rt = rt_sqlite
+    register(rt, S2)
+    cid = consent(rt, S2)
+    measure(rt, S2, cid)
+    first = actions.refresh_sources(rt, actor(rt, "ops"), uscc=S2["uscc"])
+    with rt.uow.write() as s:  # the bureau now reports two more overdue payments
+        rec = s.scalar(select(m.SourceRecord).where(m.SourceRecord.uscc == S2["uscc"], m.SourceRecord.source == "credit_bureau"))
+        payload = copy.deepcopy(rec.payload)
+        payload["overdue_count_24m"] += 2
+        s.execute(update(m.SourceRecord).where(m.SourceRecord.uscc == rec.uscc, m.SourceRecord.source == rec.source).values(payload=payload))
+    read_before = refresh.read_previous
+    meanwhile: list[str] = []
+
+    def stale_then_kept(session, enterprise_id):
+        found = read_before(session, enterprise_id)
+        if not meanwhile:  # the refresh's own read, before its write: another refresh keeps the changed snapshot now
+            monkeypatch.setattr(refresh, "read_previous", read_before)
+            meanwhile.append(actions.refresh_sources(rt.with_clock(lambda: FIXED_NOW.replace(second=1)), actor(rt, "ops"), uscc=S2["uscc"]).profile_sha256)
+            monkeypatch.setattr(refresh, "read_previous", stale_then_kept)
+        return found
+
+    monkeypatch.setattr(refresh, "read_previous", stale_then_kept)
+    late = actions.refresh_sources(rt.with_clock(lambda: FIXED_NOW.replace(second=2)), actor(rt, "ops"), uscc=S2["uscc"])
+    assert meanwhile[0] != first.profile_sha256
+    assert late.previous_sha256 == meanwhile[0] and late.profile_sha256 == meanwhile[0] and late.changes == []  # not first's, stale
+
+
 def test_refresh_keeps_a_new_snapshot_and_says_what_changed(rt_sqlite):
     rt = rt_sqlite
     register(rt, S2)

@@ -248,18 +248,20 @@ def refresh_sources(rt: Runtime, actor: Actor, *, uscc: str, consent_id: str | N
     as_of = rt.today()
     with rt.uow.read() as s:
         prepared = refresh.prepare_refresh(s, uscc=uscc, consent_id=consent_id, as_of=as_of, now=now, reader=rt.read_sources)
+        previous = refresh.read_previous(s, prepared.enterprise_id)
+    # What the write does not need to read is built before it takes the store's writer, as a measurement's is.
     profile = refresh.build_refresh(prepared, as_of)
+    row, kept = refresh.profile_values(prepared, profile, as_of=as_of, now=now), privacy.payload_rows(prepared, retention_days=_retention(rt))
     lapsed: svc.ConsentLapsed | None = None
     with rt.uow.write() as s:
         try:
-            done = refresh.record_refresh(s, prepared, profile, as_of=as_of, now=now)
+            done, previous = refresh.record_refresh(s, prepared, profile, row=row, now=now, previous=previous)
         except svc.ConsentLapsed as exc:  # revoked while reading: only the read log is written, and committed
             lapsed = exc
         else:
-            privacy.keep_payloads(s, prepared, retention_days=_retention(rt))
+            privacy.keep_rows(s, kept)
             audit.note(s, actor, "profile.refresh", "profile", done.profile_sha256, at=now, after=refresh.profile_row(s, done.profile_sha256))
-            scanned = scan_after_refresh(s, rt, actor, enterprise_id=prepared.enterprise_id, previous_sha256=done.previous_sha256,
-                                         profile_sha256=done.profile_sha256, now=now)
+            scanned = scan_after_refresh(s, rt, actor, enterprise_id=prepared.enterprise_id, previous=previous.snapshot, profile=profile, now=now)
     if lapsed is not None:
         raise lapsed
     return refresh_view(done, scanned.alert_ids)

@@ -61,13 +61,9 @@ def retention_of(default_days: int, per_source: Mapping[str, int]) -> dict[str, 
     return {s: per_source.get(s, default_days) for s in ALL_SOURCES}
 
 
-def keep_payloads(session: Session, prepared: svc.PreparedMeasurement, *, retention_days: Mapping[str, int] | None) -> int:
-    """Keep the raw payloads a used read brought back, each until its source's retention date; how many."""
-    return keep_rows(session, payload_rows(prepared, retention_days=retention_days))
-
-
 def payload_rows(prepared: svc.PreparedMeasurement, *, retention_days: Mapping[str, int] | None) -> list[dict[str, Any]]:
-    """Pure: the rows `keep_payloads` writes, their payloads encoded ahead (built before a write takes the store's writer)."""
+    """Pure: the raw payloads a used read brought back, each kept until its source's retention date — the rows `keep_rows`
+    writes, their payloads encoded ahead (built before a write takes the store's writer)."""
     if not retention_days:
         return []
     return [

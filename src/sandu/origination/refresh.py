@@ -13,8 +13,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from sandu.origination import service as svc
@@ -22,7 +23,7 @@ from sandu.policy.kernel import Application
 from sandu.sources.diff import Change, diff_profiles
 from sandu.sources.profile import ProfileSnapshot, build_profile, profile_from_json
 from sandu.store import models as m
-from sandu.store.db import insert_if_absent
+from sandu.store.db import encode_json, insert_if_absent
 
 
 @dataclass(frozen=True)
@@ -67,17 +68,44 @@ def latest_profile(session: Session, enterprise_id: int) -> m.Profile | None:
     ).first()
 
 
-def record_refresh(session: Session, prepared: svc.PreparedMeasurement, profile: ProfileSnapshot, *, as_of: date, now: datetime) -> Refreshed:
-    """Write the read log and the snapshot; the changes since the enterprise's previous snapshot."""
+_LATEST_SHA256 = (select(m.Profile.sha256).where(m.Profile.enterprise_id == bindparam("enterprise_id"))
+                  .order_by(m.Profile.created_at.desc(), m.Profile.sha256).limit(1))
+
+
+@dataclass(frozen=True)
+class Previous:
+    """The enterprise's latest snapshot (None: it has none), hash-checked — read before the refresh's write, so that
+    decoding and checking it (a big JSON document) does not hold the store's writer."""
+
+    snapshot: ProfileSnapshot | None
+
+    @property
+    def sha256(self) -> str | None:
+        return None if self.snapshot is None else self.snapshot.sha256
+
+
+def read_previous(session: Session, enterprise_id: int) -> Previous:
+    row = latest_profile(session, enterprise_id)
+    return Previous(None if row is None else profile_from_json(row.snapshot, row.sha256))
+
+
+def profile_values(prepared: svc.PreparedMeasurement, profile: ProfileSnapshot, *, as_of: date, now: datetime) -> dict[str, Any]:
+    """Pure: the snapshot's row, its JSON encoded ahead (built before the write takes the store's writer)."""
+    return {"sha256": profile.sha256, "enterprise_id": prepared.enterprise_id, "consent_id": prepared.consent_id, "as_of": as_of,
+            "snapshot": encode_json(profile.to_json()), "created_at": now}
+
+
+def record_refresh(session: Session, prepared: svc.PreparedMeasurement, profile: ProfileSnapshot, *, row: dict[str, Any], now: datetime,
+                   previous: Previous) -> tuple[Refreshed, Previous]:
+    """Write the read log and the snapshot (`row`: `profile_values`); the changes since the enterprise's previous
+    snapshot — `previous`, read before the write, while it is still the latest (else read and checked again here) —
+    and that previous snapshot."""
+    assert row["sha256"] == profile.sha256, "the row is the snapshot's"
     svc.log_reads(session, prepared, now, kept="no snapshot was kept", again="refresh again")
-    previous = latest_profile(session, prepared.enterprise_id)
-    before = None if previous is None else profile_from_json(previous.snapshot, previous.sha256)
-    insert_if_absent(
-        session, m.Profile, key="sha256",
-        row={"sha256": profile.sha256, "enterprise_id": prepared.enterprise_id, "consent_id": prepared.consent_id,
-             "as_of": as_of, "snapshot": profile.to_json(), "created_at": now},
-    )
+    if session.scalar(_LATEST_SHA256, {"enterprise_id": prepared.enterprise_id}) != previous.sha256:  # one was kept meanwhile
+        previous = read_previous(session, prepared.enterprise_id)
+    insert_if_absent(session, m.Profile, key="sha256", row=row)
     session.flush()
     gaps = {s: f"{r.outcome}: {r.reason}" for s, r in prepared.reads.items() if not r.ok}
-    return Refreshed(prepared.uscc, prepared.consent_id, profile.sha256, None if previous is None else previous.sha256,
-                     tuple(diff_profiles(before, profile)) if before is not None else (), gaps, prepared.read_ms)
+    changes = tuple(diff_profiles(previous.snapshot, profile)) if previous.snapshot is not None else ()
+    return Refreshed(prepared.uscc, prepared.consent_id, profile.sha256, previous.sha256, changes, gaps, prepared.read_ms), previous

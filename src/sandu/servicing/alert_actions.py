@@ -19,7 +19,7 @@ from sandu.runtime import Runtime
 from sandu.security.actor import Actor
 from sandu.servicing import alerts as svc
 from sandu.servicing.service import get_line
-from sandu.sources.profile import ProfileIntegrityError
+from sandu.sources.profile import ProfileIntegrityError, ProfileSnapshot
 from sandu.store import models as m
 
 MAX_SHOWN_IDS = 1_000  # alert ids a scan's answer lists; its count covers them all
@@ -187,13 +187,11 @@ def scan(rt: Runtime, actor: Actor, *, batch: int = svc.MAX_SCAN_BATCH) -> ScanV
     return _scan_pages(rt, actor, rt.uow.write, batch=batch, screen=rt.uow.read)
 
 
-def scan_after_refresh(s: Session, rt: Runtime, actor: Actor, *, enterprise_id: int, previous_sha256: str | None, profile_sha256: str,
+def scan_after_refresh(s: Session, rt: Runtime, actor: Actor, *, enterprise_id: int, previous: ProfileSnapshot | None, profile: ProfileSnapshot,
                        now: datetime) -> ScanView:
-    """In the refresh's own unit of work: compare the enterprise's previous snapshot with the refreshed one on each of
-    its open lines, a page of lines at a time."""
-    rows = {sha: s.get(m.Profile, sha) for sha in (previous_sha256, profile_sha256) if sha is not None}
-    facts = {sha: svc.profile_facts(row) for sha, row in rows.items() if row is not None}
-    profiles = (facts.get(previous_sha256) if previous_sha256 else None, facts.get(profile_sha256))
+    """In the refresh's own unit of work: compare the enterprise's previous snapshot with the refreshed one (both in
+    hand, checked: not read again) on each of its open lines, a page of lines at a time."""
+    profiles = (None if previous is None else svc.facts_of(previous), svc.facts_of(profile))
     return _scan_pages(rt, actor, lambda: nullcontext(s), batch=svc.MAX_SCAN_BATCH, enterprise_id=enterprise_id, profiles=profiles, now=now)
 
 

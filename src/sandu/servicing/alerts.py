@@ -35,7 +35,7 @@ from sandu.security.actor import Actor
 from sandu.security.service import staff_branch
 from sandu.servicing import service as svc
 from sandu.servicing.states import LineAction, next_state
-from sandu.sources.profile import profile_from_json
+from sandu.sources.profile import ProfileSnapshot, profile_from_json
 from sandu.store import models as m
 
 S = AlertStatus
@@ -79,8 +79,11 @@ def step(session: Session, alert: m.Alert, action: str, actor: Actor, now: datet
 
 
 def profile_facts(row: m.Profile) -> ProfileFacts:
-    snap = profile_from_json(row.snapshot, row.sha256)  # hash-checked: an alert never rests on a tampered snapshot
-    return ProfileFacts(sha256=row.sha256, as_of=snap.as_of, features=snap.features)
+    return facts_of(profile_from_json(row.snapshot, row.sha256))  # hash-checked: an alert never rests on a tampered snapshot
+
+
+def facts_of(snap: ProfileSnapshot) -> ProfileFacts:
+    return ProfileFacts(sha256=snap.sha256, as_of=snap.as_of, features=snap.features)
 
 
 def latest_profiles(session: Session, enterprise_id: int) -> tuple[ProfileFacts | None, ProfileFacts | None]:
