@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from datetime import date
@@ -145,6 +146,35 @@ def test_a_java_home_pointing_nowhere_is_one_clear_line(small, tmp_path):
     assert ran.returncode == 2, ran.stderr
     assert f"Spark cannot start: JAVA_HOME={tmp_path / 'no-java'} has no bin/java" in " ".join(ran.stderr.split())
     assert "Traceback" not in ran.stderr and not (tmp_path / "o.parquet").exists()
+
+
+def test_a_standalone_master_that_does_not_answer_is_named_at_once(small, tmp_path):
+    """Spark would try it for a minute and print a hundred lines of the JVM's log; the CLI asks it first."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, not listening: refused
+        ran = _cli(["batch", "precredit", "--input", str(small), "--output", str(tmp_path / "o.parquet"), "--engine", "spark", "--as-of", "2026-10-31",
+                    "--spark-master", f"spark://127.0.0.1:{port}"], {})
+    assert ran.returncode == 2, ran.stderr
+    assert f"Spark cannot start: no master of spark://127.0.0.1:{port} answers (127.0.0.1:{port}: Connection refused)" in " ".join(ran.stderr.split())
+    assert len(ran.stderr.strip().splitlines()) == 1 and not (tmp_path / "o.parquet").exists()
+
+
+def test_a_master_is_asked_only_when_it_is_a_standalone_one():
+    from sandu.batch.spark import master_problem
+
+    assert master_problem("local[*]") is None and master_problem("yarn") is None
+    assert master_problem("spark://nohost") == "--spark-master spark://nohost: 'nohost' is not host:port"
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))
+            dead = closed.getsockname()[1]
+            assert master_problem(f"spark://127.0.0.1:{port}") is None
+            assert master_problem(f"spark://127.0.0.1:{dead},127.0.0.1:{port}") is None  # one of a high-availability pair answers
+            assert "no master of" in (master_problem(f"spark://127.0.0.1:{dead}") or "")
 
 
 def test_a_java_that_fails_is_named_in_one_line(small, tmp_path):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 import warnings
 from collections.abc import Iterator
@@ -82,6 +83,27 @@ def java_problem() -> str | None:
     return None
 
 
+MASTER_CONNECT_TIMEOUT_S = 5.0  # a standalone master that does not answer this soon is named (Spark itself tries for a minute)
+
+
+def master_problem(master: str) -> str | None:
+    """Why a standalone master (``spark://host:port``, or several for high availability, comma-separated) cannot be
+    used — none of them accepts a connection — or None (also for any other kind of master, left to Spark)."""
+    if not master.startswith("spark://"):
+        return None
+    tried = []
+    for address in master.removeprefix("spark://").split(","):
+        host, _, port = address.strip().rpartition(":")
+        if not host or not port.isdigit():
+            return f"--spark-master {master}: {address!r} is not host:port"
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=MASTER_CONNECT_TIMEOUT_S):
+                return None
+        except OSError as exc:
+            tried.append(f"{address}: {exc.strerror or type(exc).__name__}")
+    return f"no master of {master} answers ({'; '.join(tried)}): start it, or use --spark-master local[*] on this machine"
+
+
 def start_spark(master: str) -> tuple[Any, bool]:
     """(the active SparkSession or a new one on `master`, whether this call started it)."""
     try:
@@ -91,21 +113,22 @@ def start_spark(master: str) -> tuple[Any, bool]:
     active = SparkSession.getActiveSession()
     if active is not None:
         return active, False
-    problem = java_problem()
+    problem = java_problem() or master_problem(master)
     if problem is not None:
         raise SparkUnavailable(f"Spark cannot start: {problem}")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the workers run this interpreter, which imports sandu
     builder = (SparkSession.builder.master(master).appName("sandu-precredit").config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false").config("spark.sql.execution.arrow.pyspark.enabled", "true"))
-    if master.startswith("local"):  # one machine: Spark listens on loopback only, and logs errors only
+    if master.startswith("local"):  # one machine: Spark listens on loopback only
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        builder = builder.config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={LOGGING.as_uri()}")
+    builder = builder.config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={LOGGING.as_uri()}")  # the driver logs errors only
     try:
         with _no_pandas_notice():
             spark = builder.getOrCreate()
     except Exception as exc:  # the JVM's failure, whatever its class: one line, the cause named
-        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        raise SparkUnavailable(f"Spark cannot start on {master}: {first}") from None
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        said = next((line.lstrip(": ") for line in lines if "Exception:" in line or "Error:" in line), lines[0] if lines else type(exc).__name__)
+        raise SparkUnavailable(f"Spark cannot start on {master}: {said[:MAX_SAID_CHARS]}") from None
     spark.sparkContext.setLogLevel("ERROR")
     return spark, True
 
