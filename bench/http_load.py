@@ -82,6 +82,7 @@ WARM_UP = 20  # requests of each kind before measuring (connections, caches)
 IN_PROCESS_RUNS = 100  # measurements timed in process for the CPU per request
 MIXED_RATE_PER_S = 30.0  # an open loop of measurements the server keeps up with: what logins do to them shows in their p99
 LOGIN_EVERY_S = 0.5  # a login meanwhile: its password check (argon2, ~100 ms of CPU by design) must hold no writer
+MIXED_REQUESTS = 240  # measurements of each of the two runs (8 s at MIXED_RATE_PER_S): enough for a p99 that is not one request
 ONE_CLIENT = 100  # requests of the one-client probe: GET /healthz, one after another on one connection
 MAX_SECONDS = 600
 MAX_REQUESTS_EACH = 1000
@@ -340,16 +341,16 @@ def repay_all(base: str, auth: dict[str, str], line: int, run: str) -> None:
         raise RuntimeError(f"line {line}: {left} fen still drawn after repaying {drawn} fen")
 
 
-def with_logins(results: Results, base: Served, label: str, applicants: list[Applicant], heads: list[dict[str, str]], password: str,
-                seconds: float) -> None:
-    """The measurements of the spread enterprises in an open loop at MIXED_RATE_PER_S for `seconds`, alone, then with
-    S2's legal representative logging in every LOGIN_EVERY_S: their p99 with the logins against without. A login that
-    held the store's writer while it checks the password would stall every measurement behind it (p99 ~230 ms
-    against ~45 ms, 2026-12-03)."""
+def with_logins(results: Results, base: Served, label: str, applicants: list[Applicant], heads: list[dict[str, str]], password: str) -> None:
+    """MIXED_REQUESTS measurements of the spread enterprises in an open loop at MIXED_RATE_PER_S, alone, then with S2's
+    legal representative logging in every LOGIN_EVERY_S: their p99 with the logins against without. A login that held
+    the store's writer while it checks the password stalled every measurement behind it (p99 ~230 ms against ~45 ms,
+    2026-12-03); what is left is the check's CPU (argon2 lets go of the interpreter, not of the core: on 2 cores a
+    login every half second takes a third of one)."""
     def make(_k: int, i: int) -> tuple[str, str, dict, dict[str, str]]:
         return one_of_many(applicants, heads, i)
 
-    requests = max(1, round(MIXED_RATE_PER_S * seconds))
+    requests = MIXED_REQUESTS
     alone = open_loop(base, MIXED_RATE_PER_S, requests, make)
     stop, logins = threading.Event(), Counter()
 
@@ -443,7 +444,7 @@ def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[in
                     steps = (reader, write_ms[what]) if what in write_ms else None
                     load_both_ways(results, base, label, make, requests_each, rate_per_s, seconds, ceilings.get(what), headers=auth, after=repay,
                                    write_steps=steps)
-                with_logins(results, base, f"http {store}, {n} worker{'s' if n > 1 else ''}", applicants, heads, password, seconds)
+                with_logins(results, base, f"http {store}, {n} worker{'s' if n > 1 else ''}", applicants, heads, password)
         reader.dispose()
 
 
