@@ -88,18 +88,29 @@ def alert_view(session: Session, alert: m.Alert, *, detail: bool = False) -> Ale
                      line_status=line.status, line_limit_fen=line.limit_fen, allowed_actions=allowed, steps=steps)
 
 
+def _snapshots_once(s: Session) -> Callable[[int], Any]:
+    """An enterprise's latest two snapshots (`svc.latest_profiles`), read and hash-checked once per page of lines."""
+    known: dict[int, Any] = {}
+
+    def of(enterprise_id: int) -> Any:
+        if enterprise_id not in known:
+            known[enterprise_id] = svc.latest_profiles(s, enterprise_id)  # a tampered one raises, and is not kept
+        return known[enterprise_id]
+
+    return of
+
+
 def _scan_page(s: Session, rt: Runtime, actor: Actor, page: list[m.CreditLine], *, as_of: date, now: datetime, profiles=None
                ) -> tuple[list[m.Alert], dict[str, str]]:
     """Scan `page` (open lines) in the session: the alerts raised (recorded, on the audit trail) and the lines refused
     (line → why). Each enterprise's snapshots are read and hash-checked once (or `profiles` given: the refresh's pair)."""
-    facts = svc.page_facts(s, [line.id for line in page])
-    known: dict[int, Any] = {}
+    facts, snapshots = svc.page_facts(s, [line.id for line in page]), _snapshots_once(s)
     found: list[m.Alert] = []
     refused: dict[str, str] = {}
     with s.no_autoflush:  # the page's new alerts are written in one flush (`record_raised`)
         for line in page:
             try:  # a snapshot is checked before anything of the line is written
-                pair = profiles or known.get(line.enterprise_id) or known.setdefault(line.enterprise_id, svc.latest_profiles(s, line.enterprise_id))
+                pair = profiles or snapshots(line.enterprise_id)
                 found += svc.scan_line(s, line, rt.bundle, as_of=as_of, now=now, actor=actor, profiles=pair, page=facts)
             except ProfileIntegrityError as exc:
                 refused[str(line.id)] = str(exc)
@@ -123,14 +134,12 @@ def _screen_page(s: Session, rt: Runtime, page: list[m.CreditLine], *, as_of: da
     """The lines of `page` the rules would raise a new alert on, by a read (`svc.would_raise`), and the lines refused
     (line → why): a page of a thousand lines costs up to a second of reading and evaluating, which the daily scan does
     without holding the store's writer — only the few lines found are scanned again in a write, under their locks."""
-    facts = svc.page_facts(s, [line.id for line in page])
-    known: dict[int, Any] = {}
+    facts, snapshots = svc.page_facts(s, [line.id for line in page]), _snapshots_once(s)
     candidates: list[int] = []
     refused: dict[str, str] = {}
     for line in page:
         try:
-            pair = known.get(line.enterprise_id) or known.setdefault(line.enterprise_id, svc.latest_profiles(s, line.enterprise_id))
-            if svc.would_raise(line, rt.bundle, as_of=as_of, profiles=pair, page=facts):
+            if svc.would_raise(line, rt.bundle, as_of=as_of, profiles=snapshots(line.enterprise_id), page=facts):
                 candidates.append(line.id)
         except ProfileIntegrityError as exc:
             refused[str(line.id)] = str(exc)
