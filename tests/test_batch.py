@@ -170,6 +170,16 @@ def test_a_row_gives_at_most_its_bound_of_reasons_then_how_many_more(bad):
     assert reason.startswith(f"{AMOUNTS[0]}: negative")
 
 
+@pytest.mark.parametrize("length,reason", [(MAX_SOURCE_TEXT, "not a kind of the policy's loan-to-value table"),
+                                           (MAX_SOURCE_TEXT + 1, f"longer than {MAX_SOURCE_TEXT} characters")])
+def test_an_unknown_asset_kind_is_refused_at_any_length(length, reason):
+    """At the longest text a source may send, an unknown kind is still unknown; one character more, it is too long."""
+    frame = _small(2).with_columns(pl.when(pl.int_range(pl.len()) == 1).then(pl.lit("厂" * length)).otherwise(pl.col("col1_kind")).alias("col1_kind"))
+    checks = check_rows(frame, KINDS)
+    assert checks.rejected.tolist() == [1] and checks.reasons.to_list() == [f"col1_kind: {reason}" + (
+        f" (allowed: {'/'.join(KINDS)}, or empty: no asset 1)" if length == MAX_SOURCE_TEXT else "")]
+
+
 def test_the_edge_values_of_a_row_are_accepted(tmp_path):
     frame = _small(3).with_columns(pl.lit(0).alias("revenue_fen_y3"), pl.lit(10**15).alias("headcount"), pl.lit("D").alias("tax_credit_grade"),
                                    pl.col("queries_3m").cast(pl.UInt32), pl.col("tech_staff").cast(pl.Int16))
