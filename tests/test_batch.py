@@ -114,6 +114,26 @@ def test_a_bad_row_is_rejected_with_its_reason_and_the_rest_decided(tmp_path):
     assert read_metadata(out)["rejected_rows"] == 4 and read_metadata(rejects_path(out)) == read_metadata(out)  # the rejects tied to their run
 
 
+def test_an_invalid_uscc_on_several_rows_rejects_each_row_and_refuses_nothing(tmp_path):
+    """An extract may carry the same placeholder (an empty text, a wrong check character) on several rows: no enterprise,
+    so no duplicate — each such row is rejected with its reason and the rest decided. A valid USCC twice still
+    refuses the file, also when an invalid one repeats before it."""
+    frame = _small(12).with_row_index()
+    bad_check = frame["uscc"][2][:-1] + ("0" if frame["uscc"][2][-1] != "0" else "1")
+    placeholders = frame.with_columns(
+        pl.when(pl.col("index").is_in([2, 5, 9])).then(pl.lit(bad_check))
+        .when(pl.col("index").is_in([3, 4])).then(pl.lit("")).otherwise(pl.col("uscc")).alias("uscc")).drop("index")
+    out = tmp_path / "out.parquet"
+    summary = _run(_write(placeholders, tmp_path / "in.parquet"), out, batch_rows=5)
+    rejected = pl.read_parquet(rejects_path(out))
+    assert rejected["row"].to_list() == [2, 3, 4, 5, 9] and summary.decided_rows == pl.read_parquet(out).height == 7
+    assert rejected["reason"].str.starts_with("uscc: ").all()
+    twice = placeholders.with_columns(pl.when(pl.int_range(pl.len()) == 11).then(pl.col("uscc").gather(7)).otherwise(pl.col("uscc")).alias("uscc"))
+    with pytest.raises(BatchInputError) as caught:
+        _run(_write(twice, tmp_path / "twice.parquet"), tmp_path / "out2.parquet", batch_rows=5)
+    assert caught.value.message.startswith(f"uscc: {frame['uscc'][7]} appears 2 times (rows 7, 11); ")
+
+
 def _reasons_of(row: dict) -> list[str]:
     """A row's reasons, found one value at a time (the reference the column-wise `check_rows` must equal)."""
     found = []

@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sandu.batch.kernel import BATCH_SCHEMA, OUTPUT_SCHEMA, REJECT, ROW, Models, process
-from sandu.batch.schema import COLUMNS, MAX_SHOWN_ROWS, BatchInputError, Nulls, check_schema, find_nulls, refuse_nulls
+from sandu.batch.schema import COLUMNS, MAX_SHOWN_ROWS, BatchInputError, Nulls, check_schema, find_nulls, refuse_nulls, uscc_column_validity
 
 DEFAULT_BATCH_ROWS = 100_000
 MAX_BATCH_ROWS = 1_000_000
@@ -189,18 +189,19 @@ def _check_unique(pf: pq.ParquetFile, input_path: Path, batch_rows: int, stop: t
         at += h.size
     if _stopped(stop):
         return
-    collisions = 0
+    passed = 0  # repeated hashes that were no duplicate to refuse: a collision, or an invalid USCC its rows are rejected for
     for k in np.argsort(first, kind="stable"):  # a hash whose texts all differ was a collision (2⁻⁶⁴ a pair): the next one
         texts = _texts_under(pf, input_path, batch_rows, repeated[k], stop)
-        twice = [(rows, count, uscc) for uscc, (count, rows) in texts.items() if count > 1]
+        # An invalid USCC is no enterprise: each of its rows is rejected with its reason (`check_rows`), however many there are.
+        twice = [(rows, count, uscc) for uscc, (count, rows) in texts.items() if count > 1 and uscc_column_validity(pl.Series([uscc]))[0]]
         if _stopped(stop):
             return
         if not twice:
-            collisions += 1
+            passed += 1
             continue
         rows, count, uscc = min(twice)
         shown = ", ".join(map(str, rows)) + (" …" if count > len(rows) else "")
-        n = repeated.size - collisions  # the repeated hashes not looked into counted as one repeated USCC each
+        n = repeated.size - passed  # the repeated hashes not looked into counted as one repeated USCC each
         raise BatchInputError("uscc", f"{uscc} appears {count} times (rows {shown}); {n} USCC{'s' if n > 1 else ''} appear{'' if n > 1 else 's'} "
                               "more than once", "each enterprise once: remove the duplicates")
 
