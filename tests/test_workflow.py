@@ -422,6 +422,55 @@ def test_end_of_day_expires_an_unsigned_decision_the_day_after_its_last_valid_da
     assert eod(rt, last_valid + timedelta(days=1)).applications_expired == 0  # once
 
 
+def test_expiry_moves_every_due_decided_application_in_batches_and_nothing_else(rt, monkeypatch):
+    """End of day's expiry, set-based: every decided state whose last valid day is on or before the closed date is
+    expired (the day after it is not), with its transition (from its own state, the day in the reason, the decision,
+    the job), its queue time cleared; other states and later days are left alone; batches of EXPIRY_BATCH, one audit
+    note each, until a batch comes back short."""
+    monkeypatch.setattr(workflow, "EXPIRY_BATCH", 3)
+    through, now = date(2026, 11, 20), FIXED_NOW
+    plan = [(state, valid_through) for state in (*sorted(TRANSITIONS[AppAction.EXPIRE]), ST.DRAFT, ST.AUTHORIZED, ST.ACCEPTED, ST.ACTIVE)
+            for valid_through in (through - timedelta(days=9), through, through + timedelta(days=1), None)]
+    with rt.uow.write() as s:
+        ids = []
+        for k, (state, valid_through) in enumerate(plan):
+            ent = m.Enterprise(uscc=f"X{k:017d}", name=f"到期{k}", district=None, industry=None,
+                               has_bank_account=True, branch="lucheng", legal_rep_id_masked="3303**********0000", legal_rep_id_hmac=None,
+                               registered_at=now, registered_by=None)
+            s.add(ent)
+            s.flush()
+            app = m.Application(enterprise_id=ent.id, branch="lucheng", state=state.value, requested_fen=None, decision_id=None,
+                                valid_through=valid_through, queued_at=now if state in QUEUED else None, created_at=now, updated_at=now)
+            s.add(app)
+            s.flush()
+            ids.append(app.id)
+    due = [i for i, (state, valid_through) in zip(ids, plan, strict=True)
+           if state in TRANSITIONS[AppAction.EXPIRE] and valid_through is not None and valid_through <= through]
+    assert len(due) == 2 * len(TRANSITIONS[AppAction.EXPIRE]) and len(due) % 3 != 0  # the last batch comes back short
+    with rt.uow.read() as s:
+        notes_before = s.scalar(select(func.count()).select_from(m.AuditRecord).where(m.AuditRecord.action == "applications.expire"))
+    assert servicing.expire_applications(rt, Actor.system("eod"), through) == len(due)
+    with rt.uow.read() as s:
+        apps = {a.id: a for a in s.scalars(select(m.Application).where(m.Application.id.in_(ids)))}
+        moves = s.scalars(select(m.ApplicationTransition).where(m.ApplicationTransition.application_id.in_(ids))
+                          .order_by(m.ApplicationTransition.id)).all()
+        notes = s.scalar(select(func.count()).select_from(m.AuditRecord).where(m.AuditRecord.action == "applications.expire")) - notes_before
+        for app_id, (state, valid_through) in zip(ids, plan, strict=True):
+            app = apps[app_id]
+            if app_id in due:
+                assert app.state == ST.EXPIRED and app.queued_at is None and app.updated_at == now, (state, valid_through)
+            else:
+                assert app.state == state and app.updated_at == now and (app.queued_at is not None) == (state in QUEUED), (state, valid_through)
+        assert [t.application_id for t in moves] == due  # one each, in the order of their ids
+        plan_of = dict(zip(ids, plan, strict=True))
+        for t in moves:
+            state, valid_through = plan_of[t.application_id]
+            assert (t.from_state, t.to_state, t.action, t.at) == (state.value, "expired", "expire", now)
+            assert t.actor_user_id is None and t.actor_role == "system:eod" and t.decision_id is None and str(valid_through) in t.reason
+    assert notes == -(-len(due) // 3)
+    assert servicing.expire_applications(rt, Actor.system("eod"), through) == 0  # once
+
+
 # --- human review of an automated decline (PIPL art. 24) ---------------------------------------------------------
 
 

@@ -77,6 +77,10 @@ def new_application(session: Session, ent: m.Enterprise, actor: Actor, now: date
     return app
 
 
+_APPS, _TRANSITIONS = m.Application.__table__, m.ApplicationTransition.__table__
+_EXPIRABLE = sorted(s.value for s in TRANSITIONS[AppAction.EXPIRE])
+assert {TRANSITIONS[AppAction.EXPIRE][ApplicationState(s)] for s in _EXPIRABLE} == {ApplicationState.EXPIRED}, "expire moves every state it applies to to expired"
+assert ApplicationState.EXPIRED not in QUEUED, "an expired application waits in no queue (its queued_at is cleared)"
 _OPEN_APPLICATION = (select(m.Application).where(m.Application.enterprise_id == bindparam("enterprise_id"),
                                                   m.Application.state.in_([s.value for s in OPEN_STATES]))
                      .order_by(m.Application.id.desc()).limit(1).with_for_update().execution_options(populate_existing=True))
@@ -240,19 +244,28 @@ def reject(session: Session, *, application_id: int, actor: Actor, reason: str, 
 def expire_due(session: Session, *, through: date, actor: Actor, now: datetime, limit: int = EXPIRY_BATCH) -> int:
     """End of day: expire (at most `limit`) applications whose decision could be signed through `through` at the
     latest and was not — unless a human review of their decline is pending, which waits for its person. Returns
-    how many were expired (the caller repeats while it is `limit`)."""
-    expirable = [s.value for s in TRANSITIONS[AppAction.EXPIRE]]
-    pending = select(m.HumanReview.id).where(m.HumanReview.application_id == m.Application.id, m.HumanReview.status.in_(PENDING_REVIEW)).exists()
-    apps = list(session.scalars(select(m.Application).where(m.Application.state.in_(expirable), m.Application.valid_through <= through, ~pending)
-                                .order_by(m.Application.id).limit(limit).with_for_update()))
-    for app in apps:
-        transition(session, app, AppAction.EXPIRE, actor, now, f"its decision could be signed through {app.valid_through} and was not")
-    return len(apps)
+    how many were expired (the caller repeats while it is `limit`). Set-based, as the table's `expire` moves every
+    decided state to `expired`: one read of the due rows, one INSERT of their transitions, one UPDATE — no object per
+    application (a thousand of them held the store's writer 100–350 ms a batch on SQLite)."""
+    a = _APPS
+    pending = select(_REVIEWS.c.id).where(_REVIEWS.c.application_id == a.c.id, _REVIEWS.c.status.in_(PENDING_REVIEW)).exists()
+    due = session.execute(select(a.c.id, a.c.state, a.c.valid_through, a.c.decision_id)
+                          .where(a.c.state.in_(_EXPIRABLE), a.c.valid_through <= through, ~pending)
+                          .order_by(a.c.id).limit(limit).with_for_update()).all()
+    if not due:
+        return 0
+    insert_rows(session, m.ApplicationTransition, [
+        _row(app_id, state, next_state(state, AppAction.EXPIRE, app_id).value, AppAction.EXPIRE.value, actor, now,
+             f"its decision could be signed through {valid_through} and was not", decision_id)
+        for app_id, state, valid_through, decision_id in due])
+    moved = session.execute(update(a).where(a.c.id.in_([row.id for row in due]), a.c.state.in_(_EXPIRABLE))
+                            .values(state=ApplicationState.EXPIRED.value, updated_at=now, queued_at=None)).rowcount
+    assert moved == len(due), f"{moved} of {len(due)} due applications expired: each was read under the write lock"
+    return len(due)
 
 
 # --- the first drawing (servicing's draw) -------------------------------------------------------------------------
 
-_APPS, _TRANSITIONS = m.Application.__table__, m.ApplicationTransition.__table__
 assert len(FIRST_DRAW_FROM) == 1, "a first drawing moves an application out of one state"
 (_FROM,) = FIRST_DRAW_FROM
 

@@ -188,7 +188,7 @@ def expire_applications(rt: Runtime, actor: Actor, through: date) -> int:
     for _ in range(MAX_EXPIRY_BATCHES):
         now = rt.now()
         with rt.uow.write() as s:
-            n = workflow.expire_due(s, through=through, actor=actor, now=now)
+            n = workflow.expire_due(s, through=through, actor=actor, now=now, limit=workflow.EXPIRY_BATCH)
             if n:
                 audit.note(s, actor, "applications.expire", "business_date", f"{through.isoformat()}#{total}", at=now)
         total += n
