@@ -365,8 +365,7 @@ def _application_change(rt: Runtime, actor: Actor, action: str, application_id: 
         before = audit.state_sha256(workflow.get_application(s, application_id))
         app = change(s, now)
         audit.note(s, actor, action, "application", app.id, at=now, before=before, after=app)
-        view = application_view(s, app)
-    return view
+    return get_application(rt, app.id)  # as committed, read after the write: the view's reads hold no writer
 
 
 def withdraw_application(rt: Runtime, actor: Actor, *, application_id: int, reason: str) -> ApplicationView:
@@ -386,8 +385,7 @@ def _review_change(rt: Runtime, actor: Actor, action: str, decision_id: str, cha
     with rt.uow.write() as s:
         review = change(s, now)
         audit.note(s, actor, action, "human_review", review.id, at=now, after=review)
-        view = application_view(s, workflow.get_application(s, review.application_id))
-    return view
+    return get_application(rt, review.application_id)  # as committed, read after the write: the view's reads hold no writer
 
 
 def request_human_review(rt: Runtime, actor: Actor, *, decision_id: str, reason: str) -> ApplicationView:
