@@ -27,15 +27,17 @@ def online(models: Models, r: dict[str, Any]) -> tuple[ProfileSnapshot, dict[str
     row = {"uscc": r["uscc"], "outcome": res.outcome.value, "risk_grade": res.risk_grade, "tech_grade": res.tech_grade,
            "tech_score": Decimal(scores["tech"]["score"]), "tech_most_pass": scores["tech"]["most_pass"],
            "risk_pd": Decimal(str(scores["risk"]["pd"])), "risk_score": scores["risk"]["points"],
-           "comprehensive_limit_fen": res.comprehensive_limit_fen, "inclusive_small_micro": res.inclusive_small_micro,
+           "comprehensive_limit_fen": res.comprehensive_limit_fen, "approved_fen": sum(o.approved_fen for o in res.offers),
+           "inclusive_small_micro": res.inclusive_small_micro,
            "policy_reasons": [x.split(":")[0] for x in res.reasons], "risk_reasons": scores["risk"]["reasons"][:3]}
-    offers = {o.product: (o.limit_fen, o.rate_annual, o.annualized_rate, o.lpr_tenor) for o in res.offers}
+    offers = {o.product: (o.limit_fen, o.approved_fen, o.rate_annual, o.annualized_rate, o.lpr_tenor) for o in res.offers}
     return profile, row, offers
 
 
 def batch_offers(row: dict[str, Any]) -> dict[str, tuple]:
     """The offers of one output row, as `online` gives them."""
-    return {row[f"{s}_product"]: (row[f"{s}_limit_fen"], Decimal(row[f"{s}_rate_bp"]) / 10_000, row[f"{s}_annualized_rate"], row[f"{s}_lpr_tenor"])
+    return {row[f"{s}_product"]: (row[f"{s}_limit_fen"], row[f"{s}_approved_fen"], Decimal(row[f"{s}_rate_bp"]) / 10_000, row[f"{s}_annualized_rate"],
+                                  row[f"{s}_lpr_tenor"])
             for s in SLOTS if row[f"{s}_product"] is not None}
 
 

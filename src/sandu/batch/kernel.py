@@ -59,7 +59,7 @@ OUTPUT_SCHEMA: dict[str, Any] = {
     "approved_fen": pl.Int64,
     "inclusive_small_micro": pl.Boolean,
     **{k: t for slot in SLOTS for k, t in (
-        (f"{slot}_product", pl.String), (f"{slot}_limit_fen", pl.Int64), (f"{slot}_rate_bp", pl.Int64),
+        (f"{slot}_product", pl.String), (f"{slot}_limit_fen", pl.Int64), (f"{slot}_approved_fen", pl.Int64), (f"{slot}_rate_bp", pl.Int64),
         (f"{slot}_annualized_rate", pl.Decimal(38, 18)), (f"{slot}_lpr_tenor", pl.String))},
     "policy_reasons": pl.List(pl.String),
     "risk_reasons": pl.List(pl.String),
@@ -220,6 +220,10 @@ def precredit(models: Models, frame: pl.DataFrame) -> pl.DataFrame:
     risk_reasons = _texts(scored, [f"reason_{k}" for k in range(1, MAX_REASONS + 1)]).alias("risk_reasons")
     out = _side_by_side(f.select("uscc"), decided, tech.select("tech_score", "tech_most_pass"), app.select("risk_pd"), scored.select(pl.col("score").alias("risk_score")),
                         pl.DataFrame([risk_reasons, policy_reasons(decided)]))
+    assert out.select(pl.col("approved_fen") == pl.sum_horizontal(f"{slot}_approved_fen" for slot in SLOTS)).to_series().all(), \
+        "the approved amount is its offers' approved parts"
+    assert out.select(pl.all_horizontal(pl.col(f"{slot}_approved_fen").is_between(0, pl.col(f"{slot}_limit_fen")) for slot in SLOTS)).to_series().all(), \
+        "an offer's approved part is within its limit"
     return out.select(pl.col(c).cast(t) for c, t in OUTPUT_SCHEMA.items())
 
 
