@@ -29,9 +29,16 @@ def online(models: Models, r: dict[str, Any]) -> tuple[ProfileSnapshot, dict[str
            "risk_pd": Decimal(str(scores["risk"]["pd"])), "risk_score": scores["risk"]["points"],
            "comprehensive_limit_fen": res.comprehensive_limit_fen, "approved_fen": sum(o.approved_fen for o in res.offers),
            "inclusive_small_micro": res.inclusive_small_micro,
-           "policy_reasons": [x.split(":")[0] for x in res.reasons], "risk_reasons": scores["risk"]["reasons"][:3]}
+           "policy_reasons": [x.split(":")[0] for x in res.reasons], "risk_reasons": scores["risk"]["reasons"][:3],
+           "risk_reason_codes": [_feature_of(models, text) for text in scores["risk"]["reasons"][:3]]}
     offers = {o.product: (o.limit_fen, o.approved_fen, o.rate_annual, o.annualized_rate, o.lpr_tenor) for o in res.offers}
     return profile, row, offers
+
+
+def _feature_of(models: Models, reason: str) -> str:
+    """The name of the scorecard feature a reason's words are about (they begin with its description)."""
+    [name] = [f.name for f in models.card.features if reason.startswith(f"{f.description}: ")]
+    return name
 
 
 def batch_offers(row: dict[str, Any]) -> dict[str, tuple]:

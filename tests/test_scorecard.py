@@ -190,6 +190,39 @@ def test_scalar_and_vectorized_scores_are_equal_row_by_row(card, german):
         assert one.reasons == tuple(r for r in (r1, r2, r3) if r is not None)
 
 
+def test_reason_codes_name_the_feature_of_each_reason_in_its_place(card, german):
+    """With `codes`, each reason's feature by its name, in the reason's place (null where there is no reason); without,
+    no code column; a code column already in the frame is refused like the others."""
+    frame = german[1]
+    out = score_frame(card, frame, codes=True)
+    assert out.columns[-8:] == ["score", "pd", "reason_1", "reason_2", "reason_3", "reason_code_1", "reason_code_2", "reason_code_3"]
+    assert out.drop("reason_code_1", "reason_code_2", "reason_code_3").equals(score_frame(card, frame))
+    description = {f.name: f.description for f in card.features}
+    seen = set()
+    for k in (1, 2, 3):
+        for text, code in zip(out[f"reason_{k}"], out[f"reason_code_{k}"], strict=True):
+            assert (text is None) == (code is None) and (text is None or text.startswith(f"{description[code]}: ")), (k, text, code)
+            seen.add(code)
+    assert len(seen - {None}) > 3  # the codes differ from row to row, as the reasons do
+    best = {}  # every feature in its best bin: no reason; then one feature out of it: one reason, about that feature
+    for f in card.features:
+        b = int(np.argmax(f.bin_points))
+        best[f.name] = (f.splits[b - 1] if b else f.splits[0] - 1) if f.kind == "numeric" else next(c for c, i in f.categories.items() if i == b)
+    off = card.features[0]
+    worse = {**best, off.name: None}
+    assert off.missing_points < off.best_points
+    few = score_frame(card, pl.DataFrame([best, worse], schema={f.name: pl.Float64 if f.kind == "numeric" else pl.String for f in card.features}),
+                      codes=True)
+    assert few.select("reason_1", "reason_code_1", "reason_code_2", "reason_code_3").rows() == [(None, None, None, None),
+                                                                                                (f"{off.description}: missing", off.name, None, None)]
+    assert score_frame(card, frame, max_reasons=1, codes=True).columns[-2:] == ["reason_1", "reason_code_1"]
+    assert score_frame(card, frame.head(0), codes=True).columns[-3:] == ["reason_code_1", "reason_code_2", "reason_code_3"]
+    with pytest.raises(ScoringInputError) as e:
+        score_frame(card, frame.with_columns(pl.lit("x").alias("reason_code_2")), codes=True)
+    assert e.value.column == "reason_code_2"
+    assert "reason_code_2" in score_frame(card, frame.with_columns(pl.lit("x").alias("reason_code_2"))).columns  # not written: not refused
+
+
 _values = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**30, 10**30), st.booleans())
 
 

@@ -14,7 +14,8 @@
 3. the credit policy (`sandu.policy.vector.evaluate_frame`): the feature columns are
    named as the policy's `INPUT_SCHEMA`, as `read_features` maps a profile;
 4. the reason codes: the policy's refusals (``RISK_GRADE`` … in the order
-   `sandu.policy.explain` writes them) and the scorecard's top reasons.
+   `sandu.policy.explain` writes them) and the scorecard's top reasons — the feature each is
+   about by its name (``risk_reason_codes``) and in words with its bin (``risk_reasons``).
 
 The Spark engine calls `precredit_arrow`, the same function over Arrow tables.
 """
@@ -62,6 +63,7 @@ OUTPUT_SCHEMA: dict[str, Any] = {
         (f"{slot}_product", pl.String), (f"{slot}_limit_fen", pl.Int64), (f"{slot}_approved_fen", pl.Int64), (f"{slot}_rate_bp", pl.Int64),
         (f"{slot}_annualized_rate", pl.Decimal(38, 18)), (f"{slot}_lpr_tenor", pl.String))},
     "policy_reasons": pl.List(pl.String),
+    "risk_reason_codes": pl.List(pl.String),
     "risk_reasons": pl.List(pl.String),
 }
 
@@ -209,7 +211,7 @@ def precredit(models: Models, frame: pl.DataFrame) -> pl.DataFrame:
     """One row of `OUTPUT_SCHEMA` per row of `frame` (rows that passed `check_rows`), in order."""
     f = features(frame)
     tech = evaluate_tech_frame(f, models.tech)
-    scored = score_frame(models.card, f.select(ft.name for ft in models.card.features), MAX_REASONS, pd=False)
+    scored = score_frame(models.card, f.select(ft.name for ft in models.card.features), MAX_REASONS, pd=False, codes=True)
     n = f.height
     nothing = ("project_capex_fen", "project_annual_cash_flow_fen", "project_tenor_years", "guarantee_fen")
     app = pl.DataFrame([tech["tech_grade"], tech["tech_most_pass"], pd_rounded(models.card, scored["points"].to_numpy())]).with_columns(
@@ -218,8 +220,9 @@ def precredit(models: Models, frame: pl.DataFrame) -> pl.DataFrame:
     policy_input = _side_by_side(f.select(c for c in INPUT_SCHEMA if c in f.columns), app)
     decided = evaluate_frame(models.bundle, policy_input, models.as_of)
     risk_reasons = _texts(scored, [f"reason_{k}" for k in range(1, MAX_REASONS + 1)]).alias("risk_reasons")
+    risk_reason_codes = _texts(scored, [f"reason_code_{k}" for k in range(1, MAX_REASONS + 1)]).alias("risk_reason_codes")
     out = _side_by_side(f.select("uscc"), decided, tech.select("tech_score", "tech_most_pass"), app.select("risk_pd"), scored.select(pl.col("score").alias("risk_score")),
-                        pl.DataFrame([risk_reasons, policy_reasons(decided)]))
+                        pl.DataFrame([risk_reasons, risk_reason_codes, policy_reasons(decided)]))
     assert out.select(pl.col("approved_fen") == pl.sum_horizontal(f"{slot}_approved_fen" for slot in SLOTS)).to_series().all(), \
         "the approved amount is its offers' approved parts"
     assert out.select(pl.all_horizontal(pl.col(f"{slot}_approved_fen").is_between(0, pl.col(f"{slot}_limit_fen")) for slot in SLOTS)).to_series().all(), \

@@ -439,9 +439,10 @@ def _costliest(cost: np.ndarray, k: int) -> np.ndarray:
     return order
 
 
-def score_frame(card: Scorecard, frame: pl.DataFrame, max_reasons: int = MAX_REASONS, *, pd: bool = True) -> pl.DataFrame:
+def score_frame(card: Scorecard, frame: pl.DataFrame, max_reasons: int = MAX_REASONS, *, pd: bool = True, codes: bool = False) -> pl.DataFrame:
     """`frame` with `score`, `pd` and `reason_1`…`reason_{max_reasons}` appended, rows in their order. With `pd=False`,
-    `points` (the unrounded total, a float) instead of `pd`: for a caller that derives the PD itself.
+    `points` (the unrounded total, a float) instead of `pd`: for a caller that derives the PD itself. With `codes`, also
+    `reason_code_1`… : the feature each reason is about, by its name (a code a system downstream maps to its own words).
 
     A feature absent from the frame is refused (`ScoringInputError`): a whole column
     missing is a wrong file, not a missing value."""
@@ -450,7 +451,8 @@ def score_frame(card: Scorecard, frame: pl.DataFrame, max_reasons: int = MAX_REA
     absent = [f.name for f in card.features if f.name not in frame.columns]
     if absent:
         raise ScoringInputError(absent[0], f"is not in the file; the scorecard needs {', '.join(f.name for f in card.features)}")
-    clash = [c for c in ("score", "pd" if pd else "points", *(f"reason_{k}" for k in range(1, MAX_REASONS + 1))) if c in frame.columns]
+    clash = [c for c in ("score", "pd" if pd else "points", *(f"reason_{k}" for k in range(1, MAX_REASONS + 1)),
+                         *(f"reason_code_{k}" for k in range(1, MAX_REASONS + 1) if codes)) if c in frame.columns]
     if clash:
         raise ScoringInputError(clash[0], "is already in the file and would be overwritten by the score; rename it")
     n = frame.height
@@ -465,8 +467,9 @@ def score_frame(card: Scorecard, frame: pl.DataFrame, max_reasons: int = MAX_REA
     score = np.floor(np.round(total, 9) + 0.5).astype(np.int64)  # as `round_half_up`
     out = frame.with_columns(pl.Series("score", score),
                              pl.Series("pd", np.asarray(card.pd_of_points(total), dtype=np.float64)) if pd else pl.Series("points", total))
+    named = [f"reason_{k + 1}" for k in range(max_reasons)] + [f"reason_code_{k + 1}" for k in range(max_reasons) if codes]
     if max_reasons == 0 or n == 0:
-        return out.with_columns(*(pl.lit(None, dtype=pl.String).alias(f"reason_{k + 1}") for k in range(max_reasons)))
+        return out.with_columns(*(pl.lit(None, dtype=pl.String).alias(c) for c in named))
     cost = np.asarray([f.best_points for f in card.features])[:, None] - pts
     order = _costliest(cost, max_reasons)
     texts, first = [], []  # every feature's reason texts in one list: bins, then missing, special, unseen
@@ -476,13 +479,16 @@ def score_frame(card: Scorecard, frame: pl.DataFrame, max_reasons: int = MAX_REA
     words = pl.Series(texts, dtype=pl.String)
     starts = np.asarray(first, dtype=np.int64)
     labels = np.asarray([len(f.labels) for f in card.features], dtype=np.int64)
-    reasons = []
+    names = pl.Series([f.name for f in card.features], dtype=pl.String)
+    reasons, reason_codes = [], []
     for k in range(len(order)):
         j = order[k]
         b = idx[j, np.arange(n)]
         at = starts[j] + np.where(b >= 0, b, labels[j] + (-b - 1))
-        at = pl.Series(at).set(pl.Series(cost[j, np.arange(n)] <= 0), None)  # no cost: no reason
-        reasons.append(words.gather(at).alias(f"reason_{k + 1}"))
-    reasons += [pl.repeat(None, n, dtype=pl.String, eager=True).alias(f"reason_{k + 1}")  # a card of fewer features gives fewer reasons
-                for k in range(len(order), max_reasons)]
-    return out.with_columns(reasons)
+        none = pl.Series(cost[j, np.arange(n)] <= 0)  # no cost: no reason
+        reasons.append(words.gather(pl.Series(at).set(none, None)).alias(f"reason_{k + 1}"))
+        reason_codes.append(names.gather(pl.Series(j).set(none, None)).alias(f"reason_code_{k + 1}"))
+    columns = reasons + (reason_codes if codes else [])
+    columns += [pl.repeat(None, n, dtype=pl.String, eager=True).alias(c)  # a card of fewer features gives fewer reasons
+                for c in named if c not in {s.name for s in columns}]
+    return out.with_columns(columns).select(*frame.columns, "score", "pd" if pd else "points", *named)
