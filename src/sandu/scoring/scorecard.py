@@ -487,8 +487,9 @@ def score_frame(card: Scorecard, frame: pl.DataFrame, max_reasons: int = MAX_REA
         at = starts[j] + np.where(b >= 0, b, labels[j] + (-b - 1))
         none = pl.Series(cost[j, np.arange(n)] <= 0)  # no cost: no reason
         reasons.append(words.gather(pl.Series(at).set(none, None)).alias(f"reason_{k + 1}"))
-        reason_codes.append(names.gather(pl.Series(j).set(none, None)).alias(f"reason_code_{k + 1}"))
-    columns = reasons + (reason_codes if codes else [])
+        if codes:
+            reason_codes.append(names.gather(pl.Series(j).set(none, None)).alias(f"reason_code_{k + 1}"))
+    columns = reasons + reason_codes
     columns += [pl.repeat(None, n, dtype=pl.String, eager=True).alias(c)  # a card of fewer features gives fewer reasons
                 for c in named if c not in {s.name for s in columns}]
     return out.with_columns(columns).select(*frame.columns, "score", "pd" if pd else "points", *named)
