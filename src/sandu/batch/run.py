@@ -25,8 +25,9 @@ import json
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -256,7 +257,7 @@ def batch_arrow_schema() -> pa.Schema:
     return pl.DataFrame(schema=BATCH_SCHEMA).to_arrow().schema
 
 
-def read_ahead(batches: Iterator[T]) -> Iterator[T]:
+def read_ahead(batches: Iterator[T]) -> Generator[T, None, None]:
     """The items of `batches` in order, the next one read (in a thread: Parquet decoding releases the GIL) while
     this one is decided: one batch ahead, no more. A failure to read is raised where that batch is asked for."""
     end = object()
@@ -270,7 +271,7 @@ def read_ahead(batches: Iterator[T]) -> Iterator[T]:
 KERNELS_IN_FLIGHT = 2  # batches decided at once (threads: polars releases the GIL), so both cores work; results in order
 
 
-def local_batches(models: Models, pf: pq.ParquetFile, input_path: Path, batch_rows: int) -> Iterator[pa.Table]:
+def local_batches(models: Models, pf: pq.ParquetFile, input_path: Path, batch_rows: int) -> Generator[pa.Table, None, None]:
     """The local engine: each batch of the file through the kernel, in this process — up to KERNELS_IN_FLIGHT batches
     at once, handed on in the file's order (memory: that many batches, plus the one read ahead)."""
     def decide(batch: pa.RecordBatch, first: int) -> pa.Table:
@@ -280,8 +281,10 @@ def local_batches(models: Models, pf: pq.ParquetFile, input_path: Path, batch_ro
 
     first = 0
     flying: deque[Future[pa.Table]] = deque()
-    with ThreadPoolExecutor(max_workers=KERNELS_IN_FLIGHT, thread_name_prefix="sandu-kernel") as pool:
-        for batch in read_ahead(input_batches(pf, input_path, batch_rows, list(COLUMNS))):
+    with ExitStack() as stack, ThreadPoolExecutor(max_workers=KERNELS_IN_FLIGHT, thread_name_prefix="sandu-kernel") as pool:
+        # closed with this generator: the reading thread is joined by the thread that closes it, never left to the
+        # garbage collector, which may run in a thread of a pool being shut down ("cannot join current thread")
+        for batch in stack.enter_context(closing(read_ahead(input_batches(pf, input_path, batch_rows, list(COLUMNS))))):
             if len(flying) == KERNELS_IN_FLIGHT:
                 yield flying.popleft().result()
             flying.append(pool.submit(decide, batch, first))
@@ -318,8 +321,9 @@ def run_precredit(models: Models, input_path: Path, output: Path, *, engine: str
     out_tmp, rejects_tmp = _temporary(output), _temporary(rejects)
     decided = rejected = 0
     try:
-        with (pq.ParquetWriter(out_tmp, output_arrow_schema()) as writer, pq.ParquetWriter(rejects_tmp, REJECTS_SCHEMA) as rejects_writer,
-              ThreadPoolExecutor(max_workers=3, thread_name_prefix="sandu-batch") as pool):
+        # the engine's batches are closed when the run ends, also when it fails midway: their threads are joined here
+        with (closing(batches), pq.ParquetWriter(out_tmp, output_arrow_schema()) as writer,
+              pq.ParquetWriter(rejects_tmp, REJECTS_SCHEMA) as rejects_writer, ThreadPoolExecutor(max_workers=3, thread_name_prefix="sandu-batch") as pool):
             # beside the batches (hashing and writing release the GIL); told to stop when the run fails, so that its error
             # reaches the user at once rather than when they would have ended (the pool waits for them)
             stop = threading.Event()

@@ -21,7 +21,7 @@ import shutil
 import socket
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -170,7 +170,7 @@ def _readable(spark: Any, input_path: Path, file_schema: pa.Schema, at: Path) ->
 
 
 def spark_batches(models: Models, input_path: Path, schema: pa.Schema, rows: int, batch_rows: int, master: str, scratch: Path,
-                  file_schema: pa.Schema) -> Iterator[pa.Table]:
+                  file_schema: pa.Schema) -> Generator[pa.Table, None, None]:
     """The kernel's output (`schema`: `sandu.batch.kernel.BATCH_SCHEMA`) for every row of the file (whose Arrow schema is
     `file_schema`, its columns checked), in the file's order."""
     spark, started = start_spark(master)
