@@ -38,7 +38,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sandu.batch.kernel import BATCH_SCHEMA, OUTPUT_SCHEMA, REJECT, ROW, Models, process
-from sandu.batch.schema import COLUMNS, MAX_SHOWN_ROWS, BatchInputError, Nulls, check_schema, find_nulls, refuse_nulls, uscc_column_validity
+from sandu.batch.schema import COLUMNS, MAX_SHOWN_ROWS, BatchInputError, Nulls, check_schema, find_nulls, refuse_nulls
+from sandu.domain.ids import is_valid_uscc
 
 DEFAULT_BATCH_ROWS = 100_000
 MAX_BATCH_ROWS = 1_000_000
@@ -194,7 +195,7 @@ def _check_unique(pf: pq.ParquetFile, input_path: Path, batch_rows: int, stop: t
     for k in np.argsort(first, kind="stable"):  # a hash whose texts all differ was a collision (2⁻⁶⁴ a pair): the next one
         texts = _texts_under(pf, input_path, batch_rows, repeated[k], stop)
         # An invalid USCC is no enterprise: each of its rows is rejected with its reason (`check_rows`), however many there are.
-        twice = [(rows, count, uscc) for uscc, (count, rows) in texts.items() if count > 1 and uscc_column_validity(pl.Series([uscc]))[0]]
+        twice = [(rows, count, uscc) for uscc, (count, rows) in texts.items() if count > 1 and is_valid_uscc(uscc)]
         if _stopped(stop):
             return
         if not twice:

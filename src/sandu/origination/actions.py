@@ -261,7 +261,7 @@ def refresh_sources(rt: Runtime, actor: Actor, *, uscc: str, consent_id: str | N
         else:
             privacy.keep_rows(s, kept)
             audit.note(s, actor, "profile.refresh", "profile", done.profile_sha256, at=now, after=refresh.profile_row(s, done.profile_sha256))
-            scanned = scan_after_refresh(s, rt, actor, enterprise_id=prepared.enterprise_id, previous=previous.snapshot, profile=profile, now=now)
+            scanned = scan_after_refresh(s, rt, actor, enterprise_id=prepared.enterprise_id, previous=previous, profile=profile, now=now)
     if lapsed is not None:
         raise lapsed
     return refresh_view(done, scanned.alert_ids)

@@ -62,31 +62,23 @@ def profile_row(session: Session, sha256: str) -> m.Profile:
     return row
 
 
+_NEWEST_FIRST = (m.Profile.created_at.desc(), m.Profile.sha256)  # an enterprise's latest snapshot is the first in this order
+
+
 def latest_profile(session: Session, enterprise_id: int) -> m.Profile | None:
     return session.scalars(
-        select(m.Profile).where(m.Profile.enterprise_id == enterprise_id).order_by(m.Profile.created_at.desc(), m.Profile.sha256).limit(1)
+        select(m.Profile).where(m.Profile.enterprise_id == enterprise_id).order_by(*_NEWEST_FIRST).limit(1)
     ).first()
 
 
-_LATEST_SHA256 = (select(m.Profile.sha256).where(m.Profile.enterprise_id == bindparam("enterprise_id"))
-                  .order_by(m.Profile.created_at.desc(), m.Profile.sha256).limit(1))
+_LATEST_SHA256 = select(m.Profile.sha256).where(m.Profile.enterprise_id == bindparam("enterprise_id")).order_by(*_NEWEST_FIRST).limit(1)
 
 
-@dataclass(frozen=True)
-class Previous:
-    """The enterprise's latest snapshot (None: it has none), hash-checked — read before the refresh's write, so that
+def read_previous(session: Session, enterprise_id: int) -> ProfileSnapshot | None:
+    """The enterprise's latest snapshot, hash-checked (None: it has none) — read before the refresh's write, so that
     decoding and checking it (a big JSON document) does not hold the store's writer."""
-
-    snapshot: ProfileSnapshot | None
-
-    @property
-    def sha256(self) -> str | None:
-        return None if self.snapshot is None else self.snapshot.sha256
-
-
-def read_previous(session: Session, enterprise_id: int) -> Previous:
     row = latest_profile(session, enterprise_id)
-    return Previous(None if row is None else profile_from_json(row.snapshot, row.sha256))
+    return None if row is None else profile_from_json(row.snapshot, row.sha256)
 
 
 def profile_values(prepared: svc.PreparedMeasurement, profile: ProfileSnapshot, *, as_of: date, now: datetime) -> dict[str, Any]:
@@ -96,16 +88,19 @@ def profile_values(prepared: svc.PreparedMeasurement, profile: ProfileSnapshot, 
 
 
 def record_refresh(session: Session, prepared: svc.PreparedMeasurement, profile: ProfileSnapshot, *, row: dict[str, Any], now: datetime,
-                   previous: Previous) -> tuple[Refreshed, Previous]:
+                   previous: ProfileSnapshot | None) -> tuple[Refreshed, ProfileSnapshot | None]:
     """Write the read log and the snapshot (`row`: `profile_values`); the changes since the enterprise's previous
     snapshot — `previous`, read before the write, while it is still the latest (else read and checked again here) —
     and that previous snapshot."""
     assert row["sha256"] == profile.sha256, "the row is the snapshot's"
     svc.log_reads(session, prepared, now, kept="no snapshot was kept", again="refresh again")
-    if session.scalar(_LATEST_SHA256, {"enterprise_id": prepared.enterprise_id}) != previous.sha256:  # one was kept meanwhile
+    previous_sha256 = None if previous is None else previous.sha256
+    if session.scalar(_LATEST_SHA256, {"enterprise_id": prepared.enterprise_id}) != previous_sha256:  # one was kept meanwhile
         previous = read_previous(session, prepared.enterprise_id)
     insert_if_absent(session, m.Profile, key="sha256", row=row)
     session.flush()
     gaps = {s: f"{r.outcome}: {r.reason}" for s, r in prepared.reads.items() if not r.ok}
-    changes = tuple(diff_profiles(previous.snapshot, profile)) if previous.snapshot is not None else ()
-    return Refreshed(prepared.uscc, prepared.consent_id, profile.sha256, previous.sha256, changes, gaps, prepared.read_ms), previous
+    if previous is None:
+        return Refreshed(prepared.uscc, prepared.consent_id, profile.sha256, None, (), gaps, prepared.read_ms), None
+    return Refreshed(prepared.uscc, prepared.consent_id, profile.sha256, previous.sha256, tuple(diff_profiles(previous, profile)), gaps,
+                     prepared.read_ms), previous
