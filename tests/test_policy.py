@@ -30,9 +30,23 @@ from sandu.domain.money import FEN_PER_WAN as WAN
 from sandu.domain.money import format_cn
 from sandu.ledger.journal import LOAN_BUCKETS
 from sandu.ledger.overdue import OverduePolicy
+from sandu.policy import rules
 from sandu.policy.bundle import GRADE_ORDER, PolicyError, bundle_from_document, load_bundle, parse_bundle
 from sandu.policy.engine import Application, OfferTerms, PolicyResult, Project, RuleHit, Scores, evaluate, risk_grade, tech_grade
-from sandu.policy.kernel import CreditEligibility, Price, ProjectSizing, QuickMeasure, SecuredPortion, TechMeasure, decide, read_features, require_tech_grades
+from sandu.policy.kernel import (
+    CreditEligibility,
+    Price,
+    ProjectSizing,
+    QuickMeasure,
+    SecuredPortion,
+    TechMeasure,
+    decide,
+    read_features,
+    require_tech_grades,
+    rule_inputs,
+    size,
+)
+from sandu.policy.ops import SCALAR
 from sandu.sources.profile import MAX_COLLATERAL_ASSETS, Collateral
 
 AS_OF = date(2026, 11, 29)
@@ -1181,6 +1195,26 @@ def test_invariants_hold_for_any_profile(case):
     if r.risk_grade == "E":
         assert not r.offers
     assert r == evaluate(bundle, f, tuple(collateral), sc, app, AS_OF)  # deterministic
+
+
+PRICES = ("credit_price", "secured_price", "guaranteed_price")  # the offers' prices: what a run not priced leaves out
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(cases(), st.one_of(st.none(), st.integers(0, 10**11)))
+def test_a_run_not_priced_keeps_every_other_number_and_sizes_as_the_record(case, guarantee_fen):
+    """The counterfactual search's evaluations (`size`, `rules.decide(priced=False)`) leave out the offers' prices and
+    nothing else: every other number, a project's price (it sizes the loan) among them, and so the outcome, the
+    comprehensive limit and the part approved, are those of the full evaluation."""
+    f, collateral, sc, app, bundle = case
+    app = replace(app, guarantee_fen=guarantee_fen)
+    inputs = rule_inputs(read_features(f), tuple(collateral), sc, app)
+    full, lean = rules.decide(SCALAR, bundle, inputs, AS_OF), rules.decide(SCALAR, bundle, inputs, AS_OF, priced=False)
+    assert set(lean) == set(full) - set(PRICES) and set(PRICES) <= set(full) and "project_price" in lean
+    assert {k: full[k] for k in lean} == lean
+    sized = size(bundle, read_features(f), tuple(collateral), sc, app, AS_OF)
+    r = evaluate(bundle, f, tuple(collateral), sc, app, AS_OF)
+    assert (sized.outcome, sized.comprehensive_limit_fen, sized.approved_fen) == (r.outcome, r.comprehensive_limit_fen, sum(o.approved_fen for o in r.offers))
 
 
 # -- the bundle ---------------------------------------------------------------------------------------

@@ -55,8 +55,8 @@ Payloads = dict[str, dict[str, Any] | None]
 
 
 class Decided(Protocol):
-    """What the search asks of an evaluation: a `sandu.policy.engine.PolicyResult`, or the kernel's `Decision` (the same
-    two figures without the record's explanation and terms)."""
+    """What the search asks of an evaluation: a `sandu.policy.engine.PolicyResult`, or the kernel's `Sized` (the same
+    figures without the offers' prices, the steps' numbers and the record's explanation and terms)."""
 
     @property
     def outcome(self) -> Outcome: ...

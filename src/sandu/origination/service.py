@@ -42,8 +42,7 @@ from sandu.ledger.journal import LOAN_BUCKETS
 from sandu.origination import workflow
 from sandu.origination.counterfactual import Counterfactual, counterfactuals
 from sandu.policy.bundle import PolicyBundle
-from sandu.policy.engine import Application, PolicyResult, Scores, decide_only, evaluate
-from sandu.policy.kernel import Decision
+from sandu.policy.engine import Application, PolicyResult, Scores, Sized, evaluate, size_only
 from sandu.scoring.risk import AnyRiskModel as RiskModel
 from sandu.scoring.risk import RiskScore, challenger_model
 from sandu.scoring.risk import score as risk_score
@@ -638,13 +637,14 @@ def _scored(profile: ProfileSnapshot, model: RiskModel, tech_config: TechConfig)
     return tech, risk, features, Scores(tech.grade, tech.most_pass, risk.pd_rounded, risk.reasons)
 
 
-def deciding(profile: ProfileSnapshot, bundle: PolicyBundle, model: RiskModel, tech_config: TechConfig, as_of: date) -> Callable[[Application], Decision]:
-    """Pure: the profile scored, and the function giving the policy's decision for it on an application, as
-    `score_and_decide` reaches it, without what only the record needs (the challenger's score, the scores' and the rules'
-    explanations, the offers' terms). For the counterfactual search: each of its evaluations reads only the outcome and
-    the comprehensive limit, and those of one profile on several applications (a guarantee's search) share the scoring."""
+def deciding(profile: ProfileSnapshot, bundle: PolicyBundle, model: RiskModel, tech_config: TechConfig, as_of: date) -> Callable[[Application], Sized]:
+    """Pure: the profile scored, and the function giving the policy's outcome, comprehensive limit and approved part for
+    it on an application, as `score_and_decide` reaches them, without what only the record needs (the challenger's score,
+    the scores' and the rules' explanations, the offers' prices and terms). For the counterfactual search: each of its
+    evaluations reads only the outcome and the comprehensive limit, and those of one profile on several applications (a
+    guarantee's search) share the scoring."""
     _tech, _risk, features, scores = _scored(profile, model, tech_config)
-    return lambda application: decide_only(bundle, features, profile.collateral, scores, application, as_of)
+    return lambda application: size_only(bundle, features, profile.collateral, scores, application, as_of)
 
 
 def _scored_key(profile: ProfileSnapshot) -> tuple[Any, ...]:
@@ -653,20 +653,20 @@ def _scored_key(profile: ProfileSnapshot) -> tuple[Any, ...]:
     return tuple(sorted((k, type(v).__name__, tuple(v) if isinstance(v, list) else v) for k, v in profile.features.items())), profile.quality_flags
 
 
-def searching(bundle: PolicyBundle, model: RiskModel, tech_config: TechConfig, as_of: date) -> Callable[[ProfileSnapshot], Callable[[Application], Decision]]:
+def searching(bundle: PolicyBundle, model: RiskModel, tech_config: TechConfig, as_of: date) -> Callable[[ProfileSnapshot], Callable[[Application], Sized]]:
     """`deciding` for one search (`counterfactuals`): a profile whose features and quality flags it scored already is
     not scored again — the scores read nothing else of it, so a change the scores do not see (a property offered as
     collateral: 7 evaluations of the same features) is decided by the policy alone. Keeps what it scored until it is
     dropped: one per distinct profile the search tries, at most its bounded number of evaluations."""
     scored: dict[tuple[Any, ...], tuple[dict[str, Any], Scores]] = {}
 
-    def for_profile(profile: ProfileSnapshot) -> Callable[[Application], Decision]:
+    def for_profile(profile: ProfileSnapshot) -> Callable[[Application], Sized]:
         key = _scored_key(profile)
         if (hit := scored.get(key)) is None:
             _tech, _risk, features, scores = _scored(profile, model, tech_config)
             hit = scored[key] = (features, scores)
         features, scores = hit
-        return lambda application: decide_only(bundle, features, profile.collateral, scores, application, as_of)
+        return lambda application: size_only(bundle, features, profile.collateral, scores, application, as_of)
 
     return for_profile
 

@@ -19,7 +19,7 @@ from sandu.domain.enums import Outcome
 from sandu.domain.project import Project
 from sandu.policy.bundle import PolicyBundle
 from sandu.policy.explain import RuleHit, explain
-from sandu.policy.kernel import Application, Decision, PricedOffer, Scores, decide, read_features, risk_grade, tech_grade
+from sandu.policy.kernel import Application, Decision, PricedOffer, Scores, Sized, decide, read_features, risk_grade, size, tech_grade
 from sandu.sources.profile import Collateral
 
 __all__ = [
@@ -29,9 +29,11 @@ __all__ = [
     "Project",
     "RuleHit",
     "Scores",
+    "Sized",
     "decide_only",
     "evaluate",
     "risk_grade",
+    "size_only",
     "tech_grade",
 ]
 
@@ -159,9 +161,21 @@ def decide_only(
     as_of: date,
 ) -> Decision:
     """The policy's decision (`sandu.policy.kernel.Decision`: the outcome, the comprehensive limit and each step's numbers)
-    without what `evaluate` adds for the record — the rules hit, the reasons, the offers' terms. For the counterfactual
-    search, which asks each of its evaluations only the outcome and the comprehensive limit."""
+    without what `evaluate` adds for the record — the rules hit, the reasons, the offers' terms."""
     return decide(bundle, read_features(features), collateral, scores, application, as_of)
+
+
+def size_only(
+    bundle: PolicyBundle,
+    features: dict[str, Any],
+    collateral: tuple[Collateral, ...],
+    scores: Scores,
+    application: Application,
+    as_of: date,
+) -> Sized:
+    """The outcome, the comprehensive limit and the approved part `evaluate` reaches, without pricing the offers or
+    keeping the steps' numbers. For the counterfactual search, which asks each of its evaluations only those."""
+    return size(bundle, read_features(features), collateral, scores, application, as_of)
 
 
 def evaluate(

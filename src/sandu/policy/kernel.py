@@ -483,6 +483,24 @@ def _price(v: dict[str, Any], f: PolicyFeatures, bundle: PolicyBundle) -> Price:
     )
 
 
+@dataclass(frozen=True)
+class Sized:
+    """What a search asks of an evaluation (`size`): its outcome, its comprehensive limit and the part approved."""
+
+    outcome: Outcome
+    comprehensive_limit_fen: int
+    approved_fen: int
+
+
+def size(bundle: PolicyBundle, f: PolicyFeatures, collateral: tuple[Collateral, ...], scores: Scores, app: Application, as_of: date) -> Sized:
+    """`decide`'s outcome, comprehensive limit and approved part, from the same rules run without pricing the offers
+    (no price reads into them) and without the steps' records."""
+    tech_grade(bundle, scores.tech_grade)
+    check_pd(scores.risk_pd)
+    v = rules.decide(SCALAR, bundle, rule_inputs(f, collateral, scores, app), as_of, priced=False)
+    return Sized(Outcome(v["outcome"]), v["comprehensive_limit_fen"], v["approved_fen"])
+
+
 def decide(bundle: PolicyBundle, f: PolicyFeatures, collateral: tuple[Collateral, ...], scores: Scores, app: Application, as_of: date) -> Decision:
     """Run the rules (`sandu.policy.rules`) on one application and keep each step's numbers as its record;
     a step that did not run has no record (None)."""

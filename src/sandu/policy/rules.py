@@ -140,8 +140,8 @@ class _Decide:
     """One run of the rules; each method is a step and keeps its numbers in `v` (`x.keep` makes each a
     column of the table form, computed once)."""
 
-    def __init__(self, x: Any, bundle: PolicyBundle, i: Inputs, as_of: Any):
-        self.x, self.b, self.i, self.as_of = x, bundle, i, as_of
+    def __init__(self, x: Any, bundle: PolicyBundle, i: Inputs, as_of: Any, priced: bool = True):
+        self.x, self.b, self.i, self.as_of, self.priced = x, bundle, i, as_of, priced
         if isinstance(as_of, date):
             bundle.lpr_on(as_of)  # refused when the LPR table does not cover the day (the table form checks its column)
         self.v: dict[str, Any] = {}
@@ -313,17 +313,19 @@ class _Decide:
         keep("guaranteed_offered", x.all(runs, is_open, limit > 0))
 
     def offers(self) -> None:
-        """Price each offer, then the comprehensive limit, the outcome and the 普惠型小微 flag."""
+        """Price each offer (unless the run is not `priced`), then the comprehensive limit, the outcome and the 普惠型小微
+        flag — which read no price."""
         x, b, v, i, keep = self.x, self.b, self.v, self.i, self.keep
         c, s, products = b.credit, b.secured, b.products
 
         def priced(code: str) -> dict[str, Any]:
             return self.price(code, products[code].max_drawing_months, f"price.{code}")
 
-        v["credit_price"] = self.pick("credit_price", v["tech_line"], priced(c.tech_product), priced(c.quick_product))
-        v["secured_price"] = self.pick("secured_price", v["combined"], priced(s.combined_product), priced(s.revolving_product))
-        g = b.guarantee.product
-        v["guaranteed_price"] = self.price(g, products[g].max_drawing_months, "guaranteed_price")
+        if self.priced:
+            v["credit_price"] = self.pick("credit_price", v["tech_line"], priced(c.tech_product), priced(c.quick_product))
+            v["secured_price"] = self.pick("secured_price", v["combined"], priced(s.combined_product), priced(s.revolving_product))
+            g = b.guarantee.product
+            v["guaranteed_price"] = self.price(g, products[g].max_drawing_months, "guaranteed_price")
         credit_offer = keep("credit_offer", x.all(v["credit_offered"], x.not_(v["replaces_credit"])))
         made = {"secured": v["secured_offered"], "credit": credit_offer, "guaranteed": v["guaranteed_offered"], "project": v["project_offered"]}
         limits = {"secured": v["secured_limit_fen"], "credit": v["credit_limit_fen"], "guaranteed": v["guaranteed_limit_fen"],
@@ -350,10 +352,12 @@ class _Decide:
 STEPS = ("general", "credit", "collateral", "guarantee", "project", "offers")
 
 
-def decide(x: Any, bundle: PolicyBundle, i: Inputs, as_of: Any) -> dict[str, Any]:
+def decide(x: Any, bundle: PolicyBundle, i: Inputs, as_of: Any, *, priced: bool = True) -> dict[str, Any]:
     """Every number of one evaluation (the scalar form), or the column holding it (the table form). `as_of` is
-    the decision day: a date, or in the table form the column of each application's day."""
-    run = _Decide(x, bundle, i, as_of)
+    the decision day: a date, or in the table form the column of each application's day. Not `priced`: without the
+    offers' prices (`credit_price`, `secured_price`, `guaranteed_price`), which no other number reads — for a search
+    that asks each evaluation only its limits and outcome. A project's price sizes its loan, so it is always there."""
+    run = _Decide(x, bundle, i, as_of, priced)
     for step in STEPS:
         getattr(run, step)()
     return run.v
