@@ -102,6 +102,29 @@ def test_tokens_that_must_be_refused_get_401_and_change_nothing(client, app_rt):
         assert r.status_code == 401, (path, r.text)
 
 
+def test_a_token_verified_once_is_still_checked_for_its_times_and_its_key_on_every_use():
+    """A token's signature and claims are verified once per process (`tokens._verified`), its times on every use: the
+    same token, accepted before, is refused once expired and before it is valid, and under another key whatever it
+    verified to under the first; each refusal leaves nothing verified."""
+    t0 = FIXED_NOW
+    token, expires = tokens.issue_access(JWT_KEY, user_id=7, role="admin", now=t0, auth_time=t0, minutes=10)
+    claims = tokens.decode_access(JWT_KEY, token, t0)
+    assert (claims.user_id, claims.role, claims.expires_at, claims.auth_time) == (7, "admin", expires, t0.replace(microsecond=0))
+    hits = tokens._verified.cache_info().hits
+    assert tokens.decode_access(JWT_KEY, token, expires - timedelta(seconds=1)) == claims  # the last second it is valid
+    assert tokens._verified.cache_info().hits == hits + 1  # verified once
+    for at, why in ((expires, "token has expired"), (t0 - timedelta(seconds=1), "token is not valid yet")):
+        with pytest.raises(tokens.TokenInvalid, match=why):
+            tokens.decode_access(JWT_KEY, token, at)
+    other = b"another key that is long enough for HS256 use"
+    misses = tokens._verified.cache_info().misses
+    for _ in range(2):  # a refusal is not kept: the second try verifies again, and is refused again
+        with pytest.raises(tokens.TokenInvalid, match="signature does not verify"):
+            tokens.decode_access(other, token, t0)
+    assert tokens._verified.cache_info().misses == misses + 2
+    assert tokens.decode_access(JWT_KEY, token, t0) == claims
+
+
 def test_a_disabled_user_is_refused_at_once_and_their_refresh_tokens_die(client, app_rt):
     r = client.post(f"{API}/auth/token", data={"username": "risk", "password": TEST_PASSWORD}).json()
     auth = {"Authorization": f"Bearer {r['access_token']}"}

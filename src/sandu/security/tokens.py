@@ -14,6 +14,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 import jwt
 
@@ -22,6 +23,7 @@ AUDIENCE = "sandu-api"
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("sub", "role", "iss", "aud", "iat", "nbf", "exp", "jti", "auth_time")
 MAX_TOKEN_LENGTH = 4096
+VERIFIED_TOKENS = 4096  # tokens whose signature and claims a process keeps verified (`_verified`): at most 16 MiB of them
 
 
 class TokenInvalid(Exception):
@@ -61,6 +63,21 @@ def decode_access(key: bytes, token: str, now: datetime) -> AccessClaims:
     """The claims of a token that is well-formed, signed with `key`, for sandu, and valid at `now`."""
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise TokenInvalid("malformed token")
+    user_id, role, jti, iat, nbf, exp, auth = _verified(key, token)
+    t = _ts(now)
+    if t >= exp:
+        raise TokenInvalid("token has expired")
+    if t < nbf:
+        raise TokenInvalid("token is not valid yet")
+    return AccessClaims(user_id, role, jti, _dt(iat), _dt(exp), _dt(auth))
+
+
+@lru_cache(maxsize=VERIFIED_TOKENS)
+def _verified(key: bytes, token: str) -> tuple[int, str, str, int, int, int, int]:
+    """(user, role, jti, iat, nbf, exp, auth_time) of a token signed with `key` for sandu, whatever the time; raises
+    `TokenInvalid` otherwise. Pure — a token verifies the same way under the same key every time — so the token a client
+    sends with each of its requests is verified once per process (the `VERIFIED_TOKENS` most recent; a refusal is not
+    kept). Its times are checked on every use (`decode_access`), and the user behind it is read on every request."""
     try:
         claims = jwt.decode(
             token, key, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=ISSUER,
@@ -79,15 +96,10 @@ def decode_access(key: bytes, token: str, now: datetime) -> AccessClaims:
     except jwt.PyJWTError:
         raise TokenInvalid("malformed token") from None
     try:
-        user_id, exp, nbf, iat, auth = int(claims["sub"]), int(claims["exp"]), int(claims["nbf"]), int(claims["iat"]), int(claims["auth_time"])
+        return (int(claims["sub"]), str(claims["role"]), str(claims["jti"]), int(claims["iat"]), int(claims["nbf"]), int(claims["exp"]),
+                int(claims["auth_time"]))
     except (TypeError, ValueError):
         raise TokenInvalid("malformed token claims") from None
-    t = _ts(now)
-    if t >= exp:
-        raise TokenInvalid("token has expired")
-    if t < nbf:
-        raise TokenInvalid("token is not valid yet")
-    return AccessClaims(user_id, str(claims["role"]), str(claims["jti"]), _dt(iat), _dt(exp), _dt(auth))
 
 
 def new_refresh_token() -> tuple[str, str]:
