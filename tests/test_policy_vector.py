@@ -269,3 +269,42 @@ def test_the_day_column_is_required_and_typed_when_no_day_is_given():
         vector.evaluate_frame(BUNDLE, _good(2).with_columns(pl.lit("2026-01-05").alias("as_of")))
     with pytest.raises(InvalidInput, match="null where a value is required"):
         vector.evaluate_frame(BUNDLE, _good(2).with_columns(pl.lit(None, dtype=pl.Date).alias("as_of")))
+
+
+def test_values_that_do_not_read_each_other_share_a_node_of_the_plan():
+    """`FrameOps.keep`: each value goes to the first node after the nodes of the values it reads (a value reading a
+    value of a later node would be computed before it: polars refuses the column), and the plan computes each as kept;
+    a value is kept once; once the plan is read, what it holds reads as the input does."""
+    from sandu.policy.ops import FrameOps
+
+    x = FrameOps(pl.DataFrame({"a": [1, 2, 3]}))
+    b = x.keep("b", pl.col("a") + 1)
+    c = x.keep("c", pl.col("a") * 10)  # reads only the input: beside b
+    d = x.keep("d", b + c)  # reads b and c: the next node
+    e = x.keep("e", pl.col("a") - 1)  # the first node again
+    f = x.keep("f", d + e)
+    x.keep("g", c * 2)
+    assert [sorted(node) for node in x._nodes] == [["v.b", "v.c", "v.e"], ["v.d", "v.g"], ["v.f"]]
+    with pytest.raises(AssertionError, match="kept once"):
+        x.keep("d", pl.col("a"))
+    got = x.plan.collect()
+    assert got["v.d"].to_list() == [12, 23, 34] and got["v.f"].to_list() == [12, 24, 36] and got["v.g"].to_list() == [20, 40, 60]
+    h = x.keep("h", f + d)  # after the plan was read: its values are there, as input columns are
+    assert x._nodes == [{"v.h": x._nodes[0]["v.h"]}] and x.plan.select(h).collect()["v.h"].to_list() == [24, 47, 70]
+
+
+def test_the_policy_plan_has_a_node_per_step_of_its_longest_chain_not_per_value():
+    """The credit policy's plan groups its values (173 of them in 19 nodes): no value reads one of its own node or a
+    later one."""
+    from sandu.policy import rules
+    from sandu.policy.ops import FrameOps
+
+    x = FrameOps(vector.check_frame(BUNDLE, vector.frame_of([vector.row_of(read_features({}), (), Scores("B", True, Decimal("0.01")),
+                                                                               Application(True))])))
+    rules.decide(x, BUNDLE, vector._inputs(), AS_OF)
+    nodes = x._nodes
+    assert len(nodes) * 5 < sum(len(n) for n in nodes)
+    node_of = {c: k for k, node in enumerate(nodes) for c in node}
+    for k, node in enumerate(nodes):
+        for column, expr in node.items():
+            assert all(node_of.get(r, -1) < k for r in expr.meta.root_names()), column
