@@ -494,7 +494,7 @@ class Sized:
 
 def size(bundle: PolicyBundle, f: PolicyFeatures, collateral: tuple[Collateral, ...], scores: Scores, app: Application, as_of: date) -> Sized:
     """`decide`'s outcome, comprehensive limit and approved part, from the same rules run without pricing the offers
-    (no price reads into them) and without the steps' records."""
+    (none of the three reads a price) and without the steps' records."""
     tech_grade(bundle, scores.tech_grade)
     check_pd(scores.risk_pd)
     v = rules.decide(SCALAR, bundle, rule_inputs(f, collateral, scores, app), as_of, priced=False)

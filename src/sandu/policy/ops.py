@@ -139,7 +139,7 @@ class FrameOps:
 
     Each value kept goes to the first `with_columns` node of the plan after those of the values it reads: values that
     do not read each other are computed side by side in one node, and the plan has as many nodes as its longest chain
-    of values reading values — the credit policy's 173 values 19 nodes, where one node per value made polars take
+    of values reading values — the credit policy's 173 values in 19 nodes, where one node per value made polars take
     41 ms to plan and run 10 rows, 148 ms for 100,000 (25 and 95 ms in 19 nodes)."""
 
     def __init__(self, frame: pl.DataFrame):
