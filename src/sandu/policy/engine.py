@@ -19,7 +19,7 @@ from sandu.domain.enums import Outcome
 from sandu.domain.project import Project
 from sandu.policy.bundle import PolicyBundle
 from sandu.policy.explain import RuleHit, explain
-from sandu.policy.kernel import Application, Decision, PricedOffer, Scores, Sized, decide, read_features, risk_grade, size, tech_grade
+from sandu.policy.kernel import Application, PricedOffer, Scores, Sized, decide, read_features, risk_grade, size, tech_grade
 from sandu.sources.profile import Collateral
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "RuleHit",
     "Scores",
     "Sized",
-    "decide_only",
     "evaluate",
     "risk_grade",
     "size_only",
@@ -152,19 +151,6 @@ def _terms(o: PricedOffer, application: Application) -> OfferTerms:
     )
 
 
-def decide_only(
-    bundle: PolicyBundle,
-    features: dict[str, Any],
-    collateral: tuple[Collateral, ...],
-    scores: Scores,
-    application: Application,
-    as_of: date,
-) -> Decision:
-    """The policy's decision (`sandu.policy.kernel.Decision`: the outcome, the comprehensive limit and each step's numbers)
-    without what `evaluate` adds for the record — the rules hit, the reasons, the offers' terms."""
-    return decide(bundle, read_features(features), collateral, scores, application, as_of)
-
-
 def size_only(
     bundle: PolicyBundle,
     features: dict[str, Any],
@@ -186,7 +172,7 @@ def evaluate(
     application: Application,
     as_of: date,
 ) -> PolicyResult:
-    d = decide_only(bundle, features, collateral, scores, application, as_of)
+    d = decide(bundle, read_features(features), collateral, scores, application, as_of)
     hits, reasons = explain(d)
     return PolicyResult(
         outcome=d.outcome,
