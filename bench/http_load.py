@@ -7,7 +7,7 @@ the server spent per request (all its processes, from /proc) and its event loops
 rest is the request threads'), and, in process, the CPU of one measurement of each load without HTTP — on 2 cores the
 throughput ceiling is 2 cores ÷ CPU per request, whatever the load on the machine — and how long it held the store's
 writer (`held_ms_per_write`): on SQLite the writers of every process take turns, so 1000 ÷ that is a second ceiling,
-whatever the cores. For each load of measurements it
+whatever the cores — and where that CPU goes, the p50 of each of its steps (`steps_ms`). For each load of measurements it
 reads back their write step (`write_steps_ms`) against the same in process: on SQLite one process writes at a time, so
 what that step grows by under load (its writer waiting for its own process's interpreter) every writer waits too. The same
 loads against FastAPI with nothing behind it (one process, `loadgen.empty_app`) are the reference: what the framework,
@@ -87,6 +87,8 @@ ONE_CLIENT = 100  # requests of the one-client probe: GET /healthz, one after an
 MAX_SECONDS = 600
 MAX_REQUESTS_EACH = 1000
 MAX_DECISIONS_READ = 10_000  # decisions whose write step is read back after one load (a load makes at most 1,000)
+STEPS = {"read_sources_ms": "reading the sources", "score_and_policy_ms": "scoring and the policy, counterfactual search included",
+         "record_ms": "the write step"}  # a measurement's steps, as its decision's timings_ms names them
 TARGETS = {"closed": "target (issue 13, SQLite, 50 clients): ≥ 400 requests/s with p99 ≤ 150 ms",
            "open": "target (issue 13, SQLite, 200 requests/s): p99 ≤ 50 ms, no errors"}
 
@@ -121,10 +123,10 @@ def spread(rt: Runtime, n: int) -> list[Applicant]:
     return out
 
 
-def seeded(url: str) -> tuple[str, str, dict[str, float], dict[str, float], dict[str, float], list[Applicant]]:
-    """(url, the password of S2's legal representative, in-process CPU ms of one measurement by load, the p50 of their
-    write step by load (`write_steps_ms`), the ms each held the store's writer by load (`held_ms_per_write`), SPREAD more
-    applicants with their enterprises) of a migrated, seeded store with
+def seeded(url: str) -> tuple[str, str, dict[str, float], dict[str, dict[str, float]], dict[str, float], list[Applicant]]:
+    """(url, the password of S2's legal representative, in-process CPU ms of one measurement by load, the p50 of each of
+    their steps by load (`steps_ms`: step → ms), the ms each held the store's writer by load (`held_ms_per_write`), SPREAD
+    more applicants with their enterprises) of a migrated, seeded store with
     the demo users. The measurements timed in process are those the server will be loaded with: S2 under its own
     consent, and the SPREAD enterprises in turn, each by its own legal representative (some of them declined or short of
     a request, so searched for counterfactuals)."""
@@ -144,14 +146,14 @@ def seeded(url: str) -> tuple[str, str, dict[str, float], dict[str, float], dict
         f"measurement, {len(applicants)} enterprises": lambda n: orig.measure(rt, reps[n % len(reps)], uscc=applicants[n % len(reps)].uscc,
                                                                               consent_id=applicants[n % len(reps)].consent_id),
     }
-    cpu_ms, write_ms, held_ms = {}, {}, {}
+    cpu_ms, step_ms, held_ms = {}, {}, {}
     for what, measure in loads.items():
         since, before = datetime.now(timezone.utc), held_by_writes(rt)
         cpu_ms[what] = _cpu_ms(measure)
-        write_ms[what] = _p50(write_steps_ms(engine, since))
+        step_ms[what] = {step: _p50(ms) for step, ms in steps_ms(engine, since).items()}
         held_ms[what] = held_ms_per_write(before, held_by_writes(rt))
     engine.dispose()
-    return url, password, cpu_ms, write_ms, held_ms, applicants
+    return url, password, cpu_ms, step_ms, held_ms, applicants
 
 
 def held_by_writes(rt: Runtime) -> tuple[float, float]:
@@ -166,14 +168,20 @@ def held_ms_per_write(before: tuple[float, float], after: tuple[float, float]) -
     return (after[1] - before[1]) * 1000 / writes if writes else float("nan")
 
 
-def write_steps_ms(engine: Engine, since: datetime) -> list[float]:
-    """The write step of each measurement recorded since `since` (at most MAX_DECISIONS_READ): its `timings_ms.record_ms`,
-    from locking the enterprise to the decision's row, inside the store's one write transaction at a time on SQLite (before the
-    audit seal and the commit). Under load, what this grows by over the same step in process is the time the writer
-    waited for its process's interpreter while holding the store — time every other writer waits too."""
+def steps_ms(engine: Engine, since: datetime) -> dict[str, list[float]]:
+    """Each step (`STEPS`) of each measurement recorded since `since` (at most MAX_DECISIONS_READ), as its decision's
+    `timings_ms` holds it: reading the sources, scoring and the policy (the counterfactual search included), and the write
+    step — from locking the enterprise to the decision's row, inside the store's one write transaction at a time on SQLite
+    (before the audit seal and the commit). Under load, what the write step grows by over the same step in process is the
+    time the writer waited for its process's interpreter while holding the store — time every other writer waits too."""
     with engine.connect() as conn:
         rows = conn.execute(select(m.Decision.timings_ms).where(m.Decision.decided_at >= since).limit(MAX_DECISIONS_READ)).scalars().all()
-    return [float(t["record_ms"]) for t in rows]
+    return {step: [float(t[step]) for t in rows] for step in STEPS}
+
+
+def write_steps_ms(engine: Engine, since: datetime) -> list[float]:
+    """The write step (`record_ms`) of each measurement recorded since `since`: `steps_ms`'s last."""
+    return steps_ms(engine, since)["record_ms"]
 
 
 def _p50(values: list[float]) -> float:
@@ -224,6 +232,17 @@ def record_held(results: Results, store: str, rest: str, held_ms: float, cpu_ms:
     results.add(f"http {store}: in-process writer held per measurement{rest}", held_ms, "ms", reference="in-process CPU per measurement",
                 reference_value=cpu_ms, notes=f"its write transaction, from the writer's turn to the end of its commit "
                                               f"(sandu_store_write_held_seconds); {bound}")
+
+
+def record_steps(results: Results, store: str, rest: str, p50_ms: dict[str, float], cpu_ms: float) -> None:
+    """Where one measurement's time goes in process: the p50 of each of its steps (`steps_ms`) against its CPU. What the
+    three leave out is the audit seal and the commit, the answer's view, and the read and write transactions' own cost."""
+    said = ", ".join(f"{STEPS[step]} {ms:.2f}" for step, ms in p50_ms.items())
+    print(f"{store}: in process, the steps of a measurement{rest} (p50, ms): {said}")
+    for step, ms in p50_ms.items():
+        results.add(f"http {store}: in-process step p50 per measurement{rest}: {STEPS[step]}", ms, "ms", reference="in-process CPU per measurement",
+                    reference_value=cpu_ms, notes=f"{IN_PROCESS_RUNS + WARM_UP} decisions' timings_ms.{step}; the steps leave out the audit seal "
+                                                  "and the commit, the answer's view and the transactions' own cost")
 
 
 def record(results: Results, label: str, r: LoadResult, server_cpu_s: float, loop_cpu_s: float, ceiling_per_s: float | None, *,
@@ -414,7 +433,7 @@ def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[in
     print(f"HTTP on loopback: closed loop {CLIENTS} clients × {requests_each}; open loop {rate_per_s:g}/s for {seconds:g} s; "
           f"server processes {', '.join(map(str, workers))}; load average {os.getloadavg()[0]:.2f}")
     probe_ms = None if in_process_only else framework(results, requests_each, rate_per_s, seconds)
-    for store, (url, password, cpu_ms, write_ms, held_ms, applicants) in stores(names, results):
+    for store, (url, password, cpu_ms, step_ms, held_ms, applicants) in stores(names, results):
         ceilings = {what: 2 * 1000 / ms for what, ms in cpu_ms.items()}  # the loads of the measurement, by what they measure
         for what, ms in cpu_ms.items():
             rest = what.removeprefix("measurement")
@@ -422,6 +441,7 @@ def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[in
             results.add(f"http {store}: in-process CPU per measurement{rest}", ms, "ms",
                         notes=f"{IN_PROCESS_RUNS} measurements through the action, no HTTP; 2 cores ÷ this = {ceilings[what]:.0f}/s")
             record_held(results, store, rest, held_ms[what], ms)
+            record_steps(results, store, rest, step_ms[what], ms)
         ready: tuple[dict[str, str], str, int] | None = None  # set up once per store: a second acceptance of the offer is refused
         reader = make_engine(url)  # the write steps of the decisions each load of measurements recorded
         for n in [] if in_process_only else workers:
@@ -441,7 +461,7 @@ def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[in
                 for what, make in makers.items():
                     label = f"http {store}, {n} worker{'s' if n > 1 else ''}: POST {what}"
                     repay = (lambda mode, b=base, a=auth, ln=line, r=run: repay_all(b, a, ln, f"{r}-{mode}")) if what == "draw" else None
-                    steps = (reader, write_ms[what]) if what in write_ms else None
+                    steps = (reader, step_ms[what]["record_ms"]) if what in step_ms else None
                     load_both_ways(results, base, label, make, requests_each, rate_per_s, seconds, ceilings.get(what), headers=auth, after=repay,
                                    write_steps=steps)
                 with_logins(results, base, f"http {store}, {n} worker{'s' if n > 1 else ''}", applicants, heads, password)
