@@ -27,7 +27,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack, closing
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -282,10 +282,11 @@ def local_batches(models: Models, pf: pq.ParquetFile, input_path: Path, batch_ro
 
     first = 0
     flying: deque[Future[pa.Table]] = deque()
-    with ExitStack() as stack, ThreadPoolExecutor(max_workers=KERNELS_IN_FLIGHT, thread_name_prefix="sandu-kernel") as pool:
-        # closed with this generator: the reading thread is joined by the thread that closes it, never left to the
-        # garbage collector, which may run in a thread of a pool being shut down ("cannot join current thread")
-        for batch in stack.enter_context(closing(read_ahead(input_batches(pf, input_path, batch_rows, list(COLUMNS))))):
+    # the reading is closed with this generator: its thread is joined by the thread that closes it, never left to the
+    # garbage collector, which may run in a thread of a pool being shut down ("cannot join current thread")
+    with (closing(read_ahead(input_batches(pf, input_path, batch_rows, list(COLUMNS)))) as reading,
+          ThreadPoolExecutor(max_workers=KERNELS_IN_FLIGHT, thread_name_prefix="sandu-kernel") as pool):
+        for batch in reading:
             if len(flying) == KERNELS_IN_FLIGHT:
                 yield flying.popleft().result()
             flying.append(pool.submit(decide, batch, first))
