@@ -100,7 +100,6 @@ def record_refresh(session: Session, prepared: svc.PreparedMeasurement, profile:
     insert_if_absent(session, m.Profile, key="sha256", row=row)
     session.flush()
     gaps = {s: f"{r.outcome}: {r.reason}" for s, r in prepared.reads.items() if not r.ok}
-    if previous is None:
-        return Refreshed(prepared.uscc, prepared.consent_id, profile.sha256, None, (), gaps, prepared.read_ms), None
-    return Refreshed(prepared.uscc, prepared.consent_id, profile.sha256, previous.sha256, tuple(diff_profiles(previous, profile)), gaps,
+    changes = () if previous is None else tuple(diff_profiles(previous, profile))
+    return Refreshed(prepared.uscc, prepared.consent_id, profile.sha256, None if previous is None else previous.sha256, changes, gaps,
                      prepared.read_ms), previous
