@@ -225,7 +225,7 @@ def test_a_search_scores_each_distinct_profile_once_and_decides_each_as_deciding
     assert full[6].comprehensive_limit_fen > full[5].comprehensive_limit_fen  # the property pledged raises the limit asked for
     scorings = []
     scored = orig._scored
-    monkeypatch.setattr(orig, "_scored", lambda *a: scorings.append(a[0]) or scored(*a))
+    monkeypatch.setattr(orig, "_scored", lambda *a, **k: scorings.append(a[0]) or scored(*a, **k))
     search = orig.searching(rt.bundle, rt.model, rt.tech, BUSINESS_DATE)
     lean = [search(profile)(app) for app, profile in tried]
     assert [(d.outcome, d.comprehensive_limit_fen) for d in lean] == [(d.outcome, d.comprehensive_limit_fen) for d in full]

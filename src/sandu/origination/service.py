@@ -33,6 +33,7 @@ from sandu.domain.enums import LineStatus, MemberRelation, OfferStatus, Role
 from sandu.domain.errors import Conflict, ConsentDenied, InvalidInput, NotFound, NotPermitted, shorten, show
 from sandu.domain.ids import validate_uscc
 from sandu.domain.keys import is_uuid
+from sandu.domain.memo import KeysReadMemo
 from sandu.domain.money import MAX_AMOUNT_FEN, require_fen
 from sandu.domain.project import Project
 from sandu.domain.text import plain_text
@@ -499,8 +500,9 @@ def compute_measurement(prepared: PreparedMeasurement, as_of: date, bundle: Poli
     """Pure: the profile, the scores and the policy result."""
     t0 = time.perf_counter()
     profile = build_profile(prepared.uscc, as_of, prepared.payloads, prepared.unavailable)
-    scores, result = score_and_decide(profile, prepared.application, bundle, model, tech, as_of)
-    search = searching(bundle, model, tech, as_of)
+    kept = KeptScores.of(model, tech)
+    scores, result = score_and_decide(profile, prepared.application, bundle, model, tech, as_of, kept)
+    search = searching(bundle, model, tech, as_of, kept)
     whatif = counterfactuals(prepared.uscc, as_of, prepared.payloads, prepared.unavailable, prepared.application, result,
                              lambda p: search(p)(prepared.application), search)
     return ComputedMeasurement(profile, scores, result, (time.perf_counter() - t0) * 1000, whatif)
@@ -629,10 +631,27 @@ def _actor_of_user(session: Session, user_id: int | None) -> Actor:
     return Actor(user_id=user.id, username=user.username, role=Role(user.role), branch=user.branch, authority_fen=user.authority_fen)
 
 
-def _scored(profile: ProfileSnapshot, model: RiskModel, tech_config: TechConfig) -> tuple[TechEvaluation, RiskScore, dict[str, Any], Scores]:
-    """The tech evaluation and the risk score of a profile, and what the policy reads of them and of it."""
-    tech = evaluate_tech(profile.features, tech_config)
-    risk = risk_score(model, profile.features)
+@dataclass(frozen=True)
+class KeptScores:
+    """The tech evaluations and risk scores of one measurement — of the profile it decides and of those its
+    counterfactual search tries —, each computed again only for features that differ where it reads them
+    (`sandu.domain.memo.KeysReadMemo`): a lever on tax or invoices leaves the tech evaluation as it was, one on R&D or
+    tech staff mostly the risk score. One per measurement, dropped with it."""
+
+    tech: KeysReadMemo[TechEvaluation]
+    risk: KeysReadMemo[RiskScore]
+
+    @classmethod
+    def of(cls, model: RiskModel, tech_config: TechConfig) -> KeptScores:
+        return cls(KeysReadMemo(lambda f: evaluate_tech(f, tech_config)), KeysReadMemo(lambda f: risk_score(model, f)))
+
+
+def _scored(profile: ProfileSnapshot, model: RiskModel, tech_config: TechConfig,
+            kept: KeptScores | None = None) -> tuple[TechEvaluation, RiskScore, dict[str, Any], Scores]:
+    """The tech evaluation and the risk score of a profile (as `kept` keeps them, when given), and what the policy
+    reads of them and of it."""
+    tech = kept.tech(profile.features) if kept is not None else evaluate_tech(profile.features, tech_config)
+    risk = kept.risk(profile.features) if kept is not None else risk_score(model, profile.features)
     features = {**profile.features, "_quality_flags": profile.quality_flags}
     return tech, risk, features, Scores(tech.grade, tech.most_pass, risk.pd_rounded, risk.reasons)
 
@@ -653,17 +672,22 @@ def _scored_key(profile: ProfileSnapshot) -> tuple[Any, ...]:
     return tuple(sorted((k, type(v).__name__, tuple(v) if isinstance(v, list) else v) for k, v in profile.features.items())), profile.quality_flags
 
 
-def searching(bundle: PolicyBundle, model: RiskModel, tech_config: TechConfig, as_of: date) -> Callable[[ProfileSnapshot], Callable[[Application], Sized]]:
+def searching(bundle: PolicyBundle, model: RiskModel, tech_config: TechConfig, as_of: date,
+              kept: KeptScores | None = None) -> Callable[[ProfileSnapshot], Callable[[Application], Sized]]:
     """`deciding` for one search (`counterfactuals`): a profile whose features and quality flags it scored already is
     not scored again — the scores read nothing else of it, so a change the scores do not see (a property offered as
-    collateral: 7 evaluations of the same features) is decided by the policy alone. Keeps what it scored until it is
-    dropped: one per distinct profile the search tries, at most its bounded number of evaluations."""
+    collateral: 7 evaluations of the same features) is decided by the policy alone; of a profile whose features
+    changed, the tech evaluation and the risk score are each computed again only where `kept` (the measurement's,
+    holding the evaluations of the profile it decided; a new one when not given) has none for what it reads. Keeps
+    what it scored until it is dropped: one per distinct profile the search tries, at most its bounded number of
+    evaluations."""
     scored: dict[tuple[Any, ...], tuple[dict[str, Any], Scores]] = {}
+    kept = kept or KeptScores.of(model, tech_config)
 
     def for_profile(profile: ProfileSnapshot) -> Callable[[Application], Sized]:
         key = _scored_key(profile)
         if (hit := scored.get(key)) is None:
-            _tech, _risk, features, scores = _scored(profile, model, tech_config)
+            _tech, _risk, features, scores = _scored(profile, model, tech_config, kept)
             hit = scored[key] = (features, scores)
         features, scores = hit
         return lambda application: size_only(bundle, features, profile.collateral, scores, application, as_of)
@@ -672,11 +696,12 @@ def searching(bundle: PolicyBundle, model: RiskModel, tech_config: TechConfig, a
 
 
 def score_and_decide(
-    profile: ProfileSnapshot, application: Application, bundle: PolicyBundle, model: RiskModel, tech_config: TechConfig, as_of: date
+    profile: ProfileSnapshot, application: Application, bundle: PolicyBundle, model: RiskModel, tech_config: TechConfig, as_of: date,
+    kept: KeptScores | None = None,
 ) -> tuple[dict[str, Any], PolicyResult]:
-    """Pure: the scores and the policy result for a profile (also used to replay).
-    The tech evaluation gives the grade; the policy prices it."""
-    tech, risk, features, scores = _scored(profile, model, tech_config)
+    """Pure: the scores and the policy result for a profile (also used to replay), its evaluations kept in `kept` when
+    given (for the measurement's counterfactual search). The tech evaluation gives the grade; the policy prices it."""
+    tech, risk, features, scores = _scored(profile, model, tech_config, kept)
     result = evaluate(bundle, features, profile.collateral, scores, application, as_of)
     challenger = challenger_model()
     challenged = {**risk_score(challenger, profile.features).to_json(), "model": challenger.label}  # recorded, never decides
