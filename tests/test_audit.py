@@ -4,12 +4,14 @@ the stored chain — an edited field, a deleted, swapped or forged record — is
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
 import subprocess
 import sys
 from datetime import date, datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -162,3 +164,23 @@ def test_a_row_state_hashed_with_columns_encoded_ahead_is_the_same_hash(result, 
     assert state.state_sha256(decision, {"result": state.state_json({"changed": result})}) != whole  # the parts are hashed, not ignored
     with pytest.raises(AssertionError, match="not its columns"):
         state.state_sha256(decision, {"no_such_column": "1"})
+
+
+_STORABLE = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+                         lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4), max_leaves=16)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_STORABLE)
+def test_a_value_json_holds_as_it_is_is_stored_as_its_state_text_and_reads_back_equal(value):
+    """`stored_state_json`: one text for the column and for the row's hash (a measurement's big columns are encoded once)."""
+    text = state.stored_state_json(value)
+    assert text == state.state_json(value)
+    assert json.loads(text) == value
+
+
+@pytest.mark.parametrize("value", [{"a": Decimal("1.5")}, [date(2026, 10, 31)], {"at": datetime(2026, 10, 31, tzinfo=timezone.utc)}, {1: "x"}.keys(),
+                                   {"s": {1, 2}}])
+def test_a_value_json_has_no_form_for_is_refused_not_stored_as_text(value):
+    with pytest.raises(TypeError):
+        state.stored_state_json(value)

@@ -52,11 +52,21 @@ def _plain(value: Any) -> Any:
 
 
 _STATE = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)  # as json.dumps with these options, made once
+_STORED_STATE = json.JSONEncoder(sort_keys=True, ensure_ascii=False)  # the same without a default: refuses what JSON has no form for
 
 
 def state_json(value: Any) -> str:
     """One column's value as the state of its row encodes it (`state_sha256`)."""
     return _STATE.encode(_plain(value))
+
+
+def stored_state_json(value: Any) -> str:
+    """A JSON column's value encoded once for two uses: the text its column stores (any JSON text of the value will do:
+    the column reads back an equal value — an object's keys have no order) and its `state_json`, which this is for any
+    value JSON holds as it is (dicts with string keys, lists, strings, numbers, booleans, None: `default=str` is then
+    never called, and `_plain` leaves anything but a date or a Decimal as it is). Anything else raises TypeError, as
+    storing it would."""
+    return _STORED_STATE.encode(value)
 
 
 def state_sha256(row: Any, ahead: Mapping[str, str] | None = None) -> str | None:

@@ -27,7 +27,7 @@ from sqlalchemy import bindparam, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from sandu.audit.service import state_json
+from sandu.audit.service import stored_state_json
 from sandu.domain.dates import add_months, require_not_future
 from sandu.domain.enums import LineStatus, MemberRelation, OfferStatus, Role
 from sandu.domain.errors import Conflict, ConsentDenied, InvalidInput, NotFound, NotPermitted, shorten, show
@@ -525,8 +525,8 @@ class DecisionDraft:
     """What a measurement will write that depends on nothing the write transaction reads, built before it begins (so
     that the store's writer, which on SQLite every process takes in turn, is held no longer than the writing needs):
     the decision, its row complete but for its application and its timings (`record_decision` sets them), its big
-    JSON columns encoded ahead (`encode_json`) — and as the audit trail's hash of its state encodes them
-    (`sandu.audit.service.state_json`, for `audit.note`'s `after_ahead`) —, its offers (objects no session holds, for the
+    JSON columns encoded ahead, each once (`sandu.audit.service.stored_state_json`: the text stored is the one the audit
+    trail's hash of the row's state reads, `audit.note`'s `after_ahead`), its offers (objects no session holds, for the
     answer) and their rows, and its profile's row."""
 
     decision: m.Decision
@@ -561,9 +561,10 @@ def draft_decision(prepared: PreparedMeasurement, computed: ComputedMeasurement,
         superseded_at=None,
     )
     big = ("result", "model_versions", "application")
-    encoded = {column: encode_json(getattr(decision, column)) for column in big}
+    state_ahead = {column: stored_state_json(getattr(decision, column)) for column in big}  # each encoded once, stored as hashed
     offers = new_offers(decision.id, result)
-    return DecisionDraft(decision, encoded, {column: state_json(getattr(decision, column)) for column in big}, offers, [row_values(o, without=("id",)) for o in offers],
+    return DecisionDraft(decision, {column: EncodedJSON(text) for column, text in state_ahead.items()}, state_ahead, offers,
+                         [row_values(o, without=("id",)) for o in offers],
                          {"sha256": profile.sha256, "enterprise_id": prepared.enterprise_id, "consent_id": prepared.consent_id, "as_of": as_of,
                           "snapshot": encode_json(profile.to_json()), "created_at": now})
 
