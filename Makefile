@@ -36,8 +36,8 @@ test: setup
 	$(BIN)/ruff check src tests bench tools
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-## bench: set up and run every benchmark (bench/run: about 20–25 minutes on 2 cores), one table of figures → bench/results.md;
-## BENCH_ARGS="--quick" for a ~2-minute smoke run (→ var/bench/results.md), "--only ledger_throughput,eod_speed" for some
+## bench: set up and run every benchmark (bench/run: about 25–30 minutes on 2 cores), one table of figures → bench/results.md;
+## BENCH_ARGS="--quick" for a ~3-minute smoke run (→ var/bench/results.md), "--only ledger_throughput,eod_speed" for some
 BENCH_ARGS ?=
 bench: setup
 	$(BIN)/python bench/run $(BENCH_ARGS)

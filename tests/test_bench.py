@@ -255,3 +255,31 @@ print("write steps", steps)
                        env={**os.environ, "SANDU_SECRET_KEY": TEST_SECRET})  # the key the store's resident-ID hashes were made with
     assert r.returncode == 0, r.stderr[-2000:]
     assert "write steps [" in r.stdout
+
+
+def test_measure_instructions_prepares_its_loads_and_its_child_measures_them(tmp_path, monkeypatch):
+    """bench/measure_instructions.py without valgrind (its figures are callgrind's): the store it prepares has S2 and
+    SPREAD enterprises, each with its legal representative and a consent, and its child process's work — the
+    measurements callgrind counts — records a decision for each."""
+    from importlib.util import module_from_spec, spec_from_file_location
+
+    from sqlalchemy import create_engine, func, select
+
+    from sandu.store import models as m
+
+    for name in ("PYTHONHASHSEED", "SANDU_SECRET_KEY"):  # set by the module on import: put back after the test
+        monkeypatch.setenv(name, os.environ.get(name, TEST_SECRET if name == "SANDU_SECRET_KEY" else "0"))
+    spec = spec_from_file_location("bench_measure_instructions", BENCH / "measure_instructions.py")
+    mi = module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, mi)  # its dataclass looks its module up
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    spec.loader.exec_module(mi)
+    store = tmp_path / "prepared.db"
+    loads = mi.prepare(store)
+    assert len(loads["s2"]) == 1 and len(loads["spread"]) == mi.SPREAD == len({w.uscc for w in loads["spread"]})
+    mi.child(store, loads["s2"] + loads["spread"][:2], 5)
+    engine = create_engine(f"sqlite:///{store}")
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(m.Decision)) == 5
+    engine.dispose()
+    assert mi.COLLECTED.search("==123== Collected : 20530123\n==123== ").group(1) == "20530123"  # callgrind's last line, as it prints it
