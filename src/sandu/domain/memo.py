@@ -14,12 +14,22 @@ tech evaluation or the risk score that does not read them is not computed again 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 R = TypeVar("R")
 MAX_KEPT = 64  # results kept by one memo; past it, calls are evaluated and not kept
 _ABSENT = "<absent>"  # what a key not in the features is noted as (no value's repr: reprs of str are quoted)
+
+
+def _whole(method: Callable[..., Any]) -> Callable[..., Any]:
+    """`method` of dict, noting that the features were looked at as a whole."""
+
+    def looked_at_all(self: _Reading, *args: Any) -> Any:
+        self.whole = True
+        return method(self, *args)
+
+    return looked_at_all
 
 
 class _Reading(dict):  # type: ignore[type-arg]
@@ -46,36 +56,13 @@ class _Reading(dict):  # type: ignore[type-arg]
         self._note(key)
         return dict.__contains__(self, key)
 
-    def _all(self) -> None:
-        self.whole = True
-
-    def __iter__(self) -> Iterator[Any]:
-        self._all()
-        return dict.__iter__(self)
-
-    def __len__(self) -> int:
-        self._all()
-        return dict.__len__(self)
-
-    def keys(self) -> Any:
-        self._all()
-        return dict.keys(self)
-
-    def values(self) -> Any:
-        self._all()
-        return dict.values(self)
-
-    def items(self) -> Any:
-        self._all()
-        return dict.items(self)
-
-    def copy(self) -> dict[str, Any]:
-        self._all()
-        return dict(dict.items(self))
-
-    def __eq__(self, other: object) -> bool:
-        self._all()
-        return dict.__eq__(self, other)
+    __iter__ = _whole(dict.__iter__)
+    __len__ = _whole(dict.__len__)
+    __eq__ = _whole(dict.__eq__)
+    keys = _whole(dict.keys)
+    values = _whole(dict.values)
+    items = _whole(dict.items)
+    copy = _whole(lambda self: dict(dict.items(self)))
 
     __hash__ = None  # type: ignore[assignment]
 
