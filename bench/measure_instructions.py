@@ -3,10 +3,12 @@ do not move.
 
 On a shared 2-core machine the CPU time of the same code moves by 20 % and more between runs minutes apart (the HTTP
 figures of bench/http_load.py do, and the in-process CPU per measurement with them), so a change of a few per cent
-cannot be seen in them. valgrind's callgrind counts the instructions a process executes: the same to within about
-0.1 % from one run to the next. The figure is the difference between a process making WARM + N measurements and one
-making WARM, divided by N — what a measurement adds once the imports, the store's opening and the first measurements'
-caches are paid — each process on its own copy of the same store, with PYTHONHASHSEED and the clock fixed.
+cannot be seen in them. valgrind's callgrind counts the instructions a process executes. The figure is the difference
+between a process making WARM + N measurements and one making WARM, divided by N — what a measurement adds once the
+imports, the store's opening and the first measurements' caches are paid — each process on its own copy of the same
+store, with PYTHONHASHSEED and the clock fixed: two processes on one store agree to 0.05 %; two runs of this benchmark,
+each preparing its own store (new keys and ids, so other B-tree pages), to about 1 % (S2 20.53 and 20.28 M, 50
+enterprises 26.03 and 25.87 M on 2026-12-03).
 
 Loads: S2 measured again and again by its legal representative, and 50 enterprises in turn, each by its own (some
 declined or short of a request, so searched for counterfactuals) — bench/http_load.py's loads, in process, on SQLite.
@@ -148,7 +150,7 @@ def main(warm: int, runs: int, measured: list[str], results: Results) -> None:
                   f"({warm} measurements: {few / 1e6:.1f} M in all, {warm + runs}: {many / 1e6:.1f} M; callgrind)")
             results.add(f"measurement instructions, {what}", round(per / 1e6, 3), "M instructions",
                         notes=f"callgrind, in process on SQLite: (instructions of {warm + runs} measurements − of {warm}) ÷ {runs}; "
-                              "stable to ~0.1 % between runs where the CPU time moves 20 %")
+                              "within ~1 % from one run to the next, where the CPU time moves 20 %")
 
 
 if __name__ == "__main__":
