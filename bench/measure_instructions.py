@@ -31,7 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -39,7 +39,7 @@ os.environ.setdefault("SANDU_SECRET_KEY", secrets.token_urlsafe(48))  # the benc
 os.environ["PYTHONHASHSEED"] = "0"  # the children's dicts and sets laid out the same in every run
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import Results, json_option  # noqa: E402
-from sqlalchemy import select  # noqa: E402
+from http_load import Applicant, spread  # noqa: E402
 
 from sandu.demo.seed import seed_universe  # noqa: E402
 from sandu.demo.users import actor, demo_specs, ensure_users  # noqa: E402
@@ -47,10 +47,8 @@ from sandu.origination import actions as orig  # noqa: E402
 from sandu.policy.bundle import load_bundle  # noqa: E402
 from sandu.runtime import Runtime  # noqa: E402
 from sandu.scoring.risk import load_model  # noqa: E402
-from sandu.security import actions as security  # noqa: E402
 from sandu.simulate.stories import STORY_ROWS  # noqa: E402
 from sandu.sources.catalog import ALL_SOURCES  # noqa: E402
-from sandu.store import models as m  # noqa: E402
 from sandu.store.db import make_engine  # noqa: E402
 
 NOW = datetime(2026, 11, 29, 9, 30, tzinfo=timezone.utc)  # every process's clock
@@ -62,43 +60,29 @@ CHILD_TIMEOUT_S = 1200
 COLLECTED = re.compile(r"Collected : (\d+)")
 
 
-@dataclass(frozen=True)
-class Who:
-    username: str
-    uscc: str
-    consent_id: str
-
-
 def runtime(path: Path) -> Runtime:
     return Runtime(engine=make_engine(f"sqlite:///{path}"), bundle=load_bundle(), model=load_model(), clock=lambda: NOW)
 
 
-def prepare(path: Path) -> dict[str, list[Who]]:
+def prepare(path: Path) -> dict[str, list[Applicant]]:
     """A migrated store with the universe, S2 registered under a consent of every scope, and SPREAD more enterprises
-    each registered by its own legal representative with such a consent: who measures what, by load."""
+    each registered by its own legal representative with such a consent (bench/http_load.py's `spread`): who measures
+    what, by load."""
     rt = runtime(path)
     rt.upgrade_schema()
     seed_universe(rt.uow, 1000, 1, BUSINESS_DATE)
     ensure_users(rt, demo_specs())
     s2 = STORY_ROWS[1]
-    consent = dict(scopes=list(ALL_SOURCES), bureau_authorization=True, purpose="credit_measurement", valid_days=30)
     rep = actor(rt, "rep-s2")
     orig.register(rt, rep, uscc=s2["uscc"], name=s2["name"])
-    loads = {"s2": [Who("rep-s2", s2["uscc"], orig.grant_consent(rt, rep, uscc=s2["uscc"], **consent).id)], "spread": []}
-    with rt.uow.read() as s:
-        sims = s.execute(select(m.SimEnterprise.uscc, m.SimEnterprise.name, m.SimEnterprise.legal_rep_id)
-                         .where(m.SimEnterprise.uscc != s2["uscc"]).order_by(m.SimEnterprise.uscc).limit(SPREAD)).all()
-    for k, (uscc, name, legal_rep_id) in enumerate(sims):
-        username = f"bench-rep-{k:03d}"
-        security.create_user(rt, None, username=username, password=secrets.token_urlsafe(12), role="applicant", resident_id=legal_rep_id)
-        who = actor(rt, username)
-        orig.register(rt, who, uscc=uscc, name=name)
-        loads["spread"].append(Who(username, uscc, orig.grant_consent(rt, who, uscc=uscc, **consent).id))
+    consent = orig.grant_consent(rt, rep, uscc=s2["uscc"], scopes=list(ALL_SOURCES), bureau_authorization=True, purpose="credit_measurement",
+                                 valid_days=30)
+    loads = {"s2": [Applicant("rep-s2", "", s2["uscc"], consent.id)], "spread": spread(rt, SPREAD)}
     rt.engine.dispose()
     return loads
 
 
-def child(store: Path, who: list[Who], n: int) -> None:
+def child(store: Path, who: list[Applicant], n: int) -> None:
     """`n` measurements, by `who` in turn, on `store` (run under callgrind by `instructions`)."""
     rt = runtime(store)
     reps = [actor(rt, w.username) for w in who]
@@ -108,7 +92,7 @@ def child(store: Path, who: list[Who], n: int) -> None:
     rt.engine.dispose()
 
 
-def instructions(store: Path, who: list[Who], counts: tuple[int, ...], tmp: Path) -> list[int]:
+def instructions(store: Path, who: list[Applicant], counts: tuple[int, ...], tmp: Path) -> list[int]:
     """The instructions of a process making each of `counts` measurements (on a copy of `store` each), run side by side."""
     roster = tmp / "who.json"
     roster.write_text(json.dumps([asdict(w) for w in who]))
@@ -155,7 +139,7 @@ def main(warm: int, runs: int, measured: list[str], results: Results) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "--child":
-        child(Path(sys.argv[2]), [Who(**w) for w in json.loads(Path(sys.argv[3]).read_text())], int(sys.argv[4]))
+        child(Path(sys.argv[2]), [Applicant(**w) for w in json.loads(Path(sys.argv[3]).read_text())], int(sys.argv[4]))
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warm", type=int, default=SPREAD, help="measurements before the ones counted (caches; every enterprise's first "

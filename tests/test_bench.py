@@ -257,7 +257,7 @@ print("write steps", steps)
     assert "write steps [" in r.stdout
 
 
-def test_measure_instructions_prepares_its_loads_and_its_child_measures_them(tmp_path, monkeypatch):
+def test_measure_instructions_prepares_its_loads_and_its_child_measures_them(tmp_path, monkeypatch, request):
     """bench/measure_instructions.py without valgrind (its figures are callgrind's): the store it prepares has S2 and
     SPREAD enterprises, each with its legal representative and a consent, and its child process's work — the
     measurements callgrind counts — records a decision for each."""
@@ -265,13 +265,18 @@ def test_measure_instructions_prepares_its_loads_and_its_child_measures_them(tmp
 
     from sqlalchemy import create_engine, func, select
 
+    from sandu.settings import get_settings
     from sandu.store import models as m
 
-    for name in ("PYTHONHASHSEED", "SANDU_SECRET_KEY"):  # set by the module on import: put back after the test
-        monkeypatch.setenv(name, os.environ.get(name, TEST_SECRET if name == "SANDU_SECRET_KEY" else "0"))
+    # set by the module (and bench/http_load.py, which it imports) on import: put back after the test, and the settings
+    # read again then, so that the bench's rate limits stay with this test
+    for name, value in (("PYTHONHASHSEED", "0"), ("SANDU_SECRET_KEY", TEST_SECRET), ("SANDU_RATE_MEASURE_PER_MINUTE", None),
+                        ("SANDU_RATE_MOVEMENT_PER_MINUTE", None)):
+        monkeypatch.setenv(name, os.environ.get(name, value or ""))
+    get_settings.cache_clear()
+    request.addfinalizer(get_settings.cache_clear)
     spec = spec_from_file_location("bench_measure_instructions", BENCH / "measure_instructions.py")
     mi = module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, mi)  # its dataclass looks its module up
     monkeypatch.setattr(sys, "path", list(sys.path))
     spec.loader.exec_module(mi)
     store = tmp_path / "prepared.db"
