@@ -167,7 +167,8 @@ def test_insert_if_absent_stores_what_the_orm_stores_and_a_second_insert_of_the_
 
 def test_json_encoded_before_the_write_is_stored_as_the_column_would_have_encoded_it(rt):
     """The decision's result, the profile's snapshot and the kept payloads are encoded before the write transaction
-    (`encode_json`): stored, their text is what binding the value would have written, and they read back as that value."""
+    (`encode_json`; the decision's big columns as the audit state's text, `stored_state_json`): they read back as that
+    value, and on SQLite, where the driver gives the text, the decision's is the one its audit hash reads."""
     views, cid = _measured_twice(rt, STORY_ROWS[1])
     with rt.engine.connect() as conn:
         result, versions, application, sha = conn.execute(text("SELECT result, model_versions, application, profile_sha256 FROM decisions WHERE id = :id"),
@@ -183,6 +184,8 @@ def test_json_encoded_before_the_write_is_stored_as_the_column_would_have_encode
     for column, value in stored.items():
         text_ = raw[column] if isinstance(raw[column], str) else json.dumps(raw[column])  # PostgreSQL's driver reads JSON as values
         assert json.loads(text_) == value and isinstance(value, dict), column  # a document, not a string holding one
+        if isinstance(raw[column], str) and column != "snapshot":
+            assert raw[column] == audit.stored_state_json(value) == audit.state_json(value), column  # encoded once, for both
     assert payloads and len(kept) == len(payloads) and all(isinstance(p, dict) for p in kept)
 
 
