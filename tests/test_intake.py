@@ -356,7 +356,7 @@ def test_read_all_waits_no_longer_than_the_deadlines_whatever_the_adapters_do():
         assert out["tax"].outcome == "timeout" and "the source's deadline of 300 ms" in out["tax"].reason
         assert out["ip"].outcome == "error" and "RuntimeError: an adapter that raises" in out["ip"].reason
         assert out["collateral"].outcome == "refused" and "no adapter serves 'collateral'" in out["collateral"].reason
-        assert out["invoices"].payload["timeout_s"] == pytest.approx(0.4, abs=0.05)  # the overall deadline caps the source's
+        assert 0 < out["invoices"].payload["timeout_s"] <= 0.4  # the exact figure: the frozen-clock test below
         assert {out[s].outcome for s in ("invoices", "social_insurance", "credit_bureau", "bank_flows")} == {"found"}
 
         t0 = time.monotonic()  # the hung read holds neither a later call nor its threads
@@ -369,6 +369,25 @@ def test_read_all_waits_no_longer_than_the_deadlines_whatever_the_adapters_do():
     while busy_reader_threads() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert busy_reader_threads() == 0
+
+
+def test_each_read_is_given_its_own_deadline_capped_by_what_is_left_of_the_overall():
+    """With a clock that moves 0.1 s after the call begins and then stands still, the time each
+    adapter is given is exact (no scheduling in it): min(own deadline, overall - 0.1)."""
+    lock, calls = threading.Lock(), []
+
+    def clock():
+        with lock:
+            calls.append(None)
+            return 100.0 if len(calls) == 1 else 100.1
+
+    a = Sleepy({})
+    sources = ["invoices", "tax", "bank_flows", "social_insurance"]
+    out = read_all({s: a for s in sources}, sources, U[0], AS_OF, clock=clock, overall_deadline_s=0.4,
+                   per_source_deadline_s={"invoices": 5, "tax": 0.2, "bank_flows": 0.3})
+    given = {s: out[s].payload["timeout_s"] for s in sources}
+    assert given == pytest.approx({"invoices": 0.3, "tax": 0.2, "bank_flows": 0.3, "social_insurance": 0.3}, abs=1e-9)
+    assert given["tax"] < given["invoices"]  # its own deadline, not the overall's rest
 
 
 def test_more_sources_than_workers_still_end_by_the_overall_deadline():
