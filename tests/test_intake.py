@@ -361,7 +361,7 @@ def test_read_all_waits_no_longer_than_the_deadlines_whatever_the_adapters_do():
 
         t0 = time.monotonic()  # the hung read holds neither a later call nor its threads
         again = read_all(adapters, ["bank_flows", "invoices"], U[0], AS_OF, per_source_deadline_s=1, overall_deadline_s=1)
-        assert [o.outcome for o in again.values()] == ["found", "found"] and time.monotonic() - t0 < 0.2
+        assert [o.outcome for o in again.values()] == ["found", "found"] and time.monotonic() - t0 < 0.6  # waiting on the hung read: ≥ 1 s
         assert busy_reader_threads() >= 1  # the hung one
     finally:
         gate.set()

@@ -160,7 +160,7 @@ def test_a_slow_source_times_out_at_its_deadline_and_is_not_retried_past_it(stub
     o = adapter(stub).read("ip", USCC, AS_OF, 0.3)
     elapsed = time.monotonic() - t0
     assert o.outcome == "timeout" and "no answer in time" in o.reason
-    assert elapsed < 0.3 + 0.25
+    assert elapsed < 0.3 + 1.0  # the slack is a loaded machine's scheduling; waiting for the source: 5 s
     assert stub.count("ip") == 1  # no time left for a retry
 
 
@@ -168,7 +168,7 @@ def test_a_body_trickling_in_is_cut_at_the_deadline(stub):
     stub.behaviour["ip"] = "trickle"  # every byte comes well within the read timeout, the whole body does not
     t0 = time.monotonic()
     o = adapter(stub).read("ip", USCC, AS_OF, 0.5)
-    assert o.outcome == "timeout" and time.monotonic() - t0 < 0.5 + 0.3
+    assert o.outcome == "timeout" and time.monotonic() - t0 < 0.5 + 1.0  # the whole body: 0.2 s a byte
 
 
 def test_retries_recover_a_flaky_source(stub):
@@ -290,7 +290,7 @@ def test_read_all_of_eight_sources_ends_within_the_overall_deadline_with_the_gap
     t0 = time.monotonic()
     out = read_all({s: a for s in ALL_SOURCES}, ALL_SOURCES, USCC, AS_OF, per_source_deadline_s=per, overall_deadline_s=overall)
     elapsed = time.monotonic() - t0
-    assert elapsed < overall + 0.3  # a correctness bound: the hung and slow sources did not hold the call
+    assert elapsed < overall + 1.0  # a correctness bound (the slow source takes 3 s, the hung one forever): the hung and slow sources did not hold the call
     assert list(out) == list(ALL_SOURCES)
     assert {s: o.outcome for s, o in out.items()} == {
         "tax": "found", "invoices": "no_record", "social_insurance": "timeout", "utilities": "timeout", "ip": "invalid",
