@@ -31,6 +31,7 @@ the most points against the feature's best bin, largest first, in words.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 from dataclasses import dataclass
@@ -334,7 +335,7 @@ def _numeric_points(f: Feature, raw: Any) -> tuple[float, int | None]:
         return f.missing_points, None
     if x in f.special_values:
         return f.special_points, None
-    i = int(np.searchsorted(np.asarray(f.splits, dtype=np.float64), x, side="right"))
+    i = bisect.bisect_right(f.splits, x)  # the splits are floats: as score_frame's searchsorted(side="right") places it
     return f.bin_points[i], i
 
 
