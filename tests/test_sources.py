@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import math
@@ -523,6 +524,8 @@ def test_checked_sources_with_one_source_changed_is_the_profile_of_the_changed_p
     changed = checked.changed(source, payload)  # read before or not: a source not read becomes read
     assert changed.profile(USCC) == build_profile(USCC, AS_OF, {**payloads, source: payload}, unavailable)
     assert payloads == before and checked.profile(USCC) == build_profile(USCC, AS_OF, payloads, unavailable)  # the base is not changed
+    tried = changed.profile(USCC, hashed=False)  # the counterfactual search's: the same profile, not hashed
+    assert tried.sha256 == "" and tried == dataclasses.replace(changed.profile(USCC), sha256="")
     if unavailable:
         with pytest.raises(ValueError, match="not a source that answered"):
             checked.changed(sorted(unavailable)[0], payload)

@@ -225,7 +225,7 @@ def counterfactuals(
     checked = CheckedSources(as_of, normalized, unavailable)  # each source checked once; a change checks its own again
 
     def limit_with(lever: _Lever, p: Payloads) -> tuple[int, bool]:
-        r = decide(checked.changed(lever.source, p[lever.source]).profile(uscc))
+        r = decide(checked.changed(lever.source, p[lever.source]).profile(uscc, hashed=False))  # tried, not recorded
         reached = (r.outcome != Outcome.DECLINE and r.comprehensive_limit_fen > 0) if declined else \
             r.comprehensive_limit_fen >= (app.requested_fen or 0)
         return r.comprehensive_limit_fen, reached
@@ -250,7 +250,7 @@ def counterfactuals(
                 low = middle
         out.append(_found(lever, normalized, high, app, best_limit, True))
     if deciding is not None:
-        today = checked.profile(uscc)
+        today = checked.profile(uscc, hashed=False)
         decide_today = deciding(today)  # scored once: the guarantee changes the application, not the profile
         found = _guarantee(app, result, declined, lambda g: decide_today(replace(app, guarantee_fen=g)))
         if found is not None:

@@ -243,7 +243,9 @@ class CheckedSources:
         out._checked = {s: checked[s] for s in ALL_SOURCES if s in checked}  # in catalog order, as the flags are
         return out
 
-    def profile(self, uscc: str) -> ProfileSnapshot:
+    def profile(self, uscc: str, *, hashed: bool = True) -> ProfileSnapshot:
+        """The profile of the sources as checked; with its `sha256` only when `hashed` (a profile that is tried, never
+        recorded — the counterfactual search's — has none: "")."""
         flags: list[str] = []
         for source in ALL_SOURCES:
             if source in self.unavailable:
@@ -270,7 +272,7 @@ class CheckedSources:
             sources_read=tuple(sorted({*self._checked, *self.unavailable})),
             source_schema=SCHEMA_VERSION,
         )
-        return ProfileSnapshot(**{**snap.__dict__, "sha256": canonical_sha256(snap.to_json())})
+        return ProfileSnapshot(**{**snap.__dict__, "sha256": canonical_sha256(snap.to_json())}) if hashed else snap
 
 
 # ------------------------------------------------------------------ replay
