@@ -131,20 +131,32 @@ def _certificates(frame: pl.DataFrame) -> tuple[np.ndarray, pl.Series | None]:
     return s.is_not_null().to_numpy(), s
 
 
-def _holds(certs: pl.Series | None, name: str, n: int) -> np.ndarray:
-    if certs is None:
-        return np.zeros(n, dtype=bool)
-    return certs.list.contains(name).fill_null(False).to_numpy()
+class _Holds:
+    """Which rows' certifications (the list column, or None: no column) hold a name: each name looked for once per
+    frame, and in the lists only when some row holds it (a config names a dozen certificates, a frame holds a few)."""
+
+    def __init__(self, certs: pl.Series | None, n: int):
+        self._certs, self._n = certs, n
+        self._names = frozenset() if certs is None else frozenset(certs.explode(empty_as_null=False).drop_nulls().unique().to_list())
+        self._held: dict[str, np.ndarray] = {}
+
+    def __call__(self, name: str) -> np.ndarray:
+        """One bool per row (read-only: shared by every caller of the same name)."""
+        if (held := self._held.get(name)) is None:
+            held = self._certs.list.contains(name).fill_null(False).to_numpy() if self._certs is not None and name in self._names \
+                else np.zeros(self._n, dtype=bool)
+            held.flags.writeable = False
+            self._held[name] = held
+        return held
+
+    def any_of(self, names: Sequence[str]) -> np.ndarray:
+        held = np.zeros(self._n, dtype=bool)
+        for name in names:
+            held |= self(name)
+        return held
 
 
-def _any_of(certs: pl.Series | None, names: Sequence[str], n: int) -> np.ndarray:
-    held = np.zeros(n, dtype=bool)
-    for name in names:
-        held |= _holds(certs, name, n)
-    return held
-
-
-def _most(frame: pl.DataFrame, c: TechConfig, ip: tuple[_Known, _Known], certs: pl.Series | None) -> tuple[np.ndarray, np.ndarray]:
+def _most(frame: pl.DataFrame, c: TechConfig, ip: tuple[_Known, _Known], holds: _Holds) -> tuple[np.ndarray, np.ndarray]:
     """(points 0–100, qualified) of 科技型中小企业."""
     m, n = c.most, frame.height
     invention, class_ii = ip
@@ -156,15 +168,15 @@ def _most(frame: pl.DataFrame, c: TechConfig, ip: tuple[_Known, _Known], certs: 
     for key, limit in (("headcount", m.max_headcount), ("revenue_fen", m.max_revenue_fen), ("total_assets_fen", m.max_total_assets_fen)):
         x = _count(frame, key)
         exceeded |= x.ok & (x.values > limit)
-    automatic = _any_of(certs, m.automatic_pass, n)
+    automatic = holds.any_of(m.automatic_pass)
     staff_fails = np.full(n, m.staff_points_required) & (staff_pts == 0)
     passed = ~exceeded & (automatic | (~staff_fails & (total >= m.pass_points)))
     return total, passed
 
 
-def _innovative(frame: pl.DataFrame, c: TechConfig, ip: tuple[_Known, _Known], certs: pl.Series | None) -> tuple[np.ndarray, np.ndarray]:
+def _innovative(frame: pl.DataFrame, c: TechConfig, ip: tuple[_Known, _Known], holds: _Holds) -> tuple[np.ndarray, np.ndarray]:
     """(points 0–100, qualified) of 创新型中小企业."""
-    k, n = c.innovative, frame.height
+    k = c.innovative
     invention, class_ii = ip
     high_value = _count(frame, "high_value_invention_patents")
     ip_pts = np.where(high_value.ok & (high_value.values >= 1), k.ip_high_value_points,
@@ -179,7 +191,7 @@ def _innovative(frame: pl.DataFrame, c: TechConfig, ip: tuple[_Known, _Known], c
     total = ip_pts + rd_pts + growth_pts + debt_pts + field_pts + main_pts
     groups_pass = ((ip_pts + rd_pts >= k.min_innovation) & (growth_pts + debt_pts >= k.min_growth)
                    & (field_pts + main_pts >= k.min_specialisation) & (total >= k.pass_points))
-    return total, _any_of(certs, k.automatic_pass, n) | groups_pass
+    return total, holds.any_of(k.automatic_pass) | groups_pass
 
 
 def _education(frame: pl.DataFrame, c: TechConfig) -> np.ndarray:
@@ -191,14 +203,14 @@ def _education(frame: pl.DataFrame, c: TechConfig) -> np.ndarray:
     return s.replace_strict(levels, points, default=0, return_dtype=pl.Int64).fill_null(0).to_numpy()
 
 
-def _bank_hundredths(frame: pl.DataFrame, c: TechConfig, known_certs: np.ndarray, certs: pl.Series | None) -> np.ndarray:
+def _bank_hundredths(frame: pl.DataFrame, c: TechConfig, known_certs: np.ndarray, holds: _Holds) -> np.ndarray:
     """The bank's indicators, in hundredths of a point."""
     b, w, n = c.bank, c.weights, frame.height
     inv, head, prev = _count(frame, "invention_patents"), _count(frame, "headcount"), _count(frame, "invention_patents_12m_ago")
     trend = _Known(inv.values - prev.values, inv.ok & prev.ok)
     cert_pts = np.zeros(n, dtype=np.int64)
     for name, points in b.certifications.items():
-        cert_pts += np.where(known_certs & _holds(certs, name, n), points, 0)
+        cert_pts += np.where(known_certs & holds(name), points, 0)
     points = (
         _density_band(inv, head, b.invention_density)
         + _band(trend, b.invention_trend)
@@ -230,10 +242,11 @@ def evaluate_tech_frame(frame: pl.DataFrame, config: TechConfig) -> pl.DataFrame
     utility, software = _count(frame, "utility_models"), _count(frame, "software_copyrights")
     ip = (_count(frame, "invention_patents"), _Known(utility.values + software.values, utility.ok | software.ok))
     known_certs, certs = _certificates(frame)
-    most_points, most_pass = _most(frame, config, ip, certs)
-    innovative_points, innovative_pass = _innovative(frame, config, ip, certs)
+    holds = _Holds(certs, n)
+    most_points, most_pass = _most(frame, config, ip, holds)
+    innovative_points, innovative_pass = _innovative(frame, config, ip, holds)
     hundredths = (config.weights.most * most_points + config.weights.innovative * innovative_points
-                  + _bank_hundredths(frame, config, known_certs, certs))
+                  + _bank_hundredths(frame, config, known_certs, holds))
     tenths = (hundredths + 5) // 10  # half-up: the sum is never negative
     assert n == 0 or (0 <= tenths.min() and tenths.max() <= 1000), "the config's weights add up to 100 and no indicator exceeds its weight"
     return pl.DataFrame([
