@@ -223,6 +223,45 @@ def test_reason_codes_name_the_feature_of_each_reason_in_its_place(card, german)
     assert "reason_code_2" in score_frame(card, frame.with_columns(pl.lit("x").alias("reason_code_2"))).columns  # not written: not refused
 
 
+def _in_best_bins(card: Scorecard) -> dict[str, object]:
+    """A record with every feature in its best bin: no reason."""
+    best = {}
+    for f in card.features:
+        b = int(np.argmax(f.bin_points))
+        best[f.name] = (f.splits[b - 1] if b else f.splits[0] - 1) if f.kind == "numeric" else next(c for c, i in f.categories.items() if i == b)
+    return best
+
+
+@pytest.mark.parametrize("max_reasons", [0, 1, 3])
+def test_reasons_as_lists_are_each_rows_reason_columns_without_their_nulls(card, german, max_reasons):
+    """`lists`: each row's reasons and codes as one list — the non-null reason_k (reason_code_k) in order — the rest as
+    without it; rows with no reason or fewer than the most; a frame of no rows gives empty columns of lists; a column
+    of that name already there is refused."""
+    best = _in_best_bins(card)
+    few = pl.DataFrame([best, {**best, card.features[0].name: None}, {**best, card.features[0].name: None, card.features[1].name: None}],
+                       schema={f.name: pl.Float64 if f.kind == "numeric" else pl.String for f in card.features})
+    for frame in (german[1], few):
+        columns = score_frame(card, frame, max_reasons, pd=False, codes=True)
+        listed = score_frame(card, frame, max_reasons, pd=False, codes=True, lists=True)
+        assert listed.columns == [*frame.columns, "score", "points", "reasons", "reason_codes"]
+        assert listed.schema["reasons"] == listed.schema["reason_codes"] == pl.List(pl.String)
+        assert listed.drop("reasons", "reason_codes").equals(columns.select(*frame.columns, "score", "points"))
+        for word, code in (("reason", "reasons"), ("reason_code", "reason_codes")):
+            each = columns.select(pl.concat_list(pl.col(f"{word}_{k}") for k in range(1, max_reasons + 1)).list.drop_nulls()).to_series() \
+                if max_reasons else pl.Series([[]] * frame.height, dtype=pl.List(pl.String))
+            assert listed[code].to_list() == each.to_list()
+    codes = listed["reason_codes"].to_list()  # of `few`: no reason, one, two (as many as max_reasons allows)
+    f0, f1 = card.features[0].name, card.features[1].name
+    assert codes[0] == [] and codes[1] == [f0][:max_reasons] and sorted(codes[2]) == sorted([f0, f1])[:max_reasons] or max_reasons == 1
+    assert max_reasons != 1 or (len(codes[2]) == 1 and codes[2][0] in (f0, f1))
+    assert score_frame(card, few, max_reasons, lists=True).columns[-3:] == ["score", "pd", "reasons"]  # no codes unless asked
+    empty = score_frame(card, few.head(0), max_reasons, codes=True, lists=True)
+    assert empty.height == 0 and empty.schema["reasons"] == pl.List(pl.String)
+    with pytest.raises(ScoringInputError) as e:
+        score_frame(card, few.with_columns(pl.lit("x").alias("reasons")), max_reasons, lists=True)
+    assert e.value.column == "reasons"
+
+
 _values = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**30, 10**30), st.booleans())
 
 

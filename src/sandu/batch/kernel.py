@@ -36,7 +36,7 @@ from sandu.policy import rules
 from sandu.policy.bundle import PolicyBundle
 from sandu.policy.vector import ASSET, INPUT_SCHEMA, evaluate_frame
 from sandu.scoring.risk import PD_PLACES
-from sandu.scoring.scorecard import MAX_REASONS, Scorecard, score_frame
+from sandu.scoring.scorecard import MAX_REASONS, Scorecard, lists_by_row, score_frame
 from sandu.scoring.tech_config import TechConfig
 from sandu.scoring.tech_vector import evaluate_tech_frame
 from sandu.simulate.geo import CERT_GAOXIN, CERT_KEJIXING, CERT_XIAOJUREN, CERT_ZHUANJINGTEXIN
@@ -142,13 +142,13 @@ def features(frame: pl.DataFrame) -> pl.DataFrame:
     out["debt_to_revenue"] = _ratio(col("loans_outstanding_fen"), col("revenue_fen_y3")).set(~revenue_ok, None)
     out["flow_to_revenue"] = _ratio(col("inflow_fen_12m"), col("revenue_fen_y3")).set(~revenue_ok, None)
     certs = np.column_stack([col(flag).to_numpy() for _, flag in CERTIFICATIONS])
-    out["certifications"] = _lists(certs, _texts_at([name for name, _ in CERTIFICATIONS], np.nonzero(certs)[1]))
+    out["certifications"] = lists_by_row(certs, _texts_at([name for name, _ in CERTIFICATIONS], np.nonzero(certs)[1]))
     owned = np.column_stack([(col(f"col{k}_kind") != "").to_numpy() for k in ASSETS])
     rows, slots = np.nonzero(owned)  # row-major: each row's assets in order
     at = slots * f.height + rows  # where each owned asset is in the slots' columns put end to end
     fields = {"kind": "kind", "appraised_value_fen": "appraised_fen", "secured_debt_fen": "secured_debt_fen"}
     parts = [pl.concat([col(f"col{k}_{name}") for k in ASSETS]).gather(at).to_arrow() for name in fields.values()]
-    out["collateral"] = _lists(owned, pa.StructArray.from_arrays(parts, names=list(fields))).cast(pl.List(ASSET))
+    out["collateral"] = lists_by_row(owned, pa.StructArray.from_arrays(parts, names=list(fields))).cast(pl.List(ASSET))
     return pl.DataFrame([s.alias(k) for k, s in out.items()])
 
 
@@ -156,14 +156,6 @@ def _texts_at(texts: list[str], at: np.ndarray) -> pa.Array:
     """`texts[i]` for each i of `at`, as an Arrow array — gathered by polars: pyarrow, given a Python list or a numpy
     array, imports pandas (0.3 s, once per process) to ask whether it is a pandas object."""
     return pl.Series(texts, dtype=pl.String).gather(at).to_arrow()
-
-
-def _lists(present: np.ndarray, values: pa.Array) -> pl.Series:
-    """One list per row of `present` (rows × slots, bool) holding `values` in row-major order of the true cells."""
-    offsets = np.concatenate([[0], np.cumsum(present.sum(axis=1))]).astype(np.int32)
-    series = pl.from_arrow(pa.ListArray.from_arrays(pl.Series(offsets).to_arrow(), values))
-    assert isinstance(series, pl.Series)
-    return series
 
 
 def pd_rounded(card: Scorecard, points: np.ndarray) -> pl.Series:
@@ -191,15 +183,7 @@ def policy_reasons(decided: pl.DataFrame) -> pl.Series:
     refused = np.column_stack(list(codes.values()))
     no_offer = np.logical_and.reduce([decided.get_column(f"{slot}_product").is_null().to_numpy() for slot in rules.SLOTS])
     present = np.column_stack([refused, no_offer & ~refused.any(axis=1)])
-    return _lists(present, _texts_at([*codes, "NO_PRODUCT"], np.nonzero(present)[1])).alias("policy_reasons")
-
-
-def _texts(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
-    """The non-null values of `columns`, in order, as one list per row."""
-    present = np.column_stack([frame.get_column(c).is_not_null().to_numpy() for c in columns])
-    rows, cols = np.nonzero(present)  # row-major
-    stacked = pl.concat([frame.get_column(c).cast(pl.String) for c in columns])
-    return _lists(present, stacked.gather(cols * frame.height + rows).to_arrow())  # polars' gather: fast on text
+    return lists_by_row(present, _texts_at([*codes, "NO_PRODUCT"], np.nonzero(present)[1])).alias("policy_reasons")
 
 
 def _side_by_side(*frames: pl.DataFrame) -> pl.DataFrame:
@@ -211,7 +195,7 @@ def precredit(models: Models, frame: pl.DataFrame) -> pl.DataFrame:
     """One row of `OUTPUT_SCHEMA` per row of `frame` (rows that passed `check_rows`), in order."""
     f = features(frame)
     tech = evaluate_tech_frame(f, models.tech)
-    scored = score_frame(models.card, f.select(ft.name for ft in models.card.features), MAX_REASONS, pd=False, codes=True)
+    scored = score_frame(models.card, f.select(ft.name for ft in models.card.features), MAX_REASONS, pd=False, codes=True, lists=True)
     n = f.height
     nothing = ("project_capex_fen", "project_annual_cash_flow_fen", "project_tenor_years", "guarantee_fen")
     app = pl.DataFrame([tech["tech_grade"], tech["tech_most_pass"], pd_rounded(models.card, scored["points"].to_numpy())]).with_columns(
@@ -219,8 +203,7 @@ def precredit(models: Models, frame: pl.DataFrame) -> pl.DataFrame:
         *(pl.repeat(pl.lit(None, dtype=INPUT_SCHEMA[c]), n).alias(c) for c in nothing))
     policy_input = _side_by_side(f.select(c for c in INPUT_SCHEMA if c in f.columns), app)
     decided = evaluate_frame(models.bundle, policy_input, models.as_of)
-    risk_reasons = _texts(scored, [f"reason_{k}" for k in range(1, MAX_REASONS + 1)]).alias("risk_reasons")
-    risk_reason_codes = _texts(scored, [f"reason_code_{k}" for k in range(1, MAX_REASONS + 1)]).alias("risk_reason_codes")
+    risk_reasons, risk_reason_codes = scored["reasons"].alias("risk_reasons"), scored["reason_codes"].alias("risk_reason_codes")
     out = _side_by_side(f.select("uscc"), decided, tech.select("tech_score", "tech_most_pass"), app.select("risk_pd"), scored.select(pl.col("score").alias("risk_score")),
                         pl.DataFrame([risk_reasons, risk_reason_codes, policy_reasons(decided)]))
     assert out.select(pl.col("approved_fen") == pl.sum_horizontal(f"{slot}_approved_fen" for slot in SLOTS)).to_series().all(), \

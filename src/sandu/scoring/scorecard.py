@@ -36,13 +36,16 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from sandu.domain.errors import show
 from sandu.sources.profile import canonical_sha256
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 FORMAT = "sandu.scorecard"
 FORMAT_VERSION = 1
@@ -440,10 +443,23 @@ def _costliest(cost: np.ndarray, k: int) -> np.ndarray:
     return order
 
 
-def score_frame(card: Scorecard, frame: pl.DataFrame, max_reasons: int = MAX_REASONS, *, pd: bool = True, codes: bool = False) -> pl.DataFrame:
+def lists_by_row(present: np.ndarray, values: pa.Array) -> pl.Series:
+    """One list per row of `present` (rows × slots, bool) holding `values` in row-major order of the true cells."""
+    import pyarrow as pa  # here: the online scoring never needs it (its import costs the server's start)
+
+    offsets = np.concatenate([[0], np.cumsum(present.sum(axis=1))]).astype(np.int32)
+    series = pl.from_arrow(pa.ListArray.from_arrays(pl.Series(offsets).to_arrow(), values))
+    assert isinstance(series, pl.Series)
+    return series
+
+
+def score_frame(card: Scorecard, frame: pl.DataFrame, max_reasons: int = MAX_REASONS, *, pd: bool = True, codes: bool = False,
+                lists: bool = False) -> pl.DataFrame:
     """`frame` with `score`, `pd` and `reason_1`…`reason_{max_reasons}` appended, rows in their order. With `pd=False`,
     `points` (the unrounded total, a float) instead of `pd`: for a caller that derives the PD itself. With `codes`, also
     `reason_code_1`… : the feature each reason is about, by its name (a code a system downstream maps to its own words).
+    With `lists`, each row's reasons (and codes) as one list, `reasons` (and `reason_codes`), in place of the columns
+    (the non-null of `reason_1`… in order): gathered from the card's words once, with no text column per reason.
 
     A feature absent from the frame is refused (`ScoringInputError`): a whole column
     missing is a wrong file, not a missing value."""
@@ -452,8 +468,9 @@ def score_frame(card: Scorecard, frame: pl.DataFrame, max_reasons: int = MAX_REA
     absent = [f.name for f in card.features if f.name not in frame.columns]
     if absent:
         raise ScoringInputError(absent[0], f"is not in the file; the scorecard needs {', '.join(f.name for f in card.features)}")
-    clash = [c for c in ("score", "pd" if pd else "points", *(f"reason_{k}" for k in range(1, MAX_REASONS + 1)),
-                         *(f"reason_code_{k}" for k in range(1, MAX_REASONS + 1) if codes)) if c in frame.columns]
+    reason_columns = ["reasons", *(["reason_codes"] if codes else [])] if lists else \
+        [*(f"reason_{k}" for k in range(1, MAX_REASONS + 1)), *(f"reason_code_{k}" for k in range(1, MAX_REASONS + 1) if codes)]
+    clash = [c for c in ("score", "pd" if pd else "points", *reason_columns) if c in frame.columns]
     if clash:
         raise ScoringInputError(clash[0], "is already in the file and would be overwritten by the score; rename it")
     n = frame.height
@@ -469,7 +486,7 @@ def score_frame(card: Scorecard, frame: pl.DataFrame, max_reasons: int = MAX_REA
     out = frame.with_columns(pl.Series("score", score),
                              pl.Series("pd", np.asarray(card.pd_of_points(total), dtype=np.float64)) if pd else pl.Series("points", total))
     named = [f"reason_{k + 1}" for k in range(max_reasons)] + [f"reason_code_{k + 1}" for k in range(max_reasons) if codes]
-    if max_reasons == 0 or n == 0:
+    if (max_reasons == 0 or n == 0) and not lists:
         return out.with_columns(*(pl.lit(None, dtype=pl.String).alias(c) for c in named))
     cost = np.asarray([f.best_points for f in card.features])[:, None] - pts
     order = _costliest(cost, max_reasons)
@@ -481,6 +498,16 @@ def score_frame(card: Scorecard, frame: pl.DataFrame, max_reasons: int = MAX_REA
     starts = np.asarray(first, dtype=np.int64)
     labels = np.asarray([len(f.labels) for f in card.features], dtype=np.int64)
     names = pl.Series([f.name for f in card.features], dtype=pl.String)
+    if lists:
+        rows_at = np.arange(n)
+        chosen = idx[order, rows_at]  # reasons × rows: each reason's bin (or missing, special, unseen) in its feature
+        at = starts[order] + np.where(chosen >= 0, chosen, labels[order] + (-chosen - 1))
+        present = (cost[order, rows_at] > 0).T  # rows × reasons: no cost, no reason
+        rows, ks = np.nonzero(present)  # row-major: each row's reasons in order
+        made = [lists_by_row(present, words.gather(at[ks, rows]).to_arrow()).alias("reasons")]
+        if codes:
+            made.append(lists_by_row(present, names.gather(order[ks, rows]).to_arrow()).alias("reason_codes"))
+        return out.with_columns(made).select(*frame.columns, "score", "pd" if pd else "points", *reason_columns)
     reasons, reason_codes = [], []
     for k in range(len(order)):
         j = order[k]
