@@ -2,7 +2,9 @@
 
 Prints, for a synthetic universe of ROWS enterprises written to Parquet (`sandu simulate --out`):
   * the floor: polars reading the file and writing it back (the least any Parquet-in, Parquet-out job costs);
-  * the local engine over the same file: seconds, rows/s, the ratio to the floor (goal ≤ 3) and its peak RSS;
+  * the local engine over the same file: seconds, rows/s, the ratio to the floor (goal ≤ 3) and its peak RSS —
+    the floor and the engine measured in turn ROUNDS times, the best of each (one run of either moves 10–20 % on a
+    shared machine);
   * the local engine over a tenth of the rows: its peak RSS — memory follows the batch, not the file, so the two
     peaks stay close; and the same tenth with every row rejected (a systematic slip in an extract), against its time;
   * the Spark engine (local[2]) over SPARK_ROWS enterprises: seconds and rows/s (the JVM's start included).
@@ -29,6 +31,7 @@ from _results import Results, json_option
 AS_OF = date(2026, 10, 31)
 MAX_ROWS = 10_000_000
 SEED = 7
+ROUNDS = 3  # the floor and the local engine on the whole file, in turn: the ratio is of the best of each
 
 
 def child(engine: str, src: str, out: str, batch_rows: int) -> None:
@@ -93,19 +96,24 @@ def main() -> None:
         tenth = universe(max(10, args.rows // 10), small)
         print(f"universe: {n:,} enterprises ({src.stat().st_size / 2**20:,.0f} MiB Parquet) in {time.perf_counter() - t0:.1f} s (not counted)")
 
-        t0 = time.perf_counter()
-        pl.read_parquet(src).write_parquet(d / "copy.parquet")
-        floor_s = time.perf_counter() - t0
-        print(f"floor: polars read + write of the same file: {floor_s:.2f} s")
-
-        local = run_child("local", src, d / "limits.parquet", args.batch_rows)
-        assert local["decided"] + local["rejected"] == n
+        floors, runs = [], []
+        for _ in range(ROUNDS):  # interleaved, so that a slow spell of the machine weighs on both; the best of each
+            t0 = time.perf_counter()
+            pl.read_parquet(src).write_parquet(d / "copy.parquet")
+            floors.append(time.perf_counter() - t0)
+            runs.append(run_child("local", src, d / "limits.parquet", args.batch_rows))
+            assert runs[-1]["decided"] + runs[-1]["rejected"] == n
+        floor_s = min(floors)
+        local = min(runs, key=lambda r: r["seconds"]) | {"rss_mib": max(r["rss_mib"] for r in runs)}
+        shown = ", ".join(f"{f:.2f}/{r['seconds']:.2f}" for f, r in zip(floors, runs, strict=True))
+        print(f"floor: polars read + write of the same file: {floor_s:.2f} s (best of {ROUNDS})")
         ratio = local["seconds"] / floor_s
-        print(f"local engine: {n:,} enterprises in {local['seconds']:.2f} s = {n / local['seconds']:,.0f} rows/s, "
-              f"{ratio:.1f}× the floor (goal ≤ 3); peak RSS {local['rss_mib']:,.0f} MiB")
+        print(f"local engine: {n:,} enterprises in {local['seconds']:.2f} s (best of {ROUNDS}) = {n / local['seconds']:,.0f} rows/s, "
+              f"{ratio:.1f}× the floor (goal ≤ 3); peak RSS {local['rss_mib']:,.0f} MiB; floor/engine by round: {shown} s")
         results.add(f"batch precredit, local engine, {n:,} enterprises (Parquet in and out)", round(local["seconds"], 2), "s",
                     reference="polars read + write of the same Parquet file", reference_value=round(floor_s, 2),
-                    notes=f"goal ratio ≤ 3; {n / local['seconds']:,.0f} rows/s; batches of {args.batch_rows:,}")
+                    notes=f"goal ratio ≤ 3; each the best of {ROUNDS} rounds, floor and engine in turn (by round: {shown} s); "
+                          f"{n / local['seconds']:,.0f} rows/s; batches of {args.batch_rows:,}")
         results.add(f"batch precredit, local engine, peak RSS at {n:,} enterprises", round(local["rss_mib"]), "MiB")
 
         part = run_child("local", small, d / "limits-small.parquet", args.batch_rows)

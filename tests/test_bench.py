@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -197,8 +198,13 @@ def test_batch_precredit_runs_and_prints_its_figures(tmp_path):
     for words in ("floor: polars read + write", "local engine: 2,000 enterprises in", "× the floor (goal ≤ 3); peak RSS", "local engine on 200 enterprises: peak RSS",
                   "local engine on 200 enterprises, every row rejected:"):
         assert words in r.stdout, r.stdout
+    rounds = re.search(r"floor/engine by round: (.*) s$", r.stdout, re.M)
+    assert rounds and len(rounds.group(1).split(", ")) == 3, r.stdout  # the floor and the engine in turn, three times: the best of each
     rows = json.loads(out.read_text())["rows"]
     assert [row["unit"] for row in rows] == ["s", "MiB", "MiB", "s"] and all(row["status"] == "ok" for row in rows)
+    floor_s, engine_s = rows[0]["reference_value"], rows[0]["value"]
+    pairs = [tuple(map(float, pair.split("/"))) for pair in rounds.group(1).split(", ")]
+    assert floor_s == round(min(f for f, _ in pairs), 2) and engine_s == round(min(e for _, e in pairs), 2)
 
 
 @pytest.mark.parametrize(("args", "open_drawings"), [(["--requests", "20"], "1,020"), (["--requests", "1", "--rate", "1001", "--seconds", "1"], "1,001")])
