@@ -453,6 +453,13 @@ def lists_by_row(present: np.ndarray, values: pa.Array) -> pl.Series:
     return series
 
 
+def _word_lists(present: np.ndarray, words: pl.Series, at: np.ndarray) -> pl.Series:
+    """`lists_by_row(present, words[at])`, built as lists of the words' indices (numbers go to Arrow and back without a
+    copy) mapped to the words in polars: no column of texts goes through Arrow, a copy made holding the interpreter."""
+    indices = lists_by_row(present, pl.Series(at, dtype=pl.UInt32).to_arrow())
+    return indices.list.eval(pl.element().replace_strict(pl.Series(np.arange(words.len(), dtype=np.uint32)), words, return_dtype=pl.String))
+
+
 def score_frame(card: Scorecard, frame: pl.DataFrame, max_reasons: int = MAX_REASONS, *, pd: bool = True, codes: bool = False,
                 lists: bool = False) -> pl.DataFrame:
     """`frame` with `score`, `pd` and `reason_1`…`reason_{max_reasons}` appended, rows in their order. With `pd=False`,
@@ -504,9 +511,9 @@ def score_frame(card: Scorecard, frame: pl.DataFrame, max_reasons: int = MAX_REA
         at = starts[order] + np.where(chosen >= 0, chosen, labels[order] + (-chosen - 1))
         present = (cost[order, rows_at] > 0).T  # rows × reasons: no cost, no reason
         rows, ks = np.nonzero(present)  # row-major: each row's reasons in order
-        made = [lists_by_row(present, words.gather(at[ks, rows]).to_arrow()).alias("reasons")]
+        made = [_word_lists(present, words, at[ks, rows]).alias("reasons")]
         if codes:
-            made.append(lists_by_row(present, names.gather(order[ks, rows]).to_arrow()).alias("reason_codes"))
+            made.append(_word_lists(present, names, order[ks, rows]).alias("reason_codes"))
         return out.with_columns(made).select(*frame.columns, "score", "pd" if pd else "points", *reason_columns)
     reasons, reason_codes = [], []
     for k in range(len(order)):
