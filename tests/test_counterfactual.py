@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
+import pytest
 from conftest import BUSINESS_DATE, FIXED_NOW, actor
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -230,3 +231,19 @@ def test_a_search_scores_each_distinct_profile_once_and_decides_each_as_deciding
     lean = [search(profile)(app) for app, profile in tried]
     assert [(d.outcome, d.comprehensive_limit_fen) for d in lean] == [(d.outcome, d.comprehensive_limit_fen) for d in full]
     assert scorings == [base, gap, flagged]  # base (and pledged with it) once; a profile of other features, or of other flags, apart
+
+
+def test_the_search_tries_unhashed_profiles_and_only_a_hashed_one_is_recorded(rt_sqlite):
+    """The profiles the search tries carry no hash (sha256 ""): a draft of one is refused — a decision and its profile
+    row are keyed by the hash that replay checks."""
+    rt = rt_sqlite
+    register(rt, S4)
+    cid = consent(rt, S4)
+    prepared = _prepared(rt, S4, cid, 10**12)  # far above any limit: searched
+    computed = orig.compute_measurement(prepared, BUSINESS_DATE, rt.bundle, rt.model, rt.tech)
+    assert computed.counterfactuals and len(computed.profile.sha256) == 64
+    draft = dict(as_of=BUSINESS_DATE, now=FIXED_NOW, bundle=rt.bundle, model=rt.model, tech=rt.tech)
+    assert orig.draft_decision(prepared, computed, **draft).decision.profile_sha256 == computed.profile.sha256
+    unhashed = replace(computed, profile=replace(computed.profile, sha256=""))
+    with pytest.raises(AssertionError, match="a recorded profile is hashed"):
+        orig.draft_decision(prepared, unhashed, **draft)

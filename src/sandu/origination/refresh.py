@@ -83,6 +83,7 @@ def read_previous(session: Session, enterprise_id: int) -> ProfileSnapshot | Non
 
 def profile_values(prepared: svc.PreparedMeasurement, profile: ProfileSnapshot, *, as_of: date, now: datetime) -> dict[str, Any]:
     """Pure: the snapshot's row, its JSON encoded ahead (built before the write takes the store's writer)."""
+    assert len(profile.sha256) == 64, "a recorded profile is hashed (only the counterfactual search's tried ones are not)"
     return {"sha256": profile.sha256, "enterprise_id": prepared.enterprise_id, "consent_id": prepared.consent_id, "as_of": as_of,
             "snapshot": encode_json(profile.to_json()), "created_at": now}
 

@@ -541,6 +541,7 @@ def draft_decision(prepared: PreparedMeasurement, computed: ComputedMeasurement,
                    model: RiskModel, tech: TechConfig, initiated_by: int | None = None) -> DecisionDraft:
     """Pure: the `DecisionDraft` of a computed measurement."""
     profile, result = computed.profile, computed.result
+    assert len(profile.sha256) == 64, "a recorded profile is hashed (only the counterfactual search's tried ones are not)"
     decision = m.Decision(
         id=str(uuid.uuid4()),
         enterprise_id=prepared.enterprise_id,
