@@ -81,7 +81,8 @@ def test_a_nan_read_is_the_same_answer_when_its_text_is():
 
 
 @pytest.mark.parametrize("look", [list, len, lambda f: f.items(), lambda f: f.keys(), lambda f: f.values(), dict, lambda f: {**f},
-                                  lambda f: f.copy(), lambda f: f == {}, lambda f: [k for k in f]])
+                                  lambda f: f.copy(), lambda f: f == {}, lambda f: f != {}, lambda f: [k for k in f], reversed, repr, str,
+                                  lambda f: f"{f}", lambda f: f | {}, lambda f: {} | f])
 def test_a_call_that_looked_at_the_whole_features_is_not_kept(look):
     kept = KeysReadMemo(lambda f: (f.get("a"), look(f)) and f.get("a"))
     assert kept({"a": 1, "b": 2}) == 1

@@ -59,6 +59,11 @@ class _Reading(dict):  # type: ignore[type-arg]
     __iter__ = _whole(dict.__iter__)
     __len__ = _whole(dict.__len__)
     __eq__ = _whole(dict.__eq__)
+    __ne__ = _whole(dict.__ne__)
+    __reversed__ = _whole(dict.__reversed__)
+    __repr__ = _whole(dict.__repr__)  # str() and format() too
+    __or__ = _whole(dict.__or__)
+    __ror__ = _whole(dict.__ror__)
     keys = _whole(dict.keys)
     values = _whole(dict.values)
     items = _whole(dict.items)
