@@ -505,11 +505,11 @@ def score_frame(card: Scorecard, frame: pl.DataFrame, max_reasons: int = MAX_REA
     starts = np.asarray(first, dtype=np.int64)
     labels = np.asarray([len(f.labels) for f in card.features], dtype=np.int64)
     names = pl.Series([f.name for f in card.features], dtype=pl.String)
+    rows_at = np.arange(n)
+    chosen = idx[order, rows_at]  # reasons × rows: each reason's bin (or missing, special, unseen) in its feature
+    at = starts[order] + np.where(chosen >= 0, chosen, labels[order] + (-chosen - 1))  # … and its words
+    present = (cost[order, rows_at] > 0).T  # rows × reasons: no cost, no reason
     if lists:
-        rows_at = np.arange(n)
-        chosen = idx[order, rows_at]  # reasons × rows: each reason's bin (or missing, special, unseen) in its feature
-        at = starts[order] + np.where(chosen >= 0, chosen, labels[order] + (-chosen - 1))
-        present = (cost[order, rows_at] > 0).T  # rows × reasons: no cost, no reason
         rows, ks = np.nonzero(present)  # row-major: each row's reasons in order
         made = [_word_lists(present, words, at[ks, rows]).alias("reasons")]
         if codes:
@@ -517,13 +517,10 @@ def score_frame(card: Scorecard, frame: pl.DataFrame, max_reasons: int = MAX_REA
         return out.with_columns(made).select(*frame.columns, "score", "pd" if pd else "points", *reason_columns)
     reasons, reason_codes = [], []
     for k in range(len(order)):
-        j = order[k]
-        b = idx[j, np.arange(n)]
-        at = starts[j] + np.where(b >= 0, b, labels[j] + (-b - 1))
-        none = pl.Series(cost[j, np.arange(n)] <= 0)  # no cost: no reason
-        reasons.append(words.gather(pl.Series(at).set(none, None)).alias(f"reason_{k + 1}"))
+        none = pl.Series(~present[:, k])
+        reasons.append(words.gather(pl.Series(at[k]).set(none, None)).alias(f"reason_{k + 1}"))
         if codes:
-            reason_codes.append(names.gather(pl.Series(j).set(none, None)).alias(f"reason_code_{k + 1}"))
+            reason_codes.append(names.gather(pl.Series(order[k]).set(none, None)).alias(f"reason_code_{k + 1}"))
     columns = reasons + reason_codes
     columns += [pl.repeat(None, n, dtype=pl.String, eager=True).alias(c)  # a card of fewer features gives fewer reasons
                 for c in named if c not in {s.name for s in columns}]
