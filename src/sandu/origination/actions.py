@@ -251,7 +251,7 @@ def refresh_sources(rt: Runtime, actor: Actor, *, uscc: str, consent_id: str | N
         previous = refresh.read_previous(s, prepared.enterprise_id)
     # What the write does not need to read is built before it takes the store's writer, as a measurement's is.
     profile = refresh.build_refresh(prepared, as_of)
-    row, kept = refresh.profile_values(prepared, profile, as_of=as_of, now=now), privacy.payload_rows(prepared, retention_days=_retention(rt))
+    row, kept = svc.profile_values(prepared, profile, as_of=as_of, now=now), privacy.payload_rows(prepared, retention_days=_retention(rt))
     lapsed: svc.ConsentLapsed | None = None
     with rt.uow.write() as s:
         try:

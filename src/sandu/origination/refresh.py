@@ -23,7 +23,7 @@ from sandu.policy.kernel import Application
 from sandu.sources.diff import Change, diff_profiles
 from sandu.sources.profile import ProfileSnapshot, build_profile, profile_from_json
 from sandu.store import models as m
-from sandu.store.db import encode_json, insert_if_absent
+from sandu.store.db import insert_if_absent
 
 
 @dataclass(frozen=True)
@@ -81,16 +81,9 @@ def read_previous(session: Session, enterprise_id: int) -> ProfileSnapshot | Non
     return None if row is None else profile_from_json(row.snapshot, row.sha256)
 
 
-def profile_values(prepared: svc.PreparedMeasurement, profile: ProfileSnapshot, *, as_of: date, now: datetime) -> dict[str, Any]:
-    """Pure: the snapshot's row, its JSON encoded ahead (built before the write takes the store's writer)."""
-    assert len(profile.sha256) == 64, "a recorded profile is hashed (only the counterfactual search's tried ones are not)"
-    return {"sha256": profile.sha256, "enterprise_id": prepared.enterprise_id, "consent_id": prepared.consent_id, "as_of": as_of,
-            "snapshot": encode_json(profile.to_json()), "created_at": now}
-
-
 def record_refresh(session: Session, prepared: svc.PreparedMeasurement, profile: ProfileSnapshot, *, row: dict[str, Any], now: datetime,
                    previous: ProfileSnapshot | None) -> tuple[Refreshed, ProfileSnapshot | None]:
-    """Write the read log and the snapshot (`row`: `profile_values`); the changes since the enterprise's previous
+    """Write the read log and the snapshot (`row`: `svc.profile_values`); the changes since the enterprise's previous
     snapshot — `previous`, read before the write, while it is still the latest (else read and checked again here) —
     and that previous snapshot."""
     assert row["sha256"] == profile.sha256, "the row is the snapshot's"

@@ -541,7 +541,6 @@ def draft_decision(prepared: PreparedMeasurement, computed: ComputedMeasurement,
                    model: RiskModel, tech: TechConfig, initiated_by: int | None = None) -> DecisionDraft:
     """Pure: the `DecisionDraft` of a computed measurement."""
     profile, result = computed.profile, computed.result
-    assert len(profile.sha256) == 64, "a recorded profile is hashed (only the counterfactual search's tried ones are not)"
     decision = m.Decision(
         id=str(uuid.uuid4()),
         enterprise_id=prepared.enterprise_id,
@@ -565,9 +564,15 @@ def draft_decision(prepared: PreparedMeasurement, computed: ComputedMeasurement,
     state_ahead = {column: stored_state_json(getattr(decision, column)) for column in big}  # each encoded once, stored as hashed
     offers = new_offers(decision.id, result)
     return DecisionDraft(decision, {column: EncodedJSON(text) for column, text in state_ahead.items()}, state_ahead, offers,
-                         [row_values(o, without=("id",)) for o in offers],
-                         {"sha256": profile.sha256, "enterprise_id": prepared.enterprise_id, "consent_id": prepared.consent_id, "as_of": as_of,
-                          "snapshot": encode_json(profile.to_json()), "created_at": now})
+                         [row_values(o, without=("id",)) for o in offers], profile_values(prepared, profile, as_of=as_of, now=now))
+
+
+def profile_values(prepared: PreparedMeasurement, profile: ProfileSnapshot, *, as_of: date, now: datetime) -> dict[str, Any]:
+    """Pure: a profile snapshot's row (a measurement's, a refresh's), its JSON encoded ahead (built before the write
+    takes the store's writer)."""
+    assert len(profile.sha256) == 64, "a recorded profile is hashed (only the counterfactual search's tried ones are not)"
+    return {"sha256": profile.sha256, "enterprise_id": prepared.enterprise_id, "consent_id": prepared.consent_id, "as_of": as_of,
+            "snapshot": encode_json(profile.to_json()), "created_at": now}
 
 
 def record_decision(session: Session, prepared: PreparedMeasurement, computed: ComputedMeasurement, draft: DecisionDraft, *, now: datetime,
