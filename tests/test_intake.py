@@ -385,9 +385,9 @@ def test_each_read_is_given_its_own_deadline_capped_by_what_is_left_of_the_overa
     sources = ["invoices", "tax", "bank_flows", "social_insurance"]
     out = read_all({s: a for s in sources}, sources, U[0], AS_OF, clock=clock, overall_deadline_s=0.4,
                    per_source_deadline_s={"invoices": 5, "tax": 0.2, "bank_flows": 0.3})
-    given = {s: out[s].payload["timeout_s"] for s in sources}
-    assert given == pytest.approx({"invoices": 0.3, "tax": 0.2, "bank_flows": 0.3, "social_insurance": 0.3}, abs=1e-9)
-    assert given["tax"] < given["invoices"]  # its own deadline, not the overall's rest
+    allowed = {s: out[s].payload["timeout_s"] for s in sources}
+    assert allowed == pytest.approx({"invoices": 0.3, "tax": 0.2, "bank_flows": 0.3, "social_insurance": 0.3}, abs=1e-9)
+    assert allowed["tax"] < allowed["invoices"]  # its own deadline, not the overall's rest
 
 
 def test_more_sources_than_workers_still_end_by_the_overall_deadline():
