@@ -8,7 +8,11 @@ import json
 
 import pytest
 from conftest import actor
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.exc import StatementError
 
 from sandu.audit import service as audit
@@ -21,7 +25,18 @@ from sandu.origination.states import OUTCOME_ACTION
 from sandu.simulate.stories import STORY_ROWS
 from sandu.sources.catalog import ALL_SOURCES
 from sandu.store import models as m
-from sandu.store.db import attach_written, encode_json, get_row, insert_if_absent, insert_rows, make_engine, row_values, set_columns, update_row
+from sandu.store.db import (
+    _insert_ignoring,
+    attach_written,
+    encode_json,
+    get_row,
+    insert_if_absent,
+    insert_rows,
+    make_engine,
+    row_values,
+    set_columns,
+    update_row,
+)
 
 
 def _measured_twice(rt, row) -> tuple[list, str]:
@@ -163,6 +178,19 @@ def test_insert_if_absent_stores_what_the_orm_stores_and_a_second_insert_of_the_
             + "d" * 64 + "')")}
         assert raw["c" * 64] == raw["d" * 64]  # byte for byte as the ORM writes it
         assert s.get(m.Profile, "c" * 64).snapshot == row["snapshot"]
+
+
+@pytest.mark.parametrize("model, key", [(m.Profile, "sha256"), (m.ConsentText, "sha256"), (m.EodRun, "business_date")])
+@pytest.mark.parametrize("dialect", [SQLiteDialect_pysqlite, PGDialect_psycopg], ids=["sqlite", "postgresql"])
+def test_insert_if_absent_runs_the_dialects_own_statement_compiled_once(dialect, model, key):
+    """The cached text statement renders as the dialect's INSERT … ON CONFLICT DO NOTHING, PostgreSQL's casts after each
+    parameter included (once: the text is rendered without them, its typed parameters add them)."""
+    columns = tuple(c.name for c in model.__table__.c)
+    own = (sqlite_insert if dialect is SQLiteDialect_pysqlite else pg_insert)(model.__table__).values(
+        {c: bindparam(c) for c in columns}).on_conflict_do_nothing(index_elements=[key])
+    cached = _insert_ignoring(dialect, model.__table__, key, columns)
+    assert str(cached.compile(dialect=dialect())) == str(own.compile(dialect=dialect()))
+    assert _insert_ignoring(dialect, model.__table__, key, columns) is cached
 
 
 def test_json_encoded_before_the_write_is_stored_as_the_column_would_have_encoded_it(rt):
