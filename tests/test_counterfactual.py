@@ -22,7 +22,8 @@ from sandu.origination import service as orig
 from sandu.policy.kernel import Application
 from sandu.simulate.stories import STORY_ROWS
 from sandu.sources.catalog import ALL_SOURCES
-from sandu.sources.profile import build_profile
+from sandu.sources.profile import CheckedSources, build_profile
+from sandu.sources.schemas import validate
 from sandu.store import models as m
 
 
@@ -50,7 +51,7 @@ def test_a_limit_below_the_request_gets_the_smallest_change_of_each_lever_that_r
     assert coll.text == f"若提供评估价值 {cf.format_cn(coll.after)} 的厂房抵押，额度可提高至 {cf.format_cn(coll.limit_fen)}"
     prepared = _prepared(rt, S4, cid, asked)
     decide = _decide(rt, prepared.application)
-    normalized = {s: None if p is None else cf.validate(s, p, BUSINESS_DATE)[0] for s, p in prepared.payloads.items()}
+    normalized = {s: None if p is None else validate(s, p, BUSINESS_DATE)[0] for s, p in prepared.payloads.items()}
     step = next(k for k in range(cf.GRID_STEPS + 1) if cf._collateral_fen(k, asked) == coll.after)  # the step it found
     below = decide(build_profile(S4["uscc"], BUSINESS_DATE, cf._offer_collateral(normalized, step - 1, asked), prepared.unavailable))
     assert below.comprehensive_limit_fen < asked  # one grid step less does not reach it: the change is the smallest
@@ -90,13 +91,13 @@ def test_a_decline_is_searched_for_any_offer_and_the_levers_stay_within_a_year(r
     cid = consent(rt, S2)
     prepared = _prepared(rt, S2, cid, None)
     app = Application(False, None)
-    normalized = {s: None if p is None else cf.validate(s, p, BUSINESS_DATE)[0] for s, p in prepared.payloads.items()}
+    normalized = {s: None if p is None else validate(s, p, BUSINESS_DATE)[0] for s, p in prepared.payloads.items()}
     low_tax = cf._with_latest(normalized, lambda y: y.update(vat_fen=1 * WAN, cit_fen=1 * WAN))  # 2万 of tax: below 3万, declined
     low_tax["credit_bureau"] = {**low_tax["credit_bureau"], "loans_outstanding_fen": 0}  # no debt to deduct: the tax alone decides
     decide = _decide(rt, app)
     declined = decide(build_profile(S2["uscc"], BUSINESS_DATE, low_tax, prepared.unavailable))
     assert declined.outcome == Outcome.DECLINE
-    found = cf.counterfactuals(S2["uscc"], BUSINESS_DATE, low_tax, prepared.unavailable, app, declined, decide)
+    found = cf.counterfactuals(S2["uscc"], CheckedSources(BUSINESS_DATE, low_tax, prepared.unavailable), app, declined, decide)
     tax = next(c for c in found if c.lever == "tax")
     assert tax.reaches_goal and tax.before == 2 * WAN and 3 * WAN <= tax.after <= 3 * WAN + 2 * WAN // cf.GRID_STEPS * 2
     assert tax.text.startswith("若年纳税由 2.00万 提高到 ")
@@ -122,19 +123,19 @@ def test_a_lever_whose_source_did_not_answer_is_not_tried_and_the_others_are(rt_
         unavailable = frozenset(prepared.unavailable | set(gone))
         short = decide(build_profile(S4["uscc"], BUSINESS_DATE, payloads, unavailable))
         assert short.comprehensive_limit_fen < asked
-        found[gone] = {c.lever for c in cf.counterfactuals(S4["uscc"], BUSINESS_DATE, payloads, unavailable, prepared.application, short, decide)}
+        found[gone] = {c.lever for c in cf.counterfactuals(S4["uscc"], CheckedSources(BUSINESS_DATE, payloads, unavailable), prepared.application, short, decide)}
     assert "collateral" in found[()] and found[("collateral",)] == found[()] - {"collateral"}
     # S2 declined for its tax: with the registry silent the tax lever is still searched, and found
     register(rt, S2)
     prepared = _prepared(rt, S2, consent(rt, S2), None)
     app = Application(False, None)
-    normalized = {s: None if p is None else cf.validate(s, p, BUSINESS_DATE)[0] for s, p in prepared.payloads.items() if s != "collateral"}
+    normalized = {s: None if p is None else validate(s, p, BUSINESS_DATE)[0] for s, p in prepared.payloads.items() if s != "collateral"}
     low_tax = cf._with_latest(normalized, lambda y: y.update(vat_fen=1 * WAN, cit_fen=1 * WAN))
     low_tax["credit_bureau"] = {**low_tax["credit_bureau"], "loans_outstanding_fen": 0}
     unavailable = frozenset(prepared.unavailable | {"collateral"})
     declined = _decide(rt, app)(build_profile(S2["uscc"], BUSINESS_DATE, low_tax, unavailable))
     assert declined.outcome == Outcome.DECLINE
-    levers = {c.lever: c for c in cf.counterfactuals(S2["uscc"], BUSINESS_DATE, low_tax, unavailable, app, declined, _decide(rt, app))}
+    levers = {c.lever: c for c in cf.counterfactuals(S2["uscc"], CheckedSources(BUSINESS_DATE, low_tax, unavailable), app, declined, _decide(rt, app))}
     assert levers["tax"].reaches_goal and "collateral" not in levers
 
 
@@ -147,7 +148,7 @@ def test_the_search_decides_as_the_record_does_on_any_application(rt_sqlite):
     for row in (S2, S4):
         register(rt, row)
         prepared = _prepared(rt, row, consent(rt, row), None)
-        normalized = {s: None if p is None else cf.validate(s, p, BUSINESS_DATE)[0] for s, p in prepared.payloads.items()}
+        normalized = {s: None if p is None else validate(s, p, BUSINESS_DATE)[0] for s, p in prepared.payloads.items()}
         low_tax = cf._with_latest(normalized, lambda y: y.update(vat_fen=1 * WAN, cit_fen=1 * WAN))
         for payloads in (prepared.payloads, low_tax):
             profiles.append(build_profile(row["uscc"], BUSINESS_DATE, payloads, prepared.unavailable))
@@ -216,7 +217,7 @@ def test_a_search_scores_each_distinct_profile_once_and_decides_each_as_deciding
     base = build_profile(S4["uscc"], BUSINESS_DATE, prepared.payloads, prepared.unavailable)
     payloads = {s: p for s, p in prepared.payloads.items() if s != "utilities"}
     gap = build_profile(S4["uscc"], BUSINESS_DATE, payloads, prepared.unavailable | {"utilities"})  # other flags, fewer features
-    normalized = {s: None if p is None else cf.validate(s, p, BUSINESS_DATE)[0] for s, p in prepared.payloads.items()}
+    normalized = {s: None if p is None else validate(s, p, BUSINESS_DATE)[0] for s, p in prepared.payloads.items()}
     pledged = build_profile(S4["uscc"], BUSINESS_DATE, cf._offer_collateral(normalized, cf.GRID_STEPS, 2_000 * WAN), prepared.unavailable)
     assert pledged.features == base.features and pledged.collateral != base.collateral
     flagged = replace(base, quality_flags=(*base.quality_flags, "utilities:unavailable"))  # the same features, a flag more

@@ -19,7 +19,7 @@ from sandu.scoring.risk import score as risk_score
 from sandu.scoring.tech import evaluate_tech
 from sandu.scoring.tech_config import load_tech_config
 from sandu.simulate.universe import generate, row, source_payloads
-from sandu.sources.profile import build_profile
+from sandu.sources.profile import CheckedSources, build_profile
 
 AS_OF = date(2026, 10, 31)
 KEYS = ("a", "b", "c", "d")
@@ -116,7 +116,8 @@ def enterprises():
     out = []
     for i in range(120):
         payloads = source_payloads(row(table, i), AS_OF)
-        out.append(({s: cf.validate(s, p, AS_OF)[0] for s, p in payloads.items()}, build_profile(row(table, i)["uscc"], AS_OF, payloads)))
+        checked = CheckedSources(AS_OF, payloads)  # as a measurement checks them: its search's levers change these
+        out.append((checked.reads(), checked.profile(row(table, i)["uscc"])))
     return out
 
 

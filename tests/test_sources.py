@@ -35,6 +35,7 @@ from sandu.sources.profile import (
     canonical_sha256,
     profile_from_json,
 )
+from sandu.sources.schemas import validate
 
 AS_OF = date(2026, 10, 31)
 S5 = dict(STORY_ROWS[4])
@@ -520,6 +521,11 @@ def test_checked_sources_with_one_source_changed_is_the_profile_of_the_changed_p
     unavailable = frozenset(unavailable - set(payloads) - {source})
     checked = CheckedSources(AS_OF, payloads, unavailable)
     assert checked.profile(USCC) == build_profile(USCC, AS_OF, payloads, unavailable)
+    reads = checked.reads()  # what the counterfactual search's levers change: each payload as validated, in catalog order
+    assert list(reads) == [s for s in ALL_SOURCES if s in payloads]
+    assert reads == {s: validate(s, p, AS_OF)[0] if p is not None else None for s, p in payloads.items()}
+    again = CheckedSources(AS_OF, reads, unavailable).profile(USCC)  # read again: the features and assets are the same
+    assert (again.features, again.collateral) == (checked.profile(USCC).features, checked.profile(USCC).collateral)
     before = copy.deepcopy(payloads)
     changed = checked.changed(source, payload)  # read before or not: a source not read becomes read
     assert changed.profile(USCC) == build_profile(USCC, AS_OF, {**payloads, source: payload}, unavailable)

@@ -31,7 +31,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Protocol
 
@@ -39,7 +38,6 @@ from sandu.domain.enums import Outcome
 from sandu.domain.money import format_cn
 from sandu.policy.kernel import Application
 from sandu.sources.profile import CheckedSources
-from sandu.sources.schemas import validate
 
 GRID_STEPS = 64  # a lever's range in this many steps (bisection: 6 evaluations); a change is `step` of them
 MAX_RD_BP = 300  # R&D expense: up to +3 points of revenue
@@ -201,16 +199,15 @@ def _after(lever: _Lever, payloads: Payloads, step: int, requested_fen: int | No
 
 def counterfactuals(
     uscc: str,
-    as_of: date,
-    payloads: Payloads,
-    unavailable: frozenset[str],
+    checked: CheckedSources,
     app: Application,
     result: Decided,
     decide: Callable[[Any], Decided],
     deciding: Callable[[Any], Callable[[Application], Decided]] | None = None,
 ) -> tuple[Counterfactual, ...]:
     """For a decline, or a comprehensive limit below `app.requested_fen`: per lever, the smallest change
-    that approves it or reaches the request (or the most the lever can give). `decide` maps a profile
+    that approves it or reaches the request (or the most the lever can give). `checked`: the sources the decision's
+    profile was built of, as checked then (each lever's change is checked again, the rest is not). `decide` maps a profile
     to the engine's result (the same bundle, model and tech config that decided); `deciding` maps a
     profile to a function of the application giving it — the profile scored once for every application tried (without
     it, the application's levers — a guarantee — are not tried).
@@ -219,10 +216,8 @@ def counterfactuals(
     short = app.requested_fen is not None and result.comprehensive_limit_fen < app.requested_fen
     if not (declined or short):
         return ()
-    normalized: Payloads = {}
-    for source, payload in payloads.items():
-        normalized[source] = None if payload is None else validate(source, payload, as_of)[0]
-    checked = CheckedSources(as_of, normalized, unavailable)  # each source checked once; a change checks its own again
+    normalized: Payloads = checked.reads()  # each source as the measurement checked it; a change checks its own again
+    unavailable = checked.unavailable
 
     def limit_with(lever: _Lever, p: Payloads) -> tuple[int, bool]:
         r = decide(checked.changed(lever.source, p[lever.source]).profile(uscc, hashed=False))  # tried, not recorded

@@ -54,7 +54,7 @@ from sandu.security.service import add_member, is_legal_rep, pii_hmac
 from sandu.simulate.geo import DISTRICTS
 from sandu.sources.catalog import ALL_SOURCES, unknown_sources
 from sandu.sources.consent_text import BUREAU_SOURCE, LANGUAGES, TEXT_VERSION, render_bureau_authorization, render_consent, sha256_text
-from sandu.sources.profile import ProfileSnapshot, build_profile, canonical_sha256, profile_from_json
+from sandu.sources.profile import CheckedSources, ProfileSnapshot, canonical_sha256, profile_from_json
 from sandu.sources.schemas import SCHEMA_VERSION
 from sandu.store import models as m
 from sandu.store.db import EncodedJSON, attach_written, encode_json, get_row, insert_if_absent, insert_rows, row_values, set_columns, update_row
@@ -499,12 +499,12 @@ def prepare_measurement(
 def compute_measurement(prepared: PreparedMeasurement, as_of: date, bundle: PolicyBundle, model: RiskModel, tech: TechConfig) -> ComputedMeasurement:
     """Pure: the profile, the scores and the policy result."""
     t0 = time.perf_counter()
-    profile = build_profile(prepared.uscc, as_of, prepared.payloads, prepared.unavailable)
+    checked = CheckedSources(as_of, prepared.payloads, prepared.unavailable)  # each source checked once, for the search too
+    profile = checked.profile(prepared.uscc)
     kept = KeptScores.of(model, tech)
     scores, result = score_and_decide(profile, prepared.application, bundle, model, tech, as_of, kept)
     search = searching(bundle, model, tech, as_of, kept)
-    whatif = counterfactuals(prepared.uscc, as_of, prepared.payloads, prepared.unavailable, prepared.application, result,
-                             lambda p: search(p)(prepared.application), search)
+    whatif = counterfactuals(prepared.uscc, checked, prepared.application, result, lambda p: search(p)(prepared.application), search)
     return ComputedMeasurement(profile, scores, result, (time.perf_counter() - t0) * 1000, whatif)
 
 

@@ -233,6 +233,11 @@ class CheckedSources:
         read, issues = validate(source, payload, self.as_of)
         return None, read, issues
 
+    def reads(self) -> dict[str, dict[str, Any] | None]:
+        """Each source read, in catalog order, as its check read it: its payload normalized (`validate`), or None when it
+        gave none to read (no record, not an object, figures of a day to come)."""
+        return {source: read for source, (_gap, read, _issues) in self._checked.items()}
+
     def changed(self, source: str, payload: Any) -> CheckedSources:
         """These payloads with `source`'s replaced by `payload` (a source not read becomes read)."""
         if source not in ALL_SOURCES or source in self.unavailable:
