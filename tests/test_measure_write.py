@@ -5,6 +5,8 @@ equals the decision read back, and the audit record of the decision hashes the s
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 from conftest import actor
@@ -178,6 +180,33 @@ def test_insert_if_absent_stores_what_the_orm_stores_and_a_second_insert_of_the_
             + "d" * 64 + "')")}
         assert raw["c" * 64] == raw["d" * 64]  # byte for byte as the ORM writes it
         assert s.get(m.Profile, "c" * 64).snapshot == row["snapshot"]
+
+
+def test_concurrent_writers_of_the_same_content_all_succeed_and_store_it_once(rt):
+    """The reason for ON CONFLICT DO NOTHING: writers of one content-addressed row at once (on PostgreSQL each holding its
+    transaction open a moment after inserting, so the others meet the uncommitted row) all commit, and the row is stored once."""
+    row = {"sha256": "e" * 64, "text": "同一份授权书文本"}
+    writers, barrier, outcomes = 6, threading.Barrier(6), []
+
+    def write() -> None:
+        try:
+            barrier.wait(timeout=30)
+            with rt.uow.write() as s:
+                insert_if_absent(s, m.ConsentText, key="sha256", row=row)
+                time.sleep(0.05)
+            outcomes.append("ok")
+        except Exception as exc:  # noqa: BLE001 - the outcome is what the test reads
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=write) for _ in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert outcomes == ["ok"] * writers
+    with rt.uow.read() as s:
+        assert s.scalars(select(m.ConsentText).where(m.ConsentText.sha256 == row["sha256"])).all()[0].text == row["text"]
+        assert len(s.scalars(select(m.ConsentText.sha256).where(m.ConsentText.sha256 == row["sha256"])).all()) == 1
 
 
 @pytest.mark.parametrize("model, key", [(m.Profile, "sha256"), (m.ConsentText, "sha256"), (m.EodRun, "business_date")])
