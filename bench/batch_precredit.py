@@ -66,11 +66,9 @@ def run_child(engine: str, src: Path, out: Path, batch_rows: int) -> dict:
 
 
 def universe(n: int, path: Path) -> int:
-    from sandu.demo.seed import universe_frame
+    from sandu.demo.seed import write_universe
 
-    frame = universe_frame(n, SEED, AS_OF, include_stories=False)
-    frame.write_parquet(path)
-    return frame.height
+    return write_universe(path, n, SEED, AS_OF, include_stories=False)  # part by part: ten million rows fit
 
 
 def main() -> None:

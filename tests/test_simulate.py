@@ -14,10 +14,10 @@ import polars as pl
 import pytest
 from conftest import AS_OF
 
-from sandu.demo.seed import universe_frame
+from sandu.demo.seed import universe_frame, universe_parts, write_universe
 from sandu.domain.ids import is_valid_resident_id, is_valid_uscc
 from sandu.simulate.stories import STORY_ROWS
-from sandu.simulate.universe import SOURCES, generate, row, source_payloads
+from sandu.simulate.universe import MAX_ENTERPRISES, MAX_PARTED, SOURCES, generate, generate_parts, row, source_payloads
 
 N = 20_000
 
@@ -111,6 +111,73 @@ def test_story_rows_are_valid_and_payloads_cover_every_source():
     assert [y["year"] for y in p["tax"]["years"]] == [AS_OF.year - 3, AS_OF.year - 2, AS_OF.year - 1]
 
 
+def _org_bodies(usccs: np.ndarray) -> np.ndarray:
+    """The 8-digit body of each USCC's organisation code (after 91 and the 6-digit region)."""
+    return np.array([int(u[8:16]) for u in usccs.tolist()], dtype=np.int64)
+
+
+def test_generate_parts_make_one_universe_whose_rows_never_share_an_identifier():
+    parts = list(generate_parts(2_500, 7, AS_OF, part_rows=1_000))
+    assert [len(p["uscc"]) for p in parts] == [1_000, 1_000, 500]
+    assert all(list(p) == list(parts[0]) and all(len(v) == len(p["uscc"]) for v in p.values()) for p in parts)
+    one = generate(1_000, 7, AS_OF)  # part 0 is the universe of one part
+    assert all(np.array_equal(parts[0][k], one[k]) for k in one)
+    assert not np.array_equal(parts[1]["latent_risk"], parts[0]["latent_risk"]), "each part draws values of its own"
+    assert not np.array_equal(parts[2]["latent_risk"], parts[1]["latent_risk"][:500])
+    usccs = np.concatenate([p["uscc"] for p in parts])
+    assert all(is_valid_uscc(u) for u in usccs.tolist())
+    assert all(is_valid_resident_id(r) for p in parts for r in p["legal_rep_id"].tolist())
+    bodies = _org_bodies(usccs)
+    assert len(np.unique(bodies)) == len(bodies) == 2_500, "no two rows share an organisation code, whatever their region"
+    # one bijection of the row's index in the whole: the step from one row's code to the next is the same across parts
+    assert len(np.unique(np.diff(bodies) % 10**8)) == 1
+    again = list(generate_parts(2_500, 7, AS_OF, part_rows=1_000))
+    assert all(np.array_equal(a[k], b[k]) for a, b in zip(parts, again, strict=True) for k in a)
+
+
+@pytest.mark.parametrize(("n", "part_rows", "message"), [
+    (-1, 1_000, "n must be within 0..20,000,000, got -1"),
+    (MAX_PARTED + 1, 1_000, "n must be within 0..20,000,000, got 20000001"),
+    (10, 0, "part_rows must be within 1..5,000,000, got 0"),
+    (10, MAX_ENTERPRISES + 1, "part_rows must be within 1..5,000,000, got 5000001"),
+])
+def test_generate_parts_refuse_sizes_out_of_range_at_once(n, part_rows, message):
+    with pytest.raises(ValueError) as refused:
+        generate_parts(n, 1, AS_OF, part_rows)  # refused when called, before a part is asked for
+    assert str(refused.value) == message
+    assert list(generate_parts(0, 1, AS_OF, 1)) == []
+    assert len(next(generate_parts(MAX_PARTED, 1, AS_OF, 2))["uscc"]) == 2  # the largest universe, its first part
+
+
+def test_write_universe_writes_the_parts_in_order_and_leaves_no_file_when_interrupted(tmp_path):
+    path = tmp_path / "universe.parquet"
+    assert write_universe(path, 250, 5, AS_OF, part_rows=100) == 250 + len(STORY_ROWS)
+    back = pl.read_parquet(path)
+    assert back.equals(pl.concat(list(universe_parts(250, 5, AS_OF, part_rows=100))))
+    assert back["uscc"].n_unique() == back.height
+    assert back.tail(len(STORY_ROWS))["uscc"].to_list() == [r["uscc"] for r in STORY_ROWS]
+    one = tmp_path / "one.parquet"  # a universe of one part is `universe_frame`
+    assert write_universe(one, 250, 5, AS_OF, include_stories=False) == 250
+    assert pl.read_parquet(one).equals(universe_frame(250, 5, AS_OF, include_stories=False))
+    empty = tmp_path / "empty.parquet"  # no enterprise at all: the universe's columns, no row
+    assert write_universe(empty, 0, 5, AS_OF, include_stories=False) == 0
+    assert pl.read_parquet(empty).equals(universe_frame(0, 5, AS_OF, include_stories=False))
+    assert universe_frame(0, 5, AS_OF, include_stories=False).schema == back.schema
+
+    seen: list[int] = []
+
+    def interrupt(rows: int) -> None:
+        seen.append(rows)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_universe(path, 300, 6, AS_OF, progress=interrupt, part_rows=100)
+    assert seen == [100, 100]
+    assert pl.read_parquet(path).equals(back), "the file written before is left as it was"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.parquet", "one.parquet", "universe.parquet"], "no partial file is left"
+
+
 def test_universe_frame_round_trips_through_parquet(tmp_path):
     frame = universe_frame(300, 3, AS_OF)
     assert frame.height == 300 + len(STORY_ROWS)
@@ -158,6 +225,7 @@ def test_cli_simulate_writes_parquet(tmp_path):
         (["--enterprises", "-1"], "--enterprises"),
         (["--enterprises", "200", "--as-of", "2026-13-01"], "--as-of"),
         (["--enterprises", "200", "--out", "universe.csv"], "--out"),
+        (["--enterprises", "20000001"], "--enterprises: must be within 0..20,000,000 with --out, got 20,000,001"),
     ],
 )
 def test_cli_simulate_rejects_bad_options_without_a_traceback(tmp_path, args, names):
@@ -167,3 +235,10 @@ def test_cli_simulate_rejects_bad_options_without_a_traceback(tmp_path, args, na
     assert names in output, output
     assert "Traceback" not in output, output
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_cli_simulate_into_the_store_is_bounded_by_what_one_generation_holds(tmp_path):
+    proc = _run(["simulate", "--enterprises", "5000001"], tmp_path)
+    assert proc.returncode == 2
+    assert "--enterprises: must be within 0..5,000,000 (a Parquet file, --out: 0..20,000,000), got 5,000,001" in proc.stderr, proc.stderr
+    assert not (tmp_path / "cli.db").exists()

@@ -29,7 +29,6 @@ err = Console(stderr=True)
 
 DEFAULT_AS_OF = "2026-10-31"
 DEMO_USERS_FILE = Path("var/demo-users.txt")
-MAX_SIM_ENTERPRISES = 5_000_000
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -84,8 +83,11 @@ def simulate(
             _fail("--history needs --months N (how many months to run the store forward)")
         _run_history(months, seed)
         return
-    if not 0 <= enterprises <= MAX_SIM_ENTERPRISES:
-        _fail(f"--enterprises: must be within 0..{MAX_SIM_ENTERPRISES}, got {enterprises}")
+    from sandu.simulate.universe import MAX_ENTERPRISES, MAX_PARTED
+
+    if not 0 <= enterprises <= (MAX_PARTED if out is not None else MAX_ENTERPRISES):  # a file is written part by part
+        allowed = f"0..{MAX_PARTED:,} with --out" if out is not None else f"0..{MAX_ENTERPRISES:,} (a Parquet file, --out: 0..{MAX_PARTED:,})"
+        _fail(f"--enterprises: must be within {allowed}, got {enterprises:,}")
     day = _parse_date(as_of, "--as-of")
     if training_history is not None:
         from sandu.demo.seed import history_frame
@@ -105,12 +107,14 @@ def simulate(
     if out is not None:
         if out.suffix != ".parquet":
             _fail(f"--out: {out} must end in .parquet")
-        from sandu.demo.seed import universe_frame
+        from sandu.demo.seed import write_universe
+        from sandu.simulate.stories import STORY_ROWS
 
-        frame = universe_frame(enterprises, seed, day)
         out.parent.mkdir(parents=True, exist_ok=True)
-        frame.write_parquet(out)
-        console.print(f"wrote {frame.height:,} enterprises × {frame.width} columns to {out}")
+        with Progress(TextColumn("enterprises"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err) as bar:
+            task = bar.add_task("enterprises", total=enterprises + len(STORY_ROWS))
+            written = write_universe(out, enterprises, seed, day, progress=lambda k: bar.advance(task, k))
+        console.print(f"wrote {written:,} enterprises to {out}")
         return
     from sandu.demo.seed import seed_universe
 

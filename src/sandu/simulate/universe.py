@@ -9,12 +9,14 @@ heavy-tailed (log-normal revenue). Everything is a pure function of
 (`n`, `seed`, `as_of`): the same arguments give byte-identical output.
 
 The table is columnar (`dict[str, numpy.ndarray]`, one row per enterprise) so a
-million rows fit in memory and go to Parquet in one call; `source_payloads`
-turns one row into what each data source would return.
+million rows fit in memory and go to Parquet in one call; a region's ten million
+are made part by part (`generate_parts`); `source_payloads` turns one row into
+what each data source would return.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -31,7 +33,9 @@ from sandu.simulate.geo import (
     INDUSTRIES,
 )
 
-MAX_ENTERPRISES = 5_000_000
+MAX_ENTERPRISES = 5_000_000  # one `generate`, in memory at once (~1.5 GB per million while it is made)
+PART_ROWS = 1_000_000  # the rows of one part of `generate_parts`
+MAX_PARTED = 20_000_000  # a region's enterprises, made part by part (the organisation codes allow 10⁸)
 FEN_PER_YUAN = 100
 TAX_GRADES = np.array(["A", "B", "M", "C", "D"])
 COLLATERAL_KINDS = np.array(["industrial_property", "land_use_right", "residential"])
@@ -51,9 +55,37 @@ def _fen(yuan: np.ndarray) -> np.ndarray:
 
 def generate(n: int, seed: int, as_of: date) -> dict[str, np.ndarray]:
     """`n` random enterprises as columns. Deterministic in (n, seed, as_of)."""
+    return _generate(n, seed, as_of, 0, None)[0]
+
+
+def generate_parts(n: int, seed: int, as_of: date, part_rows: int = PART_ROWS) -> Iterator[dict[str, np.ndarray]]:
+    """`n` random enterprises (at most MAX_PARTED) as parts of `part_rows` rows each (the last one the rest), made one at
+    a time: a universe larger than one `generate` holds in memory, written part by part. Deterministic in (n, seed,
+    as_of, part_rows). Part 0 is `generate(min(n, part_rows), seed, as_of)`, so a universe of one part is `generate`'s;
+    part k draws its values from (seed, k), and its identifiers continue part 0's: one bijection of the row's index in
+    the whole onto organisation codes, so no two rows of any part share a USCC."""
+    if not 0 <= n <= MAX_PARTED:
+        raise ValueError(f"n must be within 0..{MAX_PARTED:,}, got {n}")
+    if not 1 <= part_rows <= MAX_ENTERPRISES:
+        raise ValueError(f"part_rows must be within 1..{MAX_ENTERPRISES:,}, got {part_rows}")
+    return _parts(n, seed, as_of, part_rows)  # the arguments refused now, not at the first part
+
+
+def _parts(n: int, seed: int, as_of: date, part_rows: int) -> Iterator[dict[str, np.ndarray]]:
+    org_offset = None
+    for k, first in enumerate(range(0, n, part_rows)):
+        part, org_offset = _generate(min(part_rows, n - first), seed, as_of, k, org_offset, first)
+        yield part
+
+
+def _generate(n: int, seed: int, as_of: date, part: int, org_offset: int | None, first: int = 0) -> tuple[dict[str, np.ndarray], int]:
+    """(`n` enterprises as columns, the offset of their organisation codes): part `part` of a universe, drawn from
+    (seed, part) — part 0 from `seed` alone —, its rows' identifiers those of the indices `first`… under `org_offset`
+    (None: drawn, as part 0's is)."""
     if not 0 <= n <= MAX_ENTERPRISES:
         raise ValueError(f"n must be within 0..{MAX_ENTERPRISES}, got {n}")
-    rng = np.random.default_rng(np.random.PCG64([seed, 0x5A4D]))
+    assert 0 <= first and first + n <= MAX_PARTED, "a part's rows are within the universe's bijection of indices"
+    rng = np.random.default_rng(np.random.PCG64([seed, 0x5A4D] + ([part] if part else [])))
 
     district_names = np.array(list(DISTRICTS))
     district_p = np.array([share for _, share in DISTRICTS.values()])
@@ -129,9 +161,10 @@ def generate(n: int, seed: int, as_of: date) -> dict[str, np.ndarray]:
     brand = np.array(BRAND_SYLLABLES)[rng.integers(0, len(BRAND_SYLLABLES), (2, n))]
     births = rng.integers(0, 365 * 30, n)
     rep_seq = rng.integers(0, 1000, n)
-    org_offset = int(rng.integers(0, 10**8))
+    if org_offset is None:  # the stream's last draw: a part given the offset draws the rest as part 0 would
+        org_offset = int(rng.integers(0, 10**8))
 
-    uscc, reps = _identifiers(n, district_idx, births, rep_seq, org_offset)
+    uscc, reps = _identifiers(first, n, district_idx, births, rep_seq, org_offset)
     words = np.array([INDUSTRIES[i][3] for i in industry_names])[industry_idx]
     names = np.char.add(np.char.add(np.char.add(np.char.add("温州", district), brand[0]), np.char.add(brand[1], words)), "有限公司")
 
@@ -181,14 +214,16 @@ def generate(n: int, seed: int, as_of: date) -> dict[str, np.ndarray]:
         table[f"col{k + 1}_appraised_fen"] = _fen(np.rint(appraised[k] / 1e4) * 1e4)
         table[f"col{k + 1}_secured_debt_fen"] = _fen(np.rint(secured_debt[k] / 1e4) * 1e4)
     table["bureau_secured_debt_fen"] = table["col1_secured_debt_fen"] + table["col2_secured_debt_fen"]
-    return table
+    return table, org_offset
 
 
-def _identifiers(n: int, district_idx: np.ndarray, births: np.ndarray, rep_seq: np.ndarray, org_offset: int) -> tuple[np.ndarray, np.ndarray]:
-    """Valid USCCs (91 + region + GB 11714 organisation code + check) and legal
-    representatives' resident IDs (region + birth date + sequence + check), all at once."""
+def _identifiers(first: int, n: int, district_idx: np.ndarray, births: np.ndarray, rep_seq: np.ndarray,
+                 org_offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """Valid USCCs (91 + region + GB 11714 organisation code + check) and legal representatives' resident IDs (region +
+    birth date + sequence + check) of the rows of indices `first`…`first + n − 1`, all at once. The organisation code is
+    a bijection of the index (below 10⁸), whatever the region: no two rows share one."""
     region = ascii_rows([code for code, _ in DISTRICTS.values()], 6)[district_idx]
-    org8 = digit_rows((np.arange(n, dtype=np.int64) * _ORG_MULTIPLIER + org_offset) % 10**8, 8)
+    org8 = digit_rows((np.arange(first, first + n, dtype=np.int64) * _ORG_MULTIPLIER + org_offset) % 10**8, 8)
     prefix = np.tile(np.frombuffer(b"91", dtype=np.uint8), (n, 1))
     first17 = np.hstack([prefix, region, org8, org_code_check_chars(org8)[:, None]])
     uscc = rows_to_str(np.hstack([first17, uscc_check_chars(first17)[:, None]]))
