@@ -241,6 +241,53 @@ def test_read_sessions_are_read_only_transactions_on_postgres(tmp_path, pg_avail
         urls.close()
 
 
+@pytest.mark.postgres
+def test_reads_end_keeping_what_psycopg_prepared_on_postgres(tmp_path, pg_available):
+    """psycopg prepares a statement the 5th time a connection runs it, and forgets every statement it prepared at any
+    ROLLBACK (DEALLOCATE ALL): reads end with COMMIT on PostgreSQL (their transactions are READ ONLY), so what every
+    request reads stays prepared; a read whose block raises is still rolled back, and its connection serves the next."""
+    import sqlalchemy.exc
+    from conftest import make_rt, new_db_url
+
+    urls = new_db_url("postgres", tmp_path, pg_available)
+    rt = make_rt(next(urls), n=0)
+    query = select(m.SimEnterprise.uscc).where(m.SimEnterprise.uscc == S2["uscc"])
+    prepared = text("SELECT count(*) FROM pg_prepared_statements")
+    try:
+        for _ in range(6):
+            with rt.uow.read() as s:
+                s.execute(query).all()
+            with rt.uow.read_rows() as conn:
+                conn.execute(query).all()
+        with rt.uow.read_rows() as conn:  # one request at a time: the pool's one connection
+            assert conn.execute(prepared).scalar_one() >= 1
+        with pytest.raises(sqlalchemy.exc.ProgrammingError, match="no_such_table"):
+            with rt.uow.read() as s:
+                s.execute(text("SELECT * FROM no_such_table"))
+        with pytest.raises(LookupError):
+            with rt.uow.read_rows() as conn:
+                conn.execute(query).all()
+                raise LookupError
+        with rt.uow.read() as s:
+            assert s.execute(query).scalar_one() == S2["uscc"]  # the connection serves the next read
+            assert s.execute(prepared).scalar_one() == 0  # the rollbacks forgot them, as psycopg does
+    finally:
+        rt.engine.dispose()
+        urls.close()
+
+
+def test_what_a_read_writes_on_sqlite_is_rolled_back(rt_sqlite):
+    """SQLite does not refuse a write in a read's transaction: the read ends with ROLLBACK, so nothing it wrote stays."""
+    renamed = text("SELECT COUNT(*) FROM sim_enterprises WHERE name = 'renamed in a read'")
+    with rt_sqlite.uow.read() as s:
+        s.execute(text("UPDATE sim_enterprises SET name = 'renamed in a read'"))
+        assert s.execute(renamed).scalar_one() > 0
+    with rt_sqlite.uow.read_rows() as conn:
+        conn.execute(text("UPDATE sim_enterprises SET name = 'renamed in a read'"))
+    with rt_sqlite.uow.read() as s:
+        assert s.execute(renamed).scalar_one() == 0
+
+
 def test_a_store_with_enterprises_upgrades_to_keyed_hashes_of_resident_ids(empty_db_url):
     """0001 → 0002 on a store that holds enterprises (and their consents, offers): the keyed
     hash comes from the registry's ID, the sub-branch from the district, nothing is lost,

@@ -385,6 +385,11 @@ class UnitOfWork:
             read_options.update(isolation_level="REPEATABLE READ", postgresql_readonly=True, postgresql_deferrable=True)
         self._read_engine = engine.execution_options(**read_options)
         self._reads = sessionmaker(bind=self._read_engine, expire_on_commit=False, autoflush=False)
+        # How a read ends. On PostgreSQL with COMMIT: the server refuses any write in its READ ONLY transaction, so
+        # there is nothing to commit, and psycopg answers every ROLLBACK by forgetting the statements it prepared on
+        # that connection (DEALLOCATE ALL, one more round trip): a read per request ending in ROLLBACK kept every
+        # statement of sandu from ever being prepared. On SQLite, where nothing stops a write in a read, ROLLBACK.
+        self._commit_reads = engine.dialect.name == "postgresql"
         self.queue = WriterQueue(settings.write_queue_max, settings.write_wait_s) if is_sqlite(engine) else None
         lock_path = writer_lock_path(engine) if is_sqlite(engine) else None
         self.file_lock = FileWriteLock(lock_path, settings.sqlite_busy_timeout_ms / 1000) if lock_path else None
@@ -414,20 +419,27 @@ class UnitOfWork:
         """The same read-only snapshot as `read`, on a plain connection (Core statements, no ORM session to set up and
         tear down): for a read of a few columns by key on every request, such as the user behind a token."""
         with self._read_engine.connect() as conn:
-            conn.begin()
-            try:
-                yield conn
-            finally:
-                conn.rollback()
+            yield from self._within_read(conn.begin(), conn)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A read-only snapshot (deferred on SQLite, READ ONLY REPEATABLE READ on PostgreSQL),
-        rolled back at the end: a read has nothing to commit."""
+        """A read-only snapshot (deferred on SQLite, READ ONLY REPEATABLE READ on PostgreSQL), ended with the block
+        (`_within_read`): a read has nothing to commit."""
         session = self._reads()
         try:
-            session.begin()
-            yield session
+            yield from self._within_read(session.begin(), session)
         finally:
-            session.rollback()
             session.close()
+
+    def _within_read(self, tx: Any, handle: Any) -> Iterator[Any]:
+        """Yield `handle` inside the read transaction `tx` (a session's or a connection's), then end it: rolled back when
+        the block raised; when it did not, committed on PostgreSQL and rolled back on SQLite (`_commit_reads`)."""
+        try:
+            yield handle
+        except BaseException:
+            tx.rollback()
+            raise
+        if self._commit_reads:
+            tx.commit()
+        else:
+            tx.rollback()
