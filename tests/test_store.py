@@ -270,6 +270,9 @@ def test_reads_end_keeping_what_psycopg_prepared_on_postgres(tmp_path, pg_availa
                 raise LookupError
         with rt.uow.read() as s:
             assert s.execute(query).scalar_one() == S2["uscc"]  # the connection serves the next read
+            s.get(m.SimEnterprise, S2["uscc"]).name = "renamed in a read"  # not flushed when the read ends, nor refused
+        with rt.uow.read() as s:
+            assert s.get(m.SimEnterprise, S2["uscc"]).name == S2["name"]
             assert s.execute(prepared).scalar_one() == 0  # the rollbacks forgot them, as psycopg does
     finally:
         rt.engine.dispose()

@@ -440,6 +440,8 @@ class UnitOfWork:
             tx.rollback()
             raise
         if self._commit_reads:
+            if isinstance(handle, Session):
+                handle.expunge_all()  # what the block changed on the objects it read is not flushed at COMMIT: a read writes nothing
             tx.commit()
         else:
             tx.rollback()
