@@ -177,6 +177,29 @@ def test_uscc_whitespace_not_stripped() -> None:
     assert not is_valid_uscc("91350100M000100Y43\n")
 
 
+def test_a_uscc_judged_before_is_judged_again_the_same_and_each_refusal_names_its_field() -> None:
+    """validate_uscc remembers its verdicts on recent USCCs: a remembered one is still refused with its reason, on
+    the field each call names, and one forgotten (more than USCC_VERDICTS_KEPT later) is judged afresh."""
+    from sandu.domain.ids import USCC_VERDICTS_KEPT
+
+    good, bad = PUBLISHED_USCCS[0], "91350100M000100Y4K"
+    for _ in range(2):
+        assert validate_uscc(good, field="a") == good and is_valid_uscc(good)
+        for field in ("x", "y"):
+            with pytest.raises(InvalidInput) as exc:
+                validate_uscc(bad, field=field)
+            assert exc.value.field == field and "check character is 'K', expected '3'" in exc.value.message
+        assert not is_valid_uscc(bad)
+    others = [make_uscc("9", "1", "350100", f"{k:09d}") for k in range(1, USCC_VERDICTS_KEPT + 2)]
+    assert all(validate_uscc(u) == u for u in others)
+    assert validate_uscc(good) == good and not is_valid_uscc(bad)
+
+    class Code(str):
+        pass
+
+    assert validate_uscc(Code(good)) == good and not is_valid_uscc(Code(bad))
+
+
 @pytest.mark.parametrize("value", [None, 91110000600037341, b"91110000600037341L", ["91110000600037341L"]])
 def test_uscc_non_string(value: object) -> None:
     err = raises_invalid(validate_uscc, value)

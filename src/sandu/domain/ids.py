@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -87,6 +88,7 @@ PROVINCE_CODES = frozenset(
 _USCC_VALUE = {ch: i for i, ch in enumerate(USCC_ALPHABET)}
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 USCC_LENGTH = 18
+USCC_VERDICTS_KEPT = 4096  # valid-or-not verdicts of recent USCCs kept by validate_uscc (about 0.6 MB)
 _USCC_REGION = slice(2, 8)
 _USCC_ORG = slice(8, 17)
 _NATIONAL_REGION = "100000"
@@ -209,6 +211,24 @@ def validate_uscc(value: object, *, field: str = "uscc") -> str:
     Checks length, alphabet, the department code, the region (digits, a province-level
     code or national), an organisation code that is not all zeros, and the check character.
     """
+    if type(value) is str and len(value) == USCC_LENGTH and _valid_uscc_text(value):
+        return value
+    return _check_uscc(value, field)
+
+
+@lru_cache(maxsize=USCC_VERDICTS_KEPT)
+def _valid_uscc_text(text: str) -> bool:
+    """Whether an 18-character string is a valid USCC, remembered for the most recent USCC_VERDICTS_KEPT: a measurement
+    checks its enterprise's USCC some ten times (the path, each source's answer, the store's lookup)."""
+    try:
+        _check_uscc(text, "uscc")
+    except InvalidInput:
+        return False
+    return True
+
+
+def _check_uscc(value: object, field: str) -> str:
+    """`validate_uscc`'s checks, in order, each raising ``InvalidInput`` on `field` with its reason."""
     text = _require_str(value, field, _USCC_ALLOWED)
     _require_length(text, USCC_LENGTH, field, _USCC_ALLOWED)
     _require_chars(text, USCC_ALPHABET, field, _USCC_ALLOWED, what="letters I, O, Z, S, V and symbols are not used")

@@ -16,14 +16,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from math import lcm
 from typing import Any
 
 import polars as pl
 
 
+@lru_cache(maxsize=1024)
 def fraction(d: Decimal | int | Fraction) -> Fraction:
-    """The exact value of a finite Decimal (or int, or fraction) as a fraction."""
+    """The exact value of a finite Decimal (or int, or fraction) as a fraction. Remembered: the ratios are the policy's,
+    a few dozen, and one decision applies them some 50 times (Fraction(Decimal) costs microseconds); equal values are
+    equal fractions, whichever of them was asked first."""
     if isinstance(d, Decimal):
         assert d.is_finite(), "a ratio of the policy is finite"
     return Fraction(d)
