@@ -29,7 +29,7 @@ from sandu.runtime import Runtime
 from sandu.scoring.risk import load_model
 from sandu.servicing.calendar import mark_store
 from sandu.settings import Settings
-from sandu.store.db import make_engine
+from sandu.store.db import READ_ONLY_OPTION, make_engine
 from sandu.store.migrate import upgrade
 
 PG_ADMIN_URL = os.environ.get("SANDU_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -279,14 +279,16 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 
 class CommitFails:
-    """Make every commit on the engine fail, as a full disk or a lost server would."""
+    """Make the commit of every write transaction on the engine fail, as a full disk would. A read's transaction is left
+    to end as it does (on PostgreSQL with a COMMIT of a READ ONLY transaction, which writes nothing a disk could refuse)."""
 
     def __init__(self, engine):
         self.engine = engine
 
     @staticmethod
-    def _boom(_conn):
-        raise OSError("commit failed (simulated)")
+    def _boom(conn):
+        if not conn.get_execution_options().get(READ_ONLY_OPTION):
+            raise OSError("commit failed (simulated)")
 
     def __enter__(self):
         event.listen(self.engine, "commit", self._boom)
