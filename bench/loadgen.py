@@ -266,6 +266,23 @@ def _cpu_s(stat_path: str) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_s() -> float:
+    """CPU seconds (user + system) used so far by every PostgreSQL process of this machine (Linux /proc; 0.0 when there
+    is none): a local server's backends, WAL writer, checkpointer … — the database's part of what a request costs the
+    machine's cores, which the client's own CPU leaves out (another user's work on the same server counts too)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "postgres":
+                continue
+        except OSError:
+            continue  # gone meanwhile
+        total += _cpu_s(f"/proc/{entry.name}/stat")
+    return total
+
+
 def cpu_s_by_process(pid: int) -> dict[int, float]:
     """CPU seconds (user + system) used so far by process `pid` and by each of its live descendants (Linux /proc)."""
     return {p: _cpu_s(f"/proc/{p}/stat") for p in _process_tree(pid)}
