@@ -200,11 +200,11 @@ def _cpu_ms(measure: Callable[[int], object], server_cpu_s: Callable[[], float] 
     database server spent on one meanwhile, as `server_cpu_s` reads it (None without it)."""
     for n in range(WARM_UP):
         measure(n)
-    cpu0, server0 = time.process_time(), server_cpu_s() if server_cpu_s else None
+    cpu0, server0 = time.process_time(), server_cpu_s() if server_cpu_s else 0.0
     for n in range(IN_PROCESS_RUNS):
         measure(n)
     cpu_ms = (time.process_time() - cpu0) * 1000 / IN_PROCESS_RUNS
-    return cpu_ms, None if server_cpu_s is None or server0 is None else (server_cpu_s() - server0) * 1000 / IN_PROCESS_RUNS
+    return cpu_ms, (server_cpu_s() - server0) * 1000 / IN_PROCESS_RUNS if server_cpu_s else None
 
 
 def stores(names: list[str], results: Results) -> Iterator[tuple[str, tuple[str, str, dict[str, float], dict[str, float], dict[str, dict[str, float]],
