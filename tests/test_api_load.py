@@ -5,6 +5,7 @@ no 5xx and no timeout, and every request is answered as it should be. Throughput
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 import uuid
@@ -84,10 +85,19 @@ def _listening_sockets(port: int, want: int) -> int:
         time.sleep(0.05)
 
 
+def _draws_counted(base: str) -> float | None:
+    """The draws answered 201 as one GET /metrics of `base` counts them (a new connection: any of its processes answers)."""
+    text = httpx.get(f"{base}/metrics", timeout=30).text
+    found = re.search(r'^sandu_http_requests_total\{method="POST",route="lines\.draw",status="201"\} (\S+)$', text, re.M)
+    return None if found is None else float(found.group(1))
+
+
 def test_two_server_processes_answer_every_request_once(db_url):
     """`sandu serve --workers 2`: each process builds its own app from the settings and listens on a socket of its own
     (so that the kernel spreads connections over them); draws from 8 clients at once, spread over both, are each
-    acknowledged once and all on the line."""
+    acknowledged once and all on the line — and counted once in /metrics, whichever process answers it (each scrape
+    on a connection of its own: by the hash of its ports, one process or the other; every one of 16 on the same
+    process: 2 ** -15)."""
     run = uuid.uuid4().hex[:8]
     with sandu_server(db_url, SERVER_ENV, workers=2) as base:
         assert _descendants(base.pid) >= 2  # the two worker processes (and uvicorn's helper, if any)
@@ -97,5 +107,7 @@ def test_two_server_processes_answer_every_request_once(db_url):
                            headers=auth)
         with httpx.Client(base_url=base, timeout=30, headers=auth) as c:
             line = c.get(f"{API}/lines/{line_id}").json()
+        counted = [_draws_counted(base) for _ in range(16)]
     assert draw.failures == [] and draw.statuses == {201: 24}, (draw.statuses, draw.failures[:3])
     assert line["drawn_principal_fen"] == 100 * 24
+    assert counted == [24.0] * 16, f"the draws as each scrape of /metrics counted them: {counted}"

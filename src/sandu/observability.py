@@ -2,7 +2,10 @@
 and structured JSON logs (structlog) that carry the request id.
 
 Each runtime has its own metrics registry (several apps in one test process do not
-mix their counts); `/metrics` renders it. Logs never carry a resident ID, a phone
+mix their counts); `/metrics` renders it. Served by several processes (`sandu serve
+--workers N`), every process writes its metrics to files in one directory and
+`/metrics` renders the sum of them all, whichever process answers it
+(`metrics_across_processes`: prometheus-client's multiprocess mode). Logs never carry a resident ID, a phone
 number, a password or a token: request bodies and headers are not logged, error
 logs name the exception type, and the database driver hides SQL parameters.
 """
@@ -10,15 +13,22 @@ logs name the exception type, and the database driver hides SQL parameters.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import sys
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from sandu.context import current_request_id
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's: where the processes of one server keep their metrics
 WRITE_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0)  # a write holds the store for milliseconds
 
 
@@ -57,7 +67,40 @@ class Metrics:
             self.postings.labels(kind).inc()
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The metrics in Prometheus's text format: this runtime's, or, when this process keeps its metrics in the
+        directory of `metrics_across_processes`, those of every process of the server, summed."""
+        if not files_backed():
+            return generate_latest(self.registry)
+        summed = CollectorRegistry()
+        MultiProcessCollector(summed)  # reads every process's files, at each render
+        return generate_latest(summed)
+
+
+def files_backed() -> bool:
+    """Whether this process's metrics are kept in files (prometheus-client chose so when it was imported, because
+    `MULTIPROCESS_DIR_ENV` was set) rather than in its memory."""
+    return values.ValueClass is not values.MutexValue
+
+
+@contextmanager
+def metrics_across_processes() -> Iterator[Path]:
+    """For a server of several processes (`sandu serve --workers N`), started within the block: one directory where each
+    process keeps its metrics in files, named to them by `MULTIPROCESS_DIR_ENV` (set here unless the operator set it: a
+    directory of their choosing, made if missing), emptied first — a file left by an earlier run would be counted in
+    this one's sums. A directory made here is removed when the block ends. Without it, `/metrics` rendered the counts of
+    whichever process answered: each scrape another process's, counters jumping back and forth."""
+    given = os.environ.get(MULTIPROCESS_DIR_ENV)
+    path = Path(given) if given else Path(tempfile.mkdtemp(prefix="sandu-metrics-"))
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):  # prometheus-client's files (one per process and kind of metric); nothing else is touched
+        stale.unlink()
+    os.environ[MULTIPROCESS_DIR_ENV] = str(path)
+    try:
+        yield path
+    finally:
+        if not given:
+            del os.environ[MULTIPROCESS_DIR_ENV]
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _add_request_id(_logger, _method, event: dict) -> dict:

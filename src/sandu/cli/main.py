@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from contextlib import nullcontext
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Optional
@@ -923,7 +925,7 @@ def serve(
 
     from sandu.api.app import served_app
     from sandu.api.serving import per_process_listener, serve_processes, uvicorn_options
-    from sandu.observability import configure_logging
+    from sandu.observability import MULTIPROCESS_DIR_ENV, configure_logging, metrics_across_processes
     from sandu.settings import get_settings
 
     settings = get_settings()
@@ -944,9 +946,11 @@ def serve(
             listener = per_process_listener(host, port)
         except OSError as exc:
             _fail(f"--port: cannot listen on {host}:{port} ({exc.strerror or exc}); allowed: a free port")
-        serve_processes("sandu.api.app:served_app", listener, workers=workers, host=host, port=port, options=uvicorn_options(settings))
+        with metrics_across_processes():  # before the processes start: each keeps its metrics where /metrics sums them
+            serve_processes("sandu.api.app:served_app", listener, workers=workers, host=host, port=port, options=uvicorn_options(settings))
     else:
-        uvicorn.run(served_app(), host=host, port=port, **uvicorn_options(settings))
+        with metrics_across_processes() if MULTIPROCESS_DIR_ENV in os.environ else nullcontext():  # the operator's directory, emptied
+            uvicorn.run(served_app(), host=host, port=port, **uvicorn_options(settings))
 
 
 @app.command()
