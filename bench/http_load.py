@@ -10,7 +10,9 @@ whatever the load on the machine — and how long it held the store's
 writer (`held_ms_per_write`): on SQLite the writers of every process take turns, so 1000 ÷ that is a second ceiling,
 whatever the cores — and where that CPU goes, the p50 of each of its steps (`steps_ms`). For each load of measurements it
 reads back their write step (`write_steps_ms`) against the same in process: on SQLite one process writes at a time, so
-what that step grows by under load (its writer waiting for its own process's interpreter) every writer waits too. The same
+what that step grows by under load (its writer waiting for its own process's interpreter) every writer waits too; and
+for every load on sandu, its writer from the server's /metrics (`record_writer`): the ms each write held it — on SQLite,
+with the share of the load's time it was held, 1000 ÷ that ms is what all processes together can write per second. The same
 loads against FastAPI with nothing behind it (one process, `loadgen.empty_app`) are the reference: what the framework,
 uvicorn and the load generator take on this machine. Last, the measurements of the 50 enterprises at a rate the server
 keeps up with, alone and with a login every half second beside them (`with_logins`): a login must hold no writer.
@@ -40,6 +42,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, select
 
 # The bench's own store, key and limits (the server it starts inherits them).
@@ -286,6 +289,47 @@ def _head(label: str, r: LoadResult) -> str:
     return f"{label}, {r.mode} loop {f'{r.clients} clients' if r.mode == 'closed' else f'{r.rate_per_s:g}/s'}"
 
 
+@dataclass(frozen=True)
+class WriterTotals:
+    """A server's write transactions so far, as its /metrics counts them (summed over its processes): how many, and the
+    seconds they waited for the store's writer and then held it."""
+
+    writes: float
+    waited_s: float
+    held_s: float
+
+    @classmethod
+    def of(cls, base: str) -> WriterTotals:
+        text = httpx.get(f"{base}/metrics", timeout=30).text
+        sums = {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples
+                if s.name in ("sandu_store_write_held_seconds_count", "sandu_store_write_wait_seconds_sum", "sandu_store_write_held_seconds_sum")}
+        return cls(sums.get("sandu_store_write_held_seconds_count", 0.0), sums.get("sandu_store_write_wait_seconds_sum", 0.0),
+                   sums.get("sandu_store_write_held_seconds_sum", 0.0))
+
+
+def record_writer(results: Results, head: str, store: str, before: WriterTotals, after: WriterTotals, seconds: float,
+                  in_process_ms: float | None) -> None:
+    """The store's writer under one load, from the server's /metrics before and after it: the ms each write held it (against
+    the same in process, when known) and waited for it, and — on SQLite, where the processes' writers take turns — the
+    share of the load's time it was held: near 100 %, the writer is the ceiling, whatever the cores."""
+    writes = after.writes - before.writes
+    if writes <= 0:
+        return
+    held_ms, waited_ms = (after.held_s - before.held_s) * 1000 / writes, (after.waited_s - before.waited_s) * 1000 / writes
+    busy = (after.held_s - before.held_s) / seconds
+    one_writer = store == "sqlite"
+    print(f"    writer: held {held_ms:.2f} ms per write, waited {waited_ms:.2f} ms ({writes:.0f} writes)"
+          + (f"; held {busy:.0%} of the time: at most {1000 / held_ms:.0f} writes/s" if one_writer else ""))
+    notes = (f"{writes:.0f} write transactions under this load, summed over the server's processes (its /metrics: "
+             f"sandu_store_write_held_seconds); waited {waited_ms:.2f} ms each")
+    reference = {} if in_process_ms is None else {"reference": "the same in process, one measurement at a time", "reference_value": in_process_ms}
+    results.add(f"{head}: writer held per write", held_ms, "ms", **reference, notes=notes + (
+        f"; the processes' writers take turns on SQLite: at most {1000 / held_ms:.0f} writes/s" if one_writer else ""))
+    if one_writer:
+        results.add(f"{head}: writer busy", round(100 * busy, 1), "% of the time", notes=f"the one writer of all the server's processes "
+                    f"held by a write for this share of the load's {seconds:.1f} s; {notes}")
+
+
 def record_write_step(results: Results, head: str, steps_ms: list[float], in_process_ms: float) -> None:
     """The p50 of the measurements' write step under one load (`write_steps_ms`) against the same in process."""
     p50 = _p50(steps_ms)
@@ -297,14 +341,18 @@ def record_write_step(results: Results, head: str, steps_ms: list[float], in_pro
 
 def load_both_ways(results: Results, base: Served, label: str, make: Callable[[str], RequestMaker], requests_each: int, rate_per_s: float,
                    seconds: float, ceiling_per_s: float | None, headers: dict[str, str] | None = None,
-                   after: Callable[[str], None] | None = None, write_steps: tuple[Engine, float] | None = None) -> None:
+                   after: Callable[[str], None] | None = None, write_steps: tuple[Engine, float] | None = None,
+                   writer: tuple[str, float | None] | None = None) -> None:
     """Warm `base` up, then load it with the closed loop of CLIENTS and the open loop at `rate_per_s` for `seconds`
     (`make(tag)` gives each its request maker) and record both, with the server CPU each took; `after(mode)` runs after
     each of the two loops, outside its figures. `write_steps`: (an engine on the server's store, the p50 of the write
-    step in process) for a load of measurements, whose write steps are then read back (`write_steps_ms`)."""
+    step in process) for a load of measurements, whose write steps are then read back (`write_steps_ms`). `writer`: (the
+    store, the ms a write held its writer in process, when known) for a sandu server, whose writer is then recorded
+    (`record_writer`)."""
     closed_loop(base, 4, WARM_UP // 4, make("warm"), headers=headers)
     for mode in ("closed", "open"):
         since = datetime.now(timezone.utc)
+        writes0 = WriterTotals.of(base) if writer is not None else None
         cpu0, loop0 = cpu_s_by_process(base.pid), main_threads_cpu_s(base.pid)
         if mode == "closed":
             r = closed_loop(base, CLIENTS, requests_each, make(mode), headers=headers)
@@ -313,6 +361,8 @@ def load_both_ways(results: Results, base: Served, label: str, make: Callable[[s
         cpu1 = cpu_s_by_process(base.pid)
         record(results, label, r, sum(cpu1.values()) - sum(cpu0.values()), main_threads_cpu_s(base.pid) - loop0, ceiling_per_s,
                busiest=busiest_share(cpu0, cpu1))
+        if writer is not None and writes0 is not None:
+            record_writer(results, _head(label, r), writer[0], writes0, WriterTotals.of(base), r.seconds, writer[1])
         if write_steps is not None:
             reader, in_process_ms = write_steps
             record_write_step(results, _head(label, r), write_steps_ms(reader, since), in_process_ms)
@@ -481,7 +531,7 @@ def main(requests_each: int, rate_per_s: float, seconds: float, workers: list[in
                     repay = (lambda mode, b=base, a=auth, ln=line, r=run: repay_all(b, a, ln, f"{r}-{mode}")) if what == "draw" else None
                     steps = (reader, step_ms[what]["record_ms"]) if what in step_ms else None
                     load_both_ways(results, base, label, make, requests_each, rate_per_s, seconds, ceilings.get(what), headers=auth, after=repay,
-                                   write_steps=steps)
+                                   write_steps=steps, writer=(store, held_ms.get(what)))
                 with_logins(results, base, f"http {store}, {n} worker{'s' if n > 1 else ''}", applicants, heads, password)
         reader.dispose()
 

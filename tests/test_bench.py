@@ -294,3 +294,63 @@ def test_measure_instructions_prepares_its_loads_and_its_child_measures_them(tmp
         assert conn.scalar(select(func.count()).select_from(m.Decision)) == 5
     engine.dispose()
     assert mi.COLLECTED.search("==123== Collected : 20530123\n==123== ").group(1) == "20530123"  # callgrind's last line, as it prints it
+
+
+def test_http_load_reads_the_servers_writer_from_its_metrics_and_records_it(sqlite_url):
+    """What `bench/http_load.py` reports of the store's writer under a load: the server's /metrics read as the runtime
+    counted its writes (`WriterTotals.of`), and the rows made of two readings (`record_writer`) — the busy share on
+    SQLite only, where one writer serves every process; nothing for a load that wrote nothing."""
+    script = f"""
+import socket, sys, threading, time
+sys.path.insert(0, {str(BENCH)!r})
+import uvicorn
+import http_load as H
+from _results import Results
+from sandu.api.app import create_app
+from sandu.demo.users import actor
+from sandu.origination import actions as orig
+from sandu.policy.bundle import load_bundle
+from sandu.runtime import Runtime
+from sandu.scoring.risk import load_model
+from sandu.sources.catalog import ALL_SOURCES
+from sandu.store.db import make_engine
+
+rt = Runtime(engine=make_engine({sqlite_url!r}), bundle=load_bundle(), model=load_model())
+rep = actor(rt, "rep-s2")
+orig.register(rt, rep, uscc=H.S2["uscc"], name=H.S2["name"])
+consent = orig.grant_consent(rt, rep, uscc=H.S2["uscc"], scopes=list(ALL_SOURCES), bureau_authorization=True,
+                             purpose="credit_measurement", valid_days=30)
+orig.measure(rt, rep, uscc=H.S2["uscc"], consent_id=consent.id)
+sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+sock.bind(("127.0.0.1", 0))
+server = uvicorn.Server(uvicorn.Config(create_app(rt), log_level="warning"))
+threading.Thread(target=server.run, kwargs={{"sockets": [sock]}}, daemon=True).start()
+deadline = time.monotonic() + 15
+while not server.started:
+    assert time.monotonic() < deadline, "server did not start"
+    time.sleep(0.02)
+sample = rt.metrics.registry.get_sample_value
+read = H.WriterTotals.of(f"http://127.0.0.1:{{sock.getsockname()[1]}}")
+assert read == H.WriterTotals(sample("sandu_store_write_held_seconds_count"), sample("sandu_store_write_wait_seconds_sum"),
+                              sample("sandu_store_write_held_seconds_sum")), read
+assert read.writes >= 3 and read.held_s > 0, read  # the registration, the consent, the measurement
+server.should_exit = True
+
+results = Results("http_load", None)
+before, after = H.WriterTotals(10, 0.5, 1.0), H.WriterTotals(14, 0.504, 1.010)
+H.record_writer(results, "load", "sqlite", before, after, 0.1, 2.0)
+H.record_writer(results, "pg load", "postgresql", before, after, 0.1, None)
+H.record_writer(results, "idle", "sqlite", before, before, 0.1, 2.0)
+rows = {{r["figure"]: r for r in results.rows}}
+assert sorted(rows) == ["load: writer busy", "load: writer held per write", "pg load: writer held per write"], sorted(rows)
+held = rows["load: writer held per write"]
+assert abs(held["value"] - 2.5) < 1e-9 and held["reference_value"] == 2.0 and "at most 400 writes/s" in held["notes"], held
+assert "waited 1.00 ms each" in held["notes"], held["notes"]
+assert rows["load: writer busy"]["value"] == 10.0 and rows["load: writer busy"]["unit"] == "% of the time"
+assert rows["pg load: writer held per write"]["reference_value"] is None
+print("writer rows", len(rows))
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "SANDU_SECRET_KEY": TEST_SECRET})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "writer rows 3" in r.stdout
