@@ -8,13 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import TEST_SECRET
 
 SANDU = str(Path(sys.executable).with_name("sandu"))
 
 
-def run(args: list[str], tmp_path: Path, timeout: int = 180) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SANDU_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "COLUMNS": "200", "SANDU_SECRET_KEY": TEST_SECRET}
+def run(args: list[str], tmp_path: Path, timeout: int = 180, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SANDU_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "COLUMNS": "200", "SANDU_SECRET_KEY": TEST_SECRET,
+           **(env_extra or {})}
     return subprocess.run([SANDU, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp_path)
 
 
@@ -76,3 +78,17 @@ def test_serve_refuses_a_port_in_use_with_a_clear_error(tmp_path):
         port = str(taken.getsockname()[1])
         r = run(["serve", "--port", port, "--workers", "2"], tmp_path, timeout=60)
     assert r.returncode == 2 and f"--port: cannot listen on 127.0.0.1:{port}" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_refuses_a_metrics_directory_it_cannot_make_with_a_clear_error(tmp_path, workers):
+    """PROMETHEUS_MULTIPROC_DIR, where the server's processes keep their metrics, under a plain file: refused before
+    anything is served, naming the variable."""
+    (tmp_path / "a-file").write_text("not a directory")
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = str(probe.getsockname()[1])
+    r = run(["serve", "--port", port, "--workers", workers], tmp_path, timeout=60,
+            env_extra={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "a-file" / "metrics")})
+    assert r.returncode == 2 and "PROMETHEUS_MULTIPROC_DIR: cannot make or empty the directory of the server's metrics" in r.stderr, r.stderr
+    assert "allowed: a directory this user may create and write" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert "is serving" not in r.stdout, r.stdout

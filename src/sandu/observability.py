@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from sandu.context import current_request_id
+from sandu.domain.errors import InvalidInput
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's: where the processes of one server keep their metrics
@@ -86,14 +87,20 @@ def files_backed() -> bool:
 def metrics_across_processes() -> Iterator[Path]:
     """For a server of several processes (`sandu serve --workers N`), started within the block: one directory where each
     process keeps its metrics in files, named to them by `MULTIPROCESS_DIR_ENV` (set here unless the operator set it: a
-    directory of their choosing, made if missing), emptied first — a file left by an earlier run would be counted in
-    this one's sums. A directory made here is removed when the block ends. Without it, `/metrics` rendered the counts of
-    whichever process answered: each scrape another process's, counters jumping back and forth."""
+    directory of their choosing, of this server alone, made if missing), emptied first — a file left by an earlier run
+    would be counted in this one's sums. A directory made here is removed when the block ends. Without it, `/metrics`
+    rendered the counts of whichever process answered: each scrape another process's, counters jumping back and forth.
+    A directory that cannot be made or emptied is refused (`InvalidInput` naming the variable) before anything starts."""
     given = os.environ.get(MULTIPROCESS_DIR_ENV)
-    path = Path(given) if given else Path(tempfile.mkdtemp(prefix="sandu-metrics-"))
-    path.mkdir(parents=True, exist_ok=True)
-    for stale in path.glob("*.db"):  # prometheus-client's files (one per process and kind of metric); nothing else is touched
-        stale.unlink()
+    try:
+        path = Path(given) if given else Path(tempfile.mkdtemp(prefix="sandu-metrics-"))
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):  # prometheus-client's files (one per process and kind of metric); nothing else is touched
+            stale.unlink()
+    except OSError as exc:
+        raise InvalidInput(MULTIPROCESS_DIR_ENV, f"cannot make or empty the directory of the server's metrics "
+                           f"{given or tempfile.gettempdir()!r} ({exc.strerror or exc})",
+                           "a directory this user may create and write, used by this server alone") from None
     os.environ[MULTIPROCESS_DIR_ENV] = str(path)
     try:
         yield path

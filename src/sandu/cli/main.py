@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import nullcontext
+from contextlib import ExitStack
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Optional
@@ -939,17 +939,23 @@ def serve(
         _fail(f"--port: must be within 1..65535, got {port}")
     if not 1 <= workers <= MAX_SERVE_WORKERS:
         _fail(f"--workers: must be within 1..{MAX_SERVE_WORKERS}, got {workers}")
-    console.print(f"sandu is serving on [bold]http://{host}:{port}/app[/]  (API docs: http://{host}:{port}/docs)"
-                  + (f", {workers} processes" if workers > 1 else ""))
-    if workers > 1:  # each process builds its own app from the settings, so they need it by name
-        try:
-            listener = per_process_listener(host, port)
-        except OSError as exc:
-            _fail(f"--port: cannot listen on {host}:{port} ({exc.strerror or exc}); allowed: a free port")
-        with metrics_across_processes():  # before the processes start: each keeps its metrics where /metrics sums them
+    serving = (f"sandu is serving on [bold]http://{host}:{port}/app[/]  (API docs: http://{host}:{port}/docs)"
+               + (f", {workers} processes" if workers > 1 else ""))
+    with ExitStack() as stack:
+        if workers > 1 or MULTIPROCESS_DIR_ENV in os.environ:  # before any process starts: each keeps its metrics where /metrics sums them
+            try:
+                stack.enter_context(metrics_across_processes())
+            except SanduError as exc:
+                _fail(exc.message)
+        if workers > 1:  # each process builds its own app from the settings, so they need it by name
+            try:
+                listener = per_process_listener(host, port)
+            except OSError as exc:
+                _fail(f"--port: cannot listen on {host}:{port} ({exc.strerror or exc}); allowed: a free port")
+            console.print(serving)
             serve_processes("sandu.api.app:served_app", listener, workers=workers, host=host, port=port, options=uvicorn_options(settings))
-    else:
-        with metrics_across_processes() if MULTIPROCESS_DIR_ENV in os.environ else nullcontext():  # the operator's directory, emptied
+        else:
+            console.print(serving)
             uvicorn.run(served_app(), host=host, port=port, **uvicorn_options(settings))
 
 
