@@ -156,26 +156,45 @@ def seeded(url: str) -> tuple[str, str, dict[str, float], dict[str, float], dict
     cpu_ms, db_ms, step_ms, held_ms = {}, {}, {}, {}
     server_cpu_s = postgres_cpu_s if engine.dialect.name == "postgresql" else None
     for what, measure in loads.items():
-        since, before = datetime.now(timezone.utc), held_by_writes(rt)
+        since, before = datetime.now(timezone.utc), WriterTotals.in_process(rt)
         cpu_ms[what], server_ms = _cpu_ms(measure, server_cpu_s)
         if server_ms is not None:
             db_ms[what] = server_ms
         step_ms[what] = {step: _p50(ms) for step, ms in steps_ms(engine, since).items()}
-        held_ms[what] = held_ms_per_write(before, held_by_writes(rt))
+        held_ms[what] = held_ms_per_write(before, WriterTotals.in_process(rt))
     engine.dispose()
     return url, password, cpu_ms, db_ms, step_ms, held_ms, applicants
 
 
-def held_by_writes(rt: Runtime) -> tuple[float, float]:
-    """(write transactions, seconds they held the store's writer) so far, as the runtime's metrics count them."""
-    sample = rt.metrics.registry.get_sample_value
-    return sample("sandu_store_write_held_seconds_count") or 0.0, sample("sandu_store_write_held_seconds_sum") or 0.0
+WRITER_SAMPLES = ("sandu_store_write_held_seconds_count", "sandu_store_write_wait_seconds_sum", "sandu_store_write_held_seconds_sum")
 
 
-def held_ms_per_write(before: tuple[float, float], after: tuple[float, float]) -> float:
-    """The mean ms a write held the store's writer between two `held_by_writes` (a measurement is one write)."""
-    writes = after[0] - before[0]
-    return (after[1] - before[1]) * 1000 / writes if writes else float("nan")
+@dataclass(frozen=True)
+class WriterTotals:
+    """Write transactions so far, as sandu's metrics count them (`WRITER_SAMPLES`): how many, and the seconds they
+    waited for the store's writer and then held it."""
+
+    writes: float
+    waited_s: float
+    held_s: float
+
+    @classmethod
+    def in_process(cls, rt: Runtime) -> WriterTotals:
+        """As the runtime's own metrics count them."""
+        return cls(*(rt.metrics.registry.get_sample_value(name) or 0.0 for name in WRITER_SAMPLES))
+
+    @classmethod
+    def of(cls, base: str) -> WriterTotals:
+        """As the server at `base` counts them in its /metrics (summed over its processes)."""
+        text = httpx.get(f"{base}/metrics", timeout=30).text
+        sums = {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples if s.name in WRITER_SAMPLES}
+        return cls(*(sums.get(name, 0.0) for name in WRITER_SAMPLES))
+
+
+def held_ms_per_write(before: WriterTotals, after: WriterTotals) -> float:
+    """The mean ms a write held the store's writer between two readings (a measurement is one write)."""
+    writes = after.writes - before.writes
+    return (after.held_s - before.held_s) * 1000 / writes if writes else float("nan")
 
 
 def steps_ms(engine: Engine, since: datetime) -> dict[str, list[float]]:
@@ -289,24 +308,6 @@ def _head(label: str, r: LoadResult) -> str:
     return f"{label}, {r.mode} loop {f'{r.clients} clients' if r.mode == 'closed' else f'{r.rate_per_s:g}/s'}"
 
 
-@dataclass(frozen=True)
-class WriterTotals:
-    """A server's write transactions so far, as its /metrics counts them (summed over its processes): how many, and the
-    seconds they waited for the store's writer and then held it."""
-
-    writes: float
-    waited_s: float
-    held_s: float
-
-    @classmethod
-    def of(cls, base: str) -> WriterTotals:
-        text = httpx.get(f"{base}/metrics", timeout=30).text
-        sums = {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples
-                if s.name in ("sandu_store_write_held_seconds_count", "sandu_store_write_wait_seconds_sum", "sandu_store_write_held_seconds_sum")}
-        return cls(sums.get("sandu_store_write_held_seconds_count", 0.0), sums.get("sandu_store_write_wait_seconds_sum", 0.0),
-                   sums.get("sandu_store_write_held_seconds_sum", 0.0))
-
-
 def record_writer(results: Results, head: str, store: str, before: WriterTotals, after: WriterTotals, seconds: float,
                   in_process_ms: float | None) -> None:
     """The store's writer under one load, from the server's /metrics before and after it: the ms each write held it (against
@@ -315,7 +316,7 @@ def record_writer(results: Results, head: str, store: str, before: WriterTotals,
     writes = after.writes - before.writes
     if writes <= 0:
         return
-    held_ms, waited_ms = (after.held_s - before.held_s) * 1000 / writes, (after.waited_s - before.waited_s) * 1000 / writes
+    held_ms, waited_ms = held_ms_per_write(before, after), (after.waited_s - before.waited_s) * 1000 / writes
     busy = (after.held_s - before.held_s) / seconds
     one_writer = store == "sqlite"
     print(f"    writer: held {held_ms:.2f} ms per write, waited {waited_ms:.2f} ms ({writes:.0f} writes)"
